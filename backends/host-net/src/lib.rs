@@ -1,0 +1,87 @@
+//! The host-net backend: "pods" are processes in their node's namespace and use the node's IP,
+//! as Kubernetes `hostNetwork: true` pods do. No devices of its own, no encapsulation: it is
+//! the same-session baseline every other backend is compared with. Port conflicts between
+//! pods on one node are real, and a check proves it.
+
+use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations, IsolationExpect};
+use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::{underlay, Backend, PlanError, Result};
+
+/// What `cnbench list` shows.
+pub static INFO: BackendInfo = BackendInfo {
+    name: "host-net",
+    summary: "pods share their node's network namespace and IP (the baseline: no overhead)",
+    underlays: &[Underlay::L2, Underlay::L3],
+    link_kinds: &["veth", "bridge"],
+    binaries: &[],
+    built: true,
+};
+
+/// The host-net backend.
+#[derive(Debug, Default)]
+pub struct HostNet;
+
+impl Backend for HostNet {
+    fn info(&self) -> &'static BackendInfo {
+        &INFO
+    }
+
+    fn datapath(&self) -> Datapath {
+        Datapath::Kernel
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            nodes: 2,
+            pods_per_node: 1,
+            underlay: Underlay::L2,
+            // Unused: host-net pods have no addresses of their own. Recorded for the result.
+            pod_cidr: "100.96.0.0/16".parse().expect("valid"),
+        }
+    }
+
+    fn pod_network(&self) -> PodNetwork {
+        PodNetwork::HostNetwork
+    }
+
+    fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
+        if plan.spec.underlay == Underlay::None {
+            return Err(PlanError::Backend {
+                backend: INFO.name.into(),
+                why: "pods use the node's underlay address: use --underlay l2 or l3".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn setup(&self, _ctx: &Context<'_>) -> Result<()> {
+        // Nothing beyond the underlay the harness already built.
+        Ok(())
+    }
+
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        let mut e = Expectations::default();
+        e.add_full_matrix(plan);
+        // Nodes talk to each other directly: node 0 with every other node.
+        let talked: Vec<(u32, u32)> = (1..plan.spec.nodes)
+            .flat_map(|n| [(0, n), (n, 0)])
+            .collect();
+        e.merge(underlay::traffic_expectations(plan, &talked));
+        // Every node: a second host-net process cannot bind a port the first holds.
+        for node in &plan.nodes {
+            let pods: Vec<_> = plan.pods.iter().filter(|p| p.node == node.index).collect();
+            let a = pods[0];
+            let b_label = pods
+                .get(1)
+                .map(|p| p.role.clone())
+                .unwrap_or_else(|| format!("another host-net process on {}", node.role));
+            e.isolation.push(IsolationExpect {
+                a: (a.role.clone(), a.netns.clone()),
+                b: (b_label, node.netns.clone()),
+                shared_ports: true,
+            });
+        }
+        e.add_default_measure_pairs(plan);
+        e
+    }
+}

@@ -1,0 +1,16 @@
+//! Records the git revision the binary was built from (for the result's environment).
+fn main() {
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs");
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    if !rev.is_empty() {
+        println!("cargo:rustc-env=CNBENCH_GIT_REV={rev}");
+    }
+}

@@ -1,0 +1,338 @@
+//! The [`Backend`] trait: what a datapath needs, what it promises, and the few actions that
+//! are its own. Everything else (namespaces, the underlay, checks, measurement, teardown of
+//! the namespaces) is the harness's job, so a backend is mostly declarations.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HarnessError, PlanError, Result};
+use crate::host::Host;
+use crate::netlink::RouteSpec;
+use crate::topology::{Plan, PodNetwork, PodPlan, Underlay};
+
+/// Where packets are moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datapath {
+    /// Kernel devices and routes only.
+    Kernel,
+    /// A userspace daemon reading a TUN device.
+    Userspace,
+}
+
+impl Datapath {
+    /// The name results use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Datapath::Kernel => "kernel",
+            Datapath::Userspace => "userspace",
+        }
+    }
+}
+
+/// What a backend is and what it needs from the machine; static, so `cnbench list` can show
+/// backends that are not built yet.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendInfo {
+    /// CLI name (`host-net`).
+    pub name: &'static str,
+    /// One line for `cnbench list`.
+    pub summary: &'static str,
+    /// Underlays it works on.
+    pub underlays: &'static [Underlay],
+    /// Kernel link kinds it creates (probed in a scratch namespace).
+    pub link_kinds: &'static [&'static str],
+    /// External binaries it runs.
+    pub binaries: &'static [&'static str],
+    /// Whether this build of cnbench implements it.
+    pub built: bool,
+}
+
+/// Topology defaults a backend suggests (the article's shapes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// Nodes.
+    pub nodes: u32,
+    /// Pods per node.
+    pub pods_per_node: u32,
+    /// Underlay.
+    pub underlay: Underlay,
+    /// Pod CIDR.
+    pub pod_cidr: Ipv4Net,
+}
+
+/// A datapath, as the harness drives it.
+pub trait Backend {
+    /// Static description.
+    fn info(&self) -> &'static BackendInfo;
+    /// Which datapath this instance runs.
+    fn datapath(&self) -> Datapath;
+    /// Topology defaults.
+    fn defaults(&self) -> Defaults;
+    /// How pods get addresses.
+    fn pod_network(&self) -> PodNetwork;
+    /// Rejects plans this backend cannot run. Called before anything is created.
+    fn validate(&self, plan: &Plan) -> Result<(), PlanError>;
+    /// Wires pods to their nodes (and nodes to each other, for overlay backends). The harness
+    /// has already made every namespace and the underlay; pods' namespaces exist but are empty.
+    fn setup(&self, ctx: &Context<'_>) -> Result<()>;
+    /// Undoes what lives outside the run's namespaces (processes, files). The harness deletes
+    /// the namespaces afterwards, which removes every device and route in them. Never stops
+    /// early: collects errors.
+    fn teardown(&self, _ctx: &Context<'_>) -> Vec<HarnessError> {
+        Vec::new()
+    }
+    /// What the kernel must look like after setup, and what must (not) reach what.
+    fn expectations(&self, plan: &Plan) -> Expectations;
+}
+
+/// What a backend gets during setup: the plan and a host per namespace.
+pub struct Context<'a> {
+    /// The plan being built.
+    pub plan: &'a Plan,
+    /// Hosts by namespace name.
+    pub hosts: &'a BTreeMap<String, Host>,
+}
+
+impl Context<'_> {
+    /// The host of a namespace of this run.
+    pub fn host(&self, netns: &str) -> &Host {
+        self.hosts
+            .get(netns)
+            .unwrap_or_else(|| panic!("namespace {netns} is not part of this run's plan"))
+    }
+
+    /// Wires a pod in its own namespace to its node with a veth pair: `eth0` in the pod
+    /// (address, loopback up, default route via the pod's gateway), the host end
+    /// (`pod.host_veth`) in the node, up. The caller attaches the host end where it belongs.
+    pub fn wire_pod_veth(&self, pod: &PodPlan, mtu: u32) -> Result<()> {
+        let node = self.host(&self.plan.node_of(pod).netns);
+        let pod_host = self.host(&pod.netns);
+        node.nl()
+            .create_veth(&pod.host_veth, "eth0", Some(pod_host.netns().fd()), mtu)?;
+        let nl = pod_host.nl();
+        nl.set_up("lo")?;
+        nl.add_address("eth0", pod.ip)?;
+        nl.set_up("eth0")?;
+        if let Some(gw) = pod.gateway {
+            nl.add_route(&RouteSpec::default_via(gw, "eth0"))?;
+        }
+        node.nl().set_up(&pod.host_veth)
+    }
+}
+
+/// Whether a probe must succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "expect", rename_all = "snake_case")]
+pub enum Expect {
+    /// It must get through.
+    Reach,
+    /// It must not, and this is why (shown as an expected failure).
+    Unreachable {
+        /// The reason, from the backend.
+        reason: String,
+    },
+}
+
+/// A protocol a reachability probe uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeProto {
+    /// ICMP echo.
+    Icmp,
+    /// A TCP connect to a listener in the target namespace.
+    Tcp,
+}
+
+/// One cell of the reachability matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Label of the source (`n0p0`).
+    pub from: String,
+    /// Namespace the probe is sent from.
+    pub from_netns: String,
+    /// Label of the target (`n1p0`, `node n0`).
+    pub to: String,
+    /// Namespace that owns the target address (a TCP listener is opened there).
+    pub to_netns: String,
+    /// Target address.
+    pub to_ip: Ipv4Addr,
+    /// Protocol.
+    pub proto: ProbeProto,
+    /// The path class (`same-node`, `cross-node`, `pod-node`).
+    pub path: String,
+    /// What must happen.
+    pub expect: Expect,
+}
+
+/// A device whose MTU is declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceMtu {
+    /// Namespace.
+    pub netns: String,
+    /// Device.
+    pub dev: String,
+    /// MTU in bytes.
+    pub mtu_bytes: u32,
+}
+
+/// After traffic, `netns` must have a resolved neighbour entry on `dev` for `ip`, holding
+/// the MAC of `owner_dev` in `owner_netns`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighbourExpect {
+    /// Namespace holding the entry.
+    pub netns: String,
+    /// Device of the entry.
+    pub dev: String,
+    /// The neighbour's IP.
+    pub ip: Ipv4Addr,
+    /// Namespace of the device that owns `ip`.
+    pub owner_netns: String,
+    /// The device that owns `ip`.
+    pub owner_dev: String,
+}
+
+/// After traffic, bridge `bridge` in `netns` must have learned the MAC of `mac_dev` (in
+/// `mac_netns`) on port `port`: the article's CAM table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbExpect {
+    /// Namespace of the bridge.
+    pub netns: String,
+    /// The bridge.
+    pub bridge: String,
+    /// The port the MAC must be learned on.
+    pub port: String,
+    /// Namespace of the device whose MAC it is.
+    pub mac_netns: String,
+    /// The device whose MAC it is.
+    pub mac_dev: String,
+    /// Label for output (`n0p0`).
+    pub label: String,
+}
+
+/// Port-space isolation between two pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolationExpect {
+    /// First pod label and namespace.
+    pub a: (String, String),
+    /// Second pod label and namespace.
+    pub b: (String, String),
+    /// True when both share one port space (host network): the second bind must fail.
+    pub shared_ports: bool,
+}
+
+/// A pair of pods to measure between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasurePair {
+    /// Index into `plan.pods` of the client.
+    pub client: usize,
+    /// Index into `plan.pods` of the server.
+    pub server: usize,
+    /// `same-node` or `cross-node`.
+    pub path: String,
+}
+
+/// Everything a backend promises about the topology it built.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectations {
+    /// The exact main-table IPv4 routes of each namespace.
+    pub routes: BTreeMap<String, Vec<RouteSpec>>,
+    /// MTUs of the devices on the path.
+    pub mtus: Vec<DeviceMtu>,
+    /// The reachability matrix.
+    pub reachability: Vec<Probe>,
+    /// Neighbour entries that traffic must leave behind.
+    pub neighbours: Vec<NeighbourExpect>,
+    /// Bridge FDB entries that traffic must leave behind.
+    pub fdb: Vec<FdbExpect>,
+    /// Port-space isolation checks.
+    pub isolation: Vec<IsolationExpect>,
+    /// Pod pairs to measure.
+    pub measure: Vec<MeasurePair>,
+}
+
+impl Expectations {
+    /// Adds routes for a namespace.
+    pub fn add_routes(&mut self, netns: &str, routes: impl IntoIterator<Item = RouteSpec>) {
+        self.routes
+            .entry(netns.to_string())
+            .or_default()
+            .extend(routes);
+    }
+
+    /// Adds the full pod-to-pod matrix (ICMP and TCP for every ordered pair of pods) and, for
+    /// pods with their own namespace, pod-to-own-node probes, all expected to succeed. A backend
+    /// then marks the cells it expects to fail.
+    pub fn add_full_matrix(&mut self, plan: &Plan) {
+        for a in &plan.pods {
+            for b in &plan.pods {
+                if a.role == b.role {
+                    continue;
+                }
+                let path = if a.node == b.node {
+                    "same-node"
+                } else {
+                    "cross-node"
+                };
+                for proto in [ProbeProto::Icmp, ProbeProto::Tcp] {
+                    self.reachability.push(Probe {
+                        from: a.role.clone(),
+                        from_netns: a.netns.clone(),
+                        to: b.role.clone(),
+                        to_netns: b.netns.clone(),
+                        to_ip: b.ip.addr(),
+                        proto,
+                        path: path.into(),
+                        expect: Expect::Reach,
+                    });
+                }
+            }
+            if a.own_netns {
+                let node = plan.node_of(a);
+                if let Some(gw) = node.pod_gateway {
+                    self.reachability.push(Probe {
+                        from: a.role.clone(),
+                        from_netns: a.netns.clone(),
+                        to: format!("node {}", node.role),
+                        to_netns: node.netns.clone(),
+                        to_ip: gw.addr(),
+                        proto: ProbeProto::Icmp,
+                        path: "pod-node".into(),
+                        expect: Expect::Reach,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Measures between the first pod pair of each path class the plan has (same-node and
+    /// cross-node), cross-node first.
+    pub fn add_default_measure_pairs(&mut self, plan: &Plan) {
+        let find = |same: bool| {
+            plan.pods.iter().enumerate().find_map(|(i, a)| {
+                plan.pods
+                    .iter()
+                    .enumerate()
+                    .find(|(j, b)| *j != i && (a.node == b.node) == same && a.ip != b.ip)
+                    .map(|(j, _)| (i, j))
+            })
+        };
+        if let Some((c, s)) = find(false) {
+            self.measure.push(MeasurePair {
+                client: c,
+                server: s,
+                path: "cross-node".into(),
+            });
+        }
+        if let Some((c, s)) = find(true) {
+            self.measure.push(MeasurePair {
+                client: c,
+                server: s,
+                path: "same-node".into(),
+            });
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Conformance checks: each compares what a backend declared ([`Expectations`]) with what the
+//! kernel shows or what traffic does, and records both sides as evidence.
+
+mod isolation;
+mod reachability;
+mod state;
+
+use std::collections::BTreeMap;
+
+use reports::{CheckOutcome, CheckRecord};
+
+use crate::backend::Expectations;
+use crate::host::Host;
+
+pub use reachability::{icmp_echo, tcp_connect, ProbeResult};
+
+/// Runs every check of `exp`, in an order where each one's evidence exists: kernel state
+/// first, then traffic (the reachability matrix), then what traffic leaves behind
+/// (neighbour and FDB entries), then isolation. `on_check` sees each result as it arrives.
+pub fn run_all(
+    hosts: &BTreeMap<String, Host>,
+    exp: &Expectations,
+    on_check: &mut dyn FnMut(&CheckRecord),
+) -> Vec<CheckRecord> {
+    let mut out = Vec::new();
+    let mut emit = |c: CheckRecord| {
+        on_check(&c);
+        out.push(c);
+    };
+    for c in state::routes(hosts, &exp.routes) {
+        emit(c);
+    }
+    for c in state::mtus(hosts, &exp.mtus) {
+        emit(c);
+    }
+    for c in reachability::matrix(hosts, &exp.reachability) {
+        emit(c);
+    }
+    for c in state::neighbours(hosts, &exp.neighbours) {
+        emit(c);
+    }
+    for c in state::fdb(hosts, &exp.fdb) {
+        emit(c);
+    }
+    for c in isolation::check(hosts, &exp.isolation) {
+        emit(c);
+    }
+    out
+}
+
+/// Builds a record that passes when `ok`.
+pub(crate) fn record(
+    check: &str,
+    subject: String,
+    expected: String,
+    actual: String,
+    ok: bool,
+    reason: Option<String>,
+) -> CheckRecord {
+    CheckRecord {
+        check: check.into(),
+        subject,
+        expected,
+        actual,
+        outcome: if ok {
+            CheckOutcome::Pass
+        } else {
+            CheckOutcome::Fail
+        },
+        reason,
+    }
+}

@@ -1,0 +1,204 @@
+//! The reachability matrix: ICMP echo from a raw socket and a TCP connect to a listener,
+//! both created inside the namespaces concerned.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Slice, Icmpv4Type};
+use reports::{CheckOutcome, CheckRecord};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::backend::{Expect, Probe, ProbeProto};
+use crate::host::Host;
+use crate::netns::Netns;
+
+/// How long a probe waits for an answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// An answer came back after this long.
+    Answered(Duration),
+    /// An ICMP error came back instead (type, code, from).
+    IcmpError(u8, u8, Ipv4Addr),
+    /// The connection was refused or reset.
+    Refused,
+    /// Nothing came back in time.
+    Silence,
+    /// The probe could not be sent (the kernel said why).
+    SendError(String),
+}
+
+impl ProbeResult {
+    /// Whether it got through.
+    pub fn ok(&self) -> bool {
+        matches!(self, ProbeResult::Answered(_))
+    }
+}
+
+impl std::fmt::Display for ProbeResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeResult::Answered(d) => write!(f, "answered in {} µs", d.as_micros()),
+            ProbeResult::IcmpError(3, c, from) => {
+                write!(f, "ICMP destination unreachable (code {c}) from {from}")
+            }
+            ProbeResult::IcmpError(11, _, from) => write!(f, "ICMP time exceeded from {from}"),
+            ProbeResult::IcmpError(t, c, from) => write!(f, "ICMP type {t} code {c} from {from}"),
+            ProbeResult::Refused => write!(f, "connection refused"),
+            ProbeResult::Silence => {
+                write!(f, "no answer within {} ms", PROBE_TIMEOUT.as_millis())
+            }
+            ProbeResult::SendError(e) => write!(f, "not sent: {e}"),
+        }
+    }
+}
+
+static ECHO_ID: AtomicU16 = AtomicU16::new(0);
+
+/// Sends ICMP echo requests from `from` to `to` (up to 3, the first may wait for ARP) and
+/// waits for the reply.
+pub fn icmp_echo(from: &Netns, to: Ipv4Addr) -> ProbeResult {
+    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))) {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return ProbeResult::SendError(e.to_string()),
+        Err(e) => return ProbeResult::SendError(e.to_string()),
+    };
+    let id = (std::process::id() as u16) ^ ECHO_ID.fetch_add(1, Ordering::Relaxed).rotate_left(7);
+    let dest = SockAddr::from(SocketAddrV4::new(to, 0));
+    let start = Instant::now();
+    let deadline = start + PROBE_TIMEOUT;
+    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    for seq in 0..3u16 {
+        let payload = *b"cnbench-probe-00";
+        let hdr = Icmpv4Header::with_checksum(
+            Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
+            &payload,
+        );
+        let mut pkt = hdr.to_bytes().to_vec();
+        pkt.extend_from_slice(&payload);
+        let sent = Instant::now();
+        if let Err(e) = sock.send_to(&pkt, &dest) {
+            return ProbeResult::SendError(e.to_string());
+        }
+        // Each attempt gets a third of the budget.
+        let attempt_end = (sent + PROBE_TIMEOUT / 3).min(deadline);
+        loop {
+            let now = Instant::now();
+            if now >= attempt_end {
+                break;
+            }
+            let _ = sock.set_read_timeout(Some(attempt_end - now));
+            let n = match sock.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) => return ProbeResult::SendError(e.to_string()),
+            };
+            // SAFETY: recv initialised the first n bytes.
+            let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+            if let Some(r) = parse_icmp(bytes, id, to, sent) {
+                return r;
+            }
+        }
+    }
+    ProbeResult::Silence
+}
+
+/// Interprets a packet from a raw ICMP socket (it carries the IPv4 header).
+fn parse_icmp(bytes: &[u8], id: u16, to: Ipv4Addr, sent: Instant) -> Option<ProbeResult> {
+    let ihl = usize::from(bytes.first()? & 0x0f) * 4;
+    let src = Ipv4Addr::new(*bytes.get(12)?, bytes[13], bytes[14], bytes[15]);
+    let icmp = Icmpv4Slice::from_slice(bytes.get(ihl..)?).ok()?;
+    match icmp.icmp_type() {
+        Icmpv4Type::EchoReply(e) if e.id == id && src == to => {
+            Some(ProbeResult::Answered(sent.elapsed()))
+        }
+        Icmpv4Type::DestinationUnreachable(_) | Icmpv4Type::TimeExceeded(_) => {
+            // The quoted datagram must be our echo request: inner header then ICMP id.
+            let inner = icmp.payload();
+            let inner_ihl = usize::from(inner.first()? & 0x0f) * 4;
+            let dst = Ipv4Addr::new(*inner.get(16)?, inner[17], inner[18], inner[19]);
+            let inner_id = u16::from_be_bytes([*inner.get(inner_ihl + 4)?, inner[inner_ihl + 5]]);
+            (dst == to && inner_id == id)
+                .then(|| ProbeResult::IcmpError(icmp.type_u8(), icmp.code_u8(), src))
+        }
+        _ => None,
+    }
+}
+
+/// Opens a listener in `to` on `ip` (any free port) and connects to it from `from`.
+pub fn tcp_connect(from: &Netns, to: &Netns, ip: Ipv4Addr) -> ProbeResult {
+    let listener = match to.run_in(|| TcpListener::bind((ip, 0))) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return ProbeResult::SendError(format!("listen on {ip}: {e}")),
+        Err(e) => return ProbeResult::SendError(e.to_string()),
+    };
+    let port = match listener.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => return ProbeResult::SendError(e.to_string()),
+    };
+    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))) {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return ProbeResult::SendError(e.to_string()),
+        Err(e) => return ProbeResult::SendError(e.to_string()),
+    };
+    let start = Instant::now();
+    let addr = SockAddr::from(SocketAddr::from((ip, port)));
+    match sock.connect_timeout(&addr, PROBE_TIMEOUT) {
+        Ok(()) => ProbeResult::Answered(start.elapsed()),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => ProbeResult::Refused,
+        Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
+            ProbeResult::Silence
+        }
+        Err(e) => ProbeResult::SendError(e.to_string()),
+    }
+}
+
+/// Runs every probe of the matrix.
+pub(super) fn matrix(hosts: &BTreeMap<String, Host>, probes: &[Probe]) -> Vec<CheckRecord> {
+    probes
+        .iter()
+        .map(|p| {
+            let from = hosts[&p.from_netns].netns();
+            let (proto, result) = match p.proto {
+                ProbeProto::Icmp => ("icmp", icmp_echo(from, p.to_ip)),
+                ProbeProto::Tcp => (
+                    "tcp",
+                    tcp_connect(from, hosts[&p.to_netns].netns(), p.to_ip),
+                ),
+            };
+            let subject = format!("{} -> {} ({}) {proto} [{}]", p.from, p.to, p.to_ip, p.path);
+            let (expected, outcome, reason) = match (&p.expect, result.ok()) {
+                (Expect::Reach, true) => ("answer".to_string(), CheckOutcome::Pass, None),
+                (Expect::Reach, false) => (
+                    "answer".to_string(),
+                    CheckOutcome::Fail,
+                    Some("a pod pair the backend must connect did not answer".to_string()),
+                ),
+                (Expect::Unreachable { reason }, false) => (
+                    "no answer".to_string(),
+                    CheckOutcome::ExpectedFailure,
+                    Some(reason.clone()),
+                ),
+                (Expect::Unreachable { reason }, true) => (
+                    "no answer".to_string(),
+                    CheckOutcome::Fail,
+                    Some(format!("expected to fail ({reason}) but it answered")),
+                ),
+            };
+            CheckRecord {
+                check: "reachability".into(),
+                subject,
+                expected,
+                actual: result.to_string(),
+                outcome,
+                reason,
+            }
+        })
+        .collect()
+}

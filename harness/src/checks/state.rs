@@ -1,0 +1,219 @@
+//! Checks of kernel state: routes, MTUs, neighbour entries, the bridge FDB.
+
+use std::collections::BTreeMap;
+
+use reports::CheckRecord;
+
+use super::record;
+use crate::backend::{DeviceMtu, FdbExpect, NeighbourExpect};
+use crate::host::Host;
+use crate::netlink::{format_mac, RouteSpec};
+
+/// The main table of each namespace must hold exactly the declared routes.
+pub(super) fn routes(
+    hosts: &BTreeMap<String, Host>,
+    declared: &BTreeMap<String, Vec<RouteSpec>>,
+) -> Vec<CheckRecord> {
+    declared
+        .iter()
+        .map(|(netns, want)| {
+            let mut want: Vec<String> = want.iter().map(|r| r.to_string()).collect();
+            want.sort();
+            want.dedup();
+            let shown = |v: &[String]| {
+                if v.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    v.join("; ")
+                }
+            };
+            match hosts[netns].nl().routes() {
+                Ok(got) => {
+                    let got: Vec<String> = got.iter().map(|r| r.to_string()).collect();
+                    let missing: Vec<&String> = want.iter().filter(|r| !got.contains(r)).collect();
+                    let extra: Vec<&String> = got.iter().filter(|r| !want.contains(r)).collect();
+                    let reason = (!missing.is_empty() || !extra.is_empty())
+                        .then(|| format!("missing: {missing:?}; unexpected: {extra:?}"));
+                    record(
+                        "routes",
+                        netns.clone(),
+                        shown(&want),
+                        shown(&got),
+                        reason.is_none(),
+                        reason,
+                    )
+                }
+                Err(e) => record(
+                    "routes",
+                    netns.clone(),
+                    shown(&want),
+                    format!("error: {e}"),
+                    false,
+                    None,
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Each declared device has the declared MTU.
+pub(super) fn mtus(hosts: &BTreeMap<String, Host>, declared: &[DeviceMtu]) -> Vec<CheckRecord> {
+    declared
+        .iter()
+        .map(|d| {
+            let subject = format!("{} {}", d.netns, d.dev);
+            let expected = format!("mtu {}", d.mtu_bytes);
+            match hosts[&d.netns].nl().link(&d.dev) {
+                Ok(l) => record(
+                    "mtu",
+                    subject,
+                    expected,
+                    format!("mtu {}", l.mtu_bytes),
+                    l.mtu_bytes == d.mtu_bytes,
+                    None,
+                ),
+                Err(e) => record("mtu", subject, expected, format!("error: {e}"), false, None),
+            }
+        })
+        .collect()
+}
+
+/// After traffic, each declared neighbour entry is resolved and holds the owner's real MAC.
+pub(super) fn neighbours(
+    hosts: &BTreeMap<String, Host>,
+    declared: &[NeighbourExpect],
+) -> Vec<CheckRecord> {
+    declared
+        .iter()
+        .map(|n| {
+            let subject = format!("{} {} neighbour {}", n.netns, n.dev, n.ip);
+            let owner = hosts[&n.owner_netns].nl().link(&n.owner_dev);
+            let Ok(Some(owner_mac)) = owner.as_ref().map(|l| l.mac) else {
+                return record(
+                    "neighbours",
+                    subject,
+                    format!("MAC of {} in {}", n.owner_dev, n.owner_netns),
+                    format!("owner device unreadable: {owner:?}"),
+                    false,
+                    None,
+                );
+            };
+            let expected = format!("lladdr {} (resolved)", format_mac(&owner_mac));
+            let nl = hosts[&n.netns].nl();
+            let found = nl.link_index(&n.dev).and_then(|idx| {
+                Ok(nl
+                    .neighbours()?
+                    .into_iter()
+                    .find(|e| e.index == idx && e.ip == n.ip))
+            });
+            match found {
+                Ok(Some(e)) => {
+                    let actual = format!(
+                        "lladdr {} {}",
+                        e.mac
+                            .map(|m| format_mac(&m))
+                            .unwrap_or_else(|| "none".into()),
+                        e.state.as_str()
+                    );
+                    let ok = e.state.is_resolved() && e.mac == Some(owner_mac);
+                    let reason = (!ok).then(|| {
+                        format!(
+                            "the entry must hold {}'s MAC and not be INCOMPLETE or FAILED",
+                            n.owner_dev
+                        )
+                    });
+                    record("neighbours", subject, expected, actual, ok, reason)
+                }
+                Ok(None) => record(
+                    "neighbours",
+                    subject,
+                    expected,
+                    "no entry".into(),
+                    false,
+                    Some("traffic to this neighbour should have resolved it".into()),
+                ),
+                Err(e) => record(
+                    "neighbours",
+                    subject,
+                    expected,
+                    format!("error: {e}"),
+                    false,
+                    None,
+                ),
+            }
+        })
+        .collect()
+}
+
+/// After traffic, the bridge learned each declared MAC on the declared port.
+pub(super) fn fdb(hosts: &BTreeMap<String, Host>, declared: &[FdbExpect]) -> Vec<CheckRecord> {
+    declared
+        .iter()
+        .map(|f| {
+            let subject = format!("{} {}: {} on port {}", f.netns, f.bridge, f.label, f.port);
+            let mac = hosts[&f.mac_netns]
+                .nl()
+                .link(&f.mac_dev)
+                .ok()
+                .and_then(|l| l.mac);
+            let Some(mac) = mac else {
+                return record(
+                    "fdb",
+                    subject,
+                    format!("MAC of {} in {}", f.mac_dev, f.mac_netns),
+                    "device unreadable".into(),
+                    false,
+                    None,
+                );
+            };
+            let expected = format!("{} learned on {}", format_mac(&mac), f.port);
+            let nl = hosts[&f.netns].nl();
+            let result = (|| {
+                let links = nl.links()?;
+                let entries = nl.fdb()?;
+                Ok::<_, crate::error::HarnessError>((links, entries))
+            })();
+            match result {
+                Ok((links, entries)) => {
+                    let name_of = |i: u32| {
+                        links
+                            .iter()
+                            .find(|l| l.index == i)
+                            .map(|l| l.name.clone())
+                            .unwrap_or_else(|| format!("if{i}"))
+                    };
+                    let hits: Vec<String> = entries
+                        .iter()
+                        .filter(|e| e.mac == mac)
+                        .map(|e| {
+                            format!(
+                                "{} on {}{}",
+                                format_mac(&e.mac),
+                                name_of(e.port),
+                                if e.permanent {
+                                    " permanent"
+                                } else {
+                                    " learned"
+                                }
+                            )
+                        })
+                        .collect();
+                    let ok = entries
+                        .iter()
+                        .any(|e| e.mac == mac && !e.permanent && name_of(e.port) == f.port);
+                    let actual = if hits.is_empty() {
+                        "not in the FDB".to_string()
+                    } else {
+                        hits.join("; ")
+                    };
+                    let reason = (!ok).then(|| {
+                        "the bridge must learn each endpoint's MAC on that endpoint's port"
+                            .to_string()
+                    });
+                    record("fdb", subject, expected, actual, ok, reason)
+                }
+                Err(e) => record("fdb", subject, expected, format!("error: {e}"), false, None),
+            }
+        })
+        .collect()
+}

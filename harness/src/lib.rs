@@ -1,0 +1,25 @@
+//! The cnbench engine: network namespaces and a typed netlink layer, the topology planner,
+//! the [`Backend`](backend::Backend) trait, the run lifecycle, conformance checks,
+//! measurement orchestration, process supervision and cleanup.
+//!
+//! Depends on `workloads` (traffic generators) and `reports` (the result schema); never on a
+//! backend. Backends depend on this crate.
+
+pub mod backend;
+pub mod capability;
+pub mod checks;
+pub mod error;
+pub mod host;
+pub mod measure;
+pub mod netlink;
+pub mod netns;
+pub mod process;
+pub mod run;
+pub mod signals;
+pub mod state;
+pub mod topology;
+pub mod underlay;
+
+pub use backend::{Backend, BackendInfo, Context, Datapath, Defaults, Expectations};
+pub use error::{HarnessError, PlanError, Result};
+pub use topology::{Plan, PodNetwork, TopologySpec, Underlay};

@@ -1,0 +1,264 @@
+//! Links: veth pairs across namespaces, bridges, state, MTU, master; link dumps.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::Netlink;
+use crate::error::{HarnessError, Result};
+
+/// The kind of a link, as the kernel names it (`IFLA_INFO_KIND`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A veth end.
+    Veth,
+    /// A Linux bridge.
+    Bridge,
+    /// A VXLAN device.
+    Vxlan,
+    /// A TUN/TAP device.
+    Tun,
+    /// Loopback and other devices without a kind.
+    Other(String),
+}
+
+impl LinkKind {
+    /// The kernel's name for the kind.
+    pub fn as_str(&self) -> &str {
+        match self {
+            LinkKind::Veth => "veth",
+            LinkKind::Bridge => "bridge",
+            LinkKind::Vxlan => "vxlan",
+            LinkKind::Tun => "tun",
+            LinkKind::Other(s) => s,
+        }
+    }
+}
+
+/// A link as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index in its namespace.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// Device kind.
+    pub kind: LinkKind,
+    /// Hardware address, if it has one.
+    pub mac: Option<[u8; 6]>,
+    /// MTU in bytes.
+    pub mtu_bytes: u32,
+    /// Index of the bridge it is a port of.
+    pub master: Option<u32>,
+    /// Administratively up.
+    pub up: bool,
+}
+
+fn named(name: &str) -> LinkMessage {
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    m
+}
+
+impl Netlink {
+    /// Creates a veth pair: `name` here, `peer` born directly in `peer_netns` (or here when
+    /// `None`), so no end ever exists in the root namespace. Both ends get `mtu`.
+    pub fn create_veth(
+        &self,
+        name: &str,
+        peer: &str,
+        peer_netns: Option<BorrowedFd<'_>>,
+        mtu: u32,
+    ) -> Result<()> {
+        let mut peer_msg = named(peer);
+        peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
+        if let Some(fd) = peer_netns {
+            peer_msg
+                .attributes
+                .push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+        }
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
+        ]));
+        self.execute(
+            || format!("create veth {name} <-> {peer}"),
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Creates a bridge with a fixed MAC (a bridge without one takes the lowest MAC of its
+    /// ports and changes as ports come and go) and the given MTU.
+    pub fn create_bridge(&self, name: &str, mac: [u8; 6], mtu: u32) -> Result<()> {
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        m.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        self.execute(
+            || format!("create bridge {name}"),
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Creates a link of an arbitrary kind with no parameters (used to probe kernel support).
+    pub fn create_plain(&self, name: &str, kind: &str) -> Result<()> {
+        let mut m = named(name);
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Other(kind.to_string()),
+            )]));
+        self.execute(
+            || format!("create {kind} device {name}"),
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Deletes a link; a link that is already gone is success.
+    pub fn delete_link(&self, name: &str) -> Result<()> {
+        match self.execute(
+            || format!("delete link {name}"),
+            RouteNetlinkMessage::DelLink(named(name)),
+            0,
+        ) {
+            Err(HarnessError::Netlink { source, .. })
+                if source.raw_os_error() == Some(libc::ENODEV) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Sets a link administratively up.
+    pub fn set_up(&self, name: &str) -> Result<()> {
+        let mut m = named(name);
+        m.header.flags = LinkFlags::Up;
+        m.header.change_mask = LinkFlags::Up;
+        self.execute(
+            || format!("set {name} up"),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
+    }
+
+    /// Sets a link's MTU.
+    pub fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        self.execute(
+            || format!("set {name} mtu {mtu}"),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
+    }
+
+    /// Makes `name` a port of bridge `master`.
+    pub fn set_master(&self, name: &str, master: &str) -> Result<()> {
+        let index = self.link_index(master)?;
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Controller(index));
+        self.execute(
+            || format!("attach {name} to bridge {master}"),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
+    }
+
+    /// The index of the link called `name`.
+    pub fn link_index(&self, name: &str) -> Result<u32> {
+        self.links()?
+            .into_iter()
+            .find(|l| l.name == name)
+            .map(|l| l.index)
+            .ok_or_else(|| HarnessError::Netlink {
+                netns: self.netns().to_string(),
+                op: format!("find link {name}"),
+                source: std::io::Error::from_raw_os_error(libc::ENODEV),
+                hint: "; no such device in this namespace".into(),
+            })
+    }
+
+    /// The link called `name`.
+    pub fn link(&self, name: &str) -> Result<Link> {
+        let index = self.link_index(name)?;
+        Ok(self
+            .links()?
+            .into_iter()
+            .find(|l| l.index == index)
+            .expect("link seen a moment ago"))
+    }
+
+    /// Every link in the namespace.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        let answers = self.dump(
+            || "dump links".into(),
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        )?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(&l)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+fn parse_link(m: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: m.header.index,
+        name: String::new(),
+        kind: LinkKind::Other(String::new()),
+        mac: None,
+        mtu_bytes: 0,
+        master: None,
+        up: m.header.flags.contains(LinkFlags::Up),
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => link.name = n.clone(),
+            LinkAttribute::Mtu(v) => link.mtu_bytes = *v,
+            LinkAttribute::Controller(i) => link.master = Some(*i),
+            LinkAttribute::Address(b) if b.len() == 6 => {
+                let mut mac = [0; 6];
+                mac.copy_from_slice(b);
+                link.mac = Some(mac);
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        link.kind = match k {
+                            InfoKind::Veth => LinkKind::Veth,
+                            InfoKind::Bridge => LinkKind::Bridge,
+                            InfoKind::Vxlan => LinkKind::Vxlan,
+                            InfoKind::Tun => LinkKind::Tun,
+                            other => LinkKind::Other(other.to_string()),
+                        };
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}
+
+/// Formats a MAC the way `ip link` does (`aa:bb:cc:dd:ee:ff`).
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,245 @@
+//! IPv4 routes in the main table: declared ([`RouteSpec`]) and as the kernel has them
+//! ([`KernelRoute`]), both printed the way `ip route` prints them so a check's expected and
+//! actual columns read like the article's tables.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
+    RouteScope as NlScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use serde::{Deserialize, Serialize};
+
+use super::Netlink;
+use crate::error::Result;
+
+/// Who installed a route (`proto` in `ip route`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteProto {
+    /// The kernel, for a connected subnet.
+    Kernel,
+    /// `ip route add` (RTPROT_BOOT).
+    Boot,
+    /// Programmed by cnbench's control plane (RTPROT_STATIC).
+    Static,
+    /// BIRD.
+    Bird,
+    /// Anything else, by number.
+    Other(u8),
+}
+
+/// Route scope (`scope` in `ip route`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteScope {
+    /// Reached through a gateway (the default scope, not printed).
+    Universe,
+    /// Directly on the link.
+    Link,
+    /// This host.
+    Host,
+}
+
+/// A route a backend declares or a check finds, in the main table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RouteSpec {
+    /// Destination (`0.0.0.0/0` is `default`).
+    pub dst: Ipv4Net,
+    /// Next hop, if any.
+    pub via: Option<Ipv4Addr>,
+    /// Output device.
+    pub dev: String,
+    /// Installed by.
+    pub proto: RouteProto,
+    /// Scope.
+    pub scope: RouteScope,
+    /// Preferred source address.
+    pub src: Option<Ipv4Addr>,
+    /// Next hop assumed on-link even if no subnet says so.
+    pub onlink: bool,
+}
+
+/// A route read from the kernel (same shape as a declaration).
+pub type KernelRoute = RouteSpec;
+
+impl RouteSpec {
+    /// The connected route the kernel adds for an address on `dev`.
+    pub fn connected(net: Ipv4Net, dev: &str) -> RouteSpec {
+        RouteSpec {
+            dst: net.trunc(),
+            via: None,
+            dev: dev.into(),
+            proto: RouteProto::Kernel,
+            scope: RouteScope::Link,
+            src: Some(net.addr()),
+            onlink: false,
+        }
+    }
+
+    /// A route through a gateway, as cnbench programs it.
+    pub fn via(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
+        RouteSpec {
+            dst,
+            via: Some(via),
+            dev: dev.into(),
+            proto: RouteProto::Static,
+            scope: RouteScope::Universe,
+            src: None,
+            onlink: false,
+        }
+    }
+
+    /// The default route through `gw`.
+    pub fn default_via(gw: Ipv4Addr, dev: &str) -> RouteSpec {
+        RouteSpec::via(Ipv4Net::default(), gw, dev)
+    }
+}
+
+impl fmt::Display for RouteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dst.prefix_len() == 0 {
+            write!(f, "default")?;
+        } else {
+            write!(f, "{}", self.dst)?;
+        }
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
+        write!(f, " dev {}", self.dev)?;
+        match self.proto {
+            RouteProto::Boot => {}
+            RouteProto::Kernel => write!(f, " proto kernel")?,
+            RouteProto::Static => write!(f, " proto static")?,
+            RouteProto::Bird => write!(f, " proto bird")?,
+            RouteProto::Other(n) => write!(f, " proto {n}")?,
+        }
+        match self.scope {
+            RouteScope::Universe => {}
+            RouteScope::Link => write!(f, " scope link")?,
+            RouteScope::Host => write!(f, " scope host")?,
+        }
+        if let Some(s) = self.src {
+            write!(f, " src {s}")?;
+        }
+        if self.onlink {
+            write!(f, " onlink")?;
+        }
+        Ok(())
+    }
+}
+
+impl Netlink {
+    /// Adds a route to the main table.
+    pub fn add_route(&self, r: &RouteSpec) -> Result<()> {
+        let index = self.link_index(&r.dev)?;
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = r.dst.prefix_len();
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.kind = RouteType::Unicast;
+        m.header.protocol = match r.proto {
+            RouteProto::Kernel => RouteProtocol::Kernel,
+            RouteProto::Boot => RouteProtocol::Boot,
+            RouteProto::Static => RouteProtocol::Static,
+            RouteProto::Bird => RouteProtocol::Bird,
+            RouteProto::Other(n) => RouteProtocol::Other(n),
+        };
+        m.header.scope = match r.scope {
+            RouteScope::Universe => NlScope::Universe,
+            RouteScope::Link => NlScope::Link,
+            RouteScope::Host => NlScope::Host,
+        };
+        if r.onlink {
+            m.header.flags = RouteFlags::Onlink;
+        }
+        if r.dst.prefix_len() > 0 {
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet(
+                    r.dst.network(),
+                )));
+        }
+        if let Some(gw) = r.via {
+            m.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        }
+        if let Some(src) = r.src {
+            m.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+        }
+        m.attributes.push(RouteAttribute::Oif(index));
+        self.execute(
+            || format!("add route {r}"),
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Every IPv4 unicast route of the main table, with device names resolved.
+    pub fn routes(&self) -> Result<Vec<KernelRoute>> {
+        let links = self.links()?;
+        let name_of = |i: u32| {
+            links
+                .iter()
+                .find(|l| l.index == i)
+                .map(|l| l.name.clone())
+                .unwrap_or_else(|| format!("if{i}"))
+        };
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        let answers = self.dump(|| "dump routes".into(), RouteNetlinkMessage::GetRoute(req))?;
+        let mut out = Vec::new();
+        for m in answers {
+            let RouteNetlinkMessage::NewRoute(r) = m else {
+                continue;
+            };
+            let mut table = u32::from(r.header.table);
+            let mut dst = Ipv4Addr::UNSPECIFIED;
+            let mut via = None;
+            let mut src = None;
+            let mut oif = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Table(t) => table = *t,
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => via = Some(*g),
+                    RouteAttribute::PrefSource(RouteAddress::Inet(s)) => src = Some(*s),
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    _ => {}
+                }
+            }
+            if table != u32::from(RouteHeader::RT_TABLE_MAIN) || r.header.kind != RouteType::Unicast
+            {
+                continue;
+            }
+            let Ok(dst) = Ipv4Net::new(dst, r.header.destination_prefix_length) else {
+                continue;
+            };
+            out.push(RouteSpec {
+                dst,
+                via,
+                dev: oif.map(name_of).unwrap_or_default(),
+                proto: match r.header.protocol {
+                    RouteProtocol::Kernel => RouteProto::Kernel,
+                    RouteProtocol::Boot => RouteProto::Boot,
+                    RouteProtocol::Static => RouteProto::Static,
+                    RouteProtocol::Bird => RouteProto::Bird,
+                    other => RouteProto::Other(u8::from(other)),
+                },
+                scope: match r.header.scope {
+                    NlScope::Link => RouteScope::Link,
+                    NlScope::Host => RouteScope::Host,
+                    _ => RouteScope::Universe,
+                },
+                src,
+                onlink: r.header.flags.contains(RouteFlags::Onlink),
+            });
+        }
+        out.sort();
+        Ok(out)
+    }
+}

@@ -1,0 +1,390 @@
+//! The run lifecycle: plan → set up → check → measure → tear down.
+//!
+//! [`Topology::up`] validates, records the run's state, then builds; any failure tears down
+//! what was made and returns the original error. [`Topology::down`] never stops early. A
+//! standing topology (`cnbench up`) is found again by run id with [`Topology::attach`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use reports::{
+    CheckRecord, DeviceRecord, MeasurementRecord, NamespaceRecord, Outcome, Parameters, RunResult,
+    Sample,
+};
+
+use crate::backend::{Backend, Context, Expectations};
+use crate::capability;
+use crate::checks;
+use crate::error::{HarnessError, Result};
+use crate::host::Host;
+use crate::measure::{self, MeasureOptions};
+use crate::netlink::format_mac;
+use crate::netns::Netns;
+use crate::signals;
+use crate::state::{self, Mode, RunState};
+use crate::topology::Plan;
+use crate::underlay;
+
+/// Sees a run as it goes, to print progress and write results as they arrive.
+pub trait Observer {
+    /// A phase begins (`setting up`, `checking`, `measuring tcp-rr`).
+    fn phase(&mut self, _what: &str) {}
+    /// The topology is up.
+    fn topology(&mut self, _namespaces: &[NamespaceRecord]) {}
+    /// A check finished.
+    fn check(&mut self, _check: &CheckRecord) {}
+    /// A repetition finished (`record` holds the repetitions so far).
+    fn sample(&mut self, _record: &MeasurementRecord, _sample: &Sample) {}
+    /// The result changed (write it now so a late failure loses nothing).
+    fn result(&mut self, _result: &RunResult) {}
+}
+
+/// A topology that is up: its plan and a host per namespace.
+pub struct Topology {
+    plan: Plan,
+    hosts: BTreeMap<String, Host>,
+    state: RunState,
+}
+
+impl Topology {
+    /// Validates everything, records the run, then builds the underlay and the backend.
+    pub fn up(
+        backend: &dyn Backend,
+        plan: Plan,
+        mode: Mode,
+        backend_options: Vec<(String, String)>,
+    ) -> Result<Topology> {
+        // 1. Everything that can be checked without touching the kernel.
+        backend.validate(&plan)?;
+        capability::require_root()?;
+        let info = backend.info();
+        for bin in info.binaries {
+            if capability::find_binary(bin).is_none() {
+                return Err(HarnessError::Unsupported {
+                    what: format!(
+                        "backend {} needs the program {bin}, not found on PATH",
+                        info.name
+                    ),
+                    fix: format!("install it (for example `apt-get install {bin}`)"),
+                });
+            }
+        }
+        let names = plan.namespaces();
+        if let Some(taken) = names.iter().find(|n| Netns::exists(n)) {
+            return Err(HarnessError::Unsupported {
+                what: format!("namespace {taken} already exists"),
+                fix: "a leftover of a crashed run: `cnbench clean`".into(),
+            });
+        }
+        // 2. Record what will exist before it does, so a crash at any point can be cleaned.
+        let state = RunState {
+            run_id: plan.run_id().to_string(),
+            backend: info.name.to_string(),
+            backend_options,
+            mode,
+            owner_pid: std::process::id(),
+            owner_start_ticks: state::start_ticks(std::process::id()).unwrap_or(0),
+            spec: plan.spec.clone(),
+            namespaces: names.clone(),
+            pids: Vec::new(),
+        };
+        state.save()?;
+        let mut topo = Topology {
+            plan,
+            hosts: BTreeMap::new(),
+            state,
+        };
+        // 3. Build; on failure, tear down and return the original error.
+        match topo.build(backend, &names) {
+            Ok(()) => Ok(topo),
+            Err(e) => {
+                for extra in topo.down(backend) {
+                    eprintln!("cnbench: while rolling back: {extra}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn build(&mut self, backend: &dyn Backend, names: &[String]) -> Result<()> {
+        for name in names {
+            if signals::interrupted() {
+                return Err(HarnessError::Interrupted);
+            }
+            let ns = Netns::create(name)?;
+            self.hosts.insert(name.clone(), Host::open(ns)?);
+        }
+        underlay::build(&self.plan, &self.hosts)?;
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
+        backend.setup(&Context {
+            plan: &self.plan,
+            hosts: &self.hosts,
+        })?;
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Re-opens a standing topology from its state (for `check`, `measure`, `down`).
+    pub fn attach(state: RunState, plan: Plan) -> Result<Topology> {
+        let mut hosts = BTreeMap::new();
+        for name in &state.namespaces {
+            hosts.insert(name.clone(), Host::open(Netns::open(name)?)?);
+        }
+        Ok(Topology { plan, hosts, state })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        self.plan.run_id()
+    }
+
+    /// The hosts, by namespace name.
+    pub fn hosts(&self) -> &BTreeMap<String, Host> {
+        &self.hosts
+    }
+
+    /// Everything the underlay and the backend declare.
+    pub fn expectations(&self, backend: &dyn Backend) -> Expectations {
+        let mut e = underlay::expectations(&self.plan);
+        e.merge(backend.expectations(&self.plan));
+        e
+    }
+
+    /// Runs the conformance checks.
+    pub fn check(
+        &self,
+        backend: &dyn Backend,
+        on_check: &mut dyn FnMut(&CheckRecord),
+    ) -> Vec<CheckRecord> {
+        checks::run_all(&self.hosts, &self.expectations(backend), on_check)
+    }
+
+    /// Runs the workloads between each pod pair the backend names.
+    pub fn measure(
+        &self,
+        backend: &dyn Backend,
+        opts: &MeasureOptions,
+        on_sample: &mut dyn FnMut(&MeasurementRecord, &Sample),
+    ) -> Result<Vec<MeasurementRecord>> {
+        let mut out = Vec::new();
+        for pair in &self.expectations(backend).measure {
+            out.extend(measure::measure_pair(
+                &self.plan,
+                &self.hosts,
+                pair,
+                backend.datapath(),
+                opts,
+                on_sample,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// What was built: every namespace with its devices, addresses, MTUs and masters.
+    pub fn records(&self) -> Vec<NamespaceRecord> {
+        let role_of = |name: &str| -> (String, Option<String>) {
+            if self.plan.switch.as_ref().is_some_and(|s| s.netns == name) {
+                ("switch".into(), None)
+            } else if self.plan.router.as_ref().is_some_and(|r| r.netns == name) {
+                ("router".into(), None)
+            } else if let Some(n) = self.plan.nodes.iter().find(|n| n.netns == name) {
+                ("node".into(), Some(n.role.clone()))
+            } else if let Some(p) = self.plan.pods.iter().find(|p| p.netns == name) {
+                ("pod".into(), Some(self.plan.node_of(p).role.clone()))
+            } else {
+                ("other".into(), None)
+            }
+        };
+        self.state
+            .namespaces
+            .iter()
+            .filter_map(|name| {
+                let host = self.hosts.get(name)?;
+                let links = host.nl().links().ok()?;
+                let addrs = host.nl().addresses().unwrap_or_default();
+                let devices = links
+                    .iter()
+                    .map(|l| DeviceRecord {
+                        name: l.name.clone(),
+                        kind: l.kind.as_str().to_string(),
+                        mac: l.mac.filter(|m| m != &[0; 6]).map(|m| format_mac(&m)),
+                        addresses: addrs
+                            .iter()
+                            .filter(|a| a.index == l.index)
+                            .map(|a| a.net.to_string())
+                            .collect(),
+                        mtu_bytes: l.mtu_bytes,
+                        master: l
+                            .master
+                            .and_then(|m| links.iter().find(|x| x.index == m))
+                            .map(|m| m.name.clone()),
+                    })
+                    .collect();
+                let (role, node) = role_of(name);
+                Some(NamespaceRecord {
+                    name: name.clone(),
+                    role,
+                    node,
+                    devices,
+                })
+            })
+            .collect()
+    }
+
+    /// Tears everything down: the backend's own teardown, every process in the run's
+    /// namespaces, the namespaces, the state directory. Never stops early; returns every
+    /// error (an empty list means nothing of the run is left).
+    pub fn down(mut self, backend: &dyn Backend) -> Vec<HarnessError> {
+        let mut errors = backend.teardown(&Context {
+            plan: &self.plan,
+            hosts: &self.hosts,
+        });
+        // Our own fds keep namespaces alive: close them first.
+        self.hosts.clear();
+        errors.extend(state::destroy_namespaces(
+            &self.state.namespaces,
+            &self.state.pids,
+        ));
+        if errors.is_empty() {
+            if let Err(e) = RunState::remove(&self.state.run_id) {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+}
+
+impl Expectations {
+    /// Adds everything of `other` to `self`.
+    pub fn merge(&mut self, other: Expectations) {
+        for (ns, routes) in other.routes {
+            self.routes.entry(ns).or_default().extend(routes);
+        }
+        self.mtus.extend(other.mtus);
+        self.reachability.extend(other.reachability);
+        self.neighbours.extend(other.neighbours);
+        self.fdb.extend(other.fdb);
+        self.isolation.extend(other.isolation);
+        self.measure.extend(other.measure);
+    }
+}
+
+/// The whole `cnbench run`: up, check, measure, down, with the result kept current in
+/// `result` and shown to `obs` as it goes. Teardown happens whatever else fails; the first
+/// error is returned after it.
+pub fn run(
+    backend: &dyn Backend,
+    plan: Plan,
+    opts: &MeasureOptions,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+) -> Result<()> {
+    obs.phase("setting up");
+    let t = Instant::now();
+    let topo = Topology::up(backend, plan, Mode::Run, Vec::new())?;
+    result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
+    result.topology = topo.records();
+    obs.topology(&result.topology);
+    obs.result(result);
+
+    let outcome = check_and_measure(&topo, backend, opts, result, obs);
+
+    obs.phase("tearing down");
+    let t = Instant::now();
+    let errors = topo.down(backend);
+    result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
+    result.outcome = match (&outcome, errors.first()) {
+        (Err(HarnessError::Interrupted), _) => Outcome::Interrupted,
+        (Err(e), _) => Outcome::Error {
+            message: e.to_string(),
+        },
+        (Ok(()), Some(e)) => Outcome::Error {
+            message: format!("teardown: {e}"),
+        },
+        (Ok(()), None) if result.checks_passed() => Outcome::Passed,
+        (Ok(()), None) => Outcome::ChecksFailed,
+    };
+    obs.result(result);
+    outcome?;
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn check_and_measure(
+    topo: &Topology,
+    backend: &dyn Backend,
+    opts: &MeasureOptions,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+) -> Result<()> {
+    obs.phase("checking");
+    let t = Instant::now();
+    let checks = topo.check(backend, &mut |c| obs.check(c));
+    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
+    result.checks = checks;
+    obs.result(result);
+    if signals::interrupted() {
+        return Err(HarnessError::Interrupted);
+    }
+    if opts.workloads.is_empty() || opts.repeat == 0 {
+        return Ok(());
+    }
+    obs.phase("measuring");
+    let t = Instant::now();
+    let base = result.measurements.len();
+    let measured = topo.measure(backend, opts, &mut |record, sample| {
+        obs.sample(record, sample);
+        // Keep the result current: replace the in-progress record or append it.
+        let slot = result.measurements[base..]
+            .iter()
+            .position(|m| m.workload == record.workload && m.path == record.path);
+        match slot {
+            Some(i) => result.measurements[base + i] = record.clone(),
+            None => result.measurements.push(record.clone()),
+        }
+        obs.result(result);
+    });
+    result.timings.measure_ns = Some(t.elapsed().as_nanos() as u64);
+    let measured = measured?;
+    result.measurements.truncate(base);
+    result.measurements.extend(measured);
+    Ok(())
+}
+
+/// The result's record of the run's parameters.
+pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> Parameters {
+    Parameters {
+        backend: backend.info().name.to_string(),
+        nodes: plan.spec.nodes,
+        pods_per_node: plan.spec.pods_per_node,
+        underlay: plan.spec.underlay.as_str().to_string(),
+        pod_cidr: plan.spec.pod_cidr.to_string(),
+        underlay_cidrs: plan
+            .spec
+            .underlay_cidrs
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        mtu: plan.spec.mtu,
+        workloads: opts
+            .workloads
+            .iter()
+            .map(|w| w.name().to_string())
+            .collect(),
+        duration_ms: opts.duration.as_millis() as u64,
+        warmup_ms: opts.warmup.as_millis() as u64,
+        repeat: opts.repeat,
+        placement: opts.placement.as_str().to_string(),
+    }
+}

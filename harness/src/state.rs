@@ -1,0 +1,222 @@
+//! What a run has made, recorded under `/run/cnbench/<run>/` before it is made, so that
+//! `cnbench down`, `cnbench check` and `cnbench clean` can find it from another process, and
+//! a run killed with SIGKILL can be cleaned up (DESIGN.md §5 rule 5).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HarnessError, Result};
+use crate::netns::{Netns, NETNS_PREFIX};
+use crate::process;
+use crate::topology::TopologySpec;
+
+/// Where run state lives.
+pub const STATE_ROOT: &str = "/run/cnbench";
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `cnbench run`: owned by a live process until it ends.
+    Run,
+    /// `cnbench up`: left standing on purpose until `cnbench down`.
+    Up,
+}
+
+/// The state file of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Run id.
+    pub run_id: String,
+    /// Backend name.
+    pub backend: String,
+    /// Backend options that change what it builds (`datapath`), for `check` and `down`.
+    pub backend_options: Vec<(String, String)>,
+    /// How it was started.
+    pub mode: Mode,
+    /// Pid of the process that owns it.
+    pub owner_pid: u32,
+    /// The owner's start time (field 22 of `/proc/<pid>/stat`), so a recycled pid is not
+    /// mistaken for the owner.
+    pub owner_start_ticks: u64,
+    /// The resolved topology request (the plan is rebuilt from it).
+    pub spec: TopologySpec,
+    /// Every namespace the run will create, written before the first one is.
+    pub namespaces: Vec<String>,
+    /// Pids of long-lived children (servers, daemons).
+    pub pids: Vec<u32>,
+}
+
+impl RunState {
+    /// The directory of run `run_id`.
+    pub fn dir(run_id: &str) -> PathBuf {
+        Path::new(STATE_ROOT).join(run_id)
+    }
+
+    fn file(run_id: &str) -> PathBuf {
+        Self::dir(run_id).join("state.json")
+    }
+
+    /// Writes the state (atomically: temp file, then rename).
+    pub fn save(&self) -> Result<()> {
+        let dir = Self::dir(&self.run_id);
+        let err = |e: io::Error| HarnessError::State {
+            path: dir.clone(),
+            message: format!("{e}; is /run writable (cnbench needs root)?"),
+        };
+        fs::create_dir_all(&dir).map_err(err)?;
+        let tmp = dir.join("state.json.tmp");
+        let json = serde_json::to_vec_pretty(self).expect("state serializes");
+        fs::write(&tmp, json).map_err(err)?;
+        fs::rename(&tmp, Self::file(&self.run_id)).map_err(err)
+    }
+
+    /// Loads the state of run `run_id`.
+    pub fn load(run_id: &str) -> Result<RunState> {
+        let path = Self::file(run_id);
+        let text = fs::read_to_string(&path).map_err(|e| HarnessError::State {
+            path: path.clone(),
+            message: if e.kind() == io::ErrorKind::NotFound {
+                format!("no run {run_id:?} here; `cnbench status` lists the runs that exist")
+            } else {
+                e.to_string()
+            },
+        })?;
+        serde_json::from_str(&text).map_err(|e| HarnessError::State {
+            path,
+            message: format!("unreadable ({e}); `cnbench clean --all` removes it"),
+        })
+    }
+
+    /// Removes the run's state directory; already gone is success.
+    pub fn remove(run_id: &str) -> Result<()> {
+        match fs::remove_dir_all(Self::dir(run_id)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(HarnessError::State {
+                path: Self::dir(run_id),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Ids of every run with a state directory.
+    pub fn list() -> Vec<String> {
+        let Ok(dir) = fs::read_dir(STATE_ROOT) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether the process that owns the run is still alive.
+    pub fn owner_alive(&self) -> bool {
+        start_ticks(self.owner_pid) == Some(self.owner_start_ticks)
+    }
+}
+
+/// Start time of a process, in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills every process in the namespaces (by pid), then deletes the namespaces, in reverse
+/// creation order. Never stops early; returns every error.
+pub fn destroy_namespaces(names: &[String], extra_pids: &[u32]) -> Vec<HarnessError> {
+    let mut errors = Vec::new();
+    let mut pids: Vec<i32> = extra_pids.iter().map(|p| *p as i32).collect();
+    for name in names {
+        if let Ok(ns) = Netns::open(name) {
+            if let Ok(ino) = ns.inode() {
+                pids.extend(process::pids_in_netns(ino));
+            }
+        }
+    }
+    pids.retain(|p| *p as u32 != std::process::id());
+    pids.sort();
+    pids.dedup();
+    // A process still in a namespace would keep it (and its devices) alive after the unmount.
+    process::kill_pids(&pids, Duration::from_secs(2));
+    for name in names.iter().rev() {
+        if let Err(e) = Netns::delete(name) {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
+/// What `clean` did.
+#[derive(Debug, Default)]
+pub struct CleanReport {
+    /// Runs removed.
+    pub removed: Vec<String>,
+    /// Runs left alone, with the reason.
+    pub kept: Vec<(String, String)>,
+    /// Errors met (cleaning went on).
+    pub errors: Vec<HarnessError>,
+}
+
+/// Removes what crashed runs left: runs whose owner is dead (and, with `all`, standing `up`
+/// topologies too), and namespaces named like ours that no state file claims.
+pub fn clean(all: bool) -> CleanReport {
+    let mut report = CleanReport::default();
+    let mut claimed = Vec::new();
+    for run in RunState::list() {
+        match RunState::load(&run) {
+            Ok(st) => {
+                if st.mode == Mode::Run && st.owner_alive() {
+                    report
+                        .kept
+                        .push((run.clone(), format!("in progress (pid {})", st.owner_pid)));
+                    claimed.push(run);
+                    continue;
+                }
+                if st.mode == Mode::Up && !all {
+                    report.kept.push((
+                        run.clone(),
+                        format!("standing topology: `cnbench down {run}` or `cnbench clean --all`"),
+                    ));
+                    claimed.push(run);
+                    continue;
+                }
+                report
+                    .errors
+                    .extend(destroy_namespaces(&st.namespaces, &st.pids));
+            }
+            Err(e) => report.errors.push(e),
+        }
+        // Namespaces of this run that the state file did not list (should not happen).
+        let leftovers = Netns::list(&format!("{NETNS_PREFIX}{run}-"));
+        report.errors.extend(destroy_namespaces(&leftovers, &[]));
+        match RunState::remove(&run) {
+            Ok(()) => report.removed.push(run),
+            Err(e) => report.errors.push(e),
+        }
+    }
+    // Orphans: our prefix, no state directory (a crash before the state was written cannot
+    // happen, since it is written first, but a removed /run/cnbench can).
+    let orphans: Vec<String> = Netns::list(NETNS_PREFIX)
+        .into_iter()
+        .filter(|n| {
+            let run = n[NETNS_PREFIX.len()..].split('-').next().unwrap_or("");
+            // Re-check the state directory: a run that started after the listing above
+            // writes its state before its first namespace.
+            !claimed.iter().any(|c| c == run) && !RunState::dir(run).exists()
+        })
+        .collect();
+    if !orphans.is_empty() {
+        report.errors.extend(destroy_namespaces(&orphans, &[]));
+        report.removed.extend(orphans);
+    }
+    report
+}

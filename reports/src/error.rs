@@ -1,0 +1,83 @@
+//! Errors of the reports crate.
+//!
+//! Every message names the file involved and says what to do about it, so the binary can print
+//! it as is. The underlying I/O or JSON error is part of the message rather than a
+//! `source()`: printed through `anyhow` as `{:#}` it would otherwise appear twice.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a result file could not be created, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The result file (or its temporary sibling `PATH.tmp`) could not be created.
+    #[error(
+        "cannot create result file {}: {error}; pick a --json path in an existing, writable directory",
+        path.display()
+    )]
+    Create {
+        /// The file that could not be created.
+        path: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+
+    /// Writing or renaming the result file failed after it was created.
+    #[error(
+        "cannot write result file {}: {error}; check free space on its file system and that its directory is still writable",
+        path.display()
+    )]
+    Write {
+        /// The file that could not be written or renamed into place.
+        path: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+
+    /// The result file could not be read.
+    #[error(
+        "cannot read result file {}: {error}; check the path, it should be the --json file of an earlier run",
+        path.display()
+    )]
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+
+    /// The file is not JSON, or not a cnbench result.
+    #[error(
+        "result file {} is not a cnbench result: {error}; pass a file written by `cnbench run --json` (an empty file means that run stopped before its first result)",
+        path.display()
+    )]
+    Parse {
+        /// The file that could not be parsed.
+        path: PathBuf,
+        /// What the JSON parser said.
+        error: serde_json::Error,
+    },
+
+    /// The file was written with another version of the result schema.
+    #[error(
+        "result file {} has schema_version {found}, but this cnbench reads schema_version {expected}; read it with the cnbench release that wrote it, or run the benchmark again with this one",
+        path.display()
+    )]
+    SchemaVersion {
+        /// The file with the unexpected version.
+        path: PathBuf,
+        /// The `schema_version` found in the file.
+        found: u32,
+        /// The `schema_version` this build reads and writes ([`crate::SCHEMA_VERSION`]).
+        expected: u32,
+    },
+
+    /// A result could not be turned into JSON.
+    #[error(
+        "cannot serialize the run result to JSON: {error}; this is a cnbench bug, please report it"
+    )]
+    Serialize {
+        /// What the JSON serializer said.
+        error: serde_json::Error,
+    },
+}

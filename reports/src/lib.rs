@@ -1,0 +1,44 @@
+//! Results of cnbench runs: the versioned JSON schema, statistics over repetitions, human
+//! summaries and the incremental result writer.
+//!
+//! This is the bottom layer of cnbench. It knows nothing of namespaces, netlink, backends or
+//! workloads: the harness fills a [`RunResult`] as a run goes, [`ResultWriter`] saves it after
+//! every step, and [`render_summary`] turns it into the table people read. The only things it
+//! reads from the system are `/proc` and `/etc/os-release`, to describe the machine
+//! ([`Environment::capture`]).
+//!
+//! ```
+//! # extern crate cnbench_reports as reports;
+//! use reports::{Environment, Parameters, RunResult};
+//!
+//! let env = Environment::capture("0.1.0", None);
+//! let result = RunResult::new("ab12", env, Parameters::default());
+//! assert!(result.checks_passed());
+//! println!("{}", reports::render_summary(&result));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod environment;
+pub mod error;
+pub mod human;
+pub mod schema;
+pub mod stats;
+pub mod writer;
+
+#[cfg(test)]
+mod test_support;
+
+pub use environment::Environment;
+pub use error::ReportError;
+pub use human::{
+    format_bps, format_check, format_metric, format_ns, format_rate, format_sample, render_summary,
+    render_topology,
+};
+pub use schema::{
+    CheckCounts, CheckOutcome, CheckRecord, DeviceRecord, Endpoint, MeasurementRecord,
+    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RunResult, Sample, TcpRrSample,
+    TcpStreamSample, Timings, SCHEMA_VERSION,
+};
+pub use stats::{mad_outliers, warnings, Stats, Warning};
+pub use writer::{read_result, to_json, ResultWriter};

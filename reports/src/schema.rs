@@ -1,0 +1,603 @@
+//! The versioned result schema: what one run built, checked and measured.
+//!
+//! A [`RunResult`] is written as JSON after every step of a run (see [`crate::ResultWriter`]),
+//! so its shape is a contract with every tool that reads those files. Rules:
+//! - every figure carries its unit in its name (`throughput_bps`, `rtt_p99_ns`, `window_ns`);
+//! - optional fields are left out of the JSON when absent;
+//! - any change a reader could notice bumps [`SCHEMA_VERSION`].
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::environment::Environment;
+use crate::stats::Stats;
+
+/// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
+/// files with any other version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one run did: the machine, the parameters, the namespaces it built, how long each
+/// phase took, every conformance check and every measurement, and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Version of this schema ([`SCHEMA_VERSION`] when written by this build).
+    pub schema_version: u32,
+    /// The run id, also part of every namespace name (`cnb-<run>-<role>`).
+    pub run_id: String,
+    /// When the run started, in milliseconds since the Unix epoch (UTC).
+    pub started_unix_ms: u64,
+    /// The machine the run happened on.
+    pub environment: Environment,
+    /// What was asked for.
+    pub parameters: Parameters,
+    /// The namespaces and devices that were built, in creation order.
+    pub topology: Vec<NamespaceRecord>,
+    /// How long each phase took.
+    pub timings: Timings,
+    /// Every conformance check, in the order it ran.
+    pub checks: Vec<CheckRecord>,
+    /// Every measurement, in the order it ran.
+    pub measurements: Vec<MeasurementRecord>,
+    /// How the run ended; [`Outcome::Incomplete`] while it is still going.
+    pub outcome: Outcome,
+}
+
+impl RunResult {
+    /// A result for a run that is starting now: schema version [`SCHEMA_VERSION`], start time
+    /// from the system clock, outcome [`Outcome::Incomplete`], nothing built, checked or
+    /// measured yet.
+    pub fn new(
+        run_id: impl Into<String>,
+        environment: Environment,
+        parameters: Parameters,
+    ) -> Self {
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        RunResult {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.into(),
+            started_unix_ms,
+            environment,
+            parameters,
+            topology: Vec::new(),
+            timings: Timings::default(),
+            checks: Vec::new(),
+            measurements: Vec::new(),
+            outcome: Outcome::Incomplete,
+        }
+    }
+
+    /// True iff no check has outcome [`CheckOutcome::Fail`] (expected failures are fine).
+    pub fn checks_passed(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome != CheckOutcome::Fail)
+    }
+
+    /// How many checks passed, failed, and failed as expected.
+    pub fn check_counts(&self) -> CheckCounts {
+        let mut counts = CheckCounts::default();
+        for check in &self.checks {
+            match check.outcome {
+                CheckOutcome::Pass => counts.passed += 1,
+                CheckOutcome::Fail => counts.failed += 1,
+                CheckOutcome::ExpectedFailure => counts.expected_failures += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Number of checks by outcome (see [`RunResult::check_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckCounts {
+    /// Checks with outcome [`CheckOutcome::Pass`].
+    pub passed: usize,
+    /// Checks with outcome [`CheckOutcome::Fail`].
+    pub failed: usize,
+    /// Checks with outcome [`CheckOutcome::ExpectedFailure`].
+    pub expected_failures: usize,
+}
+
+/// How a run ended. Serialized as an object tagged by `"status"`, e.g.
+/// `{"status":"passed"}` or `{"status":"error","message":"..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Still running, or stopped without a chance to say why (the process died).
+    #[default]
+    Incomplete,
+    /// Everything ran and every check passed or failed as expected.
+    Passed,
+    /// Everything ran, but at least one check failed.
+    ChecksFailed,
+    /// Stopped by the user (Ctrl-C) or a signal.
+    Interrupted,
+    /// Stopped by an error.
+    Error {
+        /// The error, as shown to the user.
+        message: String,
+    },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Incomplete => f.write_str("incomplete"),
+            Outcome::Passed => f.write_str("passed"),
+            Outcome::ChecksFailed => f.write_str("checks failed"),
+            Outcome::Interrupted => f.write_str("interrupted"),
+            Outcome::Error { message } => write!(f, "error: {message}"),
+        }
+    }
+}
+
+/// What the run was asked to do (the validated command-line parameters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameters {
+    /// Backend name, e.g. `"vxlan"`.
+    pub backend: String,
+    /// Number of nodes.
+    pub nodes: u32,
+    /// Number of pods on each node.
+    pub pods_per_node: u32,
+    /// Underlay kind: `"l2"` or `"l3"`.
+    pub underlay: String,
+    /// Pod network, as a CIDR string (e.g. `"100.96.0.0/16"`).
+    pub pod_cidr: String,
+    /// Underlay subnets, as CIDR strings (one for `l2`, two for `l3`).
+    pub underlay_cidrs: Vec<String>,
+    /// MTU of the underlay devices, in bytes.
+    pub mtu: u32,
+    /// Workloads to measure, e.g. `["tcp-stream", "tcp-rr"]`.
+    pub workloads: Vec<String>,
+    /// Measurement window of each repetition, in milliseconds.
+    pub duration_ms: u64,
+    /// Warm-up before each measurement window, in milliseconds.
+    pub warmup_ms: u64,
+    /// Repetitions of each workload.
+    pub repeat: u32,
+    /// CPU placement of client and server: `"same-cpu"` or `"cross-cpu"`.
+    pub placement: String,
+}
+
+/// One network namespace the run built, with its devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceRecord {
+    /// Namespace name, `cnb-<run>-<role>`.
+    pub name: String,
+    /// What it plays: `"switch"`, `"router"`, `"node"` or `"pod"`.
+    pub role: String,
+    /// For a pod, the namespace name of its node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Its network devices (loopback left out).
+    pub devices: Vec<DeviceRecord>,
+}
+
+/// One network device in a namespace, as the kernel reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// Interface name, e.g. `"eth0"`, `"cni0"`, `"flannel.1"`.
+    pub name: String,
+    /// Link kind, e.g. `"veth"`, `"bridge"`, `"vxlan"`, `"tun"`.
+    pub kind: String,
+    /// MAC address (`"02:42:ac:11:00:02"`); absent for devices without one (TUN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Addresses as CIDR strings, e.g. `"10.168.0.1/24"`.
+    pub addresses: Vec<String>,
+    /// MTU in bytes.
+    pub mtu_bytes: u32,
+    /// The device it is enslaved to (e.g. the bridge a veth is attached to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+}
+
+/// Wall-clock duration of each phase of the run; absent for phases that did not run (yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Building namespaces, devices, routes and daemons, in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_ns: Option<u64>,
+    /// Running the conformance checks, in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_ns: Option<u64>,
+    /// Running all workloads, warm-ups included, in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measure_ns: Option<u64>,
+    /// Tearing everything down, in nanoseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown_ns: Option<u64>,
+}
+
+/// One conformance check: what the backend declares against what the kernel shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRecord {
+    /// Kind of check: `"reachability"`, `"routes"`, `"neighbours"`, `"fdb"`, `"mtu"`,
+    /// `"isolation"`, ...
+    pub check: String,
+    /// What was checked, e.g. `"cnb-ab12-n0p0 -> 172.17.0.3 icmp"`.
+    pub subject: String,
+    /// The expected value, e.g. `"reply"`.
+    pub expected: String,
+    /// The observed value, e.g. `"reply in 41 µs"`.
+    pub actual: String,
+    /// Verdict.
+    pub outcome: CheckOutcome,
+    /// Why: always given for expected failures and failures, optional for passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Verdict of a check. Serialized as `"pass"`, `"fail"` or `"expected_failure"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// Actual matches expected.
+    Pass,
+    /// Actual differs from expected.
+    Fail,
+    /// Failed, and the backend declares that it must (e.g. host-gw across an l3 underlay).
+    ExpectedFailure,
+}
+
+impl CheckOutcome {
+    /// Short label for human output: `"PASS"`, `"FAIL"` or `"XFAIL"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CheckOutcome::Pass => "PASS",
+            CheckOutcome::Fail => "FAIL",
+            CheckOutcome::ExpectedFailure => "XFAIL",
+        }
+    }
+}
+
+impl fmt::Display for CheckOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One workload measured between one client and one server, with every repetition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementRecord {
+    /// Workload: `"tcp-stream"` or `"tcp-rr"`.
+    pub workload: String,
+    /// The side that sends (stream) or asks (request/response).
+    pub client: Endpoint,
+    /// The side that receives (stream) or answers (request/response).
+    pub server: Endpoint,
+    /// Whether the pods are on one node: `"same-node"` or `"cross-node"`.
+    pub path: String,
+    /// Where packets were moved: `"kernel"` or `"userspace"`.
+    pub datapath: String,
+    /// The CPUs client and server were pinned to.
+    pub placement: Placement,
+    /// Every repetition, in the order it ran.
+    pub repetitions: Vec<Sample>,
+    /// Statistics per headline metric over the repetitions (see [`MeasurementRecord::summarize`]).
+    pub summary: Vec<MetricSummary>,
+}
+
+impl MeasurementRecord {
+    /// Fills `summary` from `repetitions`: one [`MetricSummary`] per metric of
+    /// [`Sample::metrics`], in that order.
+    pub fn summarize(&mut self) {
+        self.summary = self
+            .metric_values()
+            .into_iter()
+            .filter_map(|(metric, values)| {
+                Stats::of(&values).map(|stats| MetricSummary {
+                    metric: metric.to_owned(),
+                    stats,
+                })
+            })
+            .collect();
+    }
+
+    /// The values of each headline metric across the repetitions, by metric name, in the
+    /// order the metrics first appear.
+    pub fn metric_values(&self) -> Vec<(&'static str, Vec<f64>)> {
+        let mut series: Vec<(&'static str, Vec<f64>)> = Vec::new();
+        for sample in &self.repetitions {
+            for (metric, value) in sample.metrics() {
+                match series.iter_mut().find(|(m, _)| *m == metric) {
+                    Some((_, values)) => values.push(value),
+                    None => series.push((metric, vec![value])),
+                }
+            }
+        }
+        series
+    }
+
+    /// The summary statistics of `metric`, if [`MeasurementRecord::summarize`] produced them.
+    pub fn summary_of(&self, metric: &str) -> Option<&Stats> {
+        self.summary
+            .iter()
+            .find(|s| s.metric == metric)
+            .map(|s| &s.stats)
+    }
+}
+
+/// One end of a measurement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Pod name, e.g. `"n0p0"`.
+    pub pod: String,
+    /// Its network namespace, e.g. `"cnb-ab12-n0p0"`.
+    pub netns: String,
+    /// The IP address traffic is sent to or from.
+    pub ip: String,
+}
+
+/// The CPUs the client and server processes were pinned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// `"same-cpu"` or `"cross-cpu"`.
+    pub kind: String,
+    /// CPU number of the client.
+    pub client_cpu: u32,
+    /// CPU number of the server.
+    pub server_cpu: u32,
+}
+
+/// The figures of one repetition. Serialized flat, tagged by `"workload"`:
+/// `{"workload":"tcp-stream","streams":1,...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "kebab-case")]
+pub enum Sample {
+    /// A `tcp-stream` repetition.
+    TcpStream(TcpStreamSample),
+    /// A `tcp-rr` repetition.
+    TcpRr(TcpRrSample),
+}
+
+impl Sample {
+    /// The workload name of this sample: `"tcp-stream"` or `"tcp-rr"`.
+    pub fn workload(&self) -> &'static str {
+        match self {
+            Sample::TcpStream(_) => "tcp-stream",
+            Sample::TcpRr(_) => "tcp-rr",
+        }
+    }
+
+    /// The headline figures by metric name (the name carries the unit): `throughput_bps` for
+    /// tcp-stream; `transactions_per_s`, `rtt_p50_ns`, `rtt_p90_ns`, `rtt_p99_ns`,
+    /// `rtt_p999_ns`, `rtt_max_ns` and `rtt_mean_ns` for tcp-rr.
+    pub fn metrics(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Sample::TcpStream(s) => vec![("throughput_bps", s.throughput_bps)],
+            Sample::TcpRr(s) => vec![
+                ("transactions_per_s", s.transactions_per_s),
+                ("rtt_p50_ns", s.rtt_p50_ns as f64),
+                ("rtt_p90_ns", s.rtt_p90_ns as f64),
+                ("rtt_p99_ns", s.rtt_p99_ns as f64),
+                ("rtt_p999_ns", s.rtt_p999_ns as f64),
+                ("rtt_max_ns", s.rtt_max_ns as f64),
+                ("rtt_mean_ns", s.rtt_mean_ns),
+            ],
+        }
+    }
+}
+
+/// One tcp-stream repetition: bulk transfer over `streams` connections, counted at the server
+/// during the measurement window (warm-up excluded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpStreamSample {
+    /// Number of parallel TCP connections.
+    pub streams: u32,
+    /// Size of each `send`, in bytes.
+    pub message_size_bytes: u32,
+    /// Payload bytes received by the server during the window, all streams together.
+    pub bytes_received: u64,
+    /// Length of the measurement window, in nanoseconds.
+    pub window_ns: u64,
+    /// Goodput, `bytes_received × 8 / window`, in bits per second.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub throughput_bps: f64,
+}
+
+/// One tcp-rr repetition: one transaction at a time over one connection; every round trip is
+/// recorded (HdrHistogram) during the measurement window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpRrSample {
+    /// Size of the request and of the response, in bytes.
+    pub message_size_bytes: u32,
+    /// Completed transactions during the window.
+    pub transactions: u64,
+    /// Length of the measurement window, in nanoseconds.
+    pub window_ns: u64,
+    /// `transactions / window`, in transactions per second.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub transactions_per_s: f64,
+    /// Shortest round trip, in nanoseconds.
+    pub rtt_min_ns: u64,
+    /// Mean round trip, in nanoseconds.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub rtt_mean_ns: f64,
+    /// Median round trip, in nanoseconds.
+    pub rtt_p50_ns: u64,
+    /// 90th percentile round trip, in nanoseconds.
+    pub rtt_p90_ns: u64,
+    /// 99th percentile round trip, in nanoseconds.
+    pub rtt_p99_ns: u64,
+    /// 99.9th percentile round trip, in nanoseconds.
+    pub rtt_p999_ns: u64,
+    /// Longest round trip, in nanoseconds.
+    pub rtt_max_ns: u64,
+}
+
+/// Statistics of one headline metric over the repetitions of a measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Metric name, with its unit, e.g. `"throughput_bps"` (see [`Sample::metrics`]).
+    pub metric: String,
+    /// Statistics, in the unit of the metric.
+    pub stats: Stats,
+}
+
+/// Reads an `f64` that may have been written as `null`.
+///
+/// serde_json writes NaN and infinities as `null`. Without this, one division by a zero-length
+/// window would make a whole result file unreadable; with it the figure reads back as NaN.
+pub(crate) fn f64_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::full_result;
+
+    #[test]
+    fn new_result_is_incomplete_and_empty() {
+        let r = RunResult::new("x1", Environment::default(), Parameters::default());
+        assert_eq!(r.schema_version, SCHEMA_VERSION);
+        assert_eq!(r.run_id, "x1");
+        assert_eq!(r.outcome, Outcome::Incomplete);
+        assert!(r.started_unix_ms > 1_600_000_000_000);
+        assert!(r.topology.is_empty() && r.checks.is_empty() && r.measurements.is_empty());
+        assert_eq!(r.timings, Timings::default());
+        assert!(r.checks_passed());
+    }
+
+    #[test]
+    fn only_real_failures_fail_the_checks() {
+        let mut r = full_result();
+        assert!(!r.checks_passed());
+        assert_eq!(
+            r.check_counts(),
+            CheckCounts {
+                passed: 1,
+                failed: 1,
+                expected_failures: 1
+            }
+        );
+        r.checks.retain(|c| c.outcome != CheckOutcome::Fail);
+        assert!(r.checks_passed());
+    }
+
+    #[test]
+    fn stream_metrics() {
+        let s = Sample::TcpStream(TcpStreamSample {
+            streams: 1,
+            message_size_bytes: 1000,
+            bytes_received: 1_250_000_000,
+            window_ns: 1_000_000_000,
+            throughput_bps: 1e10,
+        });
+        assert_eq!(s.workload(), "tcp-stream");
+        assert_eq!(s.metrics(), vec![("throughput_bps", 1e10)]);
+    }
+
+    #[test]
+    fn rr_metrics() {
+        let r = full_result();
+        let s = &r.measurements[1].repetitions[0];
+        assert_eq!(s.workload(), "tcp-rr");
+        assert_eq!(
+            s.metrics(),
+            vec![
+                ("transactions_per_s", 41_234.0),
+                ("rtt_p50_ns", 21_300.0),
+                ("rtt_p90_ns", 30_000.0),
+                ("rtt_p99_ns", 45_000.0),
+                ("rtt_p999_ns", 90_000.0),
+                ("rtt_max_ns", 1_200_000.0),
+                ("rtt_mean_ns", 24_250.5),
+            ]
+        );
+    }
+
+    #[test]
+    fn summarize_fills_one_summary_per_metric() {
+        let r = full_result();
+        let stream = &r.measurements[0];
+        assert_eq!(stream.summary.len(), 1);
+        let s = stream.summary_of("throughput_bps").unwrap();
+        assert_eq!((s.n, s.median, s.min, s.max), (3, 18.42e9, 12.5e9, 19.0e9));
+        let rr = &r.measurements[1];
+        let names: Vec<&str> = rr.summary.iter().map(|s| s.metric.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "transactions_per_s",
+                "rtt_p50_ns",
+                "rtt_p90_ns",
+                "rtt_p99_ns",
+                "rtt_p999_ns",
+                "rtt_max_ns",
+                "rtt_mean_ns"
+            ]
+        );
+        assert_eq!(rr.summary_of("rtt_p50_ns").unwrap().median, 21_400.0);
+        assert_eq!(rr.summary_of("nope"), None);
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_field() {
+        let r = full_result();
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        let back: RunResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn serialized_shape() {
+        let r = full_result();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["outcome"], serde_json::json!({"status": "checks_failed"}));
+        assert_eq!(v["checks"][0]["outcome"], "pass");
+        assert_eq!(v["checks"][2]["outcome"], "expected_failure");
+        // None is left out, not written as null.
+        assert!(v["checks"][0].get("reason").is_none());
+        assert!(v["topology"][0].get("node").is_none());
+        assert!(v["topology"][0]["devices"][1].get("mac").is_none());
+        let rep = &v["measurements"][0]["repetitions"][0];
+        assert_eq!(rep["workload"], "tcp-stream");
+        assert_eq!(rep["throughput_bps"], 18.42e9);
+        assert_eq!(v["measurements"][1]["repetitions"][0]["workload"], "tcp-rr");
+        assert_eq!(
+            v["measurements"][0]["summary"][0]["metric"],
+            "throughput_bps"
+        );
+        assert_eq!(v["measurements"][0]["summary"][0]["stats"]["n"], 3);
+
+        let compact = |o: &Outcome| serde_json::to_string(o).unwrap();
+        assert_eq!(compact(&Outcome::Passed), r#"{"status":"passed"}"#);
+        assert_eq!(
+            compact(&Outcome::Interrupted),
+            r#"{"status":"interrupted"}"#
+        );
+        assert_eq!(
+            compact(&Outcome::Error {
+                message: "boom".into()
+            }),
+            r#"{"status":"error","message":"boom"}"#
+        );
+        let t = serde_json::to_string(&Timings {
+            setup_ns: Some(5),
+            ..Timings::default()
+        })
+        .unwrap();
+        assert_eq!(t, r#"{"setup_ns":5}"#);
+    }
+
+    #[test]
+    fn non_finite_figures_read_back_as_nan() {
+        let mut r = full_result();
+        if let Sample::TcpStream(s) = &mut r.measurements[0].repetitions[0] {
+            s.throughput_bps = f64::INFINITY;
+        }
+        let json = serde_json::to_string(&r).unwrap();
+        let back: RunResult = serde_json::from_str(&json).unwrap();
+        match &back.measurements[0].repetitions[0] {
+            Sample::TcpStream(s) => assert!(s.throughput_bps.is_nan()),
+            other => panic!("wrong sample {other:?}"),
+        }
+    }
+}

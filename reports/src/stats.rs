@@ -1,0 +1,360 @@
+//! Statistics over the repetitions of a measurement, and the warnings they give rise to.
+//!
+//! Every workload is repeated (three times by default). The figures kept for each headline
+//! metric are the median (robust to one bad repetition), the range, and the coefficient of
+//! variation, which says how far the repetitions can be trusted. Outliers are found with the
+//! median absolute deviation, which, unlike the standard deviation, is not inflated by the
+//! very outliers it is looking for.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::{f64_or_nan, MeasurementRecord};
+
+/// Coefficient of variation above which repetitions are reported as too noisy (10 %).
+pub const HIGH_VARIATION_CV: f64 = 0.10;
+
+/// How many scaled MADs from the median a value must be to count as an outlier.
+pub const OUTLIER_MADS: f64 = 3.0;
+
+/// Scales the MAD to estimate the standard deviation of normally distributed data
+/// (1 / Φ⁻¹(3/4)).
+const MAD_TO_STDDEV: f64 = 1.4826;
+
+/// Metrics exempt from [`warnings`]: the maximum round trip of a repetition is a single
+/// extreme event, so it varies between repetitions by nature and a warning would only be noise.
+const NOISY_BY_NATURE: &[&str] = &["rtt_max_ns"];
+
+/// Summary statistics of one metric over the repetitions of a measurement.
+///
+/// All figures except `n` and `cv` are in the unit of the metric they summarise (the unit is
+/// in the metric's name, e.g. `throughput_bps`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Number of values (repetitions).
+    pub n: u32,
+    /// Median; the mean of the two middle values when `n` is even. Unit of the metric.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub median: f64,
+    /// Smallest value. Unit of the metric.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub min: f64,
+    /// Largest value. Unit of the metric.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub max: f64,
+    /// Arithmetic mean. Unit of the metric.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub mean: f64,
+    /// Sample standard deviation (divides by `n - 1`); 0 when `n < 2`. Unit of the metric.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub stddev: f64,
+    /// Coefficient of variation, `stddev / |mean|`, as a fraction (0.05 = 5 %); 0 when the
+    /// mean is 0 or `n < 2`. Unitless.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub cv: f64,
+}
+
+impl Stats {
+    /// Statistics of `values`; `None` when there are none.
+    ///
+    /// Values should be finite: a NaN propagates into the mean and standard deviation.
+    pub fn of(values: &[f64]) -> Option<Stats> {
+        if values.is_empty() {
+            return None;
+        }
+        let sorted = sorted(values);
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let stddev = if n < 2 {
+            0.0
+        } else {
+            let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+            (squares / (n - 1) as f64).sqrt()
+        };
+        let cv = if n < 2 || mean == 0.0 {
+            0.0
+        } else {
+            stddev / mean.abs()
+        };
+        Some(Stats {
+            n: u32::try_from(n).unwrap_or(u32::MAX),
+            median: median_of_sorted(&sorted),
+            min: sorted[0],
+            max: sorted[n - 1],
+            mean,
+            stddev,
+            cv,
+        })
+    }
+}
+
+/// Indices of the values more than 3 scaled MADs from the median:
+/// `|x - median| > 3 × 1.4826 × MAD`, where MAD is the median of `|x - median|`.
+///
+/// When more than half of the values are equal the MAD is 0, and every value that differs from
+/// the median is an outlier. Empty input has no outliers.
+pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
+    if values.is_empty() {
+        return Vec::new();
+    }
+    let median = median_of_sorted(&sorted(values));
+    let deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
+    let mad = median_of_sorted(&sorted(&deviations));
+    let limit = OUTLIER_MADS * MAD_TO_STDDEV * mad;
+    deviations
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| **d > limit)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Something about a measurement that makes its figures less trustworthy, with what to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+pub enum Warning {
+    /// The repetitions of a metric differ by more than [`HIGH_VARIATION_CV`].
+    HighVariation {
+        /// The metric, e.g. `throughput_bps`.
+        metric: String,
+        /// Its coefficient of variation, as a fraction (0.23 = 23 %).
+        cv: f64,
+    },
+    /// Some repetitions of a metric are far from the others (see [`mad_outliers`]).
+    Outliers {
+        /// The metric, e.g. `rtt_p99_ns`.
+        metric: String,
+        /// How many repetitions are outliers.
+        count: usize,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::HighVariation { metric, cv } => write!(
+                f,
+                "{metric} varies by {:.0}% between repetitions: use a longer --duration, \
+                 more --repeat, or a quieter machine",
+                cv * 100.0
+            ),
+            Warning::Outliers { metric, count } => {
+                let what = if *count == 1 {
+                    "1 repetition is an outlier"
+                } else {
+                    "repetitions are outliers"
+                };
+                let count = if *count == 1 {
+                    String::new()
+                } else {
+                    format!("{count} ")
+                };
+                write!(
+                    f,
+                    "{metric}: {count}{what} (far from the median of the others), probably \
+                     disturbed by other work on the machine: stop other programs, use more \
+                     --repeat, or run on idle CPUs"
+                )
+            }
+        }
+    }
+}
+
+/// The warnings for one measurement, computed from its repetitions: [`Warning::HighVariation`]
+/// when a metric's CV exceeds [`HIGH_VARIATION_CV`], [`Warning::Outliers`] when
+/// [`mad_outliers`] finds any. `rtt_max_ns` is exempt: a single extreme round trip is noisy
+/// by nature.
+pub fn warnings(record: &MeasurementRecord) -> Vec<Warning> {
+    let mut found = Vec::new();
+    for (metric, values) in record.metric_values() {
+        if NOISY_BY_NATURE.contains(&metric) {
+            continue;
+        }
+        if let Some(stats) = Stats::of(&values) {
+            if stats.cv > HIGH_VARIATION_CV {
+                found.push(Warning::HighVariation {
+                    metric: metric.to_owned(),
+                    cv: stats.cv,
+                });
+            }
+        }
+        let count = mad_outliers(&values).len();
+        if count > 0 {
+            found.push(Warning::Outliers {
+                metric: metric.to_owned(),
+                count,
+            });
+        }
+    }
+    found
+}
+
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+}
+
+/// Median of a non-empty, sorted slice.
+fn median_of_sorted(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Endpoint, Placement, Sample, TcpRrSample, TcpStreamSample};
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn empty_has_no_stats() {
+        assert_eq!(Stats::of(&[]), None);
+    }
+
+    #[test]
+    fn odd_count() {
+        let s = Stats::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!(s.n, 3);
+        assert_eq!(s.median, 2.0);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.max, 3.0);
+        assert_eq!(s.mean, 2.0);
+        assert!(close(s.stddev, 1.0));
+        assert!(close(s.cv, 0.5));
+    }
+
+    #[test]
+    fn even_count_median_is_mean_of_middle_two() {
+        let s = Stats::of(&[4.0, 1.0, 3.0, 2.0]).unwrap();
+        assert_eq!(s.median, 2.5);
+        assert_eq!(s.mean, 2.5);
+        // Sample variance of 1..=4 is 5/3.
+        assert!(close(s.stddev, (5.0f64 / 3.0).sqrt()));
+        assert!(close(s.cv, (5.0f64 / 3.0).sqrt() / 2.5));
+    }
+
+    #[test]
+    fn cv_is_zero_for_one_value_or_zero_mean() {
+        let one = Stats::of(&[7.0]).unwrap();
+        assert_eq!((one.n, one.median, one.stddev, one.cv), (1, 7.0, 0.0, 0.0));
+        let zero_mean = Stats::of(&[-1.0, 1.0]).unwrap();
+        assert_eq!(zero_mean.cv, 0.0);
+        assert!(zero_mean.stddev > 0.0);
+    }
+
+    #[test]
+    fn mad_finds_the_far_value() {
+        assert_eq!(mad_outliers(&[10.0, 10.5, 9.5, 10.2, 30.0]), vec![4]);
+        assert_eq!(
+            mad_outliers(&[1.0, 30.0, 1.1, 0.9, 1.05, -20.0]),
+            vec![1, 5]
+        );
+        assert!(mad_outliers(&[10.0, 11.0, 12.0, 13.0]).is_empty());
+        assert!(mad_outliers(&[]).is_empty());
+        assert!(mad_outliers(&[5.0]).is_empty());
+        // MAD 0: anything off the median is an outlier.
+        assert_eq!(mad_outliers(&[2.0, 2.0, 2.0, 2.5]), vec![3]);
+    }
+
+    fn record(samples: Vec<Sample>) -> MeasurementRecord {
+        let endpoint = |pod: &str| Endpoint {
+            pod: pod.into(),
+            netns: format!("cnb-t-{pod}"),
+            ip: "10.0.0.1".into(),
+        };
+        MeasurementRecord {
+            workload: "tcp-stream".into(),
+            client: endpoint("n0p0"),
+            server: endpoint("n1p0"),
+            path: "cross-node".into(),
+            datapath: "kernel".into(),
+            placement: Placement {
+                kind: "cross-cpu".into(),
+                client_cpu: 0,
+                server_cpu: 1,
+            },
+            repetitions: samples,
+            summary: Vec::new(),
+        }
+    }
+
+    fn stream(bps: f64) -> Sample {
+        Sample::TcpStream(TcpStreamSample {
+            streams: 1,
+            message_size_bytes: 131_072,
+            bytes_received: 0,
+            window_ns: 1_000_000_000,
+            throughput_bps: bps,
+        })
+    }
+
+    #[test]
+    fn steady_repetitions_give_no_warning() {
+        let r = record(vec![stream(10.0e9), stream(10.2e9), stream(9.9e9)]);
+        assert!(warnings(&r).is_empty());
+    }
+
+    #[test]
+    fn noisy_repetitions_warn_with_advice() {
+        let r = record(vec![stream(10.0e9), stream(14.0e9), stream(8.0e9)]);
+        let w = warnings(&r);
+        assert!(matches!(
+            &w[0],
+            Warning::HighVariation { metric, cv } if metric == "throughput_bps" && *cv > 0.10
+        ));
+        let text = w[0].to_string();
+        assert!(
+            text.starts_with("throughput_bps varies by 29% between repetitions"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--duration") && text.contains("--repeat"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn outlier_repetition_is_reported() {
+        let samples = [10.0e9, 10.1e9, 9.9e9, 10.05e9, 3.0e9].map(stream).to_vec();
+        let w = warnings(&record(samples));
+        assert!(w.contains(&Warning::Outliers {
+            metric: "throughput_bps".into(),
+            count: 1
+        }));
+        let text = w.last().unwrap().to_string();
+        assert!(
+            text.starts_with("throughput_bps: 1 repetition is an outlier"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn max_rtt_is_exempt() {
+        let rr = |max: u64| {
+            Sample::TcpRr(TcpRrSample {
+                message_size_bytes: 1,
+                transactions: 1000,
+                window_ns: 1_000_000_000,
+                transactions_per_s: 1000.0,
+                rtt_min_ns: 10_000,
+                rtt_mean_ns: 20_000.0,
+                rtt_p50_ns: 20_000,
+                rtt_p90_ns: 25_000,
+                rtt_p99_ns: 30_000,
+                rtt_p999_ns: 40_000,
+                rtt_max_ns: max,
+            })
+        };
+        let r = record(vec![rr(50_000), rr(900_000), rr(60_000)]);
+        assert!(warnings(&r).is_empty());
+    }
+}

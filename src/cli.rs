@@ -1,0 +1,196 @@
+//! The command line: what each command takes, with full-sentence help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::topology::{TopologyRequest, Underlay};
+use ipnet::Ipv4Net;
+
+/// Stand up container-network datapaths in network namespaces, prove them correct, and
+/// measure what they cost.
+#[derive(Debug, Parser)]
+#[command(name = "cnbench", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every backend, what it needs, and whether this machine can run it.
+    List,
+    /// Stand up a backend, check it, measure it, tear it down, print a summary.
+    Run(RunArgs),
+    /// Stand up a backend and leave it standing (explore it with `ip netns exec`).
+    Up(UpArgs),
+    /// Tear down a topology left standing by `cnbench up`.
+    Down {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+    },
+    /// Run the conformance checks again on a standing topology.
+    Check {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+        /// Also write the result as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Run the workloads on a standing topology.
+    Measure {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+        /// Measurement options.
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Also write the result as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// List the runs that exist on this machine (standing, in progress, or crashed).
+    Status,
+    /// Remove whatever crashed runs left behind: namespaces, processes, state directories.
+    Clean {
+        /// Also remove topologies left standing on purpose by `cnbench up`.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Internal: run one workload agent (the harness starts these inside pod namespaces).
+    #[command(hide = true)]
+    Agent {
+        /// The agent's task as JSON.
+        task: String,
+    },
+}
+
+/// Which backend.
+#[derive(Debug, Args)]
+pub struct BackendArg {
+    /// The backend to stand up (`cnbench list` shows them all).
+    #[arg(long, short = 'b')]
+    pub backend: String,
+}
+
+/// Options that shape the topology; unset ones take the backend's defaults.
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    /// Number of nodes (network namespaces playing hosts).
+    #[arg(long)]
+    pub nodes: Option<u32>,
+    /// Pods on each node.
+    #[arg(long)]
+    pub pods_per_node: Option<u32>,
+    /// How nodes reach each other: one switch (l2), two subnets and a router (l3), or none
+    /// (a single node).
+    #[arg(long, value_enum)]
+    pub underlay: Option<UnderlayArg>,
+    /// The pod network (default: the backend's, as in the article).
+    #[arg(long, value_name = "CIDR")]
+    pub pod_cidr: Option<Ipv4Net>,
+    /// Underlay subnet(s), comma-separated: one for l2, two for l3.
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    pub underlay_cidr: Option<Vec<Ipv4Net>>,
+    /// MTU of the underlay and pod links, in bytes.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+}
+
+impl TopologyArgs {
+    /// As the harness takes them.
+    pub fn request(&self) -> TopologyRequest {
+        TopologyRequest {
+            nodes: self.nodes,
+            pods_per_node: self.pods_per_node,
+            underlay: self.underlay.map(Underlay::from),
+            pod_cidr: self.pod_cidr,
+            underlay_cidrs: self.underlay_cidr.clone(),
+            mtu: self.mtu,
+        }
+    }
+}
+
+/// The underlay kinds.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum UnderlayArg {
+    /// A single node, no underlay.
+    None,
+    /// All nodes on one switch.
+    L2,
+    /// Two subnets joined by a router.
+    L3,
+}
+
+impl From<UnderlayArg> for Underlay {
+    fn from(u: UnderlayArg) -> Underlay {
+        match u {
+            UnderlayArg::None => Underlay::None,
+            UnderlayArg::L2 => Underlay::L2,
+            UnderlayArg::L3 => Underlay::L3,
+        }
+    }
+}
+
+/// Options of the measurement.
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// Workloads to run, comma-separated (tcp-stream, tcp-rr); `none` only checks.
+    #[arg(long, value_delimiter = ',', default_value = "tcp-stream,tcp-rr")]
+    pub workloads: Vec<String>,
+    /// Measured window of each repetition, in seconds.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub duration: f64,
+    /// Traffic before each window that is not counted, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub warmup: f64,
+    /// Repetitions of each workload (median, min, max and CV are over these).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
+    /// Pin client and server to one CPU (same-cpu) or to two (cross-cpu).
+    #[arg(long, value_enum, default_value_t = PlacementArg::SameCpu)]
+    pub placement: PlacementArg,
+    /// Parallel connections of tcp-stream.
+    #[arg(long, default_value_t = 1)]
+    pub streams: u32,
+    /// Bytes per write (tcp-stream) or per request/response (tcp-rr); default per workload.
+    #[arg(long, value_name = "BYTES")]
+    pub message_size: Option<u32>,
+}
+
+/// CPU placement of the agents.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlacementArg {
+    /// Client and server on the same CPU.
+    SameCpu,
+    /// Client and server on different CPUs.
+    CrossCpu,
+}
+
+/// `cnbench run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Backend.
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Topology.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Measurement.
+    #[command(flatten)]
+    pub measure: MeasureArgs,
+    /// Also write the result as JSON to this file (kept current as the run goes).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// `cnbench up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Backend.
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Topology.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+}

@@ -1,0 +1,407 @@
+//! One function per command. Each returns the process exit code.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use harness::capability;
+use harness::measure::{CpuPlacement, MeasureOptions};
+use harness::run::{self, Observer, Topology};
+use harness::state::{self, Mode, RunState};
+use harness::topology::{new_run_id, Plan};
+use harness::{Backend, HarnessError};
+use reports::{Environment, Outcome, ResultWriter, RunResult};
+use workloads::Workload;
+
+use crate::cli::{MeasureArgs, PlacementArg, RunArgs, TopologyArgs, UpArgs};
+use crate::output::Printer;
+use crate::registry;
+use crate::ExitCode;
+
+/// `cnbench list`.
+pub fn list() -> Result<ExitCode> {
+    let entries = registry::all();
+    let kinds: Vec<&str> = {
+        let mut k: Vec<&str> = entries
+            .iter()
+            .flat_map(|e| e.info.link_kinds.iter().copied())
+            .collect();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let probed = capability::probe_link_kinds(&kinds);
+    if let Err(e) = &probed {
+        eprintln!("cnbench: cannot probe kernel features ({e}); support shown as unknown");
+    }
+    println!(
+        "{:<12} {:<14} {:<9} {:<22} summary",
+        "backend", "status", "underlay", "needs"
+    );
+    for e in &entries {
+        let info = e.info;
+        let mut missing = Vec::new();
+        match &probed {
+            Ok(p) => {
+                for k in info.link_kinds {
+                    if let Some(Err(why)) = p.iter().find(|s| s.kind == *k).map(|s| &s.result) {
+                        missing.push(why.clone());
+                    }
+                }
+            }
+            Err(_) => missing.push("unknown: run as root to probe".into()),
+        }
+        for b in info.binaries {
+            if capability::find_binary(b).is_none() {
+                missing.push(format!("{b} not found (apt-get install bird2)"));
+            }
+        }
+        let status = match (info.built, missing.is_empty()) {
+            (false, _) => "not built yet",
+            (true, true) => "ready",
+            (true, false) => "unavailable",
+        };
+        let underlays: Vec<&str> = info.underlays.iter().map(|u| u.as_str()).collect();
+        let mut needs: Vec<String> = info.link_kinds.iter().map(|s| s.to_string()).collect();
+        needs.extend(info.binaries.iter().map(|s| s.to_string()));
+        println!(
+            "{:<12} {:<14} {:<9} {:<22} {}",
+            info.name,
+            status,
+            underlays.join(","),
+            needs.join(","),
+            info.summary
+        );
+        for m in missing {
+            println!("{:<12} {:<14} {m}", "", "  ↳ this machine:");
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+fn backend(name: &str) -> Result<Box<dyn Backend>> {
+    registry::make(name)
+        .map_err(|e| {
+            anyhow!(HarnessError::Unsupported {
+                what: e,
+                fix: String::new()
+            })
+        })
+        .map_err(|e| anyhow!("{}", e.to_string().trim_end_matches(": ")))
+}
+
+fn plan_for(backend: &dyn Backend, topo: &TopologyArgs) -> Result<Plan> {
+    let spec = topo.request().resolve(&backend.defaults(), new_run_id());
+    let plan = Plan::new(spec, backend.pod_network()).map_err(HarnessError::from)?;
+    backend.validate(&plan).map_err(HarnessError::from)?;
+    Ok(plan)
+}
+
+fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
+    let mut workloads = Vec::new();
+    for w in &m.workloads {
+        if w == "none" {
+            continue;
+        }
+        let parsed: Workload = w.parse().map_err(|e| anyhow!("--workloads {w}: {e}"))?;
+        if !workloads.contains(&parsed) {
+            workloads.push(parsed);
+        }
+    }
+    let secs = |name: &str, v: f64, min: f64| -> Result<Duration> {
+        if !(v.is_finite() && v >= min && v <= 3600.0) {
+            bail!("--{name} {v}: use {min} to 3600 seconds");
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    if m.streams == 0 || m.streams > 128 {
+        bail!("--streams {}: use 1 to 128 connections", m.streams);
+    }
+    if let Some(size) = m.message_size {
+        if size == 0 || size > workloads::MAX_MESSAGE_SIZE {
+            bail!(
+                "--message-size {size}: use 1 to {} bytes",
+                workloads::MAX_MESSAGE_SIZE
+            );
+        }
+    }
+    if m.repeat > 1000 {
+        bail!("--repeat {}: use at most 1000 repetitions", m.repeat);
+    }
+    Ok(MeasureOptions {
+        workloads,
+        duration: secs("duration", m.duration, 0.05)?,
+        warmup: secs("warmup", m.warmup, 0.0)?,
+        repeat: m.repeat,
+        placement: match m.placement {
+            PlacementArg::SameCpu => CpuPlacement::SameCpu,
+            PlacementArg::CrossCpu => CpuPlacement::CrossCpu,
+        },
+        streams: m.streams,
+        message_size: m.message_size,
+        agent_exe: std::env::current_exe()
+            .context("cannot find the cnbench binary to run agents")?,
+    })
+}
+
+fn environment() -> Environment {
+    Environment::capture(env!("CARGO_PKG_VERSION"), option_env!("CNBENCH_GIT_REV"))
+}
+
+fn open_json(path: &Option<std::path::PathBuf>) -> Result<Option<ResultWriter>> {
+    path.as_deref()
+        .map(ResultWriter::create)
+        .transpose()
+        .map_err(Into::into)
+}
+
+fn exit_for(result: &RunResult) -> ExitCode {
+    match result.outcome {
+        Outcome::Passed => ExitCode::Ok,
+        Outcome::ChecksFailed => ExitCode::ChecksFailed,
+        Outcome::Interrupted => ExitCode::Interrupted,
+        _ if !result.checks_passed() => ExitCode::ChecksFailed,
+        _ => ExitCode::Error,
+    }
+}
+
+/// `cnbench run`.
+pub fn run(args: &RunArgs) -> Result<ExitCode> {
+    // Everything the user typed is checked before anything is created.
+    let backend = backend(&args.backend.backend)?;
+    let plan = plan_for(backend.as_ref(), &args.topology)?;
+    let opts = measure_options(&args.measure)?;
+    capability::require_root()?;
+    let writer = open_json(&args.json)?;
+    harness::signals::install().context("installing signal handlers")?;
+
+    let params = run::parameters(backend.as_ref(), &plan, &opts);
+    let mut result = RunResult::new(plan.run_id(), environment(), params);
+    result.started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    println!(
+        "cnbench run {}: backend {}, {} node(s) x {} pod(s), underlay {}",
+        plan.run_id(),
+        backend.info().name,
+        plan.spec.nodes,
+        plan.spec.pods_per_node,
+        plan.spec.underlay
+    );
+    let mut printer = Printer::new(writer);
+    let outcome = run::run(backend.as_ref(), plan, &opts, &mut result, &mut printer);
+    if !result.topology.is_empty() {
+        println!();
+        print!("{}", reports::render_summary(&result));
+    }
+    if let Some(e) = printer.write_error.take() {
+        eprintln!("cnbench: {e}");
+    }
+    if let Some(p) = &args.json {
+        if printer.writer.is_some() {
+            println!("result written to {}", p.display());
+        }
+    }
+    match outcome {
+        Ok(()) => Ok(exit_for(&result)),
+        Err(HarnessError::Interrupted) => {
+            eprintln!("cnbench: interrupted; everything the run made was torn down");
+            Ok(ExitCode::Interrupted)
+        }
+        Err(e) => {
+            // The result (if any) is already written; report the error itself.
+            if printer.writer.is_some() {
+                printer.result(&result);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// `cnbench up`.
+pub fn up(args: &UpArgs) -> Result<ExitCode> {
+    let backend = backend(&args.backend.backend)?;
+    let plan = plan_for(backend.as_ref(), &args.topology)?;
+    capability::require_root()?;
+    harness::signals::install().context("installing signal handlers")?;
+    let run_id = plan.run_id().to_string();
+    let t = Instant::now();
+    let topo = Topology::up(backend.as_ref(), plan, Mode::Up, Vec::new())?;
+    let took = t.elapsed();
+    print!("{}", reports::render_topology(&topo.records()));
+    let first_pod = topo
+        .plan()
+        .pods
+        .first()
+        .map(|p| p.netns.clone())
+        .unwrap_or_default();
+    println!(
+        "run {run_id} is up ({} ms). Explore it:\n  ip netns list | grep {run_id}\n  ip netns exec {first_pod} ip route\n  cnbench check {run_id}\n  cnbench down {run_id}",
+        took.as_millis()
+    );
+    Ok(ExitCode::Ok)
+}
+
+fn attach(run_id: &str) -> Result<(Box<dyn Backend>, Topology)> {
+    capability::require_root()?;
+    let st = RunState::load(run_id)?;
+    let backend = backend(&st.backend)?;
+    let plan = Plan::new(st.spec.clone(), backend.pod_network()).map_err(HarnessError::from)?;
+    let topo = Topology::attach(st, plan).with_context(|| {
+        format!("run {run_id} is damaged; `cnbench down {run_id}` removes what is left")
+    })?;
+    Ok((backend, topo))
+}
+
+/// `cnbench check`.
+pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode> {
+    let (backend, topo) = attach(run_id)?;
+    let writer = open_json(json)?;
+    let opts = MeasureOptions {
+        workloads: vec![],
+        duration: Duration::ZERO,
+        warmup: Duration::ZERO,
+        repeat: 0,
+        placement: CpuPlacement::SameCpu,
+        streams: 1,
+        message_size: None,
+        agent_exe: std::env::current_exe()?,
+    };
+    let mut result = RunResult::new(
+        run_id,
+        environment(),
+        run::parameters(backend.as_ref(), topo.plan(), &opts),
+    );
+    result.topology = topo.records();
+    let mut printer = Printer::new(writer);
+    result.checks = topo.check(backend.as_ref(), &mut |c| printer.check(c));
+    result.outcome = if result.checks_passed() {
+        Outcome::Passed
+    } else {
+        Outcome::ChecksFailed
+    };
+    printer.result(&result);
+    let counts = result.check_counts();
+    println!(
+        "{} passed, {} failed, {} expected failures",
+        counts.passed, counts.failed, counts.expected_failures
+    );
+    Ok(exit_for(&result))
+}
+
+/// `cnbench measure`.
+pub fn measure(
+    run_id: &str,
+    args: &MeasureArgs,
+    json: &Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
+    let opts = measure_options(args)?;
+    let (backend, topo) = attach(run_id)?;
+    let writer = open_json(json)?;
+    harness::signals::install().context("installing signal handlers")?;
+    let mut result = RunResult::new(
+        run_id,
+        environment(),
+        run::parameters(backend.as_ref(), topo.plan(), &opts),
+    );
+    result.topology = topo.records();
+    let mut printer = Printer::new(writer);
+    let measured = topo.measure(backend.as_ref(), &opts, &mut |r, s| printer.sample(r, s));
+    match measured {
+        Ok(m) => {
+            result.measurements = m;
+            result.outcome = Outcome::Passed;
+            printer.result(&result);
+            print!("{}", reports::render_summary(&result));
+            Ok(ExitCode::Ok)
+        }
+        Err(HarnessError::Interrupted) => Ok(ExitCode::Interrupted),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `cnbench down`.
+pub fn down(run_id: &str) -> Result<ExitCode> {
+    capability::require_root()?;
+    let st = RunState::load(run_id)?;
+    let errors = match attach(run_id) {
+        Ok((backend, topo)) => topo.down(backend.as_ref()),
+        Err(e) => {
+            // Damaged (a namespace removed by hand): remove what is left anyway.
+            eprintln!("cnbench: {e:#}; removing what is left");
+            let mut errors = state::destroy_namespaces(&st.namespaces, &st.pids);
+            if errors.is_empty() {
+                errors.extend(RunState::remove(run_id).err());
+            }
+            errors
+        }
+    };
+    if errors.is_empty() {
+        println!("run {run_id} is down; nothing of it is left");
+        Ok(ExitCode::Ok)
+    } else {
+        for e in &errors {
+            eprintln!("cnbench: {e}");
+        }
+        bail!(
+            "{} error(s) tearing down run {run_id}; `cnbench clean --all` retries",
+            errors.len()
+        )
+    }
+}
+
+/// `cnbench status`.
+pub fn status() -> Result<ExitCode> {
+    let runs = RunState::list();
+    if runs.is_empty() {
+        println!("no runs");
+    }
+    for run in runs {
+        match RunState::load(&run) {
+            Ok(st) => {
+                let what = match (st.mode, st.owner_alive()) {
+                    (Mode::Up, _) => "standing (cnbench up)".to_string(),
+                    (Mode::Run, true) => format!("in progress (pid {})", st.owner_pid),
+                    (Mode::Run, false) => "crashed: `cnbench clean` removes it".to_string(),
+                };
+                println!(
+                    "{run}  {:<10} {} node(s)  {what}",
+                    st.backend, st.spec.nodes
+                );
+            }
+            Err(e) => println!("{run}  unreadable: {e}"),
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `cnbench clean`.
+pub fn clean(all: bool) -> Result<ExitCode> {
+    capability::require_root()?;
+    let report = state::clean(all);
+    for r in &report.removed {
+        println!("removed {r}");
+    }
+    for (r, why) in &report.kept {
+        println!("kept {r}: {why}");
+    }
+    if report.removed.is_empty() && report.kept.is_empty() {
+        println!("nothing to clean");
+    }
+    for e in &report.errors {
+        eprintln!("cnbench: {e}");
+    }
+    if report.errors.is_empty() {
+        Ok(ExitCode::Ok)
+    } else {
+        bail!("{} error(s) while cleaning", report.errors.len())
+    }
+}
+
+/// `cnbench agent` (internal): one workload agent, result on stdout.
+pub fn agent(task: &str) -> Result<ExitCode> {
+    let task = workloads::AgentTask::from_json(task)?;
+    let mut out = std::io::stdout().lock();
+    workloads::run_agent(&task, &mut out)?;
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,65 @@
+//! `cnbench`: the command line. Parse, call the harness, print, exit with a code that says
+//! what happened: 0 every check passed, 1 a check failed, 2 bad input or an unusable machine
+//! (or an error while working), 130 interrupted (everything torn down).
+
+mod cli;
+mod commands;
+mod output;
+mod registry;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every check passed.
+    Ok = 0,
+    /// At least one conformance check failed.
+    ChecksFailed = 1,
+    /// Bad input, an unusable machine, or an error while working.
+    Error = 2,
+    /// SIGINT or SIGTERM; the run was torn down.
+    Interrupted = 130,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match dispatch(&cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::Error
+        }
+    };
+    std::process::exit(code as i32);
+}
+
+fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::List => commands::list(),
+        Command::Run(args) => commands::run(args),
+        Command::Up(args) => commands::up(args),
+        Command::Down { run_id } => commands::down(run_id),
+        Command::Check { run_id, json } => commands::check(run_id, json),
+        Command::Measure {
+            run_id,
+            measure,
+            json,
+        } => commands::measure(run_id, measure, json),
+        Command::Status => commands::status(),
+        Command::Clean { all } => commands::clean(*all),
+        Command::Agent { task } => commands::agent(task),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,118 @@
+//! Every backend of DESIGN.md §3 by name: the built ones with a constructor, the planned ones
+//! with what they will need, so `cnbench list` and error messages know them all.
+
+use harness::backend::BackendInfo;
+use harness::topology::Underlay;
+use harness::Backend;
+
+/// A backend the registry knows.
+pub struct Entry {
+    /// Static description.
+    pub info: &'static BackendInfo,
+    /// Makes one, if this build has it.
+    pub make: Option<fn() -> Box<dyn Backend>>,
+}
+
+const L2_L3: &[Underlay] = &[Underlay::L2, Underlay::L3];
+
+static FLANNEL_UDP: BackendInfo = BackendInfo {
+    name: "flannel-udp",
+    summary: "cni0 bridge + flannel0 TUN; a userspace daemon wraps IP packets in UDP 8285",
+    underlays: L2_L3,
+    link_kinds: &["veth", "bridge", "tun"],
+    binaries: &[],
+    built: false,
+};
+static VXLAN: BackendInfo = BackendInfo {
+    name: "vxlan",
+    summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
+    underlays: L2_L3,
+    link_kinds: &["veth", "bridge", "vxlan"],
+    binaries: &[],
+    built: false,
+};
+static IPIP: BackendInfo = BackendInfo {
+    name: "ipip",
+    summary: "cni0 bridge + tunl0 IP-in-IP (kernel ipip, or TUN + raw socket where it lacks it)",
+    underlays: L2_L3,
+    link_kinds: &["veth", "bridge", "ipip"],
+    binaries: &[],
+    built: false,
+};
+static HOST_GW: BackendInfo = BackendInfo {
+    name: "host-gw",
+    summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2 only)",
+    underlays: &[Underlay::L2],
+    link_kinds: &["veth", "bridge"],
+    binaries: &[],
+    built: false,
+};
+static BGP: BackendInfo = BackendInfo {
+    name: "bgp",
+    summary: "Calico-style /32 routes and proxy ARP; BIRD on every node (mesh or route reflector)",
+    underlays: L2_L3,
+    link_kinds: &["veth"],
+    binaries: &["bird", "birdc"],
+    built: false,
+};
+
+/// All backends, in the article's order.
+pub fn all() -> Vec<Entry> {
+    vec![
+        Entry {
+            info: &backend_host_net::INFO,
+            make: Some(|| Box::new(backend_host_net::HostNet)),
+        },
+        Entry {
+            info: &backend_bridge::INFO,
+            make: Some(|| Box::new(backend_bridge::Bridge)),
+        },
+        Entry {
+            info: &FLANNEL_UDP,
+            make: None,
+        },
+        Entry {
+            info: &VXLAN,
+            make: None,
+        },
+        Entry {
+            info: &IPIP,
+            make: None,
+        },
+        Entry {
+            info: &HOST_GW,
+            make: None,
+        },
+        Entry {
+            info: &BGP,
+            make: None,
+        },
+    ]
+}
+
+/// The backend called `name`, or a one-line error that lists the choices.
+pub fn make(name: &str) -> Result<Box<dyn Backend>, String> {
+    let entries = all();
+    let built: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.make.is_some())
+        .map(|e| e.info.name)
+        .collect();
+    match entries.iter().find(|e| e.info.name == name) {
+        Some(Entry {
+            make: Some(make), ..
+        }) => Ok(make()),
+        Some(_) => Err(format!(
+            "backend {name} is planned but not built yet; built: {}",
+            built.join(", ")
+        )),
+        None => Err(format!(
+            "unknown backend {name:?}; choose one of: {} (`cnbench list` shows them)",
+            entries
+                .iter()
+                .map(|e| e.info.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}

@@ -1,0 +1,322 @@
+//! What an agent is asked to do: the workload names and the serve/client configurations that
+//! travel to the agent process as JSON.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::WorkloadError;
+
+/// A traffic shape this crate can generate.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Bulk TCP: N connections write as fast as they can; the server counts bytes received
+    /// inside the measurement window.
+    TcpStream,
+    /// TCP request/response, one transaction at a time; every round trip goes into a histogram.
+    TcpRr,
+}
+
+/// Workloads named in the design but not built yet: their names get a friendlier error.
+const PLANNED: &[&str] = &["udp-stream", "udp-rr", "tcp-crr"];
+
+impl Workload {
+    /// Every built workload, in the order a full run measures them.
+    pub const ALL: &'static [Workload] = &[Workload::TcpStream, Workload::TcpRr];
+
+    /// The name used on the command line, in JSON and in reports (`"tcp-stream"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::TcpStream => "tcp-stream",
+            Workload::TcpRr => "tcp-rr",
+        }
+    }
+
+    /// The message size used when none is given, in bytes: 131072 (128 KiB, what iperf3
+    /// writes) for tcp-stream, 64 for tcp-rr.
+    pub fn default_message_size(self) -> u32 {
+        match self {
+            Workload::TcpStream => 131_072,
+            Workload::TcpRr => 64,
+        }
+    }
+
+    fn valid_names() -> String {
+        Workload::ALL
+            .iter()
+            .map(|w| w.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Workload {
+    type Err = WorkloadError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(w) = Workload::ALL.iter().find(|w| w.name() == s) {
+            return Ok(*w);
+        }
+        let message = if PLANNED.contains(&s) {
+            format!(
+                "{s} is planned but not built yet; built workloads: {}",
+                Workload::valid_names()
+            )
+        } else {
+            format!(
+                "unknown workload `{s}`; valid workloads: {}",
+                Workload::valid_names()
+            )
+        };
+        Err(WorkloadError::UnknownWorkload {
+            name: s.to_owned(),
+            message,
+        })
+    }
+}
+
+/// Largest message size accepted, in bytes (16 MiB). The tcp-rr server allocates one buffer
+/// of this size per connection, so the limit keeps a typo from exhausting a pod's memory.
+pub const MAX_MESSAGE_SIZE: u32 = 16 << 20;
+
+/// Measurement length used by [`ClientConfig::new`], in milliseconds.
+pub const DEFAULT_DURATION_MS: u64 = 10_000;
+
+/// Warm-up length used by [`ClientConfig::new`], in milliseconds.
+pub const DEFAULT_WARMUP_MS: u64 = 2_000;
+
+/// One agent process's job, as the harness passes it to `cnbench agent '<json>'`.
+///
+/// JSON shape: `{"role":"serve","workload":"tcp-rr","bind":"0.0.0.0:5201"}` or
+/// `{"role":"client","workload":"tcp-stream","target":"10.0.0.2:5201","duration_ms":10000,
+/// "warmup_ms":2000,"streams":1,"message_size":131072,"cpu":1}`. `cpu` may be left out.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "role", rename_all = "kebab-case")]
+pub enum AgentTask {
+    /// Listen and serve every workload until killed.
+    Serve(ServeConfig),
+    /// Run one test against a server and print one sample.
+    Client(ClientConfig),
+}
+
+impl AgentTask {
+    /// Parses the agent's command-line JSON, with an error that shows the expected shape.
+    pub fn from_json(json: &str) -> Result<Self, WorkloadError> {
+        serde_json::from_str(json).map_err(|e| WorkloadError::InvalidConfig {
+            what: "agent task JSON",
+            reason: format!(
+                "{e}; expected {{\"role\":\"serve\",\"workload\":..,\"bind\":\"IP:PORT\"}} or \
+                 {{\"role\":\"client\",\"workload\":..,\"target\":\"IP:PORT\",\"duration_ms\":..,\
+                 \"warmup_ms\":..,\"streams\":..,\"message_size\":..}}"
+            ),
+        })
+    }
+
+    /// The JSON the agent expects on its command line.
+    pub fn to_json(&self) -> String {
+        // A struct of plain numbers, strings and addresses always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The CPU the agent pins itself to, if any.
+    pub fn cpu(&self) -> Option<u32> {
+        match self {
+            AgentTask::Serve(s) => s.cpu,
+            AgentTask::Client(c) => c.cpu,
+        }
+    }
+}
+
+/// Configuration of a server agent. One server answers every workload and any number of
+/// tests, one thread per connection; `workload` says what the harness meant it for and is
+/// recorded, not enforced.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The workload this server was started for (it serves the others too).
+    pub workload: Workload,
+    /// Address to listen on, inside the agent's network namespace; port 0 picks a free port,
+    /// reported on the `ready <port>` line.
+    pub bind: SocketAddr,
+    /// CPU to pin the server and all its connection threads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+}
+
+/// Configuration of one client test.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// What to run.
+    pub workload: Workload,
+    /// The server's address (the peer pod's IP and the port of its `ready` line).
+    pub target: SocketAddr,
+    /// Length of the measurement window, in milliseconds (more than 0).
+    pub duration_ms: u64,
+    /// Traffic sent before the window opens and not counted, in milliseconds.
+    pub warmup_ms: u64,
+    /// Parallel connections for tcp-stream (at least 1); tcp-rr uses exactly one.
+    pub streams: u32,
+    /// Bytes per write (tcp-stream) or per request and per response (tcp-rr),
+    /// 1..=[`MAX_MESSAGE_SIZE`].
+    pub message_size: u32,
+    /// CPU to pin the client and all its threads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+}
+
+impl ClientConfig {
+    /// A test of `workload` against `target` with the defaults: 10 s measured after 2 s of
+    /// warm-up, one stream, the workload's default message size, not pinned.
+    pub fn new(workload: Workload, target: SocketAddr) -> Self {
+        ClientConfig {
+            workload,
+            target,
+            duration_ms: DEFAULT_DURATION_MS,
+            warmup_ms: DEFAULT_WARMUP_MS,
+            streams: 1,
+            message_size: workload.default_message_size(),
+            cpu: None,
+        }
+    }
+
+    /// Checks the settings before any connection is made.
+    pub fn validate(&self) -> Result<(), WorkloadError> {
+        if self.duration_ms == 0 {
+            return Err(WorkloadError::InvalidConfig {
+                what: "duration_ms",
+                reason: "the measurement window must be longer than 0 ms".into(),
+            });
+        }
+        if self.message_size == 0 || self.message_size > MAX_MESSAGE_SIZE {
+            return Err(WorkloadError::InvalidConfig {
+                what: "message_size",
+                reason: format!(
+                    "{} bytes is out of range: use 1..={MAX_MESSAGE_SIZE} (default for {}: {})",
+                    self.message_size,
+                    self.workload,
+                    self.workload.default_message_size()
+                ),
+            });
+        }
+        match self.workload {
+            Workload::TcpStream if self.streams == 0 => Err(WorkloadError::InvalidConfig {
+                what: "streams",
+                reason: "tcp-stream needs at least 1 stream".into(),
+            }),
+            Workload::TcpRr if self.streams != 1 => Err(WorkloadError::InvalidConfig {
+                what: "streams",
+                reason: format!(
+                    "tcp-rr runs one transaction at a time on one connection, so streams must \
+                     be 1 (got {})",
+                    self.streams
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Warm-up plus measurement window.
+    pub fn test_length(&self) -> Duration {
+        Duration::from_millis(self.warmup_ms.saturating_add(self.duration_ms))
+    }
+
+    /// An upper bound on how long [`crate::run_client`] takes against a healthy server:
+    /// connect, warm-up, window, the stream send margin, and a few seconds to spare. A
+    /// harness can use it as the agent's deadline.
+    pub fn expected_runtime(&self) -> Duration {
+        self.test_length() + crate::protocol::CONNECT_TIMEOUT + Duration::from_secs(5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_round_trip() {
+        for w in Workload::ALL {
+            assert_eq!(w.name().parse::<Workload>().unwrap(), *w);
+            assert_eq!(w.to_string(), w.name());
+            assert_eq!(serde_json::to_value(w).unwrap(), json!(w.name()));
+        }
+        assert_eq!(Workload::TcpStream.default_message_size(), 131_072);
+        assert_eq!(Workload::TcpRr.default_message_size(), 64);
+    }
+
+    #[test]
+    fn unknown_and_planned_names_explain_themselves() {
+        let planned = "udp-stream".parse::<Workload>().unwrap_err().to_string();
+        assert_eq!(
+            planned,
+            "udp-stream is planned but not built yet; built workloads: tcp-stream, tcp-rr"
+        );
+        let unknown = "tcp_stream".parse::<Workload>().unwrap_err().to_string();
+        assert_eq!(
+            unknown,
+            "unknown workload `tcp_stream`; valid workloads: tcp-stream, tcp-rr"
+        );
+    }
+
+    #[test]
+    fn agent_task_json_shape() {
+        let serve = AgentTask::Serve(ServeConfig {
+            workload: Workload::TcpRr,
+            bind: "0.0.0.0:5201".parse().unwrap(),
+            cpu: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&serve).unwrap(),
+            json!({"role": "serve", "workload": "tcp-rr", "bind": "0.0.0.0:5201"})
+        );
+        let client = AgentTask::Client(ClientConfig {
+            cpu: Some(1),
+            ..ClientConfig::new(Workload::TcpStream, "172.17.0.3:5201".parse().unwrap())
+        });
+        assert_eq!(
+            serde_json::to_value(&client).unwrap(),
+            json!({"role": "client", "workload": "tcp-stream", "target": "172.17.0.3:5201",
+                   "duration_ms": 10000, "warmup_ms": 2000, "streams": 1,
+                   "message_size": 131072, "cpu": 1})
+        );
+        for task in [serve, client] {
+            assert_eq!(AgentTask::from_json(&task.to_json()).unwrap(), task);
+        }
+    }
+
+    #[test]
+    fn agent_task_json_errors_show_the_expected_shape() {
+        let err = AgentTask::from_json(r#"{"role":"serve","workload":"tcp-rr"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bind"), "{err}");
+        let err = AgentTask::from_json(
+            r#"{"role":"serve","workload":"tcp-rr","bind":"0.0.0.0:1","cpus":1}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `cpus`"), "{err}");
+        let err = AgentTask::from_json(r#"{"role":"relay"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("invalid agent task JSON: "), "{err}");
+    }
+
+    #[test]
+    fn ipv6_targets_serialize_as_socket_addresses() {
+        let c = ClientConfig::new(Workload::TcpRr, "[fd00::2]:5201".parse().unwrap());
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["target"], "[fd00::2]:5201");
+    }
+}
