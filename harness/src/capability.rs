@@ -38,7 +38,7 @@ pub fn require_root() -> Result<()> {
 /// devices are made with an ioctl, not netlink.
 pub fn probe_link_kinds(kinds: &[&str]) -> Result<Vec<KindSupport>> {
     require_root()?;
-    let name = format!("cnb-probe{}-x", crate::topology::new_run_id());
+    let name = crate::topology::netns_name(&crate::topology::new_run_id(), "probe");
     let ns = Netns::create(&name)?;
     let result = (|| {
         let nl = Netlink::open(&ns)?;

@@ -159,46 +159,63 @@ pub fn tcp_connect(from: &Netns, to: &Netns, ip: Ipv4Addr) -> ProbeResult {
     }
 }
 
-/// Runs every probe of the matrix.
+/// How many probes run at once: a probe that must fail waits out its whole timeout, so a
+/// serial matrix of N pods would take O(N²) seconds when a backend expects failures.
+const PARALLEL_PROBES: usize = 16;
+
+/// Runs every probe of the matrix, several at a time, and returns results in probe order.
 pub(super) fn matrix(hosts: &BTreeMap<String, Host>, probes: &[Probe]) -> Vec<CheckRecord> {
-    probes
-        .iter()
-        .map(|p| {
-            let from = hosts[&p.from_netns].netns();
-            let (proto, result) = match p.proto {
-                ProbeProto::Icmp => ("icmp", icmp_echo(from, p.to_ip)),
-                ProbeProto::Tcp => (
-                    "tcp",
-                    tcp_connect(from, hosts[&p.to_netns].netns(), p.to_ip),
-                ),
-            };
-            let subject = format!("{} -> {} ({}) {proto} [{}]", p.from, p.to, p.to_ip, p.path);
-            let (expected, outcome, reason) = match (&p.expect, result.ok()) {
-                (Expect::Reach, true) => ("answer".to_string(), CheckOutcome::Pass, None),
-                (Expect::Reach, false) => (
-                    "answer".to_string(),
-                    CheckOutcome::Fail,
-                    Some("a pod pair the backend must connect did not answer".to_string()),
-                ),
-                (Expect::Unreachable { reason }, false) => (
-                    "no answer".to_string(),
-                    CheckOutcome::ExpectedFailure,
-                    Some(reason.clone()),
-                ),
-                (Expect::Unreachable { reason }, true) => (
-                    "no answer".to_string(),
-                    CheckOutcome::Fail,
-                    Some(format!("expected to fail ({reason}) but it answered")),
-                ),
-            };
-            CheckRecord {
-                check: "reachability".into(),
-                subject,
-                expected,
-                actual: result.to_string(),
-                outcome,
-                reason,
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(probes.len());
+    for chunk in probes.chunks(PARALLEL_PROBES) {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|p| s.spawn(move || one(hosts, p)))
+                .collect();
+            out.extend(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("probe thread panicked")),
+            );
+        });
+    }
+    out
+}
+
+fn one(hosts: &BTreeMap<String, Host>, p: &Probe) -> CheckRecord {
+    let from = hosts[&p.from_netns].netns();
+    let (proto, result) = match p.proto {
+        ProbeProto::Icmp => ("icmp", icmp_echo(from, p.to_ip)),
+        ProbeProto::Tcp => (
+            "tcp",
+            tcp_connect(from, hosts[&p.to_netns].netns(), p.to_ip),
+        ),
+    };
+    let subject = format!("{} -> {} ({}) {proto} [{}]", p.from, p.to, p.to_ip, p.path);
+    let (expected, outcome, reason) = match (&p.expect, result.ok()) {
+        (Expect::Reach, true) => ("answer".to_string(), CheckOutcome::Pass, None),
+        (Expect::Reach, false) => (
+            "answer".to_string(),
+            CheckOutcome::Fail,
+            Some("a pod pair the backend must connect did not answer".to_string()),
+        ),
+        (Expect::Unreachable { reason }, false) => (
+            "no answer".to_string(),
+            CheckOutcome::ExpectedFailure,
+            Some(reason.clone()),
+        ),
+        (Expect::Unreachable { reason }, true) => (
+            "no answer".to_string(),
+            CheckOutcome::Fail,
+            Some(format!("expected to fail ({reason}) but it answered")),
+        ),
+    };
+    CheckRecord {
+        check: "reachability".into(),
+        subject,
+        expected,
+        actual: result.to_string(),
+        outcome,
+        reason,
+    }
 }

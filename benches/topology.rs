@@ -1,0 +1,37 @@
+//! How long standing up and tearing down a topology takes, through the same code path as
+//! `cnbench run` (plan, namespaces, underlay, backend setup; then teardown). Needs root: it
+//! builds real namespaces, each iteration with its own run id, and removes them.
+//!
+//! `cargo bench --bench topology` prints the median per topology.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use harness::run::Topology;
+use harness::state::Mode;
+use harness::topology::{new_run_id, Plan, TopologyRequest};
+use harness::Backend;
+
+fn up_down(backend: &dyn Backend) {
+    let spec = TopologyRequest::default().resolve(&backend.defaults(), new_run_id());
+    let plan = Plan::new(spec, backend.pod_network()).expect("default plan is valid");
+    let topo = Topology::up(backend, plan, Mode::Run, Vec::new()).expect("topology comes up");
+    let errors = topo.down(backend);
+    assert!(errors.is_empty(), "teardown: {errors:?}");
+}
+
+fn bench(c: &mut Criterion) {
+    if !harness::capability::is_root() {
+        panic!("the topology benchmark builds namespaces: run it as root");
+    }
+    let mut g = c.benchmark_group("up+down");
+    g.sample_size(30);
+    g.bench_function("host-net 2 nodes l2", |b| {
+        b.iter(|| up_down(&backend_host_net::HostNet))
+    });
+    g.bench_function("bridge 1 node 2 pods", |b| {
+        b.iter(|| up_down(&backend_bridge::Bridge))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this) and as README.md says.
+#
+# Installs what the tests need when it is missing, then: formatting, lints, every test of
+# the workspace. Namespace tests need root (they build real topologies in network namespaces
+# that they create and remove); as another user this script stops with a clear error rather
+# than skipping them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ci/test.sh: the namespace tests need root: run it as root (sudo ci/test.sh)" >&2
+    exit 2
+fi
+
+# Debian packages the tests use: iproute2 (`ip`, the independent oracle some tests compare
+# against) and procps.
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v pgrep >/dev/null || missing+=(procps)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "ci/test.sh: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi
+
+before=$(ip netns list | awk '{print $1}' | grep '^cnb-' | sort || true)
+
+echo "== cargo fmt --all -- --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace
+
+# Every test removes what it made: no namespace of ours (cnb-*) may appear that was not
+# there before (a topology someone left standing with `cnbench up` is not the tests').
+after=$(ip netns list | awk '{print $1}' | grep '^cnb-' | sort || true)
+leftover=$(comm -13 <(echo "$before") <(echo "$after") | grep . || true)
+if [ -n "$leftover" ]; then
+    echo "ci/test.sh: tests left namespaces behind:" >&2
+    echo "$leftover" >&2
+    exit 1
+fi
+echo "== all tests passed, nothing left behind"

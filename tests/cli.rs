@@ -1,0 +1,164 @@
+//! The command-line contract: help, `list`, exit codes, and one-line errors for bad input
+//! that create nothing.
+
+mod common;
+
+use common::{cnb_namespaces, code, run, text};
+
+#[test]
+fn help_names_every_command() {
+    let o = run(&["--help"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for cmd in [
+        "list", "run", "up", "down", "check", "measure", "status", "clean",
+    ] {
+        assert!(out.contains(cmd), "help lacks {cmd}:\n{out}");
+    }
+    assert!(
+        !out.contains("agent"),
+        "the internal agent command is hidden:\n{out}"
+    );
+}
+
+#[test]
+fn list_shows_every_backend_of_the_design() {
+    let o = run(&["list"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for b in [
+        "host-net",
+        "bridge",
+        "flannel-udp",
+        "vxlan",
+        "ipip",
+        "host-gw",
+        "bgp",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(b)),
+            "list lacks {b}:\n{out}"
+        );
+    }
+    let status = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(status("vxlan").contains("not built yet"), "{out}");
+    // Root can probe the kernel: the two built backends need only veth and bridge.
+    assert!(status("host-net").contains("ready"), "{out}");
+    assert!(status("bridge").contains("ready"), "{out}");
+}
+
+/// Bad input: exit code 2, one line on stderr that names the problem and the fix, and no
+/// namespace created.
+fn refused(args: &[&str], needle: &str) {
+    let before = cnb_namespaces();
+    let o = run(args);
+    assert_eq!(code(&o), 2, "{args:?}\n{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr lacks {needle:?}\n{}",
+        text(&o)
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "{args:?}: not one line\n{}",
+        text(&o)
+    );
+    let after = cnb_namespaces();
+    // `list` (run by a parallel test) probes the kernel in a short-lived `cnb-<id>-probe`.
+    let new: Vec<_> = after
+        .iter()
+        .filter(|n| !before.contains(n) && !n.ends_with("-probe"))
+        .collect();
+    assert!(new.is_empty(), "{args:?} created {new:?}");
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_exists() {
+    refused(
+        &["run", "--backend", "nope"],
+        "unknown backend \"nope\"; choose one of",
+    );
+    refused(
+        &["run", "--backend", "vxlan"],
+        "vxlan is planned but not built yet",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--nodes", "0"],
+        "--nodes 0: a topology needs at least 1 node",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--pod-cidr",
+            "10.168.0.0/16",
+        ],
+        "overlaps",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--underlay",
+            "l3",
+            "--underlay-cidr",
+            "10.1.0.0/24,10.1.0.0/25",
+        ],
+        "overlaps",
+    );
+    refused(
+        &["run", "--backend", "bridge", "--nodes", "2"],
+        "single-node",
+    );
+    refused(
+        &["run", "--backend", "bridge", "--pods-per-node", "1"],
+        "at least 2 pods",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--underlay", "none"],
+        "--underlay l2 or l3",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--mtu", "100"],
+        "--mtu 100",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--workloads", "udp-stream"],
+        "not built yet",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--duration", "0"],
+        "--duration 0",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "bridge",
+            "--json",
+            "/nonexistent-dir/out.json",
+        ],
+        "/nonexistent-dir/out.json",
+    );
+    refused(&["check", "zzzzzz"], "no run \"zzzzzz\"");
+    refused(&["down", "zzzzzz"], "no run \"zzzzzz\"");
+}
+
+#[test]
+fn clap_errors_exit_2() {
+    let o = run(&["run"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = run(&["run", "--backend", "bridge", "--underlay", "l4"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let o = run(&["run", "--backend", "bridge", "--pod-cidr", "banana"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+}

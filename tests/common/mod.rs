@@ -1,0 +1,202 @@
+//! Helpers shared by the end-to-end tests of the `cnbench` binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn cnbench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cnbench"))
+}
+
+/// Runs cnbench with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    cnbench().args(args).output().expect("cnbench runs")
+}
+
+/// Exit code of an output.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Stdout and stderr, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Names of every `cnb-*` namespace that exists now.
+pub fn cnb_namespaces() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with("cnb-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Namespaces of run `id`.
+pub fn namespaces_of(id: &str) -> Vec<String> {
+    let prefix = format!("cnb-{id}-");
+    cnb_namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// The run id from `cnbench run`'s first line (`cnbench run <id>: ...`).
+pub fn run_id_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("cnbench run ")
+                .or_else(|| l.strip_prefix("run "))
+        })
+        .and_then(|rest| rest.split([':', ' ']).next())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no run id in output:\n{stdout}"))
+}
+
+/// The root namespace's links, addresses, routes and neighbours, as `ip -j` prints them, with
+/// fields that change on their own (counters, timers) removed.
+pub fn root_netns_snapshot() -> String {
+    let mut out = String::new();
+    for args in [
+        vec!["-j", "link", "show"],
+        vec!["-j", "addr", "show"],
+        vec!["-j", "route", "show", "table", "all"],
+        vec!["-j", "neigh", "show"],
+    ] {
+        let o = Command::new("ip").args(&args).output().expect("ip runs");
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        scrub(&mut v);
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn scrub(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in [
+                "stats",
+                "stats64",
+                "valid_life_time",
+                "preferred_life_time",
+                "used",
+                "confirmed",
+                "updated",
+                "probes",
+                "state",
+                "operstate",
+            ] {
+                m.remove(k);
+            }
+            for (_, x) in m.iter_mut() {
+                scrub(x);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+/// A cnbench child whose stdout is read line by line in the background.
+pub struct Running {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts cnbench with `args`.
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = cnbench()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cnbench starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits until a line containing `needle` appears; panics after `limit`.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(50)) {
+                self.seen.push(line.clone());
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        }
+        let _ = self.child.kill();
+        panic!(
+            "no line containing {needle:?} within {limit:?}; saw:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Waits for the process to exit (killing it after `limit`) and returns its exit code.
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("cnbench did not exit within {limit:?}");
+    }
+
+    /// Sends a signal to the process (by pid).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        let r = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(r, 0, "kill failed");
+    }
+}
+
+/// Removes what a test's run left, whatever happened (a guard for failing tests).
+pub struct Cleanup(pub Vec<String>);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for id in &self.0 {
+            if !namespaces_of(id).is_empty()
+                || std::path::Path::new(&format!("/run/cnbench/{id}")).exists()
+            {
+                let _ = run(&["down", id]);
+                for ns in namespaces_of(id) {
+                    let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+                }
+                let _ = std::fs::remove_dir_all(format!("/run/cnbench/{id}"));
+            }
+        }
+    }
+}
