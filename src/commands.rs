@@ -79,14 +79,7 @@ pub fn list() -> Result<ExitCode> {
 }
 
 fn backend(name: &str) -> Result<Box<dyn Backend>> {
-    registry::make(name)
-        .map_err(|e| {
-            anyhow!(HarnessError::Unsupported {
-                what: e,
-                fix: String::new()
-            })
-        })
-        .map_err(|e| anyhow!("{}", e.to_string().trim_end_matches(": ")))
+    registry::make(name).map_err(|e| anyhow!(e))
 }
 
 fn plan_for(backend: &dyn Backend, topo: &TopologyArgs) -> Result<Plan> {

@@ -162,3 +162,67 @@ impl Backend for Bridge {
         e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::topology::TopologyRequest;
+
+    fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
+        let b = Bridge;
+        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
+        b.validate(&plan)?;
+        Ok(plan)
+    }
+
+    #[test]
+    fn declares_the_articles_tables() {
+        let p = plan(TopologyRequest::default()).unwrap();
+        let e = Bridge.expectations(&p);
+        let pod0: Vec<String> = e.routes["cnb-t1-n0p0"]
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            pod0,
+            [
+                "default via 172.17.0.1 dev eth0 proto static",
+                "172.17.0.0/16 dev eth0 proto kernel scope link src 172.17.0.2"
+            ]
+        );
+        let node: Vec<String> = e.routes["cnb-t1-n0"]
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            node,
+            ["172.17.0.0/16 dev docker0 proto kernel scope link src 172.17.0.1"]
+        );
+        // The CAM table: each pod's MAC on its own port.
+        assert_eq!(e.fdb.len(), 2);
+        assert_eq!(e.fdb[0].port, "vt1n0p0");
+        // ARP: each pod resolves its peer and its gateway.
+        assert_eq!(e.neighbours.len(), 4);
+        assert!(!e.isolation[0].shared_ports);
+        assert_eq!(e.measure.len(), 1);
+        assert_eq!(e.measure[0].path, "same-node");
+        // Two pods: ICMP + TCP each way, plus pod -> node.
+        assert_eq!(e.reachability.len(), 6);
+    }
+
+    #[test]
+    fn refuses_what_a_single_bridge_cannot_be() {
+        let two = plan(TopologyRequest {
+            nodes: Some(2),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(two.to_string().contains("single-node"), "{two}");
+        let one = plan(TopologyRequest {
+            pods_per_node: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(one.to_string().contains("at least 2 pods"), "{one}");
+    }
+}

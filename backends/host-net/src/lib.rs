@@ -85,3 +85,49 @@ impl Backend for HostNet {
         e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::topology::TopologyRequest;
+
+    fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
+        let b = HostNet;
+        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
+        b.validate(&plan)?;
+        Ok(plan)
+    }
+
+    #[test]
+    fn pods_are_their_nodes() {
+        let p = plan(TopologyRequest::default()).unwrap();
+        let e = HostNet.expectations(&p);
+        // Pods in node namespaces: n0p0 reaches n1p0 at the node's IP, cross-node.
+        assert!(e
+            .reachability
+            .iter()
+            .all(|r| r.path == "cross-node" && r.to_ip.to_string().starts_with("10.168.0.")));
+        assert!(e.isolation.iter().all(|i| i.shared_ports));
+        assert_eq!(e.measure[0].path, "cross-node");
+        // The switch learned n0's MAC on its port; n0 resolved n1.
+        assert!(e
+            .fdb
+            .iter()
+            .any(|f| f.port == "n0" && f.mac_netns == "cnb-t1-n0"));
+        assert!(e
+            .neighbours
+            .iter()
+            .any(|n| n.netns == "cnb-t1-n0" && n.ip.to_string() == "10.168.0.2"));
+    }
+
+    #[test]
+    fn needs_an_underlay() {
+        let none = plan(TopologyRequest {
+            nodes: Some(1),
+            underlay: Some(Underlay::None),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(none.to_string().contains("--underlay l2 or l3"), "{none}");
+    }
+}

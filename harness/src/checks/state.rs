@@ -7,7 +7,7 @@ use reports::CheckRecord;
 use super::record;
 use crate::backend::{DeviceMtu, FdbExpect, NeighbourExpect};
 use crate::host::Host;
-use crate::netlink::{format_mac, RouteSpec};
+use crate::netlink::{format_mac, NeighbourState, RouteSpec};
 
 /// The main table of each namespace must hold exactly the declared routes.
 pub(super) fn routes(
@@ -78,71 +78,107 @@ pub(super) fn mtus(hosts: &BTreeMap<String, Host>, declared: &[DeviceMtu]) -> Ve
         .collect()
 }
 
-/// After traffic, each declared neighbour entry is resolved and holds the owner's real MAC.
+/// After traffic, each declared neighbour entry is resolved and holds the owner's real MAC,
+/// and no namespace with declared entries holds an INCOMPLETE or FAILED entry (a peer that
+/// never answered ARP).
 pub(super) fn neighbours(
     hosts: &BTreeMap<String, Host>,
     declared: &[NeighbourExpect],
 ) -> Vec<CheckRecord> {
-    declared
-        .iter()
-        .map(|n| {
-            let subject = format!("{} {} neighbour {}", n.netns, n.dev, n.ip);
-            let owner = hosts[&n.owner_netns].nl().link(&n.owner_dev);
-            let Ok(Some(owner_mac)) = owner.as_ref().map(|l| l.mac) else {
-                return record(
-                    "neighbours",
-                    subject,
-                    format!("MAC of {} in {}", n.owner_dev, n.owner_netns),
-                    format!("owner device unreadable: {owner:?}"),
-                    false,
-                    None,
-                );
-            };
-            let expected = format!("lladdr {} (resolved)", format_mac(&owner_mac));
-            let nl = hosts[&n.netns].nl();
-            let found = nl.link_index(&n.dev).and_then(|idx| {
-                Ok(nl
-                    .neighbours()?
-                    .into_iter()
-                    .find(|e| e.index == idx && e.ip == n.ip))
-            });
-            match found {
-                Ok(Some(e)) => {
-                    let actual = format!(
-                        "lladdr {} {}",
-                        e.mac
-                            .map(|m| format_mac(&m))
-                            .unwrap_or_else(|| "none".into()),
-                        e.state.as_str()
-                    );
-                    let ok = e.state.is_resolved() && e.mac == Some(owner_mac);
-                    let reason = (!ok).then(|| {
-                        format!(
-                            "the entry must hold {}'s MAC and not be INCOMPLETE or FAILED",
-                            n.owner_dev
-                        )
-                    });
-                    record("neighbours", subject, expected, actual, ok, reason)
-                }
-                Ok(None) => record(
-                    "neighbours",
-                    subject,
-                    expected,
-                    "no entry".into(),
-                    false,
-                    Some("traffic to this neighbour should have resolved it".into()),
-                ),
-                Err(e) => record(
-                    "neighbours",
-                    subject,
-                    expected,
-                    format!("error: {e}"),
-                    false,
-                    None,
-                ),
+    let mut out: Vec<CheckRecord> = declared.iter().map(|n| neighbour(hosts, n)).collect();
+    let mut namespaces: Vec<&String> = declared.iter().map(|n| &n.netns).collect();
+    namespaces.sort();
+    namespaces.dedup();
+    for netns in namespaces {
+        let subject = format!("{netns} neighbour table");
+        let expected = "no INCOMPLETE or FAILED entries".to_string();
+        out.push(match hosts[netns].nl().neighbours() {
+            Ok(entries) => {
+                let bad: Vec<String> = entries
+                    .iter()
+                    .filter(|e| {
+                        matches!(e.state, NeighbourState::Incomplete | NeighbourState::Failed)
+                    })
+                    .map(|e| format!("{} {}", e.ip, e.state.as_str()))
+                    .collect();
+                let ok = bad.is_empty();
+                let actual = if ok {
+                    format!("{} entries, none unresolved", entries.len())
+                } else {
+                    bad.join("; ")
+                };
+                let reason = (!ok).then(|| "a neighbour did not answer ARP".to_string());
+                record("neighbours", subject, expected, actual, ok, reason)
             }
-        })
-        .collect()
+            Err(e) => record(
+                "neighbours",
+                subject,
+                expected,
+                format!("error: {e}"),
+                false,
+                None,
+            ),
+        });
+    }
+    out
+}
+
+fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord {
+    let subject = format!("{} {} neighbour {}", n.netns, n.dev, n.ip);
+    let owner = hosts[&n.owner_netns].nl().link(&n.owner_dev);
+    let Ok(Some(owner_mac)) = owner.as_ref().map(|l| l.mac) else {
+        return record(
+            "neighbours",
+            subject,
+            format!("MAC of {} in {}", n.owner_dev, n.owner_netns),
+            format!("owner device unreadable: {owner:?}"),
+            false,
+            None,
+        );
+    };
+    let expected = format!("lladdr {} (resolved)", format_mac(&owner_mac));
+    let nl = hosts[&n.netns].nl();
+    let found = nl.link_index(&n.dev).and_then(|idx| {
+        Ok(nl
+            .neighbours()?
+            .into_iter()
+            .find(|e| e.index == idx && e.ip == n.ip))
+    });
+    match found {
+        Ok(Some(e)) => {
+            let actual = format!(
+                "lladdr {} {}",
+                e.mac
+                    .map(|m| format_mac(&m))
+                    .unwrap_or_else(|| "none".into()),
+                e.state.as_str()
+            );
+            let ok = e.state.is_resolved() && e.mac == Some(owner_mac);
+            let reason = (!ok).then(|| {
+                format!(
+                    "the entry must hold {}'s MAC and not be INCOMPLETE or FAILED",
+                    n.owner_dev
+                )
+            });
+            record("neighbours", subject, expected, actual, ok, reason)
+        }
+        Ok(None) => record(
+            "neighbours",
+            subject,
+            expected,
+            "no entry".into(),
+            false,
+            Some("traffic to this neighbour should have resolved it".into()),
+        ),
+        Err(e) => record(
+            "neighbours",
+            subject,
+            expected,
+            format!("error: {e}"),
+            false,
+            None,
+        ),
+    }
 }
 
 /// After traffic, the bridge learned each declared MAC on the declared port.
