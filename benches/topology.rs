@@ -5,7 +5,7 @@
 //! `cargo bench --bench topology` prints the median per topology.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use harness::run::Topology;
+use harness::run::{Launch, Topology};
 use harness::state::Mode;
 use harness::topology::{new_run_id, Plan, TopologyRequest};
 use harness::Backend;
@@ -13,7 +13,12 @@ use harness::Backend;
 fn up_down(backend: &dyn Backend) {
     let spec = TopologyRequest::default().resolve(&backend.defaults(), new_run_id());
     let plan = Plan::new(spec, backend.pod_network()).expect("default plan is valid");
-    let topo = Topology::up(backend, plan, Mode::Run, Vec::new()).expect("topology comes up");
+    let launch = Launch {
+        mode: Mode::Run,
+        backend_options: Default::default(),
+        exe: std::env::current_exe().expect("bench binary"),
+    };
+    let topo = Topology::up(backend, plan, launch).expect("topology comes up");
     let errors = topo.down(backend);
     assert!(errors.is_empty(), "teardown: {errors:?}");
 }

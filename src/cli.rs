@@ -63,6 +63,14 @@ pub enum Command {
         /// The agent's task as JSON.
         task: String,
     },
+    /// Internal: run a backend's datapath daemon (the harness starts it inside a node).
+    #[command(hide = true)]
+    Daemon {
+        /// The backend whose daemon this is.
+        backend: String,
+        /// The daemon's configuration as JSON.
+        config: String,
+    },
 }
 
 /// Which backend.
@@ -71,6 +79,19 @@ pub struct BackendArg {
     /// The backend to stand up (`cnbench list` shows them all).
     #[arg(long, short = 'b')]
     pub backend: String,
+    /// A backend's choice of datapath: flannel-udp `faithful` (one read and one send per
+    /// packet, as flannel) or `batched`; ipip `kernel` or `userspace`.
+    #[arg(long)]
+    pub datapath: Option<String>,
+}
+
+impl BackendArg {
+    /// As the harness takes them.
+    pub fn options(&self) -> harness::backend::BackendOptions {
+        harness::backend::BackendOptions {
+            datapath: self.datapath.clone(),
+        }
+    }
 }
 
 /// Options that shape the topology; unset ones take the backend's defaults.

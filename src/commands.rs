@@ -3,9 +3,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use harness::backend::BackendOptions;
 use harness::capability;
 use harness::measure::{CpuPlacement, MeasureOptions};
-use harness::run::{self, Observer, Topology};
+use harness::run::{self, Launch, Observer, Topology};
 use harness::state::{self, Mode, RunState};
 use harness::topology::{new_run_id, Plan};
 use harness::{Backend, HarnessError};
@@ -78,8 +79,12 @@ pub fn list() -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-fn backend(name: &str) -> Result<Box<dyn Backend>> {
-    registry::make(name).map_err(|e| anyhow!(e))
+fn backend(name: &str, options: &BackendOptions) -> Result<Box<dyn Backend>> {
+    registry::make(name, options).map_err(|e| anyhow!(e))
+}
+
+fn exe() -> Result<std::path::PathBuf> {
+    std::env::current_exe().context("cannot find the cnbench binary to run agents and daemons")
 }
 
 fn plan_for(backend: &dyn Backend, topo: &TopologyArgs) -> Result<Plan> {
@@ -160,7 +165,8 @@ fn exit_for(result: &RunResult) -> ExitCode {
 /// `cnbench run`.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // Everything the user typed is checked before anything is created.
-    let backend = backend(&args.backend.backend)?;
+    let options = args.backend.options();
+    let backend = backend(&args.backend.backend, &options)?;
     let plan = plan_for(backend.as_ref(), &args.topology)?;
     let opts = measure_options(&args.measure)?;
     capability::require_root()?;
@@ -182,7 +188,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         plan.spec.underlay
     );
     let mut printer = Printer::new(writer);
-    let outcome = run::run(backend.as_ref(), plan, &opts, &mut result, &mut printer);
+    let outcome = run::run(
+        backend.as_ref(),
+        &options,
+        plan,
+        &opts,
+        &mut result,
+        &mut printer,
+    );
     if !result.topology.is_empty() {
         println!();
         print!("{}", reports::render_summary(&result));
@@ -202,10 +215,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             Ok(ExitCode::Interrupted)
         }
         Err(e) => {
-            // The result (if any) is already written; report the error itself.
-            if printer.writer.is_some() {
-                printer.result(&result);
+            // Keep the result file honest about how the run ended.
+            if matches!(result.outcome, Outcome::Incomplete) {
+                result.outcome = Outcome::Error {
+                    message: e.to_string(),
+                };
             }
+            printer.result(&result);
             Err(e.into())
         }
     }
@@ -213,13 +229,19 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
 /// `cnbench up`.
 pub fn up(args: &UpArgs) -> Result<ExitCode> {
-    let backend = backend(&args.backend.backend)?;
+    let options = args.backend.options();
+    let backend = backend(&args.backend.backend, &options)?;
     let plan = plan_for(backend.as_ref(), &args.topology)?;
     capability::require_root()?;
     harness::signals::install().context("installing signal handlers")?;
     let run_id = plan.run_id().to_string();
     let t = Instant::now();
-    let topo = Topology::up(backend.as_ref(), plan, Mode::Up, Vec::new())?;
+    let launch = Launch {
+        mode: Mode::Up,
+        backend_options: options,
+        exe: exe()?,
+    };
+    let topo = Topology::up(backend.as_ref(), plan, launch)?;
     let took = t.elapsed();
     print!("{}", reports::render_topology(&topo.records()));
     let first_pod = topo
@@ -238,9 +260,9 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
 fn attach(run_id: &str) -> Result<(Box<dyn Backend>, Topology)> {
     capability::require_root()?;
     let st = RunState::load(run_id)?;
-    let backend = backend(&st.backend)?;
+    let backend = backend(&st.backend, &st.backend_options)?;
     let plan = Plan::new(st.spec.clone(), backend.pod_network()).map_err(HarnessError::from)?;
-    let topo = Topology::attach(st, plan).with_context(|| {
+    let topo = Topology::attach(st, plan, exe()?).with_context(|| {
         format!("run {run_id} is damaged; `cnbench down {run_id}` removes what is left")
     })?;
     Ok((backend, topo))
@@ -248,7 +270,7 @@ fn attach(run_id: &str) -> Result<(Box<dyn Backend>, Topology)> {
 
 /// `cnbench check`.
 pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode> {
-    let (backend, topo) = attach(run_id)?;
+    let (backend, mut topo) = attach(run_id)?;
     let writer = open_json(json)?;
     let opts = MeasureOptions {
         workloads: vec![],
@@ -258,7 +280,7 @@ pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode
         placement: CpuPlacement::SameCpu,
         streams: 1,
         message_size: None,
-        agent_exe: std::env::current_exe()?,
+        agent_exe: exe()?,
     };
     let mut result = RunResult::new(
         run_id,
@@ -317,12 +339,19 @@ pub fn measure(
 pub fn down(run_id: &str) -> Result<ExitCode> {
     capability::require_root()?;
     let st = RunState::load(run_id)?;
+    if st.mode == Mode::Run && st.owner_alive() {
+        bail!(
+            "run {run_id} is in progress (pid {}): interrupt it (Ctrl-C or `kill {}`) and it tears itself down",
+            st.owner_pid,
+            st.owner_pid
+        );
+    }
     let errors = match attach(run_id) {
         Ok((backend, topo)) => topo.down(backend.as_ref()),
         Err(e) => {
             // Damaged (a namespace removed by hand): remove what is left anyway.
             eprintln!("cnbench: {e:#}; removing what is left");
-            let mut errors = state::destroy_namespaces(&st.namespaces, &st.pids);
+            let mut errors = state::destroy_namespaces(&st.namespaces, &st.pids());
             if errors.is_empty() {
                 errors.extend(RunState::remove(run_id).err());
             }
@@ -396,5 +425,12 @@ pub fn agent(task: &str) -> Result<ExitCode> {
     let task = workloads::AgentTask::from_json(task)?;
     let mut out = std::io::stdout().lock();
     workloads::run_agent(&task, &mut out)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `cnbench daemon` (internal): a backend's datapath daemon, inside a node.
+pub fn daemon(backend: &str, config: &str) -> Result<ExitCode> {
+    let run = registry::daemon(backend).map_err(|e| anyhow!(e))?;
+    run(config).map_err(|e| anyhow!(e))?;
     Ok(ExitCode::Ok)
 }

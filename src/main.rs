@@ -51,6 +51,7 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Status => commands::status(),
         Command::Clean { all } => commands::clean(*all),
         Command::Agent { task } => commands::agent(task),
+        Command::Daemon { backend, config } => commands::daemon(backend, config),
     }
 }
 

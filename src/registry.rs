@@ -1,16 +1,34 @@
 //! Every backend of DESIGN.md §3 by name: the built ones with a constructor, the planned ones
 //! with what they will need, so `cnbench list` and error messages know them all.
 
-use harness::backend::BackendInfo;
+use harness::backend::{BackendInfo, BackendOptions};
 use harness::topology::Underlay;
 use harness::Backend;
+
+/// Makes a backend from its options, or says which option is wrong.
+pub type Make = fn(&BackendOptions) -> Result<Box<dyn Backend>, String>;
+
+/// Runs a backend's datapath daemon (`cnbench daemon <backend> <json>`), inside a node.
+pub type Daemon = fn(&str) -> Result<(), String>;
 
 /// A backend the registry knows.
 pub struct Entry {
     /// Static description.
     pub info: &'static BackendInfo,
     /// Makes one, if this build has it.
-    pub make: Option<fn() -> Box<dyn Backend>>,
+    pub make: Option<Make>,
+    /// Its daemon, if it has one.
+    pub daemon: Option<Daemon>,
+}
+
+/// A backend with no options of its own.
+fn plain<B: Backend + Default + 'static>(o: &BackendOptions) -> Result<Box<dyn Backend>, String> {
+    match &o.datapath {
+        None => Ok(Box::new(B::default())),
+        Some(d) => Err(format!(
+            "--datapath {d}: this backend has one datapath; leave --datapath out"
+        )),
+    }
 }
 
 const L2_L3: &[Underlay] = &[Underlay::L2, Underlay::L3];
@@ -61,37 +79,53 @@ pub fn all() -> Vec<Entry> {
     vec![
         Entry {
             info: &backend_host_net::INFO,
-            make: Some(|| Box::new(backend_host_net::HostNet)),
+            make: Some(plain::<backend_host_net::HostNet>),
+            daemon: None,
         },
         Entry {
             info: &backend_bridge::INFO,
-            make: Some(|| Box::new(backend_bridge::Bridge)),
+            make: Some(plain::<backend_bridge::Bridge>),
+            daemon: None,
         },
         Entry {
             info: &FLANNEL_UDP,
             make: None,
+            daemon: None,
         },
         Entry {
             info: &VXLAN,
             make: None,
+            daemon: None,
         },
         Entry {
             info: &IPIP,
             make: None,
+            daemon: None,
         },
         Entry {
             info: &HOST_GW,
             make: None,
+            daemon: None,
         },
         Entry {
             info: &BGP,
             make: None,
+            daemon: None,
         },
     ]
 }
 
+/// The daemon of backend `name`.
+pub fn daemon(name: &str) -> Result<Daemon, String> {
+    all()
+        .into_iter()
+        .find(|e| e.info.name == name)
+        .and_then(|e| e.daemon)
+        .ok_or_else(|| format!("backend {name:?} has no daemon"))
+}
+
 /// The backend called `name`, or a one-line error that lists the choices.
-pub fn make(name: &str) -> Result<Box<dyn Backend>, String> {
+pub fn make(name: &str, options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
     let entries = all();
     let built: Vec<&str> = entries
         .iter()
@@ -101,7 +135,7 @@ pub fn make(name: &str) -> Result<Box<dyn Backend>, String> {
     match entries.iter().find(|e| e.info.name == name) {
         Some(Entry {
             make: Some(make), ..
-        }) => Ok(make()),
+        }) => make(options).map_err(|e| format!("backend {name}: {e}")),
         Some(_) => Err(format!(
             "backend {name} is planned but not built yet; built: {}",
             built.join(", ")

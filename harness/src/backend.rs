@@ -8,9 +8,13 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+
 use crate::error::{HarnessError, PlanError, Result};
 use crate::host::Host;
 use crate::netlink::RouteSpec;
+use crate::process::Supervisor;
 use crate::topology::{Plan, PodNetwork, PodPlan, Underlay};
 
 /// Where packets are moved.
@@ -87,17 +91,79 @@ pub trait Backend {
     }
     /// What the kernel must look like after setup, and what must (not) reach what.
     fn expectations(&self, plan: &Plan) -> Expectations;
+    /// Checks of this backend's own (a daemon killed and restarted, a session withdrawn),
+    /// run after the declared ones.
+    fn extra_checks(&self, _ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        Vec::new()
+    }
 }
 
-/// What a backend gets during setup: the plan and a host per namespace.
+/// Options that change what a backend builds, given on the command line and kept in the
+/// run's state so `check` and `down` rebuild the same backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendOptions {
+    /// `--datapath`: a backend-specific choice of datapath (`batched`, `userspace`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<String>,
+}
+
+/// What a backend gets during setup and checks: the plan, a host per namespace, the run's
+/// daemons, and the cnbench binary (to start `cnbench daemon ...` inside a node).
 pub struct Context<'a> {
     /// The plan being built.
     pub plan: &'a Plan,
     /// Hosts by namespace name.
     pub hosts: &'a BTreeMap<String, Host>,
+    /// The run's long-lived processes.
+    pub procs: &'a Supervisor,
+    /// The cnbench binary.
+    pub exe: &'a Path,
 }
 
 impl Context<'_> {
+    /// Starts `cnbench daemon <args>` inside `netns` and waits (up to 5 s) for its first
+    /// stdout line, which must be `ready`; returns its pid. The daemon dies with this process
+    /// in a `run`, and outlives it in an `up`.
+    pub fn spawn_daemon(&self, netns: &str, args: &[String], what: &str) -> Result<u32> {
+        use std::io::BufRead;
+        let mut cmd = Command::new(self.exe);
+        cmd.arg("daemon")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let host = self.host(netns);
+        let pid = self.procs.spawn(host.netns(), cmd, what)?;
+        let stdout = self.procs.take_stdout(pid);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            if let Some(out) = stdout {
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+            }
+            let _ = tx.send(line);
+        });
+        let fail = |message: String| HarnessError::Process {
+            what: what.to_string(),
+            netns: netns.to_string(),
+            message,
+        };
+        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+            Ok(line) if line.trim() == "ready" => Ok(pid),
+            Ok(line) => {
+                self.procs.stop(pid);
+                Err(fail(format!(
+                    "expected `ready`, got {:?} (see its stderr above)",
+                    line.trim()
+                )))
+            }
+            Err(_) => {
+                self.procs.stop(pid);
+                Err(fail("not ready within 5 s".into()))
+            }
+        }
+    }
+
     /// The host of a namespace of this run.
     pub fn host(&self, netns: &str) -> &Host {
         self.hosts

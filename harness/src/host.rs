@@ -51,6 +51,20 @@ impl Host {
             .map_err(|e| HarnessError::io(format!("in {}: set {key}={value}", self.name()), e))
     }
 
+    /// Writes several sysctls of this host's namespace at once (one thread for all).
+    pub fn set_sysctls(&self, pairs: &[(&str, &str)]) -> Result<()> {
+        let written = self.netns.run_in(|| {
+            for (key, value) in pairs {
+                let path = format!("/proc/sys/{}", key.replace('.', "/"));
+                fs::write(&path, value).map_err(|e| (key, value, e))?;
+            }
+            Ok(())
+        })?;
+        written.map_err(|(key, value, e)| {
+            HarnessError::io(format!("in {}: set {key}={value}", self.name()), e)
+        })
+    }
+
     /// Reads a sysctl of this host's network namespace.
     pub fn sysctl(&self, key: &str) -> Result<String> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));

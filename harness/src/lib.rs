@@ -13,6 +13,7 @@ pub mod host;
 pub mod measure;
 pub mod netlink;
 pub mod netns;
+pub mod podnet;
 pub mod process;
 pub mod run;
 pub mod signals;

@@ -198,7 +198,12 @@ impl Agent {
             .arg(task.to_json())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            // A client's stderr is read when it fails; a server lives long and could fill a
+            // pipe nobody reads, so its diagnostics go straight to ours.
+            .stderr(match task {
+                AgentTask::Client(_) => Stdio::piped(),
+                AgentTask::Serve(_) => Stdio::inherit(),
+            });
         let mut child = host.spawn(cmd, &what)?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();

@@ -17,7 +17,19 @@ use crate::netns::Netns;
 /// The child enters the namespace between fork and exec, so the parent's threads are never
 /// moved. `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, so spawn only
 /// from a thread that lives as long as the child should (the harness's main thread).
-pub fn spawn_in(netns: &Netns, mut cmd: Command, what: &str) -> Result<Child> {
+pub fn spawn_in(netns: &Netns, cmd: Command, what: &str) -> Result<Child> {
+    spawn_in_with(netns, cmd, what, true)
+}
+
+/// Spawns `cmd` inside `netns`; with `die_with_parent` false the child outlives the harness
+/// (a daemon of a topology left standing by `cnbench up`; its pid is recorded in the run's
+/// state so `down` and `clean` can stop it).
+pub fn spawn_in_with(
+    netns: &Netns,
+    mut cmd: Command,
+    what: &str,
+    die_with_parent: bool,
+) -> Result<Child> {
     let fd = netns.fd().as_raw_fd();
     // SAFETY: the closure runs in the forked child before exec and calls only
     // async-signal-safe functions (setns, prctl, getppid); it allocates nothing.
@@ -26,12 +38,17 @@ pub fn spawn_in(netns: &Netns, mut cmd: Command, what: &str) -> Result<Child> {
             if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl: then nobody would kill us.
-            if libc::getppid() == 1 {
-                return Err(std::io::Error::other("parent exited"));
+            if die_with_parent {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died between fork and prctl: then nobody would kill us.
+                if libc::getppid() == 1 {
+                    return Err(std::io::Error::other("parent exited"));
+                }
+            } else {
+                // Its own session: a Ctrl-C at the terminal of `cnbench up` does not reach it.
+                libc::setsid();
             }
             Ok(())
         });
@@ -101,4 +118,102 @@ fn is_zombie(pid: i32) -> bool {
                 .starts_with('Z')
         })
         .unwrap_or(true)
+}
+
+/// A long-lived process of a run (a datapath daemon), as recorded.
+#[derive(Debug)]
+pub struct Daemon {
+    /// What it is (`flannel-udp daemon on n0`).
+    pub what: String,
+    /// Namespace it runs in.
+    pub netns: String,
+    /// Its pid.
+    pub pid: u32,
+    /// The handle, when this process started it (none after `attach`).
+    pub child: Option<Child>,
+}
+
+/// The run's daemons: started inside hosts, killed by pid at teardown.
+#[derive(Debug, Default)]
+pub struct Supervisor {
+    daemons: std::sync::Mutex<Vec<Daemon>>,
+    /// Whether daemons die with this process (`run`) or outlive it (`up`).
+    pub die_with_parent: bool,
+}
+
+impl Supervisor {
+    /// A supervisor whose daemons die with this process when `die_with_parent`.
+    pub fn new(die_with_parent: bool) -> Supervisor {
+        Supervisor {
+            daemons: Default::default(),
+            die_with_parent,
+        }
+    }
+
+    /// Re-adopts daemons recorded in a run's state (by pid only).
+    pub fn adopt(&self, recorded: impl IntoIterator<Item = (String, String, u32)>) {
+        let mut d = self.lock();
+        for (what, netns, pid) in recorded {
+            d.push(Daemon {
+                what,
+                netns,
+                pid,
+                child: None,
+            });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Daemon>> {
+        self.daemons.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a daemon in `netns` and records it.
+    pub fn spawn(&self, netns: &Netns, cmd: Command, what: &str) -> Result<u32> {
+        let child = spawn_in_with(netns, cmd, what, self.die_with_parent)?;
+        let pid = child.id();
+        self.lock().push(Daemon {
+            what: what.to_string(),
+            netns: netns.name().to_string(),
+            pid,
+            child: Some(child),
+        });
+        Ok(pid)
+    }
+
+    /// Takes the stdout pipe of a daemon this process started, if it has one.
+    pub fn take_stdout(&self, pid: u32) -> Option<std::process::ChildStdout> {
+        self.lock()
+            .iter_mut()
+            .find(|d| d.pid == pid)
+            .and_then(|d| d.child.as_mut()?.stdout.take())
+    }
+
+    /// `(what, netns, pid)` of every recorded daemon.
+    pub fn list(&self) -> Vec<(String, String, u32)> {
+        self.lock()
+            .iter()
+            .map(|d| (d.what.clone(), d.netns.clone(), d.pid))
+            .collect()
+    }
+
+    /// Stops one daemon (SIGTERM, then SIGKILL) and forgets it.
+    pub fn stop(&self, pid: u32) {
+        let taken = {
+            let mut d = self.lock();
+            d.iter().position(|x| x.pid == pid).map(|i| d.remove(i))
+        };
+        if let Some(mut d) = taken {
+            match d.child.as_mut() {
+                Some(c) => stop(c, Duration::from_millis(500)),
+                None => kill_pids(&[pid as i32], Duration::from_secs(2)),
+            }
+        }
+    }
+
+    /// Stops every daemon.
+    pub fn stop_all(&self) {
+        for (_, _, pid) in self.list() {
+            self.stop(pid);
+        }
+    }
 }

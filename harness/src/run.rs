@@ -12,7 +12,9 @@ use reports::{
     Sample,
 };
 
-use crate::backend::{Backend, Context, Expectations};
+use std::path::PathBuf;
+
+use crate::backend::{Backend, BackendOptions, Context, Expectations};
 use crate::capability;
 use crate::checks;
 use crate::error::{HarnessError, Result};
@@ -20,6 +22,7 @@ use crate::host::Host;
 use crate::measure::{self, MeasureOptions};
 use crate::netlink::format_mac;
 use crate::netns::Netns;
+use crate::process::Supervisor;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
 use crate::topology::Plan;
@@ -39,21 +42,29 @@ pub trait Observer {
     fn result(&mut self, _result: &RunResult) {}
 }
 
-/// A topology that is up: its plan and a host per namespace.
+/// How a topology is brought up.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// `run` (owned by this process) or `up` (left standing).
+    pub mode: Mode,
+    /// Backend options, recorded for `check` and `down`.
+    pub backend_options: BackendOptions,
+    /// The cnbench binary, to start daemons and agents inside hosts.
+    pub exe: PathBuf,
+}
+
+/// A topology that is up: its plan, a host per namespace, its daemons.
 pub struct Topology {
     plan: Plan,
     hosts: BTreeMap<String, Host>,
     state: RunState,
+    procs: Supervisor,
+    exe: PathBuf,
 }
 
 impl Topology {
     /// Validates everything, records the run, then builds the underlay and the backend.
-    pub fn up(
-        backend: &dyn Backend,
-        plan: Plan,
-        mode: Mode,
-        backend_options: Vec<(String, String)>,
-    ) -> Result<Topology> {
+    pub fn up(backend: &dyn Backend, plan: Plan, launch: Launch) -> Result<Topology> {
         // 1. Everything that can be checked without touching the kernel.
         backend.validate(&plan)?;
         capability::require_root()?;
@@ -80,19 +91,21 @@ impl Topology {
         let state = RunState {
             run_id: plan.run_id().to_string(),
             backend: info.name.to_string(),
-            backend_options,
-            mode,
+            backend_options: launch.backend_options,
+            mode: launch.mode,
             owner_pid: std::process::id(),
             owner_start_ticks: state::start_ticks(std::process::id()).unwrap_or(0),
             spec: plan.spec.clone(),
             namespaces: names.clone(),
-            pids: Vec::new(),
+            daemons: Vec::new(),
         };
         state.save()?;
         let mut topo = Topology {
             plan,
             hosts: BTreeMap::new(),
             state,
+            procs: Supervisor::new(launch.mode == Mode::Run),
+            exe: launch.exe,
         };
         // 3. Build; on failure, tear down and return the original error.
         match topo.build(backend, &names) {
@@ -111,30 +124,64 @@ impl Topology {
             if signals::interrupted() {
                 return Err(HarnessError::Interrupted);
             }
-            let ns = Netns::create(name)?;
-            self.hosts.insert(name.clone(), Host::open(ns)?);
+            let host = Host::open(Netns::create(name)?)?;
+            // IPv4 only: a new namespace's links would otherwise send IPv6 router and
+            // neighbour solicitations, which fill bridge FDBs and TUN queues with traffic the
+            // checks did not cause and the measurements do not want.
+            host.set_sysctls(&[
+                ("net.ipv6.conf.all.disable_ipv6", "1"),
+                ("net.ipv6.conf.default.disable_ipv6", "1"),
+            ])?;
+            self.hosts.insert(name.clone(), host);
         }
         underlay::build(&self.plan, &self.hosts)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
-        backend.setup(&Context {
-            plan: &self.plan,
-            hosts: &self.hosts,
-        })?;
+        let setup = backend.setup(&self.context());
+        // Record the daemons even when setup failed half-way: teardown and clean need them.
+        self.save_daemons()?;
+        setup?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
         Ok(())
     }
 
+    fn context(&self) -> Context<'_> {
+        Context {
+            plan: &self.plan,
+            hosts: &self.hosts,
+            procs: &self.procs,
+            exe: &self.exe,
+        }
+    }
+
+    fn save_daemons(&mut self) -> Result<()> {
+        let now = self.procs.list();
+        if now != self.state.daemons {
+            self.state.daemons = now;
+            self.state.save()?;
+        }
+        Ok(())
+    }
+
     /// Re-opens a standing topology from its state (for `check`, `measure`, `down`).
-    pub fn attach(state: RunState, plan: Plan) -> Result<Topology> {
+    /// Daemons restarted by a check of this process outlive it, like the originals.
+    pub fn attach(state: RunState, plan: Plan, exe: PathBuf) -> Result<Topology> {
         let mut hosts = BTreeMap::new();
         for name in &state.namespaces {
             hosts.insert(name.clone(), Host::open(Netns::open(name)?)?);
         }
-        Ok(Topology { plan, hosts, state })
+        let procs = Supervisor::new(false);
+        procs.adopt(state.daemons.clone());
+        Ok(Topology {
+            plan,
+            hosts,
+            state,
+            procs,
+            exe,
+        })
     }
 
     /// The plan.
@@ -159,13 +206,22 @@ impl Topology {
         e
     }
 
-    /// Runs the conformance checks.
+    /// Runs the conformance checks: the declared ones, then the backend's own.
     pub fn check(
-        &self,
+        &mut self,
         backend: &dyn Backend,
         on_check: &mut dyn FnMut(&CheckRecord),
     ) -> Vec<CheckRecord> {
-        checks::run_all(&self.hosts, &self.expectations(backend), on_check)
+        let mut out = checks::run_all(&self.hosts, &self.expectations(backend), on_check);
+        for c in backend.extra_checks(&self.context()) {
+            on_check(&c);
+            out.push(c);
+        }
+        // A check may have restarted a daemon.
+        if let Err(e) = self.save_daemons() {
+            eprintln!("cnbench: {e}");
+        }
+        out
     }
 
     /// Runs the workloads between each pod pair the backend names.
@@ -244,15 +300,14 @@ impl Topology {
     /// namespaces, the namespaces, the state directory. Never stops early; returns every
     /// error (an empty list means nothing of the run is left).
     pub fn down(mut self, backend: &dyn Backend) -> Vec<HarnessError> {
-        let mut errors = backend.teardown(&Context {
-            plan: &self.plan,
-            hosts: &self.hosts,
-        });
-        // Our own fds keep namespaces alive: close them first.
+        let mut errors = backend.teardown(&self.context());
+        // 1. Daemons (they hold fds in the namespaces), 2. our own fds, 3. the namespaces,
+        // which takes every device, address and route in them along.
+        self.procs.stop_all();
         self.hosts.clear();
         errors.extend(state::destroy_namespaces(
             &self.state.namespaces,
-            &self.state.pids,
+            &self.state.pids(),
         ));
         if errors.is_empty() {
             if let Err(e) = RunState::remove(&self.state.run_id) {
@@ -283,6 +338,7 @@ impl Expectations {
 /// error is returned after it.
 pub fn run(
     backend: &dyn Backend,
+    backend_options: &BackendOptions,
     plan: Plan,
     opts: &MeasureOptions,
     result: &mut RunResult,
@@ -290,13 +346,21 @@ pub fn run(
 ) -> Result<()> {
     obs.phase("setting up");
     let t = Instant::now();
-    let topo = Topology::up(backend, plan, Mode::Run, Vec::new())?;
+    let mut topo = Topology::up(
+        backend,
+        plan,
+        Launch {
+            mode: Mode::Run,
+            backend_options: backend_options.clone(),
+            exe: opts.agent_exe.clone(),
+        },
+    )?;
     result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
     result.topology = topo.records();
     obs.topology(&result.topology);
     obs.result(result);
 
-    let outcome = check_and_measure(&topo, backend, opts, result, obs);
+    let outcome = check_and_measure(&mut topo, backend, opts, result, obs);
 
     obs.phase("tearing down");
     let t = Instant::now();
@@ -322,7 +386,7 @@ pub fn run(
 }
 
 fn check_and_measure(
-    topo: &Topology,
+    topo: &mut Topology,
     backend: &dyn Backend,
     opts: &MeasureOptions,
     result: &mut RunResult,
@@ -338,6 +402,11 @@ fn check_and_measure(
         return Err(HarnessError::Interrupted);
     }
     if opts.workloads.is_empty() || opts.repeat == 0 {
+        return Ok(());
+    }
+    if !result.checks_passed() {
+        // A datapath that fails its checks has no cost worth quoting.
+        obs.phase("not measuring: a conformance check failed");
         return Ok(());
     }
     obs.phase("measuring");
@@ -386,5 +455,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         warmup_ms: opts.warmup.as_millis() as u64,
         repeat: opts.repeat,
         placement: opts.placement.as_str().to_string(),
+        streams: opts.streams,
+        message_size_bytes: opts.message_size,
     }
 }

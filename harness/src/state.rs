@@ -35,7 +35,8 @@ pub struct RunState {
     /// Backend name.
     pub backend: String,
     /// Backend options that change what it builds (`datapath`), for `check` and `down`.
-    pub backend_options: Vec<(String, String)>,
+    #[serde(default)]
+    pub backend_options: crate::backend::BackendOptions,
     /// How it was started.
     pub mode: Mode,
     /// Pid of the process that owns it.
@@ -47,8 +48,9 @@ pub struct RunState {
     pub spec: TopologySpec,
     /// Every namespace the run will create, written before the first one is.
     pub namespaces: Vec<String>,
-    /// Pids of long-lived children (servers, daemons).
-    pub pids: Vec<u32>,
+    /// Long-lived children (datapath daemons): `(what, netns, pid)`.
+    #[serde(default)]
+    pub daemons: Vec<(String, String, u32)>,
 }
 
 impl RunState {
@@ -114,6 +116,11 @@ impl RunState {
             .collect();
         v.sort();
         v
+    }
+
+    /// Pids of the run's daemons.
+    pub fn pids(&self) -> Vec<u32> {
+        self.daemons.iter().map(|d| d.2).collect()
     }
 
     /// Whether the process that owns the run is still alive.
@@ -191,7 +198,7 @@ pub fn clean(all: bool) -> CleanReport {
                 }
                 report
                     .errors
-                    .extend(destroy_namespaces(&st.namespaces, &st.pids));
+                    .extend(destroy_namespaces(&st.namespaces, &st.pids()));
             }
             Err(e) => report.errors.push(e),
         }

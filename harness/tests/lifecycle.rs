@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use cnbench_harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
 use cnbench_harness::netns::Netns;
-use cnbench_harness::run::Topology;
+use cnbench_harness::run::{Launch, Topology};
 use cnbench_harness::state::{Mode, RunState};
 use cnbench_harness::topology::{new_run_id, Plan, PodNetwork, TopologyRequest, Underlay};
 use cnbench_harness::{Backend, HarnessError, PlanError, Result};
@@ -87,6 +87,14 @@ impl Backend for Flaky {
     }
 }
 
+fn launch() -> Launch {
+    Launch {
+        mode: Mode::Run,
+        backend_options: Default::default(),
+        exe: std::env::current_exe().unwrap(),
+    }
+}
+
 fn plan(b: &Flaky) -> Plan {
     let spec = TopologyRequest::default().resolve(&b.defaults(), new_run_id());
     Plan::new(spec, b.pod_network()).unwrap()
@@ -102,9 +110,7 @@ fn setup_failure_rolls_back_and_returns_the_original_error() {
     let p = plan(&b);
     let names = p.namespaces();
     let id = p.run_id().to_string();
-    let err = Topology::up(&b, p, Mode::Run, vec![])
-        .err()
-        .expect("setup fails");
+    let err = Topology::up(&b, p, launch()).err().expect("setup fails");
     let msg = err.to_string();
     assert!(
         msg.contains("create bridge cni0") && msg.contains("already exists"),
@@ -127,9 +133,7 @@ fn a_refused_plan_creates_nothing() {
     let p = plan(&b);
     let names = p.namespaces();
     let id = p.run_id().to_string();
-    let err = Topology::up(&b, p, Mode::Run, vec![])
-        .err()
-        .expect("refused");
+    let err = Topology::up(&b, p, launch()).err().expect("refused");
     assert!(err.is_bad_input(), "{err}");
     assert!(names.iter().all(|n| !Netns::exists(n)));
     assert!(!RunState::dir(&id).exists());
@@ -144,7 +148,7 @@ fn a_working_topology_passes_its_matrix_and_goes_away() {
     };
     let p = plan(&b);
     let names = p.namespaces();
-    let topo = Topology::up(&b, p, Mode::Run, vec![]).expect("up");
+    let mut topo = Topology::up(&b, p, launch()).expect("up");
     assert_eq!(names.len(), 1 + 2 + 4, "switch, nodes, pods");
     let checks = topo.check(&b, &mut |_| {});
     // Same-node pairs answer over cni0; cross-node pairs have no route (this backend has no

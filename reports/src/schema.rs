@@ -161,6 +161,17 @@ pub struct Parameters {
     pub repeat: u32,
     /// CPU placement of client and server: `"same-cpu"` or `"cross-cpu"`.
     pub placement: String,
+    /// Parallel connections of tcp-stream.
+    #[serde(default = "one")]
+    pub streams: u32,
+    /// Message size asked for on the command line, in bytes; each workload's default when
+    /// absent (the samples record the size used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_size_bytes: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One network namespace the run built, with its devices.

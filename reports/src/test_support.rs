@@ -29,6 +29,8 @@ pub(crate) fn full_result() -> RunResult {
         warmup_ms: 2_000,
         repeat: 3,
         placement: "cross-cpu".into(),
+        streams: 1,
+        message_size_bytes: None,
     };
     let mut r = RunResult::new("ab12", environment, parameters);
     r.started_unix_ms = 1_760_000_000_000;

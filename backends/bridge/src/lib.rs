@@ -3,13 +3,9 @@
 //! the bridge, default route via the bridge. Pods reach each other over L2: ARP, then the
 //! bridge's learned CAM table.
 
-use harness::backend::{
-    BackendInfo, Context, Datapath, Defaults, DeviceMtu, Expectations, FdbExpect, IsolationExpect,
-    NeighbourExpect,
-};
-use harness::netlink::RouteSpec;
+use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
 use harness::topology::{Plan, PodNetwork, Underlay};
-use harness::{Backend, PlanError, Result};
+use harness::{podnet, Backend, PlanError, Result};
 
 /// The bridge's name, as Docker calls it.
 pub const BRIDGE: &str = "docker0";
@@ -70,93 +66,16 @@ impl Backend for Bridge {
     }
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        let mtu = plan.spec.mtu;
-        for node in &plan.nodes {
-            let nl = ctx.host(&node.netns).nl();
-            let gw = node.pod_gateway.expect("single subnet plans a gateway");
-            nl.set_up("lo")?;
-            nl.create_bridge(BRIDGE, plan.bridge_mac(0x10 + node.index as u8), mtu)?;
-            nl.add_address(BRIDGE, gw)?;
-            nl.set_up(BRIDGE)?;
-            for pod in plan.pods.iter().filter(|p| p.node == node.index) {
-                ctx.wire_pod_veth(pod, mtu)?;
-                nl.set_master(&pod.host_veth, BRIDGE)?;
-            }
+        for node in &ctx.plan.nodes {
+            podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)?;
         }
         Ok(())
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        let mut e = Expectations::default();
-        let mtu = plan.spec.mtu;
-        for node in &plan.nodes {
-            let gw = node.pod_gateway.expect("single subnet plans a gateway");
-            // The article's node table: the docker0 subnet, connected.
-            e.add_routes(&node.netns, [RouteSpec::connected(gw, BRIDGE)]);
-            e.mtus.push(DeviceMtu {
-                netns: node.netns.clone(),
-                dev: BRIDGE.into(),
-                mtu_bytes: mtu,
-            });
-        }
-        let pods = &plan.pods;
-        for pod in pods {
-            let node = plan.node_of(pod);
-            let gw = node.pod_gateway.expect("gateway").addr();
-            // The article's pod table: default via docker0, the subnet on eth0.
-            e.add_routes(
-                &pod.netns,
-                [
-                    RouteSpec::default_via(gw, "eth0"),
-                    RouteSpec::connected(pod.ip, "eth0"),
-                ],
-            );
-            for (netns, dev) in [(&pod.netns, "eth0"), (&node.netns, pod.host_veth.as_str())] {
-                e.mtus.push(DeviceMtu {
-                    netns: netns.clone(),
-                    dev: dev.into(),
-                    mtu_bytes: mtu,
-                });
-            }
-            // CAM table: the pod's eth0 MAC learned on its own port.
-            e.fdb.push(FdbExpect {
-                netns: node.netns.clone(),
-                bridge: BRIDGE.into(),
-                port: pod.host_veth.clone(),
-                mac_netns: pod.netns.clone(),
-                mac_dev: "eth0".into(),
-                label: pod.role.clone(),
-            });
-            // ARP: each pod resolved its peers and its gateway to their real MACs.
-            for peer in pods
-                .iter()
-                .filter(|p| p.node == pod.node && p.role != pod.role)
-            {
-                e.neighbours.push(NeighbourExpect {
-                    netns: pod.netns.clone(),
-                    dev: "eth0".into(),
-                    ip: peer.ip.addr(),
-                    owner_netns: peer.netns.clone(),
-                    owner_dev: "eth0".into(),
-                });
-            }
-            e.neighbours.push(NeighbourExpect {
-                netns: pod.netns.clone(),
-                dev: "eth0".into(),
-                ip: gw,
-                owner_netns: node.netns.clone(),
-                owner_dev: BRIDGE.into(),
-            });
-        }
-        // Separate namespaces, separate port spaces.
-        if let [a, b, ..] = pods.as_slice() {
-            e.isolation.push(IsolationExpect {
-                a: (a.role.clone(), a.netns.clone()),
-                b: (b.role.clone(), b.netns.clone()),
-                shared_ports: false,
-            });
-        }
+        // The article's tables: docker0's subnet on the node; default via docker0 and the
+        // subnet on eth0 in each pod; ARP and the bridge's CAM table after traffic.
+        let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, plan.spec.mtu);
         e.add_full_matrix(plan);
         e.add_default_measure_pairs(plan);
         e

@@ -70,3 +70,13 @@ pub(crate) fn record(
         reason,
     }
 }
+
+/// A check that could not be made: the kernel refused to show the evidence.
+pub(crate) fn errored(
+    check: &str,
+    subject: String,
+    expected: String,
+    e: &crate::error::HarnessError,
+) -> CheckRecord {
+    record(check, subject, expected, format!("error: {e}"), false, None)
+}

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use reports::CheckRecord;
 
-use super::record;
+use super::{errored, record};
 use crate::backend::{DeviceMtu, FdbExpect, NeighbourExpect};
 use crate::host::Host;
-use crate::netlink::{format_mac, NeighbourState, RouteSpec};
+use crate::netlink::{format_mac, link_name, NeighbourState, RouteSpec};
 
 /// The main table of each namespace must hold exactly the declared routes.
 pub(super) fn routes(
@@ -72,7 +72,7 @@ pub(super) fn mtus(hosts: &BTreeMap<String, Host>, declared: &[DeviceMtu]) -> Ve
                     l.mtu_bytes == d.mtu_bytes,
                     None,
                 ),
-                Err(e) => record("mtu", subject, expected, format!("error: {e}"), false, None),
+                Err(e) => errored("mtu", subject, expected, &e),
             }
         })
         .collect()
@@ -110,14 +110,7 @@ pub(super) fn neighbours(
                 let reason = (!ok).then(|| "a neighbour did not answer ARP".to_string());
                 record("neighbours", subject, expected, actual, ok, reason)
             }
-            Err(e) => record(
-                "neighbours",
-                subject,
-                expected,
-                format!("error: {e}"),
-                false,
-                None,
-            ),
+            Err(e) => errored("neighbours", subject, expected, &e),
         });
     }
     out
@@ -170,14 +163,7 @@ fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord
             false,
             Some("traffic to this neighbour should have resolved it".into()),
         ),
-        Err(e) => record(
-            "neighbours",
-            subject,
-            expected,
-            format!("error: {e}"),
-            false,
-            None,
-        ),
+        Err(e) => errored("neighbours", subject, expected, &e),
     }
 }
 
@@ -211,13 +197,7 @@ pub(super) fn fdb(hosts: &BTreeMap<String, Host>, declared: &[FdbExpect]) -> Vec
             })();
             match result {
                 Ok((links, entries)) => {
-                    let name_of = |i: u32| {
-                        links
-                            .iter()
-                            .find(|l| l.index == i)
-                            .map(|l| l.name.clone())
-                            .unwrap_or_else(|| format!("if{i}"))
-                    };
+                    let name_of = |i: u32| link_name(&links, i);
                     let hits: Vec<String> = entries
                         .iter()
                         .filter(|e| e.mac == mac)
@@ -248,7 +228,7 @@ pub(super) fn fdb(hosts: &BTreeMap<String, Host>, declared: &[FdbExpect]) -> Vec
                     });
                     record("fdb", subject, expected, actual, ok, reason)
                 }
-                Err(e) => record("fdb", subject, expected, format!("error: {e}"), false, None),
+                Err(e) => errored("fdb", subject, expected, &e),
             }
         })
         .collect()

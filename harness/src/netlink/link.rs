@@ -255,6 +255,15 @@ fn parse_link(m: &LinkMessage) -> Link {
     link
 }
 
+/// The name of the link with `index` among `links`, or `if<index>` when it is not there.
+pub fn link_name(links: &[Link], index: u32) -> String {
+    links
+        .iter()
+        .find(|l| l.index == index)
+        .map(|l| l.name.clone())
+        .unwrap_or_else(|| format!("if{index}"))
+}
+
 /// Formats a MAC the way `ip link` does (`aa:bb:cc:dd:ee:ff`).
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter()

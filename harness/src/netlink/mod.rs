@@ -12,6 +12,7 @@ mod addr;
 mod link;
 mod neigh;
 mod route;
+mod tunnel;
 
 use std::io;
 use std::sync::Mutex;
@@ -26,9 +27,10 @@ use crate::error::{errno_hint, HarnessError, Result};
 use crate::netns::Netns;
 
 pub use addr::Address;
-pub use link::{format_mac, Link, LinkKind};
+pub use link::{format_mac, link_name, Link, LinkKind};
 pub use neigh::{FdbEntry, Neighbour, NeighbourState};
 pub use route::{KernelRoute, RouteProto, RouteScope, RouteSpec};
+pub use tunnel::VxlanSpec;
 
 /// A netlink socket bound to one namespace, with typed verbs for the objects cnbench needs.
 pub struct Netlink {
@@ -67,6 +69,30 @@ impl Netlink {
             })?;
         Ok(Netlink {
             netns: netns.name().to_string(),
+            inner: Mutex::new(Inner {
+                socket,
+                seq: 0,
+                buf: vec![0; 64 * 1024],
+            }),
+        })
+    }
+
+    /// Opens a netlink socket in the calling process's own namespace (for a daemon that
+    /// was started inside its node).
+    pub fn open_current(label: &str) -> Result<Netlink> {
+        let open = || -> io::Result<Socket> {
+            let mut s = Socket::new(NETLINK_ROUTE)?;
+            s.bind_auto()?;
+            s.connect(&SocketAddr::new(0, 0))?;
+            Ok(s)
+        };
+        let socket = open().map_err(|source| HarnessError::Netns {
+            name: label.to_string(),
+            op: "open netlink socket",
+            source,
+        })?;
+        Ok(Netlink {
+            netns: label.to_string(),
             inner: Mutex::new(Inner {
                 socket,
                 seq: 0,

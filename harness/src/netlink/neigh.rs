@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage,
     NeighbourState as NlState,
@@ -83,6 +84,8 @@ pub struct FdbEntry {
     pub mac: [u8; 6],
     /// Permanent (the port's own address, or set by hand) rather than learned.
     pub permanent: bool,
+    /// Remote tunnel endpoint, for VXLAN FDB entries (`dst` in `bridge fdb`).
+    pub dst: Option<Ipv4Addr>,
 }
 
 fn mac_of(attrs: &[NeighbourAttribute]) -> Option<[u8; 6]> {
@@ -99,17 +102,8 @@ fn mac_of(attrs: &[NeighbourAttribute]) -> Option<[u8; 6]> {
 impl Netlink {
     /// The IPv4 neighbour table of the namespace.
     pub fn neighbours(&self) -> Result<Vec<Neighbour>> {
-        let mut req = NeighbourMessage::default();
-        req.header.family = AddressFamily::Inet;
-        let answers = self.dump(
-            || "dump neighbours".into(),
-            RouteNetlinkMessage::GetNeighbour(req),
-        )?;
         let mut out = Vec::new();
-        for m in answers {
-            let RouteNetlinkMessage::NewNeighbour(n) = m else {
-                continue;
-            };
+        for n in self.neighbour_dump(AddressFamily::Inet, "dump neighbours")? {
             let ip = n.attributes.iter().find_map(|a| match a {
                 NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
                 _ => None,
@@ -137,17 +131,8 @@ impl Netlink {
 
     /// The bridge forwarding database (`bridge fdb show`), learned and permanent entries.
     pub fn fdb(&self) -> Result<Vec<FdbEntry>> {
-        let mut req = NeighbourMessage::default();
-        req.header.family = AddressFamily::Bridge;
-        let answers = self.dump(
-            || "dump bridge fdb".into(),
-            RouteNetlinkMessage::GetNeighbour(req),
-        )?;
         let mut out = Vec::new();
-        for m in answers {
-            let RouteNetlinkMessage::NewNeighbour(n) = m else {
-                continue;
-            };
+        for n in self.neighbour_dump(AddressFamily::Bridge, "dump bridge fdb")? {
             let Some(mac) = mac_of(&n.attributes) else {
                 continue;
             };
@@ -155,7 +140,16 @@ impl Netlink {
                 NeighbourAttribute::Controller(i) => Some(*i),
                 _ => None,
             });
+            // AF_BRIDGE dumps carry NDA_DST as raw bytes, not as an IPv4 address.
+            let dst = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) if b.len() == 4 => {
+                    Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+                }
+                _ => None,
+            });
             out.push(FdbEntry {
+                dst,
                 port: n.header.ifindex,
                 master,
                 mac,
@@ -164,5 +158,66 @@ impl Netlink {
             });
         }
         Ok(out)
+    }
+
+    /// Adds a permanent IPv4 neighbour entry (`ip neigh add IP lladdr MAC dev DEV nud
+    /// permanent`), as an overlay's control plane does for remote VTEPs.
+    pub fn add_neighbour(&self, dev: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.ifindex = self.link_index(dev)?;
+        m.header.state = NlState::Permanent;
+        m.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        self.execute(
+            || {
+                format!(
+                    "add neighbour {ip} lladdr {} dev {dev}",
+                    super::format_mac(&mac)
+                )
+            },
+            RouteNetlinkMessage::NewNeighbour(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// Appends a forwarding entry to a VXLAN device's FDB: frames for `mac` go to remote VTEP
+    /// `dst` (`bridge fdb append MAC dev DEV dst IP self permanent`). NLM_F_APPEND, not EXCL,
+    /// so several entries for one MAC (the all-zero flood entry) can coexist.
+    pub fn append_fdb(&self, dev: &str, mac: [u8; 6], dst: Ipv4Addr) -> Result<()> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Bridge;
+        m.header.ifindex = self.link_index(dev)?;
+        m.header.state = NlState::Permanent;
+        m.header.flags = NeighbourFlags::Own;
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        m.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+        self.execute(
+            || format!("append fdb {} dst {dst} dev {dev}", super::format_mac(&mac)),
+            RouteNetlinkMessage::NewNeighbour(m),
+            NLM_F_CREATE | NLM_F_APPEND,
+        )
+    }
+
+    /// Dumps the neighbour messages of one family (`Inet`: ARP; `Bridge`: the FDB).
+    fn neighbour_dump(
+        &self,
+        family: AddressFamily,
+        op: &'static str,
+    ) -> Result<Vec<NeighbourMessage>> {
+        let mut req = NeighbourMessage::default();
+        req.header.family = family;
+        let answers = self.dump(|| op.into(), RouteNetlinkMessage::GetNeighbour(req))?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewNeighbour(n) => Some(n),
+                _ => None,
+            })
+            .collect())
     }
 }

@@ -182,13 +182,7 @@ impl Netlink {
     /// Every IPv4 unicast route of the main table, with device names resolved.
     pub fn routes(&self) -> Result<Vec<KernelRoute>> {
         let links = self.links()?;
-        let name_of = |i: u32| {
-            links
-                .iter()
-                .find(|l| l.index == i)
-                .map(|l| l.name.clone())
-                .unwrap_or_else(|| format!("if{i}"))
-        };
+        let name_of = |i: u32| super::link_name(&links, i);
         let mut req = RouteMessage::default();
         req.header.address_family = AddressFamily::Inet;
         let answers = self.dump(|| "dump routes".into(), RouteNetlinkMessage::GetRoute(req))?;

@@ -1,0 +1,105 @@
+//! The pod side every bridge-based backend shares (docker's `docker0`, flannel's `cni0`): a
+//! bridge in each node holding the node's pod gateway address, and each pod's veth pair on
+//! it. Backends call these so the wiring and its declarations are written once.
+
+use crate::backend::{
+    Context, DeviceMtu, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
+};
+use crate::error::Result;
+use crate::netlink::RouteSpec;
+use crate::topology::{NodePlan, Plan};
+
+/// Builds `bridge` in `node` with the node's pod gateway address and every pod of the node
+/// on it, pods' links at `pod_mtu`.
+pub fn build_pod_bridge(
+    ctx: &Context<'_>,
+    node: &NodePlan,
+    bridge: &str,
+    pod_mtu: u32,
+) -> Result<()> {
+    let plan = ctx.plan;
+    let nl = ctx.host(&node.netns).nl();
+    let gw = node
+        .pod_gateway
+        .expect("this pod network plans a gateway per node");
+    nl.set_up("lo")?;
+    nl.create_bridge(bridge, plan.bridge_mac(0x10 + node.index as u8), pod_mtu)?;
+    nl.add_address(bridge, gw)?;
+    nl.set_up(bridge)?;
+    for pod in plan.pods.iter().filter(|p| p.node == node.index) {
+        ctx.wire_pod_veth(pod, pod_mtu)?;
+        nl.set_master(&pod.host_veth, bridge)?;
+    }
+    Ok(())
+}
+
+/// What [`build_pod_bridge`] promises, on every node: the bridge's connected route in the
+/// node; each pod's default route via the bridge and its connected route; MTUs of the
+/// bridge, both veth ends; each pod's MAC learned on its own port (the CAM table); each pod's
+/// ARP entries for its same-node peers and its gateway; separate port spaces.
+pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expectations {
+    let mut e = Expectations::default();
+    for node in &plan.nodes {
+        let gw = node.pod_gateway.expect("gateway");
+        e.add_routes(&node.netns, [RouteSpec::connected(gw, bridge)]);
+        e.mtus.push(DeviceMtu {
+            netns: node.netns.clone(),
+            dev: bridge.into(),
+            mtu_bytes: pod_mtu,
+        });
+    }
+    let pods = &plan.pods;
+    for pod in pods {
+        let node = plan.node_of(pod);
+        let gw = node.pod_gateway.expect("gateway").addr();
+        e.add_routes(
+            &pod.netns,
+            [
+                RouteSpec::default_via(gw, "eth0"),
+                RouteSpec::connected(pod.ip, "eth0"),
+            ],
+        );
+        for (netns, dev) in [(&pod.netns, "eth0"), (&node.netns, pod.host_veth.as_str())] {
+            e.mtus.push(DeviceMtu {
+                netns: netns.clone(),
+                dev: dev.into(),
+                mtu_bytes: pod_mtu,
+            });
+        }
+        e.fdb.push(FdbExpect {
+            netns: node.netns.clone(),
+            bridge: bridge.into(),
+            port: pod.host_veth.clone(),
+            mac_netns: pod.netns.clone(),
+            mac_dev: "eth0".into(),
+            label: pod.role.clone(),
+        });
+        for peer in pods
+            .iter()
+            .filter(|p| p.node == pod.node && p.role != pod.role)
+        {
+            e.neighbours.push(NeighbourExpect {
+                netns: pod.netns.clone(),
+                dev: "eth0".into(),
+                ip: peer.ip.addr(),
+                owner_netns: peer.netns.clone(),
+                owner_dev: "eth0".into(),
+            });
+        }
+        e.neighbours.push(NeighbourExpect {
+            netns: pod.netns.clone(),
+            dev: "eth0".into(),
+            ip: gw,
+            owner_netns: node.netns.clone(),
+            owner_dev: bridge.into(),
+        });
+    }
+    if let [a, b, ..] = pods.as_slice() {
+        e.isolation.push(IsolationExpect {
+            a: (a.role.clone(), a.netns.clone()),
+            b: (b.role.clone(), b.netns.clone()),
+            shared_ports: false,
+        });
+    }
+    e
+}
