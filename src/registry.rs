@@ -33,38 +33,6 @@ fn plain<B: Backend + Default + 'static>(o: &BackendOptions) -> Result<Box<dyn B
 
 const L2_L3: &[Underlay] = &[Underlay::L2, Underlay::L3];
 
-static FLANNEL_UDP: BackendInfo = BackendInfo {
-    name: "flannel-udp",
-    summary: "cni0 bridge + flannel0 TUN; a userspace daemon wraps IP packets in UDP 8285",
-    underlays: L2_L3,
-    link_kinds: &["veth", "bridge", "tun"],
-    binaries: &[],
-    built: false,
-};
-static VXLAN: BackendInfo = BackendInfo {
-    name: "vxlan",
-    summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
-    underlays: L2_L3,
-    link_kinds: &["veth", "bridge", "vxlan"],
-    binaries: &[],
-    built: false,
-};
-static IPIP: BackendInfo = BackendInfo {
-    name: "ipip",
-    summary: "cni0 bridge + tunl0 IP-in-IP (kernel ipip, or TUN + raw socket where it lacks it)",
-    underlays: L2_L3,
-    link_kinds: &["veth", "bridge", "ipip"],
-    binaries: &[],
-    built: false,
-};
-static HOST_GW: BackendInfo = BackendInfo {
-    name: "host-gw",
-    summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2 only)",
-    underlays: &[Underlay::L2],
-    link_kinds: &["veth", "bridge"],
-    binaries: &[],
-    built: false,
-};
 static BGP: BackendInfo = BackendInfo {
     name: "bgp",
     summary: "Calico-style /32 routes and proxy ARP; BIRD on every node (mesh or route reflector)",
@@ -88,23 +56,31 @@ pub fn all() -> Vec<Entry> {
             daemon: None,
         },
         Entry {
-            info: &FLANNEL_UDP,
-            make: None,
+            info: &backend_flannel_udp::INFO,
+            make: backend_flannel_udp::INFO
+                .built
+                .then_some(backend_flannel_udp::make as Make),
+            daemon: Some(backend_flannel_udp::daemon),
+        },
+        Entry {
+            info: &backend_vxlan::INFO,
+            make: backend_vxlan::INFO
+                .built
+                .then_some(backend_vxlan::make as Make),
             daemon: None,
         },
         Entry {
-            info: &VXLAN,
-            make: None,
-            daemon: None,
+            info: &backend_ipip::INFO,
+            make: backend_ipip::INFO
+                .built
+                .then_some(backend_ipip::make as Make),
+            daemon: Some(backend_ipip::daemon),
         },
         Entry {
-            info: &IPIP,
-            make: None,
-            daemon: None,
-        },
-        Entry {
-            info: &HOST_GW,
-            make: None,
+            info: &backend_host_gw::INFO,
+            make: backend_host_gw::INFO
+                .built
+                .then_some(backend_host_gw::make as Make),
             daemon: None,
         },
         Entry {

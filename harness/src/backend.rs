@@ -301,6 +301,95 @@ pub struct MeasurePair {
     pub path: String,
 }
 
+/// The exact set of devices (other than `lo`) in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSet {
+    /// Namespace.
+    pub netns: String,
+    /// `(name, kind)` of every device, kind as the kernel names it (`veth`, `bridge`, `vxlan`,
+    /// `tun`).
+    pub devices: Vec<(String, String)>,
+}
+
+/// A VXLAN control-plane entry: on `dev` in `netns`, the remote VTEP (`remote_vtep_ip`, the
+/// remote node's `flannel.1` address) has a permanent neighbour entry with the MAC of
+/// `owner_dev` in `owner_netns`, and that MAC has an FDB entry whose destination is the remote
+/// node's underlay IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VtepExpect {
+    /// Namespace holding the entries.
+    pub netns: String,
+    /// The VXLAN device.
+    pub dev: String,
+    /// The remote node's underlay IP (FDB `dst`).
+    pub remote_node_ip: Ipv4Addr,
+    /// The remote VTEP's overlay IP (neighbour entry).
+    pub remote_vtep_ip: Ipv4Addr,
+    /// Namespace of the remote VTEP device.
+    pub owner_netns: String,
+    /// The remote VTEP device.
+    pub owner_dev: String,
+}
+
+/// How pod-to-pod packets look on the underlay wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "wire", rename_all = "kebab-case")]
+pub enum Wire {
+    /// Not encapsulated: the pod IPs are the packet's own (host-gw, bgp, and the single
+    /// node's bridge).
+    Plain,
+    /// Inside UDP to `port` between the node IPs; with a VXLAN header carrying `vni`.
+    Udp {
+        /// Destination UDP port (8285 flannel UDP, 8472 flannel VXLAN).
+        port: u16,
+        /// VXLAN network identifier, when the payload is a VXLAN frame.
+        vni: Option<u32>,
+    },
+    /// IP-in-IP (IP protocol 4) between the node IPs.
+    IpIp,
+}
+
+/// Capture on the underlay while a pod pings a pod on another node, and check what the
+/// packets look like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncapExpect {
+    /// Index into `plan.pods` of the sender.
+    pub from: usize,
+    /// Index into `plan.pods` of the receiver.
+    pub to: usize,
+    /// Namespace to capture in (the switch or the router).
+    pub capture_netns: String,
+    /// Device to capture on (the sender node's port there).
+    pub capture_dev: String,
+    /// What the packets must look like.
+    pub wire: Wire,
+}
+
+/// A don't-fragment probe from one pod to another: `path_mtu` bytes must get through, one
+/// more must be refused (an ICMP "fragmentation needed", or the sender's own kernel refusing
+/// it), never dropped in silence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PmtuExpect {
+    /// Index into `plan.pods` of the sender.
+    pub from: usize,
+    /// Index into `plan.pods` of the receiver.
+    pub to: usize,
+    /// The largest IP packet, in bytes, that crosses the path.
+    pub path_mtu: u32,
+}
+
+/// Facts of one pod-to-pod path: the routed hops a packet takes (the reply's TTL is 64 minus
+/// them), and that the receiver sees the sender's own pod IP as the source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathExpect {
+    /// Index into `plan.pods` of the sender.
+    pub from: usize,
+    /// Index into `plan.pods` of the receiver.
+    pub to: usize,
+    /// IP hops (routers, including nodes that route) between them.
+    pub hops: u8,
+}
+
 /// Everything a backend promises about the topology it built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
@@ -318,6 +407,16 @@ pub struct Expectations {
     pub isolation: Vec<IsolationExpect>,
     /// Pod pairs to measure.
     pub measure: Vec<MeasurePair>,
+    /// Exact device sets per namespace.
+    pub devices: Vec<DeviceSet>,
+    /// VXLAN FDB and neighbour entries.
+    pub vteps: Vec<VtepExpect>,
+    /// Encapsulation seen on the wire.
+    pub encap: Vec<EncapExpect>,
+    /// Path MTU probes.
+    pub pmtu: Vec<PmtuExpect>,
+    /// TTL and source-address facts of paths.
+    pub paths: Vec<PathExpect>,
 }
 
 impl Expectations {

@@ -3,7 +3,7 @@
 //! it. Backends call these so the wiring and its declarations are written once.
 
 use crate::backend::{
-    Context, DeviceMtu, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
+    Context, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
 };
 use crate::error::Result;
 use crate::netlink::RouteSpec;
@@ -41,6 +41,17 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
     let mut e = Expectations::default();
     for node in &plan.nodes {
         let gw = node.pod_gateway.expect("gateway");
+        let mut devices = vec![(bridge.to_string(), "bridge".to_string())];
+        devices.extend(
+            plan.pods
+                .iter()
+                .filter(|p| p.node == node.index)
+                .map(|p| (p.host_veth.clone(), "veth".to_string())),
+        );
+        e.devices.push(DeviceSet {
+            netns: node.netns.clone(),
+            devices,
+        });
         e.add_routes(&node.netns, [RouteSpec::connected(gw, bridge)]);
         e.mtus.push(DeviceMtu {
             netns: node.netns.clone(),
@@ -52,6 +63,10 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
     for pod in pods {
         let node = plan.node_of(pod);
         let gw = node.pod_gateway.expect("gateway").addr();
+        e.devices.push(DeviceSet {
+            netns: pod.netns.clone(),
+            devices: vec![("eth0".into(), "veth".into())],
+        });
         e.add_routes(
             &pod.netns,
             [

@@ -330,6 +330,11 @@ impl Expectations {
         self.fdb.extend(other.fdb);
         self.isolation.extend(other.isolation);
         self.measure.extend(other.measure);
+        self.devices.extend(other.devices);
+        self.vteps.extend(other.vteps);
+        self.encap.extend(other.encap);
+        self.pmtu.extend(other.pmtu);
+        self.paths.extend(other.paths);
     }
 }
 

@@ -3,7 +3,7 @@
 //! a router namespace with one bridge per subnet (the router's address on the bridge) and
 //! forwarding on.
 
-use crate::backend::{DeviceMtu, Expectations, FdbExpect, NeighbourExpect};
+use crate::backend::{DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExpect};
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
@@ -66,8 +66,13 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
 pub fn expectations(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
     let mtu = plan.spec.mtu;
+    let dev = |name: &str, kind: &str| (name.to_string(), kind.to_string());
     for node in &plan.nodes {
         let Some(ip) = node.underlay_ip else { continue };
+        e.devices.push(DeviceSet {
+            netns: node.netns.clone(),
+            devices: vec![dev(NODE_DEV, "veth")],
+        });
         e.add_routes(&node.netns, [RouteSpec::connected(ip, NODE_DEV)]);
         if let Some(gw) = node.underlay_gateway {
             e.add_routes(&node.netns, [RouteSpec::default_via(gw, NODE_DEV)]);
@@ -80,6 +85,12 @@ pub fn expectations(plan: &Plan) -> Expectations {
     }
     if let Some(sw) = &plan.switch {
         e.routes.entry(sw.netns.clone()).or_default();
+        let mut devices = vec![dev(&sw.bridge, "bridge")];
+        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, "veth")));
+        e.devices.push(DeviceSet {
+            netns: sw.netns.clone(),
+            devices,
+        });
         for node in &plan.nodes {
             e.mtus.push(DeviceMtu {
                 netns: sw.netns.clone(),
@@ -89,6 +100,16 @@ pub fn expectations(plan: &Plan) -> Expectations {
         }
     }
     if let Some(rt) = &plan.router {
+        let mut devices: Vec<_> = rt
+            .segments
+            .iter()
+            .map(|(br, _)| dev(br, "bridge"))
+            .collect();
+        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, "veth")));
+        e.devices.push(DeviceSet {
+            netns: rt.netns.clone(),
+            devices,
+        });
         e.add_routes(
             &rt.netns,
             rt.segments
