@@ -73,9 +73,12 @@ ROUNDS=3
 PLACEMENT=same-cpu
 OUT_DIR=""
 
-die() { echo "compare-generators: error: $*" >&2; exit 3; }
-usage_err() { echo "compare-generators: $*" >&2; echo >&2; usage >&2; exit 2; }
-log() { echo "compare-generators: $*" >&2; }
+# The script's own stdout/stderr, kept on fds 3/4: a trap can run while a command's output is
+# redirected to a file, and its messages must still reach the user.
+exec 3>&1 4>&2
+die() { echo "compare-generators: error: $*" >&4; exit 3; }
+usage_err() { echo "compare-generators: $*" >&4; echo >&4; usage >&4; exit 2; }
+log() { echo "compare-generators: $*" >&4; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -114,6 +117,7 @@ REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
 CNBENCH="${CNBENCH:-$REPO_DIR/target/release/cnbench}"
 PIDS=()          # every background process this script started (servers and clients)
 RUNS=()          # every run id this script stood up and has not yet torn down
+PENDING_UP_LOG=""  # output of a `cnbench up` whose run id is not yet in RUNS
 WORK=""
 KEEP_WORK=0
 CLEANED=0
@@ -159,10 +163,16 @@ cleanup() {
     local rc=$?
     [[ $CLEANED -eq 0 ]] || return 0
     CLEANED=1
-    trap - INT TERM
+    trap '' INT TERM   # a second Ctrl-C must not stop the teardown half-way
+    exec 1>&3 2>&4
     local pid run
     for pid in "${PIDS[@]+"${PIDS[@]}"}"; do kill_pid "$pid"; done
     PIDS=()
+    # a signal between `cnbench up` finishing and its run id being recorded
+    if [[ -n "$PENDING_UP_LOG" && -f "$PENDING_UP_LOG" ]]; then
+        run=$(sed -n 's/^run \([A-Za-z0-9_-]*\) is up.*/\1/p' "$PENDING_UP_LOG" | head -n1)
+        [[ -z "$run" || " ${RUNS[*]+"${RUNS[*]}"} " == *" $run "* ]] || RUNS+=("$run")
+    fi
     for run in "${RUNS[@]+"${RUNS[@]}"}"; do
         log "tearing down run $run"
         teardown_run "$run"
@@ -184,7 +194,7 @@ fi
 # once and the trap can kill it). Returns the command's status.
 run_tracked() {
     local pid rc=0
-    "$@" &
+    "$@" 3>&- 4>&- &
     pid=$!
     PIDS+=("$pid")
     wait "$pid" || rc=$?
@@ -280,7 +290,7 @@ wait_listening() {  # netns port pid -> 0 when something listens on TCP port in 
 # Start a server in the background (tracked), echo nothing; sets SERVER_PID.
 start_server() {  # logfile cmd...
     local logf="$1"; shift
-    "$@" >"$logf" 2>&1 &
+    "$@" >"$logf" 2>&1 3>&- 4>&- &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
 }
@@ -374,6 +384,7 @@ compare_backend() {
     local backend="$1"
     local up_log="$WORK/up-$backend.log" run r i g
     log "[$backend] cnbench up --backend $backend"
+    PENDING_UP_LOG="$up_log"
     if ! run_tracked "$CNBENCH" up --backend "$backend" >"$up_log" 2>&1; then
         cat "$up_log" >&2
         die "cnbench up --backend $backend failed"
@@ -381,6 +392,7 @@ compare_backend() {
     run=$(sed -n 's/^run \([A-Za-z0-9_-]*\) is up.*/\1/p' "$up_log" | head -n1)
     [[ -n "$run" ]] || { cat "$up_log" >&2; die "could not find 'run <id> is up' in cnbench up output"; }
     RUNS+=("$run")
+    PENDING_UP_LOG=""
     log "[$backend] run $run is up"
 
     CLIENT_NS=""; SERVER_NS=""; SERVER_IP=""; CLIENT_CPU="$EXP_CLIENT_CPU"; SERVER_CPU="$EXP_SERVER_CPU"
@@ -408,15 +420,15 @@ compare_backend() {
     t=$(printf '\n== backend %s (run %s): %s -> %s (%s), %s, client CPU %s, server CPU %s, %s rounds of %ss (+%ss warm-up)\n' \
         "$backend" "$run" "${CLIENT_NS#cnb-"$run"-}" "${SERVER_NS#cnb-"$run"-}" "$SERVER_IP" "$PLACEMENT" \
         "$CLIENT_CPU" "$SERVER_CPU" "$ROUNDS" "$DURATION" "$WARMUP")
-    t+=$(printf '\n%-26s %14s %-9s %14s %7s  %-18s %s' "metric" "cnbench" "vs" "reference" "ratio" "target" "result")
-    t+=$(printf '\n%-26s %14s %-9s %14s %7s  %-18s %s' "tcp-stream throughput" "$(fmt_gbps "$m_cs")" "iperf3" \
+    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "metric" "cnbench" "vs" "reference" "ratio" "target" "result")
+    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "tcp-stream throughput" "$(fmt_gbps "$m_cs")" "iperf3" \
         "$(fmt_gbps "$m_ip")" "$rs" ">= $STREAM_MIN_RATIO x iperf3" "$vs")
-    t+=$(printf '\n%-26s %14s %-9s %14s %7s  %-18s %s' "tcp-rr p50 round trip" "$(fmt_us "$m_cr")" "sockperf" \
+    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "tcp-rr p50 round trip" "$(fmt_us "$m_cr")" "sockperf" \
         "$(fmt_us "$m_sp")" "$rr" "<= $RR_MAX_RATIO x sockperf" "$vr")
     t+=$(printf '\n  per round: cnbench stream [%s] Gbit/s, iperf3 [%s] Gbit/s' "$(list_gbps "${CNB_STREAM[@]}")" "$(list_gbps "${IPERF[@]}")")
     t+=$(printf '\n             cnbench rr p50 [%s] us, sockperf p50 [%s] us' "$(list_us "${CNB_RR[@]}")" "$(list_us "${SOCK[@]}")")
     REPORT+="$t"$'\n'
-    printf '%s\n' "$t"
+    printf '%s\n' "$t" >&4   # progress; the final summary on stdout repeats it
 
     log "[$backend] cnbench down $run"
     teardown_run "$run"
