@@ -156,7 +156,7 @@ impl From<UnderlayArg> for Underlay {
 /// Options of the measurement.
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
-    /// Workloads to run, comma-separated (tcp-stream, tcp-rr); `none` only checks.
+    /// Workloads to run, comma-separated (tcp-stream, tcp-rr); `none` measures nothing.
     #[arg(long, value_delimiter = ',', default_value = "tcp-stream,tcp-rr")]
     pub workloads: Vec<String>,
     /// Measured window of each repetition, in seconds.

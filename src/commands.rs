@@ -321,7 +321,9 @@ pub fn measure(
     );
     result.topology = topo.records();
     let mut printer = Printer::new(writer);
+    let t = Instant::now();
     let measured = topo.measure(backend.as_ref(), &opts, &mut |r, s| printer.sample(r, s));
+    result.timings.measure_ns = Some(t.elapsed().as_nanos() as u64);
     match measured {
         Ok(m) => {
             result.measurements = m;

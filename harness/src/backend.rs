@@ -473,6 +473,62 @@ impl Expectations {
         }
     }
 
+    /// The first pod pair on different nodes (`(from, to)` indices into `plan.pods`), if any;
+    /// with `same_segment`, only nodes on one underlay segment.
+    pub fn cross_node_pair(plan: &Plan, same_segment: bool) -> Option<(usize, usize)> {
+        plan.pods.iter().enumerate().find_map(|(i, a)| {
+            plan.pods.iter().enumerate().find_map(|(j, b)| {
+                let (na, nb) = (plan.node_of(a), plan.node_of(b));
+                (a.node != b.node && (!same_segment || na.segment == nb.segment)).then_some((i, j))
+            })
+        })
+    }
+
+    /// The first pod pair on one node, if any.
+    pub fn same_node_pair(plan: &Plan) -> Option<(usize, usize)> {
+        plan.pods.iter().enumerate().find_map(|(i, a)| {
+            plan.pods
+                .iter()
+                .enumerate()
+                .find_map(|(j, b)| (i != j && a.node == b.node && a.ip != b.ip).then_some((i, j)))
+        })
+    }
+
+    /// Declares the facts of the path from pod `from` to pod `to`: its MTU (`path_mtu`
+    /// bytes), its routed hops (TTL) and an unchanged source address; and, when the pods are
+    /// on different nodes of an underlay, what its packets look like on the wire there
+    /// (captured on the sending node's switch or router port).
+    pub fn add_path_facts(
+        &mut self,
+        plan: &Plan,
+        (from, to): (usize, usize),
+        hops: u8,
+        path_mtu: u32,
+        wire: Wire,
+    ) {
+        self.pmtu.push(PmtuExpect { from, to, path_mtu });
+        self.paths.push(PathExpect { from, to, hops });
+        let (a, b) = (&plan.pods[from], &plan.pods[to]);
+        if a.node == b.node {
+            return;
+        }
+        let node = plan.node_of(a);
+        let hub = plan
+            .switch
+            .as_ref()
+            .map(|s| s.netns.clone())
+            .or_else(|| plan.router.as_ref().map(|r| r.netns.clone()));
+        if let Some(capture_netns) = hub {
+            self.encap.push(EncapExpect {
+                from,
+                to,
+                capture_netns,
+                capture_dev: node.switch_port.clone(),
+                wire,
+            });
+        }
+    }
+
     /// Measures between the first pod pair of each path class the plan has (same-node and
     /// cross-node), cross-node first.
     pub fn add_default_measure_pairs(&mut self, plan: &Plan) {

@@ -212,7 +212,12 @@ impl Topology {
         backend: &dyn Backend,
         on_check: &mut dyn FnMut(&CheckRecord),
     ) -> Vec<CheckRecord> {
-        let mut out = checks::run_all(&self.hosts, &self.expectations(backend), on_check);
+        let mut out = checks::run_all(
+            &self.plan,
+            &self.hosts,
+            &self.expectations(backend),
+            on_check,
+        );
         for c in backend.extra_checks(&self.context()) {
             on_check(&c);
             out.push(c);
@@ -443,7 +448,11 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         nodes: plan.spec.nodes,
         pods_per_node: plan.spec.pods_per_node,
         underlay: plan.spec.underlay.as_str().to_string(),
-        pod_cidr: plan.spec.pod_cidr.to_string(),
+        // Host-network pods have no pod network; the CIDR the spec carries is unused.
+        pod_cidr: match plan.pod_network {
+            crate::topology::PodNetwork::HostNetwork => "none".to_string(),
+            _ => plan.spec.pod_cidr.to_string(),
+        },
         underlay_cidrs: plan
             .spec
             .underlay_cidrs

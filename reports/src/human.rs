@@ -166,14 +166,18 @@ pub fn render_summary(r: &RunResult) -> String {
     }
 
     let counts = r.check_counts();
-    let _ = writeln!(
-        out,
-        "\nchecks: {} passed, {} failed, {} expected failure{}",
-        counts.passed,
-        counts.failed,
-        counts.expected_failures,
-        plural(counts.expected_failures)
-    );
+    if r.checks.is_empty() {
+        let _ = writeln!(out, "\nchecks: none run");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nchecks: {} passed, {} failed, {} expected failure{}",
+            counts.passed,
+            counts.failed,
+            counts.expected_failures,
+            plural(counts.expected_failures)
+        );
+    }
     for check in r.checks.iter().filter(|c| c.outcome == CheckOutcome::Fail) {
         let _ = writeln!(out, "  {}", format_check(check));
     }

@@ -3,7 +3,7 @@
 //! the bridge, default route via the bridge. Pods reach each other over L2: ARP, then the
 //! bridge's learned CAM table.
 
-use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
+use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations, Wire};
 use harness::topology::{Plan, PodNetwork, Underlay};
 use harness::{podnet, Backend, PlanError, Result};
 
@@ -77,6 +77,10 @@ impl Backend for Bridge {
         // subnet on eth0 in each pod; ARP and the bridge's CAM table after traffic.
         let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, plan.spec.mtu);
         e.add_full_matrix(plan);
+        // Pod to pod over the bridge: no router on the way, the link MTU is the path MTU.
+        if let Some(pair) = Expectations::same_node_pair(plan) {
+            e.add_path_facts(plan, pair, 0, plan.spec.mtu, Wire::Plain);
+        }
         e.add_default_measure_pairs(plan);
         e
     }

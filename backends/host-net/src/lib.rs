@@ -3,7 +3,9 @@
 //! the same-session baseline every other backend is compared with. Port conflicts between
 //! pods on one node are real, and a check proves it.
 
-use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations, IsolationExpect};
+use harness::backend::{
+    BackendInfo, Context, Datapath, Defaults, Expectations, IsolationExpect, Wire,
+};
 use harness::topology::{Plan, PodNetwork, Underlay};
 use harness::{underlay, Backend, PlanError, Result};
 
@@ -80,6 +82,13 @@ impl Backend for HostNet {
                 b: (b_label, node.netns.clone()),
                 shared_ports: true,
             });
+        }
+        // Node to node: nothing routes on l2; on l3 the router is one hop. No encapsulation:
+        // the "pod" IPs are the node IPs on the wire.
+        if let Some(pair) = Expectations::cross_node_pair(plan, false) {
+            let (a, b) = (&plan.pods[pair.0], &plan.pods[pair.1]);
+            let hops = u8::from(plan.node_of(a).segment != plan.node_of(b).segment);
+            e.add_path_facts(plan, pair, hops, plan.spec.mtu, Wire::Plain);
         }
         e.add_default_measure_pairs(plan);
         e

@@ -2,8 +2,10 @@
 //! kernel shows or what traffic does, and records both sides as evidence.
 
 mod isolation;
+mod path;
 mod reachability;
 mod state;
+mod wire;
 
 use std::collections::BTreeMap;
 
@@ -11,13 +13,16 @@ use reports::{CheckOutcome, CheckRecord};
 
 use crate::backend::Expectations;
 use crate::host::Host;
+use crate::topology::Plan;
 
-pub use reachability::{icmp_echo, tcp_connect, ProbeResult};
+pub use reachability::{icmp_echo, icmp_probe, tcp_connect, tcp_peer, Echo, ProbeResult};
 
 /// Runs every check of `exp`, in an order where each one's evidence exists: kernel state
-/// first, then traffic (the reachability matrix), then what traffic leaves behind
-/// (neighbour and FDB entries), then isolation. `on_check` sees each result as it arrives.
+/// first (devices, routes, MTUs, VXLAN entries), then traffic (the reachability matrix, the
+/// wire, path MTU, TTL and source), then what traffic leaves behind (neighbour and FDB
+/// entries), then isolation. `on_check` sees each result as it arrives.
 pub fn run_all(
+    plan: &Plan,
     hosts: &BTreeMap<String, Host>,
     exp: &Expectations,
     on_check: &mut dyn FnMut(&CheckRecord),
@@ -27,13 +32,28 @@ pub fn run_all(
         on_check(&c);
         out.push(c);
     };
+    for c in state::devices(hosts, &exp.devices) {
+        emit(c);
+    }
     for c in state::routes(hosts, &exp.routes) {
         emit(c);
     }
     for c in state::mtus(hosts, &exp.mtus) {
         emit(c);
     }
+    for c in state::vteps(hosts, &exp.vteps) {
+        emit(c);
+    }
     for c in reachability::matrix(hosts, &exp.reachability) {
+        emit(c);
+    }
+    for c in wire::encap(plan, hosts, &exp.encap) {
+        emit(c);
+    }
+    for c in path::pmtu(plan, hosts, &exp.pmtu) {
+        emit(c);
+    }
+    for c in path::paths(plan, hosts, &exp.paths) {
         emit(c);
     }
     for c in state::neighbours(hosts, &exp.neighbours) {

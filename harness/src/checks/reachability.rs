@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub enum ProbeResult {
     Refused,
     /// Nothing came back in time.
     Silence,
+    /// The sender's own kernel refused it: larger than the link MTU with DF set (EMSGSIZE).
+    TooBig,
     /// The probe could not be sent (the kernel said why).
     SendError(String),
 }
@@ -54,6 +57,7 @@ impl std::fmt::Display for ProbeResult {
             ProbeResult::Silence => {
                 write!(f, "no answer within {} ms", PROBE_TIMEOUT.as_millis())
             }
+            ProbeResult::TooBig => write!(f, "refused by the sender's kernel: message too long"),
             ProbeResult::SendError(e) => write!(f, "not sent: {e}"),
         }
     }
@@ -64,18 +68,58 @@ static ECHO_ID: AtomicU16 = AtomicU16::new(0);
 /// Sends ICMP echo requests from `from` to `to` (up to 3, the first may wait for ARP) and
 /// waits for the reply.
 pub fn icmp_echo(from: &Netns, to: Ipv4Addr) -> ProbeResult {
+    icmp_probe(from, to, None).result
+}
+
+/// What an echo probe saw, with the reply's IP TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Echo {
+    /// The outcome.
+    pub result: ProbeResult,
+    /// TTL of the reply's IP header (64 minus the routed hops back, for a Linux replier).
+    pub ttl: Option<u8>,
+}
+
+/// Sends ICMP echo requests from `from` to `to`. With `df_size`, each request is an IP
+/// packet of exactly that many bytes with the don't-fragment bit set, sent regardless of
+/// any cached path MTU (`IP_PMTUDISC_PROBE`): the way to test what a path carries.
+pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
+    let fail = |result| Echo { result, ttl: None };
     let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))) {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return ProbeResult::SendError(e.to_string()),
-        Err(e) => return ProbeResult::SendError(e.to_string()),
+        Ok(Err(e)) => return fail(ProbeResult::SendError(e.to_string())),
+        Err(e) => return fail(ProbeResult::SendError(e.to_string())),
+    };
+    let payload: Vec<u8> = match df_size {
+        Some(size) => {
+            // IP header (20) + ICMP header (8) + payload = size.
+            let mode: libc::c_int = libc::IP_PMTUDISC_PROBE;
+            // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives
+            // the call and its exact size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::IPPROTO_IP,
+                    libc::IP_MTU_DISCOVER,
+                    (&mode as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return fail(ProbeResult::SendError(
+                    std::io::Error::last_os_error().to_string(),
+                ));
+            }
+            vec![0xcb; size.saturating_sub(28)]
+        }
+        None => b"cnbench-probe-00".to_vec(),
     };
     let id = (std::process::id() as u16) ^ ECHO_ID.fetch_add(1, Ordering::Relaxed).rotate_left(7);
     let dest = SockAddr::from(SocketAddrV4::new(to, 0));
     let start = Instant::now();
     let deadline = start + PROBE_TIMEOUT;
-    let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+    let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
     for seq in 0..3u16 {
-        let payload = *b"cnbench-probe-00";
         let hdr = Icmpv4Header::with_checksum(
             Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
             &payload,
@@ -84,7 +128,11 @@ pub fn icmp_echo(from: &Netns, to: Ipv4Addr) -> ProbeResult {
         pkt.extend_from_slice(&payload);
         let sent = Instant::now();
         if let Err(e) = sock.send_to(&pkt, &dest) {
-            return ProbeResult::SendError(e.to_string());
+            // EMSGSIZE: the sender's own kernel refused a packet larger than its link MTU.
+            return fail(match e.raw_os_error() {
+                Some(libc::EMSGSIZE) => ProbeResult::TooBig,
+                _ => ProbeResult::SendError(e.to_string()),
+            });
         }
         // Each attempt gets a third of the budget.
         let attempt_end = (sent + PROBE_TIMEOUT / 3).min(deadline);
@@ -97,16 +145,17 @@ pub fn icmp_echo(from: &Netns, to: Ipv4Addr) -> ProbeResult {
             let n = match sock.recv(&mut buf) {
                 Ok(n) => n,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-                Err(e) => return ProbeResult::SendError(e.to_string()),
+                Err(e) => return fail(ProbeResult::SendError(e.to_string())),
             };
             // SAFETY: recv initialised the first n bytes.
             let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-            if let Some(r) = parse_icmp(bytes, id, to, sent) {
-                return r;
+            if let Some(result) = parse_icmp(bytes, id, to, sent) {
+                let ttl = result.ok().then(|| bytes[8]);
+                return Echo { result, ttl };
             }
         }
     }
-    ProbeResult::Silence
+    fail(ProbeResult::Silence)
 }
 
 /// Interprets a packet from a raw ICMP socket (it carries the IPv4 header).
@@ -128,6 +177,33 @@ fn parse_icmp(bytes: &[u8], id: u16, to: Ipv4Addr, sent: Instant) -> Option<Prob
                 .then(|| ProbeResult::IcmpError(icmp.type_u8(), icmp.code_u8(), src))
         }
         _ => None,
+    }
+}
+
+/// Connects from `from` to a listener opened in `to` on `ip`, and returns the source address
+/// the listener saw (to prove no NAT rewrote it).
+pub fn tcp_peer(from: &Netns, to: &Netns, ip: Ipv4Addr) -> Result<Ipv4Addr, ProbeResult> {
+    let listener = match to.run_in(|| TcpListener::bind((ip, 0))) {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => return Err(ProbeResult::SendError(format!("listen on {ip}: {e}"))),
+        Err(e) => return Err(ProbeResult::SendError(e.to_string())),
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))) {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(ProbeResult::SendError(e.to_string())),
+        Err(e) => return Err(ProbeResult::SendError(e.to_string())),
+    };
+    let addr = SockAddr::from(SocketAddr::from((ip, port)));
+    if let Err(e) = sock.connect_timeout(&addr, PROBE_TIMEOUT) {
+        return Err(ProbeResult::SendError(e.to_string()));
+    }
+    // The connection is established, so it is in the accept queue already.
+    let _ = listener.set_nonblocking(true);
+    match listener.accept() {
+        Ok((_, SocketAddr::V4(peer))) => Ok(*peer.ip()),
+        Ok((_, other)) => Err(ProbeResult::SendError(format!("unexpected peer {other}"))),
+        Err(e) => Err(ProbeResult::SendError(format!("accept: {e}"))),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reports::CheckRecord;
 
 use super::{errored, record};
-use crate::backend::{DeviceMtu, FdbExpect, NeighbourExpect};
+use crate::backend::{DeviceMtu, DeviceSet, FdbExpect, NeighbourExpect, VtepExpect};
 use crate::host::Host;
 use crate::netlink::{format_mac, link_name, NeighbourState, RouteSpec};
 
@@ -232,4 +232,132 @@ pub(super) fn fdb(hosts: &BTreeMap<String, Host>, declared: &[FdbExpect]) -> Vec
             }
         })
         .collect()
+}
+
+/// Each namespace holds exactly the declared devices (besides `lo`), of the declared kinds.
+pub(super) fn devices(hosts: &BTreeMap<String, Host>, declared: &[DeviceSet]) -> Vec<CheckRecord> {
+    // Several declarations (underlay, pod bridge, backend) add to one namespace's set.
+    let mut want: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for d in declared {
+        want.entry(&d.netns)
+            .or_default()
+            .extend(d.devices.iter().map(|(n, k)| format!("{n} ({k})")));
+    }
+    want.into_iter()
+        .map(|(netns, mut want)| {
+            want.sort();
+            want.dedup();
+            let expected = want.join(", ");
+            match hosts[netns].nl().links() {
+                Ok(links) => {
+                    let mut got: Vec<String> = links
+                        .iter()
+                        .filter(|l| l.name != "lo")
+                        .map(|l| format!("{} ({})", l.name, l.kind.as_str()))
+                        .collect();
+                    got.sort();
+                    let ok = got == want;
+                    let reason = (!ok).then(|| {
+                        let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+                        let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+                        format!("missing: {missing:?}; unexpected: {extra:?}")
+                    });
+                    record(
+                        "devices",
+                        netns.to_string(),
+                        expected,
+                        got.join(", "),
+                        ok,
+                        reason,
+                    )
+                }
+                Err(e) => errored("devices", netns.to_string(), expected, &e),
+            }
+        })
+        .collect()
+}
+
+/// VXLAN control plane: the remote VTEP's permanent neighbour entry and FDB entry hold its
+/// real MAC, and the FDB entry points at the remote node's underlay IP.
+pub(super) fn vteps(hosts: &BTreeMap<String, Host>, declared: &[VtepExpect]) -> Vec<CheckRecord> {
+    let mut out = Vec::new();
+    for v in declared {
+        let mac = hosts[&v.owner_netns]
+            .nl()
+            .link(&v.owner_dev)
+            .ok()
+            .and_then(|l| l.mac);
+        let Some(mac) = mac else {
+            out.push(record(
+                "vxlan",
+                format!("{} {} remote VTEP", v.netns, v.dev),
+                format!("MAC of {} in {}", v.owner_dev, v.owner_netns),
+                "remote VTEP device unreadable".into(),
+                false,
+                None,
+            ));
+            continue;
+        };
+        let nl = hosts[&v.netns].nl();
+        let index = nl.link_index(&v.dev).ok();
+        let m = format_mac(&mac);
+        // Neighbour: remote VTEP IP -> its MAC, permanent.
+        let subject = format!("{} {} neighbour {}", v.netns, v.dev, v.remote_vtep_ip);
+        let expected = format!("lladdr {m} PERMANENT");
+        out.push(match nl.neighbours() {
+            Ok(entries) => {
+                let e = entries
+                    .iter()
+                    .find(|e| Some(e.index) == index && e.ip == v.remote_vtep_ip);
+                let actual = e
+                    .map(|e| {
+                        format!(
+                            "lladdr {} {}",
+                            e.mac
+                                .map(|x| format_mac(&x))
+                                .unwrap_or_else(|| "none".into()),
+                            e.state.as_str()
+                        )
+                    })
+                    .unwrap_or_else(|| "no entry".into());
+                let ok =
+                    e.is_some_and(|e| e.mac == Some(mac) && e.state == NeighbourState::Permanent);
+                record("vxlan", subject, expected, actual, ok, None)
+            }
+            Err(e) => errored("vxlan", subject, expected, &e),
+        });
+        // FDB: remote VTEP MAC -> remote node IP.
+        let subject = format!("{} {} fdb {m}", v.netns, v.dev);
+        let expected = format!("{m} dst {} permanent", v.remote_node_ip);
+        out.push(match nl.fdb() {
+            Ok(entries) => {
+                let hits: Vec<_> = entries
+                    .iter()
+                    .filter(|e| Some(e.port) == index && e.mac == mac)
+                    .collect();
+                let actual = if hits.is_empty() {
+                    "no entry".to_string()
+                } else {
+                    hits.iter()
+                        .map(|e| {
+                            format!(
+                                "{m} dst {}{}",
+                                e.dst
+                                    .map(|d| d.to_string())
+                                    .unwrap_or_else(|| "none".into()),
+                                if e.permanent { " permanent" } else { "" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                };
+                let ok = hits
+                    .iter()
+                    .any(|e| e.dst == Some(v.remote_node_ip) && e.permanent);
+                record("vxlan", subject, expected, actual, ok, None)
+            }
+            Err(e) => errored("vxlan", subject, expected, &e),
+        });
+    }
+    out
 }

@@ -1,0 +1,319 @@
+//! Encapsulation on the wire: capture on the underlay (a packet socket in the switch or router
+//! namespace, on the sending node's port) while a pod pings a pod on another node, and check
+//! what the frames carry: the node IPs outside and the pod IPs only inside, with the right
+//! protocol and port; or, unencapsulated, the pod IPs themselves.
+
+use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use reports::CheckRecord;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::reachability::icmp_echo;
+use super::record;
+use crate::backend::{EncapExpect, Wire};
+use crate::host::Host;
+use crate::topology::Plan;
+
+/// VXLAN's header: flags (I bit set), reserved, VNI (24 bits), reserved.
+const VXLAN_HEADER: usize = 8;
+const ETH_HEADER: usize = 14;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_ALL: u16 = 0x0003;
+
+/// One IPv4 packet as seen on the wire, outer and (if encapsulated) inner addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    outer: (Ipv4Addr, Ipv4Addr, u8),
+    udp_dport: Option<u16>,
+    vni: Option<u32>,
+    inner: Option<(Ipv4Addr, Ipv4Addr, u8)>,
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = |p: u8| match p {
+            1 => "icmp".to_string(),
+            4 => "ipip".to_string(),
+            6 => "tcp".to_string(),
+            17 => "udp".to_string(),
+            n => format!("proto {n}"),
+        };
+        write!(
+            f,
+            "{} -> {} {}",
+            self.outer.0,
+            self.outer.1,
+            proto(self.outer.2)
+        )?;
+        if let Some(p) = self.udp_dport {
+            write!(f, " dport {p}")?;
+        }
+        if let Some(v) = self.vni {
+            write!(f, " vni {v}")?;
+        }
+        if let Some((s, d, p)) = self.inner {
+            write!(f, ", inner {s} -> {d} {}", proto(p))?;
+        }
+        Ok(())
+    }
+}
+
+fn ipv4(b: &[u8]) -> Option<((Ipv4Addr, Ipv4Addr, u8), &[u8])> {
+    if b.len() < 20 || b[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(b[0] & 0x0f) * 4;
+    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]);
+    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]);
+    Some(((src, dst, b[9]), b.get(ihl..)?))
+}
+
+/// Decodes an Ethernet frame as `wire` says it should be built.
+fn decode(frame: &[u8], wire: Wire) -> Option<Seen> {
+    if frame.len() < ETH_HEADER || u16::from_be_bytes([frame[12], frame[13]]) != ETH_P_IP {
+        return None;
+    }
+    let (outer, rest) = ipv4(&frame[ETH_HEADER..])?;
+    let mut seen = Seen {
+        outer,
+        udp_dport: None,
+        vni: None,
+        inner: None,
+    };
+    match (wire, outer.2) {
+        (Wire::Udp { vni, .. }, 17) if rest.len() >= 8 => {
+            seen.udp_dport = Some(u16::from_be_bytes([rest[2], rest[3]]));
+            let payload = &rest[8..];
+            if vni.is_some() {
+                let v = payload.get(..VXLAN_HEADER)?;
+                seen.vni = Some(u32::from_be_bytes([0, v[4], v[5], v[6]]));
+                let inner_frame = &payload[VXLAN_HEADER..];
+                seen.inner = ipv4(inner_frame.get(ETH_HEADER..)?).map(|x| x.0);
+            } else {
+                seen.inner = ipv4(payload).map(|x| x.0);
+            }
+        }
+        (Wire::IpIp, 4) => seen.inner = ipv4(rest).map(|x| x.0),
+        _ => {}
+    }
+    Some(seen)
+}
+
+/// Opens a packet socket on `dev` in the host's namespace, receiving every protocol.
+fn capture_socket(host: &Host, dev: &str) -> std::io::Result<Socket> {
+    let index = host
+        .nl()
+        .link_index(dev)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let sock = host
+        .netns()
+        .run_in(|| {
+            Socket::new(
+                Domain::PACKET,
+                Type::RAW,
+                Some(Protocol::from(i32::from(ETH_P_ALL.to_be()))),
+            )
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
+    // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value, and bind reads exactly
+    // size_of::<sockaddr_ll>() bytes from it while it is alive.
+    let rc = unsafe {
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_ifindex = index as i32;
+        libc::bind(
+            sock.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+    Ok(sock)
+}
+
+pub(super) fn encap(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    declared: &[EncapExpect],
+) -> Vec<CheckRecord> {
+    declared.iter().map(|e| one(plan, hosts, e)).collect()
+}
+
+fn one(plan: &Plan, hosts: &BTreeMap<String, Host>, e: &EncapExpect) -> CheckRecord {
+    let (a, b) = (&plan.pods[e.from], &plan.pods[e.to]);
+    let (na, nb) = (plan.node_of(a), plan.node_of(b));
+    let (pa, pb) = (a.ip.addr(), b.ip.addr());
+    let node_ip = |n: &crate::topology::NodePlan| n.underlay_ip.map(|i| i.addr());
+    let subject = format!(
+        "{} -> {} icmp, captured on {} {}",
+        a.role, b.role, e.capture_netns, e.capture_dev
+    );
+    let expected = match e.wire {
+        Wire::Plain => format!("{pa} -> {pb} icmp (pod IPs on the wire, no encapsulation)"),
+        Wire::Udp { port, vni } => format!(
+            "{} -> {} udp dport {port}{}, inner {pa} -> {pb} icmp",
+            node_ip(na).map(|i| i.to_string()).unwrap_or_default(),
+            node_ip(nb).map(|i| i.to_string()).unwrap_or_default(),
+            vni.map(|v| format!(" vni {v}")).unwrap_or_default()
+        ),
+        Wire::IpIp => format!(
+            "{} -> {} ipip, inner {pa} -> {pb} icmp",
+            node_ip(na).map(|i| i.to_string()).unwrap_or_default(),
+            node_ip(nb).map(|i| i.to_string()).unwrap_or_default(),
+        ),
+    };
+    let sock = match capture_socket(&hosts[&e.capture_netns], &e.capture_dev) {
+        Ok(s) => s,
+        Err(err) => {
+            return record(
+                "encap",
+                subject,
+                expected,
+                format!("capture failed: {err}"),
+                false,
+                None,
+            )
+        }
+    };
+    let from = hosts[&a.netns].netns();
+    let (frames, probe) = std::thread::scope(|s| {
+        let prober = s.spawn(|| icmp_echo(from, pb));
+        let mut frames = Vec::new();
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
+        let mut done_at: Option<Instant> = None;
+        loop {
+            if let Ok(n) = sock.recv(&mut buf) {
+                // SAFETY: recv initialised the first n bytes.
+                let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                if let Some(seen) = decode(bytes, e.wire) {
+                    frames.push(seen);
+                }
+            }
+            match done_at {
+                None if prober.is_finished() => done_at = Some(Instant::now()),
+                // Frames still in flight when the probe returned.
+                Some(t) if t.elapsed() > Duration::from_millis(100) => break,
+                _ => {}
+            }
+        }
+        (frames, prober.join().expect("probe thread"))
+    });
+    let icmp = 1u8;
+    // The frames of this probe: the request from a to b, in whatever wrapping.
+    let ours: Vec<&Seen> = frames
+        .iter()
+        .filter(|f| {
+            f.inner.map(|i| (i.0, i.1)) == Some((pa, pb)) || (f.outer.0, f.outer.1) == (pa, pb)
+        })
+        .collect();
+    let ok = !ours.is_empty()
+        && ours.iter().all(|f| match e.wire {
+            Wire::Plain => f.outer == (pa, pb, icmp) && f.inner.is_none(),
+            Wire::Udp { port, vni } => {
+                Some(f.outer.0) == node_ip(na)
+                    && Some(f.outer.1) == node_ip(nb)
+                    && f.outer.2 == 17
+                    && f.udp_dport == Some(port)
+                    && f.vni == vni
+                    && f.inner == Some((pa, pb, icmp))
+            }
+            Wire::IpIp => {
+                Some(f.outer.0) == node_ip(na)
+                    && Some(f.outer.1) == node_ip(nb)
+                    && f.outer.2 == 4
+                    && f.inner == Some((pa, pb, icmp))
+            }
+        });
+    let actual = match ours.first() {
+        Some(f) => format!("{f} ({} frame(s) of this probe)", ours.len()),
+        None => format!(
+            "no frame of this probe among {} captured (probe: {probe})",
+            frames.len()
+        ),
+    };
+    let reason = (!ok).then(|| match e.wire {
+        Wire::Plain => "pod packets must cross the underlay as they are".to_string(),
+        _ => "overlay traffic must carry node IPs outside and pod IPs only inside".to_string(),
+    });
+    record("encap", subject, expected, actual, ok, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth(payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&ETH_P_IP.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn ip(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0];
+        h.extend_from_slice(&src);
+        h.extend_from_slice(&dst);
+        h.extend_from_slice(payload);
+        h
+    }
+
+    #[test]
+    fn decodes_vxlan_udp_and_ipip() {
+        let inner = ip([100, 96, 0, 2], [100, 96, 1, 2], 1, &[8, 0, 0, 0]);
+        let mut vx = vec![0, 0, 0x21, 0x18, 0, 0, 0, 0]; // UDP to 8472
+        vx.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]); // VNI 1
+        vx.extend_from_slice(&eth(&inner));
+        let frame = eth(&ip([10, 168, 0, 1], [10, 168, 0, 2], 17, &vx));
+        let s = decode(
+            &frame,
+            Wire::Udp {
+                port: 8472,
+                vni: Some(1),
+            },
+        )
+        .unwrap();
+        assert_eq!(s.udp_dport, Some(8472));
+        assert_eq!(s.vni, Some(1));
+        assert_eq!(
+            s.inner,
+            Some((
+                "100.96.0.2".parse().unwrap(),
+                "100.96.1.2".parse().unwrap(),
+                1
+            ))
+        );
+        assert_eq!(
+            s.to_string(),
+            "10.168.0.1 -> 10.168.0.2 udp dport 8472 vni 1, inner 100.96.0.2 -> 100.96.1.2 icmp"
+        );
+
+        let mut udp = vec![0, 0, 0x20, 0x5d, 0, 0, 0, 0]; // UDP to 8285
+        udp.extend_from_slice(&inner);
+        let frame = eth(&ip([10, 168, 0, 1], [10, 168, 0, 2], 17, &udp));
+        let s = decode(
+            &frame,
+            Wire::Udp {
+                port: 8285,
+                vni: None,
+            },
+        )
+        .unwrap();
+        assert_eq!((s.udp_dport, s.vni), (Some(8285), None));
+        assert!(s.inner.is_some());
+
+        let frame = eth(&ip([10, 168, 0, 1], [10, 168, 0, 2], 4, &inner));
+        let s = decode(&frame, Wire::IpIp).unwrap();
+        assert_eq!(
+            s.inner.unwrap().1,
+            "100.96.1.2".parse::<Ipv4Addr>().unwrap()
+        );
+    }
+}
