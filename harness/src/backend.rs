@@ -91,6 +91,11 @@ pub trait Backend {
     }
     /// What the kernel must look like after setup, and what must (not) reach what.
     fn expectations(&self, plan: &Plan) -> Expectations;
+    /// The device a datapath daemon moves packets through, in its node (`flannel0`), so that
+    /// its syscalls can be counted per packet. None for kernel datapaths.
+    fn daemon_device(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks of this backend's own (a daemon killed and restarted, a session withdrawn),
     /// run after the declared ones.
     fn extra_checks(&self, _ctx: &Context<'_>) -> Vec<reports::CheckRecord> {

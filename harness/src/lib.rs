@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod capability;
 pub mod checks;
+pub mod cost;
 pub mod error;
 pub mod host;
 pub mod measure;

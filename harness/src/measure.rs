@@ -8,10 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reports::{Endpoint, MeasurementRecord, Placement, Sample};
+use reports::{CostSample, Endpoint, MeasurementRecord, Placement, RoleCost, Sample};
 use workloads::{AgentTask, ClientConfig, ServeConfig, Workload};
 
 use crate::backend::{Datapath, MeasurePair};
+use crate::cost::{self, SyscallCounter};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::process;
@@ -80,6 +81,7 @@ pub fn measure_pair(
     hosts: &std::collections::BTreeMap<String, Host>,
     pair: &MeasurePair,
     datapath: Datapath,
+    ctx: &MeasureContext<'_>,
     opts: &MeasureOptions,
     on_sample: &mut dyn FnMut(&MeasurementRecord, &Sample),
 ) -> Result<Vec<MeasurementRecord>> {
@@ -123,6 +125,7 @@ pub fn measure_pair(
             },
             repetitions: Vec::new(),
             summary: Vec::new(),
+            costs: Vec::new(),
         };
         let client_cfg = ClientConfig {
             workload,
@@ -141,12 +144,21 @@ pub fn measure_pair(
         };
         let result = (|| -> Result<()> {
             for _ in 0..opts.repeat {
+                let mut cost = CostSession::start(
+                    hosts,
+                    ctx,
+                    (&server_pod.netns, server.child.id()),
+                    &client_pod.netns,
+                    &plan.node_of(client_pod).netns,
+                );
                 let sample = run_client(
                     &hosts[&client_pod.netns],
                     &opts.agent_exe,
                     &client_cfg,
                     opts,
+                    &mut cost,
                 )?;
+                record.costs.push(cost.finish());
                 record.repetitions.push(sample.clone());
                 record.summarize();
                 on_sample(&record, &sample);
@@ -165,11 +177,14 @@ fn run_client(
     exe: &PathBuf,
     cfg: &ClientConfig,
     opts: &MeasureOptions,
+    cost: &mut CostSession,
 ) -> Result<Sample> {
     let task = AgentTask::Client(cfg.clone());
     let mut agent = Agent::start(host, exe, &task, "client")?;
+    cost.watch_client(agent.child.id());
     let limit = opts.duration + opts.warmup + AGENT_SLACK;
     let line = agent.next_line(limit);
+    cost.stop_client(agent.child.id());
     let status = agent.stop_and_status();
     let line = line?;
     serde_json::from_str::<Sample>(&line).map_err(|e| HarnessError::Process {
@@ -177,6 +192,154 @@ fn run_client(
         netns: host.name().to_string(),
         message: format!("unreadable result {line:?} ({e}); exit status {status}"),
     })
+}
+
+/// One role's counters during a repetition.
+struct RoleProbe {
+    role: String,
+    netns: String,
+    dev: String,
+    pid: u32,
+    syscalls: Result<SyscallCounter, String>,
+    /// Final syscall counts, read when the role's work ended.
+    counts: Option<(u64, u64)>,
+    cpu_start: Option<u64>,
+    cpu_end: Option<u64>,
+    packets_start: u64,
+}
+
+/// The cost counters of one repetition: client, server, and the datapath daemons.
+struct CostSession<'a> {
+    hosts: &'a std::collections::BTreeMap<String, Host>,
+    roles: Vec<RoleProbe>,
+    client_netns: String,
+    client_node_netns: String,
+}
+
+impl<'a> CostSession<'a> {
+    fn packets(&self, netns: &str, dev: &str) -> u64 {
+        self.hosts[netns]
+            .nl()
+            .link(dev)
+            .map(|l| l.rx_packets + l.tx_packets)
+            .unwrap_or(0)
+    }
+
+    fn probe(&self, role: String, netns: &str, dev: &str, pid: u32) -> RoleProbe {
+        RoleProbe {
+            role,
+            netns: netns.to_string(),
+            dev: dev.to_string(),
+            pid,
+            syscalls: SyscallCounter::attach(pid),
+            counts: None,
+            cpu_start: cost::cpu_ns(pid),
+            cpu_end: None,
+            packets_start: self.packets(netns, dev),
+        }
+    }
+
+    /// Starts counting for the server and the daemons (before the client exists).
+    fn start(
+        hosts: &'a std::collections::BTreeMap<String, Host>,
+        ctx: &MeasureContext<'_>,
+        server: (&str, u32),
+        client_netns: &str,
+        client_node_netns: &str,
+    ) -> CostSession<'a> {
+        let mut s = CostSession {
+            hosts,
+            roles: Vec::new(),
+            client_netns: client_netns.to_string(),
+            client_node_netns: client_node_netns.to_string(),
+        };
+        s.roles.push(s.probe("server".into(), server.0, "eth0", server.1));
+        if let Some(dev) = ctx.daemon_device {
+            for (what, netns, pid) in ctx.daemons {
+                let role = format!("daemon {}", what);
+                let p = s.probe(role, netns, dev, *pid);
+                s.roles.push(p);
+            }
+        }
+        s
+    }
+
+    fn watch_client(&mut self, pid: u32) {
+        let mut p = self.probe("client".into(), &self.client_netns.clone(), "eth0", pid);
+        // The client's CPU is counted from its start.
+        p.cpu_start = Some(0);
+        self.roles.insert(0, p);
+    }
+
+    /// Reads the client's counters while it still exists (right after its result line).
+    fn stop_client(&mut self, pid: u32) {
+        if let Some(p) = self.roles.iter_mut().find(|r| r.pid == pid) {
+            p.counts = p.syscalls.as_mut().ok().map(|c| c.read());
+            p.cpu_end = cost::cpu_ns(pid);
+        }
+    }
+
+    fn finish(mut self) -> CostSample {
+        let mut unavailable = None;
+        let mut roles = Vec::new();
+        for p in &mut self.roles {
+            if p.counts.is_none() {
+                p.counts = p.syscalls.as_mut().ok().map(|c| c.read());
+                p.cpu_end = cost::cpu_ns(p.pid);
+            }
+        }
+        for p in &self.roles {
+            let packets = self
+                .packets(&p.netns, &p.dev)
+                .saturating_sub(p.packets_start);
+            if let Err(e) = &p.syscalls {
+                unavailable.get_or_insert_with(|| e.clone());
+            }
+            let per = |n: u64| (packets > 0).then(|| n as f64 / packets as f64);
+            roles.push(RoleCost {
+                role: p.role.clone(),
+                netns: p.netns.clone(),
+                pid: p.pid,
+                cpu_ns: match (p.cpu_start, p.cpu_end) {
+                    (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                    _ => None,
+                },
+                syscalls: p.counts.map(|c| c.0),
+                data_syscalls: p.counts.map(|c| c.1),
+                packets,
+                syscalls_per_packet: p.counts.and_then(|c| per(c.0)),
+                crossings_per_packet: p.counts.and_then(|c| per(c.1)),
+            });
+        }
+        // The sending node: the client's crossings plus its node's daemon's, if any.
+        let client = roles.iter().find(|r| r.role == "client").and_then(|r| r.crossings_per_packet);
+        let daemon = roles
+            .iter()
+            .find(|r| r.role.starts_with("daemon") && r.netns == self.client_node_netns)
+            .map(|r| r.crossings_per_packet);
+        let sending = match (client, daemon) {
+            (Some(c), Some(Some(d))) => Some(c + d),
+            (Some(_), Some(None)) => None,
+            (c, None) => c,
+            _ => None,
+        };
+        CostSample {
+            roles,
+            sending_node_crossings_per_packet: sending,
+            syscalls_unavailable: unavailable,
+            method: cost::METHOD.to_string(),
+        }
+    }
+}
+
+/// What measurement needs to know beyond the plan: the run's daemons and the device their
+/// packets cross.
+pub struct MeasureContext<'a> {
+    /// `(what, netns, pid)` of each datapath daemon.
+    pub daemons: &'a [(String, String, u32)],
+    /// The device a daemon moves packets through, in its node (`flannel0`), if the backend
+    /// has daemons.
+    pub daemon_device: Option<&'a str>,
 }
 
 /// A running agent process and a reader of its stdout lines.

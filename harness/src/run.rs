@@ -237,12 +237,18 @@ impl Topology {
         on_sample: &mut dyn FnMut(&MeasurementRecord, &Sample),
     ) -> Result<Vec<MeasurementRecord>> {
         let mut out = Vec::new();
+        let daemons = self.procs.list();
+        let ctx = measure::MeasureContext {
+            daemons: &daemons,
+            daemon_device: backend.daemon_device(),
+        };
         for pair in &self.expectations(backend).measure {
             out.extend(measure::measure_pair(
                 &self.plan,
                 &self.hosts,
                 pair,
                 backend.datapath(),
+                &ctx,
                 opts,
                 on_sample,
             )?);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::schema::{
-    CheckOutcome, CheckRecord, MeasurementRecord, NamespaceRecord, RunResult, Sample,
+    CheckOutcome, CheckRecord, MeasurementRecord, NamespaceRecord, RoleCost, RunResult, Sample,
 };
 use crate::stats::{self, Stats};
 
@@ -62,6 +62,63 @@ pub fn format_metric(metric: &str, value: f64) -> String {
     } else {
         format!("{value:.2}")
     }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.retain(|x| x.is_finite());
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// One line of a measurement's cost: the sending node's crossings per packet, then each
+/// role's syscalls and crossings per packet and CPU time, medians over repetitions.
+pub fn cost_summary(m: &MeasurementRecord) -> String {
+    let mut parts = Vec::new();
+    let sending = m
+        .costs
+        .iter()
+        .filter_map(|c| c.sending_node_crossings_per_packet)
+        .collect();
+    if let Some(x) = median(sending) {
+        parts.push(format!("sending node {x:.2} crossings/packet"));
+    }
+    let roles: Vec<String> = m
+        .costs
+        .first()
+        .map(|c| c.roles.iter().map(|r| r.role.clone()).collect())
+        .unwrap_or_default();
+    for role in roles {
+        let of = |f: &dyn Fn(&RoleCost) -> Option<f64>| {
+            median(
+                m.costs
+                    .iter()
+                    .filter_map(|c| c.roles.iter().find(|r| r.role == role).and_then(f))
+                    .collect(),
+            )
+        };
+        let mut bits = Vec::new();
+        if let Some(x) = of(&|r| r.syscalls_per_packet) {
+            bits.push(format!("{x:.2} syscalls"));
+        }
+        if let Some(x) = of(&|r| r.crossings_per_packet) {
+            bits.push(format!("{x:.2} crossings"));
+        }
+        if let Some(x) = of(&|r| r.cpu_ns.map(|n| n as f64)) {
+            bits.push(format!("cpu {}", format_ns(x)));
+        }
+        if !bits.is_empty() {
+            parts.push(format!("{role}: {}", bits.join(", ")));
+        }
+    }
+    if let Some(why) = m.costs.iter().find_map(|c| c.syscalls_unavailable.clone()) {
+        parts.push(format!("syscalls unavailable: {why}"));
+    }
+    parts.join("; ")
 }
 
 /// One line for a check: `"PASS  reachability  n0p0 -> 172.17.0.3 icmp   expected: reply
@@ -225,6 +282,28 @@ pub fn render_summary(r: &RunResult) -> String {
         ],
         "  ",
     ));
+
+    let costs: Vec<&MeasurementRecord> = r
+        .measurements
+        .iter()
+        .filter(|m| !m.costs.is_empty())
+        .collect();
+    if !costs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncost per packet (median over repetitions; crossings = data-moving syscalls):"
+        );
+        for m in costs {
+            let _ = writeln!(
+                out,
+                "  {} {} [{}]: {}",
+                m.workload,
+                m.path,
+                m.datapath,
+                cost_summary(m)
+            );
+        }
+    }
 
     let warnings: Vec<String> = r
         .measurements

@@ -32,13 +32,13 @@ mod test_support;
 pub use environment::Environment;
 pub use error::ReportError;
 pub use human::{
-    format_bps, format_check, format_metric, format_ns, format_rate, format_sample, render_summary,
-    render_topology,
+    cost_summary, format_bps, format_check, format_metric, format_ns, format_rate, format_sample,
+    render_summary, render_topology,
 };
 pub use schema::{
-    CheckCounts, CheckOutcome, CheckRecord, DeviceRecord, Endpoint, MeasurementRecord,
-    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RunResult, Sample, TcpRrSample,
-    TcpStreamSample, Timings, SCHEMA_VERSION,
+    CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint, MeasurementRecord,
+    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RoleCost, RunResult, Sample,
+    TcpRrSample, TcpStreamSample, Timings, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use writer::{read_result, to_json, ResultWriter};

@@ -291,6 +291,56 @@ pub struct MeasurementRecord {
     pub repetitions: Vec<Sample>,
     /// Statistics per headline metric over the repetitions (see [`MeasurementRecord::summarize`]).
     pub summary: Vec<MetricSummary>,
+    /// What each repetition cost, per role process, in the same order as `repetitions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub costs: Vec<CostSample>,
+}
+
+/// What one repetition cost: CPU, syscalls and user/kernel crossings per packet, per role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSample {
+    /// One entry per role process (client, server, each datapath daemon).
+    pub roles: Vec<RoleCost>,
+    /// User/kernel crossings a packet takes on the sending (client's) node: the client's
+    /// data-moving syscalls per packet plus, for a userspace datapath, its node's daemon's.
+    /// The article's claim for flannel UDP mode is 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_node_crossings_per_packet: Option<f64>,
+    /// Why syscall counts are missing, when they are (never reported as zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_unavailable: Option<String>,
+    /// How the figures were obtained, in one sentence.
+    pub method: String,
+}
+
+/// The cost of one role process during one repetition (warm-up included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleCost {
+    /// `client`, `server`, or `daemon n0`.
+    pub role: String,
+    /// Namespace it ran in.
+    pub netns: String,
+    /// Its pid.
+    pub pid: u32,
+    /// CPU time it used, in nanoseconds (all its threads, from `/proc/<pid>/schedstat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns: Option<u64>,
+    /// Syscalls it entered (tracepoint `raw_syscalls:sys_enter`, filtered by its threads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
+    /// Of those, the ones that move packet data across the user/kernel boundary (read,
+    /// write, send*, recv* and their vector and batch forms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_syscalls: Option<u64>,
+    /// Packets on the device it moves packets through (the pod's `eth0`, or the daemon's
+    /// TUN), sent plus received.
+    pub packets: u64,
+    /// `syscalls / packets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_per_packet: Option<f64>,
+    /// `data_syscalls / packets`: user/kernel crossings per packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossings_per_packet: Option<f64>,
 }
 
 impl MeasurementRecord {

@@ -284,6 +284,7 @@ mod tests {
             },
             repetitions: samples,
             summary: Vec::new(),
+            costs: Vec::new(),
         }
     }
 

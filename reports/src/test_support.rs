@@ -161,6 +161,7 @@ pub(crate) fn full_result() -> RunResult {
         placement: placement.clone(),
         repetitions: vec![stream(18.42e9), stream(12.5e9), stream(19.0e9)],
         summary: vec![],
+        costs: vec![],
     };
     stream_record.summarize();
     let mut rr_record = MeasurementRecord {
@@ -176,6 +177,7 @@ pub(crate) fn full_result() -> RunResult {
             rr(40_800.0, 21_400),
         ],
         summary: vec![],
+        costs: vec![],
     };
     rr_record.summarize();
     r.measurements = vec![stream_record, rr_record];

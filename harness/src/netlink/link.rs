@@ -56,6 +56,10 @@ pub struct Link {
     pub master: Option<u32>,
     /// Administratively up.
     pub up: bool,
+    /// Packets received since the device was created.
+    pub rx_packets: u64,
+    /// Packets sent since the device was created.
+    pub tx_packets: u64,
 }
 
 fn named(name: &str) -> LinkMessage {
@@ -225,12 +229,18 @@ fn parse_link(m: &LinkMessage) -> Link {
         mtu_bytes: 0,
         master: None,
         up: m.header.flags.contains(LinkFlags::Up),
+        rx_packets: 0,
+        tx_packets: 0,
     };
     for a in &m.attributes {
         match a {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu_bytes = *v,
             LinkAttribute::Controller(i) => link.master = Some(*i),
+            LinkAttribute::Stats64(st) => {
+                link.rx_packets = st.rx_packets;
+                link.tx_packets = st.tx_packets;
+            }
             LinkAttribute::Address(b) if b.len() == 6 => {
                 let mut mac = [0; 6];
                 mac.copy_from_slice(b);

@@ -1,0 +1,157 @@
+//! What a measurement costs, per role process: CPU time, syscalls, and the syscalls that move
+//! packet data across the user/kernel boundary ("crossings"), each divided by the packets
+//! that role moved. Syscalls are counted with the `raw_syscalls:sys_enter` tracepoint through
+//! `perf_event_open`, one counter per thread of the process (no external perf binary).
+//! Tracepoints fire in kernel mode, so the counters include kernel events; they are global
+//! across namespaces, so they are attached by thread id.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use perf_event::events::Tracepoint;
+use perf_event::{Builder, Counter};
+
+/// Where tracefs lives (debugfs is not needed).
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// `_IOW('$', 6, char *)`: attach a tracepoint filter to a perf counter.
+const PERF_EVENT_IOC_SET_FILTER: libc::c_ulong = 0x4008_2406;
+
+/// Syscalls that move packet data between a process and the kernel.
+const DATA_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_sendto,
+    libc::SYS_recvfrom,
+    libc::SYS_sendmsg,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvmmsg,
+];
+
+/// How the cost figures are obtained, for the result.
+pub const METHOD: &str = "syscalls: perf_event_open on tracepoint raw_syscalls:sys_enter per thread of each role \
+     process (data syscalls: read/write/readv/writev/send*/recv* and their mmsg forms, by id filter); \
+     CPU: /proc/<pid>/task/*/schedstat; packets: the role's device counters (pod eth0 or daemon TUN), \
+     sent plus received, over the same interval (warm-up included)";
+
+/// The id of tracepoint `sys/name`, mounting tracefs if it is not mounted yet.
+pub fn tracepoint_id(sys: &str, name: &str) -> Result<u64, String> {
+    let events = Path::new(TRACEFS).join("events");
+    if !events.exists() {
+        // SAFETY: plain mount(2) of the tracefs pseudo filesystem on its standard mount point;
+        // all pointers are valid NUL-terminated strings for the duration of the call.
+        let rc = unsafe {
+            let src = CString::new("nodev").expect("no NUL");
+            let dst = CString::new(TRACEFS).expect("no NUL");
+            let fs = CString::new("tracefs").expect("no NUL");
+            libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null())
+        };
+        if rc != 0 {
+            return Err(format!(
+                "tracefs is not mounted at {TRACEFS} and mounting it failed ({})",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    let path = events.join(sys).join(name).join("id");
+    fs::read_to_string(&path)
+        .map_err(|e| format!("tracepoint {sys}:{name}: {}: {e}", path.display()))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("tracepoint {sys}:{name}: bad id: {e}"))
+}
+
+/// Syscall counters on every thread of one process.
+pub struct SyscallCounter {
+    all: Vec<Counter>,
+    data: Vec<Counter>,
+}
+
+fn counter(id: u64, tid: i32, filter: Option<&str>) -> Result<Counter, String> {
+    let mut c = Builder::new(Tracepoint::with_id(id))
+        .observe_pid(tid)
+        .any_cpu()
+        .inherit(true)
+        .include_kernel()
+        .enabled(false)
+        .build()
+        .map_err(|e| format!("perf_event_open on thread {tid}: {e}"))?;
+    if let Some(f) = filter {
+        let f = CString::new(f).expect("filter has no NUL");
+        // SAFETY: the ioctl reads a NUL-terminated string that outlives the call; the fd is the
+        // counter's own.
+        let rc = unsafe { libc::ioctl(c.as_raw_fd(), PERF_EVENT_IOC_SET_FILTER, f.as_ptr()) };
+        if rc != 0 {
+            return Err(format!(
+                "tracepoint filter: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    c.enable().map_err(|e| format!("enable counter: {e}"))?;
+    Ok(c)
+}
+
+impl SyscallCounter {
+    /// Starts counting the syscalls of every current thread of `pid` (and of threads it
+    /// starts from now on).
+    pub fn attach(pid: u32) -> Result<SyscallCounter, String> {
+        let id = tracepoint_id("raw_syscalls", "sys_enter")?;
+        let filter = DATA_SYSCALLS
+            .iter()
+            .map(|n| format!("id == {n}"))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let mut all = Vec::new();
+        let mut data = Vec::new();
+        for tid in threads(pid) {
+            all.push(counter(id, tid, None)?);
+            data.push(counter(id, tid, Some(&filter))?);
+        }
+        if all.is_empty() {
+            return Err(format!("process {pid} has no threads (gone?)"));
+        }
+        Ok(SyscallCounter { all, data })
+    }
+
+    /// `(all syscalls, data syscalls)` so far.
+    pub fn read(&mut self) -> (u64, u64) {
+        let sum = |v: &mut Vec<Counter>| v.iter_mut().map(|c| c.read().unwrap_or(0)).sum();
+        (sum(&mut self.all), sum(&mut self.data))
+    }
+}
+
+/// Thread ids of a process.
+fn threads(pid: u32) -> Vec<i32> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// CPU time used so far by all threads of a process, in nanoseconds.
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tids = threads(pid);
+    if tids.is_empty() {
+        return None;
+    }
+    Some(
+        tids.iter()
+            .filter_map(|t| {
+                fs::read_to_string(format!("/proc/{pid}/task/{t}/schedstat"))
+                    .ok()?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum(),
+    )
+}
