@@ -47,6 +47,13 @@ impl Observer for Printer {
             "{}",
             reports::format_sample(&label, record.repetitions.len(), sample)
         );
+        if let Some(cost) = record.costs.last() {
+            let this_rep = MeasurementRecord {
+                costs: vec![cost.clone()],
+                ..record.clone()
+            };
+            println!("    cost: {}", reports::cost_summary(&this_rep));
+        }
     }
 
     fn result(&mut self, result: &RunResult) {
