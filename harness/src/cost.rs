@@ -136,22 +136,38 @@ fn threads(pid: u32) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// CPU time used so far by all threads of a process, in nanoseconds.
+/// CPU time used so far by a process, in nanoseconds: the larger of the sum over its live
+/// threads' `schedstat` (nanosecond precision, but a thread that already exited is gone) and
+/// its `stat` utime+stime (includes exited threads, but in clock ticks of 10 ms). A server's
+/// per-connection thread may exit before the repetition's counters are read.
 pub fn cpu_ns(pid: u32) -> Option<u64> {
     let tids = threads(pid);
     if tids.is_empty() {
         return None;
     }
-    Some(
-        tids.iter()
-            .filter_map(|t| {
-                fs::read_to_string(format!("/proc/{pid}/task/{t}/schedstat"))
-                    .ok()?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum(),
-    )
+    let live: u64 = tids
+        .iter()
+        .filter_map(|t| {
+            fs::read_to_string(format!("/proc/{pid}/task/{t}/schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    Some(live.max(stat_cpu_ns(pid).unwrap_or(0)))
+}
+
+/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15), in nanoseconds.
+fn stat_cpu_ns(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command name, field 3 is index 0: utime is field 14, stime field 15.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    Some(ticks * 1_000_000_000 / hz)
 }
