@@ -203,6 +203,10 @@ pub struct RunArgs {
     /// Also write the result as JSON to this file (kept current as the run goes).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Do not measure the host-net baseline (by default every backend but host-net is also
+    /// given as a ratio to host-net, measured in the same session on the same underlay).
+    #[arg(long)]
+    pub no_baseline: bool,
 }
 
 /// `cnbench up`.

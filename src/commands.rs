@@ -196,6 +196,24 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         &mut result,
         &mut printer,
     );
+    let wants_baseline = !args.no_baseline
+        && backend.info().name != backend_host_net::INFO.name
+        && outcome.is_ok()
+        && !result.measurements.is_empty();
+    let outcome = match outcome {
+        Ok(()) if wants_baseline => {
+            let b = baseline(&args.topology, &opts, &mut printer);
+            match b {
+                Ok(b) => {
+                    result.apply_baseline(b);
+                    printer.result(&result);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
     if !result.topology.is_empty() {
         println!();
         print!("{}", reports::render_summary(&result));
@@ -225,6 +243,59 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
             Err(e.into())
         }
     }
+}
+
+/// Measures host-net with the same workloads, on the run's underlay (or l2 for a single
+/// node), 2 nodes: the same-session baseline every figure is also given against.
+fn baseline(
+    topology: &TopologyArgs,
+    opts: &MeasureOptions,
+    printer: &mut Printer,
+) -> Result<reports::Baseline, HarnessError> {
+    let host_net = backend_host_net::HostNet;
+    let underlay = match topology.request().underlay {
+        Some(u) if u != harness::topology::Underlay::None => u,
+        _ => harness::topology::Underlay::L2,
+    };
+    let request = harness::topology::TopologyRequest {
+        nodes: Some(2),
+        pods_per_node: Some(1),
+        underlay: Some(underlay),
+        mtu: topology.mtu,
+        ..Default::default()
+    };
+    let spec = request.resolve(&host_net.defaults(), new_run_id());
+    let plan = Plan::new(spec, host_net.pod_network())?;
+    let described = format!("2 nodes on an {underlay} underlay");
+    printer.phase(&format!(
+        "baseline: host-net, {described} (run {})",
+        plan.run_id()
+    ));
+    let params = run::parameters(&host_net, &plan, opts);
+    let mut base = RunResult::new(plan.run_id(), environment(), params);
+    // The baseline's samples are printed; its result is kept inside this run's.
+    let mut quiet = Printer::new(None);
+    quiet.quiet_checks = true;
+    run::run(
+        &host_net,
+        &BackendOptions::default(),
+        plan,
+        opts,
+        &mut base,
+        &mut quiet,
+    )?;
+    if !base.checks_passed() {
+        return Err(HarnessError::Unsupported {
+            what: "the host-net baseline failed its own checks".into(),
+            fix: "run `cnbench run --backend host-net` to see why, or pass --no-baseline".into(),
+        });
+    }
+    Ok(reports::Baseline {
+        run_id: base.run_id,
+        backend: host_net.info().name.to_string(),
+        topology: described,
+        measurements: base.measurements,
+    })
 }
 
 /// `cnbench up`.

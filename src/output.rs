@@ -12,6 +12,8 @@ pub struct Printer {
     pub writer: Option<ResultWriter>,
     /// The first error writing the result file (reported once at the end).
     pub write_error: Option<reports::ReportError>,
+    /// Print only failing checks and no topology (for the baseline run).
+    pub quiet_checks: bool,
 }
 
 impl Printer {
@@ -20,6 +22,7 @@ impl Printer {
         Printer {
             writer,
             write_error: None,
+            quiet_checks: false,
         }
     }
 }
@@ -31,11 +34,15 @@ impl Observer for Printer {
     }
 
     fn topology(&mut self, namespaces: &[NamespaceRecord]) {
-        print!("{}", reports::render_topology(namespaces));
+        if !self.quiet_checks {
+            print!("{}", reports::render_topology(namespaces));
+        }
     }
 
     fn check(&mut self, check: &CheckRecord) {
-        println!("{}", reports::format_check(check));
+        if !self.quiet_checks || check.outcome == reports::CheckOutcome::Fail {
+            println!("{}", reports::format_check(check));
+        }
     }
 
     fn sample(&mut self, record: &MeasurementRecord, sample: &Sample) {

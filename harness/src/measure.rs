@@ -126,6 +126,7 @@ pub fn measure_pair(
             repetitions: Vec::new(),
             summary: Vec::new(),
             costs: Vec::new(),
+            vs_baseline: Vec::new(),
         };
         let client_cfg = ClientConfig {
             workload,
@@ -253,7 +254,8 @@ impl<'a> CostSession<'a> {
             client_netns: client_netns.to_string(),
             client_node_netns: client_node_netns.to_string(),
         };
-        s.roles.push(s.probe("server".into(), server.0, "eth0", server.1));
+        s.roles
+            .push(s.probe("server".into(), server.0, "eth0", server.1));
         if let Some(dev) = ctx.daemon_device {
             for (what, netns, pid) in ctx.daemons {
                 let role = format!("daemon {}", what);
@@ -312,7 +314,10 @@ impl<'a> CostSession<'a> {
             });
         }
         // The sending node: the client's crossings plus its node's daemon's, if any.
-        let client = roles.iter().find(|r| r.role == "client").and_then(|r| r.crossings_per_packet);
+        let client = roles
+            .iter()
+            .find(|r| r.role == "client")
+            .and_then(|r| r.crossings_per_packet);
         let daemon = roles
             .iter()
             .find(|r| r.role.starts_with("daemon") && r.netns == self.client_node_netns)

@@ -258,9 +258,13 @@ pub fn render_summary(r: &RunResult) -> String {
     ]
     .map(String::from)
     .to_vec()];
+    let baseline = r.baseline.as_ref().map(|b| b.backend.clone());
+    if let Some(b) = &baseline {
+        rows[0].push(format!("x {b}"));
+    }
     for m in &r.measurements {
         for (metric, s) in summaries(m) {
-            rows.push(vec![
+            let mut row = vec![
                 m.workload.clone(),
                 m.path.clone(),
                 m.datapath.clone(),
@@ -271,17 +275,34 @@ pub fn render_summary(r: &RunResult) -> String {
                 format_metric(&metric, s.min),
                 format_metric(&metric, s.max),
                 format!("{:.1}%", s.cv * 100.0),
-            ]);
+            ];
+            if baseline.is_some() {
+                row.push(
+                    m.vs_baseline
+                        .iter()
+                        .find(|x| x.metric == metric)
+                        .map(|x| format!("{:.2}", x.ratio))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            rows.push(row);
         }
     }
     // Text columns left-aligned, figures right-aligned so their units line up.
-    out.push_str(&table(
-        &rows,
-        &[
-            false, false, false, false, false, true, true, true, true, true,
-        ],
-        "  ",
-    ));
+    let mut right = vec![
+        false, false, false, false, false, true, true, true, true, true,
+    ];
+    if baseline.is_some() {
+        right.push(true);
+    }
+    out.push_str(&table(&rows, &right, "  "));
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(
+            out,
+            "(x {}: this run's median / the median of {} on {}, measured in the same session, run {})",
+            b.backend, b.backend, b.topology, b.run_id
+        );
+    }
 
     let costs: Vec<&MeasurementRecord> = r
         .measurements

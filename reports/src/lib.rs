@@ -36,9 +36,9 @@ pub use human::{
     render_summary, render_topology,
 };
 pub use schema::{
-    CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint, MeasurementRecord,
-    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RoleCost, RunResult, Sample,
-    TcpRrSample, TcpStreamSample, Timings, SCHEMA_VERSION,
+    Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
+    MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord, Outcome, Parameters, Placement,
+    RoleCost, RunResult, Sample, TcpRrSample, TcpStreamSample, Timings, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use writer::{read_result, to_json, ResultWriter};

@@ -40,8 +40,35 @@ pub struct RunResult {
     pub checks: Vec<CheckRecord>,
     /// Every measurement, in the order it ran.
     pub measurements: Vec<MeasurementRecord>,
+    /// The host-net baseline measured in the same session, if one was (ratios in each
+    /// measurement's `vs_baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
+}
+
+/// Measurements of the host-net baseline, taken in the same session as the run they belong
+/// to, so every figure can be given as a ratio to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The baseline's own run id.
+    pub run_id: String,
+    /// The backend measured (`host-net`).
+    pub backend: String,
+    /// Its topology in words (`2 nodes on an l2 underlay`).
+    pub topology: String,
+    /// Its measurements.
+    pub measurements: Vec<MeasurementRecord>,
+}
+
+/// One metric's median as a multiple of the baseline's median for the same workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRatio {
+    /// Metric name (`throughput_bps`).
+    pub metric: String,
+    /// This run's median divided by the baseline's median (dimensionless).
+    pub ratio: f64,
 }
 
 impl RunResult {
@@ -67,8 +94,35 @@ impl RunResult {
             timings: Timings::default(),
             checks: Vec::new(),
             measurements: Vec::new(),
+            baseline: None,
             outcome: Outcome::Incomplete,
         }
+    }
+
+    /// Records `baseline` and gives every metric of every measurement as a ratio to the
+    /// baseline's median for the same workload.
+    pub fn apply_baseline(&mut self, baseline: Baseline) {
+        for m in &mut self.measurements {
+            m.vs_baseline.clear();
+            let Some(base) = baseline
+                .measurements
+                .iter()
+                .find(|b| b.workload == m.workload)
+            else {
+                continue;
+            };
+            for s in &m.summary {
+                if let Some(b) = base.summary_of(&s.metric) {
+                    if b.median != 0.0 && b.median.is_finite() {
+                        m.vs_baseline.push(MetricRatio {
+                            metric: s.metric.clone(),
+                            ratio: s.stats.median / b.median,
+                        });
+                    }
+                }
+            }
+        }
+        self.baseline = Some(baseline);
     }
 
     /// True iff no check has outcome [`CheckOutcome::Fail`] (expected failures are fine).
@@ -294,6 +348,9 @@ pub struct MeasurementRecord {
     /// What each repetition cost, per role process, in the same order as `repetitions`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub costs: Vec<CostSample>,
+    /// Each metric's median as a ratio to the same-session host-net baseline.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vs_baseline: Vec<MetricRatio>,
 }
 
 /// What one repetition cost: CPU, syscalls and user/kernel crossings per packet, per role.

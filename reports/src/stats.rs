@@ -285,6 +285,7 @@ mod tests {
             repetitions: samples,
             summary: Vec::new(),
             costs: Vec::new(),
+            vs_baseline: Vec::new(),
         }
     }
 

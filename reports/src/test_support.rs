@@ -162,6 +162,7 @@ pub(crate) fn full_result() -> RunResult {
         repetitions: vec![stream(18.42e9), stream(12.5e9), stream(19.0e9)],
         summary: vec![],
         costs: vec![],
+        vs_baseline: vec![],
     };
     stream_record.summarize();
     let mut rr_record = MeasurementRecord {
@@ -178,6 +179,7 @@ pub(crate) fn full_result() -> RunResult {
         ],
         summary: vec![],
         costs: vec![],
+        vs_baseline: vec![],
     };
     rr_record.summarize();
     r.measurements = vec![stream_record, rr_record];
