@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// The requested topology or options are invalid; nothing was created.
-    #[error("{0}")]
+    #[error(transparent)]
     Plan(#[from] PlanError),
 
     /// This machine cannot run what was asked (missing kernel feature, binary, privilege).

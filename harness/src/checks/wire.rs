@@ -27,10 +27,10 @@ const ETH_P_ALL: u16 = 0x0003;
 /// One IPv4 packet as seen on the wire, outer and (if encapsulated) inner addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
-    outer: (Ipv4Addr, Ipv4Addr, u8),
+    outer: Addrs,
     udp_dport: Option<u16>,
     vni: Option<u32>,
-    inner: Option<(Ipv4Addr, Ipv4Addr, u8)>,
+    inner: Option<Addrs>,
 }
 
 impl std::fmt::Display for Seen {
@@ -62,7 +62,10 @@ impl std::fmt::Display for Seen {
     }
 }
 
-fn ipv4(b: &[u8]) -> Option<((Ipv4Addr, Ipv4Addr, u8), &[u8])> {
+/// Source, destination and protocol of an IPv4 header.
+type Addrs = (Ipv4Addr, Ipv4Addr, u8);
+
+fn ipv4(b: &[u8]) -> Option<(Addrs, &[u8])> {
     if b.len() < 20 || b[0] >> 4 != 4 {
         return None;
     }

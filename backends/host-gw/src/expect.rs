@@ -1,0 +1,112 @@
+//! What the host-gw backend promises: the pod bridge's tables, a route per reachable remote
+//! node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
+//! to a node on the other segment as an expected failure with its reason.
+
+use harness::backend::{
+    EncapExpect, Expect, Expectations, MeasurePair, PathExpect, PmtuExpect, Wire,
+};
+use harness::topology::Plan;
+use harness::{podnet, underlay};
+
+use crate::route::route_to;
+use crate::BRIDGE;
+
+/// Every declaration of the host-gw backend for `plan`.
+pub fn expectations(plan: &Plan) -> Expectations {
+    let mtu = plan.spec.mtu;
+    let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, mtu);
+    for node in &plan.nodes {
+        let routes = plan
+            .nodes
+            .iter()
+            .filter(|r| r.index != node.index)
+            .filter_map(|r| route_to(node, r).ok());
+        e.add_routes(&node.netns, routes);
+    }
+    e.add_full_matrix(plan);
+    // A pod packet to a node on another segment leaves by the node's default route to the
+    // underlay router, which has no route to pod blocks: it is dropped there.
+    for probe in &mut e.reachability {
+        let (Some(a), Some(b)) = (pod_node(plan, &probe.from), pod_node(plan, &probe.to)) else {
+            continue;
+        };
+        if let Err(why) = route_to(&plan.nodes[a as usize], &plan.nodes[b as usize]) {
+            probe.expect = Expect::Unreachable {
+                reason: why.to_string(),
+            };
+        }
+    }
+    // Nodes forward pod packets to their same-segment peers over eth0: the switch (or
+    // router bridge) learns their MACs and each resolves the peer it routes through.
+    let talked: Vec<(u32, u32)> = plan
+        .nodes
+        .iter()
+        .flat_map(|a| plan.nodes.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a.index != b.index && route_to(a, b).is_ok())
+        .map(|(a, b)| (a.index, b.index))
+        .collect();
+    e.merge(underlay::traffic_expectations(plan, &talked));
+    let cross = reachable_cross_node_pair(plan);
+    if let Some((from, to)) = cross {
+        let sender = plan.node_of(&plan.pods[from]);
+        let capture_netns = match (&plan.switch, &plan.router) {
+            (Some(sw), _) => sw.netns.clone(),
+            (None, Some(rt)) => rt.netns.clone(),
+            (None, None) => unreachable!("validate refuses plans without an underlay"),
+        };
+        e.encap.push(EncapExpect {
+            from,
+            to,
+            capture_netns,
+            capture_dev: sender.switch_port.clone(),
+            wire: Wire::Plain,
+        });
+        // No encapsulation: the path MTU is the underlay's.
+        e.pmtu.push(PmtuExpect {
+            from,
+            to,
+            path_mtu: mtu,
+        });
+        // The source node routes (cni0 -> eth0), the destination node routes (eth0 -> cni0).
+        e.paths.push(PathExpect { from, to, hops: 2 });
+        e.measure.push(MeasurePair {
+            client: from,
+            server: to,
+            path: "cross-node".into(),
+        });
+    }
+    // A same-node pair, as the default pairs choose it (a cross-segment pair would not
+    // answer, so the default cross-node choice is not used).
+    let same = plan.pods.iter().enumerate().find_map(|(i, a)| {
+        plan.pods
+            .iter()
+            .enumerate()
+            .find(|(j, b)| *j != i && a.node == b.node)
+            .map(|(j, _)| (i, j))
+    });
+    if let Some((client, server)) = same {
+        e.measure.push(MeasurePair {
+            client,
+            server,
+            path: "same-node".into(),
+        });
+    }
+    e
+}
+
+/// The node index of the pod labelled `role`, if `role` names a pod.
+fn pod_node(plan: &Plan, role: &str) -> Option<u32> {
+    plan.pods.iter().find(|p| p.role == role).map(|p| p.node)
+}
+
+/// Indexes into `plan.pods` of the first pod pair on two different nodes that host-gw can
+/// connect (nodes on one segment), if any.
+fn reachable_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
+    plan.pods.iter().enumerate().find_map(|(i, a)| {
+        plan.pods
+            .iter()
+            .enumerate()
+            .find(|(_, b)| a.node != b.node && route_to(plan.node_of(a), plan.node_of(b)).is_ok())
+            .map(|(j, _)| (i, j))
+    })
+}

@@ -1,0 +1,144 @@
+//! Declarations of the host-gw backend for l2 and l3 plans (no root needed).
+
+use super::*;
+use harness::backend::{Expect, Wire};
+use harness::topology::TopologyRequest;
+
+fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
+    let b = HostGw;
+    let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
+    b.validate(&plan)?;
+    Ok(plan)
+}
+
+fn l3(nodes: u32) -> Plan {
+    plan(TopologyRequest {
+        nodes: Some(nodes),
+        underlay: Some(Underlay::L3),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn routes(e: &Expectations, netns: &str) -> Vec<String> {
+    let mut v: Vec<String> = e.routes[netns].iter().map(|r| r.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn routes_via_the_peer_node_on_l2() {
+    let p = plan(TopologyRequest::default()).unwrap();
+    let e = HostGw.expectations(&p);
+    assert_eq!(
+        routes(&e, "cnb-t1-n0"),
+        [
+            "100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1",
+            "100.96.1.0/24 via 10.168.0.2 dev eth0 proto static",
+        ]
+    );
+    // No tunnel device: cni0 and the pods' veths only, at the full underlay MTU.
+    let n0 = e.devices.iter().find(|d| d.netns == "cnb-t1-n0").unwrap();
+    assert_eq!(n0.devices.len(), 3, "{n0:?}");
+    assert!(e.mtus.iter().all(|m| m.mtu_bytes == 1500));
+    assert!(e.reachability.iter().all(|r| r.expect == Expect::Reach));
+    assert_eq!(e.encap[0].wire, Wire::Plain);
+    assert_eq!((e.encap[0].from, e.encap[0].to), (0, 2));
+    assert_eq!(e.encap[0].capture_netns, "cnb-t1-sw");
+    assert_eq!(e.pmtu[0].path_mtu, 1500);
+    assert_eq!(e.paths[0].hops, 2);
+    let paths: Vec<&str> = e.measure.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(paths, ["cross-node", "same-node"]);
+    // n0 resolved n1, its next hop, on eth0.
+    assert!(e
+        .neighbours
+        .iter()
+        .any(|n| n.netns == "cnb-t1-n0" && n.dev == "eth0" && n.ip.to_string() == "10.168.0.2"));
+}
+
+#[test]
+fn two_segments_cannot_be_routed() {
+    let p = l3(2);
+    let e = HostGw.expectations(&p);
+    // Only the node's own block: no route to n1's pods can be installed.
+    assert_eq!(
+        routes(&e, "cnb-t1-n0"),
+        ["100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1"]
+    );
+    for r in &e.reachability {
+        match (r.path.as_str(), &r.expect) {
+            ("cross-node", Expect::Unreachable { reason }) => {
+                assert!(reason.starts_with("host-gw needs every node on one L2 segment"));
+            }
+            ("cross-node", other) => panic!("{r:?}: {other:?}"),
+            (_, expect) => assert_eq!(expect, &Expect::Reach, "{r:?}"),
+        }
+    }
+    let r = e
+        .reachability
+        .iter()
+        .find(|r| r.from == "n0p0" && r.to == "n1p0")
+        .unwrap();
+    assert_eq!(
+        r.expect,
+        Expect::Unreachable {
+            reason: "host-gw needs every node on one L2 segment: 10.168.2.2 is not on n0's \
+                     subnet 10.168.1.0/24, so no route to its pods can be installed"
+                .into()
+        }
+    );
+    // Nothing crosses the segments, so nothing on the wire to declare; same-node only.
+    assert!(e.encap.is_empty() && e.pmtu.is_empty() && e.paths.is_empty());
+    let paths: Vec<&str> = e.measure.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(paths, ["same-node"]);
+}
+
+#[test]
+fn same_segment_nodes_still_work_on_l3() {
+    let p = l3(3);
+    let e = HostGw.expectations(&p);
+    // n0 and n2 share 10.168.1.0/24; n1 is behind the router.
+    assert_eq!(
+        routes(&e, "cnb-t1-n0"),
+        [
+            "100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1",
+            "100.96.2.0/24 via 10.168.1.3 dev eth0 proto static",
+        ]
+    );
+    let expect = |from: &str, to: &str| {
+        e.reachability
+            .iter()
+            .find(|r| r.from == from && r.to == to)
+            .unwrap()
+            .expect
+            .clone()
+    };
+    assert_eq!(expect("n0p0", "n2p1"), Expect::Reach);
+    assert_eq!(expect("n2p1", "n0p0"), Expect::Reach);
+    assert!(matches!(expect("n1p0", "n2p0"), Expect::Unreachable { .. }));
+    // The wire between n0 and n2: the router namespace's segment bridge, n0's port.
+    let enc = &e.encap[0];
+    assert_eq!(
+        (p.pods[enc.from].role.as_str(), p.pods[enc.to].role.as_str()),
+        ("n0p0", "n2p0")
+    );
+    assert_eq!(enc.capture_netns, "cnb-t1-rt");
+    assert_eq!(enc.capture_dev, "n0");
+    assert_eq!(e.measure[0].path, "cross-node");
+    assert_eq!(p.pods[e.measure[0].server].role, "n2p0");
+}
+
+#[test]
+fn refuses_no_underlay_and_datapath_options() {
+    let e = plan(TopologyRequest {
+        nodes: Some(1),
+        underlay: Some(Underlay::None),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("--underlay l2"), "{e}");
+    assert!(make(&BackendOptions {
+        datapath: Some("userspace".into())
+    })
+    .is_err());
+}
