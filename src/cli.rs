@@ -49,6 +49,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Control-plane scale: stand up N nodes for each size and topology, measure convergence,
+    /// sessions, routes and daemon memory and CPU, tear down between sizes.
+    Scale(ScaleArgs),
     /// List the runs that exist on this machine (standing, in progress, or crashed).
     Status,
     /// Remove whatever crashed runs left behind: namespaces, processes, state directories.
@@ -83,6 +86,10 @@ pub struct BackendArg {
     /// packet, as flannel) or `batched`; ipip `kernel` or `userspace`.
     #[arg(long)]
     pub datapath: Option<String>,
+    /// bgp: every node peers with every other (`mesh`, N(N-1)/2 sessions) or with route
+    /// reflectors (`rr`, about N sessions).
+    #[arg(long, value_name = "mesh|rr")]
+    pub bgp_topology: Option<String>,
 }
 
 impl BackendArg {
@@ -90,6 +97,7 @@ impl BackendArg {
     pub fn options(&self) -> harness::backend::BackendOptions {
         harness::backend::BackendOptions {
             datapath: self.datapath.clone(),
+            bgp_topology: self.bgp_topology.clone(),
         }
     }
 }
@@ -218,4 +226,27 @@ pub struct UpArgs {
     /// Topology.
     #[command(flatten)]
     pub topology: TopologyArgs,
+}
+
+/// `cnbench scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The backend (only bgp has a control plane to scale).
+    #[arg(long, short = 'b')]
+    pub backend: String,
+    /// Node counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "10,25,50")]
+    pub nodes: Vec<u32>,
+    /// BGP topologies to try at each size, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "mesh,rr")]
+    pub bgp_topology: Vec<String>,
+    /// Underlay of the nodes.
+    #[arg(long, value_enum, default_value_t = UnderlayArg::L2)]
+    pub underlay: UnderlayArg,
+    /// Give up on convergence after this many seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Also write the result as JSON to this file (kept current as sizes finish).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }

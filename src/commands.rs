@@ -13,7 +13,7 @@ use harness::{Backend, HarnessError};
 use reports::{Environment, Outcome, ResultWriter, RunResult};
 use workloads::Workload;
 
-use crate::cli::{MeasureArgs, PlacementArg, RunArgs, TopologyArgs, UpArgs};
+use crate::cli::{MeasureArgs, PlacementArg, RunArgs, ScaleArgs, TopologyArgs, UpArgs};
 use crate::output::Printer;
 use crate::registry;
 use crate::ExitCode;
@@ -506,4 +506,96 @@ pub fn daemon(backend: &str, config: &str) -> Result<ExitCode> {
     let run = registry::daemon(backend).map_err(|e| anyhow!(e))?;
     run(config).map_err(|e| anyhow!(e))?;
     Ok(ExitCode::Ok)
+}
+
+/// `cnbench scale`.
+pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
+    if args.backend != backend_bgp::INFO.name {
+        bail!(
+            "scale measures a control plane: only --backend bgp has one (got {})",
+            args.backend
+        );
+    }
+    if !backend_bgp::INFO.built {
+        bail!("backend bgp is planned but not built yet");
+    }
+    if args.nodes.is_empty()
+        || args
+            .nodes
+            .iter()
+            .any(|n| *n < 2 || *n > harness::topology::MAX_NODES)
+    {
+        bail!(
+            "--nodes {:?}: use sizes from 2 to {}",
+            args.nodes,
+            harness::topology::MAX_NODES
+        );
+    }
+    for t in &args.bgp_topology {
+        if t != "mesh" && t != "rr" {
+            bail!("--bgp-topology {t}: use mesh, rr or both (mesh,rr)");
+        }
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!(
+            "--timeout {}: use a positive number of seconds",
+            args.timeout
+        );
+    }
+    capability::require_root()?;
+    let mut writer = open_json(&args.json)?;
+    harness::signals::install().context("installing signal handlers")?;
+    let underlay = harness::topology::Underlay::from(args.underlay);
+    let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
+    println!(
+        "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  status",
+        "bgp", "nodes", "converge", "sessions", "routes/node", "bird RSS", "bird CPU", "drops"
+    );
+    for topology in &args.bgp_topology {
+        for &n in &args.nodes {
+            if harness::signals::interrupted() {
+                eprintln!("cnbench: interrupted; every finished size is in the result");
+                return Ok(ExitCode::Interrupted);
+            }
+            let p = backend_bgp::scale_point(
+                n,
+                topology,
+                underlay,
+                Duration::from_secs_f64(args.timeout),
+                &exe()?,
+            );
+            println!("{}", scale_line(&p));
+            result.points.push(p);
+            if let Some(w) = &mut writer {
+                w.write_value(&result)?;
+            }
+        }
+    }
+    Ok(if result.points.iter().all(|p| p.converged) {
+        ExitCode::Ok
+    } else {
+        ExitCode::ChecksFailed
+    })
+}
+
+fn scale_line(p: &reports::ScalePoint) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    format!(
+        "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  {}",
+        p.topology,
+        p.nodes,
+        opt(p.convergence_ms.map(|ms| reports::format_ns(ms * 1e6))),
+        opt(p.sessions_total.map(|s| s.to_string())),
+        opt(p.routes_per_node_max.map(|r| r.to_string())),
+        opt(p
+            .daemon_rss_bytes_total
+            .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
+        opt(p.daemon_cpu_ms_total.map(|ms| reports::format_ns(ms * 1e6))),
+        opt(p.softnet_drops.map(|d| d.to_string())),
+        match (&p.error, p.converged) {
+            (Some(e), _) => e.clone(),
+            (None, true) => "converged".into(),
+            (None, false) => "did not converge".into(),
+        }
+    )
 }

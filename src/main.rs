@@ -48,6 +48,7 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
             measure,
             json,
         } => commands::measure(run_id, measure, json),
+        Command::Scale(args) => commands::scale(args),
         Command::Status => commands::status(),
         Command::Clean { all } => commands::clean(*all),
         Command::Agent { task } => commands::agent(task),

@@ -2,7 +2,6 @@
 //! with what they will need, so `cnbench list` and error messages know them all.
 
 use harness::backend::{BackendInfo, BackendOptions};
-use harness::topology::Underlay;
 use harness::Backend;
 
 /// Makes a backend from its options, or says which option is wrong.
@@ -30,17 +29,6 @@ fn plain<B: Backend + Default + 'static>(o: &BackendOptions) -> Result<Box<dyn B
         )),
     }
 }
-
-const L2_L3: &[Underlay] = &[Underlay::L2, Underlay::L3];
-
-static BGP: BackendInfo = BackendInfo {
-    name: "bgp",
-    summary: "Calico-style /32 routes and proxy ARP; BIRD on every node (mesh or route reflector)",
-    underlays: L2_L3,
-    link_kinds: &["veth"],
-    binaries: &["bird", "birdc"],
-    built: false,
-};
 
 /// All backends, in the article's order.
 pub fn all() -> Vec<Entry> {
@@ -84,8 +72,8 @@ pub fn all() -> Vec<Entry> {
             daemon: None,
         },
         Entry {
-            info: &BGP,
-            make: None,
+            info: &backend_bgp::INFO,
+            make: backend_bgp::INFO.built.then_some(backend_bgp::make as Make),
             daemon: None,
         },
     ]
@@ -108,6 +96,11 @@ pub fn make(name: &str, options: &BackendOptions) -> Result<Box<dyn Backend>, St
         .filter(|e| e.make.is_some())
         .map(|e| e.info.name)
         .collect();
+    if options.bgp_topology.is_some() && name != "bgp" {
+        return Err(format!(
+            "--bgp-topology applies to the bgp backend only; leave it out for {name}"
+        ));
+    }
     match entries.iter().find(|e| e.info.name == name) {
         Some(Entry {
             make: Some(make), ..

@@ -110,6 +110,9 @@ pub struct BackendOptions {
     /// `--datapath`: a backend-specific choice of datapath (`batched`, `userspace`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// `--bgp-topology`: how BGP speakers peer (`mesh` or `rr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_topology: Option<String>,
 }
 
 /// What a backend gets during setup and checks: the plan, a host per namespace, the run's

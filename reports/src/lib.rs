@@ -22,6 +22,7 @@
 pub mod environment;
 pub mod error;
 pub mod human;
+pub mod scale;
 pub mod schema;
 pub mod stats;
 pub mod writer;
@@ -35,6 +36,7 @@ pub use human::{
     cost_summary, format_bps, format_check, format_metric, format_ns, format_rate, format_sample,
     render_summary, render_topology,
 };
+pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
     MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord, Outcome, Parameters, Placement,

@@ -51,7 +51,14 @@ impl ResultWriter {
     /// Replaces the file's content with `result` as pretty-printed JSON: written and synced
     /// to `PATH.tmp`, then renamed over `PATH`.
     pub fn write(&mut self, result: &RunResult) -> Result<(), ReportError> {
-        let json = to_json(result)?;
+        self.write_value(result)
+    }
+
+    /// Writes any serializable result (a scale result, say) the same way.
+    pub fn write_value<T: serde::Serialize>(&mut self, result: &T) -> Result<(), ReportError> {
+        let mut json = serde_json::to_string_pretty(result)
+            .map_err(|error| ReportError::Serialize { error })?;
+        json.push('\n');
         if let Err(error) = write_synced(&self.tmp_path, json.as_bytes()) {
             let _ = fs::remove_file(&self.tmp_path);
             return Err(ReportError::Write {

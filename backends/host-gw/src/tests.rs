@@ -138,7 +138,8 @@ fn refuses_no_underlay_and_datapath_options() {
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2"), "{e}");
     assert!(make(&BackendOptions {
-        datapath: Some("userspace".into())
+        datapath: Some("userspace".into()),
+        ..Default::default()
     })
     .is_err());
 }

@@ -135,7 +135,8 @@ fn refuses_a_single_node_without_underlay() {
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2 or l3"), "{e}");
     assert!(make(&BackendOptions {
-        datapath: Some("userspace".into())
+        datapath: Some("userspace".into()),
+        ..Default::default()
     })
     .is_err());
 }
