@@ -138,8 +138,18 @@ impl Context<'_> {
         cmd.arg("daemon")
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        if self.procs.die_with_parent {
+            cmd.stderr(Stdio::inherit());
+        } else {
+            // A daemon of a standing topology outlives the terminal that started it: its
+            // diagnostics go to a log in the run's state directory instead.
+            let log = crate::state::RunState::dir(self.plan.run_id())
+                .join(format!("{}.log", what.replace(' ', "-")));
+            let file = std::fs::File::create(&log)
+                .map_err(|e| HarnessError::io(format!("create {}", log.display()), e))?;
+            cmd.stderr(file);
+        }
         let host = self.host(netns);
         let pid = self.procs.spawn(host.netns(), cmd, what)?;
         let stdout = self.procs.take_stdout(pid);
