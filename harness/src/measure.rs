@@ -258,8 +258,7 @@ impl<'a> CostSession<'a> {
             .push(s.probe("server".into(), server.0, "eth0", server.1));
         if let Some(dev) = ctx.daemon_device {
             for (what, netns, pid) in ctx.daemons {
-                let role = format!("daemon {}", what);
-                let p = s.probe(role, netns, dev, *pid);
+                let p = s.probe(what.clone(), netns, dev, *pid);
                 s.roles.push(p);
             }
         }
@@ -320,7 +319,7 @@ impl<'a> CostSession<'a> {
             .and_then(|r| r.crossings_per_packet);
         let daemon = roles
             .iter()
-            .find(|r| r.role.starts_with("daemon") && r.netns == self.client_node_netns)
+            .find(|r| r.role != "client" && r.role != "server" && r.netns == self.client_node_netns)
             .map(|r| r.crossings_per_packet);
         let sending = match (client, daemon) {
             (Some(c), Some(Some(d))) => Some(c + d),

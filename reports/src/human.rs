@@ -93,6 +93,14 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
         .map(|c| c.roles.iter().map(|r| r.role.clone()).collect())
         .unwrap_or_default();
     for role in roles {
+        // A daemon that moved nothing (a same-node pair) has nothing to say.
+        let idle = m
+            .costs
+            .iter()
+            .all(|c| c.roles.iter().any(|r| r.role == role && r.packets == 0));
+        if idle && role != "client" && role != "server" {
+            continue;
+        }
         let of = |f: &dyn Fn(&RoleCost) -> Option<f64>| {
             median(
                 m.costs

@@ -198,12 +198,21 @@ pub fn tcp_peer(from: &Netns, to: &Netns, ip: Ipv4Addr) -> Result<Ipv4Addr, Prob
     if let Err(e) = sock.connect_timeout(&addr, PROBE_TIMEOUT) {
         return Err(ProbeResult::SendError(e.to_string()));
     }
-    // The connection is established, so it is in the accept queue already.
+    // connect() returns when the SYN-ACK arrived; the listener sees the connection only once
+    // the final ACK crossed the path, which through a userspace datapath takes a while.
     let _ = listener.set_nonblocking(true);
-    match listener.accept() {
-        Ok((_, SocketAddr::V4(peer))) => Ok(*peer.ip()),
-        Ok((_, other)) => Err(ProbeResult::SendError(format!("unexpected peer {other}"))),
-        Err(e) => Err(ProbeResult::SendError(format!("accept: {e}"))),
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
+            Ok((_, other)) => {
+                return Err(ProbeResult::SendError(format!("unexpected peer {other}")))
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(e) => return Err(ProbeResult::SendError(format!("accept: {e}"))),
+        }
     }
 }
 

@@ -182,26 +182,21 @@ impl Netlink {
 
     /// The index of the link called `name`.
     pub fn link_index(&self, name: &str) -> Result<u32> {
+        self.link(name).map(|l| l.index)
+    }
+
+    /// The link called `name` (one dump, so a device that disappears meanwhile is simply
+    /// not found).
+    pub fn link(&self, name: &str) -> Result<Link> {
         self.links()?
             .into_iter()
             .find(|l| l.name == name)
-            .map(|l| l.index)
             .ok_or_else(|| HarnessError::Netlink {
                 netns: self.netns().to_string(),
                 op: format!("find link {name}"),
                 source: std::io::Error::from_raw_os_error(libc::ENODEV),
                 hint: "; no such device in this namespace".into(),
             })
-    }
-
-    /// The link called `name`.
-    pub fn link(&self, name: &str) -> Result<Link> {
-        let index = self.link_index(name)?;
-        Ok(self
-            .links()?
-            .into_iter()
-            .find(|l| l.index == index)
-            .expect("link seen a moment ago"))
     }
 
     /// Every link in the namespace.

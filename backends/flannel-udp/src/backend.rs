@@ -1,0 +1,166 @@
+//! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
+
+use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
+use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::{podnet, Backend, PlanError, Result};
+
+use crate::mode::DatapathMode;
+use crate::start::start_daemon;
+use crate::{BRIDGE, INFO, OVERHEAD};
+
+/// The flannel-udp backend, with its datapath mode.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlannelUdp {
+    mode: DatapathMode,
+}
+
+impl FlannelUdp {
+    /// A backend whose daemons move packets the `mode` way.
+    pub fn new(mode: DatapathMode) -> FlannelUdp {
+        FlannelUdp { mode }
+    }
+
+    /// The datapath mode of its daemons.
+    pub fn mode(&self) -> DatapathMode {
+        self.mode
+    }
+}
+
+impl Backend for FlannelUdp {
+    fn info(&self) -> &'static BackendInfo {
+        &INFO
+    }
+
+    fn datapath(&self) -> Datapath {
+        // Both modes move every cross-node packet through a userspace process.
+        Datapath::Userspace
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            nodes: 2,
+            pods_per_node: 2,
+            underlay: Underlay::L2,
+            pod_cidr: "100.96.0.0/16".parse().expect("valid"),
+        }
+    }
+
+    fn pod_network(&self) -> PodNetwork {
+        PodNetwork::PerNodeBlocks { block_prefix: 24 }
+    }
+
+    fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
+        let refuse = |why: String| {
+            Err(PlanError::Backend {
+                backend: INFO.name.into(),
+                why,
+            })
+        };
+        if !INFO.underlays.contains(&plan.spec.underlay) {
+            return refuse(
+                "the daemons send UDP to the other nodes' underlay IPs: use --underlay l2 or l3"
+                    .into(),
+            );
+        }
+        if plan.spec.nodes < 2 {
+            return refuse(format!(
+                "it carries pod traffic between nodes, {} is not enough: use --nodes 2 or more",
+                plan.spec.nodes
+            ));
+        }
+        // Pod links are 28 bytes smaller than the underlay; keep them at IPv4's 576 minimum
+        // so every probe and workload has room.
+        if plan.spec.mtu < 576 + OVERHEAD {
+            return refuse(format!(
+                "--mtu {}: pod links get the underlay MTU minus {OVERHEAD} (outer IP + UDP), use at least {}",
+                plan.spec.mtu,
+                576 + OVERHEAD
+            ));
+        }
+        Ok(())
+    }
+
+    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
+        let plan = ctx.plan;
+        let pod_mtu = plan.spec.mtu - OVERHEAD;
+        for node in &plan.nodes {
+            podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
+            // The node routes between cni0 and flannel0 (net.ipv4.ip_forward, default 0 in
+            // a new namespace).
+            ctx.host(&node.netns)
+                .set_sysctl("net.ipv4.ip_forward", "1")?;
+        }
+        // The daemons come last: each creates flannel0 and its route itself, so a restarted
+        // daemon restores both.
+        for node in &plan.nodes {
+            start_daemon(ctx, node, self.mode)?;
+        }
+        Ok(())
+    }
+
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        crate::expect::expectations(plan)
+    }
+
+    fn daemon_device(&self) -> Option<&'static str> {
+        Some(crate::TUN_DEV)
+    }
+
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        crate::restart::daemon_restart(ctx, self.mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::topology::TopologyRequest;
+
+    fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
+        let b = FlannelUdp::default();
+        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
+        b.validate(&plan)?;
+        Ok(plan)
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let one = plan(TopologyRequest {
+            nodes: Some(1),
+            underlay: Some(Underlay::None),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(one.to_string().contains("--underlay l2 or l3"), "{one}");
+        let one_l2 = plan(TopologyRequest {
+            nodes: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(one_l2.to_string().contains("--nodes 2"), "{one_l2}");
+        let mtu = plan(TopologyRequest {
+            mtu: Some(600),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(mtu.to_string().contains("at least 604"), "{mtu}");
+        assert!(plan(TopologyRequest {
+            underlay: Some(Underlay::L3),
+            ..Default::default()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn both_modes_are_userspace() {
+        for m in [DatapathMode::Faithful, DatapathMode::Batched] {
+            assert_eq!(FlannelUdp::new(m).datapath(), Datapath::Userspace);
+        }
+        assert!(crate::make(&Default::default()).is_ok());
+        let bad = crate::make(&harness::backend::BackendOptions {
+            datapath: Some("xdp".into()),
+            ..Default::default()
+        });
+        assert!(bad.is_err());
+    }
+}

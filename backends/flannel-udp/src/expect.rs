@@ -1,0 +1,206 @@
+//! What the flannel-udp backend promises: the pod bridge's tables, `flannel0` (a TUN) and
+//! the one route to it on every node, UDP 8285 between node IPs on the wire, a path MTU 28
+//! bytes below the underlay's, and two routed hops between pods of different nodes.
+
+use harness::backend::{DeviceMtu, EncapExpect, Expectations, PathExpect, PmtuExpect, Wire};
+use harness::netlink::{RouteProto, RouteScope, RouteSpec};
+use harness::topology::Plan;
+use harness::{podnet, underlay};
+use ipnet::Ipv4Net;
+
+use crate::{BRIDGE, OVERHEAD, TUN_DEV, UDP_PORT};
+
+/// The route every daemon installs: the whole pod network to its TUN. The node's own block
+/// is more specific (cni0's connected /24), so only remote pods take it. Added with no
+/// gateway and scope link; the kernel stores and reports the protocol it was given
+/// (`proto static`, cnbench's control plane) and, having no address on flannel0 to pick
+/// from, no `src`.
+pub fn tun_route(pod_network: Ipv4Net) -> RouteSpec {
+    RouteSpec {
+        dst: pod_network,
+        via: None,
+        dev: TUN_DEV.into(),
+        proto: RouteProto::Static,
+        scope: RouteScope::Link,
+        src: None,
+        onlink: false,
+    }
+}
+
+/// Every declaration of the flannel-udp backend for `plan`.
+pub fn expectations(plan: &Plan) -> Expectations {
+    let pod_mtu = plan.spec.mtu - OVERHEAD;
+    let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu);
+    for node in &plan.nodes {
+        // flannel0 sits beside cni0 and the pods' veths in the node's device set; the
+        // kernel reports a TUN's kind as `tun`.
+        if let Some(set) = e.devices.iter_mut().find(|d| d.netns == node.netns) {
+            set.devices.push((TUN_DEV.into(), "tun".into()));
+        }
+        e.mtus.push(DeviceMtu {
+            netns: node.netns.clone(),
+            dev: TUN_DEV.into(),
+            mtu_bytes: pod_mtu,
+        });
+        e.add_routes(&node.netns, [tun_route(plan.spec.pod_cidr)]);
+    }
+    e.add_full_matrix(plan);
+    e.add_default_measure_pairs(plan);
+    // Every node's daemon sends UDP to every other node's daemon during the matrix: the
+    // switch (or router bridge) learns its MAC and it resolves its peer (or its router).
+    let talked: Vec<(u32, u32)> = plan
+        .nodes
+        .iter()
+        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    e.merge(underlay::traffic_expectations(plan, &talked));
+    if let Some((from, to)) = first_cross_node_pair(plan) {
+        let sender = plan.node_of(&plan.pods[from]);
+        let capture_netns = match (&plan.switch, &plan.router) {
+            (Some(sw), _) => sw.netns.clone(),
+            (None, Some(rt)) => rt.netns.clone(),
+            (None, None) => unreachable!("validate refuses plans without an underlay"),
+        };
+        e.encap.push(EncapExpect {
+            from,
+            to,
+            capture_netns,
+            capture_dev: sender.switch_port.clone(),
+            wire: Wire::Udp {
+                port: UDP_PORT,
+                vni: None,
+            },
+        });
+        // The pod's eth0 is already 28 bytes under the underlay, so one byte more is refused
+        // by the sender's own kernel; exactly the pod MTU fills an underlay frame.
+        e.pmtu.push(PmtuExpect {
+            from,
+            to,
+            path_mtu: pod_mtu,
+        });
+        // The source node routes (cni0 -> flannel0), the destination node routes (flannel0
+        // -> cni0). The daemons leave the inner TTL alone (flanneld decrements it once more
+        // on each side), and on l3 the router decrements only the outer header's.
+        e.paths.push(PathExpect { from, to, hops: 2 });
+    }
+    e
+}
+
+/// Indexes into `plan.pods` of the first pod of node 0 and the first pod of node 1.
+pub fn first_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
+    let first_on = |n: u32| plan.pods.iter().position(|p| p.node == n);
+    Some((first_on(0)?, first_on(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FlannelUdp;
+    use harness::topology::{TopologyRequest, Underlay};
+    use harness::Backend;
+
+    fn plan(underlay: Underlay) -> Plan {
+        let b = FlannelUdp::default();
+        let req = TopologyRequest {
+            underlay: Some(underlay),
+            ..Default::default()
+        };
+        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network()).unwrap();
+        b.validate(&plan).unwrap();
+        plan
+    }
+
+    fn routes(e: &Expectations, ns: &str) -> Vec<String> {
+        let mut v: Vec<String> = e.routes[ns].iter().map(|r| r.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn declares_the_articles_tables_on_l2() {
+        let p = plan(Underlay::L2);
+        let e = expectations(&p);
+        assert_eq!(
+            routes(&e, "cnb-t1-n0"),
+            [
+                "100.96.0.0/16 dev flannel0 proto static scope link",
+                "100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1",
+            ]
+        );
+        assert_eq!(
+            routes(&e, "cnb-t1-n1p0"),
+            [
+                "100.96.1.0/24 dev eth0 proto kernel scope link src 100.96.1.2",
+                "default via 100.96.1.1 dev eth0 proto static",
+            ]
+        );
+        let n0 = e.devices.iter().find(|d| d.netns == "cnb-t1-n0").unwrap();
+        assert!(n0.devices.contains(&("flannel0".into(), "tun".into())));
+        assert!(n0.devices.contains(&("cni0".into(), "bridge".into())));
+        let mtu = |dev: &str| {
+            e.mtus
+                .iter()
+                .find(|m| m.netns == "cnb-t1-n1" && m.dev == dev)
+                .unwrap()
+                .mtu_bytes
+        };
+        assert_eq!((mtu("flannel0"), mtu("cni0")), (1472, 1472));
+        // 4 pods: 12 ordered pairs x (ICMP, TCP), plus each pod to its node.
+        assert_eq!(e.reachability.len(), 28);
+        assert_eq!(e.measure[0].path, "cross-node");
+        assert_eq!(e.measure[1].path, "same-node");
+        let enc = &e.encap[0];
+        assert_eq!((enc.from, enc.to), (0, 2));
+        assert_eq!(enc.capture_netns, "cnb-t1-sw");
+        assert_eq!(enc.capture_dev, p.nodes[0].switch_port);
+        assert_eq!(
+            enc.wire,
+            Wire::Udp {
+                port: 8285,
+                vni: None
+            }
+        );
+        assert_eq!(e.pmtu[0].path_mtu, 1472);
+        assert_eq!(e.paths[0].hops, 2);
+    }
+
+    #[test]
+    fn captures_at_the_router_on_l3() {
+        let p = plan(Underlay::L3);
+        let e = expectations(&p);
+        assert_eq!(e.encap[0].capture_netns, "cnb-t1-rt");
+        assert_eq!(
+            routes(&e, "cnb-t1-n1"),
+            [
+                "100.96.0.0/16 dev flannel0 proto static scope link",
+                "100.96.1.0/24 dev cni0 proto kernel scope link src 100.96.1.1",
+            ]
+        );
+        // Each node resolves its router, not the other node.
+        let n0 = e
+            .neighbours
+            .iter()
+            .find(|n| n.netns == "cnb-t1-n0" && n.dev == "eth0")
+            .unwrap();
+        assert_eq!(n0.owner_netns, "cnb-t1-rt");
+    }
+
+    #[test]
+    fn daemon_config_lists_every_other_node() {
+        use crate::{DaemonConfig, DatapathMode};
+        let p = plan(Underlay::L3);
+        let c = DaemonConfig::for_node(&p, &p.nodes[0], DatapathMode::Batched);
+        assert_eq!(c.node_ip, p.nodes[0].underlay_ip.unwrap().addr());
+        assert_eq!(c.peers.len(), 1);
+        assert_eq!(c.peers[0].block.to_string(), "100.96.1.0/24");
+        assert_eq!(c.peers[0].node_ip, p.nodes[1].underlay_ip.unwrap().addr());
+        assert_eq!((c.mtu, c.port, c.tun.as_str()), (1472, 8285, "flannel0"));
+        let back = DaemonConfig::parse(&c.to_json()).unwrap();
+        assert_eq!(back, c);
+        let mut bad = c.clone();
+        bad.peers[0].block = "10.0.0.0/24".parse().unwrap();
+        assert!(bad.validate().is_err());
+        assert!(DaemonConfig::parse("{}").is_err());
+    }
+}

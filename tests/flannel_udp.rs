@@ -1,0 +1,255 @@
+//! End-to-end runs of the flannel-udp backend through the `cnbench` binary, as root: the
+//! faithful datapath on l2 and l3, the batched one on l2, and a standing topology driven by
+//! `up`/`check`/`measure`/`down`. Every check passes (the daemon-restart check included), the
+//! JSON result parses and says the measurements were of a userspace datapath, and nothing of
+//! the run is left: no namespace, no state, no daemon process (by the pids the run recorded).
+//! Throughput is far below the kernel backends' (every packet crosses a userspace daemon on
+//! each node); the assertions only ask that it is plausible.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{code, namespaces_of, run, text, Cleanup, Running};
+
+const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
+
+/// Whether `pid` is a live (non-zombie) process.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Daemon pids recorded in a run's state file.
+fn recorded_daemons(id: &str) -> Vec<u32> {
+    let path = format!("/run/cnbench/{id}/state.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let state: serde_json::Value = serde_json::from_str(&text).expect("state parses");
+    state["daemons"]
+        .as_array()
+        .expect("daemons recorded")
+        .iter()
+        .map(|d| d[2].as_u64().expect("pid") as u32)
+        .collect()
+}
+
+/// The pid the daemon-restart check started (`... new pid N, ...`).
+fn restarted_pid(r: &reports::RunResult) -> u32 {
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.check == "daemon-restart" && c.subject.contains("restarted"))
+        .expect("a daemon-restart record for the restart");
+    c.actual
+        .split("new pid ")
+        .nth(1)
+        .and_then(|s| s.split([',', ')']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {:?}", c.actual))
+}
+
+fn assert_checks_pass(r: &reports::RunResult) {
+    let failed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    for kind in ["routes", "mtu", "reachability", "fdb", "daemon-restart"] {
+        assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
+    }
+    // Both halves: no answer with the daemon stopped, an answer after its restart.
+    assert_eq!(
+        r.checks
+            .iter()
+            .filter(|c| c.check == "daemon-restart")
+            .count(),
+        2
+    );
+    let route = r
+        .checks
+        .iter()
+        .find(|c| c.check == "routes" && c.expected.contains("flannel0"));
+    assert!(route.is_some(), "no route check mentions flannel0");
+}
+
+fn assert_userspace_measurements(r: &reports::RunResult) {
+    assert!(!r.measurements.is_empty(), "nothing measured");
+    for m in &r.measurements {
+        assert_eq!(m.datapath, "userspace", "{}", m.workload);
+        assert_eq!(m.repetitions.len(), 1);
+    }
+    let cross = r
+        .measurements
+        .iter()
+        .find(|m| m.workload == "tcp-stream" && m.path == "cross-node")
+        .expect("a cross-node tcp-stream");
+    let bps = cross.summary_of("throughput_bps").unwrap().median;
+    assert!(bps > 1e6, "implausible cross-node throughput {bps}");
+    let rr = r
+        .measurements
+        .iter()
+        .find(|m| m.workload == "tcp-rr" && m.path == "cross-node")
+        .expect("a cross-node tcp-rr");
+    let p50 = rr.summary_of("rtt_p50_ns").unwrap().median;
+    assert!(p50 > 1e3 && p50 < 1e8, "implausible p50 {p50}");
+}
+
+/// `cnbench run --backend flannel-udp <extra>`: reads the daemons' pids from the state while
+/// the run is checking, then asserts everything and that those daemons (and the one the
+/// restart check started) are gone.
+fn run_flannel(extra: &[&str]) -> reports::RunResult {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-flannel-udp-{}-{}.json",
+        extra.join("-"),
+        std::process::id()
+    ));
+    let mut args = vec![
+        "run",
+        "--backend",
+        "flannel-udp",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SHORT);
+    args.extend_from_slice(extra);
+    let mut child = Running::start(&args);
+    let first = child.wait_for("cnbench run ", Duration::from_secs(30));
+    let id = common::run_id_of(&first);
+    let _guard = Cleanup(vec![id.clone()]);
+    // Setup is over once checking begins: both daemons are in the state.
+    child.wait_for("== checking", Duration::from_secs(30));
+    let mut pids = recorded_daemons(&id);
+    assert_eq!(pids.len(), 2, "one daemon per node");
+    let rc = child.wait(Duration::from_secs(180));
+    let r = reports::read_result(&json).expect("result file parses with this schema");
+    let _ = std::fs::remove_file(&json);
+    let failed: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .map(|c| {
+            format!(
+                "{} {}: expected {}, got {}",
+                c.check, c.subject, c.expected, c.actual
+            )
+        })
+        .collect();
+    assert_eq!(
+        rc,
+        Some(0),
+        "failed checks: {failed:#?}\n{}",
+        child.seen.join("\n")
+    );
+    assert_eq!(r.parameters.backend, "flannel-udp");
+    assert_eq!(r.outcome, reports::Outcome::Passed);
+    assert_checks_pass(&r);
+    assert_userspace_measurements(&r);
+    pids.push(restarted_pid(&r));
+    assert!(
+        namespaces_of(&id).is_empty(),
+        "left {:?}",
+        namespaces_of(&id)
+    );
+    assert!(
+        !Path::new(&format!("/run/cnbench/{id}")).exists(),
+        "state dir left"
+    );
+    let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "daemons still running: {left:?}");
+    r
+}
+
+#[test]
+fn faithful_on_l2_passes_every_check_and_leaves_no_daemon() {
+    let r = run_flannel(&[]);
+    // The article's addressing: a /24 of 100.96.0.0/16 per node, cni0 at .1, flannel0 with
+    // no address, 28 bytes under the underlay MTU.
+    let n0 = r
+        .topology
+        .iter()
+        .find(|n| n.role == "node" && n.name.ends_with("-n0"))
+        .unwrap();
+    let cni0 = n0.devices.iter().find(|d| d.name == "cni0").unwrap();
+    assert_eq!(cni0.addresses, ["100.96.0.1/24"]);
+    let tun = n0.devices.iter().find(|d| d.name == "flannel0").unwrap();
+    assert_eq!((tun.kind.as_str(), tun.mtu_bytes), ("tun", 1472));
+}
+
+#[test]
+fn faithful_on_l3_passes_every_check_and_leaves_no_daemon() {
+    let r = run_flannel(&["--underlay", "l3"]);
+    assert_eq!(r.parameters.underlay, "l3");
+}
+
+#[test]
+fn batched_on_l2_passes_every_check_and_leaves_no_daemon() {
+    run_flannel(&["--datapath", "batched"]);
+}
+
+#[test]
+fn an_unknown_datapath_is_refused_in_one_line() {
+    let o = run(&["run", "--backend", "flannel-udp", "--datapath", "xdp"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("faithful") && err.contains("batched"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_standing_topology_survives_the_restart_check_and_goes_down_clean() {
+    let o = run(&["up", "--backend", "flannel-udp", "--datapath", "batched"]);
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let mut pids = recorded_daemons(&id);
+    // `check` stops node 0's daemon and starts a new one that outlives the command (its
+    // stderr goes to the run's log, so capturing cnbench's output does not wait for it).
+    let json =
+        std::env::temp_dir().join(format!("cnbench-test-fu-check-{}.json", std::process::id()));
+    let o = run(&["check", &id, "--json", json.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(out.contains("daemon-restart"), "{out}");
+    let after = recorded_daemons(&id);
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|p| alive(*p)),
+        "recorded daemons {after:?} not all alive"
+    );
+    pids.extend(after);
+    let _ = std::fs::remove_file(&json);
+    let o = run(&[
+        "measure",
+        &id,
+        "--workloads",
+        "tcp-rr",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--repeat",
+        "1",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        namespaces_of(&id).is_empty(),
+        "left {:?}",
+        namespaces_of(&id)
+    );
+    let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
+    assert!(left.is_empty(), "daemons still running: {left:?}");
+}
