@@ -18,10 +18,22 @@ fi
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v pgrep >/dev/null || missing+=(procps)
+command -v bird >/dev/null || missing+=(bird2)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
+    # bird2's package would start a BIRD service in the machine's own namespace; cnbench
+    # runs its own BIRDs inside the run's namespaces only. Keep services from starting
+    # during this install (policy-rc.d exit 101), unless a policy is already in place.
+    policy_added=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    if [ -n "$policy_added" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy

@@ -34,9 +34,12 @@ pub fn list() -> Result<ExitCode> {
     if let Err(e) = &probed {
         eprintln!("cnbench: cannot probe kernel features ({e}); support shown as unknown");
     }
-    println!(
+    say!(
         "{:<12} {:<14} {:<9} {:<22} summary",
-        "backend", "status", "underlay", "needs"
+        "backend",
+        "status",
+        "underlay",
+        "needs"
     );
     for e in &entries {
         let info = e.info;
@@ -64,7 +67,7 @@ pub fn list() -> Result<ExitCode> {
         let underlays: Vec<&str> = info.underlays.iter().map(|u| u.as_str()).collect();
         let mut needs: Vec<String> = info.link_kinds.iter().map(|s| s.to_string()).collect();
         needs.extend(info.binaries.iter().map(|s| s.to_string()));
-        println!(
+        say!(
             "{:<12} {:<14} {:<9} {:<22} {}",
             info.name,
             status,
@@ -73,7 +76,7 @@ pub fn list() -> Result<ExitCode> {
             info.summary
         );
         for m in missing {
-            println!("{:<12} {:<14} {m}", "", "  ↳ this machine:");
+            say!("{:<12} {:<14} {m}", "", "  ↳ this machine:");
         }
     }
     Ok(ExitCode::Ok)
@@ -179,7 +182,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    println!(
+    say!(
         "cnbench run {}: backend {}, {} node(s) x {} pod(s), underlay {}",
         plan.run_id(),
         backend.info().name,
@@ -215,15 +218,15 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         other => other,
     };
     if !result.topology.is_empty() {
-        println!();
-        print!("{}", reports::render_summary(&result));
+        say!();
+        say_raw!("{}", reports::render_summary(&result));
     }
     if let Some(e) = printer.write_error.take() {
         eprintln!("cnbench: {e}");
     }
     if let Some(p) = &args.json {
         if printer.writer.is_some() {
-            println!("result written to {}", p.display());
+            say!("result written to {}", p.display());
         }
     }
     match outcome {
@@ -314,14 +317,14 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
     };
     let topo = Topology::up(backend.as_ref(), plan, launch)?;
     let took = t.elapsed();
-    print!("{}", reports::render_topology(&topo.records()));
+    say_raw!("{}", reports::render_topology(&topo.records()));
     let first_pod = topo
         .plan()
         .pods
         .first()
         .map(|p| p.netns.clone())
         .unwrap_or_default();
-    println!(
+    say!(
         "run {run_id} is up ({} ms). Explore it:\n  ip netns list | grep {run_id}\n  ip netns exec {first_pod} ip route\n  cnbench check {run_id}\n  cnbench down {run_id}",
         took.as_millis()
     );
@@ -368,9 +371,11 @@ pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode
     };
     printer.result(&result);
     let counts = result.check_counts();
-    println!(
+    say!(
         "{} passed, {} failed, {} expected failures",
-        counts.passed, counts.failed, counts.expected_failures
+        counts.passed,
+        counts.failed,
+        counts.expected_failures
     );
     Ok(exit_for(&result))
 }
@@ -400,7 +405,7 @@ pub fn measure(
             result.measurements = m;
             result.outcome = Outcome::Passed;
             printer.result(&result);
-            print!("{}", reports::render_summary(&result));
+            say_raw!("{}", reports::render_summary(&result));
             Ok(ExitCode::Ok)
         }
         Err(HarnessError::Interrupted) => Ok(ExitCode::Interrupted),
@@ -432,7 +437,7 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
         }
     };
     if errors.is_empty() {
-        println!("run {run_id} is down; nothing of it is left");
+        say!("run {run_id} is down; nothing of it is left");
         Ok(ExitCode::Ok)
     } else {
         for e in &errors {
@@ -449,7 +454,7 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
 pub fn status() -> Result<ExitCode> {
     let runs = RunState::list();
     if runs.is_empty() {
-        println!("no runs");
+        say!("no runs");
     }
     for run in runs {
         match RunState::load(&run) {
@@ -459,12 +464,13 @@ pub fn status() -> Result<ExitCode> {
                     (Mode::Run, true) => format!("in progress (pid {})", st.owner_pid),
                     (Mode::Run, false) => "crashed: `cnbench clean` removes it".to_string(),
                 };
-                println!(
+                say!(
                     "{run}  {:<10} {} node(s)  {what}",
-                    st.backend, st.spec.nodes
+                    st.backend,
+                    st.spec.nodes
                 );
             }
-            Err(e) => println!("{run}  unreadable: {e}"),
+            Err(e) => say!("{run}  unreadable: {e}"),
         }
     }
     Ok(ExitCode::Ok)
@@ -475,13 +481,13 @@ pub fn clean(all: bool) -> Result<ExitCode> {
     capability::require_root()?;
     let report = state::clean(all);
     for r in &report.removed {
-        println!("removed {r}");
+        say!("removed {r}");
     }
     for (r, why) in &report.kept {
-        println!("kept {r}: {why}");
+        say!("kept {r}: {why}");
     }
     if report.removed.is_empty() && report.kept.is_empty() {
-        println!("nothing to clean");
+        say!("nothing to clean");
     }
     for e in &report.errors {
         eprintln!("cnbench: {e}");
@@ -547,9 +553,16 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     harness::signals::install().context("installing signal handlers")?;
     let underlay = harness::topology::Underlay::from(args.underlay);
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
-    println!(
+    say!(
         "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  status",
-        "bgp", "nodes", "converge", "sessions", "routes/node", "bird RSS", "bird CPU", "drops"
+        "bgp",
+        "nodes",
+        "converge",
+        "sessions",
+        "routes/node",
+        "bird RSS",
+        "bird CPU",
+        "drops"
     );
     for topology in &args.bgp_topology {
         for &n in &args.nodes {
@@ -564,7 +577,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
                 Duration::from_secs_f64(args.timeout),
                 &exe()?,
             );
-            println!("{}", scale_line(&p));
+            say!("{}", scale_line(&p));
             result.points.push(p);
             if let Some(w) = &mut writer {
                 w.write_value(&result)?;

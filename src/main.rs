@@ -2,6 +2,27 @@
 //! what happened: 0 every check passed, 1 a check failed, 2 bad input or an unusable machine
 //! (or an error while working), 130 interrupted (everything torn down).
 
+/// `println!` that never panics: a reader that went away (`cnbench run | head`) must not
+/// abort a run before it tears its topology down.
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see `say!`).
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod output;

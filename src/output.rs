@@ -29,19 +29,19 @@ impl Printer {
 
 impl Observer for Printer {
     fn phase(&mut self, what: &str) {
-        println!("== {what}");
+        say!("== {what}");
         let _ = std::io::stdout().flush();
     }
 
     fn topology(&mut self, namespaces: &[NamespaceRecord]) {
         if !self.quiet_checks {
-            print!("{}", reports::render_topology(namespaces));
+            say_raw!("{}", reports::render_topology(namespaces));
         }
     }
 
     fn check(&mut self, check: &CheckRecord) {
         if !self.quiet_checks || check.outcome == reports::CheckOutcome::Fail {
-            println!("{}", reports::format_check(check));
+            say!("{}", reports::format_check(check));
         }
     }
 
@@ -50,7 +50,7 @@ impl Observer for Printer {
             "{} {} -> {} [{}]",
             record.workload, record.client.pod, record.server.pod, record.path
         );
-        println!(
+        say!(
             "{}",
             reports::format_sample(&label, record.repetitions.len(), sample)
         );
@@ -59,7 +59,7 @@ impl Observer for Printer {
                 costs: vec![cost.clone()],
                 ..record.clone()
             };
-            println!("    cost: {}", reports::cost_summary(&this_rep));
+            say!("    cost: {}", reports::cost_summary(&this_rep));
         }
     }
 

@@ -76,7 +76,7 @@ impl Topology {
                         "backend {} needs the program {bin}, not found on PATH",
                         info.name
                     ),
-                    fix: format!("install it (for example `apt-get install {bin}`)"),
+                    fix: format!("install it (`apt-get install {}`)", debian_package(bin)),
                 });
             }
         }
@@ -477,5 +477,13 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         placement: opts.placement.as_str().to_string(),
         streams: opts.streams,
         message_size_bytes: opts.message_size,
+    }
+}
+
+/// The Debian package that ships `binary`.
+fn debian_package(binary: &str) -> &str {
+    match binary {
+        "bird" | "birdc" => "bird2",
+        other => other,
     }
 }

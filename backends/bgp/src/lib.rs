@@ -1,10 +1,38 @@
-//! The bgp backend (not built yet).
+//! The bgp backend: the article's Calico section with the BGP daemon Calico uses, BIRD.
+//!
+//! No bridge and no tunnel. Each pod has `10.20.N.x/32` on `eth0` and a default route via
+//! 169.254.1.1; the host end of its veth (`caliXXXXXXXX`) stays in the node with proxy ARP on,
+//! and the node has a `/32 dev caliX scope link` route per local pod. One BIRD per node
+//! announces the node's pod block (`10.20.N.0/24`) and installs what it learns into the
+//! kernel (`proto bird`): a full mesh (`--bgp-topology mesh`) or route reflectors (`rr`). On an
+//! l3 underlay the router between the segments runs BIRD too, as the article's border router,
+//! so pod routes cross the segments without encapsulation.
 
-use std::path::Path;
+mod bird;
+mod checks;
+mod config;
+mod converge;
+mod error;
+mod expect;
+mod neighbours;
+mod peering;
+mod pods;
+mod scale;
 
-use harness::backend::{BackendInfo, BackendOptions};
-use harness::topology::Underlay;
-use harness::Backend;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
+use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::{Backend, PlanError, Result};
+
+pub use bird::{parse_protocols, BgpProtocol, BirdFiles};
+pub use config::{render as render_config, HOLD_S};
+pub use error::BgpError;
+pub use expect::next_hop;
+pub use peering::{reflectors, sessions, BgpTopology, Speaker, NODE_AS, ROUTER_AS};
+pub use pods::{cali_name, GATEWAY};
+pub use scale::scale_point;
 
 /// What `cnbench list` shows.
 pub static INFO: BackendInfo = BackendInfo {
@@ -13,28 +41,196 @@ pub static INFO: BackendInfo = BackendInfo {
     underlays: &[Underlay::L2, Underlay::L3],
     link_kinds: &["veth"],
     binaries: &["bird", "birdc"],
-    built: false,
+    built: true,
 };
 
+/// How long setup waits for every route before it lets the checks show what is missing.
+pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
+
+/// How long every BIRD gets to load its configuration and open its control socket.
+const READY_WAIT: Duration = Duration::from_secs(10);
+
 /// Makes the backend from its options.
-pub fn make(_options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
-    Err("not built yet".into())
+pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
+    if let Some(d) = &options.datapath {
+        return Err(format!(
+            "--datapath {d}: bgp has one datapath (kernel routes); leave --datapath out"
+        ));
+    }
+    let topology = match &options.bgp_topology {
+        None => BgpTopology::default(),
+        Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
+    };
+    Ok(Box::new(Bgp::new(topology)))
 }
 
-/// One point of `cnbench scale`: stands up `nodes` nodes (one pod each) with BGP `topology`
-/// on `underlay`, waits up to `timeout` for convergence, measures, tears down.
-pub fn scale_point(
-    nodes: u32,
-    topology: &str,
-    underlay: Underlay,
-    timeout: std::time::Duration,
-    exe: &Path,
-) -> reports::ScalePoint {
-    let _ = (underlay, timeout, exe);
-    reports::ScalePoint {
-        topology: topology.into(),
-        nodes,
-        error: Some("bgp is not built yet".into()),
-        ..Default::default()
+/// What setup saw of the control plane, for the checks and for `cnbench scale`.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// When the first BIRD was started.
+    pub bird_started: Option<Instant>,
+    /// Time from the first BIRD's start until every route was in place and a pod pair
+    /// answered, or what was missing; None when setup did not wait.
+    pub convergence: Option<std::result::Result<Duration, String>>,
+}
+
+/// The bgp backend.
+#[derive(Debug)]
+pub struct Bgp {
+    topology: BgpTopology,
+    /// How long setup waits for convergence; None: not at all (the caller measures it).
+    wait: Option<Duration>,
+    progress: Mutex<Progress>,
+}
+
+impl Bgp {
+    /// A backend with `topology` whose setup waits for convergence.
+    pub fn new(topology: BgpTopology) -> Bgp {
+        Bgp {
+            topology,
+            wait: Some(CONVERGE_WAIT),
+            progress: Mutex::new(Progress::default()),
+        }
+    }
+
+    /// A backend whose setup only starts BIRD: the caller measures convergence itself.
+    pub fn without_waiting(topology: BgpTopology) -> Bgp {
+        Bgp {
+            wait: None,
+            ..Bgp::new(topology)
+        }
+    }
+
+    /// The BGP topology.
+    pub fn topology(&self) -> BgpTopology {
+        self.topology
+    }
+
+    /// What setup saw.
+    pub fn progress(&self) -> Progress {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// Checks the plan's shape, without looking at the machine.
+pub fn validate_plan(plan: &Plan) -> std::result::Result<(), PlanError> {
+    let refuse = |why: String| PlanError::Backend {
+        backend: INFO.name.into(),
+        why,
+    };
+    if !INFO.underlays.contains(&plan.spec.underlay) {
+        return Err(refuse(format!(
+            "BGP speakers peer over an underlay and `--underlay {}` makes none: use --underlay l2 or l3",
+            plan.spec.underlay
+        )));
+    }
+    if plan.spec.nodes < 2 {
+        return Err(refuse(format!(
+            "{} node has no BGP peer: use --nodes 2 or more",
+            plan.spec.nodes
+        )));
+    }
+    let mut names: Vec<String> = plan
+        .pods
+        .iter()
+        .map(|p| cali_name(plan.run_id(), p))
+        .collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(refuse(format!(
+            "two pods of run {} hash to one device name {}: use another --run-id",
+            plan.run_id(),
+            w[0]
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that BIRD is installed; `find` looks a program up on PATH.
+pub fn require_bird(
+    find: impl Fn(&str) -> Option<std::path::PathBuf>,
+) -> std::result::Result<(), BgpError> {
+    for binary in ["bird", "birdc"] {
+        if find(binary).is_none() {
+            return Err(BgpError::MissingBird { binary });
+        }
+    }
+    Ok(())
+}
+
+impl Backend for Bgp {
+    fn info(&self) -> &'static BackendInfo {
+        &INFO
+    }
+
+    fn datapath(&self) -> Datapath {
+        Datapath::Kernel
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            nodes: 2,
+            pods_per_node: 2,
+            underlay: Underlay::L2,
+            pod_cidr: "10.20.0.0/16".parse().expect("valid"),
+        }
+    }
+
+    fn pod_network(&self) -> PodNetwork {
+        PodNetwork::PerNodeBlocks { block_prefix: 24 }
+    }
+
+    fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
+        validate_plan(plan)?;
+        require_bird(harness::capability::find_binary).map_err(|e| PlanError::Backend {
+            backend: INFO.name.into(),
+            why: e.to_string(),
+        })
+    }
+
+    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
+        let plan = ctx.plan;
+        for node in &plan.nodes {
+            pods::wire_node(ctx, node)?;
+        }
+        neighbours::preresolve(ctx)?;
+        let speakers = Speaker::all(plan);
+        for &s in &speakers {
+            bird::write_config(plan, self.topology, s)?;
+        }
+        let started = Instant::now();
+        *self.lock() = Progress {
+            bird_started: Some(started),
+            convergence: None,
+        };
+        let mut pids = Vec::new();
+        for &s in &speakers {
+            pids.push((s, bird::spawn(ctx, s)?));
+        }
+        bird::wait_ready(plan, &pids, READY_WAIT)?;
+        if let Some(limit) = self.wait {
+            let converged = converge::wait_converged(plan, ctx.hosts, started, limit);
+            if let Err(why) = &converged {
+                // Not fatal: the checks show exactly which routes and sessions are missing.
+                eprintln!("cnbench: bgp did not converge: {why}");
+            }
+            self.lock().convergence = Some(converged);
+        }
+        Ok(())
+    }
+
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        expect::expectations(plan)
+    }
+
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        checks::extra_checks(self, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

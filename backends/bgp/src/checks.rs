@@ -1,0 +1,263 @@
+//! The bgp backend's own checks, after the declared ones: the measured convergence, the BGP
+//! sessions each BIRD reports through its control socket, and withdrawal: one node's BIRD is
+//! stopped, its block must leave every other speaker's kernel within the hold time, and once
+//! it is started again every route must come back.
+
+use std::time::{Duration, Instant};
+
+use harness::backend::Context;
+use reports::{CheckOutcome, CheckRecord};
+
+use crate::bird::{self, BirdFiles};
+use crate::config::HOLD_S;
+use crate::converge;
+use crate::peering::{is_reflector, peers_of, Speaker};
+use crate::{Bgp, CONVERGE_WAIT};
+
+/// How long the sessions get to be Established before they are reported as they are.
+const SESSION_WAIT: Duration = Duration::from_secs(5);
+
+fn record(
+    check: &str,
+    subject: String,
+    expected: String,
+    actual: String,
+    ok: bool,
+    reason: Option<String>,
+) -> CheckRecord {
+    CheckRecord {
+        check: check.into(),
+        subject,
+        expected,
+        actual,
+        outcome: if ok {
+            CheckOutcome::Pass
+        } else {
+            CheckOutcome::Fail
+        },
+        reason: if ok { None } else { reason },
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
+/// Every check of the backend's own, in order.
+pub fn extra_checks(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
+    let mut out = vec![convergence(bgp, ctx)];
+    out.extend(sessions(bgp, ctx));
+    out.extend(withdrawal(bgp, ctx));
+    out
+}
+
+fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
+    let plan = ctx.plan;
+    let subject = format!(
+        "bgp {}: {} nodes, {} sessions",
+        bgp.topology(),
+        plan.nodes.len(),
+        crate::sessions(plan, bgp.topology()).len()
+    );
+    let expected = format!(
+        "every speaker has a proto bird route to every remote pod block and a pod pair answers, within {} s of BIRD's start",
+        CONVERGE_WAIT.as_secs()
+    );
+    match bgp.progress().convergence {
+        Some(Ok(t)) => record(
+            "convergence",
+            subject,
+            expected,
+            format!("converged in {}", ms(t)),
+            true,
+            None,
+        ),
+        Some(Err(why)) => record(
+            "convergence",
+            subject,
+            expected,
+            why,
+            false,
+            Some("BGP did not distribute every pod block".into()),
+        ),
+        // A topology set up by another process (`cnbench up`, then `check`): the time was
+        // measured there; here only the result can be checked.
+        None => {
+            let now = converge::wait_converged(plan, ctx.hosts, Instant::now(), SESSION_WAIT);
+            let ok = now.is_ok();
+            record(
+                "convergence",
+                subject,
+                expected,
+                match now {
+                    Ok(_) => "every route in place (the time was measured at setup, by the process that set it up)".into(),
+                    Err(why) => why,
+                },
+                ok,
+                Some("BGP did not distribute every pod block".into()),
+            )
+        }
+    }
+}
+
+/// One record per speaker: the sessions its BIRD reports Established, against its peers.
+fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
+    let plan = ctx.plan;
+    let deadline = Instant::now() + SESSION_WAIT;
+    Speaker::all(plan)
+        .into_iter()
+        .map(|s| {
+            let peers = peers_of(plan, bgp.topology(), s);
+            let files = BirdFiles::of(plan.run_id(), plan, s);
+            let role = s.role(plan);
+            let kind = match s {
+                Speaker::Node(n) if is_reflector(plan, bgp.topology(), n) => " (route reflector)",
+                Speaker::Router => " (border router)",
+                _ => "",
+            };
+            let subject = format!(
+                "BIRD on {role}{kind}: birdc -s {}",
+                files.socket().display()
+            );
+            let expected = format!(
+                "{} session(s) Established: {}",
+                peers.len(),
+                peers
+                    .iter()
+                    .map(|p| p.role(plan))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            loop {
+                let read = bird::show_protocols(&files.socket());
+                let (actual, ok) = match &read {
+                    Ok(protocols) => {
+                        let up = protocols.iter().filter(|p| p.established()).count();
+                        let down: Vec<String> = protocols
+                            .iter()
+                            .filter(|p| !p.established())
+                            .map(|p| format!("{} {} {}", p.name, p.state, p.info))
+                            .collect();
+                        let mut actual = format!("{up} session(s) Established");
+                        if !down.is_empty() {
+                            actual.push_str(&format!("; not: {}", down.join("; ")));
+                        }
+                        (actual, up == peers.len() && protocols.len() == peers.len())
+                    }
+                    Err(e) => (e.to_string(), false),
+                };
+                if ok || Instant::now() >= deadline {
+                    return record(
+                        "bgp-sessions",
+                        subject,
+                        expected,
+                        actual,
+                        ok,
+                        Some("a BGP session is not up".into()),
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+        .collect()
+}
+
+/// The node whose BIRD is stopped: the last node that is not a route reflector (stopping a
+/// reflector tests something else: every client losing its routes).
+fn victim(bgp: &Bgp, ctx: &Context<'_>) -> Option<Speaker> {
+    ctx.plan
+        .nodes
+        .iter()
+        .rev()
+        .find(|n| !is_reflector(ctx.plan, bgp.topology(), n.index))
+        .map(|n| Speaker::Node(n.index))
+}
+
+fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
+    let plan = ctx.plan;
+    let Some(victim) = victim(bgp, ctx) else {
+        return Vec::new();
+    };
+    let Speaker::Node(n) = victim else {
+        unreachable!("victims are nodes")
+    };
+    let node = &plan.nodes[n as usize];
+    let block = node.pod_block.expect("block per node");
+    let what = victim.what(plan);
+    let subject = format!(
+        "stop BIRD on {}: its block {block} on the other speakers",
+        node.role
+    );
+    let expected = format!("withdrawn everywhere within the hold time ({HOLD_S} s)");
+    let Some(pid) = ctx
+        .procs
+        .list()
+        .into_iter()
+        .find(|(w, _, _)| *w == what)
+        .map(|(_, _, pid)| pid)
+    else {
+        return vec![record(
+            "bgp-withdraw",
+            subject,
+            expected,
+            format!("no process {what:?} in this run"),
+            false,
+            Some("the run's BIRD is not supervised".into()),
+        )];
+    };
+    let t = Instant::now();
+    ctx.procs.stop(pid);
+    let limit = Duration::from_secs(u64::from(HOLD_S) * 2);
+    let mut left = converge::holders(plan, ctx.hosts, block, &node.netns);
+    while !left.is_empty() && t.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(20));
+        left = converge::holders(plan, ctx.hosts, block, &node.netns);
+    }
+    let took = t.elapsed();
+    let gone = left.is_empty() && took <= Duration::from_secs(u64::from(HOLD_S));
+    let mut out = vec![record(
+        "bgp-withdraw",
+        subject,
+        expected,
+        if left.is_empty() {
+            format!("gone from every speaker in {}", ms(took))
+        } else {
+            format!("still on {} after {}", left.join(", "), ms(took))
+        },
+        gone,
+        Some("a stopped speaker's routes must not outlive the hold time".into()),
+    )];
+    // Start it again the way setup did, and wait for every route (its own included).
+    let subject = format!("start BIRD on {} again: every route back", node.role);
+    let expected = format!(
+        "every speaker has every route again within {} s",
+        CONVERGE_WAIT.as_secs()
+    );
+    let t = Instant::now();
+    let restarted = bird::spawn(ctx, victim)
+        .map_err(|e| e.to_string())
+        .and_then(|pid| {
+            bird::wait_ready(plan, &[(victim, pid)], Duration::from_secs(10))
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|()| converge::wait_routes(plan, ctx.hosts, t, CONVERGE_WAIT));
+    out.push(match restarted {
+        Ok(took) => record(
+            "bgp-restore",
+            subject,
+            expected,
+            format!("every route back in {}", ms(took)),
+            true,
+            None,
+        ),
+        Err(why) => record(
+            "bgp-restore",
+            subject,
+            expected,
+            why,
+            false,
+            Some("a restarted speaker must get its routes back".into()),
+        ),
+    });
+    out
+}

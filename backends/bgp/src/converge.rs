@@ -1,0 +1,184 @@
+//! Convergence: every speaker has a `proto bird` route for every pod block it must learn,
+//! and a pod on the first node answers a pod on the last. Measured from the start of the
+//! first BIRD, by reading the kernels' routing tables (what forwarding uses), not BIRD's.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use harness::checks::icmp_echo;
+use harness::host::Host;
+use harness::netlink::RouteProto;
+use harness::topology::Plan;
+use ipnet::Ipv4Net;
+
+/// How often the routing tables are read while waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// For every speaker's namespace, the pod blocks it must have a BGP route to: a node, every
+/// other node's block; the l3 router, every block.
+pub fn targets(plan: &Plan) -> Vec<(String, Vec<Ipv4Net>)> {
+    let block = |n: &harness::topology::NodePlan| n.pod_block.expect("block per node");
+    let mut v: Vec<(String, Vec<Ipv4Net>)> = plan
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.netns.clone(),
+                plan.nodes
+                    .iter()
+                    .filter(|r| r.index != n.index)
+                    .map(block)
+                    .collect(),
+            )
+        })
+        .collect();
+    if let Some(rt) = &plan.router {
+        v.push((rt.netns.clone(), plan.nodes.iter().map(block).collect()));
+    }
+    v
+}
+
+/// The pod blocks `host` has a `proto bird` route to, among `blocks`.
+pub fn present(host: &Host, blocks: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> {
+    let routes = host
+        .nl()
+        .routes()
+        .map_err(|e| format!("reading routes: {e}"))?;
+    Ok(blocks
+        .iter()
+        .filter(|b| {
+            routes
+                .iter()
+                .any(|r| r.proto == RouteProto::Bird && r.dst == **b)
+        })
+        .copied()
+        .collect())
+}
+
+/// Number of `proto bird` routes in `host`'s main table.
+pub fn bird_route_count(host: &Host) -> Result<usize, String> {
+    Ok(host
+        .nl()
+        .routes()
+        .map_err(|e| format!("reading routes: {e}"))?
+        .iter()
+        .filter(|r| r.proto == RouteProto::Bird)
+        .count())
+}
+
+/// Of `pending` (namespace, blocks), what is still missing.
+fn missing(
+    hosts: &BTreeMap<String, Host>,
+    pending: Vec<(String, Vec<Ipv4Net>)>,
+) -> Result<Vec<(String, Vec<Ipv4Net>)>, String> {
+    let mut still = Vec::new();
+    for (netns, blocks) in pending {
+        let have = present(&hosts[&netns], &blocks)?;
+        let gone: Vec<Ipv4Net> = blocks.into_iter().filter(|b| !have.contains(b)).collect();
+        if !gone.is_empty() {
+            still.push((netns, gone));
+        }
+    }
+    Ok(still)
+}
+
+fn describe(still: &[(String, Vec<Ipv4Net>)]) -> String {
+    let total: usize = still.iter().map(|(_, m)| m.len()).sum();
+    let (netns, gone) = &still[0];
+    format!(
+        "{total} route(s) on {} speaker(s) missing, e.g. {netns} has no proto bird route to {}",
+        still.len(),
+        gone[0]
+    )
+}
+
+/// Whether every speaker has every route it must learn, now.
+pub fn routes_complete(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<(), String> {
+    let still = missing(hosts, targets(plan))?;
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(describe(&still))
+    }
+}
+
+/// Waits until every speaker has every route it must learn; returns the time since `since`
+/// at which the last one appeared, or what is still missing after `limit` (from `since`).
+pub fn wait_routes(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    since: Instant,
+    limit: Duration,
+) -> Result<Duration, String> {
+    let mut pending = targets(plan);
+    loop {
+        // Only the speakers still missing something are read again.
+        pending = missing(hosts, pending)?;
+        if pending.is_empty() {
+            return Ok(since.elapsed());
+        }
+        if harness::signals::interrupted() {
+            return Err("interrupted".into());
+        }
+        if since.elapsed() >= limit {
+            return Err(format!(
+                "{} after {:.1} s",
+                describe(&pending),
+                limit.as_secs_f64()
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits for routes everywhere, then for a pod on the first node to answer a ping from a
+/// pod on the last; the time is measured from `since` (the start of the first BIRD).
+pub fn wait_converged(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    since: Instant,
+    limit: Duration,
+) -> Result<Duration, String> {
+    wait_routes(plan, hosts, since, limit)?;
+    let (Some(first), Some(last)) = (plan.pods.first(), plan.pods.last()) else {
+        return Ok(since.elapsed());
+    };
+    loop {
+        let answer = icmp_echo(hosts[&last.netns].netns(), first.ip.addr());
+        if answer.ok() {
+            return Ok(since.elapsed());
+        }
+        if harness::signals::interrupted() {
+            return Err("interrupted".into());
+        }
+        if since.elapsed() >= limit {
+            return Err(format!(
+                "every route is in place but {} -> {} ({}) got: {answer}",
+                last.role,
+                first.role,
+                first.ip.addr()
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The namespaces (among the speakers other than `except`) that still have a `proto bird`
+/// route to `block`.
+pub fn holders(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    block: Ipv4Net,
+    except: &str,
+) -> Vec<String> {
+    targets(plan)
+        .into_iter()
+        .filter(|(netns, blocks)| netns != except && blocks.contains(&block))
+        .filter(|(netns, _)| {
+            present(&hosts[netns], &[block])
+                .map(|p| !p.is_empty())
+                .unwrap_or(true)
+        })
+        .map(|(netns, _)| netns)
+        .collect()
+}

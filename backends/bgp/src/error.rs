@@ -1,0 +1,94 @@
+//! Errors of the bgp backend: each names the object (speaker, file, socket) and the fix.
+
+use std::path::PathBuf;
+
+use harness::HarnessError;
+
+/// What can go wrong in the bgp backend.
+#[derive(Debug, thiserror::Error)]
+pub enum BgpError {
+    /// `--bgp-topology` has a value the backend does not know.
+    #[error(
+        "--bgp-topology {0}: use mesh (every node peers with every other) or rr (route reflectors)"
+    )]
+    Topology(String),
+
+    /// BIRD is not installed.
+    #[error(
+        "it runs BIRD, but `{binary}` is not on PATH: install Debian's bird2 package \
+         (`apt-get install bird2`)"
+    )]
+    MissingBird {
+        /// The program not found (`bird` or `birdc`).
+        binary: &'static str,
+    },
+
+    /// `bird -p` refused a generated configuration (a bug in the generator).
+    #[error("BIRD refuses the configuration {path} of {speaker}: {message}")]
+    Config {
+        /// The speaker (`n0`, `router`).
+        speaker: String,
+        /// The configuration file.
+        path: PathBuf,
+        /// BIRD's own words.
+        message: String,
+    },
+
+    /// A BIRD process ended or never opened its control socket.
+    #[error("BIRD on {speaker} ({netns}) {what}; its log: {log}")]
+    NotRunning {
+        /// The speaker.
+        speaker: String,
+        /// Its namespace.
+        netns: String,
+        /// What happened (`exited at startup`).
+        what: String,
+        /// The last lines of its stderr and log.
+        log: String,
+    },
+
+    /// `birdc` could not talk to a BIRD.
+    #[error("birdc -s {socket}: {message}")]
+    Birdc {
+        /// The control socket.
+        socket: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// Writing or reading a file of the run's BIRD directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<BgpError> for HarnessError {
+    fn from(e: BgpError) -> HarnessError {
+        match e {
+            BgpError::MissingBird { .. } => HarnessError::Unsupported {
+                what: "backend bgp".into(),
+                fix: e.to_string(),
+            },
+            BgpError::NotRunning {
+                ref speaker,
+                ref netns,
+                ..
+            } => HarnessError::Process {
+                what: format!("bird on {speaker}"),
+                netns: netns.clone(),
+                message: e.to_string(),
+            },
+            BgpError::Io { path, source } => HarnessError::io(path.display().to_string(), source),
+            other => HarnessError::Process {
+                what: "bird".into(),
+                netns: "-".into(),
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! What the bgp backend promises: the article's Calico tables (a /32 per local pod, one
+//! `proto bird` route per remote pod block with the right next hop), the pods' routes via
+//! 169.254.1.1 answered by proxy ARP, no bridge and no tunnel, pod IPs on the wire at the
+//! full underlay MTU, and every pod reaching every pod and its node.
+
+use std::net::Ipv4Addr;
+
+use harness::backend::{
+    DeviceMtu, DeviceSet, Expectations, IsolationExpect, NeighbourExpect, Wire,
+};
+use harness::netlink::{RouteProto, RouteScope, RouteSpec};
+use harness::topology::{NodePlan, Plan};
+use harness::underlay::{self, NODE_DEV};
+use ipnet::Ipv4Net;
+
+use crate::peering::node_ip;
+use crate::pods::{self, cali_name, pod_ip, POD_DEV};
+
+/// The next hop `node` uses for `remote`'s pod block: the remote node itself when both share
+/// a segment (BGP keeps the originator's next hop inside an AS), otherwise the border router
+/// on the node's own segment (eBGP set it to itself).
+pub fn next_hop(node: &NodePlan, remote: &NodePlan) -> Ipv4Addr {
+    if node.segment == remote.segment {
+        node_ip(remote)
+    } else {
+        node.underlay_gateway
+            .expect("nodes on different segments are on an l3 underlay")
+    }
+}
+
+/// A BGP-learned route as BIRD installs it (proto bird, through a gateway).
+pub fn bird_route(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
+    RouteSpec {
+        dst,
+        via: Some(via),
+        dev: dev.into(),
+        proto: RouteProto::Bird,
+        scope: RouteScope::Universe,
+        src: None,
+        onlink: false,
+    }
+}
+
+/// The routes BGP must install on `node`: one per remote pod block.
+pub fn learned_routes(plan: &Plan, node: &NodePlan) -> Vec<RouteSpec> {
+    plan.nodes
+        .iter()
+        .filter(|r| r.index != node.index)
+        .map(|r| {
+            bird_route(
+                r.pod_block.expect("block per node"),
+                next_hop(node, r),
+                NODE_DEV,
+            )
+        })
+        .collect()
+}
+
+/// The routes BGP must install on the l3 router: every block via its node, on the bridge
+/// of the node's segment.
+pub fn router_routes(plan: &Plan) -> Vec<RouteSpec> {
+    let Some(rt) = &plan.router else {
+        return Vec::new();
+    };
+    plan.nodes
+        .iter()
+        .map(|n| {
+            bird_route(
+                n.pod_block.expect("block per node"),
+                node_ip(n),
+                &rt.segments[n.segment].0,
+            )
+        })
+        .collect()
+}
+
+/// Every declaration of the bgp backend for `plan`.
+pub fn expectations(plan: &Plan) -> Expectations {
+    let mut e = Expectations::default();
+    let mtu = plan.spec.mtu;
+    let run = plan.run_id();
+    for node in &plan.nodes {
+        let local: Vec<_> = plan.pods.iter().filter(|p| p.node == node.index).collect();
+        // Devices: eth0 (the underlay declares it) and one cali veth per pod; no bridge, no
+        // tunnel.
+        e.devices.push(DeviceSet {
+            netns: node.netns.clone(),
+            devices: local
+                .iter()
+                .map(|p| (cali_name(run, p), "veth".to_string()))
+                .collect(),
+        });
+        e.add_routes(
+            &node.netns,
+            local.iter().map(|p| pods::node_pod_route(run, p)),
+        );
+        e.add_routes(&node.netns, pods::node_gateway_route(plan));
+        e.add_routes(&node.netns, learned_routes(plan, node));
+        for p in &local {
+            e.mtus.push(DeviceMtu {
+                netns: node.netns.clone(),
+                dev: cali_name(run, p),
+                mtu_bytes: mtu,
+            });
+        }
+    }
+    if let Some(rt) = &plan.router {
+        e.add_routes(&rt.netns, router_routes(plan));
+    }
+    for pod in &plan.pods {
+        let node = plan.node_of(pod);
+        let cali = cali_name(run, pod);
+        e.devices.push(DeviceSet {
+            netns: pod.netns.clone(),
+            devices: vec![(POD_DEV.into(), "veth".into())],
+        });
+        e.add_routes(&pod.netns, pods::pod_routes());
+        e.mtus.push(DeviceMtu {
+            netns: pod.netns.clone(),
+            dev: POD_DEV.into(),
+            mtu_bytes: mtu,
+        });
+        // Proxy ARP: the pod's entry for its gateway holds the host end's MAC.
+        e.neighbours.push(NeighbourExpect {
+            netns: pod.netns.clone(),
+            dev: POD_DEV.into(),
+            ip: pods::GATEWAY,
+            owner_netns: node.netns.clone(),
+            owner_dev: cali.clone(),
+        });
+        // And the node resolved the pod on its cali device.
+        e.neighbours.push(NeighbourExpect {
+            netns: node.netns.clone(),
+            dev: cali,
+            ip: pod_ip(pod).addr(),
+            owner_netns: pod.netns.clone(),
+            owner_dev: POD_DEV.into(),
+        });
+    }
+    e.add_full_matrix(plan);
+    // The planner's pod gateway (.1 of the block) is a bridge address other backends put on
+    // the node; Calico has none, so a pod reaches its node at the node's own address.
+    for probe in &mut e.reachability {
+        if probe.path != "pod-node" {
+            continue;
+        }
+        if let Some(node) = plan.nodes.iter().find(|n| n.netns == probe.to_netns) {
+            probe.to_ip = node_ip(node);
+        }
+    }
+    // Pod packets cross between every pair of nodes (the matrix): the underlay learns every
+    // node's MAC and each node resolves its next hops (peers on its segment, or the router).
+    let talked: Vec<(u32, u32)> = plan
+        .nodes
+        .iter()
+        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    let mut traffic = underlay::traffic_expectations(plan, &talked);
+    // Many pairs share one piece of evidence (a node's MAC on its port, its router's entry).
+    let mut fdb = Vec::new();
+    for f in traffic.fdb.drain(..) {
+        if !fdb.contains(&f) {
+            fdb.push(f);
+        }
+    }
+    let mut neighbours = Vec::new();
+    for n in traffic.neighbours.drain(..) {
+        if !neighbours.contains(&n) {
+            neighbours.push(n);
+        }
+    }
+    traffic.fdb = fdb;
+    traffic.neighbours = neighbours;
+    e.merge(traffic);
+    if let Some((from, to)) = Expectations::cross_node_pair(plan, false) {
+        // Routed by the sending node and the receiving node, and by the border router when
+        // the nodes are on different segments; no encapsulation: the underlay MTU is the
+        // path MTU and the pod IPs are on the wire.
+        let (a, b) = (plan.node_of(&plan.pods[from]), plan.node_of(&plan.pods[to]));
+        let hops = if a.segment == b.segment { 2 } else { 3 };
+        e.add_path_facts(plan, (from, to), hops, mtu, Wire::Plain);
+    }
+    if let [a, b, ..] = plan.pods.as_slice() {
+        e.isolation.push(IsolationExpect {
+            a: (a.role.clone(), a.netns.clone()),
+            b: (b.role.clone(), b.netns.clone()),
+            shared_ports: false,
+        });
+    }
+    e.add_default_measure_pairs(plan);
+    e
+}

@@ -1,0 +1,220 @@
+//! Who peers with whom: the BGP speakers of a plan (every node, and the underlay router on
+//! an l3 underlay), their autonomous systems, and the sessions between them for a full mesh
+//! or for route reflectors. Pure: the BIRD configurations, the expectations and the checks
+//! are all derived from this one place.
+//!
+//! Autonomous systems follow Calico's "AS per rack" layout for routed fabrics: the nodes of
+//! one L2 segment are one AS (64512, Calico's default, plus the segment number) and speak
+//! iBGP among themselves, mesh or reflected; on an l3 underlay the router between the
+//! segments is the article's border router, in its own AS, and speaks eBGP with every node.
+//! eBGP is what makes the router useful: it rewrites the next hop to itself on the way to the
+//! other segment (the original next hop is not on that segment, so no route could use it),
+//! and the AS path stops a segment's own blocks from coming back to it.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use harness::topology::{NodePlan, Plan};
+
+use crate::error::BgpError;
+
+/// AS of the nodes of segment 0 (Calico's default AS); segment `s` is this plus `s`.
+pub const NODE_AS: u32 = 64512;
+/// AS of the underlay router on an l3 underlay (the border router).
+pub const ROUTER_AS: u32 = 65000;
+
+/// How the nodes of one segment peer among themselves (`--bgp-topology`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BgpTopology {
+    /// Every node with every other node of its segment: k(k−1)/2 sessions, routes learned
+    /// straight from their origin.
+    #[default]
+    Mesh,
+    /// Route reflectors: the first node of each segment, and its second when the segment has
+    /// four nodes or more (two, so that one can fail); every other node peers only with them.
+    Rr,
+}
+
+impl BgpTopology {
+    /// The CLI name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BgpTopology::Mesh => "mesh",
+            BgpTopology::Rr => "rr",
+        }
+    }
+}
+
+impl fmt::Display for BgpTopology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BgpTopology {
+    type Err = BgpError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "mesh" => Ok(BgpTopology::Mesh),
+            "rr" => Ok(BgpTopology::Rr),
+            other => Err(BgpError::Topology(other.to_string())),
+        }
+    }
+}
+
+/// A BGP speaker: one BIRD process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Speaker {
+    /// Node number `n`.
+    Node(u32),
+    /// The underlay router (l3 only).
+    Router,
+}
+
+impl Speaker {
+    /// Every speaker of the plan: the nodes, then the router if there is one.
+    pub fn all(plan: &Plan) -> Vec<Speaker> {
+        let mut v: Vec<Speaker> = plan.nodes.iter().map(|n| Speaker::Node(n.index)).collect();
+        if plan.router.is_some() {
+            v.push(Speaker::Router);
+        }
+        v
+    }
+
+    /// Short name (`n0`, `router`), used for its directory and in messages.
+    pub fn role(self, plan: &Plan) -> String {
+        match self {
+            Speaker::Node(n) => plan.nodes[n as usize].role.clone(),
+            Speaker::Router => "router".into(),
+        }
+    }
+
+    /// The namespace it runs in.
+    pub fn netns(self, plan: &Plan) -> String {
+        match self {
+            Speaker::Node(n) => plan.nodes[n as usize].netns.clone(),
+            Speaker::Router => router(plan).netns.clone(),
+        }
+    }
+
+    /// Its BGP router id: the node's underlay IP, or the router's first address.
+    pub fn router_id(self, plan: &Plan) -> Ipv4Addr {
+        match self {
+            Speaker::Node(n) => node_ip(&plan.nodes[n as usize]),
+            Speaker::Router => router(plan).segments[0].1.addr(),
+        }
+    }
+
+    /// Its autonomous system.
+    pub fn asn(self, plan: &Plan) -> u32 {
+        match self {
+            Speaker::Node(n) => NODE_AS + plan.nodes[n as usize].segment as u32,
+            Speaker::Router => ROUTER_AS,
+        }
+    }
+
+    /// The name of its process in the run's supervisor (`bird on n0`).
+    pub fn what(self, plan: &Plan) -> String {
+        format!("bird on {}", self.role(plan))
+    }
+}
+
+/// The underlay address of a node (every node of a bgp plan has one: validate refuses
+/// plans without an underlay).
+pub fn node_ip(node: &NodePlan) -> Ipv4Addr {
+    node.underlay_ip
+        .expect("bgp plans always have an underlay")
+        .addr()
+}
+
+fn router(plan: &Plan) -> &harness::topology::RouterPlan {
+    plan.router
+        .as_ref()
+        .expect("only l3 plans have a router speaker")
+}
+
+/// The route reflectors of segment `segment` (node indices), for `Rr`: the first node of the
+/// segment, and the second too when the segment has four nodes or more.
+pub fn reflectors(plan: &Plan, topology: BgpTopology, segment: usize) -> Vec<u32> {
+    if topology != BgpTopology::Rr {
+        return Vec::new();
+    }
+    let members: Vec<u32> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.segment == segment)
+        .map(|n| n.index)
+        .collect();
+    let count = if members.len() >= 4 { 2 } else { 1 };
+    members.into_iter().take(count).collect()
+}
+
+/// Whether node `n` is a route reflector.
+pub fn is_reflector(plan: &Plan, topology: BgpTopology, n: u32) -> bool {
+    reflectors(plan, topology, plan.nodes[n as usize].segment).contains(&n)
+}
+
+/// Every BGP session of the plan, each pair once (lower speaker first).
+pub fn sessions(plan: &Plan, topology: BgpTopology) -> Vec<(Speaker, Speaker)> {
+    let mut out = Vec::new();
+    let segments = plan.spec.underlay_cidrs.len().max(1);
+    for seg in 0..segments {
+        let members: Vec<u32> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.segment == seg)
+            .map(|n| n.index)
+            .collect();
+        let rrs = reflectors(plan, topology, seg);
+        for (i, &a) in members.iter().enumerate() {
+            for &b in &members[i + 1..] {
+                let peer = match topology {
+                    BgpTopology::Mesh => true,
+                    BgpTopology::Rr => rrs.contains(&a) || rrs.contains(&b),
+                };
+                if peer {
+                    out.push((Speaker::Node(a), Speaker::Node(b)));
+                }
+            }
+        }
+    }
+    if plan.router.is_some() {
+        out.extend(
+            plan.nodes
+                .iter()
+                .map(|n| (Speaker::Node(n.index), Speaker::Router)),
+        );
+    }
+    out
+}
+
+/// The peers of `speaker`, in session order.
+pub fn peers_of(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> Vec<Speaker> {
+    sessions(plan, topology)
+        .into_iter()
+        .filter_map(|(a, b)| {
+            if a == speaker {
+                Some(b)
+            } else if b == speaker {
+                Some(a)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The address `speaker` uses towards `peer` (its own end of the session), and the peer's.
+/// Nodes have one address; the router uses its address on the peer's segment.
+pub fn session_addresses(plan: &Plan, speaker: Speaker, peer: Speaker) -> (Ipv4Addr, Ipv4Addr) {
+    let addr = |s: Speaker, other: Speaker| match (s, other) {
+        (Speaker::Node(n), _) => node_ip(&plan.nodes[n as usize]),
+        (Speaker::Router, Speaker::Node(m)) => router(plan).segments
+            [plan.nodes[m as usize].segment]
+            .1
+            .addr(),
+        (Speaker::Router, Speaker::Router) => unreachable!("the router does not peer with itself"),
+    };
+    (addr(speaker, peer), addr(peer, speaker))
+}

@@ -1,0 +1,134 @@
+//! Calico-style pod wiring: no bridge. Each pod's veth has its host end (`caliXXXXXXXX`) in
+//! the node with proxy ARP on; the pod has its address as a /32 and reaches everything
+//! through the fictitious gateway 169.254.1.1, which no device owns: the node answers the
+//! pod's ARP for it with the host end's own MAC. The node routes to each local pod with a
+//! `/32 dev caliX scope link` route.
+
+use std::net::Ipv4Addr;
+
+use harness::backend::Context;
+use harness::netlink::{RouteProto, RouteScope, RouteSpec};
+use harness::topology::{NodePlan, Plan, PodPlan, Underlay};
+use harness::Result;
+use ipnet::Ipv4Net;
+
+/// The gateway every pod routes through (Calico's): link-local, owned by no device.
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+
+/// The pod's device, as in the article.
+pub const POD_DEV: &str = "eth0";
+
+/// Name of the host end of `pod`'s veth: `cali` and 8 hex digits of a hash of the run id and
+/// the pod (Calico hashes the workload's id the same way), so names are unique per pod and,
+/// with the run id in the hash, differ between runs (tracepoints filter by device name).
+pub fn cali_name(run_id: &str, pod: &PodPlan) -> String {
+    // FNV-1a, 32 bits: small, stable across builds and platforms.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in run_id.bytes().chain([b'/']).chain(pod.role.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("cali{h:08x}")
+}
+
+/// The pod's address as Calico gives it: a /32.
+pub fn pod_ip(pod: &PodPlan) -> Ipv4Net {
+    Ipv4Net::new(pod.ip.addr(), 32).expect("/32 is valid")
+}
+
+/// The pod's routes: `169.254.1.1 dev eth0 scope link` (so the gateway is on-link), then
+/// `default via 169.254.1.1 dev eth0`.
+pub fn pod_routes() -> [RouteSpec; 2] {
+    [
+        RouteSpec {
+            dst: Ipv4Net::new(GATEWAY, 32).expect("valid"),
+            via: None,
+            dev: POD_DEV.into(),
+            proto: RouteProto::Boot,
+            scope: RouteScope::Link,
+            src: None,
+            onlink: false,
+        },
+        RouteSpec {
+            dst: Ipv4Net::default(),
+            via: Some(GATEWAY),
+            dev: POD_DEV.into(),
+            proto: RouteProto::Boot,
+            scope: RouteScope::Universe,
+            src: None,
+            onlink: false,
+        },
+    ]
+}
+
+/// The node's route to a local pod: `10.20.N.x/32 dev caliX scope link`.
+pub fn node_pod_route(run_id: &str, pod: &PodPlan) -> RouteSpec {
+    RouteSpec {
+        dst: pod_ip(pod),
+        via: None,
+        dev: cali_name(run_id, pod),
+        proto: RouteProto::Boot,
+        scope: RouteScope::Link,
+        src: None,
+        onlink: false,
+    }
+}
+
+/// The node's route that lets proxy ARP answer for the gateway, when it needs one.
+///
+/// The kernel answers an ARP request by proxy only for a target it has a unicast route to
+/// through another device (`arp_process` looks the target up as if forwarding it). A real
+/// node has a default route, which covers 169.254.1.1; on an l3 underlay ours do (via the
+/// router). On l2 the nodes have no default route, so without this stand-in for it the pod's
+/// ARP for its gateway stays INCOMPLETE.
+pub fn node_gateway_route(plan: &Plan) -> Option<RouteSpec> {
+    (plan.spec.underlay == Underlay::L2).then(|| RouteSpec {
+        dst: Ipv4Net::new(GATEWAY, 32).expect("valid"),
+        via: None,
+        dev: harness::underlay::NODE_DEV.into(),
+        proto: RouteProto::Boot,
+        scope: RouteScope::Link,
+        src: None,
+        onlink: false,
+    })
+}
+
+/// Wires every pod of `node` and makes the node a router for them.
+pub fn wire_node(ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+    let plan = ctx.plan;
+    let mtu = plan.spec.mtu;
+    let host = ctx.host(&node.netns);
+    let nl = host.nl();
+    let pods: Vec<&PodPlan> = plan.pods.iter().filter(|p| p.node == node.index).collect();
+    for pod in &pods {
+        let cali = cali_name(plan.run_id(), pod);
+        let pod_host = ctx.host(&pod.netns);
+        nl.create_veth(&cali, POD_DEV, Some(pod_host.netns().fd()), mtu)?;
+        let pnl = pod_host.nl();
+        pnl.set_up("lo")?;
+        pnl.add_address(POD_DEV, pod_ip(pod))?;
+        pnl.set_up(POD_DEV)?;
+        for r in pod_routes() {
+            pnl.add_route(&r)?;
+        }
+    }
+    // Forwarding on (the node routes between its pods and eth0), proxy ARP on every host end,
+    // and no proxy delay: by default the kernel holds a proxied ARP answer for a random part
+    // of `proxy_delay` (0.8 s), which Calico also sets to 0.
+    let mut keys: Vec<(String, &str)> = vec![("net.ipv4.ip_forward".into(), "1")];
+    for pod in &pods {
+        let cali = cali_name(plan.run_id(), pod);
+        keys.push((format!("net.ipv4.conf.{cali}.proxy_arp"), "1"));
+        keys.push((format!("net.ipv4.neigh.{cali}.proxy_delay"), "0"));
+    }
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    host.set_sysctls(&pairs)?;
+    for pod in &pods {
+        nl.set_up(&cali_name(plan.run_id(), pod))?;
+        nl.add_route(&node_pod_route(plan.run_id(), pod))?;
+    }
+    if let Some(r) = node_gateway_route(plan) {
+        nl.add_route(&r)?;
+    }
+    Ok(())
+}

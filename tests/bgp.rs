@@ -1,0 +1,350 @@
+//! End-to-end runs of the bgp backend (Calico-style routing with real BIRD) through the
+//! `cnbench` binary, as root: full mesh and route reflectors on an l2 and an l3 underlay pass
+//! every check (sessions read with birdc, withdrawal and restore, convergence), the JSON
+//! result parses, and nothing of the run is left: no namespace, no BIRD, no state directory.
+//! `cnbench scale` measures a small curve; a machine without BIRD gets the fix, not a crash.
+//! BIRD runs with fast timers (hold 3 s), so each run takes a few seconds.
+
+mod common;
+
+use common::{code, namespaces_of, run, run_id_of, text, Cleanup};
+
+const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
+
+/// Pids of the BIRD processes whose command line names run `id`'s state directory (their
+/// configuration and control socket live there), whoever started them.
+fn birds_of(id: &str) -> Vec<u32> {
+    let needle = format!("/run/cnbench/{id}/bird/");
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                        .map(|c| c.starts_with("bird ") && c.contains(&needle))
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_nothing_left(id: &str) {
+    assert!(
+        namespaces_of(id).is_empty(),
+        "run {id} left {:?}",
+        namespaces_of(id)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/run/cnbench/{id}")).exists(),
+        "run {id} left its state directory"
+    );
+    assert!(
+        birds_of(id).is_empty(),
+        "run {id} left BIRD {:?}",
+        birds_of(id)
+    );
+}
+
+/// `cnbench run --backend bgp --no-baseline` with `extra`: exit 0, nothing left; the parsed
+/// result.
+fn run_bgp(extra: &[&str]) -> reports::RunResult {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-bgp-{}-{}.json",
+        std::process::id(),
+        extra.join("")
+    ));
+    let mut args = vec![
+        "run",
+        "--backend",
+        "bgp",
+        "--no-baseline",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SHORT);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let id = run_id_of(&stdout);
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_nothing_left(&id);
+    let result = reports::read_result(&json).expect("result file parses with this schema");
+    let _ = std::fs::remove_file(&json);
+    result
+}
+
+fn check<'a>(r: &'a reports::RunResult, kind: &str, subject_has: &str) -> &'a reports::CheckRecord {
+    r.checks
+        .iter()
+        .find(|c| c.check == kind && c.subject.contains(subject_has))
+        .unwrap_or_else(|| panic!("no {kind} check about {subject_has:?}: {:#?}", r.checks))
+}
+
+/// Every check passed, the backend's own among them, one session record per speaker.
+fn assert_passed(r: &reports::RunResult, speakers: usize) {
+    assert_eq!(r.outcome, reports::Outcome::Passed);
+    let bad: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    for kind in [
+        "routes",
+        "devices",
+        "reachability",
+        "neighbours",
+        "ttl",
+        "encap",
+        "convergence",
+        "bgp-withdraw",
+        "bgp-restore",
+    ] {
+        assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
+    }
+    let sessions = r
+        .checks
+        .iter()
+        .filter(|c| c.check == "bgp-sessions")
+        .count();
+    assert_eq!(sessions, speakers);
+    assert!(check(r, "convergence", "bgp")
+        .actual
+        .starts_with("converged in"));
+}
+
+#[test]
+fn full_mesh_on_l2_routes_pod_blocks_learned_from_bird() {
+    let r = run_bgp(&[]);
+    assert_passed(&r, 2);
+    // The article's table: a /32 per local pod on its cali device, the remote block by BGP.
+    let routes = check(&r, "routes", "-n0");
+    assert!(
+        routes
+            .actual
+            .contains("10.20.1.0/24 via 10.168.0.2 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    assert!(
+        routes.actual.contains("10.20.0.2/32 dev cali"),
+        "{routes:?}"
+    );
+    // Proxy ARP: the pod's gateway resolves to the host end of its veth.
+    let arp = check(&r, "neighbours", "n0p0 eth0 neighbour 169.254.1.1");
+    assert!(arp.expected.starts_with("lladdr"), "{arp:?}");
+    // No bridge, no tunnel anywhere on a node; pod IPs on the wire at the underlay MTU.
+    for ns in r.topology.iter().filter(|n| n.role == "node") {
+        assert!(
+            ns.devices
+                .iter()
+                .all(|d| d.kind == "veth" || d.name == "lo"),
+            "{ns:?}"
+        );
+    }
+    assert!(check(&r, "encap", "-sw")
+        .actual
+        .contains("10.20.0.2 -> 10.20.1.2"));
+    assert!(check(&r, "ttl", "n0p0").actual.contains("2 hop"));
+    let workloads: Vec<(&str, &str)> = r
+        .measurements
+        .iter()
+        .map(|m| (m.workload.as_str(), m.path.as_str()))
+        .collect();
+    assert!(
+        workloads.contains(&("tcp-rr", "cross-node")),
+        "{workloads:?}"
+    );
+    assert!(r.measurements.iter().all(|m| m.datapath == "kernel"));
+}
+
+#[test]
+fn route_reflectors_on_l2_serve_every_client() {
+    let r = run_bgp(&[
+        "--bgp-topology",
+        "rr",
+        "--nodes",
+        "4",
+        "--pods-per-node",
+        "1",
+        "--workloads",
+        "none",
+    ]);
+    assert_passed(&r, 4);
+    // n0 and n1 reflect: 3 sessions each; clients peer with both.
+    let rr = check(&r, "bgp-sessions", "BIRD on n0 (route reflector)");
+    assert!(rr.actual.starts_with("3 session(s)"), "{rr:?}");
+    let client = check(&r, "bgp-sessions", "BIRD on n3:");
+    assert!(client.actual.starts_with("2 session(s)"), "{client:?}");
+    // A reflected route keeps its origin as the next hop.
+    let routes = check(&r, "routes", "-n2");
+    assert!(
+        routes
+            .actual
+            .contains("10.20.3.0/24 via 10.168.0.4 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+}
+
+#[test]
+fn full_mesh_on_l3_crosses_the_border_router_without_encapsulation() {
+    let r = run_bgp(&["--underlay", "l3", "--nodes", "3", "--pods-per-node", "1"]);
+    // Three nodes and the router.
+    assert_passed(&r, 4);
+    let routes = check(&r, "routes", "-n0");
+    // n1 is on the other segment: via the router; n2 shares n0's segment: direct.
+    assert!(
+        routes
+            .actual
+            .contains("10.20.1.0/24 via 10.168.1.1 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    assert!(
+        routes
+            .actual
+            .contains("10.20.2.0/24 via 10.168.1.3 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    let rt = check(&r, "routes", "-rt");
+    assert!(
+        rt.actual
+            .contains("10.20.1.0/24 via 10.168.2.2 dev br2 proto bird"),
+        "{rt:?}"
+    );
+    assert!(check(&r, "encap", "-rt")
+        .actual
+        .contains("10.20.0.2 -> 10.20.1.2"));
+    assert!(check(&r, "ttl", "n0p0").actual.contains("3 hop"));
+    let router = check(&r, "bgp-sessions", "(border router)");
+    assert!(router.actual.starts_with("3 session(s)"), "{router:?}");
+}
+
+#[test]
+fn route_reflectors_on_l3() {
+    let r = run_bgp(&[
+        "--underlay",
+        "l3",
+        "--bgp-topology",
+        "rr",
+        "--nodes",
+        "4",
+        "--pods-per-node",
+        "1",
+        "--workloads",
+        "none",
+    ]);
+    assert_passed(&r, 5);
+}
+
+#[test]
+fn scale_measures_both_topologies_and_tears_each_down() {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-bgp-scale-{}.json",
+        std::process::id()
+    ));
+    let o = run(&[
+        "scale",
+        "-b",
+        "bgp",
+        "--nodes",
+        "4",
+        "--bgp-topology",
+        "mesh,rr",
+        "--timeout",
+        "30",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let result: reports::ScaleResult =
+        serde_json::from_slice(&std::fs::read(&json).expect("scale wrote its result"))
+            .expect("scale result parses");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(result.kind, "scale");
+    assert_eq!(result.backend, "bgp");
+    let shape: Vec<(&str, u32, bool)> = result
+        .points
+        .iter()
+        .map(|p| (p.topology.as_str(), p.nodes, p.converged))
+        .collect();
+    assert_eq!(shape, [("mesh", 4, true), ("rr", 4, true)], "{result:#?}");
+    // 4 nodes: a mesh has 6 sessions, two reflectors 2·4−3 = 5; every node learns 3 blocks.
+    let sessions: Vec<Option<u64>> = result.points.iter().map(|p| p.sessions_total).collect();
+    assert_eq!(sessions, [Some(6), Some(5)]);
+    for p in &result.points {
+        assert!(p.error.is_none(), "{p:?}");
+        assert_eq!(p.routes_per_node_min, Some(3));
+        assert_eq!(p.routes_per_node_max, Some(3));
+        assert!(p.convergence_ms.unwrap() > 0.0);
+        assert!(p.daemon_rss_bytes_total.unwrap() > 4 * 1024 * 1024, "{p:?}");
+        assert!(p.daemon_cpu_ms_total.is_some() && p.softnet_drops.is_some());
+    }
+    // Each point names its run on stderr; none of them left anything.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let ids: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("cnbench scale: run "))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", text(&o));
+    for id in ids {
+        assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn a_standing_topology_is_checked_restarted_and_taken_down() {
+    let o = run(&["up", "--backend", "bgp", "--pods-per-node", "1"]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // BIRD outlives `up`, one per node.
+    assert_eq!(birds_of(&id).len(), 2);
+    // `check` (another process) stops n1's BIRD and starts a new one that outlives it.
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        out.contains("bgp-restore") && out.contains("every route back"),
+        "{out}"
+    );
+    assert_eq!(birds_of(&id).len(), 2, "{out}");
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn without_bird_the_run_says_which_package_to_install() {
+    // A PATH without BIRD: refused before anything is created, with the fix.
+    let empty = std::env::temp_dir().join(format!("cnbench-test-nobird-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = common::cnbench()
+        .args(["run", "--backend", "bgp"])
+        .env("PATH", &empty)
+        .output()
+        .expect("cnbench runs");
+    let _ = std::fs::remove_dir(&empty);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("apt-get install bird2"), "{}", text(&o));
+    // Refused while planning: no run id was ever given out.
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("cnbench run "),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn unknown_topologies_are_refused() {
+    let o = run(&["run", "--backend", "bgp", "--bgp-topology", "star"]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("use mesh") && err.contains("rr"),
+        "{}",
+        text(&o)
+    );
+}
