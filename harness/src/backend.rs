@@ -17,6 +17,9 @@ use crate::netlink::RouteSpec;
 use crate::process::Supervisor;
 use crate::topology::{Plan, PodNetwork, PodPlan, Underlay};
 
+/// The placement whose server CPU datapath daemons are pinned to.
+pub const DAEMON_CPU: crate::measure::CpuPlacement = crate::measure::CpuPlacement::SameCpu;
+
 /// Where packets are moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,6 +155,14 @@ impl Context<'_> {
         }
         let host = self.host(netns);
         let pid = self.procs.spawn(host.netns(), cmd, what)?;
+        // A datapath daemon forwards every packet of a measurement: pin it where the default
+        // (same-cpu) placement pins the workload agents, so an idle CPU never has to wake up
+        // for it (tens of µs a round trip on these VMs) and runs are comparable.
+        let cpu = DAEMON_CPU.cpus().1;
+        let mut set = nix::sched::CpuSet::new();
+        if set.set(cpu as usize).is_ok() {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set);
+        }
         let stdout = self.procs.take_stdout(pid);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

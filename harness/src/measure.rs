@@ -122,6 +122,7 @@ pub fn measure_pair(
                 kind: opts.placement.as_str().to_string(),
                 client_cpu,
                 server_cpu,
+                daemon_cpu: (!ctx.daemons.is_empty()).then(|| crate::backend::DAEMON_CPU.cpus().1),
             },
             repetitions: Vec::new(),
             summary: Vec::new(),

@@ -460,6 +460,9 @@ pub struct Placement {
     pub client_cpu: u32,
     /// CPU number of the server.
     pub server_cpu: u32,
+    /// CPU the datapath daemons are pinned to, for a userspace datapath.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_cpu: Option<u32>,
 }
 
 /// The figures of one repetition. Serialized flat, tagged by `"workload"`:

@@ -281,6 +281,7 @@ mod tests {
                 kind: "cross-cpu".into(),
                 client_cpu: 0,
                 server_cpu: 1,
+                daemon_cpu: None,
             },
             repetitions: samples,
             summary: Vec::new(),

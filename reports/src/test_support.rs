@@ -127,6 +127,7 @@ pub(crate) fn full_result() -> RunResult {
         kind: "cross-cpu".into(),
         client_cpu: 0,
         server_cpu: 1,
+        daemon_cpu: None,
     };
     let stream = |bps: f64| {
         Sample::TcpStream(TcpStreamSample {
