@@ -21,10 +21,19 @@ use crate::ExitCode;
 /// `cnbench list`.
 pub fn list() -> Result<ExitCode> {
     let entries = registry::all();
+    // Kernel features a backend uses when present and replaces when not: (backend, kind,
+    // what runs with it, what runs without it).
+    const OPTIONAL: &[(&str, &str, &str, &str)] = &[(
+        "ipip",
+        "ipip",
+        "kernel datapath (ipip module)",
+        "userspace datapath (TUN + raw socket): this kernel has no ipip module",
+    )];
     let kinds: Vec<&str> = {
         let mut k: Vec<&str> = entries
             .iter()
             .flat_map(|e| e.info.link_kinds.iter().copied())
+            .chain(OPTIONAL.iter().map(|o| o.1))
             .collect();
         k.sort();
         k.dedup();
@@ -75,6 +84,13 @@ pub fn list() -> Result<ExitCode> {
             needs.join(","),
             info.summary
         );
+        if let Ok(p) = &probed {
+            for (_, kind, with, without) in OPTIONAL.iter().filter(|o| o.0 == info.name) {
+                let here = p.iter().find(|s| s.kind == *kind).map(|s| s.result.is_ok());
+                let text = if here == Some(true) { with } else { without };
+                say!("{:<12} {:<14} {text}", "", "  ↳ this machine:");
+            }
+        }
         for m in missing {
             say!("{:<12} {:<14} {m}", "", "  ↳ this machine:");
         }

@@ -313,20 +313,22 @@ impl<'a> CostSession<'a> {
                 crossings_per_packet: p.counts.and_then(|c| per(c.1)),
             });
         }
-        // The sending node: the client's crossings plus its node's daemon's, if any.
+        // The sending node: the client's crossings plus those of its node's daemon, when the
+        // daemon is on the path (a same-node pair never reaches it).
         let client = roles
             .iter()
             .find(|r| r.role == "client")
             .and_then(|r| r.crossings_per_packet);
-        let daemon = roles
-            .iter()
-            .find(|r| r.role != "client" && r.role != "server" && r.netns == self.client_node_netns)
-            .map(|r| r.crossings_per_packet);
+        let daemon = roles.iter().find(|r| {
+            r.role != "client"
+                && r.role != "server"
+                && r.netns == self.client_node_netns
+                && r.packets > 0
+        });
         let sending = match (client, daemon) {
-            (Some(c), Some(Some(d))) => Some(c + d),
-            (Some(_), Some(None)) => None,
+            (Some(c), Some(d)) => d.crossings_per_packet.map(|d| c + d),
             (c, None) => c,
-            _ => None,
+            (None, Some(_)) => None,
         };
         CostSample {
             roles,

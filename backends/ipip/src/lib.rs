@@ -147,6 +147,11 @@ impl Backend for Ipip {
         expect::expectations(plan, self.datapath)
     }
 
+    fn daemon_device(&self) -> Option<&'static str> {
+        // The userspace datapath's daemon moves every tunnelled packet through its TUN.
+        (self.datapath == Datapath::Userspace).then_some(TUNNEL_DEV)
+    }
+
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
         match self.datapath {
             Datapath::Userspace => userspace::daemon_restart(ctx),
