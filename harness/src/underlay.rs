@@ -169,3 +169,15 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
     }
     e
 }
+
+/// [`traffic_expectations`] for every ordered pair of nodes: what an overlay leaves behind
+/// once every node sent tunnelled packets to every other during the reachability matrix.
+pub fn mesh_traffic_expectations(plan: &Plan) -> Expectations {
+    let talked: Vec<(u32, u32)> = plan
+        .nodes
+        .iter()
+        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    traffic_expectations(plan, &talked)
+}

@@ -2,7 +2,7 @@
 //! the one route to it on every node, UDP 8285 between node IPs on the wire, a path MTU 28
 //! bytes below the underlay's, and two routed hops between pods of different nodes.
 
-use harness::backend::{DeviceMtu, EncapExpect, Expectations, PathExpect, PmtuExpect, Wire};
+use harness::backend::{DeviceMtu, Expectations, Wire};
 use harness::netlink::{RouteProto, RouteScope, RouteSpec};
 use harness::topology::Plan;
 use harness::{podnet, underlay};
@@ -48,41 +48,17 @@ pub fn expectations(plan: &Plan) -> Expectations {
     e.add_default_measure_pairs(plan);
     // Every node's daemon sends UDP to every other node's daemon during the matrix: the
     // switch (or router bridge) learns its MAC and it resolves its peer (or its router).
-    let talked: Vec<(u32, u32)> = plan
-        .nodes
-        .iter()
-        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
-        .filter(|(a, b)| a != b)
-        .collect();
-    e.merge(underlay::traffic_expectations(plan, &talked));
-    if let Some((from, to)) = first_cross_node_pair(plan) {
-        let sender = plan.node_of(&plan.pods[from]);
-        let capture_netns = match (&plan.switch, &plan.router) {
-            (Some(sw), _) => sw.netns.clone(),
-            (None, Some(rt)) => rt.netns.clone(),
-            (None, None) => unreachable!("validate refuses plans without an underlay"),
+    e.merge(underlay::mesh_traffic_expectations(plan));
+    // The source node routes (cni0 -> flannel0), the destination node routes (flannel0 ->
+    // cni0). The daemons leave the inner TTL alone (flanneld decrements it once more on each
+    // side), and on l3 the router decrements only the outer header's. The pod's eth0 is 28
+    // bytes under the underlay, so exactly the pod MTU fills an underlay frame.
+    if let Some(pair) = first_cross_node_pair(plan) {
+        let wire = Wire::Udp {
+            port: UDP_PORT,
+            vni: None,
         };
-        e.encap.push(EncapExpect {
-            from,
-            to,
-            capture_netns,
-            capture_dev: sender.switch_port.clone(),
-            wire: Wire::Udp {
-                port: UDP_PORT,
-                vni: None,
-            },
-        });
-        // The pod's eth0 is already 28 bytes under the underlay, so one byte more is refused
-        // by the sender's own kernel; exactly the pod MTU fills an underlay frame.
-        e.pmtu.push(PmtuExpect {
-            from,
-            to,
-            path_mtu: pod_mtu,
-        });
-        // The source node routes (cni0 -> flannel0), the destination node routes (flannel0
-        // -> cni0). The daemons leave the inner TTL alone (flanneld decrements it once more
-        // on each side), and on l3 the router decrements only the outer header's.
-        e.paths.push(PathExpect { from, to, hops: 2 });
+        e.add_path_facts(plan, pair, 2, pod_mtu, wire);
     }
     e
 }

@@ -2,9 +2,7 @@
 //! node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
 //! to a node on the other segment as an expected failure with its reason.
 
-use harness::backend::{
-    EncapExpect, Expect, Expectations, MeasurePair, PathExpect, PmtuExpect, Wire,
-};
+use harness::backend::{Expect, Expectations, MeasurePair, Wire};
 use harness::topology::Plan;
 use harness::{podnet, underlay};
 
@@ -48,27 +46,9 @@ pub fn expectations(plan: &Plan) -> Expectations {
     e.merge(underlay::traffic_expectations(plan, &talked));
     let cross = reachable_cross_node_pair(plan);
     if let Some((from, to)) = cross {
-        let sender = plan.node_of(&plan.pods[from]);
-        let capture_netns = match (&plan.switch, &plan.router) {
-            (Some(sw), _) => sw.netns.clone(),
-            (None, Some(rt)) => rt.netns.clone(),
-            (None, None) => unreachable!("validate refuses plans without an underlay"),
-        };
-        e.encap.push(EncapExpect {
-            from,
-            to,
-            capture_netns,
-            capture_dev: sender.switch_port.clone(),
-            wire: Wire::Plain,
-        });
-        // No encapsulation: the path MTU is the underlay's.
-        e.pmtu.push(PmtuExpect {
-            from,
-            to,
-            path_mtu: mtu,
-        });
-        // The source node routes (cni0 -> eth0), the destination node routes (eth0 -> cni0).
-        e.paths.push(PathExpect { from, to, hops: 2 });
+        // No encapsulation, so the path MTU is the underlay's; the source node routes (cni0
+        // -> eth0), the destination node routes (eth0 -> cni0).
+        e.add_path_facts(plan, (from, to), 2, mtu, Wire::Plain);
         e.measure.push(MeasurePair {
             client: from,
             server: to,

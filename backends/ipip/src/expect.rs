@@ -3,7 +3,7 @@
 //! − 20, the routes into it, IP protocol 4 between node IPs on the wire, a path MTU 20 bytes
 //! below the underlay's, and two routed hops pod to pod.
 
-use harness::backend::{DeviceMtu, EncapExpect, Expectations, PathExpect, PmtuExpect, Wire};
+use harness::backend::{DeviceMtu, Expectations, Wire};
 use harness::topology::Plan;
 use harness::{podnet, underlay, Datapath};
 
@@ -45,37 +45,13 @@ pub fn expectations(plan: &Plan, datapath: Datapath) -> Expectations {
     e.add_default_measure_pairs(plan);
     // Every node sends IP-in-IP packets to every other node over eth0 during the matrix: the
     // switch (or router bridge) learns its MAC and it resolves its peer (or its router).
-    let talked: Vec<(u32, u32)> = plan
-        .nodes
-        .iter()
-        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
-        .filter(|(a, b)| a != b)
-        .collect();
-    e.merge(underlay::traffic_expectations(plan, &talked));
-    if let Some((from, to)) = first_cross_node_pair(plan) {
-        let sender = plan.node_of(&plan.pods[from]);
-        let capture_netns = match (&plan.switch, &plan.router) {
-            (Some(sw), _) => sw.netns.clone(),
-            (None, Some(rt)) => rt.netns.clone(),
-            (None, None) => unreachable!("validate refuses plans without an underlay"),
-        };
-        e.encap.push(EncapExpect {
-            from,
-            to,
-            capture_netns,
-            capture_dev: sender.switch_port.clone(),
-            wire: Wire::IpIp,
-        });
-        // tunl0 and the pods' links are 20 bytes below the underlay: a full-size pod packet
-        // plus its outer header is exactly one underlay MTU.
-        e.pmtu.push(PmtuExpect {
-            from,
-            to,
-            path_mtu: pod_mtu,
-        });
-        // The source node routes (cni0 -> tunl0), the destination node routes (tunl0 ->
-        // cni0). On l3 the router decrements the outer header's TTL, not the pod packet's.
-        e.paths.push(PathExpect { from, to, hops: 2 });
+    e.merge(underlay::mesh_traffic_expectations(plan));
+    // The source node routes (cni0 -> tunl0), the destination node routes (tunl0 -> cni0); on l3 the
+    // router decrements the outer header's TTL, not the pod packet's. The pods' links are
+    // the overhead below the underlay MTU, so a full pod packet plus its wrapping is exactly
+    // one underlay MTU.
+    if let Some(pair) = Expectations::cross_node_pair(plan, false) {
+        e.add_path_facts(plan, pair, 2, pod_mtu, Wire::IpIp);
     }
     e
 }

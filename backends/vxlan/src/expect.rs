@@ -2,9 +2,7 @@
 //! onlink route per remote node, its VTEP entries, VXLAN on the wire and the 50-byte
 //! smaller path MTU.
 
-use harness::backend::{
-    DeviceMtu, EncapExpect, Expectations, PathExpect, PmtuExpect, VtepExpect, Wire,
-};
+use harness::backend::{DeviceMtu, Expectations, VtepExpect, Wire};
 use harness::topology::Plan;
 use harness::{podnet, underlay};
 
@@ -42,46 +40,24 @@ pub fn expectations(plan: &Plan) -> Expectations {
     }
     e.add_full_matrix(plan);
     e.add_default_measure_pairs(plan);
-    // Every node sends VXLAN packets to every other node over eth0 during the matrix: the
+    // Every node sends tunnelled (VXLAN) packets to every other node over eth0 during the matrix: the
     // switch (or router bridge) learns its MAC and it resolves its peer (or its router).
-    let talked: Vec<(u32, u32)> = plan
-        .nodes
-        .iter()
-        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
-        .filter(|(a, b)| a != b)
-        .collect();
-    e.merge(underlay::traffic_expectations(plan, &talked));
-    if let Some((from, to)) = first_cross_node_pair(plan) {
-        let sender = plan.node_of(&plan.pods[from]);
-        let capture_netns = match (&plan.switch, &plan.router) {
-            (Some(sw), _) => sw.netns.clone(),
-            (None, Some(rt)) => rt.netns.clone(),
-            (None, None) => unreachable!("validate refuses plans without an underlay"),
-        };
-        e.encap.push(EncapExpect {
-            from,
-            to,
-            capture_netns,
-            capture_dev: sender.switch_port.clone(),
-            wire: Wire::Udp {
+    e.merge(underlay::mesh_traffic_expectations(plan));
+    // The source node routes (cni0 -> flannel.1), the destination node routes (flannel.1 -> cni0); on l3 the
+    // router decrements the outer header's TTL, not the pod packet's. The pods' links are
+    // the overhead below the underlay MTU, so a full pod packet plus its wrapping is exactly
+    // one underlay MTU.
+    if let Some(pair) = Expectations::cross_node_pair(plan, false) {
+        e.add_path_facts(
+            plan,
+            pair,
+            2,
+            pod_mtu,
+            Wire::Udp {
                 port: VXLAN_PORT,
                 vni: Some(VNI),
             },
-        });
-        e.pmtu.push(PmtuExpect {
-            from,
-            to,
-            path_mtu: pod_mtu,
-        });
-        // The source node routes (cni0 -> flannel.1), the destination node routes (flannel.1
-        // -> cni0). On l3 the router decrements the outer header's TTL, not the pod packet's.
-        e.paths.push(PathExpect { from, to, hops: 2 });
+        );
     }
     e
-}
-
-/// Indexes into `plan.pods` of the first pod of node 0 and the first pod of node 1.
-fn first_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
-    let first_on = |n: u32| plan.pods.iter().position(|p| p.node == n);
-    Some((first_on(0)?, first_on(1)?))
 }
