@@ -304,8 +304,17 @@ fn baseline(
         &mut quiet,
     )?;
     if !base.checks_passed() {
+        let failed: Vec<String> = base
+            .checks
+            .iter()
+            .filter(|c| c.outcome == reports::CheckOutcome::Fail)
+            .map(|c| format!("{} {} (got {})", c.check, c.subject, c.actual))
+            .collect();
         return Err(HarnessError::Unsupported {
-            what: "the host-net baseline failed its own checks".into(),
+            what: format!(
+                "the host-net baseline failed its own checks: {}",
+                failed.join("; ")
+            ),
             fix: "run `cnbench run --backend host-net` to see why, or pass --no-baseline".into(),
         });
     }

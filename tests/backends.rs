@@ -9,39 +9,8 @@ use std::time::Duration;
 
 use common::{code, namespaces_of, root_netns_snapshot, run, run_id_of, text, Cleanup, Running};
 
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
-
 fn run_backend(backend: &str, extra: &[&str]) -> (reports::RunResult, String) {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-{backend}-{}.json",
-        std::process::id()
-    ));
-    let mut args = vec![
-        "run",
-        "--backend",
-        backend,
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT);
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let id = run_id_of(&stdout);
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(
-        namespaces_of(&id).is_empty(),
-        "run {id} left {:?}",
-        namespaces_of(&id)
-    );
-    assert!(
-        !std::path::Path::new(&format!("/run/cnbench/{id}")).exists(),
-        "state dir left"
-    );
-    let result = reports::read_result(&json).expect("result file parses with this schema");
-    let _ = std::fs::remove_file(&json);
-    (result, stdout)
+    common::run_ok(backend, extra)
 }
 
 fn assert_complete(r: &reports::RunResult, backend: &str, path: &str) {

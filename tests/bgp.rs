@@ -9,8 +9,6 @@ mod common;
 
 use common::{code, namespaces_of, run, run_id_of, text, Cleanup};
 
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
-
 /// Pids of the BIRD processes whose command line names run `id`'s state directory (their
 /// configuration and control socket live there), whoever started them.
 fn birds_of(id: &str) -> Vec<u32> {
@@ -46,32 +44,13 @@ fn assert_nothing_left(id: &str) {
     );
 }
 
-/// `cnbench run --backend bgp --no-baseline` with `extra`: exit 0, nothing left; the parsed
-/// result.
+/// `cnbench run --backend bgp --no-baseline` with `extra`: exit 0, nothing left (no BIRD
+/// either); the parsed result.
 fn run_bgp(extra: &[&str]) -> reports::RunResult {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-bgp-{}-{}.json",
-        std::process::id(),
-        extra.join("")
-    ));
-    let mut args = vec![
-        "run",
-        "--backend",
-        "bgp",
-        "--no-baseline",
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT);
+    let mut args = vec!["--no-baseline"];
     args.extend_from_slice(extra);
-    let o = run(&args);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let id = run_id_of(&stdout);
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    assert_nothing_left(&id);
-    let result = reports::read_result(&json).expect("result file parses with this schema");
-    let _ = std::fs::remove_file(&json);
+    let (result, _) = common::run_ok("bgp", &args);
+    assert_nothing_left(&result.run_id);
     result
 }
 

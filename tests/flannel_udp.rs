@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{code, namespaces_of, run, text, Cleanup, Running};
 
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
+use common::SHORT;
 
 /// Whether `pid` is a live (non-zombie) process.
 fn alive(pid: u32) -> bool {

@@ -6,47 +6,13 @@
 
 mod common;
 
-use common::{code, namespaces_of, run, run_id_of, text, Cleanup};
-
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
-
 const WHY: &str = "host-gw needs every node on one L2 segment";
 
-/// Runs `cnbench run --backend host-gw --no-baseline` with `extra`, asserts exit 0 and a
-/// clean teardown, and returns the parsed result and stdout.
+/// `cnbench run --backend host-gw --no-baseline` with `extra`: exit 0, nothing left.
 fn run_host_gw(extra: &[&str]) -> (reports::RunResult, String) {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-host-gw-{}-{}.json",
-        std::process::id(),
-        extra.join("")
-    ));
-    let mut args = vec![
-        "run",
-        "--backend",
-        "host-gw",
-        "--no-baseline",
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT);
+    let mut args = vec!["--no-baseline"];
     args.extend_from_slice(extra);
-    let o = run(&args);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let id = run_id_of(&stdout);
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    assert!(
-        namespaces_of(&id).is_empty(),
-        "run {id} left {:?}",
-        namespaces_of(&id)
-    );
-    assert!(
-        !std::path::Path::new(&format!("/run/cnbench/{id}")).exists(),
-        "state dir left"
-    );
-    let result = reports::read_result(&json).expect("result file parses with this schema");
-    let _ = std::fs::remove_file(&json);
-    (result, stdout)
+    common::run_ok("host-gw", &args)
 }
 
 fn with(r: &reports::RunResult, outcome: reports::CheckOutcome) -> Vec<&reports::CheckRecord> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{cnb_namespaces, code, namespaces_of, run, text, Cleanup, Running};
 
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
+use common::SHORT;
 
 /// Whether this kernel can make an ipip device (probed the way cnbench probes).
 fn kernel_has_ipip() -> bool {

@@ -5,48 +5,9 @@
 
 mod common;
 
-use common::{code, namespaces_of, run, run_id_of, text, Cleanup};
-
-const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
-
-/// Runs `cnbench run --backend vxlan` with `extra`, asserts exit 0 and a clean teardown
-/// (of the baseline run too), and returns the parsed result.
+/// `cnbench run --backend vxlan` with `extra`: exit 0, nothing of it or of its baseline left.
 fn run_vxlan(extra: &[&str]) -> reports::RunResult {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-vxlan-{}-{}.json",
-        std::process::id(),
-        extra.join("")
-    ));
-    let mut args = vec![
-        "run",
-        "--backend",
-        "vxlan",
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(SHORT);
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let id = run_id_of(&stdout);
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let result = reports::read_result(&json).expect("result file parses with this schema");
-    let _ = std::fs::remove_file(&json);
-    let mut ids = vec![id];
-    ids.extend(result.baseline.iter().map(|b| b.run_id.clone()));
-    for id in &ids {
-        assert!(
-            namespaces_of(id).is_empty(),
-            "run {id} left {:?}",
-            namespaces_of(id)
-        );
-        assert!(
-            !std::path::Path::new(&format!("/run/cnbench/{id}")).exists(),
-            "state dir of {id} left"
-        );
-    }
-    result
+    common::run_ok("vxlan", extra).0
 }
 
 fn assert_all_pass(r: &reports::RunResult) {

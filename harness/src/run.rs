@@ -13,6 +13,7 @@ use reports::{
 };
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::backend::{Backend, BackendOptions, Context, Expectations};
 use crate::capability;
@@ -20,13 +21,16 @@ use crate::checks;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::measure::{self, MeasureOptions};
-use crate::netlink::format_mac;
+use crate::netlink::{format_mac, LinkKind};
 use crate::netns::Netns;
 use crate::process::Supervisor;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
 use crate::topology::Plan;
 use crate::underlay;
+
+/// How long a new topology's links may take to come up operationally.
+const LINKS_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sees a run as it goes, to print progress and write results as they arrive.
 pub trait Observer {
@@ -142,10 +146,48 @@ impl Topology {
         // Record the daemons even when setup failed half-way: teardown and clean need them.
         self.save_daemons()?;
         setup?;
+        self.wait_links_up(LINKS_UP_TIMEOUT)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
         Ok(())
+    }
+
+    /// Waits until every veth and bridge that is administratively up also carries packets.
+    /// The kernel turns carrier changes into operational state (and bridge ports into
+    /// forwarding) from one global, rate-limited work item (linkwatch, up to a second behind
+    /// when links change often, e.g. while other runs build theirs), so a topology is not
+    /// ready the moment its last netlink request returns.
+    fn wait_links_up(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut down = Vec::new();
+            for (name, host) in &self.hosts {
+                for l in host.nl().links()? {
+                    let waits = matches!(l.kind, LinkKind::Veth | LinkKind::Bridge);
+                    if waits && l.up && !l.oper_up {
+                        down.push(format!("{name} {}", l.name));
+                    }
+                }
+            }
+            if down.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Unsupported {
+                    what: format!(
+                        "links still down {} s after setup: {}",
+                        timeout.as_secs(),
+                        down.join(", ")
+                    ),
+                    fix: "the machine may be overloaded; try again".into(),
+                });
+            }
+            if signals::interrupted() {
+                return Err(HarnessError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn context(&self) -> Context<'_> {

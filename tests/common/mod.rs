@@ -200,3 +200,51 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// Short measurements: tests prove behaviour, benchmarks measure.
+pub const SHORT: &[&str] = &["--duration", "0.3", "--warmup", "0.1", "--repeat", "1"];
+
+/// Asserts that nothing of run `id` is left: no namespace, no state directory.
+pub fn assert_nothing_left(id: &str) {
+    assert!(
+        namespaces_of(id).is_empty(),
+        "run {id} left {:?}",
+        namespaces_of(id)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/run/cnbench/{id}")).exists(),
+        "state dir of run {id} left"
+    );
+}
+
+/// `cnbench run --backend <backend> --json F` with short durations and `extra`: asserts exit
+/// 0 and that nothing of the run (nor of its host-net baseline) is left; returns the parsed
+/// result and stdout.
+pub fn run_ok(backend: &str, extra: &[&str]) -> (reports::RunResult, String) {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-{backend}-{}-{}.json",
+        std::process::id(),
+        extra.join("")
+    ));
+    let mut args = vec![
+        "run",
+        "--backend",
+        backend,
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(SHORT);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let id = run_id_of(&stdout);
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let result = reports::read_result(&json).expect("result file parses with this schema");
+    let _ = std::fs::remove_file(&json);
+    assert_nothing_left(&id);
+    if let Some(b) = &result.baseline {
+        assert_nothing_left(&b.run_id);
+    }
+    (result, stdout)
+}

@@ -4,7 +4,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -56,6 +56,9 @@ pub struct Link {
     pub master: Option<u32>,
     /// Administratively up.
     pub up: bool,
+    /// Operationally able to carry packets (`IFLA_OPERSTATE` up, or unknown for devices
+    /// that do not report it, such as tunnels).
+    pub oper_up: bool,
     /// Packets received since the device was created.
     pub rx_packets: u64,
     /// Packets sent since the device was created.
@@ -224,6 +227,7 @@ fn parse_link(m: &LinkMessage) -> Link {
         mtu_bytes: 0,
         master: None,
         up: m.header.flags.contains(LinkFlags::Up),
+        oper_up: false,
         rx_packets: 0,
         tx_packets: 0,
     };
@@ -232,6 +236,9 @@ fn parse_link(m: &LinkMessage) -> Link {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Mtu(v) => link.mtu_bytes = *v,
             LinkAttribute::Controller(i) => link.master = Some(*i),
+            LinkAttribute::OperState(st) => {
+                link.oper_up = matches!(st, State::Up | State::Unknown);
+            }
             LinkAttribute::Stats64(st) => {
                 link.rx_packets = st.rx_packets;
                 link.tx_packets = st.tx_packets;
