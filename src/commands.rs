@@ -454,7 +454,7 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
         Err(e) => {
             // Damaged (a namespace removed by hand): remove what is left anyway.
             eprintln!("cnbench: {e:#}; removing what is left");
-            let mut errors = state::destroy_namespaces(&st.namespaces, &st.pids());
+            let mut errors = state::destroy_namespaces(&st.namespaces);
             if errors.is_empty() {
                 errors.extend(RunState::remove(run_id).err());
             }

@@ -93,6 +93,17 @@ pub fn pids_in_netns(ino: u64) -> Vec<i32> {
         .collect()
 }
 
+/// Whether process `pid` runs in the named namespace of this machine.
+pub fn pid_in_netns(pid: u32, netns: &str) -> bool {
+    let Ok(ns) = Netns::open(netns) else {
+        return false;
+    };
+    let Ok(ino) = ns.inode() else { return false };
+    std::fs::read_link(format!("/proc/{pid}/ns/net"))
+        .map(|l| l.to_string_lossy() == format!("net:[{ino}]"))
+        .unwrap_or(false)
+}
+
 /// Kills (SIGKILL) the given pids and waits up to `wait` for them to disappear.
 pub fn kill_pids(pids: &[i32], wait: Duration) {
     for &pid in pids {
@@ -205,7 +216,12 @@ impl Supervisor {
         if let Some(mut d) = taken {
             match d.child.as_mut() {
                 Some(c) => stop(c, Duration::from_millis(500)),
-                None => kill_pids(&[pid as i32], Duration::from_secs(2)),
+                // Adopted from a state file: the pid may have been reused since, so it is
+                // killed only if it still lives in the daemon's namespace.
+                None if pid_in_netns(pid, &d.netns) => {
+                    kill_pids(&[pid as i32], Duration::from_secs(2))
+                }
+                None => {}
             }
         }
     }

@@ -358,10 +358,7 @@ impl Topology {
         // which takes every device, address and route in them along.
         self.procs.stop_all();
         self.hosts.clear();
-        errors.extend(state::destroy_namespaces(
-            &self.state.namespaces,
-            &self.state.pids(),
-        ));
+        errors.extend(state::destroy_namespaces(&self.state.namespaces));
         if errors.is_empty() {
             if let Err(e) = RunState::remove(&self.state.run_id) {
                 errors.push(e);

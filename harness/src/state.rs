@@ -139,9 +139,13 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 
 /// Kills every process in the namespaces (by pid), then deletes the namespaces, in reverse
 /// creation order. Never stops early; returns every error.
-pub fn destroy_namespaces(names: &[String], extra_pids: &[u32]) -> Vec<HarnessError> {
+///
+/// Only processes found inside the run's own namespaces (by namespace inode) are killed: a
+/// pid written in a state file may have been reused by anyone since, and every process of a
+/// run (agents, daemons, BIRD) lives inside one of its namespaces.
+pub fn destroy_namespaces(names: &[String]) -> Vec<HarnessError> {
     let mut errors = Vec::new();
-    let mut pids: Vec<i32> = extra_pids.iter().map(|p| *p as i32).collect();
+    let mut pids: Vec<i32> = Vec::new();
     for name in names {
         if let Ok(ns) = Netns::open(name) {
             if let Ok(ino) = ns.inode() {
@@ -196,15 +200,13 @@ pub fn clean(all: bool) -> CleanReport {
                     claimed.push(run);
                     continue;
                 }
-                report
-                    .errors
-                    .extend(destroy_namespaces(&st.namespaces, &st.pids()));
+                report.errors.extend(destroy_namespaces(&st.namespaces));
             }
             Err(e) => report.errors.push(e),
         }
         // Namespaces of this run that the state file did not list (should not happen).
         let leftovers = Netns::list(&format!("{NETNS_PREFIX}{run}-"));
-        report.errors.extend(destroy_namespaces(&leftovers, &[]));
+        report.errors.extend(destroy_namespaces(&leftovers));
         match RunState::remove(&run) {
             Ok(()) => report.removed.push(run),
             Err(e) => report.errors.push(e),
@@ -222,7 +224,7 @@ pub fn clean(all: bool) -> CleanReport {
         })
         .collect();
     if !orphans.is_empty() {
-        report.errors.extend(destroy_namespaces(&orphans, &[]));
+        report.errors.extend(destroy_namespaces(&orphans));
         report.removed.extend(orphans);
     }
     report
