@@ -46,9 +46,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test --workspace"
-# Measurements pin their processes to one CPU; two tests at a time keep a 2-core machine
-# from stalling the short test windows.
-cargo test --workspace -- --test-threads=2
+# One test at a time: measurements pin their processes to one CPU and flood its receive
+# backlog, which another test's conformance probes share (the backlog is per CPU, not per
+# namespace).
+cargo test --workspace -- --test-threads=1
 
 # Every test removes what it made: no namespace of ours (cnb-*) may appear that was not
 # there before (a topology someone left standing with `cnbench up` is not the tests').

@@ -18,7 +18,13 @@ use crate::host::Host;
 use crate::netns::Netns;
 
 /// How long a probe waits for an answer.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a probe waits for an answer. Generous on purpose: a probe shares the per-CPU
+/// receive backlog with whatever else the machine forwards, and a busy moment must not read as
+/// a broken datapath; a probe that must fail costs this much, in parallel with the others.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Echo requests an ICMP probe sends (one per equal share of the timeout).
+const ECHO_ATTEMPTS: u16 = 6;
 
 /// What a probe saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +125,7 @@ pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
     let start = Instant::now();
     let deadline = start + PROBE_TIMEOUT;
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
-    for seq in 0..3u16 {
+    for seq in 0..ECHO_ATTEMPTS {
         let hdr = Icmpv4Header::with_checksum(
             Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
             &payload,
@@ -134,8 +140,8 @@ pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
                 _ => ProbeResult::SendError(e.to_string()),
             });
         }
-        // Each attempt gets a third of the budget.
-        let attempt_end = (sent + PROBE_TIMEOUT / 3).min(deadline);
+        // Each attempt gets an equal share of the budget.
+        let attempt_end = (sent + PROBE_TIMEOUT / u32::from(ECHO_ATTEMPTS)).min(deadline);
         loop {
             let now = Instant::now();
             if now >= attempt_end {
