@@ -115,6 +115,12 @@ fn plan_for(backend: &dyn Backend, topo: &TopologyArgs) -> Result<Plan> {
 
 fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
     let mut workloads = Vec::new();
+    if m.workloads.iter().any(|w| w == "none") && m.workloads.len() > 1 {
+        bail!(
+            "--workloads {}: `none` means no workload; leave it out or use it alone",
+            m.workloads.join(",")
+        );
+    }
     for w in &m.workloads {
         if w == "none" {
             continue;
@@ -141,8 +147,11 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
             );
         }
     }
-    if m.repeat > 1000 {
-        bail!("--repeat {}: use at most 1000 repetitions", m.repeat);
+    if m.repeat == 0 || m.repeat > 1000 {
+        bail!(
+            "--repeat {}: use 1 to 1000 repetitions (--workloads none measures nothing)",
+            m.repeat
+        );
     }
     Ok(MeasureOptions {
         workloads,
@@ -221,15 +230,22 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         && !result.measurements.is_empty();
     let outcome = match outcome {
         Ok(()) if wants_baseline => {
-            let b = baseline(&args.topology, &opts, &mut printer);
-            match b {
-                Ok(b) => {
-                    result.apply_baseline(b);
-                    printer.result(&result);
-                    Ok(())
+            match baseline(&args.topology, &opts, &mut printer) {
+                Ok(b) => result.apply_baseline(b),
+                // The run itself is complete and stands; only its ratios are missing.
+                Err(HarnessError::Interrupted) => {
+                    result.baseline_error = Some("interrupted".into());
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    eprintln!(
+                        "cnbench: warning: the host-net baseline failed, so no ratios: {e}; \
+                         try a longer --duration, a quieter machine, or --no-baseline"
+                    );
+                    result.baseline_error = Some(e.to_string());
+                }
             }
+            printer.result(&result);
+            Ok(())
         }
         other => other,
     };
@@ -356,8 +372,25 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
+/// Refuses anything that is not a run id (it names a directory under /run/cnbench).
+fn valid_run_id(run_id: &str) -> Result<()> {
+    let ok = !run_id.is_empty()
+        && run_id.len() <= 6
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !ok {
+        bail!("{run_id:?} is not a run id (1 to 6 lowercase letters or digits): `cnbench status` lists them");
+    }
+    Ok(())
+}
+
 fn attach(run_id: &str) -> Result<(Box<dyn Backend>, Topology)> {
+    valid_run_id(run_id)?;
     capability::require_root()?;
+    // A signal must not cut a check short between stopping a daemon and recording its
+    // replacement, nor a teardown half-way: hold SIGINT/SIGTERM as a flag.
+    harness::signals::install().context("installing signal handlers")?;
     let st = RunState::load(run_id)?;
     let backend = backend(&st.backend, &st.backend_options)?;
     let plan = Plan::new(st.spec.clone(), backend.pod_network()).map_err(HarnessError::from)?;
@@ -440,7 +473,9 @@ pub fn measure(
 
 /// `cnbench down`.
 pub fn down(run_id: &str) -> Result<ExitCode> {
+    valid_run_id(run_id)?;
     capability::require_root()?;
+    harness::signals::install().context("installing signal handlers")?;
     let st = RunState::load(run_id)?;
     if st.mode == Mode::Run && st.owner_alive() {
         bail!(
@@ -504,6 +539,7 @@ pub fn status() -> Result<ExitCode> {
 /// `cnbench clean`.
 pub fn clean(all: bool) -> Result<ExitCode> {
     capability::require_root()?;
+    harness::signals::install().context("installing signal handlers")?;
     let report = state::clean(all);
     for r in &report.removed {
         say!("removed {r}");
@@ -608,6 +644,10 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
                 w.write_value(&result)?;
             }
         }
+    }
+    if harness::signals::interrupted() {
+        eprintln!("cnbench: interrupted; every finished size is in the result");
+        return Ok(ExitCode::Interrupted);
     }
     Ok(if result.points.iter().all(|p| p.converged) {
         ExitCode::Ok

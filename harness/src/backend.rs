@@ -94,6 +94,11 @@ pub trait Backend {
     }
     /// What the kernel must look like after setup, and what must (not) reach what.
     fn expectations(&self, plan: &Plan) -> Expectations;
+    /// The options in effect, defaults resolved (`datapath: faithful`, `bgp_topology: mesh`),
+    /// so a result says exactly what ran.
+    fn effective_options(&self) -> BackendOptions {
+        BackendOptions::default()
+    }
     /// The device a datapath daemon moves packets through, in its node (`flannel0`), so that
     /// its syscalls can be counted per packet. None for kernel datapaths.
     fn daemon_device(&self) -> Option<&'static str> {

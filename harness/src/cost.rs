@@ -109,9 +109,23 @@ impl SyscallCounter {
             .join(" || ");
         let mut all = Vec::new();
         let mut data = Vec::new();
+        let mut first_error = None;
         for tid in threads(pid) {
-            all.push(counter(id, tid, None)?);
-            data.push(counter(id, tid, Some(&filter))?);
+            match (counter(id, tid, None), counter(id, tid, Some(&filter))) {
+                (Ok(a), Ok(d)) => {
+                    all.push(a);
+                    data.push(d);
+                }
+                // A thread that exited between listing and attaching made no more syscalls.
+                (Err(e), _) | (_, Err(e)) => {
+                    if std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         if all.is_empty() {
             return Err(format!("process {pid} has no threads (gone?)"));
@@ -119,10 +133,12 @@ impl SyscallCounter {
         Ok(SyscallCounter { all, data })
     }
 
-    /// `(all syscalls, data syscalls)` so far.
-    pub fn read(&mut self) -> (u64, u64) {
-        let sum = |v: &mut Vec<Counter>| v.iter_mut().map(|c| c.read().unwrap_or(0)).sum();
-        (sum(&mut self.all), sum(&mut self.data))
+    /// `(all syscalls, data syscalls)` so far; None when a counter cannot be read (a count
+    /// missing one thread would be silently low).
+    pub fn read(&mut self) -> Option<(u64, u64)> {
+        let sum =
+            |v: &mut Vec<Counter>| -> Option<u64> { v.iter_mut().map(|c| c.read().ok()).sum() };
+        Some((sum(&mut self.all)?, sum(&mut self.data)?))
     }
 }
 

@@ -117,7 +117,12 @@ pub fn measure_pair(
                 ip: server_pod.ip.addr().to_string(),
             },
             path: pair.path.clone(),
-            datapath: datapath.as_str().to_string(),
+            // Pods on one node meet on its bridge: a userspace daemon never sees them.
+            datapath: if pair.path == "same-node" {
+                Datapath::Kernel.as_str().to_string()
+            } else {
+                datapath.as_str().to_string()
+            },
             placement: Placement {
                 kind: opts.placement.as_str().to_string(),
                 client_cpu,
@@ -207,7 +212,7 @@ struct RoleProbe {
     counts: Option<(u64, u64)>,
     cpu_start: Option<u64>,
     cpu_end: Option<u64>,
-    packets_start: u64,
+    packets_start: Option<u64>,
 }
 
 /// The cost counters of one repetition: client, server, and the datapath daemons.
@@ -219,12 +224,12 @@ struct CostSession<'a> {
 }
 
 impl<'a> CostSession<'a> {
-    fn packets(&self, netns: &str, dev: &str) -> u64 {
+    fn packets(&self, netns: &str, dev: &str) -> Option<u64> {
         self.hosts[netns]
             .nl()
             .link(dev)
+            .ok()
             .map(|l| l.rx_packets + l.tx_packets)
-            .unwrap_or(0)
     }
 
     fn probe(&self, role: String, netns: &str, dev: &str, pid: u32) -> RoleProbe {
@@ -276,7 +281,7 @@ impl<'a> CostSession<'a> {
     /// Reads the client's counters while it still exists (right after its result line).
     fn stop_client(&mut self, pid: u32) {
         if let Some(p) = self.roles.iter_mut().find(|r| r.pid == pid) {
-            p.counts = p.syscalls.as_mut().ok().map(|c| c.read());
+            p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
             p.cpu_end = cost::cpu_ns(pid);
         }
     }
@@ -286,16 +291,32 @@ impl<'a> CostSession<'a> {
         let mut roles = Vec::new();
         for p in &mut self.roles {
             if p.counts.is_none() {
-                p.counts = p.syscalls.as_mut().ok().map(|c| c.read());
+                p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
                 p.cpu_end = cost::cpu_ns(p.pid);
             }
         }
         for p in &self.roles {
-            let packets = self
-                .packets(&p.netns, &p.dev)
-                .saturating_sub(p.packets_start);
-            if let Err(e) = &p.syscalls {
-                unavailable.get_or_insert_with(|| e.clone());
+            // A device that could not be read gives no packet count (and no per-packet
+            // figures), never a made-up 0.
+            let packets = match (self.packets(&p.netns, &p.dev), p.packets_start) {
+                (Some(end), Some(start)) => end.saturating_sub(start),
+                _ => {
+                    unavailable.get_or_insert_with(|| {
+                        format!("packet counters of {} in {} unreadable", p.dev, p.netns)
+                    });
+                    0
+                }
+            };
+            match (&p.syscalls, p.counts) {
+                (Err(e), _) => {
+                    unavailable.get_or_insert_with(|| e.clone());
+                }
+                (Ok(_), None) => {
+                    unavailable.get_or_insert_with(|| {
+                        format!("a syscall counter of {} could not be read", p.role)
+                    });
+                }
+                _ => {}
             }
             let per = |n: u64| (packets > 0).then(|| n as f64 / packets as f64);
             roles.push(RoleCost {

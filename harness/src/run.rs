@@ -516,6 +516,8 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         placement: opts.placement.as_str().to_string(),
         streams: opts.streams,
         message_size_bytes: opts.message_size,
+        datapath: backend.effective_options().datapath,
+        bgp_topology: backend.effective_options().bgp_topology,
     }
 }
 

@@ -202,14 +202,28 @@ pub fn clean(all: bool) -> CleanReport {
                 }
                 report.errors.extend(destroy_namespaces(&st.namespaces));
             }
-            Err(e) => report.errors.push(e),
+            // Unreadable (being written right now, or another version's): not ours to judge.
+            Err(e) => {
+                report
+                    .kept
+                    .push((run.clone(), format!("state unreadable: {e}")));
+                claimed.push(run);
+                continue;
+            }
         }
         // Namespaces of this run that the state file did not list (should not happen).
         let leftovers = Netns::list(&format!("{NETNS_PREFIX}{run}-"));
         report.errors.extend(destroy_namespaces(&leftovers));
         match RunState::remove(&run) {
             Ok(()) => report.removed.push(run),
-            Err(e) => report.errors.push(e),
+            // Unreadable (being written right now, or another version's): not ours to judge.
+            Err(e) => {
+                report
+                    .kept
+                    .push((run.clone(), format!("state unreadable: {e}")));
+                claimed.push(run);
+                continue;
+            }
         }
     }
     // Orphans: our prefix, no state directory (a crash before the state was written cannot
@@ -220,7 +234,15 @@ pub fn clean(all: bool) -> CleanReport {
             let run = n[NETNS_PREFIX.len()..].split('-').next().unwrap_or("");
             // Re-check the state directory: a run that started after the listing above
             // writes its state before its first namespace.
-            !claimed.iter().any(|c| c == run) && !RunState::dir(run).exists()
+            // A `-probe` namespace lives for milliseconds while another process probes the
+            // kernel: only an old one is a crash's leftover.
+            let young = n.ends_with("-probe")
+                && std::fs::metadata(crate::netns::path_of(n))
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_none_or(|age| age < Duration::from_secs(60));
+            !claimed.iter().any(|c| c == run) && !RunState::dir(run).exists() && !young
         })
         .collect();
     if !orphans.is_empty() {

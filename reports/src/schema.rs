@@ -44,6 +44,9 @@ pub struct RunResult {
     /// measurement's `vs_baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// Why the baseline is missing, when it was asked for and failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_error: Option<String>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
 }
@@ -95,6 +98,7 @@ impl RunResult {
             checks: Vec::new(),
             measurements: Vec::new(),
             baseline: None,
+            baseline_error: None,
             outcome: Outcome::Incomplete,
         }
     }
@@ -222,6 +226,12 @@ pub struct Parameters {
     /// absent (the samples record the size used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_size_bytes: Option<u32>,
+    /// The backend's datapath option (`faithful`, `batched`, `userspace`, ...), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapath: Option<String>,
+    /// How BGP speakers peered (`mesh`, `rr`), for bgp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_topology: Option<String>,
 }
 
 fn one() -> u32 {

@@ -31,6 +31,8 @@ pub(crate) fn full_result() -> RunResult {
         placement: "cross-cpu".into(),
         streams: 1,
         message_size_bytes: None,
+        datapath: None,
+        bgp_topology: None,
     };
     let mut r = RunResult::new("ab12", environment, parameters);
     r.started_unix_ms = 1_760_000_000_000;

@@ -163,6 +163,13 @@ pub fn require_bird(
 }
 
 impl Backend for Bgp {
+    fn effective_options(&self) -> BackendOptions {
+        BackendOptions {
+            bgp_topology: Some(self.topology.as_str().into()),
+            ..Default::default()
+        }
+    }
+
     fn info(&self) -> &'static BackendInfo {
         &INFO
     }

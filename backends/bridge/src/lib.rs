@@ -56,6 +56,15 @@ impl Backend for Bridge {
                 ),
             });
         }
+        if plan.spec.underlay != Underlay::None {
+            return Err(PlanError::Backend {
+                backend: INFO.name.into(),
+                why: format!(
+                    "a single node needs no underlay: leave out --underlay {}",
+                    plan.spec.underlay
+                ),
+            });
+        }
         if plan.spec.pods_per_node < 2 {
             return Err(PlanError::Backend {
                 backend: INFO.name.into(),

@@ -102,6 +102,13 @@ impl Backend for FlannelUdp {
         crate::expect::expectations(plan)
     }
 
+    fn effective_options(&self) -> harness::backend::BackendOptions {
+        harness::backend::BackendOptions {
+            datapath: Some(self.mode.as_str().into()),
+            ..Default::default()
+        }
+    }
+
     fn daemon_device(&self) -> Option<&'static str> {
         Some(crate::TUN_DEV)
     }

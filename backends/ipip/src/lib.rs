@@ -147,6 +147,13 @@ impl Backend for Ipip {
         expect::expectations(plan, self.datapath)
     }
 
+    fn effective_options(&self) -> BackendOptions {
+        BackendOptions {
+            datapath: Some(self.datapath.as_str().into()),
+            ..Default::default()
+        }
+    }
+
     fn daemon_device(&self) -> Option<&'static str> {
         // The userspace datapath's daemon moves every tunnelled packet through its TUN.
         (self.datapath == Datapath::Userspace).then_some(TUNNEL_DEV)

@@ -290,10 +290,21 @@ fn one(hosts: &BTreeMap<String, Host>, p: &Probe) -> CheckRecord {
             CheckOutcome::Fail,
             Some("a pod pair the backend must connect did not answer".to_string()),
         ),
-        (Expect::Unreachable { reason }, false) => (
+        // Only a probe that went out and got nothing (or an error from the network) shows
+        // the path is missing; one that could not even be sent proves nothing.
+        (Expect::Unreachable { reason }, false)
+            if !matches!(result, ProbeResult::SendError(_) | ProbeResult::TooBig) =>
+        {
+            (
+                "no answer".to_string(),
+                CheckOutcome::ExpectedFailure,
+                Some(reason.clone()),
+            )
+        }
+        (Expect::Unreachable { .. }, false) => (
             "no answer".to_string(),
-            CheckOutcome::ExpectedFailure,
-            Some(reason.clone()),
+            CheckOutcome::Fail,
+            Some("the probe could not be sent, so it proves nothing".to_string()),
         ),
         (Expect::Unreachable { reason }, true) => (
             "no answer".to_string(),
