@@ -186,7 +186,7 @@ impl Topology {
             if signals::interrupted() {
                 return Err(HarnessError::Interrupted);
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
