@@ -56,9 +56,11 @@ cargo test --workspace -- --test-threads=1
 after=$(ip netns list | awk '{print $1}' | grep '^cnb-' | sort || true)
 leftover=$(comm -13 <(echo "$before") <(echo "$after") | grep . || true)
 # Runs that someone else on this machine has in progress right now are theirs, not ours.
-busy=$(target/debug/cnbench status | awk '/in progress/ {print "^cnb-" $1 "-"}')
-if [ -n "$leftover" ] && [ -n "$busy" ]; then
-    leftover=$(echo "$leftover" | grep -v -f <(echo "$busy") || true)
+if [ -n "$leftover" ]; then
+    busy=$("${CARGO_TARGET_DIR:-target}/debug/cnbench" status | awk '/in progress/ {print "^cnb-" $1 "-"}' || true)
+    if [ -n "$busy" ]; then
+        leftover=$(echo "$leftover" | grep -v -f <(echo "$busy") || true)
+    fi
 fi
 if [ -n "$leftover" ]; then
     echo "ci/test.sh: tests left namespaces behind:" >&2
