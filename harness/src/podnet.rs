@@ -2,12 +2,13 @@
 //! bridge in each node holding the node's pod gateway address, and each pod's veth pair on
 //! it. Backends call these so the wiring and its declarations are written once.
 
+use crate::backend::Defaults;
 use crate::backend::{
     Context, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
 };
 use crate::error::Result;
 use crate::netlink::RouteSpec;
-use crate::topology::{NodePlan, Plan};
+use crate::topology::{NodePlan, Plan, PodNetwork, Underlay};
 
 /// Builds `bridge` in `node` with the node's pod gateway address and every pod of the node
 /// on it, pods' links at `pod_mtu`.
@@ -117,4 +118,18 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
         });
     }
     e
+}
+
+/// How flannel-style backends address pods: a /24 per node from the pod network.
+pub const FLANNEL_POD_NETWORK: PodNetwork = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+
+/// The article's cross-host shape for flannel-style backends: 2 nodes with 2 pods each on an
+/// l2 underlay, pods from 100.96.0.0/16 (100.96.N.0/24 on node N).
+pub fn flannel_defaults() -> Defaults {
+    Defaults {
+        nodes: 2,
+        pods_per_node: 2,
+        underlay: Underlay::L2,
+        pod_cidr: "100.96.0.0/16".parse().expect("valid"),
+    }
 }

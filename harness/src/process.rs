@@ -78,16 +78,17 @@ pub fn stop(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
-/// Pids of every process whose network namespace is the one with inode `ino`.
-pub fn pids_in_netns(ino: u64) -> Vec<i32> {
-    let want = format!("net:[{ino}]");
+/// Pids of every process whose network namespace is one of those with inodes `inos` (one
+/// pass over /proc, however many namespaces a run has).
+pub fn pids_in_netns(inos: &[u64]) -> Vec<i32> {
+    let wanted: Vec<String> = inos.iter().map(|i| format!("net:[{i}]")).collect();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             std::fs::read_link(format!("/proc/{pid}/ns/net"))
-                .map(|l| l.to_string_lossy() == want)
+                .map(|l| wanted.iter().any(|w| *w == *l.to_string_lossy()))
                 .unwrap_or(false)
         })
         .collect()

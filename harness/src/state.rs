@@ -145,14 +145,11 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 /// run (agents, daemons, BIRD) lives inside one of its namespaces.
 pub fn destroy_namespaces(names: &[String]) -> Vec<HarnessError> {
     let mut errors = Vec::new();
-    let mut pids: Vec<i32> = Vec::new();
-    for name in names {
-        if let Ok(ns) = Netns::open(name) {
-            if let Ok(ino) = ns.inode() {
-                pids.extend(process::pids_in_netns(ino));
-            }
-        }
-    }
+    let inos: Vec<u64> = names
+        .iter()
+        .filter_map(|name| Netns::open(name).ok()?.inode().ok())
+        .collect();
+    let mut pids = process::pids_in_netns(&inos);
     pids.retain(|p| *p as u32 != std::process::id());
     pids.sort();
     pids.dedup();

@@ -6,38 +6,18 @@
 use std::time::{Duration, Instant};
 
 use harness::backend::Context;
-use reports::{CheckOutcome, CheckRecord};
+use reports::CheckRecord;
 
 use crate::bird::{self, BirdFiles};
 use crate::config::HOLD_S;
 use crate::converge;
 use crate::peering::{is_reflector, peers_of, Speaker};
+use harness::checks::record;
+
 use crate::{Bgp, CONVERGE_WAIT};
 
 /// How long the sessions get to be Established before they are reported as they are.
 const SESSION_WAIT: Duration = Duration::from_secs(5);
-
-fn record(
-    check: &str,
-    subject: String,
-    expected: String,
-    actual: String,
-    ok: bool,
-    reason: Option<String>,
-) -> CheckRecord {
-    CheckRecord {
-        check: check.into(),
-        subject,
-        expected,
-        actual,
-        outcome: if ok {
-            CheckOutcome::Pass
-        } else {
-            CheckOutcome::Fail
-        },
-        reason: if ok { None } else { reason },
-    }
-}
 
 fn ms(d: Duration) -> String {
     format!("{} ms", d.as_millis())

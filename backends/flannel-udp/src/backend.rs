@@ -1,7 +1,7 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
 use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::topology::{Plan, PodNetwork};
 use harness::{podnet, Backend, PlanError, Result};
 
 use crate::mode::DatapathMode;
@@ -37,16 +37,11 @@ impl Backend for FlannelUdp {
     }
 
     fn defaults(&self) -> Defaults {
-        Defaults {
-            nodes: 2,
-            pods_per_node: 2,
-            underlay: Underlay::L2,
-            pod_cidr: "100.96.0.0/16".parse().expect("valid"),
-        }
+        harness::podnet::flannel_defaults()
     }
 
     fn pod_network(&self) -> PodNetwork {
-        PodNetwork::PerNodeBlocks { block_prefix: 24 }
+        harness::podnet::FLANNEL_POD_NETWORK
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
@@ -121,7 +116,7 @@ impl Backend for FlannelUdp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use harness::topology::TopologyRequest;
+    use harness::topology::{TopologyRequest, Underlay};
 
     fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
         let b = FlannelUdp::default();

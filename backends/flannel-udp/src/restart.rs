@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use harness::checks::{icmp_echo, ProbeResult};
 use harness::Context;
-use reports::{CheckOutcome, CheckRecord};
+use reports::CheckRecord;
 
 use crate::expect::first_cross_node_pair;
 use crate::mode::DatapathMode;
@@ -21,18 +21,14 @@ pub const CHECK: &str = "daemon-restart";
 const RESTORE_WITHIN: Duration = Duration::from_secs(2);
 
 fn record(subject: &str, expected: &str, actual: String, ok: bool, why: &str) -> CheckRecord {
-    CheckRecord {
-        check: CHECK.into(),
-        subject: subject.into(),
-        expected: expected.into(),
+    harness::checks::record(
+        CHECK,
+        subject.into(),
+        expected.into(),
         actual,
-        outcome: if ok {
-            CheckOutcome::Pass
-        } else {
-            CheckOutcome::Fail
-        },
-        reason: (!ok).then(|| why.to_string()),
-    }
+        ok,
+        Some(why.to_string()),
+    )
 }
 
 /// Stops node 0's daemon, probes a cross-node pod pair (must fail), restarts the daemon,

@@ -8,7 +8,7 @@ use harness::backend::Context;
 use harness::checks::{icmp_echo, ProbeResult};
 use harness::topology::NodePlan;
 use harness::Result;
-use reports::{CheckOutcome, CheckRecord};
+use reports::CheckRecord;
 
 use crate::config::DaemonConfig;
 use crate::expect::first_cross_node_pair;
@@ -28,18 +28,14 @@ pub fn spawn_daemon(ctx: &Context<'_>, node: &NodePlan) -> Result<u32> {
 }
 
 fn record(subject: String, expected: &str, actual: String, ok: bool, why: &str) -> CheckRecord {
-    CheckRecord {
-        check: "daemon-restart".into(),
+    harness::checks::record(
+        "daemon-restart",
         subject,
-        expected: expected.into(),
+        expected.into(),
         actual,
-        outcome: if ok {
-            CheckOutcome::Pass
-        } else {
-            CheckOutcome::Fail
-        },
-        reason: (!ok).then(|| why.to_string()),
-    }
+        ok,
+        Some(why.to_string()),
+    )
 }
 
 /// Stops node 0's daemon: a cross-node probe from node 0's first pod must then go

@@ -52,16 +52,11 @@ impl Backend for Vxlan {
     }
 
     fn defaults(&self) -> Defaults {
-        Defaults {
-            nodes: 2,
-            pods_per_node: 2,
-            underlay: Underlay::L2,
-            pod_cidr: "100.96.0.0/16".parse().expect("valid"),
-        }
+        harness::podnet::flannel_defaults()
     }
 
     fn pod_network(&self) -> PodNetwork {
-        PodNetwork::PerNodeBlocks { block_prefix: 24 }
+        harness::podnet::FLANNEL_POD_NETWORK
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {

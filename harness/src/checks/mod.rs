@@ -68,8 +68,9 @@ pub fn run_all(
     out
 }
 
-/// Builds a record that passes when `ok`.
-pub(crate) fn record(
+/// Builds a record that passes when `ok`; the reason is kept only for a failure. Backends
+/// build their own checks' records with it too.
+pub fn record(
     check: &str,
     subject: String,
     expected: String,
@@ -87,7 +88,7 @@ pub(crate) fn record(
         } else {
             CheckOutcome::Fail
         },
-        reason,
+        reason: if ok { None } else { reason },
     }
 }
 
