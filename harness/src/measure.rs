@@ -95,6 +95,7 @@ pub fn measure_pair(
             workload,
             bind: SocketAddr::from((server_pod.ip.addr(), 0)),
             cpu: Some(server_cpu),
+            generator: Default::default(),
         });
         let mut server = Agent::start(server_host, &opts.agent_exe, &serve, "server")?;
         let port = match server.ready_port(Duration::from_secs(5)) {
@@ -106,6 +107,8 @@ pub fn measure_pair(
         };
         let mut record = MeasurementRecord {
             workload: workload.name().to_string(),
+            variant: None,
+            generator: "cnbench".into(),
             client: Endpoint {
                 pod: client_pod.role.clone(),
                 netns: client_pod.netns.clone(),
@@ -148,6 +151,7 @@ pub fn measure_pair(
                 .message_size
                 .unwrap_or_else(|| workload.default_message_size()),
             cpu: Some(client_cpu),
+            generator: Default::default(),
         };
         let result = (|| -> Result<()> {
             for _ in 0..opts.repeat {

@@ -49,6 +49,17 @@ pub fn format_rate(per_s: f64) -> String {
     })
 }
 
+/// A packet rate: `"1.23 Mpkt/s"`.
+fn format_pps(per_s: f64) -> String {
+    scaled(per_s, &["pkt/s", "kpkt/s", "Mpkt/s", "Gpkt/s"], |_, v| {
+        if v.abs() < 100.0 {
+            2
+        } else {
+            1
+        }
+    })
+}
+
 /// A value of the metric named `metric`, in the unit its name ends with: `_bps` as
 /// [`format_bps`], `_ns` as [`format_ns`], `_per_s` as [`format_rate`]; anything else as a
 /// plain number.
@@ -59,6 +70,8 @@ pub fn format_metric(metric: &str, value: f64) -> String {
         format_ns(value)
     } else if metric.ends_with("_per_s") {
         format_rate(value)
+    } else if metric.ends_with("_percent") {
+        format!("{value:.2}%")
     } else {
         format!("{value:.2}")
     }
@@ -161,9 +174,20 @@ pub fn format_sample(workload: &str, rep: usize, s: &Sample) -> String {
             format_bytes(t.bytes_received),
             format_ns(t.window_ns as f64),
         ),
-        Sample::TcpRr(r) => format!(
+        Sample::UdpStream(u) => format!(
+            "{workload}  rep {rep}  {}  {}  loss {:.2}%  ({} B datagrams, {} received of {} \
+             sent in {} window)",
+            format_pps(u.packets_per_s),
+            format_bps(u.throughput_bps),
+            u.loss_percent,
+            u.message_size_bytes,
+            u.packets_received,
+            u.packets_sent,
+            format_ns(u.window_ns as f64),
+        ),
+        Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => format!(
             "{workload}  rep {rep}  {}  rtt p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
-             mean {}  ({} transactions of {} B in {} window)",
+             mean {}  ({} transactions of {} B in {} window{})",
             format_rate(r.transactions_per_s),
             format_ns(r.rtt_p50_ns as f64),
             format_ns(r.rtt_p90_ns as f64),
@@ -174,6 +198,11 @@ pub fn format_sample(workload: &str, rep: usize, s: &Sample) -> String {
             r.transactions,
             r.message_size_bytes,
             format_ns(r.window_ns as f64),
+            if r.timeouts > 0 {
+                format!(", {} requests timed out and were resent", r.timeouts)
+            } else {
+                String::new()
+            },
         ),
     }
 }

@@ -40,7 +40,8 @@ pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
     MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord, Outcome, Parameters, Placement,
-    RoleCost, RunResult, Sample, TcpRrSample, TcpStreamSample, Timings, SCHEMA_VERSION,
+    RoleCost, RrSample, RunResult, Sample, TcpStreamSample, Timings, UdpStreamSample,
+    SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use writer::{read_result, to_json, ResultWriter};

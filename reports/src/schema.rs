@@ -16,7 +16,7 @@ use crate::stats::Stats;
 
 /// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
 /// files with any other version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything one run did: the machine, the parameters, the namespaces it built, how long each
 /// phase took, every conformance check and every measurement, and how it ended.
@@ -234,6 +234,10 @@ pub struct Parameters {
     pub bgp_topology: Option<String>,
 }
 
+fn cnbench_generator() -> String {
+    "cnbench".into()
+}
+
 fn one() -> u32 {
     1
 }
@@ -339,8 +343,16 @@ impl fmt::Display for CheckOutcome {
 /// One workload measured between one client and one server, with every repetition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasurementRecord {
-    /// Workload: `"tcp-stream"` or `"tcp-rr"`.
+    /// Workload: `"tcp-stream"`, `"udp-stream"`, `"tcp-rr"`, `"udp-rr"` or `"tcp-crr"`.
     pub workload: String,
+    /// Which case of the workload, when it has several: udp-stream runs `"64 B"` payloads
+    /// and `"max payload"` (the largest payload that fits the pod MTU unfragmented).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// The traffic generator: `"cnbench"`, or the external tool with its version
+    /// (`"iperf3 3.12"`, `"sockperf 3.7"`) when `--generator` chose one.
+    #[serde(default = "cnbench_generator")]
+    pub generator: String,
     /// The side that sends (stream) or asks (request/response).
     pub client: Endpoint,
     /// The side that receives (stream) or answers (request/response).
@@ -482,26 +494,43 @@ pub struct Placement {
 pub enum Sample {
     /// A `tcp-stream` repetition.
     TcpStream(TcpStreamSample),
+    /// A `udp-stream` repetition.
+    UdpStream(UdpStreamSample),
     /// A `tcp-rr` repetition.
-    TcpRr(TcpRrSample),
+    TcpRr(RrSample),
+    /// A `udp-rr` repetition.
+    UdpRr(RrSample),
+    /// A `tcp-crr` repetition (connect, request, response, close; the latency is that of the
+    /// whole transaction).
+    TcpCrr(RrSample),
 }
 
 impl Sample {
-    /// The workload name of this sample: `"tcp-stream"` or `"tcp-rr"`.
+    /// The workload name of this sample: `"tcp-stream"`, `"udp-stream"`, `"tcp-rr"`,
+    /// `"udp-rr"` or `"tcp-crr"`.
     pub fn workload(&self) -> &'static str {
         match self {
             Sample::TcpStream(_) => "tcp-stream",
+            Sample::UdpStream(_) => "udp-stream",
             Sample::TcpRr(_) => "tcp-rr",
+            Sample::UdpRr(_) => "udp-rr",
+            Sample::TcpCrr(_) => "tcp-crr",
         }
     }
 
     /// The headline figures by metric name (the name carries the unit): `throughput_bps` for
-    /// tcp-stream; `transactions_per_s`, `rtt_p50_ns`, `rtt_p90_ns`, `rtt_p99_ns`,
-    /// `rtt_p999_ns`, `rtt_max_ns` and `rtt_mean_ns` for tcp-rr.
+    /// tcp-stream; `packets_per_s`, `throughput_bps` and `loss_percent` for udp-stream;
+    /// `transactions_per_s`, `rtt_p50_ns`, `rtt_p90_ns`, `rtt_p99_ns`, `rtt_p999_ns`,
+    /// `rtt_max_ns` and `rtt_mean_ns` for the request/response workloads.
     pub fn metrics(&self) -> Vec<(&'static str, f64)> {
         match self {
             Sample::TcpStream(s) => vec![("throughput_bps", s.throughput_bps)],
-            Sample::TcpRr(s) => vec![
+            Sample::UdpStream(s) => vec![
+                ("packets_per_s", s.packets_per_s),
+                ("throughput_bps", s.throughput_bps),
+                ("loss_percent", s.loss_percent),
+            ],
+            Sample::TcpRr(s) | Sample::UdpRr(s) | Sample::TcpCrr(s) => vec![
                 ("transactions_per_s", s.transactions_per_s),
                 ("rtt_p50_ns", s.rtt_p50_ns as f64),
                 ("rtt_p90_ns", s.rtt_p90_ns as f64),
@@ -512,6 +541,42 @@ impl Sample {
             ],
         }
     }
+
+    /// Whether a larger value of `metric` is better (throughput) or worse (latency, loss);
+    /// `None` for a metric this schema does not know.
+    pub fn higher_is_better(metric: &str) -> Option<bool> {
+        match metric {
+            "throughput_bps" | "packets_per_s" | "transactions_per_s" => Some(true),
+            "loss_percent" | "rtt_p50_ns" | "rtt_p90_ns" | "rtt_p99_ns" | "rtt_p999_ns"
+            | "rtt_max_ns" | "rtt_mean_ns" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// One udp-stream repetition: datagrams of one size sent as fast as the client can, counted at
+/// the server during its measurement window (warm-up excluded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UdpStreamSample {
+    /// UDP payload of each datagram, in bytes.
+    pub message_size_bytes: u32,
+    /// Datagrams the client sent during its own measurement window.
+    pub packets_sent: u64,
+    /// Datagrams received by the server during its measurement window.
+    pub packets_received: u64,
+    /// Payload bytes received by the server during its measurement window.
+    pub bytes_received: u64,
+    /// Length of the server's measurement window, in nanoseconds.
+    pub window_ns: u64,
+    /// `packets_received / window`, in datagrams per second.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub packets_per_s: f64,
+    /// `bytes_received × 8 / window` (UDP payload), in bits per second.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub throughput_bps: f64,
+    /// Of the datagrams sent in the client's window, the share never received, in percent.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub loss_percent: f64,
 }
 
 /// One tcp-stream repetition: bulk transfer over `streams` connections, counted at the server
@@ -531,12 +596,16 @@ pub struct TcpStreamSample {
     pub throughput_bps: f64,
 }
 
-/// One tcp-rr repetition: one transaction at a time over one connection; every round trip is
-/// recorded (HdrHistogram) during the measurement window.
+/// One request/response repetition (tcp-rr, udp-rr, tcp-crr): one transaction at a time;
+/// every transaction's round trip is recorded (HdrHistogram) during the measurement window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TcpRrSample {
+pub struct RrSample {
     /// Size of the request and of the response, in bytes.
     pub message_size_bytes: u32,
+    /// Requests that got no response within the retry timeout and were sent again (udp-rr
+    /// only; TCP retransmits for itself, so always 0 there).
+    #[serde(default)]
+    pub timeouts: u64,
     /// Completed transactions during the window.
     pub transactions: u64,
     /// Length of the measurement window, in nanoseconds.
@@ -680,7 +749,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["outcome"], serde_json::json!({"status": "checks_failed"}));
         assert_eq!(v["checks"][0]["outcome"], "pass");
         assert_eq!(v["checks"][2]["outcome"], "expected_failure");

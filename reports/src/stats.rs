@@ -214,7 +214,7 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Endpoint, Placement, Sample, TcpRrSample, TcpStreamSample};
+    use crate::schema::{Endpoint, Placement, RrSample, Sample, TcpStreamSample};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
@@ -280,6 +280,8 @@ mod tests {
         };
         MeasurementRecord {
             workload: "tcp-stream".into(),
+            variant: None,
+            generator: "cnbench".into(),
             client: endpoint("n0p0"),
             server: endpoint("n1p0"),
             path: "cross-node".into(),
@@ -350,8 +352,9 @@ mod tests {
     #[test]
     fn max_rtt_is_exempt() {
         let rr = |max: u64| {
-            Sample::TcpRr(TcpRrSample {
+            Sample::TcpRr(RrSample {
                 message_size_bytes: 1,
+                timeouts: 0,
                 transactions: 1000,
                 window_ns: 1_000_000_000,
                 transactions_per_s: 1000.0,

@@ -141,8 +141,9 @@ pub(crate) fn full_result() -> RunResult {
         })
     };
     let rr = |tps: f64, p50: u64| {
-        Sample::TcpRr(TcpRrSample {
+        Sample::TcpRr(RrSample {
             message_size_bytes: 1,
+            timeouts: 0,
             transactions: (tps * 10.0) as u64,
             window_ns: 10_000_000_000,
             transactions_per_s: tps,
@@ -157,6 +158,8 @@ pub(crate) fn full_result() -> RunResult {
     };
     let mut stream_record = MeasurementRecord {
         workload: "tcp-stream".into(),
+        variant: None,
+        generator: "cnbench".into(),
         client: endpoint("n0p0", "100.96.0.2"),
         server: endpoint("n1p0", "100.96.1.2"),
         path: "cross-node".into(),
@@ -170,6 +173,8 @@ pub(crate) fn full_result() -> RunResult {
     stream_record.summarize();
     let mut rr_record = MeasurementRecord {
         workload: "tcp-rr".into(),
+        variant: None,
+        generator: "cnbench".into(),
         client: endpoint("n0p0", "100.96.0.2"),
         server: endpoint("n1p0", "100.96.1.2"),
         path: "cross-node".into(),

@@ -55,22 +55,26 @@
 
 #![warn(missing_docs)]
 
+mod crr;
 mod error;
+mod external;
 mod pin;
 pub mod protocol;
 mod rr;
 mod server;
 pub mod stream;
 mod task;
+mod udp;
 
 use std::io::Write;
 
 pub use error::WorkloadError;
+pub use external::tool_version;
 pub use pin::{allowed_cpus, pin_to_cpu};
 pub use server::{serve, Server, LISTEN_BACKLOG};
 pub use task::{
-    AgentTask, ClientConfig, ServeConfig, Workload, DEFAULT_DURATION_MS, DEFAULT_WARMUP_MS,
-    MAX_MESSAGE_SIZE,
+    AgentTask, ClientConfig, Generator, ServeConfig, Workload, DEFAULT_DURATION_MS,
+    DEFAULT_WARMUP_MS, MAX_MESSAGE_SIZE, MAX_UDP_PAYLOAD,
 };
 
 /// Runs one agent: the body of the hidden `cnbench agent '<json>'` subcommand.
@@ -88,6 +92,7 @@ pub fn run_agent(task: &AgentTask, out: &mut dyn Write) -> Result<(), WorkloadEr
         pin_to_cpu(cpu)?;
     }
     match task {
+        AgentTask::Serve(cfg) if cfg.generator != Generator::Cnbench => external::serve(cfg, out),
         AgentTask::Serve(cfg) => {
             let server = Server::bind(cfg)?;
             writeln!(out, "ready {}", server.local_addr().port()).map_err(WorkloadError::Output)?;
@@ -112,8 +117,14 @@ pub fn run_client(cfg: &ClientConfig) -> Result<reports::Sample, WorkloadError> 
     if let Some(cpu) = cfg.cpu {
         pin_to_cpu(cpu)?;
     }
+    if cfg.generator != Generator::Cnbench {
+        return external::run_client(cfg);
+    }
     match cfg.workload {
         Workload::TcpStream => stream::run(cfg),
+        Workload::UdpStream => udp::run_stream(cfg),
         Workload::TcpRr => rr::run(cfg),
+        Workload::UdpRr => udp::run_rr(cfg),
+        Workload::TcpCrr => crr::run(cfg),
     }
 }

@@ -107,6 +107,9 @@ fn workload_id(w: Workload) -> u16 {
     match w {
         Workload::TcpStream => 1,
         Workload::TcpRr => 2,
+        Workload::UdpStream => 3,
+        Workload::UdpRr => 4,
+        Workload::TcpCrr => 5,
     }
 }
 

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use reports::{Sample, TcpRrSample};
+use reports::{RrSample, Sample};
 
 use crate::error::WorkloadError;
 use crate::protocol::{self, Header};
@@ -75,15 +75,16 @@ fn transact(conn: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
 }
 
 /// The sample from the histogram of round trips (ns) and the measured window (ns).
-fn summarise(hist: &Histogram<u64>, message_size: u32, window_ns: u64) -> TcpRrSample {
+fn summarise(hist: &Histogram<u64>, message_size: u32, window_ns: u64) -> RrSample {
     let transactions = hist.len();
     let transactions_per_s = if window_ns == 0 {
         0.0
     } else {
         transactions as f64 / (window_ns as f64 / 1e9)
     };
-    TcpRrSample {
+    RrSample {
         message_size_bytes: message_size,
+        timeouts: 0,
         transactions,
         window_ns,
         transactions_per_s,

@@ -126,5 +126,9 @@ fn handle(mut conn: TcpStream) -> io::Result<()> {
     match header.workload {
         Workload::TcpStream => stream::serve(&mut conn, &header),
         Workload::TcpRr => rr::serve(&mut conn, &header),
+        Workload::UdpStream | Workload::UdpRr | Workload::TcpCrr => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} is not served yet", header.workload),
+        )),
     }
 }

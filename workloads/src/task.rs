@@ -17,31 +17,67 @@ pub enum Workload {
     /// Bulk TCP: N connections write as fast as they can; the server counts bytes received
     /// inside the measurement window.
     TcpStream,
+    /// Bulk UDP: datagrams of one size sent as fast as the client can; the server counts
+    /// datagrams received inside its window, and loss against what the client sent.
+    UdpStream,
     /// TCP request/response, one transaction at a time; every round trip goes into a histogram.
     TcpRr,
+    /// UDP request/response, one datagram each way at a time; every round trip goes into a
+    /// histogram, and a request unanswered within the retry timeout is sent again.
+    UdpRr,
+    /// TCP connect, request, response, close, one transaction at a time; every transaction's
+    /// duration goes into a histogram.
+    TcpCrr,
 }
 
-/// Workloads named in the design but not built yet: their names get a friendlier error.
-const PLANNED: &[&str] = &["udp-stream", "udp-rr", "tcp-crr"];
-
 impl Workload {
-    /// Every built workload, in the order a full run measures them.
-    pub const ALL: &'static [Workload] = &[Workload::TcpStream, Workload::TcpRr];
+    /// Every workload, in the order a full run measures them.
+    pub const ALL: &'static [Workload] = &[
+        Workload::TcpStream,
+        Workload::UdpStream,
+        Workload::TcpRr,
+        Workload::UdpRr,
+        Workload::TcpCrr,
+    ];
 
     /// The name used on the command line, in JSON and in reports (`"tcp-stream"`).
     pub fn name(self) -> &'static str {
         match self {
             Workload::TcpStream => "tcp-stream",
+            Workload::UdpStream => "udp-stream",
             Workload::TcpRr => "tcp-rr",
+            Workload::UdpRr => "udp-rr",
+            Workload::TcpCrr => "tcp-crr",
         }
     }
 
     /// The message size used when none is given, in bytes: 131072 (128 KiB, what iperf3
-    /// writes) for tcp-stream, 64 for tcp-rr.
+    /// writes) for tcp-stream, 64 for every other workload (udp-stream's small case; the
+    /// harness adds the largest payload that fits the pod MTU).
     pub fn default_message_size(self) -> u32 {
         match self {
             Workload::TcpStream => 131_072,
-            Workload::TcpRr => 64,
+            _ => 64,
+        }
+    }
+
+    /// Whether the workload uses UDP.
+    pub fn is_udp(self) -> bool {
+        matches!(self, Workload::UdpStream | Workload::UdpRr)
+    }
+
+    /// Whether the workload is one transaction at a time (its figures are round trips).
+    pub fn is_request_response(self) -> bool {
+        matches!(self, Workload::TcpRr | Workload::UdpRr | Workload::TcpCrr)
+    }
+
+    /// The largest message size the workload accepts, in bytes: a UDP datagram's payload is
+    /// at most 65507 bytes over IPv4.
+    pub fn max_message_size(self) -> u32 {
+        if self.is_udp() {
+            MAX_UDP_PAYLOAD
+        } else {
+            MAX_MESSAGE_SIZE
         }
     }
 
@@ -51,6 +87,79 @@ impl Workload {
             .map(|w| w.name())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// The program that generates the traffic: cnbench's own agents, or an external tool run by
+/// the agent (for cross-checking cnbench's figures in one session).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Generator {
+    /// cnbench's own client and server.
+    #[default]
+    Cnbench,
+    /// iperf3 (`iperf3 -s` / `iperf3 -c ... --json`): tcp-stream and udp-stream.
+    Iperf3,
+    /// sockperf (`sockperf server` / `sockperf ping-pong`): tcp-rr and udp-rr.
+    Sockperf,
+}
+
+impl Generator {
+    /// Every generator.
+    pub const ALL: &'static [Generator] =
+        &[Generator::Cnbench, Generator::Iperf3, Generator::Sockperf];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Cnbench => "cnbench",
+            Generator::Iperf3 => "iperf3",
+            Generator::Sockperf => "sockperf",
+        }
+    }
+
+    /// The workloads this generator can run.
+    pub fn workloads(self) -> &'static [Workload] {
+        match self {
+            Generator::Cnbench => Workload::ALL,
+            Generator::Iperf3 => &[Workload::TcpStream, Workload::UdpStream],
+            Generator::Sockperf => &[Workload::TcpRr, Workload::UdpRr],
+        }
+    }
+
+    /// Whether this generator can run `w`.
+    pub fn supports(self, w: Workload) -> bool {
+        self.workloads().contains(&w)
+    }
+
+    /// The external program this generator runs, if any.
+    pub fn program(self) -> Option<&'static str> {
+        match self {
+            Generator::Cnbench => None,
+            Generator::Iperf3 => Some("iperf3"),
+            Generator::Sockperf => Some("sockperf"),
+        }
+    }
+}
+
+impl fmt::Display for Generator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Generator {
+    type Err = WorkloadError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Generator::ALL
+            .iter()
+            .copied()
+            .find(|g| g.name() == s)
+            .ok_or_else(|| WorkloadError::InvalidConfig {
+                what: "generator",
+                reason: format!("unknown generator `{s}`; valid: cnbench, iperf3, sockperf"),
+            })
     }
 }
 
@@ -67,17 +176,10 @@ impl FromStr for Workload {
         if let Some(w) = Workload::ALL.iter().find(|w| w.name() == s) {
             return Ok(*w);
         }
-        let message = if PLANNED.contains(&s) {
-            format!(
-                "{s} is planned but not built yet; built workloads: {}",
-                Workload::valid_names()
-            )
-        } else {
-            format!(
-                "unknown workload `{s}`; valid workloads: {}",
-                Workload::valid_names()
-            )
-        };
+        let message = format!(
+            "unknown workload `{s}`; valid workloads: {}",
+            Workload::valid_names()
+        );
         Err(WorkloadError::UnknownWorkload {
             name: s.to_owned(),
             message,
@@ -88,6 +190,9 @@ impl FromStr for Workload {
 /// Largest message size accepted, in bytes (16 MiB). The tcp-rr server allocates one buffer
 /// of this size per connection, so the limit keeps a typo from exhausting a pod's memory.
 pub const MAX_MESSAGE_SIZE: u32 = 16 << 20;
+
+/// Largest UDP payload over IPv4, in bytes (65535 − 20 − 8).
+pub const MAX_UDP_PAYLOAD: u32 = 65_507;
 
 /// Measurement length used by [`ClientConfig::new`], in milliseconds.
 pub const DEFAULT_DURATION_MS: u64 = 10_000;
@@ -151,6 +256,13 @@ pub struct ServeConfig {
     /// CPU to pin the server and all its connection threads to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// Which program serves: cnbench itself, or an external tool the agent runs.
+    #[serde(default, skip_serializing_if = "is_cnbench")]
+    pub generator: Generator,
+}
+
+fn is_cnbench(g: &Generator) -> bool {
+    *g == Generator::Cnbench
 }
 
 /// Configuration of one client test.
@@ -173,6 +285,9 @@ pub struct ClientConfig {
     /// CPU to pin the client and all its threads to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// Which program generates the traffic: cnbench itself, or an external tool.
+    #[serde(default, skip_serializing_if = "is_cnbench")]
+    pub generator: Generator,
 }
 
 impl ClientConfig {
@@ -187,6 +302,7 @@ impl ClientConfig {
             streams: 1,
             message_size: workload.default_message_size(),
             cpu: None,
+            generator: Generator::Cnbench,
         }
     }
 
@@ -198,14 +314,31 @@ impl ClientConfig {
                 reason: "the measurement window must be longer than 0 ms".into(),
             });
         }
-        if self.message_size == 0 || self.message_size > MAX_MESSAGE_SIZE {
+        let max = self.workload.max_message_size();
+        if self.message_size == 0 || self.message_size > max {
             return Err(WorkloadError::InvalidConfig {
                 what: "message_size",
                 reason: format!(
-                    "{} bytes is out of range: use 1..={MAX_MESSAGE_SIZE} (default for {}: {})",
+                    "{} bytes is out of range for {}: use 1..={max} (default: {})",
                     self.message_size,
                     self.workload,
                     self.workload.default_message_size()
+                ),
+            });
+        }
+        if !self.generator.supports(self.workload) {
+            return Err(WorkloadError::InvalidConfig {
+                what: "generator",
+                reason: format!(
+                    "{} cannot run {}; it runs {}",
+                    self.generator,
+                    self.workload,
+                    self.generator
+                        .workloads()
+                        .iter()
+                        .map(|w| w.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }
@@ -214,14 +347,16 @@ impl ClientConfig {
                 what: "streams",
                 reason: "tcp-stream needs at least 1 stream".into(),
             }),
-            Workload::TcpRr if self.streams != 1 => Err(WorkloadError::InvalidConfig {
-                what: "streams",
-                reason: format!(
-                    "tcp-rr runs one transaction at a time on one connection, so streams must \
-                     be 1 (got {})",
-                    self.streams
-                ),
-            }),
+            w if w != Workload::TcpStream && self.streams != 1 => {
+                Err(WorkloadError::InvalidConfig {
+                    what: "streams",
+                    reason: format!(
+                        "{w} runs one flow, so streams must be 1 (got {}); only tcp-stream \
+                         takes --streams",
+                        self.streams
+                    ),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -256,17 +391,34 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_planned_names_explain_themselves() {
-        let planned = "udp-stream".parse::<Workload>().unwrap_err().to_string();
-        assert_eq!(
-            planned,
-            "udp-stream is planned but not built yet; built workloads: tcp-stream, tcp-rr"
-        );
+    fn unknown_names_list_the_valid_ones() {
         let unknown = "tcp_stream".parse::<Workload>().unwrap_err().to_string();
         assert_eq!(
             unknown,
-            "unknown workload `tcp_stream`; valid workloads: tcp-stream, tcp-rr"
+            "unknown workload `tcp_stream`; valid workloads: tcp-stream, udp-stream, tcp-rr, \
+             udp-rr, tcp-crr"
         );
+        let g = "netperf".parse::<Generator>().unwrap_err().to_string();
+        assert_eq!(
+            g,
+            "invalid generator: unknown generator `netperf`; valid: cnbench, iperf3, sockperf"
+        );
+    }
+
+    #[test]
+    fn generators_refuse_what_they_cannot_run() {
+        let mut c = ClientConfig::new(Workload::TcpCrr, "10.0.0.1:1".parse().unwrap());
+        c.generator = Generator::Iperf3;
+        let e = c.validate().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid generator: iperf3 cannot run tcp-crr; it runs tcp-stream, udp-stream"
+        );
+        c.generator = Generator::Cnbench;
+        c.validate().unwrap();
+        c.workload = Workload::UdpStream;
+        c.message_size = 65_508;
+        assert!(c.validate().unwrap_err().to_string().contains("1..=65507"));
     }
 
     #[test]
@@ -275,6 +427,7 @@ mod tests {
             workload: Workload::TcpRr,
             bind: "0.0.0.0:5201".parse().unwrap(),
             cpu: None,
+            generator: Generator::Cnbench,
         });
         assert_eq!(
             serde_json::to_value(&serve).unwrap(),

@@ -21,6 +21,7 @@ fn server() -> SocketAddr {
             workload: Workload::TcpStream,
             bind: "127.0.0.1:0".parse().unwrap(),
             cpu: None,
+            generator: Default::default(),
         })
         .unwrap();
         let addr = server.local_addr();
@@ -159,6 +160,7 @@ fn serve_run_agent_writes_ready_first_and_then_serves() {
         workload: Workload::TcpRr,
         bind: "127.0.0.1:0".parse().unwrap(),
         cpu: None,
+        generator: Default::default(),
     });
     std::thread::spawn(move || {
         let mut out = ChannelWriter(tx);
@@ -193,6 +195,7 @@ fn serve_reports_the_port_through_the_callback() {
         workload: Workload::TcpStream,
         bind: "127.0.0.1:0".parse().unwrap(),
         cpu: None,
+        generator: Default::default(),
     };
     std::thread::spawn(move || workloads::serve(&cfg, move |port| tx.send(port).unwrap()));
     let port = rx.recv_timeout(Duration::from_secs(5)).unwrap();
@@ -206,6 +209,7 @@ fn bind_conflict_names_the_address_and_the_fix() {
         workload: Workload::TcpStream,
         bind: taken,
         cpu: None,
+        generator: Default::default(),
     })
     .unwrap_err()
     .to_string();
