@@ -220,7 +220,7 @@ mod tests {
             matches!(&err, ReportError::SchemaVersion { found: 3, expected: 2, path: p } if *p == path),
             "{err:?}"
         );
-        assert!(err.to_string().contains("has schema_version 2"), "{err}");
+        assert!(err.to_string().contains("has schema_version 3"), "{err}");
     }
 
     #[test]
