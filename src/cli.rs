@@ -164,14 +164,15 @@ impl From<UnderlayArg> for Underlay {
 /// Options of the measurement.
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
-    /// Workloads to run, comma-separated (tcp-stream, tcp-rr); `none` measures nothing.
-    #[arg(long, value_delimiter = ',', default_value = "tcp-stream,tcp-rr")]
-    pub workloads: Vec<String>,
+    /// Workloads to run, comma-separated: tcp-stream, udp-stream, tcp-rr, udp-rr, tcp-crr
+    /// [default: all the generator runs]; `none` measures nothing.
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Option<Vec<String>>,
     /// Measured window of each repetition, in seconds.
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub duration: f64,
     /// Traffic before each window that is not counted, in seconds.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]
     pub warmup: f64,
     /// Repetitions of each workload (median, min, max and CV are over these).
     #[arg(long, default_value_t = 3)]
@@ -182,9 +183,36 @@ pub struct MeasureArgs {
     /// Parallel connections of tcp-stream.
     #[arg(long, default_value_t = 1)]
     pub streams: u32,
-    /// Bytes per write (tcp-stream) or per request/response (tcp-rr); default per workload.
+    /// Bytes per write (tcp-stream), per datagram (udp-stream), or per request and response
+    /// (the rr workloads). Default: 128 KiB for tcp-stream, 64 B for the rr workloads, and
+    /// both 64 B and the largest unfragmented payload for udp-stream.
     #[arg(long, value_name = "BYTES")]
     pub message_size: Option<u32>,
+    /// The traffic generator: cnbench's own, or iperf3 (tcp-stream, udp-stream) or sockperf
+    /// (tcp-rr, udp-rr) run by the agents, to cross-check cnbench's figures.
+    #[arg(long, value_enum, default_value_t = GeneratorArg::Cnbench)]
+    pub generator: GeneratorArg,
+}
+
+/// The traffic generator.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GeneratorArg {
+    /// cnbench's own agents.
+    Cnbench,
+    /// iperf3: tcp-stream and udp-stream.
+    Iperf3,
+    /// sockperf: tcp-rr and udp-rr.
+    Sockperf,
+}
+
+impl From<GeneratorArg> for workloads::Generator {
+    fn from(g: GeneratorArg) -> workloads::Generator {
+        match g {
+            GeneratorArg::Cnbench => workloads::Generator::Cnbench,
+            GeneratorArg::Iperf3 => workloads::Generator::Iperf3,
+            GeneratorArg::Sockperf => workloads::Generator::Sockperf,
+        }
+    }
 }
 
 /// CPU placement of the agents.

@@ -11,7 +11,7 @@ use harness::state::{self, Mode, RunState};
 use harness::topology::{new_run_id, Plan};
 use harness::{Backend, HarnessError};
 use reports::{Environment, Outcome, ResultWriter, RunResult};
-use workloads::Workload;
+use workloads::{Generator, Workload};
 
 use crate::cli::{MeasureArgs, PlacementArg, RunArgs, ScaleArgs, TopologyArgs, UpArgs};
 use crate::output::Printer;
@@ -114,21 +114,38 @@ fn plan_for(backend: &dyn Backend, topo: &TopologyArgs) -> Result<Plan> {
 }
 
 fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
+    let generator = Generator::from(m.generator);
     let mut workloads = Vec::new();
-    if m.workloads.iter().any(|w| w == "none") && m.workloads.len() > 1 {
-        bail!(
+    match &m.workloads {
+        // The default: every workload the generator runs.
+        None => workloads.extend_from_slice(generator.workloads()),
+        Some(list) if list.iter().any(|w| w == "none") && list.len() > 1 => bail!(
             "--workloads {}: `none` means no workload; leave it out or use it alone",
-            m.workloads.join(",")
-        );
+            list.join(",")
+        ),
+        Some(list) => {
+            for w in list.iter().filter(|w| *w != "none") {
+                let parsed: Workload = w.parse().map_err(|e| anyhow!("--workloads {w}: {e}"))?;
+                if !generator.supports(parsed) {
+                    bail!(
+                        "--workloads {w}: --generator {generator} cannot run it; it runs {} \
+                         (or use --generator cnbench)",
+                        generator
+                            .workloads()
+                            .iter()
+                            .map(|w| w.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                if !workloads.contains(&parsed) {
+                    workloads.push(parsed);
+                }
+            }
+        }
     }
-    for w in &m.workloads {
-        if w == "none" {
-            continue;
-        }
-        let parsed: Workload = w.parse().map_err(|e| anyhow!("--workloads {w}: {e}"))?;
-        if !workloads.contains(&parsed) {
-            workloads.push(parsed);
-        }
+    if !workloads.is_empty() {
+        workloads::tool_version(generator).map_err(|e| anyhow!("--generator {generator}: {e}"))?;
     }
     let secs = |name: &str, v: f64, min: f64| -> Result<Duration> {
         if !(v.is_finite() && v >= min && v <= 3600.0) {
@@ -140,11 +157,18 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
         bail!("--streams {}: use 1 to 128 connections", m.streams);
     }
     if let Some(size) = m.message_size {
-        if size == 0 || size > workloads::MAX_MESSAGE_SIZE {
-            bail!(
-                "--message-size {size}: use 1 to {} bytes",
-                workloads::MAX_MESSAGE_SIZE
-            );
+        let max = workloads
+            .iter()
+            .map(|w| w.max_message_size())
+            .min()
+            .unwrap_or(workloads::MAX_MESSAGE_SIZE);
+        if size == 0 || size > max {
+            let why = if max < workloads::MAX_MESSAGE_SIZE {
+                " (a UDP datagram carries at most 65507)"
+            } else {
+                ""
+            };
+            bail!("--message-size {size}: use 1 to {max} bytes{why}");
         }
     }
     if m.repeat == 0 || m.repeat > 1000 {
@@ -164,6 +188,7 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
         },
         streams: m.streams,
         message_size: m.message_size,
+        generator,
         agent_exe: std::env::current_exe()
             .context("cannot find the cnbench binary to run agents")?,
     })
@@ -412,6 +437,7 @@ pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode
         placement: CpuPlacement::SameCpu,
         streams: 1,
         message_size: None,
+        generator: Generator::Cnbench,
         agent_exe: exe()?,
     };
     let mut result = RunResult::new(

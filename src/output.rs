@@ -48,7 +48,10 @@ impl Observer for Printer {
     fn sample(&mut self, record: &MeasurementRecord, sample: &Sample) {
         let label = format!(
             "{} {} -> {} [{}]",
-            record.workload, record.client.pod, record.server.pod, record.path
+            record.label(),
+            record.client.pod,
+            record.server.pod,
+            record.path
         );
         say!(
             "{}",

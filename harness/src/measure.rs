@@ -8,11 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reports::{CostSample, Endpoint, MeasurementRecord, Placement, RoleCost, Sample};
-use workloads::{AgentTask, ClientConfig, ServeConfig, Workload};
+use reports::{Endpoint, MeasurementRecord, Placement, Sample};
+use workloads::{AgentTask, ClientConfig, Generator, ServeConfig, Workload};
 
 use crate::backend::{Datapath, MeasurePair};
-use crate::cost::{self, SyscallCounter};
+use crate::cost::{CostScope, CostSession, RoleSpec};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::process;
@@ -67,6 +67,8 @@ pub struct MeasureOptions {
     pub streams: u32,
     /// Message size override (bytes); the workload's default otherwise.
     pub message_size: Option<u32>,
+    /// Which program generates the traffic.
+    pub generator: Generator,
     /// The program that runs agents: the cnbench binary (`<exe> agent '<json>'`).
     pub agent_exe: PathBuf,
 }
@@ -74,12 +76,56 @@ pub struct MeasureOptions {
 /// How long an agent may take beyond its own duration before it is declared hung.
 const AGENT_SLACK: Duration = Duration::from_secs(15);
 
-/// Runs every workload between one pod pair, repetition by repetition. `on_sample` sees each
+/// One thing measured between a pod pair: a workload at one message size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// The workload.
+    pub workload: Workload,
+    /// The case's name when the workload has several (`"64 B"`, `"max payload"`).
+    pub variant: Option<String>,
+    /// Message size, in bytes.
+    pub message_size: u32,
+}
+
+/// UDP payload of udp-stream's small case, in bytes.
+pub const SMALL_UDP_PAYLOAD: u32 = 64;
+
+/// IPv4 + UDP headers, in bytes: the largest unfragmented payload is the path MTU minus this.
+const IPV4_UDP_HEADERS: u32 = 28;
+
+/// The cases of `workload` for a path of `path_mtu` bytes: udp-stream without a
+/// `--message-size` runs two, 64-byte payloads and the largest payload that crosses the path
+/// unfragmented; everything else runs one, at the given or the default size.
+pub fn cases(workload: Workload, message_size: Option<u32>, path_mtu: u32) -> Vec<Case> {
+    match (workload, message_size) {
+        (Workload::UdpStream, None) => vec![
+            Case {
+                workload,
+                variant: Some(format!("{SMALL_UDP_PAYLOAD} B")),
+                message_size: SMALL_UDP_PAYLOAD,
+            },
+            Case {
+                workload,
+                variant: Some("max payload".into()),
+                message_size: path_mtu.saturating_sub(IPV4_UDP_HEADERS).max(1),
+            },
+        ],
+        (w, size) => vec![Case {
+            workload: w,
+            variant: None,
+            message_size: size.unwrap_or_else(|| w.default_message_size()),
+        }],
+    }
+}
+
+/// Runs every workload between one pod pair (whose path carries IP packets of up to
+/// `path_mtu` bytes), repetition by repetition. `on_sample` sees each
 /// repetition as it completes (so results can be written as they arrive).
 pub fn measure_pair(
     plan: &Plan,
     hosts: &std::collections::BTreeMap<String, Host>,
     pair: &MeasurePair,
+    path_mtu: u32,
     datapath: Datapath,
     ctx: &MeasureContext<'_>,
     opts: &MeasureOptions,
@@ -88,6 +134,24 @@ pub fn measure_pair(
     let client_pod = &plan.pods[pair.client];
     let server_pod = &plan.pods[pair.server];
     let (client_cpu, server_cpu) = opts.placement.cpus();
+    let generator_name =
+        workloads::tool_version(opts.generator).map_err(|e| HarnessError::Unsupported {
+            what: format!("generator {}", opts.generator),
+            fix: e,
+        })?;
+    let scope = CostScope {
+        client_netns: client_pod.netns.clone(),
+        client_node_netns: plan.node_of(client_pod).netns.clone(),
+        server_netns: server_pod.netns.clone(),
+        server_node_netns: plan.node_of(server_pod).netns.clone(),
+        device_names: device_names(hosts),
+        untraced_endpoints: (opts.generator != Generator::Cnbench).then(|| {
+            format!(
+                "client and server are {} processes, which are not traced; daemons are",
+                opts.generator
+            )
+        }),
+    };
     let mut records = Vec::new();
     for &workload in &opts.workloads {
         let server_host = &hosts[&server_pod.netns];
@@ -95,92 +159,116 @@ pub fn measure_pair(
             workload,
             bind: SocketAddr::from((server_pod.ip.addr(), 0)),
             cpu: Some(server_cpu),
-            generator: Default::default(),
+            generator: opts.generator,
         });
         let mut server = Agent::start(server_host, &opts.agent_exe, &serve, "server")?;
-        let port = match server.ready_port(Duration::from_secs(5)) {
+        let port = match server.ready_port(Duration::from_secs(10)) {
             Ok(p) => p,
             Err(e) => {
                 server.stop();
                 return Err(e);
             }
         };
-        let mut record = MeasurementRecord {
-            workload: workload.name().to_string(),
-            variant: None,
-            generator: "cnbench".into(),
-            client: Endpoint {
-                pod: client_pod.role.clone(),
-                netns: client_pod.netns.clone(),
-                ip: client_pod.ip.addr().to_string(),
-            },
-            server: Endpoint {
-                pod: server_pod.role.clone(),
-                netns: server_pod.netns.clone(),
-                ip: server_pod.ip.addr().to_string(),
-            },
-            path: pair.path.clone(),
-            // Pods on one node meet on its bridge: a userspace daemon never sees them.
-            datapath: if pair.path == "same-node" {
-                Datapath::Kernel.as_str().to_string()
-            } else {
-                datapath.as_str().to_string()
-            },
-            placement: Placement {
-                kind: opts.placement.as_str().to_string(),
-                client_cpu,
-                server_cpu,
-                daemon_cpu: (!ctx.daemons.is_empty()).then(|| crate::backend::DAEMON_CPU.cpus().1),
-            },
-            repetitions: Vec::new(),
-            summary: Vec::new(),
-            costs: Vec::new(),
-            vs_baseline: Vec::new(),
+        let server_spec = RoleSpec {
+            role: "server".into(),
+            netns: server_pod.netns.clone(),
+            dev: "eth0".into(),
+            pid: server.child.id(),
         };
-        let client_cfg = ClientConfig {
-            workload,
-            target: SocketAddr::from((server_pod.ip.addr(), port)),
-            duration_ms: opts.duration.as_millis() as u64,
-            warmup_ms: opts.warmup.as_millis() as u64,
-            streams: if workload == Workload::TcpStream {
-                opts.streams
-            } else {
-                1
-            },
-            message_size: opts
-                .message_size
-                .unwrap_or_else(|| workload.default_message_size()),
-            cpu: Some(client_cpu),
-            generator: Default::default(),
-        };
+        let mut running = vec![server_spec];
+        if let Some(dev) = ctx.daemon_device {
+            running.extend(ctx.daemons.iter().map(|(what, netns, pid)| RoleSpec {
+                role: what.clone(),
+                netns: netns.clone(),
+                dev: dev.to_string(),
+                pid: *pid,
+            }));
+        }
         let result = (|| -> Result<()> {
-            for _ in 0..opts.repeat {
-                let mut cost = CostSession::start(
-                    hosts,
-                    ctx,
-                    (&server_pod.netns, server.child.id()),
-                    &client_pod.netns,
-                    &plan.node_of(client_pod).netns,
-                );
-                let sample = run_client(
-                    &hosts[&client_pod.netns],
-                    &opts.agent_exe,
-                    &client_cfg,
-                    opts,
-                    &mut cost,
-                )?;
-                record.costs.push(cost.finish());
-                record.repetitions.push(sample.clone());
-                record.summarize();
-                on_sample(&record, &sample);
+            for case in cases(workload, opts.message_size, path_mtu) {
+                let mut record = MeasurementRecord {
+                    workload: workload.name().to_string(),
+                    variant: case.variant.clone(),
+                    generator: generator_name.clone(),
+                    client: Endpoint {
+                        pod: client_pod.role.clone(),
+                        netns: client_pod.netns.clone(),
+                        ip: client_pod.ip.addr().to_string(),
+                    },
+                    server: Endpoint {
+                        pod: server_pod.role.clone(),
+                        netns: server_pod.netns.clone(),
+                        ip: server_pod.ip.addr().to_string(),
+                    },
+                    path: pair.path.clone(),
+                    // Pods on one node meet on its bridge: a userspace daemon never sees them.
+                    datapath: if pair.path == "same-node" {
+                        Datapath::Kernel.as_str().to_string()
+                    } else {
+                        datapath.as_str().to_string()
+                    },
+                    placement: Placement {
+                        kind: opts.placement.as_str().to_string(),
+                        client_cpu,
+                        server_cpu,
+                        daemon_cpu: (!ctx.daemons.is_empty())
+                            .then(|| crate::backend::DAEMON_CPU.cpus().1),
+                    },
+                    repetitions: Vec::new(),
+                    summary: Vec::new(),
+                    costs: Vec::new(),
+                    vs_baseline: Vec::new(),
+                };
+                let client_cfg = ClientConfig {
+                    workload,
+                    target: SocketAddr::from((server_pod.ip.addr(), port)),
+                    duration_ms: opts.duration.as_millis() as u64,
+                    warmup_ms: opts.warmup.as_millis() as u64,
+                    streams: if workload == Workload::TcpStream {
+                        opts.streams
+                    } else {
+                        1
+                    },
+                    message_size: case.message_size,
+                    cpu: Some(client_cpu),
+                    generator: opts.generator,
+                };
+                for _ in 0..opts.repeat {
+                    let mut cost = CostSession::start(hosts, &scope, &running);
+                    let sample = run_client(
+                        &hosts[&client_pod.netns],
+                        &opts.agent_exe,
+                        &client_cfg,
+                        opts,
+                        &mut cost,
+                    )?;
+                    record.costs.push(cost.finish());
+                    record.repetitions.push(sample.clone());
+                    record.summarize();
+                    on_sample(&record, &sample);
+                }
+                records.push(record);
             }
             Ok(())
         })();
         server.stop();
         result?;
-        records.push(record);
     }
     Ok(records)
+}
+
+/// Names of every device (but `lo`) in the run's namespaces, sorted, without duplicates.
+fn device_names(hosts: &std::collections::BTreeMap<String, Host>) -> Vec<String> {
+    let mut names: Vec<String> = hosts
+        .values()
+        .filter_map(|h| h.nl().links().ok())
+        .flatten()
+        .map(|l| l.name)
+        .filter(|n| n != "lo")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn run_client(
@@ -203,165 +291,6 @@ fn run_client(
         netns: host.name().to_string(),
         message: format!("unreadable result {line:?} ({e}); exit status {status}"),
     })
-}
-
-/// One role's counters during a repetition.
-struct RoleProbe {
-    role: String,
-    netns: String,
-    dev: String,
-    pid: u32,
-    syscalls: Result<SyscallCounter, String>,
-    /// Final syscall counts, read when the role's work ended.
-    counts: Option<(u64, u64)>,
-    cpu_start: Option<u64>,
-    cpu_end: Option<u64>,
-    packets_start: Option<u64>,
-}
-
-/// The cost counters of one repetition: client, server, and the datapath daemons.
-struct CostSession<'a> {
-    hosts: &'a std::collections::BTreeMap<String, Host>,
-    roles: Vec<RoleProbe>,
-    client_netns: String,
-    client_node_netns: String,
-}
-
-impl<'a> CostSession<'a> {
-    fn packets(&self, netns: &str, dev: &str) -> Option<u64> {
-        self.hosts[netns]
-            .nl()
-            .link(dev)
-            .ok()
-            .map(|l| l.rx_packets + l.tx_packets)
-    }
-
-    fn probe(&self, role: String, netns: &str, dev: &str, pid: u32) -> RoleProbe {
-        RoleProbe {
-            role,
-            netns: netns.to_string(),
-            dev: dev.to_string(),
-            pid,
-            syscalls: SyscallCounter::attach(pid),
-            counts: None,
-            cpu_start: cost::cpu_ns(pid),
-            cpu_end: None,
-            packets_start: self.packets(netns, dev),
-        }
-    }
-
-    /// Starts counting for the server and the daemons (before the client exists).
-    fn start(
-        hosts: &'a std::collections::BTreeMap<String, Host>,
-        ctx: &MeasureContext<'_>,
-        server: (&str, u32),
-        client_netns: &str,
-        client_node_netns: &str,
-    ) -> CostSession<'a> {
-        let mut s = CostSession {
-            hosts,
-            roles: Vec::new(),
-            client_netns: client_netns.to_string(),
-            client_node_netns: client_node_netns.to_string(),
-        };
-        s.roles
-            .push(s.probe("server".into(), server.0, "eth0", server.1));
-        if let Some(dev) = ctx.daemon_device {
-            for (what, netns, pid) in ctx.daemons {
-                let p = s.probe(what.clone(), netns, dev, *pid);
-                s.roles.push(p);
-            }
-        }
-        s
-    }
-
-    fn watch_client(&mut self, pid: u32) {
-        let mut p = self.probe("client".into(), &self.client_netns.clone(), "eth0", pid);
-        // The client's CPU is counted from its start.
-        p.cpu_start = Some(0);
-        self.roles.insert(0, p);
-    }
-
-    /// Reads the client's counters while it still exists (right after its result line).
-    fn stop_client(&mut self, pid: u32) {
-        if let Some(p) = self.roles.iter_mut().find(|r| r.pid == pid) {
-            p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
-            p.cpu_end = cost::cpu_ns(pid);
-        }
-    }
-
-    fn finish(mut self) -> CostSample {
-        let mut unavailable = None;
-        let mut roles = Vec::new();
-        for p in &mut self.roles {
-            if p.counts.is_none() {
-                p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
-                p.cpu_end = cost::cpu_ns(p.pid);
-            }
-        }
-        for p in &self.roles {
-            // A device that could not be read gives no packet count (and no per-packet
-            // figures), never a made-up 0.
-            let packets = match (self.packets(&p.netns, &p.dev), p.packets_start) {
-                (Some(end), Some(start)) => end.saturating_sub(start),
-                _ => {
-                    unavailable.get_or_insert_with(|| {
-                        format!("packet counters of {} in {} unreadable", p.dev, p.netns)
-                    });
-                    0
-                }
-            };
-            match (&p.syscalls, p.counts) {
-                (Err(e), _) => {
-                    unavailable.get_or_insert_with(|| e.clone());
-                }
-                (Ok(_), None) => {
-                    unavailable.get_or_insert_with(|| {
-                        format!("a syscall counter of {} could not be read", p.role)
-                    });
-                }
-                _ => {}
-            }
-            let per = |n: u64| (packets > 0).then(|| n as f64 / packets as f64);
-            roles.push(RoleCost {
-                role: p.role.clone(),
-                netns: p.netns.clone(),
-                pid: p.pid,
-                cpu_ns: match (p.cpu_start, p.cpu_end) {
-                    (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                    _ => None,
-                },
-                syscalls: p.counts.map(|c| c.0),
-                data_syscalls: p.counts.map(|c| c.1),
-                packets,
-                syscalls_per_packet: p.counts.and_then(|c| per(c.0)),
-                crossings_per_packet: p.counts.and_then(|c| per(c.1)),
-            });
-        }
-        // The sending node: the client's crossings plus those of its node's daemon, when the
-        // daemon is on the path (a same-node pair never reaches it).
-        let client = roles
-            .iter()
-            .find(|r| r.role == "client")
-            .and_then(|r| r.crossings_per_packet);
-        let daemon = roles.iter().find(|r| {
-            r.role != "client"
-                && r.role != "server"
-                && r.netns == self.client_node_netns
-                && r.packets > 0
-        });
-        let sending = match (client, daemon) {
-            (Some(c), Some(d)) => d.crossings_per_packet.map(|d| c + d),
-            (c, None) => c,
-            (None, Some(_)) => None,
-        };
-        CostSample {
-            roles,
-            sending_node_crossings_per_packet: sending,
-            syscalls_unavailable: unavailable,
-            method: cost::METHOD.to_string(),
-        }
-    }
 }
 
 /// What measurement needs to know beyond the plan: the run's daemons and the device their

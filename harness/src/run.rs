@@ -284,11 +284,28 @@ impl Topology {
             daemons: &daemons,
             daemon_device: backend.daemon_device(),
         };
-        for pair in &self.expectations(backend).measure {
+        let expect = self.expectations(backend);
+        for pair in &expect.measure {
+            // The path MTU the backend declares for the pair, else the client's own MTU.
+            let path_mtu = expect
+                .pmtu
+                .iter()
+                .find(|p| p.from == pair.client && p.to == pair.server)
+                .map(|p| p.path_mtu)
+                .or_else(|| {
+                    let pod = &self.plan.pods[pair.client];
+                    self.hosts[&pod.netns]
+                        .nl()
+                        .link("eth0")
+                        .ok()
+                        .map(|l| l.mtu_bytes)
+                })
+                .unwrap_or(1500);
             out.extend(measure::measure_pair(
                 &self.plan,
                 &self.hosts,
                 pair,
+                path_mtu,
                 backend.datapath(),
                 &ctx,
                 opts,
@@ -516,6 +533,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         placement: opts.placement.as_str().to_string(),
         streams: opts.streams,
         message_size_bytes: opts.message_size,
+        generator: opts.generator.name().to_string(),
         datapath: backend.effective_options().datapath,
         bgp_topology: backend.effective_options().bgp_topology,
     }

@@ -100,6 +100,66 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
     if let Some(x) = median(sending) {
         parts.push(format!("sending node {x:.2} crossings/packet"));
     }
+    let receiving = m
+        .costs
+        .iter()
+        .filter_map(|c| c.receiving_node_crossings_per_packet)
+        .collect();
+    if let Some(x) = median(receiving) {
+        parts.push(format!("receiving node {x:.2}"));
+    }
+    let xmits = m
+        .costs
+        .iter()
+        .filter_map(|c| c.device_xmits_per_packet)
+        .collect();
+    match median(xmits) {
+        Some(x) => parts.push(format!("{x:.2} device xmits/packet")),
+        None => {
+            if let Some(why) = m
+                .costs
+                .iter()
+                .find_map(|c| c.device_xmits_unavailable.clone())
+            {
+                parts.push(format!("device xmits unavailable: {why}"));
+            }
+        }
+    }
+    let machine = |f: &dyn Fn(&crate::schema::MachineCost) -> Option<f64>| {
+        median(
+            m.costs
+                .iter()
+                .filter_map(|c| c.machine.as_ref().and_then(f))
+                .collect(),
+        )
+    };
+    if let Some(x) = machine(&|mc| mc.cpu_s_per_gb) {
+        let mut s = format!("machine {x:.2} CPU s/GB");
+        if let Some(y) = machine(&|mc| mc.cpu_s_per_mpacket) {
+            s.push_str(&format!(", {y:.2} CPU s/Mpkt"));
+        }
+        parts.push(s);
+    } else if let Some(why) = m.costs.iter().find_map(|c| c.machine_unavailable.clone()) {
+        parts.push(format!("machine CPU unavailable: {why}"));
+    }
+    let kernel: Vec<&crate::schema::KernelCounters> =
+        m.costs.iter().filter_map(|c| c.kernel.as_ref()).collect();
+    if !kernel.is_empty() {
+        let sum = |f: &dyn Fn(&crate::schema::KernelCounters) -> u64| -> u64 {
+            kernel.iter().map(|k| f(k)).sum()
+        };
+        let retrans = sum(&|k| k.tcp_retrans_segs);
+        let udp_err = sum(&|k| k.udp_in_errors);
+        let rcvbuf = sum(&|k| k.udp_rcvbuf_errors);
+        if retrans + udp_err > 0 {
+            parts.push(format!(
+                "over all repetitions: {retrans} TCP retransmits, {udp_err} UDP receive errors \
+                 ({rcvbuf} receive buffer full)"
+            ));
+        }
+    } else if let Some(why) = m.costs.iter().find_map(|c| c.kernel_unavailable.clone()) {
+        parts.push(format!("kernel counters unavailable: {why}"));
+    }
     let roles: Vec<String> = m
         .costs
         .first()
@@ -302,7 +362,7 @@ pub fn render_summary(r: &RunResult) -> String {
     for m in &r.measurements {
         for (metric, s) in summaries(m) {
             let mut row = vec![
-                m.workload.clone(),
+                m.label(),
                 m.path.clone(),
                 m.datapath.clone(),
                 m.placement.kind.clone(),
@@ -355,7 +415,7 @@ pub fn render_summary(r: &RunResult) -> String {
             let _ = writeln!(
                 out,
                 "  {} {} [{}]: {}",
-                m.workload,
+                m.label(),
                 m.path,
                 m.datapath,
                 cost_summary(m)
@@ -369,7 +429,7 @@ pub fn render_summary(r: &RunResult) -> String {
         .flat_map(|m| {
             stats::warnings(m)
                 .into_iter()
-                .map(move |w| format!("  {} {}: {w}", m.workload, m.path))
+                .map(move |w| format!("  {} {}: {w}", m.label(), m.path))
         })
         .collect();
     if !warnings.is_empty() {

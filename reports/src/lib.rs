@@ -39,9 +39,9 @@ pub use human::{
 pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
-    MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord, Outcome, Parameters, Placement,
-    RoleCost, RrSample, RunResult, Sample, TcpStreamSample, Timings, UdpStreamSample,
-    SCHEMA_VERSION,
+    KernelCounters, MachineCost, MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord,
+    Outcome, Parameters, Placement, RoleCost, RrSample, RunResult, Sample, TcpStreamSample,
+    Timings, UdpStreamSample, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use writer::{read_result, to_json, ResultWriter};

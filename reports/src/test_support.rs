@@ -29,6 +29,7 @@ pub(crate) fn full_result() -> RunResult {
         warmup_ms: 2_000,
         repeat: 3,
         placement: "cross-cpu".into(),
+        generator: "cnbench".into(),
         streams: 1,
         message_size_bytes: None,
         datapath: None,

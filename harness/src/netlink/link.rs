@@ -63,6 +63,10 @@ pub struct Link {
     pub rx_packets: u64,
     /// Packets sent since the device was created.
     pub tx_packets: u64,
+    /// Bytes received since the device was created.
+    pub rx_bytes: u64,
+    /// Bytes sent since the device was created.
+    pub tx_bytes: u64,
 }
 
 fn named(name: &str) -> LinkMessage {
@@ -230,6 +234,8 @@ fn parse_link(m: &LinkMessage) -> Link {
         oper_up: false,
         rx_packets: 0,
         tx_packets: 0,
+        rx_bytes: 0,
+        tx_bytes: 0,
     };
     for a in &m.attributes {
         match a {
@@ -242,6 +248,8 @@ fn parse_link(m: &LinkMessage) -> Link {
             LinkAttribute::Stats64(st) => {
                 link.rx_packets = st.rx_packets;
                 link.tx_packets = st.tx_packets;
+                link.rx_bytes = st.rx_bytes;
+                link.tx_bytes = st.tx_bytes;
             }
             LinkAttribute::Address(b) if b.len() == 6 => {
                 let mut mac = [0; 6];

@@ -1,23 +1,16 @@
-//! What a measurement costs, per role process: CPU time, syscalls, and the syscalls that move
+//! What a role process costs: CPU time, syscalls, and the syscalls that move
 //! packet data across the user/kernel boundary ("crossings"), each divided by the packets
 //! that role moved. Syscalls are counted with the `raw_syscalls:sys_enter` tracepoint through
 //! `perf_event_open`, one counter per thread of the process (no external perf binary).
 //! Tracepoints fire in kernel mode, so the counters include kernel events; they are global
 //! across namespaces, so they are attached by thread id.
 
-use std::ffi::CString;
 use std::fs;
-use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use perf_event::events::Tracepoint;
 use perf_event::{Builder, Counter};
 
-/// Where tracefs lives (debugfs is not needed).
-const TRACEFS: &str = "/sys/kernel/tracing";
-
-/// `_IOW('$', 6, char *)`: attach a tracepoint filter to a perf counter.
-const PERF_EVENT_IOC_SET_FILTER: libc::c_ulong = 0x4008_2406;
+use super::{set_filter, tracepoint_id};
 
 /// Syscalls that move packet data between a process and the kernel.
 const DATA_SYSCALLS: &[libc::c_long] = &[
@@ -32,39 +25,6 @@ const DATA_SYSCALLS: &[libc::c_long] = &[
     libc::SYS_sendmmsg,
     libc::SYS_recvmmsg,
 ];
-
-/// How the cost figures are obtained, for the result.
-pub const METHOD: &str = "syscalls: perf_event_open on tracepoint raw_syscalls:sys_enter per thread of each role \
-     process (data syscalls: read/write/readv/writev/send*/recv* and their mmsg forms, by id filter); \
-     CPU: /proc/<pid>/task/*/schedstat; packets: the role's device counters (pod eth0 or daemon TUN), \
-     sent plus received, over the same interval (warm-up included)";
-
-/// The id of tracepoint `sys/name`, mounting tracefs if it is not mounted yet.
-pub fn tracepoint_id(sys: &str, name: &str) -> Result<u64, String> {
-    let events = Path::new(TRACEFS).join("events");
-    if !events.exists() {
-        // SAFETY: plain mount(2) of the tracefs pseudo filesystem on its standard mount point;
-        // all pointers are valid NUL-terminated strings for the duration of the call.
-        let rc = unsafe {
-            let src = CString::new("nodev").expect("no NUL");
-            let dst = CString::new(TRACEFS).expect("no NUL");
-            let fs = CString::new("tracefs").expect("no NUL");
-            libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null())
-        };
-        if rc != 0 {
-            return Err(format!(
-                "tracefs is not mounted at {TRACEFS} and mounting it failed ({})",
-                std::io::Error::last_os_error()
-            ));
-        }
-    }
-    let path = events.join(sys).join(name).join("id");
-    fs::read_to_string(&path)
-        .map_err(|e| format!("tracepoint {sys}:{name}: {}: {e}", path.display()))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("tracepoint {sys}:{name}: bad id: {e}"))
-}
 
 /// Syscall counters on every thread of one process.
 pub struct SyscallCounter {
@@ -82,16 +42,7 @@ fn counter(id: u64, tid: i32, filter: Option<&str>) -> Result<Counter, String> {
         .build()
         .map_err(|e| format!("perf_event_open on thread {tid}: {e}"))?;
     if let Some(f) = filter {
-        let f = CString::new(f).expect("filter has no NUL");
-        // SAFETY: the ioctl reads a NUL-terminated string that outlives the call; the fd is the
-        // counter's own.
-        let rc = unsafe { libc::ioctl(c.as_raw_fd(), PERF_EVENT_IOC_SET_FILTER, f.as_ptr()) };
-        if rc != 0 {
-            return Err(format!(
-                "tracepoint filter: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        set_filter(&c, f)?;
     }
     c.enable().map_err(|e| format!("enable counter: {e}"))?;
     Ok(c)
