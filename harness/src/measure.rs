@@ -218,6 +218,7 @@ pub fn measure_pair(
                     summary: Vec::new(),
                     costs: Vec::new(),
                     vs_baseline: Vec::new(),
+                    warnings: Vec::new(),
                 };
                 let client_cfg = ClientConfig {
                     workload,
@@ -410,5 +411,35 @@ impl Agent {
         }
         self.stop();
         "killed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_stream_runs_small_and_largest_unfragmented_payloads() {
+        let c = cases(Workload::UdpStream, None, 1450);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            (c[0].message_size, c[0].variant.as_deref()),
+            (64, Some("64 B"))
+        );
+        // 1450 − 20 (IPv4) − 8 (UDP).
+        assert_eq!(
+            (c[1].message_size, c[1].variant.as_deref()),
+            (1422, Some("max payload"))
+        );
+        // An explicit size is one case, for every workload.
+        let c = cases(Workload::UdpStream, Some(512), 1450);
+        assert_eq!(
+            (c.len(), c[0].message_size, c[0].variant.clone()),
+            (1, 512, None)
+        );
+        let c = cases(Workload::TcpStream, None, 1450);
+        assert_eq!((c.len(), c[0].message_size), (1, 131_072));
+        let c = cases(Workload::TcpCrr, Some(100), 1450);
+        assert_eq!((c.len(), c[0].message_size), (1, 100));
     }
 }

@@ -372,6 +372,10 @@ pub struct MeasurementRecord {
     /// Each metric's median as a ratio to the same-session host-net baseline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vs_baseline: Vec<MetricRatio>,
+    /// What makes these figures less trustworthy (high variation, outliers, other work on
+    /// the machine), each with what to change; refreshed by [`MeasurementRecord::summarize`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::stats::Warning>,
 }
 
 /// What one repetition cost: CPU, syscalls and user/kernel crossings per packet, per role and
@@ -543,6 +547,7 @@ impl MeasurementRecord {
                 })
             })
             .collect();
+        self.warnings = crate::stats::warnings(self);
     }
 
     /// The values of each headline metric across the repetitions, by metric name, in the

@@ -133,7 +133,19 @@ pub enum Warning {
         /// How many repetitions are outliers.
         count: usize,
     },
+    /// Other work used the machine's CPUs during some repetitions (busy time outside the
+    /// run's processes and softirq above [`DISTURBED_CPU_SHARE`] of one CPU).
+    Disturbed {
+        /// How many repetitions were disturbed.
+        count: usize,
+        /// The largest share of one CPU used outside the run, as a fraction (0.4 = 40 %).
+        cpu_share: f64,
+    },
 }
+
+/// Share of one CPU that work outside the run may use during a repetition before the
+/// repetition is flagged as disturbed (25 %).
+pub const DISTURBED_CPU_SHARE: f64 = 0.25;
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,6 +174,13 @@ impl fmt::Display for Warning {
                      --repeat, or run on idle CPUs"
                 )
             }
+            Warning::Disturbed { count, cpu_share } => write!(
+                f,
+                "{count} repetition{} ran while other work used up to {:.0}% of a CPU: \
+                 stop other programs or run on a quieter machine, then repeat",
+                if *count == 1 { "" } else { "s" },
+                cpu_share * 100.0
+            ),
         }
     }
 }
@@ -191,6 +210,21 @@ pub fn warnings(record: &MeasurementRecord) -> Vec<Warning> {
                 count,
             });
         }
+    }
+    let shares: Vec<f64> = record
+        .costs
+        .iter()
+        .filter_map(|c| {
+            let m = c.machine.as_ref()?;
+            (c.interval_ns > 0).then(|| m.outside_roles_ns as f64 / c.interval_ns as f64)
+        })
+        .filter(|share| *share > DISTURBED_CPU_SHARE)
+        .collect();
+    if !shares.is_empty() {
+        found.push(Warning::Disturbed {
+            count: shares.len(),
+            cpu_share: shares.iter().copied().fold(0.0, f64::max),
+        });
     }
     found
 }
@@ -296,6 +330,7 @@ mod tests {
             summary: Vec::new(),
             costs: Vec::new(),
             vs_baseline: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -369,5 +404,50 @@ mod tests {
         };
         let r = record(vec![rr(50_000), rr(900_000), rr(60_000)]);
         assert!(warnings(&r).is_empty());
+    }
+
+    #[test]
+    fn work_outside_the_run_flags_a_disturbed_repetition() {
+        use crate::schema::{CostSample, MachineCost};
+        let cost = |outside_ms: u64| CostSample {
+            roles: vec![],
+            interval_ns: 1_000_000_000,
+            packets: Some(1000),
+            bytes: Some(1_000_000),
+            machine: Some(MachineCost {
+                cpus: 2,
+                busy_ns: 1_000_000_000,
+                softirq_ns: 0,
+                outside_roles_ns: outside_ms * 1_000_000,
+                cpu_s_per_gb: None,
+                cpu_s_per_mpacket: None,
+            }),
+            machine_unavailable: None,
+            device_xmits: None,
+            device_xmits_per_packet: None,
+            device_xmits_unavailable: None,
+            device_tx_per_packet: None,
+            kernel: None,
+            kernel_unavailable: None,
+            sending_node_crossings_per_packet: None,
+            receiving_node_crossings_per_packet: None,
+            syscalls_unavailable: None,
+            method: String::new(),
+        };
+        let mut r = record(vec![stream(10e9), stream(10e9), stream(10e9)]);
+        r.costs = vec![cost(10), cost(20), cost(30)];
+        assert!(warnings(&r).is_empty());
+        r.costs = vec![cost(10), cost(400), cost(600)];
+        let w = warnings(&r);
+        assert_eq!(
+            w,
+            vec![Warning::Disturbed {
+                count: 2,
+                cpu_share: 0.6
+            }]
+        );
+        assert!(w[0]
+            .to_string()
+            .starts_with("2 repetitions ran while other work used up to 60% of a CPU"));
     }
 }

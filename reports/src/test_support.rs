@@ -170,6 +170,7 @@ pub(crate) fn full_result() -> RunResult {
         summary: vec![],
         costs: vec![],
         vs_baseline: vec![],
+        warnings: vec![],
     };
     stream_record.summarize();
     let mut rr_record = MeasurementRecord {
@@ -189,6 +190,7 @@ pub(crate) fn full_result() -> RunResult {
         summary: vec![],
         costs: vec![],
         vs_baseline: vec![],
+        warnings: vec![],
     };
     rr_record.summarize();
     r.measurements = vec![stream_record, rr_record];
