@@ -14,11 +14,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages the tests use: iproute2 (`ip`, the independent oracle some tests compare
-# against) and procps.
+# against), procps, bird2 (the bgp backend), iperf3 and sockperf.
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v bird >/dev/null || missing+=(bird2)
+# The external generators behind `--generator iperf3|sockperf`, which the tests cross-check.
+command -v iperf3 >/dev/null || missing+=(iperf3)
+command -v sockperf >/dev/null || missing+=(sockperf)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     # bird2's package would start a BIRD service in the machine's own namespace; cnbench

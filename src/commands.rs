@@ -162,13 +162,15 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
             .map(|w| w.max_message_size())
             .min()
             .unwrap_or(workloads::MAX_MESSAGE_SIZE);
-        if size == 0 || size > max {
-            let why = if max < workloads::MAX_MESSAGE_SIZE {
-                " (a UDP datagram carries at most 65507)"
+        let min = workloads.iter().map(|w| w.min_message_size()).max().unwrap_or(1);
+        if size < min || size > max {
+            let why = if min > 1 || max < workloads::MAX_MESSAGE_SIZE {
+                " (a UDP datagram carries a 16-byte sequence number and cookie, and at most \
+                 65507 bytes)"
             } else {
                 ""
             };
-            bail!("--message-size {size}: use 1 to {max} bytes{why}");
+            bail!("--message-size {size}: use {min} to {max} bytes{why}");
         }
     }
     if m.repeat == 0 || m.repeat > 1000 {

@@ -150,8 +150,60 @@ fn bad_input_is_refused_before_anything_exists() {
         "--mtu 100",
     );
     refused(
-        &["run", "--backend", "host-net", "--workloads", "udp-stream"],
-        "not built yet",
+        &["run", "--backend", "host-net", "--workloads", "udp_stream"],
+        "unknown workload `udp_stream`; valid workloads: tcp-stream, udp-stream, tcp-rr",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--generator",
+            "iperf3",
+            "--workloads",
+            "tcp-crr",
+        ],
+        "--generator iperf3 cannot run it; it runs tcp-stream, udp-stream",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--generator",
+            "sockperf",
+            "--workloads",
+            "tcp-stream",
+        ],
+        "it runs tcp-rr, udp-rr",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--workloads",
+            "udp-stream",
+            "--message-size",
+            "70000",
+        ],
+        "--message-size 70000: use 16 to 65507 bytes",
+    );
+    refused(
+        &[
+            "run",
+            "--backend",
+            "host-net",
+            "--workloads",
+            "udp-rr,tcp-rr",
+            "--message-size",
+            "8",
+        ],
+        "--message-size 8: use 16 to 65507 bytes",
+    );
+    refused(
+        &["run", "--backend", "host-net", "--streams", "0"],
+        "--streams 0",
     );
     refused(
         &["run", "--backend", "host-net", "--duration", "0"],

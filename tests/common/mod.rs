@@ -248,3 +248,80 @@ pub fn run_ok(backend: &str, extra: &[&str]) -> (reports::RunResult, String) {
     }
     (result, stdout)
 }
+
+/// The default workload set, as the result lists it: workload and variant of each case.
+pub const FULL_SET: &[(&str, Option<&str>)] = &[
+    ("tcp-stream", None),
+    ("udp-stream", Some("64 B")),
+    ("udp-stream", Some("max payload")),
+    ("tcp-rr", None),
+    ("udp-rr", None),
+    ("tcp-crr", None),
+];
+
+/// Asserts that the measurements of `path` cover the full default set with plausible figures
+/// and cost attribution filled in, or marked unavailable with a reason (never a bare zero).
+#[allow(dead_code)]
+pub fn assert_full_measurement(r: &reports::RunResult, path: &str) {
+    let cases: Vec<(&str, Option<&str>)> = r
+        .measurements
+        .iter()
+        .filter(|m| m.path == path)
+        .map(|m| (m.workload.as_str(), m.variant.as_deref()))
+        .collect();
+    assert_eq!(cases, FULL_SET, "{path}");
+    for m in r.measurements.iter().filter(|m| m.path == path) {
+        let what = format!("{} {path}", m.label());
+        assert!(!m.repetitions.is_empty(), "{what}: no repetition");
+        assert_eq!(m.costs.len(), m.repetitions.len(), "{what}");
+        for (metric, s) in m.summary.iter().map(|s| (&s.metric, &s.stats)) {
+            assert!(s.median.is_finite(), "{what}: {metric} is {}", s.median);
+        }
+        let headline = match m.workload.as_str() {
+            "tcp-stream" => "throughput_bps",
+            "udp-stream" => "packets_per_s",
+            _ => "transactions_per_s",
+        };
+        assert!(
+            m.summary_of(headline).unwrap().median > 0.0,
+            "{what}: no {headline}"
+        );
+        if m.workload == "udp-stream" {
+            let loss = m.summary_of("loss_percent").unwrap().median;
+            assert!((0.0..=100.0).contains(&loss), "{what}: loss {loss}");
+        }
+        for c in &m.costs {
+            // Every figure is there, or unavailable with a reason.
+            assert!(c.packets.unwrap_or(0) > 0, "{what}: no packets counted");
+            assert!(
+                c.machine.is_some() != c.machine_unavailable.is_some(),
+                "{what}: machine CPU neither measured nor explained"
+            );
+            assert!(
+                c.device_xmits_per_packet.is_some() != c.device_xmits_unavailable.is_some(),
+                "{what}: device transmissions neither measured nor explained"
+            );
+            if let Some(x) = c.device_xmits_per_packet {
+                assert!(x >= 0.9, "{what}: {x} device transmissions per packet");
+            }
+            assert!(
+                c.kernel.is_some() != c.kernel_unavailable.is_some(),
+                "{what}: kernel counters neither read nor explained"
+            );
+            for role in ["client", "server"] {
+                let rc = c.roles.iter().find(|x| x.role == role);
+                let rc = rc.unwrap_or_else(|| panic!("{what}: no {role} cost"));
+                assert!(
+                    rc.syscalls_per_packet.is_some() || c.syscalls_unavailable.is_some(),
+                    "{what}: {role} syscalls neither counted nor explained"
+                );
+                assert!(rc.cpu_ns.is_some(), "{what}: {role} CPU missing");
+            }
+            assert!(
+                c.sending_node_crossings_per_packet.is_some()
+                    || c.syscalls_unavailable.is_some(),
+                "{what}: no sending-node crossings"
+            );
+        }
+    }
+}

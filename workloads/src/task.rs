@@ -71,6 +71,12 @@ impl Workload {
         matches!(self, Workload::TcpRr | Workload::UdpRr | Workload::TcpCrr)
     }
 
+    /// The smallest message size the workload accepts, in bytes: a UDP datagram carries a
+    /// 16-byte sequence number and test cookie, so 16 for udp-stream and udp-rr, else 1.
+    pub fn min_message_size(self) -> u32 {
+        crate::protocol::min_message_size(self)
+    }
+
     /// The largest message size the workload accepts, in bytes: a UDP datagram's payload is
     /// at most 65507 bytes over IPv4.
     pub fn max_message_size(self) -> u32 {
@@ -315,14 +321,20 @@ impl ClientConfig {
             });
         }
         let max = self.workload.max_message_size();
-        if self.message_size == 0 || self.message_size > max {
+        let min = self.workload.min_message_size();
+        if self.message_size < min || self.message_size > max {
             return Err(WorkloadError::InvalidConfig {
                 what: "message_size",
                 reason: format!(
-                    "{} bytes is out of range for {}: use 1..={max} (default: {})",
+                    "{} bytes is out of range for {}: use {min}..={max} (default: {}){}",
                     self.message_size,
                     self.workload,
-                    self.workload.default_message_size()
+                    self.workload.default_message_size(),
+                    if self.workload.is_udp() {
+                        "; each datagram carries a 16-byte sequence number and test cookie"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
@@ -418,7 +430,9 @@ mod tests {
         c.validate().unwrap();
         c.workload = Workload::UdpStream;
         c.message_size = 65_508;
-        assert!(c.validate().unwrap_err().to_string().contains("1..=65507"));
+        assert!(c.validate().unwrap_err().to_string().contains("16..=65507"));
+        c.message_size = 15;
+        assert!(c.validate().unwrap_err().to_string().contains("16..=65507"));
     }
 
     #[test]
