@@ -162,7 +162,11 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
             .map(|w| w.max_message_size())
             .min()
             .unwrap_or(workloads::MAX_MESSAGE_SIZE);
-        let min = workloads.iter().map(|w| w.min_message_size()).max().unwrap_or(1);
+        let min = workloads
+            .iter()
+            .map(|w| w.min_message_size())
+            .max()
+            .unwrap_or(1);
         if size < min || size > max {
             let why = if min > 1 || max < workloads::MAX_MESSAGE_SIZE {
                 " (a UDP datagram carries a 16-byte sequence number and cookie, and at most \

@@ -41,7 +41,11 @@ fn assert_complete(r: &reports::RunResult, backend: &str, path: &str) {
         assert_eq!(m.repetitions.len(), 1);
     }
     // Plausible, not fast: speed belongs to benchmarks, and a loaded machine is slow.
-    let rr = r.measurements.iter().find(|m| m.workload == "tcp-rr").unwrap();
+    let rr = r
+        .measurements
+        .iter()
+        .find(|m| m.workload == "tcp-rr")
+        .unwrap();
     let p50 = rr.summary_of("rtt_p50_ns").unwrap();
     assert!(
         p50.median > 100.0 && p50.median < 1e7,

@@ -212,7 +212,9 @@ fn cross_node_cost<'a>(
     let m = r
         .measurements
         .iter()
-        .find(|m| m.path == "cross-node" && m.workload == workload && m.variant.as_deref() == variant)
+        .find(|m| {
+            m.path == "cross-node" && m.workload == workload && m.variant.as_deref() == variant
+        })
         .unwrap_or_else(|| panic!("no cross-node {workload}"));
     &m.costs[0]
 }

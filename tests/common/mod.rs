@@ -318,8 +318,7 @@ pub fn assert_full_measurement(r: &reports::RunResult, path: &str) {
                 assert!(rc.cpu_ns.is_some(), "{what}: {role} CPU missing");
             }
             assert!(
-                c.sending_node_crossings_per_packet.is_some()
-                    || c.syscalls_unavailable.is_some(),
+                c.sending_node_crossings_per_packet.is_some() || c.syscalls_unavailable.is_some(),
                 "{what}: no sending-node crossings"
             );
         }
