@@ -66,7 +66,6 @@ impl RoundTrips {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,7 +79,10 @@ mod tests {
             t.record(t0, t0 + Duration::from_micros(v)).unwrap();
         }
         let s = t.sample(64, 2_000_000_000, 3);
-        assert_eq!((s.transactions, s.timeouts, s.message_size_bytes), (10_000, 3, 64));
+        assert_eq!(
+            (s.transactions, s.timeouts, s.message_size_bytes),
+            (10_000, 3, 64)
+        );
         assert!((s.transactions_per_s - 5_000.0).abs() < 1e-6);
         assert!(s.rtt_min_ns <= s.rtt_p50_ns);
         assert!(s.rtt_p50_ns <= s.rtt_p90_ns);

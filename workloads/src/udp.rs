@@ -35,12 +35,12 @@ use std::time::{Duration, Instant};
 
 use reports::{Sample, UdpStreamSample};
 
-use crate::round_trips::RoundTrips;
 use crate::error::WorkloadError;
 use crate::protocol::{
     self, encode_ack, new_cookie, Ack, Header, Reject, UdpStreamResult, UdpTrailer, UDP_PREFIX_LEN,
     UDP_RESULT_LEN, UDP_TRAILER_LEN,
 };
+use crate::round_trips::RoundTrips;
 use crate::stream::SEND_MARGIN;
 use crate::task::{ClientConfig, MAX_UDP_PAYLOAD};
 
