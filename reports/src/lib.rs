@@ -19,9 +19,12 @@
 
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod environment;
 pub mod error;
 pub mod human;
+pub mod junit;
+pub mod markdown;
 pub mod scale;
 pub mod schema;
 pub mod stats;

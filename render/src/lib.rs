@@ -1,0 +1,1 @@
+//! cnbench reports as files (being built).

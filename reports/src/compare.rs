@@ -1,0 +1,1 @@
+//! Comparing two results: per-metric verdicts from the repetitions (being built).

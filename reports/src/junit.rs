@@ -1,0 +1,1 @@
+//! JUnit XML export of a comparison, for CI test reporting (being built).

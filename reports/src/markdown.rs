@@ -1,0 +1,1 @@
+//! Markdown export of a comparison, for a pull-request comment (being built).
