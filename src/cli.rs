@@ -168,8 +168,10 @@ pub struct MeasureArgs {
     /// [default: all the generator runs]; `none` measures nothing.
     #[arg(long, value_delimiter = ',')]
     pub workloads: Option<Vec<String>>,
-    /// Measured window of each repetition, in seconds.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    /// Measured window of each repetition, in seconds. The default keeps a run of all five
+    /// workloads on both pod pairs, with its host-net baseline, under a minute; use longer
+    /// windows when the summary warns of variation.
+    #[arg(long, default_value_t = 0.6, value_name = "SECONDS")]
     pub duration: f64,
     /// Traffic before each window that is not counted, in seconds.
     #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]

@@ -113,7 +113,20 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
         .iter()
         .filter_map(|c| c.device_xmits_per_packet)
         .collect();
+    let own = median(
+        m.costs
+            .iter()
+            .filter_map(|c| c.device_tx_per_packet)
+            .collect(),
+    );
     match median(xmits) {
+        // The tracepoint sees devices by name only; when it counted more than the run's own
+        // devices sent, something else with the same names was busy.
+        Some(x) if own.is_some_and(|o| (x - o).abs() > 0.05 * o.max(1.0)) => parts.push(format!(
+            "{x:.2} device xmits/packet by tracepoint, {:.2} by the run's own device counters \
+             (same-named devices outside the run were busy)",
+            own.unwrap_or_default()
+        )),
         Some(x) => parts.push(format!("{x:.2} device xmits/packet")),
         None => {
             if let Some(why) = m
