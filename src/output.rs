@@ -1,9 +1,13 @@
 //! What a person sees while a run goes: the topology, each check, each repetition, on stdout
-//! as they happen; and the JSON result file, rewritten after every change.
+//! as they happen; and the JSON result file, rewritten after every change. On a terminal the
+//! measurement also shows a progress bar (repetitions done of those planned, with an
+//! estimate of the time left); piped or redirected output gets the plain lines only.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use harness::run::Observer;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reports::{CheckRecord, MeasurementRecord, NamespaceRecord, ResultWriter, RunResult, Sample};
 
 /// Prints progress and keeps the JSON file current.
@@ -14,6 +18,8 @@ pub struct Printer {
     pub write_error: Option<reports::ReportError>,
     /// Print only failing checks and no topology (for the baseline run).
     pub quiet_checks: bool,
+    /// The measurement's progress bar, while one is shown.
+    bar: Option<ProgressBar>,
 }
 
 impl Printer {
@@ -23,12 +29,34 @@ impl Printer {
             writer,
             write_error: None,
             quiet_checks: false,
+            bar: None,
         }
+    }
+
+    /// Prints one line: above the progress bar while one is shown, else straight to stdout.
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => say!("{text}"),
+        }
+    }
+
+    fn end_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.end_bar();
     }
 }
 
 impl Observer for Printer {
     fn phase(&mut self, what: &str) {
+        self.end_bar();
         say!("== {what}");
         let _ = std::io::stdout().flush();
     }
@@ -41,8 +69,24 @@ impl Observer for Printer {
 
     fn check(&mut self, check: &CheckRecord) {
         if !self.quiet_checks || check.outcome == reports::CheckOutcome::Fail {
-            say!("{}", reports::format_check(check));
+            self.line(&reports::format_check(check));
         }
+    }
+
+    fn measuring(&mut self, repetitions: u64) {
+        self.end_bar();
+        if !std::io::stdout().is_terminal() || repetitions == 0 {
+            return;
+        }
+        // Drawn on stdout, like every line printed above it.
+        let bar = ProgressBar::with_draw_target(Some(repetitions), ProgressDrawTarget::stdout());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} repetitions  {elapsed} elapsed, about {eta} left  {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.bar = Some(bar);
     }
 
     fn sample(&mut self, record: &MeasurementRecord, sample: &Sample) {
@@ -53,16 +97,21 @@ impl Observer for Printer {
             record.server.pod,
             record.path
         );
-        say!(
-            "{}",
-            reports::format_sample(&label, record.repetitions.len(), sample)
-        );
+        self.line(&reports::format_sample(
+            &label,
+            record.repetitions.len(),
+            sample,
+        ));
         if let Some(cost) = record.costs.last() {
             let this_rep = MeasurementRecord {
                 costs: vec![cost.clone()],
                 ..record.clone()
             };
-            say!("    cost: {}", reports::cost_summary(&this_rep));
+            self.line(&format!("    cost: {}", reports::cost_summary(&this_rep)));
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{} [{}]", record.label(), record.path));
         }
     }
 

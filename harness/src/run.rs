@@ -40,6 +40,8 @@ pub trait Observer {
     fn topology(&mut self, _namespaces: &[NamespaceRecord]) {}
     /// A check finished.
     fn check(&mut self, _check: &CheckRecord) {}
+    /// Measurement begins: `repetitions` client runs are planned, over every pair and case.
+    fn measuring(&mut self, _repetitions: u64) {}
     /// A repetition finished (`record` holds the repetitions so far).
     fn sample(&mut self, _record: &MeasurementRecord, _sample: &Sample) {}
     /// The result changed (write it now so a late failure loses nothing).
@@ -271,6 +273,17 @@ impl Topology {
         out
     }
 
+    /// How many client runs [`Topology::measure`] makes: pairs × cases × repetitions.
+    pub fn repetitions(&self, backend: &dyn Backend, opts: &MeasureOptions) -> u64 {
+        let pairs = self.expectations(backend).measure.len() as u64;
+        let cases: u64 = opts
+            .workloads
+            .iter()
+            .map(|w| measure::cases(*w, opts.message_size, 1500).len() as u64)
+            .sum();
+        pairs * cases * u64::from(opts.repeat)
+    }
+
     /// Runs the workloads between each pod pair the backend names.
     pub fn measure(
         &self,
@@ -482,6 +495,7 @@ fn check_and_measure(
         return Ok(());
     }
     obs.phase("measuring");
+    obs.measuring(topo.repetitions(backend, opts));
     let t = Instant::now();
     let base = result.measurements.len();
     let measured = topo.measure(backend, opts, &mut |record, sample| {
@@ -489,7 +503,7 @@ fn check_and_measure(
         // Keep the result current: replace the in-progress record or append it.
         let slot = result.measurements[base..]
             .iter()
-            .position(|m| m.workload == record.workload && m.path == record.path);
+            .position(|m| m.same_case(record) && m.path == record.path);
         match slot {
             Some(i) => result.measurements[base + i] = record.clone(),
             None => result.measurements.push(record.clone()),
