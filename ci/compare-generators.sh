@@ -1,40 +1,40 @@
 #!/usr/bin/env bash
 # ci/compare-generators.sh — check cnbench's own traffic generator against iperf3 and sockperf.
 #
-# For every backend in a list (default: host-net bridge) this script
-#   1. stands up ONE topology with `cnbench up --backend B`,
-#   2. on that same path, in the same session, runs R rounds (default 3) of
-#        - cnbench's generator:  `cnbench measure <run> --repeat 1 --json ...`
-#                                (tcp-stream: 128 KiB writes, 1 stream; tcp-rr: 64 B ping-pong),
-#        - iperf3:  server `iperf3 -s -1` in the server pod, client
-#                   `iperf3 -c IP -t D -O W -l 128K --json` in the client pod;
-#                   the figure is the receiver's bits_per_second (.end.sum_received),
-#        - sockperf: server `sockperf server --tcp` in the server pod, client
-#                   `sockperf ping-pong --tcp -t D -m 64` in the client pod; the figure is the
-#                   p50 of the FULL round trip (`--full-rtt` when this sockperf has it,
-#                   otherwise its half-round-trip p50 doubled),
-#      interleaved (the order rotates every round, round 1 starts with cnbench),
-#   3. takes the median over the rounds of every figure and prints, per backend:
-#        cnbench tcp-stream median vs iperf3 median   -> PASS if cnbench >= 0.90 x iperf3
-#        cnbench tcp-rr p50 median vs sockperf p50    -> PASS if cnbench <= 1.10 x sockperf
-#   4. tears the topology down (`cnbench down <run>`).
+# For every backend that `cnbench list` shows as ready (or the ones given with --backends), in
+# one session, this script runs R rounds (default 3) of
+#   - tcp-stream and udp-stream: cnbench's generator and iperf3,
+#   - tcp-rr and udp-rr:         cnbench's generator and sockperf,
+# each one `cnbench run -b B --generator G --workloads W --repeat 1 --no-baseline --json F`,
+# so the external tools run inside the same agents, pods, pinning (--placement) and cost
+# accounting as cnbench's own generator (see workloads/src/external.rs for how the tools are
+# run and their output turned into cnbench samples). Rounds are interleaved: for every
+# workload the two generators run back to back, cnbench first in odd rounds and the tool first
+# in even rounds, so a drift in the machine's speed hits both alike.
 #
-# Pinning: iperf3 and sockperf get exactly the CPUs cnbench uses for the chosen placement
-# (`taskset -c`): same-cpu = client and server on the LAST CPU of the allowed set, cross-cpu =
-# client on allowed[0], server on allowed[1]. The allowed set is this script's affinity (which
-# cnbench inherits); after the first cnbench round the CPUs it reports in its JSON are used
-# (a warning is printed if they differ from the expectation).
-# Client pod, server pod and server IP are taken from cnbench's JSON (measurements[].client /
-# .server), so any backend whose `cnbench measure` works can be compared.
+# It then takes, per backend, path (same-node / cross-node), workload case (udp-stream has a
+# 64 B and a max-payload case) and metric, the median over the rounds of each generator's
+# figure, and prints the ratios:
+#   cnbench / iperf3   throughput_bps (tcp-stream, udp-stream) and packets_per_s (udp-stream)
+#                      -> PASS if ratio >= 1.00 (minus --tolerance)
+#   cnbench / sockperf rtt_p50_ns (tcp-rr, udp-rr)
+#                      -> PASS if ratio <= 1.10 (plus --tolerance)
+# with each generator's loss (udp-stream) or transactions/s (rr) alongside, for information.
 #
-# Safety: all traffic goes between the run's own namespaces (ip netns exec). Every process this
-# script starts is tracked by PID and killed by PID on exit, Ctrl-C or TERM (never by name), and
-# every topology it stood up is torn down with `cnbench down`.
+# Every `cnbench run` stands its own topology up and tears it down. Measurements that cnbench
+# flagged as disturbed by other work on the machine are marked with `*`.
+#
+# Safety: all traffic goes between the runs' own namespaces. Every process this script starts
+# is tracked by PID and stopped by PID on exit, Ctrl-C or TERM (never by name): a `cnbench run`
+# gets SIGTERM first, on which it tears its topology down, and SIGKILL only if it has not
+# finished 30 s later (then the script names the run whose namespaces are left and says how to
+# remove them).
 #
 # Needs root. Installs iperf3, sockperf, jq (apt-get) when missing and builds
 # target/release/cnbench (cargo build --release) when it is missing.
 #
-# Exit status: 0 all targets met, 1 a target failed, 2 usage error, 3 setup/measurement error.
+# Exit status: 0 all targets met, 1 a target failed, 2 usage error, 3 setup/measurement error
+# (including a figure missing for one generator).
 
 set -euo pipefail
 
@@ -42,35 +42,42 @@ usage() {
     cat <<'EOF'
 Usage: ci/compare-generators.sh [OPTIONS]
 
-Compare cnbench's tcp-stream / tcp-rr generator with iperf3 / sockperf on the same
-standing topology, same pinning, same session.
+Compare cnbench's generator with iperf3 (tcp-stream, udp-stream) and sockperf (tcp-rr,
+udp-rr) through `cnbench run --generator`, on every ready backend, same session, interleaved.
 
 Options:
-  --backends LIST     backends to compare, comma- or space-separated (default: host-net,bridge)
-  --duration S        measured window per run, seconds (default: 5)
-  --warmup S          warm-up before each window, seconds (default: 1)
-  --rounds N          interleaved rounds of cnbench, iperf3, sockperf (default: 3)
+  --backends LIST     backends to compare, comma- or space-separated
+                      (default: every backend `cnbench list` shows as ready)
+  --workloads LIST    workloads to compare (default: tcp-stream,udp-stream,tcp-rr,udp-rr)
+  --duration S        measured window per run, seconds, may be fractional (default: 1)
+  --warmup S          warm-up before each window, seconds, may be fractional (default: 0.2)
+  --rounds N          interleaved rounds of each pair of generators (default: 3)
   --placement P       same-cpu | cross-cpu (default: same-cpu)
+  --tolerance PCT     loosen both targets by PCT percentage points (default: 0): stream
+                      passes at >= (100 - PCT) %, rr at <= (110 + PCT) %
   --out DIR           keep every raw output (JSON, logs) in DIR (default: temp dir, removed)
   -h, --help          show this text
 
-Targets: cnbench tcp-stream median >= 0.90 x iperf3 median;
-         cnbench tcp-rr p50 median    <= 1.10 x sockperf p50 (full round trip) median.
+Targets: cnbench stream figures (throughput_bps, packets_per_s) median >= 1.00 x iperf3 median;
+         cnbench rr p50 median                                      <= 1.10 x sockperf median.
+iperf3 3.12 takes whole seconds: its -t and -O are the duration and warm-up rounded up.
+sockperf always drops its first 400 ms and last 50 ms: its window is its own.
 Environment: CNBENCH=/path/to/cnbench overrides target/release/cnbench.
 Exit status: 0 all PASS, 1 some FAIL, 2 usage error, 3 setup or measurement error.
 EOF
 }
 
-STREAM_MIN_RATIO=0.90
+STREAM_MIN_RATIO=1.00
 RR_MAX_RATIO=1.10
-IPERF_PORT=5201
-SOCKPERF_PORT=11111
+ALL_WORKLOADS="tcp-stream,udp-stream,tcp-rr,udp-rr"
 
-BACKENDS="host-net,bridge"
-DURATION=5
-WARMUP=1
+BACKENDS=""
+WORKLOADS="$ALL_WORKLOADS"
+DURATION=1
+WARMUP=0.2
 ROUNDS=3
 PLACEMENT=same-cpu
+TOLERANCE=0
 OUT_DIR=""
 
 # The script's own stdout/stderr, kept on fds 3/4: a trap can run while a command's output is
@@ -84,6 +91,8 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --backends) [[ $# -ge 2 ]] || usage_err "--backends needs a value"; BACKENDS="$2"; shift 2 ;;
         --backends=*) BACKENDS="${1#*=}"; shift ;;
+        --workloads) [[ $# -ge 2 ]] || usage_err "--workloads needs a value"; WORKLOADS="$2"; shift 2 ;;
+        --workloads=*) WORKLOADS="${1#*=}"; shift ;;
         --duration) [[ $# -ge 2 ]] || usage_err "--duration needs a value"; DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
         --warmup) [[ $# -ge 2 ]] || usage_err "--warmup needs a value"; WARMUP="$2"; shift 2 ;;
@@ -92,6 +101,8 @@ while [[ $# -gt 0 ]]; do
         --rounds=*) ROUNDS="${1#*=}"; shift ;;
         --placement) [[ $# -ge 2 ]] || usage_err "--placement needs a value"; PLACEMENT="$2"; shift 2 ;;
         --placement=*) PLACEMENT="${1#*=}"; shift ;;
+        --tolerance) [[ $# -ge 2 ]] || usage_err "--tolerance needs a value"; TOLERANCE="$2"; shift 2 ;;
+        --tolerance=*) TOLERANCE="${1#*=}"; shift ;;
         --out) [[ $# -ge 2 ]] || usage_err "--out needs a value"; OUT_DIR="$2"; shift 2 ;;
         --out=*) OUT_DIR="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -100,45 +111,61 @@ while [[ $# -gt 0 ]]; do
 done
 
 # ---- validate input before touching anything ------------------------------------------------
-[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || usage_err "--duration must be a whole number of seconds >= 1"
-[[ "$WARMUP" =~ ^[0-9]+$ ]] || usage_err "--warmup must be a whole number of seconds >= 0"
+NUM_RE='^[0-9]+([.][0-9]+)?$'
+[[ "$DURATION" =~ $NUM_RE ]] && awk -v x="$DURATION" 'BEGIN{exit !(x > 0)}' \
+    || usage_err "--duration must be a number of seconds > 0"
+[[ "$WARMUP" =~ $NUM_RE ]] || usage_err "--warmup must be a number of seconds >= 0"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || usage_err "--rounds must be a whole number >= 1"
+[[ "$TOLERANCE" =~ $NUM_RE ]] || usage_err "--tolerance must be a number of percentage points >= 0"
 case "$PLACEMENT" in same-cpu|cross-cpu) ;; *) usage_err "--placement must be same-cpu or cross-cpu" ;; esac
-read -r -a BACKEND_LIST <<<"${BACKENDS//,/ }"
-[[ ${#BACKEND_LIST[@]} -ge 1 ]] || usage_err "--backends is empty"
-for b in "${BACKEND_LIST[@]}"; do
-    [[ "$b" =~ ^[a-z0-9][a-z0-9-]*$ ]] || usage_err "bad backend name: $b"
+read -r -a WORKLOAD_LIST <<<"${WORKLOADS//,/ }"
+[[ ${#WORKLOAD_LIST[@]} -ge 1 ]] || usage_err "--workloads is empty"
+for w in "${WORKLOAD_LIST[@]}"; do
+    case "$w" in tcp-stream|udp-stream|tcp-rr|udp-rr) ;;
+        *) usage_err "--workloads: $w has no external generator to compare with (valid: $ALL_WORKLOADS)" ;;
+    esac
 done
-[[ $(id -u) -eq 0 ]] || die "must run as root (namespaces, ip netns exec)"
+BACKEND_LIST=()
+if [[ -n "$BACKENDS" ]]; then
+    read -r -a BACKEND_LIST <<<"${BACKENDS//,/ }"
+    [[ ${#BACKEND_LIST[@]} -ge 1 ]] || usage_err "--backends is empty"
+    for b in "${BACKEND_LIST[@]}"; do
+        [[ "$b" =~ ^[a-z0-9][a-z0-9-]*$ ]] || usage_err "bad backend name: $b"
+    done
+fi
+STREAM_TARGET=$(awk -v r="$STREAM_MIN_RATIO" -v t="$TOLERANCE" 'BEGIN{printf "%.2f", r - t / 100}')
+RR_TARGET=$(awk -v r="$RR_MAX_RATIO" -v t="$TOLERANCE" 'BEGIN{printf "%.2f", r + t / 100}')
+[[ $(id -u) -eq 0 ]] || die "must run as root (cnbench run creates network namespaces)"
 
 # ---- state for cleanup ----------------------------------------------------------------------
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
 CNBENCH="${CNBENCH:-$REPO_DIR/target/release/cnbench}"
-PIDS=()          # every background process this script started (servers and clients)
-RUNS=()          # every run id this script stood up and has not yet torn down
-PENDING_UP_LOG=""  # output of a `cnbench up` whose run id is not yet in RUNS
+PIDS=()          # every background process this script started
+CURRENT_JSON=""  # the --json file of the `cnbench run` in progress (it holds the run id)
 WORK=""
 KEEP_WORK=0
 CLEANED=0
 
-# Kill one PID (and, first, its direct children, found by PID in /proc) and reap it.
+# Stop one PID: SIGTERM (a `cnbench run` then tears its topology down), up to 30 s to finish,
+# then SIGKILL to it and to its direct children (found by PID in /proc), and reap it.
 kill_pid() {
-    local pid="$1" child
+    local pid="$1" child children="" i
     [[ -n "$pid" ]] || return 0
     if kill -0 "$pid" 2>/dev/null; then
-        for child in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-            kill -TERM "$child" 2>/dev/null || true
-        done
         kill -TERM "$pid" 2>/dev/null || true
-        local i
-        for i in $(seq 1 30); do
+        for i in $(seq 1 300); do
             kill -0 "$pid" 2>/dev/null || break
-            # a zombie child counts as gone: wait reaps it below
+            # a zombie counts as gone: wait reaps it below
             [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" == Z ]] && break
             sleep 0.1
         done
-        kill -KILL "$pid" 2>/dev/null || true
+        if kill -0 "$pid" 2>/dev/null && [[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ]]; then
+            log "warning: process $pid did not stop within 30 s of SIGTERM: killing it and its children"
+            children=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+            kill -KILL "$pid" 2>/dev/null || true
+            for child in $children; do kill -KILL "$child" 2>/dev/null || true; done
+        fi
     fi
     wait "$pid" 2>/dev/null || true
 }
@@ -149,34 +176,27 @@ forget_pid() {
     PIDS=("${keep[@]+"${keep[@]}"}")
 }
 
-teardown_run() {
-    local run="$1" r keep=() left
-    "$CNBENCH" down "$run" >"${WORK:-/tmp}/down-$run.log" 2>&1 \
-        || log "warning: cnbench down $run failed: $(tail -n 3 "${WORK:-/tmp}/down-$run.log" | tr '\n' ' ')"
-    left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^cnb-${run}-" || true)
-    [[ -z "$left" ]] || log "warning: namespaces of run $run still exist after cnbench down: $(echo $left)"
-    for r in "${RUNS[@]}"; do [[ "$r" == "$run" ]] || keep+=("$r"); done
-    RUNS=("${keep[@]+"${keep[@]}"}")
+# The namespaces a run left behind, if any (named cnb-<run>-...).
+leftover_namespaces() {
+    ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^cnb-$1-" || true
 }
 
 cleanup() {
     local rc=$?
     [[ $CLEANED -eq 0 ]] || return 0
     CLEANED=1
-    trap '' INT TERM   # a second Ctrl-C must not stop the teardown half-way
+    trap '' INT TERM   # a second Ctrl-C must not stop the cleanup half-way
     exec 1>&3 2>&4
-    local pid run
+    local pid run left
     for pid in "${PIDS[@]+"${PIDS[@]}"}"; do kill_pid "$pid"; done
     PIDS=()
-    # a signal between `cnbench up` finishing and its run id being recorded
-    if [[ -n "$PENDING_UP_LOG" && -f "$PENDING_UP_LOG" ]]; then
-        run=$(sed -n 's/^run \([A-Za-z0-9_-]*\) is up.*/\1/p' "$PENDING_UP_LOG" | head -n1)
-        [[ -z "$run" || " ${RUNS[*]+"${RUNS[*]}"} " == *" $run "* ]] || RUNS+=("$run")
+    if [[ -n "$CURRENT_JSON" && -s "$CURRENT_JSON" ]]; then
+        run=$(jq -r '.run_id // empty' "$CURRENT_JSON" 2>/dev/null || true)
+        if [[ -n "$run" ]]; then
+            left=$(leftover_namespaces "$run")
+            [[ -z "$left" ]] || log "warning: run $run left namespaces $(echo $left); remove them with: $CNBENCH clean"
+        fi
     fi
-    for run in "${RUNS[@]+"${RUNS[@]}"}"; do
-        log "tearing down run $run"
-        teardown_run "$run"
-    done
     if [[ -n "$WORK" && $KEEP_WORK -eq 0 ]]; then rm -rf "$WORK"; fi
     return $rc
 }
@@ -191,7 +211,7 @@ else
 fi
 
 # Run a command in the background, tracked by PID, and wait for it (so INT/TERM are handled at
-# once and the trap can kill it). Returns the command's status.
+# once and the trap can stop it). Returns the command's status.
 run_tracked() {
     local pid rc=0
     "$@" 3>&- 4>&- &
@@ -208,8 +228,6 @@ ensure_tools() {
     command -v iperf3 >/dev/null 2>&1 || missing+=(iperf3)
     command -v sockperf >/dev/null 2>&1 || missing+=(sockperf)
     command -v jq >/dev/null 2>&1 || missing+=(jq)
-    command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
-    command -v ss >/dev/null 2>&1 || missing+=(iproute2)
     command -v ip >/dev/null 2>&1 || missing+=(iproute2)
     [[ ${#missing[@]} -gt 0 ]] || return 0
     command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
@@ -222,7 +240,7 @@ ensure_tools() {
         apt-get update -q >&2 || die "apt-get update failed"
         apt-get install -y -q "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
     fi
-    for t in iperf3 sockperf jq taskset ss ip; do
+    for t in iperf3 sockperf jq ip; do
         command -v "$t" >/dev/null 2>&1 || die "$t still missing after apt-get install"
     done
 }
@@ -235,218 +253,177 @@ ensure_cnbench() {
         (cd "$REPO_DIR" && cargo build --release >&2) || die "cargo build --release failed"
         [[ -x "$CNBENCH" ]] || die "cargo build finished but $CNBENCH does not exist"
     fi
+    "$CNBENCH" run --help 2>/dev/null | grep -q -- '--generator' \
+        || die "$CNBENCH has no 'run --generator': rebuild it (cargo build --release)"
 }
 
 ensure_tools
 ensure_cnbench
 
-# sockperf: full round trip directly, or half round trip to double?
-SOCKPERF_VERSION="$(sockperf --version 2>&1 | sed -n 's/.*version \([^ ,]*\).*/\1/p' | head -n1)"
-if sockperf ping-pong --help 2>&1 | grep -q -- '--full-rtt'; then
-    SOCKPERF_RTT_ARGS=(--full-rtt); SOCKPERF_FACTOR=1
-    SOCKPERF_RTT_NOTE="--full-rtt (p50 is the full round trip)"
-else
-    SOCKPERF_RTT_ARGS=(); SOCKPERF_FACTOR=2
-    SOCKPERF_RTT_NOTE="no --full-rtt: half-round-trip p50 x 2"
+if [[ ${#BACKEND_LIST[@]} -eq 0 ]]; then
+    # `cnbench list`: a header, then "name status underlay needs summary" per backend, with
+    # indented "↳ this machine: ..." notes between them.
+    "$CNBENCH" list >"$WORK/list.txt" 2>"$WORK/list.err" || { cat "$WORK/list.err" >&2; die "cnbench list failed"; }
+    read -r -a BACKEND_LIST <<<"$(awk 'NR > 1 && $1 ~ /^[a-z0-9][a-z0-9-]*$/ && $2 == "ready" {print $1}' "$WORK/list.txt" | tr '\n' ' ')"
+    [[ ${#BACKEND_LIST[@]} -ge 1 ]] || { cat "$WORK/list.txt" >&2; die "cnbench list shows no ready backend"; }
+    not_ready=$(awk 'NR > 1 && $1 ~ /^[a-z0-9][a-z0-9-]*$/ && $2 != "ready" {print $1}' "$WORK/list.txt" | tr '\n' ' ')
+    [[ -z "$not_ready" ]] || log "not ready here, skipped: $not_ready(see cnbench list)"
 fi
+
 IPERF_VERSION="$(iperf3 --version 2>&1 | head -n1 | awk '{print $2}')"
+SOCKPERF_VERSION="$(sockperf --version 2>&1 | sed -n 's/.*version \([^ ,]*\).*/\1/p' | head -n1)"
 
-# ---- CPUs cnbench uses for the placement ----------------------------------------------------
-expand_cpu_list() {  # "0-3,6" -> "0 1 2 3 6"
-    local part a b out=()
-    IFS=',' read -r -a parts <<<"$1"
-    for part in "${parts[@]}"; do
-        if [[ "$part" == *-* ]]; then a=${part%-*}; b=${part#*-}; out+=($(seq "$a" "$b"))
-        else out+=("$part"); fi
-    done
-    echo "${out[@]}"
-}
-read -r -a ALLOWED <<<"$(expand_cpu_list "$(awk '/^Cpus_allowed_list:/{print $2}' /proc/self/status)")"
-[[ ${#ALLOWED[@]} -ge 1 ]] || die "cannot read this process's allowed CPUs"
-if [[ "$PLACEMENT" == same-cpu ]]; then
-    EXP_CLIENT_CPU=${ALLOWED[-1]}; EXP_SERVER_CPU=${ALLOWED[-1]}
-else
-    [[ ${#ALLOWED[@]} -ge 2 ]] || die "cross-cpu needs two allowed CPUs, have: ${ALLOWED[*]}"
-    EXP_CLIENT_CPU=${ALLOWED[0]}; EXP_SERVER_CPU=${ALLOWED[1]}
-fi
+# ---- one run ------------------------------------------------------------------------------
+RESULTS="$WORK/results.jsonl"   # one line per (run, measurement, metric)
+ERRORS="$WORK/errors.txt"       # one line per failed run
+: >"$RESULTS"
+: >"$ERRORS"
 
-# ---- helpers --------------------------------------------------------------------------------
-median() {  # numbers as arguments -> median
-    printf '%s\n' "$@" | jq -s 'sort | if length == 0 then null
-        elif length % 2 == 1 then .[length/2|floor]
-        else (.[length/2 - 1] + .[length/2]) / 2 end'
+reference_of() {  # workload -> the external generator that runs it
+    case "$1" in *-stream) echo iperf3 ;; *) echo sockperf ;; esac
 }
 
-wait_listening() {  # netns port pid -> 0 when something listens on TCP port in netns
-    local ns="$1" port="$2" pid="$3" i
-    for i in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || return 1
-        if ip netns exec "$ns" ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
-# Start a server in the background (tracked), echo nothing; sets SERVER_PID.
-start_server() {  # logfile cmd...
-    local logf="$1"; shift
-    "$@" >"$logf" 2>&1 3>&- 4>&- &
-    SERVER_PID=$!
-    PIDS+=("$SERVER_PID")
-}
-
-stop_server() {
-    kill_pid "$1"
-    forget_pid "$1"
-}
-
-# ---- one generator run each (sets a global result) ------------------------------------------
-CLIENT_NS=""; SERVER_NS=""; SERVER_IP=""; CLIENT_CPU="$EXP_CLIENT_CPU"; SERVER_CPU="$EXP_SERVER_CPU"
-CNB_STREAM=(); CNB_RR=(); IPERF=(); SOCK=()
-
-gen_cnbench() {  # run round
-    local run="$1" r="$2" json="$WORK/$1-cnbench-$2.json" logf="$WORK/$1-cnbench-$2.log" v
-    run_tracked "$CNBENCH" measure "$run" --workloads tcp-stream,tcp-rr \
+run_one() {  # backend round generator workload
+    local backend="$1" r="$2" gen="$3" w="$4" rc=0 why
+    local base="$WORK/$backend-r$r-$gen-$w"
+    CURRENT_JSON="$base.json"
+    run_tracked "$CNBENCH" run -b "$backend" --generator "$gen" --workloads "$w" \
         --duration "$DURATION" --warmup "$WARMUP" --repeat 1 --placement "$PLACEMENT" \
-        --json "$json" >"$logf" 2>&1 || { cat "$logf" >&2; die "cnbench measure $run failed (round $r)"; }
-    [[ -s "$json" ]] || die "cnbench measure wrote no JSON ($json)"
-    v=$(jq -e '[.measurements[] | select(.workload=="tcp-stream") | .repetitions[].throughput_bps][0]' "$json") \
-        || die "no tcp-stream throughput_bps in $json"
-    CNB_STREAM+=("$v")
-    v=$(jq -e '[.measurements[] | select(.workload=="tcp-rr") | .repetitions[].rtt_p50_ns][0]' "$json") \
-        || die "no tcp-rr rtt_p50_ns in $json"
-    CNB_RR+=("$v")
-    # endpoints and CPUs as cnbench used them
-    local m cns sns sip ccpu scpu
-    m=$(jq -c '[.measurements[] | select(.workload=="tcp-stream")][0]' "$json")
-    cns=$(jq -r '.client.netns' <<<"$m"); sns=$(jq -r '.server.netns' <<<"$m"); sip=$(jq -r '.server.ip' <<<"$m")
-    ccpu=$(jq -r '.placement.client_cpu' <<<"$m"); scpu=$(jq -r '.placement.server_cpu' <<<"$m")
-    [[ "$cns" =~ ^cnb-${run}- && "$sns" =~ ^cnb-${run}- ]] \
-        || die "cnbench JSON names namespaces outside run $run: $cns $sns"
-    if [[ -z "$SERVER_NS" ]]; then
-        CLIENT_NS="$cns"; SERVER_NS="$sns"; SERVER_IP="$sip"
-        if [[ "$ccpu" != "$EXP_CLIENT_CPU" || "$scpu" != "$EXP_SERVER_CPU" ]]; then
-            log "warning: cnbench pinned client/server to CPU $ccpu/$scpu, expected $EXP_CLIENT_CPU/$EXP_SERVER_CPU for $PLACEMENT over allowed CPUs ${ALLOWED[*]}; iperf3/sockperf follow cnbench"
-        fi
-        CLIENT_CPU="$ccpu"; SERVER_CPU="$scpu"
-    elif [[ "$cns/$sns/$sip/$ccpu/$scpu" != "$CLIENT_NS/$SERVER_NS/$SERVER_IP/$CLIENT_CPU/$SERVER_CPU" ]]; then
-        log "warning: round $r: cnbench used $cns -> $sns ($sip) on CPU $ccpu/$scpu, round 1 used $CLIENT_NS -> $SERVER_NS ($SERVER_IP) on CPU $CLIENT_CPU/$SERVER_CPU"
+        --no-baseline --json "$base.json" >"$base.log" 2>&1 || rc=$?
+    if [[ -s "$base.json" ]]; then
+        jq -c --arg b "$backend" --argjson r "$r" --arg g "$gen" '
+            .measurements[] | . as $m
+            | {backend: $b, round: $r, gen: $g, tool: $m.generator, path: $m.path,
+               workload: $m.workload,
+               case: ($m.workload + (if $m.variant then " " + $m.variant else "" end)),
+               disturbed: ([($m.warnings // [])[] | select(.warning == "disturbed")] | length > 0)}
+            + ($m.summary[] | {metric: .metric, value: .stats.median})' \
+            "$base.json" >>"$RESULTS" 2>/dev/null || { [[ $rc -ne 0 ]] || rc=3; }
     fi
-    # the tcp-rr endpoints must be the same pair
-    local rcns rsns
-    rcns=$(jq -r '[.measurements[] | select(.workload=="tcp-rr")][0].client.netns' "$json")
-    rsns=$(jq -r '[.measurements[] | select(.workload=="tcp-rr")][0].server.netns' "$json")
-    [[ "$rcns/$rsns" == "$cns/$sns" ]] || log "warning: tcp-rr ran $rcns -> $rsns but tcp-stream $cns -> $sns"
+    if [[ $rc -ne 0 ]]; then
+        why=$(jq -r '.outcome.message // empty' "$base.json" 2>/dev/null || true)
+        [[ -n "$why" ]] || why=$(tail -n 2 "$base.log" | tr '\n' ' ')
+        echo "$backend round $r $gen $w: cnbench run exited $rc: $why" >>"$ERRORS"
+        log "[$backend] round $r: $gen $w FAILED (exit $rc): $why"
+    fi
+    CURRENT_JSON=""
 }
-
-gen_iperf3() {
-    local run="$1" r="$2" json="$WORK/$1-iperf3-$2.json" slog="$WORK/$1-iperf3-server-$2.log" v rc=0
-    start_server "$slog" ip netns exec "$SERVER_NS" taskset -c "$SERVER_CPU" \
-        iperf3 -s -1 -B "$SERVER_IP" -p "$IPERF_PORT"
-    local spid=$SERVER_PID
-    wait_listening "$SERVER_NS" "$IPERF_PORT" "$spid" || { cat "$slog" >&2; die "iperf3 server did not start in $SERVER_NS"; }
-    run_tracked ip netns exec "$CLIENT_NS" taskset -c "$CLIENT_CPU" \
-        iperf3 -c "$SERVER_IP" -p "$IPERF_PORT" -t "$DURATION" -O "$WARMUP" -l 128K --json \
-        >"$json" 2>"$WORK/$1-iperf3-$2.err" || rc=$?
-    stop_server "$spid"
-    [[ $rc -eq 0 ]] || { cat "$json" "$WORK/$1-iperf3-$2.err" >&2; die "iperf3 client failed (round $r)"; }
-    v=$(jq -e '.end.sum_received.bits_per_second' "$json") || die "no .end.sum_received.bits_per_second in $json"
-    IPERF+=("$v")
-}
-
-gen_sockperf() {
-    local run="$1" r="$2" out="$WORK/$1-sockperf-$2.log" slog="$WORK/$1-sockperf-server-$2.log" v rc=0
-    start_server "$slog" ip netns exec "$SERVER_NS" taskset -c "$SERVER_CPU" \
-        sockperf server --tcp -i "$SERVER_IP" -p "$SOCKPERF_PORT"
-    local spid=$SERVER_PID
-    wait_listening "$SERVER_NS" "$SOCKPERF_PORT" "$spid" || { cat "$slog" >&2; die "sockperf server did not start in $SERVER_NS"; }
-    run_tracked ip netns exec "$CLIENT_NS" taskset -c "$CLIENT_CPU" \
-        sockperf ping-pong --tcp -i "$SERVER_IP" -p "$SOCKPERF_PORT" -t "$DURATION" -m 64 \
-        "${SOCKPERF_RTT_ARGS[@]+"${SOCKPERF_RTT_ARGS[@]}"}" >"$out" 2>&1 || rc=$?
-    stop_server "$spid"
-    [[ $rc -eq 0 ]] || { cat "$out" >&2; die "sockperf ping-pong failed (round $r)"; }
-    # "sockperf: ---> percentile 50.000 =    5.535"  (usec; colour codes stripped)
-    v=$(sed 's/\x1b\[[0-9;]*m//g' "$out" | awk '/percentile 50\.000 =/ {print $NF; exit}')
-    [[ "$v" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { cat "$out" >&2; die "no p50 in sockperf output (round $r)"; }
-    SOCK+=("$(awk -v u="$v" -v f="$SOCKPERF_FACTOR" 'BEGIN{printf "%.0f", u * 1000 * f}')")
-}
-
-# ---- per backend ----------------------------------------------------------------------------
-FAILED=0
-REPORT=""
-
-fmt_gbps() { awk -v x="$1" 'BEGIN{printf "%.2f Gbit/s", x / 1e9}'; }
-fmt_us() { awk -v x="$1" 'BEGIN{printf "%.2f us", x / 1e3}'; }
-list_gbps() { local x o=""; for x in "$@"; do o+="$(awk -v x="$x" 'BEGIN{printf "%.2f", x/1e9}') "; done; echo "${o% }"; }
-list_us() { local x o=""; for x in "$@"; do o+="$(awk -v x="$x" 'BEGIN{printf "%.2f", x/1e3}') "; done; echo "${o% }"; }
 
 compare_backend() {
-    local backend="$1"
-    local up_log="$WORK/up-$backend.log" run r i g
-    log "[$backend] cnbench up --backend $backend"
-    PENDING_UP_LOG="$up_log"
-    if ! run_tracked "$CNBENCH" up --backend "$backend" >"$up_log" 2>&1; then
-        cat "$up_log" >&2
-        die "cnbench up --backend $backend failed"
-    fi
-    run=$(sed -n 's/^run \([A-Za-z0-9_-]*\) is up.*/\1/p' "$up_log" | head -n1)
-    [[ -n "$run" ]] || { cat "$up_log" >&2; die "could not find 'run <id> is up' in cnbench up output"; }
-    RUNS+=("$run")
-    PENDING_UP_LOG=""
-    log "[$backend] run $run is up"
-
-    CLIENT_NS=""; SERVER_NS=""; SERVER_IP=""; CLIENT_CPU="$EXP_CLIENT_CPU"; SERVER_CPU="$EXP_SERVER_CPU"
-    CNB_STREAM=(); CNB_RR=(); IPERF=(); SOCK=()
-    local gens=(cnbench iperf3 sockperf) order
+    local backend="$1" r w ref
     for ((r = 1; r <= ROUNDS; r++)); do
-        order=()
-        for ((i = 0; i < 3; i++)); do order+=("${gens[$(((i + r - 1) % 3))]}"); done
-        for g in "${order[@]}"; do
-            log "[$backend] round $r/$ROUNDS: $g"
-            "gen_$g" "$run" "$r"
+        for w in "${WORKLOAD_LIST[@]}"; do
+            ref=$(reference_of "$w")
+            if ((r % 2 == 1)); then
+                log "[$backend] round $r/$ROUNDS $w: cnbench, then $ref"
+                run_one "$backend" "$r" cnbench "$w"
+                run_one "$backend" "$r" "$ref" "$w"
+            else
+                log "[$backend] round $r/$ROUNDS $w: $ref, then cnbench"
+                run_one "$backend" "$r" "$ref" "$w"
+                run_one "$backend" "$r" cnbench "$w"
+            fi
         done
     done
-
-    local m_cs m_cr m_ip m_sp rs rr vs vr
-    m_cs=$(median "${CNB_STREAM[@]}"); m_ip=$(median "${IPERF[@]}")
-    m_cr=$(median "${CNB_RR[@]}");     m_sp=$(median "${SOCK[@]}")
-    rs=$(awk -v a="$m_cs" -v b="$m_ip" 'BEGIN{printf "%.3f", a / b}')
-    rr=$(awk -v a="$m_cr" -v b="$m_sp" 'BEGIN{printf "%.3f", a / b}')
-    vs=$(awk -v a="$m_cs" -v b="$m_ip" -v t="$STREAM_MIN_RATIO" 'BEGIN{print (a >= t * b) ? "PASS" : "FAIL"}')
-    vr=$(awk -v a="$m_cr" -v b="$m_sp" -v t="$RR_MAX_RATIO" 'BEGIN{print (a <= t * b) ? "PASS" : "FAIL"}')
-    [[ "$vs" == PASS && "$vr" == PASS ]] || FAILED=1
-
-    local t
-    t=$(printf '\n== backend %s (run %s): %s -> %s (%s), %s, client CPU %s, server CPU %s, %s rounds of %ss (+%ss warm-up)\n' \
-        "$backend" "$run" "${CLIENT_NS#cnb-"$run"-}" "${SERVER_NS#cnb-"$run"-}" "$SERVER_IP" "$PLACEMENT" \
-        "$CLIENT_CPU" "$SERVER_CPU" "$ROUNDS" "$DURATION" "$WARMUP")
-    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "metric" "cnbench" "vs" "reference" "ratio" "target" "result")
-    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "tcp-stream throughput" "$(fmt_gbps "$m_cs")" "iperf3" \
-        "$(fmt_gbps "$m_ip")" "$rs" ">= $STREAM_MIN_RATIO x iperf3" "$vs")
-    t+=$(printf '\n%-24s %14s  %-9s %14s  %6s  %-26s %s' "tcp-rr p50 round trip" "$(fmt_us "$m_cr")" "sockperf" \
-        "$(fmt_us "$m_sp")" "$rr" "<= $RR_MAX_RATIO x sockperf" "$vr")
-    t+=$(printf '\n  per round: cnbench stream [%s] Gbit/s, iperf3 [%s] Gbit/s' "$(list_gbps "${CNB_STREAM[@]}")" "$(list_gbps "${IPERF[@]}")")
-    t+=$(printf '\n             cnbench rr p50 [%s] us, sockperf p50 [%s] us' "$(list_us "${CNB_RR[@]}")" "$(list_us "${SOCK[@]}")")
-    REPORT+="$t"$'\n'
-    printf '%s\n' "$t" >&4   # progress; the final summary on stdout repeats it
-
-    log "[$backend] cnbench down $run"
-    teardown_run "$run"
 }
 
-log "cnbench $("$CNBENCH" --version 2>/dev/null | awk '{print $2}'), iperf3 $IPERF_VERSION, sockperf $SOCKPERF_VERSION ($SOCKPERF_RTT_NOTE)"
-log "allowed CPUs ${ALLOWED[*]}, placement $PLACEMENT, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "cnbench $("$CNBENCH" --version 2>/dev/null | awk '{print $2}'), iperf3 $IPERF_VERSION, sockperf $SOCKPERF_VERSION"
+log "backends ${BACKEND_LIST[*]}; workloads ${WORKLOAD_LIST[*]}; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up); placement $PLACEMENT; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ $KEEP_WORK -eq 0 ]] || log "raw outputs in $WORK"
 
 for b in "${BACKEND_LIST[@]}"; do compare_backend "$b"; done
 
+# ---- the table ------------------------------------------------------------------------------
+# One row per backend, path, case and compared metric: medians over the rounds, their ratio,
+# the target and the verdict (ERROR when one generator has no figure).
+TABLE="$WORK/table.tsv"
+jq -r -s \
+    --arg backends "${BACKEND_LIST[*]}" \
+    --argjson stream_target "$STREAM_TARGET" --argjson rr_target "$RR_TARGET" \
+    --arg stream_target_s "$STREAM_TARGET" --arg rr_target_s "$RR_TARGET" '
+    def median: sort | if length == 0 then null
+        elif length % 2 == 1 then .[length / 2 | floor]
+        else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+    def border: ($backends | split(" ")) as $b | . as $x | ($b | index($x)) // 99;
+    def porder: {"same-node": 0, "cross-node": 1}[.] // 2;
+    def worder: {"tcp-stream": 0, "udp-stream": 1, "tcp-rr": 2, "udp-rr": 3}[.] // 4;
+    def compared: {"tcp-stream": ["throughput_bps"],
+                   "udp-stream": ["packets_per_s", "throughput_bps"],
+                   "tcp-rr": ["rtt_p50_ns"], "udp-rr": ["rtt_p50_ns"]};
+    def info: {"udp-stream": "loss_percent", "tcp-rr": "transactions_per_s",
+               "udp-rr": "transactions_per_s"}[.workload];
+    def fixed($d): pow(10; $d) as $p | (. * $p | round) as $i | ($i / $p | floor) as $w
+        | "\($w)" + (if $d > 0 then "." + ("\($i - $w * $p)" | ("0" * ($d - length)) + .)
+                     else "" end);
+    def fmt($metric):
+        if . == null then "n/a"
+        elif $metric == "throughput_bps" then "\(. / 1e9 | fixed(2)) Gbit/s"
+        elif $metric == "packets_per_s" then "\(. / 1e3 | fixed(0)) kpkt/s"
+        elif $metric == "rtt_p50_ns" then "\(. / 1e3 | fixed(2)) us"
+        elif $metric == "loss_percent" then "\(. | fixed(1)) %"
+        elif $metric == "transactions_per_s" then "\(. / 1e3 | fixed(1)) k/s"
+        else "\(.)" end;
+    def list($metric): map(.value | fmt($metric)) | join(" ");
+    . as $all
+    | [ $all[] | {backend, path, workload, case} ] | unique
+    | sort_by([(.backend | border), (.path | porder), (.workload | worder), .case])[]
+    | . as $k
+    | ($all | map(select(.backend == $k.backend and .path == $k.path and .case == $k.case))) as $rows
+    | (if $k.workload | endswith("-stream") then "iperf3" else "sockperf" end) as $ref
+    | (compared | .[$k.workload][]) as $metric
+    | ($rows | map(select(.gen == "cnbench" and .metric == $metric)) | sort_by(.round)) as $c
+    | ($rows | map(select(.gen == $ref and .metric == $metric)) | sort_by(.round)) as $t
+    | ($k | info) as $im
+    | ($rows | map(select(.gen == "cnbench" and .metric == $im) | .value) | median) as $ci
+    | ($rows | map(select(.gen == $ref and .metric == $im) | .value) | median) as $ti
+    | ($c | map(.value) | median) as $cm
+    | ($t | map(.value) | median) as $tm
+    | (if $cm == null or $tm == null or $tm == 0 then null else $cm / $tm end) as $ratio
+    | ($metric == "rtt_p50_ns") as $rr
+    | [ $k.backend, $k.path, $k.case, $metric,
+        ($cm | fmt($metric)) + (if any($c[]; .disturbed) then "*" else "" end),
+        "\($ref) " + ($tm | fmt($metric)) + (if any($t[]; .disturbed) then "*" else "" end),
+        (if $ratio == null then "n/a" else ($ratio | fixed(3)) end),
+        (if $rr then "<= \($rr_target_s) x \($ref)" else ">= \($stream_target_s) x \($ref)" end),
+        (if $ratio == null then "ERROR"
+         elif ($rr and $ratio <= $rr_target) or ((($rr) | not) and $ratio >= $stream_target)
+         then "PASS" else "FAIL" end),
+        (if $im == null then "-" else "\($im): " + ($ci | fmt($im)) + " / " + ($ti | fmt($im)) end),
+        "cnbench [" + ($c | list($metric)) + "] \($ref) [" + ($t | list($metric)) + "]" ]
+    | @tsv' "$RESULTS" >"$TABLE" || die "could not build the table from $RESULTS"
+
 echo
-echo "==== summary: cnbench generator vs iperf3 / sockperf (medians of $ROUNDS interleaved rounds) ===="
-echo "tools: iperf3 $IPERF_VERSION; sockperf $SOCKPERF_VERSION, $SOCKPERF_RTT_NOTE; placement $PLACEMENT"
-printf '%s' "$REPORT"
+echo "==== cnbench generator vs iperf3 / sockperf: medians of $ROUNDS interleaved rounds ===="
+echo "tools: iperf3 $IPERF_VERSION, sockperf $SOCKPERF_VERSION; ${DURATION}s windows (+${WARMUP}s warm-up), placement $PLACEMENT, tolerance ${TOLERANCE} points"
+echo "* = cnbench flagged at least one round as disturbed by other work on the machine"
+echo
+{
+    printf 'backend\tpath\tcase\tmetric\tcnbench\treference\tratio\ttarget\tresult\talso (cnbench / reference)\n'
+    cut -f1-10 "$TABLE"
+} | column -t -s $'\t'
+echo
+echo "per round (in round order):"
+awk -F'\t' '{printf "  %-12s %-10s %-22s %-14s %s\n", $1, $2, $3, $4, $11}' "$TABLE"
+
+FAILED=0
+ERRORED=0
+grep -q $'\tFAIL\t' "$TABLE" && FAILED=1
+grep -q $'\tERROR\t' "$TABLE" && ERRORED=1
+[[ -s "$TABLE" ]] || ERRORED=1
+if [[ -s "$ERRORS" ]]; then
+    ERRORED=1
+    echo
+    echo "failed runs:"
+    sed 's/^/  /' "$ERRORS"
+fi
+echo
+if [[ $ERRORED -ne 0 ]]; then
+    echo "RESULT: ERROR (a run failed or a figure is missing; see above)"
+    exit 3
+fi
 if [[ $FAILED -ne 0 ]]; then
-    echo; echo "RESULT: FAIL (a target was missed)"
+    echo "RESULT: FAIL (a target was missed)"
     exit 1
 fi
-echo; echo "RESULT: PASS"
+echo "RESULT: PASS"
 exit 0

@@ -194,6 +194,10 @@ pub struct MeasureArgs {
     /// (tcp-rr, udp-rr) run by the agents, to cross-check cnbench's figures.
     #[arg(long, value_enum, default_value_t = GeneratorArg::Cnbench)]
     pub generator: GeneratorArg,
+    /// Skip the traced repetition of each case (syscalls, crossings and device
+    /// transmissions per packet); the untraced repetitions still give CPU and kernel counters.
+    #[arg(long)]
+    pub no_trace: bool,
 }
 
 /// The traffic generator.

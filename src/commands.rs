@@ -195,6 +195,7 @@ fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
         streams: m.streams,
         message_size: m.message_size,
         generator,
+        trace: !m.no_trace,
         agent_exe: std::env::current_exe()
             .context("cannot find the cnbench binary to run agents")?,
     })
@@ -337,6 +338,11 @@ fn baseline(
         "baseline: host-net, {described} (run {})",
         plan.run_id()
     ));
+    // The baseline gives ratios of the headline figures; its syscall counts are not needed.
+    let opts = &MeasureOptions {
+        trace: false,
+        ..opts.clone()
+    };
     let params = run::parameters(&host_net, &plan, opts);
     let mut base = RunResult::new(plan.run_id(), environment(), params);
     // The baseline's samples are printed; its result is kept inside this run's.
@@ -444,6 +450,7 @@ pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode
         streams: 1,
         message_size: None,
         generator: Generator::Cnbench,
+        trace: false,
         agent_exe: exe()?,
     };
     let mut result = RunResult::new(
@@ -488,7 +495,10 @@ pub fn measure(
     result.topology = topo.records();
     let mut printer = Printer::new(writer);
     let t = Instant::now();
-    let measured = topo.measure(backend.as_ref(), &opts, &mut |r, s| printer.sample(r, s));
+    let measured = topo.measure(backend.as_ref(), &opts, &mut |r, s| match s {
+        Some(s) => printer.sample(r, s),
+        None => printer.traced(r),
+    });
     result.timings.measure_ns = Some(t.elapsed().as_nanos() as u64);
     match measured {
         Ok(m) => {

@@ -115,6 +115,27 @@ impl Observer for Printer {
         }
     }
 
+    fn traced(&mut self, record: &MeasurementRecord) {
+        if let Some(t) = &record.traced {
+            let label = format!(
+                "{} {} -> {} [{}]",
+                record.label(),
+                record.client.pod,
+                record.server.pod,
+                record.path
+            );
+            self.line(&reports::format_sample(&label, 0, &t.sample).replacen(
+                "rep 0",
+                "traced (not in the figures)",
+                1,
+            ));
+            self.line(&format!("    cost: {}", reports::cost_summary(record)));
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
     fn result(&mut self, result: &RunResult) {
         if let Some(w) = &mut self.writer {
             if let Err(e) = w.write(result) {

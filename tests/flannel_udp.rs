@@ -216,7 +216,7 @@ fn cross_node_cost<'a>(
             m.path == "cross-node" && m.workload == workload && m.variant.as_deref() == variant
         })
         .unwrap_or_else(|| panic!("no cross-node {workload}"));
-    &m.costs[0]
+    &m.traced.as_ref().expect("a traced repetition").cost
 }
 
 /// Syscalls per packet of the sending node's daemon during udp-stream with 64-byte payloads.

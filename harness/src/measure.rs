@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reports::{Endpoint, MeasurementRecord, Placement, Sample};
+use reports::{Endpoint, MeasurementRecord, Placement, Sample, TracedRepetition};
 use workloads::{AgentTask, ClientConfig, Generator, ServeConfig, Workload};
 
 use crate::backend::{Datapath, MeasurePair};
@@ -69,9 +69,17 @@ pub struct MeasureOptions {
     pub message_size: Option<u32>,
     /// Which program generates the traffic.
     pub generator: Generator,
+    /// Whether each case gets one more repetition with the tracepoint counters on
+    /// (syscalls, crossings, device transmissions).
+    pub trace: bool,
     /// The program that runs agents: the cnbench binary (`<exe> agent '<json>'`).
     pub agent_exe: PathBuf,
 }
+
+/// Longest measurement window of the traced repetition.
+pub const TRACED_WINDOW: Duration = Duration::from_millis(300);
+/// Longest warm-up of the traced repetition.
+pub const TRACED_WARMUP: Duration = Duration::from_millis(100);
 
 /// How long an agent may take beyond its own duration before it is declared hung.
 const AGENT_SLACK: Duration = Duration::from_secs(15);
@@ -119,17 +127,17 @@ pub fn cases(workload: Workload, message_size: Option<u32>, path_mtu: u32) -> Ve
 }
 
 /// Runs every workload between one pod pair (whose path carries IP packets of up to
-/// `path_mtu` bytes), repetition by repetition. `on_sample` sees each
-/// repetition as it completes (so results can be written as they arrive).
+/// `path_mtu` bytes), repetition by repetition. `on_update` sees the record after each
+/// repetition (with its sample) and after the traced repetition (with `None`), so results can
+/// be written as they arrive.
 pub fn measure_pair(
     plan: &Plan,
     hosts: &std::collections::BTreeMap<String, Host>,
     pair: &MeasurePair,
     path_mtu: u32,
-    datapath: Datapath,
     ctx: &MeasureContext<'_>,
     opts: &MeasureOptions,
-    on_sample: &mut dyn FnMut(&MeasurementRecord, &Sample),
+    on_update: &mut dyn FnMut(&MeasurementRecord, Option<&Sample>),
 ) -> Result<Vec<MeasurementRecord>> {
     let client_pod = &plan.pods[pair.client];
     let server_pod = &plan.pods[pair.server];
@@ -205,7 +213,7 @@ pub fn measure_pair(
                     datapath: if pair.path == "same-node" {
                         Datapath::Kernel.as_str().to_string()
                     } else {
-                        datapath.as_str().to_string()
+                        ctx.datapath.as_str().to_string()
                     },
                     placement: Placement {
                         kind: opts.placement.as_str().to_string(),
@@ -217,6 +225,7 @@ pub fn measure_pair(
                     repetitions: Vec::new(),
                     summary: Vec::new(),
                     costs: Vec::new(),
+                    traced: None,
                     vs_baseline: Vec::new(),
                     warnings: Vec::new(),
                 };
@@ -234,19 +243,32 @@ pub fn measure_pair(
                     cpu: Some(client_cpu),
                     generator: opts.generator,
                 };
+                let client_host = &hosts[&client_pod.netns];
                 for _ in 0..opts.repeat {
-                    let mut cost = CostSession::start(hosts, &scope, &running);
-                    let sample = run_client(
-                        &hosts[&client_pod.netns],
-                        &opts.agent_exe,
-                        &client_cfg,
-                        opts,
-                        &mut cost,
-                    )?;
+                    let mut cost = CostSession::start(hosts, &scope, &running, false);
+                    let sample =
+                        run_client(client_host, &opts.agent_exe, &client_cfg, opts, &mut cost)?;
                     record.costs.push(cost.finish());
                     record.repetitions.push(sample.clone());
                     record.summarize();
-                    on_sample(&record, &sample);
+                    on_update(&record, Some(&sample));
+                }
+                if opts.trace {
+                    // A shorter repetition is enough for per-packet counts, which settle
+                    // within thousands of packets.
+                    let traced_cfg = ClientConfig {
+                        duration_ms: client_cfg.duration_ms.min(TRACED_WINDOW.as_millis() as u64),
+                        warmup_ms: client_cfg.warmup_ms.min(TRACED_WARMUP.as_millis() as u64),
+                        ..client_cfg.clone()
+                    };
+                    let mut cost = CostSession::start(hosts, &scope, &running, true);
+                    let sample =
+                        run_client(client_host, &opts.agent_exe, &traced_cfg, opts, &mut cost)?;
+                    record.traced = Some(TracedRepetition {
+                        sample,
+                        cost: cost.finish(),
+                    });
+                    on_update(&record, None);
                 }
                 records.push(record);
             }
@@ -297,6 +319,8 @@ fn run_client(
 /// What measurement needs to know beyond the plan: the run's daemons and the device their
 /// packets cross.
 pub struct MeasureContext<'a> {
+    /// Where the backend moves cross-node packets.
+    pub datapath: Datapath,
     /// `(what, netns, pid)` of each datapath daemon.
     pub daemons: &'a [(String, String, u32)],
     /// The device a daemon moves packets through, in its node (`flannel0`), if the backend

@@ -44,6 +44,8 @@ pub trait Observer {
     fn measuring(&mut self, _repetitions: u64) {}
     /// A repetition finished (`record` holds the repetitions so far).
     fn sample(&mut self, _record: &MeasurementRecord, _sample: &Sample) {}
+    /// The traced repetition of `record` finished (`record.traced` is set).
+    fn traced(&mut self, _record: &MeasurementRecord) {}
     /// The result changed (write it now so a late failure loses nothing).
     fn result(&mut self, _result: &RunResult) {}
 }
@@ -281,7 +283,7 @@ impl Topology {
             .iter()
             .map(|w| measure::cases(*w, opts.message_size, 1500).len() as u64)
             .sum();
-        pairs * cases * u64::from(opts.repeat)
+        pairs * cases * (u64::from(opts.repeat) + u64::from(opts.trace))
     }
 
     /// Runs the workloads between each pod pair the backend names.
@@ -289,11 +291,12 @@ impl Topology {
         &self,
         backend: &dyn Backend,
         opts: &MeasureOptions,
-        on_sample: &mut dyn FnMut(&MeasurementRecord, &Sample),
+        on_update: &mut dyn FnMut(&MeasurementRecord, Option<&Sample>),
     ) -> Result<Vec<MeasurementRecord>> {
         let mut out = Vec::new();
         let daemons = self.procs.list();
         let ctx = measure::MeasureContext {
+            datapath: backend.datapath(),
             daemons: &daemons,
             daemon_device: backend.daemon_device(),
         };
@@ -319,10 +322,9 @@ impl Topology {
                 &self.hosts,
                 pair,
                 path_mtu,
-                backend.datapath(),
                 &ctx,
                 opts,
-                on_sample,
+                on_update,
             )?);
         }
         Ok(out)
@@ -499,7 +501,10 @@ fn check_and_measure(
     let t = Instant::now();
     let base = result.measurements.len();
     let measured = topo.measure(backend, opts, &mut |record, sample| {
-        obs.sample(record, sample);
+        match sample {
+            Some(sample) => obs.sample(record, sample),
+            None => obs.traced(record),
+        }
         // Keep the result current: replace the in-progress record or append it.
         let slot = result.measurements[base..]
             .iter()

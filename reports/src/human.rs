@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::schema::{
-    CheckOutcome, CheckRecord, MeasurementRecord, NamespaceRecord, RoleCost, RunResult, Sample,
+    CheckOutcome, CheckRecord, CostSample, KernelCounters, MachineCost, MeasurementRecord,
+    NamespaceRecord, RoleCost, RunResult, Sample,
 };
 use crate::stats::{self, Stats};
 
@@ -88,59 +89,28 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// One line of a measurement's cost: the sending node's crossings per packet, then each
-/// role's syscalls and crossings per packet and CPU time, medians over repetitions.
+/// One line of a measurement's cost: from the traced repetition, the sending and receiving
+/// nodes' crossings per packet, device transmissions per packet and each role's syscalls and
+/// crossings per packet; from the other repetitions (medians), CPU per GB and per million
+/// packets for the machine and each role, and TCP retransmissions and UDP receive errors.
 pub fn cost_summary(m: &MeasurementRecord) -> String {
     let mut parts = Vec::new();
-    let sending = m
-        .costs
-        .iter()
-        .filter_map(|c| c.sending_node_crossings_per_packet)
-        .collect();
-    if let Some(x) = median(sending) {
-        parts.push(format!("sending node {x:.2} crossings/packet"));
-    }
-    let receiving = m
-        .costs
-        .iter()
-        .filter_map(|c| c.receiving_node_crossings_per_packet)
-        .collect();
-    if let Some(x) = median(receiving) {
-        parts.push(format!("receiving node {x:.2}"));
-    }
-    let xmits = m
-        .costs
-        .iter()
-        .filter_map(|c| c.device_xmits_per_packet)
-        .collect();
-    let own = median(
-        m.costs
-            .iter()
-            .filter_map(|c| c.device_tx_per_packet)
-            .collect(),
-    );
-    match median(xmits) {
-        // The tracepoint sees devices by name only; when it counted more than the run's own
-        // devices sent, something else with the same names was busy.
-        Some(x) if own.is_some_and(|o| (x - o).abs() > 0.05 * o.max(1.0)) => parts.push(format!(
-            "{x:.2} device xmits/packet by tracepoint, {:.2} by the run's own device counters \
-             (same-named devices outside the run were busy)",
-            own.unwrap_or_default()
-        )),
-        Some(x) => parts.push(format!("{x:.2} device xmits/packet")),
+    match &m.traced {
+        Some(t) => parts.extend(traced_parts(&t.cost)),
         None => {
             if let Some(why) = m
                 .costs
                 .iter()
-                .find_map(|c| c.device_xmits_unavailable.clone())
+                .find_map(|c| c.traced.then(|| c.syscalls_unavailable.clone()).flatten())
             {
-                parts.push(format!("device xmits unavailable: {why}"));
+                parts.push(format!("syscalls unavailable: {why}"));
             }
         }
     }
-    let machine = |f: &dyn Fn(&crate::schema::MachineCost) -> Option<f64>| {
+    let costs: Vec<&CostSample> = m.costs.iter().filter(|c| !c.traced).collect();
+    let machine = |f: &dyn Fn(&MachineCost) -> Option<f64>| {
         median(
-            m.costs
+            costs
                 .iter()
                 .filter_map(|c| c.machine.as_ref().and_then(f))
                 .collect(),
@@ -149,39 +119,19 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
     if let Some(x) = machine(&|mc| mc.cpu_s_per_gb) {
         let mut s = format!("machine {x:.2} CPU s/GB");
         if let Some(y) = machine(&|mc| mc.cpu_s_per_mpacket) {
-            s.push_str(&format!(", {y:.2} CPU s/Mpkt"));
+            let _ = write!(s, ", {y:.2} CPU s/Mpkt");
         }
         parts.push(s);
-    } else if let Some(why) = m.costs.iter().find_map(|c| c.machine_unavailable.clone()) {
+    } else if let Some(why) = costs.iter().find_map(|c| c.machine_unavailable.clone()) {
         parts.push(format!("machine CPU unavailable: {why}"));
     }
-    let kernel: Vec<&crate::schema::KernelCounters> =
-        m.costs.iter().filter_map(|c| c.kernel.as_ref()).collect();
-    if !kernel.is_empty() {
-        let sum = |f: &dyn Fn(&crate::schema::KernelCounters) -> u64| -> u64 {
-            kernel.iter().map(|k| f(k)).sum()
-        };
-        let retrans = sum(&|k| k.tcp_retrans_segs);
-        let udp_err = sum(&|k| k.udp_in_errors);
-        let rcvbuf = sum(&|k| k.udp_rcvbuf_errors);
-        if retrans + udp_err > 0 {
-            parts.push(format!(
-                "over all repetitions: {retrans} TCP retransmits, {udp_err} UDP receive errors \
-                 ({rcvbuf} receive buffer full)"
-            ));
-        }
-    } else if let Some(why) = m.costs.iter().find_map(|c| c.kernel_unavailable.clone()) {
-        parts.push(format!("kernel counters unavailable: {why}"));
-    }
-    let roles: Vec<String> = m
-        .costs
+    let roles: Vec<String> = costs
         .first()
         .map(|c| c.roles.iter().map(|r| r.role.clone()).collect())
         .unwrap_or_default();
     for role in roles {
         // A daemon that moved nothing (a same-node pair) has nothing to say.
-        let idle = m
-            .costs
+        let idle = costs
             .iter()
             .all(|c| c.roles.iter().any(|r| r.role == role && r.packets == 0));
         if idle && role != "client" && role != "server" {
@@ -189,30 +139,71 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
         }
         let of = |f: &dyn Fn(&RoleCost) -> Option<f64>| {
             median(
-                m.costs
+                costs
                     .iter()
                     .filter_map(|c| c.roles.iter().find(|r| r.role == role).and_then(f))
                     .collect(),
             )
         };
-        let mut bits = Vec::new();
-        if let Some(x) = of(&|r| r.syscalls_per_packet) {
-            bits.push(format!("{x:.2} syscalls"));
-        }
-        if let Some(x) = of(&|r| r.crossings_per_packet) {
-            bits.push(format!("{x:.2} crossings"));
-        }
-        if let Some(x) = of(&|r| r.cpu_ns.map(|n| n as f64)) {
-            bits.push(format!("cpu {}", format_ns(x)));
-        }
-        if !bits.is_empty() {
-            parts.push(format!("{role}: {}", bits.join(", ")));
+        if let Some(x) = of(&|r| r.cpu_s_per_mpacket) {
+            parts.push(format!("{role} {x:.2} CPU s/Mpkt"));
         }
     }
-    if let Some(why) = m.costs.iter().find_map(|c| c.syscalls_unavailable.clone()) {
-        parts.push(format!("syscalls unavailable: {why}"));
+    let kernel: Vec<&KernelCounters> = costs.iter().filter_map(|c| c.kernel.as_ref()).collect();
+    if !kernel.is_empty() {
+        let sum = |f: &dyn Fn(&KernelCounters) -> u64| -> u64 { kernel.iter().map(|k| f(k)).sum() };
+        let retrans = sum(&|k| k.tcp_retrans_segs);
+        let udp_err = sum(&|k| k.udp_in_errors);
+        let rcvbuf = sum(&|k| k.udp_rcvbuf_errors);
+        if retrans + udp_err > 0 {
+            parts.push(format!(
+                "over the repetitions: {retrans} TCP retransmits, {udp_err} UDP receive errors \
+                 ({rcvbuf} receive buffer full)"
+            ));
+        }
+    } else if let Some(why) = costs.iter().find_map(|c| c.kernel_unavailable.clone()) {
+        parts.push(format!("kernel counters unavailable: {why}"));
     }
     parts.join("; ")
+}
+
+/// The figures only a traced repetition has: crossings per node, device transmissions, and
+/// each role's syscalls and crossings per packet.
+fn traced_parts(c: &CostSample) -> Vec<String> {
+    let mut parts = Vec::new();
+    if let Some(x) = c.sending_node_crossings_per_packet {
+        parts.push(format!("sending node {x:.2} crossings/packet"));
+    }
+    if let Some(x) = c.receiving_node_crossings_per_packet {
+        parts.push(format!("receiving node {x:.2}"));
+    }
+    match (c.device_xmits_per_packet, c.device_tx_per_packet) {
+        // The tracepoint sees devices by name only; when it counted more than the run's own
+        // devices sent, something else with the same names was busy.
+        (Some(x), Some(own)) if (x - own).abs() > 0.05 * own.max(1.0) => parts.push(format!(
+            "{x:.2} device xmits/packet by tracepoint, {own:.2} by the run's own device \
+             counters (same-named devices outside the run were busy)"
+        )),
+        (Some(x), _) => parts.push(format!("{x:.2} device xmits/packet")),
+        (None, _) => {
+            if let Some(why) = &c.device_xmits_unavailable {
+                parts.push(format!("device xmits unavailable: {why}"));
+            }
+        }
+    }
+    for r in &c.roles {
+        // A daemon that moved nothing (a same-node pair) has nothing to say.
+        if r.packets == 0 && r.role != "client" && r.role != "server" {
+            continue;
+        }
+        if let (Some(s), Some(x)) = (r.syscalls_per_packet, r.crossings_per_packet) {
+            parts.push(format!("{}: {s:.2} syscalls, {x:.2} crossings", r.role));
+        }
+    }
+    if let Some(why) = &c.syscalls_unavailable {
+        parts.push(format!("syscalls unavailable: {why}"));
+    }
+    parts
 }
 
 /// One line for a check: `"PASS  reachability  n0p0 -> 172.17.0.3 icmp   expected: reply

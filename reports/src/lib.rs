@@ -44,7 +44,7 @@ pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
     KernelCounters, MachineCost, MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord,
     Outcome, Parameters, Placement, RoleCost, RrSample, RunResult, Sample, TcpStreamSample,
-    Timings, UdpStreamSample, SCHEMA_VERSION,
+    Timings, TracedRepetition, UdpStreamSample, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use writer::{read_result, to_json, ResultWriter};

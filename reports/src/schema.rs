@@ -366,9 +366,17 @@ pub struct MeasurementRecord {
     pub repetitions: Vec<Sample>,
     /// Statistics per headline metric over the repetitions (see [`MeasurementRecord::summarize`]).
     pub summary: Vec<MetricSummary>,
-    /// What each repetition cost, per role process, in the same order as `repetitions`.
+    /// What each repetition cost, in the same order as `repetitions`: CPU per role and for
+    /// the machine, packets, device counters and kernel counters. These repetitions run
+    /// untraced, so syscall figures are in `traced`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub costs: Vec<CostSample>,
+    /// One more repetition, run with the tracepoint counters on (syscalls and crossings per
+    /// role, `net:net_dev_xmit`). Counting every syscall costs time on the hot path (about
+    /// 2 µs per tcp-rr round trip here), so its figures are kept apart and are not in
+    /// `summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traced: Option<TracedRepetition>,
     /// Each metric's median as a ratio to the same-session host-net baseline.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vs_baseline: Vec<MetricRatio>,
@@ -376,6 +384,16 @@ pub struct MeasurementRecord {
     /// the machine), each with what to change; refreshed by [`MeasurementRecord::summarize`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<crate::stats::Warning>,
+}
+
+/// The repetition that counted syscalls and device transmissions: its own (perturbed)
+/// figures and its costs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TracedRepetition {
+    /// The figures of this repetition, slowed by the tracing; for reference only.
+    pub sample: Sample,
+    /// Its costs, with the syscall and device-transmission figures filled in.
+    pub cost: CostSample,
 }
 
 /// What one repetition cost: CPU, syscalls and user/kernel crossings per packet, per role and
@@ -391,6 +409,10 @@ pub struct CostSample {
     /// How long the counters ran, in nanoseconds.
     #[serde(default)]
     pub interval_ns: u64,
+    /// Whether the tracepoint counters ran (syscalls, crossings, device transmissions); an
+    /// untraced repetition leaves those figures out.
+    #[serde(default)]
+    pub traced: bool,
     /// The workload's packets: sent plus received on the client pod's `eth0`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packets: Option<u64>,

@@ -329,6 +329,7 @@ mod tests {
             repetitions: samples,
             summary: Vec::new(),
             costs: Vec::new(),
+            traced: None,
             vs_baseline: Vec::new(),
             warnings: Vec::new(),
         }
@@ -412,6 +413,7 @@ mod tests {
         let cost = |outside_ms: u64| CostSample {
             roles: vec![],
             interval_ns: 1_000_000_000,
+            traced: false,
             packets: Some(1000),
             bytes: Some(1_000_000),
             machine: Some(MachineCost {

@@ -169,6 +169,7 @@ pub(crate) fn full_result() -> RunResult {
         repetitions: vec![stream(18.42e9), stream(12.5e9), stream(19.0e9)],
         summary: vec![],
         costs: vec![],
+        traced: None,
         vs_baseline: vec![],
         warnings: vec![],
     };
@@ -189,6 +190,7 @@ pub(crate) fn full_result() -> RunResult {
         ],
         summary: vec![],
         costs: vec![],
+        traced: None,
         vs_baseline: vec![],
         warnings: vec![],
     };

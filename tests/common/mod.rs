@@ -301,9 +301,6 @@ pub fn assert_full_measurement(r: &reports::RunResult, path: &str) {
                 c.device_xmits_per_packet.is_some() != c.device_xmits_unavailable.is_some(),
                 "{what}: device transmissions neither measured nor explained"
             );
-            if let Some(x) = c.device_xmits_per_packet {
-                assert!(x >= 0.9, "{what}: {x} device transmissions per packet");
-            }
             assert!(
                 c.kernel.is_some() != c.kernel_unavailable.is_some(),
                 "{what}: kernel counters neither read nor explained"
@@ -322,5 +319,25 @@ pub fn assert_full_measurement(r: &reports::RunResult, path: &str) {
                 "{what}: no sending-node crossings"
             );
         }
+        // The traced repetition has the syscall and device-transmission figures.
+        let t = &m
+            .traced
+            .as_ref()
+            .unwrap_or_else(|| panic!("{what}: not traced"))
+            .cost;
+        assert!(t.traced, "{what}");
+        assert_eq!(t.syscalls_unavailable, None, "{what}");
+        for role in ["client", "server"] {
+            let rc = t.roles.iter().find(|x| x.role == role).unwrap();
+            assert!(
+                rc.syscalls_per_packet.unwrap() > 0.0,
+                "{what}: {role} made no syscalls"
+            );
+        }
+        let x = t.device_xmits_per_packet.expect("net:net_dev_xmit counted");
+        assert!(x >= 0.9, "{what}: {x} device transmissions per packet");
+        let own = t.device_tx_per_packet.expect("device counters read");
+        assert!(own >= 0.9, "{what}: {own} device transmissions per packet");
+        assert!(t.sending_node_crossings_per_packet.is_some(), "{what}");
     }
 }

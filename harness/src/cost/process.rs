@@ -103,10 +103,13 @@ fn threads(pid: u32) -> Vec<i32> {
         .unwrap_or_default()
 }
 
-/// CPU time used so far by a process, in nanoseconds: the larger of the sum over its live
-/// threads' `schedstat` (nanosecond precision, but a thread that already exited is gone) and
-/// its `stat` utime+stime (includes exited threads, but in clock ticks of 10 ms). A server's
-/// per-connection thread may exit before the repetition's counters are read.
+/// CPU time used so far by a process and every process it started, in nanoseconds. For one
+/// process: the larger of the sum over its live threads' `schedstat` (nanosecond precision,
+/// but a thread that already exited is gone) and its `stat` utime+stime (includes exited
+/// threads, but in clock ticks of 10 ms); a server's per-connection thread may exit before
+/// the repetition's counters are read. Children that exited and were waited for are in its
+/// `stat` cutime+cstime; live children (an external generator's iperf3) are added from their
+/// own counters, so a role's CPU is that of everything it runs.
 pub fn cpu_ns(pid: u32) -> Option<u64> {
     let tids = threads(pid);
     if tids.is_empty() {
@@ -123,18 +126,31 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
                 .ok()
         })
         .sum();
-    Some(live.max(stat_cpu_ns(pid).unwrap_or(0)))
+    let (own, reaped_children) = stat_cpu_ns(pid).unwrap_or((0, 0));
+    let children: u64 = tids
+        .iter()
+        .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/task/{t}/children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter_map(cpu_ns)
+        .sum();
+    Some(live.max(own) + reaped_children + children)
 }
 
-/// utime + stime of `/proc/<pid>/stat` (fields 14 and 15), in nanoseconds.
-fn stat_cpu_ns(pid: u32) -> Option<u64> {
+/// `(utime + stime, cutime + cstime)` of `/proc/<pid>/stat` (fields 14 to 17), in
+/// nanoseconds: the process's own CPU and that of its children it waited for.
+fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the command name, field 3 is index 0: utime is field 14, stime field 15.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // After the command name, field 3 is index 0: utime is field 14 (index 11).
+    let field = |i: usize| fields.get(i)?.parse::<u64>().ok();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    Some(ticks * 1_000_000_000 / hz)
+    let ns = |ticks: u64| ticks * 1_000_000_000 / hz;
+    Some((ns(field(11)? + field(12)?), ns(field(13)? + field(14)?)))
 }

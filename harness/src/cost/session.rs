@@ -9,6 +9,9 @@ use reports::{CostSample, KernelCounters, MachineCost, RoleCost};
 use super::{cpu_ns, CpuTimes, Snmp, SyscallCounter, XmitCounter, METHOD};
 use crate::host::Host;
 
+/// Why an untraced repetition has no syscall or device-transmission figures.
+const NOT_TRACED: &str = "not traced in this repetition";
+
 /// A process whose cost is attributed to a role.
 #[derive(Debug, Clone)]
 pub struct RoleSpec {
@@ -46,6 +49,8 @@ struct RoleProbe {
     syscalls: Result<SyscallCounter, String>,
     /// Final syscall counts, read when the role's work ended.
     counts: Option<(u64, u64)>,
+    /// Whether the final counts were read already (the client's, before it exits).
+    stopped: bool,
     cpu_start: Option<u64>,
     cpu_end: Option<u64>,
     packets_start: Option<u64>,
@@ -55,6 +60,7 @@ struct RoleProbe {
 pub struct CostSession<'a> {
     hosts: &'a BTreeMap<String, Host>,
     scope: &'a CostScope,
+    traced: bool,
     roles: Vec<RoleProbe>,
     started: Instant,
     machine_start: Result<CpuTimes, String>,
@@ -68,18 +74,28 @@ impl<'a> CostSession<'a> {
     /// Starts every counter: the machine's, the devices', the kernel's, and those of the
     /// roles already running (server, daemons). The client is added with
     /// [`CostSession::watch_client`] once it exists.
+    ///
+    /// With `traced` false, the tracepoint counters (syscalls, device transmissions) stay
+    /// off: they cost time on every syscall and every packet, which would slow the very
+    /// figures being measured.
     pub fn start(
         hosts: &'a BTreeMap<String, Host>,
         scope: &'a CostScope,
         running: &[RoleSpec],
+        traced: bool,
     ) -> CostSession<'a> {
-        let xmit = XmitCounter::start(&scope.device_names).and_then(|mut c| {
-            let start = c.read().ok_or("net:net_dev_xmit counters unreadable")?;
-            Ok((c, start))
-        });
+        let xmit = if traced {
+            XmitCounter::start(&scope.device_names).and_then(|mut c| {
+                let start = c.read().ok_or("net:net_dev_xmit counters unreadable")?;
+                Ok((c, start))
+            })
+        } else {
+            Err(NOT_TRACED.into())
+        };
         let mut s = CostSession {
             hosts,
             scope,
+            traced,
             roles: Vec::new(),
             started: Instant::now(),
             machine_start: CpuTimes::now(),
@@ -92,9 +108,6 @@ impl<'a> CostSession<'a> {
         s.snmp_start = s.snmp();
         s.workload_start = s.link_counts(&scope.client_netns, "eth0");
         for spec in running {
-            if s.untraced(spec) {
-                continue;
-            }
             let p = s.probe(spec.clone());
             s.roles.push(p);
         }
@@ -158,8 +171,13 @@ impl<'a> CostSession<'a> {
 
     fn probe(&self, spec: RoleSpec) -> RoleProbe {
         RoleProbe {
-            syscalls: SyscallCounter::attach(spec.pid),
+            syscalls: match (self.traced, &self.scope.untraced_endpoints) {
+                (false, _) => Err(NOT_TRACED.into()),
+                (true, Some(why)) if self.untraced(&spec) => Err(why.clone()),
+                (true, _) => SyscallCounter::attach(spec.pid),
+            },
             counts: None,
+            stopped: false,
             cpu_start: cpu_ns(spec.pid),
             cpu_end: None,
             packets_start: self.link_counts(&spec.netns, &spec.dev).map(|c| c.0),
@@ -176,9 +194,6 @@ impl<'a> CostSession<'a> {
             dev: "eth0".into(),
             pid,
         };
-        if self.untraced(&spec) {
-            return;
-        }
         let mut p = self.probe(spec);
         p.cpu_start = Some(0);
         self.roles.insert(0, p);
@@ -189,13 +204,14 @@ impl<'a> CostSession<'a> {
         if let Some(p) = self.roles.iter_mut().find(|r| r.spec.pid == pid) {
             p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
             p.cpu_end = cpu_ns(pid);
+            p.stopped = true;
         }
     }
 
     /// Reads every counter and computes the figures.
     pub fn finish(mut self) -> CostSample {
         for p in &mut self.roles {
-            if p.counts.is_none() {
+            if !p.stopped {
                 p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
                 p.cpu_end = cpu_ns(p.spec.pid);
             }
@@ -224,6 +240,9 @@ impl<'a> CostSession<'a> {
         let per_mpacket = |ns: u64| packets.map(|p| ns as f64 / p as f64 / 1_000.0);
 
         let mut syscalls_unavailable = self.scope.untraced_endpoints.clone();
+        if !self.traced {
+            syscalls_unavailable = Some(NOT_TRACED.into());
+        }
         let mut roles = Vec::new();
         for p in &self.roles {
             // A device that could not be read gives no packet count (and no per-packet
@@ -276,7 +295,7 @@ impl<'a> CostSession<'a> {
 
         let (machine, machine_unavailable) = match (&self.machine_start, &machine_end) {
             (Ok(a), Ok(b)) => {
-                let used = a.until(&b);
+                let used = a.until(b);
                 let roles_ns: u64 = roles.iter().filter_map(|r| r.cpu_ns).sum();
                 (
                     Some(MachineCost {
@@ -321,6 +340,7 @@ impl<'a> CostSession<'a> {
         let receiving = self.node_crossings(&roles, "server", &self.scope.server_node_netns);
         CostSample {
             interval_ns,
+            traced: self.traced,
             packets,
             bytes,
             machine,
