@@ -1,1 +1,307 @@
-//! cnbench reports as files (being built).
+//! cnbench reports as files: the library side of `cnbench report RESULT.json... --out DIR`.
+//!
+//! [`write_report`] takes run results and scale results (each with its file name) and writes
+//! into `DIR`:
+//! - `index.html`: one self-contained page (inline CSS, plots as inline SVG, nothing fetched)
+//!   with the environment, the parameters of each run, the conformance matrix with the
+//!   evidence of every failure and expected failure, the headline medians with their ratio to
+//!   the host-net baseline, the plots with captions, costs, warnings and scale points;
+//! - `<plot>.svg` and `<plot>.png` for every plot (see [`ReportFiles::plots`]); text in the
+//!   PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
+//! - `summary.md`: the same in Markdown, with the plots as links to the PNGs.
+//!
+//! ```no_run
+//! # extern crate cnbench_render as render;
+//! use std::path::Path;
+//!
+//! let inputs = vec![
+//!     render::Input::read(Path::new("vxlan.json"))?,
+//!     render::Input::read(Path::new("bgp-scale.json"))?,
+//! ];
+//! let files = render::write_report(&inputs, Path::new("report"))?;
+//! println!("wrote {}", files.index_html.display());
+//! # Ok::<(), render::RenderError>(())
+//! ```
+//!
+//! It depends only on `reports` (the schema) and plotters; it reads nothing but the files it
+//! is given and writes nothing outside `DIR`.
+
+#![warn(missing_docs)]
+
+mod chart;
+mod error;
+mod figures;
+mod font;
+mod html;
+mod markdown;
+mod model;
+mod tables;
+mod text;
+mod units;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
+use reports::{RunResult, ScaleResult, SCHEMA_VERSION};
+
+pub use error::RenderError;
+
+/// One result to report on, with the name of the file it came from (used as a label when
+/// two results cannot be told apart otherwise, and listed in the report).
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// File name, e.g. `vxlan.json`.
+    pub name: String,
+    /// The result.
+    pub result: InputResult,
+}
+
+/// The two kinds of result files cnbench writes.
+#[derive(Debug, Clone)]
+pub enum InputResult {
+    /// A `cnbench run` result: checks and measurements of one backend (with its host-net
+    /// baseline when one was measured).
+    Run(Box<RunResult>),
+    /// A `cnbench scale` result: control-plane points against node count.
+    Scale(Box<ScaleResult>),
+}
+
+impl Input {
+    /// A run result named `name`.
+    pub fn run(name: impl Into<String>, result: RunResult) -> Input {
+        Input {
+            name: name.into(),
+            result: InputResult::Run(Box::new(result)),
+        }
+    }
+
+    /// A scale result named `name`.
+    pub fn scale(name: impl Into<String>, result: ScaleResult) -> Input {
+        Input {
+            name: name.into(),
+            result: InputResult::Scale(Box::new(result)),
+        }
+    }
+
+    /// Reads a result file of either kind: a scale result when its `kind` is `"scale"`, a run
+    /// result otherwise (read with [`reports::read_result`], which checks the schema version).
+    /// The input is named after the file name.
+    pub fn read(path: &Path) -> Result<Input, RenderError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let bytes = fs::read(path).map_err(|error| RenderError::ReadFile {
+            path: path.to_owned(),
+            error,
+        })?;
+        let value: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+        let is_scale = value
+            .as_ref()
+            .and_then(|v| v.get("kind"))
+            .and_then(|k| k.as_str())
+            == Some("scale");
+        if !is_scale {
+            // Not JSON, or a run result: reports gives the precise error either way.
+            return Ok(Input::run(name, reports::read_result(path)?));
+        }
+        let value = value.expect("checked above");
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(RenderError::ScaleSchemaVersion {
+                path: path.to_owned(),
+                found,
+                expected: SCHEMA_VERSION,
+            });
+        }
+        let scale: ScaleResult =
+            serde_json::from_value(value).map_err(|error| RenderError::ParseScale {
+                path: path.to_owned(),
+                error,
+            })?;
+        Ok(Input::scale(name, scale))
+    }
+}
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    /// The output directory.
+    pub dir: PathBuf,
+    /// `DIR/index.html`.
+    pub index_html: PathBuf,
+    /// `DIR/summary.md`.
+    pub summary_md: PathBuf,
+    /// Every plot drawn, in report order.
+    pub plots: Vec<PlotFiles>,
+    /// Plots left out for lack of data, each with why (`"BGP control-plane scale: no scale
+    /// result among the inputs ..."`); the report says the same.
+    pub omitted: Vec<String>,
+}
+
+/// One plot's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotFiles {
+    /// Its name: `throughput`, `latency`, `latency-cdf`, `cpu-per-gb`, `syscalls-per-packet`,
+    /// `crossings-per-packet`, `device-xmits` or `bgp-scale`.
+    pub name: String,
+    /// Its title.
+    pub title: String,
+    /// `DIR/<name>.svg`.
+    pub svg: PathBuf,
+    /// `DIR/<name>.png`.
+    pub png: PathBuf,
+    /// Size of both, in pixels (width, height).
+    pub size: (u32, u32),
+}
+
+/// The drawn plots, as the page writers need them.
+pub(crate) struct Rendered {
+    pub plots: Vec<RenderedPlot>,
+    pub omitted: Vec<(String, String)>,
+}
+
+pub(crate) struct RenderedPlot {
+    pub name: String,
+    pub title: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// The title of the report, naming the backends.
+pub(crate) fn report_title(model: &model::Model) -> String {
+    let mut backends: Vec<&str> = Vec::new();
+    for r in &model.runs {
+        if !backends.contains(&r.result.parameters.backend.as_str()) {
+            backends.push(&r.result.parameters.backend);
+        }
+    }
+    for (_, s) in &model.scales {
+        if !backends.contains(&s.backend.as_str()) {
+            backends.push(&s.backend);
+        }
+    }
+    format!("cnbench report: {}", backends.join(", "))
+}
+
+/// Writes the report on `inputs` into `out` (created if missing; files of an earlier report
+/// there are replaced): `index.html`, `summary.md`, and an SVG and a PNG per plot.
+///
+/// Fails with [`RenderError::NoInputs`] when `inputs` is empty, and with an error naming the
+/// path when `out` cannot be created or written.
+pub fn write_report(inputs: &[Input], out: &Path) -> Result<ReportFiles, RenderError> {
+    if inputs.is_empty() {
+        return Err(RenderError::NoInputs);
+    }
+    fs::create_dir_all(out).map_err(|error| RenderError::CreateDir {
+        path: out.to_owned(),
+        error,
+    })?;
+    let model = model::Model::new(inputs);
+    let (figures, omitted) = figures::build(&model);
+
+    let mut plots = Vec::new();
+    let mut files = Vec::new();
+    for f in &figures {
+        let size = chart::size(&f.chart);
+        let svg = draw_svg(f, size)?;
+        let svg_path = out.join(format!("{}.svg", f.name));
+        write(&svg_path, svg.as_bytes())?;
+        let png_path = out.join(format!("{}.png", f.name));
+        draw_png(f, size, &png_path)?;
+        files.push(PlotFiles {
+            name: f.name.to_owned(),
+            title: f.chart.title.clone(),
+            svg: svg_path,
+            png: png_path,
+            size,
+        });
+        plots.push(RenderedPlot {
+            name: f.name.to_owned(),
+            title: f.chart.title.clone(),
+            caption: f.caption.clone(),
+            svg,
+        });
+    }
+    let rendered = Rendered {
+        plots,
+        omitted: omitted
+            .iter()
+            .map(|o| (o.title.to_owned(), o.why.clone()))
+            .collect(),
+    };
+
+    let index_html = out.join("index.html");
+    write(&index_html, html::render(&model, &rendered).as_bytes())?;
+    let summary_md = out.join("summary.md");
+    write(&summary_md, markdown::render(&model, &rendered).as_bytes())?;
+    Ok(ReportFiles {
+        dir: out.to_owned(),
+        index_html,
+        summary_md,
+        plots: files,
+        omitted: omitted
+            .iter()
+            .map(|o| format!("{}: {}", o.title, o.why))
+            .collect(),
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
+    fs::write(path, bytes).map_err(|error| RenderError::Write {
+        path: path.to_owned(),
+        error: error.to_string(),
+    })
+}
+
+fn draw_svg(f: &figures::Figure, size: (u32, u32)) -> Result<String, RenderError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        let canvas = chart::Canvas {
+            area: &root,
+            raster_text: false,
+        };
+        chart::draw(&f.chart, &canvas).map_err(|message| RenderError::Draw {
+            name: f.name.to_owned(),
+            message,
+        })?;
+    }
+    Ok(svg)
+}
+
+fn draw_png(f: &figures::Figure, size: (u32, u32), path: &Path) -> Result<(), RenderError> {
+    // Drawn into memory, then encoded here, so that a failure to write the file is told
+    // apart from a drawing bug.
+    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        let canvas = chart::Canvas {
+            area: &root,
+            raster_text: true,
+        };
+        chart::draw(&f.chart, &canvas).map_err(|message| RenderError::Draw {
+            name: f.name.to_owned(),
+            message,
+        })?;
+    }
+    let write_error = |error: String| RenderError::Write {
+        path: path.to_owned(),
+        error,
+    };
+    let file = fs::File::create(path).map_err(|e| write_error(e.to_string()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), size.0, size.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| write_error(e.to_string()))?;
+    writer
+        .write_image_data(&rgb)
+        .map_err(|e| write_error(e.to_string()))?;
+    writer.finish().map_err(|e| write_error(e.to_string()))
+}

@@ -18,6 +18,10 @@ pub const HIGH_VARIATION_CV: f64 = 0.10;
 /// How many scaled MADs from the median a value must be to count as an outlier.
 pub const OUTLIER_MADS: f64 = 3.0;
 
+/// How far from the median, as a fraction of it, a value must be to count as an outlier
+/// however small the MAD (5 %).
+pub const OUTLIER_MIN_RELATIVE: f64 = 0.05;
+
 /// Scales the MAD to estimate the standard deviation of normally distributed data
 /// (1 / Φ⁻¹(3/4)).
 const MAD_TO_STDDEV: f64 = 1.4826;
@@ -89,11 +93,14 @@ impl Stats {
     }
 }
 
-/// Indices of the values more than 3 scaled MADs from the median:
-/// `|x - median| > 3 × 1.4826 × MAD`, where MAD is the median of `|x - median|`.
+/// Indices of the values more than 3 scaled MADs from the median, and at least
+/// [`OUTLIER_MIN_RELATIVE`] of the median away from it:
+/// `|x - median| > max(3 × 1.4826 × MAD, 0.05 × |median|)`, where MAD is the median of
+/// `|x - median|`. The relative floor matters with few repetitions: two nearly equal values
+/// make the MAD tiny, and a third value 0.5 % away is no reason to doubt a measurement.
 ///
-/// When more than half of the values are equal the MAD is 0, and every value that differs from
-/// the median is an outlier. Empty input has no outliers.
+/// When half or more of the values are equal the MAD is 0: too few distinct values to call
+/// anything an outlier. Empty input has no outliers.
 pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
     if values.is_empty() {
         return Vec::new();
@@ -106,7 +113,7 @@ pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
     if mad == 0.0 {
         return Vec::new();
     }
-    let limit = OUTLIER_MADS * MAD_TO_STDDEV * mad;
+    let limit = (OUTLIER_MADS * MAD_TO_STDDEV * mad).max(OUTLIER_MIN_RELATIVE * median.abs());
     deviations
         .iter()
         .enumerate()
@@ -304,6 +311,9 @@ mod tests {
         // three repetitions of 6.8, 6.8 and 6.9 µs are not noisy.
         assert!(mad_outliers(&[2.0, 2.0, 2.0, 2.5]).is_empty());
         assert!(mad_outliers(&[6.8, 6.8, 6.9]).is_empty());
+        // Within 5 % of the median: never an outlier, however tight the others are.
+        assert!(mad_outliers(&[84.12, 84.39, 84.40, 84.73]).is_empty());
+        assert_eq!(mad_outliers(&[84.12, 84.39, 84.40, 94.0]), vec![3]);
     }
 
     fn record(samples: Vec<Sample>) -> MeasurementRecord {

@@ -49,6 +49,8 @@ pub(crate) const SEND_BATCH: usize = 64;
 /// Datagrams per `recvmmsg` call of the udp-stream receiver (it returns as soon as at least
 /// one is there).
 pub(crate) const RECV_BATCH: usize = 64;
+/// udp-stream: how long the sender sleeps when a send is refused with `ENOBUFS`.
+const ENOBUFS_BACKOFF: Duration = Duration::from_micros(50);
 /// udp-rr: how long the client waits for the reply to a request before counting a timeout
 /// and sending a new request. Far above any round trip of a working datapath (µs to a few
 /// ms, even emulated), so a timeout means a lost request or reply.
@@ -216,8 +218,11 @@ pub(crate) fn run_stream(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
             }
             Err(e) if is_transient_send_error(&e) => {
                 if e.raw_os_error() == Some(libc::ENOBUFS) {
-                    // A full device queue: let the CPU drain it rather than spin.
-                    std::thread::yield_now();
+                    // A full queue on the way (a veth peer's backlog, a TUN nobody reads fast
+                    // enough). It drains in softirq, which may run in ksoftirqd on this very
+                    // CPU: sched_yield would not let it in, and spinning would starve it so
+                    // that no datagram gets out for the whole window. Sleep briefly instead.
+                    std::thread::sleep(ENOBUFS_BACKOFF);
                 }
             }
             Err(e) => return Err(udp_error(udp_peer, "sending udp-stream datagrams", e)),
@@ -341,7 +346,8 @@ impl RrClient {
                     if t0.elapsed() >= RETRY_TIMEOUT {
                         return Ok(Attempt::TimedOut(Instant::now()));
                     }
-                    std::thread::yield_now();
+                    // See udp-stream: let softirq drain the queue.
+                    std::thread::sleep(ENOBUFS_BACKOFF);
                 }
                 Err(e) => return Err(udp_error(self.udp_peer, "sending a udp-rr request", e)),
             }

@@ -1,0 +1,91 @@
+//! Errors of the render crate. Every message names the file or directory involved and says
+//! what to do, so the binary can print it as is (the cause is part of the message, not a
+//! `source()`, so `{:#}` does not print it twice).
+
+use std::io;
+use std::path::PathBuf;
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// No result files were given.
+    #[error(
+        "no results to report on; pass one or more result files written by `cnbench run --json` or `cnbench scale`"
+    )]
+    NoInputs,
+
+    /// A run result file could not be read (missing, not JSON, other schema version).
+    #[error(transparent)]
+    Read(#[from] reports::ReportError),
+
+    /// A file could not be read at all.
+    #[error(
+        "cannot read result file {}: {error}; check the path, it should be a file written by `cnbench run --json` or `cnbench scale`",
+        path.display()
+    )]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+
+    /// A file that says it is a scale result could not be parsed as one.
+    #[error(
+        "result file {} is not a readable cnbench scale result: {error}; pass a file written by `cnbench scale` with this cnbench version",
+        path.display()
+    )]
+    ParseScale {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser said.
+        error: serde_json::Error,
+    },
+
+    /// A scale result of another schema version.
+    #[error(
+        "scale result {} has schema_version {found}, but this cnbench reads schema_version {expected}; read it with the cnbench release that wrote it, or run `cnbench scale` again with this one",
+        path.display()
+    )]
+    ScaleSchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in it.
+        found: u64,
+        /// The version this build reads.
+        expected: u32,
+    },
+
+    /// The output directory could not be created.
+    #[error(
+        "cannot create report directory {}: {error}; pass --out a directory you can write to (it is created if missing; it must not be an existing file)",
+        path.display()
+    )]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the operating system said.
+        error: io::Error,
+    },
+
+    /// A report file could not be written.
+    #[error(
+        "cannot write report file {}: {error}; check that the --out directory is writable and its file system has free space",
+        path.display()
+    )]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        error: String,
+    },
+
+    /// A plot could not be drawn (a bug: the data was accepted, the drawing failed).
+    #[error("cannot draw plot {name}: {message}; this is a cnbench bug, please report it with the result files")]
+    Draw {
+        /// The plot's name.
+        name: String,
+        /// What plotters said.
+        message: String,
+    },
+}

@@ -1,0 +1,256 @@
+//! `index.html`: one self-contained page (inline CSS, plots as inline SVG, no scripts, fonts
+//! or anything else fetched), readable offline and as an e-mail attachment.
+
+use std::fmt::Write as _;
+
+use reports::CheckOutcome;
+
+use crate::model::Model;
+use crate::tables::{self, Table, Tone};
+use crate::Rendered;
+
+const CSS: &str = "
+body{font-family:'DejaVu Sans',system-ui,sans-serif;margin:0 auto;max-width:1240px;padding:0 20px 40px;color:#212529;line-height:1.45}
+h1{font-size:1.7em;margin:24px 0 4px}h2{margin-top:36px;border-bottom:1px solid #dee2e6;padding-bottom:4px}
+h3{margin:24px 0 8px}
+nav a{margin-right:14px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:.88em}
+th,td{border:1px solid #dee2e6;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f1f3f5}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.pass{background:#e6f4ea}td.fail{background:#fde2e1;font-weight:bold}td.xfail{background:#fff4d6}
+td.muted{color:#868e96}
+.scroll{overflow-x:auto}
+figure{margin:20px 0 36px}
+figure svg{max-width:100%;height:auto;display:block;border:1px solid #e9ecef}
+figcaption{font-size:.9em;color:#495057;margin-top:6px;max-width:1200px}
+details{margin:6px 0 12px}summary{cursor:pointer;font-weight:bold}
+.note{color:#495057;font-size:.92em}
+.warn{color:#8a5300}
+";
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn table(out: &mut String, t: &Table) {
+    if t.rows.is_empty() {
+        out.push_str("<p class=\"note\">Nothing to show.</p>\n");
+        return;
+    }
+    out.push_str("<div class=\"scroll\"><table>\n<tr>");
+    for h in &t.head {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr>\n");
+    for row in &t.rows {
+        out.push_str("<tr>");
+        for c in row {
+            let class = match c.tone {
+                Tone::Plain => "",
+                Tone::Num => " class=\"num\"",
+                Tone::Pass => " class=\"pass\"",
+                Tone::Fail => " class=\"fail\"",
+                Tone::XFail => " class=\"xfail\"",
+                Tone::Muted => " class=\"muted\"",
+            };
+            let _ = write!(out, "<td{class}>{}</td>", esc(&c.text));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+}
+
+/// The SVG as plotters wrote it, made fit for inlining: the XML namespace declaration (an
+/// `http://` URL, and redundant inside HTML) is dropped, and the plot gets an accessible name.
+pub(crate) fn inline_svg(svg: &str, title: &str) -> String {
+    let svg = svg.trim_start_matches(|c: char| c != '<');
+    let svg = svg
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .unwrap_or(svg);
+    let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    svg.replacen(
+        "<svg ",
+        &format!("<svg role=\"img\" aria-label=\"{}\" ", esc(title)),
+        1,
+    )
+}
+
+/// The whole page.
+pub(crate) fn render(model: &Model, r: &Rendered) -> String {
+    let mut o = String::new();
+    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+    let _ = writeln!(o, "<title>{}</title>", esc(&crate::report_title(model)));
+    let _ = writeln!(o, "<style>{CSS}</style>\n</head>\n<body>");
+    let _ = writeln!(o, "<h1>{}</h1>", esc(&crate::report_title(model)));
+    o.push_str(
+        "<nav><a href=\"#inputs\">Inputs</a><a href=\"#environment\">Environment</a>\
+         <a href=\"#parameters\">Parameters</a><a href=\"#conformance\">Conformance</a>\
+         <a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
+         <a href=\"#warnings\">Warnings</a>",
+    );
+    if !model.scales.is_empty() {
+        o.push_str("<a href=\"#scale\">Scale</a>");
+    }
+    o.push_str("</nav>\n");
+
+    o.push_str("<h2 id=\"inputs\">Inputs</h2>\n");
+    table(&mut o, &tables::inputs(model));
+    for run in &model.runs {
+        if let reports::Outcome::Error { message } = &run.result.outcome {
+            let _ = writeln!(
+                o,
+                "<p class=\"warn\">{} stopped with an error, so its figures are incomplete: {}</p>",
+                esc(run.file),
+                esc(message)
+            );
+        }
+    }
+
+    o.push_str("<h2 id=\"environment\">Environment</h2>\n");
+    table(&mut o, &tables::environment(model));
+
+    if !model.runs.is_empty() {
+        o.push_str("<h2 id=\"parameters\">Parameters</h2>\n");
+        table(&mut o, &tables::parameters(model));
+
+        o.push_str("<h2 id=\"conformance\">Conformance</h2>\n");
+        o.push_str(
+            "<p class=\"note\">Each check compares what the backend declares with what the \
+             kernel shows (or what traffic does). An expected failure (xfail) is one the \
+             backend declares it must fail, such as host-gw across an l3 underlay.</p>\n",
+        );
+        table(&mut o, &tables::conformance(model));
+        for run in &model.runs {
+            for (outcome, what) in [
+                (CheckOutcome::Fail, "failed checks"),
+                (CheckOutcome::ExpectedFailure, "expected failures"),
+            ] {
+                let t = tables::evidence(&run.result.checks, outcome);
+                if t.rows.is_empty() {
+                    continue;
+                }
+                let open = if outcome == CheckOutcome::Fail {
+                    " open"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    o,
+                    "<details{open}><summary>{}: {} {what}</summary>",
+                    esc(&run.label),
+                    t.rows.len()
+                );
+                table(&mut o, &t);
+                o.push_str("</details>\n");
+            }
+        }
+
+        o.push_str("<h2 id=\"results\">Results</h2>\n");
+        o.push_str(
+            "<p class=\"note\">Medians over the repetitions of each workload, with the range; \
+             \"vs host-net\" divides by the median of the host-network baseline measured in \
+             the same session.</p>\n",
+        );
+        table(&mut o, &tables::headline(model));
+        let ratios = tables::ratios(model);
+        if !ratios.rows.is_empty() {
+            o.push_str("<h3>Compared with host-net (ratio of medians)</h3>\n");
+            o.push_str(
+                "<p class=\"note\">Above 1 means more than host-net: better for rates, worse \
+                 for round-trip times. cnbench divides by the baseline measurement of the same \
+                 workload and variant; the baseline is measured between two nodes, so same-node \
+                 rows are compared with that cross-node host path.</p>\n",
+            );
+            table(&mut o, &ratios);
+        }
+    }
+
+    o.push_str("<h2 id=\"plots\">Plots</h2>\n");
+    for p in &r.plots {
+        let _ = writeln!(o, "<figure id=\"plot-{}\">", esc(&p.name));
+        o.push_str(&inline_svg(&p.svg, &p.title));
+        let _ = writeln!(
+            o,
+            "<figcaption><b>{}.</b> {} Files: <a href=\"{n}.svg\">{n}.svg</a>, \
+             <a href=\"{n}.png\">{n}.png</a>.</figcaption>\n</figure>",
+            esc(&p.title),
+            esc(&p.caption),
+            n = esc(&p.name)
+        );
+    }
+    for (title, why) in &r.omitted {
+        let _ = writeln!(
+            o,
+            "<p class=\"note\">Plot left out, {}: {}.</p>",
+            esc(title),
+            esc(why)
+        );
+    }
+
+    if !model.runs.is_empty() {
+        o.push_str("<h2 id=\"costs\">Costs</h2>\n");
+        o.push_str(
+            "<p class=\"note\">Medians over repetitions. Packets and bytes are those of the \
+             client pod's eth0, sent plus received, warm-up included. Kernel counters are \
+             summed over all repetitions; TCP retransmissions on veth paths are mostly \
+             reordering between CPUs, not loss.</p>\n",
+        );
+        table(&mut o, &tables::costs(model));
+        o.push_str("<h3>Per role</h3>\n");
+        table(&mut o, &tables::roles(model));
+
+        o.push_str("<h2 id=\"warnings\">Warnings</h2>\n");
+        let warnings = tables::warnings(model);
+        if warnings.is_empty() {
+            o.push_str("<p class=\"note\">None: every measurement was steady.</p>\n");
+        } else {
+            o.push_str("<ul>\n");
+            for (at, w) in warnings {
+                let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(&at), esc(&w));
+            }
+            o.push_str("</ul>\n");
+        }
+    }
+
+    if !model.scales.is_empty() {
+        o.push_str("<h2 id=\"scale\">Control-plane scale</h2>\n");
+        table(&mut o, &tables::scale(model));
+    }
+    o.push_str("</body>\n</html>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_svg_has_no_namespace_url() {
+        let svg = "<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" xmlns=\"http://www.w3.org/2000/svg\">\n</svg>\n";
+        let s = inline_svg(svg, "A <plot>");
+        assert!(!s.contains("http://"), "{s}");
+        assert!(
+            s.starts_with("<svg role=\"img\" aria-label=\"A &lt;plot&gt;\" width=\"10\""),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
+}

@@ -1,0 +1,279 @@
+//! Renders real result files (copies of cnbench samples in tests/data, with the long
+//! `costs[].method` texts shortened) and checks the files a reader gets.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cnbench_render::{write_report, Input, InputResult, RenderError};
+use reports::CheckOutcome;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cnbench-render-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn inputs(names: &[&str]) -> Vec<Input> {
+    names
+        .iter()
+        .map(|n| Input::read(&data(n)).unwrap_or_else(|e| panic!("{n}: {e}")))
+        .collect()
+}
+
+/// Width and height from a PNG's header, after decoding the whole image.
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    // Not blank: a drawn plot has dark pixels (text, frames) as well as white.
+    assert!(buf.iter().any(|b| *b < 64), "{} is blank", path.display());
+    (info.width, info.height)
+}
+
+const ALL: [&str; 4] = [
+    "vxlan.json",
+    "flannel-udp.json",
+    "host-gw-l3.json",
+    "bgp-scale.json",
+];
+
+#[test]
+fn full_report_from_samples() {
+    let dir = TempDir::new();
+    let out = dir.0.join("report");
+    let files = write_report(&inputs(&ALL), &out).unwrap();
+    assert_eq!(files.dir, out);
+    assert!(files.omitted.is_empty(), "{:?}", files.omitted);
+
+    let names: Vec<&str> = files.plots.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "throughput",
+            "latency",
+            "latency-cdf",
+            "cpu-per-gb",
+            "syscalls-per-packet",
+            "crossings-per-packet",
+            "device-xmits",
+            "bgp-scale"
+        ]
+    );
+
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    for forbidden in ["http://", "https://", "<script", "<link", "@import", "url("] {
+        assert!(
+            !html.contains(forbidden),
+            "index.html contains {forbidden:?}"
+        );
+    }
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), files.plots.len());
+    for p in &files.plots {
+        assert!(
+            html.contains(&format!("<figure id=\"plot-{}\">\n<svg ", p.name)),
+            "{} not inline",
+            p.name
+        );
+        let svg = fs::read_to_string(&p.svg).unwrap();
+        assert!(svg.starts_with("<svg "), "{}", p.name);
+        assert!(
+            svg.contains(&format!("viewBox=\"0 0 {} {}\"", p.size.0, p.size.1)),
+            "{}",
+            p.name
+        );
+        // Text falls back to any sans-serif font where DejaVu Sans is not installed.
+        assert!(
+            svg.contains("font-family=\"DejaVu Sans, sans-serif\""),
+            "{}",
+            p.name
+        );
+        assert_eq!(png_size(&p.png), p.size, "{}", p.name);
+        assert_eq!(p.size.0, 1200);
+    }
+
+    // Environment, parameters, conformance with evidence, baseline ratios.
+    for expected in [
+        "6.18.44-fc-v669",
+        "0.1.0 (git 0a1b4cf53b6a)",
+        "2 × Intel(R) Xeon(R) Processor",
+        "host-gw l3 underlay",
+        "flannel-udp faithful",
+        "host-net (baseline)",
+        "16 expected failures",
+        "host-gw needs every node on one L2 segment",
+        "55 pass · 16 xfail",
+        "Compared with host-net",
+        "0.865×",
+        "stopped with an error",
+        "Control-plane scale",
+    ] {
+        assert!(html.contains(expected), "index.html lacks {expected:?}");
+    }
+
+    let md = fs::read_to_string(&files.summary_md).unwrap();
+    for expected in [
+        "# cnbench report: vxlan, flannel-udp, host-gw, bgp",
+        "## Conformance",
+        "| reachability |",
+        "![Throughput per backend](throughput.png)",
+        "10.32 Gbit/s",
+        "0.865×",
+    ] {
+        assert!(md.contains(expected), "summary.md lacks {expected:?}");
+    }
+}
+
+#[test]
+fn missing_data_is_left_out_with_a_note() {
+    let dir = TempDir::new();
+    // A run without a baseline and without scale results: no baseline row, no scale plot.
+    let files = write_report(&inputs(&["host-gw-l3.json"]), &dir.0).unwrap();
+    assert_eq!(files.omitted.len(), 1, "{:?}", files.omitted);
+    assert!(files.omitted[0].starts_with("BGP control-plane scale: no scale result"));
+    assert!(!dir.0.join("bgp-scale.svg").exists());
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("Plot left out, BGP control-plane scale"));
+    assert!(!html.contains("host-net (baseline)"));
+
+    // Only a scale result: the scale plot and nothing else.
+    let dir = TempDir::new();
+    let files = write_report(&inputs(&["bgp-scale.json"]), &dir.0).unwrap();
+    let names: Vec<&str> = files.plots.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bgp-scale"]);
+    assert_eq!(files.omitted.len(), 7);
+}
+
+#[test]
+fn same_backend_twice_is_labelled_by_file() {
+    let dir = TempDir::new();
+    let mut two = inputs(&["host-gw-l3.json", "host-gw-l3.json"]);
+    two[1].name = "host-gw-l3-again.json".into();
+    let files = write_report(&two, &dir.0).unwrap();
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("host-gw l3 underlay (host-gw-l3-again.json)"));
+}
+
+#[test]
+fn failures_are_open_and_external_generators_labelled() {
+    let dir = TempDir::new();
+    let mut runs = inputs(&["host-gw-l3.json", "vxlan.json"]);
+    let InputResult::Run(r) = &mut runs[0].result else {
+        panic!("host-gw-l3.json is a run result");
+    };
+    r.checks[0].outcome = CheckOutcome::Fail;
+    r.checks[0].actual = "cni0 missing".into();
+    r.checks[0].reason = Some("the bridge was never created".into());
+    let InputResult::Run(v) = &mut runs[1].result else {
+        panic!("vxlan.json is a run result");
+    };
+    for m in &mut v.measurements {
+        m.generator = "iperf3 3.12".into();
+    }
+    let files = write_report(&runs, &dir.0).unwrap();
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(
+        html.contains("<details open><summary>host-gw l3 underlay: 1 failed checks</summary>"),
+        "failed checks not shown open"
+    );
+    assert!(html.contains("<td>cni0 missing</td><td>the bridge was never created</td>"));
+    assert!(html.contains("<td class=\"fail\">6 pass · 1 FAIL</td>"));
+    assert!(html.contains("vxlan [iperf3 3.12]"));
+    assert!(html.contains("external traffic generator"));
+    let md = fs::read_to_string(&files.summary_md).unwrap();
+    assert!(md.contains("### Failed checks: host-gw l3 underlay (1)"));
+}
+
+#[test]
+fn empty_input_set_is_a_clear_error() {
+    let dir = TempDir::new();
+    let err = write_report(&[], &dir.0).unwrap_err();
+    assert!(matches!(err, RenderError::NoInputs));
+    assert!(
+        err.to_string().contains("pass one or more result files"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unwritable_output_names_the_directory() {
+    let dir = TempDir::new();
+    let file = dir.0.join("a-file");
+    fs::write(&file, "x").unwrap();
+    let out = file.join("report");
+    let err = write_report(&inputs(&["bgp-scale.json"]), &out).unwrap_err();
+    assert!(matches!(err, RenderError::CreateDir { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&out.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("pass --out a directory you can write to"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bad_input_files_name_the_file() {
+    let dir = TempDir::new();
+    let missing = dir.0.join("missing.json");
+    let err = Input::read(&missing).unwrap_err();
+    assert!(err.to_string().contains("missing.json"), "{err}");
+
+    let scale = dir.0.join("old-scale.json");
+    fs::write(&scale, r#"{"kind":"scale","schema_version":1}"#).unwrap();
+    let err = Input::read(&scale).unwrap_err();
+    assert!(
+        matches!(err, RenderError::ScaleSchemaVersion { found: 1, .. }),
+        "{err:?}"
+    );
+
+    let junk = dir.0.join("junk.json");
+    fs::write(&junk, "not json").unwrap();
+    let err = Input::read(&junk).unwrap_err();
+    assert!(err.to_string().contains("junk.json"), "{err}");
+}
+
+/// Renders every sample in `CNBENCH_RENDER_SAMPLES` (a directory) into
+/// `CNBENCH_RENDER_OUT`, to look at the plots; does nothing unless both are set.
+#[test]
+fn render_sample_directory_when_asked() {
+    let (Some(samples), Some(out)) = (
+        std::env::var_os("CNBENCH_RENDER_SAMPLES"),
+        std::env::var_os("CNBENCH_RENDER_OUT"),
+    ) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = fs::read_dir(samples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::read(p).unwrap()).collect();
+    let files = write_report(&inputs, Path::new(&out)).unwrap();
+    eprintln!("{files:#?}");
+}
