@@ -52,6 +52,16 @@ pub enum Command {
     /// Control-plane scale: stand up N nodes for each size and topology, measure convergence,
     /// sessions, routes and daemon memory and CPU, tear down between sizes.
     Scale(ScaleArgs),
+    /// Write a report of result files: a self-contained DIR/index.html with plots, each plot
+    /// as SVG and PNG, and DIR/summary.md.
+    Report {
+        /// Result files of `cnbench run --json` or `cnbench scale --json`.
+        #[arg(required = true, value_name = "RESULT.json")]
+        results: Vec<PathBuf>,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// List the runs that exist on this machine (standing, in progress, or crashed).
     Status,
     /// Remove whatever crashed runs left behind: namespaces, processes, state directories.

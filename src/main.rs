@@ -70,6 +70,7 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
             json,
         } => commands::measure(run_id, measure, json),
         Command::Scale(args) => commands::scale(args),
+        Command::Report { results, out } => commands::report(results, out),
         Command::Status => commands::status(),
         Command::Clean { all } => commands::clean(*all),
         Command::Agent { task } => commands::agent(task),

@@ -261,18 +261,27 @@ pub(crate) fn metric_stats(m: &MeasurementRecord, metric: &str) -> Option<Stats>
     Stats::of(&values)
 }
 
-/// Statistics of a cost figure over the repetitions that have it.
+/// Statistics of a cost figure over the repetitions that have it: the untraced repetitions
+/// when they do (CPU, kernel counters: the traced repetition's CPU is inflated by the
+/// tracing), else the traced repetition (syscalls, crossings, device transmissions, which
+/// only it counts).
 pub(crate) fn cost_stats(
     m: &MeasurementRecord,
     f: impl Fn(&CostSample) -> Option<f64>,
 ) -> Option<Stats> {
-    let values: Vec<f64> = m
-        .costs
-        .iter()
-        .filter_map(&f)
-        .filter(|v| v.is_finite())
-        .collect();
+    let of = |costs: &mut dyn Iterator<Item = &CostSample>| -> Vec<f64> {
+        costs.filter_map(&f).filter(|v| v.is_finite()).collect()
+    };
+    let mut values = of(&mut m.costs.iter().filter(|c| !c.traced));
+    if values.is_empty() {
+        values = of(&mut m.traced.iter().map(|t| &t.cost));
+    }
     Stats::of(&values)
+}
+
+/// Every cost sample of a measurement: its repetitions' and its traced repetition's.
+pub(crate) fn all_costs(m: &MeasurementRecord) -> impl Iterator<Item = &CostSample> {
+    m.costs.iter().chain(m.traced.iter().map(|t| &t.cost))
 }
 
 /// A bar: the median, with the min–max range when there are several repetitions.
@@ -288,7 +297,7 @@ pub(crate) fn cell(s: Option<Stats>) -> Option<Cell> {
 /// The role names of a measurement's costs, client and server first.
 pub(crate) fn roles(m: &MeasurementRecord) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for c in &m.costs {
+    for c in all_costs(m) {
         for r in &c.roles {
             if !names.contains(&r.role) {
                 names.push(r.role.clone());

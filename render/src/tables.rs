@@ -541,7 +541,7 @@ pub(crate) fn costs(model: &Model) -> Table {
                 let Some(m) = crate::model::find(s.measurements, &case, p) else {
                     continue;
                 };
-                if m.costs.is_empty() {
+                if crate::model::all_costs(m).next().is_none() {
                     continue;
                 }
                 let med = |f: &dyn Fn(&reports::CostSample) -> Option<f64>| {
@@ -646,21 +646,25 @@ pub(crate) fn warnings(model: &Model) -> Vec<(String, String)> {
             for w in &m.warnings {
                 out.push((at.clone(), w.to_string()));
             }
-            let why = m.costs.iter().find_map(|c| {
-                c.machine_unavailable
-                    .as_ref()
-                    .map(|w| format!("machine CPU unavailable: {w}"))
-                    .or_else(|| {
-                        c.syscalls_unavailable
-                            .as_ref()
-                            .map(|w| format!("syscalls unavailable: {w}"))
-                    })
-                    .or_else(|| {
-                        c.device_xmits_unavailable
-                            .as_ref()
-                            .map(|w| format!("device transmissions unavailable: {w}"))
-                    })
-            });
+            // An untraced repetition has no syscall counts by design: only the traced one's
+            // reasons are worth a warning.
+            let why = crate::model::all_costs(m)
+                .filter(|c| c.traced || m.traced.is_none())
+                .find_map(|c| {
+                    c.machine_unavailable
+                        .as_ref()
+                        .map(|w| format!("machine CPU unavailable: {w}"))
+                        .or_else(|| {
+                            c.syscalls_unavailable
+                                .as_ref()
+                                .map(|w| format!("syscalls unavailable: {w}"))
+                        })
+                        .or_else(|| {
+                            c.device_xmits_unavailable
+                                .as_ref()
+                                .map(|w| format!("device transmissions unavailable: {w}"))
+                        })
+                });
             if let Some(why) = why {
                 out.push((at, why));
             }
