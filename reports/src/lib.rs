@@ -23,6 +23,7 @@ pub mod compare;
 pub mod environment;
 pub mod error;
 pub mod human;
+pub mod probe;
 pub mod junit;
 pub mod markdown;
 pub mod scale;
@@ -33,12 +34,18 @@ pub mod writer;
 #[cfg(test)]
 mod test_support;
 
+pub use compare::{
+    compare, parse_metric_threshold, parse_threshold, render_table, CheckComparison, CompareError,
+    CompareOptions, Comparison, MetricComparison, Verdict,
+};
 pub use environment::Environment;
 pub use error::ReportError;
 pub use human::{
     cost_summary, format_bps, format_check, format_metric, format_ns, format_rate, format_sample,
     render_summary, render_topology,
 };
+pub use junit::to_junit;
+pub use markdown::to_markdown;
 pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,

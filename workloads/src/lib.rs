@@ -118,6 +118,7 @@ mod crr;
 mod error;
 mod external;
 mod pin;
+pub mod probe;
 pub mod protocol;
 mod round_trips;
 mod rr;

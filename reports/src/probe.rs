@@ -1,0 +1,1 @@
+//! What a paced probe stream saw, per peer (being built).

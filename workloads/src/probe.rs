@@ -1,0 +1,1 @@
+//! Paced probe streams between pods, for fault injection (being built).
