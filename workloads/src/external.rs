@@ -370,7 +370,9 @@ fn client_args(cfg: &ClientConfig) -> Result<Vec<String>, WorkloadError> {
                 });
             }
             let skipped = (SOCKPERF_SKIPPED_START + SOCKPERF_SKIPPED_END).as_millis() as u64;
-            let seconds = whole_seconds_up(cfg.duration_ms.saturating_add(skipped));
+            // At least 2 s: with `-t 1` sockperf 3.7 sometimes keeps no observation at all
+            // ("No valid observations found"), seen on a loaded machine.
+            let seconds = whole_seconds_up(cfg.duration_ms.saturating_add(skipped)).max(2);
             let mut args = strings(&["ping-pong", "-i", &ip, "-p", &port]);
             if cfg.workload == Workload::TcpRr {
                 args.push("--tcp".into());
