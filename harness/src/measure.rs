@@ -341,6 +341,7 @@ impl Agent {
         let what = match task {
             AgentTask::Serve(s) => format!("{} {role}", s.workload),
             AgentTask::Client(c) => format!("{} {role}", c.workload),
+            AgentTask::Probe(_) => format!("probe {role}"),
         };
         let mut cmd = Command::new(exe);
         cmd.arg("agent")
@@ -350,7 +351,7 @@ impl Agent {
             // A client's stderr is read when it fails; a server lives long and could fill a
             // pipe nobody reads, so its diagnostics go straight to ours.
             .stderr(match task {
-                AgentTask::Client(_) => Stdio::piped(),
+                AgentTask::Client(_) | AgentTask::Probe(_) => Stdio::piped(),
                 AgentTask::Serve(_) => Stdio::inherit(),
             });
         let mut child = host.spawn(cmd, &what)?;

@@ -1,1 +1,371 @@
-//! Markdown export of a comparison, for a pull-request comment (being built).
+//! Markdown export of a comparison, for a pull-request comment: the verdict first, then what
+//! changed, then everything in a collapsed section.
+//!
+//! The layout, top to bottom:
+//! - a heading with the verdict in bold capitals when it fails the gate (**REGRESSION**,
+//!   **INCONCLUSIVE**) and in bold lower case otherwise (**pass**, **improvement**), and the
+//!   one-line summary with the counts;
+//! - the parameters of both runs side by side (backend, run id, git revision, cnbench
+//!   version, duration, repetitions, placement, outcome);
+//! - a table of the metrics that regressed, improved or are inconclusive (regressions first),
+//!   with the notes of the inconclusive ones;
+//! - the checks that changed, and the warnings;
+//! - a `<details>` section with every metric.
+//!
+//! Text from the results is escaped, so subjects like `<run>` or a `|` in a reason cannot
+//! break the table or vanish as HTML.
+
+use std::fmt::Write as _;
+
+use crate::compare::{
+    trim_number, CheckComparison, Comparison, MetricComparison, RunInfo, Verdict, INCONCLUSIVE_HINT,
+};
+use crate::human::format_metric;
+
+/// The comparison as Markdown for a pull-request comment (see the module documentation).
+pub fn to_markdown(cmp: &Comparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### cnbench compare {}: {}\n",
+        escape(&cmp.candidate.backend),
+        marker(cmp.verdict)
+    );
+    let _ = writeln!(
+        out,
+        "{}\n",
+        escape(
+            cmp.summary_line()
+                .split_once(": ")
+                .map_or("", |(_, rest)| rest)
+        )
+    );
+
+    runs_table(&mut out, &cmp.baseline, &cmp.candidate);
+
+    let mut changed: Vec<&MetricComparison> = cmp
+        .metrics
+        .iter()
+        .filter(|m| {
+            matches!(
+                m.verdict,
+                Verdict::Regression | Verdict::Improvement | Verdict::Inconclusive
+            )
+        })
+        .collect();
+    // Regressions first, then inconclusive, then improvements; the baseline's order within.
+    changed.sort_by_key(|m| match m.verdict {
+        Verdict::Regression => 0,
+        Verdict::Inconclusive => 1,
+        _ => 2,
+    });
+    if changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Metrics\n\nNo metric changed beyond its threshold ({} compared).\n",
+            cmp.metrics.len()
+        );
+    } else {
+        let _ = writeln!(out, "#### Metrics that changed\n");
+        metric_table(&mut out, &changed, true);
+        let notes: Vec<String> = changed
+            .iter()
+            .filter(|m| m.verdict == Verdict::Inconclusive)
+            .filter_map(|m| {
+                m.note.as_ref().map(|n| {
+                    format!(
+                        "- {} `{}`: {}",
+                        escape(&m.case()),
+                        code(&m.metric),
+                        escape(n)
+                    )
+                })
+            })
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(
+                out,
+                "Inconclusive: the change is beyond the threshold, but the repetitions cannot \
+                 tell whether it is real; {}.\n",
+                escape(INCONCLUSIVE_HINT)
+            );
+            for n in notes {
+                let _ = writeln!(out, "{n}");
+            }
+            out.push('\n');
+        }
+    }
+
+    let changed_checks: Vec<&CheckComparison> = cmp
+        .checks
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .collect();
+    if !changed_checks.is_empty() {
+        let _ = writeln!(out, "#### Checks that changed\n");
+        for c in changed_checks {
+            let _ = writeln!(out, "- {} {}", marker(c.verdict), escape(&c.describe()));
+        }
+        out.push('\n');
+    } else if !cmp.checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "#### Checks\n\nNo check changed its outcome ({} compared).\n",
+            cmp.checks.len()
+        );
+    }
+
+    if !cmp.warnings.is_empty() {
+        let _ = writeln!(out, "#### Warnings\n");
+        for w in &cmp.warnings {
+            let _ = writeln!(out, "- {}", escape(w));
+        }
+        out.push('\n');
+    }
+
+    if !cmp.metrics.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details>\n<summary>All {} metrics</summary>\n",
+            cmp.metrics.len()
+        );
+        let all: Vec<&MetricComparison> = cmp.metrics.iter().collect();
+        metric_table(&mut out, &all, false);
+        let _ = writeln!(out, "</details>");
+    }
+    out
+}
+
+/// The verdict as a bold word: capitals for the ones that fail a gate.
+fn marker(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Regression => "**REGRESSION**",
+        Verdict::Inconclusive => "**INCONCLUSIVE**",
+        Verdict::Improvement => "**improvement**",
+        Verdict::Info => "info",
+        Verdict::Pass => "**pass**",
+    }
+}
+
+fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
+    let _ = writeln!(out, "| | baseline | candidate |\n|---|---|---|");
+    let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_owned(), code_span);
+    let rows: [(&str, String, String); 9] = [
+        ("backend", escape(&b.backend), escape(&c.backend)),
+        ("run", code_span(&b.run_id), code_span(&c.run_id)),
+        ("git revision", opt(&b.git_revision), opt(&c.git_revision)),
+        (
+            "cnbench",
+            escape(&b.cnbench_version),
+            escape(&c.cnbench_version),
+        ),
+        ("datapath", opt(&b.datapath), opt(&c.datapath)),
+        ("duration", seconds(b.duration_ms), seconds(c.duration_ms)),
+        ("repetitions", b.repeat.to_string(), c.repeat.to_string()),
+        ("placement", escape(&b.placement), escape(&c.placement)),
+        ("outcome", escape(&b.outcome), escape(&c.outcome)),
+    ];
+    for (name, bv, cv) in rows {
+        let _ = writeln!(out, "| {name} | {bv} | {cv} |");
+    }
+    out.push('\n');
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{} s", trim_number(ms as f64 / 1000.0))
+}
+
+/// A table of metric rows; `verdict_first` puts the verdict in the first column.
+fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: bool) {
+    let header = [
+        "measurement",
+        "metric",
+        "baseline",
+        "candidate",
+        "change",
+        "95% interval",
+        "threshold",
+    ];
+    let mut head: Vec<&str> = header.to_vec();
+    if verdict_first {
+        head.insert(0, "verdict");
+    } else {
+        head.push("verdict");
+    }
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let align: Vec<&str> = head
+        .iter()
+        .map(|h| match *h {
+            "baseline" | "candidate" | "change" | "95% interval" | "threshold" => "---:",
+            _ => "---",
+        })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for m in rows {
+        let mut cells = vec![
+            escape(&m.case()),
+            format!("`{}`", code(&m.metric)),
+            escape(&format_metric(&m.metric, m.baseline_median)),
+            escape(&format_metric(&m.metric, m.candidate_median)),
+            escape(&m.change_text()),
+            escape(&m.interval_text()),
+            escape(&m.threshold_text()),
+        ];
+        let verdict = marker(m.verdict).to_owned();
+        if verdict_first {
+            cells.insert(0, verdict);
+        } else {
+            cells.push(verdict);
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// Text for a Markdown table cell or list item: HTML-significant characters as entities,
+/// Markdown punctuation and `|` escaped, line breaks as spaces.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '|' | '*' | '_' | '`' | '#' | '~' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text to go between backticks: backticks, `|` and line breaks removed.
+fn code(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '`' | '|' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn code_span(text: &str) -> String {
+    format!("`{}`", code(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests_support::{noisy_rr_result, rr_result, stream_result};
+    use crate::compare::{compare, CompareOptions};
+
+    #[test]
+    fn regression_comes_first_with_a_bold_marker() {
+        let base = stream_result("base01", &[10.0e9, 10.1e9, 9.9e9]);
+        let cand = stream_result("cand02", &[7.0e9, 7.05e9, 6.95e9]);
+        let cmp = compare(&base, &cand, &CompareOptions::default()).unwrap();
+        let md = to_markdown(&cmp);
+        let first = md.lines().next().unwrap();
+        assert_eq!(first, "### cnbench compare vxlan: **REGRESSION**", "{md}");
+        assert!(md.contains("1 regression"), "{md}");
+        assert!(md.contains("| backend | vxlan | vxlan |"), "{md}");
+        assert!(md.contains("| run | `base01` | `cand02` |"), "{md}");
+        assert!(
+            md.contains("| git revision | `abc123` | `abc123` |"),
+            "{md}"
+        );
+        assert!(md.contains("| duration | 10 s | 10 s |"), "{md}");
+        assert!(md.contains("| repetitions | 3 | 3 |"), "{md}");
+        let changes = md.find("#### Metrics that changed").unwrap();
+        let details = md.find("<details>").unwrap();
+        assert!(changes < details);
+        let row = md[changes..details]
+            .lines()
+            .find(|l| l.starts_with("| **REGRESSION**"))
+            .unwrap();
+        assert!(row.contains("tcp-stream cross-node"), "{row}");
+        assert!(row.contains("`throughput_bps`"), "{row}");
+        assert!(
+            row.contains("10.00 Gbit/s") && row.contains("7.00 Gbit/s"),
+            "{row}"
+        );
+        assert!(row.contains("-30.0%"), "{row}");
+        assert!(md.contains("<summary>All 1 metrics</summary>"), "{md}");
+        assert!(md.trim_end().ends_with("</details>"), "{md}");
+    }
+
+    #[test]
+    fn every_table_row_has_as_many_cells_as_its_header() {
+        let base = noisy_rr_result("base01", 1);
+        let cand = noisy_rr_result("cand02", 2);
+        let md = to_markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+        let mut columns = None;
+        for line in md.lines() {
+            if line.starts_with('|') {
+                let cells = line.replace("\\|", "").matches('|').count();
+                match columns {
+                    None => columns = Some(cells),
+                    Some(n) => assert_eq!(n, cells, "{line}\n{md}"),
+                }
+            } else {
+                columns = None;
+            }
+        }
+    }
+
+    #[test]
+    fn pass_and_inconclusive_markers() {
+        let base = rr_result("base01", 1.0);
+        let same = to_markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        assert!(
+            same.starts_with("### cnbench compare vxlan: **pass**"),
+            "{same}"
+        );
+        assert!(
+            same.contains("No metric changed beyond its threshold"),
+            "{same}"
+        );
+
+        let noisy = to_markdown(
+            &compare(
+                &noisy_rr_result("base01", 1),
+                &noisy_rr_result("cand02", 2),
+                &CompareOptions::default(),
+            )
+            .unwrap(),
+        );
+        assert!(
+            noisy.starts_with("### cnbench compare vxlan: **INCONCLUSIVE**"),
+            "{noisy}"
+        );
+        assert!(noisy.contains("--repeat 5"), "{noisy}");
+    }
+
+    #[test]
+    fn text_from_results_is_escaped() {
+        assert_eq!(escape("a|b"), "a\\|b");
+        assert_eq!(escape("cnb-<run>-n0p0"), "cnb-&lt;run&gt;-n0p0");
+        assert_eq!(escape("x & y\nz"), "x &amp; y z");
+        assert_eq!(escape("rtt_p99_ns *"), "rtt\\_p99\\_ns \\*");
+        assert_eq!(code("a`b|c"), "a'b'c");
+
+        let mut base = rr_result("base01", 1.0);
+        base.checks[0].outcome = crate::CheckOutcome::Pass;
+        let mut cand = rr_result("cand02", 1.0);
+        cand.checks[0].outcome = crate::CheckOutcome::Fail;
+        cand.checks[0].reason = Some("a | in a <reason>".into());
+        let md = to_markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+        assert!(md.contains("#### Checks that changed"), "{md}");
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("- **REGRESSION**"))
+            .unwrap();
+        assert!(line.contains("cnb-&lt;run&gt;-n0p0"), "{line}");
+        assert!(line.contains("a \\| in a &lt;reason&gt;"), "{line}");
+    }
+}

@@ -132,6 +132,7 @@ use std::io::Write;
 pub use error::WorkloadError;
 pub use external::tool_version;
 pub use pin::{allowed_cpus, pin_to_cpu};
+pub use probe::{run_probe, ProbeAgent, ProbeConfig, PROBE_PORT};
 pub use server::{serve, Server, LISTEN_BACKLOG};
 pub use task::{
     AgentTask, ClientConfig, Generator, ServeConfig, Workload, DEFAULT_DURATION_MS,
@@ -168,6 +169,7 @@ pub fn run_agent(task: &AgentTask, out: &mut dyn Write) -> Result<(), WorkloadEr
             writeln!(out, "{line}").map_err(WorkloadError::Output)?;
             out.flush().map_err(WorkloadError::Output)
         }
+        AgentTask::Probe(cfg) => probe::run_probe(cfg, out),
     }
 }
 

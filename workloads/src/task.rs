@@ -218,6 +218,9 @@ pub enum AgentTask {
     Serve(ServeConfig),
     /// Run one test against a server and print one sample.
     Client(ClientConfig),
+    /// Probe every peer pod at a fixed rate and answer their probes; print one
+    /// [`reports::ProbeReport`] (see [`crate::probe`]).
+    Probe(crate::probe::ProbeConfig),
 }
 
 impl AgentTask {
@@ -244,6 +247,7 @@ impl AgentTask {
         match self {
             AgentTask::Serve(s) => s.cpu,
             AgentTask::Client(c) => c.cpu,
+            AgentTask::Probe(p) => p.cpu,
         }
     }
 }
