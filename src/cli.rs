@@ -52,6 +52,11 @@ pub enum Command {
     /// Control-plane scale: stand up N nodes for each size and topology, measure convergence,
     /// sessions, routes and daemon memory and CPU, tear down between sizes.
     Scale(ScaleArgs),
+    /// Compare a candidate result with a baseline result: a verdict per metric (pass,
+    /// regression, improvement, inconclusive) from the repetitions, and every check that
+    /// passed before and fails now. Exit 0 no regression, 1 a regression, 3 inconclusive,
+    /// 2 bad input.
+    Compare(CompareArgs),
     /// Write a report of result files: a self-contained DIR/index.html with plots, each plot
     /// as SVG and PNG, and DIR/summary.md.
     Report {
@@ -291,6 +296,38 @@ pub struct ScaleArgs {
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,
     /// Also write the result as JSON to this file (kept current as sizes finish).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// `cnbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference result (`cnbench run --json`).
+    #[arg(value_name = "BASELINE.json")]
+    pub baseline: PathBuf,
+    /// The result to judge against it.
+    #[arg(value_name = "CANDIDATE.json")]
+    pub candidate: PathBuf,
+    /// Smallest change that counts, for the headline metrics (`5%` or `0.05`); tail
+    /// latencies take a multiple of it.
+    #[arg(long, value_name = "PERCENT")]
+    pub threshold: Option<String>,
+    /// A metric's own threshold, `METRIC=PERCENT` (`rtt_p99_ns=10%`); repeatable or
+    /// comma-separated.
+    #[arg(long = "metric-threshold", value_name = "METRIC=PERCENT")]
+    pub metric_threshold: Vec<String>,
+    /// Run-to-run noise assumed on this machine (`7%` by default): changes within a few
+    /// times it are not decided. Lower it on a machine whose runs repeat closely.
+    #[arg(long, value_name = "PERCENT")]
+    pub noise_floor: Option<String>,
+    /// Also write the comparison as Markdown (a pull-request comment) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the comparison as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write the comparison as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }

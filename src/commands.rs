@@ -738,3 +738,37 @@ pub fn report(results: &[std::path::PathBuf], out: &std::path::Path) -> Result<E
     }
     Ok(ExitCode::Ok)
 }
+
+/// `cnbench compare`: everything is read and checked before anything is written.
+pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
+    use reports::compare::{self, CompareOptions};
+    let mut options =
+        CompareOptions::from_args(args.threshold.as_deref(), &args.metric_threshold)?;
+    if let Some(floor) = &args.noise_floor {
+        options.noise_floor = compare::parse_threshold(floor)
+            .map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
+    }
+    let baseline = reports::read_result(&args.baseline)?;
+    let candidate = reports::read_result(&args.candidate)?;
+    let cmp = compare::compare(&baseline, &candidate, &options)?;
+    say_raw!("{}", compare::render_table(&cmp));
+    let write = |path: &Option<std::path::PathBuf>, what: &str, text: String| -> Result<()> {
+        if let Some(p) = path {
+            std::fs::write(p, text)
+                .with_context(|| format!("writing the {what} to {}", p.display()))?;
+        }
+        Ok(())
+    };
+    write(&args.markdown, "Markdown", reports::to_markdown(&cmp))?;
+    write(&args.junit, "JUnit XML", reports::to_junit(&cmp))?;
+    write(
+        &args.json,
+        "JSON",
+        serde_json::to_string_pretty(&cmp).context("serializing the comparison")? + "\n",
+    )?;
+    Ok(match cmp.exit_code() {
+        0 => ExitCode::Ok,
+        1 => ExitCode::ChecksFailed,
+        _ => ExitCode::Inconclusive,
+    })
+}

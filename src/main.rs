@@ -37,10 +37,12 @@ use cli::{Cli, Command};
 pub enum ExitCode {
     /// Every check passed.
     Ok = 0,
-    /// At least one conformance check failed.
+    /// At least one conformance check failed (`compare`: a regression).
     ChecksFailed = 1,
     /// Bad input, an unusable machine, or an error while working.
     Error = 2,
+    /// `compare`: no regression, but some change could not be decided.
+    Inconclusive = 3,
     /// SIGINT or SIGTERM; the run was torn down.
     Interrupted = 130,
 }
@@ -70,6 +72,7 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
             json,
         } => commands::measure(run_id, measure, json),
         Command::Scale(args) => commands::scale(args),
+        Command::Compare(args) => commands::compare(args),
         Command::Report { results, out } => commands::report(results, out),
         Command::Status => commands::status(),
         Command::Clean { all } => commands::clean(*all),

@@ -3287,12 +3287,13 @@ mod tests {
 
     #[test]
     fn sample_files_compare_with_themselves() {
-        // The real results in /work/samples, where they exist.
-        for name in ["vxlan", "flannel-udp", "bridge", "host-gw-l3"] {
-            let path = format!("/work/samples/{name}.json");
-            let Ok(r) = crate::read_result(std::path::Path::new(&path)) else {
-                continue;
-            };
+        // Real results, kept with the render crate's tests.
+        for name in ["vxlan", "flannel-udp", "host-gw-l3"] {
+            let path = format!(
+                "{}/../render/tests/data/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let r = crate::read_result(std::path::Path::new(&path)).unwrap();
             let c = cmp(&r, &r);
             assert!(verdicts(&c, Verdict::Regression).is_empty(), "{path}");
             assert!(c.checks.iter().all(|x| x.verdict == Verdict::Pass));
@@ -3300,162 +3301,5 @@ mod tests {
             let text = render_table(&c);
             assert!(text.contains("verdict: pass: "), "{text}");
         }
-    }
-
-    fn read(path: &str) -> RunResult {
-        crate::read_result(std::path::Path::new(path)).unwrap()
-    }
-
-    /// `r` with every stream rate multiplied by `rate` and every round trip by `latency`
-    /// (transactions per second divided by it), summaries refreshed: a slowdown made to order.
-    fn slowed(r: &RunResult, rate: f64, latency: f64) -> RunResult {
-        let mut r = r.clone();
-        for m in &mut r.measurements {
-            for s in &mut m.repetitions {
-                match s {
-                    Sample::TcpStream(t) => t.throughput_bps *= rate,
-                    Sample::UdpStream(u) => {
-                        u.throughput_bps *= rate;
-                        u.packets_per_s *= rate;
-                    }
-                    Sample::TcpRr(x) | Sample::UdpRr(x) | Sample::TcpCrr(x) => {
-                        x.transactions_per_s /= latency;
-                        x.rtt_mean_ns *= latency;
-                        for v in [
-                            &mut x.rtt_min_ns,
-                            &mut x.rtt_p50_ns,
-                            &mut x.rtt_p90_ns,
-                            &mut x.rtt_p99_ns,
-                            &mut x.rtt_p999_ns,
-                            &mut x.rtt_max_ns,
-                        ] {
-                            *v = (*v as f64 * latency).round() as u64;
-                        }
-                    }
-                }
-            }
-            m.summarize();
-        }
-        r
-    }
-
-    /// Compares every ordered pair of the result files named in `CNBENCH_COMPARE_FILES`
-    /// (space-separated), printing the table of each (or its Markdown, JUnit or JSON with
-    /// `CNBENCH_COMPARE_FORMAT=markdown|junit|json`; nothing with `CNBENCH_COMPARE_QUIET=1`),
-    /// a tally, and the rows that came closest to a verdict.
-    /// `CNBENCH_COMPARE_FILES="/tmp/a.json /tmp/b.json" cargo test -p cnbench-reports
-    /// real_files -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn real_files() {
-        let files: Vec<String> = std::env::var("CNBENCH_COMPARE_FILES")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        let quiet = std::env::var("CNBENCH_COMPARE_QUIET").is_ok();
-        // CNBENCH_COMPARE_SLOWDOWN="RATE LATENCY" compares each file with the others slowed
-        // down that much (see `slowed`).
-        let slowdown: Option<(f64, f64)> =
-            std::env::var("CNBENCH_COMPARE_SLOWDOWN")
-                .ok()
-                .and_then(|v| {
-                    let mut it = v.split_whitespace().map(|x| x.parse::<f64>().unwrap());
-                    Some((it.next()?, it.next()?))
-                });
-        let read = |path: &str| read(path);
-        let read_candidate = |path: &str| match slowdown {
-            Some((rate, latency)) => slowed(&read(path), rate, latency),
-            None => read(path),
-        };
-        let mut tally = VerdictCounts::default();
-        let mut regressions = Vec::new();
-        for a in &files {
-            for b in &files {
-                if a == b {
-                    continue;
-                }
-                let cmp =
-                    compare(&read(a), &read_candidate(b), &CompareOptions::default()).unwrap();
-                if !quiet {
-                    let text = match std::env::var("CNBENCH_COMPARE_FORMAT").as_deref() {
-                        Ok("markdown") => crate::markdown::to_markdown(&cmp),
-                        Ok("junit") => crate::junit::to_junit(&cmp),
-                        Ok("json") => serde_json::to_string_pretty(&cmp).unwrap(),
-                        _ => render_table(&cmp),
-                    };
-                    println!("==== {a} -> {b}\n{text}");
-                }
-                for m in &cmp.metrics {
-                    tally.add(m.verdict);
-                    if m.verdict == Verdict::Regression || m.verdict == Verdict::Improvement {
-                        regressions.push(format!("{a} -> {b}: {} {}", m.verdict, m.describe()));
-                    }
-                }
-            }
-        }
-        for r in &regressions {
-            println!("{r}");
-        }
-        let mut by_metric: BTreeMap<String, usize> = BTreeMap::new();
-        for a in &files {
-            for b in &files {
-                if a != b {
-                    let cmp = compare(&read(a), &read(b), &CompareOptions::default()).unwrap();
-                    for m in cmp
-                        .metrics
-                        .iter()
-                        .filter(|m| m.verdict == Verdict::Inconclusive)
-                    {
-                        *by_metric
-                            .entry(format!("{} {}", m.case(), m.metric))
-                            .or_default() += 1;
-                    }
-                }
-            }
-        }
-        for (k, v) in by_metric {
-            println!("inconclusive {v:3} {k}");
-        }
-        // How close the gated rows came to a verdict: the interval's bound nearest to zero
-        // (turned so that positive is worse) over the bar it had to clear.
-        let mut close = Vec::new();
-        for a in &files {
-            for b in &files {
-                if a != b {
-                    let cmp = compare(&read(a), &read(b), &CompareOptions::default()).unwrap();
-                    for m in &cmp.metrics {
-                        let (Some([lo, hi]), Some(t)) = (m.interval, m.threshold) else {
-                            continue;
-                        };
-                        let (wlo, whi) = if m.higher_is_better {
-                            (-hi, -lo)
-                        } else {
-                            (lo, hi)
-                        };
-                        let point = if m.higher_is_better {
-                            -m.change
-                        } else {
-                            m.change
-                        };
-                        let guard = m.noise_guard.unwrap_or(0.0);
-                        let near = if point > 0.0 {
-                            (wlo / t).min(point / guard)
-                        } else {
-                            (-whi / t).min(-point / guard)
-                        };
-                        close.push((
-                            near,
-                            format!("{a} -> {b}: {} guard {:?}", m.describe(), m.noise_guard),
-                        ));
-                    }
-                }
-            }
-        }
-        close.sort_by(|x, y| y.0.total_cmp(&x.0));
-        for (r, d) in close.iter().take(12) {
-            println!("closest {r:.2}x threshold: {d}");
-        }
-        println!("tally: {}", tally.describe());
     }
 }

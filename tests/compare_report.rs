@@ -1,0 +1,177 @@
+//! `cnbench compare` and `cnbench report` through the binary: a real slowdown (a token
+//! bucket on the client pod's interface) is a regression with exit 1, a result compared with
+//! itself passes, bad input is exit 2 in one line, and a report is a self-contained page
+//! with every plot as SVG and PNG.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{code, run, text, Cleanup};
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("cnbench-test-{}-{name}", std::process::id()))
+}
+
+/// `cnbench measure <id> --workloads tcp-stream --repeat 3 --json FILE`.
+fn measure(id: &str, json: &Path) {
+    let o = run(&[
+        "measure",
+        id,
+        "--workloads",
+        "tcp-stream",
+        "--repeat",
+        "3",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.1",
+        "--no-trace",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+}
+
+#[test]
+fn a_rate_limit_is_a_regression_and_the_same_result_is_not() {
+    let o = run(&["up", "--backend", "bridge"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    let (before, after) = (tmp("before.json"), tmp("after.json"));
+    measure(&id, &before);
+
+    // A token bucket of 200 Mbit/s on the client pod's eth0, inside the run's namespace.
+    let pod = format!("cnb-{id}-n0p0");
+    let st = Command::new("ip")
+        .args([
+            "netns", "exec", &pod, "tc", "qdisc", "add", "dev", "eth0", "root",
+        ])
+        .args(["tbf", "rate", "200mbit", "burst", "64kb", "latency", "50ms"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "tc tbf");
+    measure(&id, &after);
+
+    let (md, junit) = (tmp("cmp.md"), tmp("cmp.xml"));
+    let o = run(&[
+        "compare",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("throughput_bps") && l.contains("REGRESSION")),
+        "{out}"
+    );
+    let md_text = std::fs::read_to_string(&md).unwrap();
+    assert!(md_text.contains("**REGRESSION**"), "{md_text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.starts_with("<?xml") && xml.contains("<failure"),
+        "{xml}"
+    );
+
+    // The same result against itself: nothing to report, exit 0.
+    let o = run(&[
+        "compare",
+        before.to_str().unwrap(),
+        before.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    common::assert_nothing_left(&id);
+    for f in [before, after, md, junit] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn compare_refuses_what_cannot_be_compared() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("render/tests/data");
+    let vxlan = data.join("vxlan.json");
+    let hostgw = data.join("host-gw-l3.json");
+    let one_line_exit_2 = |args: &[&str], needle: &str| {
+        let o = run(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    };
+    one_line_exit_2(
+        &["compare", vxlan.to_str().unwrap(), hostgw.to_str().unwrap()],
+        "compare two runs of the same backend",
+    );
+    // Another schema version.
+    let old = tmp("old-schema.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&vxlan).unwrap()).unwrap();
+    v["schema_version"] = 1.into();
+    std::fs::write(&old, v.to_string()).unwrap();
+    one_line_exit_2(
+        &["compare", old.to_str().unwrap(), vxlan.to_str().unwrap()],
+        "schema_version 1",
+    );
+    one_line_exit_2(
+        &["compare", vxlan.to_str().unwrap(), "/nonexistent.json"],
+        "/nonexistent.json",
+    );
+    one_line_exit_2(
+        &[
+            "compare",
+            vxlan.to_str().unwrap(),
+            vxlan.to_str().unwrap(),
+            "--metric-threshold",
+            "rtt_p42_ns=5%",
+        ],
+        "rtt_p42_ns",
+    );
+    let _ = std::fs::remove_file(old);
+}
+
+#[test]
+fn report_writes_a_self_contained_page_and_every_plot() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("render/tests/data");
+    let out = tmp("report");
+    let _ = std::fs::remove_dir_all(&out);
+    let files: Vec<String> = ["vxlan.json", "host-gw-l3.json", "bgp-scale.json"]
+        .iter()
+        .map(|f| data.join(f).to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["report"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = run(&args);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    assert!(!html.contains("<script src"));
+    for plot in [
+        "throughput",
+        "latency",
+        "cpu-per-gb",
+        "crossings-per-packet",
+        "bgp-scale",
+    ] {
+        for ext in ["svg", "png"] {
+            let f = out.join(format!("{plot}.{ext}"));
+            assert!(
+                f.metadata().map(|m| m.len() > 1000).unwrap_or(false),
+                "{f:?}"
+            );
+        }
+    }
+    assert!(html.matches("<svg").count() >= 5);
+    assert!(out.join("summary.md").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
