@@ -742,11 +742,10 @@ pub fn report(results: &[std::path::PathBuf], out: &std::path::Path) -> Result<E
 /// `cnbench compare`: everything is read and checked before anything is written.
 pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
     use reports::compare::{self, CompareOptions};
-    let mut options =
-        CompareOptions::from_args(args.threshold.as_deref(), &args.metric_threshold)?;
+    let mut options = CompareOptions::from_args(args.threshold.as_deref(), &args.metric_threshold)?;
     if let Some(floor) = &args.noise_floor {
-        options.noise_floor = compare::parse_threshold(floor)
-            .map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
+        options.noise_floor =
+            compare::parse_threshold(floor).map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
     }
     let baseline = reports::read_result(&args.baseline)?;
     let candidate = reports::read_result(&args.candidate)?;
