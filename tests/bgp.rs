@@ -136,6 +136,21 @@ fn full_mesh_on_l2_routes_pod_blocks_learned_from_bird() {
         "{workloads:?}"
     );
     assert!(r.measurements.iter().all(|m| m.datapath == "kernel"));
+    // BIRD is a role of every measurement: its CPU is counted, it moves no packets.
+    for m in &r.measurements {
+        for c in &m.costs {
+            let birds: Vec<_> = c
+                .roles
+                .iter()
+                .filter(|x| x.role.starts_with("bird on"))
+                .collect();
+            assert_eq!(birds.len(), 2, "{}: {:?}", m.label(), c.roles);
+            for b in birds {
+                assert!(b.cpu_ns.is_some(), "{}: {b:?}", m.label());
+                assert_eq!((b.packets, b.syscalls_per_packet), (0, None));
+            }
+        }
+    }
 }
 
 #[test]

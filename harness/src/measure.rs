@@ -180,18 +180,18 @@ pub fn measure_pair(
         let server_spec = RoleSpec {
             role: "server".into(),
             netns: server_pod.netns.clone(),
-            dev: "eth0".into(),
+            dev: Some("eth0".into()),
             pid: server.child.id(),
         };
         let mut running = vec![server_spec];
-        if let Some(dev) = ctx.daemon_device {
-            running.extend(ctx.daemons.iter().map(|(what, netns, pid)| RoleSpec {
-                role: what.clone(),
-                netns: netns.clone(),
-                dev: dev.to_string(),
-                pid: *pid,
-            }));
-        }
+        // Every daemon of the run is a role: a datapath daemon moves packets through its
+        // device; a control-plane daemon (BIRD) moves none, but its CPU counts.
+        running.extend(ctx.daemons.iter().map(|(what, netns, pid)| RoleSpec {
+            role: what.clone(),
+            netns: netns.clone(),
+            dev: ctx.daemon_device.map(str::to_string),
+            pid: *pid,
+        }));
         let result = (|| -> Result<()> {
             for case in cases(workload, opts.message_size, path_mtu) {
                 let mut record = MeasurementRecord {

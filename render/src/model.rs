@@ -312,19 +312,14 @@ pub(crate) fn roles(m: &MeasurementRecord) -> Vec<String> {
     names
 }
 
-/// Statistics of a per-role figure, over the repetitions in which that role moved packets
-/// (a daemon on a same-node path moves none and has nothing to say).
+/// Statistics of a per-role figure over the repetitions (per-packet figures are absent where
+/// the role moved no packets: a daemon on a same-node path, BIRD).
 pub(crate) fn role_stats(
     m: &MeasurementRecord,
     role: &str,
     f: impl Fn(&reports::RoleCost) -> Option<f64>,
 ) -> Option<Stats> {
-    cost_stats(m, |c| {
-        c.roles
-            .iter()
-            .find(|r| r.role == role && r.packets > 0)
-            .and_then(&f)
-    })
+    cost_stats(m, |c| c.roles.iter().find(|r| r.role == role).and_then(&f))
 }
 
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM UTC`.

@@ -130,13 +130,6 @@ pub fn cost_summary(m: &MeasurementRecord) -> String {
         .map(|c| c.roles.iter().map(|r| r.role.clone()).collect())
         .unwrap_or_default();
     for role in roles {
-        // A daemon that moved nothing (a same-node pair) has nothing to say.
-        let idle = costs
-            .iter()
-            .all(|c| c.roles.iter().any(|r| r.role == role && r.packets == 0));
-        if idle && role != "client" && role != "server" {
-            continue;
-        }
         let of = |f: &dyn Fn(&RoleCost) -> Option<f64>| {
             median(
                 costs

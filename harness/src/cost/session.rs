@@ -19,8 +19,9 @@ pub struct RoleSpec {
     pub role: String,
     /// Its namespace.
     pub netns: String,
-    /// The device whose packets its syscalls are divided by (`eth0`, `flannel0`).
-    pub dev: String,
+    /// The device whose packets its syscalls are divided by (`eth0`, `flannel0`); none for
+    /// a process that moves no packets (BIRD), which then has no per-packet syscall figures.
+    pub dev: Option<String>,
     /// Its pid.
     pub pid: u32,
 }
@@ -180,7 +181,10 @@ impl<'a> CostSession<'a> {
             stopped: false,
             cpu_start: cpu_ns(spec.pid),
             cpu_end: None,
-            packets_start: self.link_counts(&spec.netns, &spec.dev).map(|c| c.0),
+            packets_start: match &spec.dev {
+                Some(dev) => self.link_counts(&spec.netns, dev).map(|c| c.0),
+                None => Some(0),
+            },
             spec,
         }
     }
@@ -191,7 +195,7 @@ impl<'a> CostSession<'a> {
         let spec = RoleSpec {
             role: "client".into(),
             netns: self.scope.client_netns.clone(),
-            dev: "eth0".into(),
+            dev: Some("eth0".into()),
             pid,
         };
         let mut p = self.probe(spec);
@@ -247,17 +251,20 @@ impl<'a> CostSession<'a> {
         for p in &self.roles {
             // A device that could not be read gives no packet count (and no per-packet
             // figures), never a made-up 0.
-            let own_packets = match (
-                self.link_counts(&p.spec.netns, &p.spec.dev),
-                p.packets_start,
-            ) {
-                (Some(end), Some(start)) => end.0.saturating_sub(start),
-                _ => {
+            let own_packets = match (&p.spec.dev, p.packets_start) {
+                (None, _) => 0,
+                (Some(dev), Some(start)) => match self.link_counts(&p.spec.netns, dev) {
+                    Some(end) => end.0.saturating_sub(start),
+                    None => {
+                        syscalls_unavailable.get_or_insert_with(|| {
+                            format!("packet counters of {dev} in {} unreadable", p.spec.netns)
+                        });
+                        0
+                    }
+                },
+                (Some(dev), None) => {
                     syscalls_unavailable.get_or_insert_with(|| {
-                        format!(
-                            "packet counters of {} in {} unreadable",
-                            p.spec.dev, p.spec.netns
-                        )
+                        format!("packet counters of {dev} in {} unreadable", p.spec.netns)
                     });
                     0
                 }
