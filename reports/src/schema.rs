@@ -16,7 +16,7 @@ use crate::stats::Stats;
 
 /// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
 /// files with any other version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Everything one run did: the machine, the parameters, the namespaces it built, how long each
 /// phase took, every conformance check and every measurement, and how it ended.
@@ -472,7 +472,10 @@ pub struct MachineCost {
     /// Of that, time in softirq (where most packet processing happens), in nanoseconds.
     pub softirq_ns: u64,
     /// Busy time not accounted to the run's role processes or to softirq: other programs
-    /// and kernel threads, in nanoseconds. A large value means a disturbed repetition.
+    /// and kernel threads, in nanoseconds. A large value means a disturbed repetition. An
+    /// estimate: without `CONFIG_IRQ_TIME_ACCOUNTING`, packet work that ksoftirqd does for
+    /// the run counts here too; with it, softirq time that ran inside a role is subtracted
+    /// twice.
     pub outside_roles_ns: u64,
     /// `busy / bytes`, in CPU seconds per GB (10^9 bytes) of the workload's bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -883,7 +886,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["schema_version"], 3);
         assert_eq!(v["outcome"], serde_json::json!({"status": "checks_failed"}));
         assert_eq!(v["checks"][0]["outcome"], "pass");
         assert_eq!(v["checks"][2]["outcome"], "expected_failure");

@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(read_result(&path).unwrap(), r);
         assert!(!dir.0.join("run.json.tmp").exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 2,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 3,"), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(text, to_json(&r).unwrap());
     }
@@ -211,16 +211,16 @@ mod tests {
         let dir = TempDir::new();
         let path = dir.0.join("old.json");
         let mut value = serde_json::to_value(full_result()).unwrap();
-        value["schema_version"] = 3.into();
+        value["schema_version"] = 4.into();
         // A future version may change the shape too; the version must still be what is reported.
         value["measurements"] = "changed".into();
         fs::write(&path, value.to_string()).unwrap();
         let err = read_result(&path).unwrap_err();
         assert!(
-            matches!(&err, ReportError::SchemaVersion { found: 3, expected: 2, path: p } if *p == path),
+            matches!(&err, ReportError::SchemaVersion { found: 4, expected: 3, path: p } if *p == path),
             "{err:?}"
         );
-        assert!(err.to_string().contains("has schema_version 3"), "{err}");
+        assert!(err.to_string().contains("has schema_version 4"), "{err}");
     }
 
     #[test]

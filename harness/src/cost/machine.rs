@@ -53,7 +53,8 @@ fn parse(text: &str, hz: u64) -> Option<CpuTimes> {
                 if v.len() < 7 {
                     return None;
                 }
-                let ns = |ticks: u64| ticks.saturating_mul(1_000_000_000) / hz;
+                // In u128: a many-CPU host's busy ticks times 10^9 overflow u64 within months.
+                let ns = |ticks: u64| (u128::from(ticks) * 1_000_000_000 / u128::from(hz)) as u64;
                 total = Some((ns(v[0] + v[1] + v[2] + v[5] + v[6]), ns(v[6])));
             }
             Some(name) if name.starts_with("cpu") => cpus += 1,

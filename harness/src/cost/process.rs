@@ -126,7 +126,8 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
                 .ok()
         })
         .sum();
-    let (own, reaped_children) = stat_cpu_ns(pid).unwrap_or((0, 0));
+    // A process gone between listing its threads and reading its stat has no figure.
+    let (own, reaped_children) = stat_cpu_ns(pid)?;
     let children: u64 = tids
         .iter()
         .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/task/{t}/children")).ok())
@@ -151,6 +152,6 @@ fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as u64 } else { 100 };
-    let ns = |ticks: u64| ticks * 1_000_000_000 / hz;
+    let ns = |ticks: u64| (u128::from(ticks) * 1_000_000_000 / u128::from(hz)) as u64;
     Some((ns(field(11)? + field(12)?), ns(field(13)? + field(14)?)))
 }

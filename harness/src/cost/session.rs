@@ -248,6 +248,9 @@ impl<'a> CostSession<'a> {
             syscalls_unavailable = Some(NOT_TRACED.into());
         }
         let mut roles = Vec::new();
+        // Namespaces where a role's device could not be read: their node's crossings would
+        // be missing that role's share, so they are not given at all.
+        let mut unreadable: Vec<String> = Vec::new();
         for p in &self.roles {
             // A device that could not be read gives no packet count (and no per-packet
             // figures), never a made-up 0.
@@ -256,6 +259,7 @@ impl<'a> CostSession<'a> {
                 (Some(dev), Some(start)) => match self.link_counts(&p.spec.netns, dev) {
                     Some(end) => end.0.saturating_sub(start),
                     None => {
+                        unreadable.push(p.spec.netns.clone());
                         syscalls_unavailable.get_or_insert_with(|| {
                             format!("packet counters of {dev} in {} unreadable", p.spec.netns)
                         });
@@ -263,6 +267,7 @@ impl<'a> CostSession<'a> {
                     }
                 },
                 (Some(dev), None) => {
+                    unreadable.push(p.spec.netns.clone());
                     syscalls_unavailable.get_or_insert_with(|| {
                         format!("packet counters of {dev} in {} unreadable", p.spec.netns)
                     });
@@ -343,8 +348,15 @@ impl<'a> CostSession<'a> {
             (Err(e), _) | (_, Err(e)) => (None, Some(e.clone())),
         };
 
-        let sending = self.node_crossings(&roles, "client", &self.scope.client_node_netns);
-        let receiving = self.node_crossings(&roles, "server", &self.scope.server_node_netns);
+        let node = |endpoint: &str, node_netns: &str| {
+            if unreadable.iter().any(|n| n == node_netns) {
+                None
+            } else {
+                self.node_crossings(&roles, endpoint, node_netns)
+            }
+        };
+        let sending = node("client", &self.scope.client_node_netns);
+        let receiving = node("server", &self.scope.server_node_netns);
         CostSample {
             interval_ns,
             traced: self.traced,
