@@ -11,7 +11,8 @@ fn help_names_every_command() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     for cmd in [
-        "list", "run", "up", "down", "check", "measure", "status", "clean",
+        "list", "run", "up", "down", "check", "measure", "scale", "compare", "report", "status",
+        "clean",
     ] {
         assert!(out.contains(cmd), "help lacks {cmd}:\n{out}");
     }
