@@ -14,9 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages the tests use: iproute2 (`ip`, the independent oracle some tests compare
-# against), procps, bird2 (the bgp backend), iperf3 and sockperf.
+# against, and `tc` for the slowdown test), procps, bird2 (the bgp backend), iperf3 and
+# sockperf.
 missing=()
-command -v ip >/dev/null || missing+=(iproute2)
+command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v bird >/dev/null || missing+=(bird2)
 # The external generators behind `--generator iperf3|sockperf`, which the tests cross-check.
