@@ -319,14 +319,8 @@ fn cdf_points(r: &RrSample) -> Vec<(f64, f64)> {
     pts
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+fn median(v: Vec<f64>) -> f64 {
+    reports::stats::median(&v).unwrap_or(f64::NAN)
 }
 
 /// Plot 3: CDF of tcp-rr round trips through the stored percentiles.

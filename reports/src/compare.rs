@@ -1216,23 +1216,9 @@ fn finite(values: &[f64]) -> Vec<f64> {
     values.iter().copied().filter(|v| v.is_finite()).collect()
 }
 
-/// Median of `values` (NaN when empty); the mean of the middle two for an even count.
+/// Median of `values` (NaN when empty).
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    median_sorted(&sorted)
-}
-
-fn median_sorted(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
+    crate::stats::median(values).unwrap_or(f64::NAN)
 }
 
 /// The change from baseline median `b` to candidate median `c`.
@@ -1794,7 +1780,7 @@ pub fn render_table(cmp: &Comparison) -> String {
         }
         let right = [false, false, false, true, true, true, true, true, false];
         out.push('\n');
-        out.push_str(&table(&rows, &right));
+        out.push_str(&crate::human::table(&rows, &right, "  "));
         let notes: Vec<String> = cmp
             .metrics
             .iter()
@@ -1845,38 +1831,6 @@ pub fn render_table(cmp: &Comparison) -> String {
     out
 }
 
-/// Lays `rows` out in columns two spaces apart; `right[i]` right-aligns column `i`. Widths
-/// count characters, so `µ` is one column.
-fn table(rows: &[Vec<String>], right: &[bool]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let w = widths[i];
-            if right.get(i).copied().unwrap_or(false) {
-                let _ = write!(line, "{cell:>w$}");
-            } else {
-                let _ = write!(line, "{cell:<w$}");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
 
 /// Results made to order for the tests of the comparison and its exporters.
 #[cfg(test)]
@@ -2184,7 +2138,7 @@ pub(crate) mod tests_support {
 mod tests {
     use super::tests_support::*;
     use super::*;
-    use crate::schema::{CostSample, MachineCost};
+    use crate::test_support::cost_with_outside_work;
 
     fn cmp(b: &RunResult, c: &RunResult) -> Comparison {
         compare(b, c, &CompareOptions::default()).unwrap()
@@ -2683,32 +2637,7 @@ mod tests {
             m.costs = m
                 .repetitions
                 .iter()
-                .map(|_| CostSample {
-                    roles: vec![],
-                    interval_ns: 1_000_000_000,
-                    traced: false,
-                    packets: Some(1000),
-                    bytes: Some(100_000),
-                    machine: Some(MachineCost {
-                        cpus: 2,
-                        busy_ns: 2_000_000_000,
-                        softirq_ns: 0,
-                        outside_roles_ns: (cpus * 1e9) as u64,
-                        cpu_s_per_gb: None,
-                        cpu_s_per_mpacket: None,
-                    }),
-                    machine_unavailable: None,
-                    device_xmits: None,
-                    device_xmits_per_packet: None,
-                    device_xmits_unavailable: None,
-                    device_tx_per_packet: None,
-                    kernel: None,
-                    kernel_unavailable: None,
-                    sending_node_crossings_per_packet: None,
-                    receiving_node_crossings_per_packet: None,
-                    syscalls_unavailable: None,
-                    method: String::new(),
-                })
+                .map(|_| cost_with_outside_work((cpus * 1e9) as u64))
                 .collect();
         }
         r

@@ -78,15 +78,10 @@ pub fn format_metric(metric: &str, value: f64) -> String {
     }
 }
 
+/// Median of the finite values of `v`.
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.retain(|x| x.is_finite());
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(v[n / 2]),
-        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
+    stats::median(&v)
 }
 
 /// One line of a measurement's cost: from the traced repetition, the sending and receiving
@@ -549,7 +544,7 @@ fn summaries(m: &MeasurementRecord) -> Vec<(String, Stats)> {
 
 /// Lays `rows` out in columns separated by `gap`; `right[i]` right-aligns column `i`.
 /// Widths count characters, so `µ` takes one column like any other letter.
-fn table(rows: &[Vec<String>], right: &[bool], gap: &str) -> String {
+pub(crate) fn table(rows: &[Vec<String>], right: &[bool], gap: &str) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {

@@ -242,6 +242,12 @@ fn sorted(values: &[f64]) -> Vec<f64> {
     sorted
 }
 
+/// Median of `values`, the mean of the middle two for an even count; `None` when empty.
+/// Non-finite values take part as they are: filter them first where they should not.
+pub fn median(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| median_of_sorted(&sorted(values)))
+}
+
 /// Median of a non-empty, sorted slice.
 fn median_of_sorted(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;
@@ -419,33 +425,8 @@ mod tests {
 
     #[test]
     fn work_outside_the_run_flags_a_disturbed_repetition() {
-        use crate::schema::{CostSample, MachineCost};
-        let cost = |outside_ms: u64| CostSample {
-            roles: vec![],
-            interval_ns: 1_000_000_000,
-            traced: false,
-            packets: Some(1000),
-            bytes: Some(1_000_000),
-            machine: Some(MachineCost {
-                cpus: 2,
-                busy_ns: 1_000_000_000,
-                softirq_ns: 0,
-                outside_roles_ns: outside_ms * 1_000_000,
-                cpu_s_per_gb: None,
-                cpu_s_per_mpacket: None,
-            }),
-            machine_unavailable: None,
-            device_xmits: None,
-            device_xmits_per_packet: None,
-            device_xmits_unavailable: None,
-            device_tx_per_packet: None,
-            kernel: None,
-            kernel_unavailable: None,
-            sending_node_crossings_per_packet: None,
-            receiving_node_crossings_per_packet: None,
-            syscalls_unavailable: None,
-            method: String::new(),
-        };
+        use crate::test_support::cost_with_outside_work;
+        let cost = |outside_ms: u64| cost_with_outside_work(outside_ms * 1_000_000);
         let mut r = record(vec![stream(10e9), stream(10e9), stream(10e9)]);
         r.costs = vec![cost(10), cost(20), cost(30)];
         assert!(warnings(&r).is_empty());

@@ -199,3 +199,34 @@ pub(crate) fn full_result() -> RunResult {
     r.outcome = Outcome::ChecksFailed;
     r
 }
+
+/// An untraced repetition's cost over 1 s in which work outside the run's roles used
+/// `outside_ns` of CPU: what the disturbance checks read.
+pub(crate) fn cost_with_outside_work(outside_ns: u64) -> crate::schema::CostSample {
+    crate::schema::CostSample {
+        roles: vec![],
+        interval_ns: 1_000_000_000,
+        traced: false,
+        packets: Some(1000),
+        bytes: Some(1_000_000),
+        machine: Some(crate::schema::MachineCost {
+            cpus: 2,
+            busy_ns: 2_000_000_000,
+            softirq_ns: 0,
+            outside_roles_ns: outside_ns,
+            cpu_s_per_gb: None,
+            cpu_s_per_mpacket: None,
+        }),
+        machine_unavailable: None,
+        device_xmits: None,
+        device_xmits_per_packet: None,
+        device_xmits_unavailable: None,
+        device_tx_per_packet: None,
+        kernel: None,
+        kernel_unavailable: None,
+        sending_node_crossings_per_packet: None,
+        receiving_node_crossings_per_packet: None,
+        syscalls_unavailable: None,
+        method: String::new(),
+    }
+}
