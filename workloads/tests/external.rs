@@ -2,7 +2,8 @@
 //! starts the real iperf3 / sockperf server, the client runs the real tool, and the figures
 //! must be sane. Each server's tool process is killed by its pid at the end.
 //!
-//! Skipped, with a message, when the tool is not installed (`apt-get install iperf3 sockperf`).
+//! The test command (`ci/test.sh`) installs both tools; a missing one fails these tests with
+//! the package to install, it is never skipped.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -124,16 +125,11 @@ fn free_port(udp: bool) -> u16 {
     }
 }
 
-fn installed(generator: Generator) -> bool {
+/// Fails the test, with the package to install, when the tool is missing.
+fn require(generator: Generator) {
     match tool_version(generator) {
-        Ok(v) => {
-            eprintln!("using {v}");
-            true
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            false
-        }
+        Ok(v) => eprintln!("using {v}"),
+        Err(e) => panic!("{e} (ci/test.sh installs it)"),
     }
 }
 
@@ -156,23 +152,19 @@ fn timed(cfg: &ClientConfig) -> Sample {
 
 #[test]
 fn versions_name_the_tools() {
-    if installed(Generator::Iperf3) {
-        assert!(tool_version(Generator::Iperf3)
-            .unwrap()
-            .starts_with("iperf3 3."));
-    }
-    if installed(Generator::Sockperf) {
-        assert!(tool_version(Generator::Sockperf)
-            .unwrap()
-            .starts_with("sockperf 3."));
-    }
+    require(Generator::Iperf3);
+    assert!(tool_version(Generator::Iperf3)
+        .unwrap()
+        .starts_with("iperf3 3."));
+    require(Generator::Sockperf);
+    assert!(tool_version(Generator::Sockperf)
+        .unwrap()
+        .starts_with("sockperf 3."));
 }
 
 #[test]
 fn iperf3_streams() {
-    if !installed(Generator::Iperf3) {
-        return;
-    }
+    require(Generator::Iperf3);
     let server = ToolServer::start(Generator::Iperf3, Workload::TcpStream);
 
     // Two streams with a warm-up (-O 1), then straight away another test on the same server.
@@ -245,9 +237,7 @@ fn check_rr(name: &str, s: &RrSample) {
 
 #[test]
 fn sockperf_round_trips() {
-    if !installed(Generator::Sockperf) {
-        return;
-    }
+    require(Generator::Sockperf);
     for workload in [Workload::TcpRr, Workload::UdpRr] {
         let server = ToolServer::start(Generator::Sockperf, workload);
         let sample = timed(&client(Generator::Sockperf, workload, server.addr));
@@ -267,9 +257,7 @@ fn a_taken_port_fails_the_server_with_the_tools_message() {
         (Generator::Iperf3, Workload::TcpStream),
         (Generator::Sockperf, Workload::UdpRr),
     ] {
-        if !installed(generator) {
-            continue;
-        }
+        require(generator);
         let (_tcp, _udp, port);
         if workload == Workload::UdpRr {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -307,9 +295,7 @@ fn a_client_without_a_server_reports_the_command_and_the_tools_message() {
         (Generator::Iperf3, Workload::TcpStream),
         (Generator::Sockperf, Workload::TcpRr),
     ] {
-        if !installed(generator) {
-            continue;
-        }
+        require(generator);
         let port = free_port(false);
         let cfg = client(
             generator,
