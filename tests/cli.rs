@@ -22,20 +22,23 @@ fn help_names_every_command() {
     );
 }
 
+/// The backends DESIGN.md names.
+const DESIGN_BACKENDS: [&str; 7] = [
+    "host-net",
+    "bridge",
+    "flannel-udp",
+    "vxlan",
+    "ipip",
+    "host-gw",
+    "bgp",
+];
+
 #[test]
 fn list_shows_every_backend_of_the_design() {
     let o = run(&["list"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for b in [
-        "host-net",
-        "bridge",
-        "flannel-udp",
-        "vxlan",
-        "ipip",
-        "host-gw",
-        "bgp",
-    ] {
+    for b in DESIGN_BACKENDS {
         assert!(
             out.lines().any(|l| l.starts_with(b)),
             "list lacks {b}:\n{out}"
@@ -49,15 +52,7 @@ fn list_shows_every_backend_of_the_design() {
     };
     // Root can probe the kernel; this kernel has veth, bridge, vxlan and tun, and bird is
     // installed by the test command, so every backend can run here (ipip in userspace).
-    for b in [
-        "host-net",
-        "bridge",
-        "flannel-udp",
-        "vxlan",
-        "ipip",
-        "host-gw",
-        "bgp",
-    ] {
+    for b in DESIGN_BACKENDS {
         assert!(status(b).contains("ready"), "{b} not ready:\n{out}");
     }
 }
