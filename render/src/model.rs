@@ -110,6 +110,20 @@ impl<'a> Model<'a> {
     }
 
     /// The workload cases measured by any series, in the order workloads are run.
+    /// Every measurement of every series, in table order: series, then case, then path.
+    pub(crate) fn measurements(
+        &self,
+    ) -> impl Iterator<Item = (&Series<'a>, Case, &'static str, &'a MeasurementRecord)> + '_ {
+        let cases = self.cases();
+        self.series.iter().flat_map(move |s| {
+            cases.clone().into_iter().flat_map(move |case| {
+                PATHS.iter().filter_map(move |p| {
+                    find(s.measurements, &case, p).map(|m| (s, case.clone(), *p, m))
+                })
+            })
+        })
+    }
+
     pub(crate) fn cases(&self) -> Vec<Case> {
         let mut cases: Vec<Case> = Vec::new();
         for s in &self.series {

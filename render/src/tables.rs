@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use reports::{format_metric, CheckOutcome, CheckRecord, Environment, RunResult};
 
-use crate::model::{cost_stats, metric_stats, Model, PATHS};
+use crate::model::{cost_stats, metric_stats, Model};
 use crate::units::{sig3, Quantity};
 
 /// How a cell is shown in HTML (Markdown ignores it).
@@ -434,38 +434,31 @@ pub(crate) fn headline(model: &Model) -> Table {
         .to_vec(),
         rows: Vec::new(),
     };
-    for s in &model.series {
-        for case in model.cases() {
-            for p in PATHS {
-                let Some(m) = crate::model::find(s.measurements, &case, p) else {
-                    continue;
-                };
-                for metric in headline_metrics(&case.workload) {
-                    let Some(st) = metric_stats(m, metric) else {
-                        continue;
-                    };
-                    let ratio = m
-                        .vs_baseline
-                        .iter()
-                        .find(|r| r.metric == *metric)
-                        .map(|r| ratio_text(r.ratio))
-                        .unwrap_or_else(|| if s.is_baseline { "(baseline)" } else { "–" }.into());
-                    t.rows.push(vec![
-                        TCell::plain(&s.label),
-                        TCell::plain(m.label()),
-                        TCell::plain(p),
-                        TCell::plain(*metric),
-                        TCell::num(figure(metric, st.median)),
-                        TCell::num(format!(
-                            "{} – {}",
-                            figure(metric, st.min),
-                            figure(metric, st.max)
-                        )),
-                        TCell::num(st.n.to_string()),
-                        TCell::num(ratio),
-                    ]);
-                }
-            }
+    for (s, case, p, m) in model.measurements() {
+        for metric in headline_metrics(&case.workload) {
+            let Some(st) = metric_stats(m, metric) else {
+                continue;
+            };
+            let ratio = m
+                .vs_baseline
+                .iter()
+                .find(|r| r.metric == *metric)
+                .map(|r| ratio_text(r.ratio))
+                .unwrap_or_else(|| if s.is_baseline { "(baseline)" } else { "–" }.into());
+            t.rows.push(vec![
+                TCell::plain(&s.label),
+                TCell::plain(m.label()),
+                TCell::plain(p),
+                TCell::plain(*metric),
+                TCell::num(figure(metric, st.median)),
+                TCell::num(format!(
+                    "{} – {}",
+                    figure(metric, st.min),
+                    figure(metric, st.max)
+                )),
+                TCell::num(st.n.to_string()),
+                TCell::num(ratio),
+            ]);
         }
     }
     t
@@ -485,32 +478,25 @@ pub(crate) fn ratios(model: &Model) -> Table {
     let mut head: Vec<String> = ["series", "workload", "path"].map(String::from).to_vec();
     head.extend(metrics.iter().map(|(_, h)| (*h).to_owned()));
     let mut rows = Vec::new();
-    for s in model.series.iter().filter(|s| !s.is_baseline) {
-        for case in model.cases() {
-            for p in PATHS {
-                let Some(m) = crate::model::find(s.measurements, &case, p) else {
-                    continue;
-                };
-                if m.vs_baseline.is_empty() {
-                    continue;
-                }
-                let mut row = vec![
-                    TCell::plain(&s.label),
-                    TCell::plain(m.label()),
-                    TCell::plain(p),
-                ];
-                for (metric, _) in metrics {
-                    row.push(TCell::num(
-                        m.vs_baseline
-                            .iter()
-                            .find(|r| r.metric == metric)
-                            .map(|r| ratio_text(r.ratio))
-                            .unwrap_or_else(|| "–".into()),
-                    ));
-                }
-                rows.push(row);
-            }
+    for (s, _, p, m) in model.measurements().filter(|(s, ..)| !s.is_baseline) {
+        if m.vs_baseline.is_empty() {
+            continue;
         }
+        let mut row = vec![
+            TCell::plain(&s.label),
+            TCell::plain(m.label()),
+            TCell::plain(p),
+        ];
+        for (metric, _) in metrics {
+            row.push(TCell::num(
+                m.vs_baseline
+                    .iter()
+                    .find(|r| r.metric == metric)
+                    .map(|r| ratio_text(r.ratio))
+                    .unwrap_or_else(|| "–".into()),
+            ));
+        }
+        rows.push(row);
     }
     Table { head, rows }
 }
@@ -535,49 +521,42 @@ pub(crate) fn costs(model: &Model) -> Table {
         .to_vec(),
         rows: Vec::new(),
     };
-    for s in &model.series {
-        for case in model.cases() {
-            for p in PATHS {
-                let Some(m) = crate::model::find(s.measurements, &case, p) else {
-                    continue;
-                };
-                if crate::model::all_costs(m).next().is_none() {
-                    continue;
-                }
-                let med = |f: &dyn Fn(&reports::CostSample) -> Option<f64>| {
-                    cost_stats(m, f)
-                        .map(|s| sig3(s.median))
-                        .unwrap_or_else(|| "–".into())
-                };
-                let sum = |f: &dyn Fn(&reports::KernelCounters) -> u64| {
-                    let k: Vec<u64> = m
-                        .costs
-                        .iter()
-                        .filter_map(|c| c.kernel.as_ref().map(f))
-                        .collect();
-                    if k.is_empty() {
-                        "–".into()
-                    } else {
-                        k.iter().sum::<u64>().to_string()
-                    }
-                };
-                t.rows.push(vec![
-                    TCell::plain(&s.label),
-                    TCell::plain(m.label()),
-                    TCell::plain(p),
-                    TCell::num(med(&|c| c.machine.as_ref().and_then(|x| x.cpu_s_per_gb))),
-                    TCell::num(med(&|c| {
-                        c.machine.as_ref().and_then(|x| x.cpu_s_per_mpacket)
-                    })),
-                    TCell::num(med(&|c| c.sending_node_crossings_per_packet)),
-                    TCell::num(med(&|c| c.receiving_node_crossings_per_packet)),
-                    TCell::num(med(&|c| c.device_xmits_per_packet)),
-                    TCell::num(med(&|c| c.device_tx_per_packet)),
-                    TCell::num(sum(&|k| k.tcp_retrans_segs)),
-                    TCell::num(sum(&|k| k.udp_in_errors)),
-                ]);
-            }
+    for (s, _, p, m) in model.measurements() {
+        if crate::model::all_costs(m).next().is_none() {
+            continue;
         }
+        let med = |f: &dyn Fn(&reports::CostSample) -> Option<f64>| {
+            cost_stats(m, f)
+                .map(|s| sig3(s.median))
+                .unwrap_or_else(|| "–".into())
+        };
+        let sum = |f: &dyn Fn(&reports::KernelCounters) -> u64| {
+            let k: Vec<u64> = m
+                .costs
+                .iter()
+                .filter_map(|c| c.kernel.as_ref().map(f))
+                .collect();
+            if k.is_empty() {
+                "–".into()
+            } else {
+                k.iter().sum::<u64>().to_string()
+            }
+        };
+        t.rows.push(vec![
+            TCell::plain(&s.label),
+            TCell::plain(m.label()),
+            TCell::plain(p),
+            TCell::num(med(&|c| c.machine.as_ref().and_then(|x| x.cpu_s_per_gb))),
+            TCell::num(med(&|c| {
+                c.machine.as_ref().and_then(|x| x.cpu_s_per_mpacket)
+            })),
+            TCell::num(med(&|c| c.sending_node_crossings_per_packet)),
+            TCell::num(med(&|c| c.receiving_node_crossings_per_packet)),
+            TCell::num(med(&|c| c.device_xmits_per_packet)),
+            TCell::num(med(&|c| c.device_tx_per_packet)),
+            TCell::num(sum(&|k| k.tcp_retrans_segs)),
+            TCell::num(sum(&|k| k.udp_in_errors)),
+        ]);
     }
     t
 }
@@ -599,38 +578,31 @@ pub(crate) fn roles(model: &Model) -> Table {
         .to_vec(),
         rows: Vec::new(),
     };
-    for s in &model.series {
-        for case in model.cases() {
-            for p in PATHS {
-                let Some(m) = crate::model::find(s.measurements, &case, p) else {
-                    continue;
-                };
-                for role in crate::model::roles(m) {
-                    let st = |f: &dyn Fn(&reports::RoleCost) -> Option<f64>| {
-                        crate::model::role_stats(m, &role, f).map(|s| s.median)
-                    };
-                    let (sc, cr) = (
-                        st(&|r| r.syscalls_per_packet),
-                        st(&|r| r.crossings_per_packet),
-                    );
-                    let cpu = st(&|r| r.cpu_s_per_gb);
-                    let ns = st(&|r| r.cpu_ns.map(|n| n as f64));
-                    if sc.is_none() && cr.is_none() && ns.is_none() {
-                        continue;
-                    }
-                    let f = |v: Option<f64>| v.map(sig3).unwrap_or_else(|| "–".into());
-                    t.rows.push(vec![
-                        TCell::plain(&s.label),
-                        TCell::plain(m.label()),
-                        TCell::plain(p),
-                        TCell::plain(&role),
-                        TCell::num(f(sc)),
-                        TCell::num(f(cr)),
-                        TCell::num(f(cpu)),
-                        TCell::num(ns.map(reports::format_ns).unwrap_or_else(|| "–".into())),
-                    ]);
-                }
+    for (s, _, p, m) in model.measurements() {
+        for role in crate::model::roles(m) {
+            let st = |f: &dyn Fn(&reports::RoleCost) -> Option<f64>| {
+                crate::model::role_stats(m, &role, f).map(|s| s.median)
+            };
+            let (sc, cr) = (
+                st(&|r| r.syscalls_per_packet),
+                st(&|r| r.crossings_per_packet),
+            );
+            let cpu = st(&|r| r.cpu_s_per_gb);
+            let ns = st(&|r| r.cpu_ns.map(|n| n as f64));
+            if sc.is_none() && cr.is_none() && ns.is_none() {
+                continue;
             }
+            let f = |v: Option<f64>| v.map(sig3).unwrap_or_else(|| "–".into());
+            t.rows.push(vec![
+                TCell::plain(&s.label),
+                TCell::plain(m.label()),
+                TCell::plain(p),
+                TCell::plain(&role),
+                TCell::num(f(sc)),
+                TCell::num(f(cr)),
+                TCell::num(f(cpu)),
+                TCell::num(ns.map(reports::format_ns).unwrap_or_else(|| "–".into())),
+            ]);
         }
     }
     t
