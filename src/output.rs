@@ -90,18 +90,8 @@ impl Observer for Printer {
     }
 
     fn sample(&mut self, record: &MeasurementRecord, sample: &Sample) {
-        let label = format!(
-            "{} {} -> {} [{}]",
-            record.label(),
-            record.client.pod,
-            record.server.pod,
-            record.path
-        );
-        self.line(&reports::format_sample(
-            &label,
-            record.repetitions.len(),
-            sample,
-        ));
+        let rep = format!("rep {}", record.repetitions.len());
+        self.line(&reports::format_sample(&pair_label(record), &rep, sample));
         if let Some(cost) = record.costs.last() {
             let this_rep = MeasurementRecord {
                 costs: vec![cost.clone()],
@@ -117,17 +107,10 @@ impl Observer for Printer {
 
     fn traced(&mut self, record: &MeasurementRecord) {
         if let Some(t) = &record.traced {
-            let label = format!(
-                "{} {} -> {} [{}]",
-                record.label(),
-                record.client.pod,
-                record.server.pod,
-                record.path
-            );
-            self.line(&reports::format_sample(&label, 0, &t.sample).replacen(
-                "rep 0",
+            self.line(&reports::format_sample(
+                &pair_label(record),
                 "traced (not in the figures)",
-                1,
+                &t.sample,
             ));
             self.line(&format!("    cost: {}", reports::cost_summary(record)));
         }
@@ -143,4 +126,15 @@ impl Observer for Printer {
             }
         }
     }
+}
+
+/// `"udp-stream 64 B n0p0 -> n1p0 [cross-node]"`.
+fn pair_label(record: &MeasurementRecord) -> String {
+    format!(
+        "{} {} -> {} [{}]",
+        record.label(),
+        record.client.pod,
+        record.server.pod,
+        record.path
+    )
 }

@@ -281,6 +281,7 @@ impl Topology {
         let cases: u64 = opts
             .workloads
             .iter()
+            // The path MTU sets udp-stream's payload, not how many cases there are.
             .map(|w| measure::cases(*w, opts.message_size, 1500).len() as u64)
             .sum();
         pairs * cases * (u64::from(opts.repeat) + u64::from(opts.trace))

@@ -1831,7 +1831,6 @@ pub fn render_table(cmp: &Comparison) -> String {
     out
 }
 
-
 /// Results made to order for the tests of the comparison and its exporters.
 #[cfg(test)]
 pub(crate) mod tests_support {

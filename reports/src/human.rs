@@ -214,11 +214,11 @@ pub fn format_check(c: &CheckRecord) -> String {
 
 /// One line for one repetition, e.g.
 /// `"tcp-stream  rep 1  18.42 Gbit/s  (4 streams, 131072 B messages, 10.00 s window)"`.
-/// `rep` is printed as given (callers number repetitions from 1).
-pub fn format_sample(workload: &str, rep: usize, s: &Sample) -> String {
+/// `which` names the repetition and is printed as given (`"rep 1"`, `"traced"`).
+pub fn format_sample(workload: &str, which: &str, s: &Sample) -> String {
     match s {
         Sample::TcpStream(t) => format!(
-            "{workload}  rep {rep}  {}  ({} stream{}, {} B messages, {} received in {} window)",
+            "{workload}  {which}  {}  ({} stream{}, {} B messages, {} received in {} window)",
             format_bps(t.throughput_bps),
             t.streams,
             if t.streams == 1 { "" } else { "s" },
@@ -227,7 +227,7 @@ pub fn format_sample(workload: &str, rep: usize, s: &Sample) -> String {
             format_ns(t.window_ns as f64),
         ),
         Sample::UdpStream(u) => format!(
-            "{workload}  rep {rep}  {}  {}  loss {:.2}%  ({} B datagrams, {} received of {} \
+            "{workload}  {which}  {}  {}  loss {:.2}%  ({} B datagrams, {} received of {} \
              sent in {} window)",
             format_pps(u.packets_per_s),
             format_bps(u.throughput_bps),
@@ -238,7 +238,7 @@ pub fn format_sample(workload: &str, rep: usize, s: &Sample) -> String {
             format_ns(u.window_ns as f64),
         ),
         Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => format!(
-            "{workload}  rep {rep}  {}  rtt p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
+            "{workload}  {which}  {}  rtt p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
              mean {}  ({} transactions of {} B in {} window{})",
             format_rate(r.transactions_per_s),
             format_ns(r.rtt_p50_ns as f64),
@@ -655,12 +655,12 @@ mod tests {
     #[test]
     fn sample_lines() {
         let r = full_result();
-        let stream = format_sample("tcp-stream", 1, &r.measurements[0].repetitions[0]);
+        let stream = format_sample("tcp-stream", "rep 1", &r.measurements[0].repetitions[0]);
         assert!(
             stream.starts_with("tcp-stream  rep 1  18.42 Gbit/s  (4 streams"),
             "{stream}"
         );
-        let rr = format_sample("tcp-rr", 2, &r.measurements[1].repetitions[0]);
+        let rr = format_sample("tcp-rr", "rep 2", &r.measurements[1].repetitions[0]);
         assert!(
             rr.starts_with("tcp-rr  rep 2  41.23 k/s  rtt p50 21.3 µs"),
             "{rr}"
