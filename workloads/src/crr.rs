@@ -44,12 +44,7 @@ struct Client {
 /// Runs a tcp-crr test; `cfg` is already validated.
 pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
     let peer = cfg.target;
-    let header = Header {
-        workload: cfg.workload,
-        warmup_ms: cfg.warmup_ms,
-        duration_ms: cfg.duration_ms,
-        message_size: cfg.message_size,
-    };
+    let header = Header::of(cfg);
     let size = cfg.message_size as usize;
     let mut request = Vec::with_capacity(HEADER_LEN + size);
     request.extend_from_slice(&header.encode());
@@ -200,39 +195,4 @@ pub(crate) fn serve(
     // and leaves the TIME_WAIT state here rather than on the client.
     drop(conn);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_orders_percentiles_and_rates() {
-        let mut r = RoundTrips::new().unwrap();
-        let t0 = Instant::now();
-        for v in 1..=10_000u64 {
-            r.record(t0, t0 + Duration::from_micros(v)).unwrap();
-        }
-        let s = r.sample(64, 2_000_000_000, 3);
-        assert_eq!(s.transactions, 10_000);
-        assert_eq!(r.len(), 10_000);
-        assert_eq!(s.timeouts, 3);
-        assert_eq!(s.message_size_bytes, 64);
-        assert!((s.transactions_per_s - 5_000.0).abs() < 1e-6);
-        assert!(s.rtt_min_ns <= s.rtt_p50_ns);
-        assert!(s.rtt_p50_ns <= s.rtt_p90_ns);
-        assert!(s.rtt_p90_ns <= s.rtt_p99_ns);
-        assert!(s.rtt_p99_ns <= s.rtt_p999_ns);
-        assert!(s.rtt_p999_ns <= s.rtt_max_ns);
-        assert!((s.rtt_p50_ns as f64 - 5_000_000.0).abs() / 5e6 < 0.001);
-        assert!((s.rtt_mean_ns - 5_000_500.0).abs() / 5e6 < 0.001);
-    }
-
-    #[test]
-    fn a_zero_round_trip_is_recorded_as_one_ns() {
-        let mut r = RoundTrips::new().unwrap();
-        let t = Instant::now();
-        r.record(t, t).unwrap();
-        assert_eq!(r.sample(1, 1, 0).rtt_min_ns, 1);
-    }
 }

@@ -201,6 +201,15 @@ fn be_u32(b: &[u8]) -> u32 {
 }
 
 impl Header {
+    /// The header a client sends for `cfg`.
+    pub fn of(cfg: &crate::task::ClientConfig) -> Header {
+        Header {
+            workload: cfg.workload,
+            warmup_ms: cfg.warmup_ms,
+            duration_ms: cfg.duration_ms,
+            message_size: cfg.message_size,
+        }
+    }
     /// The header's 32 bytes.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];

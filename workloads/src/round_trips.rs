@@ -73,24 +73,31 @@ mod tests {
 
     #[test]
     fn summary_orders_percentiles_and_rates() {
-        let mut t = RoundTrips::new().unwrap();
+        let mut r = RoundTrips::new().unwrap();
         let t0 = Instant::now();
         for v in 1..=10_000u64 {
-            t.record(t0, t0 + Duration::from_micros(v)).unwrap();
+            r.record(t0, t0 + Duration::from_micros(v)).unwrap();
         }
-        let s = t.sample(64, 2_000_000_000, 3);
-        assert_eq!(
-            (s.transactions, s.timeouts, s.message_size_bytes),
-            (10_000, 3, 64)
-        );
+        let s = r.sample(64, 2_000_000_000, 3);
+        assert_eq!(s.transactions, 10_000);
+        assert_eq!(r.len(), 10_000);
+        assert_eq!(s.timeouts, 3);
+        assert_eq!(s.message_size_bytes, 64);
         assert!((s.transactions_per_s - 5_000.0).abs() < 1e-6);
         assert!(s.rtt_min_ns <= s.rtt_p50_ns);
         assert!(s.rtt_p50_ns <= s.rtt_p90_ns);
         assert!(s.rtt_p90_ns <= s.rtt_p99_ns);
         assert!(s.rtt_p99_ns <= s.rtt_p999_ns);
         assert!(s.rtt_p999_ns <= s.rtt_max_ns);
-        // 3 significant digits: within 0.1 %.
         assert!((s.rtt_p50_ns as f64 - 5_000_000.0).abs() / 5e6 < 0.001);
         assert!((s.rtt_mean_ns - 5_000_500.0).abs() / 5e6 < 0.001);
+    }
+
+    #[test]
+    fn a_zero_round_trip_is_recorded_as_one_ns() {
+        let mut r = RoundTrips::new().unwrap();
+        let t = Instant::now();
+        r.record(t, t).unwrap();
+        assert_eq!(r.sample(1, 1, 0).rtt_min_ns, 1);
     }
 }

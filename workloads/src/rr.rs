@@ -21,12 +21,7 @@ use crate::task::ClientConfig;
 /// Runs a tcp-rr test; `cfg` is already validated.
 pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
     let peer = cfg.target;
-    let header = Header {
-        workload: cfg.workload,
-        warmup_ms: cfg.warmup_ms,
-        duration_ms: cfg.duration_ms,
-        message_size: cfg.message_size,
-    };
+    let header = Header::of(cfg);
     let mut conn = protocol::open(peer, &header, true)?;
 
     let mut trips = RoundTrips::new()?;

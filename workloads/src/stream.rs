@@ -31,12 +31,7 @@ pub const SEND_MARGIN: Duration = Duration::from_millis(100);
 
 /// Runs a tcp-stream test; `cfg` is already validated.
 pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
-    let header = Header {
-        workload: cfg.workload,
-        warmup_ms: cfg.warmup_ms,
-        duration_ms: cfg.duration_ms,
-        message_size: cfg.message_size,
-    };
+    let header = Header::of(cfg);
     // Connect everything first, so a refused connection fails the test before any traffic
     // and all streams start together.
     let conns = (0..cfg.streams)

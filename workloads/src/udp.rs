@@ -86,15 +86,6 @@ const SEQ_PREALLOC_RATE: u64 = 4_000_000;
 // ---------------------------------------------------------------------------------------------
 // Client side.
 
-fn header_of(cfg: &ClientConfig) -> Header {
-    Header {
-        workload: cfg.workload,
-        warmup_ms: cfg.warmup_ms,
-        duration_ms: cfg.duration_ms,
-        message_size: cfg.message_size,
-    }
-}
-
 /// The UDP workloads need room for the sequence number and the cookie in every datagram.
 fn check_size(cfg: &ClientConfig) -> Result<(), WorkloadError> {
     if (cfg.message_size as usize) < UDP_PREFIX_LEN {
@@ -182,7 +173,7 @@ fn fill_datagram(d: &mut [u8], cookie: u64) {
 pub(crate) fn run_stream(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
     check_size(cfg)?;
     let peer = cfg.target;
-    let (mut conn, ack) = protocol::open_with_ack(peer, &header_of(cfg), true)?;
+    let (mut conn, ack) = protocol::open_with_ack(peer, &Header::of(cfg), true)?;
     let (sock, udp_peer) = connect_udp(peer, &ack, cfg)?;
     sock.set_write_timeout(Some(SEND_BLOCK_LIMIT))
         .map_err(|e| WorkloadError::io(udp_peer, "setting the UDP send timeout", e))?;
@@ -379,7 +370,7 @@ impl RrClient {
 pub(crate) fn run_rr(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
     check_size(cfg)?;
     let peer = cfg.target;
-    let (conn, ack) = protocol::open_with_ack(peer, &header_of(cfg), true)?;
+    let (conn, ack) = protocol::open_with_ack(peer, &Header::of(cfg), true)?;
     let (sock, udp_peer) = connect_udp(peer, &ack, cfg)?;
     sock.set_read_timeout(Some(RETRY_TIMEOUT))
         .map_err(|e| WorkloadError::io(udp_peer, "setting the UDP receive timeout", e))?;
