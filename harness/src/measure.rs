@@ -152,7 +152,12 @@ pub fn measure_pair(
         client_node_netns: plan.node_of(client_pod).netns.clone(),
         server_netns: server_pod.netns.clone(),
         server_node_netns: plan.node_of(server_pod).netns.clone(),
-        device_names: device_names(hosts),
+        // Only the traced repetition counts transmissions by device name.
+        device_names: if opts.trace {
+            device_names(hosts)
+        } else {
+            Vec::new()
+        },
         untraced_endpoints: (opts.generator != Generator::Cnbench).then(|| {
             format!(
                 "client and server are {} processes, which are not traced; daemons are",
