@@ -22,6 +22,9 @@ command -v pgrep >/dev/null || missing+=(procps)
 command -v bird >/dev/null || missing+=(bird2)
 # The external generators behind `--generator iperf3|sockperf`, which the tests cross-check.
 command -v iperf3 >/dev/null || missing+=(iperf3)
+# nft, with which `cnbench fault --fault loss` drops packets on the underlay (the package's
+# service stays disabled: it loads no rules in the machine's own namespace).
+command -v nft >/dev/null || missing+=(nftables)
 command -v sockperf >/dev/null || missing+=(sockperf)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"

@@ -49,6 +49,11 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Inject faults while a paced probe stream runs across every pod pair: measure the
+    /// probes lost during and after each fault and the time until every pair answers again,
+    /// then run every conformance check again (stale neighbour, FDB or route entries fail it).
+    /// Exit 0 when every fault was recovered from and every check passed, 1 otherwise.
+    Fault(FaultArgs),
     /// Control-plane scale: stand up N nodes for each size and topology, measure convergence,
     /// sessions, routes and daemon memory and CPU, tear down between sizes.
     Scale(ScaleArgs),
@@ -131,14 +136,21 @@ pub struct TopologyArgs {
     #[arg(long, value_enum)]
     pub underlay: Option<UnderlayArg>,
     /// The pod network (default: the backend's, as in the article).
-    #[arg(long, value_name = "CIDR")]
+    #[arg(long, value_name = "CIDR", value_parser = cidr)]
     pub pod_cidr: Option<Ipv4Net>,
     /// Underlay subnet(s), comma-separated: one for l2, two for l3.
-    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',')]
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',', value_parser = cidr)]
     pub underlay_cidr: Option<Vec<Ipv4Net>>,
     /// MTU of the underlay and pod links, in bytes.
     #[arg(long)]
     pub mtu: Option<u32>,
+}
+
+/// An IPv4 network `ADDRESS/PREFIX`, or what to write instead.
+fn cidr(s: &str) -> Result<Ipv4Net, String> {
+    s.parse().map_err(|_| {
+        "not an IPv4 network: write ADDRESS/PREFIX, prefix 0 to 32 (100.96.0.0/16)".into()
+    })
 }
 
 impl TopologyArgs {
@@ -264,6 +276,62 @@ pub struct RunArgs {
     /// given as a ratio to host-net, measured in the same session on the same underlay).
     #[arg(long)]
     pub no_baseline: bool,
+}
+
+/// `cnbench fault`.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// Backend.
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Topology.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// The faults, comma-separated, run one after the other on one topology: link-flap (the
+    /// node's underlay link down, then up), loss (random loss on the underlay, nftables),
+    /// node-restart (the node and its pods torn down, then set up again), daemon-restart
+    /// (flannel-udp, userspace ipip), bird-restart (bgp), vtep-change (vxlan: flannel.1
+    /// recreated with a new MAC); `all`: every fault that applies to the backend.
+    #[arg(
+        long,
+        short = 'f',
+        value_delimiter = ',',
+        required = true,
+        value_name = "FAULT"
+    )]
+    pub fault: Vec<String>,
+    /// The node the fault hits [default: the last node].
+    #[arg(long, value_name = "INDEX")]
+    pub node: Option<u32>,
+    /// How long each fault lasts, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub hold: f64,
+    /// Share of the underlay's packets the loss fault drops (`10%` or `10`).
+    #[arg(long, default_value = "10%", value_name = "PERCENT")]
+    pub loss: String,
+    /// Deliberately broken recovery: after a vtep-change or node-restart only the faulted
+    /// node is reprogrammed, the peers keep what they knew (its old VTEP MAC). The check
+    /// after the fault must catch it (vxlan).
+    #[arg(long)]
+    pub broken_recovery: bool,
+    /// Probes sent per second to each peer, by every pod.
+    #[arg(long, default_value_t = 1000, value_name = "PPS")]
+    pub rate: u64,
+    /// Probing before each fault, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub before: f64,
+    /// Probing after every pair answered again, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub after: f64,
+    /// How long the pairs get to answer again after a fault's end, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub recovery_limit: f64,
+    /// Window of each TCP throughput measurement of the loss fault, in seconds.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub tcp_window: f64,
+    /// Also write the result as JSON to this file (kept current as faults finish).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// `cnbench up`.

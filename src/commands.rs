@@ -13,7 +13,7 @@ use harness::{Backend, HarnessError};
 use reports::{Environment, Outcome, ResultWriter, RunResult};
 use workloads::{Generator, Workload};
 
-use crate::cli::{MeasureArgs, PlacementArg, RunArgs, ScaleArgs, TopologyArgs, UpArgs};
+use crate::cli::{FaultArgs, MeasureArgs, PlacementArg, RunArgs, ScaleArgs, TopologyArgs, UpArgs};
 use crate::output::Printer;
 use crate::registry;
 use crate::ExitCode;
@@ -645,11 +645,30 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             bail!("--bgp-topology {t}: use mesh, rr or both (mesh,rr)");
         }
     }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!(
-            "--timeout {}: use a positive number of seconds",
+            "--timeout {}: use a positive number of seconds, at most 3600",
             args.timeout
         );
+    }
+    // Every point is planned and validated (underlay size, bird on PATH) before the first is
+    // stood up.
+    for topology in &args.bgp_topology {
+        for &n in &args.nodes {
+            let options = BackendOptions {
+                datapath: None,
+                bgp_topology: Some(topology.clone()),
+            };
+            let topo = TopologyArgs {
+                nodes: Some(n),
+                pods_per_node: Some(1),
+                underlay: Some(args.underlay),
+                pod_cidr: None,
+                underlay_cidr: None,
+                mtu: None,
+            };
+            plan_for(backend(&args.backend, &options)?.as_ref(), &topo)?;
+        }
     }
     capability::require_root()?;
     let mut writer = open_json(&args.json)?;
@@ -739,6 +758,29 @@ pub fn report(results: &[std::path::PathBuf], out: &std::path::Path) -> Result<E
     Ok(ExitCode::Ok)
 }
 
+/// Refuses an output file that cannot be written: a directory, or in a directory that does
+/// not exist.
+fn writable_file(option: &str, path: &std::path::Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if path.is_dir() {
+        bail!(
+            "{option} {}: is a directory; give a file name",
+            path.display()
+        );
+    }
+    if !dir.is_dir() {
+        bail!(
+            "{option} {}: {} is not a directory; create it or pick a file in an existing one",
+            path.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// `cnbench compare`: everything is read and checked before anything is written.
 pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
     use reports::compare::{self, CompareOptions};
@@ -746,6 +788,15 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
     if let Some(floor) = &args.noise_floor {
         options.noise_floor =
             compare::parse_threshold(floor).map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
+    }
+    for (option, path) in [
+        ("--markdown", &args.markdown),
+        ("--junit", &args.junit),
+        ("--json", &args.json),
+    ] {
+        if let Some(path) = path {
+            writable_file(option, path)?;
+        }
     }
     let baseline = reports::read_result(&args.baseline)?;
     let candidate = reports::read_result(&args.candidate)?;
@@ -770,4 +821,152 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
         1 => ExitCode::ChecksFailed,
         _ => ExitCode::Inconclusive,
     })
+}
+
+/// `cnbench fault`.
+pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
+    use harness::fault::{self, FaultKind, FaultOptions, FaultSpec, Recovery};
+    // Everything the user typed is checked before anything is created.
+    let options = args.backend.options();
+    let backend = backend(&args.backend.backend, &options)?;
+    let plan = plan_for(backend.as_ref(), &args.topology)?;
+    let mut kinds: Vec<FaultKind> = Vec::new();
+    for name in &args.fault {
+        let more = match name.as_str() {
+            "all" => fault::applicable(backend.as_ref(), &plan),
+            one => vec![one.parse().map_err(|e| anyhow!("--fault {one}: {e}"))?],
+        };
+        for k in more {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+    }
+    let secs = |name: &str, v: f64, min: f64, max: f64| -> Result<Duration> {
+        if !(v.is_finite() && v >= min && v <= max) {
+            bail!("--{name} {v}: use {min} to {max} seconds");
+        }
+        Ok(Duration::from_secs_f64(v))
+    };
+    let hold = secs("hold", args.hold, 0.01, 600.0)?;
+    let loss_percent = parse_percent(&args.loss)?;
+    let node = args.node.unwrap_or(plan.spec.nodes.saturating_sub(1));
+    let recovery = if args.broken_recovery {
+        Recovery::FaultedNodeOnly
+    } else {
+        Recovery::Full
+    };
+    let specs: Vec<FaultSpec> = kinds
+        .iter()
+        .map(|&kind| FaultSpec {
+            kind,
+            node,
+            hold,
+            loss_percent,
+            recovery,
+        })
+        .collect();
+    for spec in &specs {
+        fault::validate(backend.as_ref(), &plan, spec).map_err(HarnessError::from)?;
+    }
+    let fopts = FaultOptions {
+        rate_pps: args.rate,
+        before: secs("before", args.before, 0.0, 600.0)?,
+        after: secs("after", args.after, 0.0, 600.0)?,
+        recovery_limit: secs("recovery-limit", args.recovery_limit, 0.1, 600.0)?,
+        tcp_window: secs("tcp-window", args.tcp_window, 0.1, 60.0)?,
+        agent_exe: exe()?,
+    };
+    fault::validate_options(&fopts).map_err(HarnessError::from)?;
+    capability::require_root()?;
+    let writer = open_json(&args.json)?;
+    harness::signals::install().context("installing signal handlers")?;
+
+    // The parameters of the loss fault's TCP measurement, the only workload a fault runs.
+    let measure = MeasureOptions {
+        workloads: if kinds.contains(&FaultKind::Loss) {
+            vec![Workload::TcpStream]
+        } else {
+            Vec::new()
+        },
+        duration: fopts.tcp_window,
+        warmup: Duration::from_millis(200),
+        repeat: 1,
+        placement: CpuPlacement::SameCpu,
+        streams: 1,
+        message_size: None,
+        generator: Generator::Cnbench,
+        trace: false,
+        agent_exe: fopts.agent_exe.clone(),
+    };
+    let params = run::parameters(backend.as_ref(), &plan, &measure);
+    let mut result = RunResult::new(plan.run_id(), environment(), params);
+    result.started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    say!(
+        "cnbench fault {}: backend {}, {} node(s) x {} pod(s), underlay {}; faults: {}",
+        plan.run_id(),
+        backend.info().name,
+        plan.spec.nodes,
+        plan.spec.pods_per_node,
+        plan.spec.underlay,
+        kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut printer = Printer::new(writer);
+    let outcome = fault::run_faults(
+        backend.as_ref(),
+        Launch {
+            mode: Mode::Run,
+            backend_options: options,
+            exe: fopts.agent_exe.clone(),
+        },
+        plan,
+        &specs,
+        &fopts,
+        &mut result,
+        &mut printer,
+    );
+    if !result.topology.is_empty() {
+        say!();
+        say_raw!("{}", reports::render_summary(&result));
+    }
+    if let Some(e) = printer.write_error.take() {
+        eprintln!("cnbench: {e}");
+    }
+    if let Some(p) = &args.json {
+        if printer.writer.is_some() {
+            say!("result written to {}", p.display());
+        }
+    }
+    match outcome {
+        Ok(()) => Ok(exit_for(&result)),
+        Err(HarnessError::Interrupted) => {
+            eprintln!("cnbench: interrupted; everything the run made was torn down");
+            Ok(ExitCode::Interrupted)
+        }
+        Err(e) => {
+            if matches!(result.outcome, Outcome::Incomplete) {
+                result.outcome = Outcome::Error {
+                    message: e.to_string(),
+                };
+            }
+            printer.result(&result);
+            Err(e.into())
+        }
+    }
+}
+
+/// `10%`, `10` or `0.5%`: a whole percentage from 1 to 100.
+fn parse_percent(s: &str) -> Result<u32> {
+    let t = s.trim().trim_end_matches('%');
+    match t.parse::<u32>() {
+        Ok(p) if (1..=100).contains(&p) => Ok(p),
+        _ => bail!("--loss {s}: use a whole percentage from 1 to 100 (`10%`)"),
+    }
 }

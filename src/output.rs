@@ -119,6 +119,10 @@ impl Observer for Printer {
         }
     }
 
+    fn fault(&mut self, record: &reports::FaultRecord) {
+        self.line(&format!("fault {}", record.one_line()));
+    }
+
     fn result(&mut self, result: &RunResult) {
         if let Some(w) = &mut self.writer {
             if let Err(e) = w.write(result) {

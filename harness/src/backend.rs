@@ -12,10 +12,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::error::{HarnessError, PlanError, Result};
+use crate::fault::FaultKind;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
 use crate::process::Supervisor;
-use crate::topology::{Plan, PodNetwork, PodPlan, Underlay};
+use crate::topology::{NodePlan, Plan, PodNetwork, PodPlan, Underlay};
 
 /// The placement whose server CPU datapath daemons are pinned to.
 pub const DAEMON_CPU: crate::measure::CpuPlacement = crate::measure::CpuPlacement::SameCpu;
@@ -109,6 +110,56 @@ pub trait Backend {
     fn extra_checks(&self, _ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
         Vec::new()
     }
+
+    // Faults (`cnbench fault`, see [`crate::fault`]). The harness itself injects link-flap,
+    // loss and node-restart; a backend adds the faults of its own parts.
+
+    /// Faults of this backend's own parts that it can inject (`daemon-restart`,
+    /// `bird-restart`, `vtep-change`).
+    fn own_faults(&self) -> &'static [FaultKind] {
+        &[]
+    }
+
+    /// Begins fault `kind` (one of [`Backend::own_faults`]) on `node`: stops the daemon or
+    /// BIRD, removes the VTEP.
+    fn inject(&self, _ctx: &Context<'_>, kind: FaultKind, _node: &NodePlan) -> Result<()> {
+        Err(fault_unsupported(self.info().name, kind))
+    }
+
+    /// Ends fault `kind` on `node` the way a real host comes back by itself: the daemon or
+    /// BIRD started again as setup started it, the VTEP created again at boot with a new MAC.
+    /// Whatever the *other* nodes must learn about it is [`Backend::reprogram`]'s job.
+    fn lift(&self, _ctx: &Context<'_>, kind: FaultKind, _node: &NodePlan) -> Result<()> {
+        Err(fault_unsupported(self.info().name, kind))
+    }
+
+    /// Builds `node` again, its pods included, after node-restart recreated its namespaces
+    /// empty and cabled its `eth0` again: what setup does for one node, started the same way.
+    fn setup_node(&self, _ctx: &Context<'_>, _node: &NodePlan) -> Result<()> {
+        Err(fault_unsupported(self.info().name, FaultKind::NodeRestart))
+    }
+
+    /// Whether cnbench plays this backend's control plane ([`Backend::reprogram`] does
+    /// something). False where the control plane is a daemon of the backend's own (BIRD), or
+    /// a static configuration (flannel-udp's daemons know every peer from the start).
+    fn reprograms(&self) -> bool {
+        false
+    }
+
+    /// The control plane's reaction to a change: programs in each of `nodes` what it must
+    /// know about every other node, from the other nodes' state *now* (a VTEP's current MAC),
+    /// as flanneld does when a lease changes or its route check runs. Idempotent: what is in
+    /// place is replaced, what is stale removed.
+    fn reprogram(&self, _ctx: &Context<'_>, _nodes: &[&NodePlan]) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn fault_unsupported(backend: &str, kind: FaultKind) -> HarnessError {
+    HarnessError::Unsupported {
+        what: format!("backend {backend} cannot suffer the fault {kind}"),
+        fix: "`cnbench fault --help` lists which fault applies to which backend".into(),
+    }
 }
 
 /// Options that change what a backend builds, given on the command line and kept in the
@@ -195,6 +246,27 @@ impl Context<'_> {
                 self.procs.stop(pid);
                 Err(fail("not ready within 5 s".into()))
             }
+        }
+    }
+
+    /// Stops the run's process `what` (as started: `flannel-udp daemon on n0`, `bird on
+    /// n1`) in `netns`, by its recorded pid; returns the pid. An error if there is none.
+    pub fn stop_process(&self, what: &str, netns: &str) -> Result<u32> {
+        let found = self
+            .procs
+            .list()
+            .into_iter()
+            .find(|(w, n, _)| w == what && n == netns);
+        match found {
+            Some((_, _, pid)) => {
+                self.procs.stop(pid);
+                Ok(pid)
+            }
+            None => Err(HarnessError::Process {
+                what: what.to_string(),
+                netns: netns.to_string(),
+                message: "not among the run's processes (did it exit? see its stderr)".into(),
+            }),
         }
     }
 

@@ -133,6 +133,12 @@ pub enum PlanError {
         /// What is not supported and what to use instead.
         why: String,
     },
+    /// A fault cannot be injected as asked.
+    #[error("{why}")]
+    Fault {
+        /// What is wrong and what to use instead, naming the option.
+        why: String,
+    },
 }
 
 /// Turns a kernel errno into a hint for the user, where a common cause is known.

@@ -5,11 +5,13 @@
 //! Depends on `workloads` (traffic generators) and `reports` (the result schema); never on a
 //! backend. Backends depend on this crate.
 
+mod agent;
 pub mod backend;
 pub mod capability;
 pub mod checks;
 pub mod cost;
 pub mod error;
+pub mod fault;
 pub mod host;
 pub mod measure;
 pub mod netlink;

@@ -1,22 +1,18 @@
 //! Measurement: workload agents run as separate processes inside the pod namespaces
 //! (`cnbench agent '<json>'`), pinned to CPUs whose placement is part of the result.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reports::{Endpoint, MeasurementRecord, Placement, Sample, TracedRepetition};
 use workloads::{AgentTask, ClientConfig, Generator, ServeConfig, Workload};
 
+use crate::agent::Agent;
 use crate::backend::{Datapath, MeasurePair};
 use crate::cost::{CostScope, CostSession, RoleSpec};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
-use crate::process;
-use crate::signals;
 use crate::topology::Plan;
 
 /// Where the client and server agents run relative to each other.
@@ -331,117 +327,6 @@ pub struct MeasureContext<'a> {
     /// The device a daemon moves packets through, in its node (`flannel0`), if the backend
     /// has daemons.
     pub daemon_device: Option<&'a str>,
-}
-
-/// A running agent process and a reader of its stdout lines.
-struct Agent {
-    child: Child,
-    lines: mpsc::Receiver<std::io::Result<String>>,
-    what: String,
-    netns: String,
-}
-
-impl Agent {
-    fn start(host: &Host, exe: &PathBuf, task: &AgentTask, role: &str) -> Result<Agent> {
-        let what = match task {
-            AgentTask::Serve(s) => format!("{} {role}", s.workload),
-            AgentTask::Client(c) => format!("{} {role}", c.workload),
-            AgentTask::Probe(_) => format!("probe {role}"),
-        };
-        let mut cmd = Command::new(exe);
-        cmd.arg("agent")
-            .arg(task.to_json())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            // A client's stderr is read when it fails; a server lives long and could fill a
-            // pipe nobody reads, so its diagnostics go straight to ours.
-            .stderr(match task {
-                AgentTask::Client(_) | AgentTask::Probe(_) => Stdio::piped(),
-                AgentTask::Serve(_) => Stdio::inherit(),
-            });
-        let mut child = host.spawn(cmd, &what)?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Agent {
-            child,
-            lines: rx,
-            what,
-            netns: host.name().to_string(),
-        })
-    }
-
-    fn error(&mut self, message: String) -> HarnessError {
-        let mut stderr = String::new();
-        if let Ok(Some(_)) = self.child.try_wait() {
-            if let Some(mut e) = self.child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut stderr);
-            }
-        }
-        let stderr = stderr.trim();
-        HarnessError::Process {
-            what: self.what.clone(),
-            netns: self.netns.clone(),
-            message: if stderr.is_empty() {
-                message
-            } else {
-                format!("{message}: {stderr}")
-            },
-        }
-    }
-
-    /// Waits for the next stdout line, polling for SIGINT/SIGTERM.
-    fn next_line(&mut self, limit: Duration) -> Result<String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if signals::interrupted() {
-                return Err(HarnessError::Interrupted);
-            }
-            match self.lines.recv_timeout(Duration::from_millis(50)) {
-                Ok(Ok(line)) => return Ok(line),
-                Ok(Err(e)) => return Err(self.error(format!("reading its output: {e}"))),
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = self.child.wait();
-                    return Err(self.error("exited without a result".into()));
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
-                    return Err(self.error(format!("no result within {} s", limit.as_secs())));
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-            }
-        }
-    }
-
-    fn ready_port(&mut self, limit: Duration) -> Result<u16> {
-        let line = self.next_line(limit)?;
-        line.strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .ok_or_else(|| self.error(format!("expected `ready <port>`, got {line:?}")))
-    }
-
-    fn stop(&mut self) {
-        process::stop(&mut self.child, Duration::from_millis(500));
-    }
-
-    fn stop_and_status(&mut self) -> String {
-        // A client exits by itself once it printed its result.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return s.to_string();
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        self.stop();
-        "killed".into()
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
@@ -176,16 +177,23 @@ pub fn path_of(name: &str) -> PathBuf {
 
 /// Makes `/run/netns` a shared mount point, as iproute2 does, so the bind mounts of our
 /// namespaces propagate to every mount namespace (and `ip netns exec` sees them).
+///
+/// Two processes that both find it not yet a mount point would each bind it onto itself: the
+/// mounts stack (two runs started together on a fresh machine did so 6 times in 40), and a
+/// namespace bind-mounted through the lower layer in between would be hidden under the upper
+/// one. So the slow path runs under an exclusive lock on the directory itself, and looks
+/// again once it holds it.
 fn ensure_run_dir() -> io::Result<()> {
     fs::create_dir_all(NETNS_RUN_DIR)?;
-    let flags = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    match mount(
-        None::<&str>,
-        NETNS_RUN_DIR,
-        Some("none"),
-        flags,
-        None::<&str>,
-    ) {
+    match make_shared() {
+        Err(nix::Error::EINVAL) => {}
+        done => return done.map_err(io::Error::from),
+    }
+    let dir = File::open(NETNS_RUN_DIR)?;
+    // Released when dropped, at return.
+    let _lock = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
+    match make_shared() {
+        // Another process made it while this one waited.
         Ok(()) => Ok(()),
         // Not a mount point yet: bind it onto itself, then make it shared.
         Err(nix::Error::EINVAL) => {
@@ -196,15 +204,19 @@ fn ensure_run_dir() -> io::Result<()> {
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
             )?;
-            mount(
-                None::<&str>,
-                NETNS_RUN_DIR,
-                Some("none"),
-                flags,
-                None::<&str>,
-            )?;
-            Ok(())
+            Ok(make_shared()?)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Makes `/run/netns` a shared mount (recursively); EINVAL when it is not a mount point.
+fn make_shared() -> nix::Result<()> {
+    mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        Some("none"),
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
+        None::<&str>,
+    )
 }

@@ -32,6 +32,14 @@ use crate::underlay;
 /// How long a new topology's links may take to come up operationally.
 const LINKS_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Set in every namespace a run creates. IPv4 only: a new namespace's links would otherwise
+/// send IPv6 router and neighbour solicitations, which fill bridge FDBs and TUN queues with
+/// traffic the checks did not cause and the measurements do not want.
+pub(crate) const NEW_NAMESPACE_SYSCTLS: [(&str, &str); 2] = [
+    ("net.ipv6.conf.all.disable_ipv6", "1"),
+    ("net.ipv6.conf.default.disable_ipv6", "1"),
+];
+
 /// Sees a run as it goes, to print progress and write results as they arrive.
 pub trait Observer {
     /// A phase begins (`setting up`, `checking`, `measuring tcp-rr`).
@@ -48,6 +56,8 @@ pub trait Observer {
     fn traced(&mut self, _record: &MeasurementRecord) {}
     /// The result changed (write it now so a late failure loses nothing).
     fn result(&mut self, _result: &RunResult) {}
+    /// A fault finished (`cnbench fault`).
+    fn fault(&mut self, _record: &reports::FaultRecord) {}
 }
 
 /// How a topology is brought up.
@@ -63,11 +73,11 @@ pub struct Launch {
 
 /// A topology that is up: its plan, a host per namespace, its daemons.
 pub struct Topology {
-    plan: Plan,
-    hosts: BTreeMap<String, Host>,
-    state: RunState,
-    procs: Supervisor,
-    exe: PathBuf,
+    pub(crate) plan: Plan,
+    pub(crate) hosts: BTreeMap<String, Host>,
+    pub(crate) state: RunState,
+    pub(crate) procs: Supervisor,
+    pub(crate) exe: PathBuf,
 }
 
 impl Topology {
@@ -133,13 +143,7 @@ impl Topology {
                 return Err(HarnessError::Interrupted);
             }
             let host = Host::open(Netns::create(name)?)?;
-            // IPv4 only: a new namespace's links would otherwise send IPv6 router and
-            // neighbour solicitations, which fill bridge FDBs and TUN queues with traffic the
-            // checks did not cause and the measurements do not want.
-            host.set_sysctls(&[
-                ("net.ipv6.conf.all.disable_ipv6", "1"),
-                ("net.ipv6.conf.default.disable_ipv6", "1"),
-            ])?;
+            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
             self.hosts.insert(name.clone(), host);
         }
         underlay::build(&self.plan, &self.hosts)?;
@@ -194,7 +198,7 @@ impl Topology {
         }
     }
 
-    fn context(&self) -> Context<'_> {
+    pub(crate) fn context(&self) -> Context<'_> {
         Context {
             plan: &self.plan,
             hosts: &self.hosts,
@@ -203,7 +207,7 @@ impl Topology {
         }
     }
 
-    fn save_daemons(&mut self) -> Result<()> {
+    pub(crate) fn save_daemons(&mut self) -> Result<()> {
         let now = self.procs.list();
         if now != self.state.daemons {
             self.state.daemons = now;

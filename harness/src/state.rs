@@ -64,17 +64,49 @@ impl RunState {
     }
 
     /// Writes the state (atomically: temp file, then rename).
+    ///
+    /// The first save of a run claims its id: the directory is created exclusively, so two
+    /// runs that drew the same id at the same time (or a run and a crash's leftover of that
+    /// id) cannot overwrite each other's record, nor roll back each other's namespaces.
+    /// Later saves (daemons added, from this process or one that attached) go on only over a
+    /// record of the same run and owner.
     pub fn save(&self) -> Result<()> {
         let dir = Self::dir(&self.run_id);
         let err = |e: io::Error| HarnessError::State {
             path: dir.clone(),
             message: format!("{e}; is /run writable (cnbench needs root)?"),
         };
-        fs::create_dir_all(&dir).map_err(err)?;
+        fs::create_dir_all(STATE_ROOT).map_err(err)?;
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let ours = Self::load(&self.run_id).is_ok_and(|there| there.same_run(self));
+                if !ours {
+                    return Err(HarnessError::State {
+                        path: dir.clone(),
+                        message: format!(
+                            "run id {} is taken by another run (`cnbench status`); start again \
+                             for a fresh id",
+                            self.run_id
+                        ),
+                    });
+                }
+            }
+            Err(e) => return Err(err(e)),
+        }
         let tmp = dir.join("state.json.tmp");
         let json = serde_json::to_vec_pretty(self).expect("state serializes");
         fs::write(&tmp, json).map_err(err)?;
         fs::rename(&tmp, Self::file(&self.run_id)).map_err(err)
+    }
+
+    /// Whether `other` records the same run, started by the same process.
+    fn same_run(&self, other: &RunState) -> bool {
+        self.run_id == other.run_id
+            && self.mode == other.mode
+            && self.owner_pid == other.owner_pid
+            && self.owner_start_ticks == other.owner_start_ticks
+            && self.namespaces == other.namespaces
     }
 
     /// Loads the state of run `run_id`.

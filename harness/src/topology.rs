@@ -183,6 +183,9 @@ pub struct Plan {
 pub const MAX_NODES: u32 = 250;
 /// Largest pod count per node the planner accepts.
 pub const MAX_PODS_PER_NODE: u32 = 250;
+/// Largest pod count of a whole topology: the conformance checks probe every ordered pair of
+/// pods, so their number grows with its square.
+pub const MAX_PODS: u32 = 500;
 
 /// Makes a fresh run id: 6 lowercase hex digits from the kernel's random source.
 pub fn new_run_id() -> String {
@@ -272,6 +275,18 @@ impl TopologySpec {
                 "pods-per-node",
                 self.pods_per_node,
                 format!("use 1 to {MAX_PODS_PER_NODE}"),
+            ));
+        }
+        let pods = u64::from(self.nodes) * u64::from(self.pods_per_node);
+        if pods > u64::from(MAX_PODS) {
+            return Err(invalid(
+                "pods-per-node",
+                self.pods_per_node,
+                format!(
+                    "{} nodes x {} pods is {pods} pods, at most {MAX_PODS} fit (the checks probe \
+                     every pod pair): use fewer nodes or pods per node",
+                    self.nodes, self.pods_per_node
+                ),
             ));
         }
         if !(576..=65535).contains(&self.mtu) {
@@ -770,6 +785,27 @@ mod tests {
             blocks.to_string().contains("3 nodes need one each"),
             "{blocks}"
         );
+    }
+
+    #[test]
+    fn counts_are_limited_and_the_limit_is_named() {
+        let net = PodNetwork::HostNetwork;
+        let e = Plan::new(spec(MAX_NODES + 1, 1, Underlay::L2), net).unwrap_err();
+        assert!(e.to_string().contains("at most 250 nodes"), "{e}");
+        for pods in [0, MAX_PODS_PER_NODE + 1] {
+            let e = Plan::new(spec(2, pods, Underlay::L2), net).unwrap_err();
+            assert!(e.to_string().contains("use 1 to 250"), "{e}");
+        }
+        let e = Plan::new(spec(MAX_NODES, MAX_PODS_PER_NODE, Underlay::L2), net).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--pods-per-node 250: 250 nodes x 250 pods is 62500 pods, at most 500 fit (the \
+             checks probe every pod pair): use fewer nodes or pods per node"
+        );
+        // At the limits, a plan is made.
+        let plan = Plan::new(spec(MAX_NODES, MAX_PODS / MAX_NODES, Underlay::L2), net).unwrap();
+        assert_eq!(plan.pods.len(), MAX_PODS as usize);
+        assert!(Plan::new(spec(1, MAX_PODS_PER_NODE, Underlay::None), net).is_ok());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::backend::{DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExp
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
-use crate::topology::Plan;
+use crate::topology::{NodePlan, Plan};
 use std::collections::BTreeMap;
 
 /// The node's underlay device, as in the article.
@@ -20,11 +20,10 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         let h = &hosts[&node.netns];
         h.nl().set_up("lo")?;
     }
-    let (hub_netns, bridges): (String, Vec<String>) = if let Some(sw) = &plan.switch {
+    if let Some(sw) = &plan.switch {
         let h = &hosts[&sw.netns];
         h.nl().create_bridge(&sw.bridge, plan.bridge_mac(0), mtu)?;
         h.nl().set_up(&sw.bridge)?;
-        (sw.netns.clone(), vec![sw.bridge.clone()])
     } else if let Some(rt) = &plan.router {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
@@ -35,28 +34,59 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
             h.nl().set_up(br)?;
         }
         h.set_sysctl("net.ipv4.ip_forward", "1")?;
-        (
-            rt.netns.clone(),
-            rt.segments.iter().map(|s| s.0.clone()).collect(),
-        )
     } else {
         return Ok(());
-    };
-    let hub = &hosts[&hub_netns];
+    }
     for node in &plan.nodes {
-        let h = &hosts[&node.netns];
-        hub.nl()
-            .create_veth(&node.switch_port, NODE_DEV, Some(h.netns().fd()), mtu)?;
-        hub.nl()
-            .set_master(&node.switch_port, &bridges[node.segment])?;
-        hub.nl().set_up(&node.switch_port)?;
-        if let Some(ip) = node.underlay_ip {
-            h.nl().add_address(NODE_DEV, ip)?;
-        }
-        h.nl().set_up(NODE_DEV)?;
-        if let Some(gw) = node.underlay_gateway {
-            h.nl().add_route(&RouteSpec::default_via(gw, NODE_DEV))?;
-        }
+        attach_node(plan, hosts, node)?;
+    }
+    Ok(())
+}
+
+/// The hub a node's `eth0` is cabled to: the switch or router namespace, and the bridge of
+/// the node's segment there. None without an underlay.
+pub fn hub_of(plan: &Plan, node: &NodePlan) -> Option<(String, String)> {
+    if let Some(sw) = &plan.switch {
+        Some((sw.netns.clone(), sw.bridge.clone()))
+    } else {
+        plan.router
+            .as_ref()
+            .map(|rt| (rt.netns.clone(), rt.segments[node.segment].0.clone()))
+    }
+}
+
+/// Cables `node` to its hub: a veth pair from the hub's port to the node's `eth0`, the
+/// node's address, and on l3 its default route via the router. Setup does it for every node;
+/// a node that is set up again (node-restart) gets it alone.
+pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Result<()> {
+    let Some((hub_netns, bridge)) = hub_of(plan, node) else {
+        return Ok(());
+    };
+    let (hub, h) = (&hosts[&hub_netns], &hosts[&node.netns]);
+    h.nl().set_up("lo")?;
+    hub.nl().create_veth(
+        &node.switch_port,
+        NODE_DEV,
+        Some(h.netns().fd()),
+        plan.spec.mtu,
+    )?;
+    hub.nl().set_master(&node.switch_port, &bridge)?;
+    hub.nl().set_up(&node.switch_port)?;
+    if let Some(ip) = node.underlay_ip {
+        h.nl().add_address(NODE_DEV, ip)?;
+    }
+    h.nl().set_up(NODE_DEV)?;
+    restore_node_routes(hosts, node)
+}
+
+/// Puts back the node's own underlay route (l3: default via its router), as a node's network
+/// configuration does when its link comes back: the kernel deletes every route through a
+/// device that goes down (`fib_sync_down_dev`) and restores only the connected ones.
+pub fn restore_node_routes(hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Result<()> {
+    if let Some(gw) = node.underlay_gateway {
+        hosts[&node.netns]
+            .nl()
+            .replace_route(&RouteSpec::default_via(gw, NODE_DEV))?;
     }
     Ok(())
 }

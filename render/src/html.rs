@@ -226,6 +226,23 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
         }
     }
 
+    let faults = tables::faults(model);
+    if !faults.rows.is_empty() {
+        o.push_str("<h2 id=\"faults\">Faults</h2>\n");
+        o.push_str(
+            "<p class=\"note\">Each fault was injected while every pod probed every other at a \
+             fixed rate (sequence-numbered UDP). Lost during: probes sent while the fault held; \
+             lost after: sent after it ended; recovery: from the fault's end until every pair \
+             answered again for good. Every conformance check then ran again.</p>\n",
+        );
+        table(&mut o, &faults);
+        let evidence = tables::fault_evidence(model);
+        if !evidence.rows.is_empty() {
+            o.push_str("<h3>Checks that failed after a fault</h3>\n");
+            table(&mut o, &evidence);
+        }
+    }
+
     if !model.scales.is_empty() {
         o.push_str("<h2 id=\"scale\">Control-plane scale</h2>\n");
         table(&mut o, &tables::scale(model));

@@ -120,6 +120,19 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
             );
         }
     }
+    let faults = tables::faults(model);
+    if !faults.rows.is_empty() {
+        o.push_str(
+            "## Faults\n\nInjected while every pod probed every other; recovery is from the \
+             fault's end until every pair answered again for good.\n\n",
+        );
+        table(&mut o, &faults);
+        let evidence = tables::fault_evidence(model);
+        if !evidence.rows.is_empty() {
+            o.push_str("### Checks that failed after a fault\n\n");
+            table(&mut o, &evidence);
+        }
+    }
     if !model.scales.is_empty() {
         o.push_str("## Control-plane scale\n\n");
         table(&mut o, &tables::scale(model));

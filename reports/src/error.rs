@@ -72,6 +72,16 @@ pub enum ReportError {
         expected: u32,
     },
 
+    /// The file is a `cnbench scale` result where a run result is needed (`compare`).
+    #[error(
+        "result file {} is a `cnbench scale` result; pass results of `cnbench run --json` (`cnbench report` shows scale results)",
+        path.display()
+    )]
+    ScaleResult {
+        /// The scale result file.
+        path: PathBuf,
+    },
+
     /// A result could not be turned into JSON.
     #[error(
         "cannot serialize the run result to JSON: {error}; this is a cnbench bug, please report it"

@@ -328,6 +328,12 @@ pub fn render_summary(r: &RunResult) -> String {
         let _ = writeln!(out, "  {}", format_check(check));
     }
 
+    if !r.faults.is_empty() {
+        out.push_str(&crate::fault::render_faults(&r.faults));
+        if r.measurements.is_empty() {
+            return out;
+        }
+    }
     if r.measurements.is_empty() {
         let _ = writeln!(out, "\nmeasurements: none");
         return out;

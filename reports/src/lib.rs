@@ -22,6 +22,7 @@
 pub mod compare;
 pub mod environment;
 pub mod error;
+pub mod fault;
 pub mod human;
 pub mod junit;
 pub mod markdown;
@@ -40,6 +41,7 @@ pub use compare::{
 };
 pub use environment::Environment;
 pub use error::ReportError;
+pub use fault::{render_faults, FaultOutcome, FaultRecord, PairRecovery, TcpUnderLoss};
 pub use human::{
     cost_summary, format_bps, format_check, format_metric, format_ns, format_rate, format_sample,
     render_summary, render_topology,

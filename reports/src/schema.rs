@@ -16,7 +16,7 @@ use crate::stats::Stats;
 
 /// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
 /// files with any other version.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Everything one run did: the machine, the parameters, the namespaces it built, how long each
 /// phase took, every conformance check and every measurement, and how it ended.
@@ -47,6 +47,9 @@ pub struct RunResult {
     /// Why the baseline is missing, when it was asked for and failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_error: Option<String>,
+    /// Faults injected while probes ran (`cnbench fault`), in the order they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::fault::FaultRecord>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
 }
@@ -99,6 +102,7 @@ impl RunResult {
             measurements: Vec::new(),
             baseline: None,
             baseline_error: None,
+            faults: Vec::new(),
             outcome: Outcome::Incomplete,
         }
     }
@@ -886,7 +890,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 3);
+        assert_eq!(v["schema_version"], 4);
         assert_eq!(v["outcome"], serde_json::json!({"status": "checks_failed"}));
         assert_eq!(v["checks"][0]["outcome"], "pass");
         assert_eq!(v["checks"][2]["outcome"], "expected_failure");

@@ -114,6 +114,11 @@ pub fn read_result(path: &Path) -> Result<RunResult, ReportError> {
             expected: SCHEMA_VERSION,
         });
     }
+    if value.get("kind").and_then(|k| k.as_str()) == Some("scale") {
+        return Err(ReportError::ScaleResult {
+            path: path.to_owned(),
+        });
+    }
     RunResult::deserialize(value).map_err(parse_error)
 }
 
@@ -186,7 +191,7 @@ mod tests {
         assert_eq!(read_result(&path).unwrap(), r);
         assert!(!dir.0.join("run.json.tmp").exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 3,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 4,"), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(text, to_json(&r).unwrap());
     }
@@ -211,16 +216,16 @@ mod tests {
         let dir = TempDir::new();
         let path = dir.0.join("old.json");
         let mut value = serde_json::to_value(full_result()).unwrap();
-        value["schema_version"] = 4.into();
+        value["schema_version"] = 5.into();
         // A future version may change the shape too; the version must still be what is reported.
         value["measurements"] = "changed".into();
         fs::write(&path, value.to_string()).unwrap();
         let err = read_result(&path).unwrap_err();
         assert!(
-            matches!(&err, ReportError::SchemaVersion { found: 4, expected: 3, path: p } if *p == path),
+            matches!(&err, ReportError::SchemaVersion { found: 5, expected: 4, path: p } if *p == path),
             "{err:?}"
         );
-        assert!(err.to_string().contains("has schema_version 4"), "{err}");
+        assert!(err.to_string().contains("has schema_version 5"), "{err}");
     }
 
     #[test]
@@ -246,6 +251,23 @@ mod tests {
         let err = read_result(&unversioned).unwrap_err();
         assert!(
             err.to_string().contains("missing field `schema_version`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_scale_result_is_named_as_one() {
+        let dir = TempDir::new();
+        let path = dir.0.join("scale.json");
+        let scale = crate::ScaleResult::new(full_result().environment, "bgp", "l2");
+        fs::write(&path, serde_json::to_string(&scale).unwrap()).unwrap();
+        let err = read_result(&path).unwrap_err();
+        assert!(
+            matches!(&err, ReportError::ScaleResult { path: p } if *p == path),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("is a `cnbench scale` result"),
             "{err}"
         );
     }

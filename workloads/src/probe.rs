@@ -11,7 +11,9 @@
 //!   for `duration_ms`, and matches the replies.
 //!
 //! It prints `ready <port>` once bound and, at the end, one line: the JSON of a
-//! [`reports::ProbeReport`]. The figures drawn from it are in [`reports::probe`].
+//! [`reports::ProbeReport`]. With `stop_on_stdin` a line `stop` on its stdin ends the
+//! schedule early (the harness probes until a fault has been recovered from, not for a
+//! duration fixed in advance). The figures drawn from it are in [`reports::probe`].
 //!
 //! # Wire format
 //!
@@ -79,6 +81,8 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -156,6 +160,11 @@ pub struct ProbeConfig {
     /// CPU to pin the agent to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// End the schedule early when a line `stop` (or end of file) arrives on stdin: the
+    /// agent sends nothing more, lingers as usual and reports. The harness gives a long
+    /// duration and stops the stream once every pair has recovered from a fault.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stop_on_stdin: bool,
 }
 
 fn default_rate_pps() -> u64 {
@@ -178,6 +187,7 @@ impl ProbeConfig {
             start_unix_ns: None,
             linger_ms: DEFAULT_LINGER_MS,
             cpu: None,
+            stop_on_stdin: false,
         }
     }
 
@@ -287,8 +297,16 @@ impl ProbeAgent {
         self.sock.local_addr().unwrap_or(self.cfg.bind)
     }
 
-    /// Runs the schedule to its end (plus the linger) and returns what was seen.
+    /// Runs the schedule to its end (plus the linger) and returns what was seen. With
+    /// `stop_on_stdin`, a line `stop` on stdin ends the schedule early.
     pub fn run(self) -> Result<ProbeReport, WorkloadError> {
+        let stop = self.cfg.stop_on_stdin.then(watch_stdin_for_stop);
+        self.run_until(stop)
+    }
+
+    /// Runs the schedule until its end or until `stop` turns true (then nothing more is sent;
+    /// the agent lingers as usual), and returns what was seen.
+    pub fn run_until(self, stop: Option<Arc<AtomicBool>>) -> Result<ProbeReport, WorkloadError> {
         set_timer_slack();
         let cfg = &self.cfg;
         let epoch = Instant::now();
@@ -296,7 +314,7 @@ impl ProbeAgent {
         let n = cfg.peers.len() as u64;
         let start_rel = start_offset_ns(cfg, now_unix)?;
         let duration_ns = i128::from(cfg.duration_ms) * 1_000_000;
-        let schedule = Schedule {
+        let mut schedule = Schedule {
             start_rel_ns: start_rel,
             total_rate: u128::from(cfg.rate_pps) * u128::from(n),
             peers: n,
@@ -304,7 +322,7 @@ impl ProbeAgent {
         };
         let end_send_rel = start_rel + duration_ns;
         let linger = Duration::from_millis(cfg.linger_ms).max(REPLY_TIMEOUT);
-        let finish_rel = end_send_rel + linger.as_nanos() as i128;
+        let mut finish_rel = end_send_rel + linger.as_nanos() as i128;
 
         let mut peers = cfg
             .peers
@@ -319,6 +337,11 @@ impl ProbeAgent {
             self.drain(&mut peers, &mut buf, &mut errors)?;
             let now = Instant::now();
             let now_rel = rel(now);
+            if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) && g < schedule.slots {
+                // Asked to stop: no slot after this one, then the usual linger.
+                schedule.slots = g;
+                finish_rel = finish_rel.min(now_rel + linger.as_nanos() as i128);
+            }
             schedule.due(&mut g, now_rel, |j, send| {
                 if send {
                     self.send(j, &mut peers[j], &mut errors);
@@ -350,8 +373,12 @@ impl ProbeAgent {
             if let Some(t) = peers.iter().filter_map(PeerState::next_decision).min() {
                 wake = wake.min(rel(t));
             }
-            let sleep =
+            let mut sleep =
                 Duration::from_nanos((wake - now_rel).clamp(0, i128::from(u64::MAX)) as u64);
+            if stop.is_some() {
+                // Look at the stop flag at least this often even when nothing is due.
+                sleep = sleep.min(STOP_POLL);
+            }
             wait_readable(&self.sock, sleep)
                 .map_err(|e| WorkloadError::io(cfg.bind, "waiting on the probe socket", e))?;
         }
@@ -824,6 +851,30 @@ fn set_timer_slack() {
 
 /// Sleeps until `sock` is readable or `timeout` has passed (ns precision, unlike `poll`). A
 /// signal ends the sleep early.
+/// How often a stoppable agent looks at its stop flag when nothing else wakes it.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Reads stdin on a thread of its own; the flag turns true at a line `stop` or at end of
+/// file (the harness went away: stop rather than probe for the whole duration).
+fn watch_stdin_for_stop() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let stdin = io::stdin();
+        loop {
+            line.clear();
+            match stdin.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if line.trim() == "stop" => break,
+                Ok(_) => {}
+            }
+        }
+        set.store(true, Ordering::Relaxed);
+    });
+    flag
+}
+
 fn wait_readable(sock: &UdpSocket, timeout: Duration) -> io::Result<()> {
     let mut pfd = libc::pollfd {
         fd: sock.as_raw_fd(),
@@ -1084,6 +1135,33 @@ mod tests {
             r.answered + r.losses.iter().map(|l| l.count).sum::<u64>(),
             10
         );
+    }
+
+    #[test]
+    fn a_stop_ends_a_long_schedule_early() {
+        // Two agents on loopback probe each other for a minute; a stop after 300 ms ends
+        // both well before, with every probe sent answered.
+        let (a, b) = (addr("127.0.0.1:17491"), addr("127.0.0.1:17492"));
+        let flag = Arc::new(AtomicBool::new(false));
+        let spawn = |me, peer, flag: Arc<AtomicBool>| {
+            let agent = ProbeAgent::bind(&ProbeConfig::new(me, vec![peer], 60_000)).unwrap();
+            std::thread::spawn(move || agent.run_until(Some(flag)).unwrap())
+        };
+        let started = Instant::now();
+        let (ta, tb) = (spawn(a, b, flag.clone()), spawn(b, a, flag.clone()));
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, Ordering::Relaxed);
+        let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        for r in [ra, rb] {
+            let p = &r.peers[0];
+            assert!(p.sent >= 100 && p.sent < 2_000, "{p:?}");
+            assert_eq!(p.answered, p.sent, "{p:?}");
+        }
     }
 
     #[test]

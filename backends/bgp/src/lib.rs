@@ -23,7 +23,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::fault::FaultKind;
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{Backend, PlanError, Result};
 
 pub use bird::{parse_protocols, BgpProtocol, BirdFiles};
@@ -230,6 +231,56 @@ impl Backend for Bgp {
         Ok(())
     }
 
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        pods::wire_node(ctx, node)?;
+        // Large topologies pin every underlay neighbour; the restarted node's eth0 has a new
+        // MAC, so every entry is written again.
+        neighbours::preresolve(ctx)?;
+        let speaker = Speaker::Node(node.index);
+        bird::write_config(ctx.plan, self.topology, speaker)?;
+        start_bird(ctx, speaker)
+    }
+
+    fn own_faults(&self) -> &'static [FaultKind] {
+        &[FaultKind::BirdRestart]
+    }
+
+    fn reprograms(&self) -> bool {
+        true
+    }
+
+    /// BIRD is the control plane of the pod routes; what cnbench put in place itself is the
+    /// node's stand-in for a default route on l2 (`169.254.1.1 dev eth0`, see
+    /// [`pods::node_gateway_route`]), which the kernel deletes when `eth0` goes down, as a
+    /// node's network configuration would put back.
+    fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
+        if let Some(r) = pods::node_gateway_route(ctx.plan) {
+            for node in nodes {
+                ctx.host(&node.netns).nl().replace_route(&r)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw
+            // the node's block at once; the routes it put in its own kernel go with it.
+            FaultKind::BirdRestart => ctx
+                .stop_process(&Speaker::Node(node.index).what(ctx.plan), &node.netns)
+                .map(|_| ()),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // Started again as setup started it; BGP itself brings the routes back.
+            FaultKind::BirdRestart => start_bird(ctx, Speaker::Node(node.index)),
+            other => Err(unsupported(other)),
+        }
+    }
+
     fn expectations(&self, plan: &Plan) -> Expectations {
         expect::expectations(plan)
     }
@@ -241,3 +292,17 @@ impl Backend for Bgp {
 
 #[cfg(test)]
 mod tests;
+
+/// Starts `speaker`'s BIRD (configuration written) and waits until it is ready.
+fn start_bird(ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
+    let pid = bird::spawn(ctx, speaker)?;
+    bird::wait_ready(ctx.plan, &[(speaker, pid)], READY_WAIT)?;
+    Ok(())
+}
+
+fn unsupported(kind: FaultKind) -> harness::HarnessError {
+    harness::HarnessError::Unsupported {
+        what: format!("bgp cannot suffer the fault {kind}"),
+        fix: "bgp's own fault is bird-restart".into(),
+    }
+}

@@ -4,7 +4,7 @@
 //! bridge's learned CAM table.
 
 use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations, Wire};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{podnet, Backend, PlanError, Result};
 
 /// The bridge's name, as Docker calls it.
@@ -76,9 +76,13 @@ impl Backend for Bridge {
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         for node in &ctx.plan.nodes {
-            podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)?;
+            self.setup_node(ctx, node)?;
         }
         Ok(())
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {

@@ -1,11 +1,12 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
 use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork};
+use harness::fault::FaultKind;
+use harness::topology::{NodePlan, Plan, PodNetwork};
 use harness::{podnet, Backend, PlanError, Result};
 
 use crate::mode::DatapathMode;
-use crate::start::start_daemon;
+use crate::start::{daemon_label, start_daemon};
 use crate::{BRIDGE, INFO, OVERHEAD};
 
 /// The flannel-udp backend, with its datapath mode.
@@ -76,21 +77,43 @@ impl Backend for FlannelUdp {
     }
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        let pod_mtu = plan.spec.mtu - OVERHEAD;
-        for node in &plan.nodes {
-            podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
-            // The node routes between cni0 and flannel0 (net.ipv4.ip_forward, default 0 in
-            // a new namespace).
-            ctx.host(&node.netns)
-                .set_sysctl("net.ipv4.ip_forward", "1")?;
-        }
-        // The daemons come last: each creates flannel0 and its route itself, so a restarted
-        // daemon restores both.
-        for node in &plan.nodes {
-            start_daemon(ctx, node, self.mode)?;
+        for node in &ctx.plan.nodes {
+            self.setup_node(ctx, node)?;
         }
         Ok(())
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu - OVERHEAD)?;
+        // The node routes between cni0 and flannel0 (net.ipv4.ip_forward, default 0 in a new
+        // namespace).
+        ctx.host(&node.netns)
+            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        // The daemon comes last: it creates flannel0 and its route itself, so a restarted
+        // daemon restores both.
+        start_daemon(ctx, node, self.mode).map(|_| ())
+    }
+
+    fn own_faults(&self) -> &'static [FaultKind] {
+        &[FaultKind::DaemonRestart]
+    }
+
+    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // Killed: its TUN, and the route through it, leave with its last fd.
+            FaultKind::DaemonRestart => ctx
+                .stop_process(&daemon_label(node), &node.netns)
+                .map(|_| ()),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // Started again as setup started it (systemd's Restart=).
+            FaultKind::DaemonRestart => start_daemon(ctx, node, self.mode).map(|_| ()),
+            other => Err(unsupported(other)),
+        }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
@@ -164,5 +187,12 @@ mod tests {
             ..Default::default()
         });
         assert!(bad.is_err());
+    }
+}
+
+fn unsupported(kind: FaultKind) -> harness::HarnessError {
+    harness::HarnessError::Unsupported {
+        what: format!("flannel-udp cannot suffer the fault {kind}"),
+        fix: "flannel-udp's own fault is daemon-restart".into(),
     }
 }

@@ -10,7 +10,7 @@ mod expect;
 mod route;
 
 use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{podnet, Backend, PlanError, Result};
 
 pub use route::{route_to, NotOnLink};
@@ -72,21 +72,33 @@ impl Backend for HostGw {
     }
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        for node in &plan.nodes {
-            // The node routes between cni0 and eth0; a new namespace starts with forwarding
-            // off.
-            ctx.host(&node.netns)
-                .set_sysctl("net.ipv4.ip_forward", "1")?;
-            podnet::build_pod_bridge(ctx, node, BRIDGE, plan.spec.mtu)?;
+        for node in &ctx.plan.nodes {
+            self.setup_node(ctx, node)?;
         }
-        for node in &plan.nodes {
+        self.reprogram(ctx, &ctx.plan.nodes.iter().collect::<Vec<_>>())
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        // The node routes between cni0 and eth0; a new namespace starts with forwarding off.
+        ctx.host(&node.netns)
+            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
+    }
+
+    fn reprograms(&self) -> bool {
+        true
+    }
+
+    /// flanneld's route check: every route to a remote block in place (the kernel deletes
+    /// them when `eth0` goes down and never puts them back).
+    fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
+        for node in nodes {
             let nl = ctx.host(&node.netns).nl();
-            for remote in plan.nodes.iter().filter(|r| r.index != node.index) {
+            for remote in ctx.plan.nodes.iter().filter(|r| r.index != node.index) {
                 // A remote on another segment gets no route: the kernel would refuse the
                 // gateway (ENETUNREACH); the expectations declare its pods unreachable.
                 if let Ok(route) = route_to(node, remote) {
-                    nl.add_route(&route)?;
+                    nl.replace_route(&route)?;
                 }
             }
         }

@@ -6,7 +6,7 @@
 use harness::backend::{
     BackendInfo, Context, Datapath, Defaults, Expectations, IsolationExpect, Wire,
 };
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{underlay, Backend, PlanError, Result};
 
 /// What `cnbench list` shows.
@@ -58,6 +58,11 @@ impl Backend for HostNet {
 
     fn setup(&self, _ctx: &Context<'_>) -> Result<()> {
         // Nothing beyond the underlay the harness already built.
+        Ok(())
+    }
+
+    fn setup_node(&self, _ctx: &Context<'_>, _node: &NodePlan) -> Result<()> {
+        // The same: a restarted node is whole once its eth0 is cabled again.
         Ok(())
     }
 

@@ -21,7 +21,8 @@ pub mod kernel;
 mod userspace;
 
 use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::fault::FaultKind;
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{podnet, Backend, PlanError, Result};
 
 pub use config::{tunnel_route, DaemonConfig, Peer};
@@ -120,22 +121,48 @@ impl Backend for Ipip {
     }
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        let pod_mtu = plan.spec.mtu - OVERHEAD;
-        for node in &plan.nodes {
-            // The node routes between cni0 and tunl0; a new namespace starts with forwarding
-            // off.
-            ctx.host(&node.netns)
-                .set_sysctl("net.ipv4.ip_forward", "1")?;
-            podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
-            match self.datapath {
-                Datapath::Kernel => kernel::setup_node(ctx, node, pod_mtu)?,
-                Datapath::Userspace => {
-                    userspace::spawn_daemon(ctx, node)?;
-                }
-            }
+        for node in &ctx.plan.nodes {
+            self.setup_node(ctx, node)?;
         }
         Ok(())
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
+        // The node routes between cni0 and tunl0; a new namespace starts with forwarding off.
+        ctx.host(&node.netns)
+            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
+        match self.datapath {
+            Datapath::Kernel => kernel::setup_node(ctx, node, pod_mtu),
+            Datapath::Userspace => userspace::spawn_daemon(ctx, node).map(|_| ()),
+        }
+    }
+
+    fn own_faults(&self) -> &'static [FaultKind] {
+        match self.datapath {
+            Datapath::Userspace => &[FaultKind::DaemonRestart],
+            // The kernel datapath has no process of its own to lose.
+            Datapath::Kernel => &[],
+        }
+    }
+
+    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match (kind, self.datapath) {
+            (FaultKind::DaemonRestart, Datapath::Userspace) => ctx
+                .stop_process(&userspace::what(node), &node.netns)
+                .map(|_| ()),
+            _ => Err(unsupported(kind)),
+        }
+    }
+
+    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match (kind, self.datapath) {
+            (FaultKind::DaemonRestart, Datapath::Userspace) => {
+                userspace::spawn_daemon(ctx, node).map(|_| ())
+            }
+            _ => Err(unsupported(kind)),
+        }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
@@ -165,3 +192,10 @@ impl Backend for Ipip {
 
 #[cfg(test)]
 mod tests;
+
+fn unsupported(kind: FaultKind) -> harness::HarnessError {
+    harness::HarnessError::Unsupported {
+        what: format!("ipip cannot suffer the fault {kind}"),
+        fix: "ipip's own fault, with the userspace datapath, is daemon-restart".into(),
+    }
+}

@@ -16,7 +16,8 @@ use crate::expect::first_cross_node_pair;
 /// How long a restarted datapath may take to carry a probe again.
 const RECOVERY: Duration = Duration::from_secs(2);
 
-fn what(node: &NodePlan) -> String {
+/// How the run's process list names `node`'s daemon.
+pub fn what(node: &NodePlan) -> String {
     format!("ipip daemon on {}", node.role)
 }
 

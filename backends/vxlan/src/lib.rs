@@ -9,8 +9,26 @@
 mod expect;
 mod vtep;
 
+/// Builds one node: forwarding on, the pod bridge with its pods, `flannel.1` with `mac`.
+fn build_node(ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
+    // The node routes between cni0 and flannel.1; a new namespace starts with forwarding off.
+    ctx.host(&node.netns)
+        .set_sysctl("net.ipv4.ip_forward", "1")?;
+    let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
+    podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
+    vtep::create(ctx, node, pod_mtu, mac)
+}
+
+fn unsupported(kind: FaultKind) -> harness::HarnessError {
+    harness::HarnessError::Unsupported {
+        what: format!("vxlan cannot suffer the fault {kind}"),
+        fix: "vxlan's own fault is vtep-change".into(),
+    }
+}
+
 use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::topology::{Plan, PodNetwork, Underlay};
+use harness::fault::FaultKind;
+use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
 use harness::{podnet, Backend, PlanError, Result};
 
 pub use vtep::{vtep_ip, vtep_mac, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
@@ -72,17 +90,50 @@ impl Backend for Vxlan {
 
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         let plan = ctx.plan;
-        let pod_mtu = plan.spec.mtu - OVERHEAD;
         for node in &plan.nodes {
-            // The node routes between cni0 and flannel.1; a new namespace starts with
-            // forwarding off.
-            ctx.host(&node.netns)
-                .set_sysctl("net.ipv4.ip_forward", "1")?;
-            podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
-            vtep::create(ctx, node, pod_mtu)?;
+            build_node(ctx, node, vtep_mac(plan, node))?;
         }
-        for node in &plan.nodes {
-            for remote in plan.nodes.iter().filter(|r| r.index != node.index) {
+        self.reprogram(ctx, &plan.nodes.iter().collect::<Vec<_>>())
+    }
+
+    fn own_faults(&self) -> &'static [FaultKind] {
+        &[FaultKind::VtepChange]
+    }
+
+    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // The VTEP goes, and with it every route, neighbour and FDB entry on it.
+            FaultKind::VtepChange => ctx.host(&node.netns).nl().delete_link(VTEP_DEV),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
+        match kind {
+            // Back as after a reboot: the same device with a new MAC. What the node and its
+            // peers must learn is the control plane's part (`reprogram`).
+            FaultKind::VtepChange => vtep::create(
+                ctx,
+                node,
+                ctx.plan.spec.mtu - OVERHEAD,
+                vtep::fresh_vtep_mac(ctx.plan),
+            ),
+            other => Err(unsupported(other)),
+        }
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        // A rebooted node's VTEP comes back with a new MAC too.
+        build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
+    }
+
+    fn reprograms(&self) -> bool {
+        true
+    }
+
+    fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
+        for node in nodes {
+            for remote in ctx.plan.nodes.iter().filter(|r| r.index != node.index) {
                 vtep::program_peer(ctx, node, remote)?;
             }
         }

@@ -49,10 +49,25 @@ pub fn route_to(remote: &NodePlan) -> RouteSpec {
     }
 }
 
+/// A fresh MAC for a VTEP created again (a vtep-change or a node restart): locally
+/// administered, unicast, distinct from the run's fixed ones (second byte 0xf2), the rest
+/// random, as a device the kernel creates without an address gets a random one.
+pub fn fresh_vtep_mac(plan: &Plan) -> [u8; 6] {
+    let mut mac = plan.bridge_mac(0);
+    mac[1] = 0xf2;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(7);
+    mac[2..].copy_from_slice(&nanos.to_be_bytes());
+    mac
+}
+
 /// Creates `flannel.1` in `node`: VNI 1, UDP 8472, local = the node's underlay IP, bound to
-/// `eth0`, learning off, `mtu` bytes, its fixed MAC; gives it `.0/32` of the node's block and
+/// `eth0`, learning off, `mtu` bytes, MAC `mac`; gives it `.0/32` of the node's block and
 /// brings it up.
-pub fn create(ctx: &Context<'_>, node: &NodePlan, mtu: u32) -> Result<()> {
+pub fn create(ctx: &Context<'_>, node: &NodePlan, mtu: u32, mac: [u8; 6]) -> Result<()> {
     let nl = ctx.host(&node.netns).nl();
     let local = node
         .underlay_ip
@@ -65,24 +80,46 @@ pub fn create(ctx: &Context<'_>, node: &NodePlan, mtu: u32) -> Result<()> {
         underlay_dev: underlay::NODE_DEV.into(),
         port: VXLAN_PORT,
         mtu,
-        mac: vtep_mac(ctx.plan, node),
+        mac,
     })?;
     let addr = Ipv4Net::new(vtep_ip(node), 32).expect("/32 is a valid prefix");
     nl.add_address(VTEP_DEV, addr)?;
     nl.set_up(VTEP_DEV)
 }
 
-/// Programs, in `node`, what flanneld programs when it learns of `remote`: the FDB entry
+/// Programs, in `node`, what flanneld programs when it learns of `remote`, from `remote`'s
+/// VTEP as it is now (its MAC, as flanneld reads it from the remote's lease): the FDB entry
 /// (remote VTEP MAC -> remote underlay IP), the permanent neighbour entry (remote VTEP IP ->
-/// remote VTEP MAC) and the onlink route to the remote block.
+/// remote VTEP MAC) and the onlink route to the remote block. Idempotent: an FDB entry for
+/// the remote's underlay IP under another MAC (its VTEP before a restart) is deleted, the
+/// neighbour entry and the route are replaced.
 pub fn program_peer(ctx: &Context<'_>, node: &NodePlan, remote: &NodePlan) -> Result<()> {
     let nl = ctx.host(&node.netns).nl();
-    let mac = vtep_mac(ctx.plan, remote);
+    let mac = ctx
+        .host(&remote.netns)
+        .nl()
+        .link(VTEP_DEV)?
+        .mac
+        .unwrap_or_else(|| vtep_mac(ctx.plan, remote));
     let remote_ip = remote
         .underlay_ip
         .expect("validate refuses plans without an underlay")
         .addr();
-    nl.append_fdb(VTEP_DEV, mac, remote_ip)?;
+    let dev = nl.link_index(VTEP_DEV)?;
+    for stale in nl
+        .fdb()?
+        .into_iter()
+        .filter(|e| e.port == dev && e.dst == Some(remote_ip) && e.mac != mac)
+    {
+        nl.delete_fdb(VTEP_DEV, stale.mac, remote_ip)?;
+    }
+    if !nl
+        .fdb()?
+        .iter()
+        .any(|e| e.port == dev && e.dst == Some(remote_ip) && e.mac == mac)
+    {
+        nl.append_fdb(VTEP_DEV, mac, remote_ip)?;
+    }
     nl.add_neighbour(VTEP_DEV, vtep_ip(remote), mac)?;
-    nl.add_route(&route_to(remote))
+    nl.replace_route(&route_to(remote))
 }

@@ -90,6 +90,21 @@ pub struct Echo {
 /// packet of exactly that many bytes with the don't-fragment bit set, sent regardless of
 /// any cached path MTU (`IP_PMTUDISC_PROBE`): the way to test what a path carries.
 pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
+    icmp_probe_within(from, to, df_size, PROBE_TIMEOUT)
+}
+
+/// Sends ICMP echo requests from `from` to `to` within `timeout` (six attempts spread over
+/// it): a quick look, for polling a path that is expected to come back.
+pub fn icmp_echo_within(from: &Netns, to: Ipv4Addr, timeout: Duration) -> ProbeResult {
+    icmp_probe_within(from, to, None, timeout).result
+}
+
+fn icmp_probe_within(
+    from: &Netns,
+    to: Ipv4Addr,
+    df_size: Option<usize>,
+    timeout: Duration,
+) -> Echo {
     let fail = |result| Echo { result, ttl: None };
     let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))) {
         Ok(Ok(s)) => s,
@@ -123,7 +138,7 @@ pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
     let id = (std::process::id() as u16) ^ ECHO_ID.fetch_add(1, Ordering::Relaxed).rotate_left(7);
     let dest = SockAddr::from(SocketAddrV4::new(to, 0));
     let start = Instant::now();
-    let deadline = start + PROBE_TIMEOUT;
+    let deadline = start + timeout;
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
     for seq in 0..ECHO_ATTEMPTS {
         let hdr = Icmpv4Header::with_checksum(
@@ -141,7 +156,7 @@ pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
             });
         }
         // Each attempt gets an equal share of the budget.
-        let attempt_end = (sent + PROBE_TIMEOUT / u32::from(ECHO_ATTEMPTS)).min(deadline);
+        let attempt_end = (sent + timeout / u32::from(ECHO_ATTEMPTS)).min(deadline);
         loop {
             let now = Instant::now();
             if now >= attempt_end {

@@ -164,6 +164,17 @@ impl Netlink {
         )
     }
 
+    /// Sets a link administratively down (`ip link set DEV down`).
+    pub fn set_down(&self, name: &str) -> Result<()> {
+        let mut m = named(name);
+        m.header.change_mask = LinkFlags::Up;
+        self.execute(
+            || format!("set {name} down"),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
+    }
+
     /// Sets a link's MTU.
     pub fn set_mtu(&self, name: &str, mtu: u32) -> Result<()> {
         let mut m = named(name);

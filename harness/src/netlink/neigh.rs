@@ -203,6 +203,31 @@ impl Netlink {
         )
     }
 
+    /// Deletes a VXLAN FDB entry (`bridge fdb del MAC dev DEV dst IP self`); already gone is
+    /// success.
+    pub fn delete_fdb(&self, dev: &str, mac: [u8; 6], dst: Ipv4Addr) -> Result<()> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Bridge;
+        m.header.ifindex = self.link_index(dev)?;
+        m.header.flags = NeighbourFlags::Own;
+        m.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        m.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+        match self.execute(
+            || format!("delete fdb {} dst {dst} dev {dev}", super::format_mac(&mac)),
+            RouteNetlinkMessage::DelNeighbour(m),
+            0,
+        ) {
+            Err(crate::HarnessError::Netlink { source, .. })
+                if source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Dumps the neighbour messages of one family (`Inet`: ARP; `Bridge`: the FDB).
     fn neighbour_dump(
         &self,

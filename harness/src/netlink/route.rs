@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
     RouteScope as NlScope, RouteType,
@@ -136,6 +136,17 @@ impl fmt::Display for RouteSpec {
 impl Netlink {
     /// Adds a route to the main table.
     pub fn add_route(&self, r: &RouteSpec) -> Result<()> {
+        self.write_route(r, NLM_F_CREATE | NLM_F_EXCL, "add")
+    }
+
+    /// Adds a route to the main table, or replaces the one to the same destination
+    /// (`ip route replace`): what a control plane does when it reprograms a route that may or
+    /// may not still be there (the kernel deletes routes through a device that goes down).
+    pub fn replace_route(&self, r: &RouteSpec) -> Result<()> {
+        self.write_route(r, NLM_F_CREATE | NLM_F_REPLACE, "replace")
+    }
+
+    fn write_route(&self, r: &RouteSpec, flags: u16, verb: &str) -> Result<()> {
         let index = self.link_index(&r.dev)?;
         let mut m = RouteMessage::default();
         m.header.address_family = AddressFamily::Inet;
@@ -173,9 +184,9 @@ impl Netlink {
         }
         m.attributes.push(RouteAttribute::Oif(index));
         self.execute(
-            || format!("add route {r}"),
+            || format!("{verb} route {r}"),
             RouteNetlinkMessage::NewRoute(m),
-            NLM_F_CREATE | NLM_F_EXCL,
+            flags,
         )
     }
 

@@ -1,0 +1,315 @@
+//! Faults during traffic (`cnbench fault`): while a paced probe stream runs across every pod
+//! pair, one fault is injected, held, lifted, and the backend's control plane reacts; the
+//! probes give the packets lost during and after the fault and the time until every pair
+//! answered again, and the full conformance check then runs again and must pass (no stale
+//! neighbour or FDB entry, no route of a dead peer, routes back where they are declared).
+//!
+//! | fault | who injects it | what it does |
+//! |---|---|---|
+//! | `link-flap` | harness | one node's underlay `eth0` down for the hold time, then up |
+//! | `loss` | harness | nftables drops P % of the packets entering every underlay port |
+//! | `node-restart` | harness + backend | one node's namespaces and pods deleted, then built again |
+//! | `daemon-restart` | flannel-udp, userspace ipip | the node's datapath daemon killed, then started |
+//! | `bird-restart` | bgp | the node's BIRD stopped, then started |
+//! | `vtep-change` | vxlan | the node's `flannel.1` deleted, then created with a new MAC |
+//!
+//! Files: [`inject`] (the harness's own faults), [`probes`] (the probe stream), [`run`] (one
+//! fault from start to check).
+
+mod inject;
+mod probes;
+mod run;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::error::PlanError;
+use crate::topology::Plan;
+
+pub use inject::LOSS_TABLE;
+pub use probes::probe_port;
+pub use run::run_faults;
+
+/// A fault `cnbench fault` can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// One node's underlay link down for the hold time, then up.
+    LinkFlap,
+    /// The node's datapath daemon (flannel-udp, userspace ipip) killed, then started again.
+    DaemonRestart,
+    /// The node's BIRD stopped, then started again.
+    BirdRestart,
+    /// The node's VXLAN device deleted, then created again with a new MAC, as after a reboot.
+    VtepChange,
+    /// Random loss of a percentage of the underlay's packets (nftables `numgen random`; the
+    /// kernels here have no netem).
+    Loss,
+    /// One node's namespace and its pods' torn down, then set up again.
+    NodeRestart,
+}
+
+impl FaultKind {
+    /// Every fault, in the order `--fault all` runs them (the mildest first).
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Loss,
+        FaultKind::LinkFlap,
+        FaultKind::DaemonRestart,
+        FaultKind::BirdRestart,
+        FaultKind::VtepChange,
+        FaultKind::NodeRestart,
+    ];
+
+    /// The CLI and result name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::LinkFlap => "link-flap",
+            FaultKind::DaemonRestart => "daemon-restart",
+            FaultKind::BirdRestart => "bird-restart",
+            FaultKind::VtepChange => "vtep-change",
+            FaultKind::Loss => "loss",
+            FaultKind::NodeRestart => "node-restart",
+        }
+    }
+
+    /// Whether the harness injects it for every backend (given an underlay), rather than the
+    /// backend for its own parts.
+    pub fn is_generic(self) -> bool {
+        matches!(
+            self,
+            FaultKind::LinkFlap | FaultKind::Loss | FaultKind::NodeRestart
+        )
+    }
+
+    /// Whether it hits one node (everything but loss, which hits the whole underlay).
+    pub fn targets_node(self) -> bool {
+        self != FaultKind::Loss
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FaultKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault {s:?}; choose one of {} or all",
+                    FaultKind::ALL.map(FaultKind::name).join(", ")
+                )
+            })
+    }
+}
+
+/// How the control plane reacts once a fault is lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recovery {
+    /// Every node is reprogrammed from the state after the fault (what flanneld does).
+    Full,
+    /// Deliberately broken: only the faulted node is reprogrammed; the others keep what they
+    /// knew (a VTEP's old MAC). The check after the fault must catch it.
+    FaultedNodeOnly,
+}
+
+impl Recovery {
+    /// The result name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recovery::Full => "full",
+            Recovery::FaultedNodeOnly => "faulted-node-only",
+        }
+    }
+}
+
+/// One fault to inject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpec {
+    /// Which.
+    pub kind: FaultKind,
+    /// The node it hits (index into the plan's nodes); unused for loss.
+    pub node: u32,
+    /// How long it lasts.
+    pub hold: Duration,
+    /// Percentage of underlay packets dropped, for loss (1..=100).
+    pub loss_percent: u32,
+    /// How the control plane reacts.
+    pub recovery: Recovery,
+}
+
+/// Shortest hold accepted.
+pub const MIN_HOLD: Duration = Duration::from_millis(10);
+/// Longest hold accepted.
+pub const MAX_HOLD: Duration = Duration::from_secs(600);
+/// Longest recovery limit accepted.
+pub const MAX_RECOVERY_LIMIT: Duration = Duration::from_secs(600);
+
+/// How the probe stream and the fault's phases run.
+#[derive(Debug, Clone)]
+pub struct FaultOptions {
+    /// Probes per second to each peer.
+    pub rate_pps: u64,
+    /// Probing before the fault (shows the pairs answer).
+    pub before: Duration,
+    /// Probing after every pair answered again (shows they keep answering).
+    pub after: Duration,
+    /// How long the pairs get to answer again after the fault's end before they are
+    /// reported as not recovered.
+    pub recovery_limit: Duration,
+    /// Measurement window of each TCP throughput run of the loss fault.
+    pub tcp_window: Duration,
+    /// The cnbench binary (probe and workload agents run as `<exe> agent '<json>'`).
+    pub agent_exe: PathBuf,
+}
+
+/// The faults that apply to `backend` on `plan`, in the order `--fault all` runs them:
+/// link-flap and loss need an underlay; the backend adds its own.
+pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {
+    let has_underlay = plan.switch.is_some() || plan.router.is_some();
+    FaultKind::ALL
+        .into_iter()
+        .filter(|k| match k {
+            FaultKind::LinkFlap | FaultKind::Loss => has_underlay,
+            FaultKind::NodeRestart => true,
+            own => backend.own_faults().contains(own),
+        })
+        .collect()
+}
+
+/// Refuses a fault that cannot run on this backend and plan, before anything is created.
+pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<(), PlanError> {
+    let name = backend.info().name;
+    let refuse = |why: String| Err(PlanError::Fault { why });
+    let applies = applicable(backend, plan);
+    if !applies.contains(&spec.kind) {
+        let why = match spec.kind {
+            FaultKind::LinkFlap | FaultKind::Loss => {
+                "it acts on the underlay and this topology has none (--underlay none)".to_string()
+            }
+            FaultKind::DaemonRestart => {
+                format!("{name} has no datapath daemon (flannel-udp and userspace ipip do)")
+            }
+            FaultKind::BirdRestart => format!("{name} runs no BIRD (bgp does)"),
+            FaultKind::VtepChange => format!("{name} has no VXLAN device (vxlan does)"),
+            FaultKind::NodeRestart => format!("{name} cannot set up one node again"),
+        };
+        return refuse(format!(
+            "--fault {} does not apply to backend {name}: {why}; faults that apply: {}",
+            spec.kind,
+            applies
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if spec.kind.targets_node() && spec.node >= plan.spec.nodes {
+        return refuse(format!(
+            "--node {}: the topology has nodes 0..={}",
+            spec.node,
+            plan.spec.nodes - 1
+        ));
+    }
+    if !(MIN_HOLD..=MAX_HOLD).contains(&spec.hold) {
+        return refuse(format!(
+            "--hold {} s: use {} ms to {} s",
+            spec.hold.as_secs_f64(),
+            MIN_HOLD.as_millis(),
+            MAX_HOLD.as_secs()
+        ));
+    }
+    if spec.kind == FaultKind::Loss && !(1..=100).contains(&spec.loss_percent) {
+        return refuse(format!("--loss {}%: use 1 to 100 %", spec.loss_percent));
+    }
+    if spec.recovery == Recovery::FaultedNodeOnly {
+        let breaks = matches!(spec.kind, FaultKind::VtepChange | FaultKind::NodeRestart);
+        if !breaks || !backend.reprograms() {
+            return refuse(format!(
+                "--broken-recovery skips reprogramming the peers after a vtep-change or \
+                 node-restart of a backend whose control plane cnbench plays (vxlan, host-gw); \
+                 it changes nothing for {} on {name}",
+                spec.kind
+            ));
+        }
+    }
+    if spec.kind == FaultKind::Loss && crate::capability::find_binary("nft").is_none() {
+        return refuse(
+            "--fault loss drops packets with nftables and the program nft is not on PATH: \
+             install it (`apt-get install nftables`)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Refuses probe and recovery options out of range.
+pub fn validate_options(opts: &FaultOptions) -> Result<(), PlanError> {
+    let refuse = |why: String| Err(PlanError::Fault { why });
+    if !(1..=workloads::probe::MAX_RATE_PPS).contains(&opts.rate_pps) {
+        return refuse(format!(
+            "--rate {}: use 1 to {} probes per second per pair",
+            opts.rate_pps,
+            workloads::probe::MAX_RATE_PPS
+        ));
+    }
+    if opts.recovery_limit.is_zero() || opts.recovery_limit > MAX_RECOVERY_LIMIT {
+        return refuse(format!(
+            "--recovery-limit {} s: use more than 0 and at most {} s",
+            opts.recovery_limit.as_secs_f64(),
+            MAX_RECOVERY_LIMIT.as_secs()
+        ));
+    }
+    if opts.before > MAX_HOLD || opts.after > MAX_HOLD {
+        return refuse(format!(
+            "--before/--after: at most {} s",
+            MAX_HOLD.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_choices() {
+        for k in FaultKind::ALL {
+            assert_eq!(k.name().parse::<FaultKind>().unwrap(), k);
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.name()));
+        }
+        let err = "flap".parse::<FaultKind>().unwrap_err();
+        assert!(err.contains("unknown fault \"flap\""), "{err}");
+        assert!(
+            err.contains("link-flap") && err.ends_with("or all"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_loss_hits_the_whole_underlay() {
+        let generic: Vec<_> = FaultKind::ALL
+            .into_iter()
+            .filter(|k| k.is_generic())
+            .collect();
+        assert_eq!(
+            generic,
+            [FaultKind::Loss, FaultKind::LinkFlap, FaultKind::NodeRestart]
+        );
+        assert!(!FaultKind::Loss.targets_node());
+        assert!(FaultKind::VtepChange.targets_node());
+    }
+}

@@ -1,0 +1,427 @@
+//! One fault, start to finish, on a topology that is up and passed its checks:
+//!
+//! 1. for `loss`, TCP throughput of one cross-node pair without loss;
+//! 2. the probe stream starts, and runs alone for a while (`before`);
+//! 3. the fault: injected, held, lifted (`event_start` .. `event_end`; for `loss`, TCP
+//!    throughput is measured while it holds);
+//! 4. the control plane reacts (cnbench's reprogramming, for backends whose control plane it
+//!    plays; BIRD or a restarted daemon does its own);
+//! 5. the pairs are polled until each answers again (or the recovery limit), then probed for
+//!    a while longer (`after`), then the stream stops and the agents report;
+//! 6. every conformance check runs again.
+
+use std::time::{Duration, Instant};
+
+use reports::{
+    CheckRecord, FaultOutcome, FaultRecord, Outcome, PairRecovery, ProbeSummary, RunResult, Sample,
+    TcpUnderLoss,
+};
+use workloads::{Generator, Workload};
+
+use super::inject;
+use super::probes::{realtime_ns, ProbeStream};
+use super::{FaultKind, FaultOptions, FaultSpec, Recovery};
+use crate::backend::{Backend, MeasurePair};
+use crate::error::{HarnessError, Result};
+use crate::measure::{self, CpuPlacement, MeasureContext, MeasureOptions};
+use crate::run::{Launch, Observer, Topology};
+use crate::signals;
+use crate::topology::NodePlan;
+
+/// The whole `cnbench fault`: up, check, each fault in turn (with its own check after it),
+/// down, with the result kept current in `result` and shown to `obs`. A topology that fails
+/// its checks before any fault gets no fault. Teardown happens whatever else fails; the first
+/// error is returned after it.
+pub fn run_faults(
+    backend: &dyn Backend,
+    launch: Launch,
+    plan: crate::topology::Plan,
+    specs: &[FaultSpec],
+    opts: &FaultOptions,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+) -> Result<()> {
+    obs.phase("setting up");
+    let t = Instant::now();
+    let mut topo = Topology::up(backend, plan, launch)?;
+    result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
+    result.topology = topo.records();
+    obs.topology(&result.topology);
+    obs.result(result);
+
+    let outcome = check_and_inject(&mut topo, backend, specs, opts, result, obs);
+
+    obs.phase("tearing down");
+    let t = Instant::now();
+    let errors = topo.down(backend);
+    result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
+    let faults_passed = result.faults.iter().all(|f| f.outcome.passed());
+    result.outcome = match (&outcome, errors.first()) {
+        (Err(HarnessError::Interrupted), _) => Outcome::Interrupted,
+        (Err(e), _) => Outcome::Error {
+            message: e.to_string(),
+        },
+        (Ok(()), Some(e)) => Outcome::Error {
+            message: format!("teardown: {e}"),
+        },
+        (Ok(()), None) if result.checks_passed() && faults_passed => Outcome::Passed,
+        (Ok(()), None) => Outcome::ChecksFailed,
+    };
+    obs.result(result);
+    outcome?;
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn check_and_inject(
+    topo: &mut Topology,
+    backend: &dyn Backend,
+    specs: &[FaultSpec],
+    opts: &FaultOptions,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+) -> Result<()> {
+    obs.phase("checking before any fault");
+    let t = Instant::now();
+    result.checks = topo.check(backend, &mut |c| obs.check(c));
+    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
+    obs.result(result);
+    if signals::interrupted() {
+        return Err(HarnessError::Interrupted);
+    }
+    if !result.checks_passed() {
+        obs.phase("not injecting faults: a conformance check failed before any fault");
+        return Ok(());
+    }
+    for (i, spec) in specs.iter().enumerate() {
+        obs.phase(&format!("fault {}/{}: {}", i + 1, specs.len(), spec.kind));
+        let record = topo.fault(
+            backend,
+            spec,
+            opts,
+            &mut |what| obs.phase(what),
+            &mut |_| {},
+        )?;
+        obs.fault(&record);
+        result.faults.push(record);
+        obs.result(result);
+    }
+    Ok(())
+}
+
+/// Warm-up before each TCP throughput window of the loss fault.
+const TCP_WARMUP: Duration = Duration::from_millis(200);
+/// Extra time the probe agents are given beyond the longest the fault could take.
+const STREAM_SLACK: Duration = Duration::from_secs(60);
+
+impl Topology {
+    /// Injects `spec` while probes run across every pod pair, waits for recovery, checks
+    /// again; `on_check` sees each check of the after-fault check. Errors of the fault itself
+    /// are recorded in the result ([`FaultOutcome::Error`]); only an interruption (or a
+    /// probe stream that cannot start) is returned as an error.
+    pub fn fault(
+        &mut self,
+        backend: &dyn Backend,
+        spec: &FaultSpec,
+        opts: &FaultOptions,
+        on_phase: &mut dyn FnMut(&str),
+        on_check: &mut dyn FnMut(&CheckRecord),
+    ) -> Result<FaultRecord> {
+        let node = self.plan.nodes[spec.node as usize].clone();
+        let expect = self.expectations(backend);
+        let tcp_pair = expect
+            .measure
+            .iter()
+            .find(|p| p.path == "cross-node")
+            .cloned();
+        let mut record = FaultRecord {
+            fault: spec.kind.name().to_string(),
+            action: describe(spec, &node),
+            target: if spec.kind.targets_node() {
+                node.role.clone()
+            } else {
+                "underlay".into()
+            },
+            hold_ms: spec.hold.as_millis() as u64,
+            loss_percent: (spec.kind == FaultKind::Loss).then_some(spec.loss_percent),
+            recovery: spec.recovery.name().to_string(),
+            probe_rate_pps: opts.rate_pps,
+            reprogram_ns: None,
+            probes: ProbeSummary::default(),
+            pairs: Vec::new(),
+            underlay_dropped_packets: None,
+            tcp_under_loss: None,
+            checks_after: Vec::new(),
+            outcome: FaultOutcome::Recovered,
+        };
+
+        // 1. TCP throughput without loss.
+        let mut tcp_before = None;
+        if let (FaultKind::Loss, Some(pair)) = (spec.kind, &tcp_pair) {
+            on_phase("measuring tcp-stream before the loss");
+            tcp_before = Some(self.tcp_throughput(backend, pair, opts)?);
+        }
+
+        // 2. Probes.
+        let longest = opts.before
+            + spec.hold.max(opts.tcp_window * 2)
+            + opts.recovery_limit
+            + opts.after
+            + STREAM_SLACK;
+        let mut stream = ProbeStream::start(
+            &self.plan,
+            &self.hosts,
+            &expect,
+            opts.rate_pps,
+            longest,
+            &opts.agent_exe,
+        )?;
+        on_phase(&format!(
+            "probing {} pairs at {} probes/s each",
+            stream.pair_count(),
+            opts.rate_pps
+        ));
+        sleep(opts.before)?;
+
+        // 3. The fault.
+        on_phase(&format!("fault: {}", record.action));
+        let event_start = realtime_ns();
+        let injected = self.inject_hold_lift(backend, spec, &node, opts, &tcp_pair, &mut stream);
+        let event_end = realtime_ns();
+        let mut error = None;
+        match injected {
+            Ok(held) => {
+                record.underlay_dropped_packets = held.dropped;
+                if let (Some(before), Some((pair, under, retrans))) = (tcp_before, held.tcp) {
+                    record.tcp_under_loss = Some(TcpUnderLoss {
+                        pair,
+                        window_ns: opts.tcp_window.as_nanos() as u64,
+                        before_bps: before.0,
+                        under_loss_bps: under,
+                        retransmitted_segments: retrans,
+                    });
+                }
+            }
+            Err(HarnessError::Interrupted) => return Err(HarnessError::Interrupted),
+            Err(e) => error = Some(format!("injecting the fault: {e}")),
+        }
+        // 4. The control plane.
+        if error.is_none() && backend.reprograms() {
+            on_phase("reprogramming (cnbench plays the control plane)");
+            let t = Instant::now();
+            let nodes: Vec<&NodePlan> = match spec.recovery {
+                Recovery::Full => self.plan.nodes.iter().collect(),
+                Recovery::FaultedNodeOnly => vec![&node],
+            };
+            match backend.reprogram(&self.context(), &nodes) {
+                Ok(()) => record.reprogram_ns = Some(t.elapsed().as_nanos() as u64),
+                Err(e) => error = Some(format!("reprogramming after the fault: {e}")),
+            }
+        }
+        if let Err(e) = self.save_daemons() {
+            error.get_or_insert(e.to_string());
+        }
+
+        // 5. Recovery.
+        on_phase("waiting until every pair answers again");
+        let answering = stream.wait_answering(&self.hosts, opts.recovery_limit)?;
+        if answering {
+            sleep(opts.after)?;
+        }
+        let reports = stream.finish()?;
+        // A probe sent up to one reply timeout before the fault and lost to it belongs to it.
+        let window_start =
+            event_start.saturating_sub(workloads::probe::REPLY_TIMEOUT.as_nanos() as u64);
+        record.probes = ProbeSummary::new(&reports, window_start, event_end);
+        // Pods by name rather than by probe address.
+        for pair in &mut record.probes.never_recovered {
+            if let Some((from, to)) = pair.split_once(" -> ") {
+                let (from, to, _) = stream.label(from, to);
+                *pair = format!("{from} -> {to}");
+            }
+        }
+        record.pairs = PairRecovery::all(&reports, window_start, event_end, &|a, b| {
+            stream.label(a, b)
+        });
+        drop(stream);
+
+        // 6. The check after.
+        on_phase("checking after the fault");
+        record.checks_after = self.check(backend, on_check);
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
+        record.outcome = match error {
+            Some(message) => FaultOutcome::Error { message },
+            None if !record.probes.recovered() || !answering => FaultOutcome::NotRecovered,
+            None if record
+                .checks_after
+                .iter()
+                .any(|c| c.outcome == reports::CheckOutcome::Fail) =>
+            {
+                FaultOutcome::ChecksFailed
+            }
+            None => FaultOutcome::Recovered,
+        };
+        Ok(record)
+    }
+
+    /// Injects, holds and lifts the fault.
+    fn inject_hold_lift(
+        &mut self,
+        backend: &dyn Backend,
+        spec: &FaultSpec,
+        node: &NodePlan,
+        opts: &FaultOptions,
+        tcp_pair: &Option<MeasurePair>,
+        stream: &mut ProbeStream,
+    ) -> Result<Held> {
+        match spec.kind {
+            FaultKind::LinkFlap => {
+                inject::link_down(&self.hosts, node)?;
+                sleep(spec.hold)?;
+                inject::link_up(&self.hosts, node)?;
+                Ok(Held::default())
+            }
+            FaultKind::Loss => {
+                inject::add_loss(&self.plan, &self.hosts, spec.loss_percent)?;
+                let held = Instant::now();
+                let measured = match tcp_pair {
+                    Some(pair) => self.tcp_throughput(backend, pair, opts).map(Some),
+                    None => Ok(None),
+                };
+                let rest = spec.hold.saturating_sub(held.elapsed());
+                let slept = sleep(rest);
+                let dropped = inject::loss_dropped(&self.plan, &self.hosts);
+                // Removed whatever else failed.
+                let removed = inject::remove_loss(&self.plan, &self.hosts);
+                let measured = measured?;
+                slept?;
+                removed?;
+                Ok(Held {
+                    dropped,
+                    tcp: measured.map(|(bps, retrans)| {
+                        let pair = tcp_pair.as_ref().expect("measured a pair");
+                        let label = format!(
+                            "{} -> {}",
+                            self.plan.pods[pair.client].role, self.plan.pods[pair.server].role
+                        );
+                        (label, bps, retrans)
+                    }),
+                })
+            }
+            FaultKind::NodeRestart => {
+                stream.kill_node(node.index);
+                inject::node_down(&self.plan, &mut self.hosts, &self.procs, node)?;
+                sleep(spec.hold)?;
+                inject::node_up(&self.plan, &mut self.hosts, node)?;
+                backend.setup_node(&self.context(), node)?;
+                stream.restart_node(&self.hosts, node.index)?;
+                Ok(Held::default())
+            }
+            own => {
+                backend.inject(&self.context(), own, node)?;
+                sleep(spec.hold)?;
+                backend.lift(&self.context(), own, node)?;
+                Ok(Held::default())
+            }
+        }
+    }
+
+    /// One tcp-stream repetition (untraced) between `pair`: (bit/s, retransmitted segments).
+    fn tcp_throughput(
+        &self,
+        backend: &dyn Backend,
+        pair: &MeasurePair,
+        opts: &FaultOptions,
+    ) -> Result<(f64, Option<u64>)> {
+        let daemons = self.procs.list();
+        let ctx = MeasureContext {
+            datapath: backend.datapath(),
+            daemons: &daemons,
+            daemon_device: backend.daemon_device(),
+        };
+        let mopts = MeasureOptions {
+            workloads: vec![Workload::TcpStream],
+            duration: opts.tcp_window,
+            warmup: TCP_WARMUP,
+            repeat: 1,
+            placement: CpuPlacement::SameCpu,
+            streams: 1,
+            message_size: None,
+            generator: Generator::Cnbench,
+            trace: false,
+            agent_exe: opts.agent_exe.clone(),
+        };
+        let records = measure::measure_pair(
+            &self.plan,
+            &self.hosts,
+            pair,
+            self.plan.spec.mtu,
+            &ctx,
+            &mopts,
+            &mut |_, _| {},
+        )?;
+        let record = records.first();
+        let bps = record
+            .and_then(|r| r.repetitions.first())
+            .and_then(|s| match s {
+                Sample::TcpStream(t) => Some(t.throughput_bps),
+                _ => None,
+            })
+            .unwrap_or(0.0);
+        let retrans = record
+            .and_then(|r| r.costs.first())
+            .and_then(|c| c.kernel.as_ref())
+            .map(|k| k.tcp_retrans_segs);
+        Ok((bps, retrans))
+    }
+}
+
+/// What holding a fault yielded.
+#[derive(Default)]
+struct Held {
+    /// Packets the loss rules dropped.
+    dropped: Option<u64>,
+    /// For loss: the pair, its throughput under loss (bit/s), its retransmitted segments.
+    tcp: Option<(String, f64, Option<u64>)>,
+}
+
+/// The fault in words, for the result and the progress line.
+fn describe(spec: &FaultSpec, node: &NodePlan) -> String {
+    let ms = spec.hold.as_millis();
+    let n = &node.role;
+    match spec.kind {
+        FaultKind::LinkFlap => format!("{n} eth0 down for {ms} ms, then up"),
+        FaultKind::Loss => format!(
+            "{} % of the packets entering every underlay port dropped for {ms} ms",
+            spec.loss_percent
+        ),
+        FaultKind::NodeRestart => {
+            format!("{n} and its pods torn down, {ms} ms later set up again")
+        }
+        FaultKind::DaemonRestart => format!("{n}'s datapath daemon killed, {ms} ms later started"),
+        FaultKind::BirdRestart => format!("{n}'s BIRD stopped, {ms} ms later started"),
+        FaultKind::VtepChange => format!(
+            "{n}'s flannel.1 deleted, {ms} ms later created again with a new MAC{}",
+            match spec.recovery {
+                Recovery::Full => "",
+                Recovery::FaultedNodeOnly => "; the peers are NOT reprogrammed (broken recovery)",
+            }
+        ),
+    }
+}
+
+/// Sleeps, waking for SIGINT/SIGTERM.
+fn sleep(d: Duration) -> Result<()> {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
+        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
+    }
+    Ok(())
+}
