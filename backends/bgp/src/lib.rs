@@ -290,9 +290,6 @@ impl Backend for Bgp {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 /// Starts `speaker`'s BIRD (configuration written) and waits until it is ready.
 fn start_bird(ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
     let pid = bird::spawn(ctx, speaker)?;
@@ -306,3 +303,6 @@ fn unsupported(kind: FaultKind) -> harness::HarnessError {
         fix: "bgp's own fault is bird-restart".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;

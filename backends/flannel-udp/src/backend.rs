@@ -136,6 +136,13 @@ impl Backend for FlannelUdp {
     }
 }
 
+fn unsupported(kind: FaultKind) -> harness::HarnessError {
+    harness::HarnessError::Unsupported {
+        what: format!("flannel-udp cannot suffer the fault {kind}"),
+        fix: "flannel-udp's own fault is daemon-restart".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,12 +194,5 @@ mod tests {
             ..Default::default()
         });
         assert!(bad.is_err());
-    }
-}
-
-fn unsupported(kind: FaultKind) -> harness::HarnessError {
-    harness::HarnessError::Unsupported {
-        what: format!("flannel-udp cannot suffer the fault {kind}"),
-        fix: "flannel-udp's own fault is daemon-restart".into(),
     }
 }

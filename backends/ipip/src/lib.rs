@@ -190,12 +190,12 @@ impl Backend for Ipip {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
 fn unsupported(kind: FaultKind) -> harness::HarnessError {
     harness::HarnessError::Unsupported {
         what: format!("ipip cannot suffer the fault {kind}"),
         fix: "ipip's own fault, with the userspace datapath, is daemon-restart".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;
