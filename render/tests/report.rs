@@ -287,16 +287,25 @@ fn faults_are_tabled_with_the_checks_that_failed_after_them() {
     )
     .unwrap();
     let html = fs::read_to_string(&files.index_html).unwrap();
-    assert!(html.contains("<h2 id=\"faults\">Faults</h2>"), "no faults section");
+    assert!(
+        html.contains("<h2 id=\"faults\">Faults</h2>"),
+        "no faults section"
+    );
     for fault in ["loss 10 %", "link-flap", "vtep-change", "node-restart"] {
         assert!(html.contains(fault), "{fault} missing");
     }
     // The committed figures: the loss fault's TCP throughput and the broken recovery.
-    assert!(html.contains("11.64 Gbit/s → 58.45 Mbit/s (0.01×)"), "tcp under loss");
+    assert!(
+        html.contains("11.64 Gbit/s → 58.45 Mbit/s (0.01×)"),
+        "tcp under loss"
+    );
     assert!(html.contains("never (8 pairs)"), "broken recovery's pairs");
     assert!(html.contains("69/90"), "broken recovery's checks");
     assert!(html.contains("Checks that failed after a fault"));
-    assert!(html.contains("flannel.1 fdb"), "the stale FDB entry as evidence");
+    assert!(
+        html.contains("flannel.1 fdb"),
+        "the stale FDB entry as evidence"
+    );
     let md = fs::read_to_string(dir.0.join("summary.md")).unwrap();
     assert!(md.contains("## Faults"), "{md}");
     assert!(md.contains("| NOT RECOVERED |"), "{md}");
