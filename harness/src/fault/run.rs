@@ -113,8 +113,7 @@ fn check_and_inject(
 
 /// Warm-up before each TCP throughput window of the loss fault.
 const TCP_WARMUP: Duration = Duration::from_millis(200);
-/// How long the loss stays after the TCP window should have ended (agents start a little
-/// after the thread that runs them).
+/// How long the loss stays beyond the time the TCP measurement took without it.
 const LOSS_MARGIN: Duration = Duration::from_millis(300);
 /// Extra time the probe agents are given beyond the longest the fault could take.
 const STREAM_SLACK: Duration = Duration::from_secs(60);
@@ -162,14 +161,17 @@ impl Topology {
 
         // 1. TCP throughput without loss.
         let mut tcp_before = None;
+        let mut tcp_took = Duration::ZERO;
         if let (FaultKind::Loss, Some(pair)) = (spec.kind, &tcp_pair) {
             on_phase("measuring tcp-stream before the loss");
+            let t = Instant::now();
             tcp_before = Some(self.tcp_throughput(
                 backend.datapath(),
                 backend.daemon_device(),
                 pair,
                 opts,
             )?);
+            tcp_took = t.elapsed();
         }
 
         // 2. Probes.
@@ -196,7 +198,8 @@ impl Topology {
         // 3. The fault.
         on_phase(&format!("fault: {}", record.action));
         let event_start = realtime_ns();
-        let injected = self.inject_hold_lift(backend, spec, &node, opts, &tcp_pair, &mut stream);
+        let tcp = tcp_pair.as_ref().map(|p| (p, tcp_took));
+        let injected = self.inject_hold_lift(backend, spec, &node, opts, tcp, &mut stream);
         let event_end = realtime_ns();
         let mut error = None;
         match injected {
@@ -283,7 +286,7 @@ impl Topology {
         spec: &FaultSpec,
         node: &NodePlan,
         opts: &FaultOptions,
-        tcp_pair: &Option<MeasurePair>,
+        tcp: Option<(&MeasurePair, Duration)>,
         stream: &mut ProbeStream,
     ) -> Result<Held> {
         match spec.kind {
@@ -295,20 +298,22 @@ impl Topology {
             }
             FaultKind::Loss => {
                 inject::add_loss(&self.plan, &self.hosts, spec.loss_percent)?;
-                // The loss holds for the hold time, and at least until the TCP window has
-                // passed; the TCP measurement runs on a thread of its own, because after its
-                // window the client still waits for its last bytes to arrive and for the
-                // server's count, which under 10 % loss can take longer than the agents'
-                // timeouts. In a real network the loss would have ended by then too.
+                // The loss holds for the hold time, and at least as long as the TCP
+                // measurement took without loss (agents started, warm-up, window) plus a
+                // margin, so that its window lies inside the loss. The measurement runs on a
+                // thread of its own: after its window the client still waits for its last
+                // bytes and the server's count, which under 10 % loss can take longer than
+                // the agents' timeouts; by then the loss is lifted, as a real one would have
+                // ended.
                 let this = &*self;
                 let (datapath, device) = (backend.datapath(), backend.daemon_device());
-                let lasts = if tcp_pair.is_some() {
-                    spec.hold.max(TCP_WARMUP + opts.tcp_window + LOSS_MARGIN)
-                } else {
-                    spec.hold
+                let lasts = match tcp {
+                    Some((_, took)) => spec.hold.max(took + LOSS_MARGIN),
+                    None => spec.hold,
                 };
+                let tcp_pair = tcp.map(|(p, _)| p);
                 let (measured, slept, dropped, removed) = std::thread::scope(|scope| {
-                    let tcp = tcp_pair.as_ref().map(|pair| {
+                    let tcp = tcp_pair.map(|pair| {
                         scope.spawn(move || this.tcp_throughput(datapath, device, pair, opts))
                     });
                     let slept = sleep(lasts);
@@ -335,7 +340,7 @@ impl Topology {
                 Ok(Held {
                     dropped,
                     tcp: measured.map(|(bps, retrans)| {
-                        let pair = tcp_pair.as_ref().expect("measured a pair");
+                        let pair = tcp_pair.expect("measured a pair");
                         let label = format!(
                             "{} -> {}",
                             self.plan.pods[pair.client].role, self.plan.pods[pair.server].role
