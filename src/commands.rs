@@ -212,6 +212,17 @@ fn open_json(path: &Option<std::path::PathBuf>) -> Result<Option<ResultWriter>> 
         .map_err(Into::into)
 }
 
+/// The result of a run about to start (`run`, `fault`), its start time now.
+fn new_result(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> RunResult {
+    let params = run::parameters(backend, plan, opts);
+    let mut result = RunResult::new(plan.run_id(), environment(), params);
+    result.started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    result
+}
+
 fn exit_for(result: &RunResult) -> ExitCode {
     match result.outcome {
         Outcome::Passed => ExitCode::Ok,
@@ -233,12 +244,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
 
-    let params = run::parameters(backend.as_ref(), &plan, &opts);
-    let mut result = RunResult::new(plan.run_id(), environment(), params);
-    result.started_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let mut result = new_result(backend.as_ref(), &plan, &opts);
     say!(
         "cnbench run {}: backend {}, {} node(s) x {} pod(s), underlay {}",
         plan.run_id(),
@@ -281,20 +287,31 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         }
         other => other,
     };
+    finish(outcome, &mut result, &mut printer, &args.json)
+}
+
+/// The end of a run this process owned (`run`, `fault`): the summary, where the result was
+/// written, and the exit code; an error is kept in the result file too.
+fn finish(
+    outcome: Result<(), HarnessError>,
+    result: &mut RunResult,
+    printer: &mut Printer,
+    json: &Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
     if !result.topology.is_empty() {
         say!();
-        say_raw!("{}", reports::render_summary(&result));
+        say_raw!("{}", reports::render_summary(result));
     }
     if let Some(e) = printer.write_error.take() {
         eprintln!("cnbench: {e}");
     }
-    if let Some(p) = &args.json {
+    if let Some(p) = json {
         if printer.writer.is_some() {
             say!("result written to {}", p.display());
         }
     }
     match outcome {
-        Ok(()) => Ok(exit_for(&result)),
+        Ok(()) => Ok(exit_for(result)),
         Err(HarnessError::Interrupted) => {
             eprintln!("cnbench: interrupted; everything the run made was torn down");
             Ok(ExitCode::Interrupted)
@@ -306,7 +323,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
                     message: e.to_string(),
                 };
             }
-            printer.result(&result);
+            printer.result(result);
             Err(e.into())
         }
     }
@@ -883,28 +900,11 @@ pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
     harness::signals::install().context("installing signal handlers")?;
 
     // The parameters of the loss fault's TCP measurement, the only workload a fault runs.
-    let measure = MeasureOptions {
-        workloads: if kinds.contains(&FaultKind::Loss) {
-            vec![Workload::TcpStream]
-        } else {
-            Vec::new()
-        },
-        duration: fopts.tcp_window,
-        warmup: Duration::from_millis(200),
-        repeat: 1,
-        placement: CpuPlacement::SameCpu,
-        streams: 1,
-        message_size: None,
-        generator: Generator::Cnbench,
-        trace: false,
-        agent_exe: fopts.agent_exe.clone(),
-    };
-    let params = run::parameters(backend.as_ref(), &plan, &measure);
-    let mut result = RunResult::new(plan.run_id(), environment(), params);
-    result.started_unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let mut measure = fault::tcp_options(&fopts);
+    if !kinds.contains(&FaultKind::Loss) {
+        measure.workloads.clear();
+    }
+    let mut result = new_result(backend.as_ref(), &plan, &measure);
     say!(
         "cnbench fault {}: backend {}, {} node(s) x {} pod(s), underlay {}; faults: {}",
         plan.run_id(),
@@ -932,34 +932,7 @@ pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
         &mut result,
         &mut printer,
     );
-    if !result.topology.is_empty() {
-        say!();
-        say_raw!("{}", reports::render_summary(&result));
-    }
-    if let Some(e) = printer.write_error.take() {
-        eprintln!("cnbench: {e}");
-    }
-    if let Some(p) = &args.json {
-        if printer.writer.is_some() {
-            say!("result written to {}", p.display());
-        }
-    }
-    match outcome {
-        Ok(()) => Ok(exit_for(&result)),
-        Err(HarnessError::Interrupted) => {
-            eprintln!("cnbench: interrupted; everything the run made was torn down");
-            Ok(ExitCode::Interrupted)
-        }
-        Err(e) => {
-            if matches!(result.outcome, Outcome::Incomplete) {
-                result.outcome = Outcome::Error {
-                    message: e.to_string(),
-                };
-            }
-            printer.result(&result);
-            Err(e.into())
-        }
-    }
+    finish(outcome, &mut result, &mut printer, &args.json)
 }
 
 /// `10%`, `10` or `0.5%`: a whole percentage from 1 to 100.

@@ -436,28 +436,47 @@ pub fn run(
     result: &mut RunResult,
     obs: &mut dyn Observer,
 ) -> Result<()> {
+    let launch = Launch {
+        mode: Mode::Run,
+        backend_options: backend_options.clone(),
+        exe: opts.agent_exe.clone(),
+    };
+    owned_run(
+        backend,
+        launch,
+        plan,
+        result,
+        obs,
+        &mut |topo, result, obs| check_and_measure(topo, backend, opts, result, obs),
+    )
+}
+
+/// What every run this process owns does around its own work (`body`): set up and record
+/// the topology, then tear it down whatever `body` did, and set the outcome: passed when
+/// every check and every fault passed. The first error is returned after teardown.
+pub(crate) fn owned_run(
+    backend: &dyn Backend,
+    launch: Launch,
+    plan: Plan,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+    body: &mut dyn FnMut(&mut Topology, &mut RunResult, &mut dyn Observer) -> Result<()>,
+) -> Result<()> {
     obs.phase("setting up");
     let t = Instant::now();
-    let mut topo = Topology::up(
-        backend,
-        plan,
-        Launch {
-            mode: Mode::Run,
-            backend_options: backend_options.clone(),
-            exe: opts.agent_exe.clone(),
-        },
-    )?;
+    let mut topo = Topology::up(backend, plan, launch)?;
     result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
     result.topology = topo.records();
     obs.topology(&result.topology);
     obs.result(result);
 
-    let outcome = check_and_measure(&mut topo, backend, opts, result, obs);
+    let outcome = body(&mut topo, result, obs);
 
     obs.phase("tearing down");
     let t = Instant::now();
     let errors = topo.down(backend);
     result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
+    let passed = result.checks_passed() && result.faults.iter().all(|f| f.outcome.passed());
     result.outcome = match (&outcome, errors.first()) {
         (Err(HarnessError::Interrupted), _) => Outcome::Interrupted,
         (Err(e), _) => Outcome::Error {
@@ -466,7 +485,7 @@ pub fn run(
         (Ok(()), Some(e)) => Outcome::Error {
             message: format!("teardown: {e}"),
         },
-        (Ok(()), None) if result.checks_passed() => Outcome::Passed,
+        (Ok(()), None) if passed => Outcome::Passed,
         (Ok(()), None) => Outcome::ChecksFailed,
     };
     obs.result(result);

@@ -174,6 +174,26 @@ pub struct FaultOptions {
     pub agent_exe: PathBuf,
 }
 
+/// Warm-up before each TCP throughput window of the loss fault.
+const TCP_WARMUP: Duration = Duration::from_millis(200);
+
+/// How the loss fault measures TCP throughput (before the loss and under it): one untraced
+/// tcp-stream repetition of one connection, client and server on one CPU.
+pub fn tcp_options(opts: &FaultOptions) -> crate::measure::MeasureOptions {
+    crate::measure::MeasureOptions {
+        workloads: vec![workloads::Workload::TcpStream],
+        duration: opts.tcp_window,
+        warmup: TCP_WARMUP,
+        repeat: 1,
+        placement: crate::measure::CpuPlacement::SameCpu,
+        streams: 1,
+        message_size: None,
+        generator: workloads::Generator::Cnbench,
+        trace: false,
+        agent_exe: opts.agent_exe.clone(),
+    }
+}
+
 /// The faults that apply to `backend` on `plan`, in the order `--fault all` runs them:
 /// link-flap and loss need an underlay; the backend adds its own.
 pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {

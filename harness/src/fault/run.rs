@@ -13,18 +13,17 @@
 use std::time::{Duration, Instant};
 
 use reports::{
-    CheckRecord, FaultOutcome, FaultRecord, Outcome, PairRecovery, ProbeSummary, RunResult, Sample,
+    CheckRecord, FaultOutcome, FaultRecord, PairRecovery, ProbeSummary, RunResult, Sample,
     TcpUnderLoss,
 };
-use workloads::{Generator, Workload};
 
 use super::inject;
 use super::probes::{realtime_ns, ProbeStream};
 use super::{FaultKind, FaultOptions, FaultSpec, Recovery};
 use crate::backend::{Backend, MeasurePair};
 use crate::error::{HarnessError, Result};
-use crate::measure::{self, CpuPlacement, MeasureContext, MeasureOptions};
-use crate::run::{Launch, Observer, Topology};
+use crate::measure::{self, MeasureContext};
+use crate::run::{owned_run, Launch, Observer, Topology};
 use crate::signals;
 use crate::topology::NodePlan;
 
@@ -41,38 +40,14 @@ pub fn run_faults(
     result: &mut RunResult,
     obs: &mut dyn Observer,
 ) -> Result<()> {
-    obs.phase("setting up");
-    let t = Instant::now();
-    let mut topo = Topology::up(backend, plan, launch)?;
-    result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
-    result.topology = topo.records();
-    obs.topology(&result.topology);
-    obs.result(result);
-
-    let outcome = check_and_inject(&mut topo, backend, specs, opts, result, obs);
-
-    obs.phase("tearing down");
-    let t = Instant::now();
-    let errors = topo.down(backend);
-    result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
-    let faults_passed = result.faults.iter().all(|f| f.outcome.passed());
-    result.outcome = match (&outcome, errors.first()) {
-        (Err(HarnessError::Interrupted), _) => Outcome::Interrupted,
-        (Err(e), _) => Outcome::Error {
-            message: e.to_string(),
-        },
-        (Ok(()), Some(e)) => Outcome::Error {
-            message: format!("teardown: {e}"),
-        },
-        (Ok(()), None) if result.checks_passed() && faults_passed => Outcome::Passed,
-        (Ok(()), None) => Outcome::ChecksFailed,
-    };
-    obs.result(result);
-    outcome?;
-    match errors.into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    owned_run(
+        backend,
+        launch,
+        plan,
+        result,
+        obs,
+        &mut |topo, result, obs| check_and_inject(topo, backend, specs, opts, result, obs),
+    )
 }
 
 fn check_and_inject(
@@ -111,8 +86,6 @@ fn check_and_inject(
     Ok(())
 }
 
-/// Warm-up before each TCP throughput window of the loss fault.
-const TCP_WARMUP: Duration = Duration::from_millis(200);
 /// How long the loss stays beyond the time the TCP measurement took without it.
 const LOSS_MARGIN: Duration = Duration::from_millis(300);
 /// Extra time the probe agents are given beyond the longest the fault could take.
@@ -381,18 +354,7 @@ impl Topology {
             daemons: &daemons,
             daemon_device,
         };
-        let mopts = MeasureOptions {
-            workloads: vec![Workload::TcpStream],
-            duration: opts.tcp_window,
-            warmup: TCP_WARMUP,
-            repeat: 1,
-            placement: CpuPlacement::SameCpu,
-            streams: 1,
-            message_size: None,
-            generator: Generator::Cnbench,
-            trace: false,
-            agent_exe: opts.agent_exe.clone(),
-        };
+        let mopts = super::tcp_options(opts);
         let records = measure::measure_pair(
             &self.plan,
             &self.hosts,
