@@ -209,10 +209,23 @@ impl Topology {
         }
 
         // 5. Recovery.
+        // Every pair must answer, and still answer after `after` more seconds of probing: a
+        // control plane may break the path again once it has come back (a BGP hold timer
+        // that expires after the link returned), and the stream must not end inside that.
         on_phase("waiting until every pair answers again");
-        let answering = stream.wait_answering(&self.hosts, opts.recovery_limit)?;
-        if answering {
+        let limit = Instant::now() + opts.recovery_limit;
+        let mut answering;
+        loop {
+            let left = limit.saturating_duration_since(Instant::now());
+            answering = stream.wait_answering(&self.hosts, left)?;
+            if !answering {
+                break;
+            }
             sleep(opts.after)?;
+            if stream.wait_answering(&self.hosts, Duration::ZERO)? || Instant::now() >= limit {
+                break;
+            }
+            on_phase("a pair stopped answering again; waiting");
         }
         let reports = stream.finish()?;
         // A probe sent up to one reply timeout before the fault and lost to it belongs to it.
