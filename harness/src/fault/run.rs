@@ -6,8 +6,9 @@
 //!    throughput is measured while it holds);
 //! 4. the control plane reacts (cnbench's reprogramming, for backends whose control plane it
 //!    plays; BIRD or a restarted daemon does its own);
-//! 5. the pairs are polled until each answers again (or the recovery limit), then probed for
-//!    a while longer (`after`), then the stream stops and the agents report;
+//! 5. the pairs are polled (ICMP) until each answers again, probed for a while longer
+//!    (`after`), and polled once more: a pair that broke again is waited for, up to the
+//!    recovery limit; then the stream stops and the agents report (the figures are theirs);
 //! 6. every conformance check runs again.
 
 use std::time::{Duration, Instant};
