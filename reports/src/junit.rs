@@ -253,36 +253,34 @@ fn xml_char(c: char) -> bool {
 
 /// Text content: `&`, `<` and `>` escaped, characters XML cannot carry replaced.
 pub(crate) fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c if !xml_char(c) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, false)
 }
 
 /// An attribute value in double quotes: as [`text`], plus quotes, and line breaks and tabs
 /// as character references (a parser would turn them into spaces otherwise).
 pub(crate) fn attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, in_attribute: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c if !xml_char(c) => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
+        let reference = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' if in_attribute => "&quot;",
+            '\'' if in_attribute => "&apos;",
+            '\n' if in_attribute => "&#10;",
+            '\r' if in_attribute => "&#13;",
+            '\t' if in_attribute => "&#9;",
+            c if !xml_char(c) => "\u{FFFD}",
+            c => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push_str(reference);
     }
     out
 }

@@ -1,6 +1,8 @@
 //! Both agents on 127.0.0.1, no root: short tests that the workloads run end to end and that
 //! their figures are sane.
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
@@ -90,15 +92,7 @@ fn tcp_rr_percentiles_are_ordered() {
         s.rtt_p99_ns,
         s.rtt_max_ns
     );
-    assert_eq!(s.message_size_bytes, 64);
-    assert!(s.transactions > 0);
-    assert!(s.rtt_min_ns > 0);
-    assert!(s.rtt_min_ns <= s.rtt_p50_ns);
-    assert!(s.rtt_p50_ns <= s.rtt_p90_ns);
-    assert!(s.rtt_p90_ns <= s.rtt_p99_ns);
-    assert!(s.rtt_p99_ns <= s.rtt_p999_ns);
-    assert!(s.rtt_p999_ns <= s.rtt_max_ns);
-    assert!(s.rtt_mean_ns >= s.rtt_min_ns as f64 && s.rtt_mean_ns <= s.rtt_max_ns as f64);
+    common::assert_rr_ordered(&s, 64);
     let window_ms = s.window_ns as f64 / 1e6;
     assert!(
         (250.0..=300.0).contains(&window_ms),
@@ -388,15 +382,7 @@ fn udp_stream_smallest_and_largest_datagrams() {
 }
 
 fn assert_rr_sane(s: &RrSample, message_size: u32) {
-    assert_eq!(s.message_size_bytes, message_size);
-    assert!(s.transactions > 0);
-    assert!(s.rtt_min_ns > 0);
-    assert!(s.rtt_min_ns <= s.rtt_p50_ns);
-    assert!(s.rtt_p50_ns <= s.rtt_p90_ns);
-    assert!(s.rtt_p90_ns <= s.rtt_p99_ns);
-    assert!(s.rtt_p99_ns <= s.rtt_p999_ns);
-    assert!(s.rtt_p999_ns <= s.rtt_max_ns);
-    assert!(s.rtt_mean_ns >= s.rtt_min_ns as f64 && s.rtt_mean_ns <= s.rtt_max_ns as f64);
+    common::assert_rr_ordered(s, message_size);
     let window_ms = s.window_ns as f64 / 1e6;
     assert!(
         (300.0..=360.0).contains(&window_ms),
