@@ -189,6 +189,19 @@ impl ProbeSummary {
     /// `lost_total` only; a caller that wants it in `lost_during` starts the window one reply
     /// timeout early.
     pub fn new(reports: &[ProbeReport], event_start_ns: u64, event_end_ns: u64) -> Self {
+        Self::labelled(reports, event_start_ns, event_end_ns, &|from, peer| {
+            format!("{from} -> {peer}")
+        })
+    }
+
+    /// As [`ProbeSummary::new`], with the pairs that never recovered named by `name(agent
+    /// address, peer address)` (pod labels rather than addresses).
+    pub fn labelled(
+        reports: &[ProbeReport],
+        event_start_ns: u64,
+        event_end_ns: u64,
+        name: &dyn Fn(&str, &str) -> String,
+    ) -> Self {
         let mut s = ProbeSummary {
             event_start_unix_ns: event_start_ns,
             event_end_unix_ns: event_end_ns,
@@ -203,9 +216,7 @@ impl ProbeSummary {
                 s.lost_after += lost_between(p, event_end_ns, u64::MAX);
                 match recovered_at(p, event_end_ns) {
                     Some(t) => s.recovery_ns = s.recovery_ns.max(t.saturating_sub(event_end_ns)),
-                    None => s
-                        .never_recovered
-                        .push(format!("{} -> {}", report.from, p.peer)),
+                    None => s.never_recovered.push(name(&report.from, &p.peer)),
                 }
             }
         }

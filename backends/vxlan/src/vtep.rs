@@ -106,18 +106,19 @@ pub fn program_peer(ctx: &Context<'_>, node: &NodePlan, remote: &NodePlan) -> Re
         .expect("validate refuses plans without an underlay")
         .addr();
     let dev = nl.link_index(VTEP_DEV)?;
-    for stale in nl
+    let mut present = false;
+    for e in nl
         .fdb()?
         .into_iter()
-        .filter(|e| e.port == dev && e.dst == Some(remote_ip) && e.mac != mac)
+        .filter(|e| e.port == dev && e.dst == Some(remote_ip))
     {
-        nl.delete_fdb(VTEP_DEV, stale.mac, remote_ip)?;
+        if e.mac == mac {
+            present = true;
+        } else {
+            nl.delete_fdb(VTEP_DEV, e.mac, remote_ip)?;
+        }
     }
-    if !nl
-        .fdb()?
-        .iter()
-        .any(|e| e.port == dev && e.dst == Some(remote_ip) && e.mac == mac)
-    {
+    if !present {
         nl.append_fdb(VTEP_DEV, mac, remote_ip)?;
     }
     nl.add_neighbour(VTEP_DEV, vtep_ip(remote), mac)?;

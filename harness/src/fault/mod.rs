@@ -153,6 +153,10 @@ pub struct FaultSpec {
 pub const MIN_HOLD: Duration = Duration::from_millis(10);
 /// Longest hold accepted.
 pub const MAX_HOLD: Duration = Duration::from_secs(600);
+/// Shortest TCP window of the loss fault accepted.
+pub const MIN_TCP_WINDOW: Duration = Duration::from_millis(100);
+/// Longest TCP window of the loss fault accepted.
+pub const MAX_TCP_WINDOW: Duration = Duration::from_secs(60);
 /// Longest recovery limit accepted.
 pub const MAX_RECOVERY_LIMIT: Duration = Duration::from_secs(600);
 
@@ -250,7 +254,7 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
             MAX_HOLD.as_secs()
         ));
     }
-    if spec.kind == FaultKind::Loss && !(1..=100).contains(&spec.loss_percent) {
+    if !(1..=100).contains(&spec.loss_percent) {
         return refuse(format!("--loss {}%: use 1 to 100 %", spec.loss_percent));
     }
     if spec.recovery == Recovery::FaultedNodeOnly {
@@ -289,6 +293,14 @@ pub fn validate_options(opts: &FaultOptions) -> Result<(), PlanError> {
             "--recovery-limit {} s: use more than 0 and at most {} s",
             opts.recovery_limit.as_secs_f64(),
             MAX_RECOVERY_LIMIT.as_secs()
+        ));
+    }
+    if !(MIN_TCP_WINDOW..=MAX_TCP_WINDOW).contains(&opts.tcp_window) {
+        return refuse(format!(
+            "--tcp-window {} s: use {} ms to {} s",
+            opts.tcp_window.as_secs_f64(),
+            MIN_TCP_WINDOW.as_millis(),
+            MAX_TCP_WINDOW.as_secs()
         ));
     }
     if opts.before > MAX_HOLD || opts.after > MAX_HOLD {

@@ -232,14 +232,10 @@ impl Topology {
         // A probe sent up to one reply timeout before the fault and lost to it belongs to it.
         let window_start =
             event_start.saturating_sub(workloads::probe::REPLY_TIMEOUT.as_nanos() as u64);
-        record.probes = ProbeSummary::new(&reports, window_start, event_end);
-        // Pods by name rather than by probe address.
-        for pair in &mut record.probes.never_recovered {
-            if let Some((from, to)) = pair.split_once(" -> ") {
-                let (from, to, _) = stream.label(from, to);
-                *pair = format!("{from} -> {to}");
-            }
-        }
+        record.probes = ProbeSummary::labelled(&reports, window_start, event_end, &|a, b| {
+            let (from, to, _) = stream.label(a, b);
+            format!("{from} -> {to}")
+        });
         record.pairs = PairRecovery::all(&reports, window_start, event_end, &|a, b| {
             stream.label(a, b)
         });
@@ -407,7 +403,7 @@ struct Held {
 fn describe(spec: &FaultSpec, node: &NodePlan) -> String {
     let ms = spec.hold.as_millis();
     let n = &node.role;
-    match spec.kind {
+    let what = match spec.kind {
         FaultKind::LinkFlap => format!("{n} eth0 down for {ms} ms, then up"),
         FaultKind::Loss => format!(
             "{} % of the packets entering every underlay port dropped for {ms} ms",
@@ -418,13 +414,15 @@ fn describe(spec: &FaultSpec, node: &NodePlan) -> String {
         }
         FaultKind::DaemonRestart => format!("{n}'s datapath daemon killed, {ms} ms later started"),
         FaultKind::BirdRestart => format!("{n}'s BIRD stopped, {ms} ms later started"),
-        FaultKind::VtepChange => format!(
-            "{n}'s flannel.1 deleted, {ms} ms later created again with a new MAC{}",
-            match spec.recovery {
-                Recovery::Full => "",
-                Recovery::FaultedNodeOnly => "; the peers are NOT reprogrammed (broken recovery)",
-            }
-        ),
+        FaultKind::VtepChange => {
+            format!("{n}'s flannel.1 deleted, {ms} ms later created again with a new MAC")
+        }
+    };
+    match spec.recovery {
+        Recovery::Full => what,
+        Recovery::FaultedNodeOnly => {
+            format!("{what}; the peers are NOT reprogrammed (broken recovery)")
+        }
     }
 }
 
