@@ -46,6 +46,12 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy
 fi
 
+# The VM substrate's tests boot QEMU VMs: `cnbench setup vm` installs QEMU and busybox and
+# unpacks a Debian cloud kernel when they are missing (and does nothing when they are there).
+echo "== cnbench setup vm"
+cargo build --quiet --bin cnbench
+"${CARGO_TARGET_DIR:-target}/debug/cnbench" setup vm
+
 before=$(ip netns list | awk '{print $1}' | grep '^cnb-' | sort || true)
 
 echo "== cargo fmt --all -- --check"

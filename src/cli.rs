@@ -80,10 +80,25 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Internal: run one workload agent (the harness starts these inside pod namespaces).
-    #[command(hide = true)]
+    /// Serve a node to a harness: run inside each VM node (or, one day, a remote host), it
+    /// applies the harness's netlink requests and runs its processes and probes there.
     Agent {
-        /// The agent's task as JSON.
+        /// Where to wait for the harness: a device (`/dev/vport0p1`), `unix:<path>`,
+        /// `tcp:<ip>:<port>` or `stdio`.
+        #[arg(long)]
+        listen: harness::remote::server::Listen,
+    },
+    /// Install what a substrate needs: `cnbench setup vm` installs QEMU and busybox and
+    /// unpacks a Debian cloud kernel for VM nodes (apt; as root).
+    Setup {
+        /// The substrate to set up.
+        #[arg(value_parser = ["vm"])]
+        substrate: String,
+    },
+    /// Internal: run one workload task (the harness starts these inside pod namespaces).
+    #[command(hide = true)]
+    Task {
+        /// The task as JSON.
         task: String,
     },
     /// Internal: run a backend's datapath daemon (the harness starts it inside a node).
@@ -114,10 +129,11 @@ pub struct BackendArg {
 
 impl BackendArg {
     /// As the harness takes them.
-    pub fn options(&self) -> harness::backend::BackendOptions {
+    pub fn options(&self, topology: &TopologyArgs) -> harness::backend::BackendOptions {
         harness::backend::BackendOptions {
             datapath: self.datapath.clone(),
             bgp_topology: self.bgp_topology.clone(),
+            substrate: topology.substrate,
         }
     }
 }
@@ -144,6 +160,11 @@ pub struct TopologyArgs {
     /// MTU of the underlay and pod links, in bytes.
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// Where nodes live: network namespaces here (netns), or one QEMU VM per node with its
+    /// own kernel (vm; emulated, so figures compare behaviour, not speed; needs
+    /// `cnbench setup vm`).
+    #[arg(long, default_value = "netns")]
+    pub substrate: harness::Substrate,
 }
 
 /// An IPv4 network `ADDRESS/PREFIX`, or what to write instead.
@@ -163,6 +184,7 @@ impl TopologyArgs {
             pod_cidr: self.pod_cidr,
             underlay_cidrs: self.underlay_cidr.clone(),
             mtu: self.mtu,
+            substrate: self.substrate,
         }
     }
 }

@@ -95,6 +95,22 @@ pub fn list() -> Result<ExitCode> {
             say!("{:<12} {:<14} {m}", "", "  ↳ this machine:");
         }
     }
+    say!("");
+    let vm_missing = harness::vm::assets::missing();
+    match harness::vm::Assets::locate() {
+        Ok(a) => say!(
+            "substrates: netns ready; vm ready (QEMU TCG emulation, kernel {}; --substrate vm)",
+            a.kernel_release
+        ),
+        Err(_) => {
+            say!(
+                "substrates: netns ready; vm unavailable (--substrate vm needs `cnbench setup vm`)"
+            );
+            for m in vm_missing {
+                say!("{:<12} {:<14} {m}", "", "  ↳ vm:");
+            }
+        }
+    }
     Ok(ExitCode::Ok)
 }
 
@@ -231,7 +247,7 @@ fn exit_for(result: &RunResult) -> ExitCode {
 /// `cnbench run`.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // Everything the user typed is checked before anything is created.
-    let options = args.backend.options();
+    let options = args.backend.options(&args.topology);
     let backend = backend(&args.backend.backend, &options)?;
     let plan = plan_for(backend.as_ref(), &args.topology)?;
     let opts = measure_options(&args.measure)?;
@@ -264,7 +280,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let outcome = match outcome {
         Ok(()) if wants_baseline => {
             match baseline(&args.topology, &opts, &mut printer) {
-                Ok(b) => result.apply_baseline(b),
+                Ok(b) => {
+                    if let Err(e) = result.apply_baseline(b) {
+                        result.baseline_error = Some(e.to_string());
+                    }
+                }
                 // The run itself is complete and stands; only its ratios are missing.
                 Err(HarnessError::Interrupted) => {
                     result.baseline_error = Some("interrupted".into());
@@ -387,13 +407,14 @@ fn baseline(
         run_id: base.run_id,
         backend: host_net.info().name.to_string(),
         topology: described,
+        substrate: base.substrate,
         measurements: base.measurements,
     })
 }
 
 /// `cnbench up`.
 pub fn up(args: &UpArgs) -> Result<ExitCode> {
-    let options = args.backend.options();
+    let options = args.backend.options(&args.topology);
     let backend = backend(&args.backend.backend, &options)?;
     let plan = plan_for(backend.as_ref(), &args.topology)?;
     capability::require_root()?;
@@ -614,8 +635,26 @@ pub fn clean(all: bool) -> Result<ExitCode> {
     }
 }
 
-/// `cnbench agent` (internal): one workload agent, result on stdout.
-pub fn agent(task: &str) -> Result<ExitCode> {
+/// `cnbench agent --listen <where>`: serves the node interface to a harness until killed
+/// (`stdio`: one session).
+pub fn agent(listen: &harness::remote::server::Listen) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find this program's own path")?;
+    harness::remote::server::serve(listen, &exe)
+        .with_context(|| format!("agent listening on {listen:?}"))?;
+    Ok(ExitCode::Ok)
+}
+
+/// `cnbench setup vm`: installs QEMU, busybox and a VM kernel.
+pub fn setup(substrate: &str) -> Result<ExitCode> {
+    debug_assert_eq!(substrate, "vm");
+    capability::require_root()?;
+    let mut out = std::io::stdout().lock();
+    harness::vm::setup::run(&mut out)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `cnbench task` (internal): one workload task, result on stdout.
+pub fn task(task: &str) -> Result<ExitCode> {
     let task = workloads::AgentTask::from_json(task)?;
     let mut out = std::io::stdout().lock();
     workloads::run_agent(&task, &mut out)?;
@@ -670,6 +709,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             let options = BackendOptions {
                 datapath: None,
                 bgp_topology: Some(topology.clone()),
+                ..Default::default()
             };
             let topo = TopologyArgs {
                 nodes: Some(n),
@@ -678,6 +718,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
                 pod_cidr: None,
                 underlay_cidr: None,
                 mtu: None,
+                substrate: harness::Substrate::Netns,
             };
             plan_for(backend(&args.backend, &options)?.as_ref(), &topo)?;
         }
@@ -839,7 +880,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
 pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
     use harness::fault::{self, FaultKind, FaultOptions, FaultSpec, Recovery};
     // Everything the user typed is checked before anything is created.
-    let options = args.backend.options();
+    let options = args.backend.options(&args.topology);
     let backend = backend(&args.backend.backend, &options)?;
     let plan = plan_for(backend.as_ref(), &args.topology)?;
     let mut kinds: Vec<FaultKind> = Vec::new();

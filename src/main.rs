@@ -137,7 +137,9 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Report { results, out } => commands::report(results, out),
         Command::Status => commands::status(),
         Command::Clean { all } => commands::clean(*all),
-        Command::Agent { task } => commands::agent(task),
+        Command::Agent { listen } => commands::agent(listen),
+        Command::Task { task } => commands::task(task),
+        Command::Setup { substrate } => commands::setup(substrate),
         Command::Daemon { backend, config } => commands::daemon(backend, config),
     }
 }

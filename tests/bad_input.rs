@@ -242,7 +242,7 @@ const OTHER: &[(&str, &str)] = &[
     ("clean extra", "unexpected argument 'extra'"),
     ("clean --force", "unexpected argument '--force'"),
     // The internal commands, given garbage.
-    ("agent", "not provided: <TASK>"),
+    ("task", "not provided: <TASK>"),
     ("agent not-json", "invalid agent task JSON"),
     ("agent {}", "missing field `role`"),
     ("agent []", "invalid agent task JSON"),

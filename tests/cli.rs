@@ -12,14 +12,16 @@ fn help_names_every_command() {
     let out = String::from_utf8_lossy(&o.stdout);
     for cmd in [
         "list", "run", "up", "down", "check", "measure", "scale", "compare", "report", "status",
-        "clean",
+        "clean", "agent",
     ] {
         assert!(out.contains(cmd), "help lacks {cmd}:\n{out}");
     }
-    assert!(
-        !out.contains("agent"),
-        "the internal agent command is hidden:\n{out}"
-    );
+    for internal in ["task", "daemon"] {
+        assert!(
+            !out.lines().any(|l| l.trim_start().starts_with(internal)),
+            "the internal {internal} command is hidden:\n{out}"
+        );
+    }
 }
 
 /// The backends DESIGN.md names.

@@ -172,6 +172,10 @@ pub struct BackendOptions {
     /// `--bgp-topology`: how BGP speakers peer (`mesh` or `rr`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_topology: Option<String>,
+    /// `--substrate`: where the nodes live, so a backend detects features in the kernel
+    /// that will run it (a VM's, not this machine's).
+    #[serde(default)]
+    pub substrate: crate::topology::Substrate,
 }
 
 /// What a backend gets during setup and checks: the plan, a host per namespace, the run's
@@ -186,6 +190,13 @@ pub struct Context<'a> {
     /// The cnbench binary.
     pub exe: &'a Path,
 }
+
+/// How long a daemon may take to say `ready`.
+const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The same on a VM node, whose every instruction is emulated (a daemon's start-up takes
+/// seconds there, more while other VMs boot).
+const REMOTE_READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Context<'_> {
     /// Starts `cnbench daemon <args>` inside `netns` and waits (up to 5 s) for its first
@@ -210,41 +221,54 @@ impl Context<'_> {
             cmd.stderr(file);
         }
         let host = self.host(netns);
-        let pid = self.procs.spawn(host.netns(), cmd, what)?;
+        let pid = self.procs.spawn(host, self.exe, cmd, what)?;
         // A datapath daemon forwards every packet of a measurement: pin it where the default
         // (same-cpu) placement pins the workload agents, so an idle CPU never has to wake up
         // for it (tens of µs a round trip on these VMs) and runs are comparable.
-        let cpu = DAEMON_CPU.cpus().1;
-        let mut set = nix::sched::CpuSet::new();
-        if set.set(cpu as usize).is_ok() {
-            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set);
-        }
-        let stdout = self.procs.take_stdout(pid);
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            if let Some(out) = stdout {
-                let _ = std::io::BufReader::new(out).read_line(&mut line);
+        if host.local().is_some() {
+            let cpu = DAEMON_CPU.cpus().1;
+            let mut set = nix::sched::CpuSet::new();
+            if set.set(cpu as usize).is_ok() {
+                let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set);
             }
+            let stdout = self.procs.take_stdout(netns, pid);
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                if let Some(out) = stdout {
+                    let _ = std::io::BufReader::new(out).read_line(&mut line);
+                }
+                let _ = tx.send(line);
+            });
+        } else {
+            let line = self
+                .procs
+                .remote_first_line(netns, pid, REMOTE_READY_LIMIT)
+                .unwrap_or_default();
             let _ = tx.send(line);
-        });
+        }
         let fail = |message: String| HarnessError::Process {
             what: what.to_string(),
             netns: netns.to_string(),
             message,
         };
-        match rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        let limit = if host.local().is_some() {
+            READY_LIMIT
+        } else {
+            REMOTE_READY_LIMIT
+        };
+        match rx.recv_timeout(limit) {
             Ok(line) if line.trim() == "ready" => Ok(pid),
             Ok(line) => {
-                self.procs.stop(pid);
+                self.procs.stop(netns, pid);
                 Err(fail(format!(
                     "expected `ready`, got {:?} (see its stderr above)",
                     line.trim()
                 )))
             }
             Err(_) => {
-                self.procs.stop(pid);
-                Err(fail("not ready within 5 s".into()))
+                self.procs.stop(netns, pid);
+                Err(fail(format!("not ready within {} s", limit.as_secs())))
             }
         }
     }
@@ -259,7 +283,7 @@ impl Context<'_> {
             .find(|(w, n, _)| w == what && n == netns);
         match found {
             Some((_, _, pid)) => {
-                self.procs.stop(pid);
+                self.procs.stop(netns, pid);
                 Ok(pid)
             }
             None => Err(HarnessError::Process {
@@ -284,7 +308,7 @@ impl Context<'_> {
         let node = self.host(&self.plan.node_of(pod).netns);
         let pod_host = self.host(&pod.netns);
         node.nl()
-            .create_veth(&pod.host_veth, "eth0", Some(pod_host.netns().fd()), mtu)?;
+            .create_veth(&pod.host_veth, "eth0", Some(pod_host.as_peer()), mtu)?;
         let nl = pod_host.nl();
         nl.set_up("lo")?;
         nl.add_address("eth0", pod.ip)?;

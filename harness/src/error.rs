@@ -66,6 +66,15 @@ pub enum HarnessError {
         message: String,
     },
 
+    /// A node agent failed, refused the session or went away.
+    #[error("agent of {node}: {message}")]
+    Agent {
+        /// The node it serves (`cnb-<run>-node0`).
+        node: String,
+        /// What happened, and where to look.
+        message: String,
+    },
+
     /// The run was interrupted by SIGINT or SIGTERM (everything was torn down).
     #[error("interrupted by signal; the topology was torn down")]
     Interrupted,

@@ -1,39 +1,110 @@
 //! A place where cnbench applies netlink changes, reads kernel state and runs processes.
 //!
 //! Backends and checks talk to nodes, pods, switches and routers only through [`Host`]
-//! (DESIGN.md §4a). Today every host is a network namespace on this machine; a VM node driven
-//! by an agent is meant to be another implementation of the same surface.
+//! (DESIGN.md §4a). A host is a network namespace either on this machine or on the machine of
+//! a node agent (a VM's, one day a remote server's), driven over the agent protocol
+//! ([`crate::remote`]); every method means the same on both.
 
 use std::fs;
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
+use crate::checks::reachability::{self, Echo, ProbeResult};
 use crate::error::{HarnessError, Result};
-use crate::netlink::Netlink;
+use crate::netlink::{Netlink, PeerNetns};
 use crate::netns::Netns;
 use crate::process;
+use crate::remote::client::Next;
+use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::protocol::{Call, Reply};
+use crate::remote::{AgentClient, RemoteProc};
+use crate::signals;
 
-/// One namespace of a run, with its netlink socket.
+/// One namespace of a run, with its netlink handle.
 #[derive(Debug)]
 pub struct Host {
-    netns: Netns,
+    name: String,
+    place: Place,
     netlink: Netlink,
 }
 
+/// Where a host's namespace is.
+#[derive(Debug)]
+enum Place {
+    /// On this machine.
+    Local(Netns),
+    /// On a node agent's machine.
+    Remote(Arc<AgentClient>),
+}
+
 impl Host {
-    /// Opens a host on an existing namespace.
+    /// Opens a host on an existing namespace of this machine.
     pub fn open(netns: Netns) -> Result<Host> {
         let netlink = Netlink::open(&netns)?;
-        Ok(Host { netns, netlink })
+        Ok(Host {
+            name: netns.name().to_string(),
+            place: Place::Local(netns),
+            netlink,
+        })
+    }
+
+    /// A host on the machine of a node agent (the namespace exists there).
+    pub fn remote(name: &str, agent: Arc<AgentClient>) -> Host {
+        Host {
+            name: name.to_string(),
+            netlink: Netlink::remote(name, Arc::clone(&agent)),
+            place: Place::Remote(agent),
+        }
     }
 
     /// Namespace name (`cnb-<run>-<role>`).
     pub fn name(&self) -> &str {
-        self.netns.name()
+        &self.name
     }
 
-    /// The namespace itself (for fds and `run_in`).
-    pub fn netns(&self) -> &Netns {
-        &self.netns
+    /// The namespace, when it is on this machine. What only works here (perf tracepoints,
+    /// nftables faults) asks for it and says so when it is not.
+    pub fn local(&self) -> Option<&Netns> {
+        match &self.place {
+            Place::Local(ns) => Some(ns),
+            Place::Remote(_) => None,
+        }
+    }
+
+    /// The namespace on this machine, or an error naming what needed it.
+    pub fn require_local(&self, what: &str) -> Result<&Netns> {
+        self.local().ok_or_else(|| HarnessError::Unsupported {
+            what: format!("{what} in {} needs a namespace on this machine", self.name),
+            fix: "run it on the netns substrate (leave out --substrate vm)".into(),
+        })
+    }
+
+    /// The agent session, when the host is remote.
+    pub fn agent(&self) -> Option<&Arc<AgentClient>> {
+        match &self.place {
+            Place::Local(_) => None,
+            Place::Remote(a) => Some(a),
+        }
+    }
+
+    /// Whether two hosts are on the same machine (a veth pair can join them).
+    pub fn same_machine(&self, other: &Host) -> bool {
+        match (&self.place, &other.place) {
+            (Place::Local(_), Place::Local(_)) => true,
+            (Place::Remote(a), Place::Remote(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// This host as the far end of a new veth pair created by a host on the same machine.
+    pub fn as_peer(&self) -> PeerNetns<'_> {
+        match &self.place {
+            Place::Local(ns) => PeerNetns::Fd(ns.fd()),
+            Place::Remote(_) => PeerNetns::Named(&self.name),
+        }
     }
 
     /// The netlink handle bound to this host.
@@ -42,40 +113,519 @@ impl Host {
     }
 
     /// Writes a sysctl of this host's network namespace (`key` like `net.ipv4.ip_forward`).
-    /// `/proc/sys/net` resolves against the calling thread's namespace, so the write happens on
-    /// a thread that entered it.
     pub fn set_sysctl(&self, key: &str, value: &str) -> Result<()> {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.netns
-            .run_in(|| fs::write(&path, value))?
-            .map_err(|e| HarnessError::io(format!("in {}: set {key}={value}", self.name()), e))
+        self.set_sysctls(&[(key, value)])
     }
 
-    /// Writes several sysctls of this host's namespace at once (one thread for all).
+    /// Writes several sysctls of this host's namespace at once. `/proc/sys/net` resolves
+    /// against the calling thread's namespace, so the writes happen on a thread that entered
+    /// it.
     pub fn set_sysctls(&self, pairs: &[(&str, &str)]) -> Result<()> {
-        let written = self.netns.run_in(|| {
-            for (key, value) in pairs {
-                let path = format!("/proc/sys/{}", key.replace('.', "/"));
-                fs::write(&path, value).map_err(|e| (key, value, e))?;
-            }
-            Ok(())
-        })?;
-        written.map_err(|(key, value, e)| {
-            HarnessError::io(format!("in {}: set {key}={value}", self.name()), e)
-        })
+        match &self.place {
+            Place::Local(ns) => write_sysctls(ns, pairs),
+            Place::Remote(agent) => agent
+                .call(
+                    Call::SetSysctls {
+                        netns: self.name.clone(),
+                        pairs: pairs
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    },
+                    CALL_TIMEOUT,
+                )
+                .map(|_| ()),
+        }
     }
 
     /// Reads a sysctl of this host's network namespace.
     pub fn sysctl(&self, key: &str) -> Result<String> {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.netns
-            .run_in(|| fs::read_to_string(&path))?
-            .map(|s| s.trim().to_string())
-            .map_err(|e| HarnessError::io(format!("in {}: read {key}", self.name()), e))
+        match &self.place {
+            Place::Local(ns) => read_sysctl(ns, key),
+            Place::Remote(agent) => text(agent.call(
+                Call::Sysctl {
+                    netns: self.name.clone(),
+                    key: key.to_string(),
+                },
+                CALL_TIMEOUT,
+            )?),
+        }
     }
 
-    /// Starts `cmd` inside this host; the child dies with the harness.
-    pub fn spawn(&self, cmd: Command, what: &str) -> Result<Child> {
-        process::spawn_in(&self.netns, cmd, what)
+    /// Reads a file under `/proc/net` as this namespace sees it (`snmp`, `dev`).
+    pub fn proc_net(&self, file: &str) -> Result<String> {
+        match &self.place {
+            Place::Local(ns) => read_proc_net(ns, file),
+            Place::Remote(agent) => text(agent.call(
+                Call::ProcNet {
+                    netns: self.name.clone(),
+                    file: file.to_string(),
+                },
+                CALL_TIMEOUT,
+            )?),
+        }
     }
+
+    /// Writes a file where this host's processes can read it (a daemon's configuration) and
+    /// returns its path there. `name` is a file name; the file lives in the run's directory
+    /// under `/run/cnbench/<run>/` on the host's machine.
+    pub fn write_file(&self, run_id: &str, name: &str, contents: &str) -> Result<String> {
+        let path = format!("/run/cnbench/{run_id}/{name}");
+        match &self.place {
+            Place::Local(_) => {
+                if let Some(dir) = std::path::Path::new(&path).parent() {
+                    fs::create_dir_all(dir)
+                        .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
+                }
+                fs::write(&path, contents)
+                    .map_err(|e| HarnessError::io(format!("write {path}"), e))?
+            }
+            Place::Remote(agent) => {
+                agent.call(
+                    Call::WriteFile {
+                        path: path.clone(),
+                        contents: contents.to_string(),
+                    },
+                    CALL_TIMEOUT,
+                )?;
+            }
+        }
+        Ok(path)
+    }
+
+    /// Starts `cmd` inside this host; the child dies with the harness. Only on this machine:
+    /// [`Host::start`] works on every host.
+    pub fn spawn(&self, cmd: Command, what: &str) -> Result<Child> {
+        process::spawn_in(self.require_local(what)?, cmd, what)
+    }
+
+    /// Starts a process inside this host with its stdout read line by line (and its stdin
+    /// writable when `stdin`). A program named `cnbench` is this build's binary here, and
+    /// the agent's own binary on an agent's machine.
+    pub fn start(
+        &self,
+        exe: &std::path::Path,
+        args: &[String],
+        stdin: bool,
+        what: &str,
+    ) -> Result<Proc> {
+        match &self.place {
+            Place::Local(ns) => {
+                let mut cmd = Command::new(exe);
+                cmd.args(args)
+                    .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                let mut child = process::spawn_in(ns, cmd, what)?;
+                let stdout = child.stdout.take().expect("piped");
+                let stdin = child.stdin.take();
+                let (tx, rx) = mpsc::channel();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines() {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                });
+                Ok(Proc {
+                    what: what.to_string(),
+                    netns: self.name.clone(),
+                    kind: ProcKind::Local {
+                        child,
+                        stdin,
+                        lines: rx,
+                    },
+                })
+            }
+            Place::Remote(agent) => {
+                let mut argv = vec!["cnbench".to_string()];
+                argv.extend(args.iter().cloned());
+                let p = agent.spawn(&self.name, argv, stdin, what)?;
+                Ok(Proc {
+                    what: what.to_string(),
+                    netns: self.name.clone(),
+                    kind: ProcKind::Remote(p),
+                })
+            }
+        }
+    }
+
+    /// Sends ICMP echo requests from this host to `to`; see
+    /// [`reachability::icmp_probe_within`].
+    pub fn icmp_probe(&self, to: Ipv4Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
+        match &self.place {
+            Place::Local(ns) => reachability::icmp_probe_within(ns, to, df_size, timeout),
+            Place::Remote(agent) => {
+                match agent.icmp_probe(&self.name, to, df_size.map(|s| s as u32), timeout) {
+                    Ok(Reply::Echo(e)) => e.into(),
+                    Ok(other) => Echo {
+                        result: ProbeResult::SendError(format!("agent answered {other:?}")),
+                        ttl: None,
+                    },
+                    Err(e) => Echo {
+                        result: ProbeResult::SendError(e.to_string()),
+                        ttl: None,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Opens a TCP listener in this host on `ip`, any free port.
+    pub fn tcp_listen(&self, ip: Ipv4Addr) -> std::result::Result<Listener<'_>, String> {
+        self.tcp_listen_on(ip, 0).map_err(|e| e.message)
+    }
+
+    /// Opens a TCP listener in this host on `ip:port` (port 0: any free port).
+    pub fn tcp_listen_on(
+        &self,
+        ip: Ipv4Addr,
+        port: u16,
+    ) -> std::result::Result<Listener<'_>, ListenError> {
+        let fail = |message: String, in_use: bool| ListenError { message, in_use };
+        match &self.place {
+            Place::Local(ns) => {
+                let l = ns
+                    .run_in(|| TcpListener::bind((ip, port)))
+                    .map_err(|e| fail(e.to_string(), false))?
+                    .map_err(|e| {
+                        fail(
+                            format!("listen on {ip}:{port}: {e}"),
+                            e.kind() == std::io::ErrorKind::AddrInUse,
+                        )
+                    })?;
+                let port = l
+                    .local_addr()
+                    .map_err(|e| fail(e.to_string(), false))?
+                    .port();
+                Ok(Listener {
+                    port,
+                    kind: Some(ListenerKind::Local(l)),
+                })
+            }
+            Place::Remote(agent) => match agent.call_raw(
+                Call::TcpListen {
+                    netns: self.name.clone(),
+                    ip,
+                    port,
+                },
+                CALL_TIMEOUT,
+            ) {
+                Ok(Ok(Reply::Listening { listener_id, port })) => Ok(Listener {
+                    port,
+                    kind: Some(ListenerKind::Remote(agent, listener_id)),
+                }),
+                Ok(Ok(other)) => Err(fail(format!("agent answered {other:?}"), false)),
+                Ok(Err(e)) => Err(fail(e.message, e.errno == Some(libc::EADDRINUSE))),
+                Err(e) => Err(fail(format!("listen on {ip}:{port}: {e}"), false)),
+            },
+        }
+    }
+
+    /// Connects from this host to `ip:port` within `timeout`.
+    pub fn tcp_connect(&self, ip: Ipv4Addr, port: u16, timeout: Duration) -> ProbeResult {
+        match &self.place {
+            Place::Local(ns) => reachability::tcp_connect_to(ns, ip, port, timeout),
+            Place::Remote(agent) => match agent.call(
+                Call::TcpConnect {
+                    netns: self.name.clone(),
+                    ip,
+                    port,
+                    timeout_ms: timeout.as_millis() as u64,
+                },
+                CALL_TIMEOUT + timeout,
+            ) {
+                Ok(Reply::Probe(p)) => p.into(),
+                Ok(other) => ProbeResult::SendError(format!("agent answered {other:?}")),
+                Err(e) => ProbeResult::SendError(e.to_string()),
+            },
+        }
+    }
+}
+
+/// Why a listener could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenError {
+    /// In words.
+    pub message: String,
+    /// Whether the address was in use (EADDRINUSE): a port space shared with a listener.
+    pub in_use: bool,
+}
+
+/// A TCP listener in a host.
+pub struct Listener<'a> {
+    /// Its port.
+    pub port: u16,
+    /// None once accepted.
+    kind: Option<ListenerKind<'a>>,
+}
+
+enum ListenerKind<'a> {
+    Local(TcpListener),
+    Remote(&'a Arc<AgentClient>, u64),
+}
+
+impl Listener<'_> {
+    /// Waits up to `timeout` for one connection and returns its source address.
+    pub fn accept_peer(mut self, timeout: Duration) -> std::result::Result<Ipv4Addr, String> {
+        match self.kind.take().expect("not yet accepted") {
+            ListenerKind::Local(l) => {
+                let _ = l.set_nonblocking(true);
+                let deadline = Instant::now() + timeout;
+                loop {
+                    match l.accept() {
+                        Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
+                        Ok((_, other)) => return Err(format!("unexpected peer {other}")),
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                && Instant::now() < deadline =>
+                        {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Err(e) => return Err(format!("accept: {e}")),
+                    }
+                }
+            }
+            ListenerKind::Remote(agent, listener_id) => match agent.call(
+                Call::TcpAccept {
+                    listener_id,
+                    timeout_ms: timeout.as_millis() as u64,
+                },
+                CALL_TIMEOUT + timeout,
+            ) {
+                Ok(Reply::Peer(ip)) => Ok(ip),
+                Ok(other) => Err(format!("agent answered {other:?}")),
+                Err(e) => Err(format!("accept: {e}")),
+            },
+        }
+    }
+}
+
+impl Drop for Listener<'_> {
+    fn drop(&mut self) {
+        // A listener never accepted from is closed on the agent too.
+        if let Some(ListenerKind::Remote(agent, id)) = &self.kind {
+            let _ = agent.call(Call::TcpClose { listener_id: *id }, CALL_TIMEOUT);
+        }
+    }
+}
+
+/// A process started in a host, with its stdout read line by line.
+pub struct Proc {
+    what: String,
+    netns: String,
+    kind: ProcKind,
+}
+
+enum ProcKind {
+    Local {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        lines: mpsc::Receiver<std::io::Result<String>>,
+    },
+    Remote(RemoteProc),
+}
+
+impl Proc {
+    /// Its pid on its machine.
+    pub fn pid(&self) -> u32 {
+        match &self.kind {
+            ProcKind::Local { child, .. } => child.id(),
+            ProcKind::Remote(p) => p.pid(),
+        }
+    }
+
+    /// Whether it runs on this machine (its pid can be traced here).
+    pub fn is_local(&self) -> bool {
+        matches!(self.kind, ProcKind::Local { .. })
+    }
+
+    /// What it is (`tcp-rr server`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    fn error(&self, message: String) -> HarnessError {
+        HarnessError::Process {
+            what: self.what.clone(),
+            netns: self.netns.clone(),
+            message,
+        }
+    }
+
+    /// Waits up to `limit` for its next stdout line, polling for SIGINT/SIGTERM. Its end
+    /// before a line is an error with its stderr.
+    pub fn next_line(&mut self, limit: Duration) -> Result<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if signals::interrupted() {
+                return Err(HarnessError::Interrupted);
+            }
+            let step = Duration::from_millis(50);
+            match &mut self.kind {
+                ProcKind::Local { lines, child, .. } => match lines.recv_timeout(step) {
+                    Ok(Ok(line)) => return Ok(line),
+                    Ok(Err(e)) => return Err(self.error(format!("reading its output: {e}"))),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        let _ = child.wait();
+                        let tail = self.stderr_tail();
+                        return Err(self.error(with_tail("exited without a result", &tail)));
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                },
+                ProcKind::Remote(p) => match p.next_line(step)? {
+                    Next::Line(line) => return Ok(line),
+                    Next::Ended => {
+                        let (status, tail) = p.exit().cloned().unwrap_or_default();
+                        return Err(self.error(with_tail(
+                            &format!("exited without a result ({status})"),
+                            &tail,
+                        )));
+                    }
+                    Next::Nothing => {}
+                },
+            }
+            if Instant::now() >= deadline {
+                let tail = self.stderr_tail();
+                return Err(self.error(with_tail(
+                    &format!("no result within {} s", limit.as_secs()),
+                    &tail,
+                )));
+            }
+        }
+    }
+
+    /// Its stderr, once it has exited (empty while it runs).
+    fn stderr_tail(&mut self) -> String {
+        match &mut self.kind {
+            ProcKind::Local { child, .. } => {
+                let mut s = String::new();
+                if let Ok(Some(_)) = child.try_wait() {
+                    if let Some(mut e) = child.stderr.take() {
+                        use std::io::Read;
+                        let _ = e.read_to_string(&mut s);
+                    }
+                }
+                s.trim().to_string()
+            }
+            ProcKind::Remote(p) => p
+                .exit()
+                .map(|(_, t)| t.trim().to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Writes to its stdin (started with `stdin`); a gone process shows when its output is
+    /// read.
+    pub fn write_stdin(&mut self, data: &str) {
+        match &mut self.kind {
+            ProcKind::Local { stdin, .. } => {
+                if let Some(s) = stdin.as_mut() {
+                    let _ = s.write_all(data.as_bytes()).and_then(|_| s.flush());
+                }
+            }
+            ProcKind::Remote(p) => {
+                let _ = p.write_stdin(data);
+            }
+        }
+    }
+
+    /// Waits up to `limit` for it to exit by itself, else stops it (SIGTERM, then SIGKILL);
+    /// returns how it ended.
+    pub fn finish(&mut self, limit: Duration) -> String {
+        match &mut self.kind {
+            ProcKind::Local { child, .. } => {
+                let deadline = Instant::now() + limit;
+                while Instant::now() < deadline {
+                    if let Ok(Some(s)) = child.try_wait() {
+                        return s.to_string();
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                process::stop(child, Duration::from_millis(500));
+                "killed".into()
+            }
+            ProcKind::Remote(p) => {
+                let deadline = Instant::now() + limit;
+                while p.exit().is_none() && Instant::now() < deadline {
+                    if p.next_line(Duration::from_millis(50)).is_err() {
+                        break;
+                    }
+                }
+                if let Some((status, _)) = p.exit() {
+                    return status.to_string();
+                }
+                let _ = p.stop(Duration::from_millis(500));
+                "killed".into()
+            }
+        }
+    }
+
+    /// Stops it now (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop(&mut self) {
+        match &mut self.kind {
+            ProcKind::Local { child, .. } => process::stop(child, Duration::from_millis(500)),
+            ProcKind::Remote(p) => {
+                let _ = p.stop(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let ProcKind::Local { child, .. } = &mut self.kind {
+            if let Ok(None) = child.try_wait() {
+                process::stop(child, Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+fn with_tail(message: &str, tail: &str) -> String {
+    if tail.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message}: {tail}")
+    }
+}
+
+fn text(reply: Reply) -> Result<String> {
+    match reply {
+        Reply::Text(t) => Ok(t),
+        other => Err(HarnessError::Agent {
+            node: String::new(),
+            message: format!("expected a text answer, got {other:?}"),
+        }),
+    }
+}
+
+/// Writes sysctls of a namespace of this machine, on one thread that entered it.
+pub(crate) fn write_sysctls(ns: &Netns, pairs: &[(&str, &str)]) -> Result<()> {
+    let written = ns.run_in(|| {
+        for (key, value) in pairs {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            fs::write(&path, value).map_err(|e| (key, value, e))?;
+        }
+        Ok(())
+    })?;
+    written.map_err(|(key, value, e)| {
+        HarnessError::io(format!("in {}: set {key}={value}", ns.name()), e)
+    })
+}
+
+/// Reads a sysctl of a namespace of this machine.
+pub(crate) fn read_sysctl(ns: &Netns, key: &str) -> Result<String> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    ns.run_in(|| fs::read_to_string(&path))?
+        .map(|s| s.trim().to_string())
+        .map_err(|e| HarnessError::io(format!("in {}: read {key}", ns.name()), e))
+}
+
+/// Reads `/proc/net/<file>` as a namespace of this machine sees it (`/proc/net` follows the
+/// reading thread's namespace).
+pub(crate) fn read_proc_net(ns: &Netns, file: &str) -> Result<String> {
+    let path = format!("/proc/thread-self/net/{file}");
+    ns.run_in(|| fs::read_to_string(&path))?
+        .map_err(|e| HarnessError::io(format!("in {}: read /proc/net/{file}", ns.name()), e))
 }

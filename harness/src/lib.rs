@@ -5,7 +5,6 @@
 //! Depends on `workloads` (traffic generators) and `reports` (the result schema); never on a
 //! backend. Backends depend on this crate.
 
-mod agent;
 pub mod backend;
 pub mod capability;
 pub mod checks;
@@ -18,12 +17,15 @@ pub mod netlink;
 pub mod netns;
 pub mod podnet;
 pub mod process;
+pub mod remote;
 pub mod run;
 pub mod signals;
 pub mod state;
+mod task;
 pub mod topology;
 pub mod underlay;
+pub mod vm;
 
 pub use backend::{Backend, BackendInfo, Context, Datapath, Defaults, Expectations};
 pub use error::{HarnessError, PlanError, Result};
-pub use topology::{Plan, PodNetwork, TopologySpec, Underlay};
+pub use topology::{Plan, PodNetwork, Substrate, TopologySpec, Underlay};

@@ -8,11 +8,11 @@ use std::time::Duration;
 use reports::{Endpoint, MeasurementRecord, Placement, Sample, TracedRepetition};
 use workloads::{AgentTask, ClientConfig, Generator, ServeConfig, Workload};
 
-use crate::agent::Agent;
 use crate::backend::{Datapath, MeasurePair};
 use crate::cost::{CostScope, CostSession, RoleSpec};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
+use crate::task::Task;
 use crate::topology::Plan;
 
 /// Where the client and server agents run relative to each other.
@@ -167,10 +167,11 @@ pub fn measure_pair(
         let serve = AgentTask::Serve(ServeConfig {
             workload,
             bind: SocketAddr::from((server_pod.ip.addr(), 0)),
-            cpu: Some(server_cpu),
+            // CPU numbers are this machine's; a VM node has its own (one).
+            cpu: server_host.local().map(|_| server_cpu),
             generator: opts.generator,
         });
-        let mut server = Agent::start(server_host, &opts.agent_exe, &serve, "server")?;
+        let mut server = Task::start(server_host, &opts.agent_exe, &serve, "server")?;
         let port = match server.ready_port(Duration::from_secs(10)) {
             Ok(p) => p,
             Err(e) => {
@@ -182,7 +183,7 @@ pub fn measure_pair(
             role: "server".into(),
             netns: server_pod.netns.clone(),
             dev: Some("eth0".into()),
-            pid: server.child.id(),
+            pid: server.pid(),
         };
         let mut running = vec![server_spec];
         // Every daemon of the run is a role: a datapath daemon moves packets through its
@@ -193,6 +194,9 @@ pub fn measure_pair(
             dev: ctx.daemon_device.map(str::to_string),
             pid: *pid,
         }));
+        // Per-process counters read /proc/<pid> and trace pids of this machine: a process on
+        // a node agent's machine (a VM) has a pid that means something else here.
+        running.retain(|r| hosts.get(&r.netns).is_some_and(|h| h.local().is_some()));
         let result = (|| -> Result<()> {
             for case in cases(workload, opts.message_size, path_mtu) {
                 let mut record = MeasurementRecord {
@@ -241,7 +245,7 @@ pub fn measure_pair(
                         1
                     },
                     message_size: case.message_size,
-                    cpu: Some(client_cpu),
+                    cpu: hosts[&client_pod.netns].local().map(|_| client_cpu),
                     generator: opts.generator,
                 };
                 let client_host = &hosts[&client_pod.netns];
@@ -297,17 +301,22 @@ fn device_names(hosts: &std::collections::BTreeMap<String, Host>) -> Vec<String>
 
 fn run_client(
     host: &Host,
-    exe: &PathBuf,
+    exe: &std::path::Path,
     cfg: &ClientConfig,
     opts: &MeasureOptions,
     cost: &mut CostSession,
 ) -> Result<Sample> {
     let task = AgentTask::Client(cfg.clone());
-    let mut agent = Agent::start(host, exe, &task, "client")?;
-    cost.watch_client(agent.child.id());
+    let mut agent = Task::start(host, exe, &task, "client")?;
+    let local = agent.is_local();
+    if local {
+        cost.watch_client(agent.pid());
+    }
     let limit = opts.duration + opts.warmup + AGENT_SLACK;
     let line = agent.next_line(limit);
-    cost.stop_client(agent.child.id());
+    if local {
+        cost.stop_client(agent.pid());
+    }
     let status = agent.stop_and_status();
     let line = line?;
     serde_json::from_str::<Sample>(&line).map_err(|e| HarnessError::Process {

@@ -83,6 +83,21 @@ impl Netns {
         })
     }
 
+    /// The calling process's own namespace under a label (a node agent's namespace is the
+    /// node's: its name in the run is `label`). Opened from the main thread's view, which no
+    /// thread of cnbench ever moves.
+    pub fn current(label: &str) -> Result<Netns> {
+        let file = File::open("/proc/self/ns/net").map_err(|source| HarnessError::Netns {
+            name: label.to_string(),
+            op: "open own namespace",
+            source,
+        })?;
+        Ok(Netns {
+            name: label.to_string(),
+            fd: file.into(),
+        })
+    }
+
     /// Removes the named namespace. A namespace that is already gone is success. The kernel
     /// frees the namespace (and every device in it) once no process or fd refers to it.
     pub fn delete(name: &str) -> Result<()> {

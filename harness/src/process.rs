@@ -10,7 +10,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::error::{HarnessError, Result};
+use crate::host::Host;
 use crate::netns::Netns;
+use std::path::Path;
 
 /// Spawns `cmd` inside `netns`.
 ///
@@ -31,6 +33,9 @@ pub fn spawn_in_with(
     die_with_parent: bool,
 ) -> Result<Child> {
     let fd = netns.fd().as_raw_fd();
+    // Compared with the child's parent after prctl: not 1, since the parent may be pid 1
+    // itself (the node agent is a VM's init).
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs in the forked child before exec and calls only
     // async-signal-safe functions (setns, prctl, getppid); it allocates nothing.
     unsafe {
@@ -43,7 +48,7 @@ pub fn spawn_in_with(
                     return Err(std::io::Error::last_os_error());
                 }
                 // The parent may have died between fork and prctl: then nobody would kill us.
-                if libc::getppid() == 1 {
+                if libc::getppid() != parent {
                     return Err(std::io::Error::other("parent exited"));
                 }
             } else {
@@ -143,6 +148,8 @@ pub struct Daemon {
     pub pid: u32,
     /// The handle, when this process started it (none after `attach`).
     pub child: Option<Child>,
+    /// The handle of a daemon on a node agent's machine.
+    pub remote: Option<crate::remote::RemoteProc>,
 }
 
 /// The run's daemons: started inside hosts, killed by pid at teardown.
@@ -171,6 +178,7 @@ impl Supervisor {
                 netns,
                 pid,
                 child: None,
+                remote: None,
             });
         }
     }
@@ -179,25 +187,63 @@ impl Supervisor {
         self.daemons.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a daemon in `netns` and records it.
-    pub fn spawn(&self, netns: &Netns, cmd: Command, what: &str) -> Result<u32> {
-        let child = spawn_in_with(netns, cmd, what, self.die_with_parent)?;
-        let pid = child.id();
+    /// Starts a daemon in `host` and records it. On a node agent's machine the program
+    /// `exe` (the harness's own binary) is the agent's `cnbench`, any other is looked up on
+    /// that machine's `PATH`; its stdout is piped either way.
+    pub fn spawn(&self, host: &Host, exe: &Path, cmd: Command, what: &str) -> Result<u32> {
+        let (pid, child, remote) = match (host.local(), host.agent()) {
+            (Some(ns), _) => {
+                let child = spawn_in_with(ns, cmd, what, self.die_with_parent)?;
+                (child.id(), Some(child), None)
+            }
+            (None, Some(agent)) => {
+                let program = if Path::new(cmd.get_program()) == exe {
+                    "cnbench".to_string()
+                } else {
+                    cmd.get_program().to_string_lossy().into_owned()
+                };
+                let mut argv = vec![program];
+                argv.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+                let p = agent.spawn(host.name(), argv, false, what)?;
+                (p.pid(), None, Some(p))
+            }
+            (None, None) => unreachable!("a host is local or remote"),
+        };
         self.lock().push(Daemon {
             what: what.to_string(),
-            netns: netns.name().to_string(),
+            netns: host.name().to_string(),
             pid,
-            child: Some(child),
+            child,
+            remote,
         });
         Ok(pid)
     }
 
-    /// Takes the stdout pipe of a daemon this process started, if it has one.
-    pub fn take_stdout(&self, pid: u32) -> Option<std::process::ChildStdout> {
+    /// Takes the stdout pipe of a daemon this process started here, if it has one.
+    pub fn take_stdout(&self, netns: &str, pid: u32) -> Option<std::process::ChildStdout> {
         self.lock()
             .iter_mut()
-            .find(|d| d.pid == pid)
+            .find(|d| d.netns == netns && d.pid == pid)
             .and_then(|d| d.child.as_mut()?.stdout.take())
+    }
+
+    /// Waits up to `limit` for the first stdout line of a daemon started on a node agent's
+    /// machine; `None` if it is not one, ended first or wrote nothing.
+    pub fn remote_first_line(&self, netns: &str, pid: u32, limit: Duration) -> Option<String> {
+        let mut d = self.lock();
+        let p = d
+            .iter_mut()
+            .find(|d| d.netns == netns && d.pid == pid)?
+            .remote
+            .as_mut()?;
+        match p.next_line(limit) {
+            Ok(crate::remote::client::Next::Line(l)) => Some(l),
+            // What it said before it ended stands in for the `ready` it never wrote.
+            Ok(crate::remote::client::Next::Ended) => p.exit().map(|(status, tail)| {
+                format!("{} ({status})", tail.lines().last().unwrap_or("no stderr"))
+            }),
+            _ => None,
+        }
     }
 
     /// `(what, netns, pid)` of every recorded daemon.
@@ -209,12 +255,20 @@ impl Supervisor {
     }
 
     /// Stops one daemon (SIGTERM, then SIGKILL) and forgets it.
-    pub fn stop(&self, pid: u32) {
+    /// A daemon is named by its namespace and pid: pids of different machines (VM nodes
+    /// booted alike hand out the same ones) may be equal.
+    pub fn stop(&self, netns: &str, pid: u32) {
         let taken = {
             let mut d = self.lock();
-            d.iter().position(|x| x.pid == pid).map(|i| d.remove(i))
+            d.iter()
+                .position(|x| x.netns == netns && x.pid == pid)
+                .map(|i| d.remove(i))
         };
         if let Some(mut d) = taken {
+            if let Some(p) = d.remote.as_mut() {
+                let _ = p.stop(Duration::from_millis(500));
+                return;
+            }
             match d.child.as_mut() {
                 Some(c) => stop(c, Duration::from_millis(500)),
                 // Adopted from a state file: the pid may have been reused since, so it is
@@ -229,8 +283,8 @@ impl Supervisor {
 
     /// Stops every daemon.
     pub fn stop_all(&self) {
-        for (_, _, pid) in self.list() {
-            self.stop(pid);
+        for (_, netns, pid) in self.list() {
+            self.stop(&netns, pid);
         }
     }
 }

@@ -24,10 +24,14 @@ use crate::measure::{self, MeasureOptions};
 use crate::netlink::{format_mac, LinkKind};
 use crate::netns::Netns;
 use crate::process::Supervisor;
+use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::protocol::Call;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
-use crate::topology::Plan;
+use crate::topology::{Plan, Substrate};
 use crate::underlay;
+use crate::vm::nodes::VmNodes;
+use std::sync::Arc;
 
 /// How long a new topology's links may take to come up operationally.
 const LINKS_UP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +82,8 @@ pub struct Topology {
     pub(crate) state: RunState,
     pub(crate) procs: Supervisor,
     pub(crate) exe: PathBuf,
+    /// The VM nodes, on the VM substrate.
+    pub(crate) vms: Option<VmNodes>,
 }
 
 impl Topology {
@@ -98,7 +104,26 @@ impl Topology {
                 });
             }
         }
-        let names = plan.namespaces();
+        if plan.spec.substrate == Substrate::Vm {
+            if launch.mode != Mode::Run {
+                return Err(HarnessError::Unsupported {
+                    what: "VM nodes live only as long as the command that booted them".into(),
+                    fix: "use `cnbench run`, `fault` or `scale` with --substrate vm".into(),
+                });
+            }
+            if let Some(bin) = info.binaries.first() {
+                return Err(HarnessError::Unsupported {
+                    what: format!(
+                        "backend {} needs {bin} inside each node, and the VM image carries only \
+                         cnbench",
+                        info.name
+                    ),
+                    fix: "run it on the netns substrate (leave out --substrate vm)".into(),
+                });
+            }
+            crate::vm::Assets::locate()?;
+        }
+        let names = local_namespaces(&plan);
         if let Some(taken) = names.iter().find(|n| Netns::exists(n)) {
             return Err(HarnessError::Unsupported {
                 what: format!("namespace {taken} already exists"),
@@ -124,6 +149,7 @@ impl Topology {
             state,
             procs: Supervisor::new(launch.mode == Mode::Run),
             exe: launch.exe,
+            vms: None,
         };
         // 3. Build; on failure, tear down and return the original error.
         match topo.build(backend, &names) {
@@ -146,6 +172,9 @@ impl Topology {
             host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
             self.hosts.insert(name.clone(), host);
         }
+        if self.plan.spec.substrate == Substrate::Vm {
+            self.boot_vms(names)?;
+        }
         underlay::build(&self.plan, &self.hosts)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
@@ -159,6 +188,57 @@ impl Topology {
             return Err(HarnessError::Interrupted);
         }
         Ok(())
+    }
+
+    /// Boots a VM per node inside the hub namespace (the first of `names`), then makes the
+    /// nodes' and pods' hosts on their agents.
+    fn boot_vms(&mut self, names: &[String]) -> Result<()> {
+        let hub = &self.hosts[&names[0]];
+        let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe);
+        // QEMU's pids are on record before anything else can fail.
+        self.save_daemons()?;
+        let vms = booted?;
+        let sysctls: Vec<(String, String)> = NEW_NAMESPACE_SYSCTLS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (node, agent) in self.plan.nodes.iter().zip(&vms.agents) {
+            let host = Host::remote(&node.netns, Arc::clone(agent));
+            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+            // Once the ipip module is loaded the kernel gives every new namespace its own
+            // fallback `tunl0`; the node (the VM's initial namespace) keeps its own, the pods
+            // get none, as on a host where the module loaded at boot (`fb_tunnels_only_for_init_net`).
+            host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
+            self.hosts.insert(node.netns.clone(), host);
+            for pod in self
+                .plan
+                .pods
+                .iter()
+                .filter(|p| p.node == node.index && p.own_netns)
+            {
+                agent.call(
+                    Call::CreateNetns {
+                        name: pod.netns.clone(),
+                        sysctls: sysctls.clone(),
+                    },
+                    CALL_TIMEOUT,
+                )?;
+                self.hosts.insert(
+                    pod.netns.clone(),
+                    Host::remote(&pod.netns, Arc::clone(agent)),
+                );
+            }
+        }
+        self.vms = Some(vms);
+        Ok(())
+    }
+
+    /// The VM nodes' kernel release and the time from the first QEMU start to the last
+    /// agent's welcome, on the VM substrate.
+    pub fn vm_info(&self) -> Option<(String, Duration)> {
+        self.vms
+            .as_ref()
+            .map(|v| (v.kernel_release.clone(), v.ready))
     }
 
     /// Waits until every veth and bridge that is administratively up also carries packets.
@@ -231,6 +311,7 @@ impl Topology {
             state,
             procs,
             exe,
+            vms: None,
         })
     }
 
@@ -391,6 +472,10 @@ impl Topology {
     /// error (an empty list means nothing of the run is left).
     pub fn down(mut self, backend: &dyn Backend) -> Vec<HarnessError> {
         let mut errors = backend.teardown(&self.context());
+        // VM nodes: each agent stops what it started; their QEMUs go with the daemons.
+        if let Some(vms) = self.vms.take() {
+            errors.extend(vms.shutdown());
+        }
         // 1. Daemons (they hold fds in the namespaces), 2. our own fds, 3. the namespaces,
         // which takes every device, address and route in them along.
         self.procs.stop_all();
@@ -402,6 +487,24 @@ impl Topology {
             }
         }
         errors
+    }
+}
+
+/// The namespaces a run makes on this machine: all of the plan's on the namespace substrate;
+/// on the VM substrate the hub (switch or router) that QEMU runs in, or a namespace of its own
+/// for QEMU when there is no underlay. Nodes and pods are then inside their VMs.
+pub fn local_namespaces(plan: &Plan) -> Vec<String> {
+    match plan.spec.substrate {
+        Substrate::Netns => plan.namespaces(),
+        Substrate::Vm => {
+            let hub = plan
+                .switch
+                .as_ref()
+                .map(|s| s.netns.clone())
+                .or_else(|| plan.router.as_ref().map(|r| r.netns.clone()))
+                .unwrap_or_else(|| crate::topology::netns_name(plan.run_id(), "vms"));
+            vec![hub]
+        }
     }
 }
 
@@ -466,6 +569,15 @@ pub(crate) fn owned_run(
     let t = Instant::now();
     let mut topo = Topology::up(backend, plan, launch)?;
     result.timings.setup_ns = Some(t.elapsed().as_nanos() as u64);
+    if let Some((kernel, ready)) = topo.vm_info() {
+        result.substrate = reports::Substrate::vm_tcg(kernel.clone());
+        eprintln!(
+            "cnbench: {} VM node(s) (QEMU TCG, kernel {kernel}) ready in {:.1} s; figures from \
+             them compare behaviour, not speed",
+            topo.plan.nodes.len(),
+            ready.as_secs_f64()
+        );
+    }
     result.topology = topo.records();
     obs.topology(&result.topology);
     obs.result(result);

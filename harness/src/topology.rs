@@ -97,6 +97,50 @@ pub struct TopologySpec {
     pub underlay_cidrs: Vec<Ipv4Net>,
     /// MTU of the underlay links, in bytes.
     pub mtu: u32,
+    /// Where the nodes live.
+    #[serde(default)]
+    pub substrate: Substrate,
+}
+
+/// Where a run's nodes live (DESIGN.md §4a).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Substrate {
+    /// Network namespaces on this machine.
+    #[default]
+    Netns,
+    /// One QEMU VM per node (its own kernel), driven by a `cnbench agent` inside it; pods are
+    /// namespaces inside their node's VM, the switch or router a namespace here.
+    Vm,
+}
+
+impl Substrate {
+    /// The CLI name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Substrate::Netns => "netns",
+            Substrate::Vm => "vm",
+        }
+    }
+}
+
+impl fmt::Display for Substrate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Substrate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "netns" => Ok(Substrate::Netns),
+            "vm" => Ok(Substrate::Vm),
+            other => Err(format!(
+                "unknown substrate {other:?}: use netns (namespaces here) or vm (a QEMU VM per node)"
+            )),
+        }
+    }
 }
 
 /// The underlay switch (for `l2`).
@@ -599,6 +643,8 @@ pub struct TopologyRequest {
     pub underlay_cidrs: Option<Vec<Ipv4Net>>,
     /// `--mtu`.
     pub mtu: Option<u32>,
+    /// `--substrate`.
+    pub substrate: Substrate,
 }
 
 /// The default underlay MTU, in bytes (Ethernet).
@@ -628,6 +674,7 @@ impl TopologyRequest {
                 .clone()
                 .unwrap_or_else(|| underlay.default_cidrs()),
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
+            substrate: self.substrate,
         }
     }
 }

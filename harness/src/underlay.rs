@@ -7,7 +7,7 @@ use crate::backend::{DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExp
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
-use crate::topology::{NodePlan, Plan};
+use crate::topology::{NodePlan, Plan, Substrate};
 use std::collections::BTreeMap;
 
 /// The node's underlay device, as in the article.
@@ -64,12 +64,19 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
     };
     let (hub, h) = (&hosts[&hub_netns], &hosts[&node.netns]);
     h.nl().set_up("lo")?;
-    hub.nl().create_veth(
-        &node.switch_port,
-        NODE_DEV,
-        Some(h.netns().fd()),
-        plan.spec.mtu,
-    )?;
+    if hub.same_machine(h) {
+        hub.nl().create_veth(
+            &node.switch_port,
+            NODE_DEV,
+            Some(h.as_peer()),
+            plan.spec.mtu,
+        )?;
+    } else {
+        // A VM node: its NIC is `eth0` in the VM and the tap QEMU made, named after the
+        // port, in the hub. Only the MTU is ours to set.
+        hub.nl().set_mtu(&node.switch_port, plan.spec.mtu)?;
+        h.nl().set_mtu(NODE_DEV, plan.spec.mtu)?;
+    }
     hub.nl().set_master(&node.switch_port, &bridge)?;
     hub.nl().set_up(&node.switch_port)?;
     if let Some(ip) = node.underlay_ip {
@@ -97,11 +104,26 @@ pub fn expectations(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
     let mtu = plan.spec.mtu;
     let dev = |name: &str, kind: &str| (name.to_string(), kind.to_string());
+    // A VM node's `eth0` is its virtual NIC (a device of no link kind) and the hub's port
+    // the tap QEMU made; between namespaces both are the ends of a veth pair.
+    let (node_kind, port_kind) = match plan.spec.substrate {
+        Substrate::Netns => ("veth", "veth"),
+        Substrate::Vm => ("device", "tun"),
+    };
     for node in &plan.nodes {
-        let Some(ip) = node.underlay_ip else { continue };
+        let Some(ip) = node.underlay_ip else {
+            // A VM has its NIC whether or not it is cabled.
+            if plan.spec.substrate == Substrate::Vm {
+                e.devices.push(DeviceSet {
+                    netns: node.netns.clone(),
+                    devices: vec![dev(NODE_DEV, node_kind)],
+                });
+            }
+            continue;
+        };
         e.devices.push(DeviceSet {
             netns: node.netns.clone(),
-            devices: vec![dev(NODE_DEV, "veth")],
+            devices: vec![dev(NODE_DEV, node_kind)],
         });
         e.add_routes(&node.netns, [RouteSpec::connected(ip, NODE_DEV)]);
         if let Some(gw) = node.underlay_gateway {
@@ -116,7 +138,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
     if let Some(sw) = &plan.switch {
         e.routes.entry(sw.netns.clone()).or_default();
         let mut devices = vec![dev(&sw.bridge, "bridge")];
-        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, "veth")));
+        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
         e.devices.push(DeviceSet {
             netns: sw.netns.clone(),
             devices,
@@ -135,7 +157,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
             .iter()
             .map(|(br, _)| dev(br, "bridge"))
             .collect();
-        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, "veth")));
+        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
         e.devices.push(DeviceSet {
             netns: rt.netns.clone(),
             devices,

@@ -36,7 +36,13 @@ fn veth_between_namespaces_with_addresses_routes_and_neighbours() {
     let (_guard, ns) = scratch(&["a", "b"]);
     let a = Netlink::open(&ns[0]).unwrap();
     let b = Netlink::open(&ns[1]).unwrap();
-    a.create_veth("va", "vb", Some(ns[1].fd()), 1400).unwrap();
+    a.create_veth(
+        "va",
+        "vb",
+        Some(cnbench_harness::netlink::PeerNetns::Fd(ns[1].fd())),
+        1400,
+    )
+    .unwrap();
     // The peer was born in b: a sees only va, b sees vb.
     assert!(a.links().unwrap().iter().any(|l| l.name == "va"));
     assert!(!a.links().unwrap().iter().any(|l| l.name == "vb"));

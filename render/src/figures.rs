@@ -9,7 +9,9 @@ use crate::chart::{
     color, lighter, Axis, BarChart, BarPanel, BarStyle, Body, Cell, Chart, Key, Line, LineChart,
     LinePanel, Mark, Marker, Scale, DOT_MARKS, PALETTE,
 };
-use crate::model::{cell, cost_stats, find, metric_stats, role_stats, roles, Case, Model, PATHS};
+use crate::model::{
+    cell, cost_stats, find, metric_stats, role_stats, roles, Case, Group, Model, PATHS,
+};
 use crate::units::Quantity;
 
 /// One plot of the report.
@@ -44,6 +46,25 @@ pub(crate) fn build(model: &Model) -> (Vec<Figure>, Vec<Omitted>) {
     add(device_xmits(model));
     add(scale(model));
     (figures, omitted)
+}
+
+/// Marks a figure of `group`: its title names the group (`Throughput per backend — VM results
+/// (emulated)`) unless the report holds only namespace results, and for emulated results the
+/// plot's footnote and the caption say that the figures compare behaviour, not speed.
+pub(crate) fn mark(f: &mut Figure, group: &Group) {
+    f.chart.title = group.marked(&f.chart.title);
+    if group.emulated() {
+        let note = format!(
+            "Emulated ({}): {}.",
+            group.substrates[0].how(),
+            reports::EMULATED_CAVEAT
+        );
+        f.chart.footnote = Some(match f.chart.footnote.take() {
+            Some(n) => format!("{note} {n}"),
+            None => note,
+        });
+        f.caption = format!("Emulated: {}. {}", reports::EMULATED_NOTE, f.caption);
+    }
 }
 
 fn path_keys() -> Vec<Key> {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
-use crate::model::Model;
+use crate::model::Group;
 use crate::tables::{self, Table, Tone};
 use crate::Rendered;
 
@@ -27,6 +27,7 @@ figcaption{font-size:.9em;color:#495057;margin-top:6px;max-width:1200px}
 details{margin:6px 0 12px}summary{cursor:pointer;font-weight:bold}
 .note{color:#495057;font-size:.92em}
 .warn{color:#8a5300}
+.emulated{background:#fff4d6;border-left:4px solid #e8a200;padding:6px 10px}
 ";
 
 /// Escapes text for HTML element content and attribute values.
@@ -88,28 +89,54 @@ pub(crate) fn inline_svg(svg: &str, title: &str) -> String {
     )
 }
 
-/// The whole page.
-pub(crate) fn render(model: &Model, r: &Rendered) -> String {
+/// The whole page: the inputs and machines, then the sections of each group of results
+/// (namespace results, VM results), each under its own heading when there is more than
+/// namespace results.
+pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
     let mut o = String::new();
     o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     o.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    let _ = writeln!(o, "<title>{}</title>", esc(&crate::report_title(model)));
+    let title = crate::report_title(groups);
+    let _ = writeln!(o, "<title>{}</title>", esc(&title));
     let _ = writeln!(o, "<style>{CSS}</style>\n</head>\n<body>");
-    let _ = writeln!(o, "<h1>{}</h1>", esc(&crate::report_title(model)));
-    o.push_str(
-        "<nav><a href=\"#inputs\">Inputs</a><a href=\"#environment\">Environment</a>\
-         <a href=\"#parameters\">Parameters</a><a href=\"#conformance\">Conformance</a>\
-         <a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
-         <a href=\"#warnings\">Warnings</a>",
-    );
-    if !model.scales.is_empty() {
-        o.push_str("<a href=\"#scale\">Scale</a>");
+    let _ = writeln!(o, "<h1>{}</h1>", esc(&title));
+    for g in groups.iter().filter(|g| g.emulated()) {
+        let _ = writeln!(
+            o,
+            "<p class=\"emulated\"><b>Emulated:</b> {} ran under {}; their figures compare \
+             behaviour, not speed, and are shown apart, under <a href=\"#{}\">{}</a>.</p>",
+            esc(&g.files().join(", ")),
+            esc(&g.substrates[0].how()),
+            esc(&anchor(g)),
+            esc(&g.title())
+        );
+    }
+    let grouped = groups.iter().any(|g| g.mark.is_some());
+    o.push_str("<nav><a href=\"#inputs\">Inputs</a><a href=\"#environment\">Environment</a>");
+    if grouped {
+        for g in groups {
+            let _ = write!(
+                o,
+                "<a href=\"#{}\">{}</a>",
+                esc(&anchor(g)),
+                esc(&g.title())
+            );
+        }
+    } else if let Some(g) = groups.first() {
+        o.push_str(
+            "<a href=\"#parameters\">Parameters</a><a href=\"#conformance\">Conformance</a>\
+             <a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
+             <a href=\"#warnings\">Warnings</a>",
+        );
+        if !g.model.scales.is_empty() {
+            o.push_str("<a href=\"#scale\">Scale</a>");
+        }
     }
     o.push_str("</nav>\n");
 
     o.push_str("<h2 id=\"inputs\">Inputs</h2>\n");
-    table(&mut o, &tables::inputs(model));
-    for run in &model.runs {
+    table(&mut o, &tables::inputs(groups));
+    for run in groups.iter().flat_map(|g| &g.model.runs) {
         if let reports::Outcome::Error { message } = &run.result.outcome {
             let _ = writeln!(
                 o,
@@ -121,19 +148,71 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
     }
 
     o.push_str("<h2 id=\"environment\">Environment</h2>\n");
-    table(&mut o, &tables::environment(model));
+    if grouped {
+        o.push_str(
+            "<p class=\"note\">The machines cnbench ran on; for VM results, the machine QEMU \
+             ran on (the VMs' kernel is in their parameters).</p>\n",
+        );
+    }
+    table(&mut o, &tables::environment(groups));
+
+    for (g, r) in groups.iter().zip(rendered) {
+        group(&mut o, g, r);
+    }
+    o.push_str("</body>\n</html>\n");
+    o
+}
+
+/// The anchor of a group's heading: `namespace-results`, `vm-emulated`.
+fn anchor(g: &Group) -> String {
+    if g.slug.is_empty() {
+        "namespace-results".to_owned()
+    } else {
+        g.slug.clone()
+    }
+}
+
+/// The sections of one group of results. Under a group heading (when the report has more
+/// than namespace results) every heading is one level down and names the group.
+fn group(o: &mut String, g: &Group, r: &Rendered) {
+    let model = &g.model;
+    let (h2, h3) = if g.mark.is_some() {
+        ("h3", "h4")
+    } else {
+        ("h2", "h3")
+    };
+    let heading = |o: &mut String, level: &str, id: Option<&str>, text: &str| {
+        let id = id
+            .map(|id| format!(" id=\"{}\"", esc(&g.id(id))))
+            .unwrap_or_default();
+        let _ = writeln!(o, "<{level}{id}>{}</{level}>", esc(&g.marked(text)));
+    };
+    if g.mark.is_some() {
+        let _ = writeln!(o, "<h2 id=\"{}\">{}</h2>", esc(&anchor(g)), esc(&g.title()));
+        let class = if g.emulated() { "emulated" } else { "note" };
+        for s in &g.substrates {
+            let _ = writeln!(o, "<p class=\"{class}\">{}</p>", esc(&s.summary_line()));
+        }
+        if g.emulated() {
+            let _ = writeln!(
+                o,
+                "<p class=\"emulated\">{}.</p>",
+                esc(reports::EMULATED_NOTE)
+            );
+        }
+    }
 
     if !model.runs.is_empty() {
-        o.push_str("<h2 id=\"parameters\">Parameters</h2>\n");
-        table(&mut o, &tables::parameters(model));
+        heading(o, h2, Some("parameters"), "Parameters");
+        table(o, &tables::parameters(model));
 
-        o.push_str("<h2 id=\"conformance\">Conformance</h2>\n");
+        heading(o, h2, Some("conformance"), "Conformance");
         o.push_str(
             "<p class=\"note\">Each check compares what the backend declares with what the \
              kernel shows (or what traffic does). An expected failure (xfail) is one the \
              backend declares it must fail, such as host-gw across an l3 underlay.</p>\n",
         );
-        table(&mut o, &tables::conformance(model));
+        table(o, &tables::conformance(model));
         for run in &model.runs {
             for (outcome, what) in [
                 (CheckOutcome::Fail, "failed checks"),
@@ -154,32 +233,32 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
                     esc(&run.label),
                     t.rows.len()
                 );
-                table(&mut o, &t);
+                table(o, &t);
                 o.push_str("</details>\n");
             }
         }
 
-        o.push_str("<h2 id=\"results\">Results</h2>\n");
+        heading(o, h2, Some("results"), "Results");
         o.push_str(
             "<p class=\"note\">Medians over the repetitions of each workload, with the range; \
              \"vs host-net\" divides by the median of the host-network baseline measured in \
              the same session.</p>\n",
         );
-        table(&mut o, &tables::headline(model));
+        table(o, &tables::headline(model));
         let ratios = tables::ratios(model);
         if !ratios.rows.is_empty() {
-            o.push_str("<h3>Compared with host-net (ratio of medians)</h3>\n");
+            heading(o, h3, None, "Compared with host-net (ratio of medians)");
             o.push_str(
                 "<p class=\"note\">Above 1 means more than host-net: better for rates, worse \
                  for round-trip times. cnbench divides by the baseline measurement of the same \
                  workload and variant; the baseline is measured between two nodes, so same-node \
                  rows are compared with that cross-node host path.</p>\n",
             );
-            table(&mut o, &ratios);
+            table(o, &ratios);
         }
     }
 
-    o.push_str("<h2 id=\"plots\">Plots</h2>\n");
+    heading(o, h2, Some("plots"), "Plots");
     for p in &r.plots {
         let _ = writeln!(o, "<figure id=\"plot-{}\">", esc(&p.name));
         o.push_str(&inline_svg(&p.svg, &p.title));
@@ -202,18 +281,18 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
     }
 
     if !model.runs.is_empty() {
-        o.push_str("<h2 id=\"costs\">Costs</h2>\n");
+        heading(o, h2, Some("costs"), "Costs");
         o.push_str(
             "<p class=\"note\">Medians over repetitions. Packets and bytes are those of the \
              client pod's eth0, sent plus received, warm-up included. Kernel counters are \
              summed over all repetitions; TCP retransmissions on veth paths are mostly \
              reordering between CPUs, not loss.</p>\n",
         );
-        table(&mut o, &tables::costs(model));
-        o.push_str("<h3>Per role</h3>\n");
-        table(&mut o, &tables::roles(model));
+        table(o, &tables::costs(model));
+        heading(o, h3, None, "Per role");
+        table(o, &tables::roles(model));
 
-        o.push_str("<h2 id=\"warnings\">Warnings</h2>\n");
+        heading(o, h2, Some("warnings"), "Warnings");
         let warnings = tables::warnings(model);
         if warnings.is_empty() {
             o.push_str("<p class=\"note\">None: every measurement was steady.</p>\n");
@@ -228,27 +307,25 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
 
     let faults = tables::faults(model);
     if !faults.rows.is_empty() {
-        o.push_str("<h2 id=\"faults\">Faults</h2>\n");
+        heading(o, h2, Some("faults"), "Faults");
         o.push_str(
             "<p class=\"note\">Each fault was injected while every pod probed every other at a \
              fixed rate (sequence-numbered UDP). Lost during: probes sent while the fault held; \
              lost after: sent after it ended; recovery: from the fault's end until every pair \
              answered again for good. Every conformance check then ran again.</p>\n",
         );
-        table(&mut o, &faults);
+        table(o, &faults);
         let evidence = tables::fault_evidence(model);
         if !evidence.rows.is_empty() {
-            o.push_str("<h3>Checks that failed after a fault</h3>\n");
-            table(&mut o, &evidence);
+            heading(o, h3, None, "Checks that failed after a fault");
+            table(o, &evidence);
         }
     }
 
     if !model.scales.is_empty() {
-        o.push_str("<h2 id=\"scale\">Control-plane scale</h2>\n");
-        table(&mut o, &tables::scale(model));
+        heading(o, h2, Some("scale"), "Control-plane scale");
+        table(o, &tables::scale(model));
     }
-    o.push_str("</body>\n</html>\n");
-    o
 }
 
 #[cfg(test)]

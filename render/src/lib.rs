@@ -10,6 +10,13 @@
 //!   PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
 //! - `summary.md`: the same in Markdown, with the plots as links to the PNGs.
 //!
+//! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
+//! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
+//! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
+//! results are prefixed `vm-emulated-`), so no emulated figure is ever set beside a native
+//! one. Every heading, plot title and caption of emulated results says so: their figures
+//! compare behaviour, not speed. A report of namespace results alone looks as it always did.
+//!
 //! ```no_run
 //! # extern crate cnbench_render as render;
 //! use std::path::Path;
@@ -147,9 +154,11 @@ pub struct ReportFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlotFiles {
     /// Its name: `throughput`, `latency`, `latency-cdf`, `cpu-per-gb`, `syscalls-per-packet`,
-    /// `crossings-per-packet`, `device-xmits` or `bgp-scale`.
+    /// `crossings-per-packet`, `device-xmits` or `bgp-scale`; for results not of namespaces,
+    /// prefixed by their group (`vm-emulated-throughput` for VMs under emulation).
     pub name: String,
-    /// Its title.
+    /// Its title; for results not of namespaces it names their group (`Throughput per backend
+    /// — VM results (emulated)`).
     pub title: String,
     /// `DIR/<name>.svg`.
     pub svg: PathBuf,
@@ -159,7 +168,7 @@ pub struct PlotFiles {
     pub size: (u32, u32),
 }
 
-/// The drawn plots, as the page writers need them.
+/// The drawn plots of one group, as the page writers need them.
 pub(crate) struct Rendered {
     pub plots: Vec<RenderedPlot>,
     pub omitted: Vec<(String, String)>,
@@ -173,16 +182,18 @@ pub(crate) struct RenderedPlot {
 }
 
 /// The title of the report, naming the backends.
-pub(crate) fn report_title(model: &model::Model) -> String {
+pub(crate) fn report_title(groups: &[model::Group]) -> String {
     let mut backends: Vec<&str> = Vec::new();
-    for r in &model.runs {
-        if !backends.contains(&r.result.parameters.backend.as_str()) {
-            backends.push(&r.result.parameters.backend);
+    for model in groups.iter().map(|g| &g.model) {
+        for r in &model.runs {
+            if !backends.contains(&r.result.parameters.backend.as_str()) {
+                backends.push(&r.result.parameters.backend);
+            }
         }
-    }
-    for (_, s) in &model.scales {
-        if !backends.contains(&s.backend.as_str()) {
-            backends.push(&s.backend);
+        for (_, s) in &model.scales {
+            if !backends.contains(&s.backend.as_str()) {
+                backends.push(&s.backend);
+            }
         }
     }
     format!("cnbench report: {}", backends.join(", "))
@@ -201,52 +212,58 @@ pub fn write_report(inputs: &[Input], out: &Path) -> Result<ReportFiles, RenderE
         path: out.to_owned(),
         error,
     })?;
-    let model = model::Model::new(inputs);
-    let (figures, omitted) = figures::build(&model);
+    let groups = model::groups(inputs);
 
-    let mut plots = Vec::new();
     let mut files = Vec::new();
-    for f in &figures {
-        let size = chart::size(&f.chart);
-        let svg = draw_svg(f, size)?;
-        let svg_path = out.join(format!("{}.svg", f.name));
-        write(&svg_path, svg.as_bytes())?;
-        let png_path = out.join(format!("{}.png", f.name));
-        draw_png(f, size, &png_path)?;
-        files.push(PlotFiles {
-            name: f.name.to_owned(),
-            title: f.chart.title.clone(),
-            svg: svg_path,
-            png: png_path,
-            size,
-        });
-        plots.push(RenderedPlot {
-            name: f.name.to_owned(),
-            title: f.chart.title.clone(),
-            caption: f.caption.clone(),
-            svg,
+    let mut rendered = Vec::new();
+    for group in &groups {
+        let (figures, omitted) = figures::build(&group.model);
+        let mut plots = Vec::new();
+        for mut f in figures {
+            figures::mark(&mut f, group);
+            let name = group.id(f.name);
+            let size = chart::size(&f.chart);
+            let svg = draw_svg(&f, &name, size)?;
+            let svg_path = out.join(format!("{name}.svg"));
+            write(&svg_path, svg.as_bytes())?;
+            let png_path = out.join(format!("{name}.png"));
+            draw_png(&f, &name, size, &png_path)?;
+            files.push(PlotFiles {
+                name: name.clone(),
+                title: f.chart.title.clone(),
+                svg: svg_path,
+                png: png_path,
+                size,
+            });
+            plots.push(RenderedPlot {
+                name,
+                title: f.chart.title,
+                caption: f.caption,
+                svg,
+            });
+        }
+        rendered.push(Rendered {
+            plots,
+            omitted: omitted
+                .into_iter()
+                .map(|o| (group.marked(o.title), o.why))
+                .collect(),
         });
     }
-    let rendered = Rendered {
-        plots,
-        omitted: omitted
-            .iter()
-            .map(|o| (o.title.to_owned(), o.why.clone()))
-            .collect(),
-    };
 
     let index_html = out.join("index.html");
-    write(&index_html, html::render(&model, &rendered).as_bytes())?;
+    write(&index_html, html::render(&groups, &rendered).as_bytes())?;
     let summary_md = out.join("summary.md");
-    write(&summary_md, markdown::render(&model, &rendered).as_bytes())?;
+    write(&summary_md, markdown::render(&groups, &rendered).as_bytes())?;
     Ok(ReportFiles {
         dir: out.to_owned(),
         index_html,
         summary_md,
         plots: files,
-        omitted: omitted
+        omitted: rendered
             .iter()
-            .map(|o| format!("{}: {}", o.title, o.why))
+            .flat_map(|r| &r.omitted)
+            .map(|(title, why)| format!("{title}: {why}"))
             .collect(),
     })
 }
@@ -258,7 +275,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
     })
 }
 
-fn draw_svg(f: &figures::Figure, size: (u32, u32)) -> Result<String, RenderError> {
+fn draw_svg(f: &figures::Figure, name: &str, size: (u32, u32)) -> Result<String, RenderError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -267,14 +284,19 @@ fn draw_svg(f: &figures::Figure, size: (u32, u32)) -> Result<String, RenderError
             raster_text: false,
         };
         chart::draw(&f.chart, &canvas).map_err(|message| RenderError::Draw {
-            name: f.name.to_owned(),
+            name: name.to_owned(),
             message,
         })?;
     }
     Ok(svg)
 }
 
-fn draw_png(f: &figures::Figure, size: (u32, u32), path: &Path) -> Result<(), RenderError> {
+fn draw_png(
+    f: &figures::Figure,
+    name: &str,
+    size: (u32, u32),
+    path: &Path,
+) -> Result<(), RenderError> {
     // Drawn into memory, then encoded here, so that a failure to write the file is told
     // apart from a drawing bug.
     let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
@@ -285,7 +307,7 @@ fn draw_png(f: &figures::Figure, size: (u32, u32), path: &Path) -> Result<(), Re
             raster_text: true,
         };
         chart::draw(&f.chart, &canvas).map_err(|message| RenderError::Draw {
-            name: f.name.to_owned(),
+            name: name.to_owned(),
             message,
         })?;
     }

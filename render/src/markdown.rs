@@ -1,12 +1,13 @@
 //! `summary.md`: the report in Markdown, for a pull request or an issue: environment,
 //! conformance per backend, headline medians with their ratio to host-net, and the plots as
-//! links to the PNGs beside it.
+//! links to the PNGs beside it; results of each substrate (namespaces, emulated VMs) under a
+//! heading of their own when there is more than namespace results.
 
 use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
-use crate::model::Model;
+use crate::model::Group;
 use crate::tables::{self, Table};
 use crate::Rendered;
 
@@ -45,16 +46,27 @@ fn table(out: &mut String, t: &Table) {
     out.push('\n');
 }
 
-/// The whole summary.
-pub(crate) fn render(model: &Model, r: &Rendered) -> String {
+/// The whole summary: inputs and machines, then each group of results (namespace results,
+/// VM results) under its own heading when there is more than namespace results.
+pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# {}\n", crate::report_title(model));
+    let _ = writeln!(o, "# {}\n", crate::report_title(groups));
+    for g in groups.iter().filter(|g| g.emulated()) {
+        let _ = writeln!(
+            o,
+            "> **Emulated:** {} ran under {}; their figures compare behaviour, not speed, and \
+             are shown apart, under *{}*.\n",
+            cell(&g.files().join(", ")),
+            g.substrates[0].how(),
+            g.title()
+        );
+    }
     o.push_str(
         "The full report, with every table and the plots inline, is `index.html` beside this \
          file.\n\n## Inputs\n\n",
     );
-    table(&mut o, &tables::inputs(model));
-    for run in &model.runs {
+    table(&mut o, &tables::inputs(groups));
+    for run in groups.iter().flat_map(|g| &g.model.runs) {
         if let reports::Outcome::Error { message } = &run.result.outcome {
             let _ = writeln!(
                 o,
@@ -65,14 +77,39 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
         }
     }
     o.push_str("## Environment\n\n");
-    table(&mut o, &tables::environment(model));
+    table(&mut o, &tables::environment(groups));
+    for (g, r) in groups.iter().zip(rendered) {
+        group(&mut o, g, r);
+    }
+    o
+}
+
+/// The sections of one group. Under a group heading every heading is one level down and
+/// names the group.
+fn group(o: &mut String, g: &Group, r: &Rendered) {
+    let model = &g.model;
+    let (h2, h3) = if g.mark.is_some() {
+        ("###", "####")
+    } else {
+        ("##", "###")
+    };
+    if g.mark.is_some() {
+        let _ = writeln!(o, "## {}\n", g.title());
+        let lead = if g.emulated() { "**Emulated:** " } else { "" };
+        for s in &g.substrates {
+            let _ = writeln!(o, "> {lead}{}\n", s.summary_line());
+        }
+        if g.emulated() {
+            let _ = writeln!(o, "{}.\n", reports::EMULATED_NOTE);
+        }
+    }
 
     if !model.runs.is_empty() {
-        o.push_str("## Parameters\n\n");
-        table(&mut o, &tables::parameters(model));
+        let _ = writeln!(o, "{h2} {}\n", g.marked("Parameters"));
+        table(o, &tables::parameters(model));
 
-        o.push_str("## Conformance\n\n");
-        table(&mut o, &tables::conformance(model));
+        let _ = writeln!(o, "{h2} {}\n", g.marked("Conformance"));
+        table(o, &tables::conformance(model));
         for run in &model.runs {
             for (outcome, what) in [
                 (CheckOutcome::Fail, "Failed checks"),
@@ -82,23 +119,25 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
                 if t.rows.is_empty() {
                     continue;
                 }
-                let _ = writeln!(o, "### {what}: {} ({})\n", run.label, t.rows.len());
-                table(&mut o, &t);
+                let _ = writeln!(o, "{h3} {what}: {} ({})\n", run.label, t.rows.len());
+                table(o, &t);
             }
         }
 
-        o.push_str(
-            "## Headline medians\n\nMedians over repetitions with their range; \"vs host-net\" \
-             is the ratio to the host-network baseline of the same session.\n\n",
+        let _ = writeln!(
+            o,
+            "{h2} {}\n\nMedians over repetitions with their range; \"vs host-net\" is the \
+             ratio to the host-network baseline of the same session.\n",
+            g.marked("Headline medians")
         );
-        table(&mut o, &tables::headline(model));
+        table(o, &tables::headline(model));
     }
 
-    o.push_str("## Plots\n\n");
+    let _ = writeln!(o, "{h2} {}\n", g.marked("Plots"));
     for p in &r.plots {
         let _ = writeln!(
             o,
-            "### {}\n\n![{}]({}.png)\n\n{} ([SVG]({}.svg))\n",
+            "{h3} {}\n\n![{}]({}.png)\n\n{} ([SVG]({}.svg))\n",
             p.title, p.title, p.name, p.caption, p.name
         );
     }
@@ -113,8 +152,9 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
             at.dedup();
             let _ = writeln!(
                 o,
-                "## Warnings\n\n{} warnings about {} measurements (noisy repetitions, outliers, \
+                "{h2} {}\n\n{} warnings about {} measurements (noisy repetitions, outliers, \
                  other work on the machine, missing cost figures): see `index.html`.\n",
+                g.marked("Warnings"),
                 warnings.len(),
                 at.len()
             );
@@ -122,20 +162,21 @@ pub(crate) fn render(model: &Model, r: &Rendered) -> String {
     }
     let faults = tables::faults(model);
     if !faults.rows.is_empty() {
-        o.push_str(
-            "## Faults\n\nInjected while every pod probed every other; recovery is from the \
-             fault's end until every pair answered again for good.\n\n",
+        let _ = writeln!(
+            o,
+            "{h2} {}\n\nInjected while every pod probed every other; recovery is from the \
+             fault's end until every pair answered again for good.\n",
+            g.marked("Faults")
         );
-        table(&mut o, &faults);
+        table(o, &faults);
         let evidence = tables::fault_evidence(model);
         if !evidence.rows.is_empty() {
-            o.push_str("### Checks that failed after a fault\n\n");
-            table(&mut o, &evidence);
+            let _ = writeln!(o, "{h3} Checks that failed after a fault\n");
+            table(o, &evidence);
         }
     }
     if !model.scales.is_empty() {
-        o.push_str("## Control-plane scale\n\n");
-        table(&mut o, &tables::scale(model));
+        let _ = writeln!(o, "{h2} {}\n", g.marked("Control-plane scale"));
+        table(o, &tables::scale(model));
     }
-    o
 }

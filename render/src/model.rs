@@ -1,12 +1,20 @@
-//! What the report is drawn from: the input results, labelled series, and helpers that pull
-//! medians and ranges out of measurements.
+//! What the report is drawn from: the input results split into groups by substrate, labelled
+//! series, and helpers that pull medians and ranges out of measurements.
+//!
+//! A *group* is every input whose nodes lived on alike substrates
+//! ([`reports::Substrate::comparable_with`]): namespace results, VM results under emulation,
+//! VM results without. Each group is a [`Model`] of its own, so no table, plot or ratio ever
+//! sets an emulated figure beside a native one.
 //!
 //! A *series* is one set of measurements shown as one row or line: a run's own measurements,
 //! or the host-net baseline measured in the same session as a run. Labels are the backend
 //! name, plus what tells same-backend runs apart (datapath, underlay, generator, then any other
 //! parameter that differs), plus the file name when nothing else does.
 
-use reports::{CostSample, MeasurementRecord, Parameters, RunResult, ScaleResult, Stats};
+use reports::{
+    CostSample, MeasurementRecord, Parameters, RunResult, ScaleResult, Stats, Substrate,
+    SubstrateKind,
+};
 
 use crate::chart::Cell;
 use crate::{Input, InputResult};
@@ -20,6 +28,9 @@ pub(crate) struct Series<'a> {
     pub measurements: &'a [MeasurementRecord],
     /// True for a host-net baseline taken in the session of `run`.
     pub is_baseline: bool,
+    /// Whether the measurements' ratios to a baseline (`vs_baseline`) may be shown: false for
+    /// a run whose baseline ran on a substrate not alike its own.
+    pub ratios: bool,
 }
 
 /// The inputs, split by kind, with their series.
@@ -39,11 +50,126 @@ pub(crate) struct Run<'a> {
     pub label: String,
 }
 
+impl Run<'_> {
+    /// Whether the run's baseline ran on a substrate alike its own (true without a baseline).
+    pub(crate) fn baseline_alike(&self) -> bool {
+        self.result
+            .baseline
+            .as_ref()
+            .is_none_or(|b| b.substrate.comparable_with(&self.result.substrate))
+    }
+}
+
+/// The inputs whose nodes lived on alike substrates, reported together and apart from the
+/// others.
+pub(crate) struct Group<'a> {
+    /// The substrates of its inputs, each once (they differ at most in kernel or accelerator
+    /// name), in input order.
+    pub substrates: Vec<&'a Substrate>,
+    /// What its headings, plot titles and captions are marked with (`VM results
+    /// (emulated)`); `None` when the report holds nothing but namespace results, so such a
+    /// report looks as it always did.
+    pub mark: Option<String>,
+    /// Prefix of its plot files and HTML anchors (`vm-emulated`); empty for namespace results.
+    pub slug: String,
+    pub model: Model<'a>,
+}
+
+impl Group<'_> {
+    /// True when its nodes ran under CPU emulation: figures compare behaviour, not speed.
+    pub(crate) fn emulated(&self) -> bool {
+        self.substrates.iter().any(|s| s.emulated)
+    }
+
+    /// The names of its input files: runs, then scale results.
+    pub(crate) fn files(&self) -> Vec<&str> {
+        self.model
+            .runs
+            .iter()
+            .map(|r| r.file)
+            .chain(self.model.scales.iter().map(|(f, _)| *f))
+            .collect()
+    }
+
+    /// Its heading: `Namespace results`, `VM results (emulated)`.
+    pub(crate) fn title(&self) -> String {
+        let t = self.substrates[0].results_title();
+        let mut chars = t.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    }
+
+    /// `text` marked as belonging to this group (`Results — VM results (emulated)`), or as is
+    /// when the report has only namespace results.
+    pub(crate) fn marked(&self, text: &str) -> String {
+        match &self.mark {
+            Some(m) => format!("{text} — {m}"),
+            None => text.to_owned(),
+        }
+    }
+
+    /// An HTML anchor or file name within this group: `name`, or `<slug>-<name>`.
+    pub(crate) fn id(&self, name: &str) -> String {
+        if self.slug.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}-{name}", self.slug)
+        }
+    }
+}
+
+/// The substrate of an input.
+fn substrate_of(input: &Input) -> &Substrate {
+    match &input.result {
+        InputResult::Run(r) => &r.substrate,
+        InputResult::Scale(s) => &s.substrate,
+    }
+}
+
+/// Splits the inputs into groups of alike substrates: namespace results first, then VM
+/// results without emulation, then emulated ones; inputs keep their order within a group.
+pub(crate) fn groups(inputs: &[Input]) -> Vec<Group<'_>> {
+    let key = |s: &Substrate| (s.kind, s.emulated);
+    let mut keys: Vec<(SubstrateKind, bool)> =
+        inputs.iter().map(|i| key(substrate_of(i))).collect();
+    keys.sort();
+    keys.dedup();
+    let only_namespaces = keys == [(SubstrateKind::Netns, false)];
+    keys.into_iter()
+        .map(|k| {
+            let members: Vec<&Input> = inputs
+                .iter()
+                .filter(|i| key(substrate_of(i)) == k)
+                .collect();
+            let mut substrates: Vec<&Substrate> = Vec::new();
+            for s in members.iter().map(|i| substrate_of(i)) {
+                if !substrates.contains(&s) {
+                    substrates.push(s);
+                }
+            }
+            let first = substrates[0];
+            let slug = match k {
+                (SubstrateKind::Netns, false) => String::new(),
+                (kind, true) => format!("{kind}-emulated"),
+                (kind, false) => kind.to_string(),
+            };
+            Group {
+                mark: (!only_namespaces).then(|| first.results_title()),
+                slug,
+                substrates,
+                model: Model::new(&members),
+            }
+        })
+        .collect()
+}
+
 impl<'a> Model<'a> {
-    pub(crate) fn new(inputs: &'a [Input]) -> Model<'a> {
+    pub(crate) fn new(inputs: &[&'a Input]) -> Model<'a> {
         let mut runs = Vec::new();
         let mut scales = Vec::new();
-        for input in inputs {
+        for &input in inputs {
             match &input.result {
                 InputResult::Run(r) => runs.push((input.name.as_str(), r.as_ref())),
                 InputResult::Scale(s) => scales.push((input.name.as_str(), s.as_ref())),
@@ -62,10 +188,11 @@ impl<'a> Model<'a> {
 
         let mut series = Vec::new();
         // One row per distinct baseline (a baseline shared by several runs, same run id,
-        // is shown once).
+        // is shown once); a baseline on another substrate than its run's is left out.
         let mut seen: Vec<&str> = Vec::new();
         let baselines: Vec<&Run<'a>> = runs
             .iter()
+            .filter(|r| r.baseline_alike())
             .filter(|r| {
                 r.result.baseline.as_ref().is_some_and(|b| {
                     let new = !seen.contains(&b.run_id.as_str());
@@ -85,6 +212,7 @@ impl<'a> Model<'a> {
                 label,
                 measurements: &b.measurements,
                 is_baseline: true,
+                ratios: true,
             });
         }
         // Runs of one backend next to each other, backends in the order they first appear.
@@ -100,6 +228,7 @@ impl<'a> Model<'a> {
                 label: run.label.clone(),
                 measurements: &run.result.measurements,
                 is_baseline: false,
+                ratios: run.baseline_alike(),
             });
         }
         Model {
@@ -378,6 +507,49 @@ mod tests {
             ..Parameters::default()
         };
         RunResult::new("x", reports::Environment::default(), p)
+    }
+
+    #[test]
+    fn inputs_are_grouped_by_substrate_namespaces_first() {
+        let on = |backend: &str, substrate: Substrate| {
+            let mut r = run(backend, "l2", 1500);
+            r.substrate = substrate;
+            r
+        };
+        let inputs = vec![
+            Input::run("a-vm.json", on("vxlan", Substrate::vm_tcg("6.1.0"))),
+            Input::run("b.json", on("vxlan", Substrate::netns("6.8.0"))),
+            Input::run("c-vm.json", on("ipip", Substrate::vm_tcg("6.12.0"))),
+            Input::run("d.json", on("bridge", Substrate::netns("6.8.0"))),
+        ];
+        let split = groups(&inputs);
+        assert_eq!(split.len(), 2);
+        let (ns, vm) = (&split[0], &split[1]);
+        assert_eq!(ns.files(), ["b.json", "d.json"]);
+        assert_eq!(vm.files(), ["a-vm.json", "c-vm.json"]);
+        assert_eq!(
+            (ns.title(), vm.title()),
+            ("Namespace results".into(), "VM results (emulated)".into())
+        );
+        assert_eq!((ns.slug.as_str(), vm.slug.as_str()), ("", "vm-emulated"));
+        assert_eq!(ns.marked("Results"), "Results — namespace results");
+        assert_eq!(vm.marked("Results"), "Results — VM results (emulated)");
+        assert_eq!(
+            (ns.id("throughput"), vm.id("throughput")),
+            ("throughput".into(), "vm-emulated-throughput".into())
+        );
+        assert!(!ns.emulated() && vm.emulated());
+        // Both VM kernels are kept, each once.
+        assert_eq!(vm.substrates.len(), 2);
+        // Labels are made within a group: the VM vxlan is not told apart from the other one.
+        assert_eq!(vm.model.runs[0].label, "vxlan");
+        assert_eq!(ns.model.runs[0].label, "vxlan");
+
+        // Namespace results alone are not marked at all.
+        let only = groups(&inputs[1..2]);
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].mark, None);
+        assert_eq!(only[0].marked("Results"), "Results");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use reports::{format_metric, CheckOutcome, CheckRecord, Environment, RunResult};
 
-use crate::model::{cost_stats, metric_stats, Model};
+use crate::model::{cost_stats, metric_stats, Group, Model};
 use crate::units::{sig3, Quantity};
 
 /// How a cell is shown in HTML (Markdown ignores it).
@@ -49,19 +49,35 @@ pub(crate) struct Table {
     pub rows: Vec<Vec<TCell>>,
 }
 
-/// The inputs: one row per file.
-pub(crate) fn inputs(model: &Model) -> Table {
+/// The inputs: one row per file, group by group, with where its nodes lived.
+pub(crate) fn inputs(groups: &[Group]) -> Table {
     let mut t = Table {
         head: vec![
             "file".into(),
             "kind".into(),
             "shown as".into(),
+            "substrate".into(),
             "run id".into(),
             "started".into(),
             "outcome".into(),
         ],
         rows: Vec::new(),
     };
+    for g in groups {
+        inputs_of(&mut t, &g.model);
+    }
+    t
+}
+
+/// Where a result's nodes lived, in a table cell: marked when emulated.
+fn substrate_cell(s: &reports::Substrate) -> TCell {
+    TCell {
+        text: s.to_string(),
+        tone: if s.emulated { Tone::XFail } else { Tone::Plain },
+    }
+}
+
+fn inputs_of(t: &mut Table, model: &Model) {
     for r in &model.runs {
         let outcome = short_outcome(&r.result.outcome);
         let tone = match &r.result.outcome {
@@ -73,6 +89,7 @@ pub(crate) fn inputs(model: &Model) -> Table {
             TCell::plain(r.file),
             TCell::plain("run"),
             TCell::plain(&r.label),
+            substrate_cell(&r.result.substrate),
             TCell::plain(&r.result.run_id),
             TCell::plain(crate::model::utc(r.result.started_unix_ms)),
             TCell {
@@ -86,23 +103,27 @@ pub(crate) fn inputs(model: &Model) -> Table {
             TCell::plain(*file),
             TCell::plain("scale"),
             TCell::plain(format!("{} scale, {} underlay", s.backend, s.underlay)),
+            substrate_cell(&s.substrate),
             TCell::plain("–"),
             TCell::plain(crate::model::utc(s.started_unix_ms)),
             TCell::plain(format!("{} points", s.points.len())),
         ]);
     }
-    t
 }
 
 /// The machines: one column per distinct environment (usually one), with the files that ran
-/// on it.
-pub(crate) fn environment(model: &Model) -> Table {
+/// on it. For VM results this is the machine QEMU ran on; the VMs' kernel is in the
+/// parameters.
+pub(crate) fn environment(groups: &[Group]) -> Table {
     let mut envs: Vec<(&Environment, Vec<&str>)> = Vec::new();
-    let all = model
-        .runs
-        .iter()
-        .map(|r| (&r.result.environment, r.file))
-        .chain(model.scales.iter().map(|(f, s)| (&s.environment, *f)));
+    let all = groups.iter().flat_map(|g| {
+        let model = &g.model;
+        model
+            .runs
+            .iter()
+            .map(|r| (&r.result.environment, r.file))
+            .chain(model.scales.iter().map(|(f, s)| (&s.environment, *f)))
+    });
     for (env, file) in all {
         match envs.iter_mut().find(|(e, _)| *e == env) {
             Some((_, files)) => files.push(file),
@@ -151,8 +172,9 @@ pub(crate) fn parameters(model: &Model) -> Table {
     let mut head = vec![String::new()];
     head.extend(model.runs.iter().map(|r| r.label.clone()));
     type Get = fn(&RunResult) -> String;
-    let fields: [(&str, Get); 18] = [
+    let fields: [(&str, Get); 19] = [
         ("file", |_| String::new()),
+        ("substrate", |r| r.substrate.to_string()),
         ("run id", |r| r.run_id.clone()),
         ("started", |r| crate::model::utc(r.started_unix_ms)),
         ("outcome", |r| short_outcome(&r.outcome)),
@@ -206,6 +228,10 @@ pub(crate) fn parameters(model: &Model) -> Table {
         }),
         ("host-net baseline", |r| {
             match (&r.baseline, &r.baseline_error) {
+                (Some(b), _) if !b.substrate.comparable_with(&r.substrate) => format!(
+                    "left out: measured on {} (run {}), not alike the run's substrate",
+                    b.substrate, b.run_id
+                ),
                 (Some(b), _) => format!("measured (run {}, {})", b.run_id, b.topology),
                 (None, Some(e)) => format!("failed: {e}"),
                 (None, None) => "not measured".into(),
@@ -242,6 +268,7 @@ pub(crate) fn parameters(model: &Model) -> Table {
                         reports::Outcome::Error { .. } | reports::Outcome::ChecksFailed,
                     ) => Tone::Fail,
                     ("outcome", _) => Tone::XFail,
+                    ("substrate", _) if r.result.substrate.emulated => Tone::XFail,
                     _ => Tone::Plain,
                 };
                 row.push(TCell { text, tone });
@@ -442,6 +469,7 @@ pub(crate) fn headline(model: &Model) -> Table {
             let ratio = m
                 .vs_baseline
                 .iter()
+                .filter(|_| s.ratios)
                 .find(|r| r.metric == *metric)
                 .map(|r| ratio_text(r.ratio))
                 .unwrap_or_else(|| if s.is_baseline { "(baseline)" } else { "–" }.into());
@@ -478,7 +506,10 @@ pub(crate) fn ratios(model: &Model) -> Table {
     let mut head: Vec<String> = ["series", "workload", "path"].map(String::from).to_vec();
     head.extend(metrics.iter().map(|(_, h)| (*h).to_owned()));
     let mut rows = Vec::new();
-    for (s, _, p, m) in model.measurements().filter(|(s, ..)| !s.is_baseline) {
+    for (s, _, p, m) in model
+        .measurements()
+        .filter(|(s, ..)| !s.is_baseline && s.ratios)
+    {
         if m.vs_baseline.is_empty() {
             continue;
         }
@@ -612,6 +643,19 @@ pub(crate) fn roles(model: &Model) -> Table {
 /// message).
 pub(crate) fn warnings(model: &Model) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    for r in model.runs.iter().filter(|r| !r.baseline_alike()) {
+        if let Some(b) = &r.result.baseline {
+            out.push((
+                r.label.clone(),
+                format!(
+                    "its {} baseline (run {}) ran on {} but the run on {}: the baseline and \
+                     the ratios to it are left out, as emulated and native figures are not \
+                     alike; measure the baseline on the run's substrate",
+                    b.backend, b.run_id, b.substrate, r.result.substrate
+                ),
+            ));
+        }
+    }
     for s in &model.series {
         for m in s.measurements {
             let at = format!("{} · {} · {}", s.label, m.label(), m.path);

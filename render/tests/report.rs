@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cnbench_render::{write_report, Input, InputResult, RenderError};
-use reports::CheckOutcome;
+use reports::{CheckOutcome, Sample, Substrate};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -309,4 +309,229 @@ fn faults_are_tabled_with_the_checks_that_failed_after_them() {
     let md = fs::read_to_string(dir.0.join("summary.md")).unwrap();
     assert!(md.contains("## Faults"), "{md}");
     assert!(md.contains("| NOT RECOVERED |"), "{md}");
+}
+
+const VM_KERNEL: &str = "6.1.0-56-cloud-amd64";
+
+/// `input` as if its nodes had been QEMU VMs under TCG emulation (its session baseline too),
+/// renamed to `name` and given run id `run_id`; its tcp-stream figures are divided by 20, as
+/// emulation does, and its ratios to the baseline computed again.
+fn on_vms(mut input: Input, name: &str, run_id: &str) -> Input {
+    input.name = name.into();
+    match &mut input.result {
+        InputResult::Run(r) => {
+            r.run_id = run_id.into();
+            r.substrate = Substrate::vm_tcg(VM_KERNEL);
+            for m in &mut r.measurements {
+                for s in &mut m.repetitions {
+                    if let Sample::TcpStream(t) = s {
+                        t.throughput_bps /= 20.0;
+                    }
+                }
+                m.summarize();
+            }
+            if let Some(mut b) = r.baseline.take() {
+                b.substrate = Substrate::vm_tcg(VM_KERNEL);
+                r.apply_baseline(b).unwrap();
+            }
+        }
+        InputResult::Scale(s) => s.substrate = Substrate::vm_tcg(VM_KERNEL),
+    }
+    input
+}
+
+/// The part of `text` from `from` up to `to` (or the end).
+fn between<'a>(text: &'a str, from: &str, to: Option<&str>) -> &'a str {
+    let start = text
+        .find(from)
+        .unwrap_or_else(|| panic!("{from:?} missing"));
+    let rest = &text[start..];
+    match to {
+        Some(to) => &rest[..rest.find(to).unwrap_or_else(|| panic!("{to:?} missing"))],
+        None => rest,
+    }
+}
+
+#[test]
+fn emulated_vm_results_are_kept_apart_and_marked() {
+    let dir = TempDir::new();
+    let mut all = inputs(&["vxlan.json", "host-gw-l3.json", "bgp-scale.json"]);
+    let vm = inputs(&["vxlan.json", "bgp-scale.json"]);
+    let mut vm = vm.into_iter();
+    all.insert(1, on_vms(vm.next().unwrap(), "vxlan-vm.json", "vm0001"));
+    all.push(on_vms(vm.next().unwrap(), "bgp-scale-vm.json", "-"));
+    let files = write_report(&all, &dir.0).unwrap();
+
+    // Two sets of plots: the namespace ones as always, the emulated ones prefixed and marked.
+    let (vm_plots, ns_plots): (Vec<_>, Vec<_>) = files
+        .plots
+        .iter()
+        .partition(|p| p.name.starts_with("vm-emulated-"));
+    let names = |ps: &[&cnbench_render::PlotFiles]| -> Vec<String> {
+        ps.iter()
+            .map(|p| p.name.trim_start_matches("vm-emulated-").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&ns_plots), names(&vm_plots));
+    assert_eq!(ns_plots.len(), 8, "{:?}", files.plots);
+    for p in &vm_plots {
+        assert!(p.title.ends_with(" — VM results (emulated)"), "{}", p.title);
+        assert!(p.svg.ends_with(format!("{}.svg", p.name)));
+        let svg = fs::read_to_string(&p.svg).unwrap();
+        assert!(
+            svg.contains("Emulated (QEMU TCG emulation): figures compare behaviour, not speed."),
+            "{} has no emulation note",
+            p.name
+        );
+        assert_eq!(png_size(&p.png), p.size, "{}", p.name);
+    }
+    for p in &ns_plots {
+        assert!(p.title.ends_with(" — namespace results"), "{}", p.title);
+        let svg = fs::read_to_string(&p.svg).unwrap();
+        assert!(!svg.contains("Emulated"), "{}", p.name);
+    }
+
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    // Said at the top, before anything else.
+    let top = between(&html, "<h1>", Some("<nav>"));
+    assert!(
+        top.contains(
+            "<b>Emulated:</b> vxlan-vm.json, bgp-scale-vm.json ran under QEMU TCG emulation; \
+             their figures compare behaviour, not speed, and are shown apart, under \
+             <a href=\"#vm-emulated\">VM results (emulated)</a>."
+        ),
+        "{top}"
+    );
+    let nav = between(&html, "<nav>", Some("</nav>"));
+    assert!(nav.contains("<a href=\"#namespace-results\">Namespace results</a>"));
+    assert!(nav.contains("<a href=\"#vm-emulated\">VM results (emulated)</a>"));
+    // The inputs say where each ran.
+    assert!(html.contains(
+        "<td>vxlan-vm.json</td><td>run</td><td>vxlan</td><td class=\"xfail\">vm (QEMU TCG \
+         emulation, kernel 6.1.0-56-cloud-amd64)</td><td>vm0001</td>"
+    ));
+
+    // Namespace results first, then the emulated ones, each only with its own.
+    let ns = between(
+        &html,
+        "<h2 id=\"namespace-results\">Namespace results</h2>",
+        Some("<h2 id=\"vm-emulated\">"),
+    );
+    let vm = between(
+        &html,
+        "<h2 id=\"vm-emulated\">VM results (emulated)</h2>",
+        None,
+    );
+    // vxlan's cross-node tcp-stream median: native in one, a twentieth of it in the other.
+    let (native, emulated) = ("12.19 Gbit/s", "609.3 Mbit/s");
+    assert!(ns.contains(native) && !ns.contains(emulated));
+    assert!(vm.contains(emulated) && !vm.contains(native));
+    for (part, own, other) in [(ns, "e5e9fa", "vm0001"), (vm, "vm0001", "e5e9fa")] {
+        assert!(part.contains(own) && !part.contains(other));
+    }
+    assert!(
+        ns.contains("8b603e") && !vm.contains("8b603e"),
+        "host-gw's run id"
+    );
+    assert!(ns.contains("bgp-scale.json") && !ns.contains("bgp-scale-vm.json"));
+    assert!(vm.contains("bgp-scale-vm.json") && !vm.contains("<td>bgp-scale.json</td>"));
+    // Ratios within the VM results are to the VM baseline.
+    assert!(vm.contains("Compared with host-net"));
+    assert!(vm.contains("0.0435×"), "VM ratio");
+    assert!(!vm.contains("0.870×") && ns.contains("0.870×"));
+
+    // The emulated section says so, and so does every heading and caption in it.
+    assert!(vm.contains(
+        "<p class=\"emulated\">substrate: vm (QEMU TCG emulation, kernel \
+         6.1.0-56-cloud-amd64): figures compare behaviour, not speed</p>"
+    ));
+    assert!(vm.contains("QEMU TCG emulates every instruction in software"));
+    let headings: Vec<&str> = vm
+        .lines()
+        .filter(|l| l.starts_with("<h3") || l.starts_with("<h4"))
+        .collect();
+    assert!(headings.len() >= 8, "{headings:?}");
+    for h in &headings {
+        assert!(h.contains(" — VM results (emulated)</h"), "{h}");
+    }
+    assert!(vm.contains("<h3 id=\"vm-emulated-results\">Results — VM results (emulated)</h3>"));
+    let captions = vm.matches("<figcaption>").count();
+    assert_eq!(captions, vm_plots.len());
+    assert_eq!(
+        vm.matches("</b> Emulated: QEMU TCG emulates every instruction")
+            .count(),
+        captions
+    );
+    assert!(
+        !ns.contains("Emulated"),
+        "namespace section marked as emulated"
+    );
+    assert!(ns.contains("<h3 id=\"results\">Results — namespace results</h3>"));
+
+    let md = fs::read_to_string(&files.summary_md).unwrap();
+    assert!(md
+        .contains("> **Emulated:** vxlan-vm.json, bgp-scale-vm.json ran under QEMU TCG emulation"));
+    let md_ns = between(
+        &md,
+        "## Namespace results\n",
+        Some("## VM results (emulated)\n"),
+    );
+    let md_vm = between(&md, "## VM results (emulated)\n", None);
+    assert!(md_vm.contains(
+        "> **Emulated:** substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
+         figures compare behaviour, not speed"
+    ));
+    assert!(md_vm.contains("### Headline medians — VM results (emulated)"));
+    assert!(md_vm
+        .contains("![Throughput per backend — VM results (emulated)](vm-emulated-throughput.png)"));
+    assert!(md_vm.contains(emulated) && !md_vm.contains(native));
+    assert!(md_ns.contains(native) && !md_ns.contains(emulated));
+    assert!(md_ns.contains("### Headline medians — namespace results"));
+}
+
+#[test]
+fn vm_results_alone_are_still_marked() {
+    let dir = TempDir::new();
+    let vm = on_vms(
+        inputs(&["host-gw-l3.json"]).remove(0),
+        "host-gw-vm.json",
+        "vm0002",
+    );
+    let files = write_report(&[vm], &dir.0).unwrap();
+    assert!(files
+        .plots
+        .iter()
+        .all(|p| p.name.starts_with("vm-emulated-")));
+    assert!(files
+        .omitted
+        .iter()
+        .all(|o| o.starts_with("BGP control-plane scale — VM results (emulated): ")));
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("<h2 id=\"vm-emulated\">VM results (emulated)</h2>"));
+    assert!(!html.contains("Namespace results"));
+    assert!(html.contains("<b>Emulated:</b> host-gw-vm.json ran under QEMU TCG emulation"));
+}
+
+#[test]
+fn a_baseline_on_another_substrate_is_left_out() {
+    let dir = TempDir::new();
+    let mut vm = on_vms(inputs(&["vxlan.json"]).remove(0), "vxlan-vm.json", "vm0003");
+    // A VM run that carries a namespace baseline (and ratios to it): never shown together.
+    let InputResult::Run(r) = &mut vm.result else {
+        panic!("vxlan.json is a run result");
+    };
+    r.baseline.as_mut().unwrap().substrate = Substrate::netns("6.18.44-fc-v669");
+    let files = write_report(&[vm], &dir.0).unwrap();
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(!html.contains("Compared with host-net"));
+    assert!(!html.contains("host-net (baseline)"));
+    assert!(!html.contains("0.0435×"));
+    assert!(html.contains(
+        "left out: measured on netns (network namespaces, kernel 6.18.44-fc-v669) (run d4bdde)"
+    ));
+    assert!(html.contains(
+        "its host-net baseline (run d4bdde) ran on netns (network namespaces, kernel \
+         6.18.44-fc-v669) but the run on vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
+         the baseline and the ratios to it are left out"
+    ));
 }

@@ -88,6 +88,16 @@
 //! statistic of the repetitions can tell that from a regression, only the record of the
 //! disturbance can.
 //!
+//! # Emulated results
+//!
+//! Every result says where its nodes lived ([`crate::Substrate`]). Two results whose
+//! substrates are not alike (an emulated VM run against a namespace run) are never compared:
+//! [`CompareError::SubstrateMismatch`] (and [`CompareFilesError::SubstrateMismatch`], which
+//! names the files). When both runs are emulated (QEMU TCG), figures compare behaviour, not
+//! speed, and vary by ±20–35 % between runs of the same code: the noise floor is raised to at
+//! least [`EMULATED_RUN_NOISE`] (25 %), so only changes well beyond that are decided, and the
+//! comparison warns about it.
+//!
 //! # Checks
 //!
 //! Checks are matched by kind and subject, after each result's run id (and that of its
@@ -105,11 +115,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ReportError;
 use crate::human::format_metric;
 use crate::schema::{CheckOutcome, CheckRecord, MeasurementRecord, RunResult, Sample};
+use crate::substrate::{Substrate, SubstrateKind, EMULATED_CAVEAT};
 
 /// The `--threshold` when none is given: changes within 5 % pass.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;
@@ -142,6 +155,16 @@ pub const RUN_TO_RUN: f64 = 1.0;
 /// repetitions agreed within 4 %. With this floor and three repetitions a side, the noise
 /// guard is at least +35 % for a rise and -26 % for a fall.
 pub const RUN_NOISE: f64 = 0.07;
+
+/// The smallest [`CompareOptions::noise_floor`] used when both runs are emulated (QEMU TCG,
+/// [`crate::Substrate::emulated`]): 25 %. Under emulation the figures of runs of the same code
+/// differ by ±20–35 %; with this floor and three repetitions a side, a rate must fall by about
+/// two thirds, or a latency nearly triple, to be decided: a change of behaviour, not of speed.
+pub const EMULATED_RUN_NOISE: f64 = 0.25;
+
+/// What to do when two results' substrates are not alike.
+pub const SUBSTRATE_FIX: &str = "compare VM results with VM results (emulated with emulated) \
+    and namespace results with namespace results";
 
 /// [`RUN_NOISE`] of tail latencies, as multiples of it; metrics not listed use 1x.
 pub const RUN_NOISE_FACTORS: &[(&str, f64)] = &[
@@ -408,6 +431,24 @@ pub enum CompareError {
         /// The metric, e.g. `rtt_p99_ns`.
         metric: String,
     },
+    /// One result is emulated and the other native (or one ran on VMs and the other in
+    /// namespaces): their figures are not alike.
+    #[error(
+        "the baseline (run {baseline_run}) ran on {baseline} but the candidate (run \
+         {candidate_run}) on {candidate}: emulated and native figures are not alike (emulation \
+         runs 10–50× slower); {fix}",
+        fix = SUBSTRATE_FIX
+    )]
+    SubstrateMismatch {
+        /// The baseline's run id.
+        baseline_run: String,
+        /// Where the baseline's nodes lived.
+        baseline: Box<Substrate>,
+        /// The candidate's run id.
+        candidate_run: String,
+        /// Where the candidate's nodes lived.
+        candidate: Box<Substrate>,
+    },
     /// Neither result has anything to compare.
     #[error(
         "there is nothing to compare: the baseline has no measurements and neither result has \
@@ -507,6 +548,8 @@ pub struct RunInfo {
     pub underlay: String,
     /// Kernel of the machine.
     pub kernel: String,
+    /// Where the nodes lived (namespaces, or VMs and whether emulated).
+    pub substrate: Substrate,
     /// How the run ended (`passed`, `checks failed`, `error: ...`).
     pub outcome: String,
 }
@@ -527,6 +570,7 @@ impl RunInfo {
             nodes: p.nodes,
             underlay: p.underlay.clone(),
             kernel: r.environment.kernel.clone(),
+            substrate: r.substrate.clone(),
             outcome: r.outcome.to_string(),
         }
     }
@@ -824,11 +868,22 @@ impl Comparison {
 }
 
 /// Compares `candidate` against `baseline` (see the module documentation for the rules).
+///
+/// Refuses results whose substrates are not alike ([`CompareError::SubstrateMismatch`]);
+/// [`compare_files`] does the same naming the files.
 pub fn compare(
     baseline: &RunResult,
     candidate: &RunResult,
     options: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
+    if !baseline.substrate.comparable_with(&candidate.substrate) {
+        return Err(CompareError::SubstrateMismatch {
+            baseline_run: baseline.run_id.clone(),
+            baseline: Box::new(baseline.substrate.clone()),
+            candidate_run: candidate.run_id.clone(),
+            candidate: Box::new(candidate.substrate.clone()),
+        });
+    }
     let (b_backend, c_backend) = (&baseline.parameters.backend, &candidate.parameters.backend);
     if b_backend != c_backend {
         return Err(CompareError::BackendMismatch {
@@ -842,6 +897,9 @@ pub fn compare(
     }
 
     let mut warnings = parameter_warnings(baseline, candidate);
+    let (options, emulation) = emulated_options(&baseline.substrate, options);
+    let options = &options;
+    warnings.extend(emulation);
     let pairs = match_measurements(&baseline.measurements, &candidate.measurements).map_err(
         |e| match e {
             CompareError::MissingMeasurement { measurement }
@@ -901,6 +959,104 @@ pub fn compare(
         warnings,
         verdict,
     })
+}
+
+/// Why two result files could not be compared: a file that cannot be read, results on
+/// substrates that are not alike (both files named), or any [`CompareError`].
+#[derive(Debug, thiserror::Error)]
+pub enum CompareFilesError {
+    /// A file could not be read as a run result (missing, not JSON, another schema version, a
+    /// scale result).
+    #[error(transparent)]
+    Read(#[from] ReportError),
+    /// One file holds an emulated result and the other a native one (or one is of VMs and the
+    /// other of namespaces).
+    #[error(
+        "{} is a result of {baseline} but {} is one of {candidate}: emulated and native \
+         figures are not alike (emulation runs 10–50× slower); {fix}",
+        baseline_file.display(),
+        candidate_file.display(),
+        fix = SUBSTRATE_FIX
+    )]
+    SubstrateMismatch {
+        /// The baseline file.
+        baseline_file: PathBuf,
+        /// Where the baseline's nodes lived.
+        baseline: Box<Substrate>,
+        /// The candidate file.
+        candidate_file: PathBuf,
+        /// Where the candidate's nodes lived.
+        candidate: Box<Substrate>,
+    },
+    /// The results were read but cannot be compared.
+    #[error(transparent)]
+    Compare(#[from] CompareError),
+}
+
+/// Reads the result files `baseline` and `candidate` ([`crate::read_result`]) and compares
+/// them ([`compare`]). Results whose substrates are not alike are refused with
+/// [`CompareFilesError::SubstrateMismatch`], which names both files.
+pub fn compare_files(
+    baseline: &Path,
+    candidate: &Path,
+    options: &CompareOptions,
+) -> Result<Comparison, CompareFilesError> {
+    let b = crate::read_result(baseline)?;
+    let c = crate::read_result(candidate)?;
+    if !b.substrate.comparable_with(&c.substrate) {
+        return Err(CompareFilesError::SubstrateMismatch {
+            baseline_file: baseline.to_owned(),
+            baseline: Box::new(b.substrate),
+            candidate_file: candidate.to_owned(),
+            candidate: Box::new(c.substrate),
+        });
+    }
+    Ok(compare(&b, &c, options)?)
+}
+
+/// The options to compare two runs on `substrate` with (both runs' substrates are alike), and
+/// the warning that says what emulation changes: for emulated runs, the noise floor is at
+/// least [`EMULATED_RUN_NOISE`].
+fn emulated_options(
+    substrate: &Substrate,
+    options: &CompareOptions,
+) -> (CompareOptions, Option<String>) {
+    let mut options = options.clone();
+    if !substrate.emulated {
+        return (options, None);
+    }
+    let mut warning = format!(
+        "both runs are emulated ({}): {EMULATED_CAVEAT}; runs of the same code differ by \
+         ±20–35 % under emulation",
+        substrate.how()
+    );
+    if options.noise_floor < EMULATED_RUN_NOISE {
+        let _ = write!(
+            warning,
+            ", so the noise floor is raised from {}% to {}% and only larger changes are decided",
+            trim_number(options.noise_floor * 100.0),
+            trim_number(EMULATED_RUN_NOISE * 100.0)
+        );
+        options.noise_floor = EMULATED_RUN_NOISE;
+    }
+    (options, Some(warning))
+}
+
+/// The lines saying where the compared runs' nodes lived, for runs not in plain namespaces:
+/// none when both are, one when both ran alike, one per side otherwise.
+pub(crate) fn substrate_lines(cmp: &Comparison) -> Vec<String> {
+    let (b, c) = (&cmp.baseline.substrate, &cmp.candidate.substrate);
+    let plain = |s: &Substrate| s.kind == SubstrateKind::Netns && !s.emulated;
+    if plain(b) && plain(c) {
+        Vec::new()
+    } else if b == c {
+        vec![b.summary_line()]
+    } else {
+        vec![
+            format!("baseline {}", b.summary_line()),
+            format!("candidate {}", c.summary_line()),
+        ]
+    }
 }
 
 /// The generator's name without its version: `iperf3 3.16` -> `iperf3`.
@@ -1496,6 +1652,14 @@ fn parameter_warnings(baseline: &RunResult, candidate: &RunResult) -> Vec<String
             be.kernel, ce.kernel
         ));
     }
+    let (bs, cs) = (&baseline.substrate, &candidate.substrate);
+    if bs.kind == SubstrateKind::Vm && bs.kernel_release != cs.kernel_release {
+        out.push(format!(
+            "the VMs ran different kernels (baseline {}, candidate {}): the kernel's datapath \
+             may account for differences; boot both with the same kernel",
+            bs.kernel_release, cs.kernel_release
+        ));
+    }
     for (side, r) in [("baseline", baseline), ("candidate", candidate)] {
         if !matches!(
             r.outcome,
@@ -1749,6 +1913,9 @@ pub fn render_table(cmp: &Comparison) -> String {
         c.run_id,
         rev(c)
     );
+    for line in substrate_lines(cmp) {
+        let _ = writeln!(out, "{line}");
+    }
     if cmp.metrics.is_empty() {
         let _ = writeln!(out, "\nmetrics: none measured");
     } else {
@@ -2748,6 +2915,7 @@ mod tests {
             run_id: "ee99ee".into(),
             backend: "host-net".into(),
             topology: "2 nodes".into(),
+            substrate: base.substrate.clone(),
             measurements: vec![],
         });
         base.checks.push(CheckRecord {
@@ -2771,6 +2939,7 @@ mod tests {
             run_id: "ff77ff".into(),
             backend: "host-net".into(),
             topology: "2 nodes".into(),
+            substrate: cand.substrate.clone(),
             measurements: vec![],
         });
         cand.checks.push(CheckRecord {
@@ -3103,6 +3272,7 @@ mod tests {
             run_id: r.run_id,
             backend: "host-net".into(),
             topology: "2 nodes on an l2 underlay".into(),
+            substrate: r.substrate,
             measurements: r.measurements,
         };
         base.baseline = Some(as_baseline(host_a.clone()));
@@ -3210,6 +3380,174 @@ mod tests {
         assert_eq!(
             c.metrics[0].note.as_deref(),
             Some("the candidate has no finite value: nothing to compare")
+        );
+    }
+
+    fn on_vms(mut r: RunResult) -> RunResult {
+        r.substrate = crate::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        r
+    }
+
+    #[test]
+    fn emulated_and_native_results_are_not_compared() {
+        let native = stream_result("base01", &[10.0e9, 10.1e9, 9.9e9]);
+        let emulated = on_vms(stream_result("cand02", &[0.3e9, 0.31e9, 0.29e9]));
+        for (b, c) in [(&native, &emulated), (&emulated, &native)] {
+            let err = compare(b, c, &CompareOptions::default()).unwrap_err();
+            assert!(
+                matches!(&err, CompareError::SubstrateMismatch { baseline_run, candidate_run, .. }
+                    if *baseline_run == b.run_id && *candidate_run == c.run_id),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(!message.contains('\n'), "{message}");
+            for part in [
+                format!("the baseline (run {}) ran on {}", b.run_id, b.substrate),
+                format!("the candidate (run {}) on {}", c.run_id, c.substrate),
+                "emulated and native figures are not alike".into(),
+                "compare VM results with VM results".into(),
+            ] {
+                assert!(message.contains(&part), "{part:?} missing from {message}");
+            }
+        }
+        // The substrates are checked first: with another backend too, that is the error.
+        let mut bridge = emulated.clone();
+        bridge.parameters.backend = "bridge".into();
+        assert!(matches!(
+            compare(&native, &bridge, &CompareOptions::default()),
+            Err(CompareError::SubstrateMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn compare_files_names_both_files_of_a_substrate_mismatch() {
+        let dir = std::env::temp_dir().join(format!(
+            "cnbench-reports-compare-files-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ns, vm) = (dir.join("vxlan-netns.json"), dir.join("vxlan-vm.json"));
+        let write = |path: &Path, r: &RunResult| {
+            std::fs::write(path, crate::to_json(r).unwrap()).unwrap();
+        };
+        write(&ns, &rr_result("base01", 1.0));
+        write(&vm, &on_vms(rr_result("cand02", 30.0)));
+
+        let err = compare_files(&ns, &vm, &CompareOptions::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(&err, CompareFilesError::SubstrateMismatch { baseline_file, candidate_file, .. }
+                if *baseline_file == ns && *candidate_file == vm),
+            "{err:?}"
+        );
+        assert!(
+            message.starts_with(&format!(
+                "{} is a result of netns (network namespaces, kernel 6.8.0-45-generic) but {} \
+                 is one of vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): emulated and \
+                 native figures are not alike",
+                ns.display(),
+                vm.display()
+            )),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "compare VM results with VM results (emulated with emulated) and namespace \
+                 results with namespace results"
+            ),
+            "{message}"
+        );
+
+        // Alike substrates compare; other errors pass through unchanged.
+        let same = compare_files(&vm, &vm, &CompareOptions::default()).unwrap();
+        assert_eq!(same.verdict, Verdict::Pass);
+        let missing = dir.join("missing.json");
+        let err = compare_files(&ns, &missing, &CompareOptions::default()).unwrap_err();
+        assert!(matches!(
+            err,
+            CompareFilesError::Read(ReportError::Read { .. })
+        ));
+        assert!(err.to_string().contains("missing.json"), "{err}");
+        let mut bridge = rr_result("cand02", 1.0);
+        bridge.parameters.backend = "bridge".into();
+        write(&vm, &bridge);
+        let err = compare_files(&ns, &vm, &CompareOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CompareFilesError::Compare(CompareError::BackendMismatch { .. })
+            ),
+            "{err:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn emulated_runs_decide_only_changes_beyond_emulation_noise() {
+        // 30 % slower with tight repetitions: a regression between namespace runs...
+        let base = on_vms(stream_result("base01", &[10.0e9, 10.1e9, 9.9e9]));
+        let cand = on_vms(stream_result("cand02", &[7.0e9, 7.05e9, 6.95e9]));
+        let c = cmp(&base, &cand);
+        // ...but not beyond what emulated runs of the same code differ by.
+        let r = row(&c, "tcp-stream cross-node", "throughput_bps");
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}", r.describe());
+        assert_eq!(c.options.noise_floor, EMULATED_RUN_NOISE);
+        assert!(
+            c.warnings.iter().any(|w| w.starts_with(
+                "both runs are emulated (QEMU TCG emulation): figures compare behaviour, not \
+                 speed"
+            ) && w.contains("noise floor is raised from 7% to 25%")),
+            "{:?}",
+            c.warnings
+        );
+        // A change of behaviour (a fifth of the throughput) is still decided.
+        let cand = on_vms(stream_result("cand02", &[2.0e9, 2.02e9, 1.98e9]));
+        let c = cmp(&base, &cand);
+        assert_eq!(c.verdict, Verdict::Regression);
+        // A floor set higher than the emulated one is kept.
+        let options = CompareOptions {
+            noise_floor: 0.4,
+            ..CompareOptions::default()
+        };
+        let c = compare(&base, &cand, &options).unwrap();
+        assert_eq!(c.options.noise_floor, 0.4);
+        assert!(!c.warnings.iter().any(|w| w.contains("raised")));
+
+        // Every report says where the runs lived.
+        let text = render_table(&c);
+        assert_eq!(
+            text.lines().nth(1),
+            Some(
+                "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures \
+                 compare behaviour, not speed"
+            ),
+            "{text}"
+        );
+        assert_eq!(c.baseline.substrate, base.substrate);
+        // Namespace runs say nothing of it.
+        let plain = cmp(&rr_result("base01", 1.0), &rr_result("cand02", 1.0));
+        assert!(substrate_lines(&plain).is_empty());
+        assert!(!render_table(&plain).contains("substrate"));
+        // VMs on different kernels are warned about.
+        let mut newer = cand.clone();
+        newer.substrate.kernel_release = "6.12.0".into();
+        let c = cmp(&base, &newer);
+        assert!(
+            c.warnings.iter().any(|w| w.starts_with(
+                "the VMs ran different kernels (baseline \
+                    6.1.0-56-cloud-amd64, candidate 6.12.0)"
+            )),
+            "{:?}",
+            c.warnings
+        );
+        assert_eq!(
+            substrate_lines(&c),
+            [
+                "baseline substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
+                 figures compare behaviour, not speed",
+                "candidate substrate: vm (QEMU TCG emulation, kernel 6.12.0): figures compare \
+                 behaviour, not speed"
+            ]
         );
     }
 

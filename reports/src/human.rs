@@ -8,6 +8,7 @@ use crate::schema::{
     NamespaceRecord, RoleCost, RunResult, Sample,
 };
 use crate::stats::{self, Stats};
+use crate::substrate::SubstrateKind;
 
 /// A bit rate with a decimal (SI) unit: `"18.42 Gbit/s"`, `"512.0 Mbit/s"`, `"950.0 bit/s"`.
 /// Two decimals below 100, one from 100.
@@ -259,10 +260,11 @@ pub fn format_sample(workload: &str, which: &str, s: &Sample) -> String {
     }
 }
 
-/// The summary of a run: a header (run, backend, machine, outcome, phase times), the check
-/// counts with every failed check, then a table with one row per measurement and headline
-/// metric (workload, path, datapath, placement, metric, n, median, min, max, CV), and the
-/// warnings about noisy measurements.
+/// The summary of a run: a header (run, backend, machine, outcome, phase times; for nodes not
+/// in namespaces, the substrate line, which says that emulated figures compare behaviour, not
+/// speed), the check counts with every failed check, then a table with one row per
+/// measurement and headline metric (workload, path, datapath, placement, metric, n, median,
+/// min, max, CV), and the warnings about noisy measurements.
 ///
 /// Uses each measurement's `summary` when filled, its repetitions otherwise.
 pub fn render_summary(r: &RunResult) -> String {
@@ -282,6 +284,9 @@ pub fn render_summary(r: &RunResult) -> String {
         p.underlay,
         r.outcome
     );
+    if r.substrate.kind != SubstrateKind::Netns || r.substrate.emulated {
+        let _ = writeln!(out, "{}", r.substrate.summary_line());
+    }
     let mut host = format!(
         "host: kernel {}, {} CPU{}",
         env.kernel,
@@ -705,6 +710,25 @@ mod tests {
             let cell_end = row.chars().take(header_end).last();
             assert_ne!(cell_end, Some(' '), "median not right-aligned in {row:?}");
         }
+    }
+
+    #[test]
+    fn an_emulated_run_says_so_under_its_first_line() {
+        let mut r = full_result();
+        assert!(!render_summary(&r).contains("substrate"));
+        r.substrate = crate::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        let text = render_summary(&r);
+        let lines: Vec<&str> = text.lines().take(3).collect();
+        assert_eq!(
+            lines,
+            [
+                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+                "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures \
+                 compare behaviour, not speed",
+                "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
+            ],
+            "{text}"
+        );
     }
 
     #[test]

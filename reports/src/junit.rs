@@ -7,7 +7,9 @@
 //! inconclusive row is `<skipped>` with what to do; passes, improvements and information are
 //! plain test cases whose `<system-out>` says what was seen. The warnings of the comparison
 //! go to the `<system-out>` of the metrics suite, and both runs are described in its
-//! `<properties>`.
+//! `<properties>` (their substrate and whether emulated included). When the runs were
+//! emulated (QEMU TCG), every suite's name ends in `(emulated)`: such figures compare
+//! behaviour, not speed.
 //!
 //! Everything from the results is escaped for XML, and characters XML 1.0 cannot carry
 //! (control characters other than tab, line feed and carriage return) are replaced by U+FFFD.
@@ -20,6 +22,11 @@ use crate::human::format_metric;
 /// The comparison as JUnit XML (see the module documentation).
 pub fn to_junit(cmp: &Comparison) -> String {
     let backend = &cmp.candidate.backend;
+    let title = if cmp.baseline.substrate.emulated || cmp.candidate.substrate.emulated {
+        format!("cnbench compare {backend} (emulated)")
+    } else {
+        format!("cnbench compare {backend}")
+    };
     let metric_cases: Vec<Case> = cmp
         .metrics
         .iter()
@@ -33,7 +40,7 @@ pub fn to_junit(cmp: &Comparison) -> String {
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
-        attr(&format!("cnbench compare {backend}"))
+        attr(&title)
     );
 
     let mut properties = Vec::new();
@@ -43,6 +50,8 @@ pub fn to_junit(cmp: &Comparison) -> String {
         if let Some(rev) = &r.git_revision {
             properties.push((format!("{side}.git_revision"), rev.clone()));
         }
+        properties.push((format!("{side}.substrate"), r.substrate.to_string()));
+        properties.push((format!("{side}.emulated"), r.substrate.emulated.to_string()));
         properties.push((format!("{side}.duration_ms"), r.duration_ms.to_string()));
         properties.push((format!("{side}.repeat"), r.repeat.to_string()));
     }
@@ -50,14 +59,14 @@ pub fn to_junit(cmp: &Comparison) -> String {
     properties.push(("verdict".into(), cmp.verdict.label().to_owned()));
     suite(
         &mut out,
-        &format!("cnbench compare {backend}: metrics"),
+        &format!("{title}: metrics"),
         &metric_cases,
         &properties,
         &cmp.warnings,
     );
     suite(
         &mut out,
-        &format!("cnbench compare {backend}: checks"),
+        &format!("{title}: checks"),
         &check_cases,
         &[],
         &[],
@@ -551,6 +560,41 @@ mod tests {
             failure.2.contains("reason: line one\nline two"),
             "{}",
             failure.2
+        );
+    }
+
+    #[test]
+    fn emulated_runs_are_named_so() {
+        let mut base = rr_result("base01", 1.0);
+        base.substrate = crate::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        let xml = to_junit(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        let elements = parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        assert_eq!(
+            attr_of(&elements[0], "name"),
+            "cnbench compare vxlan (emulated)"
+        );
+        let suites: Vec<_> = elements.iter().filter(|e| e.0 == "testsuite").collect();
+        assert_eq!(
+            attr_of(suites[0], "name"),
+            "cnbench compare vxlan (emulated): metrics"
+        );
+        let prop = |name: &str| {
+            elements
+                .iter()
+                .filter(|e| e.0 == "property")
+                .find(|p| attr_of(p, "name") == name)
+                .map(|p| attr_of(p, "value").to_owned())
+        };
+        assert_eq!(
+            prop("candidate.substrate").as_deref(),
+            Some("vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64)")
+        );
+        assert_eq!(prop("baseline.emulated").as_deref(), Some("true"));
+        assert!(
+            elements
+                .iter()
+                .any(|e| e.0 == "system-out" && e.2.starts_with("both runs are emulated")),
+            "{xml}"
         );
     }
 

@@ -7,6 +7,10 @@
 //! reads from the system are `/proc` and `/etc/os-release`, to describe the machine
 //! ([`Environment::capture`]).
 //!
+//! Every result says where its nodes lived ([`Substrate`]): network namespaces on the
+//! harness's machine, or QEMU VMs. Results of VMs under emulation (QEMU TCG) are marked as
+//! such wherever they are shown, and are never compared with or divided by native ones.
+//!
 //! ```
 //! # extern crate cnbench_reports as reports;
 //! use reports::{Environment, Parameters, RunResult};
@@ -30,14 +34,15 @@ pub mod probe;
 pub mod scale;
 pub mod schema;
 pub mod stats;
+pub mod substrate;
 pub mod writer;
 
 #[cfg(test)]
 mod test_support;
 
 pub use compare::{
-    compare, parse_metric_threshold, parse_threshold, render_table, CheckComparison, CompareError,
-    CompareOptions, Comparison, MetricComparison, Verdict,
+    compare, compare_files, parse_metric_threshold, parse_threshold, render_table, CheckComparison,
+    CompareError, CompareFilesError, CompareOptions, Comparison, MetricComparison, Verdict,
 };
 pub use environment::Environment;
 pub use error::ReportError;
@@ -57,4 +62,7 @@ pub use schema::{
     Timings, TracedRepetition, UdpStreamSample, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
+pub use substrate::{
+    BaselineSubstrateMismatch, Substrate, SubstrateKind, EMULATED_CAVEAT, EMULATED_NOTE,
+};
 pub use writer::{read_result, to_json, ResultWriter};

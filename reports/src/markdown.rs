@@ -5,8 +5,10 @@
 //! - a heading with the verdict in bold capitals when it fails the gate (**REGRESSION**,
 //!   **INCONCLUSIVE**) and in bold lower case otherwise (**pass**, **improvement**), and the
 //!   one-line summary with the counts;
+//! - for runs not in plain namespaces, a quoted line with the substrate, in bold as
+//!   **Emulated** when the runs were emulated (their figures compare behaviour, not speed);
 //! - the parameters of both runs side by side (backend, run id, git revision, cnbench
-//!   version, duration, repetitions, placement, outcome);
+//!   version, substrate, duration, repetitions, placement, outcome);
 //! - a table of the metrics that regressed, improved or are inconclusive (regressions first),
 //!   with the notes of the inconclusive ones;
 //! - the checks that changed, and the warnings;
@@ -18,7 +20,8 @@
 use std::fmt::Write as _;
 
 use crate::compare::{
-    trim_number, CheckComparison, Comparison, MetricComparison, RunInfo, Verdict, INCONCLUSIVE_HINT,
+    substrate_lines, trim_number, CheckComparison, Comparison, MetricComparison, RunInfo, Verdict,
+    INCONCLUSIVE_HINT,
 };
 use crate::human::format_metric;
 
@@ -40,6 +43,11 @@ pub fn to_markdown(cmp: &Comparison) -> String {
                 .map_or("", |(_, rest)| rest)
         )
     );
+    let emulated = cmp.baseline.substrate.emulated || cmp.candidate.substrate.emulated;
+    for line in substrate_lines(cmp) {
+        let lead = if emulated { "**Emulated:** " } else { "" };
+        let _ = writeln!(out, "> {lead}{}\n", escape(&line));
+    }
 
     runs_table(&mut out, &cmp.baseline, &cmp.candidate);
 
@@ -150,7 +158,7 @@ fn marker(v: Verdict) -> &'static str {
 fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
     let _ = writeln!(out, "| | baseline | candidate |\n|---|---|---|");
     let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_owned(), code_span);
-    let rows: [(&str, String, String); 9] = [
+    let rows: [(&str, String, String); 10] = [
         ("backend", escape(&b.backend), escape(&c.backend)),
         ("run", code_span(&b.run_id), code_span(&c.run_id)),
         ("git revision", opt(&b.git_revision), opt(&c.git_revision)),
@@ -160,6 +168,11 @@ fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
             escape(&c.cnbench_version),
         ),
         ("datapath", opt(&b.datapath), opt(&c.datapath)),
+        (
+            "substrate",
+            escape(&b.substrate.to_string()),
+            escape(&c.substrate.to_string()),
+        ),
         ("duration", seconds(b.duration_ms), seconds(c.duration_ms)),
         ("repetitions", b.repeat.to_string(), c.repeat.to_string()),
         ("placement", escape(&b.placement), escape(&c.placement)),
@@ -344,6 +357,45 @@ mod tests {
             "{noisy}"
         );
         assert!(noisy.contains("--repeat 5"), "{noisy}");
+    }
+
+    #[test]
+    fn emulated_runs_are_marked_at_the_top() {
+        let on_vms = |mut r: crate::RunResult| {
+            r.substrate = crate::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+            r
+        };
+        let base = on_vms(rr_result("base01", 1.0));
+        let md = to_markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        let line = md.lines().nth(4).unwrap_or_default();
+        assert_eq!(
+            line,
+            "> **Emulated:** substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
+             figures compare behaviour, not speed",
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| substrate | vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64) | vm (QEMU \
+                 TCG emulation, kernel 6.1.0-56-cloud-amd64) |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- both runs are emulated (QEMU TCG emulation)"),
+            "{md}"
+        );
+
+        let plain = rr_result("base01", 1.0);
+        let md = to_markdown(&compare(&plain, &plain, &CompareOptions::default()).unwrap());
+        assert!(!md.contains("Emulated"), "{md}");
+        assert!(
+            md.contains(
+                "| substrate | netns (network namespaces, kernel 6.8.0-45-generic) | netns \
+                 (network namespaces, kernel 6.8.0-45-generic) |"
+            ),
+            "{md}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
 use crate::schema::SCHEMA_VERSION;
+use crate::substrate::Substrate;
 
 /// The result of `cnbench scale`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +16,11 @@ pub struct ScaleResult {
     pub kind: String,
     /// When it started, in milliseconds since the Unix epoch.
     pub started_unix_ms: u64,
-    /// The machine.
+    /// The machine (for VM nodes, the machine QEMU ran on).
     pub environment: Environment,
+    /// Where the nodes lived. Under emulation ([`Substrate::emulated`]) convergence times and
+    /// CPU figures compare behaviour, not speed, and are reported apart from native ones.
+    pub substrate: Substrate,
     /// The backend scaled (`bgp`).
     pub backend: String,
     /// Underlay of the nodes (`l2`, `l3`).
@@ -26,7 +30,8 @@ pub struct ScaleResult {
 }
 
 impl ScaleResult {
-    /// An empty result that starts now.
+    /// An empty result that starts now, its substrate [`Substrate::netns`] with the kernel of
+    /// `environment`; a scale run on VMs sets [`ScaleResult::substrate`] before the first write.
     pub fn new(environment: Environment, backend: &str, underlay: &str) -> ScaleResult {
         ScaleResult {
             schema_version: SCHEMA_VERSION,
@@ -35,6 +40,7 @@ impl ScaleResult {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
+            substrate: Substrate::netns(environment.kernel.clone()),
             environment,
             backend: backend.into(),
             underlay: underlay.into(),

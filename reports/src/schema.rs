@@ -13,10 +13,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::environment::Environment;
 use crate::stats::Stats;
+use crate::substrate::{BaselineSubstrateMismatch, Substrate};
 
 /// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
 /// files with any other version.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Everything one run did: the machine, the parameters, the namespaces it built, how long each
 /// phase took, every conformance check and every measurement, and how it ended.
@@ -28,8 +29,12 @@ pub struct RunResult {
     pub run_id: String,
     /// When the run started, in milliseconds since the Unix epoch (UTC).
     pub started_unix_ms: u64,
-    /// The machine the run happened on.
+    /// The machine the run happened on (for a VM run, the machine QEMU ran on).
     pub environment: Environment,
+    /// Where the nodes lived: network namespaces on that machine, or QEMU VMs. When
+    /// [`Substrate::emulated`], the figures compare behaviour, not speed, and are never
+    /// compared with or divided by native ones. Required from schema version 5 on.
+    pub substrate: Substrate,
     /// What was asked for.
     pub parameters: Parameters,
     /// The namespaces and devices that were built, in creation order.
@@ -64,6 +69,9 @@ pub struct Baseline {
     pub backend: String,
     /// Its topology in words (`2 nodes on an l2 underlay`).
     pub topology: String,
+    /// Where its nodes lived; [`RunResult::apply_baseline`] refuses a baseline whose substrate
+    /// is not [`Substrate::comparable_with`] the run's.
+    pub substrate: Substrate,
     /// Its measurements.
     pub measurements: Vec<MeasurementRecord>,
 }
@@ -80,7 +88,9 @@ pub struct MetricRatio {
 impl RunResult {
     /// A result for a run that is starting now: schema version [`SCHEMA_VERSION`], start time
     /// from the system clock, outcome [`Outcome::Incomplete`], nothing built, checked or
-    /// measured yet.
+    /// measured yet, and [`Substrate::netns`] with the kernel of `environment` as its
+    /// substrate. A run on VMs sets [`RunResult::substrate`] (e.g. to [`Substrate::vm_tcg`])
+    /// before the first write.
     pub fn new(
         run_id: impl Into<String>,
         environment: Environment,
@@ -94,6 +104,7 @@ impl RunResult {
             schema_version: SCHEMA_VERSION,
             run_id: run_id.into(),
             started_unix_ms,
+            substrate: Substrate::netns(environment.kernel.clone()),
             environment,
             parameters,
             topology: Vec::new(),
@@ -109,7 +120,20 @@ impl RunResult {
 
     /// Records `baseline` and gives every metric of every measurement as a ratio to the
     /// baseline's median for the same workload.
-    pub fn apply_baseline(&mut self, baseline: Baseline) {
+    ///
+    /// Refuses, leaving the result as it was, a baseline whose substrate is not
+    /// [`Substrate::comparable_with`] the run's (an emulated VM baseline for a namespace run,
+    /// or the other way round): record the error in [`RunResult::baseline_error`].
+    pub fn apply_baseline(&mut self, baseline: Baseline) -> Result<(), BaselineSubstrateMismatch> {
+        if !baseline.substrate.comparable_with(&self.substrate) {
+            return Err(BaselineSubstrateMismatch {
+                run_id: self.run_id.clone(),
+                run: Box::new(self.substrate.clone()),
+                baseline_run_id: baseline.run_id,
+                backend: baseline.backend,
+                baseline: Box::new(baseline.substrate),
+            });
+        }
         for m in &mut self.measurements {
             m.vs_baseline.clear();
             let Some(base) = baseline.measurements.iter().find(|b| b.same_case(m)) else {
@@ -127,6 +151,7 @@ impl RunResult {
             }
         }
         self.baseline = Some(baseline);
+        Ok(())
     }
 
     /// True iff no check has outcome [`CheckOutcome::Fail`] (expected failures are fine).
@@ -803,6 +828,68 @@ mod tests {
         assert!(r.topology.is_empty() && r.checks.is_empty() && r.measurements.is_empty());
         assert_eq!(r.timings, Timings::default());
         assert!(r.checks_passed());
+        // Namespaces on this machine unless the harness says otherwise.
+        let env = Environment {
+            kernel: "6.8.0-45-generic".into(),
+            ..Environment::default()
+        };
+        let r = RunResult::new("x2", env, Parameters::default());
+        assert_eq!(r.substrate, Substrate::netns("6.8.0-45-generic"));
+    }
+
+    #[test]
+    fn substrate_is_required_in_a_file() {
+        let mut v = serde_json::to_value(full_result()).unwrap();
+        v.as_object_mut().unwrap().remove("substrate");
+        let err = serde_json::from_value::<RunResult>(v).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `substrate`"),
+            "{err}"
+        );
+    }
+
+    fn host_net_baseline(substrate: Substrate) -> Baseline {
+        let r = full_result();
+        Baseline {
+            run_id: "cd34".into(),
+            backend: "host-net".into(),
+            topology: "2 nodes on an l2 underlay".into(),
+            substrate,
+            measurements: r.measurements,
+        }
+    }
+
+    #[test]
+    fn a_baseline_on_the_same_substrate_gives_ratios() {
+        let mut r = full_result();
+        r.substrate = Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        r.apply_baseline(host_net_baseline(Substrate::vm_tcg("6.1.0-56-cloud-amd64")))
+            .unwrap();
+        assert_eq!(r.measurements[0].vs_baseline[0].ratio, 1.0);
+        assert_eq!(r.baseline.as_ref().unwrap().run_id, "cd34");
+    }
+
+    #[test]
+    fn a_baseline_on_another_substrate_is_refused() {
+        let mut r = full_result();
+        r.substrate = Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        let before = r.clone();
+        let err = r
+            .apply_baseline(host_net_baseline(Substrate::netns("6.8.0-45-generic")))
+            .unwrap_err();
+        assert_eq!(r, before, "a refused baseline leaves the result as it was");
+        assert_eq!(err.run_id, "ab12");
+        assert_eq!(err.baseline_run_id, "cd34");
+        let message = err.to_string();
+        for part in [
+            "the host-net baseline (run cd34) ran on netns (network namespaces, kernel \
+             6.8.0-45-generic)",
+            "run ab12 ran on vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64)",
+            "measure the baseline on the run's substrate",
+            "--no-baseline",
+        ] {
+            assert!(message.contains(part), "{part:?} missing from {message}");
+        }
     }
 
     #[test]
@@ -890,7 +977,16 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 4);
+        assert_eq!(v["schema_version"], 5);
+        assert_eq!(
+            v["substrate"],
+            serde_json::json!({
+                "kind": "netns",
+                "emulated": false,
+                "kernel_release": "6.8.0-45-generic",
+                "accel": ""
+            })
+        );
         assert_eq!(v["outcome"], serde_json::json!({"status": "checks_failed"}));
         assert_eq!(v["checks"][0]["outcome"], "pass");
         assert_eq!(v["checks"][2]["outcome"], "expected_failure");

@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(read_result(&path).unwrap(), r);
         assert!(!dir.0.join("run.json.tmp").exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 4,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 5,"), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(text, to_json(&r).unwrap());
     }
@@ -216,16 +216,35 @@ mod tests {
         let dir = TempDir::new();
         let path = dir.0.join("old.json");
         let mut value = serde_json::to_value(full_result()).unwrap();
-        value["schema_version"] = 5.into();
+        value["schema_version"] = 6.into();
         // A future version may change the shape too; the version must still be what is reported.
         value["measurements"] = "changed".into();
         fs::write(&path, value.to_string()).unwrap();
         let err = read_result(&path).unwrap_err();
         assert!(
-            matches!(&err, ReportError::SchemaVersion { found: 5, expected: 4, path: p } if *p == path),
+            matches!(&err, ReportError::SchemaVersion { found: 6, expected: 5, path: p } if *p == path),
             "{err:?}"
         );
-        assert!(err.to_string().contains("has schema_version 5"), "{err}");
+        assert!(err.to_string().contains("has schema_version 6"), "{err}");
+
+        // A version 4 file (before the substrate) is refused by its version, not for lack of
+        // the field.
+        let mut v4 = serde_json::to_value(full_result()).unwrap();
+        v4["schema_version"] = 4.into();
+        v4.as_object_mut().unwrap().remove("substrate");
+        fs::write(&path, v4.to_string()).unwrap();
+        let err = read_result(&path).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ReportError::SchemaVersion {
+                    found: 4,
+                    expected: 5,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

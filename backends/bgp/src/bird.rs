@@ -117,7 +117,7 @@ pub fn spawn(ctx: &Context<'_>, speaker: Speaker) -> harness::Result<u32> {
         .stderr(stderr);
     let netns = speaker.netns(plan);
     ctx.procs
-        .spawn(ctx.host(&netns).netns(), cmd, &speaker.what(plan))
+        .spawn(ctx.host(&netns), ctx.exe, cmd, &speaker.what(plan))
 }
 
 /// Waits until every started BIRD has opened its control socket (it does so once its

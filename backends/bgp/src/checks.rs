@@ -169,12 +169,12 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         node.role
     );
     let expected = format!("withdrawn everywhere within the hold time ({HOLD_S} s)");
-    let Some(pid) = ctx
+    let Some((netns, pid)) = ctx
         .procs
         .list()
         .into_iter()
         .find(|(w, _, _)| *w == what)
-        .map(|(_, _, pid)| pid)
+        .map(|(_, netns, pid)| (netns, pid))
     else {
         return vec![record(
             "bgp-withdraw",
@@ -186,7 +186,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         )];
     };
     let t = Instant::now();
-    ctx.procs.stop(pid);
+    ctx.procs.stop(&netns, pid);
     let limit = Duration::from_secs(u64::from(HOLD_S) * 2);
     let mut left = converge::holders(plan, ctx.hosts, block, &node.netns);
     while !left.is_empty() && t.elapsed() < limit {

@@ -144,7 +144,7 @@ pub fn wait_converged(
         return Ok(since.elapsed());
     };
     loop {
-        let answer = icmp_echo(hosts[&last.netns].netns(), first.ip.addr());
+        let answer = icmp_echo(&hosts[&last.netns], first.ip.addr());
         if answer.ok() {
             return Ok(since.elapsed());
         }

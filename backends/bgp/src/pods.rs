@@ -103,7 +103,7 @@ pub fn wire_node(ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
     for pod in &pods {
         let cali = cali_name(plan.run_id(), pod);
         let pod_host = ctx.host(&pod.netns);
-        nl.create_veth(&cali, POD_DEV, Some(pod_host.netns().fd()), mtu)?;
+        nl.create_veth(&cali, POD_DEV, Some(pod_host.as_peer()), mtu)?;
         let pnl = pod_host.nl();
         pnl.set_up("lo")?;
         pnl.add_address(POD_DEV, pod_ip(pod))?;

@@ -69,6 +69,7 @@ pub fn scale_point(
             backend_options: BackendOptions {
                 datapath: None,
                 bgp_topology: Some(bgp_topology.as_str().into()),
+                ..Default::default()
             },
             exe: exe.to_path_buf(),
         },

@@ -40,7 +40,7 @@ pub fn daemon_restart(ctx: &Context<'_>, mode: DatapathMode) -> Vec<CheckRecord>
     };
     let (a, b) = (&plan.pods[from], &plan.pods[to]);
     let label = daemon_label(node);
-    let probe = || icmp_echo(ctx.host(&a.netns).netns(), b.ip.addr());
+    let probe = || icmp_echo(ctx.host(&a.netns), b.ip.addr());
     let stopped_subject = format!(
         "{label} stopped: {} -> {} ({}) icmp",
         a.role,
@@ -71,7 +71,7 @@ pub fn daemon_restart(ctx: &Context<'_>, mode: DatapathMode) -> Vec<CheckRecord>
         ));
         return out;
     };
-    ctx.procs.stop(pid);
+    ctx.procs.stop(&node.netns, pid);
     // The kernel unregisters the TUN while closing the dead daemon's fd; give that a moment
     // to finish so the record says what the probe met. One dump per look: a device that
     // vanishes between two dumps is the expected case here.

@@ -17,7 +17,10 @@ pub fn daemon_label(node: &NodePlan) -> String {
 /// pid.
 pub fn start_daemon(ctx: &Context<'_>, node: &NodePlan, mode: DatapathMode) -> Result<u32> {
     let mut config = DaemonConfig::for_node(ctx.plan, node, mode);
-    config.cpu = daemon_cpu();
+    // CPU numbers are this machine's: a node on another machine (a VM) has its own.
+    if ctx.host(&node.netns).local().is_some() {
+        config.cpu = daemon_cpu();
+    }
     ctx.spawn_daemon(
         &node.netns,
         &["flannel-udp".into(), config.to_json()],

@@ -50,7 +50,7 @@ pub fn daemon_restart(ctx: &Context<'_>) -> Vec<CheckRecord> {
     };
     let (src, dst) = (&plan.pods[from], &plan.pods[to]);
     let node = &plan.nodes[0];
-    let probe = || icmp_echo(ctx.host(&src.netns).netns(), dst.ip.addr());
+    let probe = || icmp_echo(ctx.host(&src.netns), dst.ip.addr());
     let path = format!("{} -> {} ({})", src.role, dst.role, dst.ip.addr());
     let mut out = Vec::new();
 
@@ -69,7 +69,7 @@ pub fn daemon_restart(ctx: &Context<'_>) -> Vec<CheckRecord> {
         ));
         return out;
     };
-    ctx.procs.stop(pid);
+    ctx.procs.stop(&node.netns, pid);
     let stopped = probe();
     out.push(record(
         format!("{} stopped (pid {pid}): {path}", what(node)),

@@ -2,7 +2,7 @@
 //! bind fails, a real conflict); two pods with their own namespaces do not.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 
 use reports::CheckRecord;
 
@@ -23,30 +23,26 @@ pub(super) fn check(
             } else {
                 "both binds succeed (separate port spaces)"
             };
-            let a = hosts[&i.a.1].netns();
-            let b = hosts[&i.b.1].netns();
-            let first = a.run_in(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)));
-            let first = match first {
-                Ok(Ok(l)) => l,
-                other => {
+            let (a, b) = (&hosts[&i.a.1], &hosts[&i.b.1]);
+            let first = match a.tcp_listen_on(Ipv4Addr::UNSPECIFIED, 0) {
+                Ok(l) => l,
+                Err(e) => {
                     return record(
                         "isolation",
                         subject,
                         expected.into(),
-                        format!("first bind failed: {other:?}"),
+                        format!("first bind failed: {}", e.message),
                         false,
                         None,
                     )
                 }
             };
-            let port = first.local_addr().map(|a| a.port()).unwrap_or(0);
-            let second = b.run_in(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)));
+            let port = first.port;
+            let second = b.tcp_listen_on(Ipv4Addr::UNSPECIFIED, port);
             let (actual, in_use) = match second {
-                Ok(Ok(_)) => (format!("both bound port {port}"), false),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                    (format!("second bind of port {port}: address in use"), true)
-                }
-                other => (format!("second bind of port {port}: {other:?}"), false),
+                Ok(_) => (format!("both bound port {port}"), false),
+                Err(e) if e.in_use => (format!("second bind of port {port}: address in use"), true),
+                Err(e) => (format!("second bind of port {port}: {}", e.message), false),
             };
             record(
                 "isolation",

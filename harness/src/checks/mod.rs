@@ -3,9 +3,9 @@
 
 mod isolation;
 mod path;
-mod reachability;
+pub mod reachability;
 mod state;
-mod wire;
+pub mod wire;
 
 use std::collections::BTreeMap;
 

@@ -23,7 +23,7 @@ pub(super) fn pmtu(
     let mut out = Vec::new();
     for p in declared {
         let (a, b) = (&plan.pods[p.from], &plan.pods[p.to]);
-        let from = hosts[&a.netns].netns();
+        let from = &hosts[&a.netns];
         let to_ip = b.ip.addr();
         let fits = icmp_probe(from, to_ip, Some(p.path_mtu as usize));
         out.push(record(
@@ -73,7 +73,7 @@ pub(super) fn paths(
     for p in declared {
         let (a, b) = (&plan.pods[p.from], &plan.pods[p.to]);
         let to_ip = b.ip.addr();
-        let echo = icmp_probe(hosts[&a.netns].netns(), to_ip, None);
+        let echo = icmp_probe(&hosts[&a.netns], to_ip, None);
         let want = DEFAULT_TTL - p.hops;
         let actual = match echo.ttl {
             Some(ttl) => format!(
@@ -90,7 +90,7 @@ pub(super) fn paths(
             echo.ttl == Some(want),
             None,
         ));
-        let seen = tcp_peer(hosts[&a.netns].netns(), hosts[&b.netns].netns(), to_ip);
+        let seen = tcp_peer(&hosts[&a.netns], &hosts[&b.netns], to_ip);
         let from_ip = a.ip.addr();
         let (actual, ok) = match seen {
             Ok(ip) => (format!("{} sees source {ip}", b.role), ip == from_ip),

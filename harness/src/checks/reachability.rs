@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -73,7 +73,7 @@ static ECHO_ID: AtomicU16 = AtomicU16::new(0);
 
 /// Sends ICMP echo requests from `from` to `to` (up to 3, the first may wait for ARP) and
 /// waits for the reply.
-pub fn icmp_echo(from: &Netns, to: Ipv4Addr) -> ProbeResult {
+pub fn icmp_echo(from: &Host, to: Ipv4Addr) -> ProbeResult {
     icmp_probe(from, to, None).result
 }
 
@@ -89,17 +89,19 @@ pub struct Echo {
 /// Sends ICMP echo requests from `from` to `to`. With `df_size`, each request is an IP
 /// packet of exactly that many bytes with the don't-fragment bit set, sent regardless of
 /// any cached path MTU (`IP_PMTUDISC_PROBE`): the way to test what a path carries.
-pub fn icmp_probe(from: &Netns, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
-    icmp_probe_within(from, to, df_size, PROBE_TIMEOUT)
+pub fn icmp_probe(from: &Host, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
+    from.icmp_probe(to, df_size, PROBE_TIMEOUT)
 }
 
 /// Sends ICMP echo requests from `from` to `to` within `timeout` (six attempts spread over
 /// it): a quick look, for polling a path that is expected to come back.
-pub fn icmp_echo_within(from: &Netns, to: Ipv4Addr, timeout: Duration) -> ProbeResult {
-    icmp_probe_within(from, to, None, timeout).result
+pub fn icmp_echo_within(from: &Host, to: Ipv4Addr, timeout: Duration) -> ProbeResult {
+    from.icmp_probe(to, None, timeout).result
 }
 
-fn icmp_probe_within(
+/// [`icmp_probe`] with its own timeout (the implementation for a namespace of this machine;
+/// [`Host::icmp_probe`] works on every host).
+pub fn icmp_probe_within(
     from: &Netns,
     to: Ipv4Addr,
     df_size: Option<usize>,
@@ -203,51 +205,33 @@ fn parse_icmp(bytes: &[u8], id: u16, to: Ipv4Addr, sent: Instant) -> Option<Prob
 
 /// Connects from `from` to a listener opened in `to` on `ip`, and returns the source address
 /// the listener saw (to prove no NAT rewrote it).
-pub fn tcp_peer(from: &Netns, to: &Netns, ip: Ipv4Addr) -> Result<Ipv4Addr, ProbeResult> {
-    let listener = match to.run_in(|| TcpListener::bind((ip, 0))) {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return Err(ProbeResult::SendError(format!("listen on {ip}: {e}"))),
-        Err(e) => return Err(ProbeResult::SendError(e.to_string())),
-    };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))) {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ProbeResult::SendError(e.to_string())),
-        Err(e) => return Err(ProbeResult::SendError(e.to_string())),
-    };
-    let addr = SockAddr::from(SocketAddr::from((ip, port)));
-    if let Err(e) = sock.connect_timeout(&addr, PROBE_TIMEOUT) {
-        return Err(ProbeResult::SendError(e.to_string()));
-    }
-    // connect() returns when the SYN-ACK arrived; the listener sees the connection only once
-    // the final ACK crossed the path, which through a userspace datapath takes a while.
-    let _ = listener.set_nonblocking(true);
-    let deadline = Instant::now() + PROBE_TIMEOUT;
-    loop {
-        match listener.accept() {
-            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
-            Ok((_, other)) => {
-                return Err(ProbeResult::SendError(format!("unexpected peer {other}")))
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            Err(e) => return Err(ProbeResult::SendError(format!("accept: {e}"))),
-        }
+pub fn tcp_peer(from: &Host, to: &Host, ip: Ipv4Addr) -> Result<Ipv4Addr, ProbeResult> {
+    let listener = to.tcp_listen(ip).map_err(ProbeResult::SendError)?;
+    match from.tcp_connect(ip, listener.port, PROBE_TIMEOUT) {
+        // connect() returns when the SYN-ACK arrived; the listener sees the connection only
+        // once the final ACK crossed the path, which through a userspace datapath takes a
+        // while.
+        ProbeResult::Answered(_) => listener
+            .accept_peer(PROBE_TIMEOUT)
+            .map_err(ProbeResult::SendError),
+        other => Err(match other {
+            ProbeResult::SendError(e) => ProbeResult::SendError(e),
+            o => ProbeResult::SendError(o.to_string()),
+        }),
     }
 }
 
 /// Opens a listener in `to` on `ip` (any free port) and connects to it from `from`.
-pub fn tcp_connect(from: &Netns, to: &Netns, ip: Ipv4Addr) -> ProbeResult {
-    let listener = match to.run_in(|| TcpListener::bind((ip, 0))) {
-        Ok(Ok(l)) => l,
-        Ok(Err(e)) => return ProbeResult::SendError(format!("listen on {ip}: {e}")),
-        Err(e) => return ProbeResult::SendError(e.to_string()),
-    };
-    let port = match listener.local_addr() {
-        Ok(a) => a.port(),
-        Err(e) => return ProbeResult::SendError(e.to_string()),
-    };
+pub fn tcp_connect(from: &Host, to: &Host, ip: Ipv4Addr) -> ProbeResult {
+    match to.tcp_listen(ip) {
+        Ok(listener) => from.tcp_connect(ip, listener.port, PROBE_TIMEOUT),
+        Err(e) => ProbeResult::SendError(e),
+    }
+}
+
+/// Connects from a namespace of this machine to `ip:port` within `timeout` (the
+/// implementation; [`Host::tcp_connect`] works on every host).
+pub fn tcp_connect_to(from: &Netns, ip: Ipv4Addr, port: u16, timeout: Duration) -> ProbeResult {
     let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return ProbeResult::SendError(e.to_string()),
@@ -255,7 +239,7 @@ pub fn tcp_connect(from: &Netns, to: &Netns, ip: Ipv4Addr) -> ProbeResult {
     };
     let start = Instant::now();
     let addr = SockAddr::from(SocketAddr::from((ip, port)));
-    match sock.connect_timeout(&addr, PROBE_TIMEOUT) {
+    match sock.connect_timeout(&addr, timeout) {
         Ok(()) => ProbeResult::Answered(start.elapsed()),
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => ProbeResult::Refused,
         Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
@@ -289,13 +273,10 @@ pub(super) fn matrix(hosts: &BTreeMap<String, Host>, probes: &[Probe]) -> Vec<Ch
 }
 
 fn one(hosts: &BTreeMap<String, Host>, p: &Probe) -> CheckRecord {
-    let from = hosts[&p.from_netns].netns();
+    let from = &hosts[&p.from_netns];
     let (proto, result) = match p.proto {
         ProbeProto::Icmp => ("icmp", icmp_echo(from, p.to_ip)),
-        ProbeProto::Tcp => (
-            "tcp",
-            tcp_connect(from, hosts[&p.to_netns].netns(), p.to_ip),
-        ),
+        ProbeProto::Tcp => ("tcp", tcp_connect(from, &hosts[&p.to_netns], p.to_ip)),
     };
     let subject = format!("{} -> {} ({}) {proto} [{}]", p.from, p.to, p.to_ip, p.path);
     let (expected, outcome, reason) = match (&p.expect, result.ok()) {

@@ -234,7 +234,17 @@ pub(super) fn fdb(hosts: &BTreeMap<String, Host>, declared: &[FdbExpect]) -> Vec
         .collect()
 }
 
-/// Each namespace holds exactly the declared devices (besides `lo`), of the declared kinds.
+/// Fallback devices a tunnel module creates in a namespace when it loads (`ipip` makes
+/// `tunl0`): the kernel's, not a backend's, so they count only when declared.
+const KERNEL_FALLBACKS: [(&str, &str); 4] = [
+    ("tunl0", "ipip"),
+    ("gre0", "gre"),
+    ("sit0", "sit"),
+    ("ip6tnl0", "ip6tnl"),
+];
+
+/// Each namespace holds exactly the declared devices (besides `lo` and undeclared kernel
+/// fallback tunnels), of the declared kinds.
 pub(super) fn devices(hosts: &BTreeMap<String, Host>, declared: &[DeviceSet]) -> Vec<CheckRecord> {
     // Several declarations (underlay, pod bridge, backend) add to one namespace's set.
     let mut want: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -254,6 +264,12 @@ pub(super) fn devices(hosts: &BTreeMap<String, Host>, declared: &[DeviceSet]) ->
                         .iter()
                         .filter(|l| l.name != "lo")
                         .map(|l| format!("{} ({})", l.name, l.kind.as_str()))
+                        .filter(|d| {
+                            want.contains(d)
+                                || !KERNEL_FALLBACKS
+                                    .iter()
+                                    .any(|(n, k)| *d == format!("{n} ({k})"))
+                        })
                         .collect();
                     got.sort();
                     let ok = got == want;

@@ -12,10 +12,14 @@ use std::time::{Duration, Instant};
 use reports::CheckRecord;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::reachability::icmp_echo;
+use super::reachability::{icmp_echo, ProbeResult, PROBE_TIMEOUT};
 use super::record;
 use crate::backend::{EncapExpect, Wire};
 use crate::host::Host;
+use crate::netlink::Netlink;
+use crate::netns::Netns;
+use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::protocol::{Call, Reply};
 use crate::topology::Plan;
 
 /// VXLAN's header: flags (I bit set), reserved, VNI (24 bits), reserved.
@@ -106,14 +110,10 @@ fn decode(frame: &[u8], wire: Wire) -> Option<Seen> {
     Some(seen)
 }
 
-/// Opens a packet socket on `dev` in the host's namespace, receiving every protocol.
-fn capture_socket(host: &Host, dev: &str) -> std::io::Result<Socket> {
-    let index = host
-        .nl()
-        .link_index(dev)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let sock = host
-        .netns()
+/// Opens a packet socket on `dev` (interface `index`) in a namespace of this machine,
+/// receiving every protocol.
+fn capture_socket(ns: &Netns, index: u32) -> std::io::Result<Socket> {
+    let sock = ns
         .run_in(|| {
             Socket::new(
                 Domain::PACKET,
@@ -140,6 +140,72 @@ fn capture_socket(host: &Host, dev: &str) -> std::io::Result<Socket> {
     }
     sock.set_read_timeout(Some(Duration::from_millis(50)))?;
     Ok(sock)
+}
+
+/// Captures every frame on `dev` of a namespace of this machine while `probe` runs, and
+/// until 100 ms after it returned (frames still in flight); returns them, each from its
+/// Ethernet header, with what the probe saw.
+pub fn capture_while(
+    ns: &Netns,
+    nl: &Netlink,
+    dev: &str,
+    probe: impl FnOnce() -> ProbeResult + Send,
+) -> std::io::Result<(Vec<Vec<u8>>, ProbeResult)> {
+    let index = nl
+        .link_index(dev)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let sock = capture_socket(ns, index)?;
+    Ok(std::thread::scope(|s| {
+        let prober = s.spawn(probe);
+        let mut frames = Vec::new();
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
+        let mut done_at: Option<Instant> = None;
+        loop {
+            if let Ok(n) = sock.recv(&mut buf) {
+                // SAFETY: recv initialised the first n bytes.
+                let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                frames.push(bytes.to_vec());
+            }
+            match done_at {
+                None if prober.is_finished() => done_at = Some(Instant::now()),
+                Some(t) if t.elapsed() > Duration::from_millis(100) => break,
+                _ => {}
+            }
+        }
+        (frames, prober.join().expect("probe thread"))
+    }))
+}
+
+/// Captures on `dev` of `capture` while `from` pings `to`: here when the capture host is on
+/// this machine, else by the capture host's agent (the probe must then start on its machine).
+fn capture_echo(
+    capture: &Host,
+    dev: &str,
+    from: &Host,
+    to: Ipv4Addr,
+) -> std::io::Result<(Vec<Vec<u8>>, ProbeResult)> {
+    if let Some(ns) = capture.local() {
+        return capture_while(ns, capture.nl(), dev, || icmp_echo(from, to));
+    }
+    let agent = capture.agent().expect("a host is local or remote");
+    if !capture.same_machine(from) {
+        return Err(std::io::Error::other(format!(
+            "capture in {} while {} probes: a remote capture needs the probe on its machine",
+            capture.name(),
+            from.name()
+        )));
+    }
+    let call = Call::CaptureEcho {
+        capture_netns: capture.name().to_string(),
+        dev: dev.to_string(),
+        from_netns: from.name().to_string(),
+        to,
+    };
+    match agent.call(call, CALL_TIMEOUT + PROBE_TIMEOUT) {
+        Ok(Reply::Frames { frames, echo }) => Ok((frames, echo.into())),
+        Ok(other) => Err(std::io::Error::other(format!("agent answered {other:?}"))),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }
 }
 
 pub(super) fn encap(
@@ -173,8 +239,19 @@ fn one(plan: &Plan, hosts: &BTreeMap<String, Host>, e: &EncapExpect) -> CheckRec
             node_ip(nb).map(|i| i.to_string()).unwrap_or_default(),
         ),
     };
-    let sock = match capture_socket(&hosts[&e.capture_netns], &e.capture_dev) {
-        Ok(s) => s,
+    let captured = capture_echo(
+        &hosts[&e.capture_netns],
+        &e.capture_dev,
+        &hosts[&a.netns],
+        pb,
+    );
+    let (frames, probe) = match captured {
+        Ok((raw, probe)) => (
+            raw.iter()
+                .filter_map(|f| decode(f, e.wire))
+                .collect::<Vec<_>>(),
+            probe,
+        ),
         Err(err) => {
             return record(
                 "encap",
@@ -186,29 +263,6 @@ fn one(plan: &Plan, hosts: &BTreeMap<String, Host>, e: &EncapExpect) -> CheckRec
             )
         }
     };
-    let from = hosts[&a.netns].netns();
-    let (frames, probe) = std::thread::scope(|s| {
-        let prober = s.spawn(|| icmp_echo(from, pb));
-        let mut frames = Vec::new();
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
-        let mut done_at: Option<Instant> = None;
-        loop {
-            if let Ok(n) = sock.recv(&mut buf) {
-                // SAFETY: recv initialised the first n bytes.
-                let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                if let Some(seen) = decode(bytes, e.wire) {
-                    frames.push(seen);
-                }
-            }
-            match done_at {
-                None if prober.is_finished() => done_at = Some(Instant::now()),
-                // Frames still in flight when the probe returned.
-                Some(t) if t.elapsed() > Duration::from_millis(100) => break,
-                _ => {}
-            }
-        }
-        (frames, prober.join().expect("probe thread"))
-    });
     let icmp = 1u8;
     // The frames of this probe: the request from a to b, in whatever wrapping.
     let ours: Vec<&Seen> = frames

@@ -160,11 +160,9 @@ impl<'a> CostSession<'a> {
                     .hosts
                     .get(ns)
                     .ok_or_else(|| format!("namespace {ns} is not open"))?;
-                let read = host
-                    .netns()
-                    .run_in(Snmp::read_current)
-                    .map_err(|e| format!("entering {ns}: {e}"))?
-                    .map_err(|e| format!("{ns}: {e}"))?;
+                let text = host.proc_net("snmp").map_err(|e| e.to_string())?;
+                let read = Snmp::parse(&text)
+                    .ok_or_else(|| format!("{ns}: /proc/net/snmp: unexpected format"))?;
                 Ok((ns.to_string(), read))
             })
             .collect()

@@ -199,7 +199,7 @@ pub(crate) fn node_down(
     }
     for (_, netns, pid) in procs.list() {
         if names.contains(&netns) {
-            procs.stop(pid);
+            procs.stop(&netns, pid);
         }
     }
     // Our own handles would keep the namespaces (and their devices) alive.

@@ -10,12 +10,12 @@ use reports::ProbeReport;
 use workloads::probe::{ProbeConfig, PROBE_PORT};
 use workloads::AgentTask;
 
-use crate::agent::Agent;
 use crate::backend::{Expect, Expectations};
 use crate::checks::icmp_echo_within;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::signals;
+use crate::task::Task;
 use crate::topology::Plan;
 
 /// How long agents get to bind before the schedule starts.
@@ -64,7 +64,7 @@ pub(crate) struct ProbeStream {
     endpoints: Vec<Endpoint>,
     /// `(from, to, path)` by endpoint index: every directed pair that must reach.
     pairs: Vec<(usize, usize, String)>,
-    agents: BTreeMap<usize, Agent>,
+    agents: BTreeMap<usize, Task>,
     rate_pps: u64,
     duration_ms: u64,
     exe: std::path::PathBuf,
@@ -169,7 +169,7 @@ impl ProbeStream {
             stop_on_stdin: true,
             ..ProbeConfig::new(ep.addr, peers, self.duration_ms)
         };
-        let agent = Agent::start(
+        let agent = Task::start(
             &hosts[&ep.netns],
             &self.exe,
             &AgentTask::Probe(cfg),
@@ -227,7 +227,7 @@ impl ProbeStream {
                 let from = &self.endpoints[*a];
                 let to = ip4(self.endpoints[*b].addr);
                 match hosts.get(&from.netns) {
-                    Some(h) => !icmp_echo_within(h.netns(), to, POLL_ECHO).ok(),
+                    Some(h) => !icmp_echo_within(h, to, POLL_ECHO).ok(),
                     None => true,
                 }
             });

@@ -1,6 +1,6 @@
 //! Links: veth pairs across namespaces, bridges, state, MTU, master; link dumps.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
@@ -8,7 +8,7 @@ use netlink_packet_route::link::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::Netlink;
+use super::{Netlink, PeerNetns};
 use crate::error::{HarnessError, Result};
 
 /// The kind of a link, as the kernel names it (`IFLA_INFO_KIND`).
@@ -34,6 +34,8 @@ impl LinkKind {
             LinkKind::Bridge => "bridge",
             LinkKind::Vxlan => "vxlan",
             LinkKind::Tun => "tun",
+            // A device with no IFLA_INFO_KIND: a real or virtual NIC's driver made it.
+            LinkKind::Other(s) if s.is_empty() => "device",
             LinkKind::Other(s) => s,
         }
     }
@@ -75,6 +77,29 @@ fn named(name: &str) -> LinkMessage {
     m
 }
 
+/// Puts `fd` into every `IFLA_NET_NS_FD` of a link request, its veth peer's included: the
+/// fd of a namespace that was named, not opened, when the request was built.
+pub(crate) fn set_peer_netns_fd(msg: &mut RouteNetlinkMessage, fd: i32) {
+    fn fix(attrs: &mut [LinkAttribute], fd: i32) {
+        for a in attrs {
+            match a {
+                LinkAttribute::NetNsFd(x) => *x = fd,
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = i {
+                            fix(&mut p.attributes, fd);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if let RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::SetLink(m) = msg {
+        fix(&mut m.attributes, fd);
+    }
+}
+
 impl Netlink {
     /// Creates a veth pair: `name` here, `peer` born directly in `peer_netns` (or here when
     /// `None`), so no end ever exists in the root namespace. Both ends get `mtu`.
@@ -82,15 +107,22 @@ impl Netlink {
         &self,
         name: &str,
         peer: &str,
-        peer_netns: Option<BorrowedFd<'_>>,
+        peer_netns: Option<PeerNetns<'_>>,
         mtu: u32,
     ) -> Result<()> {
         let mut peer_msg = named(peer);
         peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
-        if let Some(fd) = peer_netns {
-            peer_msg
+        let mut peer_name = None;
+        match peer_netns {
+            Some(PeerNetns::Fd(fd)) => peer_msg
                 .attributes
-                .push(LinkAttribute::NetNsFd(fd.as_raw_fd()));
+                .push(LinkAttribute::NetNsFd(fd.as_raw_fd())),
+            Some(PeerNetns::Named(name)) => {
+                // A placeholder, replaced by an fd where the request runs.
+                peer_msg.attributes.push(LinkAttribute::NetNsFd(-1));
+                peer_name = Some(name);
+            }
+            None => {}
         }
         let mut m = named(name);
         m.attributes.push(LinkAttribute::Mtu(mtu));
@@ -98,10 +130,11 @@ impl Netlink {
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
         ]));
-        self.execute(
+        self.execute_with_peer(
             || format!("create veth {name} <-> {peer}"),
             RouteNetlinkMessage::NewLink(m),
             NLM_F_CREATE | NLM_F_EXCL,
+            peer_name,
         )
     }
 

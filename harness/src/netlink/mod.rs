@@ -15,7 +15,8 @@ mod route;
 mod tunnel;
 
 use std::io;
-use std::sync::Mutex;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
@@ -25,23 +26,78 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::error::{errno_hint, HarnessError, Result};
 use crate::netns::Netns;
+use crate::remote::AgentClient;
 
 pub use addr::Address;
+pub(crate) use link::set_peer_netns_fd;
 pub use link::{format_mac, link_name, Link, LinkKind};
 pub use neigh::{FdbEntry, Neighbour, NeighbourState};
 pub use route::{KernelRoute, RouteProto, RouteScope, RouteSpec};
 pub use tunnel::VxlanSpec;
 
 /// A netlink socket bound to one namespace, with typed verbs for the objects cnbench needs.
+///
+/// The socket is either here (a namespace of this machine) or on a node agent's machine
+/// ([`Netlink::remote`]): the verbs build the same messages either way, and a remote request
+/// travels as the kernel's own wire format, so every verb works on every substrate.
 pub struct Netlink {
     netns: String,
-    inner: Mutex<Inner>,
+    transport: Transport,
+}
+
+enum Transport {
+    Local(Mutex<Inner>),
+    Remote(Arc<AgentClient>),
+}
+
+/// Where the far end of a new veth pair is born.
+#[derive(Debug, Clone, Copy)]
+pub enum PeerNetns<'a> {
+    /// A namespace of this machine, by an open fd.
+    Fd(BorrowedFd<'a>),
+    /// A namespace by name, resolved where the request runs (on a node agent's machine,
+    /// where an fd number of the harness would mean nothing).
+    Named(&'a str),
 }
 
 struct Inner {
     socket: Socket,
     seq: u32,
     buf: Vec<u8>,
+}
+
+/// A whole netlink message (header with `flags`, then `msg`), as it goes on the wire.
+pub(crate) fn encode_message(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    let mut m = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+    m.finalize();
+    let mut out = vec![0; m.buffer_len()];
+    m.serialize(&mut out);
+    out
+}
+
+/// The inverse of [`encode_message`]: the payload and the header's flags.
+pub(crate) fn decode_message(bytes: &[u8]) -> io::Result<(RouteNetlinkMessage, u16)> {
+    let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+    match m.payload {
+        NetlinkPayload::InnerMessage(inner) => Ok((inner, m.header.flags)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not an rtnetlink request",
+        )),
+    }
+}
+
+impl Transport {
+    fn local(socket: Socket) -> Transport {
+        Transport::Local(Mutex::new(Inner {
+            socket,
+            seq: 0,
+            buf: vec![0; 64 * 1024],
+        }))
+    }
 }
 
 impl std::fmt::Debug for Netlink {
@@ -69,12 +125,17 @@ impl Netlink {
             })?;
         Ok(Netlink {
             netns: netns.name().to_string(),
-            inner: Mutex::new(Inner {
-                socket,
-                seq: 0,
-                buf: vec![0; 64 * 1024],
-            }),
+            transport: Transport::local(socket),
         })
+    }
+
+    /// A netlink handle for namespace `netns` on the machine of a node agent: every request
+    /// is relayed by the agent.
+    pub fn remote(netns: &str, agent: Arc<AgentClient>) -> Netlink {
+        Netlink {
+            netns: netns.to_string(),
+            transport: Transport::Remote(agent),
+        }
     }
 
     /// Opens a netlink socket in the calling process's own namespace (for a daemon that
@@ -93,11 +154,7 @@ impl Netlink {
         })?;
         Ok(Netlink {
             netns: label.to_string(),
-            inner: Mutex::new(Inner {
-                socket,
-                seq: 0,
-                buf: vec![0; 64 * 1024],
-            }),
+            transport: Transport::local(socket),
         })
     }
 
@@ -113,9 +170,34 @@ impl Netlink {
         msg: RouteNetlinkMessage,
         flags: u16,
     ) -> Result<()> {
-        self.exchange(msg, NLM_F_REQUEST | NLM_F_ACK | flags)
+        self.exchange(msg, NLM_F_REQUEST | NLM_F_ACK | flags, None)
             .map(|_| ())
             .map_err(|e| self.error(op(), e))
+    }
+
+    /// [`Netlink::execute`] for a link request whose `IFLA_NET_NS_FD` stands for the
+    /// namespace `peer` (resolved where the request runs).
+    pub(crate) fn execute_with_peer(
+        &self,
+        op: impl FnOnce() -> String,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        peer: Option<&str>,
+    ) -> Result<()> {
+        self.exchange(msg, NLM_F_REQUEST | NLM_F_ACK | flags, peer)
+            .map(|_| ())
+            .map_err(|e| self.error(op(), e))
+    }
+
+    /// Runs a request received from a harness (the node agent's side of a relayed request):
+    /// `peer` names the namespace a link's `IFLA_NET_NS_FD` stands for.
+    pub fn relay(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        peer: Option<&str>,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.exchange(msg, flags, peer)
     }
 
     /// Sends a dump request and returns every message of the answer.
@@ -124,7 +206,7 @@ impl Netlink {
         op: impl FnOnce() -> String,
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(msg, NLM_F_REQUEST | NLM_F_DUMP)
+        self.exchange(msg, NLM_F_REQUEST | NLM_F_DUMP, None)
             .map_err(|e| self.error(op(), e))
     }
 
@@ -143,10 +225,24 @@ impl Netlink {
 
     fn exchange(
         &self,
-        msg: RouteNetlinkMessage,
+        mut msg: RouteNetlinkMessage,
         flags: u16,
+        peer: Option<&str>,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = match &self.transport {
+            Transport::Remote(agent) => return agent.netlink(&self.netns, msg, flags, peer),
+            Transport::Local(inner) => inner,
+        };
+        // The named peer namespace is opened for as long as the request takes.
+        let _peer = match peer {
+            Some(name) => {
+                let ns = Netns::open(name).map_err(io::Error::other)?;
+                link::set_peer_netns_fd(&mut msg, ns.fd().as_raw_fd());
+                Some(ns)
+            }
+            None => None,
+        };
+        let mut inner = inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.seq = inner.seq.wrapping_add(1);
         let seq = inner.seq;
         let mut header = NetlinkHeader::default();

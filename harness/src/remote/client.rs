@@ -1,0 +1,513 @@
+//! The harness's end of a node agent session: calls from many threads over one stream, a
+//! reader thread that hands each reply to its caller and each process event to its process.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netlink_packet_route::RouteNetlinkMessage;
+
+use super::protocol::{
+    read_frame, write_frame, Call, ExitRecord, FromAgent, Hello, RemoteError, Reply, ToAgent,
+    Welcome, PROTOCOL_VERSION,
+};
+use crate::error::{HarnessError, Result};
+use crate::netlink::{decode_message, encode_message};
+use crate::signals;
+
+/// How long an ordinary call may take before the agent counts as hung. Calls that wait on
+/// purpose (a probe, an accept) add their own timeout to it.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What happened to a process the agent started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcEvent {
+    /// A line of its stdout.
+    Line(String),
+    /// It ended; the last lines of its stderr.
+    Exited(ExitRecord, String),
+}
+
+type Answer = (
+    std::result::Result<Reply, RemoteError>,
+    Option<Receiver<ProcEvent>>,
+);
+
+struct Shared {
+    /// What the harness calls the node (`cnb-<run>-node0`), for messages.
+    node: String,
+    /// Where to look when the session dies (a VM's console log), for messages.
+    look_at: String,
+    writer: Mutex<Box<dyn Write + Send>>,
+    pending: Mutex<HashMap<u64, Sender<Answer>>>,
+    procs: Mutex<HashMap<u64, Sender<ProcEvent>>>,
+    /// Why the session ended, once it has.
+    dead: Mutex<Option<String>>,
+}
+
+/// A session with one node agent. Cheap to share (`Arc`); every method may be called from
+/// any thread.
+pub struct AgentClient {
+    shared: Arc<Shared>,
+    next_id: AtomicU64,
+    welcome: Welcome,
+}
+
+impl std::fmt::Debug for AgentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentClient")
+            .field("node", &self.shared.node)
+            .finish()
+    }
+}
+
+impl AgentClient {
+    /// Opens a session: sends [`Hello`] naming `node`, waits up to `timeout` for the agent's
+    /// answer, then starts the reader thread. `look_at` says where to look when the session
+    /// dies (a log file). A version mismatch is refused by the agent, and named here, with the
+    /// two versions and the fix.
+    pub fn connect(
+        node: &str,
+        look_at: &str,
+        mut reader: Box<dyn Read + Send>,
+        mut writer: Box<dyn Write + Send>,
+        timeout: Duration,
+    ) -> Result<AgentClient> {
+        let fail = |message: String| HarnessError::Agent {
+            node: node.to_string(),
+            message,
+        };
+        let hello = ToAgent::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            cnbench: env!("CARGO_PKG_VERSION").to_string(),
+            node: node.to_string(),
+        });
+        write_frame(&mut *writer, &hello).map_err(|e| fail(format!("cannot send hello: {e}")))?;
+        // The first answer is read on a thread so a silent agent cannot hang the harness.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let first = read_frame::<FromAgent>(&mut *reader);
+            let _ = tx.send((first, reader));
+        });
+        let (first, reader) = rx
+            .recv_timeout(timeout)
+            .map_err(|_| fail(format!("no answer to hello within {} s", timeout.as_secs())))?;
+        let welcome = match first {
+            Ok(Some(FromAgent::Welcome(w))) => w,
+            Ok(Some(FromAgent::Refused {
+                protocol,
+                cnbench,
+                reason,
+            })) => {
+                return Err(fail(format!(
+                    "refused the session: {reason} (agent: cnbench {cnbench}, protocol \
+                     {protocol}; harness: cnbench {}, protocol {PROTOCOL_VERSION}); run the \
+                     same cnbench build on both ends",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            Ok(Some(other)) => {
+                return Err(fail(format!(
+                    "answered hello with {other:?}: not a cnbench agent of this protocol"
+                )))
+            }
+            Ok(None) => {
+                return Err(fail(format!(
+                    "closed the connection before answering hello (see {look_at})"
+                )))
+            }
+            Err(e) => return Err(fail(format!("bad answer to hello: {e}"))),
+        };
+        let shared = Arc::new(Shared {
+            node: node.to_string(),
+            look_at: look_at.to_string(),
+            writer: Mutex::new(writer),
+            pending: Mutex::new(HashMap::new()),
+            procs: Mutex::new(HashMap::new()),
+            dead: Mutex::new(None),
+        });
+        let for_reader = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(format!("agent-{node}"))
+            .spawn(move || read_loop(&for_reader, reader))
+            .map_err(|e| fail(format!("cannot start its reader thread: {e}")))?;
+        Ok(AgentClient {
+            shared,
+            next_id: AtomicU64::new(1),
+            welcome,
+        })
+    }
+
+    /// What the agent said about itself.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// The node this session drives.
+    pub fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// Why the session ended, if it has.
+    pub fn dead(&self) -> Option<String> {
+        lock(&self.shared.dead).clone()
+    }
+
+    fn error(&self, message: String) -> HarnessError {
+        HarnessError::Agent {
+            node: self.shared.node.clone(),
+            message,
+        }
+    }
+
+    /// Sends a call and waits up to `limit` for its reply.
+    pub fn call(&self, call: Call, limit: Duration) -> Result<Reply> {
+        self.call_with_events(call, limit).map(|(r, _)| r)
+    }
+
+    /// [`AgentClient::call`] that keeps the agent's refusal as it came (with its errno);
+    /// the outer error is the session's.
+    pub fn call_raw(
+        &self,
+        call: Call,
+        limit: Duration,
+    ) -> Result<std::result::Result<Reply, RemoteError>> {
+        match self.call_with_events_raw(call, limit)? {
+            (Ok(r), _) => Ok(Ok(r)),
+            (Err(e), _) => Ok(Err(e)),
+        }
+    }
+
+    fn call_with_events(
+        &self,
+        call: Call,
+        limit: Duration,
+    ) -> Result<(Reply, Option<Receiver<ProcEvent>>)> {
+        match self.call_with_events_raw(call, limit)? {
+            (Ok(reply), events) => Ok((reply, events)),
+            (Err(e), _) => Err(self.error(e.message)),
+        }
+    }
+
+    fn call_with_events_raw(&self, call: Call, limit: Duration) -> Result<Answer> {
+        if let Some(why) = self.dead() {
+            return Err(self.error(why));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel();
+        lock(&self.shared.pending).insert(id, tx);
+        let sent = write_frame(
+            &mut **lock(&self.shared.writer),
+            &ToAgent::Call { id, call },
+        );
+        if let Err(e) = sent {
+            lock(&self.shared.pending).remove(&id);
+            let why = format!("connection lost while sending a request: {e}");
+            mark_dead(&self.shared, why.clone());
+            return Err(self.error(why));
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(answer) => return Ok(answer),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let why = self.dead().unwrap_or_else(|| "session ended".into());
+                    return Err(self.error(why));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if signals::interrupted() {
+                        lock(&self.shared.pending).remove(&id);
+                        return Err(HarnessError::Interrupted);
+                    }
+                    if Instant::now() >= deadline {
+                        lock(&self.shared.pending).remove(&id);
+                        return Err(self.error(format!(
+                            "no reply within {} s (see {})",
+                            limit.as_secs(),
+                            self.shared.look_at
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Relays one rtnetlink request; the errno of a refusal comes back as the same OS error
+    /// a local socket would give, so messages and hints are the same on every substrate.
+    pub fn netlink(
+        &self,
+        netns: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        peer: Option<&str>,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let call = Call::Netlink {
+            netns: netns.to_string(),
+            message: encode_message(msg, flags),
+            peer_netns: peer.map(str::to_string),
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel();
+        lock(&self.shared.pending).insert(id, tx);
+        let lost = |e: String| io::Error::new(io::ErrorKind::BrokenPipe, e);
+        if let Some(why) = self.dead() {
+            lock(&self.shared.pending).remove(&id);
+            return Err(lost(format!("agent of {}: {why}", self.shared.node)));
+        }
+        if let Err(e) = write_frame(
+            &mut **lock(&self.shared.writer),
+            &ToAgent::Call { id, call },
+        ) {
+            lock(&self.shared.pending).remove(&id);
+            mark_dead(&self.shared, format!("connection lost: {e}"));
+            return Err(lost(format!("agent of {}: {e}", self.shared.node)));
+        }
+        match rx.recv_timeout(CALL_TIMEOUT) {
+            Ok((Ok(Reply::Netlink(answers)), _)) => answers
+                .iter()
+                .map(|b| decode_message(b).map(|(m, _)| m))
+                .collect(),
+            Ok((Ok(other), _)) => Err(io::Error::other(format!(
+                "agent of {} answered a netlink request with {other:?}",
+                self.shared.node
+            ))),
+            Ok((Err(e), _)) => Err(match e.errno {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::other(format!("agent of {}: {}", self.shared.node, e.message)),
+            }),
+            Err(_) => {
+                lock(&self.shared.pending).remove(&id);
+                let why = self
+                    .dead()
+                    .unwrap_or_else(|| format!("no reply within {} s", CALL_TIMEOUT.as_secs()));
+                Err(lost(format!("agent of {}: {why}", self.shared.node)))
+            }
+        }
+    }
+
+    /// Starts a process in `netns` on the agent's machine.
+    pub fn spawn(
+        self: &Arc<Self>,
+        netns: &str,
+        argv: Vec<String>,
+        stdin: bool,
+        what: &str,
+    ) -> Result<RemoteProc> {
+        let call = Call::Spawn {
+            netns: netns.to_string(),
+            argv,
+            stdin,
+            what: what.to_string(),
+        };
+        match self.call_with_events(call, CALL_TIMEOUT)? {
+            (Reply::Spawned { proc_id, pid }, Some(events)) => Ok(RemoteProc {
+                agent: Arc::clone(self),
+                proc_id,
+                pid,
+                events,
+                exit: None,
+            }),
+            (other, _) => Err(self.error(format!("answered a spawn with {other:?}"))),
+        }
+    }
+
+    /// Ends the session politely: the agent stops what it started and deletes the
+    /// namespaces it made, then closes the connection.
+    pub fn shutdown(&self, limit: Duration) -> Result<()> {
+        match self.call(Call::Shutdown, limit) {
+            Ok(_) => Ok(()),
+            // The agent closes the stream right after its reply; losing that race is fine.
+            Err(_) if self.dead().is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends an ICMP probe: see [`Call::IcmpProbe`].
+    pub fn icmp_probe(
+        &self,
+        netns: &str,
+        to: Ipv4Addr,
+        df_size: Option<u32>,
+        timeout: Duration,
+    ) -> Result<Reply> {
+        self.call(
+            Call::IcmpProbe {
+                netns: netns.to_string(),
+                to,
+                df_size,
+                timeout_ms: timeout.as_millis() as u64,
+            },
+            CALL_TIMEOUT + timeout,
+        )
+    }
+}
+
+impl Drop for AgentClient {
+    fn drop(&mut self) {
+        // Closing our write half tells the agent the harness is gone (it then stops what the
+        // session started); the reader thread ends when the agent closes its side.
+        *lock(&self.shared.writer) = Box::new(io::sink());
+    }
+}
+
+/// What [`RemoteProc::next_line`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// A line of its stdout.
+    Line(String),
+    /// It has ended ([`RemoteProc::exit`] says how).
+    Ended,
+    /// Nothing within the limit.
+    Nothing,
+}
+
+/// A process the agent started: its stdout lines and its end arrive as events.
+pub struct RemoteProc {
+    agent: Arc<AgentClient>,
+    proc_id: u64,
+    pid: u32,
+    events: Receiver<ProcEvent>,
+    exit: Option<(ExitRecord, String)>,
+}
+
+impl std::fmt::Debug for RemoteProc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteProc")
+            .field("node", &self.agent.node())
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl RemoteProc {
+    /// Its pid on the agent's machine.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits up to `limit` for its next stdout line. An error only when the session died.
+    pub fn next_line(&mut self, limit: Duration) -> Result<Next> {
+        if self.exit.is_some() {
+            return Ok(Next::Ended);
+        }
+        match self.events.recv_timeout(limit) {
+            Ok(ProcEvent::Line(l)) => Ok(Next::Line(l)),
+            Ok(ProcEvent::Exited(status, tail)) => {
+                self.exit = Some((status, tail));
+                Ok(Next::Ended)
+            }
+            Err(RecvTimeoutError::Timeout) => Ok(Next::Nothing),
+            Err(RecvTimeoutError::Disconnected) => Err(self
+                .agent
+                .error(self.agent.dead().unwrap_or_else(|| "session ended".into()))),
+        }
+    }
+
+    /// How it ended and the tail of its stderr, once it has.
+    pub fn exit(&self) -> Option<&(ExitRecord, String)> {
+        self.exit.as_ref()
+    }
+
+    /// Writes to its stdin.
+    pub fn write_stdin(&self, data: &str) -> Result<()> {
+        self.agent
+            .call(
+                Call::WriteStdin {
+                    proc_id: self.proc_id,
+                    data: data.to_string(),
+                },
+                CALL_TIMEOUT,
+            )
+            .map(|_| ())
+    }
+
+    /// Stops it (SIGTERM, SIGKILL after `grace`) and returns how it ended.
+    pub fn stop(&mut self, grace: Duration) -> Result<ExitRecord> {
+        if let Some((e, _)) = &self.exit {
+            return Ok(*e);
+        }
+        let reply = self.agent.call(
+            Call::Stop {
+                proc_id: self.proc_id,
+                grace_ms: grace.as_millis() as u64,
+            },
+            CALL_TIMEOUT + grace,
+        )?;
+        // Drain what it wrote before it ended, so `exit` is known.
+        while let Ok(ev) = self.events.recv_timeout(Duration::from_secs(1)) {
+            if let ProcEvent::Exited(status, tail) = ev {
+                self.exit = Some((status, tail));
+                break;
+            }
+        }
+        match reply {
+            Reply::Exit(e) => Ok(e),
+            other => Err(self.agent.error(format!("answered a stop with {other:?}"))),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn mark_dead(shared: &Shared, why: String) {
+    let mut dead = lock(&shared.dead);
+    if dead.is_none() {
+        *dead = Some(why);
+    }
+    drop(dead);
+    // Dropping the senders wakes every waiting caller and process reader with the reason.
+    lock(&shared.pending).clear();
+    lock(&shared.procs).clear();
+}
+
+fn read_loop(shared: &Shared, mut reader: Box<dyn Read + Send>) {
+    let why = loop {
+        match read_frame::<FromAgent>(&mut *reader) {
+            Ok(Some(FromAgent::Reply { id, result })) => {
+                let events = match &result {
+                    // Registered before the caller even sees the reply: the agent may send
+                    // the first output line right behind it.
+                    Ok(Reply::Spawned { proc_id, .. }) => {
+                        let (tx, rx) = mpsc::channel();
+                        lock(&shared.procs).insert(*proc_id, tx);
+                        Some(rx)
+                    }
+                    _ => None,
+                };
+                if let Some(tx) = lock(&shared.pending).remove(&id) {
+                    let _ = tx.send((result, events));
+                }
+            }
+            Ok(Some(FromAgent::Output { proc_id, line })) => {
+                if let Some(tx) = lock(&shared.procs).get(&proc_id) {
+                    let _ = tx.send(ProcEvent::Line(line));
+                }
+            }
+            Ok(Some(FromAgent::Exited {
+                proc_id,
+                status,
+                stderr_tail,
+            })) => {
+                if let Some(tx) = lock(&shared.procs).remove(&proc_id) {
+                    let _ = tx.send(ProcEvent::Exited(status, stderr_tail));
+                }
+            }
+            Ok(Some(other)) => break format!("sent {other:?} in the middle of a session"),
+            Ok(None) => {
+                break format!(
+                    "the agent closed the connection (the node stopped or the agent crashed: \
+                     see {})",
+                    shared.look_at
+                )
+            }
+            Err(e) => break format!("connection lost: {e} (see {})", shared.look_at),
+        }
+    };
+    mark_dead(shared, why);
+}

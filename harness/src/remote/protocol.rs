@@ -1,0 +1,484 @@
+//! The node agent's wire protocol: typed messages in length-prefixed JSON frames over any
+//! byte stream (a VM's virtio-serial port today, a TCP connection to a remote host later).
+//!
+//! A session starts with [`Hello`] from the harness and [`Welcome`] (or [`FromAgent::Refused`])
+//! from the agent; both carry [`PROTOCOL_VERSION`], and the agent refuses any other version, so
+//! a harness and an agent of different builds fail at the first message with a sentence that
+//! says which versions met, never half-way through a run. After that the harness sends
+//! [`Call`]s, each with an id; the agent answers each with one [`FromAgent::Reply`] of the
+//! same id, in any order (calls run concurrently), and pushes the output lines and exits of
+//! the processes it started as they happen.
+//!
+//! Nothing assumes a shared filesystem or clock: files the agent needs travel in
+//! [`Call::WriteFile`], durations are relative (`*_ms`), and netlink requests travel as the
+//! kernel's own wire format (rtnetlink is a stable ABI, so a harness and an agent on different
+//! kernels understand each other's messages), with the one attribute that is not portable —
+//! a namespace file descriptor — named by namespace instead ([`Call::Netlink::peer_netns`]).
+
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. Any change to a message bumps it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame either end accepts (a netlink dump of a big node fits many times over); a
+/// larger length prefix means the stream is not this protocol.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
+/// The harness's first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the harness.
+    pub protocol: u32,
+    /// The harness's cnbench version (for messages).
+    pub cnbench: String,
+    /// The namespace name the agent's own network namespace stands for in this run
+    /// (`cnb-<run>-node0`): requests naming it act on the agent's namespace; any other name is
+    /// a namespace the agent created under `/run/netns`.
+    pub node: String,
+}
+
+/// The agent's answer to a [`Hello`] it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// [`PROTOCOL_VERSION`] of the agent.
+    pub protocol: u32,
+    /// The agent's cnbench version.
+    pub cnbench: String,
+    /// `uname -r` where the agent runs.
+    pub kernel_release: String,
+    /// Link kinds the agent's kernel can create, from the ones the harness may ask for
+    /// (`ipip`, `vxlan`, `veth`, `bridge`, `tun`), probed in a scratch namespace.
+    pub link_kinds: Vec<String>,
+}
+
+/// Everything the harness sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToAgent {
+    /// Opens the session.
+    Hello(Hello),
+    /// A request; answered by one [`FromAgent::Reply`] with the same id.
+    Call {
+        /// Chosen by the harness, unique within the session.
+        id: u64,
+        /// What to do.
+        call: Call,
+    },
+}
+
+/// Everything the agent sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FromAgent {
+    /// The session is open.
+    Welcome(Welcome),
+    /// The session is refused (a version mismatch); the agent closes the connection.
+    Refused {
+        /// The agent's [`PROTOCOL_VERSION`].
+        protocol: u32,
+        /// The agent's cnbench version.
+        cnbench: String,
+        /// Why, in a sentence.
+        reason: String,
+    },
+    /// The answer to the call `id`.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// Its outcome.
+        result: Result<Reply, RemoteError>,
+    },
+    /// A line a started process wrote to its stdout.
+    Output {
+        /// The process, as [`Reply::Spawned`] named it.
+        proc_id: u64,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// A started process ended (its stdout is closed and every line of it was sent before).
+    Exited {
+        /// The process.
+        proc_id: u64,
+        /// How it ended.
+        status: ExitRecord,
+        /// The last lines it wrote to stderr (when its stderr was captured).
+        stderr_tail: String,
+    },
+}
+
+/// What the harness asks the agent to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Creates the named namespace and writes these sysctls in it.
+    CreateNetns {
+        /// `cnb-<run>-<role>`.
+        name: String,
+        /// `(key, value)`, like `("net.ipv4.ip_forward", "1")`.
+        sysctls: Vec<(String, String)>,
+    },
+    /// Deletes a namespace the agent created (after stopping every process in it).
+    DeleteNetns {
+        /// Its name.
+        name: String,
+    },
+    /// One rtnetlink request, sent as is from a socket in `netns`.
+    Netlink {
+        /// Where.
+        netns: String,
+        /// The whole netlink message (header with its `NLM_F_*` flags, then the
+        /// `RouteNetlinkMessage`); the agent sets the sequence number and port.
+        message: Vec<u8>,
+        /// A link request whose `IFLA_NET_NS_FD` names this namespace: the agent puts in an fd
+        /// of its own for it (an fd number means nothing across machines).
+        peer_netns: Option<String>,
+    },
+    /// Writes sysctls of a namespace.
+    SetSysctls {
+        /// Where.
+        netns: String,
+        /// `(key, value)` pairs.
+        pairs: Vec<(String, String)>,
+    },
+    /// Reads a sysctl of a namespace.
+    Sysctl {
+        /// Where.
+        netns: String,
+        /// Like `net.ipv4.ip_forward`.
+        key: String,
+    },
+    /// Reads a file under `/proc/net` as seen from a namespace (`snmp`, `dev`).
+    ProcNet {
+        /// Where.
+        netns: String,
+        /// The file under `/proc/net`.
+        file: String,
+    },
+    /// Starts a process in a namespace. Its stdout lines come as [`FromAgent::Output`].
+    Spawn {
+        /// Where.
+        netns: String,
+        /// Program and arguments. A program named `cnbench` is the agent's own binary.
+        argv: Vec<String>,
+        /// Whether the harness will write to its stdin ([`Call::WriteStdin`]).
+        stdin: bool,
+        /// What it is, for messages (`tcp-rr server`).
+        what: String,
+    },
+    /// Writes to a started process's stdin.
+    WriteStdin {
+        /// The process.
+        proc_id: u64,
+        /// The bytes.
+        data: String,
+    },
+    /// Stops a started process: SIGTERM, SIGKILL after `grace_ms`; answers when it is gone.
+    Stop {
+        /// The process.
+        proc_id: u64,
+        /// How long it may take to exit after SIGTERM.
+        grace_ms: u64,
+    },
+    /// Writes a file on the agent's machine (mode 0644), creating its directory.
+    WriteFile {
+        /// Absolute path; must be under `/run/cnbench/`.
+        path: String,
+        /// The contents.
+        contents: String,
+    },
+    /// Sends ICMP echo requests from a namespace (the harness's conformance probe).
+    IcmpProbe {
+        /// From where.
+        netns: String,
+        /// To which address.
+        to: Ipv4Addr,
+        /// With DF set, packets of exactly this many bytes.
+        df_size: Option<u32>,
+        /// How long to try.
+        timeout_ms: u64,
+    },
+    /// Opens a TCP listener in a namespace on `ip:port` (port 0: any free port).
+    TcpListen {
+        /// Where.
+        netns: String,
+        /// The address to listen on.
+        ip: Ipv4Addr,
+        /// The port, 0 for any.
+        port: u16,
+    },
+    /// Waits for one connection on a listener and closes the listener.
+    TcpAccept {
+        /// As [`Reply::Listening`] named it.
+        listener_id: u64,
+        /// How long to wait.
+        timeout_ms: u64,
+    },
+    /// Closes a listener without waiting.
+    TcpClose {
+        /// The listener.
+        listener_id: u64,
+    },
+    /// Connects from a namespace to `ip:port`.
+    TcpConnect {
+        /// From where.
+        netns: String,
+        /// The listener's address.
+        ip: Ipv4Addr,
+        /// Its port.
+        port: u16,
+        /// How long to try.
+        timeout_ms: u64,
+    },
+    /// Captures frames on a device while one ICMP echo probe runs from a namespace of the
+    /// same agent (the wire check): every frame seen until 200 ms after the probe ended.
+    CaptureEcho {
+        /// Where the device is.
+        capture_netns: String,
+        /// The device.
+        dev: String,
+        /// Where the probe starts.
+        from_netns: String,
+        /// Its destination.
+        to: Ipv4Addr,
+    },
+    /// Stops every process and deletes every namespace the agent made for this session,
+    /// then closes the session (also what a dropped connection does).
+    Shutdown,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// Done; nothing to return.
+    Done,
+    /// The messages of a netlink answer, each a whole netlink message (none for an
+    /// acknowledged change).
+    Netlink(Vec<Vec<u8>>),
+    /// A text (a sysctl's value, a `/proc/net` file).
+    Text(String),
+    /// A process was started.
+    Spawned {
+        /// The session's name for it.
+        proc_id: u64,
+        /// Its pid on the agent's machine (for messages; the harness never signals it).
+        pid: u32,
+    },
+    /// A process ended.
+    Exit(ExitRecord),
+    /// What an ICMP probe saw.
+    Echo(EchoRecord),
+    /// A listener is open.
+    Listening {
+        /// The session's name for it.
+        listener_id: u64,
+        /// Its port.
+        port: u16,
+    },
+    /// The source address of the connection a listener accepted.
+    Peer(Ipv4Addr),
+    /// What a TCP connect saw.
+    Probe(ProbeRecord),
+    /// Captured frames, each from its Ethernet header, and what the probe saw.
+    Frames {
+        /// The frames.
+        frames: Vec<Vec<u8>>,
+        /// The probe.
+        echo: ProbeRecord,
+    },
+}
+
+/// A failed call, as the agent saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteError {
+    /// The whole error chain on the agent, in words.
+    pub message: String,
+    /// The OS error number, when the failure was one (a netlink errno gets the same hint
+    /// on the harness as a local one).
+    pub errno: Option<i32>,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Its exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+}
+
+impl ExitRecord {
+    /// Whether it exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Display for ExitRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit code {c}"),
+            (None, Some(s)) => write!(f, "killed by signal {s}"),
+            (None, None) => write!(f, "ended"),
+        }
+    }
+}
+
+/// A probe's outcome, on the wire (see `checks::ProbeResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeRecord {
+    /// Answered after this many nanoseconds.
+    Answered {
+        /// Round trip, ns.
+        rtt_ns: u64,
+    },
+    /// An ICMP error came back.
+    IcmpError {
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        code: u8,
+        /// Who sent it.
+        from: Ipv4Addr,
+    },
+    /// Refused or reset.
+    Refused,
+    /// Nothing came back in time.
+    Silence,
+    /// The sender's kernel refused it (EMSGSIZE).
+    TooBig,
+    /// Not sent.
+    SendError(String),
+}
+
+/// An ICMP probe's outcome and the reply's TTL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EchoRecord {
+    /// The outcome.
+    pub result: ProbeRecord,
+    /// TTL of the reply.
+    pub ttl: Option<u8>,
+}
+
+/// Writes one frame: a 4-byte big-endian length, then the JSON.
+pub fn write_frame<T: Serialize>(w: &mut dyn Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if body.len() > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "message of {} bytes exceeds the {MAX_FRAME_BYTES}-byte frame limit",
+                body.len()
+            ),
+        ));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame)?;
+    w.flush()
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream (between frames).
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut dyn Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "frame length {len} exceeds {MAX_FRAME_BYTES}: the other end does not speak \
+                 the cnbench agent protocol"
+            ),
+        ));
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body)?;
+    serde_json::from_slice(&body).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("undecodable message ({e}): the other end speaks another protocol version"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_end_cleanly() {
+        let mut buf = Vec::new();
+        let call = ToAgent::Call {
+            id: 7,
+            call: Call::IcmpProbe {
+                netns: "cnb-x-node0-pod0".into(),
+                to: Ipv4Addr::new(10, 244, 1, 2),
+                df_size: Some(1400),
+                timeout_ms: 3000,
+            },
+        };
+        write_frame(&mut buf, &call).unwrap();
+        write_frame(&mut buf, &ToAgent::Hello(hello())).unwrap();
+        let mut r = &buf[..];
+        match read_frame::<ToAgent>(&mut r).unwrap() {
+            Some(ToAgent::Call { id: 7, call: c }) => assert_eq!(
+                c,
+                Call::IcmpProbe {
+                    netns: "cnb-x-node0-pod0".into(),
+                    to: Ipv4Addr::new(10, 244, 1, 2),
+                    df_size: Some(1400),
+                    timeout_ms: 3000,
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_frame::<ToAgent>(&mut r).unwrap(),
+            Some(ToAgent::Hello(_))
+        ));
+        assert!(read_frame::<ToAgent>(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_truncated_frame_is_an_error_not_an_end() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &ToAgent::Hello(hello())).unwrap();
+        let mut r = &buf[..buf.len() - 3];
+        let err = read_frame::<ToAgent>(&mut r).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn garbage_is_named_as_another_protocol() {
+        let mut r: &[u8] = b"GET / HTTP/1.1\r\n\r\n";
+        let err = read_frame::<ToAgent>(&mut r).unwrap_err();
+        assert!(err.to_string().contains("does not speak"), "{err}");
+        let mut buf = 5u32.to_be_bytes().to_vec();
+        buf.extend_from_slice(b"{\"x\":");
+        let err = read_frame::<ToAgent>(&mut &buf[..]).unwrap_err();
+        assert!(err.to_string().contains("undecodable"), "{err}");
+    }
+
+    fn hello() -> Hello {
+        Hello {
+            protocol: PROTOCOL_VERSION,
+            cnbench: "0.1.0".into(),
+            node: "cnb-x-node0".into(),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The node agent protocol, from both ends: a real `cnbench agent --listen stdio` driven by
+//! the harness's client, and each end facing a peer that misbehaves (another protocol
+//! version, a dropped connection).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::cnbench;
+use harness::host::Host;
+use harness::remote::protocol::{
+    read_frame, write_frame, Call, FromAgent, Hello, Reply, ToAgent, PROTOCOL_VERSION,
+};
+use harness::remote::AgentClient;
+use harness::HarnessError;
+
+/// `cnbench agent --listen stdio`, with its pipes.
+fn agent_process() -> (Child, Box<dyn Read + Send>, Box<dyn Write + Send>) {
+    let mut child = cnbench()
+        .args(["agent", "--listen", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cnbench agent starts");
+    let r = Box::new(child.stdout.take().unwrap());
+    let w = Box::new(child.stdin.take().unwrap());
+    (child, r, w)
+}
+
+fn connect(node: &str) -> (Child, Arc<AgentClient>) {
+    let (child, r, w) = agent_process();
+    let client = AgentClient::connect(node, "the agent's stderr", r, w, Duration::from_secs(10))
+        .expect("session opens");
+    (child, Arc::new(client))
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_session_relays_netlink_namespaces_processes_and_probes() {
+    let id = format!("ag{}", std::process::id() % 10000);
+    let node = format!("cnb-{id}-n0");
+    let pod = format!("cnb-{id}-n0p0");
+    let (mut child, agent) = connect(&node);
+    assert_eq!(agent.welcome().protocol, PROTOCOL_VERSION);
+    agent
+        .call(
+            Call::CreateNetns {
+                name: pod.clone(),
+                sysctls: vec![],
+            },
+            Duration::from_secs(10),
+        )
+        .expect("namespace made");
+    let host = Host::remote(&pod, Arc::clone(&agent));
+    // Netlink through the agent: a veth inside the pod, its address, a dump.
+    host.nl()
+        .create_veth("a0", "b0", None, 1400)
+        .expect("veth made");
+    host.nl().set_up("lo").unwrap();
+    let links = host.nl().links().unwrap();
+    assert!(links.iter().any(|l| l.name == "a0" && l.mtu_bytes == 1400));
+    // The kernel's refusal comes back as the same error a local socket gives.
+    let again = host.nl().create_veth("a0", "b0", None, 1400).unwrap_err();
+    assert!(
+        matches!(&again, HarnessError::Netlink { source, .. } if source.raw_os_error() == Some(libc::EEXIST)),
+        "{again}"
+    );
+    // A probe and a sysctl inside the pod.
+    let echo = host.icmp_probe("127.0.0.1".parse().unwrap(), None, Duration::from_secs(2));
+    assert!(echo.result.ok(), "{:?}", echo.result);
+    assert_eq!(host.sysctl("net.ipv4.ip_forward").unwrap(), "0");
+    // A process: its lines arrive, it is stopped on request.
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_cnbench"));
+    let mut p = host
+        .start(exe, &["--version".to_string()], false, "version")
+        .expect("started");
+    let line = p.next_line(Duration::from_secs(10)).expect("a line");
+    assert!(line.starts_with("cnbench"), "{line}");
+    // A namespace the session did not make is refused by name.
+    let stranger = Host::remote("cnb-elsewhere-x", Arc::clone(&agent));
+    let e = stranger.nl().links().unwrap_err().to_string();
+    assert!(e.contains("neither this node"), "{e}");
+    agent.shutdown(Duration::from_secs(10)).expect("shutdown");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(10)),
+        "agent exits"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{pod}")).exists(),
+        "the agent deleted the namespace it made"
+    );
+}
+
+#[test]
+fn the_agent_refuses_another_protocol_version_and_says_which() {
+    let (mut child, mut r, mut w) = agent_process();
+    let hello = ToAgent::Hello(Hello {
+        protocol: PROTOCOL_VERSION + 1,
+        cnbench: "9.9.9".into(),
+        node: "cnb-x-n0".into(),
+    });
+    write_frame(&mut *w, &hello).unwrap();
+    match read_frame::<FromAgent>(&mut *r).unwrap() {
+        Some(FromAgent::Refused {
+            protocol, reason, ..
+        }) => {
+            assert_eq!(protocol, PROTOCOL_VERSION);
+            assert!(
+                reason.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The session is over: the stdio agent exits by itself.
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn the_harness_names_both_versions_when_an_agent_refuses() {
+    // A fake agent of a newer protocol on the other end of a socket pair.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let fake = std::thread::spawn(move || {
+        let mut s = theirs;
+        let hello: ToAgent = read_frame(&mut s).unwrap().unwrap();
+        assert!(matches!(hello, ToAgent::Hello(h) if h.protocol == PROTOCOL_VERSION));
+        write_frame(
+            &mut s,
+            &FromAgent::Refused {
+                protocol: PROTOCOL_VERSION + 1,
+                cnbench: "9.9.9".into(),
+                reason: "the harness speaks an older protocol".into(),
+            },
+        )
+        .unwrap();
+    });
+    let e = AgentClient::connect(
+        "cnb-x-n0",
+        "its log",
+        Box::new(ours.try_clone().unwrap()),
+        Box::new(ours),
+        Duration::from_secs(5),
+    )
+    .unwrap_err()
+    .to_string();
+    fake.join().unwrap();
+    assert!(e.contains("refused the session"), "{e}");
+    assert!(
+        e.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+        "{e}"
+    );
+    assert!(e.contains("same cnbench build"), "{e}");
+}
+
+#[test]
+fn the_harness_fails_clearly_when_the_agent_goes_away() {
+    let (mut child, agent) = connect("cnb-gone-n0");
+    let host = Host::remote("cnb-gone-n0", Arc::clone(&agent));
+    assert!(host.nl().links().is_ok());
+    // The node dies (kill by pid): every call after that is a clear error, none hangs.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let start = Instant::now();
+    let e = loop {
+        match host.sysctl("net.ipv4.ip_forward") {
+            Err(e) => break e.to_string(),
+            Ok(_) if start.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Ok(_) => panic!("calls still succeed after the agent died"),
+        }
+    };
+    assert!(e.contains("agent of cnb-gone-n0"), "{e}");
+    assert!(
+        e.contains("closed the connection") || e.contains("connection lost"),
+        "{e}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let e = host.nl().links().unwrap_err().to_string();
+    assert!(e.contains("cnb-gone-n0"), "{e}");
+}
+
+#[test]
+fn the_agent_stops_everything_when_the_harness_goes_away() {
+    let id = format!("dr{}", std::process::id() % 10000);
+    let node = format!("cnb-{id}-n0");
+    let pod = format!("cnb-{id}-n0p0");
+    let (mut child, r, w) = agent_process();
+    let agent =
+        Arc::new(AgentClient::connect(&node, "stderr", r, w, Duration::from_secs(10)).unwrap());
+    agent
+        .call(
+            Call::CreateNetns {
+                name: pod.clone(),
+                sysctls: vec![],
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let spawned = agent
+        .spawn(&pod, vec!["sleep".into(), "300".into()], false, "sleeper")
+        .unwrap();
+    let pid = spawned.pid();
+    assert!(alive(pid));
+    // The harness dies without a word: its end of the connection closes.
+    drop(spawned);
+    drop(agent);
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(10)),
+        "the agent ends its session"
+    );
+    assert!(!alive(pid), "the agent killed what the session started");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{pod}")).exists(),
+        "the agent deleted the session's namespace"
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("stopping what it started"), "{err}");
+}
+
+#[test]
+fn a_spawn_reply_precedes_the_process_output() {
+    // A process that prints at once: its first line must reach the harness (the reply that
+    // registers it goes out first).
+    let (mut child, agent) = connect("cnb-ord-n0");
+    for _ in 0..20 {
+        let mut p = agent
+            .spawn(
+                "cnb-ord-n0",
+                vec!["echo".into(), "first".into()],
+                false,
+                "echo",
+            )
+            .unwrap();
+        match p.next_line(Duration::from_secs(5)).unwrap() {
+            harness::remote::client::Next::Line(l) => assert_eq!(l, "first"),
+            other => panic!("lost the first line: {other:?}"),
+        }
+    }
+    match agent.call(Call::Shutdown, Duration::from_secs(5)) {
+        Ok(Reply::Done) | Err(_) => {}
+        Ok(other) => panic!("{other:?}"),
+    }
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
