@@ -19,7 +19,7 @@ use crate::netns::Netns;
 use crate::process;
 use crate::remote::client::Next;
 use crate::remote::client::CALL_TIMEOUT;
-use crate::remote::protocol::{Call, Reply};
+use crate::remote::protocol::{Call, ExitRecord, Reply};
 use crate::remote::{AgentClient, RemoteProc};
 use crate::signals;
 
@@ -250,6 +250,45 @@ impl Host {
         }
     }
 
+    /// Runs `program args` inside this host to its end (killed after `limit`) and returns
+    /// what it wrote: for short commands such as `birdc show protocols`. On an agent's
+    /// machine the program is looked up on that machine's `PATH`.
+    pub fn run(&self, program: &str, args: &[String], limit: Duration) -> Result<CmdOutput> {
+        match &self.place {
+            Place::Local(ns) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                run_to_end(ns, cmd, limit)
+            }
+            Place::Remote(agent) => {
+                let mut argv = vec![program.to_string()];
+                argv.extend(args.iter().cloned());
+                match agent.call(
+                    Call::Run {
+                        netns: self.name.clone(),
+                        argv,
+                        timeout_ms: limit.as_millis() as u64,
+                    },
+                    CALL_TIMEOUT + limit,
+                )? {
+                    Reply::Output {
+                        status,
+                        stdout,
+                        stderr,
+                    } => Ok(CmdOutput {
+                        status,
+                        stdout,
+                        stderr,
+                    }),
+                    other => Err(HarnessError::Agent {
+                        node: agent.node().to_string(),
+                        message: format!("answered a run with {other:?}"),
+                    }),
+                }
+            }
+        }
+    }
+
     /// Sends ICMP echo requests from this host to `to`; see
     /// [`reachability::icmp_probe_within`].
     pub fn icmp_probe(&self, to: Ipv4Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
@@ -350,6 +389,62 @@ pub struct ListenError {
     pub message: String,
     /// Whether the address was in use (EADDRINUSE): a port space shared with a listener.
     pub in_use: bool,
+}
+
+/// What a program run to its end by [`Host::run`] left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdOutput {
+    /// How it ended.
+    pub status: ExitRecord,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+/// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`.
+pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
+    let what = format!("{:?}", cmd.get_program());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = process::spawn_in(ns, cmd, &what)?;
+    // The pipes are drained on threads, so a chatty program cannot block on a full one.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                process::stop(&mut child, Duration::from_millis(100));
+                return Err(HarnessError::Process {
+                    what,
+                    netns: ns.name().to_string(),
+                    message: format!("did not finish within {} ms", limit.as_millis()),
+                });
+            }
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Ok(CmdOutput {
+        status: ExitRecord {
+            code: status.code(),
+            signal: status.signal(),
+        },
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
 }
 
 /// A TCP listener in a host.

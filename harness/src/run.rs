@@ -111,16 +111,6 @@ impl Topology {
                     fix: "use `cnbench run`, `fault` or `scale` with --substrate vm".into(),
                 });
             }
-            if let Some(bin) = info.binaries.first() {
-                return Err(HarnessError::Unsupported {
-                    what: format!(
-                        "backend {} needs {bin} inside each node, and the VM image carries only \
-                         cnbench",
-                        info.name
-                    ),
-                    fix: "run it on the netns substrate (leave out --substrate vm)".into(),
-                });
-            }
             crate::vm::Assets::locate()?;
         }
         let names = local_namespaces(&plan);
@@ -173,7 +163,7 @@ impl Topology {
             self.hosts.insert(name.clone(), host);
         }
         if self.plan.spec.substrate == Substrate::Vm {
-            self.boot_vms(names)?;
+            self.boot_vms(backend, names)?;
         }
         underlay::build(&self.plan, &self.hosts)?;
         if signals::interrupted() {
@@ -192,9 +182,17 @@ impl Topology {
 
     /// Boots a VM per node inside the hub namespace (the first of `names`), then makes the
     /// nodes' and pods' hosts on their agents.
-    fn boot_vms(&mut self, names: &[String]) -> Result<()> {
+    fn boot_vms(&mut self, backend: &dyn Backend, names: &[String]) -> Result<()> {
         let hub = &self.hosts[&names[0]];
-        let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe);
+        // The programs the backend runs in its nodes go into the VMs from this machine
+        // (`up` checked they are here).
+        let programs: Vec<PathBuf> = backend
+            .info()
+            .binaries
+            .iter()
+            .filter_map(|b| capability::find_binary(b))
+            .collect();
+        let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe, &programs);
         // QEMU's pids are on record before anything else can fail.
         self.save_daemons()?;
         let vms = booted?;

@@ -168,6 +168,17 @@ pub enum Call {
         /// What it is, for messages (`tcp-rr server`).
         what: String,
     },
+    /// Runs a program in a namespace to its end and returns what it wrote (a short command:
+    /// `birdc show protocols`). Killed after `timeout_ms`.
+    Run {
+        /// Where.
+        netns: String,
+        /// Program (looked up on the agent machine's `PATH`; `cnbench` is the agent's own
+        /// binary) and arguments.
+        argv: Vec<String>,
+        /// How long it may take.
+        timeout_ms: u64,
+    },
     /// Writes to a started process's stdin.
     WriteStdin {
         /// The process.
@@ -269,6 +280,15 @@ pub enum Reply {
     },
     /// A process ended.
     Exit(ExitRecord),
+    /// A program ran to its end ([`Call::Run`]).
+    Output {
+        /// How it ended.
+        status: ExitRecord,
+        /// Its stdout.
+        stdout: String,
+        /// Its stderr.
+        stderr: String,
+    },
     /// What an ICMP probe saw.
     Echo(EchoRecord),
     /// A listener is open.

@@ -367,6 +367,30 @@ impl Session {
                     .map_err(err)
             }
             Call::Spawn { .. } => Err(err("a spawn is answered by the session loop")),
+            Call::Run {
+                netns,
+                argv,
+                timeout_ms,
+            } => {
+                let ns = self.ns(&netns)?;
+                let (program, args) = argv
+                    .split_first()
+                    .ok_or_else(|| err("run with an empty argv"))?;
+                let program = if program == "cnbench" {
+                    self.exe.clone()
+                } else {
+                    PathBuf::from(program)
+                };
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                let out = crate::host::run_to_end(&ns, cmd, Duration::from_millis(timeout_ms))
+                    .map_err(err)?;
+                Ok(Reply::Output {
+                    status: out.status,
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })
+            }
             Call::WriteStdin { proc_id, data } => {
                 let mut procs = lock(&self.procs);
                 let p = procs

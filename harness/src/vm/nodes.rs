@@ -56,14 +56,23 @@ pub fn node_mac(index: usize) -> [u8; 6] {
 
 /// Boots every node of `plan` as a VM whose NIC is the tap `node.switch_port` in `hub` (the
 /// switch or router namespace), each QEMU a daemon of `procs`, and opens a session with each
-/// agent. `exe` is the cnbench binary that goes into the VMs.
-pub fn boot(plan: &Plan, hub: &Host, procs: &Supervisor, exe: &Path) -> Result<VmNodes> {
+/// agent. `exe` is the cnbench binary that goes into the VMs, `programs` the others the
+/// backend runs inside its nodes (BIRD), taken from this machine with their libraries.
+pub fn boot(
+    plan: &Plan,
+    hub: &Host,
+    procs: &Supervisor,
+    exe: &Path,
+    programs: &[PathBuf],
+) -> Result<VmNodes> {
     let assets = Assets::locate()?;
     let dir = crate::state::RunState::dir(plan.run_id()).join("vm");
     std::fs::create_dir_all(&dir)
         .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
     let image = dir.join("initramfs.cpio");
-    initramfs::build(&assets, &image, &[exe.to_path_buf()])?;
+    let mut all = vec![exe.to_path_buf()];
+    all.extend(programs.iter().cloned());
+    initramfs::build(&assets, &image, &all)?;
     let start = Instant::now();
     let mut started = Vec::new();
     for (i, node) in plan.nodes.iter().enumerate() {
