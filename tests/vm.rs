@@ -122,3 +122,31 @@ fn sigint_while_vms_boot_ends_every_qemu() {
     assert_nothing_left(&id);
     assert_eq!(cnb_namespaces(), before);
 }
+
+#[test]
+fn a_vm_node_restart_is_a_reboot_and_the_datapath_recovers() {
+    let json = std::env::temp_dir().join(format!("cnbench-vm-fault-{}.json", std::process::id()));
+    let o = run(&[
+        "fault",
+        "--backend",
+        "vxlan",
+        "--substrate",
+        "vm",
+        "--fault",
+        "node-restart",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let id = run_id_of(&stdout);
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_nothing_left(&id);
+    assert!(qemus_of(&id).is_empty(), "QEMU of run {id} still runs");
+    let r: reports::RunResult =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).expect("result parses");
+    let _ = std::fs::remove_file(&json);
+    assert!(r.substrate.emulated);
+    let f = &r.faults[0];
+    assert!(f.outcome.passed(), "{f:?}");
+}

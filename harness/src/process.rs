@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::netns::Netns;
+use crate::remote::protocol::ExitRecord;
 use std::path::Path;
 
 /// Spawns `cmd` inside `netns`.
@@ -244,6 +245,36 @@ impl Supervisor {
             }),
             _ => None,
         }
+    }
+
+    /// How a daemon of this supervisor ended, once it has: its exit and the tail of its
+    /// stderr as a node agent collected it (empty for a daemon of this machine, whose stderr
+    /// went where its `Command` said). None while it runs, and for a daemon adopted from a
+    /// state file (not a child of this process). Stdout lines of an agent's daemon that nobody
+    /// has read are passed over to reach its end.
+    pub fn ended(&self, netns: &str, pid: u32) -> Option<(ExitRecord, String)> {
+        let mut d = self.lock();
+        let d = d.iter_mut().find(|d| d.netns == netns && d.pid == pid)?;
+        if let Some(p) = d.remote.as_mut() {
+            loop {
+                match p.next_line(Duration::ZERO) {
+                    Ok(crate::remote::client::Next::Line(_)) => {}
+                    Ok(crate::remote::client::Next::Nothing) => return None,
+                    Ok(crate::remote::client::Next::Ended) => return p.exit().cloned(),
+                    // The session to its agent is gone, and the daemon with it.
+                    Err(e) => return Some((ExitRecord::default(), e.to_string())),
+                }
+            }
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let status = d.child.as_mut()?.try_wait().ok()??;
+        Some((
+            ExitRecord {
+                code: status.code(),
+                signal: status.signal(),
+            },
+            String::new(),
+        ))
     }
 
     /// `(what, netns, pid)` of every recorded daemon.

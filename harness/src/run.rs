@@ -26,9 +26,10 @@ use crate::netns::Netns;
 use crate::process::Supervisor;
 use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::Call;
+use crate::remote::AgentClient;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
-use crate::topology::{Plan, Substrate};
+use crate::topology::{NodePlan, Plan, Substrate};
 use crate::underlay;
 use crate::vm::nodes::VmNodes;
 use std::sync::Arc;
@@ -196,38 +197,45 @@ impl Topology {
         // QEMU's pids are on record before anything else can fail.
         self.save_daemons()?;
         let vms = booted?;
+        for (node, agent) in self.plan.nodes.clone().iter().zip(vms.agents.clone()) {
+            self.open_vm_node(node, agent)?;
+        }
+        self.vms = Some(vms);
+        Ok(())
+    }
+
+    /// Makes the hosts of a booted VM node: the node (the VM's own namespace) and its pods'
+    /// namespaces, made by its agent.
+    pub(crate) fn open_vm_node(&mut self, node: &NodePlan, agent: Arc<AgentClient>) -> Result<()> {
+        let host = Host::remote(&node.netns, Arc::clone(&agent));
+        host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+        // Once the ipip module is loaded the kernel gives every new namespace its own
+        // fallback `tunl0`; the node (the VM's initial namespace) keeps its own, the pods
+        // get none (`fb_tunnels_only_for_init_net`).
+        host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
+        self.hosts.insert(node.netns.clone(), host);
         let sysctls: Vec<(String, String)> = NEW_NAMESPACE_SYSCTLS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        for (node, agent) in self.plan.nodes.iter().zip(&vms.agents) {
-            let host = Host::remote(&node.netns, Arc::clone(agent));
-            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
-            // Once the ipip module is loaded the kernel gives every new namespace its own
-            // fallback `tunl0`; the node (the VM's initial namespace) keeps its own, the pods
-            // get none, as on a host where the module loaded at boot (`fb_tunnels_only_for_init_net`).
-            host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
-            self.hosts.insert(node.netns.clone(), host);
-            for pod in self
-                .plan
-                .pods
-                .iter()
-                .filter(|p| p.node == node.index && p.own_netns)
-            {
-                agent.call(
-                    Call::CreateNetns {
-                        name: pod.netns.clone(),
-                        sysctls: sysctls.clone(),
-                    },
-                    CALL_TIMEOUT,
-                )?;
-                self.hosts.insert(
-                    pod.netns.clone(),
-                    Host::remote(&pod.netns, Arc::clone(agent)),
-                );
-            }
+        for pod in self
+            .plan
+            .pods
+            .iter()
+            .filter(|p| p.node == node.index && p.own_netns)
+        {
+            agent.call(
+                Call::CreateNetns {
+                    name: pod.netns.clone(),
+                    sysctls: sysctls.clone(),
+                },
+                CALL_TIMEOUT,
+            )?;
+            self.hosts.insert(
+                pod.netns.clone(),
+                Host::remote(&pod.netns, Arc::clone(&agent)),
+            );
         }
-        self.vms = Some(vms);
         Ok(())
     }
 

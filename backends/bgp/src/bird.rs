@@ -1,15 +1,21 @@
-//! BIRD processes: one per speaker, in the speaker's namespace, in the foreground as a child
-//! of the run's supervisor (killed by pid at teardown, never by name), with its
-//! configuration, control socket, pid file and logs under the run's state directory
+//! BIRD processes: one per speaker, in the speaker's namespace, in the foreground as a daemon
+//! of the run's supervisor (killed by pid at teardown, never by name), with its configuration,
+//! control socket, pid file and log under the run's directory on the speaker's machine
 //! (`/run/cnbench/<run>/bird/<speaker>/`), so teardown and `cnbench clean` remove them with the
-//! run. `birdc` reads the sessions back through the control socket.
+//! run. That machine is this one for a namespace here, and the VM for a node of the VM
+//! substrate (whose agent removes its files when the run's session ends); the paths are the
+//! same on both, and everything that touches them goes through the speaker's [`Host`]
+//! (`write_file`, `run`) or the run's supervisor, so one code path serves both substrates.
+//! `birdc`, run inside the speaker's host, reads the sessions back through the control socket.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::backend::Context;
+use harness::host::Host;
 use harness::state::RunState;
 use harness::topology::Plan;
 
@@ -17,10 +23,17 @@ use crate::config;
 use crate::error::BgpError;
 use crate::peering::{BgpTopology, Speaker};
 
-/// The files of one speaker's BIRD.
+/// How long one `birdc` may take. Generous: on an emulated VM node starting a dynamically
+/// linked program alone takes a noticeable part of a second.
+const BIRDC_LIMIT: Duration = Duration::from_secs(5);
+
+/// Pause between two readiness probes of a BIRD that did not answer yet.
+const READY_POLL: Duration = Duration::from_millis(20);
+
+/// The files of one speaker's BIRD, on the speaker's machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BirdFiles {
-    /// The directory holding them.
+    /// The directory holding them (`/run/cnbench/<run>/bird/<speaker>`).
     pub dir: PathBuf,
 }
 
@@ -28,8 +41,12 @@ impl BirdFiles {
     /// The files of `speaker` in run `run_id`.
     pub fn of(run_id: &str, plan: &Plan, speaker: Speaker) -> BirdFiles {
         BirdFiles {
-            dir: RunState::dir(run_id).join("bird").join(speaker.role(plan)),
+            dir: RunState::dir(run_id).join(Self::subdir(plan, speaker)),
         }
+    }
+    /// The directory inside the run's directory, as [`Host::write_file`] names files.
+    fn subdir(plan: &Plan, speaker: Speaker) -> PathBuf {
+        Path::new("bird").join(speaker.role(plan))
     }
     /// `bird.conf`.
     pub fn config(&self) -> PathBuf {
@@ -47,7 +64,8 @@ impl BirdFiles {
     pub fn log(&self) -> PathBuf {
         self.dir.join("bird.log")
     }
-    /// BIRD's stderr (startup errors come here, before the log is open).
+    /// BIRD's stderr (startup errors come here, before the log is open), for a BIRD on this
+    /// machine; a node agent keeps the tail of its daemons' stderr itself.
     pub fn stderr(&self) -> PathBuf {
         self.dir.join("bird.stderr")
     }
@@ -60,17 +78,54 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BgpError + '_ {
     }
 }
 
-/// Writes `speaker`'s configuration and has BIRD parse it (`bird -p`, which starts nothing),
-/// so a generator bug is reported with BIRD's own words before any daemon runs.
+/// The host `speaker` runs in.
+fn host_of<'h>(hosts: &'h BTreeMap<String, Host>, plan: &Plan, speaker: Speaker) -> &'h Host {
+    let netns = speaker.netns(plan);
+    hosts
+        .get(&netns)
+        .unwrap_or_else(|| panic!("speaker namespace {netns} is not part of this run's plan"))
+}
+
+/// Writes `speaker`'s configuration where its BIRD will read it (the speaker's machine), after
+/// BIRD has parsed a copy on this machine (`bird -p`, which starts nothing), so a generator bug
+/// is reported with BIRD's own words before any daemon runs. On the netns substrate the copy
+/// and the speaker's file are one file.
 pub fn write_config(
-    plan: &Plan,
+    ctx: &Context<'_>,
     topology: BgpTopology,
     speaker: Speaker,
 ) -> Result<BirdFiles, BgpError> {
+    let plan = ctx.plan;
     let files = BirdFiles::of(plan.run_id(), plan, speaker);
+    let text = config::render(plan, topology, speaker, &files.log());
+    parse_locally(plan, speaker, &files, &text)?;
+    let name = BirdFiles::subdir(plan, speaker).join("bird.conf");
+    let host = host_of(ctx.hosts, plan, speaker);
+    let written = host
+        .write_file(plan.run_id(), &name.to_string_lossy(), &text)
+        .map_err(|source| BgpError::Host {
+            speaker: speaker.role(plan),
+            netns: speaker.netns(plan),
+            what: format!("writing its configuration {}", name.display()),
+            source: Box::new(source),
+        })?;
+    // The socket, pid file and log go beside the configuration: the directory `write_file`
+    // made is the one every other part of the backend names.
+    debug_assert_eq!(Path::new(&written), files.config());
+    Ok(files)
+}
+
+/// Has BIRD parse `text` as `speaker`'s configuration, from a copy at its path on this
+/// machine.
+fn parse_locally(
+    plan: &Plan,
+    speaker: Speaker,
+    files: &BirdFiles,
+    text: &str,
+) -> Result<(), BgpError> {
     fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
     let path = files.config();
-    fs::write(&path, config::render(plan, topology, speaker, &files.log())).map_err(io(&path))?;
+    fs::write(&path, text).map_err(io(&path))?;
     let out = Command::new("bird")
         .arg("-p")
         .arg("-c")
@@ -89,21 +144,18 @@ pub fn write_config(
             message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
-    Ok(files)
+    Ok(())
 }
 
-/// Starts `speaker`'s BIRD (configuration already written) inside its namespace, as a child
-/// of the run's supervisor; returns its pid. Does not wait for it.
+/// Starts `speaker`'s BIRD (configuration already written) inside its host, as a daemon of
+/// the run's supervisor; returns its pid on the speaker's machine. Does not wait for it.
+///
+/// A control socket left by an earlier instance (a restart) does no harm: readiness is a
+/// `birdc` that gets an answer, and a socket nobody listens on refuses the connection.
 pub fn spawn(ctx: &Context<'_>, speaker: Speaker) -> harness::Result<u32> {
     let plan = ctx.plan;
     let files = BirdFiles::of(plan.run_id(), plan, speaker);
-    // A control socket left by an earlier instance (a restart) would look like readiness.
-    let _ = fs::remove_file(files.socket());
-    let stderr = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(files.stderr())
-        .map_err(io(&files.stderr()))?;
+    let host = host_of(ctx.hosts, plan, speaker);
     let mut cmd = Command::new("bird");
     cmd.arg("-f")
         .arg("-c")
@@ -114,91 +166,143 @@ pub fn spawn(ctx: &Context<'_>, speaker: Speaker) -> harness::Result<u32> {
         .arg(files.pid())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr);
-    let netns = speaker.netns(plan);
-    ctx.procs
-        .spawn(ctx.host(&netns), ctx.exe, cmd, &speaker.what(plan))
+        .stderr(stderr_sink(host, &files)?);
+    ctx.procs.spawn(host, ctx.exe, cmd, &speaker.what(plan))
 }
 
-/// Waits until every started BIRD has opened its control socket (it does so once its
-/// configuration is loaded); a BIRD that exits instead is reported with its log.
+/// Where BIRD's stderr goes: for a BIRD on this machine, a file beside its log (nobody reads a
+/// pipe of a daemon, and a full one would block it). A node agent ignores the `Command`'s
+/// stdio and keeps the tail itself; the supervisor hands it over when BIRD has ended
+/// ([`harness::process::Supervisor::ended`]).
+fn stderr_sink(host: &Host, files: &BirdFiles) -> Result<Stdio, BgpError> {
+    if host.local().is_none() {
+        return Ok(Stdio::null());
+    }
+    fs::create_dir_all(&files.dir).map_err(io(&files.dir))?;
+    let path = files.stderr();
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    Ok(file.into())
+}
+
+/// Waits until every started BIRD answers `birdc` (it opens its control socket once its
+/// configuration is loaded); a BIRD that exits instead is reported with its stderr and log.
+///
+/// One speaker at a time: they were all started before, so the wait is the slowest one's,
+/// and `birdc` runs about once per speaker instead of once per speaker per round (a scale
+/// point starts hundreds).
 pub fn wait_ready(
-    plan: &Plan,
+    ctx: &Context<'_>,
     started: &[(Speaker, u32)],
     limit: Duration,
 ) -> Result<(), BgpError> {
+    let plan = ctx.plan;
     let deadline = Instant::now() + limit;
-    let mut waiting: Vec<(Speaker, u32)> = started.to_vec();
-    loop {
-        let mut still = Vec::new();
-        for (speaker, pid) in waiting {
-            let files = BirdFiles::of(plan.run_id(), plan, speaker);
-            if !alive(pid) {
-                return Err(not_running(plan, speaker, "exited at startup"));
+    for &(speaker, pid) in started {
+        let host = host_of(ctx.hosts, plan, speaker);
+        loop {
+            if let Some((exit, tail)) = ctx.procs.ended(host.name(), pid) {
+                return Err(not_running(
+                    host,
+                    plan,
+                    speaker,
+                    &format!("exited at startup ({exit})"),
+                    &tail,
+                ));
             }
-            if !files.socket().exists() {
-                still.push((speaker, pid));
+            let err = match birdc(host, plan, speaker, &["show", "status"]) {
+                Ok(_) => break,
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(not_running(
+                    host,
+                    plan,
+                    speaker,
+                    &format!(
+                        "did not answer on its control socket within {} s ({err})",
+                        limit.as_secs()
+                    ),
+                    "",
+                ));
             }
+            std::thread::sleep(READY_POLL);
         }
-        if still.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            let (speaker, _) = still[0];
-            return Err(not_running(
-                plan,
-                speaker,
-                &format!(
-                    "did not open its control socket within {} s",
-                    limit.as_secs()
-                ),
-            ));
-        }
-        waiting = still;
-        std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
-fn not_running(plan: &Plan, speaker: Speaker, what: &str) -> BgpError {
+/// The error for a BIRD that is not running as it should, with the last lines of its
+/// stderr (`stderr_tail`: what a node agent kept; a BIRD here wrote it to its file) and its
+/// log, both read where they are: on the speaker's machine.
+fn not_running(
+    host: &Host,
+    plan: &Plan,
+    speaker: Speaker,
+    what: &str,
+    stderr_tail: &str,
+) -> BgpError {
     let files = BirdFiles::of(plan.run_id(), plan, speaker);
-    let tail = |p: PathBuf| {
-        fs::read_to_string(p)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" | ")
+    let last = |text: &str| {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
     };
-    let mut log = tail(files.stderr());
-    let more = tail(files.log());
-    if !more.is_empty() {
-        log = format!("{log} | {more}");
-    }
+    let parts: Vec<String> = [
+        read_on(host, &files.stderr()),
+        stderr_tail.to_string(),
+        read_on(host, &files.log()),
+    ]
+    .iter()
+    .map(|t| last(t))
+    .filter(|t| !t.is_empty())
+    .collect();
     BgpError::NotRunning {
         speaker: speaker.role(plan),
         netns: speaker.netns(plan),
         what: what.to_string(),
-        log: if log.trim_matches([' ', '|']).is_empty() {
-            format!("(empty; see {})", files.dir.display())
+        log: if parts.is_empty() {
+            format!("(nothing on stderr, nothing in {})", files.log().display())
         } else {
-            log
+            parts.join(" | ")
         },
     }
 }
 
-/// Whether process `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
-            .unwrap_or(true),
-        Err(_) => false,
+/// The contents of `path` on `host`'s machine, or nothing if it cannot be read (a file that
+/// was never written). `cat` is on every machine cnbench runs on: a VM node's busybox has
+/// it (its `/init` uses it).
+fn read_on(host: &Host, path: &Path) -> String {
+    match host.run("cat", &[path.display().to_string()], BIRDC_LIMIT) {
+        Ok(out) if out.status.success() => out.stdout,
+        _ => String::new(),
     }
+}
+
+/// Runs `birdc -s <socket> <args>` inside `speaker`'s host (its machine is where the socket
+/// is) and returns what it printed; an error unless BIRD answered.
+fn birdc(host: &Host, plan: &Plan, speaker: Speaker, args: &[&str]) -> Result<String, BgpError> {
+    let socket = BirdFiles::of(plan.run_id(), plan, speaker).socket();
+    let fail = |message: String| BgpError::Birdc {
+        speaker: speaker.role(plan),
+        socket: socket.clone(),
+        message,
+    };
+    let mut argv = vec!["-s".to_string(), socket.display().to_string()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let out = host
+        .run("birdc", &argv, BIRDC_LIMIT)
+        .map_err(|e| fail(format!("cannot run birdc: {e}")))?;
+    if !out.status.success() || !out.stdout.contains("BIRD") {
+        return Err(fail(
+            format!("{} {}", out.stdout.trim(), out.stderr.trim())
+                .trim()
+                .to_string(),
+        ));
+    }
+    Ok(out.stdout)
 }
 
 /// One BGP protocol as `birdc show protocols` lists it.
@@ -246,27 +350,18 @@ pub fn parse_protocols(text: &str) -> Vec<BgpProtocol> {
         .collect()
 }
 
-/// Asks a BIRD for its BGP sessions through its control socket (`birdc -s SOCK show
-/// protocols`). `birdc` only talks to a unix socket: it needs no namespace.
-pub fn show_protocols(socket: &Path) -> Result<Vec<BgpProtocol>, BgpError> {
-    let fail = |message: String| BgpError::Birdc {
-        socket: socket.to_path_buf(),
-        message,
-    };
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(socket)
-        .args(["show", "protocols"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| fail(format!("cannot run birdc: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() || !text.contains("BIRD") {
-        return Err(fail(format!(
-            "{}{}",
-            text.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
+/// Asks `speaker`'s BIRD for its BGP sessions through its control socket (`birdc -s SOCK show
+/// protocols`), run inside the speaker's host among `hosts`.
+pub fn show_protocols(
+    hosts: &BTreeMap<String, Host>,
+    plan: &Plan,
+    speaker: Speaker,
+) -> Result<Vec<BgpProtocol>, BgpError> {
+    let text = birdc(
+        host_of(hosts, plan, speaker),
+        plan,
+        speaker,
+        &["show", "protocols"],
+    )?;
     Ok(parse_protocols(&text))
 }

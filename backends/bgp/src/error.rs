@@ -48,12 +48,31 @@ pub enum BgpError {
     },
 
     /// `birdc` could not talk to a BIRD.
-    #[error("birdc -s {socket}: {message}")]
+    #[error(
+        "birdc -s {socket} (BIRD on {speaker}): {message}; BIRD answers there once it runs \
+         with its configuration loaded"
+    )]
     Birdc {
-        /// The control socket.
+        /// The speaker (`n0`, `router`).
+        speaker: String,
+        /// The control socket, on the speaker's machine.
         socket: PathBuf,
-        /// What went wrong.
+        /// What went wrong (birdc's own words).
         message: String,
+    },
+
+    /// The speaker's host refused an operation (its node agent is gone, its disk is full).
+    #[error("BIRD on {speaker} ({netns}): {what}: {source}")]
+    Host {
+        /// The speaker.
+        speaker: String,
+        /// Its namespace.
+        netns: String,
+        /// What was being done (`writing its configuration bird/n0/bird.conf`).
+        what: String,
+        /// The host's error, which names the fix.
+        #[source]
+        source: Box<HarnessError>,
     },
 
     /// Writing or reading a file of the run's BIRD directory failed.
@@ -80,6 +99,11 @@ impl From<BgpError> for HarnessError {
                 ..
             } => HarnessError::Process {
                 what: format!("bird on {speaker}"),
+                netns: netns.clone(),
+                message: e.to_string(),
+            },
+            BgpError::Host { ref netns, .. } => HarnessError::Process {
+                what: "bird".into(),
                 netns: netns.clone(),
                 message: e.to_string(),
             },

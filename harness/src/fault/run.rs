@@ -334,9 +334,9 @@ impl Topology {
             }
             FaultKind::NodeRestart => {
                 stream.kill_node(node.index);
-                inject::node_down(&self.plan, &mut self.hosts, &self.procs, node)?;
+                self.node_down(node)?;
                 sleep(spec.hold)?;
-                inject::node_up(&self.plan, &mut self.hosts, node)?;
+                self.node_up(node)?;
                 backend.setup_node(&self.context(), node)?;
                 stream.restart_node(&self.hosts, node.index)?;
                 Ok(Held::default())
@@ -436,4 +436,41 @@ fn sleep(d: Duration) -> Result<()> {
         std::thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
     }
     Ok(())
+}
+
+impl Topology {
+    /// node-restart, first half: everything of `node` goes, as in a power cut. On the VM
+    /// substrate its QEMU stops (and the VM's processes and namespaces with it).
+    pub(crate) fn node_down(&mut self, node: &NodePlan) -> Result<()> {
+        let Some(vms) = self.vms.as_mut() else {
+            return inject::node_down(&self.plan, &mut self.hosts, &self.procs, node);
+        };
+        let names = inject::node_namespaces(&self.plan, node);
+        // Its daemons are forgotten (their agent stops them while it still can).
+        for (_, netns, pid) in self.procs.list() {
+            if names.contains(&netns) {
+                self.procs.stop(&netns, pid);
+            }
+        }
+        for n in &names {
+            self.hosts.remove(n);
+        }
+        let hub = crate::run::local_namespaces(&self.plan).remove(0);
+        vms.power_off(node, &hub, &self.procs);
+        self.save_daemons()
+    }
+
+    /// node-restart, second half, the harness's part: the node again, empty, cabled to the
+    /// hub. On the VM substrate: a fresh boot. The backend then builds the rest.
+    pub(crate) fn node_up(&mut self, node: &NodePlan) -> Result<()> {
+        if self.vms.is_none() {
+            return inject::node_up(&self.plan, &mut self.hosts, node);
+        }
+        let hub = crate::run::local_namespaces(&self.plan).remove(0);
+        let vms = self.vms.as_mut().expect("checked");
+        let agent = vms.power_on(node, &self.hosts[&hub], &self.procs, &self.exe);
+        self.save_daemons()?;
+        self.open_vm_node(node, agent?)?;
+        crate::underlay::attach_node(&self.plan, &self.hosts, node)
+    }
 }

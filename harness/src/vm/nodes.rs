@@ -33,6 +33,8 @@ pub struct VmNodes {
     pub ready: Duration,
     /// Where the run's VM files are (initramfs, control sockets, console logs).
     pub dir: PathBuf,
+    assets: Assets,
+    image: PathBuf,
 }
 
 /// What a run records for its VMs: the daemons' `what` of a node's QEMU.
@@ -73,58 +75,104 @@ pub fn boot(
     let mut all = vec![exe.to_path_buf()];
     all.extend(programs.iter().cloned());
     initramfs::build(&assets, &image, &all)?;
+    let mut vms = VmNodes {
+        agents: Vec::new(),
+        kernel_release: assets.kernel_release.clone(),
+        ready: Duration::ZERO,
+        dir,
+        assets,
+        image,
+    };
+    // Every QEMU starts before the first connection: the nodes boot side by side.
     let start = Instant::now();
     let mut started = Vec::new();
-    for (i, node) in plan.nodes.iter().enumerate() {
-        let spec = VmSpec {
+    for node in &plan.nodes {
+        started.push(vms.start(node, hub, procs, exe)?);
+    }
+    for (node, pid) in plan.nodes.iter().zip(started) {
+        let left = BOOT_TIMEOUT.saturating_sub(start.elapsed());
+        let agent = vms.connect(node, pid, left)?;
+        vms.agents.push(agent);
+    }
+    vms.ready = start.elapsed();
+    if let Some(a) = vms.agents.first() {
+        vms.kernel_release = a.welcome().kernel_release.clone();
+    }
+    Ok(vms)
+}
+
+impl VmNodes {
+    fn spec(&self, node: &NodePlan) -> VmSpec {
+        VmSpec {
             name: node.role.clone(),
-            kernel: assets.kernel.clone(),
-            initramfs: image.clone(),
+            kernel: self.assets.kernel.clone(),
+            initramfs: self.image.clone(),
             memory_mib: NODE_MEMORY_MIB,
             tap: node.switch_port.clone(),
-            mac: node_mac(i),
-            control: dir.join(format!("{}.sock", node.role)),
-            console_log: dir.join(format!("{}.console", node.role)),
-        };
-        let mut cmd: Command = spec.command(&assets);
+            mac: node_mac(node.index as usize),
+            control: self.dir.join(format!("{}.sock", node.role)),
+            console_log: self.dir.join(format!("{}.console", node.role)),
+        }
+    }
+
+    /// Starts `node`'s QEMU inside `hub`, as a daemon of `procs`; returns its pid.
+    fn start(&self, node: &NodePlan, hub: &Host, procs: &Supervisor, exe: &Path) -> Result<u32> {
+        let spec = self.spec(node);
+        // A control socket of an earlier boot of this node would look like this one's.
+        let _ = std::fs::remove_file(&spec.control);
+        let mut cmd: Command = spec.command(&self.assets);
         // QEMU's own complaints (a tap it cannot make) are short and belong with ours.
         cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-        let pid = procs.spawn(hub, exe, cmd, &qemu_what(node))?;
-        started.push((node, spec, pid));
+        procs.spawn(hub, exe, cmd, &qemu_what(node))
     }
-    let mut agents = Vec::new();
-    for (node, spec, pid) in &started {
+
+    /// Waits for `node`'s agent (QEMU pid `pid`) and opens a session with it.
+    fn connect(&self, node: &NodePlan, pid: u32, limit: Duration) -> Result<Arc<AgentClient>> {
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
-        let left = BOOT_TIMEOUT.saturating_sub(start.elapsed());
-        let stream = qemu::connect_control(&spec.control, *pid, &spec.console_log, left)?;
+        let start = Instant::now();
+        let spec = self.spec(node);
+        let stream = qemu::connect_control(&spec.control, pid, &spec.console_log, limit)?;
         let reader = stream
             .try_clone()
             .map_err(|e| HarnessError::io(format!("{}", spec.control.display()), e))?;
-        let left = BOOT_TIMEOUT.saturating_sub(start.elapsed());
         let agent = AgentClient::connect(
             &node.netns,
             &spec.console_log.display().to_string(),
             Box::new(reader),
             Box::new(stream),
-            left,
+            limit.saturating_sub(start.elapsed()),
         )?;
-        agents.push(Arc::new(agent));
+        Ok(Arc::new(agent))
     }
-    let kernel_release = agents
-        .first()
-        .map(|a| a.welcome().kernel_release.clone())
-        .unwrap_or_else(|| assets.kernel_release.clone());
-    Ok(VmNodes {
-        agents,
-        kernel_release,
-        ready: start.elapsed(),
-        dir,
-    })
-}
 
-impl VmNodes {
+    /// node-restart's power cut: `node`'s QEMU is stopped (by pid, with the VM goes every
+    /// process and namespace in it) and its session closed.
+    pub fn power_off(&mut self, node: &NodePlan, hub: &str, procs: &Supervisor) {
+        let what = qemu_what(node);
+        for (w, netns, pid) in procs.list() {
+            if w == what && netns == hub {
+                procs.stop(&netns, pid);
+            }
+        }
+    }
+
+    /// node-restart's second half: `node` boots again from the same image, with a fresh
+    /// session (its agent knows nothing of the old one).
+    pub fn power_on(
+        &mut self,
+        node: &NodePlan,
+        hub: &Host,
+        procs: &Supervisor,
+        exe: &Path,
+    ) -> Result<Arc<AgentClient>> {
+        let pid = self.start(node, hub, procs, exe)?;
+        let agent = self.connect(node, pid, BOOT_TIMEOUT)?;
+        self.agents[node.index as usize] = Arc::clone(&agent);
+        Ok(agent)
+    }
+
     /// Ends every session politely (each agent stops its processes and deletes its
     /// namespaces); QEMU itself is stopped by pid with the run's other daemons.
     pub fn shutdown(&self) -> Vec<HarnessError> {
