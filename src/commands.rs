@@ -851,9 +851,8 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
             writable_file(option, path)?;
         }
     }
-    let baseline = reports::read_result(&args.baseline)?;
-    let candidate = reports::read_result(&args.candidate)?;
-    let cmp = compare::compare(&baseline, &candidate, &options)?;
+    // Reads both and refuses, naming both files, an emulated (VM) result against a native one.
+    let cmp = compare::compare_files(&args.baseline, &args.candidate, &options)?;
     say_raw!("{}", compare::render_table(&cmp));
     let write = |path: &Option<std::path::PathBuf>, what: &str, text: String| -> Result<()> {
         if let Some(p) = path {

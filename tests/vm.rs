@@ -23,9 +23,13 @@ fn qemus_of(id: &str) -> Vec<u32> {
 }
 
 fn vm_run(backend: &str) -> (reports::RunResult, String) {
+    vm_run_with(backend, &[])
+}
+
+fn vm_run_with(backend: &str, extra: &[&str]) -> (reports::RunResult, String) {
     let json =
         std::env::temp_dir().join(format!("cnbench-vm-{backend}-{}.json", std::process::id()));
-    let o = run(&[
+    let mut args = vec![
         "run",
         "--backend",
         backend,
@@ -39,9 +43,10 @@ fn vm_run(backend: &str) -> (reports::RunResult, String) {
         "0.1",
         "--repeat",
         "1",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let o = run(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
     let id = run_id_of(&stdout);
     let _guard = Cleanup(vec![id.clone()]);
@@ -93,6 +98,30 @@ fn vxlan_runs_across_vms() {
         .checks
         .iter()
         .any(|c| c.check == "encap" && c.actual.contains("udp dport 8472")));
+}
+
+#[test]
+fn bgp_runs_across_vms_with_bird_in_every_node_and_the_border_router_here() {
+    // l3: the router's BIRD runs in the hub namespace on this machine, the nodes' in their VMs.
+    let (r, stderr) = vm_run_with("bgp", &["--underlay", "l3"]);
+    assert_emulated(&r);
+    let of = |check: &str| {
+        r.checks
+            .iter()
+            .filter(|c| c.check == check)
+            .collect::<Vec<_>>()
+    };
+    let sessions = of("bgp-sessions");
+    assert_eq!(sessions.len(), 3, "n0, n1 and the router: {stderr}");
+    for check in ["convergence", "bgp-withdraw", "bgp-restore"] {
+        assert!(!of(check).is_empty(), "{check} ran: {stderr}");
+    }
+    // A route BIRD put into a VM node's kernel, read back over the agent.
+    assert!(
+        of("routes").iter().any(|c| c.actual.contains("proto bird")),
+        "{:?}",
+        of("routes")
+    );
 }
 
 #[test]

@@ -142,13 +142,16 @@ impl Host {
     pub fn sysctl(&self, key: &str) -> Result<String> {
         match &self.place {
             Place::Local(ns) => read_sysctl(ns, key),
-            Place::Remote(agent) => text(agent.call(
-                Call::Sysctl {
-                    netns: self.name.clone(),
-                    key: key.to_string(),
-                },
-                CALL_TIMEOUT,
-            )?),
+            Place::Remote(agent) => text(
+                agent,
+                agent.call(
+                    Call::Sysctl {
+                        netns: self.name.clone(),
+                        key: key.to_string(),
+                    },
+                    CALL_TIMEOUT,
+                )?,
+            ),
         }
     }
 
@@ -156,13 +159,16 @@ impl Host {
     pub fn proc_net(&self, file: &str) -> Result<String> {
         match &self.place {
             Place::Local(ns) => read_proc_net(ns, file),
-            Place::Remote(agent) => text(agent.call(
-                Call::ProcNet {
-                    netns: self.name.clone(),
-                    file: file.to_string(),
-                },
-                CALL_TIMEOUT,
-            )?),
+            Place::Remote(agent) => text(
+                agent,
+                agent.call(
+                    Call::ProcNet {
+                        netns: self.name.clone(),
+                        file: file.to_string(),
+                    },
+                    CALL_TIMEOUT,
+                )?,
+            ),
         }
     }
 
@@ -540,6 +546,11 @@ impl Proc {
         &self.what
     }
 
+    /// The namespace it runs in.
+    pub fn netns(&self) -> &str {
+        &self.netns
+    }
+
     fn error(&self, message: String) -> HarnessError {
         HarnessError::Process {
             what: self.what.clone(),
@@ -685,11 +696,11 @@ fn with_tail(message: &str, tail: &str) -> String {
     }
 }
 
-fn text(reply: Reply) -> Result<String> {
+fn text(agent: &AgentClient, reply: Reply) -> Result<String> {
     match reply {
         Reply::Text(t) => Ok(t),
         other => Err(HarnessError::Agent {
-            node: String::new(),
+            node: agent.node().to_string(),
             message: format!("expected a text answer, got {other:?}"),
         }),
     }

@@ -45,7 +45,7 @@ impl Task {
     pub(crate) fn error(&mut self, message: String) -> HarnessError {
         HarnessError::Process {
             what: self.proc.what().to_string(),
-            netns: String::new(),
+            netns: self.proc.netns().to_string(),
             message,
         }
     }

@@ -109,7 +109,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
                     .join(", ")
             );
             loop {
-                let read = bird::show_protocols(&files.socket());
+                let read = bird::show_protocols(ctx.hosts, plan, s);
                 let (actual, ok) = match &read {
                     Ok(protocols) => {
                         let up = protocols.iter().filter(|p| p.established()).count();
@@ -217,7 +217,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     let restarted = bird::spawn(ctx, victim)
         .map_err(|e| e.to_string())
         .and_then(|pid| {
-            bird::wait_ready(plan, &[(victim, pid)], Duration::from_secs(10))
+            bird::wait_ready(ctx, &[(victim, pid)], Duration::from_secs(10))
                 .map_err(|e| e.to_string())
         })
         .and_then(|()| converge::wait_routes(plan, ctx.hosts, t, CONVERGE_WAIT));

@@ -208,7 +208,7 @@ impl Backend for Bgp {
         neighbours::preresolve(ctx)?;
         let speakers = Speaker::all(plan);
         for &s in &speakers {
-            bird::write_config(plan, self.topology, s)?;
+            bird::write_config(ctx, self.topology, s)?;
         }
         let started = Instant::now();
         *self.lock() = Progress {
@@ -219,7 +219,7 @@ impl Backend for Bgp {
         for &s in &speakers {
             pids.push((s, bird::spawn(ctx, s)?));
         }
-        bird::wait_ready(plan, &pids, READY_WAIT)?;
+        bird::wait_ready(ctx, &pids, READY_WAIT)?;
         if let Some(limit) = self.wait {
             let converged = converge::wait_converged(plan, ctx.hosts, started, limit);
             if let Err(why) = &converged {
@@ -237,7 +237,7 @@ impl Backend for Bgp {
         // MAC, so every entry is written again.
         neighbours::preresolve(ctx)?;
         let speaker = Speaker::Node(node.index);
-        bird::write_config(ctx.plan, self.topology, speaker)?;
+        bird::write_config(ctx, self.topology, speaker)?;
         start_bird(ctx, speaker)
     }
 
@@ -293,7 +293,7 @@ impl Backend for Bgp {
 /// Starts `speaker`'s BIRD (configuration written) and waits until it is ready.
 fn start_bird(ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
     let pid = bird::spawn(ctx, speaker)?;
-    bird::wait_ready(ctx.plan, &[(speaker, pid)], READY_WAIT)?;
+    bird::wait_ready(ctx, &[(speaker, pid)], READY_WAIT)?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use harness::topology::{new_run_id, Plan, TopologyRequest, Underlay};
 use harness::Backend;
 use reports::ScalePoint;
 
-use crate::bird::{self, BirdFiles};
+use crate::bird;
 use crate::converge;
 use crate::peering::{peers_of, BgpTopology, Speaker};
 use crate::Bgp;
@@ -141,7 +141,7 @@ fn measure(
     let deadline = Instant::now() + SESSION_WAIT.min(timeout.saturating_sub(started.elapsed()));
     let mut counts = Vec::new();
     let per_speaker = loop {
-        counts = established(plan, &counts);
+        counts = established(topo, &counts);
         if counts == want || Instant::now() >= deadline || harness::signals::interrupted() {
             break counts;
         }
@@ -177,13 +177,13 @@ fn measure(
 
 /// Sessions each speaker's BIRD reports Established; `last` keeps the previous count of a
 /// BIRD too busy to answer `birdc` this time.
-fn established(plan: &Plan, last: &[u64]) -> Vec<u64> {
+fn established(topo: &Topology, last: &[u64]) -> Vec<u64> {
+    let plan = topo.plan();
     Speaker::all(plan)
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
-            let socket = BirdFiles::of(plan.run_id(), plan, s).socket();
-            bird::show_protocols(&socket)
+            bird::show_protocols(topo.hosts(), plan, s)
                 .map(|p| p.iter().filter(|x| x.established()).count() as u64)
                 .unwrap_or_else(|_| last.get(i).copied().unwrap_or(0))
         })
