@@ -10,11 +10,13 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cnbench;
+use common::{alive, cnbench};
 use harness::host::Host;
+use harness::remote::client::Connection;
 use harness::remote::protocol::{
     read_frame, write_frame, Call, FromAgent, Hello, Reply, ToAgent, PROTOCOL_VERSION,
 };
+use harness::remote::server::{serve_session, SessionEnd};
 use harness::remote::AgentClient;
 use harness::HarnessError;
 
@@ -34,21 +36,27 @@ fn agent_process() -> (Child, Box<dyn Read + Send>, Box<dyn Write + Send>) {
 
 fn connect(node: &str) -> (Child, Arc<AgentClient>) {
     let (child, r, w) = agent_process();
-    let client = AgentClient::connect(node, "the agent's stderr", r, w, Duration::from_secs(10))
-        .expect("session opens");
+    let client = AgentClient::connect(
+        node,
+        "the agent's stderr",
+        Connection::pipes(r, w),
+        Duration::from_secs(10),
+    )
+    .expect("session opens");
     (child, Arc::new(client))
 }
 
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
+/// Has the agent make a namespace of the session.
+fn make_netns(agent: &AgentClient, name: &str) {
+    agent
+        .call(
+            Call::CreateNetns {
+                name: name.to_string(),
+                sysctls: vec![],
+            },
+            Duration::from_secs(10),
+        )
+        .expect("namespace made");
 }
 
 fn wait_exit(child: &mut Child, limit: Duration) -> bool {
@@ -69,15 +77,7 @@ fn a_session_relays_netlink_namespaces_processes_and_probes() {
     let pod = format!("cnb-{id}-n0p0");
     let (mut child, agent) = connect(&node);
     assert_eq!(agent.welcome().protocol, PROTOCOL_VERSION);
-    agent
-        .call(
-            Call::CreateNetns {
-                name: pod.clone(),
-                sysctls: vec![],
-            },
-            Duration::from_secs(10),
-        )
-        .expect("namespace made");
+    make_netns(&agent, &pod);
     let host = Host::remote(&pod, Arc::clone(&agent));
     // Netlink through the agent: a veth inside the pod, its address, a dump.
     host.nl()
@@ -164,8 +164,7 @@ fn the_harness_names_both_versions_when_an_agent_refuses() {
     let e = AgentClient::connect(
         "cnb-x-n0",
         "its log",
-        Box::new(ours.try_clone().unwrap()),
-        Box::new(ours),
+        Connection::unix(ours).unwrap(),
         Duration::from_secs(5),
     )
     .unwrap_err()
@@ -213,17 +212,16 @@ fn the_agent_stops_everything_when_the_harness_goes_away() {
     let node = format!("cnb-{id}-n0");
     let pod = format!("cnb-{id}-n0p0");
     let (mut child, r, w) = agent_process();
-    let agent =
-        Arc::new(AgentClient::connect(&node, "stderr", r, w, Duration::from_secs(10)).unwrap());
-    agent
-        .call(
-            Call::CreateNetns {
-                name: pod.clone(),
-                sysctls: vec![],
-            },
+    let agent = Arc::new(
+        AgentClient::connect(
+            &node,
+            "stderr",
+            Connection::pipes(r, w),
             Duration::from_secs(10),
         )
-        .unwrap();
+        .unwrap(),
+    );
+    make_netns(&agent, &pod);
     let spawned = agent
         .spawn(&pod, vec!["sleep".into(), "300".into()], false, "sleeper")
         .unwrap();
@@ -274,5 +272,59 @@ fn a_spawn_reply_precedes_the_process_output() {
         Ok(Reply::Done) | Err(_) => {}
         Ok(other) => panic!("{other:?}"),
     }
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn dropping_the_client_ends_a_socket_session_on_the_agent() {
+    // The agent's end in this process, on one side of a socket pair (as a VM's control
+    // socket is): a socket's read and write halves share one fd, so the client must close
+    // it, not just drop its writer.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let end = serve_session(
+            Box::new(theirs.try_clone().unwrap()),
+            Box::new(theirs),
+            &exe,
+        );
+        let _ = tx.send(end);
+    });
+    let agent = AgentClient::connect(
+        "cnb-sock-n0",
+        "this test",
+        Connection::unix(ours).unwrap(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert!(agent.welcome().link_kinds.contains(&"veth".to_string()));
+    drop(agent);
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(SessionEnd::Dropped(why)) => assert!(why.contains("closed"), "{why}"),
+        other => panic!("the agent did not see the harness go: {other:?}"),
+    }
+}
+
+#[test]
+fn a_namespace_named_by_a_harness_fd_is_refused() {
+    // An fd number of the harness means nothing on the agent's machine (and a pid could
+    // name the agent machine's own namespace): only a namespace named by name is accepted.
+    let (mut child, agent) = connect("cnb-fd-n0");
+    let host = Host::remote("cnb-fd-n0", Arc::clone(&agent));
+    let here = std::fs::File::open("/proc/self/ns/net").unwrap();
+    use std::os::fd::AsFd;
+    let e = host
+        .nl()
+        .create_veth(
+            "x0",
+            "y0",
+            Some(harness::netlink::PeerNetns::Fd(here.as_fd())),
+            1500,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("name it by peer_netns"), "{e}");
+    agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }

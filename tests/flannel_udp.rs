@@ -11,22 +11,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{code, namespaces_of, run, text, Cleanup, Running};
+use common::{alive, code, namespaces_of, run, text, Cleanup, Running};
 
 use common::SHORT;
-
-/// Whether `pid` is a live (non-zombie) process.
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
 
 /// Daemon pids recorded in a run's state file.
 fn recorded_daemons(id: &str) -> Vec<u32> {

@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_nothing_left, cnb_namespaces, code, run, run_id_of, text, Cleanup, Running};
+use common::{
+    assert_nothing_left, cnb_namespaces, code, run, run_id_of, text, Cleanup, Running, SHORT,
+};
 
 /// Pids of QEMU processes whose command line names run `id`'s directory.
 fn qemus_of(id: &str) -> Vec<u32> {
@@ -27,24 +29,22 @@ fn vm_run(backend: &str) -> (reports::RunResult, String) {
 }
 
 fn vm_run_with(backend: &str, extra: &[&str]) -> (reports::RunResult, String) {
-    let json =
-        std::env::temp_dir().join(format!("cnbench-vm-{backend}-{}.json", std::process::id()));
-    let mut args = vec![
-        "run",
-        "--backend",
-        backend,
-        "--substrate",
-        "vm",
-        "--workloads",
-        "tcp-rr",
-        "--duration",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--repeat",
-        "1",
-    ];
+    let mut args = vec!["run", "--backend", backend, "--substrate", "vm"];
+    args.extend_from_slice(&["--workloads", "tcp-rr"]);
+    args.extend_from_slice(SHORT);
     args.extend_from_slice(extra);
+    succeeds(&args)
+}
+
+/// Runs cnbench with `args` and a result file; asserts exit 0 and that nothing of the run is
+/// left (namespaces, state, QEMU); returns the result and stderr.
+fn succeeds(args: &[&str]) -> (reports::RunResult, String) {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-vm-{}-{}.json",
+        args.join("").replace('/', ""),
+        std::process::id()
+    ));
+    let mut args = args.to_vec();
     args.extend_from_slice(&["--json", json.to_str().unwrap()]);
     let o = run(&args);
     let stdout = String::from_utf8_lossy(&o.stdout).to_string();
@@ -154,8 +154,7 @@ fn sigint_while_vms_boot_ends_every_qemu() {
 
 #[test]
 fn a_vm_node_restart_is_a_reboot_and_the_datapath_recovers() {
-    let json = std::env::temp_dir().join(format!("cnbench-vm-fault-{}.json", std::process::id()));
-    let o = run(&[
+    let (r, _) = succeeds(&[
         "fault",
         "--backend",
         "vxlan",
@@ -163,19 +162,53 @@ fn a_vm_node_restart_is_a_reboot_and_the_datapath_recovers() {
         "vm",
         "--fault",
         "node-restart",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
-    let id = run_id_of(&stdout);
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    assert_nothing_left(&id);
-    assert!(qemus_of(&id).is_empty(), "QEMU of run {id} still runs");
-    let r: reports::RunResult =
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).expect("result parses");
-    let _ = std::fs::remove_file(&json);
     assert!(r.substrate.emulated);
     let f = &r.faults[0];
     assert!(f.outcome.passed(), "{f:?}");
+}
+
+#[test]
+fn every_other_backend_passes_its_checks_across_vms() {
+    for backend in ["bridge", "host-net", "flannel-udp", "host-gw"] {
+        let (r, stderr) = succeeds(&[
+            "run",
+            "--backend",
+            backend,
+            "--substrate",
+            "vm",
+            "--workloads",
+            "none",
+        ]);
+        assert!(r.substrate.emulated, "{backend}");
+        assert!(r.checks_passed(), "{backend}: {stderr}");
+        assert!(!r.checks.is_empty(), "{backend}");
+    }
+}
+
+#[test]
+fn sigint_while_measuring_across_vms_tears_everything_down() {
+    let before = cnb_namespaces();
+    let mut r = Running::start(&[
+        "run",
+        "--backend",
+        "ipip",
+        "--substrate",
+        "vm",
+        "--workloads",
+        "tcp-stream",
+        "--duration",
+        "30",
+        "--no-baseline",
+    ]);
+    let line = r.wait_for("cnbench run", Duration::from_secs(60));
+    let id = run_id_of(&line);
+    let _guard = Cleanup(vec![id.clone()]);
+    r.wait_for("== measuring", Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2));
+    r.signal(libc::SIGINT);
+    assert_eq!(r.wait(Duration::from_secs(60)), Some(130));
+    assert!(qemus_of(&id).is_empty(), "every QEMU ended");
+    assert_nothing_left(&id);
+    assert_eq!(cnb_namespaces(), before);
 }

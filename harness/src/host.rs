@@ -408,6 +408,25 @@ pub struct CmdOutput {
     pub stderr: String,
 }
 
+/// Waits up to `timeout` for one connection on `l` and returns its source address.
+pub(crate) fn accept_within(
+    l: &TcpListener,
+    timeout: Duration,
+) -> std::result::Result<Ipv4Addr, String> {
+    let _ = l.set_nonblocking(true);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match l.accept() {
+            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
+            Ok((_, other)) => return Err(format!("unexpected peer {other}")),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    }
+}
+
 /// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`.
 pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
     let what = format!("{:?}", cmd.get_program());
@@ -442,12 +461,8 @@ pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Resul
             }
         }
     };
-    use std::os::unix::process::ExitStatusExt;
     Ok(CmdOutput {
-        status: ExitRecord {
-            code: status.code(),
-            signal: status.signal(),
-        },
+        status: status.into(),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     })
@@ -470,23 +485,7 @@ impl Listener<'_> {
     /// Waits up to `timeout` for one connection and returns its source address.
     pub fn accept_peer(mut self, timeout: Duration) -> std::result::Result<Ipv4Addr, String> {
         match self.kind.take().expect("not yet accepted") {
-            ListenerKind::Local(l) => {
-                let _ = l.set_nonblocking(true);
-                let deadline = Instant::now() + timeout;
-                loop {
-                    match l.accept() {
-                        Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
-                        Ok((_, other)) => return Err(format!("unexpected peer {other}")),
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::WouldBlock
-                                && Instant::now() < deadline =>
-                        {
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                        Err(e) => return Err(format!("accept: {e}")),
-                    }
-                }
-            }
+            ListenerKind::Local(l) => accept_within(&l, timeout),
             ListenerKind::Remote(agent, listener_id) => match agent.call(
                 Call::TcpAccept {
                     listener_id,

@@ -190,7 +190,9 @@ impl Supervisor {
 
     /// Starts a daemon in `host` and records it. On a node agent's machine the program
     /// `exe` (the harness's own binary) is the agent's `cnbench`, any other is looked up on
-    /// that machine's `PATH`; its stdout is piped either way.
+    /// that machine's `PATH` (or at its absolute path there); the `Command`'s environment,
+    /// working directory and stdio settings stay here: the agent pipes stdout and keeps the
+    /// tail of stderr.
     pub fn spawn(&self, host: &Host, exe: &Path, cmd: Command, what: &str) -> Result<u32> {
         let (pid, child, remote) = match (host.local(), host.agent()) {
             (Some(ns), _) => {
@@ -231,20 +233,30 @@ impl Supervisor {
     /// Waits up to `limit` for the first stdout line of a daemon started on a node agent's
     /// machine; `None` if it is not one, ended first or wrote nothing.
     pub fn remote_first_line(&self, netns: &str, pid: u32, limit: Duration) -> Option<String> {
-        let mut d = self.lock();
-        let p = d
-            .iter_mut()
-            .find(|d| d.netns == netns && d.pid == pid)?
-            .remote
-            .as_mut()?;
-        match p.next_line(limit) {
-            Ok(crate::remote::client::Next::Line(l)) => Some(l),
-            // What it said before it ended stands in for the `ready` it never wrote.
-            Ok(crate::remote::client::Next::Ended) => p.exit().map(|(status, tail)| {
-                format!("{} ({status})", tail.lines().last().unwrap_or("no stderr"))
-            }),
-            _ => None,
+        use crate::remote::client::Next;
+        let deadline = Instant::now() + limit;
+        // In short looks, the table unlocked in between (others may stop daemons meanwhile)
+        // and SIGINT heeded.
+        while Instant::now() < deadline && !crate::signals::interrupted() {
+            let mut d = self.lock();
+            let p = d
+                .iter_mut()
+                .find(|d| d.netns == netns && d.pid == pid)?
+                .remote
+                .as_mut()?;
+            match p.next_line(Duration::from_millis(50)) {
+                Ok(Next::Line(l)) => return Some(l),
+                // What it said before it ended stands in for the `ready` it never wrote.
+                Ok(Next::Ended) => {
+                    return p.exit().map(|(status, tail)| {
+                        format!("{} ({status})", tail.lines().last().unwrap_or("no stderr"))
+                    })
+                }
+                Ok(Next::Nothing) => {}
+                Err(_) => return None,
+            }
         }
+        None
     }
 
     /// How a daemon of this supervisor ended, once it has: its exit and the tail of its
@@ -266,15 +278,8 @@ impl Supervisor {
                 }
             }
         }
-        use std::os::unix::process::ExitStatusExt;
         let status = d.child.as_mut()?.try_wait().ok()??;
-        Some((
-            ExitRecord {
-                code: status.code(),
-                signal: status.signal(),
-            },
-            String::new(),
-        ))
+        Some((ExitRecord::from(status), String::new()))
     }
 
     /// `(what, netns, pid)` of every recorded daemon.

@@ -109,7 +109,7 @@ impl Topology {
             if launch.mode != Mode::Run {
                 return Err(HarnessError::Unsupported {
                     what: "VM nodes live only as long as the command that booted them".into(),
-                    fix: "use `cnbench run`, `fault` or `scale` with --substrate vm".into(),
+                    fix: "use `cnbench run` or `cnbench fault` with --substrate vm".into(),
                 });
             }
             crate::vm::Assets::locate()?;

@@ -143,7 +143,8 @@ fn capture_socket(ns: &Netns, index: u32) -> std::io::Result<Socket> {
 }
 
 /// Captures every frame on `dev` of a namespace of this machine while `probe` runs, and
-/// until 100 ms after it returned (frames still in flight); returns them, each from its
+/// until 100 ms after it returned (frames still in flight); returns them (the first
+/// [`MAX_CAPTURED_FRAMES`](crate::remote::protocol::MAX_CAPTURED_FRAMES)), each from its
 /// Ethernet header, with what the probe saw.
 pub fn capture_while(
     ns: &Netns,
@@ -164,7 +165,9 @@ pub fn capture_while(
             if let Ok(n) = sock.recv(&mut buf) {
                 // SAFETY: recv initialised the first n bytes.
                 let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                frames.push(bytes.to_vec());
+                if frames.len() < crate::remote::protocol::MAX_CAPTURED_FRAMES {
+                    frames.push(bytes.to_vec());
+                }
             }
             match done_at {
                 None if prober.is_finished() => done_at = Some(Instant::now()),

@@ -77,17 +77,17 @@ fn named(name: &str) -> LinkMessage {
     m
 }
 
-/// Puts `fd` into every `IFLA_NET_NS_FD` of a link request, its veth peer's included: the
-/// fd of a namespace that was named, not opened, when the request was built.
-pub(crate) fn set_peer_netns_fd(msg: &mut RouteNetlinkMessage, fd: i32) {
-    fn fix(attrs: &mut [LinkAttribute], fd: i32) {
+/// Calls `f` on every namespace attribute (`IFLA_NET_NS_FD`, `IFLA_NET_NS_PID`) of a link
+/// request, its veth peer's included.
+fn visit_netns_attrs(msg: &mut RouteNetlinkMessage, f: &mut dyn FnMut(&mut LinkAttribute)) {
+    fn walk(attrs: &mut [LinkAttribute], f: &mut dyn FnMut(&mut LinkAttribute)) {
         for a in attrs {
             match a {
-                LinkAttribute::NetNsFd(x) => *x = fd,
+                LinkAttribute::NetNsFd(_) | LinkAttribute::NetNsPid(_) => f(a),
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
                         if let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = i {
-                            fix(&mut p.attributes, fd);
+                            walk(&mut p.attributes, f);
                         }
                     }
                 }
@@ -96,8 +96,26 @@ pub(crate) fn set_peer_netns_fd(msg: &mut RouteNetlinkMessage, fd: i32) {
         }
     }
     if let RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::SetLink(m) = msg {
-        fix(&mut m.attributes, fd);
+        walk(&mut m.attributes, f);
     }
+}
+
+/// Puts `fd` into every `IFLA_NET_NS_FD` of a link request, its veth peer's included: the
+/// fd of a namespace that was named, not opened, when the request was built.
+pub(crate) fn set_peer_netns_fd(msg: &mut RouteNetlinkMessage, fd: i32) {
+    visit_netns_attrs(msg, &mut |a| {
+        if let LinkAttribute::NetNsFd(x) = a {
+            *x = fd;
+        }
+    });
+}
+
+/// Whether a link request names a namespace by fd or pid: numbers that mean something
+/// only on the machine that built the request.
+pub(crate) fn names_netns(msg: &mut RouteNetlinkMessage) -> bool {
+    let mut found = false;
+    visit_netns_attrs(msg, &mut |_| found = true);
+    found
 }
 
 impl Netlink {

@@ -29,8 +29,8 @@ use crate::netns::Netns;
 use crate::remote::AgentClient;
 
 pub use addr::Address;
-pub(crate) use link::set_peer_netns_fd;
 pub use link::{format_mac, link_name, Link, LinkKind};
+pub(crate) use link::{names_netns, set_peer_netns_fd};
 pub use neigh::{FdbEntry, Neighbour, NeighbourState};
 pub use route::{KernelRoute, RouteProto, RouteScope, RouteSpec};
 pub use tunnel::VxlanSpec;

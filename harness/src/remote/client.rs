@@ -37,12 +37,49 @@ type Answer = (
     Option<Receiver<ProcEvent>>,
 );
 
+/// The byte stream to an agent, and how to close it for good.
+pub struct Connection {
+    /// What the agent sends.
+    pub reader: Box<dyn Read + Send>,
+    /// What the harness sends.
+    pub writer: Box<dyn Write + Send>,
+    /// Ends the connection in both directions. A socket's reader and writer are clones of
+    /// one fd, so dropping the writer alone would not end it; pipes need nothing more.
+    pub close: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Connection {
+    /// A unix socket (a VM's control socket).
+    pub fn unix(stream: std::os::unix::net::UnixStream) -> io::Result<Connection> {
+        let reader = stream.try_clone()?;
+        let closer = stream.try_clone()?;
+        Ok(Connection {
+            reader: Box::new(reader),
+            writer: Box::new(stream),
+            close: Box::new(move || {
+                let _ = closer.shutdown(std::net::Shutdown::Both);
+            }),
+        })
+    }
+
+    /// A pair of pipes (an agent started as a child with `--listen stdio`): dropping the
+    /// writer closes the agent's stdin.
+    pub fn pipes(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>) -> Connection {
+        Connection {
+            reader,
+            writer,
+            close: Box::new(|| {}),
+        }
+    }
+}
+
 struct Shared {
     /// What the harness calls the node (`cnb-<run>-node0`), for messages.
     node: String,
     /// Where to look when the session dies (a VM's console log), for messages.
     look_at: String,
     writer: Mutex<Box<dyn Write + Send>>,
+    close: Box<dyn Fn() + Send + Sync>,
     pending: Mutex<HashMap<u64, Sender<Answer>>>,
     procs: Mutex<HashMap<u64, Sender<ProcEvent>>>,
     /// Why the session ended, once it has.
@@ -67,16 +104,21 @@ impl std::fmt::Debug for AgentClient {
 
 impl AgentClient {
     /// Opens a session: sends [`Hello`] naming `node`, waits up to `timeout` for the agent's
-    /// answer, then starts the reader thread. `look_at` says where to look when the session
-    /// dies (a log file). A version mismatch is refused by the agent, and named here, with the
-    /// two versions and the fix.
+    /// answer (giving up at SIGINT/SIGTERM), then starts the reader thread. `look_at` says
+    /// where to look when the session dies (a log file). A version mismatch is refused by
+    /// the agent, and named here, with the two versions and the fix; a `Welcome` of another
+    /// version is refused here.
     pub fn connect(
         node: &str,
         look_at: &str,
-        mut reader: Box<dyn Read + Send>,
-        mut writer: Box<dyn Write + Send>,
+        conn: Connection,
         timeout: Duration,
     ) -> Result<AgentClient> {
+        let Connection {
+            mut reader,
+            mut writer,
+            close,
+        } = conn;
         let fail = |message: String| HarnessError::Agent {
             node: node.to_string(),
             message,
@@ -93,11 +135,36 @@ impl AgentClient {
             let first = read_frame::<FromAgent>(&mut *reader);
             let _ = tx.send((first, reader));
         });
-        let (first, reader) = rx
-            .recv_timeout(timeout)
-            .map_err(|_| fail(format!("no answer to hello within {} s", timeout.as_secs())))?;
+        let deadline = Instant::now() + timeout;
+        let (first, reader) = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(answer) => break answer,
+                Err(_) if signals::interrupted() => {
+                    close();
+                    return Err(HarnessError::Interrupted);
+                }
+                Err(_) if Instant::now() >= deadline => {
+                    close();
+                    return Err(fail(format!(
+                        "no answer to hello within {} s (see {look_at})",
+                        timeout.as_secs()
+                    )));
+                }
+                Err(_) => {}
+            }
+        };
         let welcome = match first {
-            Ok(Some(FromAgent::Welcome(w))) => w,
+            Ok(Some(FromAgent::Welcome(w))) if w.protocol == PROTOCOL_VERSION => w,
+            Ok(Some(FromAgent::Welcome(w))) => {
+                close();
+                return Err(fail(format!(
+                    "welcomed the session in protocol {} (agent: cnbench {}; harness: cnbench \
+                     {}, protocol {PROTOCOL_VERSION}); run the same cnbench build on both ends",
+                    w.protocol,
+                    w.cnbench,
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
             Ok(Some(FromAgent::Refused {
                 protocol,
                 cnbench,
@@ -126,6 +193,7 @@ impl AgentClient {
             node: node.to_string(),
             look_at: look_at.to_string(),
             writer: Mutex::new(writer),
+            close,
             pending: Mutex::new(HashMap::new()),
             procs: Mutex::new(HashMap::new()),
             dead: Mutex::new(None),
@@ -193,45 +261,43 @@ impl AgentClient {
         }
     }
 
+    /// Sends a call and waits up to `limit` for its answer. Not cut short by SIGINT: every
+    /// call has a limit of its own, and teardown's calls must finish after a Ctrl-C.
     fn call_with_events_raw(&self, call: Call, limit: Duration) -> Result<Answer> {
-        if let Some(why) = self.dead() {
-            return Err(self.error(why));
-        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
+        // Registered before the session is checked, so a death in between drops `tx`.
         lock(&self.shared.pending).insert(id, tx);
+        let forget = || {
+            lock(&self.shared.pending).remove(&id);
+        };
+        if let Some(why) = self.dead() {
+            forget();
+            return Err(self.error(why));
+        }
         let sent = write_frame(
             &mut **lock(&self.shared.writer),
             &ToAgent::Call { id, call },
         );
         if let Err(e) = sent {
-            lock(&self.shared.pending).remove(&id);
+            forget();
             let why = format!("connection lost while sending a request: {e}");
             mark_dead(&self.shared, why.clone());
             return Err(self.error(why));
         }
-        let deadline = Instant::now() + limit;
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(answer) => return Ok(answer),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let why = self.dead().unwrap_or_else(|| "session ended".into());
-                    return Err(self.error(why));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if signals::interrupted() {
-                        lock(&self.shared.pending).remove(&id);
-                        return Err(HarnessError::Interrupted);
-                    }
-                    if Instant::now() >= deadline {
-                        lock(&self.shared.pending).remove(&id);
-                        return Err(self.error(format!(
-                            "no reply within {} s (see {})",
-                            limit.as_secs(),
-                            self.shared.look_at
-                        )));
-                    }
-                }
+        match rx.recv_timeout(limit) {
+            Ok(answer) => Ok(answer),
+            Err(RecvTimeoutError::Disconnected) => {
+                let why = self.dead().unwrap_or_else(|| "session ended".into());
+                Err(self.error(why))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                forget();
+                Err(self.error(format!(
+                    "no reply within {} s (see {})",
+                    limit.as_secs(),
+                    self.shared.look_at
+                )))
             }
         }
     }
@@ -250,42 +316,25 @@ impl AgentClient {
             message: encode_message(msg, flags),
             peer_netns: peer.map(str::to_string),
         };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel();
-        lock(&self.shared.pending).insert(id, tx);
-        let lost = |e: String| io::Error::new(io::ErrorKind::BrokenPipe, e);
-        if let Some(why) = self.dead() {
-            lock(&self.shared.pending).remove(&id);
-            return Err(lost(format!("agent of {}: {why}", self.shared.node)));
-        }
-        if let Err(e) = write_frame(
-            &mut **lock(&self.shared.writer),
-            &ToAgent::Call { id, call },
-        ) {
-            lock(&self.shared.pending).remove(&id);
-            mark_dead(&self.shared, format!("connection lost: {e}"));
-            return Err(lost(format!("agent of {}: {e}", self.shared.node)));
-        }
-        match rx.recv_timeout(CALL_TIMEOUT) {
-            Ok((Ok(Reply::Netlink(answers)), _)) => answers
+        // The session's own failures are not the kernel's: no errno, the agent named.
+        let lost = |e: HarnessError| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string());
+        match self
+            .call_with_events_raw(call, CALL_TIMEOUT)
+            .map_err(lost)?
+        {
+            (Ok(Reply::Netlink(answers)), _) => answers
                 .iter()
                 .map(|b| decode_message(b).map(|(m, _)| m))
                 .collect(),
-            Ok((Ok(other), _)) => Err(io::Error::other(format!(
+            (Ok(other), _) => Err(io::Error::other(format!(
                 "agent of {} answered a netlink request with {other:?}",
                 self.shared.node
             ))),
-            Ok((Err(e), _)) => Err(match e.errno {
+            // The kernel's refusal on the agent is the same OS error here.
+            (Err(e), _) => Err(match e.errno {
                 Some(errno) => io::Error::from_raw_os_error(errno),
                 None => io::Error::other(format!("agent of {}: {}", self.shared.node, e.message)),
             }),
-            Err(_) => {
-                lock(&self.shared.pending).remove(&id);
-                let why = self
-                    .dead()
-                    .unwrap_or_else(|| format!("no reply within {} s", CALL_TIMEOUT.as_secs()));
-                Err(lost(format!("agent of {}: {why}", self.shared.node)))
-            }
         }
     }
 
@@ -348,9 +397,10 @@ impl AgentClient {
 
 impl Drop for AgentClient {
     fn drop(&mut self) {
-        // Closing our write half tells the agent the harness is gone (it then stops what the
-        // session started); the reader thread ends when the agent closes its side.
+        // The connection ends: the agent sees the harness gone and stops what the session
+        // started; the reader thread sees the end and marks the session dead.
         *lock(&self.shared.writer) = Box::new(io::sink());
+        (self.shared.close)();
     }
 }
 
@@ -447,6 +497,16 @@ impl RemoteProc {
         match reply {
             Reply::Exit(e) => Ok(e),
             other => Err(self.agent.error(format!("answered a stop with {other:?}"))),
+        }
+    }
+}
+
+impl Drop for RemoteProc {
+    fn drop(&mut self) {
+        // A process nobody holds any more is not left running on the agent (a stop of an
+        // already dead session fails at once).
+        if self.exit.is_none() && self.agent.dead().is_none() {
+            let _ = self.stop(Duration::from_millis(200));
         }
     }
 }

@@ -27,6 +27,54 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// larger length prefix means the stream is not this protocol.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
+/// Most frames a [`Call::CaptureEcho`] returns: the probe's own are among the first, and a
+/// busy link must not make a reply too large to send.
+pub const MAX_CAPTURED_FRAMES: usize = 2000;
+
+/// Bytes as one base64 string: a third larger than raw, where JSON's array of numbers is
+/// three to four times larger.
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A list of byte strings, each as in [`base64_bytes`].
+mod base64_list {
+    use base64::Engine;
+    use serde::ser::SerializeSeq;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(list: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(list.len()))?;
+        for b in list {
+            seq.serialize_element(&base64::engine::general_purpose::STANDARD.encode(b))?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|t| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(t)
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
 /// The harness's first message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
@@ -130,13 +178,14 @@ pub enum Call {
         /// Where.
         netns: String,
         /// The whole netlink message (header with its `NLM_F_*` flags, then the
-        /// `RouteNetlinkMessage`); the agent sets the sequence number and port.
+        /// `RouteNetlinkMessage`); the agent sets the sequence number and port. Base64.
+        #[serde(with = "base64_bytes")]
         message: Vec<u8>,
         /// A link request whose `IFLA_NET_NS_FD` names this namespace: the agent puts in an fd
         /// of its own for it (an fd number means nothing across machines).
         peer_netns: Option<String>,
     },
-    /// Writes sysctls of a namespace.
+    /// Writes sysctls of a namespace (`net.*` keys only: the agent touches networking).
     SetSysctls {
         /// Where.
         netns: String,
@@ -193,9 +242,10 @@ pub enum Call {
         /// How long it may take to exit after SIGTERM.
         grace_ms: u64,
     },
-    /// Writes a file on the agent's machine (mode 0644), creating its directory.
+    /// Writes a file on the agent's machine, creating its directory; removed, with the run's
+    /// directory, when the session ends.
     WriteFile {
-        /// Absolute path; must be under `/run/cnbench/`.
+        /// Absolute path; must be under `/run/cnbench/<run>/`.
         path: String,
         /// The contents.
         contents: String,
@@ -244,7 +294,7 @@ pub enum Call {
         timeout_ms: u64,
     },
     /// Captures frames on a device while one ICMP echo probe runs from a namespace of the
-    /// same agent (the wire check): every frame seen until 200 ms after the probe ended.
+    /// same agent (the wire check): every frame seen until 100 ms after the probe ended.
     CaptureEcho {
         /// Where the device is.
         capture_netns: String,
@@ -267,8 +317,8 @@ pub enum Reply {
     /// Done; nothing to return.
     Done,
     /// The messages of a netlink answer, each a whole netlink message (none for an
-    /// acknowledged change).
-    Netlink(Vec<Vec<u8>>),
+    /// acknowledged change). Base64.
+    Netlink(#[serde(with = "base64_list")] Vec<Vec<u8>>),
     /// A text (a sysctl's value, a `/proc/net` file).
     Text(String),
     /// A process was started.
@@ -304,7 +354,8 @@ pub enum Reply {
     Probe(ProbeRecord),
     /// Captured frames, each from its Ethernet header, and what the probe saw.
     Frames {
-        /// The frames.
+        /// The frames (at most [`MAX_CAPTURED_FRAMES`]). Base64.
+        #[serde(with = "base64_list")]
         frames: Vec<Vec<u8>>,
         /// The probe.
         echo: ProbeRecord,
@@ -314,7 +365,7 @@ pub enum Reply {
 /// A failed call, as the agent saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteError {
-    /// The whole error chain on the agent, in words.
+    /// What failed on the agent, in words.
     pub message: String,
     /// The OS error number, when the failure was one (a netlink errno gets the same hint
     /// on the harness as a local one).
@@ -328,6 +379,16 @@ pub struct ExitRecord {
     pub code: Option<i32>,
     /// The signal that ended it, if one did.
     pub signal: Option<i32>,
+}
+
+impl From<std::process::ExitStatus> for ExitRecord {
+    fn from(s: std::process::ExitStatus) -> ExitRecord {
+        use std::os::unix::process::ExitStatusExt;
+        ExitRecord {
+            code: s.code(),
+            signal: s.signal(),
+        }
+    }
 }
 
 impl ExitRecord {

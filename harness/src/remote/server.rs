@@ -49,9 +49,20 @@ impl std::str::FromStr for Listen {
         } else if let Some(p) = s.strip_prefix("unix:") {
             Ok(Listen::Unix(p.into()))
         } else if let Some(a) = s.strip_prefix("tcp:") {
-            a.parse()
-                .map(Listen::Tcp)
-                .map_err(|e| format!("--listen {s}: {e}; use tcp:<ip>:<port>"))
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|e| format!("--listen {s}: {e}; use tcp:<ip>:<port>"))?;
+            // Whoever connects can run programs as root here: until the protocol
+            // authenticates its harness, only this machine may connect (reach it from
+            // elsewhere through an SSH tunnel, `ssh -L`).
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "--listen {s}: the agent does not authenticate its harness yet, so it \
+                     listens on loopback only (tcp:127.0.0.1:<port>, reached through an SSH \
+                     tunnel)"
+                ));
+            }
+            Ok(Listen::Tcp(addr))
         } else if s.starts_with('/') {
             Ok(Listen::Device(s.into()))
         } else {
@@ -191,7 +202,7 @@ pub fn serve_session(
                     } => s.spawn(id, &netns, argv, stdin, &what),
                     call => {
                         let result = s.handle(call);
-                        let _ = write_frame(&mut **lock(&s.out), &FromAgent::Reply { id, result });
+                        s.reply(id, result);
                     }
                 });
             }
@@ -235,7 +246,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A process a session started.
 struct Running {
     pid: u32,
-    stdin: Option<ChildStdin>,
+    stdin: Option<Arc<Mutex<ChildStdin>>>,
     /// Set by its reader thread when it has been reaped.
     exit: Arc<(Mutex<Option<ExitRecord>>, Condvar)>,
 }
@@ -247,7 +258,11 @@ struct Session {
     netlinks: Mutex<HashMap<String, Arc<Netlink>>>,
     procs: Mutex<HashMap<u64, Running>>,
     listeners: Mutex<HashMap<u64, TcpListener>>,
-    files: Mutex<Vec<PathBuf>>,
+    /// The `/run/cnbench/<run>` directories files were written to (with whatever the
+    /// session's processes put next to them: BIRD's socket and log).
+    run_dirs: Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// Set when cleanup begins: a call still running then undoes what it makes.
+    closing: std::sync::atomic::AtomicBool,
     next: AtomicU64,
     out: Arc<Mutex<Box<dyn Write + Send>>>,
     exe: PathBuf,
@@ -271,11 +286,40 @@ impl Session {
             netlinks: Mutex::new(HashMap::new()),
             procs: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
-            files: Mutex::new(Vec::new()),
+            run_dirs: Mutex::new(Default::default()),
+            closing: Default::default(),
             next: AtomicU64::new(1),
             out,
             exe: exe.to_path_buf(),
         })
+    }
+
+    /// Answers call `id`; an answer too large for a frame becomes an error that says so, so
+    /// the harness is not left waiting.
+    fn reply(&self, id: u64, result: CallResult) {
+        let mut out = lock(&self.out);
+        let sent = write_frame(&mut **out, &FromAgent::Reply { id, result });
+        if let Err(e) = sent {
+            if e.kind() == io::ErrorKind::InvalidInput {
+                let result = Err(err(format!("the answer could not be sent: {e}")));
+                let _ = write_frame(&mut **out, &FromAgent::Reply { id, result });
+            }
+        }
+    }
+
+    /// The command of an argv: a program named `cnbench` is this agent's own binary (the
+    /// harness cannot know its path here), any other is looked up on this machine's `PATH`.
+    fn command(&self, argv: &[String]) -> Result<Command, RemoteError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| err("a process with an empty argv"))?;
+        let mut cmd = if program == "cnbench" {
+            Command::new(&self.exe)
+        } else {
+            Command::new(program)
+        };
+        cmd.args(args);
+        Ok(cmd)
     }
 
     /// A namespace of this session: the agent's own, or one it made.
@@ -317,6 +361,10 @@ impl Session {
                     .collect();
                 let written = write_sysctls(&ns, &pairs);
                 lock(&self.made).insert(name.clone(), Arc::new(ns));
+                if self.closing.load(Ordering::SeqCst) {
+                    let _ = self.delete_netns(&name);
+                    return Err(err("the session is ending"));
+                }
                 written.map_err(err)?;
                 Ok(Reply::Done)
             }
@@ -332,9 +380,18 @@ impl Session {
                 let (mut msg, flags) = decode_message(&message).map_err(err)?;
                 let nl = self.netlink(&netns)?;
                 // The peer is one of this session's namespaces; its fd goes into the request.
+                // A namespace by the harness's own fd or pid would mean whatever that number
+                // names here (pid 1: this machine's own namespace), so it is refused.
                 let peer = peer_netns.map(|p| self.ns(&p)).transpose()?;
-                if let Some(p) = &peer {
-                    crate::netlink::set_peer_netns_fd(&mut msg, p.fd().as_raw_fd());
+                match &peer {
+                    Some(p) => crate::netlink::set_peer_netns_fd(&mut msg, p.fd().as_raw_fd()),
+                    None if crate::netlink::names_netns(&mut msg) => {
+                        return Err(err(
+                            "a link request naming a namespace by fd or pid: name it by \
+                             peer_netns",
+                        ))
+                    }
+                    None => {}
                 }
                 match nl.relay(msg, flags, None) {
                     Ok(answers) => Ok(Reply::Netlink(
@@ -347,6 +404,9 @@ impl Session {
                 }
             }
             Call::SetSysctls { netns, pairs } => {
+                if let Some((key, _)) = pairs.iter().find(|(k, _)| !k.starts_with("net.")) {
+                    return Err(err(format!("sysctl {key}: the agent sets net.* keys only")));
+                }
                 let ns = self.ns(&netns)?;
                 let pairs: Vec<(&str, &str)> = pairs
                     .iter()
@@ -366,23 +426,15 @@ impl Session {
                     .map(Reply::Text)
                     .map_err(err)
             }
-            Call::Spawn { .. } => Err(err("a spawn is answered by the session loop")),
+            // Answered by the session loop itself.
+            Call::Spawn { .. } | Call::Shutdown => Err(err("not a call of its own")),
             Call::Run {
                 netns,
                 argv,
                 timeout_ms,
             } => {
                 let ns = self.ns(&netns)?;
-                let (program, args) = argv
-                    .split_first()
-                    .ok_or_else(|| err("run with an empty argv"))?;
-                let program = if program == "cnbench" {
-                    self.exe.clone()
-                } else {
-                    PathBuf::from(program)
-                };
-                let mut cmd = Command::new(program);
-                cmd.args(args);
+                let cmd = self.command(&argv)?;
                 let out = crate::host::run_to_end(&ns, cmd, Duration::from_millis(timeout_ms))
                     .map_err(err)?;
                 Ok(Reply::Output {
@@ -392,14 +444,15 @@ impl Session {
                 })
             }
             Call::WriteStdin { proc_id, data } => {
-                let mut procs = lock(&self.procs);
-                let p = procs
-                    .get_mut(&proc_id)
-                    .ok_or_else(|| err(format!("no process {proc_id}")))?;
-                let stdin = p
+                // Written outside the table's lock: a child that does not read its stdin
+                // may block the write, and must not block every other call with it.
+                let stdin = lock(&self.procs)
+                    .get(&proc_id)
+                    .ok_or_else(|| err(format!("no process {proc_id}")))?
                     .stdin
-                    .as_mut()
+                    .clone()
                     .ok_or_else(|| err(format!("process {proc_id} has no stdin")))?;
+                let mut stdin = lock(&stdin);
                 stdin
                     .write_all(data.as_bytes())
                     .and_then(|_| stdin.flush())
@@ -413,16 +466,21 @@ impl Session {
             }
             Call::WriteFile { path, contents } => {
                 let p = PathBuf::from(&path);
-                if !p.starts_with("/run/cnbench/") || path.contains("..") {
+                // /run/cnbench/<run>/...: the run's directory goes when the session ends.
+                let run_dir: PathBuf = p.components().take(4).collect();
+                if !p.starts_with("/run/cnbench/")
+                    || path.contains("..")
+                    || p.components().count() < 5
+                {
                     return Err(err(format!(
-                        "{path}: the agent writes only under /run/cnbench/"
+                        "{path}: the agent writes only under /run/cnbench/<run>/"
                     )));
                 }
                 if let Some(dir) = p.parent() {
                     std::fs::create_dir_all(dir).map_err(err)?;
                 }
+                lock(&self.run_dirs).insert(run_dir);
                 std::fs::write(&p, contents).map_err(|e| err(format!("write {path}: {e}")))?;
-                lock(&self.files).push(p);
                 Ok(Reply::Done)
             }
             Call::IcmpProbe {
@@ -464,7 +522,9 @@ impl Session {
                 let l = lock(&self.listeners)
                     .remove(&listener_id)
                     .ok_or_else(|| err(format!("no listener {listener_id}")))?;
-                accept_peer(&l, Duration::from_millis(timeout_ms))
+                crate::host::accept_within(&l, Duration::from_millis(timeout_ms))
+                    .map(Reply::Peer)
+                    .map_err(err)
             }
             Call::TcpClose { listener_id } => {
                 lock(&self.listeners).remove(&listener_id);
@@ -501,7 +561,6 @@ impl Session {
                     echo: (&probe).into(),
                 })
             }
-            Call::Shutdown => Ok(Reply::Done),
         }
     }
 
@@ -526,7 +585,7 @@ impl Session {
             Ok((reply, go)) => (Ok(reply), Some(go)),
             Err(e) => (Err(e), None),
         };
-        let _ = write_frame(&mut **lock(&self.out), &FromAgent::Reply { id, result });
+        self.reply(id, result);
         if let Some(go) = go {
             let _ = go.send(());
         }
@@ -540,17 +599,8 @@ impl Session {
         what: &str,
     ) -> Result<(Reply, mpsc::Sender<()>), RemoteError> {
         let ns = self.ns(netns)?;
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| err("spawn with an empty argv"))?;
-        let program = if program == "cnbench" {
-            self.exe.clone()
-        } else {
-            PathBuf::from(program)
-        };
-        let mut cmd = Command::new(&program);
-        cmd.args(args)
-            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        let mut cmd = self.command(&argv)?;
+        cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = spawner(ns, cmd, what.to_string()).map_err(err)?;
@@ -563,10 +613,11 @@ impl Session {
             id,
             Running {
                 pid,
-                stdin: child.stdin.take(),
+                stdin: child.stdin.take().map(|s| Arc::new(Mutex::new(s))),
                 exit: Arc::clone(&exit),
             },
         );
+        let ending = self.closing.load(Ordering::SeqCst);
         // Its output waits for `go`, sent once the reply is written.
         let reply = Reply::Spawned { proc_id: id, pid };
         let out = Arc::clone(&self.out);
@@ -574,7 +625,8 @@ impl Session {
         std::thread::spawn(move || {
             let tail = Arc::new(Mutex::new(Vec::<String>::new()));
             let tail_w = Arc::clone(&tail);
-            let err_reader = std::thread::spawn(move || {
+            let (err_done, err_ended) = mpsc::channel::<()>();
+            std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
                     let mut t = lock(&tail_w);
                     t.push(line);
@@ -582,14 +634,20 @@ impl Session {
                         t.remove(0);
                     }
                 }
+                let _ = err_done.send(());
             });
             let _ = go_rx.recv();
             for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
                 let _ = write_frame(&mut **lock(&out), &FromAgent::Output { proc_id: id, line });
             }
-            let status = child.wait().ok();
-            let _ = err_reader.join();
-            let record = status.map(exit_record).unwrap_or_default();
+            let record = child.wait().map(ExitRecord::from).unwrap_or_default();
+            // Reaped: from here on its pid may belong to another process, so `stop` must
+            // not signal it any more.
+            let (m, cv) = &*exit;
+            *lock(m) = Some(record);
+            cv.notify_all();
+            // A grandchild may hold stderr open: its tail is what arrived by then.
+            let _ = err_ended.recv_timeout(Duration::from_secs(1));
             let stderr_tail = lock(&tail).join("\n");
             let _ = write_frame(
                 &mut **lock(&out),
@@ -599,15 +657,19 @@ impl Session {
                     stderr_tail,
                 },
             );
-            let (m, cv) = &*exit;
-            *lock(m) = Some(record);
-            cv.notify_all();
         });
+        if ending {
+            if let Some(r) = lock(&self.procs).remove(&id) {
+                stop(&r, Duration::ZERO);
+            }
+            return Err(err("the session is ending"));
+        }
         Ok((reply, go_tx))
     }
 
     /// Stops every process, closes every listener, deletes every namespace and file.
     fn cleanup(&self) {
+        self.closing.store(true, Ordering::SeqCst);
         let procs: Vec<Running> = lock(&self.procs).drain().map(|(_, r)| r).collect();
         for p in &procs {
             stop(p, Duration::from_millis(200));
@@ -620,20 +682,14 @@ impl Session {
             }
         }
         lock(&self.netlinks).clear();
-        for f in lock(&self.files).drain(..) {
-            let _ = std::fs::remove_file(&f);
-            if let Some(dir) = f.parent() {
-                let _ = std::fs::remove_dir(dir);
+        let dirs = std::mem::take(&mut *lock(&self.run_dirs));
+        for dir in dirs {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    eprintln!("cnbench agent: remove {}: {e}", dir.display());
+                }
             }
         }
-    }
-}
-
-fn exit_record(s: std::process::ExitStatus) -> ExitRecord {
-    use std::os::unix::process::ExitStatusExt;
-    ExitRecord {
-        code: s.code(),
-        signal: s.signal(),
     }
 }
 
@@ -663,21 +719,6 @@ fn stop(p: &Running, grace: Duration) -> ExitRecord {
         }
     }
     done.unwrap_or_default()
-}
-
-fn accept_peer(l: &TcpListener, timeout: Duration) -> CallResult {
-    let _ = l.set_nonblocking(true);
-    let deadline = Instant::now() + timeout;
-    loop {
-        match l.accept() {
-            Ok((_, SocketAddr::V4(peer))) => return Ok(Reply::Peer(*peer.ip())),
-            Ok((_, other)) => return Err(err(format!("unexpected peer {other}"))),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(err(format!("accept: {e}"))),
-        }
-    }
 }
 
 type SpawnJob = (

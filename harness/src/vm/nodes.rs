@@ -10,6 +10,7 @@ use super::{initramfs, qemu, Assets, VmSpec};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::process::Supervisor;
+use crate::remote::client::Connection;
 use crate::remote::AgentClient;
 use crate::signals;
 use crate::topology::{NodePlan, Plan};
@@ -134,21 +135,19 @@ impl VmNodes {
         let start = Instant::now();
         let spec = self.spec(node);
         let stream = qemu::connect_control(&spec.control, pid, &spec.console_log, limit)?;
-        let reader = stream
-            .try_clone()
+        let conn = Connection::unix(stream)
             .map_err(|e| HarnessError::io(format!("{}", spec.control.display()), e))?;
         let agent = AgentClient::connect(
             &node.netns,
             &spec.console_log.display().to_string(),
-            Box::new(reader),
-            Box::new(stream),
+            conn,
             limit.saturating_sub(start.elapsed()),
         )?;
         Ok(Arc::new(agent))
     }
 
-    /// node-restart's power cut: `node`'s QEMU is stopped (by pid, with the VM goes every
-    /// process and namespace in it) and its session closed.
+    /// node-restart's power cut: `node`'s QEMU is stopped (by pid; with the VM go every
+    /// process and namespace in it, and its agent's session ends).
     pub fn power_off(&mut self, node: &NodePlan, hub: &str, procs: &Supervisor) {
         let what = qemu_what(node);
         for (w, netns, pid) in procs.list() {
