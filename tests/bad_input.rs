@@ -89,6 +89,9 @@ const RUN: &[(&str, &str)] = &[
     ("run -b bridge --json {dir}/a-dir", "pick a --json path"),
     // Missing programs.
     ("PATH={dir}/bin run -b bgp", "`bird` is not on PATH"),
+    ("CNBENCH_VM_DIR={dir}/novm run -b vxlan --substrate vm", "run `cnbench setup vm`"),
+    ("CNBENCH_VM_DIR={dir}/novm fault -b vxlan --substrate vm --fault link-flap", "run `cnbench setup vm`"),
+    ("run -b ipip --datapath userspace --substrate vm", "leave --datapath out (kernel) on VMs"),
     ("PATH={dir}/bin run -b host-net --generator iperf3", "apt-get install iperf3"),
     ("PATH={dir}/bin run -b host-net --generator sockperf", "apt-get install sockperf"),
 ];
@@ -350,7 +353,7 @@ impl Fixture {
             .collect();
         let mut cmd = cnbench();
         while let Some((name, value)) = words.first().and_then(|w| w.split_once('=')) {
-            if !name.chars().all(|c| c.is_ascii_uppercase()) {
+            if !name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
                 break;
             }
             cmd.env(name, value);

@@ -57,6 +57,28 @@ fn list_shows_every_backend_of_the_design() {
     for b in DESIGN_BACKENDS {
         assert!(status(b).contains("ready"), "{b} not ready:\n{out}");
     }
+    // The test command runs `cnbench setup vm`, so the VM substrate is ready too.
+    assert!(out.contains("vm ready (QEMU TCG emulation"), "{out}");
+}
+
+#[test]
+fn list_says_what_the_vm_substrate_lacks_and_how_to_get_it() {
+    // An empty VM directory: no kernel there.
+    let dir = std::env::temp_dir().join(format!("cnbench-novm-{}", std::process::id()));
+    let o = common::cnbench()
+        .arg("list")
+        .env("CNBENCH_VM_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("vm unavailable"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("kernel") && l.contains("run `cnbench setup vm`")),
+        "{out}"
+    );
+    assert!(!dir.exists(), "list creates nothing");
 }
 
 /// Bad input: exit code 2, one line on stderr that names the problem and the fix, and no

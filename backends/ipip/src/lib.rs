@@ -77,6 +77,16 @@ pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
         Ok(found.iter().all(|k| k.result.is_ok()))
     };
     let datapath = choose_datapath(options.datapath.as_deref(), probe)?;
+    if datapath == Datapath::Userspace && options.substrate == harness::Substrate::Vm {
+        // The VM loads the ipip module at boot, and the kernel then keeps a fallback `tunl0`
+        // in the node's namespace that cannot be deleted: the daemon's TUN cannot take its
+        // name.
+        return Err(
+            "--datapath userspace on --substrate vm: the VMs' kernel has ipip, whose own \
+             tunl0 takes the daemon's device name; leave --datapath out (kernel) on VMs"
+                .into(),
+        );
+    }
     Ok(Box::new(Ipip::new(datapath)))
 }
 

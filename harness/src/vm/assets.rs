@@ -20,6 +20,18 @@ use crate::error::{HarnessError, Result};
 /// Root of the VM assets.
 pub const VM_DIR: &str = "/var/lib/cnbench/vm";
 
+/// The environment variable that moves [`VM_DIR`] (for a machine whose `/var` is small, and
+/// for tests that need a machine without VM assets).
+pub const VM_DIR_ENV: &str = "CNBENCH_VM_DIR";
+
+/// Where the VM assets are: `$CNBENCH_VM_DIR`, else [`VM_DIR`].
+pub fn vm_dir() -> PathBuf {
+    std::env::var_os(VM_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(VM_DIR))
+}
+
 /// Name of the symlink in [`VM_DIR`] that names the kernel release VMs boot.
 pub const CURRENT_LINK: &str = "current";
 
@@ -48,7 +60,7 @@ impl Assets {
     /// Finds them; a missing piece is [`HarnessError::Unsupported`] whose `what` lists every
     /// missing piece and whose `fix` names the setup command `cnbench setup vm`.
     pub fn locate() -> Result<Assets> {
-        Assets::locate_in(Path::new(VM_DIR))
+        Assets::locate_in(&vm_dir())
     }
 
     /// [`Assets::locate`] with the kernels under `vm_dir`.
@@ -77,13 +89,13 @@ impl Assets {
 
     /// The directory of this kernel release under [`VM_DIR`].
     pub fn kernel_dir(&self) -> PathBuf {
-        kernel_dir(Path::new(VM_DIR), &self.kernel_release)
+        kernel_dir(&vm_dir(), &self.kernel_release)
     }
 }
 
 /// One line per missing piece with how to get it (for `cnbench list`); empty when ready.
 pub fn missing() -> Vec<String> {
-    let probe = Probe::run(Path::new(VM_DIR));
+    let probe = Probe::run(&vm_dir());
     [probe.qemu.err(), probe.busybox.err(), probe.kernel.err()]
         .into_iter()
         .flatten()

@@ -353,7 +353,9 @@ fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
         Some(None) => return Ok(libs),
         Some(Some(interp)) => libs.push(PathBuf::from(interp)),
     }
-    let output = Command::new("ldd").arg(program).output().map_err(|e| {
+    // By its full path where `PATH` lacks it (sudo, cron).
+    let ldd = find_in_path("ldd").unwrap_or_else(|| PathBuf::from("ldd"));
+    let output = Command::new(ldd).arg(program).output().map_err(|e| {
         HarnessError::io(
             format!("run `ldd {}` (Debian package libc-bin)", program.display()),
             e,

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::assets::{self, find_in_path, Probe, CURRENT_LINK, VM_DIR};
+use super::assets::{self, find_in_path, vm_dir, Probe, CURRENT_LINK};
 use crate::error::{HarnessError, Result};
 
 /// The kernel metapackage whose `Depends` names the current versioned kernel package.
@@ -43,7 +43,8 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 /// metapackage's Depends) and unpacks it with `dpkg -x` under `/var/lib/cnbench/vm`.
 /// Idempotent: does nothing for what is present. Progress lines go to `out`.
 pub fn run(out: &mut dyn Write) -> Result<()> {
-    let vm_dir = Path::new(VM_DIR);
+    let vm_dir = vm_dir();
+    let vm_dir = vm_dir.as_path();
     let probe = Probe::run(vm_dir);
     if probe.qemu.is_ok() && probe.busybox.is_ok() && probe.kernel.is_ok() {
         say(out, "VM assets are all present; nothing to do")?;
@@ -105,7 +106,11 @@ pub fn run(out: &mut dyn Write) -> Result<()> {
     match &probe.kernel {
         Ok(k) => say(
             out,
-            &format!("kernel: {} is present under {VM_DIR}", k.release),
+            &format!(
+                "kernel: {} is present under {}",
+                k.release,
+                vm_dir.display()
+            ),
         )?,
         Err(_) => install_kernel(out, &mut apt, vm_dir)?,
     }
@@ -141,10 +146,12 @@ impl System {
                     .map(|v| v.trim().trim_matches('"').to_string())
             })
         };
+        let dir = vm_dir();
+        let dir = dir.display();
         let manual = format!(
             "install {} and a static busybox, unpack a kernel with virtio, veth, bridge, vxlan \
-             and ipip (as modules or built in) as {VM_DIR}/<release>/{{vmlinuz,modules/}} and \
-             point {VM_DIR}/{CURRENT_LINK} at <release>",
+             and ipip (as modules or built in) as {dir}/<release>/{{vmlinuz,modules/}} and \
+             point {dir}/{CURRENT_LINK} at <release>",
             assets::QEMU_BINARY
         );
         if field("ID").as_deref() != Some("debian") {
