@@ -1,5 +1,5 @@
 //! The cnbench engine: network namespaces and a typed netlink layer, the topology planner,
-//! the [`Backend`](backend::Backend) trait, the run lifecycle, conformance checks,
+//! the [`Backend`] trait, the run lifecycle, conformance checks,
 //! measurement orchestration, process supervision and cleanup.
 //!
 //! Depends on `workloads` (traffic generators) and `reports` (the result schema); never on a

@@ -13,7 +13,7 @@
 //! | `bird-restart` | bgp | the node's BIRD stopped, then started |
 //! | `vtep-change` | vxlan | the node's `flannel.1` deleted, then created with a new MAC |
 //!
-//! Files: [`inject`] (the harness's own faults), [`probes`] (the probe stream), [`run`] (one
+//! Files: `inject` (the harness's own faults), `probes` (the probe stream), `run` (one
 //! fault from start to check).
 
 mod inject;

@@ -3,40 +3,32 @@
 //!
 //! Nothing else is mounted in the VM, so everything a node needs is in here: a static busybox
 //! (the shell and the few tools `/init` uses), the kernel modules cnbench needs (there is no
-//! `modprobe` and no `modules.dep` in the VM, so `/init` loads each one with `insmod`, in an
-//! order computed here from each module's `.modinfo`), and the programs of the node (the cnbench
-//! binary, iproute2's `ip`, ...) with every shared library they load, at the paths the dynamic
-//! loader looks for them.
+//! `modprobe` and no `modules.dep` in the VM, so `/init` loads each one with `insmod`, in the
+//! order that [`modules`](super::modules) computes from each module's `.modinfo`), and the
+//! programs of the node (the cnbench binary, iproute2's `ip`, ...) with every shared library
+//! they load, at the paths the dynamic loader looks for them.
 //!
 //! Uncompressed because the kernel unpacks it under emulation: decompressing costs boot time,
-//! and the archive only lives in the run's directory on the host.
+//! and the archive only lives in the run's directory on the host. The archive is written with
+//! the `cpio` crate; ELF files (a program's interpreter) are read with the `object` crate.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use cpio::newc::{self, ModeFileType};
+use object::elf::FileHeader64;
+use object::read::elf::{FileHeader, ProgramHeader};
+use object::LittleEndian;
+
 use super::assets::{find_in_path, Assets};
+use super::modules::read_module;
 use crate::error::{HarnessError, Result};
 
-/// Modules every VM node loads: the control channel and NIC (virtio), and the datapaths
-/// cnbench builds (tun, veth, bridge, vxlan, ipip). Their dependencies are added and ordered
-/// by [`modules`]. A module the kernel has built in is skipped.
-pub const REQUIRED_MODULES: &[&str] = &[
-    "virtio_pci",
-    "virtio_net",
-    "virtio_console",
-    "tun",
-    "veth",
-    "bridge",
-    "vxlan",
-    "ipip",
-];
-
-/// Modules loaded when the kernel has them, not needed to boot: nftables, for the
-/// `numgen`-based loss injection that faults use on the namespace substrate.
-pub const OPTIONAL_MODULES: &[&str] = &["nf_tables", "nft_numgen"];
+// Kept here so that callers keep saying `initramfs::modules` and `initramfs::REQUIRED_MODULES`.
+pub use super::modules::{modules, Module, OPTIONAL_MODULES, REQUIRED_MODULES};
 
 /// The busybox applets `/init` runs; each gets a `/bin/<applet>` symlink to busybox (unless a
 /// program of the same name is put there). Only these: a program such as iproute2's `ip` must
@@ -69,83 +61,8 @@ pub mod console {
     pub const FATAL: &str = "cnbench-init: fatal: ";
 }
 
-/// A kernel module to put in the initramfs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Module {
-    /// Module name, with `_` (`virtio_net`).
-    pub name: String,
-    /// Its file in the module tree (`.ko`, or `.ko.xz`/`.ko.zst`/`.ko.gz`).
-    pub path: PathBuf,
-}
-
-/// The modules to load, dependencies first: [`REQUIRED_MODULES`] (an error if one is neither
-/// a file nor built in) and those of [`OPTIONAL_MODULES`] the kernel has, each preceded by what
-/// its `.modinfo` says it `depends=` on, transitively.
-///
-/// Soft dependencies (`softdep=pre: crc32c`) name aliases, which need `modules.alias` to
-/// resolve; they are not followed (those of the modules above are built into Debian's kernels).
-pub fn modules(assets: &Assets) -> Result<Vec<Module>> {
-    let dir = &assets.modules_dir;
-    let files = index_module_files(dir)
-        .map_err(|e| HarnessError::io(format!("list kernel modules in {}", dir.display()), e))?;
-    let builtin = read_builtin(dir);
-    let unknown = |name: &str| HarnessError::Unsupported {
-        what: format!(
-            "VM kernel {}: module {name} is neither in {} nor built in",
-            assets.kernel_release,
-            dir.display()
-        ),
-        fix: format!(
-            "use a kernel that has it (delete {} and run `{}`)",
-            assets.kernel_dir().display(),
-            super::assets::SETUP_COMMAND
-        ),
-    };
-    let mut roots = Vec::new();
-    for name in REQUIRED_MODULES {
-        if files.contains_key(*name) {
-            roots.push(name.to_string());
-        } else if !builtin.contains(*name) {
-            return Err(unknown(name));
-        }
-    }
-    roots.extend(
-        OPTIONAL_MODULES
-            .iter()
-            .filter(|n| files.contains_key(**n))
-            .map(|n| n.to_string()),
-    );
-    let order = load_order(&roots, |name| {
-        let Some(path) = files.get(name) else {
-            // A dependency that is built in needs no loading; one that is nowhere cannot load.
-            return if builtin.contains(name) {
-                Ok(None)
-            } else {
-                Err(unknown(name))
-            };
-        };
-        let bytes = read_module(path)?;
-        let section = elf_section(&bytes, ".modinfo").ok_or_else(|| HarnessError::Unsupported {
-            what: format!("kernel module {} has no .modinfo section", path.display()),
-            fix: format!(
-                "the module tree is damaged: delete {} and run `{}`",
-                assets.kernel_dir().display(),
-                super::assets::SETUP_COMMAND
-            ),
-        })?;
-        Ok(Some(parse_modinfo(section).depends))
-    })?;
-    Ok(order
-        .into_iter()
-        .map(|name| Module {
-            path: files[&name].clone(),
-            name,
-        })
-        .collect())
-}
-
 /// Writes an uncompressed newc cpio to `out`: busybox (+ symlinks for the applets the init
-/// uses), the modules (dependency order), each program in `programs` at /bin/<file name>
+/// uses), the modules (dependency order), each program in `programs` at `/bin/<file name>`
 /// (stripped copy via `strip -o` if `strip` exists, else plain copy) with every shared library
 /// `ldd` names (and the dynamic loader) at the same paths, and an /init script.
 ///
@@ -190,7 +107,7 @@ pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
 
     let file = File::create(out)
         .map_err(|e| HarnessError::io(format!("create VM initramfs {}", out.display()), e))?;
-    let mut cpio = Cpio::new(BufWriter::with_capacity(1 << 20, file));
+    let mut archive = Archive::new(BufWriter::with_capacity(1 << 20, file));
     let ctx = |what: &str| format!("write VM initramfs {}: {what}", out.display());
     let werr = |what: &str| {
         let c = ctx(what);
@@ -198,19 +115,22 @@ pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
     };
 
     for dir in ["bin", "dev", "proc", "sys", "run", "tmp", "etc"] {
-        cpio.dir(dir).map_err(werr(dir))?;
+        archive.dir(dir).map_err(werr(dir))?;
     }
     // The kernel opens /dev/console for init's stdin, stdout and stderr before init runs, in
     // the initramfs as unpacked (devtmpfs is mounted by init only later): without this node
     // init's output goes nowhere.
-    cpio.char_device("dev/console", 0o600, 5, 1)
+    archive
+        .char_device("dev/console", 0o600, 5, 1)
         .map_err(werr("dev/console"))?;
 
-    cpio.file_from("bin/busybox", 0o755, &assets.busybox)
+    archive
+        .file_from("bin/busybox", 0o755, &assets.busybox)
         .map_err(werr("busybox"))?;
     for applet in INIT_APPLETS {
         if !names.contains_key(*applet) {
-            cpio.symlink(&format!("bin/{applet}"), "busybox")
+            archive
+                .symlink(&format!("bin/{applet}"), "busybox")
                 .map_err(werr("busybox applet links"))?;
         }
     }
@@ -218,7 +138,8 @@ pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
     let module_dir = format!("lib/modules/{}", assets.kernel_release);
     for m in &modules {
         let bytes = read_module(&m.path)?;
-        cpio.file(&format!("{module_dir}/{}.ko", m.name), 0o644, &bytes)
+        archive
+            .file(&format!("{module_dir}/{}.ko", m.name), 0o644, &bytes)
             .map_err(werr(&m.name))?;
     }
 
@@ -230,22 +151,26 @@ pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
             .as_deref()
             .and_then(|strip| stripped_copy(strip, program, out, name));
         let source = staged.as_ref().map_or(*program, |s| s.0.as_path());
-        cpio.file_from(&format!("bin/{name}"), 0o755, source)
+        archive
+            .file_from(&format!("bin/{name}"), 0o755, source)
             .map_err(werr(&program.display().to_string()))?;
     }
     for lib in &libraries {
         let inside = lib.to_string_lossy();
         // The same path in the VM, where the program's loader and DT_NEEDED look for it.
         // Contents are read through symlinks (libfoo.so.1 -> libfoo.so.1.2.3).
-        cpio.file_from(inside.trim_start_matches('/'), 0o755, lib)
+        archive
+            .file_from(inside.trim_start_matches('/'), 0o755, lib)
             .map_err(werr(&inside))?;
     }
 
     let names_in_order: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     let script = init_script(&names_in_order, &format!("/{module_dir}"));
-    cpio.file("init", 0o755, script.as_bytes())
+    archive
+        .file("init", 0o755, script.as_bytes())
         .map_err(werr("init"))?;
-    cpio.finish()
+    archive
+        .finish()
         .and_then(|mut w| w.flush())
         .map_err(werr("trailer"))?;
     Ok(())
@@ -412,234 +337,17 @@ pub(crate) fn parse_ldd(text: &str) -> std::result::Result<Vec<PathBuf>, String>
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernel modules
+// ELF, read with the `object` crate: a program's interpreter, and whether it has one.
 
-/// Every module file under `dir`, by module name (`-` in file names read as `_`, as kmod
-/// does).
-fn index_module_files(dir: &Path) -> io::Result<HashMap<String, PathBuf>> {
-    let mut found = HashMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d)? {
-            let entry = entry?;
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                stack.push(path);
-            } else if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                if let Some(module) = module_name_of_file(name) {
-                    found.insert(module, path);
-                }
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// `virtio-pci.ko.xz` -> `virtio_pci`; None for a file that is not a module.
-pub(crate) fn module_name_of_file(file: &str) -> Option<String> {
-    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
-        .iter()
-        .find_map(|ext| file.strip_suffix(ext))
-        .map(|stem| stem.replace('-', "_"))
-}
-
-/// Names of the modules built into the kernel (`modules.builtin`, paths like
-/// `kernel/crypto/crc32c_generic.ko`); empty when the file is absent.
-fn read_builtin(dir: &Path) -> BTreeSet<String> {
-    fs::read_to_string(dir.join("modules.builtin"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| module_name_of_file(l.rsplit('/').next()?))
-        .collect()
-}
-
-/// A module's bytes, decompressed (newer Debian kernels ship `.ko.xz`; busybox's `insmod`
-/// may not read compressed modules, and `.modinfo` must be read from the ELF file).
-fn read_module(path: &Path) -> Result<Vec<u8>> {
-    let name = path.to_string_lossy();
-    let tool = if name.ends_with(".xz") {
-        Some(("xz", "xz-utils"))
-    } else if name.ends_with(".zst") {
-        Some(("zstd", "zstd"))
-    } else if name.ends_with(".gz") {
-        Some(("gzip", "gzip"))
-    } else {
-        None
-    };
-    let Some((tool, package)) = tool else {
-        return fs::read(path)
-            .map_err(|e| HarnessError::io(format!("read kernel module {name}"), e));
-    };
-    let output = Command::new(tool)
-        .arg("-dc")
-        .arg(path)
-        .output()
-        .map_err(|e| {
-            HarnessError::io(
-                format!("decompress kernel module {name} with {tool} (Debian package {package})"),
-                e,
-            )
-        })?;
-    if !output.status.success() {
-        return Err(HarnessError::io(
-            format!("decompress kernel module {name} with {tool}"),
-            io::Error::other(String::from_utf8_lossy(&output.stderr).trim().to_string()),
-        ));
-    }
-    Ok(output.stdout)
-}
-
-/// What cnbench reads of a module's `.modinfo`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct ModInfo {
-    /// `name=` (absent in old kernels).
-    pub name: Option<String>,
-    /// `depends=`, comma-separated module names; empty when it depends on nothing.
-    pub depends: Vec<String>,
-}
-
-/// Parses a `.modinfo` section: NUL-separated `key=value` strings (with NUL padding between
-/// them, as the linker aligns some).
-pub(crate) fn parse_modinfo(section: &[u8]) -> ModInfo {
-    let mut info = ModInfo::default();
-    for entry in section.split(|b| *b == 0).filter(|e| !e.is_empty()) {
-        let Ok(entry) = std::str::from_utf8(entry) else {
-            continue;
-        };
-        if let Some(value) = entry.strip_prefix("depends=") {
-            info.depends = value
-                .split(',')
-                .map(str::trim)
-                .filter(|d| !d.is_empty())
-                .map(|d| d.replace('-', "_"))
-                .collect();
-        } else if let Some(value) = entry.strip_prefix("name=") {
-            info.name = Some(value.to_string());
-        }
-    }
-    info
-}
-
-/// Orders `roots` and their dependencies so that each module comes after everything it
-/// depends on (a depth-first post-order: roots keep their given order where the dependencies
-/// allow). `deps(name)` returns the module's direct dependencies, or None when it needs no
-/// loading (built in); it is called once per module. A cycle is an error.
-pub(crate) fn load_order(
-    roots: &[String],
-    mut deps: impl FnMut(&str) -> Result<Option<Vec<String>>>,
-) -> Result<Vec<String>> {
-    #[derive(PartialEq)]
-    enum Mark {
-        Visiting,
-        Done,
-    }
-    fn visit(
-        name: &str,
-        deps: &mut dyn FnMut(&str) -> Result<Option<Vec<String>>>,
-        marks: &mut HashMap<String, Mark>,
-        order: &mut Vec<String>,
-        path: &mut Vec<String>,
-    ) -> Result<()> {
-        match marks.get(name) {
-            Some(Mark::Done) => return Ok(()),
-            Some(Mark::Visiting) => {
-                path.push(name.to_string());
-                return Err(HarnessError::Unsupported {
-                    what: format!(
-                        "kernel modules depend on each other in a cycle: {}",
-                        path.join(" -> ")
-                    ),
-                    fix: "the module tree is damaged: unpack the kernel package again".into(),
-                });
-            }
-            None => {}
-        }
-        marks.insert(name.to_string(), Mark::Visiting);
-        path.push(name.to_string());
-        let needed = deps(name)?;
-        if let Some(list) = &needed {
-            for dep in list {
-                visit(dep, deps, marks, order, path)?;
-            }
-        }
-        path.pop();
-        marks.insert(name.to_string(), Mark::Done);
-        if needed.is_some() {
-            order.push(name.to_string());
-        }
-        Ok(())
-    }
-    let mut marks = HashMap::new();
-    let mut order = Vec::new();
-    for root in roots {
-        visit(root, &mut deps, &mut marks, &mut order, &mut Vec::new())?;
-    }
-    Ok(order)
-}
-
-// ---------------------------------------------------------------------------------------------
-// ELF: just enough to read a module's .modinfo and a program's interpreter.
-
-fn elf_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-fn elf_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-fn elf_u64(b: &[u8], at: usize) -> Option<usize> {
-    usize::try_from(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?)).ok()
-}
-
-/// Whether `b` is a 64-bit little-endian ELF file (what x86-64 modules and programs are).
-fn is_elf64le(b: &[u8]) -> bool {
-    b.len() >= 64 && b[..4] == *b"\x7fELF" && b[4] == 2 && b[5] == 1
-}
-
-/// The contents of the section called `name`.
-pub(crate) fn elf_section<'a>(b: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    if !is_elf64le(b) {
-        return None;
-    }
-    let shoff = elf_u64(b, 0x28)?;
-    let shentsize = usize::from(elf_u16(b, 0x3a)?);
-    let shnum = usize::from(elf_u16(b, 0x3c)?);
-    let shstrndx = usize::from(elf_u16(b, 0x3e)?);
-    let header = |i: usize| -> Option<(usize, usize, usize)> {
-        let at = shoff.checked_add(i.checked_mul(shentsize)?)?;
-        let name = elf_u32(b, at)? as usize;
-        let offset = elf_u64(b, at + 0x18)?;
-        let size = elf_u64(b, at + 0x20)?;
-        Some((name, offset, size))
-    };
-    let (_, strtab, strsize) = header(shstrndx)?;
-    let strings = b.get(strtab..strtab.checked_add(strsize)?)?;
-    (0..shnum).find_map(|i| {
-        let (n, offset, size) = header(i)?;
-        let rest = strings.get(n..)?;
-        let end = rest.iter().position(|c| *c == 0)?;
-        (&rest[..end] == name.as_bytes())
-            .then(|| b.get(offset..offset.checked_add(size)?))
-            .flatten()
-    })
-}
-
-/// A program's ELF interpreter (`PT_INTERP`): None if `b` is not ELF64, Some(None) if static.
+/// A program's ELF interpreter (`PT_INTERP`): None if `b` is not a 64-bit little-endian ELF
+/// file (what x86-64 programs are) or cannot be read as one, Some(None) if it has no
+/// interpreter (static).
 pub(crate) fn elf_interp(b: &[u8]) -> Option<Option<String>> {
-    if !is_elf64le(b) {
-        return None;
-    }
-    const PT_INTERP: u32 = 3;
-    let phoff = elf_u64(b, 0x20)?;
-    let phentsize = usize::from(elf_u16(b, 0x36)?);
-    let phnum = usize::from(elf_u16(b, 0x38)?);
-    for i in 0..phnum {
-        let at = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        if elf_u32(b, at)? == PT_INTERP {
-            let offset = elf_u64(b, at + 0x08)?;
-            let size = elf_u64(b, at + 0x20)?;
-            let raw = b.get(offset..offset.checked_add(size)?)?;
-            let end = raw.iter().position(|c| *c == 0).unwrap_or(raw.len());
-            return Some(Some(String::from_utf8_lossy(&raw[..end]).into_owned()));
+    let header = FileHeader64::<LittleEndian>::parse(b).ok()?;
+    let endian = header.endian().ok()?;
+    for segment in header.program_headers(endian, b).ok()? {
+        if let Some(interp) = segment.interpreter(endian, b).ok()? {
+            return Some(Some(String::from_utf8_lossy(interp).into_owned()));
         }
     }
     Some(None)
@@ -651,63 +359,69 @@ pub(crate) fn elf_is_static(b: &[u8]) -> Option<bool> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// cpio, "newc" format (what the kernel's initramfs unpacker reads): a 110-byte ASCII header,
-// the NUL-terminated name, padding to 4 bytes, the data, padding to 4 bytes; a TRAILER!!!
-// entry ends the archive.
+// The archive: "newc" cpio, what the kernel's initramfs unpacker reads. The `cpio` crate
+// writes each entry (header, name, data, padding) and the trailer; this adds what an
+// initramfs needs around it.
 
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFCHR: u32 = 0o020000;
-
-/// A newc cpio writer that adds each entry's parent directories before it, once. All entries
-/// belong to root and have mtime 0, so the same inputs give the same bytes.
-pub(crate) struct Cpio<W: Write> {
+/// A newc cpio writer that adds each entry's parent directories before it, once, and gives
+/// every entry an inode number of its own. All entries belong to root and have mtime 0, so the
+/// same inputs give the same bytes.
+pub(crate) struct Archive<W: Write> {
     w: W,
-    written: u64,
     next_ino: u32,
     dirs: BTreeSet<String>,
 }
 
-impl<W: Write> Cpio<W> {
+impl<W: Write> Archive<W> {
     pub(crate) fn new(w: W) -> Self {
-        Cpio {
+        Archive {
             w,
-            written: 0,
             next_ino: 1,
             dirs: BTreeSet::new(),
         }
     }
 
-    fn header(
+    /// Writes one entry of type `kind` with permission bits `mode`, then `size` bytes of
+    /// `data` (an error if it has fewer). `rdev` is the device number of a device node.
+    fn entry(
         &mut self,
         name: &str,
+        kind: ModeFileType,
         mode: u32,
-        nlink: u32,
-        size: u32,
         rdev: (u32, u32),
+        size: u64,
+        data: impl Read,
     ) -> io::Result<()> {
+        let size = u32::try_from(size).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{name}: over 4 GiB, more than a newc cpio entry holds"),
+            )
+        })?;
         let ino = self.next_ino;
         self.next_ino += 1;
-        let header = format!(
-            "070701{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{:08x}{size:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-            0, 0, 0, 0, 0, rdev.0, rdev.1, name.len() + 1, 0
-        );
-        self.put(header.as_bytes())?;
-        self.put(name.as_bytes())?;
-        self.put(&[0])?;
-        self.pad()
-    }
-
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.w.write_all(bytes)?;
-        self.written += bytes.len() as u64;
+        let nlink = if matches!(kind, ModeFileType::Directory) {
+            2
+        } else {
+            1
+        };
+        let mut w = newc::Builder::new(name)
+            .ino(ino)
+            .mode(mode & 0o7777)
+            .set_mode_file_type(kind)
+            .nlink(nlink)
+            .rdev_major(rdev.0)
+            .rdev_minor(rdev.1)
+            .write(&mut self.w, size);
+        let copied = io::copy(&mut data.take(u64::from(size)), &mut w)?;
+        if copied != u64::from(size) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name}: got {copied} of its {size} bytes"),
+            ));
+        }
+        w.finish()?;
         Ok(())
-    }
-
-    fn pad(&mut self) -> io::Result<()> {
-        let n = (4 - (self.written % 4) as usize) % 4;
-        self.put(&[0u8; 3][..n])
     }
 
     fn parents(&mut self, name: &str) -> io::Result<()> {
@@ -719,9 +433,15 @@ impl<W: Write> Cpio<W> {
             }
             prefix.push_str(part);
             if !self.dirs.contains(&prefix) {
-                let dir = prefix.clone();
-                self.header(&dir, S_IFDIR | 0o755, 2, 0, (0, 0))?;
-                self.dirs.insert(dir);
+                self.entry(
+                    &prefix,
+                    ModeFileType::Directory,
+                    0o755,
+                    (0, 0),
+                    0,
+                    io::empty(),
+                )?;
+                self.dirs.insert(prefix.clone());
             }
         }
         Ok(())
@@ -731,8 +451,9 @@ impl<W: Write> Cpio<W> {
     pub(crate) fn dir(&mut self, name: &str) -> io::Result<()> {
         check_name(name)?;
         self.parents(name)?;
-        if self.dirs.insert(name.to_string()) {
-            self.header(name, S_IFDIR | 0o755, 2, 0, (0, 0))?;
+        if !self.dirs.contains(name) {
+            self.entry(name, ModeFileType::Directory, 0o755, (0, 0), 0, io::empty())?;
+            self.dirs.insert(name.to_string());
         }
         Ok(())
     }
@@ -740,41 +461,39 @@ impl<W: Write> Cpio<W> {
     /// A regular file with `data`.
     pub(crate) fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
         check_name(name)?;
-        let size = u32::try_from(data.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file over 4 GiB"))?;
         self.parents(name)?;
-        self.header(name, S_IFREG | (mode & 0o7777), 1, size, (0, 0))?;
-        self.put(data)?;
-        self.pad()
+        self.entry(
+            name,
+            ModeFileType::Regular,
+            mode,
+            (0, 0),
+            data.len() as u64,
+            data,
+        )
     }
 
     /// A regular file with the contents of `source` (read through symlinks), streamed.
     pub(crate) fn file_from(&mut self, name: &str, mode: u32, source: &Path) -> io::Result<()> {
         check_name(name)?;
-        let mut f = File::open(source)?;
+        let f = File::open(source)?;
         let len = f.metadata()?.len();
-        let size = u32::try_from(len)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file over 4 GiB"))?;
         self.parents(name)?;
-        self.header(name, S_IFREG | (mode & 0o7777), 1, size, (0, 0))?;
-        let copied = io::copy(&mut (&mut f).take(len), &mut self.w)?;
-        if copied != len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("{} shrank while being copied", source.display()),
-            ));
-        }
-        self.written += copied;
-        self.pad()
+        self.entry(name, ModeFileType::Regular, mode, (0, 0), len, f)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", source.display())))
     }
 
     /// A symbolic link to `target`.
     pub(crate) fn symlink(&mut self, name: &str, target: &str) -> io::Result<()> {
         check_name(name)?;
         self.parents(name)?;
-        self.header(name, S_IFLNK | 0o777, 1, target.len() as u32, (0, 0))?;
-        self.put(target.as_bytes())?;
-        self.pad()
+        self.entry(
+            name,
+            ModeFileType::Symlink,
+            0o777,
+            (0, 0),
+            target.len() as u64,
+            target.as_bytes(),
+        )
     }
 
     /// A character device node.
@@ -787,13 +506,19 @@ impl<W: Write> Cpio<W> {
     ) -> io::Result<()> {
         check_name(name)?;
         self.parents(name)?;
-        self.header(name, S_IFCHR | (mode & 0o7777), 1, 0, (major, minor))
+        self.entry(
+            name,
+            ModeFileType::Char,
+            mode,
+            (major, minor),
+            0,
+            io::empty(),
+        )
     }
 
     /// Writes the trailer and returns the writer.
-    pub(crate) fn finish(mut self) -> io::Result<W> {
-        self.header("TRAILER!!!", 0, 1, 0, (0, 0))?;
-        Ok(self.w)
+    pub(crate) fn finish(self) -> io::Result<W> {
+        newc::trailer(self.w)
     }
 }
 
@@ -814,128 +539,6 @@ fn check_name(name: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modinfo_depends_are_parsed() {
-        let section = b"license=GPL\0\0\0depends=tunnel4,ip_tunnel\0retpoline=Y\0intree=Y\0name=ipip\0vermagic=6.1.0 SMP\0";
-        let info = parse_modinfo(section);
-        assert_eq!(info.name.as_deref(), Some("ipip"));
-        assert_eq!(info.depends, vec!["tunnel4", "ip_tunnel"]);
-
-        let none = parse_modinfo(b"depends=\0name=veth\0");
-        assert!(none.depends.is_empty());
-        assert_eq!(parse_modinfo(b"").depends, Vec::<String>::new());
-        // File-style names are normalised to module names.
-        assert_eq!(
-            parse_modinfo(b"depends=virtio-ring\0").depends,
-            vec!["virtio_ring"]
-        );
-    }
-
-    #[test]
-    fn module_file_names() {
-        assert_eq!(module_name_of_file("ipip.ko").as_deref(), Some("ipip"));
-        assert_eq!(
-            module_name_of_file("intel-uncore.ko.xz").as_deref(),
-            Some("intel_uncore")
-        );
-        assert_eq!(module_name_of_file("modules.order"), None);
-    }
-
-    fn graph(edges: &[(&str, &[&str])]) -> HashMap<String, Vec<String>> {
-        edges
-            .iter()
-            .map(|(n, d)| (n.to_string(), d.iter().map(|s| s.to_string()).collect()))
-            .collect()
-    }
-
-    fn order(
-        g: &HashMap<String, Vec<String>>,
-        roots: &[&str],
-        builtin: &[&str],
-    ) -> Result<Vec<String>> {
-        let roots: Vec<String> = roots.iter().map(|s| s.to_string()).collect();
-        let mut calls = Vec::new();
-        let out = load_order(&roots, |n| {
-            calls.push(n.to_string());
-            if builtin.contains(&n) {
-                return Ok(None);
-            }
-            Ok(Some(g.get(n).cloned().unwrap_or_default()))
-        });
-        let mut unique = calls.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(
-            unique.len(),
-            calls.len(),
-            "each module is looked up once: {calls:?}"
-        );
-        out
-    }
-
-    #[test]
-    fn dependencies_come_first_and_once() {
-        let g = graph(&[
-            (
-                "virtio_pci",
-                &[
-                    "virtio_ring",
-                    "virtio_pci_modern_dev",
-                    "virtio_pci_legacy_dev",
-                    "virtio",
-                ],
-            ),
-            ("virtio_net", &["virtio_ring", "virtio", "net_failover"]),
-            ("net_failover", &["failover"]),
-            ("virtio_ring", &["virtio"]),
-            ("ipip", &["tunnel4", "ip_tunnel"]),
-        ]);
-        let got = order(&g, &["virtio_pci", "virtio_net", "ipip"], &[]).unwrap();
-        let pos = |n: &str| {
-            got.iter()
-                .position(|x| x == n)
-                .unwrap_or_else(|| panic!("{n} missing"))
-        };
-        for (module, deps) in &g {
-            for d in deps {
-                assert!(
-                    pos(d) < pos(module),
-                    "{d} must load before {module}: {got:?}"
-                );
-            }
-        }
-        assert_eq!(got.len(), 11, "{got:?}");
-        assert_eq!(
-            got,
-            [
-                "virtio",
-                "virtio_ring",
-                "virtio_pci_modern_dev",
-                "virtio_pci_legacy_dev",
-                "virtio_pci",
-                "failover",
-                "net_failover",
-                "virtio_net",
-                "tunnel4",
-                "ip_tunnel",
-                "ipip"
-            ]
-        );
-    }
-
-    #[test]
-    fn builtin_modules_are_left_out_and_cycles_refused() {
-        let g = graph(&[("nf_tables", &["nfnetlink", "libcrc32c"])]);
-        assert_eq!(
-            order(&g, &["nf_tables"], &["libcrc32c"]).unwrap(),
-            ["nfnetlink", "nf_tables"]
-        );
-
-        let cyclic = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])]);
-        let err = order(&cyclic, &["a"], &[]).unwrap_err().to_string();
-        assert!(err.contains("a -> b -> c -> a"), "{err}");
-    }
 
     #[test]
     fn ldd_output_is_parsed() {
@@ -961,54 +564,62 @@ mod tests {
 
     #[test]
     fn cpio_entries_are_aligned_and_parents_come_first() {
-        let mut c = Cpio::new(Vec::new());
+        let mut c = Archive::new(Vec::new());
         c.file("a/b/c", 0o644, b"hello").unwrap();
         c.symlink("a/l", "b/c").unwrap();
         c.char_device("dev/console", 0o600, 5, 1).unwrap();
+        // Already written as a parent: not written again.
+        c.dir("a/b").unwrap();
         let bytes = c.finish().unwrap();
+        assert!(bytes.starts_with(b"070701"), "newc, without checksums");
         assert_eq!(bytes.len() % 4, 0);
-        // Walk the archive back.
-        let mut at = 0;
+        // Read the archive back.
+        let mut rest: &[u8] = &bytes;
         let mut names = Vec::new();
+        let mut inodes = BTreeSet::new();
         loop {
-            let h = std::str::from_utf8(&bytes[at..at + 110]).unwrap();
-            assert_eq!(&h[..6], "070701");
-            let field =
-                |i: usize| u32::from_str_radix(&h[6 + 8 * i..14 + 8 * i], 16).unwrap() as usize;
-            let (mode, size, rmaj, namesize) = (field(1), field(6), field(9), field(11));
-            let name = std::str::from_utf8(&bytes[at + 110..at + 110 + namesize - 1])
-                .unwrap()
-                .to_string();
-            at = (at + 110 + namesize).next_multiple_of(4);
-            let data = &bytes[at..at + size];
-            at = (at + size).next_multiple_of(4);
-            if name == "a/b/c" {
-                assert_eq!(data, b"hello");
-                assert_eq!(mode, (S_IFREG | 0o644) as usize);
-            }
-            if name == "dev/console" {
-                assert_eq!(rmaj, 5);
-            }
-            names.push(name);
-            if names.last().unwrap() == "TRAILER!!!" {
+            let mut r = newc::Reader::new(rest).unwrap();
+            let e = r.entry().clone();
+            let mut data = Vec::new();
+            r.read_to_end(&mut data).unwrap();
+            rest = r.finish().unwrap();
+            if e.is_trailer() {
                 break;
             }
+            assert!(inodes.insert(e.ino()), "inode {} twice", e.ino());
+            assert_eq!((e.uid(), e.gid(), e.mtime()), (0, 0, 0));
+            match e.name() {
+                "a" | "a/b" | "dev" => assert_eq!(e.mode(), 0o040755),
+                "a/b/c" => {
+                    assert_eq!(e.mode(), 0o100644);
+                    assert_eq!(data, b"hello");
+                }
+                "a/l" => {
+                    assert_eq!(e.mode(), 0o120777);
+                    assert_eq!(data, b"b/c");
+                }
+                "dev/console" => {
+                    assert_eq!(e.mode(), 0o020600);
+                    assert_eq!((e.rdev_major(), e.rdev_minor()), (5, 1));
+                    assert!(data.is_empty());
+                }
+                other => panic!("unexpected entry {other}"),
+            }
+            names.push(e.name().to_string());
         }
-        assert_eq!(at, bytes.len());
-        assert_eq!(
-            names,
-            [
-                "a",
-                "a/b",
-                "a/b/c",
-                "a/l",
-                "dev",
-                "dev/console",
-                "TRAILER!!!"
-            ]
-        );
+        assert!(rest.is_empty(), "{} bytes after the trailer", rest.len());
+        assert_eq!(names, ["a", "a/b", "a/b/c", "a/l", "dev", "dev/console"]);
         assert!(check_name("/abs").is_err());
         assert!(check_name("a/../b").is_err());
+    }
+
+    #[test]
+    fn cpio_entry_short_of_its_size_is_an_error() {
+        let mut c = Archive::new(Vec::new());
+        let err = c
+            .entry("f", ModeFileType::Regular, 0o644, (0, 0), 10, &b"abc"[..])
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
@@ -1020,5 +631,12 @@ mod tests {
             .expect("dynamically linked");
         assert!(interp.contains("ld-linux"), "{interp}");
         assert_eq!(elf_interp(b"#!/bin/sh\n"), None);
+    }
+
+    #[test]
+    fn elf_is_static_of_this_test_binary() {
+        let me = fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(elf_is_static(&me), Some(false));
+        assert_eq!(elf_is_static(b"\x7fELF but cut short"), None);
     }
 }

@@ -10,6 +10,8 @@
 //! - [`setup`]: `cnbench setup vm` installs QEMU and a static busybox and unpacks a kernel
 //!   package under [`assets::VM_DIR`]; [`Assets::locate`] finds them again (and
 //!   [`assets::missing`] tells `cnbench list` what is absent).
+//! - [`modules`]: the kernel modules a node loads, and their load order, read from each
+//!   module's `.modinfo` (there is no `modprobe` in the VM).
 //! - [`initramfs`]: writes the VM's whole root file system as one uncompressed cpio: busybox,
 //!   the kernel modules in dependency order, the programs the node needs (the cnbench binary,
 //!   iproute2, ...) with their shared libraries, and an `/init` that loads the modules, finds the
@@ -31,6 +33,7 @@
 
 pub mod assets;
 pub mod initramfs;
+pub mod modules;
 pub mod nodes;
 pub mod qemu;
 pub mod setup;

@@ -6,7 +6,7 @@
 //! - A static busybox (`busybox-static`), the VM's shell: it needs no libraries in the VM.
 //! - A kernel: the current `linux-image-<version>-cloud-amd64` (the cloud flavour boots fast
 //!   and has the virtio drivers and the network modules as modules), downloaded with
-//!   `apt-get download` and unpacked with `dpkg -x` under [`VM_DIR`]: never installed, so this
+//!   `apt-get download` and unpacked with `dpkg -x` under [`VM_DIR`](super::assets::VM_DIR): never installed, so this
 //!   machine's own boot is untouched.
 //!
 //! Every step first looks whether its result is already there, so running it again does

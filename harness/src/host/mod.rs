@@ -5,23 +5,26 @@
 //! a node agent (a VM's, one day a remote server's), driven over the agent protocol
 //! ([`crate::remote`]); every method means the same on both.
 
+mod local;
+mod proc;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::checks::reachability::{self, Echo, ProbeResult};
 use crate::error::{HarnessError, Result};
 use crate::netlink::{Netlink, PeerNetns};
 use crate::netns::Netns;
 use crate::process;
-use crate::remote::client::Next;
 use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::{Call, ExitRecord, Reply};
-use crate::remote::{AgentClient, RemoteProc};
-use crate::signals;
+use crate::remote::AgentClient;
+
+pub(crate) use local::{accept_within, read_proc_net, read_sysctl, run_to_end, write_sysctls};
+pub use proc::Proc;
 
 /// One namespace of a run, with its netlink handle.
 #[derive(Debug)]
@@ -218,40 +221,14 @@ impl Host {
         match &self.place {
             Place::Local(ns) => {
                 let mut cmd = Command::new(exe);
-                cmd.args(args)
-                    .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut child = process::spawn_in(ns, cmd, what)?;
-                let stdout = child.stdout.take().expect("piped");
-                let stdin = child.stdin.take();
-                let (tx, rx) = mpsc::channel();
-                std::thread::spawn(move || {
-                    for line in BufReader::new(stdout).lines() {
-                        if tx.send(line).is_err() {
-                            break;
-                        }
-                    }
-                });
-                Ok(Proc {
-                    what: what.to_string(),
-                    netns: self.name.clone(),
-                    kind: ProcKind::Local {
-                        child,
-                        stdin,
-                        lines: rx,
-                    },
-                })
+                cmd.args(args);
+                Proc::start_local(ns, cmd, stdin, what)
             }
             Place::Remote(agent) => {
                 let mut argv = vec!["cnbench".to_string()];
                 argv.extend(args.iter().cloned());
                 let p = agent.spawn(&self.name, argv, stdin, what)?;
-                Ok(Proc {
-                    what: what.to_string(),
-                    netns: self.name.clone(),
-                    kind: ProcKind::Remote(p),
-                })
+                Ok(Proc::remote(&self.name, what, p))
             }
         }
     }
@@ -408,66 +385,6 @@ pub struct CmdOutput {
     pub stderr: String,
 }
 
-/// Waits up to `timeout` for one connection on `l` and returns its source address.
-pub(crate) fn accept_within(
-    l: &TcpListener,
-    timeout: Duration,
-) -> std::result::Result<Ipv4Addr, String> {
-    let _ = l.set_nonblocking(true);
-    let deadline = Instant::now() + timeout;
-    loop {
-        match l.accept() {
-            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
-            Ok((_, other)) => return Err(format!("unexpected peer {other}")),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    }
-}
-
-/// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`.
-pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
-    let what = format!("{:?}", cmd.get_program());
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = process::spawn_in(ns, cmd, &what)?;
-    // The pipes are drained on threads, so a chatty program cannot block on a full one.
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                process::stop(&mut child, Duration::from_millis(100));
-                return Err(HarnessError::Process {
-                    what,
-                    netns: ns.name().to_string(),
-                    message: format!("did not finish within {} ms", limit.as_millis()),
-                });
-            }
-        }
-    };
-    Ok(CmdOutput {
-        status: status.into(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
 /// A TCP listener in a host.
 pub struct Listener<'a> {
     /// Its port.
@@ -510,191 +427,6 @@ impl Drop for Listener<'_> {
     }
 }
 
-/// A process started in a host, with its stdout read line by line.
-pub struct Proc {
-    what: String,
-    netns: String,
-    kind: ProcKind,
-}
-
-enum ProcKind {
-    Local {
-        child: Child,
-        stdin: Option<ChildStdin>,
-        lines: mpsc::Receiver<std::io::Result<String>>,
-    },
-    Remote(RemoteProc),
-}
-
-impl Proc {
-    /// Its pid on its machine.
-    pub fn pid(&self) -> u32 {
-        match &self.kind {
-            ProcKind::Local { child, .. } => child.id(),
-            ProcKind::Remote(p) => p.pid(),
-        }
-    }
-
-    /// Whether it runs on this machine (its pid can be traced here).
-    pub fn is_local(&self) -> bool {
-        matches!(self.kind, ProcKind::Local { .. })
-    }
-
-    /// What it is (`tcp-rr server`).
-    pub fn what(&self) -> &str {
-        &self.what
-    }
-
-    /// The namespace it runs in.
-    pub fn netns(&self) -> &str {
-        &self.netns
-    }
-
-    fn error(&self, message: String) -> HarnessError {
-        HarnessError::Process {
-            what: self.what.clone(),
-            netns: self.netns.clone(),
-            message,
-        }
-    }
-
-    /// Waits up to `limit` for its next stdout line, polling for SIGINT/SIGTERM. Its end
-    /// before a line is an error with its stderr.
-    pub fn next_line(&mut self, limit: Duration) -> Result<String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if signals::interrupted() {
-                return Err(HarnessError::Interrupted);
-            }
-            let step = Duration::from_millis(50);
-            match &mut self.kind {
-                ProcKind::Local { lines, child, .. } => match lines.recv_timeout(step) {
-                    Ok(Ok(line)) => return Ok(line),
-                    Ok(Err(e)) => return Err(self.error(format!("reading its output: {e}"))),
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        let _ = child.wait();
-                        let tail = self.stderr_tail();
-                        return Err(self.error(with_tail("exited without a result", &tail)));
-                    }
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                },
-                ProcKind::Remote(p) => match p.next_line(step)? {
-                    Next::Line(line) => return Ok(line),
-                    Next::Ended => {
-                        let (status, tail) = p.exit().cloned().unwrap_or_default();
-                        return Err(self.error(with_tail(
-                            &format!("exited without a result ({status})"),
-                            &tail,
-                        )));
-                    }
-                    Next::Nothing => {}
-                },
-            }
-            if Instant::now() >= deadline {
-                let tail = self.stderr_tail();
-                return Err(self.error(with_tail(
-                    &format!("no result within {} s", limit.as_secs()),
-                    &tail,
-                )));
-            }
-        }
-    }
-
-    /// Its stderr, once it has exited (empty while it runs).
-    fn stderr_tail(&mut self) -> String {
-        match &mut self.kind {
-            ProcKind::Local { child, .. } => {
-                let mut s = String::new();
-                if let Ok(Some(_)) = child.try_wait() {
-                    if let Some(mut e) = child.stderr.take() {
-                        use std::io::Read;
-                        let _ = e.read_to_string(&mut s);
-                    }
-                }
-                s.trim().to_string()
-            }
-            ProcKind::Remote(p) => p
-                .exit()
-                .map(|(_, t)| t.trim().to_string())
-                .unwrap_or_default(),
-        }
-    }
-
-    /// Writes to its stdin (started with `stdin`); a gone process shows when its output is
-    /// read.
-    pub fn write_stdin(&mut self, data: &str) {
-        match &mut self.kind {
-            ProcKind::Local { stdin, .. } => {
-                if let Some(s) = stdin.as_mut() {
-                    let _ = s.write_all(data.as_bytes()).and_then(|_| s.flush());
-                }
-            }
-            ProcKind::Remote(p) => {
-                let _ = p.write_stdin(data);
-            }
-        }
-    }
-
-    /// Waits up to `limit` for it to exit by itself, else stops it (SIGTERM, then SIGKILL);
-    /// returns how it ended.
-    pub fn finish(&mut self, limit: Duration) -> String {
-        match &mut self.kind {
-            ProcKind::Local { child, .. } => {
-                let deadline = Instant::now() + limit;
-                while Instant::now() < deadline {
-                    if let Ok(Some(s)) = child.try_wait() {
-                        return s.to_string();
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                process::stop(child, Duration::from_millis(500));
-                "killed".into()
-            }
-            ProcKind::Remote(p) => {
-                let deadline = Instant::now() + limit;
-                while p.exit().is_none() && Instant::now() < deadline {
-                    if p.next_line(Duration::from_millis(50)).is_err() {
-                        break;
-                    }
-                }
-                if let Some((status, _)) = p.exit() {
-                    return status.to_string();
-                }
-                let _ = p.stop(Duration::from_millis(500));
-                "killed".into()
-            }
-        }
-    }
-
-    /// Stops it now (SIGTERM, then SIGKILL after a grace period).
-    pub fn stop(&mut self) {
-        match &mut self.kind {
-            ProcKind::Local { child, .. } => process::stop(child, Duration::from_millis(500)),
-            ProcKind::Remote(p) => {
-                let _ = p.stop(Duration::from_millis(500));
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let ProcKind::Local { child, .. } = &mut self.kind {
-            if let Ok(None) = child.try_wait() {
-                process::stop(child, Duration::from_millis(200));
-            }
-        }
-    }
-}
-
-fn with_tail(message: &str, tail: &str) -> String {
-    if tail.is_empty() {
-        message.to_string()
-    } else {
-        format!("{message}: {tail}")
-    }
-}
-
 fn text(agent: &AgentClient, reply: Reply) -> Result<String> {
     match reply {
         Reply::Text(t) => Ok(t),
@@ -703,34 +435,4 @@ fn text(agent: &AgentClient, reply: Reply) -> Result<String> {
             message: format!("expected a text answer, got {other:?}"),
         }),
     }
-}
-
-/// Writes sysctls of a namespace of this machine, on one thread that entered it.
-pub(crate) fn write_sysctls(ns: &Netns, pairs: &[(&str, &str)]) -> Result<()> {
-    let written = ns.run_in(|| {
-        for (key, value) in pairs {
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            fs::write(&path, value).map_err(|e| (key, value, e))?;
-        }
-        Ok(())
-    })?;
-    written.map_err(|(key, value, e)| {
-        HarnessError::io(format!("in {}: set {key}={value}", ns.name()), e)
-    })
-}
-
-/// Reads a sysctl of a namespace of this machine.
-pub(crate) fn read_sysctl(ns: &Netns, key: &str) -> Result<String> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    ns.run_in(|| fs::read_to_string(&path))?
-        .map(|s| s.trim().to_string())
-        .map_err(|e| HarnessError::io(format!("in {}: read {key}", ns.name()), e))
-}
-
-/// Reads `/proc/net/<file>` as a namespace of this machine sees it (`/proc/net` follows the
-/// reading thread's namespace).
-pub(crate) fn read_proc_net(ns: &Netns, file: &str) -> Result<String> {
-    let path = format!("/proc/thread-self/net/{file}");
-    ns.run_in(|| fs::read_to_string(&path))?
-        .map_err(|e| HarnessError::io(format!("in {}: read /proc/net/{file}", ns.name()), e))
 }

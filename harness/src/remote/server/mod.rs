@@ -1,0 +1,234 @@
+//! The agent's end: `cnbench agent --listen <where>` serves one session at a time, and
+//! whatever a session made (processes, namespaces, listeners, files) ends with it — after a
+//! `Shutdown` and just as well after a dropped connection, so a harness that dies leaves
+//! nothing running on the node.
+
+mod procs;
+mod session;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use session::Session;
+
+use super::protocol::{
+    read_frame, write_frame, Call, FromAgent, Reply, ToAgent, Welcome, PROTOCOL_VERSION,
+};
+
+/// Where the agent waits for its harness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// A character device (a VM's virtio-serial port): opened, served, reopened.
+    Device(PathBuf),
+    /// A unix socket path.
+    Unix(PathBuf),
+    /// A TCP address (a remote host).
+    Tcp(SocketAddr),
+    /// Its own stdin and stdout: one session, then exit.
+    Stdio,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Listen, String> {
+        if s == "stdio" {
+            Ok(Listen::Stdio)
+        } else if let Some(p) = s.strip_prefix("unix:") {
+            Ok(Listen::Unix(p.into()))
+        } else if let Some(a) = s.strip_prefix("tcp:") {
+            let addr: SocketAddr = a
+                .parse()
+                .map_err(|e| format!("--listen {s}: {e}; use tcp:<ip>:<port>"))?;
+            // Whoever connects can run programs as root here: until the protocol
+            // authenticates its harness, only this machine may connect (reach it from
+            // elsewhere through an SSH tunnel, `ssh -L`).
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "--listen {s}: the agent does not authenticate its harness yet, so it \
+                     listens on loopback only (tcp:127.0.0.1:<port>, reached through an SSH \
+                     tunnel)"
+                ));
+            }
+            Ok(Listen::Tcp(addr))
+        } else if s.starts_with('/') {
+            Ok(Listen::Device(s.into()))
+        } else {
+            Err(format!(
+                "--listen {s}: use a device path (/dev/vport0p1), unix:<path>, tcp:<ip>:<port> \
+                 or stdio"
+            ))
+        }
+    }
+}
+
+/// Serves sessions on `listen` until the process is killed (`Stdio`: one session). `exe` is
+/// the program a spawn of `cnbench` runs (this binary).
+pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
+    match listen {
+        Listen::Stdio => {
+            serve_session(Box::new(io::stdin()), Box::new(io::stdout()), exe);
+            Ok(())
+        }
+        Listen::Device(path) => loop {
+            let dev = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)?;
+            let reader = dev.try_clone()?;
+            eprintln!("cnbench agent: serving on {}", path.display());
+            serve_session(Box::new(reader), Box::new(dev), exe);
+            // A virtio port reads end-of-file while no host is connected: do not spin.
+            std::thread::sleep(Duration::from_millis(200));
+        },
+        Listen::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            let l = std::os::unix::net::UnixListener::bind(path)?;
+            for s in l.incoming() {
+                let s = s?;
+                serve_session(Box::new(s.try_clone()?), Box::new(s), exe);
+            }
+            Ok(())
+        }
+        Listen::Tcp(addr) => {
+            let l = TcpListener::bind(addr)?;
+            for s in l.incoming() {
+                let s = s?;
+                let _ = s.set_nodelay(true);
+                serve_session(Box::new(s.try_clone()?), Box::new(s), exe);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The harness asked (`Shutdown`).
+    Shutdown,
+    /// The connection dropped (end of stream or an error), with what happened.
+    Dropped(String),
+    /// The hello was refused (version mismatch) or was not a hello.
+    Refused(String),
+}
+
+/// Serves one session on a stream and cleans up after it, however it ended.
+pub fn serve_session(
+    mut reader: Box<dyn Read + Send>,
+    writer: Box<dyn Write + Send>,
+    exe: &Path,
+) -> SessionEnd {
+    let out = Arc::new(Mutex::new(writer));
+    let send = |msg: &FromAgent| -> io::Result<()> { write_frame(&mut **lock(&out), msg) };
+    let hello = match read_frame::<ToAgent>(&mut *reader) {
+        Ok(Some(ToAgent::Hello(h))) => h,
+        Ok(Some(ToAgent::Call { .. })) => {
+            let reason = "a call before hello".to_string();
+            let _ = send(&refused(&reason));
+            return SessionEnd::Refused(reason);
+        }
+        Ok(None) => return SessionEnd::Dropped("closed before hello".into()),
+        Err(e) => {
+            let reason = format!("unreadable hello: {e}");
+            let _ = send(&refused(&reason));
+            return SessionEnd::Refused(reason);
+        }
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        let reason = format!(
+            "the harness speaks protocol {} and this agent {PROTOCOL_VERSION}",
+            hello.protocol
+        );
+        eprintln!("cnbench agent: refused cnbench {}: {reason}", hello.cnbench);
+        let _ = send(&refused(&reason));
+        return SessionEnd::Refused(reason);
+    }
+    let session = match Session::new(&hello.node, Arc::clone(&out), exe) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let reason = format!("cannot open its own namespace: {e}");
+            let _ = send(&refused(&reason));
+            return SessionEnd::Refused(reason);
+        }
+    };
+    let welcome = FromAgent::Welcome(Welcome {
+        protocol: PROTOCOL_VERSION,
+        cnbench: env!("CARGO_PKG_VERSION").to_string(),
+        kernel_release: nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        link_kinds: probe_kinds(),
+    });
+    if let Err(e) = send(&welcome) {
+        session.cleanup();
+        return SessionEnd::Dropped(format!("cannot answer hello: {e}"));
+    }
+    let end = loop {
+        match read_frame::<ToAgent>(&mut *reader) {
+            Ok(Some(ToAgent::Call {
+                id,
+                call: Call::Shutdown,
+            })) => {
+                session.cleanup();
+                let _ = send(&FromAgent::Reply {
+                    id,
+                    result: Ok(Reply::Done),
+                });
+                break SessionEnd::Shutdown;
+            }
+            Ok(Some(ToAgent::Call { id, call })) => {
+                // Calls run concurrently: a probe that waits must not hold up the others.
+                let s = Arc::clone(&session);
+                std::thread::spawn(move || match call {
+                    // A spawn writes its reply itself, before the process's first line.
+                    Call::Spawn {
+                        netns,
+                        argv,
+                        stdin,
+                        what,
+                    } => s.spawn(id, &netns, argv, stdin, &what),
+                    call => {
+                        let result = s.handle(call);
+                        s.reply(id, result);
+                    }
+                });
+            }
+            Ok(Some(ToAgent::Hello(_))) => break SessionEnd::Dropped("a second hello".into()),
+            Ok(None) => break SessionEnd::Dropped("the harness closed the connection".into()),
+            Err(e) => break SessionEnd::Dropped(format!("connection lost: {e}")),
+        }
+    };
+    if end != SessionEnd::Shutdown {
+        eprintln!("cnbench agent: session ended ({end:?}); stopping what it started");
+        session.cleanup();
+    }
+    end
+}
+
+fn refused(reason: &str) -> FromAgent {
+    FromAgent::Refused {
+        protocol: PROTOCOL_VERSION,
+        cnbench: env!("CARGO_PKG_VERSION").to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The link kinds the harness may ask for that this kernel can create.
+fn probe_kinds() -> Vec<String> {
+    const KINDS: [&str; 5] = ["ipip", "vxlan", "veth", "bridge", "tun"];
+    match crate::capability::probe_link_kinds(&KINDS) {
+        Ok(found) => found
+            .into_iter()
+            .filter(|k| k.result.is_ok())
+            .map(|k| k.kind.to_string())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,388 @@
+//! One session of the agent: the namespaces, processes, listeners and files it made, and
+//! the answer to each call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::lock;
+use super::procs::{stop, Running};
+use crate::checks::reachability;
+use crate::host::{read_proc_net, read_sysctl, write_sysctls};
+use crate::netlink::{decode_message, encode_message, Netlink};
+use crate::netns::Netns;
+use crate::process;
+use crate::remote::protocol::{write_frame, Call, FromAgent, RemoteError, Reply};
+
+/// What a session made, and where its answers go.
+pub(super) struct Session {
+    /// The name the harness gives the agent's own namespace.
+    pub(super) node: String,
+    /// The agent's own namespace (the node's).
+    pub(super) own: Arc<Netns>,
+    /// The namespaces the session made (pods), by name.
+    pub(super) made: Mutex<BTreeMap<String, Arc<Netns>>>,
+    /// One netlink socket per namespace, opened on first use.
+    pub(super) netlinks: Mutex<HashMap<String, Arc<Netlink>>>,
+    /// The processes the session started, by the id it gave them.
+    pub(super) procs: Mutex<HashMap<u64, Running>>,
+    /// Open TCP listeners (of the checks), by id.
+    pub(super) listeners: Mutex<HashMap<u64, TcpListener>>,
+    /// The `/run/cnbench/<run>` directories files were written to (with whatever the
+    /// session's processes put next to them: BIRD's socket and log).
+    pub(super) run_dirs: Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// Set when cleanup begins: a call still running then undoes what it makes.
+    pub(super) closing: std::sync::atomic::AtomicBool,
+    /// The next id of a process or listener.
+    pub(super) next: AtomicU64,
+    /// Where frames to the harness go (one writer at a time).
+    pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// This binary: what a spawn of `cnbench` runs.
+    pub(super) exe: PathBuf,
+}
+
+pub(super) type CallResult = Result<Reply, RemoteError>;
+
+/// A failed call, in words.
+pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
+    RemoteError {
+        message: e.to_string(),
+        errno: None,
+    }
+}
+
+impl Session {
+    pub(super) fn new(
+        node: &str,
+        out: Arc<Mutex<Box<dyn Write + Send>>>,
+        exe: &Path,
+    ) -> io::Result<Session> {
+        Ok(Session {
+            node: node.to_string(),
+            own: Arc::new(Netns::current(node).map_err(io::Error::other)?),
+            made: Mutex::new(BTreeMap::new()),
+            netlinks: Mutex::new(HashMap::new()),
+            procs: Mutex::new(HashMap::new()),
+            listeners: Mutex::new(HashMap::new()),
+            run_dirs: Mutex::new(Default::default()),
+            closing: Default::default(),
+            next: AtomicU64::new(1),
+            out,
+            exe: exe.to_path_buf(),
+        })
+    }
+
+    /// Answers call `id`; an answer too large for a frame becomes an error that says so, so
+    /// the harness is not left waiting.
+    pub(super) fn reply(&self, id: u64, result: CallResult) {
+        let mut out = lock(&self.out);
+        let sent = write_frame(&mut **out, &FromAgent::Reply { id, result });
+        if let Err(e) = sent {
+            if e.kind() == io::ErrorKind::InvalidInput {
+                let result = Err(err(format!("the answer could not be sent: {e}")));
+                let _ = write_frame(&mut **out, &FromAgent::Reply { id, result });
+            }
+        }
+    }
+
+    /// The command of an argv: a program named `cnbench` is this agent's own binary (the
+    /// harness cannot know its path here), any other is looked up on this machine's `PATH`.
+    pub(super) fn command(&self, argv: &[String]) -> Result<Command, RemoteError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| err("a process with an empty argv"))?;
+        let mut cmd = if program == "cnbench" {
+            Command::new(&self.exe)
+        } else {
+            Command::new(program)
+        };
+        cmd.args(args);
+        Ok(cmd)
+    }
+
+    /// A namespace of this session: the agent's own, or one it made.
+    pub(super) fn ns(&self, name: &str) -> Result<Arc<Netns>, RemoteError> {
+        if name == self.node {
+            return Ok(Arc::clone(&self.own));
+        }
+        lock(&self.made).get(name).cloned().ok_or_else(|| {
+            err(format!(
+                "namespace {name} is neither this node ({}) nor one this session made",
+                self.node
+            ))
+        })
+    }
+
+    pub(super) fn netlink(&self, name: &str) -> Result<Arc<Netlink>, RemoteError> {
+        if let Some(nl) = lock(&self.netlinks).get(name) {
+            return Ok(Arc::clone(nl));
+        }
+        let ns = self.ns(name)?;
+        let nl = Arc::new(Netlink::open(&ns).map_err(err)?);
+        lock(&self.netlinks).insert(name.to_string(), Arc::clone(&nl));
+        Ok(nl)
+    }
+
+    pub(super) fn handle(&self, call: Call) -> CallResult {
+        match call {
+            Call::CreateNetns { name, sysctls } => {
+                if !name.starts_with(crate::netns::NETNS_PREFIX) {
+                    return Err(err(format!(
+                        "namespace {name}: cnbench makes only namespaces named {}*",
+                        crate::netns::NETNS_PREFIX
+                    )));
+                }
+                let ns = Netns::create(&name).map_err(err)?;
+                let pairs: Vec<(&str, &str)> = sysctls
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let written = write_sysctls(&ns, &pairs);
+                lock(&self.made).insert(name.clone(), Arc::new(ns));
+                if self.closing.load(Ordering::SeqCst) {
+                    let _ = self.delete_netns(&name);
+                    return Err(err("the session is ending"));
+                }
+                written.map_err(err)?;
+                Ok(Reply::Done)
+            }
+            Call::DeleteNetns { name } => {
+                self.delete_netns(&name).map_err(err)?;
+                Ok(Reply::Done)
+            }
+            Call::Netlink {
+                netns,
+                message,
+                peer_netns,
+            } => {
+                let (mut msg, flags) = decode_message(&message).map_err(err)?;
+                let nl = self.netlink(&netns)?;
+                // The peer is one of this session's namespaces; its fd goes into the request.
+                // A namespace by the harness's own fd or pid would mean whatever that number
+                // names here (pid 1: this machine's own namespace), so it is refused.
+                let peer = peer_netns.map(|p| self.ns(&p)).transpose()?;
+                match &peer {
+                    Some(p) => crate::netlink::set_peer_netns_fd(&mut msg, p.fd().as_raw_fd()),
+                    None if crate::netlink::names_netns(&mut msg) => {
+                        return Err(err(
+                            "a link request naming a namespace by fd or pid: name it by \
+                             peer_netns",
+                        ))
+                    }
+                    None => {}
+                }
+                match nl.relay(msg, flags, None) {
+                    Ok(answers) => Ok(Reply::Netlink(
+                        answers.into_iter().map(|m| encode_message(m, 0)).collect(),
+                    )),
+                    Err(e) => Err(RemoteError {
+                        message: e.to_string(),
+                        errno: e.raw_os_error(),
+                    }),
+                }
+            }
+            Call::SetSysctls { netns, pairs } => {
+                if let Some((key, _)) = pairs.iter().find(|(k, _)| !k.starts_with("net.")) {
+                    return Err(err(format!("sysctl {key}: the agent sets net.* keys only")));
+                }
+                let ns = self.ns(&netns)?;
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                write_sysctls(&ns, &pairs).map_err(err)?;
+                Ok(Reply::Done)
+            }
+            Call::Sysctl { netns, key } => read_sysctl(&*self.ns(&netns)?, &key)
+                .map(Reply::Text)
+                .map_err(err),
+            Call::ProcNet { netns, file } => {
+                if file.contains('/') || file.starts_with('.') {
+                    return Err(err(format!("/proc/net/{file}: not a file name")));
+                }
+                read_proc_net(&*self.ns(&netns)?, &file)
+                    .map(Reply::Text)
+                    .map_err(err)
+            }
+            // Answered by the session loop itself.
+            Call::Spawn { .. } | Call::Shutdown => Err(err("not a call of its own")),
+            Call::Run {
+                netns,
+                argv,
+                timeout_ms,
+            } => {
+                let ns = self.ns(&netns)?;
+                let cmd = self.command(&argv)?;
+                let out = crate::host::run_to_end(&ns, cmd, Duration::from_millis(timeout_ms))
+                    .map_err(err)?;
+                Ok(Reply::Output {
+                    status: out.status,
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })
+            }
+            Call::WriteStdin { proc_id, data } => {
+                // Written outside the table's lock: a child that does not read its stdin
+                // may block the write, and must not block every other call with it.
+                let stdin = lock(&self.procs)
+                    .get(&proc_id)
+                    .ok_or_else(|| err(format!("no process {proc_id}")))?
+                    .stdin
+                    .clone()
+                    .ok_or_else(|| err(format!("process {proc_id} has no stdin")))?;
+                let mut stdin = lock(&stdin);
+                stdin
+                    .write_all(data.as_bytes())
+                    .and_then(|_| stdin.flush())
+                    .map_err(err)?;
+                Ok(Reply::Done)
+            }
+            Call::Stop { proc_id, grace_ms } => {
+                let running = lock(&self.procs).remove(&proc_id);
+                let r = running.ok_or_else(|| err(format!("no process {proc_id}")))?;
+                Ok(Reply::Exit(stop(&r, Duration::from_millis(grace_ms))))
+            }
+            Call::WriteFile { path, contents } => {
+                let p = PathBuf::from(&path);
+                // /run/cnbench/<run>/...: the run's directory goes when the session ends.
+                let run_dir: PathBuf = p.components().take(4).collect();
+                if !p.starts_with("/run/cnbench/")
+                    || path.contains("..")
+                    || p.components().count() < 5
+                {
+                    return Err(err(format!(
+                        "{path}: the agent writes only under /run/cnbench/<run>/"
+                    )));
+                }
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir).map_err(err)?;
+                }
+                lock(&self.run_dirs).insert(run_dir);
+                std::fs::write(&p, contents).map_err(|e| err(format!("write {path}: {e}")))?;
+                Ok(Reply::Done)
+            }
+            Call::IcmpProbe {
+                netns,
+                to,
+                df_size,
+                timeout_ms,
+            } => {
+                let ns = self.ns(&netns)?;
+                let echo = reachability::icmp_probe_within(
+                    &ns,
+                    to,
+                    df_size.map(|s| s as usize),
+                    Duration::from_millis(timeout_ms),
+                );
+                Ok(Reply::Echo((&echo).into()))
+            }
+            Call::TcpListen { netns, ip, port } => {
+                let ns = self.ns(&netns)?;
+                let l = ns
+                    .run_in(|| TcpListener::bind((ip, port)))
+                    .map_err(err)?
+                    .map_err(|e| RemoteError {
+                        message: format!("listen on {ip}:{port}: {e}"),
+                        errno: e.raw_os_error(),
+                    })?;
+                let port = l.local_addr().map_err(err)?.port();
+                let id = self.next.fetch_add(1, Ordering::Relaxed);
+                lock(&self.listeners).insert(id, l);
+                Ok(Reply::Listening {
+                    listener_id: id,
+                    port,
+                })
+            }
+            Call::TcpAccept {
+                listener_id,
+                timeout_ms,
+            } => {
+                let l = lock(&self.listeners)
+                    .remove(&listener_id)
+                    .ok_or_else(|| err(format!("no listener {listener_id}")))?;
+                crate::host::accept_within(&l, Duration::from_millis(timeout_ms))
+                    .map(Reply::Peer)
+                    .map_err(err)
+            }
+            Call::TcpClose { listener_id } => {
+                lock(&self.listeners).remove(&listener_id);
+                Ok(Reply::Done)
+            }
+            Call::TcpConnect {
+                netns,
+                ip,
+                port,
+                timeout_ms,
+            } => {
+                let ns = self.ns(&netns)?;
+                let r =
+                    reachability::tcp_connect_to(&ns, ip, port, Duration::from_millis(timeout_ms));
+                Ok(Reply::Probe((&r).into()))
+            }
+            Call::CaptureEcho {
+                capture_netns,
+                dev,
+                from_netns,
+                to,
+            } => {
+                let cap = self.ns(&capture_netns)?;
+                let nl = self.netlink(&capture_netns)?;
+                let from = self.ns(&from_netns)?;
+                let probe = || {
+                    reachability::icmp_probe_within(&from, to, None, reachability::PROBE_TIMEOUT)
+                        .result
+                };
+                let (frames, probe) =
+                    crate::checks::wire::capture_while(&cap, &nl, &dev, probe).map_err(err)?;
+                Ok(Reply::Frames {
+                    frames,
+                    echo: (&probe).into(),
+                })
+            }
+        }
+    }
+
+    pub(super) fn delete_netns(&self, name: &str) -> crate::error::Result<()> {
+        let Some(ns) = lock(&self.made).remove(name) else {
+            return Ok(());
+        };
+        lock(&self.netlinks).remove(name);
+        // Processes in it first, so nothing keeps its devices alive.
+        if let Ok(ino) = ns.inode() {
+            process::kill_pids(&process::pids_in_netns(&[ino]), Duration::from_secs(2));
+        }
+        drop(ns);
+        Netns::delete(name)
+    }
+
+    /// Stops every process, closes every listener, deletes every namespace and file.
+    pub(super) fn cleanup(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        let procs: Vec<Running> = lock(&self.procs).drain().map(|(_, r)| r).collect();
+        for p in &procs {
+            stop(p, Duration::from_millis(200));
+        }
+        lock(&self.listeners).clear();
+        let names: Vec<String> = lock(&self.made).keys().cloned().collect();
+        for name in names {
+            if let Err(e) = self.delete_netns(&name) {
+                eprintln!("cnbench agent: {e}");
+            }
+        }
+        lock(&self.netlinks).clear();
+        let dirs = std::mem::take(&mut *lock(&self.run_dirs));
+        for dir in dirs {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    eprintln!("cnbench agent: remove {}: {e}", dir.display());
+                }
+            }
+        }
+    }
+}
