@@ -328,3 +328,41 @@ fn a_namespace_named_by_a_harness_fd_is_refused() {
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }
+
+#[test]
+fn a_hello_of_another_shape_is_still_refused_by_its_version() {
+    // A future harness whose hello has other fields: the agent reads the versions first.
+    let (mut child, mut r, mut w) = agent_process();
+    let future = serde_json::json!({"hello": {"protocol": 7, "cnbench": "7.0.0", "token": "x"}});
+    write_frame(&mut *w, &future).unwrap();
+    match read_frame::<FromAgent>(&mut *r).unwrap() {
+        Some(FromAgent::Refused { reason, .. }) => {
+            assert!(reason.contains("protocol 7"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_welcome_of_another_shape_is_named_by_its_version() {
+    // A future agent that does not refuse but welcomes in its own, different shape.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let fake = std::thread::spawn(move || {
+        let mut s = theirs;
+        let _: Option<serde_json::Value> = read_frame(&mut s).unwrap();
+        let answer = serde_json::json!({"welcome": {"protocol": 7, "cnbench": "7.0.0"}});
+        write_frame(&mut s, &answer).unwrap();
+    });
+    let e = AgentClient::connect(
+        "cnb-x-n0",
+        "its log",
+        Connection::unix(ours).unwrap(),
+        Duration::from_secs(5),
+    )
+    .unwrap_err()
+    .to_string();
+    fake.join().unwrap();
+    assert!(e.contains("cnbench 7.0.0, protocol 7"), "{e}");
+    assert!(e.contains(&format!("protocol {PROTOCOL_VERSION}")), "{e}");
+}

@@ -13,7 +13,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 
 use super::protocol::{
     read_frame, write_frame, Call, ExitRecord, FromAgent, Hello, RemoteError, Reply, ToAgent,
-    Welcome, PROTOCOL_VERSION,
+    Versions, Welcome, PROTOCOL_VERSION,
 };
 use crate::error::{HarnessError, Result};
 use crate::netlink::{decode_message, encode_message};
@@ -86,6 +86,36 @@ struct Shared {
     dead: Mutex<Option<String>>,
 }
 
+/// The agent's first message, read versions first: an answer of another version may have
+/// another shape.
+enum FirstAnswer {
+    Welcome(Welcome),
+    Refused(Versions, String),
+    OtherVersion(Versions),
+    Unexpected(String),
+}
+
+impl FirstAnswer {
+    fn of(v: serde_json::Value) -> FirstAnswer {
+        let versions = Versions::of(&v);
+        match serde_json::from_value::<FromAgent>(v) {
+            Ok(FromAgent::Welcome(w)) if w.protocol == PROTOCOL_VERSION => FirstAnswer::Welcome(w),
+            Ok(FromAgent::Refused {
+                protocol,
+                cnbench,
+                reason,
+            }) => FirstAnswer::Refused(Versions { protocol, cnbench }, reason),
+            other => match versions {
+                Some(v) if v.protocol != PROTOCOL_VERSION => FirstAnswer::OtherVersion(v),
+                _ => FirstAnswer::Unexpected(match other {
+                    Ok(m) => format!("{m:?}"),
+                    Err(e) => e.to_string(),
+                }),
+            },
+        }
+    }
+}
+
 /// A session with one node agent. Cheap to share (`Arc`); every method may be called from
 /// any thread.
 pub struct AgentClient {
@@ -132,7 +162,7 @@ impl AgentClient {
         // The first answer is read on a thread so a silent agent cannot hang the harness.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let first = read_frame::<FromAgent>(&mut *reader);
+            let first = read_frame::<serde_json::Value>(&mut *reader);
             let _ = tx.send((first, reader));
         });
         let deadline = Instant::now() + timeout;
@@ -153,41 +183,42 @@ impl AgentClient {
                 Err(_) => {}
             }
         };
-        let welcome = match first {
-            Ok(Some(FromAgent::Welcome(w))) if w.protocol == PROTOCOL_VERSION => w,
-            Ok(Some(FromAgent::Welcome(w))) => {
-                close();
-                return Err(fail(format!(
-                    "welcomed the session in protocol {} (agent: cnbench {}; harness: cnbench \
-                     {}, protocol {PROTOCOL_VERSION}); run the same cnbench build on both ends",
-                    w.protocol,
-                    w.cnbench,
-                    env!("CARGO_PKG_VERSION")
-                )));
-            }
-            Ok(Some(FromAgent::Refused {
-                protocol,
-                cnbench,
-                reason,
-            })) => {
-                return Err(fail(format!(
-                    "refused the session: {reason} (agent: cnbench {cnbench}, protocol \
-                     {protocol}; harness: cnbench {}, protocol {PROTOCOL_VERSION}); run the \
-                     same cnbench build on both ends",
-                    env!("CARGO_PKG_VERSION")
-                )))
-            }
-            Ok(Some(other)) => {
-                return Err(fail(format!(
-                    "answered hello with {other:?}: not a cnbench agent of this protocol"
-                )))
-            }
+        let answer = match first {
+            Ok(Some(v)) => FirstAnswer::of(v),
             Ok(None) => {
                 return Err(fail(format!(
                     "closed the connection before answering hello (see {look_at})"
                 )))
             }
-            Err(e) => return Err(fail(format!("bad answer to hello: {e}"))),
+            Err(e) => FirstAnswer::Unexpected(e.to_string()),
+        };
+        let ours = format!(
+            "harness: cnbench {}, protocol {PROTOCOL_VERSION}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let welcome = match answer {
+            FirstAnswer::Welcome(w) => w,
+            FirstAnswer::Refused(v, reason) => {
+                return Err(fail(format!(
+                    "refused the session: {reason} (agent: cnbench {}, protocol {}; {ours}); \
+                     run the same cnbench build on both ends",
+                    v.cnbench, v.protocol
+                )))
+            }
+            FirstAnswer::OtherVersion(v) => {
+                close();
+                return Err(fail(format!(
+                    "answered in another protocol (agent: cnbench {}, protocol {}; {ours}); \
+                     run the same cnbench build on both ends",
+                    v.cnbench, v.protocol
+                )));
+            }
+            FirstAnswer::Unexpected(what) => {
+                close();
+                return Err(fail(format!(
+                    "bad answer to hello ({what}): not a cnbench agent of this protocol"
+                )));
+            }
         };
         let shared = Arc::new(Shared {
             node: node.to_string(),

@@ -75,6 +75,28 @@ mod base64_list {
     }
 }
 
+/// What every version's first message has (`Hello`, `Welcome`, `Refused`): the protocol
+/// and cnbench versions. These never change shape, and each end reads them before the rest,
+/// so two builds of different versions always learn which versions met, however the rest
+/// of the message changed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Versions {
+    /// The sender's [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The sender's cnbench version.
+    #[serde(default)]
+    pub cnbench: String,
+}
+
+impl Versions {
+    /// The versions in a first message (`{"hello": {...}}`, `{"welcome": ...}`,
+    /// `{"refused": ...}`), if it is one.
+    pub fn of(first: &serde_json::Value) -> Option<Versions> {
+        let body = first.as_object()?.values().next()?;
+        serde_json::from_value(body.clone()).ok()
+    }
+}
+
 /// The harness's first message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use session::Session;
 
 use super::protocol::{
-    read_frame, write_frame, Call, FromAgent, Reply, ToAgent, Welcome, PROTOCOL_VERSION,
+    read_frame, write_frame, Call, FromAgent, Reply, ToAgent, Versions, Welcome, PROTOCOL_VERSION,
 };
 
 /// Where the agent waits for its harness.
@@ -123,13 +123,9 @@ pub fn serve_session(
 ) -> SessionEnd {
     let out = Arc::new(Mutex::new(writer));
     let send = |msg: &FromAgent| -> io::Result<()> { write_frame(&mut **lock(&out), msg) };
-    let hello = match read_frame::<ToAgent>(&mut *reader) {
-        Ok(Some(ToAgent::Hello(h))) => h,
-        Ok(Some(ToAgent::Call { .. })) => {
-            let reason = "a call before hello".to_string();
-            let _ = send(&refused(&reason));
-            return SessionEnd::Refused(reason);
-        }
+    // The versions first: a hello of another version may have another shape.
+    let first = match read_frame::<serde_json::Value>(&mut *reader) {
+        Ok(Some(v)) => v,
         Ok(None) => return SessionEnd::Dropped("closed before hello".into()),
         Err(e) => {
             let reason = format!("unreadable hello: {e}");
@@ -137,15 +133,28 @@ pub fn serve_session(
             return SessionEnd::Refused(reason);
         }
     };
-    if hello.protocol != PROTOCOL_VERSION {
+    if let Some(v) = Versions::of(&first).filter(|v| v.protocol != PROTOCOL_VERSION) {
         let reason = format!(
             "the harness speaks protocol {} and this agent {PROTOCOL_VERSION}",
-            hello.protocol
+            v.protocol
         );
-        eprintln!("cnbench agent: refused cnbench {}: {reason}", hello.cnbench);
+        eprintln!("cnbench agent: refused cnbench {}: {reason}", v.cnbench);
         let _ = send(&refused(&reason));
         return SessionEnd::Refused(reason);
     }
+    let hello = match serde_json::from_value::<ToAgent>(first) {
+        Ok(ToAgent::Hello(h)) => h,
+        Ok(ToAgent::Call { .. }) => {
+            let reason = "a call before hello".to_string();
+            let _ = send(&refused(&reason));
+            return SessionEnd::Refused(reason);
+        }
+        Err(e) => {
+            let reason = format!("unreadable hello: {e}");
+            let _ = send(&refused(&reason));
+            return SessionEnd::Refused(reason);
+        }
+    };
     let session = match Session::new(&hello.node, Arc::clone(&out), exe) {
         Ok(s) => Arc::new(s),
         Err(e) => {
