@@ -366,3 +366,33 @@ fn a_welcome_of_another_shape_is_named_by_its_version() {
     assert!(e.contains("cnbench 7.0.0, protocol 7"), "{e}");
     assert!(e.contains(&format!("protocol {PROTOCOL_VERSION}")), "{e}");
 }
+
+#[test]
+fn a_stop_ends_what_the_process_started_too() {
+    let id = format!("gr{}", std::process::id() % 10000);
+    let node = format!("cnb-{id}-n0");
+    let pod = format!("cnb-{id}-n0p0");
+    let (mut child, agent) = connect(&node);
+    make_netns(&agent, &pod);
+    // A shell that starts a grandchild, says its pid, and waits.
+    let script = "sleep 300 & echo $!; wait".to_string();
+    let mut p = agent
+        .spawn(&pod, vec!["sh".into(), "-c".into(), script], false, "shell")
+        .unwrap();
+    let grandchild: u32 = match p.next_line(Duration::from_secs(10)).unwrap() {
+        harness::remote::client::Next::Line(l) => l.trim().parse().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(alive(grandchild));
+    p.stop(Duration::from_millis(500)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(grandchild) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive(grandchild),
+        "the grandchild went with its parent's group"
+    );
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}

@@ -84,6 +84,8 @@ struct Shared {
     procs: Mutex<HashMap<u64, Sender<ProcEvent>>>,
     /// Why the session ended, once it has.
     dead: Mutex<Option<String>>,
+    /// The next call id.
+    next_id: AtomicU64,
 }
 
 /// The agent's first message, read versions first: an answer of another version may have
@@ -120,7 +122,6 @@ impl FirstAnswer {
 /// any thread.
 pub struct AgentClient {
     shared: Arc<Shared>,
-    next_id: AtomicU64,
     welcome: Welcome,
 }
 
@@ -228,17 +229,14 @@ impl AgentClient {
             pending: Mutex::new(HashMap::new()),
             procs: Mutex::new(HashMap::new()),
             dead: Mutex::new(None),
+            next_id: AtomicU64::new(1),
         });
         let for_reader = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(format!("agent-{node}"))
             .spawn(move || read_loop(&for_reader, reader))
             .map_err(|e| fail(format!("cannot start its reader thread: {e}")))?;
-        Ok(AgentClient {
-            shared,
-            next_id: AtomicU64::new(1),
-            welcome,
-        })
+        Ok(AgentClient { shared, welcome })
     }
 
     /// What the agent said about itself.
@@ -295,7 +293,7 @@ impl AgentClient {
     /// Sends a call and waits up to `limit` for its answer. Not cut short by SIGINT: every
     /// call has a limit of its own, and teardown's calls must finish after a Ctrl-C.
     fn call_with_events_raw(&self, call: Call, limit: Duration) -> Result<Answer> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         // Registered before the session is checked, so a death in between drops `tx`.
         lock(&self.shared.pending).insert(id, tx);
@@ -571,8 +569,25 @@ fn read_loop(shared: &Shared, mut reader: Box<dyn Read + Send>) {
                     }
                     _ => None,
                 };
-                if let Some(tx) = lock(&shared.pending).remove(&id) {
-                    let _ = tx.send((result, events));
+                let waiting = lock(&shared.pending).remove(&id);
+                match (waiting, &result) {
+                    (Some(tx), _) => {
+                        let _ = tx.send((result, events));
+                    }
+                    // Started after its caller gave up: nobody will ever stop it, so stop it
+                    // now (the reply to this stop is for nobody either).
+                    (None, Ok(Reply::Spawned { proc_id, .. })) => {
+                        lock(&shared.procs).remove(proc_id);
+                        let stop = ToAgent::Call {
+                            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
+                            call: Call::Stop {
+                                proc_id: *proc_id,
+                                grace_ms: 0,
+                            },
+                        };
+                        let _ = write_frame(&mut **lock(&shared.writer), &stop);
+                    }
+                    (None, _) => {}
                 }
             }
             Ok(Some(FromAgent::Output { proc_id, line })) => {

@@ -2,6 +2,7 @@
 //! it comes, stopped by pid only while they are not yet reaped.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -52,7 +53,9 @@ impl Session {
         let mut cmd = self.command(&argv)?;
         cmd.stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A group of its own, so a stop reaches whatever it started too.
+            .process_group(0);
         let mut child = spawner(ns, cmd, what.to_string()).map_err(err)?;
         let pid = child.id();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -121,9 +124,14 @@ impl Session {
 /// SIGTERM, then SIGKILL after `grace`; waits until its reader thread reaped it.
 pub(super) fn stop(p: &Running, grace: Duration) -> ExitRecord {
     let (m, cv) = &*p.exit;
-    let pid = Pid::from_raw(p.pid as i32);
-    if lock(m).is_none() {
-        let _ = kill(pid, Signal::SIGTERM);
+    // Its whole process group (it leads one): what it started goes with it. Signalled only
+    // while it is not reaped, the lock held, so the id still names this group.
+    let group = Pid::from_raw(-(p.pid as i32));
+    {
+        let done = lock(m);
+        if done.is_none() {
+            let _ = kill(group, Signal::SIGTERM);
+        }
     }
     let deadline = Instant::now() + grace;
     let mut done = lock(m);
@@ -134,7 +142,7 @@ pub(super) fn stop(p: &Running, grace: Duration) -> ExitRecord {
             .unwrap_or_else(|p| p.into_inner().0);
     }
     if done.is_none() {
-        let _ = kill(pid, Signal::SIGKILL);
+        let _ = kill(group, Signal::SIGKILL);
         let deadline = Instant::now() + Duration::from_secs(5);
         while done.is_none() && Instant::now() < deadline {
             done = cv
