@@ -918,7 +918,10 @@ pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
         fault::validate(backend.as_ref(), &plan, spec).map_err(HarnessError::from)?;
     }
     let fopts = FaultOptions {
-        rate_pps: args.rate,
+        rate_pps: args.rate.unwrap_or(match args.topology.substrate {
+            harness::Substrate::Netns => 1000,
+            harness::Substrate::Vm => 100,
+        }),
         before: secs("before", args.before)?,
         after: secs("after", args.after)?,
         recovery_limit: secs("recovery-limit", args.recovery_limit)?,
