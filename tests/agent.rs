@@ -46,6 +46,43 @@ fn connect(node: &str) -> (Child, Arc<AgentClient>) {
     (child, Arc::new(client))
 }
 
+/// The refusal a real agent answers `hello` with (any serializable first message); the
+/// agent must then exit by itself.
+fn refusal_of(hello: serde_json::Value) -> (u32, String) {
+    let (mut child, mut r, mut w) = agent_process();
+    write_frame(&mut *w, &hello).unwrap();
+    let refused = match read_frame::<FromAgent>(&mut *r).unwrap() {
+        Some(FromAgent::Refused {
+            protocol, reason, ..
+        }) => (protocol, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // The session is over: the stdio agent exits by itself.
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+    refused
+}
+
+/// The error the harness gives when a fake agent answers its hello with `answer`.
+fn error_from_fake_agent(answer: serde_json::Value) -> String {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let fake = std::thread::spawn(move || {
+        let mut s = theirs;
+        let hello: ToAgent = read_frame(&mut s).unwrap().unwrap();
+        assert!(matches!(hello, ToAgent::Hello(h) if h.protocol == PROTOCOL_VERSION));
+        write_frame(&mut s, &answer).unwrap();
+    });
+    let e = AgentClient::connect(
+        "cnb-x-n0",
+        "its log",
+        Connection::unix(ours).unwrap(),
+        Duration::from_secs(5),
+    )
+    .unwrap_err()
+    .to_string();
+    fake.join().unwrap();
+    e
+}
+
 /// Has the agent make a namespace of the session.
 fn make_netns(agent: &AgentClient, name: &str) {
     agent
@@ -120,56 +157,27 @@ fn a_session_relays_netlink_namespaces_processes_and_probes() {
 
 #[test]
 fn the_agent_refuses_another_protocol_version_and_says_which() {
-    let (mut child, mut r, mut w) = agent_process();
     let hello = ToAgent::Hello(Hello {
         protocol: PROTOCOL_VERSION + 1,
         cnbench: "9.9.9".into(),
         node: "cnb-x-n0".into(),
     });
-    write_frame(&mut *w, &hello).unwrap();
-    match read_frame::<FromAgent>(&mut *r).unwrap() {
-        Some(FromAgent::Refused {
-            protocol, reason, ..
-        }) => {
-            assert_eq!(protocol, PROTOCOL_VERSION);
-            assert!(
-                reason.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
-                "{reason}"
-            );
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    // The session is over: the stdio agent exits by itself.
-    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+    let (protocol, reason) = refusal_of(serde_json::to_value(hello).unwrap());
+    assert_eq!(protocol, PROTOCOL_VERSION);
+    assert!(
+        reason.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
+        "{reason}"
+    );
 }
 
 #[test]
 fn the_harness_names_both_versions_when_an_agent_refuses() {
     // A fake agent of a newer protocol on the other end of a socket pair.
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    let fake = std::thread::spawn(move || {
-        let mut s = theirs;
-        let hello: ToAgent = read_frame(&mut s).unwrap().unwrap();
-        assert!(matches!(hello, ToAgent::Hello(h) if h.protocol == PROTOCOL_VERSION));
-        write_frame(
-            &mut s,
-            &FromAgent::Refused {
-                protocol: PROTOCOL_VERSION + 1,
-                cnbench: "9.9.9".into(),
-                reason: "the harness speaks an older protocol".into(),
-            },
-        )
-        .unwrap();
-    });
-    let e = AgentClient::connect(
-        "cnb-x-n0",
-        "its log",
-        Connection::unix(ours).unwrap(),
-        Duration::from_secs(5),
-    )
-    .unwrap_err()
-    .to_string();
-    fake.join().unwrap();
+    let e = error_from_fake_agent(serde_json::json!({"refused": {
+        "protocol": PROTOCOL_VERSION + 1,
+        "cnbench": "9.9.9",
+        "reason": "the harness speaks an older protocol",
+    }}));
     assert!(e.contains("refused the session"), "{e}");
     assert!(
         e.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)),
@@ -332,37 +340,18 @@ fn a_namespace_named_by_a_harness_fd_is_refused() {
 #[test]
 fn a_hello_of_another_shape_is_still_refused_by_its_version() {
     // A future harness whose hello has other fields: the agent reads the versions first.
-    let (mut child, mut r, mut w) = agent_process();
-    let future = serde_json::json!({"hello": {"protocol": 7, "cnbench": "7.0.0", "token": "x"}});
-    write_frame(&mut *w, &future).unwrap();
-    match read_frame::<FromAgent>(&mut *r).unwrap() {
-        Some(FromAgent::Refused { reason, .. }) => {
-            assert!(reason.contains("protocol 7"), "{reason}")
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+    let (_, reason) = refusal_of(serde_json::json!(
+        {"hello": {"protocol": 7, "cnbench": "7.0.0", "token": "x"}}
+    ));
+    assert!(reason.contains("protocol 7"), "{reason}");
 }
 
 #[test]
 fn a_welcome_of_another_shape_is_named_by_its_version() {
     // A future agent that does not refuse but welcomes in its own, different shape.
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    let fake = std::thread::spawn(move || {
-        let mut s = theirs;
-        let _: Option<serde_json::Value> = read_frame(&mut s).unwrap();
-        let answer = serde_json::json!({"welcome": {"protocol": 7, "cnbench": "7.0.0"}});
-        write_frame(&mut s, &answer).unwrap();
-    });
-    let e = AgentClient::connect(
-        "cnb-x-n0",
-        "its log",
-        Connection::unix(ours).unwrap(),
-        Duration::from_secs(5),
-    )
-    .unwrap_err()
-    .to_string();
-    fake.join().unwrap();
+    let e = error_from_fake_agent(serde_json::json!(
+        {"welcome": {"protocol": 7, "cnbench": "7.0.0"}}
+    ));
     assert!(e.contains("cnbench 7.0.0, protocol 7"), "{e}");
     assert!(e.contains(&format!("protocol {PROTOCOL_VERSION}")), "{e}");
 }
