@@ -84,7 +84,8 @@ pub enum Command {
     /// applies the harness's netlink requests and runs its processes and probes there.
     Agent {
         /// Where to wait for the harness: a device (`/dev/vport0p1`), `unix:<path>`,
-        /// `tcp:<ip>:<port>` or `stdio`.
+        /// `tcp:<ip>:<port>` (loopback only: the agent does not authenticate its harness) or
+        /// `stdio`.
         #[arg(long)]
         listen: harness::remote::server::Listen,
     },

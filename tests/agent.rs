@@ -16,7 +16,7 @@ use harness::remote::client::Connection;
 use harness::remote::protocol::{
     read_frame, write_frame, Call, FromAgent, Hello, Reply, ToAgent, PROTOCOL_VERSION,
 };
-use harness::remote::server::{serve_session, SessionEnd};
+use harness::remote::server::{serve_session, NodeNamespace, SessionEnd};
 use harness::remote::AgentClient;
 use harness::HarnessError;
 
@@ -81,6 +81,21 @@ fn error_from_fake_agent(answer: serde_json::Value) -> String {
     .to_string();
     fake.join().unwrap();
     e
+}
+
+/// A node name of this test process (`cnb-<what><pid>-n0`): the agent makes a namespace by
+/// that name for the node, so two runs of the tests must not share one.
+fn unique(what: &str) -> String {
+    format!("cnb-{what}{}-n0", std::process::id() % 100000)
+}
+
+/// Deletes a namespace when dropped (a test's own, left by an agent it killed).
+struct DeleteNetns(String);
+
+impl Drop for DeleteNetns {
+    fn drop(&mut self) {
+        let _ = harness::netns::Netns::delete(&self.0);
+    }
 }
 
 /// Has the agent make a namespace of the session.
@@ -149,10 +164,12 @@ fn a_session_relays_netlink_namespaces_processes_and_probes() {
         wait_exit(&mut child, Duration::from_secs(10)),
         "agent exits"
     );
-    assert!(
-        !std::path::Path::new(&format!("/run/netns/{pod}")).exists(),
-        "the agent deleted the namespace it made"
-    );
+    for ns in [&pod, &node] {
+        assert!(
+            !std::path::Path::new(&format!("/run/netns/{ns}")).exists(),
+            "the agent deleted the namespace {ns} it made"
+        );
+    }
 }
 
 #[test]
@@ -188,8 +205,11 @@ fn the_harness_names_both_versions_when_an_agent_refuses() {
 
 #[test]
 fn the_harness_fails_clearly_when_the_agent_goes_away() {
-    let (mut child, agent) = connect("cnb-gone-n0");
-    let host = Host::remote("cnb-gone-n0", Arc::clone(&agent));
+    let node = unique("gone");
+    // The agent is killed below, so it cannot delete the node's namespace it made.
+    let _gone = DeleteNetns(node.clone());
+    let (mut child, agent) = connect(&node);
+    let host = Host::remote(&node, Arc::clone(&agent));
     assert!(host.nl().links().is_ok());
     // The node dies (kill by pid): every call after that is a clear error, none hangs.
     child.kill().unwrap();
@@ -204,14 +224,14 @@ fn the_harness_fails_clearly_when_the_agent_goes_away() {
             Ok(_) => panic!("calls still succeed after the agent died"),
         }
     };
-    assert!(e.contains("agent of cnb-gone-n0"), "{e}");
+    assert!(e.contains(&format!("agent of {node}")), "{e}");
     assert!(
         e.contains("closed the connection") || e.contains("connection lost"),
         "{e}"
     );
     assert!(start.elapsed() < Duration::from_secs(5));
     let e = host.nl().links().unwrap_err().to_string();
-    assert!(e.contains("cnb-gone-n0"), "{e}");
+    assert!(e.contains(&node), "{e}");
 }
 
 #[test]
@@ -243,10 +263,12 @@ fn the_agent_stops_everything_when_the_harness_goes_away() {
         "the agent ends its session"
     );
     assert!(!alive(pid), "the agent killed what the session started");
-    assert!(
-        !std::path::Path::new(&format!("/run/netns/{pod}")).exists(),
-        "the agent deleted the session's namespace"
-    );
+    for ns in [&pod, &node] {
+        assert!(
+            !std::path::Path::new(&format!("/run/netns/{ns}")).exists(),
+            "the agent deleted the session's namespace {ns}"
+        );
+    }
     let mut err = String::new();
     child
         .stderr
@@ -261,15 +283,11 @@ fn the_agent_stops_everything_when_the_harness_goes_away() {
 fn a_spawn_reply_precedes_the_process_output() {
     // A process that prints at once: its first line must reach the harness (the reply that
     // registers it goes out first).
-    let (mut child, agent) = connect("cnb-ord-n0");
+    let node = unique("ord");
+    let (mut child, agent) = connect(&node);
     for _ in 0..20 {
         let mut p = agent
-            .spawn(
-                "cnb-ord-n0",
-                vec!["echo".into(), "first".into()],
-                false,
-                "echo",
-            )
+            .spawn(&node, vec!["echo".into(), "first".into()], false, "echo")
             .unwrap();
         match p.next_line(Duration::from_secs(5)).unwrap() {
             harness::remote::client::Next::Line(l) => assert_eq!(l, "first"),
@@ -296,11 +314,12 @@ fn dropping_the_client_ends_a_socket_session_on_the_agent() {
             Box::new(theirs.try_clone().unwrap()),
             Box::new(theirs),
             &exe,
+            NodeNamespace::Made,
         );
         let _ = tx.send(end);
     });
     let agent = AgentClient::connect(
-        "cnb-sock-n0",
+        &unique("sock"),
         "this test",
         Connection::unix(ours).unwrap(),
         Duration::from_secs(10),
@@ -318,8 +337,9 @@ fn dropping_the_client_ends_a_socket_session_on_the_agent() {
 fn a_namespace_named_by_a_harness_fd_is_refused() {
     // An fd number of the harness means nothing on the agent's machine (and a pid could
     // name the agent machine's own namespace): only a namespace named by name is accepted.
-    let (mut child, agent) = connect("cnb-fd-n0");
-    let host = Host::remote("cnb-fd-n0", Arc::clone(&agent));
+    let node = unique("fd");
+    let (mut child, agent) = connect(&node);
+    let host = Host::remote(&node, Arc::clone(&agent));
     let here = std::fs::File::open("/proc/self/ns/net").unwrap();
     use std::os::fd::AsFd;
     let e = host
@@ -382,6 +402,42 @@ fn a_stop_ends_what_the_process_started_too() {
         !alive(grandchild),
         "the grandchild went with its parent's group"
     );
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn the_agent_touches_only_its_sessions_networking() {
+    let node = unique("lim");
+    let (mut child, agent) = connect(&node);
+    let call = |c: Call| match agent.call(c, Duration::from_secs(10)) {
+        Ok(r) => panic!("accepted: {r:?}"),
+        Err(e) => e.to_string(),
+    };
+    // A name that would leave /run/netns.
+    let e = call(Call::CreateNetns {
+        name: "cnb-/../../etc/x".into(),
+        sysctls: vec![],
+    });
+    assert!(e.contains("only namespaces named cnb-"), "{e}");
+    // A machine-wide sysctl, directly or with a new namespace.
+    let e = call(Call::SetSysctls {
+        netns: node.clone(),
+        pairs: vec![("kernel.core_pattern".into(), "x".into())],
+    });
+    assert!(e.contains("net.* keys only"), "{e}");
+    let e = call(Call::CreateNetns {
+        name: format!("{node}p0"),
+        sysctls: vec![("vm.swappiness".into(), "1".into())],
+    });
+    assert!(e.contains("net.* keys only"), "{e}");
+    // A file outside the run directories.
+    let e = call(Call::WriteFile {
+        path: "/etc/cnbench-test".into(),
+        contents: "x".into(),
+    });
+    assert!(e.contains("only under /run/cnbench/<run>/"), "{e}");
+    assert!(!std::path::Path::new("/etc/cnbench-test").exists());
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }

@@ -317,6 +317,12 @@ impl Supervisor {
         }
     }
 
+    /// Forgets a daemon that is already gone with its machine (a VM powered off), without
+    /// signalling anything.
+    pub fn forget(&self, netns: &str, pid: u32) {
+        self.lock().retain(|d| !(d.netns == netns && d.pid == pid));
+    }
+
     /// Stops every daemon.
     pub fn stop_all(&self) {
         for (_, netns, pid) in self.list() {

@@ -197,10 +197,12 @@ impl Topology {
         // QEMU's pids are on record before anything else can fail.
         self.save_daemons()?;
         let vms = booted?;
-        for (node, agent) in self.plan.nodes.clone().iter().zip(vms.agents.clone()) {
+        let agents = vms.agents.clone();
+        // Kept first, so teardown ends the sessions even if a node fails to open.
+        self.vms = Some(vms);
+        for (node, agent) in self.plan.nodes.clone().iter().zip(agents) {
             self.open_vm_node(node, agent)?;
         }
-        self.vms = Some(vms);
         Ok(())
     }
 

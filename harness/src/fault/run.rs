@@ -446,17 +446,19 @@ impl Topology {
             return inject::node_down(&self.plan, &mut self.hosts, &self.procs, node);
         };
         let names = inject::node_namespaces(&self.plan, node);
-        // Its daemons are forgotten (their agent stops them while it still can).
+        // The power goes first: no daemon gets to say goodbye (a BIRD stopped politely
+        // would send its peers a Cease and withdraw its routes at once).
+        let hub = crate::run::local_namespaces(&self.plan).remove(0);
+        vms.power_off(node, &hub, &self.procs);
+        // Its daemons went with the VM: forgotten, not stopped.
         for (_, netns, pid) in self.procs.list() {
             if names.contains(&netns) {
-                self.procs.stop(&netns, pid);
+                self.procs.forget(&netns, pid);
             }
         }
         for n in &names {
             self.hosts.remove(n);
         }
-        let hub = crate::run::local_namespaces(&self.plan).remove(0);
-        vms.power_off(node, &hub, &self.procs);
         self.save_daemons()
     }
 

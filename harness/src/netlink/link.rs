@@ -110,6 +110,15 @@ pub(crate) fn set_peer_netns_fd(msg: &mut RouteNetlinkMessage, fd: i32) {
     });
 }
 
+/// Whether a link request names a namespace by pid (`IFLA_NET_NS_PID`).
+pub(crate) fn names_netns_by_pid(msg: &mut RouteNetlinkMessage) -> bool {
+    let mut found = false;
+    visit_netns_attrs(msg, &mut |a| {
+        found |= matches!(a, LinkAttribute::NetNsPid(_));
+    });
+    found
+}
+
 /// Whether a link request names a namespace by fd or pid: numbers that mean something
 /// only on the machine that built the request.
 pub(crate) fn names_netns(msg: &mut RouteNetlinkMessage) -> bool {

@@ -30,7 +30,7 @@ use crate::remote::AgentClient;
 
 pub use addr::Address;
 pub use link::{format_mac, link_name, Link, LinkKind};
-pub(crate) use link::{names_netns, set_peer_netns_fd};
+pub(crate) use link::{names_netns, names_netns_by_pid, set_peer_netns_fd};
 pub use neigh::{FdbEntry, Neighbour, NeighbourState};
 pub use route::{KernelRoute, RouteProto, RouteScope, RouteSpec};
 pub use tunnel::VxlanSpec;

@@ -322,6 +322,10 @@ impl AgentClient {
             }
             Err(RecvTimeoutError::Timeout) => {
                 forget();
+                // An answer that came in between still names what it made: undo it.
+                if let Ok((Ok(reply), _)) = rx.try_recv() {
+                    self.undo(reply);
+                }
                 Err(self.error(format!(
                     "no reply within {} s (see {})",
                     limit.as_secs(),
@@ -329,6 +333,26 @@ impl AgentClient {
                 )))
             }
         }
+    }
+
+    /// Stops or closes what a call nobody waits for any more made on the agent.
+    fn undo(&self, reply: Reply) {
+        let call = match reply {
+            Reply::Spawned { proc_id, .. } => {
+                lock(&self.shared.procs).remove(&proc_id);
+                Call::Stop {
+                    proc_id,
+                    grace_ms: 0,
+                }
+            }
+            Reply::Listening { listener_id, .. } => Call::TcpClose { listener_id },
+            _ => return,
+        };
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let _ = write_frame(
+            &mut **lock(&self.shared.writer),
+            &ToAgent::Call { id, call },
+        );
     }
 
     /// Relays one rtnetlink request; the errno of a refusal comes back as the same OS error
@@ -394,14 +418,24 @@ impl AgentClient {
     }
 
     /// Ends the session politely: the agent stops what it started and deletes the
-    /// namespaces it made, then closes the connection.
+    /// namespaces it made; then the session is over on this side too (a VM's agent closes
+    /// only its port, not the host's socket, so the harness does not wait to see it close).
     pub fn shutdown(&self, limit: Duration) -> Result<()> {
-        match self.call(Call::Shutdown, limit) {
+        let answer = self.call(Call::Shutdown, limit);
+        let was_dead = self.dead().is_some();
+        self.end();
+        match answer {
             Ok(_) => Ok(()),
-            // The agent closes the stream right after its reply; losing that race is fine.
-            Err(_) if self.dead().is_some() => Ok(()),
+            // The agent may close the stream right after its reply; losing that race is fine.
+            Err(_) if was_dead => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Ends the session on this side: later calls fail at once, and the connection closes.
+    pub fn end(&self) {
+        mark_dead(&self.shared, "the session was ended".into());
+        (self.shared.close)();
     }
 
     /// Sends an ICMP probe: see [`Call::IcmpProbe`].
@@ -428,8 +462,8 @@ impl Drop for AgentClient {
     fn drop(&mut self) {
         // The connection ends: the agent sees the harness gone and stops what the session
         // started; the reader thread sees the end and marks the session dead.
-        *lock(&self.shared.writer) = Box::new(io::sink());
         (self.shared.close)();
+        *lock(&self.shared.writer) = Box::new(io::sink());
     }
 }
 
@@ -524,7 +558,11 @@ impl RemoteProc {
             }
         }
         match reply {
-            Reply::Exit(e) => Ok(e),
+            Reply::Exit(e) => {
+                // Known to have ended, even if its Exited event is still on its way.
+                self.exit.get_or_insert((e, String::new()));
+                Ok(e)
+            }
             other => Err(self.agent.error(format!("answered a stop with {other:?}"))),
         }
     }

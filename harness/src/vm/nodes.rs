@@ -155,6 +155,10 @@ impl VmNodes {
                 procs.stop(&netns, pid);
             }
         }
+        // The session died with the VM; closing it now spares its users the wait.
+        if let Some(agent) = self.agents.get(node.index as usize) {
+            agent.end();
+        }
     }
 
     /// node-restart's second half: `node` boots again from the same image, with a fresh

@@ -69,26 +69,48 @@ impl std::str::FromStr for Listen {
 pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
     match listen {
         Listen::Stdio => {
-            serve_session(Box::new(io::stdin()), Box::new(io::stdout()), exe);
+            serve_session(
+                Box::new(io::stdin()),
+                Box::new(io::stdout()),
+                exe,
+                NodeNamespace::Made,
+            );
             Ok(())
         }
+        // A VM's agent is its init: it must never exit, and its machine is the node's alone.
         Listen::Device(path) => loop {
-            let dev = std::fs::OpenOptions::new()
+            let opened = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
-                .open(path)?;
-            let reader = dev.try_clone()?;
-            eprintln!("cnbench agent: serving on {}", path.display());
-            serve_session(Box::new(reader), Box::new(dev), exe);
+                .open(path)
+                .and_then(|dev| Ok((dev.try_clone()?, dev)));
+            match opened {
+                Ok((reader, dev)) => {
+                    eprintln!("cnbench agent: serving on {}", path.display());
+                    serve_session(Box::new(reader), Box::new(dev), exe, NodeNamespace::Own);
+                }
+                // A port has one opener at a time: threads of the last session may still
+                // hold it for a moment.
+                Err(e) => eprintln!("cnbench agent: {}: {e}; trying again", path.display()),
+            }
             // A virtio port reads end-of-file while no host is connected: do not spin.
             std::thread::sleep(Duration::from_millis(200));
         },
         Listen::Unix(path) => {
-            let _ = std::fs::remove_file(path);
+            // Only a socket left by an earlier agent is replaced, never another file.
+            use std::os::unix::fs::FileTypeExt;
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                std::fs::remove_file(path)?;
+            }
             let l = std::os::unix::net::UnixListener::bind(path)?;
             for s in l.incoming() {
                 let s = s?;
-                serve_session(Box::new(s.try_clone()?), Box::new(s), exe);
+                serve_session(
+                    Box::new(s.try_clone()?),
+                    Box::new(s),
+                    exe,
+                    NodeNamespace::Made,
+                );
             }
             Ok(())
         }
@@ -97,11 +119,27 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             for s in l.incoming() {
                 let s = s?;
                 let _ = s.set_nodelay(true);
-                serve_session(Box::new(s.try_clone()?), Box::new(s), exe);
+                serve_session(
+                    Box::new(s.try_clone()?),
+                    Box::new(s),
+                    exe,
+                    NodeNamespace::Made,
+                );
             }
             Ok(())
         }
     }
+}
+
+/// Which namespace is the node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeNamespace {
+    /// The agent's own: a VM whose whole machine is the node (its agent is its init).
+    Own,
+    /// One the session makes, named as the harness names the node, and deletes at its end:
+    /// on a machine that is not the node's alone, the agent never touches its own namespace
+    /// (DESIGN.md §5 rule 1).
+    Made,
 }
 
 /// How a session ended.
@@ -120,6 +158,7 @@ pub fn serve_session(
     mut reader: Box<dyn Read + Send>,
     writer: Box<dyn Write + Send>,
     exe: &Path,
+    node: NodeNamespace,
 ) -> SessionEnd {
     let out = Arc::new(Mutex::new(writer));
     let send = |msg: &FromAgent| -> io::Result<()> { write_frame(&mut **lock(&out), msg) };
@@ -155,10 +194,10 @@ pub fn serve_session(
             return SessionEnd::Refused(reason);
         }
     };
-    let session = match Session::new(&hello.node, Arc::clone(&out), exe) {
+    let session = match Session::new(&hello.node, Arc::clone(&out), exe, node) {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            let reason = format!("cannot open its own namespace: {e}");
+            let reason = format!("cannot make or open the node's namespace: {e}");
             let _ = send(&refused(&reason));
             return SessionEnd::Refused(reason);
         }

@@ -112,6 +112,8 @@ impl Session {
             );
         });
         if ending {
+            // Its output thread waits for `go`: let it run, so it reaps what `stop` kills.
+            drop(go_tx);
             if let Some(r) = lock(&self.procs).remove(&id) {
                 stop(&r, Duration::ZERO);
             }

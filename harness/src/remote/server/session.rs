@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::lock;
 use super::procs::{stop, Running};
+use super::{lock, NodeNamespace};
 use crate::checks::reachability;
 use crate::host::{read_proc_net, read_sysctl, write_sysctls};
 use crate::netlink::{decode_message, encode_message, Netlink};
@@ -24,8 +24,10 @@ use crate::remote::protocol::{write_frame, Call, FromAgent, RemoteError, Reply};
 pub(super) struct Session {
     /// The name the harness gives the agent's own namespace.
     pub(super) node: String,
-    /// The agent's own namespace (the node's).
+    /// The node's namespace: the agent's own, or one the session made.
     pub(super) own: Arc<Netns>,
+    /// Whether the session made `own` (and deletes it at its end).
+    pub(super) own_made: bool,
     /// The namespaces the session made (pods), by name.
     pub(super) made: Mutex<BTreeMap<String, Arc<Netns>>>,
     /// One netlink socket per namespace, opened on first use.
@@ -34,9 +36,10 @@ pub(super) struct Session {
     pub(super) procs: Mutex<HashMap<u64, Running>>,
     /// Open TCP listeners (of the checks), by id.
     pub(super) listeners: Mutex<HashMap<u64, TcpListener>>,
-    /// The `/run/cnbench/<run>` directories files were written to (with whatever the
-    /// session's processes put next to them: BIRD's socket and log).
-    pub(super) run_dirs: Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// The topmost directories the session made to write files in (removed whole).
+    pub(super) dirs: Mutex<Vec<PathBuf>>,
+    /// Files the session wrote into directories that were there before.
+    pub(super) files: Mutex<Vec<PathBuf>>,
     /// Set when cleanup begins: a call still running then undoes what it makes.
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// The next id of a process or listener.
@@ -48,6 +51,33 @@ pub(super) struct Session {
 }
 
 pub(super) type CallResult = Result<Reply, RemoteError>;
+
+/// A namespace name the agent accepts: `cnb-` and lowercase letters, digits and dashes, as
+/// the harness makes them (nothing that could leave `/run/netns`).
+fn check_name(name: &str) -> Result<(), RemoteError> {
+    let ok = name.starts_with(crate::netns::NETNS_PREFIX)
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(err(format!(
+            "namespace {name:?}: the agent makes only namespaces named {}<letters, digits, \
+             dashes>",
+            crate::netns::NETNS_PREFIX
+        )))
+    }
+}
+
+/// Sysctls the agent writes: a namespace's networking (`net.*`), nothing machine-wide.
+fn check_sysctls(pairs: &[(String, String)]) -> Result<(), RemoteError> {
+    match pairs.iter().find(|(k, _)| !k.starts_with("net.")) {
+        Some((key, _)) => Err(err(format!("sysctl {key}: the agent sets net.* keys only"))),
+        None => Ok(()),
+    }
+}
 
 /// A failed call, in words.
 pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
@@ -62,15 +92,25 @@ impl Session {
         node: &str,
         out: Arc<Mutex<Box<dyn Write + Send>>>,
         exe: &Path,
+        mode: NodeNamespace,
     ) -> io::Result<Session> {
+        let own = match mode {
+            NodeNamespace::Own => Netns::current(node),
+            NodeNamespace::Made => {
+                check_name(node).map_err(|e| io::Error::other(e.message))?;
+                Netns::create(node)
+            }
+        };
         Ok(Session {
             node: node.to_string(),
-            own: Arc::new(Netns::current(node).map_err(io::Error::other)?),
+            own: Arc::new(own.map_err(io::Error::other)?),
+            own_made: mode == NodeNamespace::Made,
             made: Mutex::new(BTreeMap::new()),
             netlinks: Mutex::new(HashMap::new()),
             procs: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
-            run_dirs: Mutex::new(Default::default()),
+            dirs: Mutex::new(Vec::new()),
+            files: Mutex::new(Vec::new()),
             closing: Default::default(),
             next: AtomicU64::new(1),
             out,
@@ -132,12 +172,8 @@ impl Session {
     pub(super) fn handle(&self, call: Call) -> CallResult {
         match call {
             Call::CreateNetns { name, sysctls } => {
-                if !name.starts_with(crate::netns::NETNS_PREFIX) {
-                    return Err(err(format!(
-                        "namespace {name}: cnbench makes only namespaces named {}*",
-                        crate::netns::NETNS_PREFIX
-                    )));
-                }
+                check_name(&name)?;
+                check_sysctls(&sysctls)?;
                 let ns = Netns::create(&name).map_err(err)?;
                 let pairs: Vec<(&str, &str)> = sysctls
                     .iter()
@@ -166,6 +202,11 @@ impl Session {
                 // The peer is one of this session's namespaces; its fd goes into the request.
                 // A namespace by the harness's own fd or pid would mean whatever that number
                 // names here (pid 1: this machine's own namespace), so it is refused.
+                if crate::netlink::names_netns_by_pid(&mut msg) {
+                    return Err(err(
+                        "a link request naming a namespace by pid: name it by peer_netns",
+                    ));
+                }
                 let peer = peer_netns.map(|p| self.ns(&p)).transpose()?;
                 match &peer {
                     Some(p) => crate::netlink::set_peer_netns_fd(&mut msg, p.fd().as_raw_fd()),
@@ -188,9 +229,7 @@ impl Session {
                 }
             }
             Call::SetSysctls { netns, pairs } => {
-                if let Some((key, _)) = pairs.iter().find(|(k, _)| !k.starts_with("net.")) {
-                    return Err(err(format!("sysctl {key}: the agent sets net.* keys only")));
-                }
+                check_sysctls(&pairs)?;
                 let ns = self.ns(&netns)?;
                 let pairs: Vec<(&str, &str)> = pairs
                     .iter()
@@ -250,8 +289,6 @@ impl Session {
             }
             Call::WriteFile { path, contents } => {
                 let p = PathBuf::from(&path);
-                // /run/cnbench/<run>/...: the run's directory goes when the session ends.
-                let run_dir: PathBuf = p.components().take(4).collect();
                 if !p.starts_with("/run/cnbench/")
                     || path.contains("..")
                     || p.components().count() < 5
@@ -260,10 +297,18 @@ impl Session {
                         "{path}: the agent writes only under /run/cnbench/<run>/"
                     )));
                 }
-                if let Some(dir) = p.parent() {
-                    std::fs::create_dir_all(dir).map_err(err)?;
+                let dir = p.parent().expect("checked depth");
+                // The topmost directory that does not exist yet is the session's to remove.
+                let first_missing = dir
+                    .ancestors()
+                    .take_while(|a| !a.exists())
+                    .last()
+                    .map(Path::to_path_buf);
+                std::fs::create_dir_all(dir).map_err(err)?;
+                match first_missing {
+                    Some(d) => lock(&self.dirs).push(d),
+                    None => lock(&self.files).push(p.clone()),
                 }
-                lock(&self.run_dirs).insert(run_dir);
                 std::fs::write(&p, contents).map_err(|e| err(format!("write {path}: {e}")))?;
                 Ok(Reply::Done)
             }
@@ -376,8 +421,20 @@ impl Session {
             }
         }
         lock(&self.netlinks).clear();
-        let dirs = std::mem::take(&mut *lock(&self.run_dirs));
-        for dir in dirs {
+        if self.own_made {
+            if let Ok(ino) = self.own.inode() {
+                process::kill_pids(&process::pids_in_netns(&[ino]), Duration::from_secs(2));
+            }
+            if let Err(e) = Netns::delete(&self.node) {
+                eprintln!("cnbench agent: {e}");
+            }
+        }
+        // Files first, then the directories the session made (with what its processes put
+        // in them, such as BIRD's socket); nothing that was there before.
+        for file in std::mem::take(&mut *lock(&self.files)) {
+            let _ = std::fs::remove_file(&file);
+        }
+        for dir in std::mem::take(&mut *lock(&self.dirs)) {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != io::ErrorKind::NotFound {
                     eprintln!("cnbench agent: remove {}: {e}", dir.display());
