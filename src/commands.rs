@@ -273,7 +273,17 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         &mut result,
         &mut printer,
     );
+    // Ratios to host-net compare like with like: a namespace baseline means nothing to an
+    // emulated run, and a second pair of VMs would cost more than the figures are worth.
+    let on_vms = args.topology.substrate == harness::Substrate::Vm;
+    if on_vms && !args.no_baseline && !result.measurements.is_empty() {
+        result.baseline_error = Some(
+            "no host-net baseline on the VM substrate: emulated figures have no ratios".into(),
+        );
+        printer.result(&result);
+    }
     let wants_baseline = !args.no_baseline
+        && !on_vms
         && backend.info().name != backend_host_net::INFO.name
         && outcome.is_ok()
         && !result.measurements.is_empty();
