@@ -203,7 +203,6 @@ impl Context<'_> {
     /// stdout line, which must be `ready`; returns its pid. The daemon dies with this process
     /// in a `run`, and outlives it in an `up`.
     pub fn spawn_daemon(&self, netns: &str, args: &[String], what: &str) -> Result<u32> {
-        use std::io::BufRead;
         let mut cmd = Command::new(self.exe);
         cmd.arg("daemon")
             .args(args)
@@ -225,48 +224,32 @@ impl Context<'_> {
         // A datapath daemon forwards every packet of a measurement: pin it where the default
         // (same-cpu) placement pins the workload agents, so an idle CPU never has to wake up
         // for it (tens of µs a round trip on these VMs) and runs are comparable.
-        let (tx, rx) = std::sync::mpsc::channel();
-        if host.local().is_some() {
-            let cpu = DAEMON_CPU.cpus().1;
+        if let Some(cpu) = host.local_cpu(DAEMON_CPU.cpus().1) {
             let mut set = nix::sched::CpuSet::new();
             if set.set(cpu as usize).is_ok() {
                 let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set);
             }
-            let stdout = self.procs.take_stdout(netns, pid);
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                if let Some(out) = stdout {
-                    let _ = std::io::BufReader::new(out).read_line(&mut line);
-                }
-                let _ = tx.send(line);
-            });
-        } else {
-            let line = self
-                .procs
-                .remote_first_line(netns, pid, REMOTE_READY_LIMIT)
-                .unwrap_or_default();
-            let _ = tx.send(line);
         }
-        let fail = |message: String| HarnessError::Process {
-            what: what.to_string(),
-            netns: netns.to_string(),
-            message,
-        };
         let limit = if host.local().is_some() {
             READY_LIMIT
         } else {
             REMOTE_READY_LIMIT
         };
-        match rx.recv_timeout(limit) {
-            Ok(line) if line.trim() == "ready" => Ok(pid),
-            Ok(line) => {
+        let fail = |message: String| HarnessError::Process {
+            what: what.to_string(),
+            netns: netns.to_string(),
+            message,
+        };
+        match self.procs.first_line(netns, pid, limit) {
+            Some(line) if line.trim() == "ready" => Ok(pid),
+            Some(line) => {
                 self.procs.stop(netns, pid);
                 Err(fail(format!(
                     "expected `ready`, got {:?} (see its stderr above)",
                     line.trim()
                 )))
             }
-            Err(_) => {
+            None => {
                 self.procs.stop(netns, pid);
                 Err(fail(format!("not ready within {} s", limit.as_secs())))
             }

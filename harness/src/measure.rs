@@ -167,8 +167,7 @@ pub fn measure_pair(
         let serve = AgentTask::Serve(ServeConfig {
             workload,
             bind: SocketAddr::from((server_pod.ip.addr(), 0)),
-            // CPU numbers are this machine's; a VM node has its own (one).
-            cpu: server_host.local().map(|_| server_cpu),
+            cpu: server_host.local_cpu(server_cpu),
             generator: opts.generator,
         });
         let mut server = Task::start(server_host, &opts.agent_exe, &serve, "server")?;
@@ -194,9 +193,6 @@ pub fn measure_pair(
             dev: ctx.daemon_device.map(str::to_string),
             pid: *pid,
         }));
-        // Per-process counters read /proc/<pid> and trace pids of this machine: a process on
-        // a node agent's machine (a VM) has a pid that means something else here.
-        running.retain(|r| hosts.get(&r.netns).is_some_and(|h| h.local().is_some()));
         let result = (|| -> Result<()> {
             for case in cases(workload, opts.message_size, path_mtu) {
                 let mut record = MeasurementRecord {
@@ -245,7 +241,7 @@ pub fn measure_pair(
                         1
                     },
                     message_size: case.message_size,
-                    cpu: hosts[&client_pod.netns].local().map(|_| client_cpu),
+                    cpu: hosts[&client_pod.netns].local_cpu(client_cpu),
                     generator: opts.generator,
                 };
                 let client_host = &hosts[&client_pod.netns];
@@ -308,15 +304,10 @@ fn run_client(
 ) -> Result<Sample> {
     let task = AgentTask::Client(cfg.clone());
     let mut agent = Task::start(host, exe, &task, "client")?;
-    let local = agent.is_local();
-    if local {
-        cost.watch_client(agent.pid());
-    }
+    cost.watch_client(agent.pid());
     let limit = opts.duration + opts.warmup + AGENT_SLACK;
     let line = agent.next_line(limit);
-    if local {
-        cost.stop_client(agent.pid());
-    }
+    cost.stop_client(agent.pid());
     let status = agent.stop_and_status();
     let line = line?;
     serde_json::from_str::<Sample>(&line).map_err(|e| HarnessError::Process {

@@ -117,25 +117,23 @@ pub fn kill_pids(pids: &[i32], wait: Duration) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
     let deadline = Instant::now() + wait;
-    while Instant::now() < deadline
-        && pids
-            .iter()
-            .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
-    {
+    while Instant::now() < deadline && pids.iter().any(|p| alive(*p as u32)) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
-fn is_zombie(pid: i32) -> bool {
+/// Whether process `pid` exists and has not exited (a zombie, exited but not yet reaped,
+/// does not count).
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
-            s.rsplit(')')
+            !s.rsplit(')')
                 .next()
                 .unwrap_or("")
                 .trim_start()
                 .starts_with('Z')
         })
-        .unwrap_or(true)
+        .unwrap_or(false)
 }
 
 /// A long-lived process of a run (a datapath daemon), as recorded.
@@ -222,18 +220,28 @@ impl Supervisor {
         Ok(pid)
     }
 
-    /// Takes the stdout pipe of a daemon this process started here, if it has one.
-    pub fn take_stdout(&self, netns: &str, pid: u32) -> Option<std::process::ChildStdout> {
-        self.lock()
+    /// Waits up to `limit` for the first stdout line of a daemon this process started, here
+    /// or on a node agent's machine (an empty line if it closed its stdout first; for an
+    /// agent's daemon that ended, the last line of its stderr). `None` if it is not one of
+    /// ours or wrote nothing in time.
+    pub fn first_line(&self, netns: &str, pid: u32, limit: Duration) -> Option<String> {
+        use crate::remote::client::Next;
+        let stdout = self
+            .lock()
             .iter_mut()
             .find(|d| d.netns == netns && d.pid == pid)
-            .and_then(|d| d.child.as_mut()?.stdout.take())
-    }
-
-    /// Waits up to `limit` for the first stdout line of a daemon started on a node agent's
-    /// machine; `None` if it is not one, ended first or wrote nothing.
-    pub fn remote_first_line(&self, netns: &str, pid: u32, limit: Duration) -> Option<String> {
-        use crate::remote::client::Next;
+            .and_then(|d| d.child.as_mut()?.stdout.take());
+        if let Some(out) = stdout {
+            // Read on a thread of its own, so a silent daemon costs only `limit`.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                let mut line = String::new();
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+                let _ = tx.send(line);
+            });
+            return rx.recv_timeout(limit).ok();
+        }
         let deadline = Instant::now() + limit;
         // In short looks, the table unlocked in between (others may stop daemons meanwhile)
         // and SIGINT heeded.

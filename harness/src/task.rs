@@ -36,11 +36,6 @@ impl Task {
         self.proc.pid()
     }
 
-    /// Whether it runs on this machine (so its pid can be traced here).
-    pub(crate) fn is_local(&self) -> bool {
-        self.proc.is_local()
-    }
-
     /// An error about this task.
     pub(crate) fn error(&mut self, message: String) -> HarnessError {
         HarnessError::Process {

@@ -16,18 +16,8 @@ pub fn run(args: &[&str]) -> Output {
     cnbench().args(args).output().expect("cnbench runs")
 }
 
-/// Whether `pid` is a live (non-zombie) process.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
+#[allow(unused_imports)] // Not every test file uses it.
+pub use harness::process::alive;
 
 /// Exit code of an output.
 pub fn code(o: &Output) -> i32 {

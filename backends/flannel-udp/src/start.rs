@@ -17,10 +17,7 @@ pub fn daemon_label(node: &NodePlan) -> String {
 /// pid.
 pub fn start_daemon(ctx: &Context<'_>, node: &NodePlan, mode: DatapathMode) -> Result<u32> {
     let mut config = DaemonConfig::for_node(ctx.plan, node, mode);
-    // CPU numbers are this machine's: a node on another machine (a VM) has its own.
-    if ctx.host(&node.netns).local().is_some() {
-        config.cpu = daemon_cpu();
-    }
+    config.cpu = daemon_cpu().and_then(|cpu| ctx.host(&node.netns).local_cpu(cpu));
     ctx.spawn_daemon(
         &node.netns,
         &["flannel-udp".into(), config.to_json()],

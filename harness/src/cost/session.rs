@@ -109,10 +109,19 @@ impl<'a> CostSession<'a> {
         s.snmp_start = s.snmp();
         s.workload_start = s.link_counts(&scope.client_netns, "eth0");
         for spec in running {
-            let p = s.probe(spec.clone());
-            s.roles.push(p);
+            if s.is_here(&spec.netns) {
+                let p = s.probe(spec.clone());
+                s.roles.push(p);
+            }
         }
         s
+    }
+
+    /// Whether a namespace is on this machine: per-process counters read `/proc/<pid>` and
+    /// trace pids here, and a process on a node agent's machine (a VM) has a pid that means
+    /// something else here.
+    fn is_here(&self, netns: &str) -> bool {
+        self.hosts.get(netns).is_some_and(|h| h.local().is_some())
     }
 
     fn untraced(&self, spec: &RoleSpec) -> bool {
@@ -190,6 +199,9 @@ impl<'a> CostSession<'a> {
     /// Starts counting for the client, which has just been started (its CPU is counted from
     /// its start).
     pub fn watch_client(&mut self, pid: u32) {
+        if !self.is_here(&self.scope.client_netns) {
+            return;
+        }
         let spec = RoleSpec {
             role: "client".into(),
             netns: self.scope.client_netns.clone(),
@@ -203,6 +215,9 @@ impl<'a> CostSession<'a> {
 
     /// Reads the client's counters while it still exists (right after its result line).
     pub fn stop_client(&mut self, pid: u32) {
+        if !self.is_here(&self.scope.client_netns) {
+            return;
+        }
         if let Some(p) = self.roles.iter_mut().find(|r| r.spec.pid == pid) {
             p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
             p.cpu_end = cpu_ns(pid);

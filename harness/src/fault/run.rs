@@ -448,8 +448,7 @@ impl Topology {
         let names = inject::node_namespaces(&self.plan, node);
         // The power goes first: no daemon gets to say goodbye (a BIRD stopped politely
         // would send its peers a Cease and withdraw its routes at once).
-        let hub = crate::run::local_namespaces(&self.plan).remove(0);
-        vms.power_off(node, &hub, &self.procs);
+        vms.power_off(node, &self.procs);
         // Its daemons went with the VM: forgotten, not stopped.
         for (_, netns, pid) in self.procs.list() {
             if names.contains(&netns) {
@@ -468,9 +467,8 @@ impl Topology {
         if self.vms.is_none() {
             return inject::node_up(&self.plan, &mut self.hosts, node);
         }
-        let hub = crate::run::local_namespaces(&self.plan).remove(0);
         let vms = self.vms.as_mut().expect("checked");
-        let agent = vms.power_on(node, &self.hosts[&hub], &self.procs, &self.exe);
+        let agent = vms.power_on(node, &self.hosts[&vms.hub], &self.procs, &self.exe);
         self.save_daemons()?;
         self.open_vm_node(node, agent?)?;
         crate::underlay::attach_node(&self.plan, &self.hosts, node)

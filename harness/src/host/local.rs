@@ -11,6 +11,21 @@ use crate::error::{HarnessError, Result};
 use crate::netns::Netns;
 use crate::process;
 
+/// Opens a TCP listener on `ip:port` (0: any free port) in a namespace of this machine;
+/// returns it and its port. The error says where, and keeps its kind (`AddrInUse`).
+pub(crate) fn listen_in(
+    ns: &Netns,
+    ip: Ipv4Addr,
+    port: u16,
+) -> std::io::Result<(TcpListener, u16)> {
+    let l = ns
+        .run_in(|| TcpListener::bind((ip, port)))
+        .map_err(std::io::Error::other)?
+        .map_err(|e| std::io::Error::new(e.kind(), format!("listen on {ip}:{port}: {e}")))?;
+    let port = l.local_addr()?.port();
+    Ok((l, port))
+}
+
 /// Waits up to `timeout` for one connection on `l` and returns its source address.
 pub(crate) fn accept_within(
     l: &TcpListener,

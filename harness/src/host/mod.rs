@@ -23,7 +23,9 @@ use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::{Call, ExitRecord, Reply};
 use crate::remote::AgentClient;
 
-pub(crate) use local::{accept_within, read_proc_net, read_sysctl, run_to_end, write_sysctls};
+pub(crate) use local::{
+    accept_within, listen_in, read_proc_net, read_sysctl, run_to_end, write_sysctls,
+};
 pub use proc::Proc;
 
 /// One namespace of a run, with its netlink handle.
@@ -75,6 +77,12 @@ impl Host {
             Place::Local(ns) => Some(ns),
             Place::Remote(_) => None,
         }
+    }
+
+    /// A CPU of this machine to pin a process of this host to: `cpu` when the host is here,
+    /// none on another machine (a VM numbers its own CPUs).
+    pub fn local_cpu<T>(&self, cpu: T) -> Option<T> {
+        self.local().map(|_| cpu)
     }
 
     /// The namespace on this machine, or an error naming what needed it.
@@ -307,19 +315,10 @@ impl Host {
         let fail = |message: String, in_use: bool| ListenError { message, in_use };
         match &self.place {
             Place::Local(ns) => {
-                let l = ns
-                    .run_in(|| TcpListener::bind((ip, port)))
-                    .map_err(|e| fail(e.to_string(), false))?
-                    .map_err(|e| {
-                        fail(
-                            format!("listen on {ip}:{port}: {e}"),
-                            e.kind() == std::io::ErrorKind::AddrInUse,
-                        )
-                    })?;
-                let port = l
-                    .local_addr()
-                    .map_err(|e| fail(e.to_string(), false))?
-                    .port();
+                let (l, port) = listen_in(ns, ip, port).map_err(|e| ListenError {
+                    message: e.to_string(),
+                    in_use: e.kind() == std::io::ErrorKind::AddrInUse,
+                })?;
                 Ok(Listener {
                     port,
                     kind: Some(ListenerKind::Local(l)),

@@ -80,11 +80,6 @@ impl Proc {
         }
     }
 
-    /// Whether it runs on this machine (its pid can be traced here).
-    pub fn is_local(&self) -> bool {
-        matches!(self.kind, ProcKind::Local { .. })
-    }
-
     /// What it is (`tcp-rr server`).
     pub fn what(&self) -> &str {
         &self.what

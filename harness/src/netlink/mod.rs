@@ -189,15 +189,14 @@ impl Netlink {
             .map_err(|e| self.error(op(), e))
     }
 
-    /// Runs a request received from a harness (the node agent's side of a relayed request):
-    /// `peer` names the namespace a link's `IFLA_NET_NS_FD` stands for.
+    /// Runs a request received from a harness as it is (the node agent's side of a relayed
+    /// request; the agent has put its own fd into any namespace attribute).
     pub fn relay(
         &self,
         msg: RouteNetlinkMessage,
         flags: u16,
-        peer: Option<&str>,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        self.exchange(msg, flags, peer)
+        self.exchange(msg, flags, None)
     }
 
     /// Sends a dump request and returns every message of the answer.

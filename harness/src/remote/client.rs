@@ -324,7 +324,7 @@ impl AgentClient {
                 forget();
                 // An answer that came in between still names what it made: undo it.
                 if let Ok((Ok(reply), _)) = rx.try_recv() {
-                    self.undo(reply);
+                    undo(&self.shared, &reply);
                 }
                 Err(self.error(format!(
                     "no reply within {} s (see {})",
@@ -333,26 +333,6 @@ impl AgentClient {
                 )))
             }
         }
-    }
-
-    /// Stops or closes what a call nobody waits for any more made on the agent.
-    fn undo(&self, reply: Reply) {
-        let call = match reply {
-            Reply::Spawned { proc_id, .. } => {
-                lock(&self.shared.procs).remove(&proc_id);
-                Call::Stop {
-                    proc_id,
-                    grace_ms: 0,
-                }
-            }
-            Reply::Listening { listener_id, .. } => Call::TcpClose { listener_id },
-            _ => return,
-        };
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let _ = write_frame(
-            &mut **lock(&self.shared.writer),
-            &ToAgent::Call { id, call },
-        );
     }
 
     /// Relays one rtnetlink request; the errno of a refusal comes back as the same OS error
@@ -593,6 +573,24 @@ fn mark_dead(shared: &Shared, why: String) {
     lock(&shared.procs).clear();
 }
 
+/// Stops or closes what a call nobody waits for any more made on the agent (a process, a
+/// listener); the answer to that is for nobody either.
+fn undo(shared: &Shared, reply: &Reply) {
+    let call = match *reply {
+        Reply::Spawned { proc_id, .. } => {
+            lock(&shared.procs).remove(&proc_id);
+            Call::Stop {
+                proc_id,
+                grace_ms: 0,
+            }
+        }
+        Reply::Listening { listener_id, .. } => Call::TcpClose { listener_id },
+        _ => return,
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let _ = write_frame(&mut **lock(&shared.writer), &ToAgent::Call { id, call });
+}
+
 fn read_loop(shared: &Shared, mut reader: Box<dyn Read + Send>) {
     let why = loop {
         match read_frame::<FromAgent>(&mut *reader) {
@@ -612,20 +610,9 @@ fn read_loop(shared: &Shared, mut reader: Box<dyn Read + Send>) {
                     (Some(tx), _) => {
                         let _ = tx.send((result, events));
                     }
-                    // Started after its caller gave up: nobody will ever stop it, so stop it
-                    // now (the reply to this stop is for nobody either).
-                    (None, Ok(Reply::Spawned { proc_id, .. })) => {
-                        lock(&shared.procs).remove(proc_id);
-                        let stop = ToAgent::Call {
-                            id: shared.next_id.fetch_add(1, Ordering::Relaxed),
-                            call: Call::Stop {
-                                proc_id: *proc_id,
-                                grace_ms: 0,
-                            },
-                        };
-                        let _ = write_frame(&mut **lock(&shared.writer), &stop);
-                    }
-                    (None, _) => {}
+                    // Made after its caller gave up: nobody will ever stop it.
+                    (None, Ok(reply)) => undo(shared, reply),
+                    (None, Err(_)) => {}
                 }
             }
             Ok(Some(FromAgent::Output { proc_id, line })) => {

@@ -113,6 +113,13 @@ pub fn modules(assets: &Assets) -> Result<Vec<Module>> {
         .collect())
 }
 
+/// Whether the kernel of `assets` has module `name`, as a file or built in (no module is
+/// read or decompressed).
+pub fn has_module(assets: &Assets, name: &str) -> bool {
+    read_builtin(&assets.modules_dir).contains(name)
+        || index_module_files(&assets.modules_dir).is_ok_and(|files| files.contains_key(name))
+}
+
 /// Every module file under `dir`, by module name (`-` in file names read as `_`, as kmod
 /// does).
 fn index_module_files(dir: &Path) -> io::Result<HashMap<String, PathBuf>> {

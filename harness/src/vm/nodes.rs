@@ -34,6 +34,8 @@ pub struct VmNodes {
     pub ready: Duration,
     /// Where the run's VM files are (initramfs, control sockets, console logs).
     pub dir: PathBuf,
+    /// The namespace (of this machine) the QEMUs run in and their taps are in.
+    pub hub: String,
     assets: Assets,
     image: PathBuf,
 }
@@ -43,13 +45,10 @@ pub fn qemu_what(node: &NodePlan) -> String {
     format!("qemu of {}", node.role)
 }
 
-/// Whether the VM nodes' kernel has a module (`ipip`): detection for the kernel that will
-/// run a backend on the VM substrate, from its module tree. False when no VM kernel is set up.
+/// Whether the VM nodes' kernel has a module (`ipip`), as a file or built in: detection for
+/// the kernel that will run a backend on the VM substrate. False when no VM kernel is set up.
 pub fn kernel_has_module(name: &str) -> bool {
-    Assets::locate()
-        .and_then(|a| initramfs::modules(&a))
-        .map(|m| m.iter().any(|m| m.name == name))
-        .unwrap_or(false)
+    Assets::locate().is_ok_and(|a| super::modules::has_module(&a, name))
 }
 
 /// The MAC of a node's NIC: QEMU's locally administered prefix, the node's ordinal after it.
@@ -81,6 +80,7 @@ pub fn boot(
         kernel_release: assets.kernel_release.clone(),
         ready: Duration::ZERO,
         dir,
+        hub: hub.name().to_string(),
         assets,
         image,
     };
@@ -148,10 +148,10 @@ impl VmNodes {
 
     /// node-restart's power cut: `node`'s QEMU is stopped (by pid; with the VM go every
     /// process and namespace in it, and its agent's session ends).
-    pub fn power_off(&mut self, node: &NodePlan, hub: &str, procs: &Supervisor) {
+    pub fn power_off(&self, node: &NodePlan, procs: &Supervisor) {
         let what = qemu_what(node);
         for (w, netns, pid) in procs.list() {
-            if w == what && netns == hub {
+            if w == what && netns == self.hub {
                 procs.stop(&netns, pid);
             }
         }

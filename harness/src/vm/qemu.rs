@@ -179,7 +179,7 @@ pub fn connect_control(
         if !transient {
             return Err(HarnessError::io(format!("connect to {}", what()), err));
         }
-        if !process_alive(qemu_pid) {
+        if !crate::process::alive(qemu_pid) {
             return Err(HarnessError::io(
                 what(),
                 io::Error::other(format!(
@@ -205,19 +205,6 @@ pub fn connect_control(
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Whether `pid` exists and is not a zombie (a child that exited but was not reaped yet).
-pub(crate) fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
     }
 }
 

@@ -105,12 +105,7 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             let l = std::os::unix::net::UnixListener::bind(path)?;
             for s in l.incoming() {
                 let s = s?;
-                serve_session(
-                    Box::new(s.try_clone()?),
-                    Box::new(s),
-                    exe,
-                    NodeNamespace::Made,
-                );
+                serve_stream(s.try_clone()?, s, exe);
             }
             Ok(())
         }
@@ -119,16 +114,17 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             for s in l.incoming() {
                 let s = s?;
                 let _ = s.set_nodelay(true);
-                serve_session(
-                    Box::new(s.try_clone()?),
-                    Box::new(s),
-                    exe,
-                    NodeNamespace::Made,
-                );
+                serve_stream(s.try_clone()?, s, exe);
             }
             Ok(())
         }
     }
+}
+
+/// One session on an accepted socket (its two halves), off a VM: the node's namespace is
+/// made for it.
+fn serve_stream<S: Read + Write + Send + 'static>(reader: S, writer: S, exe: &Path) {
+    serve_session(Box::new(reader), Box::new(writer), exe, NodeNamespace::Made);
 }
 
 /// Which namespace is the node's.

@@ -218,7 +218,7 @@ impl Session {
                     }
                     None => {}
                 }
-                match nl.relay(msg, flags, None) {
+                match nl.relay(msg, flags) {
                     Ok(answers) => Ok(Reply::Netlink(
                         answers.into_iter().map(|m| encode_message(m, 0)).collect(),
                     )),
@@ -329,14 +329,12 @@ impl Session {
             }
             Call::TcpListen { netns, ip, port } => {
                 let ns = self.ns(&netns)?;
-                let l = ns
-                    .run_in(|| TcpListener::bind((ip, port)))
-                    .map_err(err)?
-                    .map_err(|e| RemoteError {
-                        message: format!("listen on {ip}:{port}: {e}"),
-                        errno: e.raw_os_error(),
-                    })?;
-                let port = l.local_addr().map_err(err)?.port();
+                let (l, port) = crate::host::listen_in(&ns, ip, port).map_err(|e| RemoteError {
+                    message: e.to_string(),
+                    errno: e.raw_os_error().or_else(|| {
+                        (e.kind() == io::ErrorKind::AddrInUse).then_some(libc::EADDRINUSE)
+                    }),
+                })?;
                 let id = self.next.fetch_add(1, Ordering::Relaxed);
                 lock(&self.listeners).insert(id, l);
                 Ok(Reply::Listening {
