@@ -155,6 +155,14 @@ fn a_session_relays_netlink_namespaces_processes_and_probes() {
         .expect("started");
     let line = p.next_line(Duration::from_secs(10)).expect("a line");
     assert!(line.starts_with("cnbench"), "{line}");
+    // Its clock, read over the session: the agent is on this machine, so the offset is
+    // within the reading's own round trip (and that is short).
+    let clock = host.clock_offset().expect("clock read");
+    assert!(clock.uncertainty_ns < 100_000_000, "{clock:?}");
+    assert!(
+        clock.offset_ns.unsigned_abs() <= clock.uncertainty_ns + 1_000_000,
+        "{clock:?}"
+    );
     // A namespace the session did not make is refused by name.
     let stranger = Host::remote("cnb-elsewhere-x", Arc::clone(&agent));
     let e = stranger.nl().links().unwrap_err().to_string();

@@ -162,6 +162,13 @@ fn a_vm_node_restart_is_a_reboot_and_the_datapath_recovers() {
     assert!(r.substrate.emulated);
     let f = &r.faults[0];
     assert!(f.outcome.passed(), "{f:?}");
+    // Every VM's clock is set from its RTC, whole seconds only: each node's offset was read
+    // (the rebooted one after its reboot) and the probe times were put on this clock.
+    let nodes: Vec<&str> = f.probe_clocks.iter().map(|c| c.node.as_str()).collect();
+    assert_eq!(nodes, ["n0", "n1"], "{:?}", f.probe_clocks);
+    for c in &f.probe_clocks {
+        assert!(c.uncertainty_ns < 200_000_000, "{c:?}");
+    }
 }
 
 #[test]

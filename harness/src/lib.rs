@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod capability;
 pub mod checks;
+pub mod clock;
 pub mod cost;
 pub mod error;
 pub mod fault;

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::human::{format_bps, format_check, format_ns, table};
-use crate::probe::{lost_between, recovered_at, ProbeReport, ProbeSummary};
+use crate::probe::{lost_between, recovered_at, NodeClock, ProbeReport, ProbeSummary};
 use crate::schema::CheckRecord;
 
 /// One fault, from injection to the check after it.
@@ -44,6 +44,10 @@ pub struct FaultRecord {
     /// TCP throughput of one cross-node pair without and with the loss, for `loss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_under_loss: Option<TcpUnderLoss>,
+    /// The clocks of the nodes whose probe agents ran on another machine (VM nodes), and how
+    /// far each was from the harness's; empty when every agent ran on the harness's machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probe_clocks: Vec<NodeClock>,
     /// Every conformance check, run again once the probes had recovered (or given up).
     pub checks_after: Vec<CheckRecord>,
     /// How it ended.

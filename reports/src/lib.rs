@@ -53,7 +53,9 @@ pub use human::{
 };
 pub use junit::to_junit;
 pub use markdown::to_markdown;
-pub use probe::{lost_between, recovered_at, LossRun, PeerProbe, ProbeReport, ProbeSummary};
+pub use probe::{
+    lost_between, recovered_at, LossRun, NodeClock, PeerProbe, ProbeReport, ProbeSummary,
+};
 pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,

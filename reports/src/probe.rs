@@ -10,10 +10,12 @@
 //!
 //! Every `*_unix_ns` figure is `CLOCK_REALTIME` in ns since the Unix epoch, read by the agent
 //! that *sent* the probe: a loss run and a recovery time are in the sender's clock, so they
-//! need nothing from the peer's clock. Comparing them with the harness's fault times (also
-//! `CLOCK_REALTIME`) is exact while every agent runs on the harness's machine, as today; an
-//! agent on another machine would need its clock offset to the harness applied first.
-//! Round trips are measured with `CLOCK_MONOTONIC` and do not depend on clock steps.
+//! need nothing from the peer's clock. They are compared with the harness's fault times (also
+//! `CLOCK_REALTIME`), which is exact for agents on the harness's machine; the report of an
+//! agent on another machine (a VM node, whose clock is up to a second off) is first put on
+//! the harness's clock with [`ProbeReport::to_harness_clock`], and the offset used is kept in
+//! the result ([`NodeClock`]). Round trips are measured with `CLOCK_MONOTONIC` and do not
+//! depend on clock steps.
 //!
 //! # From reports to a fault's figures
 //!
@@ -37,6 +39,44 @@ pub struct ProbeReport {
     pub reply_timeout_ns: u64,
     /// One entry per peer, in the order of the agent's peer list.
     pub peers: Vec<PeerProbe>,
+}
+
+impl ProbeReport {
+    /// Puts every send time of the report on the harness's clock: `offset_ns` is the agent
+    /// machine's clock minus the harness's (subtracted from each time).
+    pub fn to_harness_clock(&mut self, offset_ns: i64) {
+        let shift = |t: &mut u64| {
+            if *t != 0 {
+                *t = t.saturating_add_signed(offset_ns.saturating_neg());
+            }
+        };
+        for p in &mut self.peers {
+            shift(&mut p.first_sent_unix_ns);
+            shift(&mut p.last_sent_unix_ns);
+            for run in &mut p.losses {
+                shift(&mut run.first_sent_unix_ns);
+                shift(&mut run.last_sent_unix_ns);
+                if let Some(t) = &mut run.answered_again_unix_ns {
+                    shift(t);
+                }
+            }
+        }
+    }
+}
+
+/// How far the wall clock of a node whose probe agents ran on another machine (a VM) was from
+/// the harness's when its agents started: their send times were moved by it before any figure
+/// was drawn from them.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NodeClock {
+    /// The node (`n1`).
+    pub node: String,
+    /// Its clock minus the harness's, in ns.
+    pub offset_ns: i64,
+    /// Half the round trip of the reading the offset comes from, in ns: the offset is exact
+    /// within this.
+    pub uncertainty_ns: u64,
 }
 
 /// The probe stream from one agent to one peer (one directed pod pair).
@@ -384,6 +424,38 @@ mod tests {
         let s = ProbeSummary::new(&reports[2..], T0 + 200 * MS, T0 + 300 * MS);
         assert_eq!((s.recovery_ns, s.recovered()), (0, true));
         assert_eq!(s.lost_during, 1);
+    }
+
+    #[test]
+    fn a_report_moves_to_the_harness_clock() {
+        // An agent whose clock ran 0.667 s behind: its loss run ended, in the harness's
+        // clock, 150 ms after the fault's end at T0 + 300 ms, not before it.
+        let behind = 667 * MS;
+        let mut report = ProbeReport {
+            from: "10.0.0.2:7471".into(),
+            rate_pps: 1000,
+            reply_timeout_ns: 100 * MS,
+            peers: vec![pair("10.0.1.2:7471", 1000, &[(200, 450)])],
+        };
+        for p in &mut report.peers {
+            p.first_sent_unix_ns -= behind;
+            p.last_sent_unix_ns -= behind;
+            for r in &mut p.losses {
+                r.first_sent_unix_ns -= behind;
+                r.last_sent_unix_ns -= behind;
+                r.answered_again_unix_ns = r.answered_again_unix_ns.map(|t| t - behind);
+            }
+        }
+        let raw = ProbeSummary::new(std::slice::from_ref(&report), T0 + 200 * MS, T0 + 300 * MS);
+        assert_eq!(
+            raw.recovery_ns, 0,
+            "read raw, the loss seems over before the fault ended"
+        );
+        report.to_harness_clock(-(behind as i64));
+        assert_eq!(report.peers[0], pair("10.0.1.2:7471", 1000, &[(200, 450)]));
+        let s = ProbeSummary::new(&[report], T0 + 200 * MS, T0 + 300 * MS);
+        assert_eq!(s.recovery_ns, 150 * MS);
+        assert_eq!((s.lost_during, s.lost_after), (100, 150));
     }
 
     #[test]

@@ -71,11 +71,11 @@
 //!
 //! # Clocks
 //!
-//! Send times in the report are `CLOCK_REALTIME` ns read by the sender, so a loss run and a
-//! recovery time are in the sender's clock alone, and comparable with the harness's fault
-//! times because every agent runs on the harness's machine. An agent on another machine
-//! would need its clock offset to the harness applied before comparing; `echo_unix_ns` is
-//! there for estimating such an offset. Round trips and timeouts use `CLOCK_MONOTONIC`.
+//! Send times in the report, and `start_unix_ns`, are `CLOCK_REALTIME` ns of the machine the
+//! agent runs on, so a loss run and a recovery time are in the sender's clock alone. The
+//! harness gives the start time on that clock and puts the report back on its own before
+//! comparing it with its fault times (`cnbench_harness::clock`: a VM node's clock is up to a
+//! second off). Round trips and timeouts use `CLOCK_MONOTONIC`.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};

@@ -4,14 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use reports::ProbeReport;
+use reports::{NodeClock, ProbeReport};
 use workloads::probe::{ProbeConfig, PROBE_PORT};
 use workloads::AgentTask;
 
 use crate::backend::{Expect, Expectations};
 use crate::checks::icmp_echo_within;
+use crate::clock::ClockOffset;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::signals;
@@ -37,14 +38,9 @@ pub fn probe_port(pod_index: u32) -> u16 {
     PROBE_PORT.saturating_add(pod_index as u16)
 }
 
-/// The current `CLOCK_REALTIME`, in ns since the Unix epoch: the clock of the agents' send
-/// times, so fault times and probe times compare directly.
-pub(crate) fn realtime_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+/// The harness's `CLOCK_REALTIME`, in ns since the Unix epoch: the clock fault times are
+/// read on, and the one every agent's send times are put on ([`crate::clock`]).
+pub(crate) use crate::clock::realtime_ns;
 
 /// Where a probe agent runs: a pod's namespace and address (pods sharing both are one).
 #[derive(Debug, Clone)]
@@ -57,6 +53,8 @@ struct Endpoint {
     netns: String,
     /// The agent's address.
     addr: SocketAddr,
+    /// The wall clock of the machine its agent runs on, as read when the agent started.
+    clock: ClockOffset,
 }
 
 /// A running probe stream.
@@ -95,6 +93,7 @@ impl ProbeStream {
                 node: pod.node,
                 netns: pod.netns.clone(),
                 addr: SocketAddr::from((ip, probe_port(pod.index))),
+                clock: ClockOffset::NONE,
             });
         }
         // Every directed pair, except those the backend declares unreachable (host-gw across
@@ -147,12 +146,17 @@ impl ProbeStream {
         self.pairs.len()
     }
 
+    /// Starts endpoint `i`'s agent, sending from `start_unix_ns` on the harness's clock.
     fn start_agent(
         &mut self,
         hosts: &BTreeMap<String, Host>,
         i: usize,
         start_unix_ns: u64,
     ) -> Result<()> {
+        // The agent reads its own machine's clock: its start time is given, and its report
+        // read back, on that clock. A rebooted VM has a new offset, so it is read per start.
+        let host = &hosts[&self.endpoints[i].netns];
+        self.endpoints[i].clock = host.clock_offset()?;
         let ep = &self.endpoints[i];
         let peers: Vec<SocketAddr> = self
             .pairs
@@ -165,16 +169,11 @@ impl ProbeStream {
             // Agents are told to stop one after the other, and a busy machine may not run
             // one for a while: each keeps answering long enough for the last to finish.
             linger_ms: STOP_LINGER.as_millis() as u64,
-            start_unix_ns: Some(start_unix_ns),
+            start_unix_ns: Some(ep.clock.to_remote(start_unix_ns)),
             stop_on_stdin: true,
             ..ProbeConfig::new(ep.addr, peers, self.duration_ms)
         };
-        let agent = Task::start(
-            &hosts[&ep.netns],
-            &self.exe,
-            &AgentTask::Probe(cfg),
-            &ep.label,
-        )?;
+        let agent = Task::start(host, &self.exe, &AgentTask::Probe(cfg), &ep.label)?;
         self.agents.insert(i, agent);
         Ok(())
     }
@@ -244,17 +243,22 @@ impl ProbeStream {
         }
     }
 
-    /// Tells every agent to stop and collects their reports.
+    /// Tells every agent to stop and collects their reports, every time in them on the
+    /// harness's clock.
     pub(crate) fn finish(&mut self) -> Result<Vec<ProbeReport>> {
         for a in self.agents.values_mut() {
             a.request_stop();
         }
         let mut reports = Vec::new();
         let mut first_error = None;
-        for (_, mut a) in std::mem::take(&mut self.agents) {
+        for (i, mut a) in std::mem::take(&mut self.agents) {
             let parsed = a.next_line(REPORT_WAIT).and_then(|line| {
                 serde_json::from_str::<ProbeReport>(&line)
                     .map_err(|e| a.error(format!("unreadable report {line:?}: {e}")))
+            });
+            let parsed = parsed.map(|mut r| {
+                r.to_harness_clock(self.endpoints[i].clock.offset_ns);
+                r
             });
             a.stop_and_status();
             match parsed {
@@ -268,6 +272,24 @@ impl ProbeStream {
             Some(e) => Err(e),
             None => Ok(reports),
         }
+    }
+
+    /// The clocks of the nodes whose agents ran off the harness's machine, by node, as read
+    /// when their agents (last) started.
+    pub(crate) fn clocks(&self, plan: &Plan, hosts: &BTreeMap<String, Host>) -> Vec<NodeClock> {
+        let mut out: Vec<NodeClock> = Vec::new();
+        for ep in &self.endpoints {
+            let remote = hosts.get(&ep.netns).is_some_and(|h| h.local().is_none());
+            let node = &plan.nodes[ep.node as usize].role;
+            if remote && !out.iter().any(|c| &c.node == node) {
+                out.push(NodeClock {
+                    node: node.clone(),
+                    offset_ns: ep.clock.offset_ns,
+                    uncertainty_ns: ep.clock.uncertainty_ns,
+                });
+            }
+        }
+        out
     }
 
     /// `(from label, to label, path)` of a pair named by the addresses in a report.

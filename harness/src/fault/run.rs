@@ -129,6 +129,7 @@ impl Topology {
             pairs: Vec::new(),
             underlay_dropped_packets: None,
             tcp_under_loss: None,
+            probe_clocks: Vec::new(),
             checks_after: Vec::new(),
             outcome: FaultOutcome::Recovered,
         };
@@ -229,6 +230,7 @@ impl Topology {
             on_phase("a pair stopped answering again; waiting");
         }
         let reports = stream.finish()?;
+        record.probe_clocks = stream.clocks(&self.plan, &self.hosts);
         // A probe sent up to one reply timeout before the fault and lost to it belongs to it.
         let window_start =
             event_start.saturating_sub(workloads::probe::REPLY_TIMEOUT.as_nanos() as u64);

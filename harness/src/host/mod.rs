@@ -101,6 +101,15 @@ impl Host {
         }
     }
 
+    /// How far the wall clock of this host's machine is from the harness's: none here, a
+    /// measured offset on an agent's machine ([`crate::clock`]).
+    pub fn clock_offset(&self) -> Result<crate::clock::ClockOffset> {
+        match &self.place {
+            Place::Local(_) => Ok(crate::clock::ClockOffset::NONE),
+            Place::Remote(a) => a.clock_offset(),
+        }
+    }
+
     /// Whether two hosts are on the same machine (a veth pair can join them).
     pub fn same_machine(&self, other: &Host) -> bool {
         match (&self.place, &other.place) {

@@ -397,6 +397,16 @@ impl AgentClient {
         }
     }
 
+    /// How far the agent machine's wall clock is from this one's ([`crate::clock`]).
+    pub fn clock_offset(&self) -> Result<crate::clock::ClockOffset> {
+        crate::clock::measure(CALL_TIMEOUT, || {
+            match self.call(Call::Clock, CALL_TIMEOUT)? {
+                Reply::Clock { realtime_ns } => Ok(realtime_ns),
+                other => Err(self.error(format!("answered a clock reading with {other:?}"))),
+            }
+        })
+    }
+
     /// Ends the session politely: the agent stops what it started and deletes the
     /// namespaces it made; then the session is over on this side too (a VM's agent closes
     /// only its port, not the host's socket, so the harness does not wait to see it close).

@@ -10,8 +10,10 @@
 //! the processes it started as they happen.
 //!
 //! Nothing assumes a shared filesystem or clock: files the agent needs travel in
-//! [`Call::WriteFile`], durations are relative (`*_ms`), and netlink requests travel as the
-//! kernel's own wire format (rtnetlink is a stable ABI, so a harness and an agent on different
+//! [`Call::WriteFile`], durations are relative (`*_ms`), the agent's wall clock is read with
+//! [`Call::Clock`] (a VM's is set from its emulated RTC, whole seconds only, and is up to a
+//! second off the harness's either way), and netlink requests travel as the kernel's own wire
+//! format (rtnetlink is a stable ABI, so a harness and an agent on different
 //! kernels understand each other's messages), with the one attribute that is not portable —
 //! a namespace file descriptor — named by namespace instead ([`Call::Netlink::peer_netns`]).
 
@@ -21,7 +23,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Any change to a message bumps it.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either end accepts (a netlink dump of a big node fits many times over); a
 /// larger length prefix means the stream is not this protocol.
@@ -327,6 +329,9 @@ pub enum Call {
         /// Its destination.
         to: Ipv4Addr,
     },
+    /// Reads the agent machine's `CLOCK_REALTIME`, so the harness can put times the agent's
+    /// processes report (probe send times) on its own clock.
+    Clock,
     /// Stops every process and deletes every namespace the agent made for this session,
     /// then closes the session (also what a dropped connection does).
     Shutdown,
@@ -381,6 +386,12 @@ pub enum Reply {
         frames: Vec<Vec<u8>>,
         /// The probe.
         echo: ProbeRecord,
+    },
+    /// The agent machine's `CLOCK_REALTIME` when it handled a [`Call::Clock`], in ns since
+    /// the Unix epoch.
+    Clock {
+        /// The time, ns since the Unix epoch.
+        realtime_ns: u64,
     },
 }
 

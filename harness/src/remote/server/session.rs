@@ -192,6 +192,9 @@ impl Session {
                 self.delete_netns(&name).map_err(err)?;
                 Ok(Reply::Done)
             }
+            Call::Clock => Ok(Reply::Clock {
+                realtime_ns: crate::clock::realtime_ns(),
+            }),
             Call::Netlink {
                 netns,
                 message,
