@@ -1,4 +1,5 @@
-//! Records the git revision the binary was built from (for the result's environment).
+//! Records the git revision the binary was built from (for the result's environment and
+//! `cnbench --version`).
 fn main() {
     // Rebuild when HEAD moves: HEAD itself, and the branch file it points to.
     println!("cargo:rerun-if-changed=.git/HEAD");
@@ -17,5 +18,8 @@ fn main() {
         .unwrap_or_default();
     if !rev.is_empty() {
         println!("cargo:rustc-env=CNBENCH_GIT_REV={rev}");
+        // What `cnbench --version` prints.
+        let version = std::env::var("CARGO_PKG_VERSION").unwrap_or_default();
+        println!("cargo:rustc-env=CNBENCH_VERSION_LINE={version} ({rev})");
     }
 }

@@ -7,19 +7,21 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use harness::run::{Launch, Topology};
 use harness::state::Mode;
-use harness::topology::{new_run_id, Plan, TopologyRequest};
+use harness::topology::{new_run_id, TopologyRequest};
 use harness::Backend;
 
 fn up_down(backend: &dyn Backend) {
-    let spec = TopologyRequest::default().resolve(&backend.defaults(), new_run_id());
-    let plan = Plan::new(spec, backend.pod_network()).expect("default plan is valid");
+    let plan = backend
+        .info()
+        .plan(&TopologyRequest::default(), new_run_id())
+        .expect("default plan is valid");
     let launch = Launch {
         mode: Mode::Run,
         backend_options: Default::default(),
         exe: std::env::current_exe().expect("bench binary"),
     };
     let topo = Topology::up(backend, plan, launch).expect("topology comes up");
-    let errors = topo.down(backend);
+    let errors = topo.down();
     assert!(errors.is_empty(), "teardown: {errors:?}");
 }
 

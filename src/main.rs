@@ -2,16 +2,17 @@
 //! what happened: 0 every check passed, 1 a check failed, 2 bad input or an unusable machine
 //! (or an error while working), 130 interrupted (everything torn down).
 
-/// `println!` that never panics: a reader that went away (`cnbench run | head`) must not
-/// abort a run before it tears its topology down.
+/// `println!` that never panics, to where human text goes (stdout, or stderr when the JSON
+/// result has stdout): a reader that went away (`cnbench run | head`) must not abort a run
+/// before it tears its topology down.
 macro_rules! say {
     () => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout());
+        let _ = writeln!($crate::output::human());
     }};
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let _ = writeln!($crate::output::human(), $($arg)*);
     }};
 }
 
@@ -19,7 +20,7 @@ macro_rules! say {
 macro_rules! say_raw {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
+        let _ = write!($crate::output::human(), $($arg)*);
     }};
 }
 
@@ -27,6 +28,7 @@ mod cli;
 mod commands;
 mod output;
 mod registry;
+mod usage;
 
 use clap::Parser;
 
@@ -53,94 +55,45 @@ fn main() {
         // `--help` and `--version`: printed as clap prints them, exit 0.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            eprintln!("{}", usage_error_line(&e));
+            eprintln!("{}", usage::error_line(&e));
             std::process::exit(ExitCode::Error as i32);
         }
     };
     let code = match dispatch(&cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Error: {}", one_line(&format!("{e:#}")));
+            eprintln!("Error: {}", usage::one_line(&format!("{e:#}")));
             ExitCode::Error
         }
     };
     std::process::exit(code as i32);
 }
 
-/// `text` on one line: its non-empty lines joined with "; ".
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// A command-line error of clap's as one line: the problem, the values or tip clap offers,
-/// and the `--help` that explains it, e.g. `error: invalid value 'l4' for '--underlay
-/// <UNDERLAY>' (possible values: none, l2, l3); see `cnbench run --help``.
-fn usage_error_line(e: &clap::Error) -> String {
-    let cli = <Cli as clap::CommandFactory>::command();
-    // The command whose help to point at: the subcommand typed, if it is one.
-    let command = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .filter(|a| cli.find_subcommand(a).is_some())
-        .map_or("cnbench".to_string(), |sub| format!("cnbench {sub}"));
-    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        let names: Vec<&str> = cli
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set())
-            .map(|c| c.get_name())
-            .collect();
-        return format!(
-            "error: no command given: use one of {}; see `{command} --help`",
-            names.join(", ")
-        );
-    }
-    let mut line = String::new();
-    for raw in e.render().to_string().lines() {
-        let l = raw.trim();
-        // The usage and the pointer to `--help` end clap's message.
-        if l.starts_with("Usage:") || l.starts_with("For more information") {
-            break;
-        }
-        let part = match l.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
-            _ if l.is_empty() => continue,
-            Some(values) => format!(" ({values})"),
-            None if line.is_empty() => l.to_string(),
-            None if line.ends_with(':') => format!(" {l}"),
-            // An item of a list under a heading (`the following required arguments ...:`).
-            None if raw.starts_with(' ') && !l.starts_with("tip:") => format!(", {l}"),
-            None => format!("; {l}"),
-        };
-        line.push_str(&part);
-    }
-    format!("{line}; see `{command} --help`")
-}
-
 fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
+    use commands::*;
     match command {
-        Command::List => commands::list(),
-        Command::Run(args) => commands::run(args),
-        Command::Up(args) => commands::up(args),
-        Command::Down { run_id } => commands::down(run_id),
-        Command::Check { run_id, json } => commands::check(run_id, json),
+        Command::List { json } => list::list(*json),
+        Command::Run(args) => run::run(args),
+        Command::Up(args) => up::up(args),
+        Command::Down { run_id } => down::down(run_id),
+        Command::Check { run_id, json } => check::check(run_id, json),
         Command::Measure {
             run_id,
             measure,
             json,
-        } => commands::measure(run_id, measure, json),
-        Command::Fault(args) => commands::fault(args),
-        Command::Scale(args) => commands::scale(args),
-        Command::Compare(args) => commands::compare(args),
-        Command::Report { results, out } => commands::report(results, out),
-        Command::Status => commands::status(),
-        Command::Clean { all } => commands::clean(*all),
-        Command::Agent { listen } => commands::agent(listen),
-        Command::Task { task } => commands::task(task),
-        Command::Setup { substrate } => commands::setup(substrate),
-        Command::Daemon { backend, config } => commands::daemon(backend, config),
+        } => measure::measure(run_id, measure, json),
+        Command::Fault(args) => fault::fault(args),
+        Command::Scale(args) => scale::scale(args),
+        Command::Compare(args) => compare::compare(args),
+        Command::Report { results, out } => report::report(results, out),
+        Command::Status { json } => status::status(*json),
+        Command::Clean { all } => clean::clean(*all),
+        Command::Setup { substrate } => setup::setup(*substrate),
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man { out } => docs::man(out.as_deref()),
+        Command::Agent { listen } => internal::agent(listen),
+        Command::Task { task } => internal::task(task),
+        Command::Daemon { backend, config } => internal::daemon(backend, config),
     }
 }
 

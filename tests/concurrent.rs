@@ -244,14 +244,14 @@ fn vxlan_and_bgp_runs_at_once_do_not_collide() {
 fn a_run_id_claimed_by_another_run_is_refused_and_left_alone() {
     use harness::run::{Launch, Topology};
     use harness::state::{Mode, RunState};
-    use harness::topology::{new_run_id, Plan, TopologyRequest};
-    use harness::Backend;
+    use harness::topology::{new_run_id, TopologyRequest};
 
     let backend = backend_bridge::Bridge;
     let id = new_run_id();
     let plan = || {
-        let spec = TopologyRequest::default().resolve(&backend.defaults(), id.clone());
-        Plan::new(spec, backend.pod_network()).expect("plan")
+        backend_bridge::INFO
+            .plan(&TopologyRequest::default(), id.clone())
+            .expect("plan")
     };
     // The other run, in another live process (our parent): its state is written first, its
     // namespaces are about to be made.
@@ -265,6 +265,7 @@ fn a_run_id_claimed_by_another_run_is_refused_and_left_alone() {
         owner_pid: owner,
         owner_start_ticks: harness::state::start_ticks(owner).expect("parent is alive"),
         spec: first.spec.clone(),
+        plan: None,
         namespaces: first.namespaces(),
         daemons: Vec::new(),
     };
@@ -280,7 +281,7 @@ fn a_run_id_claimed_by_another_run_is_refused_and_left_alone() {
     };
     let err = match Topology::up(&backend, plan(), launch) {
         Ok(topology) => {
-            let _ = topology.down(&backend);
+            let _ = topology.down();
             panic!("a second run took id {id}");
         }
         Err(e) => e.to_string(),

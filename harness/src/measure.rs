@@ -10,41 +10,11 @@ use workloads::{AgentTask, ClientConfig, Generator, ServeConfig, Workload};
 
 use crate::backend::{Datapath, MeasurePair};
 use crate::cost::{CostScope, CostSession, RoleSpec};
+pub use crate::cpu::CpuPlacement;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::task::Task;
 use crate::topology::Plan;
-
-/// Where the client and server agents run relative to each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CpuPlacement {
-    /// Both on one CPU: on VMs whose idle vCPUs halt, a cross-CPU wake-up costs tens of µs
-    /// and swamps datapath differences (MACHINE-NOTES), so this is the default.
-    SameCpu,
-    /// Client and server on different CPUs.
-    CrossCpu,
-}
-
-impl CpuPlacement {
-    /// The name results use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CpuPlacement::SameCpu => "same-cpu",
-            CpuPlacement::CrossCpu => "cross-cpu",
-        }
-    }
-
-    /// Picks (client, server) CPUs from those this process may use.
-    pub fn cpus(self) -> (u32, u32) {
-        let allowed = workloads::allowed_cpus();
-        let last = allowed.last().copied().unwrap_or(0);
-        match self {
-            CpuPlacement::SameCpu => (last, last),
-            CpuPlacement::CrossCpu if allowed.len() >= 2 => (allowed[0], allowed[1]),
-            CpuPlacement::CrossCpu => (last, last),
-        }
-    }
-}
 
 /// How to measure.
 #[derive(Debug, Clone)]

@@ -2,13 +2,18 @@
 //! bridge in each node holding the node's pod gateway address, and each pod's veth pair on
 //! it. Backends call these so the wiring and its declarations are written once.
 
-use crate::backend::Defaults;
+use crate::topology::Defaults;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
 use crate::backend::{
     Context, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
+    PodLifecycle,
 };
 use crate::error::Result;
 use crate::netlink::RouteSpec;
-use crate::topology::{NodePlan, Plan, PodNetwork, Underlay};
+use crate::topology::{NodePlan, Plan, PodNetwork, PodPlan, Underlay};
 
 /// Builds `bridge` in `node` with the node's pod gateway address and every pod of the node
 /// on it, pods' links at `pod_mtu`.
@@ -28,10 +33,41 @@ pub fn build_pod_bridge(
     nl.add_address(bridge, gw)?;
     nl.set_up(bridge)?;
     for pod in plan.pods.iter().filter(|p| p.node == node.index) {
-        ctx.wire_pod_veth(pod, pod_mtu)?;
-        nl.set_master(&pod.host_veth, bridge)?;
+        attach_pod(ctx, pod, bridge, pod_mtu)?;
     }
     Ok(())
+}
+
+/// Wires `pod` to `bridge` of its node: its veth pair, the host end a port of the bridge.
+pub fn attach_pod(ctx: &Context<'_>, pod: &PodPlan, bridge: &str, pod_mtu: u32) -> Result<()> {
+    ctx.wire_pod_veth(pod, pod_mtu)?;
+    ctx.host(&ctx.plan.node_of(pod).netns)
+        .nl()
+        .set_master(&pod.host_veth, bridge)
+}
+
+/// Pods added to and removed from a pod bridge on a standing topology: the pod's veth pair
+/// made and put on the bridge, or deleted (deleting one end deletes both). Nothing else
+/// changes: the pod is in its node's block, which every route and tunnel already covers.
+#[derive(Debug, Clone, Copy)]
+pub struct BridgePods {
+    /// The pod bridge (`cni0`, `docker0`).
+    pub bridge: &'static str,
+    /// Bytes the pod MTU is below the underlay's (the encapsulation's overhead).
+    pub overhead_bytes: u32,
+}
+
+impl PodLifecycle for BridgePods {
+    fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        let mtu = ctx.plan.spec.mtu - self.overhead_bytes;
+        attach_pod(ctx, pod, self.bridge, mtu)
+    }
+
+    fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        ctx.host(&ctx.plan.node_of(pod).netns)
+            .nl()
+            .delete_link(&pod.host_veth)
+    }
 }
 
 /// What [`build_pod_bridge`] promises, on every node: the bridge's connected route in the
@@ -125,11 +161,9 @@ pub const FLANNEL_POD_NETWORK: PodNetwork = PodNetwork::PerNodeBlocks { block_pr
 
 /// The article's cross-host shape for flannel-style backends: 2 nodes with 2 pods each on an
 /// l2 underlay, pods from 100.96.0.0/16 (100.96.N.0/24 on node N).
-pub fn flannel_defaults() -> Defaults {
-    Defaults {
-        nodes: 2,
-        pods_per_node: 2,
-        underlay: Underlay::L2,
-        pod_cidr: "100.96.0.0/16".parse().expect("valid"),
-    }
-}
+pub const FLANNEL_DEFAULTS: Defaults = Defaults {
+    nodes: 2,
+    pods_per_node: 2,
+    underlay: Underlay::L2,
+    pod_cidr: Ipv4Net::new_assert(Ipv4Addr::new(100, 96, 0, 0), 16),
+};

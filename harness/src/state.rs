@@ -34,9 +34,10 @@ pub struct RunState {
     pub run_id: String,
     /// Backend name.
     pub backend: String,
-    /// Backend options that change what it builds (`datapath`), for `check` and `down`.
+    /// The backend's own options, by flag without dashes (`datapath`), for `check` and
+    /// `down` to make the same backend again.
     #[serde(default)]
-    pub backend_options: crate::backend::BackendOptions,
+    pub backend_options: std::collections::BTreeMap<String, String>,
     /// How it was started.
     pub mode: Mode,
     /// Pid of the process that owns it.
@@ -46,6 +47,10 @@ pub struct RunState {
     pub owner_start_ticks: u64,
     /// The resolved topology request (the plan is rebuilt from it).
     pub spec: TopologySpec,
+    /// The plan as built: pods added since, addresses setup reported. Absent in the state
+    /// of an older cnbench: the plan is then rebuilt from `spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<crate::topology::Plan>,
     /// Every namespace the run will create, written before the first one is.
     pub namespaces: Vec<String>,
     /// Long-lived children (datapath daemons): `(what, netns, pid)`.
@@ -100,13 +105,14 @@ impl RunState {
         fs::rename(&tmp, Self::file(&self.run_id)).map_err(err)
     }
 
-    /// Whether `other` records the same run, started by the same process.
+    /// Whether `other` records the same run, started by the same process. (Its namespaces
+    /// may differ: pods come and go on a standing topology.)
     fn same_run(&self, other: &RunState) -> bool {
         self.run_id == other.run_id
             && self.mode == other.mode
             && self.owner_pid == other.owner_pid
             && self.owner_start_ticks == other.owner_start_ticks
-            && self.namespaces == other.namespaces
+            && self.spec == other.spec
     }
 
     /// Loads the state of run `run_id`.

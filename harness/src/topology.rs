@@ -560,6 +560,113 @@ impl Plan {
         &self.nodes[pod.node as usize]
     }
 
+    /// Adds a pod to node `node` (a standing topology's new pod): the next free position on
+    /// the node, and the first address of the node's block that no pod has (the node's own
+    /// for host-network pods). Returns its index in [`Plan::pods`]; pods stay node by node.
+    pub fn add_pod(&mut self, node: u32) -> Result<usize, PlanError> {
+        let Some(n) = self.nodes.get(node as usize).cloned() else {
+            return Err(invalid(
+                "node",
+                node,
+                format!(
+                    "the topology has nodes 0..={}",
+                    self.nodes.len().saturating_sub(1)
+                ),
+            ));
+        };
+        let on_node = self.pods.iter().filter(|p| p.node == node).count() as u32;
+        if on_node >= MAX_PODS_PER_NODE || self.pods.len() as u32 >= MAX_PODS {
+            return Err(invalid(
+                "pods",
+                self.pods.len(),
+                format!(
+                    "at most {MAX_PODS_PER_NODE} pods per node and {MAX_PODS} in all: remove one first"
+                ),
+            ));
+        }
+        let index = self
+            .pods
+            .iter()
+            .filter(|p| p.node == node)
+            .map(|p| p.index + 1)
+            .max()
+            .unwrap_or(0);
+        let role = format!("{}p{index}", n.role);
+        let run = self.spec.run_id.clone();
+        let pod = match self.pod_network {
+            PodNetwork::HostNetwork => PodPlan {
+                node,
+                index,
+                host_veth: format!("v{run}{role}"),
+                netns: n.netns.clone(),
+                own_netns: false,
+                ip: n
+                    .underlay_ip
+                    .unwrap_or_else(|| Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid")),
+                gateway: None,
+                role,
+            },
+            PodNetwork::SingleSubnet | PodNetwork::PerNodeBlocks { .. } => {
+                let block = n.pod_block.expect("blocks planned for this network");
+                // .1 is the node's gateway; pods take the lowest free address from .2.
+                let taken = |a: Ipv4Addr| self.pods.iter().any(|p| p.ip.addr() == a);
+                let ip = (2..=host_count(&block) as u32)
+                    .map(|k| nth_host(&block, k))
+                    .find(|a| !taken(*a))
+                    .ok_or_else(|| {
+                        invalid(
+                            "pods",
+                            self.pods.len(),
+                            format!("node {}'s block {block} has no free address", n.role),
+                        )
+                    })?;
+                PodPlan {
+                    node,
+                    index,
+                    host_veth: format!("v{run}{role}"),
+                    netns: netns_name(&run, &role),
+                    own_netns: true,
+                    ip: Ipv4Net::new(ip, block.prefix_len()).expect("valid"),
+                    gateway: n.pod_gateway.map(|g| g.addr()),
+                    role,
+                }
+            }
+        };
+        if pod.host_veth.len() > 15 {
+            return Err(invalid(
+                "pods",
+                self.pods.len(),
+                format!("{} is longer than a device name may be", pod.host_veth),
+            ));
+        }
+        let at = self
+            .pods
+            .iter()
+            .rposition(|p| p.node <= node)
+            .map_or(0, |i| i + 1);
+        self.pods.insert(at, pod);
+        Ok(at)
+    }
+
+    /// Removes the pod called `role` from the plan and returns it.
+    pub fn remove_pod(&mut self, role: &str) -> Result<PodPlan, PlanError> {
+        match self.pods.iter().position(|p| p.role == role) {
+            Some(i) => Ok(self.pods.remove(i)),
+            None => Err(invalid(
+                "pod",
+                role,
+                format!(
+                    "no such pod; the pods are {}",
+                    self.pods
+                        .iter()
+                        .map(|p| p.role.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
     /// A locally administered MAC for a bridge of this run, so bridge MACs never change as
     /// ports come and go (a bridge without one takes its lowest port MAC).
     pub fn bridge_mac(&self, ordinal: u8) -> [u8; 6] {
@@ -628,6 +735,19 @@ fn pod_blocks(spec: &TopologySpec, net: PodNetwork) -> Result<Option<Vec<Ipv4Net
     }
 }
 
+/// Topology defaults a backend suggests (the article's shapes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// Nodes.
+    pub nodes: u32,
+    /// Pods per node.
+    pub pods_per_node: u32,
+    /// Underlay.
+    pub underlay: Underlay,
+    /// Pod CIDR.
+    pub pod_cidr: Ipv4Net,
+}
+
 /// The topology options of the command line; `None` takes the backend's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TopologyRequest {
@@ -654,7 +774,7 @@ impl TopologyRequest {
     /// Fills every unset option from the backend's defaults. A multi-node request on a
     /// backend whose default has no underlay gets `l2`, so that `--nodes 3` alone means
     /// something (the backend may still refuse it).
-    pub fn resolve(&self, defaults: &crate::backend::Defaults, run_id: String) -> TopologySpec {
+    pub fn resolve(&self, defaults: &Defaults, run_id: String) -> TopologySpec {
         let nodes = self.nodes.unwrap_or(defaults.nodes);
         let underlay =
             self.underlay
@@ -682,7 +802,6 @@ impl TopologyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Defaults;
 
     fn spec(nodes: u32, pods: u32, underlay: Underlay) -> TopologySpec {
         TopologyRequest {
@@ -853,6 +972,50 @@ mod tests {
         let plan = Plan::new(spec(MAX_NODES, MAX_PODS / MAX_NODES, Underlay::L2), net).unwrap();
         assert_eq!(plan.pods.len(), MAX_PODS as usize);
         assert!(Plan::new(spec(1, MAX_PODS_PER_NODE, Underlay::None), net).is_ok());
+    }
+
+    #[test]
+    fn pods_are_added_at_the_first_free_address_and_removed_by_name() {
+        let mut plan = Plan::new(
+            spec(2, 2, Underlay::L2),
+            PodNetwork::PerNodeBlocks { block_prefix: 24 },
+        )
+        .unwrap();
+        let i = plan.add_pod(0).unwrap();
+        assert_eq!(i, 2, "after n0's pods, before n1's");
+        let p = &plan.pods[i];
+        assert_eq!(
+            (p.role.as_str(), p.ip.to_string()),
+            ("n0p2", "100.96.0.4/24".into())
+        );
+        assert_eq!(p.netns, "cnb-abc123-n0p2");
+        assert_eq!(p.gateway.unwrap().to_string(), "100.96.0.1");
+        // A removed pod's address is the next one's; its position is not reused.
+        let gone = plan.remove_pod("n0p0").unwrap();
+        assert_eq!(gone.ip.to_string(), "100.96.0.2/24");
+        let i = plan.add_pod(0).unwrap();
+        assert_eq!(
+            (plan.pods[i].role.as_str(), plan.pods[i].ip.to_string()),
+            ("n0p3", "100.96.0.2/24".into())
+        );
+        let last = plan.add_pod(1).unwrap();
+        assert_eq!(last, plan.pods.len() - 1);
+        assert!(plan
+            .remove_pod("n9p9")
+            .unwrap_err()
+            .to_string()
+            .contains("no such pod"));
+        assert!(plan
+            .add_pod(5)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--node 5"));
+        // Host-network pods share their node's namespace and address.
+        let mut host = Plan::new(spec(2, 1, Underlay::L2), PodNetwork::HostNetwork).unwrap();
+        let i = host.add_pod(1).unwrap();
+        assert_eq!(host.pods[i].netns, "cnb-abc123-n1");
+        assert_eq!(host.pods[i].ip.to_string(), "10.168.0.2/24");
+        assert!(!host.pods[i].own_netns);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - optional fields are left out of the JSON when absent;
 //! - any change a reader could notice bumps [`SCHEMA_VERSION`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -260,6 +261,10 @@ pub struct Parameters {
     /// How BGP speakers peered (`mesh`, `rr`), for bgp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_topology: Option<String>,
+    /// Every backend-specific option in effect, by its flag name without dashes
+    /// (`datapath`, `bgp-topology`) and value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_options: BTreeMap<String, String>,
 }
 
 fn cnbench_generator() -> String {

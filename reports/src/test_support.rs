@@ -34,6 +34,7 @@ pub(crate) fn full_result() -> RunResult {
         message_size_bytes: None,
         datapath: None,
         bgp_topology: None,
+        backend_options: Default::default(),
     };
     let mut r = RunResult::new("ab12", environment, parameters);
     r.started_unix_ms = 1_760_000_000_000;

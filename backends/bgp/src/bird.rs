@@ -173,7 +173,7 @@ pub fn spawn(ctx: &Context<'_>, speaker: Speaker) -> harness::Result<u32> {
 /// Where BIRD's stderr goes: for a BIRD on this machine, a file beside its log (nobody reads a
 /// pipe of a daemon, and a full one would block it). A node agent ignores the `Command`'s
 /// stdio and keeps the tail itself; the supervisor hands it over when BIRD has ended
-/// ([`harness::process::Supervisor::ended`]).
+/// ([`harness::supervisor::Supervisor::ended`]).
 fn stderr_sink(host: &Host, files: &BirdFiles) -> Result<Stdio, BgpError> {
     if host.local().is_none() {
         return Ok(Stdio::null());

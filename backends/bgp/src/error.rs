@@ -13,16 +13,6 @@ pub enum BgpError {
     )]
     Topology(String),
 
-    /// BIRD is not installed.
-    #[error(
-        "it runs BIRD, but `{binary}` is not on PATH: install Debian's bird2 package \
-         (`apt-get install bird2`)"
-    )]
-    MissingBird {
-        /// The program not found (`bird` or `birdc`).
-        binary: &'static str,
-    },
-
     /// `bird -p` refused a generated configuration (a bug in the generator).
     #[error("BIRD refuses the configuration {path} of {speaker}: {message}")]
     Config {
@@ -89,10 +79,6 @@ pub enum BgpError {
 impl From<BgpError> for HarnessError {
     fn from(e: BgpError) -> HarnessError {
         match e {
-            BgpError::MissingBird { .. } => HarnessError::Unsupported {
-                what: "backend bgp".into(),
-                fix: e.to_string(),
-            },
             BgpError::NotRunning {
                 ref speaker,
                 ref netns,

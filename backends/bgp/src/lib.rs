@@ -22,10 +22,13 @@ mod scale;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::fault::FaultKind;
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
+use harness::backend::{
+    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Datapath, Expectations,
+    FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program,
+};
+use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, PodPlan, Underlay};
 use harness::{Backend, PlanError, Result};
+use ipnet::Ipv4Net;
 
 pub use bird::{parse_protocols, BgpProtocol, BirdFiles};
 pub use config::{render as render_config, HOLD_S};
@@ -33,16 +36,54 @@ pub use error::BgpError;
 pub use expect::next_hop;
 pub use peering::{reflectors, sessions, BgpTopology, Speaker, NODE_AS, ROUTER_AS};
 pub use pods::{cali_name, GATEWAY};
-pub use scale::scale_point;
+
+/// `--bgp-topology`: how the speakers peer.
+pub const TOPOLOGY_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-topology",
+    help: "how bgp's BIRDs peer",
+    values: &[
+        ("mesh", "every node with every other: N(N-1)/2 sessions"),
+        ("rr", "every node with route reflectors: about N sessions"),
+    ],
+    default: Some("mesh"),
+};
 
 /// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
+pub const INFO: BackendInfo = BackendInfo {
     name: "bgp",
     summary: "Calico-style /32 routes and proxy ARP; BIRD on every node (mesh or route reflector)",
+    datapath: Datapath::Kernel,
+    defaults: Defaults {
+        nodes: 2,
+        pods_per_node: 2,
+        underlay: Underlay::L2,
+        pod_cidr: Ipv4Net::new_assert(std::net::Ipv4Addr::new(10, 20, 0, 0), 16),
+    },
+    pod_network: PodNetwork::PerNodeBlocks { block_prefix: 24 },
+    overhead_bytes: 0,
     underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[
+        Program {
+            name: "bird",
+            package: "bird2",
+        },
+        Program {
+            name: "birdc",
+            package: "bird2",
+        },
+    ],
     link_kinds: &["veth"],
-    binaries: &["bird", "birdc"],
-    built: true,
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[TOPOLOGY_OPTION],
+};
+
+/// The node's BIRD stopped, then started again: its peers withdraw its block, and BGP must
+/// bring it back.
+pub const BIRD_RESTART: FaultDecl = FaultDecl {
+    name: "bird-restart",
+    summary: "the node's BIRD stopped, then started again",
+    needs: "BIRD",
 };
 
 /// How long setup waits for every route before it lets the checks show what is missing.
@@ -51,14 +92,9 @@ pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 /// How long every BIRD gets to load its configuration and open its control socket.
 const READY_WAIT: Duration = Duration::from_secs(10);
 
-/// Makes the backend from its options.
-pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
-    if let Some(d) = &options.datapath {
-        return Err(format!(
-            "--datapath {d}: bgp has one datapath (kernel routes); leave --datapath out"
-        ));
-    }
-    let topology = match &options.bgp_topology {
+/// Makes the backend from its options (`--bgp-topology mesh|rr`, default mesh).
+pub fn make(options: &BackendOptions, _plan: &Plan) -> Result<Box<dyn Backend>, String> {
+    let topology = match options.get("bgp-topology") {
         None => BgpTopology::default(),
         Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
     };
@@ -151,55 +187,23 @@ pub fn validate_plan(plan: &Plan) -> std::result::Result<(), PlanError> {
     Ok(())
 }
 
-/// Checks that BIRD is installed; `find` looks a program up on PATH.
-pub fn require_bird(
-    find: impl Fn(&str) -> Option<std::path::PathBuf>,
-) -> std::result::Result<(), BgpError> {
-    for binary in ["bird", "birdc"] {
-        if find(binary).is_none() {
-            return Err(BgpError::MissingBird { binary });
-        }
-    }
-    Ok(())
-}
-
 impl Backend for Bgp {
-    fn effective_options(&self) -> BackendOptions {
-        BackendOptions {
-            bgp_topology: Some(self.topology.as_str().into()),
-            ..Default::default()
-        }
-    }
-
-    fn info(&self) -> &'static BackendInfo {
+    fn info(&self) -> &BackendInfo {
         &INFO
     }
 
-    fn datapath(&self) -> Datapath {
-        Datapath::Kernel
+    fn options(&self) -> BackendOptions {
+        BackendOptions::new().with("bgp-topology", self.topology.as_str())
     }
 
-    fn defaults(&self) -> Defaults {
-        Defaults {
-            nodes: 2,
-            pods_per_node: 2,
-            underlay: Underlay::L2,
-            pod_cidr: "10.20.0.0/16".parse().expect("valid"),
-        }
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        PodNetwork::PerNodeBlocks { block_prefix: 24 }
-    }
-
+    /// The plan's shape; BIRD's presence is checked where the nodes run (`Topology::up`
+    /// refuses a missing program with the package to install).
     fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
-        validate_plan(plan)?;
-        require_bird(harness::capability::find_binary).map_err(|e| PlanError::Backend {
-            backend: INFO.name.into(),
-            why: e.to_string(),
-        })
+        validate_plan(plan)
     }
 
+    /// Every node wired, then every BIRD started at once (a speaker waits for its peers), and
+    /// convergence awaited unless the caller measures it.
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         let plan = ctx.plan;
         for node in &plan.nodes {
@@ -241,18 +245,47 @@ impl Backend for Bgp {
         start_bird(ctx, speaker)
     }
 
-    fn own_faults(&self) -> &'static [FaultKind] {
-        &[FaultKind::BirdRestart]
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        expect::expectations(plan)
     }
 
-    fn reprograms(&self) -> bool {
-        true
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        checks::extra_checks(self, ctx)
     }
 
-    /// BIRD is the control plane of the pod routes; what cnbench put in place itself is the
-    /// node's stand-in for a default route on l2 (`169.254.1.1 dev eth0`, see
-    /// [`pods::node_gateway_route`]), which the kernel deletes when `eth0` goes down, as a
-    /// node's network configuration would put back.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            faults: Some(self),
+            control_plane: Some(self),
+            pods: Some(self),
+            scale: Some(self),
+        }
+    }
+}
+
+impl OwnFaults for Bgp {
+    fn faults(&self) -> &'static [FaultDecl] {
+        &[BIRD_RESTART]
+    }
+
+    /// SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw the
+    /// node's block at once; the routes it put in its own kernel go with it.
+    fn inject(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
+        ctx.stop_process(&Speaker::Node(node.index).what(ctx.plan), &node.netns)
+            .map(|_| ())
+    }
+
+    /// Started again as setup started it; BGP itself brings the routes back.
+    fn lift(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
+        start_bird(ctx, Speaker::Node(node.index))
+    }
+}
+
+/// BIRD is the control plane of the pod routes; what cnbench put in place itself is the
+/// node's stand-in for a default route on l2 (`169.254.1.1 dev eth0`, see
+/// [`pods::node_gateway_route`]), which the kernel deletes when `eth0` goes down, as a
+/// node's network configuration would put back.
+impl ControlPlane for Bgp {
     fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
         if let Some(r) = pods::node_gateway_route(ctx.plan) {
             for node in nodes {
@@ -261,32 +294,16 @@ impl Backend for Bgp {
         }
         Ok(())
     }
+}
 
-    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw
-            // the node's block at once; the routes it put in its own kernel go with it.
-            FaultKind::BirdRestart => ctx
-                .stop_process(&Speaker::Node(node.index).what(ctx.plan), &node.netns)
-                .map(|_| ()),
-            other => Err(unsupported(other)),
-        }
+/// A pod inside its node's block: wired Calico's way; the block is announced already.
+impl PodLifecycle for Bgp {
+    fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        pods::wire_pod(ctx, pod)
     }
 
-    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // Started again as setup started it; BGP itself brings the routes back.
-            FaultKind::BirdRestart => start_bird(ctx, Speaker::Node(node.index)),
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
-    }
-
-    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        checks::extra_checks(self, ctx)
+    fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        pods::unwire_pod(ctx, pod)
     }
 }
 
@@ -295,13 +312,6 @@ fn start_bird(ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
     let pid = bird::spawn(ctx, speaker)?;
     bird::wait_ready(ctx, &[(speaker, pid)], READY_WAIT)?;
     Ok(())
-}
-
-fn unsupported(kind: FaultKind) -> harness::HarnessError {
-    harness::HarnessError::Unsupported {
-        what: format!("bgp cannot suffer the fault {kind}"),
-        fix: "bgp's own fault is bird-restart".into(),
-    }
 }
 
 #[cfg(test)]

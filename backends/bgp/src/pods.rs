@@ -96,39 +96,52 @@ pub fn node_gateway_route(plan: &Plan) -> Option<RouteSpec> {
 /// Wires every pod of `node` and makes the node a router for them.
 pub fn wire_node(ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
     let plan = ctx.plan;
-    let mtu = plan.spec.mtu;
-    let host = ctx.host(&node.netns);
-    let nl = host.nl();
-    let pods: Vec<&PodPlan> = plan.pods.iter().filter(|p| p.node == node.index).collect();
-    for pod in &pods {
-        let cali = cali_name(plan.run_id(), pod);
-        let pod_host = ctx.host(&pod.netns);
-        nl.create_veth(&cali, POD_DEV, Some(pod_host.as_peer()), mtu)?;
-        let pnl = pod_host.nl();
-        pnl.set_up("lo")?;
-        pnl.add_address(POD_DEV, pod_ip(pod))?;
-        pnl.set_up(POD_DEV)?;
-        for r in pod_routes() {
-            pnl.add_route(&r)?;
-        }
-    }
-    // Forwarding on (the node routes between its pods and eth0), proxy ARP on every host end,
-    // and no proxy delay: by default the kernel holds a proxied ARP answer for a random part
-    // of `proxy_delay` (0.8 s), which Calico also sets to 0.
-    let mut keys: Vec<(String, &str)> = vec![("net.ipv4.ip_forward".into(), "1")];
-    for pod in &pods {
-        let cali = cali_name(plan.run_id(), pod);
-        keys.push((format!("net.ipv4.conf.{cali}.proxy_arp"), "1"));
-        keys.push((format!("net.ipv4.neigh.{cali}.proxy_delay"), "0"));
-    }
-    let pairs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    host.set_sysctls(&pairs)?;
-    for pod in &pods {
-        nl.set_up(&cali_name(plan.run_id(), pod))?;
-        nl.add_route(&node_pod_route(plan.run_id(), pod))?;
+    let nl = ctx.host(&node.netns).nl();
+    // Forwarding on: the node routes between its pods and eth0.
+    ctx.host(&node.netns)
+        .set_sysctl("net.ipv4.ip_forward", "1")?;
+    for pod in plan.pods.iter().filter(|p| p.node == node.index) {
+        wire_pod(ctx, pod)?;
     }
     if let Some(r) = node_gateway_route(plan) {
         nl.add_route(&r)?;
     }
     Ok(())
+}
+
+/// Wires one pod to its node (at setup, or a pod added to a standing topology): its veth
+/// with the host end `caliX` in the node, the pod's /32 and routes, proxy ARP on the host
+/// end, the node's /32 route to the pod. Its block is announced already, so no BGP update
+/// is needed for it.
+pub fn wire_pod(ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+    let plan = ctx.plan;
+    let host = ctx.host(&plan.node_of(pod).netns);
+    let nl = host.nl();
+    let cali = cali_name(plan.run_id(), pod);
+    let pod_host = ctx.host(&pod.netns);
+    nl.create_veth(&cali, POD_DEV, Some(pod_host.as_peer()), plan.spec.mtu)?;
+    let pnl = pod_host.nl();
+    pnl.set_up("lo")?;
+    pnl.add_address(POD_DEV, pod_ip(pod))?;
+    pnl.set_up(POD_DEV)?;
+    for r in pod_routes() {
+        pnl.add_route(&r)?;
+    }
+    // Proxy ARP on the host end, and no proxy delay: by default the kernel holds a proxied
+    // ARP answer for a random part of `proxy_delay` (0.8 s), which Calico also sets to 0.
+    host.set_sysctls(&[
+        (&format!("net.ipv4.conf.{cali}.proxy_arp"), "1"),
+        (&format!("net.ipv4.neigh.{cali}.proxy_delay"), "0"),
+    ])?;
+    nl.set_up(&cali)?;
+    nl.add_route(&node_pod_route(plan.run_id(), pod))
+}
+
+/// Unwires one pod: its host end deleted, which deletes the pair and the node's route
+/// through it.
+pub fn unwire_pod(ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+    let plan = ctx.plan;
+    ctx.host(&plan.node_of(pod).netns)
+        .nl()
+        .delete_link(&cali_name(plan.run_id(), pod))
 }

@@ -4,15 +4,13 @@ use super::*;
 use harness::topology::TopologyRequest;
 
 fn plan(nodes: u32, pods: u32, underlay: Underlay) -> Plan {
-    let b = Bgp::new(BgpTopology::Mesh);
-    let spec = TopologyRequest {
+    let request = TopologyRequest {
         nodes: Some(nodes),
         pods_per_node: Some(pods),
         underlay: Some(underlay),
         ..Default::default()
-    }
-    .resolve(&b.defaults(), "t1".into());
-    let plan = Plan::new(spec, b.pod_network()).unwrap();
+    };
+    let plan = INFO.plan(&request, "t1".into()).unwrap();
     validate_plan(&plan).unwrap();
     plan
 }
@@ -208,36 +206,30 @@ fn birdc_output_is_read() {
 
 #[test]
 fn options_and_missing_bird_are_refused_with_the_fix() {
-    let bad = make(&BackendOptions {
-        bgp_topology: Some("star".into()),
-        ..Default::default()
-    })
-    .err()
-    .unwrap();
+    let p = plan(2, 1, Underlay::L2);
+    let bad = make(&BackendOptions::new().with("bgp-topology", "star"), &p)
+        .err()
+        .unwrap();
     assert!(bad.contains("use mesh") && bad.contains("rr"), "{bad}");
-    assert!(make(&BackendOptions {
-        datapath: Some("x".into()),
-        ..Default::default()
-    })
-    .is_err());
-    let e = require_bird(|b| (b == "birdc").then(|| "/usr/sbin/birdc".into())).unwrap_err();
+    let e = INFO
+        .require_programs(|b| (b == "birdc").then(|| "/usr/sbin/birdc".into()))
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "it runs BIRD, but `bird` is not on PATH: install Debian's bird2 package (`apt-get install bird2`)"
+        "backend bgp: it runs bird, which is not on PATH: install Debian's bird2 package (`apt-get install bird2`)"
     );
-    assert!(require_bird(|b| Some(b.into())).is_ok());
+    assert!(INFO.require_programs(|b| Some(b.into())).is_ok());
     // One node has nobody to peer with; no underlay, nothing to peer over.
-    let b = Bgp::new(BgpTopology::Mesh);
-    let one = Plan::new(
-        TopologyRequest {
-            nodes: Some(1),
-            underlay: Some(Underlay::L2),
-            ..Default::default()
-        }
-        .resolve(&b.defaults(), "t1".into()),
-        b.pod_network(),
-    )
-    .unwrap();
+    let one = INFO
+        .plan(
+            &TopologyRequest {
+                nodes: Some(1),
+                underlay: Some(Underlay::L2),
+                ..Default::default()
+            },
+            "t1".into(),
+        )
+        .unwrap();
     assert!(validate_plan(&one)
         .unwrap_err()
         .to_string()
@@ -253,10 +245,4 @@ fn cali_names_are_short_stable_and_per_run() {
     assert_eq!(a, cali_name("t1", &p.pods[0]));
     assert_ne!(a, cali_name("t2", &p.pods[0]));
     assert_ne!(a, cali_name("t1", &p.pods[1]));
-}
-
-#[test]
-fn softnet_drops_are_summed_over_cpus() {
-    let text = "0000a000 00000002 00000000\n0000b000 00000010 00000000\n";
-    assert_eq!(scale::parse_softnet_drops(text), Some(18));
 }

@@ -3,21 +3,42 @@
 //! the bridge, default route via the bridge. Pods reach each other over L2: ARP, then the
 //! bridge's learned CAM table.
 
-use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations, Wire};
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
-use harness::{podnet, Backend, PlanError, Result};
+use std::net::Ipv4Addr;
+
+use harness::backend::{BackendInfo, Capabilities, Context, Datapath, Expectations, Wire};
+use harness::podnet::{self, BridgePods};
+use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, Underlay};
+use harness::{Backend, PlanError, Result};
+use ipnet::Ipv4Net;
 
 /// The bridge's name, as Docker calls it.
 pub const BRIDGE: &str = "docker0";
 
 /// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
+pub const INFO: BackendInfo = BackendInfo {
     name: "bridge",
     summary: "single node: pods on a docker0 bridge through veth pairs (L2, ARP, CAM table)",
+    datapath: Datapath::Kernel,
+    defaults: Defaults {
+        nodes: 1,
+        pods_per_node: 2,
+        underlay: Underlay::None,
+        pod_cidr: Ipv4Net::new_assert(Ipv4Addr::new(172, 17, 0, 0), 16),
+    },
+    pod_network: PodNetwork::SingleSubnet,
+    overhead_bytes: 0,
     underlays: &[Underlay::None],
+    programs: &[],
     link_kinds: &["veth", "bridge"],
-    binaries: &[],
-    built: true,
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[],
+};
+
+/// Pods come and go as docker's do: a veth pair on docker0.
+static PODS: BridgePods = BridgePods {
+    bridge: BRIDGE,
+    overhead_bytes: 0,
 };
 
 /// The bridge backend.
@@ -25,64 +46,40 @@ pub static INFO: BackendInfo = BackendInfo {
 pub struct Bridge;
 
 impl Backend for Bridge {
-    fn info(&self) -> &'static BackendInfo {
+    fn info(&self) -> &BackendInfo {
         &INFO
-    }
-
-    fn datapath(&self) -> Datapath {
-        Datapath::Kernel
-    }
-
-    fn defaults(&self) -> Defaults {
-        Defaults {
-            nodes: 1,
-            pods_per_node: 2,
-            underlay: Underlay::None,
-            pod_cidr: "172.17.0.0/16".parse().expect("valid"),
-        }
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        PodNetwork::SingleSubnet
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
         if plan.spec.nodes != 1 {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: format!(
-                    "it is single-node (pods on one docker0), not {}: use --nodes 1, or a cross-host backend such as vxlan",
-                    plan.spec.nodes
-                ),
-            });
+            return Err(INFO.refuse(format!(
+                "it is single-node (pods on one docker0), not {}: use --nodes 1, or a cross-host backend such as vxlan",
+                plan.spec.nodes
+            )));
         }
         if plan.spec.underlay != Underlay::None {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: format!(
-                    "a single node needs no underlay: leave out --underlay {}",
-                    plan.spec.underlay
-                ),
-            });
+            return Err(INFO.refuse(format!(
+                "a single node needs no underlay: leave out --underlay {}",
+                plan.spec.underlay
+            )));
         }
         if plan.spec.pods_per_node < 2 {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: "it needs at least 2 pods to connect: use --pods-per-node 2 or more".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        for node in &ctx.plan.nodes {
-            self.setup_node(ctx, node)?;
+            return Err(
+                INFO.refuse("it needs at least 2 pods to connect: use --pods-per-node 2 or more")
+            );
         }
         Ok(())
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            pods: Some(&PODS),
+            ..Capabilities::default()
+        }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
@@ -105,9 +102,8 @@ mod tests {
     use harness::topology::TopologyRequest;
 
     fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
-        let b = Bridge;
-        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
-        b.validate(&plan)?;
+        let plan = INFO.plan(&req, "t1".into())?;
+        Bridge.validate(&plan)?;
         Ok(plan)
     }
 

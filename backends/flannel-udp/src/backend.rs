@@ -1,24 +1,43 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
-use harness::backend::{BackendInfo, Context, Datapath, Defaults, Expectations};
-use harness::fault::FaultKind;
-use harness::topology::{NodePlan, Plan, PodNetwork};
-use harness::{podnet, Backend, PlanError, Result};
+use harness::backend::{BackendInfo, BackendOptions, Capabilities, Context, Expectations};
+use harness::podnet::{self, BridgePods};
+use harness::topology::{NodePlan, Plan};
+use harness::{Backend, PlanError, Result};
+use userspace::Daemons;
 
+use crate::config::DaemonConfig;
 use crate::mode::DatapathMode;
-use crate::start::{daemon_label, start_daemon};
-use crate::{BRIDGE, INFO, OVERHEAD};
+use crate::{BRIDGE, INFO, OVERHEAD, TUN_DEV};
+
+/// Pods on a node's cni0; every daemon already routes the node's whole block.
+static PODS: BridgePods = BridgePods {
+    bridge: BRIDGE,
+    overhead_bytes: OVERHEAD,
+};
 
 /// The flannel-udp backend, with its datapath mode.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct FlannelUdp {
     mode: DatapathMode,
+    daemons: Daemons,
+}
+
+impl Default for FlannelUdp {
+    fn default() -> Self {
+        FlannelUdp::new(DatapathMode::default())
+    }
 }
 
 impl FlannelUdp {
     /// A backend whose daemons move packets the `mode` way.
     pub fn new(mode: DatapathMode) -> FlannelUdp {
-        FlannelUdp { mode }
+        FlannelUdp {
+            mode,
+            daemons: Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
+                DaemonConfig::for_node(plan, node, mode, cpu).to_json()
+            }),
+        }
     }
 
     /// The datapath mode of its daemons.
@@ -28,57 +47,33 @@ impl FlannelUdp {
 }
 
 impl Backend for FlannelUdp {
-    fn info(&self) -> &'static BackendInfo {
+    fn info(&self) -> &BackendInfo {
         &INFO
     }
 
-    fn datapath(&self) -> Datapath {
-        // Both modes move every cross-node packet through a userspace process.
-        Datapath::Userspace
-    }
-
-    fn defaults(&self) -> Defaults {
-        harness::podnet::flannel_defaults()
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        harness::podnet::FLANNEL_POD_NETWORK
+    fn options(&self) -> BackendOptions {
+        BackendOptions::new().with("datapath", self.mode.as_str())
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
-        let refuse = |why: String| {
-            Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why,
-            })
-        };
-        if !INFO.underlays.contains(&plan.spec.underlay) {
-            return refuse(
-                "the daemons send UDP to the other nodes' underlay IPs: use --underlay l2 or l3"
-                    .into(),
-            );
-        }
+        INFO.require_underlay(
+            plan,
+            "the daemons send UDP to the other nodes' underlay IPs: use --underlay l2 or l3",
+        )?;
         if plan.spec.nodes < 2 {
-            return refuse(format!(
+            return Err(INFO.refuse(format!(
                 "it carries pod traffic between nodes, {} is not enough: use --nodes 2 or more",
                 plan.spec.nodes
-            ));
+            )));
         }
         // Pod links are 28 bytes smaller than the underlay; keep them at IPv4's 576 minimum
         // so every probe and workload has room.
         if plan.spec.mtu < 576 + OVERHEAD {
-            return refuse(format!(
+            return Err(INFO.refuse(format!(
                 "--mtu {}: pod links get the underlay MTU minus {OVERHEAD} (outer IP + UDP), use at least {}",
                 plan.spec.mtu,
                 576 + OVERHEAD
-            ));
-        }
-        Ok(())
-    }
-
-    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        for node in &ctx.plan.nodes {
-            self.setup_node(ctx, node)?;
+            )));
         }
         Ok(())
     }
@@ -91,28 +86,14 @@ impl Backend for FlannelUdp {
             .set_sysctl("net.ipv4.ip_forward", "1")?;
         // The daemon comes last: it creates flannel0 and its route itself, so a restarted
         // daemon restores both.
-        start_daemon(ctx, node, self.mode).map(|_| ())
+        self.daemons.start(ctx, node).map(|_| ())
     }
 
-    fn own_faults(&self) -> &'static [FaultKind] {
-        &[FaultKind::DaemonRestart]
-    }
-
-    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // Killed: its TUN, and the route through it, leave with its last fd.
-            FaultKind::DaemonRestart => ctx
-                .stop_process(&daemon_label(node), &node.netns)
-                .map(|_| ()),
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // Started again as setup started it (systemd's Restart=).
-            FaultKind::DaemonRestart => start_daemon(ctx, node, self.mode).map(|_| ()),
-            other => Err(unsupported(other)),
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            faults: Some(&self.daemons),
+            pods: Some(&PODS),
+            ..Capabilities::default()
         }
     }
 
@@ -120,26 +101,8 @@ impl Backend for FlannelUdp {
         crate::expect::expectations(plan)
     }
 
-    fn effective_options(&self) -> harness::backend::BackendOptions {
-        harness::backend::BackendOptions {
-            datapath: Some(self.mode.as_str().into()),
-            ..Default::default()
-        }
-    }
-
-    fn daemon_device(&self) -> Option<&'static str> {
-        Some(crate::TUN_DEV)
-    }
-
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        crate::restart::daemon_restart(ctx, self.mode)
-    }
-}
-
-fn unsupported(kind: FaultKind) -> harness::HarnessError {
-    harness::HarnessError::Unsupported {
-        what: format!("flannel-udp cannot suffer the fault {kind}"),
-        fix: "flannel-udp's own fault is daemon-restart".into(),
+        self.daemons.restart_check(ctx)
     }
 }
 
@@ -149,9 +112,8 @@ mod tests {
     use harness::topology::{TopologyRequest, Underlay};
 
     fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
-        let b = FlannelUdp::default();
-        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
-        b.validate(&plan)?;
+        let plan = INFO.plan(&req, "t1".into())?;
+        FlannelUdp::default().validate(&plan)?;
         Ok(plan)
     }
 
@@ -184,15 +146,19 @@ mod tests {
     }
 
     #[test]
-    fn both_modes_are_userspace() {
+    fn both_modes_are_userspace_and_say_which_they_are() {
+        let plan = plan(TopologyRequest::default()).unwrap();
         for m in [DatapathMode::Faithful, DatapathMode::Batched] {
-            assert_eq!(FlannelUdp::new(m).datapath(), Datapath::Userspace);
+            let options = BackendOptions::new().with("datapath", m.as_str());
+            let b = crate::make(&options, &plan).unwrap();
+            assert_eq!(b.info().datapath, harness::Datapath::Userspace);
+            assert_eq!(b.options(), options);
         }
-        assert!(crate::make(&Default::default()).is_ok());
-        let bad = crate::make(&harness::backend::BackendOptions {
-            datapath: Some("xdp".into()),
-            ..Default::default()
-        });
-        assert!(bad.is_err());
+        let defaulted = crate::make(&BackendOptions::new(), &plan).unwrap();
+        assert_eq!(defaulted.options().get("datapath"), Some("faithful"));
+        // Every value the option declares is one the backend takes.
+        for (v, _) in crate::DATAPATH_OPTION.values {
+            assert!(DatapathMode::from_option(Some(v)).is_ok(), "{v}");
+        }
     }
 }

@@ -3,29 +3,11 @@
 //! bytes below the underlay's, and two routed hops between pods of different nodes.
 
 use harness::backend::{DeviceMtu, Expectations, Wire};
-use harness::netlink::{RouteProto, RouteScope, RouteSpec};
 use harness::topology::Plan;
 use harness::{podnet, underlay};
-use ipnet::Ipv4Net;
+use userspace::tunnel_route;
 
 use crate::{BRIDGE, OVERHEAD, TUN_DEV, UDP_PORT};
-
-/// The route every daemon installs: the whole pod network to its TUN. The node's own block
-/// is more specific (cni0's connected /24), so only remote pods take it. Added with no
-/// gateway and scope link; the kernel stores and reports the protocol it was given
-/// (`proto static`, cnbench's control plane) and, having no address on flannel0 to pick
-/// from, no `src`.
-pub fn tun_route(pod_network: Ipv4Net) -> RouteSpec {
-    RouteSpec {
-        dst: pod_network,
-        via: None,
-        dev: TUN_DEV.into(),
-        proto: RouteProto::Static,
-        scope: RouteScope::Link,
-        src: None,
-        onlink: false,
-    }
-}
 
 /// Every declaration of the flannel-udp backend for `plan`.
 pub fn expectations(plan: &Plan) -> Expectations {
@@ -42,7 +24,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
             dev: TUN_DEV.into(),
             mtu_bytes: pod_mtu,
         });
-        e.add_routes(&node.netns, [tun_route(plan.spec.pod_cidr)]);
+        e.add_routes(&node.netns, [tunnel_route(plan.spec.pod_cidr, TUN_DEV)]);
     }
     e.add_full_matrix(plan);
     e.add_default_measure_pairs(plan);
@@ -53,7 +35,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
     // cni0). The daemons leave the inner TTL alone (flanneld decrements it once more on each
     // side), and on l3 the router decrements only the outer header's. The pod's eth0 is 28
     // bytes under the underlay, so exactly the pod MTU fills an underlay frame.
-    if let Some(pair) = first_cross_node_pair(plan) {
+    if let Some(pair) = Expectations::cross_node_pair(plan, false) {
         let wire = Wire::Udp {
             port: UDP_PORT,
             vni: None,
@@ -61,12 +43,6 @@ pub fn expectations(plan: &Plan) -> Expectations {
         e.add_path_facts(plan, pair, 2, pod_mtu, wire);
     }
     e
-}
-
-/// Indexes into `plan.pods` of the first pod of node 0 and the first pod of node 1.
-pub fn first_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
-    let first_on = |n: u32| plan.pods.iter().position(|p| p.node == n);
-    Some((first_on(0)?, first_on(1)?))
 }
 
 #[cfg(test)]
@@ -77,13 +53,12 @@ mod tests {
     use harness::Backend;
 
     fn plan(underlay: Underlay) -> Plan {
-        let b = FlannelUdp::default();
         let req = TopologyRequest {
             underlay: Some(underlay),
             ..Default::default()
         };
-        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network()).unwrap();
-        b.validate(&plan).unwrap();
+        let plan = crate::INFO.plan(&req, "t1".into()).unwrap();
+        FlannelUdp::default().validate(&plan).unwrap();
         plan
     }
 
@@ -160,23 +135,5 @@ mod tests {
             .find(|n| n.netns == "cnb-t1-n0" && n.dev == "eth0")
             .unwrap();
         assert_eq!(n0.owner_netns, "cnb-t1-rt");
-    }
-
-    #[test]
-    fn daemon_config_lists_every_other_node() {
-        use crate::{DaemonConfig, DatapathMode};
-        let p = plan(Underlay::L3);
-        let c = DaemonConfig::for_node(&p, &p.nodes[0], DatapathMode::Batched);
-        assert_eq!(c.node_ip, p.nodes[0].underlay_ip.unwrap().addr());
-        assert_eq!(c.peers.len(), 1);
-        assert_eq!(c.peers[0].block.to_string(), "100.96.1.0/24");
-        assert_eq!(c.peers[0].node_ip, p.nodes[1].underlay_ip.unwrap().addr());
-        assert_eq!((c.mtu, c.port, c.tun.as_str()), (1472, 8285, "flannel0"));
-        let back = DaemonConfig::parse(&c.to_json()).unwrap();
-        assert_eq!(back, c);
-        let mut bad = c.clone();
-        bad.peers[0].block = "10.0.0.0/24".parse().unwrap();
-        assert!(bad.validate().is_err());
-        assert!(DaemonConfig::parse("{}").is_err());
     }
 }

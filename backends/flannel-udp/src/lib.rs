@@ -15,22 +15,18 @@
 mod backend;
 mod config;
 mod daemon;
-mod error;
 mod expect;
 mod mode;
-mod restart;
-mod start;
 
-use harness::backend::{BackendInfo, BackendOptions};
-use harness::topology::Underlay;
+use harness::backend::{BackendInfo, BackendOptions, Datapath, OptionDecl};
+use harness::podnet::{FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
+use harness::topology::{Plan, Underlay};
 use harness::Backend;
 
 pub use backend::FlannelUdp;
-pub use config::{DaemonConfig, Peer};
-pub use error::DaemonError;
+pub use config::DaemonConfig;
 pub use expect::expectations;
 pub use mode::DatapathMode;
-pub use start::{daemon_label, start_daemon};
 
 /// The pod bridge, as flannel's CNI configuration names it.
 pub const BRIDGE: &str = "cni0";
@@ -41,19 +37,42 @@ pub const UDP_PORT: u16 = 8285;
 /// Bytes the encapsulation adds: an outer IPv4 header (20) and a UDP header (8).
 pub const OVERHEAD: u32 = 28;
 
+/// `--datapath`: how the daemons move packets.
+pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
+    flag: "datapath",
+    help: "how flannel-udp's daemons move packets",
+    values: &[
+        (
+            "faithful",
+            "one read and one send per packet from one poll loop, as flanneld",
+        ),
+        (
+            "batched",
+            "drain the TUN, one sendmmsg; one recvmmsg, then a write each",
+        ),
+    ],
+    default: Some("faithful"),
+};
+
 /// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
+pub const INFO: BackendInfo = BackendInfo {
     name: "flannel-udp",
     summary: "cni0 bridge + flannel0 TUN; a userspace daemon wraps IP packets in UDP 8285",
+    datapath: Datapath::Userspace,
+    defaults: FLANNEL_DEFAULTS,
+    pod_network: FLANNEL_POD_NETWORK,
+    overhead_bytes: OVERHEAD,
     underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
     link_kinds: &["veth", "bridge", "tun"],
-    binaries: &[],
-    built: true,
+    optional_kinds: &[],
+    daemon_device: Some(TUN_DEV),
+    options: &[DATAPATH_OPTION],
 };
 
 /// Makes the backend from its options (`--datapath faithful|batched`, default faithful).
-pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
-    let mode = DatapathMode::from_option(options.datapath.as_deref())?;
+pub fn make(options: &BackendOptions, _plan: &Plan) -> Result<Box<dyn Backend>, String> {
+    let mode = DatapathMode::from_option(options.get("datapath"))?;
     Ok(Box::new(FlannelUdp::new(mode)))
 }
 

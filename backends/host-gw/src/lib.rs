@@ -9,9 +9,10 @@
 mod expect;
 mod route;
 
-use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
-use harness::{podnet, Backend, PlanError, Result};
+use harness::backend::{BackendInfo, Capabilities, Context, ControlPlane, Datapath, Expectations};
+use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
+use harness::topology::{NodePlan, Plan, Underlay};
+use harness::{Backend, PlanError, Result};
 
 pub use route::{route_to, NotOnLink};
 
@@ -19,63 +20,42 @@ pub use route::{route_to, NotOnLink};
 pub const BRIDGE: &str = "cni0";
 
 /// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
+pub const INFO: BackendInfo = BackendInfo {
     name: "host-gw",
     summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2; l3 shows why it fails)",
+    datapath: Datapath::Kernel,
+    defaults: FLANNEL_DEFAULTS,
+    pod_network: FLANNEL_POD_NETWORK,
+    overhead_bytes: 0,
     underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
     link_kinds: &["veth", "bridge"],
-    binaries: &[],
-    built: true,
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[],
+};
+
+/// Pods on a node's cni0; the other nodes' routes to its block already cover them.
+static PODS: BridgePods = BridgePods {
+    bridge: BRIDGE,
+    overhead_bytes: 0,
 };
 
 /// The host-gw backend.
 #[derive(Debug, Default)]
 pub struct HostGw;
 
-/// Makes the backend from its options.
-pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
-    match &options.datapath {
-        None => Ok(Box::new(HostGw)),
-        Some(d) => Err(format!(
-            "--datapath {d}: host-gw has one datapath (kernel routes); leave --datapath out"
-        )),
-    }
-}
-
 impl Backend for HostGw {
-    fn info(&self) -> &'static BackendInfo {
+    fn info(&self) -> &BackendInfo {
         &INFO
     }
 
-    fn datapath(&self) -> Datapath {
-        Datapath::Kernel
-    }
-
-    fn defaults(&self) -> Defaults {
-        harness::podnet::flannel_defaults()
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        harness::podnet::FLANNEL_POD_NETWORK
-    }
-
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
-        if !INFO.underlays.contains(&plan.spec.underlay) {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
-                      where host-gw stops working)"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        for node in &ctx.plan.nodes {
-            self.setup_node(ctx, node)?;
-        }
-        self.reprogram(ctx, &ctx.plan.nodes.iter().collect::<Vec<_>>())
+        INFO.require_underlay(
+            plan,
+            "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
+             where host-gw stops working)",
+        )
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
@@ -85,28 +65,32 @@ impl Backend for HostGw {
         podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
     }
 
-    fn reprograms(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            control_plane: Some(self),
+            pods: Some(&PODS),
+            ..Capabilities::default()
+        }
     }
 
-    /// flanneld's route check: every route to a remote block in place (the kernel deletes
-    /// them when `eth0` goes down and never puts them back).
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        expect::expectations(plan)
+    }
+}
+
+/// cnbench plays flanneld: each node gets a route to every peer's block via the peer's
+/// underlay IP, where the peer is on its segment.
+impl ControlPlane for HostGw {
     fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
         for node in nodes {
             let nl = ctx.host(&node.netns).nl();
             for remote in ctx.plan.nodes.iter().filter(|r| r.index != node.index) {
-                // A remote on another segment gets no route: the kernel would refuse the
-                // gateway (ENETUNREACH); the expectations declare its pods unreachable.
                 if let Ok(route) = route_to(node, remote) {
                     nl.replace_route(&route)?;
                 }
             }
         }
         Ok(())
-    }
-
-    fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
     }
 }
 

@@ -5,9 +5,8 @@ use harness::backend::{Expect, Wire};
 use harness::topology::TopologyRequest;
 
 fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
-    let b = HostGw;
-    let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
-    b.validate(&plan)?;
+    let plan = INFO.plan(&req, "t1".into())?;
+    HostGw.validate(&plan)?;
     Ok(plan)
 }
 
@@ -129,7 +128,7 @@ fn same_segment_nodes_still_work_on_l3() {
 }
 
 #[test]
-fn refuses_no_underlay_and_datapath_options() {
+fn refuses_no_underlay() {
     let e = plan(TopologyRequest {
         nodes: Some(1),
         underlay: Some(Underlay::None),
@@ -137,9 +136,4 @@ fn refuses_no_underlay_and_datapath_options() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2"), "{e}");
-    assert!(make(&BackendOptions {
-        datapath: Some("userspace".into()),
-        ..Default::default()
-    })
-    .is_err());
 }

@@ -3,20 +3,35 @@
 //! the same-session baseline every other backend is compared with. Port conflicts between
 //! pods on one node are real, and a check proves it.
 
+use std::net::Ipv4Addr;
+
 use harness::backend::{
-    BackendInfo, Context, Datapath, Defaults, Expectations, IsolationExpect, Wire,
+    BackendInfo, Capabilities, Context, Datapath, Expectations, IsolationExpect, PodLifecycle, Wire,
 };
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
+use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, PodPlan, Underlay};
 use harness::{underlay, Backend, PlanError, Result};
+use ipnet::Ipv4Net;
 
 /// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
+pub const INFO: BackendInfo = BackendInfo {
     name: "host-net",
     summary: "pods share their node's network namespace and IP (the baseline: no overhead)",
+    datapath: Datapath::Kernel,
+    defaults: Defaults {
+        nodes: 2,
+        pods_per_node: 1,
+        underlay: Underlay::L2,
+        // Unused: host-net pods have no addresses of their own. Recorded for the result.
+        pod_cidr: Ipv4Net::new_assert(Ipv4Addr::new(100, 96, 0, 0), 16),
+    },
+    pod_network: PodNetwork::HostNetwork,
+    overhead_bytes: 0,
     underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
     link_kinds: &["veth", "bridge"],
-    binaries: &[],
-    built: true,
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[],
 };
 
 /// The host-net backend.
@@ -24,46 +39,28 @@ pub static INFO: BackendInfo = BackendInfo {
 pub struct HostNet;
 
 impl Backend for HostNet {
-    fn info(&self) -> &'static BackendInfo {
+    fn info(&self) -> &BackendInfo {
         &INFO
     }
 
-    fn datapath(&self) -> Datapath {
-        Datapath::Kernel
-    }
-
-    fn defaults(&self) -> Defaults {
-        Defaults {
-            nodes: 2,
-            pods_per_node: 1,
-            underlay: Underlay::L2,
-            // Unused: host-net pods have no addresses of their own. Recorded for the result.
-            pod_cidr: "100.96.0.0/16".parse().expect("valid"),
-        }
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        PodNetwork::HostNetwork
-    }
-
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
-        if plan.spec.underlay == Underlay::None {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: "pods use the node's underlay address: use --underlay l2 or l3".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn setup(&self, _ctx: &Context<'_>) -> Result<()> {
-        // Nothing beyond the underlay the harness already built.
-        Ok(())
+        INFO.require_underlay(
+            plan,
+            "pods use the node's underlay address: use --underlay l2 or l3",
+        )
     }
 
     fn setup_node(&self, _ctx: &Context<'_>, _node: &NodePlan) -> Result<()> {
-        // The same: a restarted node is whole once its eth0 is cabled again.
+        // Nothing beyond the underlay the harness builds: a node, new or restarted, is whole
+        // once its eth0 is cabled.
         Ok(())
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            pods: Some(self),
+            ..Capabilities::default()
+        }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
@@ -100,15 +97,26 @@ impl Backend for HostNet {
     }
 }
 
+/// A host-network pod is a process in its node's namespace: adding one wires nothing, and
+/// removing one unwires nothing (its processes stop with it).
+impl PodLifecycle for HostNet {
+    fn add_pod(&self, _ctx: &Context<'_>, _pod: &PodPlan) -> Result<()> {
+        Ok(())
+    }
+
+    fn remove_pod(&self, _ctx: &Context<'_>, _pod: &PodPlan) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use harness::topology::TopologyRequest;
 
     fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
-        let b = HostNet;
-        let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
-        b.validate(&plan)?;
+        let plan = INFO.plan(&req, "t1".into())?;
+        HostNet.validate(&plan)?;
         Ok(plan)
     }
 

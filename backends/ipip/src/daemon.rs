@@ -19,175 +19,42 @@
 //! ends, the kernel closes the TUN, which deletes the device and the route with it: a
 //! restarted daemon rebuilds both.
 
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 
-use harness::netlink::Netlink;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tun_rs::{DeviceBuilder, SyncDevice};
+use tun_rs::SyncDevice;
+use userspace::sys::{interrupted, pin_to, say_ready, transient, would_block};
+use userspace::{ipv4_destination, BlockTable, DaemonError, Drops, TunnelConfig};
 
-use crate::config::{tunnel_route, DaemonConfig};
-
+/// The daemon's name in messages and on its command line.
+const DAEMON: &str = "ipip";
 /// IP protocol number of IP-in-IP (RFC 2003).
 pub const IPPROTO_IPIP: u8 = 4;
+/// The largest IP packet one raw IPv4 datagram carries: 65535 − 20 (the outer header).
+pub const MAX_TUN_MTU: u32 = 65515;
 /// Socket buffer size asked for, in bytes: bursts of a TCP stream must not overflow the
 /// default (about 200 KiB) while the one thread is busy with the other direction.
 const SOCKET_BUFFER: usize = 4 << 20;
 /// Packets moved per direction before looking at the other one again, so neither starves.
 const BATCH: usize = 64;
 
-/// Why the daemon could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The JSON on the command line is not a configuration.
-    #[error("ipip daemon: bad configuration {json:?}: {source} (the harness builds it; run through `cnbench run`/`up`)")]
-    Config {
-        /// What was given.
-        json: String,
-        /// Why it did not parse.
-        source: serde_json::Error,
-    },
-    /// Pod blocks of different sizes: the lookup needs one prefix length.
-    #[error("ipip daemon on {node}: pod blocks of different sizes ({a} and {b}): every node needs a block of one size")]
-    MixedBlocks {
-        /// Node role.
-        node: String,
-        /// One block.
-        a: String,
-        /// Another block.
-        b: String,
-    },
-    /// The TUN device could not be made.
-    #[error("ipip daemon on {node}: cannot create TUN {dev} (mtu {mtu}): {source}; is /dev/net/tun there and is {dev} free in this namespace?")]
-    Tun {
-        /// Node role.
-        node: String,
-        /// Device name.
-        dev: String,
-        /// Its MTU.
-        mtu: u32,
-        /// The kernel's answer.
-        source: io::Error,
-    },
-    /// The raw socket could not be made or bound.
-    #[error("ipip daemon on {node}: raw IP protocol 4 socket on {local}: {op}: {source}; the node needs its underlay address and CAP_NET_RAW")]
-    Socket {
-        /// Node role.
-        node: String,
-        /// The address it binds to.
-        local: Ipv4Addr,
-        /// What failed.
-        op: &'static str,
-        /// The kernel's answer.
-        source: io::Error,
-    },
-    /// The route into the TUN could not be added.
-    #[error("ipip daemon on {node}: {source}")]
-    Route {
-        /// Node role.
-        node: String,
-        /// The netlink error (names the route).
-        source: harness::HarnessError,
-    },
-    /// Forwarding failed in a way that cannot be skipped (a descriptor went bad).
-    #[error("ipip daemon on {node}: {what}: {source}")]
-    Io {
-        /// Node role.
-        node: String,
-        /// What it was doing.
-        what: &'static str,
-        /// The error.
-        source: io::Error,
-    },
-}
-
-/// Runs the daemon: parses `config_json`, builds the datapath, prints `ready`, forwards until
-/// killed. Returns only on error.
+/// Runs the daemon: parses `config_json` (a [`TunnelConfig`]), builds the datapath, prints
+/// `ready`, forwards until killed. Returns only on error.
 pub fn run(config_json: &str) -> Result<(), DaemonError> {
-    let config: DaemonConfig =
-        serde_json::from_str(config_json).map_err(|source| DaemonError::Config {
-            json: config_json.to_string(),
-            source,
+    let config: TunnelConfig =
+        serde_json::from_str(config_json).map_err(|e| DaemonError::Config {
+            daemon: DAEMON,
+            why: format!("not an ipip daemon configuration: {e}"),
         })?;
+    config.validate(DAEMON, MAX_TUN_MTU)?;
+    if let Some(cpu) = config.cpu {
+        pin_to(DAEMON, &config.node, cpu)?;
+    }
     let mut forwarder = Forwarder::open(&config)?;
-    let mut out = io::stdout().lock();
-    // The harness waits for exactly this line; a failed write means it is gone, so stop.
-    writeln!(out, "ready")
-        .and_then(|()| out.flush())
-        .map_err(|source| DaemonError::Io {
-            node: config.node.clone(),
-            what: "tell the harness it is ready",
-            source,
-        })?;
-    drop(out);
+    say_ready(DAEMON, &config.node)?;
     forwarder.forward()
-}
-
-/// Where each remote pod block goes.
-#[derive(Debug)]
-struct Peers {
-    /// Prefix length of every block.
-    prefix: u8,
-    /// Block network address -> the remote node's socket address.
-    by_block: HashMap<u32, SockAddr>,
-    /// Node IPs IP-in-IP is accepted from.
-    nodes: Vec<Ipv4Addr>,
-}
-
-impl Peers {
-    fn new(config: &DaemonConfig) -> Result<Peers, DaemonError> {
-        let prefix = config.peers.first().map_or(32, |p| p.block.prefix_len());
-        let mut by_block = HashMap::new();
-        for p in &config.peers {
-            if p.block.prefix_len() != prefix {
-                return Err(DaemonError::MixedBlocks {
-                    node: config.node.clone(),
-                    a: config.peers[0].block.to_string(),
-                    b: p.block.to_string(),
-                });
-            }
-            by_block.insert(
-                u32::from(p.block.network()),
-                SockAddr::from(SocketAddrV4::new(p.node_ip, 0)),
-            );
-        }
-        Ok(Peers {
-            prefix,
-            by_block,
-            nodes: config.peers.iter().map(|p| p.node_ip).collect(),
-        })
-    }
-
-    /// The remote node owning `dst`'s block.
-    fn lookup(&self, dst: Ipv4Addr) -> Option<&SockAddr> {
-        let mask = u32::MAX
-            .checked_shl(32 - u32::from(self.prefix))
-            .unwrap_or(0);
-        self.by_block.get(&(u32::from(dst) & mask))
-    }
-}
-
-/// Packets dropped, by reason; the first of each kind (and every 10 000th) is logged.
-#[derive(Debug, Default)]
-struct Drops(HashMap<&'static str, u64>);
-
-impl Drops {
-    fn note(&mut self, node: &str, why: &'static str, detail: impl FnOnce() -> String) {
-        let n = self.0.entry(why).or_default();
-        *n += 1;
-        if *n == 1 || n.is_multiple_of(10_000) {
-            // Not eprintln!: it panics when stderr is gone (a daemon restarted by
-            // `cnbench check` outlives that command's terminal or pipe), and a lost log line
-            // must not stop the datapath.
-            let _ = writeln!(
-                io::stderr(),
-                "ipip daemon on {node}: dropped {n} packet(s): {why} ({})",
-                detail()
-            );
-        }
-    }
 }
 
 /// The running datapath: the TUN, the raw socket and the peer table.
@@ -195,36 +62,31 @@ struct Forwarder {
     node: String,
     tun: SyncDevice,
     raw: Socket,
-    peers: Peers,
+    /// Remote blocks -> the remote node's address (the outer destination).
+    peers: BlockTable<SockAddr>,
+    /// Node IPs IP-in-IP is accepted from.
+    nodes: Vec<Ipv4Addr>,
     drops: Drops,
 }
 
 impl Forwarder {
-    /// Creates the TUN (in this process's namespace: the harness started it in the node),
-    /// the raw socket and the route.
-    fn open(config: &DaemonConfig) -> Result<Forwarder, DaemonError> {
+    /// Creates the TUN and its route (in this process's namespace: the harness started it
+    /// in the node) and the raw socket.
+    fn open(config: &TunnelConfig) -> Result<Forwarder, DaemonError> {
         let node = config.node.clone();
-        let peers = Peers::new(config)?;
-        let tun_err = |source| DaemonError::Tun {
-            node: node.clone(),
-            dev: config.dev.clone(),
-            mtu: config.mtu,
-            source,
-        };
-        let mtu = u16::try_from(config.mtu)
-            .map_err(|_| tun_err(io::Error::from(io::ErrorKind::InvalidInput)))?;
-        // Plain IPv4 packets (no packet-information prefix, no offload header): one read is
-        // one packet, exactly what goes inside the outer header.
-        let tun = DeviceBuilder::new()
-            .name(&config.dev)
-            .mtu(mtu)
-            .build_sync()
-            .map_err(tun_err)?;
-        tun.set_nonblocking(true).map_err(tun_err)?;
-
+        let tun = userspace::tun::open(DAEMON, config)?;
+        tun.set_nonblocking(true)
+            .map_err(|source| DaemonError::Tun {
+                daemon: DAEMON,
+                node: node.clone(),
+                dev: config.tun.clone(),
+                op: "set non-blocking",
+                source,
+            })?;
         let sock_err = |op, source| DaemonError::Socket {
+            daemon: DAEMON,
             node: node.clone(),
-            local: config.local,
+            addr: config.node_ip.to_string(),
             op,
             source,
         };
@@ -236,38 +98,20 @@ impl Forwarder {
         .map_err(|e| sock_err("socket", e))?;
         // Bound to the node IP: the outer source, and a filter so only packets addressed to
         // this node arrive (raw_v4_match compares the bound address with the destination).
-        raw.bind(&SockAddr::from(SocketAddrV4::new(config.local, 0)))
+        raw.bind(&SockAddr::from(SocketAddrV4::new(config.node_ip, 0)))
             .map_err(|e| sock_err("bind", e))?;
         raw.set_nonblocking(true)
             .map_err(|e| sock_err("set non-blocking", e))?;
         // Larger buffers are a wish, not a need: the kernel caps them at rmem_max/wmem_max.
         let _ = raw.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = raw.set_send_buffer_size(SOCKET_BUFFER);
-
-        let nl = Netlink::open_current(&node).map_err(|source| DaemonError::Route {
-            node: node.clone(),
-            source,
-        })?;
-        let route = tunnel_route(config.pod_cidr, &config.dev);
-        match nl.add_route(&route) {
-            Ok(()) => {}
-            // Left by nobody we know of (the route dies with the TUN), but it is the one we
-            // want: keep it.
-            Err(harness::HarnessError::Netlink { source, .. })
-                if source.raw_os_error() == Some(libc::EEXIST) => {}
-            Err(source) => {
-                return Err(DaemonError::Route {
-                    node: node.clone(),
-                    source,
-                })
-            }
-        }
         Ok(Forwarder {
+            peers: BlockTable::new(config, |p| SockAddr::from(SocketAddrV4::new(p.node_ip, 0))),
+            nodes: config.peers.iter().map(|p| p.node_ip).collect(),
+            drops: Drops::new(DAEMON, &node),
             node,
             tun,
             raw,
-            peers,
-            drops: Drops::default(),
         })
     }
 
@@ -292,7 +136,7 @@ impl Forwarder {
             let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
             if r < 0 {
                 let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
+                if interrupted(&e) {
                     continue;
                 }
                 return Err(self.io("poll the TUN and the raw socket", e));
@@ -315,9 +159,10 @@ impl Forwarder {
     }
 
     fn io(&self, what: &'static str, source: io::Error) -> DaemonError {
-        DaemonError::Io {
+        DaemonError::Forward {
+            daemon: DAEMON,
             node: self.node.clone(),
-            what,
+            op: what.into(),
             source,
         }
     }
@@ -327,28 +172,27 @@ impl Forwarder {
         for _ in 0..BATCH {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if interrupted(&e) => continue,
                 Err(e) => return Err(self.io("read the TUN", e)),
             };
             let pkt = &buf[..n];
             // Only IPv4 is carried; a new TUN can still see IPv6 chatter.
-            if n < 20 || pkt[0] >> 4 != 4 {
+            let Some(dst) = ipv4_destination(pkt) else {
                 continue;
-            }
-            let dst = Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+            };
             let Some(to) = self.peers.lookup(dst) else {
                 self.drops
-                    .note(&self.node, "no node owns the destination's block", || {
-                        format!("to {dst}")
+                    .count("no node owns the destination's block", || {
+                        format!("to {}", Ipv4Addr::from(dst))
                     });
                 continue;
             };
-            if let Err(e) = self.raw.send_to(pkt, to) {
+            if let Err(e) = self.raw.send_to(pkt, self.peers.get(to)) {
                 // ENOBUFS (a full queue), EHOSTUNREACH (ARP for the peer failed): the packet
                 // is lost as a full NIC would lose it; the sender's transport recovers.
                 self.drops
-                    .note(&self.node, "the raw socket refused it", || e.to_string());
+                    .count("the raw socket refused it", || e.to_string());
             }
         }
         Ok(())
@@ -360,37 +204,25 @@ impl Forwarder {
         for _ in 0..BATCH {
             let n = match (&self.raw).read(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if would_block(&e) => return Ok(()),
+                Err(e) if interrupted(&e) => continue,
                 // An ICMP error the socket queued (a peer was unreachable): nothing to forward.
-                Err(e) if e.raw_os_error().is_some_and(is_icmp_error) => continue,
+                Err(e) if transient(&e) => continue,
                 Err(e) => return Err(self.io("read the raw socket", e)),
             };
-            match decapsulate(&buf[..n], &self.peers.nodes) {
+            match decapsulate(&buf[..n], &self.nodes) {
                 Ok(inner) => {
                     if let Err(e) = self.tun.send(inner) {
-                        self.drops
-                            .note(&self.node, "the TUN refused it", || e.to_string());
+                        self.drops.count("the TUN refused it", || e.to_string());
                     }
                 }
-                Err(why) => self.drops.note(&self.node, why, String::new),
+                Err(why) => {
+                    self.drops.count(why, String::new);
+                }
             }
         }
         Ok(())
     }
-}
-
-/// Errors a raw socket returns for queued ICMP errors.
-fn is_icmp_error(errno: i32) -> bool {
-    matches!(
-        errno,
-        libc::EHOSTUNREACH
-            | libc::ENETUNREACH
-            | libc::ECONNREFUSED
-            | libc::EPROTO
-            | libc::EMSGSIZE
-            | libc::EOPNOTSUPP
-    )
 }
 
 /// The inner packet of an IP-in-IP packet as a raw socket receives it (outer header first),

@@ -7,8 +7,8 @@ use harness::backend::{DeviceMtu, Expectations, Wire};
 use harness::topology::Plan;
 use harness::{podnet, underlay, Datapath};
 
-use crate::config::tunnel_route;
 use crate::{kernel, BRIDGE, OVERHEAD, TUNNEL_DEV};
+use userspace::tunnel_route;
 
 /// Every declaration of the ipip backend for `plan` running `datapath`.
 pub fn expectations(plan: &Plan, datapath: Datapath) -> Expectations {
@@ -54,10 +54,4 @@ pub fn expectations(plan: &Plan, datapath: Datapath) -> Expectations {
         e.add_path_facts(plan, pair, 2, pod_mtu, Wire::IpIp);
     }
     e
-}
-
-/// Indexes into `plan.pods` of the first pod of node 0 and the first pod of node 1.
-pub(crate) fn first_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
-    let first_on = |n: u32| plan.pods.iter().position(|p| p.node == n);
-    Some((first_on(0)?, first_on(1)?))
 }

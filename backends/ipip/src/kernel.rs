@@ -4,9 +4,8 @@
 //! the route's gateway (ip_tunnel_xmit's NBMA case), and `onlink` is needed because no subnet
 //! on `tunl0` contains the remote node's IP.
 //!
-//! UNTESTED HERE: the machines cnbench is developed on have no ipip module, so this path has
-//! never run end to end; only its declarations are unit-tested. Known kernel behaviour it
-//! relies on: loading the ipip module gives every namespace a fallback `tunl0` (local and
+//! The machines cnbench is developed on have no ipip module; this path runs end to end on the
+//! VM substrate, whose kernel has it (tests/vm.rs). Kernel behaviour it relies on: loading the ipip module gives every namespace a fallback `tunl0` (local and
 //! remote any) unless `net.core.fb_tunnels_only_for_init_net` says otherwise, and a second
 //! device of that name cannot be made; such a `tunl0` is reused (MTU set, brought up), which
 //! is what Calico does.
@@ -19,7 +18,7 @@ use harness::{underlay, Result};
 use crate::TUNNEL_DEV;
 
 /// Makes `node`'s `tunl0` (local = the node's underlay IP, MTU `mtu`, up) and its routes to
-/// every other node's pod block. Untested here (see the module docs).
+/// every other node's pod block.
 pub fn setup_node(ctx: &Context<'_>, node: &NodePlan, mtu: u32) -> Result<()> {
     let nl = ctx.host(&node.netns).nl();
     let local = node

@@ -7,25 +7,28 @@
 //! Two datapaths, chosen with `--datapath` (default: kernel where the kernel has the ipip
 //! device type, otherwise userspace; detected, never assumed):
 //! - **kernel** ([`kernel`]): a kernel `ipip` device `tunl0` and one route per remote node,
-//!   `100.96.M.0/24 via <node M IP> dev tunl0 onlink`. UNTESTED on the machines cnbench is
-//!   developed on, which have no ipip module: only its declarations are unit-tested.
+//!   `100.96.M.0/24 via <node M IP> dev tunl0 onlink`. The machines cnbench is developed on
+//!   have no ipip module; it runs end to end on the VM substrate, whose kernel has one
+//!   (tests/vm.rs).
 //! - **userspace** ([`daemon`]): a daemon per node with a TUN `tunl0`, the route
 //!   `100.96.0.0/16 dev tunl0`, and a raw IP-protocol-4 socket; it moves packets between the
-//!   two with one read and one write each, as the kernel module would, but in a process.
+//!   two with one read and one write each, as the kernel module would, but in a process. It
+//!   is built from the userspace datapath kit (`userspace`) that flannel-udp's daemon shares.
 
-mod config;
 pub mod daemon;
 mod datapath;
 mod expect;
 pub mod kernel;
-mod userspace;
 
-use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::fault::FaultKind;
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
-use harness::{podnet, Backend, PlanError, Result};
+use harness::backend::{
+    BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, OptionDecl,
+    OptionalKind,
+};
+use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
+use harness::topology::{NodePlan, Plan, Underlay};
+use harness::{Backend, PlanError, Result, Substrate};
+use userspace::{Daemons, TunnelConfig};
 
-pub use config::{tunnel_route, DaemonConfig, Peer};
 pub use datapath::choose_datapath;
 
 /// The pod bridge, as flannel's CNI configuration names it.
@@ -37,47 +40,93 @@ pub const OVERHEAD: u32 = 20;
 /// The smallest pod MTU accepted: IPv4's minimum reassembly size (RFC 791).
 const MIN_POD_MTU: u32 = 576;
 
+/// `--datapath`: the kernel's ipip device, or a userspace daemon.
+pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
+    flag: "datapath",
+    help: "where ipip moves packets [default: kernel where the nodes' kernel has ipip, else userspace]",
+    values: &[
+        ("kernel", "the kernel's ipip device tunl0"),
+        ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
+    ],
+    default: None,
+};
+
 /// What `cnbench list` shows. The link kinds are what every machine needs (the userspace
-/// datapath's TUN); the kernel `ipip` type is used when present and is not required, which
-/// this static list cannot express.
-pub static INFO: BackendInfo = BackendInfo {
+/// datapath's TUN); the kernel `ipip` type is used where present.
+pub const INFO: BackendInfo = BackendInfo {
     name: "ipip",
     summary:
         "cni0 bridge + tunl0 IP-in-IP (kernel ipip where present, else TUN + raw socket daemon)",
+    datapath: Datapath::Kernel,
+    defaults: FLANNEL_DEFAULTS,
+    pod_network: FLANNEL_POD_NETWORK,
+    overhead_bytes: OVERHEAD,
     underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
     link_kinds: &["veth", "bridge", "tun"],
-    binaries: &[],
-    built: true,
+    optional_kinds: &[OptionalKind {
+        kind: "ipip",
+        with: "kernel datapath (ipip module)",
+        without: "userspace datapath (TUN + raw socket): this kernel has no ipip module",
+    }],
+    daemon_device: None,
+    options: &[DATAPATH_OPTION],
+};
+
+/// Pods on a node's cni0; the tunnel already routes the node's whole block.
+static PODS: BridgePods = BridgePods {
+    bridge: BRIDGE,
+    overhead_bytes: OVERHEAD,
 };
 
 /// The ipip backend, with the datapath it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Ipip {
-    datapath: Datapath,
+    info: BackendInfo,
+    /// The userspace datapath's daemons.
+    daemons: Daemons,
 }
 
 impl Ipip {
     /// The backend running `datapath` (no detection: [`make`] detects).
     pub fn new(datapath: Datapath) -> Ipip {
-        Ipip { datapath }
+        Ipip {
+            info: BackendInfo {
+                datapath,
+                // The userspace datapath's daemon moves every tunnelled packet through its
+                // TUN.
+                daemon_device: (datapath == Datapath::Userspace).then_some(TUNNEL_DEV),
+                ..INFO
+            },
+            daemons: Daemons::new("ipip", TUNNEL_DEV, |plan, node, cpu| {
+                let mut config = TunnelConfig::for_node(plan, node, TUNNEL_DEV, OVERHEAD);
+                config.cpu = cpu;
+                serde_json::to_string(&config).expect("a config of plain values serializes")
+            }),
+        }
+    }
+
+    fn datapath(&self) -> Datapath {
+        self.info.datapath
     }
 }
 
 /// Makes the backend from its options: `--datapath kernel|userspace`, or the kernel datapath
-/// when this kernel has the ipip device type and userspace otherwise. Probing creates and
-/// deletes a scratch namespace (root only).
-pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
+/// where the nodes' kernel has the ipip device type and userspace otherwise. The nodes'
+/// kernel is this machine's on the netns substrate (probed in a scratch namespace: root
+/// only), the VM kernel's on the vm substrate (its modules are looked up).
+pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, String> {
+    let on_vms = plan.spec.substrate == Substrate::Vm;
     let probe = || -> Result<bool, String> {
-        if options.substrate == harness::Substrate::Vm {
-            // The nodes run the VM's kernel, not this one.
+        if on_vms {
             return Ok(harness::vm::nodes::kernel_has_module("ipip"));
         }
         let found = harness::capability::probe_link_kinds(&["ipip"])
             .map_err(|e| format!("cannot detect the ipip device type: {e}"))?;
         Ok(found.iter().all(|k| k.result.is_ok()))
     };
-    let datapath = choose_datapath(options.datapath.as_deref(), probe)?;
-    if datapath == Datapath::Userspace && options.substrate == harness::Substrate::Vm {
+    let datapath = choose_datapath(options.get("datapath"), probe)?;
+    if datapath == Datapath::Userspace && on_vms {
         // The VM loads the ipip module at boot, and the kernel then keeps a fallback `tunl0`
         // in the node's namespace that cannot be deleted: the daemon's TUN cannot take its
         // name.
@@ -97,29 +146,19 @@ pub fn daemon(config: &str) -> Result<(), String> {
 }
 
 impl Backend for Ipip {
-    fn info(&self) -> &'static BackendInfo {
-        &INFO
+    fn info(&self) -> &BackendInfo {
+        &self.info
     }
 
-    fn datapath(&self) -> Datapath {
-        self.datapath
-    }
-
-    fn defaults(&self) -> Defaults {
-        harness::podnet::flannel_defaults()
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        harness::podnet::FLANNEL_POD_NETWORK
+    fn options(&self) -> BackendOptions {
+        BackendOptions::new().with("datapath", self.datapath().as_str())
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
-        if !INFO.underlays.contains(&plan.spec.underlay) {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: "tunl0 sends to the other nodes' underlay IPs: use --underlay l2 or l3".into(),
-            });
-        }
+        INFO.require_underlay(
+            plan,
+            "tunl0 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
+        )?;
         if plan.spec.mtu < MIN_POD_MTU + OVERHEAD {
             return Err(PlanError::Invalid {
                 option: "mtu",
@@ -134,80 +173,38 @@ impl Backend for Ipip {
         Ok(())
     }
 
-    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        for node in &ctx.plan.nodes {
-            self.setup_node(ctx, node)?;
-        }
-        Ok(())
-    }
-
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
         // The node routes between cni0 and tunl0; a new namespace starts with forwarding off.
         ctx.host(&node.netns)
             .set_sysctl("net.ipv4.ip_forward", "1")?;
         podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
-        match self.datapath {
+        match self.datapath() {
             Datapath::Kernel => kernel::setup_node(ctx, node, pod_mtu),
-            Datapath::Userspace => userspace::spawn_daemon(ctx, node).map(|_| ()),
-        }
-    }
-
-    fn own_faults(&self) -> &'static [FaultKind] {
-        match self.datapath {
-            Datapath::Userspace => &[FaultKind::DaemonRestart],
-            // The kernel datapath has no process of its own to lose.
-            Datapath::Kernel => &[],
-        }
-    }
-
-    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match (kind, self.datapath) {
-            (FaultKind::DaemonRestart, Datapath::Userspace) => ctx
-                .stop_process(&userspace::what(node), &node.netns)
-                .map(|_| ()),
-            _ => Err(unsupported(kind)),
-        }
-    }
-
-    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match (kind, self.datapath) {
-            (FaultKind::DaemonRestart, Datapath::Userspace) => {
-                userspace::spawn_daemon(ctx, node).map(|_| ())
-            }
-            _ => Err(unsupported(kind)),
+            Datapath::Userspace => self.daemons.start(ctx, node).map(|_| ()),
         }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, self.datapath)
-    }
-
-    fn effective_options(&self) -> BackendOptions {
-        BackendOptions {
-            datapath: Some(self.datapath.as_str().into()),
-            ..Default::default()
-        }
-    }
-
-    fn daemon_device(&self) -> Option<&'static str> {
-        // The userspace datapath's daemon moves every tunnelled packet through its TUN.
-        (self.datapath == Datapath::Userspace).then_some(TUNNEL_DEV)
+        expect::expectations(plan, self.datapath())
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        match self.datapath {
-            Datapath::Userspace => userspace::daemon_restart(ctx),
+        match self.datapath() {
+            Datapath::Userspace => self.daemons.restart_check(ctx),
             // The kernel datapath has no process of its own to lose.
             Datapath::Kernel => Vec::new(),
         }
     }
-}
 
-fn unsupported(kind: FaultKind) -> harness::HarnessError {
-    harness::HarnessError::Unsupported {
-        what: format!("ipip cannot suffer the fault {kind}"),
-        fix: "ipip's own fault, with the userspace datapath, is daemon-restart".into(),
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            // The kernel datapath has no process of its own to lose.
+            faults: (self.datapath() == Datapath::Userspace)
+                .then_some(&self.daemons as &dyn harness::backend::OwnFaults),
+            pods: Some(&PODS),
+            ..Capabilities::default()
+        }
     }
 }
 

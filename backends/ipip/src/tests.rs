@@ -10,7 +10,7 @@ use super::*;
 use crate::daemon::decapsulate;
 
 fn plan(b: &Ipip, req: TopologyRequest) -> Result<Plan, PlanError> {
-    let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
+    let plan = INFO.plan(&req, "t1".into())?;
     b.validate(&plan)?;
     Ok(plan)
 }
@@ -89,7 +89,8 @@ fn kernel_declares_one_onlink_route_per_remote_node() {
     let n0 = e.devices.iter().find(|d| d.netns == "cnb-t1-n0").unwrap();
     assert!(n0.devices.contains(&("tunl0".into(), "ipip".into())));
     assert_eq!(e.encap[0].wire, Wire::IpIp);
-    assert_eq!(b.datapath(), Datapath::Kernel);
+    assert_eq!(b.info().datapath, Datapath::Kernel);
+    assert_eq!(b.options().get("datapath"), Some("kernel"));
 }
 
 #[test]
@@ -179,9 +180,9 @@ fn daemon_config_names_every_other_node() {
         },
     )
     .unwrap();
-    let c = DaemonConfig::for_node(&p, &p.nodes[1]);
-    assert_eq!(c.local, Ipv4Addr::new(10, 168, 2, 2));
-    assert_eq!((c.dev.as_str(), c.mtu), ("tunl0", 1480));
+    let c = TunnelConfig::for_node(&p, &p.nodes[1], TUNNEL_DEV, OVERHEAD);
+    assert_eq!(c.node_ip, Ipv4Addr::new(10, 168, 2, 2));
+    assert_eq!((c.tun.as_str(), c.mtu), ("tunl0", 1480));
     let peers: Vec<(String, Ipv4Addr)> = c
         .peers
         .iter()
@@ -194,13 +195,21 @@ fn daemon_config_names_every_other_node() {
             ("100.96.2.0/24".into(), Ipv4Addr::new(10, 168, 1, 3)),
         ]
     );
-    let back: DaemonConfig = serde_json::from_str(&c.to_json()).unwrap();
-    assert_eq!(back, c);
+    assert!(c.validate("ipip", daemon::MAX_TUN_MTU).is_ok());
     // The route the daemon adds is the one declared.
     assert_eq!(
-        tunnel_route(c.pod_cidr, &c.dev).to_string(),
+        c.route().to_string(),
         "100.96.0.0/16 dev tunl0 proto static scope link"
     );
+    assert!(e_routes_declare(&b, &p, &c.route().to_string()));
+}
+
+/// Whether every node's declared routes hold `route`.
+fn e_routes_declare(b: &Ipip, p: &Plan, route: &str) -> bool {
+    let e = b.expectations(p);
+    p.nodes
+        .iter()
+        .all(|n| e.routes[&n.netns].iter().any(|r| r.to_string() == route))
 }
 
 fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {

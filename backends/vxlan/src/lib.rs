@@ -9,6 +9,94 @@
 mod expect;
 mod vtep;
 
+use harness::backend::{
+    BackendInfo, Capabilities, Context, ControlPlane, Datapath, Expectations, FaultDecl, OwnFaults,
+};
+use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
+use harness::topology::{NodePlan, Plan, Underlay};
+use harness::{Backend, PlanError, Result};
+
+pub use vtep::{vtep_ip, vtep_mac, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
+
+/// The pod bridge, as flannel's CNI configuration names it.
+pub const BRIDGE: &str = "cni0";
+
+/// What `cnbench list` shows.
+pub const INFO: BackendInfo = BackendInfo {
+    name: "vxlan",
+    summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
+    datapath: Datapath::Kernel,
+    defaults: FLANNEL_DEFAULTS,
+    pod_network: FLANNEL_POD_NETWORK,
+    overhead_bytes: OVERHEAD,
+    underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
+    link_kinds: &["veth", "bridge", "vxlan"],
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[],
+};
+
+/// The node's VTEP deleted and created again with a new MAC, as after a reboot: the peers'
+/// FDB and neighbour entries for it are stale until the control plane reprograms them.
+pub const VTEP_CHANGE: FaultDecl = FaultDecl {
+    name: "vtep-change",
+    summary: "the node's flannel.1 deleted, then created again with a new MAC",
+    needs: "VXLAN device",
+};
+
+/// Pods on a node's cni0; the other nodes' routes and tunnels already cover its block.
+static PODS: BridgePods = BridgePods {
+    bridge: BRIDGE,
+    overhead_bytes: OVERHEAD,
+};
+
+/// The vxlan backend.
+#[derive(Debug, Default)]
+pub struct Vxlan;
+
+impl Backend for Vxlan {
+    fn info(&self) -> &BackendInfo {
+        &INFO
+    }
+
+    fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
+        INFO.require_underlay(
+            plan,
+            "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
+        )
+    }
+
+    /// Every node with its first VTEP MAC (derived from the plan, so runs compare), then
+    /// every node told of every other.
+    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
+        let plan = ctx.plan;
+        for node in &plan.nodes {
+            build_node(ctx, node, vtep_mac(plan, node))?;
+        }
+        self.reprogram(ctx, &plan.nodes.iter().collect::<Vec<_>>())
+    }
+
+    /// A node built again (after a restart): its VTEP gets a new MAC, as a rebooted host's
+    /// does.
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            faults: Some(self),
+            control_plane: Some(self),
+            pods: Some(&PODS),
+            scale: None,
+        }
+    }
+
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        expect::expectations(plan)
+    }
+}
+
 /// Builds one node: forwarding on, the pod bridge with its pods, `flannel.1` with `mac`.
 fn build_node(ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
     // The node routes between cni0 and flannel.1; a new namespace starts with forwarding off.
@@ -19,118 +107,27 @@ fn build_node(ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
     vtep::create(ctx, node, pod_mtu, mac)
 }
 
-fn unsupported(kind: FaultKind) -> harness::HarnessError {
-    harness::HarnessError::Unsupported {
-        what: format!("vxlan cannot suffer the fault {kind}"),
-        fix: "vxlan's own fault is vtep-change".into(),
+impl OwnFaults for Vxlan {
+    fn faults(&self) -> &'static [FaultDecl] {
+        &[VTEP_CHANGE]
+    }
+
+    fn inject(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
+        ctx.host(&node.netns).nl().delete_link(VTEP_DEV)
+    }
+
+    fn lift(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
+        vtep::create(
+            ctx,
+            node,
+            ctx.plan.spec.mtu - OVERHEAD,
+            vtep::fresh_vtep_mac(ctx.plan),
+        )
     }
 }
 
-use harness::backend::{BackendInfo, BackendOptions, Context, Datapath, Defaults, Expectations};
-use harness::fault::FaultKind;
-use harness::topology::{NodePlan, Plan, PodNetwork, Underlay};
-use harness::{podnet, Backend, PlanError, Result};
-
-pub use vtep::{vtep_ip, vtep_mac, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
-
-/// The pod bridge, as flannel's CNI configuration names it.
-pub const BRIDGE: &str = "cni0";
-
-/// What `cnbench list` shows.
-pub static INFO: BackendInfo = BackendInfo {
-    name: "vxlan",
-    summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
-    underlays: &[Underlay::L2, Underlay::L3],
-    link_kinds: &["veth", "bridge", "vxlan"],
-    binaries: &[],
-    built: true,
-};
-
-/// The vxlan backend.
-#[derive(Debug, Default)]
-pub struct Vxlan;
-
-/// Makes the backend from its options.
-pub fn make(options: &BackendOptions) -> Result<Box<dyn Backend>, String> {
-    match &options.datapath {
-        None => Ok(Box::new(Vxlan)),
-        Some(d) => Err(format!(
-            "--datapath {d}: vxlan has one datapath (the kernel's VXLAN device); leave --datapath out"
-        )),
-    }
-}
-
-impl Backend for Vxlan {
-    fn info(&self) -> &'static BackendInfo {
-        &INFO
-    }
-
-    fn datapath(&self) -> Datapath {
-        Datapath::Kernel
-    }
-
-    fn defaults(&self) -> Defaults {
-        harness::podnet::flannel_defaults()
-    }
-
-    fn pod_network(&self) -> PodNetwork {
-        harness::podnet::FLANNEL_POD_NETWORK
-    }
-
-    fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
-        if !INFO.underlays.contains(&plan.spec.underlay) {
-            return Err(PlanError::Backend {
-                backend: INFO.name.into(),
-                why: "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3"
-                    .into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        for node in &plan.nodes {
-            build_node(ctx, node, vtep_mac(plan, node))?;
-        }
-        self.reprogram(ctx, &plan.nodes.iter().collect::<Vec<_>>())
-    }
-
-    fn own_faults(&self) -> &'static [FaultKind] {
-        &[FaultKind::VtepChange]
-    }
-
-    fn inject(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // The VTEP goes, and with it every route, neighbour and FDB entry on it.
-            FaultKind::VtepChange => ctx.host(&node.netns).nl().delete_link(VTEP_DEV),
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn lift(&self, ctx: &Context<'_>, kind: FaultKind, node: &NodePlan) -> Result<()> {
-        match kind {
-            // Back as after a reboot: the same device with a new MAC. What the node and its
-            // peers must learn is the control plane's part (`reprogram`).
-            FaultKind::VtepChange => vtep::create(
-                ctx,
-                node,
-                ctx.plan.spec.mtu - OVERHEAD,
-                vtep::fresh_vtep_mac(ctx.plan),
-            ),
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        // A rebooted node's VTEP comes back with a new MAC too.
-        build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
-    }
-
-    fn reprograms(&self) -> bool {
-        true
-    }
-
+/// cnbench plays flanneld: each node gets a route, a neighbour and an FDB entry per peer.
+impl ControlPlane for Vxlan {
     fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
         for node in nodes {
             for remote in ctx.plan.nodes.iter().filter(|r| r.index != node.index) {
@@ -138,10 +135,6 @@ impl Backend for Vxlan {
             }
         }
         Ok(())
-    }
-
-    fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
     }
 }
 

@@ -5,9 +5,8 @@ use harness::backend::Wire;
 use harness::topology::TopologyRequest;
 
 fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
-    let b = Vxlan;
-    let plan = Plan::new(req.resolve(&b.defaults(), "t1".into()), b.pod_network())?;
-    b.validate(&plan)?;
+    let plan = INFO.plan(&req, "t1".into())?;
+    Vxlan.validate(&plan)?;
     Ok(plan)
 }
 
@@ -134,9 +133,4 @@ fn refuses_a_single_node_without_underlay() {
     })
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2 or l3"), "{e}");
-    assert!(make(&BackendOptions {
-        datapath: Some("userspace".into()),
-        ..Default::default()
-    })
-    .is_err());
 }

@@ -15,9 +15,8 @@ use crate::backend::Expectations;
 use crate::host::Host;
 use crate::topology::Plan;
 
-pub use reachability::{
-    icmp_echo, icmp_echo_within, icmp_probe, tcp_connect, tcp_peer, Echo, ProbeResult,
-};
+pub use crate::probe::{Echo, ProbeResult, PROBE_TIMEOUT};
+pub use reachability::{icmp_echo, icmp_echo_within, icmp_probe, tcp_connect, tcp_peer};
 
 /// Runs every check of `exp`, in an order where each one's evidence exists: kernel state
 /// first (devices, routes, MTUs, VXLAN entries), then traffic (the reachability matrix, the

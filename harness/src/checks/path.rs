@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use reports::CheckRecord;
 
-use super::reachability::{icmp_probe, tcp_peer, ProbeResult};
+use super::reachability::{icmp_probe, tcp_peer};
 use super::record;
 use crate::backend::{PathExpect, PmtuExpect};
 use crate::host::Host;
+use crate::probe::ProbeResult;
 use crate::topology::Plan;
 
 /// Linux's default TTL (`net.ipv4.ip_default_ttl`) for packets a namespace originates.

@@ -4,20 +4,15 @@
 //! protocol and port; or, unencapsulated, the pod IPs themselves.
 
 use std::collections::BTreeMap;
-use std::mem::MaybeUninit;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
 
 use reports::CheckRecord;
-use socket2::{Domain, Protocol, Socket, Type};
 
-use super::reachability::{icmp_echo, ProbeResult, PROBE_TIMEOUT};
+use super::reachability::icmp_echo;
 use super::record;
 use crate::backend::{EncapExpect, Wire};
 use crate::host::Host;
-use crate::netlink::Netlink;
-use crate::netns::Netns;
+use crate::probe::{capture_while, ProbeResult, PROBE_TIMEOUT};
 use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::{Call, Reply};
 use crate::topology::Plan;
@@ -26,7 +21,6 @@ use crate::topology::Plan;
 const VXLAN_HEADER: usize = 8;
 const ETH_HEADER: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
-const ETH_P_ALL: u16 = 0x0003;
 
 /// One IPv4 packet as seen on the wire, outer and (if encapsulated) inner addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,75 +102,6 @@ fn decode(frame: &[u8], wire: Wire) -> Option<Seen> {
         _ => {}
     }
     Some(seen)
-}
-
-/// Opens a packet socket on `dev` (interface `index`) in a namespace of this machine,
-/// receiving every protocol.
-fn capture_socket(ns: &Netns, index: u32) -> std::io::Result<Socket> {
-    let sock = ns
-        .run_in(|| {
-            Socket::new(
-                Domain::PACKET,
-                Type::RAW,
-                Some(Protocol::from(i32::from(ETH_P_ALL.to_be()))),
-            )
-        })
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
-    // SAFETY: sockaddr_ll is plain old data; zeroed is a valid value, and bind reads exactly
-    // size_of::<sockaddr_ll>() bytes from it while it is alive.
-    let rc = unsafe {
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = ETH_P_ALL.to_be();
-        sll.sll_ifindex = index as i32;
-        libc::bind(
-            sock.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    sock.set_read_timeout(Some(Duration::from_millis(50)))?;
-    Ok(sock)
-}
-
-/// Captures every frame on `dev` of a namespace of this machine while `probe` runs, and
-/// until 100 ms after it returned (frames still in flight); returns them (the first
-/// [`MAX_CAPTURED_FRAMES`](crate::remote::protocol::MAX_CAPTURED_FRAMES)), each from its
-/// Ethernet header, with what the probe saw.
-pub fn capture_while(
-    ns: &Netns,
-    nl: &Netlink,
-    dev: &str,
-    probe: impl FnOnce() -> ProbeResult + Send,
-) -> std::io::Result<(Vec<Vec<u8>>, ProbeResult)> {
-    let index = nl
-        .link_index(dev)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let sock = capture_socket(ns, index)?;
-    Ok(std::thread::scope(|s| {
-        let prober = s.spawn(probe);
-        let mut frames = Vec::new();
-        let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
-        let mut done_at: Option<Instant> = None;
-        loop {
-            if let Ok(n) = sock.recv(&mut buf) {
-                // SAFETY: recv initialised the first n bytes.
-                let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                if frames.len() < crate::remote::protocol::MAX_CAPTURED_FRAMES {
-                    frames.push(bytes.to_vec());
-                }
-            }
-            match done_at {
-                None if prober.is_finished() => done_at = Some(Instant::now()),
-                Some(t) if t.elapsed() > Duration::from_millis(100) => break,
-                _ => {}
-            }
-        }
-        (frames, prober.join().expect("probe thread"))
-    }))
 }
 
 /// Captures on `dev` of `capture` while `from` pings `to`: here when the capture host is on

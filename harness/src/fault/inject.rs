@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::netns::Netns;
-use crate::process::Supervisor;
 use crate::state;
+use crate::supervisor::Supervisor;
 use crate::topology::{NodePlan, Plan};
 use crate::underlay::{self, NODE_DEV};
 

@@ -9,20 +9,17 @@
 //! | `link-flap` | harness | one node's underlay `eth0` down for the hold time, then up |
 //! | `loss` | harness | nftables drops P % of the packets entering every underlay port |
 //! | `node-restart` | harness + backend | one node's namespaces and pods deleted, then built again |
-//! | `daemon-restart` | flannel-udp, userspace ipip | the node's datapath daemon killed, then started |
-//! | `bird-restart` | bgp | the node's BIRD stopped, then started |
-//! | `vtep-change` | vxlan | the node's `flannel.1` deleted, then created with a new MAC |
+//! | its own | the backend ([`crate::backend::OwnFaults`]) | `daemon-restart`, `bird-restart`, `vtep-change`, ... |
 //!
-//! Files: `inject` (the harness's own faults), `probes` (the probe stream), `run` (one
-//! fault from start to check).
+//! Files: `kind` (which faults there are), `inject` (the harness's own faults), `probes`
+//! (the probe stream), `run` (one fault from start to check).
 
 mod inject;
+mod kind;
 mod probes;
 mod run;
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -32,86 +29,9 @@ use crate::error::PlanError;
 use crate::topology::Plan;
 
 pub use inject::LOSS_TABLE;
+pub use kind::{applicable, named, FaultKind};
 pub use probes::probe_port;
 pub use run::run_faults;
-
-/// A fault `cnbench fault` can inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// One node's underlay link down for the hold time, then up.
-    LinkFlap,
-    /// The node's datapath daemon (flannel-udp, userspace ipip) killed, then started again.
-    DaemonRestart,
-    /// The node's BIRD stopped, then started again.
-    BirdRestart,
-    /// The node's VXLAN device deleted, then created again with a new MAC, as after a reboot.
-    VtepChange,
-    /// Random loss of a percentage of the underlay's packets (nftables `numgen random`; the
-    /// kernels here have no netem).
-    Loss,
-    /// One node's namespace and its pods' torn down, then set up again.
-    NodeRestart,
-}
-
-impl FaultKind {
-    /// Every fault, in the order `--fault all` runs them (the mildest first).
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::Loss,
-        FaultKind::LinkFlap,
-        FaultKind::DaemonRestart,
-        FaultKind::BirdRestart,
-        FaultKind::VtepChange,
-        FaultKind::NodeRestart,
-    ];
-
-    /// The CLI and result name.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::LinkFlap => "link-flap",
-            FaultKind::DaemonRestart => "daemon-restart",
-            FaultKind::BirdRestart => "bird-restart",
-            FaultKind::VtepChange => "vtep-change",
-            FaultKind::Loss => "loss",
-            FaultKind::NodeRestart => "node-restart",
-        }
-    }
-
-    /// Whether the harness injects it for every backend (given an underlay), rather than the
-    /// backend for its own parts.
-    pub fn is_generic(self) -> bool {
-        matches!(
-            self,
-            FaultKind::LinkFlap | FaultKind::Loss | FaultKind::NodeRestart
-        )
-    }
-
-    /// Whether it hits one node (everything but loss, which hits the whole underlay).
-    pub fn targets_node(self) -> bool {
-        self != FaultKind::Loss
-    }
-}
-
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FaultKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        FaultKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown fault {s:?}; choose one of {} or all",
-                    FaultKind::ALL.map(FaultKind::name).join(", ")
-                )
-            })
-    }
-}
 
 /// How the control plane reacts once a fault is lifted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,7 +94,7 @@ pub struct FaultOptions {
     pub recovery_limit: Duration,
     /// Measurement window of each TCP throughput run of the loss fault.
     pub tcp_window: Duration,
-    /// The cnbench binary (probe and workload agents run as `<exe> agent '<json>'`).
+    /// The cnbench binary (probe and workload agents run as `<exe> task '<json>'`).
     pub agent_exe: PathBuf,
 }
 
@@ -198,20 +118,6 @@ pub fn tcp_options(opts: &FaultOptions) -> crate::measure::MeasureOptions {
     }
 }
 
-/// The faults that apply to `backend` on `plan`, in the order `--fault all` runs them:
-/// link-flap and loss need an underlay; the backend adds its own.
-pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {
-    let has_underlay = plan.switch.is_some() || plan.router.is_some();
-    FaultKind::ALL
-        .into_iter()
-        .filter(|k| match k {
-            FaultKind::LinkFlap | FaultKind::Loss => has_underlay,
-            FaultKind::NodeRestart => true,
-            own => backend.own_faults().contains(own),
-        })
-        .collect()
-}
-
 /// Refuses a fault that cannot run on this backend and plan, before anything is created.
 pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<(), PlanError> {
     let name = backend.info().name;
@@ -222,11 +128,7 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
             FaultKind::LinkFlap | FaultKind::Loss => {
                 "it acts on the underlay and this topology has none (--underlay none)".to_string()
             }
-            FaultKind::DaemonRestart => {
-                format!("{name} has no datapath daemon (flannel-udp and userspace ipip do)")
-            }
-            FaultKind::BirdRestart => format!("{name} runs no BIRD (bgp does)"),
-            FaultKind::VtepChange => format!("{name} has no VXLAN device (vxlan does)"),
+            FaultKind::Own(decl) => format!("{name} has no {}", decl.needs),
             FaultKind::NodeRestart => format!("{name} cannot set up one node again"),
         };
         return refuse(format!(
@@ -258,8 +160,9 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
         return refuse(format!("--loss {}%: use 1 to 100 %", spec.loss_percent));
     }
     if spec.recovery == Recovery::FaultedNodeOnly {
-        let breaks = matches!(spec.kind, FaultKind::VtepChange | FaultKind::NodeRestart);
-        if !breaks || !backend.reprograms() {
+        let breaks =
+            matches!(spec.kind, FaultKind::NodeRestart) || spec.kind.name() == "vtep-change";
+        if !breaks || backend.capabilities().control_plane.is_none() {
             return refuse(format!(
                 "--broken-recovery skips reprogramming the peers after a vtep-change or \
                  node-restart of a backend whose control plane cnbench plays (vxlan, host-gw); \
@@ -310,38 +213,4 @@ pub fn validate_options(opts: &FaultOptions) -> Result<(), PlanError> {
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_round_trip_and_unknown_names_list_the_choices() {
-        for k in FaultKind::ALL {
-            assert_eq!(k.name().parse::<FaultKind>().unwrap(), k);
-            let json = serde_json::to_string(&k).unwrap();
-            assert_eq!(json, format!("\"{}\"", k.name()));
-        }
-        let err = "flap".parse::<FaultKind>().unwrap_err();
-        assert!(err.contains("unknown fault \"flap\""), "{err}");
-        assert!(
-            err.contains("link-flap") && err.ends_with("or all"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn only_loss_hits_the_whole_underlay() {
-        let generic: Vec<_> = FaultKind::ALL
-            .into_iter()
-            .filter(|k| k.is_generic())
-            .collect();
-        assert_eq!(
-            generic,
-            [FaultKind::Loss, FaultKind::LinkFlap, FaultKind::NodeRestart]
-        );
-        assert!(!FaultKind::Loss.targets_node());
-        assert!(FaultKind::VtepChange.targets_node());
-    }
 }

@@ -21,7 +21,7 @@ use reports::{
 use super::inject;
 use super::probes::{realtime_ns, ProbeStream};
 use super::{FaultKind, FaultOptions, FaultSpec, Recovery};
-use crate::backend::{Backend, MeasurePair};
+use crate::backend::{Backend, BackendInfo, MeasurePair};
 use crate::error::{HarnessError, Result};
 use crate::measure::{self, MeasureContext};
 use crate::run::{owned_run, Launch, Observer, Topology};
@@ -140,12 +140,7 @@ impl Topology {
         if let (FaultKind::Loss, Some(pair)) = (spec.kind, &tcp_pair) {
             on_phase("measuring tcp-stream before the loss");
             let t = Instant::now();
-            tcp_before = Some(self.tcp_throughput(
-                backend.datapath(),
-                backend.daemon_device(),
-                pair,
-                opts,
-            )?);
+            tcp_before = Some(self.tcp_throughput(backend.info(), pair, opts)?);
             tcp_took = t.elapsed();
         }
 
@@ -194,14 +189,14 @@ impl Topology {
             Err(e) => error = Some(format!("injecting the fault: {e}")),
         }
         // 4. The control plane.
-        if error.is_none() && backend.reprograms() {
+        if let (None, Some(cp)) = (&error, backend.capabilities().control_plane) {
             on_phase("reprogramming (cnbench plays the control plane)");
             let t = Instant::now();
             let nodes: Vec<&NodePlan> = match spec.recovery {
                 Recovery::Full => self.plan.nodes.iter().collect(),
                 Recovery::FaultedNodeOnly => vec![&node],
             };
-            match backend.reprogram(&self.context(), &nodes) {
+            match cp.reprogram(&self.context(), &nodes) {
                 Ok(()) => record.reprogram_ns = Some(t.elapsed().as_nanos() as u64),
                 Err(e) => error = Some(format!("reprogramming after the fault: {e}")),
             }
@@ -291,16 +286,15 @@ impl Topology {
                 // the agents' timeouts; by then the loss is lifted, as a real one would have
                 // ended.
                 let this = &*self;
-                let (datapath, device) = (backend.datapath(), backend.daemon_device());
+                let info = backend.info();
                 let lasts = match tcp {
                     Some((_, took)) => spec.hold.max(took + LOSS_MARGIN),
                     None => spec.hold,
                 };
                 let tcp_pair = tcp.map(|(p, _)| p);
                 let (measured, slept, dropped, removed) = std::thread::scope(|scope| {
-                    let tcp = tcp_pair.map(|pair| {
-                        scope.spawn(move || this.tcp_throughput(datapath, device, pair, opts))
-                    });
+                    let tcp = tcp_pair
+                        .map(|pair| scope.spawn(move || this.tcp_throughput(info, pair, opts)));
                     let slept = sleep(lasts);
                     let dropped = inject::loss_dropped(&this.plan, &this.hosts);
                     // Removed whatever else failed.
@@ -340,13 +334,26 @@ impl Topology {
                 sleep(spec.hold)?;
                 self.node_up(node)?;
                 backend.setup_node(&self.context(), node)?;
+                self.apply_wiring()?;
                 stream.restart_node(&self.hosts, node.index)?;
                 Ok(Held::default())
             }
-            own => {
-                backend.inject(&self.context(), own, node)?;
+            FaultKind::Own(decl) => {
+                let faults =
+                    backend
+                        .capabilities()
+                        .faults
+                        .ok_or_else(|| HarnessError::Unsupported {
+                            what: format!(
+                                "backend {} has no fault {} of its own",
+                                backend.info().name,
+                                decl.name
+                            ),
+                            fix: "`cnbench fault --help` lists the faults".into(),
+                        })?;
+                faults.inject(&self.context(), decl, node)?;
                 sleep(spec.hold)?;
-                backend.lift(&self.context(), own, node)?;
+                faults.lift(&self.context(), decl, node)?;
                 Ok(Held::default())
             }
         }
@@ -355,16 +362,15 @@ impl Topology {
     /// One tcp-stream repetition (untraced) between `pair`: (bit/s, retransmitted segments).
     fn tcp_throughput(
         &self,
-        datapath: crate::backend::Datapath,
-        daemon_device: Option<&str>,
+        info: &BackendInfo,
         pair: &MeasurePair,
         opts: &FaultOptions,
     ) -> Result<(f64, Option<u64>)> {
         let daemons = self.procs.list();
         let ctx = MeasureContext {
-            datapath,
+            datapath: info.datapath,
             daemons: &daemons,
-            daemon_device,
+            daemon_device: info.daemon_device,
         };
         let mopts = super::tcp_options(opts);
         let records = measure::measure_pair(
@@ -414,11 +420,7 @@ fn describe(spec: &FaultSpec, node: &NodePlan) -> String {
         FaultKind::NodeRestart => {
             format!("{n} and its pods torn down, {ms} ms later set up again")
         }
-        FaultKind::DaemonRestart => format!("{n}'s datapath daemon killed, {ms} ms later started"),
-        FaultKind::BirdRestart => format!("{n}'s BIRD stopped, {ms} ms later started"),
-        FaultKind::VtepChange => {
-            format!("{n}'s flannel.1 deleted, {ms} ms later created again with a new MAC")
-        }
+        FaultKind::Own(decl) => format!("on {n}: {} ({ms} ms between)", decl.summary),
     };
     match spec.recovery {
         Recovery::Full => what,

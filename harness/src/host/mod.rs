@@ -5,7 +5,6 @@
 //! a node agent (a VM's, one day a remote server's), driven over the agent protocol
 //! ([`crate::remote`]); every method means the same on both.
 
-mod local;
 mod proc;
 
 use std::fs;
@@ -14,18 +13,17 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::checks::reachability::{self, Echo, ProbeResult};
 use crate::error::{HarnessError, Result};
+use crate::local::{read_proc_net, read_sysctl, run_to_end, write_sysctls};
 use crate::netlink::{Netlink, PeerNetns};
 use crate::netns::Netns;
+use crate::probe::{self, accept_within, listen_in, Echo, ProbeResult};
 use crate::process;
 use crate::remote::client::CALL_TIMEOUT;
-use crate::remote::protocol::{Call, ExitRecord, Reply};
+use crate::remote::protocol::{Call, Reply};
 use crate::remote::AgentClient;
 
-pub(crate) use local::{
-    accept_within, listen_in, read_proc_net, read_sysctl, run_to_end, write_sysctls,
-};
+pub use crate::local::CmdOutput;
 pub use proc::Proc;
 
 /// One namespace of a run, with its netlink handle.
@@ -60,7 +58,7 @@ impl Host {
     pub fn remote(name: &str, agent: Arc<AgentClient>) -> Host {
         Host {
             name: name.to_string(),
-            netlink: Netlink::remote(name, Arc::clone(&agent)),
+            netlink: Netlink::remote(name, Arc::clone(&agent) as Arc<dyn crate::netlink::Relay>),
             place: Place::Remote(agent),
         }
     }
@@ -290,10 +288,10 @@ impl Host {
     }
 
     /// Sends ICMP echo requests from this host to `to`; see
-    /// [`reachability::icmp_probe_within`].
+    /// [`probe::icmp_probe_within`].
     pub fn icmp_probe(&self, to: Ipv4Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
         match &self.place {
-            Place::Local(ns) => reachability::icmp_probe_within(ns, to, df_size, timeout),
+            Place::Local(ns) => probe::icmp_probe_within(ns, to, df_size, timeout),
             Place::Remote(agent) => {
                 match agent.icmp_probe(&self.name, to, df_size.map(|s| s as u32), timeout) {
                     Ok(Reply::Echo(e)) => e.into(),
@@ -355,7 +353,7 @@ impl Host {
     /// Connects from this host to `ip:port` within `timeout`.
     pub fn tcp_connect(&self, ip: Ipv4Addr, port: u16, timeout: Duration) -> ProbeResult {
         match &self.place {
-            Place::Local(ns) => reachability::tcp_connect_to(ns, ip, port, timeout),
+            Place::Local(ns) => probe::tcp_connect_to(ns, ip, port, timeout),
             Place::Remote(agent) => match agent.call(
                 Call::TcpConnect {
                     netns: self.name.clone(),
@@ -380,17 +378,6 @@ pub struct ListenError {
     pub message: String,
     /// Whether the address was in use (EADDRINUSE): a port space shared with a listener.
     pub in_use: bool,
-}
-
-/// What a program run to its end by [`Host::run`] left.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CmdOutput {
-    /// How it ended.
-    pub status: ExitRecord,
-    /// Its stdout.
-    pub stdout: String,
-    /// Its stderr.
-    pub stderr: String,
 }
 
 /// A TCP listener in a host.

@@ -26,7 +26,6 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::error::{errno_hint, HarnessError, Result};
 use crate::netns::Netns;
-use crate::remote::AgentClient;
 
 pub use addr::Address;
 pub use link::{format_mac, link_name, Link, LinkKind};
@@ -47,7 +46,23 @@ pub struct Netlink {
 
 enum Transport {
     Local(Mutex<Inner>),
-    Remote(Arc<AgentClient>),
+    Remote(Arc<dyn Relay>),
+}
+
+/// Something that runs rtnetlink requests in a namespace of another machine: a node agent's
+/// session ([`crate::remote::AgentClient`]). Answers and refusals come back as a local socket
+/// would give them (the kernel's errno as the OS error), so every verb behaves the same on
+/// every substrate.
+pub trait Relay: Send + Sync {
+    /// Runs `msg` (with `flags`) in `netns`; `peer` names the namespace a link request's
+    /// `IFLA_NET_NS_FD` stands for, resolved where the request runs.
+    fn netlink(
+        &self,
+        netns: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        peer: Option<&str>,
+    ) -> io::Result<Vec<RouteNetlinkMessage>>;
 }
 
 /// Where the far end of a new veth pair is born.
@@ -129,12 +144,12 @@ impl Netlink {
         })
     }
 
-    /// A netlink handle for namespace `netns` on the machine of a node agent: every request
-    /// is relayed by the agent.
-    pub fn remote(netns: &str, agent: Arc<AgentClient>) -> Netlink {
+    /// A netlink handle for namespace `netns` on another machine: every request is relayed
+    /// (by a node agent's session).
+    pub fn remote(netns: &str, relay: Arc<dyn Relay>) -> Netlink {
         Netlink {
             netns: netns.to_string(),
-            transport: Transport::Remote(agent),
+            transport: Transport::Remote(relay),
         }
     }
 
@@ -229,7 +244,7 @@ impl Netlink {
         peer: Option<&str>,
     ) -> io::Result<Vec<RouteNetlinkMessage>> {
         let inner = match &self.transport {
-            Transport::Remote(agent) => return agent.netlink(&self.netns, msg, flags, peer),
+            Transport::Remote(relay) => return relay.netlink(&self.netns, msg, flags, peer),
             Transport::Local(inner) => inner,
         };
         // The named peer namespace is opened for as long as the request takes.

@@ -335,42 +335,6 @@ impl AgentClient {
         }
     }
 
-    /// Relays one rtnetlink request; the errno of a refusal comes back as the same OS error
-    /// a local socket would give, so messages and hints are the same on every substrate.
-    pub fn netlink(
-        &self,
-        netns: &str,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-        peer: Option<&str>,
-    ) -> io::Result<Vec<RouteNetlinkMessage>> {
-        let call = Call::Netlink {
-            netns: netns.to_string(),
-            message: encode_message(msg, flags),
-            peer_netns: peer.map(str::to_string),
-        };
-        // The session's own failures are not the kernel's: no errno, the agent named.
-        let lost = |e: HarnessError| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string());
-        match self
-            .call_with_events_raw(call, CALL_TIMEOUT)
-            .map_err(lost)?
-        {
-            (Ok(Reply::Netlink(answers)), _) => answers
-                .iter()
-                .map(|b| decode_message(b).map(|(m, _)| m))
-                .collect(),
-            (Ok(other), _) => Err(io::Error::other(format!(
-                "agent of {} answered a netlink request with {other:?}",
-                self.shared.node
-            ))),
-            // The kernel's refusal on the agent is the same OS error here.
-            (Err(e), _) => Err(match e.errno {
-                Some(errno) => io::Error::from_raw_os_error(errno),
-                None => io::Error::other(format!("agent of {}: {}", self.shared.node, e.message)),
-            }),
-        }
-    }
-
     /// Starts a process in `netns` on the agent's machine.
     pub fn spawn(
         self: &Arc<Self>,
@@ -651,4 +615,42 @@ fn read_loop(shared: &Shared, mut reader: Box<dyn Read + Send>) {
         }
     };
     mark_dead(shared, why);
+}
+
+impl crate::netlink::Relay for AgentClient {
+    /// Relays one rtnetlink request; the errno of a refusal comes back as the same OS error
+    /// a local socket would give, so messages and hints are the same on every substrate.
+    fn netlink(
+        &self,
+        netns: &str,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        peer: Option<&str>,
+    ) -> io::Result<Vec<RouteNetlinkMessage>> {
+        let call = Call::Netlink {
+            netns: netns.to_string(),
+            message: encode_message(msg, flags),
+            peer_netns: peer.map(str::to_string),
+        };
+        // The session's own failures are not the kernel's: no errno, the agent named.
+        let lost = |e: HarnessError| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string());
+        match self
+            .call_with_events_raw(call, CALL_TIMEOUT)
+            .map_err(lost)?
+        {
+            (Ok(Reply::Netlink(answers)), _) => answers
+                .iter()
+                .map(|b| decode_message(b).map(|(m, _)| m))
+                .collect(),
+            (Ok(other), _) => Err(io::Error::other(format!(
+                "agent of {} answered a netlink request with {other:?}",
+                self.shared.node
+            ))),
+            // The kernel's refusal on the agent is the same OS error here.
+            (Err(e), _) => Err(match e.errno {
+                Some(errno) => io::Error::from_raw_os_error(errno),
+                None => io::Error::other(format!("agent of {}: {}", self.shared.node, e.message)),
+            }),
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 pub use client::{AgentClient, RemoteProc};
 pub use protocol::PROTOCOL_VERSION;
 
-use crate::checks::reachability::{Echo, ProbeResult};
+use crate::probe::{Echo, ProbeResult};
 use protocol::{EchoRecord, ProbeRecord};
 
 impl From<&ProbeResult> for ProbeRecord {

@@ -29,9 +29,8 @@ pub const PROTOCOL_VERSION: u32 = 2;
 /// larger length prefix means the stream is not this protocol.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
-/// Most frames a [`Call::CaptureEcho`] returns: the probe's own are among the first, and a
-/// busy link must not make a reply too large to send.
-pub const MAX_CAPTURED_FRAMES: usize = 2000;
+/// Most frames a [`Call::CaptureEcho`] returns.
+pub use crate::probe::MAX_CAPTURED_FRAMES;
 
 /// Bytes as one base64 string: a third larger than raw, where JSON's array of numbers is
 /// three to four times larger.
@@ -405,41 +404,8 @@ pub struct RemoteError {
     pub errno: Option<i32>,
 }
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitRecord {
-    /// Its exit code, if it exited.
-    pub code: Option<i32>,
-    /// The signal that ended it, if one did.
-    pub signal: Option<i32>,
-}
-
-impl From<std::process::ExitStatus> for ExitRecord {
-    fn from(s: std::process::ExitStatus) -> ExitRecord {
-        use std::os::unix::process::ExitStatusExt;
-        ExitRecord {
-            code: s.code(),
-            signal: s.signal(),
-        }
-    }
-}
-
-impl ExitRecord {
-    /// Whether it exited with code 0.
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-}
-
-impl std::fmt::Display for ExitRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.code, self.signal) {
-            (Some(c), _) => write!(f, "exit code {c}"),
-            (None, Some(s)) => write!(f, "killed by signal {s}"),
-            (None, None) => write!(f, "ended"),
-        }
-    }
-}
+/// How a process ended (the same record on both sides).
+pub use crate::process::ExitRecord;
 
 /// A probe's outcome, on the wire (see `checks::ProbeResult`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use super::{initramfs, qemu, Assets, VmSpec};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
-use crate::process::Supervisor;
 use crate::remote::client::Connection;
 use crate::remote::AgentClient;
 use crate::signals;
+use crate::supervisor::Supervisor;
 use crate::topology::{NodePlan, Plan};
 
 /// Guest memory of a node, MiB: the kernel, the unpacked initramfs (the cnbench binary is

@@ -16,9 +16,12 @@
 
 use std::sync::{mpsc, Arc};
 
-use super::table::ipv4_destination;
-use super::{interrupted, last_error, poll_forever, transient, would_block, Datapath, BATCH};
-use crate::error::DaemonError;
+use super::{
+    last_error, poll_forever, Datapath, BATCH, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED,
+};
+use userspace::ipv4_destination;
+use userspace::sys::{interrupted, transient, would_block};
+use userspace::DaemonError;
 
 /// Forwards until either direction hits an unrecoverable error, and returns that error.
 pub fn run(dp: Datapath) -> Result<(), DaemonError> {
@@ -100,13 +103,14 @@ fn tun_to_udp(dp: &Datapath) -> Result<(), DaemonError> {
             // SAFETY: read initialised n <= cap bytes of the slot.
             let pkt = unsafe { std::slice::from_raw_parts(slot, n) };
             let Some(dst) = ipv4_destination(pkt).filter(|_| n <= dp.mtu) else {
-                dp.drops.count(&dp.drops.invalid, || {
+                dp.drops.count(INVALID, || {
                     format!("not IPv4 or over the MTU, from {}", dp.tun_name)
                 });
                 continue;
             };
             let Some(peer) = dp.table.lookup(dst) else {
-                dp.drops.no_route(dst);
+                dp.drops
+                    .count(NO_ROUTE, || format!("to {}", std::net::Ipv4Addr::from(dst)));
                 continue;
             };
             iovs[m] = libc::iovec {
@@ -114,7 +118,7 @@ fn tun_to_udp(dp: &Datapath) -> Result<(), DaemonError> {
                 iov_len: n,
             };
             let h = &mut msgs[m].msg_hdr;
-            h.msg_name = (dp.table.sockaddr(peer) as *const libc::sockaddr_in)
+            h.msg_name = (dp.table.get(peer) as *const libc::sockaddr_in)
                 .cast_mut()
                 .cast();
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
@@ -149,7 +153,7 @@ fn send_all(dp: &Datapath, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError
             // SAFETY: msg_name points at a sockaddr_in of the table.
             let ip = std::net::Ipv4Addr::from(u32::from_be(unsafe { (*to).sin_addr.s_addr }));
             dp.drops
-                .count(&dp.drops.send_failed, || format!("sendmmsg to {ip}: {e}"));
+                .count(SEND_FAILED, || format!("sendmmsg to {ip}: {e}"));
             off += 1;
             continue;
         }
@@ -199,7 +203,7 @@ fn udp_to_tun(dp: &Datapath) -> Result<(), DaemonError> {
             // written by the kernel.
             let pkt = unsafe { std::slice::from_raw_parts(bufs.as_ptr().add(i * cap), n.min(cap)) };
             if truncated || n > dp.mtu || ipv4_destination(pkt).is_none() {
-                dp.drops.count(&dp.drops.invalid, || {
+                dp.drops.count(INVALID, || {
                     "a datagram that is not an IPv4 packet within the MTU".into()
                 });
                 continue;
@@ -208,9 +212,8 @@ fn udp_to_tun(dp: &Datapath) -> Result<(), DaemonError> {
             let w = unsafe { libc::write(dp.tun_fd(), pkt.as_ptr().cast(), pkt.len()) };
             if w < 0 {
                 let e = last_error();
-                dp.drops.count(&dp.drops.write_failed, || {
-                    format!("write {}: {e}", dp.tun_name)
-                });
+                dp.drops
+                    .count(WRITE_FAILED, || format!("write {}: {e}", dp.tun_name));
             }
         }
     }

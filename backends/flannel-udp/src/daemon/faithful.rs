@@ -14,9 +14,12 @@
 //! inner TTL is left alone (flanneld decrements it on both sides) and a packet with no route
 //! is dropped and counted (flanneld answers ICMP net unreachable).
 
-use super::table::ipv4_destination;
-use super::{interrupted, last_error, poll_forever, transient, would_block, Datapath};
-use crate::error::DaemonError;
+use super::{
+    last_error, peer_addr, poll_forever, Datapath, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED,
+};
+use userspace::ipv4_destination;
+use userspace::sys::{interrupted, transient, would_block};
+use userspace::DaemonError;
 
 /// Forwards until an unrecoverable error.
 pub fn run(dp: &Datapath) -> Result<(), DaemonError> {
@@ -66,16 +69,17 @@ fn tun_to_udp(dp: &Datapath, buf: &mut [u8]) -> Result<bool, DaemonError> {
     }
     let pkt = &buf[..n as usize];
     let Some(dst) = ipv4_destination(pkt).filter(|_| pkt.len() <= dp.mtu) else {
-        dp.drops.count(&dp.drops.invalid, || {
+        dp.drops.count(INVALID, || {
             format!("not IPv4 or over the MTU, from {}", dp.tun_name)
         });
         return Ok(true);
     };
     let Some(peer) = dp.table.lookup(dst) else {
-        dp.drops.no_route(dst);
+        dp.drops
+            .count(NO_ROUTE, || format!("to {}", std::net::Ipv4Addr::from(dst)));
         return Ok(true);
     };
-    let to = dp.table.sockaddr(peer);
+    let to = dp.table.get(peer);
     // SAFETY: pkt is valid for its length; `to` is a valid sockaddr_in of the given size.
     let sent = unsafe {
         libc::sendto(
@@ -91,8 +95,8 @@ fn tun_to_udp(dp: &Datapath, buf: &mut [u8]) -> Result<bool, DaemonError> {
         // Send buffer full (EAGAIN), the peer unreachable on the underlay: the packet is lost
         // as it would be on a congested link; TCP above recovers.
         let e = last_error();
-        dp.drops.count(&dp.drops.send_failed, || {
-            format!("sendto {}: {e}", dp.table.peer(peer))
+        dp.drops.count(SEND_FAILED, || {
+            format!("sendto {}: {e}", peer_addr(dp.table.get(peer)))
         });
     }
     Ok(true)
@@ -114,7 +118,7 @@ fn udp_to_tun(dp: &Datapath, buf: &mut [u8]) -> Result<bool, DaemonError> {
     }
     let pkt = &buf[..n as usize];
     if ipv4_destination(pkt).is_none() || pkt.len() > dp.mtu {
-        dp.drops.count(&dp.drops.invalid, || {
+        dp.drops.count(INVALID, || {
             "a datagram that is not an IPv4 packet within the MTU".into()
         });
         return Ok(true);
@@ -123,9 +127,8 @@ fn udp_to_tun(dp: &Datapath, buf: &mut [u8]) -> Result<bool, DaemonError> {
     let w = unsafe { libc::write(dp.tun_fd(), pkt.as_ptr().cast(), pkt.len()) };
     if w < 0 {
         let e = last_error();
-        dp.drops.count(&dp.drops.write_failed, || {
-            format!("write {}: {e}", dp.tun_name)
-        });
+        dp.drops
+            .count(WRITE_FAILED, || format!("write {}: {e}", dp.tun_name));
     }
     Ok(true)
 }

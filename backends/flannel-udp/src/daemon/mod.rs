@@ -7,25 +7,30 @@
 //! along and a restarted one rebuilds all of it.
 
 mod batched;
-mod counters;
 mod faithful;
-mod table;
 
-use std::io::Write;
 use std::net::SocketAddrV4;
 use std::os::fd::AsRawFd;
 
-use harness::netlink::Netlink;
 use socket2::{Domain, Protocol, Socket, Type};
-use tun_rs::{DeviceBuilder, SyncDevice};
+use tun_rs::SyncDevice;
+use userspace::sys::{interrupted, pin_to, say_ready};
+use userspace::{BlockTable, DaemonError, Drops};
 
 use crate::config::DaemonConfig;
-use crate::error::DaemonError;
-use crate::expect::tun_route;
 use crate::mode::DatapathMode;
 
-pub use counters::Drops;
-pub use table::Table;
+/// The daemon's name in messages and on its command line.
+const DAEMON: &str = "flannel-udp";
+
+/// Why packets are dropped (the drop counters' reasons).
+pub(crate) const INVALID: &str = "not an IPv4 packet within the MTU";
+/// The destination is in no remote node's block.
+pub(crate) const NO_ROUTE: &str = "no node owns the destination's block";
+/// The kernel refused to send the datagram (buffer full, no route to the peer).
+pub(crate) const SEND_FAILED: &str = "the kernel refused to send it";
+/// The TUN refused the packet.
+pub(crate) const WRITE_FAILED: &str = "the TUN refused it";
 
 /// Largest batch of the batched datapath (packets per `sendmmsg` / `recvmmsg`).
 pub const BATCH: usize = 32;
@@ -36,8 +41,9 @@ pub struct Datapath {
     pub tun: SyncDevice,
     /// The UDP socket bound on `<node IP>:port`.
     pub sock: Socket,
-    /// Remote blocks -> remote daemons.
-    pub table: Table,
+    /// Remote blocks -> remote daemons, as the kernel's `sockaddr_in` (no conversion per
+    /// packet).
+    pub table: BlockTable<libc::sockaddr_in>,
     /// Drops, by reason.
     pub drops: Drops,
     /// The TUN's MTU: no packet on either side is larger.
@@ -52,6 +58,7 @@ impl Datapath {
     /// An unrecoverable error of `op` on the last OS error.
     pub fn fatal(&self, op: impl Into<String>, source: std::io::Error) -> DaemonError {
         DaemonError::Forward {
+            daemon: DAEMON,
             node: self.node.clone(),
             op: op.into(),
             source,
@@ -72,108 +79,37 @@ impl Datapath {
 /// Runs the daemon of `json` (a [`DaemonConfig`]); returns only on error.
 pub fn run(json: &str) -> Result<(), DaemonError> {
     let cfg = DaemonConfig::parse(json)?;
-    if let Some(cpu) = cfg.cpu {
-        pin_to(&cfg, cpu)?;
+    let t = &cfg.tunnel;
+    if let Some(cpu) = t.cpu {
+        pin_to(DAEMON, &t.node, cpu)?;
     }
-    let tun = open_tun(&cfg)?;
-    configure(&cfg)?;
+    let tun = userspace::tun::open(DAEMON, t)?;
     let sock = bind(&cfg)?;
     let dp = Datapath {
         tun,
         sock,
-        table: Table::new(&cfg),
-        drops: Drops::new(&cfg.node),
-        mtu: cfg.mtu as usize,
-        node: cfg.node.clone(),
-        tun_name: cfg.tun.clone(),
+        table: BlockTable::new(t, |p| sockaddr(SocketAddrV4::new(p.node_ip, cfg.port))),
+        drops: Drops::new(DAEMON, &t.node),
+        mtu: t.mtu as usize,
+        node: t.node.clone(),
+        tun_name: t.tun.clone(),
     };
-    // The harness waits for exactly this line; nothing else ever goes to stdout.
-    let mut out = std::io::stdout().lock();
-    let said = out.write_all(b"ready\n").and_then(|_| out.flush());
-    drop(out);
-    if let Err(source) = said {
-        return Err(dp.fatal("write `ready` on stdout", source));
-    }
+    say_ready(DAEMON, &t.node)?;
     match cfg.datapath {
         DatapathMode::Faithful => faithful::run(&dp),
         DatapathMode::Batched => batched::run(dp),
     }
 }
 
-/// Pins the process to `cpu` before any thread exists, so both directions' threads inherit
-/// it (sched_setaffinity(0, ...) applies to the calling thread only).
-fn pin_to(cfg: &DaemonConfig, cpu: usize) -> Result<(), DaemonError> {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it; sched_setaffinity reads it.
-    let r = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if cpu >= libc::CPU_SETSIZE as usize {
-            -1
-        } else {
-            libc::CPU_SET(cpu, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-        }
-    };
-    if r != 0 {
-        return Err(DaemonError::Config {
-            why: format!(
-                "on {}: cannot pin to CPU {cpu}: {}; pick one of the CPUs this process may use",
-                cfg.node,
-                std::io::Error::last_os_error()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Creates the TUN, down: IFF_TUN | IFF_NO_PI, no offload (so one read is one packet and
-/// nothing bigger than the MTU arrives).
-fn open_tun(cfg: &DaemonConfig) -> Result<SyncDevice, DaemonError> {
-    let err = |op, source| DaemonError::Tun {
-        node: cfg.node.clone(),
-        dev: cfg.tun.clone(),
-        op,
-        source,
-    };
-    let tun = DeviceBuilder::new()
-        .name(&cfg.tun)
-        .packet_information(false)
-        .enable(false)
-        .build_sync()
-        .map_err(|e| err("create (TUNSETIFF)", e))?;
-    // A new link with IPv6 on sends router solicitations and MLD reports as soon as it is up,
-    // which would land in the daemon's read queue. The harness disables IPv6 namespace-wide
-    // (`default`), so this is belt and braces; a kernel without IPv6 has no such file.
-    let path = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", cfg.tun);
-    match std::fs::write(&path, "1") {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err("disable IPv6", e)),
-    }
-    Ok(tun)
-}
-
-/// Sets the TUN's MTU, brings it up and routes the pod network into it, over netlink in the
-/// daemon's own namespace. An IPv4 route through a device that is down is refused
-/// (ENETDOWN), so the device goes up first.
-fn configure(cfg: &DaemonConfig) -> Result<(), DaemonError> {
-    let nl_err = |source| DaemonError::Netlink {
-        node: cfg.node.clone(),
-        source,
-    };
-    let nl = Netlink::open_current(&format!("node {}", cfg.node)).map_err(nl_err)?;
-    nl.set_mtu(&cfg.tun, cfg.mtu).map_err(nl_err)?;
-    nl.set_up(&cfg.tun).map_err(nl_err)?;
-    nl.add_route(&tun_route(cfg.pod_network)).map_err(nl_err)
-}
-
 /// The UDP socket every peer sends to. Non-blocking in the faithful datapath (flanneld's
 /// poll loop must never block on one fd while the other has work); blocking in the batched
 /// one, where each direction has its own thread.
 fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
-    let addr = SocketAddrV4::new(cfg.node_ip, cfg.port);
+    let addr = SocketAddrV4::new(cfg.tunnel.node_ip, cfg.port);
     let err = |op, source| DaemonError::Socket {
-        node: cfg.node.clone(),
-        addr,
+        daemon: DAEMON,
+        node: cfg.tunnel.node.clone(),
+        addr: addr.to_string(),
         op,
         source,
     };
@@ -193,34 +129,23 @@ pub(crate) fn last_error() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-/// Whether `e` means "nothing to do now" (EAGAIN/EWOULDBLOCK).
-#[inline]
-pub(crate) fn would_block(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::WouldBlock
+/// `to` as the kernel's `struct sockaddr_in`.
+pub fn sockaddr(to: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: to.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
 }
 
-/// Whether `e` is a signal interrupting a syscall (EINTR): retry.
-#[inline]
-pub(crate) fn interrupted(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::Interrupted
-}
-
-/// Whether `e` is an error reported for one datagram (an ICMP error queued on the socket,
-/// a transient shortage) rather than a broken fd: count it and carry on.
-#[inline]
-pub(crate) fn transient(e: &std::io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(
-            libc::ECONNREFUSED
-                | libc::EHOSTUNREACH
-                | libc::ENETUNREACH
-                | libc::EHOSTDOWN
-                | libc::ENETDOWN
-                | libc::EMSGSIZE
-                | libc::ENOBUFS
-                | libc::ENOMEM
-        )
+/// A `sockaddr_in` as an address, for messages.
+pub fn peer_addr(a: &libc::sockaddr_in) -> SocketAddrV4 {
+    SocketAddrV4::new(
+        u32::from_be(a.sin_addr.s_addr).into(),
+        u16::from_be(a.sin_port),
     )
 }
 

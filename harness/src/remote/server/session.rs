@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use super::procs::{stop, Running};
 use super::{lock, NodeNamespace};
-use crate::checks::reachability;
-use crate::host::{read_proc_net, read_sysctl, write_sysctls};
+use crate::local::{read_proc_net, read_sysctl, run_to_end, write_sysctls};
 use crate::netlink::{decode_message, encode_message, Netlink};
 use crate::netns::Netns;
+use crate::probe;
 use crate::process;
 use crate::remote::protocol::{write_frame, Call, FromAgent, RemoteError, Reply};
 
@@ -261,8 +261,7 @@ impl Session {
             } => {
                 let ns = self.ns(&netns)?;
                 let cmd = self.command(&argv)?;
-                let out = crate::host::run_to_end(&ns, cmd, Duration::from_millis(timeout_ms))
-                    .map_err(err)?;
+                let out = run_to_end(&ns, cmd, Duration::from_millis(timeout_ms)).map_err(err)?;
                 Ok(Reply::Output {
                     status: out.status,
                     stdout: out.stdout,
@@ -322,7 +321,7 @@ impl Session {
                 timeout_ms,
             } => {
                 let ns = self.ns(&netns)?;
-                let echo = reachability::icmp_probe_within(
+                let echo = probe::icmp_probe_within(
                     &ns,
                     to,
                     df_size.map(|s| s as usize),
@@ -332,7 +331,7 @@ impl Session {
             }
             Call::TcpListen { netns, ip, port } => {
                 let ns = self.ns(&netns)?;
-                let (l, port) = crate::host::listen_in(&ns, ip, port).map_err(|e| RemoteError {
+                let (l, port) = probe::listen_in(&ns, ip, port).map_err(|e| RemoteError {
                     message: e.to_string(),
                     errno: e.raw_os_error().or_else(|| {
                         (e.kind() == io::ErrorKind::AddrInUse).then_some(libc::EADDRINUSE)
@@ -352,7 +351,7 @@ impl Session {
                 let l = lock(&self.listeners)
                     .remove(&listener_id)
                     .ok_or_else(|| err(format!("no listener {listener_id}")))?;
-                crate::host::accept_within(&l, Duration::from_millis(timeout_ms))
+                probe::accept_within(&l, Duration::from_millis(timeout_ms))
                     .map(Reply::Peer)
                     .map_err(err)
             }
@@ -367,8 +366,7 @@ impl Session {
                 timeout_ms,
             } => {
                 let ns = self.ns(&netns)?;
-                let r =
-                    reachability::tcp_connect_to(&ns, ip, port, Duration::from_millis(timeout_ms));
+                let r = probe::tcp_connect_to(&ns, ip, port, Duration::from_millis(timeout_ms));
                 Ok(Reply::Probe((&r).into()))
             }
             Call::CaptureEcho {
@@ -380,15 +378,12 @@ impl Session {
                 let cap = self.ns(&capture_netns)?;
                 let nl = self.netlink(&capture_netns)?;
                 let from = self.ns(&from_netns)?;
-                let probe = || {
-                    reachability::icmp_probe_within(&from, to, None, reachability::PROBE_TIMEOUT)
-                        .result
-                };
-                let (frames, probe) =
-                    crate::checks::wire::capture_while(&cap, &nl, &dev, probe).map_err(err)?;
+                let ping =
+                    || probe::icmp_probe_within(&from, to, None, probe::PROBE_TIMEOUT).result;
+                let (frames, seen) = probe::capture_while(&cap, &nl, &dev, ping).map_err(err)?;
                 Ok(Reply::Frames {
                     frames,
-                    echo: (&probe).into(),
+                    echo: (&seen).into(),
                 })
             }
         }

@@ -1,52 +1,30 @@
-//! What a host does when its namespace is on this machine: the implementations a node
-//! agent also runs for the harness (so both substrates behave alike by construction).
+//! What a namespace of this machine does for a host: run a program to its end, read and
+//! write sysctls and `/proc/net` files. A [`crate::host::Host`] here calls these, and a node
+//! agent calls the same ones for its harness, so both substrates behave alike by
+//! construction.
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::CmdOutput;
 use crate::error::{HarnessError, Result};
 use crate::netns::Netns;
 use crate::process;
+use crate::process::ExitRecord;
 
-/// Opens a TCP listener on `ip:port` (0: any free port) in a namespace of this machine;
-/// returns it and its port. The error says where, and keeps its kind (`AddrInUse`).
-pub(crate) fn listen_in(
-    ns: &Netns,
-    ip: Ipv4Addr,
-    port: u16,
-) -> std::io::Result<(TcpListener, u16)> {
-    let l = ns
-        .run_in(|| TcpListener::bind((ip, port)))
-        .map_err(std::io::Error::other)?
-        .map_err(|e| std::io::Error::new(e.kind(), format!("listen on {ip}:{port}: {e}")))?;
-    let port = l.local_addr()?.port();
-    Ok((l, port))
-}
-
-/// Waits up to `timeout` for one connection on `l` and returns its source address.
-pub(crate) fn accept_within(
-    l: &TcpListener,
-    timeout: Duration,
-) -> std::result::Result<Ipv4Addr, String> {
-    let _ = l.set_nonblocking(true);
-    let deadline = Instant::now() + timeout;
-    loop {
-        match l.accept() {
-            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
-            Ok((_, other)) => return Err(format!("unexpected peer {other}")),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => return Err(format!("accept: {e}")),
-        }
-    }
+/// What a program run to its end by [`Host::run`] left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdOutput {
+    /// How it ended.
+    pub status: ExitRecord,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
 }
 
 /// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`.
-pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
+pub fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
     let what = format!("{:?}", cmd.get_program());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -87,7 +65,7 @@ pub(crate) fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Resul
 }
 
 /// Writes sysctls of a namespace of this machine, on one thread that entered it.
-pub(crate) fn write_sysctls(ns: &Netns, pairs: &[(&str, &str)]) -> Result<()> {
+pub fn write_sysctls(ns: &Netns, pairs: &[(&str, &str)]) -> Result<()> {
     let written = ns.run_in(|| {
         for (key, value) in pairs {
             let path = format!("/proc/sys/{}", key.replace('.', "/"));
@@ -101,7 +79,7 @@ pub(crate) fn write_sysctls(ns: &Netns, pairs: &[(&str, &str)]) -> Result<()> {
 }
 
 /// Reads a sysctl of a namespace of this machine.
-pub(crate) fn read_sysctl(ns: &Netns, key: &str) -> Result<String> {
+pub fn read_sysctl(ns: &Netns, key: &str) -> Result<String> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     ns.run_in(|| fs::read_to_string(&path))?
         .map(|s| s.trim().to_string())
@@ -110,7 +88,7 @@ pub(crate) fn read_sysctl(ns: &Netns, key: &str) -> Result<String> {
 
 /// Reads `/proc/net/<file>` as a namespace of this machine sees it (`/proc/net` follows the
 /// reading thread's namespace).
-pub(crate) fn read_proc_net(ns: &Netns, file: &str) -> Result<String> {
+pub fn read_proc_net(ns: &Netns, file: &str) -> Result<String> {
     let path = format!("/proc/thread-self/net/{file}");
     ns.run_in(|| fs::read_to_string(&path))?
         .map_err(|e| HarnessError::io(format!("in {}: read /proc/net/{file}", ns.name()), e))

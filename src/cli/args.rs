@@ -1,142 +1,25 @@
-//! The command line: what each command takes, with full-sentence help.
+//! What the commands take, with full-sentence help. Flags that take one of a known set are
+//! value enums (or, for what the registry knows, possible values: [`super::flags`]), so
+//! `--help` lists the choices and shells complete them.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use harness::topology::{TopologyRequest, Underlay};
+use clap::{Args, ValueEnum};
+use harness::topology::{Substrate, TopologyRequest, Underlay};
 use ipnet::Ipv4Net;
 
-/// Stand up container-network datapaths in network namespaces, prove them correct, and
-/// measure what they cost.
-#[derive(Debug, Parser)]
-#[command(name = "cnbench", version, about, long_about = None)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
+use super::flags::{backend_values, fault_values, BackendFlags, BackendSweepFlags};
 
-/// The commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// List every backend, what it needs, and whether this machine can run it.
-    List,
-    /// Stand up a backend, check it, measure it, tear it down, print a summary.
-    Run(RunArgs),
-    /// Stand up a backend and leave it standing (explore it with `ip netns exec`).
-    Up(UpArgs),
-    /// Tear down a topology left standing by `cnbench up`.
-    Down {
-        /// The run id `cnbench up` printed.
-        run_id: String,
-    },
-    /// Run the conformance checks again on a standing topology.
-    Check {
-        /// The run id `cnbench up` printed.
-        run_id: String,
-        /// Also write the result as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
-    /// Run the workloads on a standing topology.
-    Measure {
-        /// The run id `cnbench up` printed.
-        run_id: String,
-        /// Measurement options.
-        #[command(flatten)]
-        measure: MeasureArgs,
-        /// Also write the result as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
-    /// Inject faults while a paced probe stream runs across every pod pair: measure the
-    /// probes lost during and after each fault and the time until every pair answers again,
-    /// then run every conformance check again (stale neighbour, FDB or route entries fail it).
-    /// Exit 0 when every fault was recovered from and every check passed, 1 otherwise.
-    Fault(FaultArgs),
-    /// Control-plane scale: stand up N nodes for each size and topology, measure convergence,
-    /// sessions, routes and daemon memory and CPU, tear down between sizes.
-    Scale(ScaleArgs),
-    /// Compare a candidate result with a baseline result: a verdict per metric (pass,
-    /// regression, improvement, inconclusive) from the repetitions, and every check that
-    /// passed before and fails now. Exit 0 no regression, 1 a regression, 3 inconclusive,
-    /// 2 bad input.
-    Compare(CompareArgs),
-    /// Write a report of result files: a self-contained DIR/index.html with plots, each plot
-    /// as SVG and PNG, and DIR/summary.md.
-    Report {
-        /// Result files of `cnbench run --json` or `cnbench scale --json`.
-        #[arg(required = true, value_name = "RESULT.json")]
-        results: Vec<PathBuf>,
-        /// The directory to write into (created if missing).
-        #[arg(long, value_name = "DIR")]
-        out: PathBuf,
-    },
-    /// List the runs that exist on this machine (standing, in progress, or crashed).
-    Status,
-    /// Remove whatever crashed runs left behind: namespaces, processes, state directories.
-    Clean {
-        /// Also remove topologies left standing on purpose by `cnbench up`.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Serve a node to a harness: run inside each VM node (or, one day, a remote host), it
-    /// applies the harness's netlink requests and runs its processes and probes there.
-    Agent {
-        /// Where to wait for the harness: a device (`/dev/vport0p1`), `unix:<path>`,
-        /// `tcp:<ip>:<port>` (loopback only: the agent does not authenticate its harness) or
-        /// `stdio`.
-        #[arg(long)]
-        listen: harness::remote::server::Listen,
-    },
-    /// Install what a substrate needs: `cnbench setup vm` installs QEMU and busybox and
-    /// unpacks a Debian cloud kernel for VM nodes (apt; as root).
-    Setup {
-        /// The substrate to set up.
-        #[arg(value_parser = ["vm"])]
-        substrate: String,
-    },
-    /// Internal: run one workload task (the harness starts these inside pod namespaces).
-    #[command(hide = true)]
-    Task {
-        /// The task as JSON.
-        task: String,
-    },
-    /// Internal: run a backend's datapath daemon (the harness starts it inside a node).
-    #[command(hide = true)]
-    Daemon {
-        /// The backend whose daemon this is.
-        backend: String,
-        /// The daemon's configuration as JSON.
-        config: String,
-    },
-}
-
-/// Which backend.
+/// Which backend, with its own options.
 #[derive(Debug, Args)]
 pub struct BackendArg {
-    /// The backend to stand up (`cnbench list` shows them all).
-    #[arg(long, short = 'b')]
+    /// The backend to stand up (`cnbench list` shows what each needs and whether this machine
+    /// has it).
+    #[arg(long, short = 'b', value_parser = backend_values())]
     pub backend: String,
-    /// A backend's choice of datapath: flannel-udp `faithful` (one read and one send per
-    /// packet, as flannel) or `batched`; ipip `kernel` or `userspace`.
-    #[arg(long)]
-    pub datapath: Option<String>,
-    /// bgp: every node peers with every other (`mesh`, N(N-1)/2 sessions) or with route
-    /// reflectors (`rr`, about N sessions).
-    #[arg(long, value_name = "mesh|rr")]
-    pub bgp_topology: Option<String>,
-}
-
-impl BackendArg {
-    /// As the harness takes them.
-    pub fn options(&self, topology: &TopologyArgs) -> harness::backend::BackendOptions {
-        harness::backend::BackendOptions {
-            datapath: self.datapath.clone(),
-            bgp_topology: self.bgp_topology.clone(),
-            substrate: topology.substrate,
-        }
-    }
+    /// The backend's own options.
+    #[command(flatten)]
+    pub options: BackendFlags,
 }
 
 /// Options that shape the topology; unset ones take the backend's defaults.
@@ -161,11 +44,28 @@ pub struct TopologyArgs {
     /// MTU of the underlay and pod links, in bytes.
     #[arg(long)]
     pub mtu: Option<u32>,
-    /// Where nodes live: network namespaces here (netns), or one QEMU VM per node with its
-    /// own kernel (vm; emulated, so figures compare behaviour, not speed; needs
-    /// `cnbench setup vm`).
-    #[arg(long, default_value = "netns")]
-    pub substrate: harness::Substrate,
+    /// Where nodes live.
+    #[arg(long, value_enum, default_value_t = SubstrateArg::Netns)]
+    pub substrate: SubstrateArg,
+}
+
+/// Where nodes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubstrateArg {
+    /// Network namespaces on this machine.
+    Netns,
+    /// One QEMU VM per node with its own kernel (emulated: figures compare behaviour, not
+    /// speed; needs `cnbench setup vm`).
+    Vm,
+}
+
+impl From<SubstrateArg> for Substrate {
+    fn from(s: SubstrateArg) -> Substrate {
+        match s {
+            SubstrateArg::Netns => Substrate::Netns,
+            SubstrateArg::Vm => Substrate::Vm,
+        }
+    }
 }
 
 /// An IPv4 network `ADDRESS/PREFIX`, or what to write instead.
@@ -185,7 +85,7 @@ impl TopologyArgs {
             pod_cidr: self.pod_cidr,
             underlay_cidrs: self.underlay_cidr.clone(),
             mtu: self.mtu,
-            substrate: self.substrate,
+            substrate: self.substrate.into(),
         }
     }
 }
@@ -214,10 +114,9 @@ impl From<UnderlayArg> for Underlay {
 /// Options of the measurement.
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
-    /// Workloads to run, comma-separated: tcp-stream, udp-stream, tcp-rr, udp-rr, tcp-crr
-    /// [default: all the generator runs]; `none` measures nothing.
-    #[arg(long, value_delimiter = ',')]
-    pub workloads: Option<Vec<String>>,
+    /// Workloads to run, comma-separated [default: every one the generator runs].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub workloads: Option<Vec<WorkloadArg>>,
     /// Measured window of each repetition, in seconds. The default keeps a run of all five
     /// workloads on both pod pairs, with its host-net baseline, under a minute; use longer
     /// windows when the summary warns of variation.
@@ -248,6 +147,38 @@ pub struct MeasureArgs {
     /// transmissions per packet); the untraced repetitions still give CPU and kernel counters.
     #[arg(long)]
     pub no_trace: bool,
+}
+
+/// A workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// N connections writing 128 KiB buffers: throughput at the receiver.
+    TcpStream,
+    /// 64-byte and path-MTU-sized datagrams as fast as the client can: packets/s and loss.
+    UdpStream,
+    /// One 64-byte request and response at a time over TCP: round-trip percentiles.
+    TcpRr,
+    /// The same over UDP.
+    UdpRr,
+    /// Connect, request, response, close, one at a time.
+    TcpCrr,
+    /// Measure nothing (checks only).
+    None,
+}
+
+impl WorkloadArg {
+    /// The workload, or none for `none`.
+    pub fn workload(self) -> Option<workloads::Workload> {
+        use workloads::Workload;
+        match self {
+            WorkloadArg::TcpStream => Some(Workload::TcpStream),
+            WorkloadArg::UdpStream => Some(Workload::UdpStream),
+            WorkloadArg::TcpRr => Some(Workload::TcpRr),
+            WorkloadArg::UdpRr => Some(Workload::UdpRr),
+            WorkloadArg::TcpCrr => Some(Workload::TcpCrr),
+            WorkloadArg::None => None,
+        }
+    }
 }
 
 /// The traffic generator.
@@ -292,7 +223,8 @@ pub struct RunArgs {
     /// Measurement.
     #[command(flatten)]
     pub measure: MeasureArgs,
-    /// Also write the result as JSON to this file (kept current as the run goes).
+    /// Also write the result as JSON to this file (kept current as the run goes); `-`
+    /// writes it to stdout at the end, and the progress to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Do not measure the host-net baseline (by default every backend but host-net is also
@@ -310,17 +242,14 @@ pub struct FaultArgs {
     /// Topology.
     #[command(flatten)]
     pub topology: TopologyArgs,
-    /// The faults, comma-separated, run one after the other on one topology: link-flap (the
-    /// node's underlay link down, then up), loss (random loss on the underlay, nftables),
-    /// node-restart (the node and its pods torn down, then set up again), daemon-restart
-    /// (flannel-udp, userspace ipip), bird-restart (bgp), vtep-change (vxlan: flannel.1
-    /// recreated with a new MAC); `all`: every fault that applies to the backend.
+    /// The faults, comma-separated, run one after the other on one topology.
     #[arg(
         long,
         short = 'f',
         value_delimiter = ',',
         required = true,
-        value_name = "FAULT"
+        value_name = "FAULT",
+        value_parser = fault_values()
     )]
     pub fault: Vec<String>,
     /// The node the fault hits [default: the last node].
@@ -354,7 +283,8 @@ pub struct FaultArgs {
     /// Window of each TCP throughput measurement of the loss fault, in seconds.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub tcp_window: f64,
-    /// Also write the result as JSON to this file (kept current as faults finish).
+    /// Also write the result as JSON to this file (kept current as faults finish); `-`
+    /// writes it to stdout at the end, and the progress to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
@@ -373,22 +303,24 @@ pub struct UpArgs {
 /// `cnbench scale`.
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
-    /// The backend (only bgp has a control plane to scale).
-    #[arg(long, short = 'b')]
+    /// The backend (one with a control plane to scale: `cnbench list` says which).
+    #[arg(long, short = 'b', value_parser = backend_values())]
     pub backend: String,
     /// Node counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10,25,50")]
     pub nodes: Vec<u32>,
-    /// BGP topologies to try at each size, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "mesh,rr")]
-    pub bgp_topology: Vec<String>,
+    /// The backend's own options; the one its control plane sweeps (bgp: `--bgp-topology`)
+    /// may take several values, comma-separated [default: all of them].
+    #[command(flatten)]
+    pub options: BackendSweepFlags,
     /// Underlay of the nodes.
     #[arg(long, value_enum, default_value_t = UnderlayArg::L2)]
     pub underlay: UnderlayArg,
     /// Give up on convergence after this many seconds.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,
-    /// Also write the result as JSON to this file (kept current as sizes finish).
+    /// Also write the result as JSON to this file (kept current as sizes finish); `-`
+    /// writes it to stdout at the end, and the table to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }
@@ -420,7 +352,8 @@ pub struct CompareArgs {
     /// Also write the comparison as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Also write the comparison as JSON to this file.
+    /// Also write the comparison as JSON to this file; `-` writes it to stdout, and the
+    /// table to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 }

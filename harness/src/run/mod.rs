@@ -3,6 +3,15 @@
 //! [`Topology::up`] validates, records the run's state, then builds; any failure tears down
 //! what was made and returns the original error. [`Topology::down`] never stops early. A
 //! standing topology (`cnbench up`) is found again by run id with [`Topology::attach`].
+//!
+//! Files: this one (the lifecycle, checks and measurement of a topology), `baseline` (the
+//! same-session host-net baseline), `pods` (pods added to and removed from a standing
+//! topology).
+
+mod baseline;
+mod pods;
+
+pub use baseline::add_baseline;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,7 +24,7 @@ use reports::{
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{Backend, BackendOptions, Context, Expectations};
+use crate::backend::{Backend, BackendOptions, Context, Expectations, Wiring};
 use crate::capability;
 use crate::checks;
 use crate::error::{HarnessError, Result};
@@ -23,12 +32,12 @@ use crate::host::Host;
 use crate::measure::{self, MeasureOptions};
 use crate::netlink::{format_mac, LinkKind};
 use crate::netns::Netns;
-use crate::process::Supervisor;
 use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::Call;
 use crate::remote::AgentClient;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
+use crate::supervisor::Supervisor;
 use crate::topology::{NodePlan, Plan, Substrate};
 use crate::underlay;
 use crate::vm::nodes::VmNodes;
@@ -85,6 +94,8 @@ pub struct Topology {
     pub(crate) exe: PathBuf,
     /// The VM nodes, on the VM substrate.
     pub(crate) vms: Option<VmNodes>,
+    /// What setup reported of its pods, until applied to the plan.
+    pub(crate) wiring: Wiring,
 }
 
 impl Topology {
@@ -94,17 +105,7 @@ impl Topology {
         backend.validate(&plan)?;
         capability::require_root()?;
         let info = backend.info();
-        for bin in info.binaries {
-            if capability::find_binary(bin).is_none() {
-                return Err(HarnessError::Unsupported {
-                    what: format!(
-                        "backend {} needs the program {bin}, not found on PATH",
-                        info.name
-                    ),
-                    fix: format!("install it (`apt-get install {}`)", debian_package(bin)),
-                });
-            }
-        }
+        info.require_programs(capability::find_binary)?;
         if plan.spec.substrate == Substrate::Vm {
             if launch.mode != Mode::Run {
                 return Err(HarnessError::Unsupported {
@@ -125,11 +126,12 @@ impl Topology {
         let state = RunState {
             run_id: plan.run_id().to_string(),
             backend: info.name.to_string(),
-            backend_options: launch.backend_options,
+            backend_options: launch.backend_options.to_map(),
             mode: launch.mode,
             owner_pid: std::process::id(),
             owner_start_ticks: state::start_ticks(std::process::id()).unwrap_or(0),
             spec: plan.spec.clone(),
+            plan: Some(plan.clone()),
             namespaces: names.clone(),
             daemons: Vec::new(),
         };
@@ -141,12 +143,13 @@ impl Topology {
             procs: Supervisor::new(launch.mode == Mode::Run),
             exe: launch.exe,
             vms: None,
+            wiring: Wiring::default(),
         };
         // 3. Build; on failure, tear down and return the original error.
         match topo.build(backend, &names) {
             Ok(()) => Ok(topo),
             Err(e) => {
-                for extra in topo.down(backend) {
+                for extra in topo.down() {
                     eprintln!("cnbench: while rolling back: {extra}");
                 }
                 Err(e)
@@ -174,6 +177,7 @@ impl Topology {
         // Record the daemons even when setup failed half-way: teardown and clean need them.
         self.save_daemons()?;
         setup?;
+        self.apply_wiring()?;
         self.wait_links_up(LINKS_UP_TIMEOUT)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
@@ -189,9 +193,9 @@ impl Topology {
         // (`up` checked they are here).
         let programs: Vec<PathBuf> = backend
             .info()
-            .binaries
+            .programs
             .iter()
-            .filter_map(|b| capability::find_binary(b))
+            .filter_map(|p| capability::find_binary(p.name))
             .collect();
         let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe, &programs);
         // QEMU's pids are on record before anything else can fail.
@@ -292,7 +296,25 @@ impl Topology {
             hosts: &self.hosts,
             procs: &self.procs,
             exe: &self.exe,
+            wiring: &self.wiring,
         }
+    }
+
+    /// Puts the pod addresses setup reported into the plan (expectations, probes and
+    /// measurements then use them) and records the plan as built.
+    pub(crate) fn apply_wiring(&mut self) -> Result<()> {
+        let reported = self.wiring.take();
+        if reported.is_empty() {
+            return Ok(());
+        }
+        for pod in &mut self.plan.pods {
+            if let Some(a) = reported.get(&pod.role) {
+                pod.ip = a.ip;
+                pod.gateway = a.gateway;
+            }
+        }
+        self.state.plan = Some(self.plan.clone());
+        self.state.save()
     }
 
     pub(crate) fn save_daemons(&mut self) -> Result<()> {
@@ -304,9 +326,12 @@ impl Topology {
         Ok(())
     }
 
-    /// Re-opens a standing topology from its state (for `check`, `measure`, `down`).
-    /// Daemons restarted by a check of this process outlive it, like the originals.
+    /// Re-opens a standing topology from its state (for `check`, `measure`, `down`): `plan`
+    /// is the plan rebuilt from the state's spec, replaced by the plan as built where the
+    /// state has it (pods added, addresses setup reported). Daemons restarted by a check of
+    /// this process outlive it, like the originals.
     pub fn attach(state: RunState, plan: Plan, exe: PathBuf) -> Result<Topology> {
+        let plan = state.plan.clone().unwrap_or(plan);
         let mut hosts = BTreeMap::new();
         for name in &state.namespaces {
             hosts.insert(name.clone(), Host::open(Netns::open(name)?)?);
@@ -320,6 +345,7 @@ impl Topology {
             procs,
             exe,
             vms: None,
+            wiring: Wiring::default(),
         })
     }
 
@@ -389,10 +415,11 @@ impl Topology {
     ) -> Result<Vec<MeasurementRecord>> {
         let mut out = Vec::new();
         let daemons = self.procs.list();
+        let info = backend.info();
         let ctx = measure::MeasureContext {
-            datapath: backend.datapath(),
+            datapath: info.datapath,
             daemons: &daemons,
-            daemon_device: backend.daemon_device(),
+            daemon_device: info.daemon_device,
         };
         let expect = self.expectations(backend);
         for pair in &expect.measure {
@@ -478,8 +505,8 @@ impl Topology {
     /// Tears everything down: the backend's own teardown, every process in the run's
     /// namespaces, the namespaces, the state directory. Never stops early; returns every
     /// error (an empty list means nothing of the run is left).
-    pub fn down(mut self, backend: &dyn Backend) -> Vec<HarnessError> {
-        let mut errors = backend.teardown(&self.context());
+    pub fn down(mut self) -> Vec<HarnessError> {
+        let mut errors = Vec::new();
         // VM nodes: each agent stops what it started; their QEMUs go with the daemons.
         if let Some(vms) = self.vms.take() {
             errors.extend(vms.shutdown());
@@ -516,32 +543,11 @@ pub fn local_namespaces(plan: &Plan) -> Vec<String> {
     }
 }
 
-impl Expectations {
-    /// Adds everything of `other` to `self`.
-    pub fn merge(&mut self, other: Expectations) {
-        for (ns, routes) in other.routes {
-            self.routes.entry(ns).or_default().extend(routes);
-        }
-        self.mtus.extend(other.mtus);
-        self.reachability.extend(other.reachability);
-        self.neighbours.extend(other.neighbours);
-        self.fdb.extend(other.fdb);
-        self.isolation.extend(other.isolation);
-        self.measure.extend(other.measure);
-        self.devices.extend(other.devices);
-        self.vteps.extend(other.vteps);
-        self.encap.extend(other.encap);
-        self.pmtu.extend(other.pmtu);
-        self.paths.extend(other.paths);
-    }
-}
-
 /// The whole `cnbench run`: up, check, measure, down, with the result kept current in
 /// `result` and shown to `obs` as it goes. Teardown happens whatever else fails; the first
 /// error is returned after it.
 pub fn run(
     backend: &dyn Backend,
-    backend_options: &BackendOptions,
     plan: Plan,
     opts: &MeasureOptions,
     result: &mut RunResult,
@@ -549,7 +555,7 @@ pub fn run(
 ) -> Result<()> {
     let launch = Launch {
         mode: Mode::Run,
-        backend_options: backend_options.clone(),
+        backend_options: backend.options(),
         exe: opts.agent_exe.clone(),
     };
     owned_run(
@@ -594,7 +600,7 @@ pub(crate) fn owned_run(
 
     obs.phase("tearing down");
     let t = Instant::now();
-    let errors = topo.down(backend);
+    let errors = topo.down();
     result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
     let passed = result.checks_passed() && result.faults.iter().all(|f| f.outcome.passed());
     result.outcome = match (&outcome, errors.first()) {
@@ -697,15 +703,8 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         streams: opts.streams,
         message_size_bytes: opts.message_size,
         generator: opts.generator.name().to_string(),
-        datapath: backend.effective_options().datapath,
-        bgp_topology: backend.effective_options().bgp_topology,
-    }
-}
-
-/// The Debian package that ships `binary`.
-fn debian_package(binary: &str) -> &str {
-    match binary {
-        "bird" | "birdc" => "bird2",
-        other => other,
+        datapath: backend.options().get("datapath").map(str::to_string),
+        bgp_topology: backend.options().get("bgp-topology").map(str::to_string),
+        backend_options: backend.options().to_map(),
     }
 }

@@ -1,0 +1,56 @@
+//! The daemon's TUN device and the route into it, made by the daemon in its own namespace
+//! (the harness started it inside the node). A non-persistent TUN lives as long as its last
+//! fd: when the daemon ends, the kernel deletes the device and every route through it, so a
+//! stopped daemon takes its datapath along and a restarted one rebuilds all of it.
+
+use harness::netlink::Netlink;
+use tun_rs::{DeviceBuilder, SyncDevice};
+
+use crate::config::TunnelConfig;
+use crate::error::DaemonError;
+
+/// Creates `cfg.tun` (IFF_TUN | IFF_NO_PI: bare IP packets, one read one packet, no offload
+/// so nothing larger than the MTU arrives), sets its MTU, brings it up and routes the pod
+/// network into it ([`TunnelConfig::route`]).
+pub fn open(daemon: &'static str, cfg: &TunnelConfig) -> Result<SyncDevice, DaemonError> {
+    let err = |op, source| DaemonError::Tun {
+        daemon,
+        node: cfg.node.clone(),
+        dev: cfg.tun.clone(),
+        op,
+        source,
+    };
+    let tun = DeviceBuilder::new()
+        .name(&cfg.tun)
+        .packet_information(false)
+        .enable(false)
+        .build_sync()
+        .map_err(|e| err("create (TUNSETIFF)", e))?;
+    // A new link with IPv6 on sends router solicitations and MLD reports as soon as it is up,
+    // which would land in the daemon's read queue. The harness disables IPv6 namespace-wide
+    // (`default`), so this is belt and braces; a kernel without IPv6 has no such file.
+    let path = format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", cfg.tun);
+    match std::fs::write(&path, "1") {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err("disable IPv6", e)),
+    }
+    // An IPv4 route through a device that is down is refused (ENETDOWN): up first.
+    let nl_err = |source| DaemonError::Netlink {
+        daemon,
+        node: cfg.node.clone(),
+        source: Box::new(source),
+    };
+    let nl = Netlink::open_current(&format!("node {}", cfg.node)).map_err(nl_err)?;
+    nl.set_mtu(&cfg.tun, cfg.mtu).map_err(nl_err)?;
+    nl.set_up(&cfg.tun).map_err(nl_err)?;
+    match nl.add_route(&cfg.route()) {
+        Ok(()) => {}
+        // The route dies with the TUN, so none should be left; one that is, is the one we
+        // want.
+        Err(harness::HarnessError::Netlink { source, .. })
+            if source.raw_os_error() == Some(libc::EEXIST) => {}
+        Err(e) => return Err(nl_err(e)),
+    }
+    Ok(tun)
+}

@@ -1,0 +1,102 @@
+//! What only some backends can do, each an optional trait a backend opts into by returning it
+//! from [`super::Backend::capabilities`]. The harness asks for a capability where it needs
+//! one (a fault of the backend's own, reprogramming after a fault, a pod added to a standing
+//! topology, `cnbench scale`) and says plainly when a backend lacks it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reports::ScalePoint;
+
+use super::{Backend, Context};
+use crate::error::Result;
+use crate::host::Host;
+use crate::topology::{NodePlan, Plan, PodPlan};
+
+/// The capabilities of one backend; each is `None` unless the backend has it.
+#[derive(Clone, Copy, Default)]
+pub struct Capabilities<'a> {
+    /// Faults of its own parts (`daemon-restart`, `bird-restart`, `vtep-change`).
+    pub faults: Option<&'a dyn OwnFaults>,
+    /// A control plane that cnbench plays: it reprograms nodes after a change.
+    pub control_plane: Option<&'a dyn ControlPlane>,
+    /// Pods added to and removed from a standing topology.
+    pub pods: Option<&'a dyn PodLifecycle>,
+    /// A control plane measured at many sizes (`cnbench scale`).
+    pub scale: Option<&'a dyn ControlPlaneScale>,
+}
+
+/// A fault of a backend's own parts, as `cnbench fault --fault NAME` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultDecl {
+    /// Its name (`daemon-restart`).
+    pub name: &'static str,
+    /// What it does, in words (`the node's datapath daemon killed, then started again`).
+    pub summary: &'static str,
+    /// What a backend needs to suffer it, for the refusal of a backend that has none
+    /// (`a datapath daemon`).
+    pub needs: &'static str,
+}
+
+/// Faults of a backend's own parts.
+pub trait OwnFaults {
+    /// The faults, in the order `--fault all` runs them.
+    fn faults(&self) -> &'static [FaultDecl];
+
+    /// Begins `fault` (one of [`OwnFaults::faults`]) on `node`: stops the daemon or BIRD,
+    /// removes the VTEP.
+    fn inject(&self, ctx: &Context<'_>, fault: &FaultDecl, node: &NodePlan) -> Result<()>;
+
+    /// Ends `fault` on `node` the way a real host comes back by itself: the daemon or BIRD
+    /// started again as setup started it, the VTEP created again with a new MAC. What the
+    /// other nodes must learn about it is [`ControlPlane::reprogram`]'s job.
+    fn lift(&self, ctx: &Context<'_>, fault: &FaultDecl, node: &NodePlan) -> Result<()>;
+}
+
+/// A control plane cnbench plays (flanneld's role for vxlan and host-gw; the stand-in default
+/// route of bgp's nodes).
+pub trait ControlPlane {
+    /// Programs in each of `nodes` what it must know about every other node, from the other
+    /// nodes' state *now* (a VTEP's current MAC), as flanneld does when a lease changes or
+    /// its route check runs. Idempotent: what is in place is replaced, what is stale removed.
+    fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()>;
+}
+
+/// Pods wired and unwired one at a time on a standing topology, as a container runtime
+/// adds and deletes them. The harness has made the pod's namespace (and removes it
+/// afterwards); the backend wires it to its node and updates whatever its control plane must.
+pub trait PodLifecycle {
+    /// Wires `pod` (already in `ctx.plan`) to its node, as setup wires its pods.
+    fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()>;
+
+    /// Unwires `pod` (still in `ctx.plan`): removes what [`PodLifecycle::add_pod`] made
+    /// outside the pod's own namespace.
+    fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()>;
+}
+
+/// A control plane measured at many sizes (`cnbench scale`): the harness plans each point,
+/// sets it up, measures what every backend's daemons cost and tears it down; the backend
+/// says when its control plane started and when it converged.
+pub trait ControlPlaneScale {
+    /// The backend option a sweep varies, and its values when the command line gives none
+    /// (`bgp-topology`: `mesh`, `rr`).
+    fn sweep(&self) -> (&'static str, &'static [&'static str]);
+
+    /// The same backend, but whose setup starts the control plane without waiting for it to
+    /// converge (the sweep measures that).
+    fn for_sweep(&self) -> Box<dyn Backend>;
+
+    /// When the control plane of the topology just set up started (its daemons' start).
+    fn started(&self) -> Option<Instant>;
+
+    /// Waits up to `timeout` (from `started`) for convergence on the standing topology and
+    /// fills in what it measured: convergence time, sessions, routes (or the error).
+    fn measure(
+        &self,
+        plan: &Plan,
+        hosts: &BTreeMap<String, Host>,
+        started: Instant,
+        timeout: Duration,
+        point: &mut ScalePoint,
+    );
+}

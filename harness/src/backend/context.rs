@@ -1,0 +1,183 @@
+//! What a backend gets while it builds and checks: [`Context`], with the helpers every
+//! backend uses (a daemon started and awaited, a pod's veth pair).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::cpu::CpuPlacement;
+use crate::error::{HarnessError, Result};
+use crate::host::Host;
+use crate::netlink::RouteSpec;
+use crate::supervisor::Supervisor;
+use crate::topology::{Plan, PodPlan};
+
+/// What a backend gets during setup and checks: the plan, a host per namespace, the run's
+/// daemons, the cnbench binary (to start `cnbench daemon ...` inside a node), and where to
+/// report what setup decided that the plan could not (a pod's address from a CNI plugin's
+/// IPAM).
+pub struct Context<'a> {
+    /// The plan being built.
+    pub plan: &'a Plan,
+    /// Hosts by namespace name.
+    pub hosts: &'a BTreeMap<String, Host>,
+    /// The run's long-lived processes.
+    pub procs: &'a Supervisor,
+    /// The cnbench binary.
+    pub exe: &'a Path,
+    /// What setup reported of its pods.
+    pub wiring: &'a Wiring,
+}
+
+/// The placement whose server CPU datapath daemons are pinned to.
+pub const DAEMON_CPU: CpuPlacement = CpuPlacement::SameCpu;
+
+/// A pod's address as setup made it, where that differs from the plan's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodAddress {
+    /// The address on the pod's `eth0`, with its prefix.
+    pub ip: Ipv4Net,
+    /// The pod's default gateway, if it has one.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// Pod addresses setup reported, by pod role (`n0p1`). The harness applies them to the plan
+/// once setup returns, so expectations, probes and measurements use the addresses the pods
+/// really have, and keeps them in the run's state.
+#[derive(Debug, Default)]
+pub struct Wiring(Mutex<BTreeMap<String, PodAddress>>);
+
+impl Wiring {
+    /// Takes every report made so far.
+    pub fn take(&self) -> BTreeMap<String, PodAddress> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// How long a daemon may take to say `ready`.
+const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The same on a VM node, whose every instruction is emulated (a daemon's start-up takes
+/// seconds there, more while other VMs boot).
+const REMOTE_READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Context<'_> {
+    /// Reports the address `pod` got, where setup chose it (a CNI plugin's IPAM) rather than
+    /// took it from the plan. Reports are applied to the plan after setup (and after a pod
+    /// is added).
+    pub fn report_pod(&self, pod: &PodPlan, address: PodAddress) {
+        self.wiring
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pod.role.clone(), address);
+    }
+
+    /// Starts `cnbench daemon <args>` inside `netns` and waits (up to 5 s) for its first
+    /// stdout line, which must be `ready`; returns its pid. The daemon dies with this process
+    /// in a `run`, and outlives it in an `up`.
+    pub fn spawn_daemon(&self, netns: &str, args: &[String], what: &str) -> Result<u32> {
+        let mut cmd = Command::new(self.exe);
+        cmd.arg("daemon")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if self.procs.die_with_parent {
+            cmd.stderr(Stdio::inherit());
+        } else {
+            // A daemon of a standing topology outlives the terminal that started it: its
+            // diagnostics go to a log in the run's state directory instead.
+            let log = crate::state::RunState::dir(self.plan.run_id())
+                .join(format!("{}.log", what.replace(' ', "-")));
+            let file = std::fs::File::create(&log)
+                .map_err(|e| HarnessError::io(format!("create {}", log.display()), e))?;
+            cmd.stderr(file);
+        }
+        let host = self.host(netns);
+        let pid = self.procs.spawn(host, self.exe, cmd, what)?;
+        // A datapath daemon forwards every packet of a measurement: pin it where the default
+        // (same-cpu) placement pins the workload agents, so an idle CPU never has to wake up
+        // for it (tens of µs a round trip on these VMs) and runs are comparable.
+        if let Some(cpu) = host.local_cpu(DAEMON_CPU.cpus().1) {
+            let mut set = nix::sched::CpuSet::new();
+            if set.set(cpu as usize).is_ok() {
+                let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(pid as i32), &set);
+            }
+        }
+        let limit = if host.local().is_some() {
+            READY_LIMIT
+        } else {
+            REMOTE_READY_LIMIT
+        };
+        let fail = |message: String| HarnessError::Process {
+            what: what.to_string(),
+            netns: netns.to_string(),
+            message,
+        };
+        match self.procs.first_line(netns, pid, limit) {
+            Some(line) if line.trim() == "ready" => Ok(pid),
+            Some(line) => {
+                self.procs.stop(netns, pid);
+                Err(fail(format!(
+                    "expected `ready`, got {:?} (see its stderr above)",
+                    line.trim()
+                )))
+            }
+            None => {
+                self.procs.stop(netns, pid);
+                Err(fail(format!("not ready within {} s", limit.as_secs())))
+            }
+        }
+    }
+
+    /// Stops the run's process `what` (as started: `flannel-udp daemon on n0`, `bird on
+    /// n1`) in `netns`, by its recorded pid; returns the pid. An error if there is none.
+    pub fn stop_process(&self, what: &str, netns: &str) -> Result<u32> {
+        let found = self
+            .procs
+            .list()
+            .into_iter()
+            .find(|(w, n, _)| w == what && n == netns);
+        match found {
+            Some((_, _, pid)) => {
+                self.procs.stop(netns, pid);
+                Ok(pid)
+            }
+            None => Err(HarnessError::Process {
+                what: what.to_string(),
+                netns: netns.to_string(),
+                message: "not among the run's processes (did it exit? see its stderr)".into(),
+            }),
+        }
+    }
+
+    /// The host of a namespace of this run.
+    pub fn host(&self, netns: &str) -> &Host {
+        self.hosts
+            .get(netns)
+            .unwrap_or_else(|| panic!("namespace {netns} is not part of this run's plan"))
+    }
+
+    /// Wires a pod in its own namespace to its node with a veth pair: `eth0` in the pod
+    /// (address, loopback up, default route via the pod's gateway), the host end
+    /// (`pod.host_veth`) in the node, up. The caller attaches the host end where it belongs.
+    pub fn wire_pod_veth(&self, pod: &PodPlan, mtu: u32) -> Result<()> {
+        let node = self.host(&self.plan.node_of(pod).netns);
+        let pod_host = self.host(&pod.netns);
+        node.nl()
+            .create_veth(&pod.host_veth, "eth0", Some(pod_host.as_peer()), mtu)?;
+        let nl = pod_host.nl();
+        nl.set_up("lo")?;
+        nl.add_address("eth0", pod.ip)?;
+        nl.set_up("eth0")?;
+        if let Some(gw) = pod.gateway {
+            nl.add_route(&RouteSpec::default_via(gw, "eth0"))?;
+        }
+        node.nl().set_up(&pod.host_veth)
+    }
+}

@@ -1,0 +1,173 @@
+//! Pods added to and removed from a standing topology, one at a time, as a container runtime
+//! adds and deletes them: the harness plans the pod and makes (or deletes) its namespace,
+//! the backend wires (or unwires) it ([`crate::backend::PodLifecycle`]). The run's state
+//! records the namespace before it exists and the plan as it stands after, so `check`,
+//! `down` and `clean` see the pod like any other.
+//!
+//! 1. plan the pod (next position on its node, first free address of its block);
+//! 2. record its namespace in the run's state, then make it (on a VM node: its agent does);
+//! 3. the backend wires it; a failure undoes 2 and 1 and returns the original error;
+//! 4. addresses the backend reported are applied; the plan is saved.
+//!
+//! Removal is the reverse and never stops early: the backend unwires, the pod's processes
+//! are stopped, its namespace deleted, the plan saved; every error is returned.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, PodLifecycle};
+use crate::error::{HarnessError, Result};
+use crate::host::Host;
+use crate::netns::Netns;
+use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::protocol::Call;
+use crate::state;
+use crate::topology::PodPlan;
+
+use super::{Topology, NEW_NAMESPACE_SYSCTLS};
+
+impl Topology {
+    /// Adds a pod to node `node` and wires it; returns it as planned (with the address the
+    /// backend reported, where it chose one).
+    pub fn add_pod(&mut self, backend: &dyn Backend, node: u32) -> Result<PodPlan> {
+        let pods = lifecycle(backend)?;
+        // 1. The plan.
+        let at = self.plan.add_pod(node)?;
+        let pod = self.plan.pods[at].clone();
+        // 2. Its namespace, on record first.
+        if pod.own_netns {
+            if let Err(e) = self.make_pod_netns(&pod) {
+                self.forget_pod(&pod);
+                return Err(e);
+            }
+        }
+        // 3. Wired by the backend; undone if that fails.
+        if let Err(e) = pods.add_pod(&self.context(), &pod) {
+            for extra in self.unmake_pod(backend, &pod) {
+                eprintln!("cnbench: while undoing the pod {}: {extra}", pod.role);
+            }
+            return Err(e);
+        }
+        // 4. What the backend reported, and the plan as it stands.
+        self.save_daemons()?;
+        self.apply_wiring()?;
+        self.state.plan = Some(self.plan.clone());
+        self.state.save()?;
+        Ok(self
+            .plan
+            .pods
+            .iter()
+            .find(|p| p.role == pod.role)
+            .cloned()
+            .unwrap_or(pod))
+    }
+
+    /// Unwires and removes the pod called `role`. Never stops early: every error is returned
+    /// (an empty list means nothing of the pod is left).
+    pub fn remove_pod(&mut self, backend: &dyn Backend, role: &str) -> Vec<HarnessError> {
+        let Some(pod) = self.plan.pods.iter().find(|p| p.role == role).cloned() else {
+            return vec![self.plan.remove_pod(role).err().map_or_else(
+                || HarnessError::Unsupported {
+                    what: format!("pod {role}"),
+                    fix: "name a pod of the run".into(),
+                },
+                HarnessError::from,
+            )];
+        };
+        if let Err(e) = lifecycle(backend) {
+            return vec![e];
+        }
+        self.unmake_pod(backend, &pod)
+    }
+
+    /// Records the pod's namespace, then makes it where its node lives.
+    fn make_pod_netns(&mut self, pod: &PodPlan) -> Result<()> {
+        let node_host = &self.hosts[&self.plan.node_of(pod).netns];
+        let agent = node_host.agent().cloned();
+        if agent.is_none() {
+            self.state.namespaces.push(pod.netns.clone());
+        }
+        self.state.plan = Some(self.plan.clone());
+        self.state.save()?;
+        let host = match agent {
+            None => {
+                let host = Host::open(Netns::create(&pod.netns)?)?;
+                host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+                host
+            }
+            Some(agent) => {
+                agent.call(
+                    Call::CreateNetns {
+                        name: pod.netns.clone(),
+                        sysctls: NEW_NAMESPACE_SYSCTLS
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    },
+                    CALL_TIMEOUT,
+                )?;
+                Host::remote(&pod.netns, Arc::clone(&agent))
+            }
+        };
+        self.hosts.insert(pod.netns.clone(), host);
+        Ok(())
+    }
+
+    /// The backend unwires `pod`, its processes and namespace go, the plan forgets it.
+    fn unmake_pod(&mut self, backend: &dyn Backend, pod: &PodPlan) -> Vec<HarnessError> {
+        let mut errors = Vec::new();
+        if let Some(pods) = backend.capabilities().pods {
+            errors.extend(pods.remove_pod(&self.context(), pod).err());
+        }
+        if pod.own_netns {
+            // The run's processes there first (stopped by pid), then our handle, then the
+            // namespace with everything still in it.
+            for (_, netns, pid) in self.procs.list() {
+                if netns == pod.netns {
+                    self.procs.stop(&netns, pid);
+                }
+            }
+            let host = self.hosts.remove(&pod.netns);
+            match host.as_ref().and_then(Host::agent) {
+                Some(agent) => errors.extend(
+                    agent
+                        .call(
+                            Call::DeleteNetns {
+                                name: pod.netns.clone(),
+                            },
+                            CALL_TIMEOUT,
+                        )
+                        .err(),
+                ),
+                None => errors.extend(state::destroy_namespaces(std::slice::from_ref(&pod.netns))),
+            }
+        }
+        self.forget_pod(pod);
+        if let Err(e) = self.save_daemons().and_then(|()| self.state.save()) {
+            errors.push(e);
+        }
+        errors
+    }
+
+    /// Takes the pod out of the plan and of the state's namespaces.
+    fn forget_pod(&mut self, pod: &PodPlan) {
+        let _ = self.plan.remove_pod(&pod.role);
+        self.state
+            .namespaces
+            .retain(|n| *n != pod.netns || !pod.own_netns);
+        self.state.plan = Some(self.plan.clone());
+    }
+}
+
+/// The backend's pod lifecycle, or why there is none.
+fn lifecycle(backend: &dyn Backend) -> Result<&dyn PodLifecycle> {
+    backend
+        .capabilities()
+        .pods
+        .ok_or_else(|| HarnessError::Unsupported {
+            what: format!(
+                "backend {} cannot add or remove pods on a standing topology",
+                backend.info().name
+            ),
+            fix: "stand up a topology with the pods you need (--pods-per-node)".into(),
+        })
+}

@@ -1,0 +1,144 @@
+//! Command-line values that come from the registry rather than a fixed enum: the backends
+//! (`--backend`), each backend's own options (`--datapath`, `--bgp-topology`), and the
+//! faults. Each is offered with its possible values and their meanings, so `--help` lists
+//! them and shell completion completes them, and clap refuses a value no backend takes.
+
+use std::collections::BTreeMap;
+
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches};
+use harness::backend::BackendOptions;
+
+use crate::registry;
+
+/// `--backend`'s values: every backend, with its summary.
+pub fn backend_values() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        registry::all()
+            .into_iter()
+            .map(|e| PossibleValue::new(e.info.name).help(e.info.summary)),
+    )
+}
+
+/// `--fault`'s values: every fault of the harness's and of any backend's, and `all`.
+pub fn fault_values() -> PossibleValuesParser {
+    let mut values: Vec<PossibleValue> = registry::faults()
+        .into_iter()
+        .map(|(name, summary, by)| {
+            let help = match by.as_slice() {
+                [] => summary.to_string(),
+                by => format!("{summary} ({})", by.join(", ")),
+            };
+            PossibleValue::new(name).help(help)
+        })
+        .collect();
+    values.push(PossibleValue::new("all").help("every fault that applies to the backend"));
+    PossibleValuesParser::new(values)
+}
+
+/// The backend-specific options of one run (`run`, `up`, `fault`): each flag any backend
+/// declares, taking one value; the registry routes them to the backend chosen.
+#[derive(Debug, Clone, Default)]
+pub struct BackendFlags {
+    /// Flag (without dashes) → value, as given.
+    pub given: BTreeMap<String, String>,
+}
+
+impl BackendFlags {
+    /// As the harness carries them.
+    pub fn options(&self) -> BackendOptions {
+        let mut o = BackendOptions::new();
+        for (k, v) in &self.given {
+            o.set(k, v);
+        }
+        o
+    }
+}
+
+/// The backend-specific options of a sweep (`scale`): each flag may take several values,
+/// comma-separated; every combination is measured.
+#[derive(Debug, Clone, Default)]
+pub struct BackendSweepFlags {
+    /// Flag (without dashes) → values, as given.
+    pub given: BTreeMap<String, Vec<String>>,
+}
+
+/// The clap argument of backend flag `f`; `list`: comma-separated values allowed.
+fn flag_arg(f: &registry::OptionFlag, list: bool) -> Arg {
+    let values: Vec<PossibleValue> = f
+        .values()
+        .into_iter()
+        .map(|(v, help)| PossibleValue::new(v).help(help))
+        .collect();
+    let arg = Arg::new(f.flag)
+        .long(f.flag)
+        .value_name("VALUE")
+        .help(f.help())
+        .value_parser(PossibleValuesParser::new(values))
+        .help_heading("Backend options");
+    if list {
+        arg.value_delimiter(',').action(ArgAction::Append)
+    } else {
+        arg.action(ArgAction::Set)
+    }
+}
+
+fn augment(cmd: clap::Command, list: bool) -> clap::Command {
+    registry::option_flags()
+        .iter()
+        .fold(cmd, |cmd, f| cmd.arg(flag_arg(f, list)))
+}
+
+impl FromArgMatches for BackendFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = BTreeMap::new();
+        for f in registry::option_flags() {
+            if let Some(v) = m.get_one::<String>(f.flag) {
+                given.insert(f.flag.to_string(), v.clone());
+            }
+        }
+        Ok(BackendFlags { given })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for BackendFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        augment(cmd, false)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        augment(cmd, false)
+    }
+}
+
+impl FromArgMatches for BackendSweepFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = BTreeMap::new();
+        for f in registry::option_flags() {
+            if let Some(v) = m.get_many::<String>(f.flag) {
+                given.insert(f.flag.to_string(), v.cloned().collect());
+            }
+        }
+        Ok(BackendSweepFlags { given })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for BackendSweepFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        augment(cmd, true)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        augment(cmd, true)
+    }
+}

@@ -1,0 +1,155 @@
+//! The command line: the commands ([`Command`]) and what each takes ([`args`]), with values
+//! the registry knows offered as possible values ([`flags`]).
+
+pub mod args;
+pub mod flags;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use args::*;
+
+/// `cnbench --version`: the package version and the git revision it was built from
+/// (`0.1.0 (4f73614545ab)`; the version alone when built outside a git checkout).
+pub const VERSION: &str = match option_env!("CNBENCH_VERSION_LINE") {
+    Some(line) => line,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// Stand up container-network datapaths in network namespaces, prove them correct, and
+/// measure what they cost.
+#[derive(Debug, Parser)]
+#[command(name = "cnbench", version = VERSION, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every backend, what it needs, and whether this machine can run it.
+    List {
+        /// Print it as JSON on stdout instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stand up a backend, check it, measure it, tear it down, print a summary.
+    Run(RunArgs),
+    /// Stand up a backend and leave it standing (explore it with `ip netns exec`).
+    Up(UpArgs),
+    /// Tear down a topology left standing by `cnbench up`.
+    Down {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+    },
+    /// Run the conformance checks again on a standing topology.
+    Check {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+        /// Also write the result as JSON to this file; `-` writes it to stdout, and the
+        /// checks to stderr.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Run the workloads on a standing topology.
+    Measure {
+        /// The run id `cnbench up` printed.
+        run_id: String,
+        /// Measurement options.
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Also write the result as JSON to this file; `-` writes it to stdout at the end,
+        /// and the progress to stderr.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+    /// Inject faults while a paced probe stream runs across every pod pair: measure the
+    /// probes lost during and after each fault and the time until every pair answers again,
+    /// then run every conformance check again (stale neighbour, FDB or route entries fail it).
+    /// Exit 0 when every fault was recovered from and every check passed, 1 otherwise.
+    Fault(FaultArgs),
+    /// Control-plane scale: stand up N nodes for each size and each value of the option the
+    /// backend's control plane sweeps, measure convergence, sessions, routes and daemon
+    /// memory and CPU, tear down between sizes.
+    Scale(ScaleArgs),
+    /// Compare a candidate result with a baseline result: a verdict per metric (pass,
+    /// regression, improvement, inconclusive) from the repetitions, and every check that
+    /// passed before and fails now. Exit 0 no regression, 1 a regression, 3 inconclusive,
+    /// 2 bad input.
+    Compare(CompareArgs),
+    /// Write a report of result files: a self-contained DIR/index.html with plots, each plot
+    /// as SVG and PNG, and DIR/summary.md.
+    Report {
+        /// Result files of `cnbench run --json` or `cnbench scale --json`.
+        #[arg(required = true, value_name = "RESULT.json")]
+        results: Vec<PathBuf>,
+        /// The directory to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// List the runs that exist on this machine (standing, in progress, or crashed).
+    Status {
+        /// Print them as JSON on stdout instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove whatever crashed runs left behind: namespaces, processes, state directories.
+    Clean {
+        /// Also remove topologies left standing on purpose by `cnbench up`.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Install what a substrate needs: `cnbench setup vm` installs QEMU and busybox and
+    /// unpacks a Debian cloud kernel for VM nodes (apt; as root).
+    Setup {
+        /// The substrate to set up.
+        #[arg(value_enum)]
+        substrate: SetupTarget,
+    },
+    /// Print a shell completion script: `source <(cnbench completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`cnbench man | man -l -`), or with `--out DIR` write one page for
+    /// cnbench and one per command into DIR.
+    Man {
+        /// The directory to write `cnbench.1` and `cnbench-<command>.1` into.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Serve a node to a harness: run inside each VM node (or, one day, a remote host), it
+    /// applies the harness's netlink requests and runs its processes and probes there.
+    Agent {
+        /// Where to wait for the harness: a device (`/dev/vport0p1`), `unix:<path>`,
+        /// `tcp:<ip>:<port>` (loopback only: the agent does not authenticate its harness) or
+        /// `stdio`.
+        #[arg(long)]
+        listen: harness::remote::server::Listen,
+    },
+    /// Internal: run one workload task (the harness starts these inside pod namespaces).
+    #[command(hide = true)]
+    Task {
+        /// The task as JSON.
+        task: String,
+    },
+    /// Internal: run a backend's datapath daemon (the harness starts it inside a node).
+    #[command(hide = true)]
+    Daemon {
+        /// The backend whose daemon this is.
+        backend: String,
+        /// The daemon's configuration as JSON.
+        config: String,
+    },
+}
+
+/// What `cnbench setup` sets up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupTarget {
+    /// QEMU, busybox and a Debian cloud kernel, for `--substrate vm`.
+    Vm,
+}

@@ -1,0 +1,47 @@
+//! `cnbench down`: tear down a topology left standing by `cnbench up`.
+
+use anyhow::{bail, Context as _, Result};
+use harness::capability;
+use harness::state::{self, Mode, RunState};
+
+use super::{attach, valid_run_id};
+use crate::ExitCode;
+
+/// `cnbench down`.
+pub fn down(run_id: &str) -> Result<ExitCode> {
+    valid_run_id(run_id)?;
+    capability::require_root()?;
+    harness::signals::install().context("installing signal handlers")?;
+    let st = RunState::load(run_id)?;
+    if st.mode == Mode::Run && st.owner_alive() {
+        bail!(
+            "run {run_id} is in progress (pid {}): interrupt it (Ctrl-C or `kill {}`) and it tears itself down",
+            st.owner_pid,
+            st.owner_pid
+        );
+    }
+    let errors = match attach(run_id) {
+        Ok((_, topo)) => topo.down(),
+        Err(e) => {
+            // Damaged (a namespace removed by hand): remove what is left anyway.
+            eprintln!("cnbench: {e:#}; removing what is left");
+            let mut errors = state::destroy_namespaces(&st.namespaces);
+            if errors.is_empty() {
+                errors.extend(RunState::remove(run_id).err());
+            }
+            errors
+        }
+    };
+    if errors.is_empty() {
+        say!("run {run_id} is down; nothing of it is left");
+        Ok(ExitCode::Ok)
+    } else {
+        for e in &errors {
+            eprintln!("cnbench: {e}");
+        }
+        bail!(
+            "{} error(s) tearing down run {run_id}; `cnbench clean --all` retries",
+            errors.len()
+        )
+    }
+}
