@@ -6,7 +6,8 @@
 //! A request unanswered after [`RETRY_TIMEOUT`] counts as a timeout and the client sends a
 //! new request with a new sequence number: the given-up transaction is not recorded and the
 //! new one is timed from its own send. The server echoes every request until the control
-//! connection reaches end of file, then closes its socket.
+//! connection reaches end of file, then closes its socket. Warm-up and window are
+//! tcp-rr's ([`round_trips::measure`]).
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
@@ -16,7 +17,7 @@ use reports::Sample;
 
 use crate::error::WorkloadError;
 use crate::protocol::{self, new_cookie, Header, UDP_PREFIX_LEN};
-use crate::round_trips::RoundTrips;
+use crate::round_trips::{self, Transaction};
 use crate::task::ClientConfig;
 
 use super::{
@@ -43,18 +44,11 @@ struct RrClient {
     seq: u64,
 }
 
-/// How one udp-rr request ended.
-enum Attempt {
-    /// The reply came: the round trip ran from the first instant to the second.
-    Answered(Instant, Instant),
-    /// No reply within [`RETRY_TIMEOUT`]; the instant it was given up.
-    TimedOut(Instant),
-}
-
 impl RrClient {
-    /// Sends a request with a new sequence number and waits for its reply.
+    /// Sends a request with a new sequence number and waits for its reply: a
+    /// [`Transaction::TimedOut`] if none came within [`RETRY_TIMEOUT`].
     #[inline]
-    fn attempt(&mut self) -> Result<Attempt, WorkloadError> {
+    fn attempt(&mut self) -> Result<Transaction, WorkloadError> {
         self.seq += 1;
         self.req[..8].copy_from_slice(&self.seq.to_be_bytes());
         let t0 = Instant::now();
@@ -63,7 +57,7 @@ impl RrClient {
                 Ok(_) => break,
                 Err(e) if is_transient_send_error(&e) => {
                     if t0.elapsed() >= RETRY_TIMEOUT {
-                        return Ok(Attempt::TimedOut(Instant::now()));
+                        return Ok(Transaction::TimedOut(Instant::now()));
                     }
                     // See udp-stream: let softirq drain the queue.
                     std::thread::sleep(ENOBUFS_BACKOFF);
@@ -79,14 +73,14 @@ impl RrClient {
                     if n == self.req.len()
                         && self.resp[..UDP_PREFIX_LEN] == self.req[..UDP_PREFIX_LEN]
                     {
-                        return Ok(Attempt::Answered(t0, t1));
+                        return Ok(Transaction::Answered(t0, t1));
                     }
                     // A stale reply or a stray: keep waiting, but not past the timeout.
                     if t1.duration_since(t0) >= RETRY_TIMEOUT {
-                        return Ok(Attempt::TimedOut(t1));
+                        return Ok(Transaction::TimedOut(t1));
                     }
                 }
-                Err(e) if is_timeout(&e) => return Ok(Attempt::TimedOut(Instant::now())),
+                Err(e) if is_timeout(&e) => return Ok(Transaction::TimedOut(Instant::now())),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(udp_error(self.udp_peer, "waiting for a udp-rr reply", e)),
             }
@@ -112,52 +106,24 @@ pub(crate) fn run_rr(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
         resp: vec![0u8; size + 1],
         seq: 0,
     };
-    let mut rtts = RoundTrips::new()?;
-
-    // Warm-up: same loop, nothing recorded (timeouts included). The window starts when the
-    // last warm-up transaction ends.
-    let start = Instant::now();
-    let open_at = start + Duration::from_millis(cfg.warmup_ms);
-    let mut window_start = start;
-    while window_start < open_at {
-        window_start = match c.attempt()? {
-            Attempt::Answered(_, t1) => t1,
-            Attempt::TimedOut(t) => t,
-        };
-    }
-
-    let close_at = window_start + Duration::from_millis(cfg.duration_ms);
-    let mut window_end = window_start;
-    let mut timeouts: u64 = 0;
-    while window_end < close_at {
-        window_end = match c.attempt()? {
-            Attempt::Answered(t0, t1) => {
-                rtts.record(t0, t1)?;
-                t1
-            }
-            Attempt::TimedOut(t) => {
-                timeouts += 1;
-                t
-            }
-        };
-    }
+    let measured = round_trips::measure(
+        Duration::from_millis(cfg.warmup_ms),
+        Duration::from_millis(cfg.duration_ms),
+        || c.attempt(),
+    )?;
     // Tell the server we are done: it closes its UDP socket on EOF.
     let _ = conn.shutdown(Shutdown::Both);
 
-    if rtts.len() == 0 {
+    if measured.trips.len() == 0 {
         return Err(WorkloadError::Measurement(format!(
-            "udp-rr to {udp_peer}: no request was answered during the {} ms window ({timeouts} \
+            "udp-rr to {udp_peer}: no request was answered during the {} ms window ({} \
              timed out after {} ms each): does the datapath forward UDP between the pods?",
             cfg.duration_ms,
+            measured.timeouts,
             RETRY_TIMEOUT.as_millis()
         )));
     }
-    let window_ns = window_end.duration_since(window_start).as_nanos() as u64;
-    Ok(Sample::UdpRr(rtts.sample(
-        cfg.message_size,
-        window_ns,
-        timeouts,
-    )))
+    Ok(Sample::UdpRr(measured.sample(cfg.message_size)))
 }
 
 /// Serves one udp-rr test after the header: open the UDP socket, ack, echo every request
