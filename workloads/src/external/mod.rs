@@ -167,12 +167,11 @@ pub(crate) fn serve(cfg: &ServeConfig, out: &mut dyn Write) -> Result<(), Worklo
     }
 
     let started = Instant::now();
-    let announced = writeln!(out, "ready {}", plan.port).and_then(|()| out.flush());
-    if let Err(e) = announced {
+    if let Err(e) = crate::announce_ready(out, plan.port) {
         let _ = child.kill();
         let _ = child.wait();
         join(readers);
-        return Err(WorkloadError::Output(e));
+        return Err(e);
     }
     let status = child.wait();
     join(readers);

@@ -123,12 +123,6 @@ pub const DEFAULT_LINGER_MS: u64 = 300;
 /// the socket goes to stderr.
 pub fn run_probe(cfg: &ProbeConfig, out: &mut dyn Write) -> Result<(), WorkloadError> {
     let agent = ProbeAgent::bind(cfg)?;
-    writeln!(out, "ready {}", agent.local_addr().port()).map_err(WorkloadError::Output)?;
-    out.flush().map_err(WorkloadError::Output)?;
-    let report = agent.run()?;
-    let line = serde_json::to_string(&report).map_err(|e| {
-        WorkloadError::Measurement(format!("serializing the probe report to JSON: {e}"))
-    })?;
-    writeln!(out, "{line}").map_err(WorkloadError::Output)?;
-    out.flush().map_err(WorkloadError::Output)
+    crate::announce_ready(out, agent.local_addr().port())?;
+    crate::write_json_line(out, &agent.run()?, "probe report")
 }
