@@ -82,7 +82,8 @@ use crate::task::{ClientConfig, Generator, ServeConfig};
 use args::{client_args, command_line, ServerPlan};
 use parse::{parse_iperf3, parse_sockperf, IPERF3_BUSY};
 use process::{
-    command, describe_status, join, run_to_end, spawn_error, start_readers, tail_of, Tail,
+    command, describe_status, join, kill_and_reap, run_to_end, spawn_error, start_readers, tail_of,
+    Tail,
 };
 use ready::{wait_bound, wait_for_ready_line, ReadyWait};
 pub use version::tool_version;
@@ -117,9 +118,7 @@ pub(crate) fn serve(cfg: &ServeConfig, out: &mut dyn Write) -> Result<(), Worklo
 
     let fail_before_ready = |mut child: Child, readers: Vec<JoinHandle<()>>, why: String| {
         let pid = child.id();
-        let _ = child.kill();
-        let status = child.wait();
-        join(readers);
+        let status = kill_and_reap(&mut child, readers);
         WorkloadError::listen(
             addr,
             io::Error::other(format!(
@@ -168,9 +167,7 @@ pub(crate) fn serve(cfg: &ServeConfig, out: &mut dyn Write) -> Result<(), Worklo
 
     let started = Instant::now();
     if let Err(e) = crate::announce_ready(out, plan.port) {
-        let _ = child.kill();
-        let _ = child.wait();
-        join(readers);
+        let _ = kill_and_reap(&mut child, readers);
         return Err(e);
     }
     let status = child.wait();

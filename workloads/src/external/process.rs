@@ -176,9 +176,7 @@ pub(super) fn start_readers(
         match spawned {
             Ok(h) => handles.push(h),
             Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                join(handles);
+                let _ = kill_and_reap(child, handles);
                 return Err(WorkloadError::Measurement(format!(
                     "starting a thread to read the tool's output failed: {e}"
                 )));
@@ -226,6 +224,19 @@ pub(super) fn join(handles: Vec<JoinHandle<()>>) {
     }
 }
 
+/// Kills a tool that is still running (by its pid, through its still-unreaped [`Child`], so
+/// the pid cannot be another process's yet), reaps it and waits for its reader threads.
+/// Returns how it ended, for the error message.
+pub(super) fn kill_and_reap(
+    child: &mut Child,
+    readers: Vec<JoinHandle<()>>,
+) -> io::Result<ExitStatus> {
+    let _ = child.kill();
+    let status = child.wait();
+    join(readers);
+    status
+}
+
 /// What a finished tool run left.
 pub(super) struct Finished {
     pub(super) status: ExitStatus,
@@ -267,9 +278,7 @@ pub(super) fn run_to_end(
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 let pid = child.id();
-                let _ = child.kill();
-                let status = child.wait();
-                join(readers);
+                let status = kill_and_reap(&mut child, readers);
                 return Err(WorkloadError::Measurement(format!(
                     "`{cmdline}` was still running at its deadline (warm-up + duration + \
                      slack): killed it (pid {pid}, {}); is the server reachable and running \
