@@ -119,10 +119,15 @@ fn fill_datagram(d: &mut [u8], cookie: u64) {
 /// ephemeral port, and acks the header with that port and `cookie`. If the socket cannot be
 /// opened the client gets [`Reject::UdpSocket`]. Call it only once everything the test
 /// needs is allocated: the client starts sending the moment it reads the ack.
+///
+/// Then readies both for the server's loop: the UDP socket's receive timeout is `poll` (so
+/// the server looks at the control connection at least that often when no datagram comes)
+/// and the control connection is made non-blocking, for [`poll_control`].
 fn open_server_socket(
     conn: &mut TcpStream,
     peer: SocketAddr,
     cookie: u64,
+    poll: Duration,
 ) -> Result<UdpSocket, WorkloadError> {
     let io = |op, e| WorkloadError::io(peer, op, e);
     let opened = conn
@@ -141,6 +146,10 @@ fn open_server_socket(
         cookie,
     })))
     .map_err(|e| io("sending the ack", e))?;
+    sock.set_read_timeout(Some(poll))
+        .map_err(|e| io("setting the UDP receive timeout", e))?;
+    conn.set_nonblocking(true)
+        .map_err(|e| io("making the control connection non-blocking", e))?;
     Ok(sock)
 }
 

@@ -137,12 +137,8 @@ pub(crate) fn serve_rr(
     let size = header.message_size as usize;
     let mut buf = vec![0u8; size + 1];
     let cookie = new_cookie();
-    let sock = open_server_socket(conn, peer, cookie)?;
+    let sock = open_server_socket(conn, peer, cookie, RR_IDLE_POLL)?;
     let cookie = cookie.to_be_bytes();
-    sock.set_read_timeout(Some(RR_IDLE_POLL))
-        .map_err(|e| io("setting the UDP receive timeout", e))?;
-    conn.set_nonblocking(true)
-        .map_err(|e| io("making the control connection non-blocking", e))?;
     let mut client: Option<SocketAddr> = None;
     let mut idle = Duration::ZERO;
     let idle_limit = header.data_timeout();

@@ -204,13 +204,9 @@ pub(crate) fn serve_stream(
     let cookie = new_cookie();
     let mut rx = StreamReceiver::new(header, cookie);
     let mut batch = Batch::new(RECV_BATCH, header.message_size as usize + 1);
-    let sock = open_server_socket(conn, peer, cookie)?;
+    let sock = open_server_socket(conn, peer, cookie, DRAIN_SILENCE)?;
     // Best effort: the kernel caps it at net.core.rmem_max.
     let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(SERVER_RCVBUF);
-    sock.set_read_timeout(Some(DRAIN_SILENCE))
-        .map_err(|e| io("setting the UDP receive timeout", e))?;
-    conn.set_nonblocking(true)
-        .map_err(|e| io("making the control connection non-blocking", e))?;
     let mut trailer_buf = [0u8; UDP_TRAILER_LEN];
     let mut trailer_got = 0;
     let mut trailer_in: Option<(UdpTrailer, Instant)> = None;
