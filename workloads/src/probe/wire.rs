@@ -2,6 +2,8 @@
 //! "Wire format"), encoded and decoded here alone so that a stray datagram (another length,
 //! magic, version or kind) is told apart in one place.
 
+use crate::protocol::be_u64;
+
 /// Length of every probe datagram, in bytes.
 pub const PROBE_LEN: usize = 40;
 
@@ -42,18 +44,13 @@ pub(super) fn decode(b: &[u8]) -> Option<Probe> {
     if kind != KIND_REQUEST && kind != KIND_REPLY {
         return None;
     }
-    let u64_at = |i: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[i..i + 8]);
-        u64::from_be_bytes(a)
-    };
     Some(Probe {
         kind,
         peer_index: u16::from_be_bytes([b[6], b[7]]),
-        sender_id: u64_at(8),
-        seq: u64_at(16),
-        sent_unix_ns: u64_at(24),
-        echo_unix_ns: u64_at(32),
+        sender_id: be_u64(&b[8..16]),
+        seq: be_u64(&b[16..24]),
+        sent_unix_ns: be_u64(&b[24..32]),
+        echo_unix_ns: be_u64(&b[32..40]),
     })
 }
 
