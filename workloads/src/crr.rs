@@ -11,7 +11,7 @@
 //! 3. the client reads ack + response, reads the end of file, and closes.
 //!
 //! The client takes a timestamp before `socket()` and one after `close()`; every transaction
-//! after warm-up goes into an HdrHistogram exactly as for tcp-rr ([`RoundTrips`]). So a
+//! after warm-up goes into an HdrHistogram exactly as for tcp-rr ([`round_trips`]). So a
 //! figure is the full cost of a short-lived connection as an application sees it: socket
 //! creation, the handshake, one request/response and the teardown.
 
@@ -26,7 +26,7 @@ use crate::error::WorkloadError;
 use crate::protocol::{
     self, Ack, Header, ACK_LEN, ACK_PREFIX_LEN, CONNECT_TIMEOUT, HEADER_LEN, HEADER_TIMEOUT,
 };
-use crate::round_trips::RoundTrips;
+use crate::round_trips::{self, Transaction};
 use crate::task::ClientConfig;
 
 /// Everything a client transaction needs, prepared once so the loop does not allocate.
@@ -57,26 +57,15 @@ pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
         request,
         answer: vec![0u8; ACK_LEN + size + 1],
     };
-    let mut rtts = RoundTrips::new()?;
-
-    // Warm-up: same loop, nothing recorded. The window starts when the last warm-up
-    // transaction completes.
-    let start = Instant::now();
-    let open_at = start + Duration::from_millis(cfg.warmup_ms);
-    let mut window_start = start;
-    while window_start < open_at {
-        window_start = client.transact()?;
-    }
-
-    let close_at = window_start + Duration::from_millis(cfg.duration_ms);
-    let mut window_end = window_start;
-    while window_end < close_at {
-        let t0 = Instant::now();
-        window_end = client.transact()?;
-        rtts.record(t0, window_end)?;
-    }
-    let window_ns = window_end.duration_since(window_start).as_nanos() as u64;
-    Ok(Sample::TcpCrr(rtts.sample(cfg.message_size, window_ns, 0)))
+    let measured = round_trips::measure(
+        Duration::from_millis(cfg.warmup_ms),
+        Duration::from_millis(cfg.duration_ms),
+        || {
+            let t0 = Instant::now();
+            Ok(Transaction::Answered(t0, client.transact()?))
+        },
+    )?;
+    Ok(Sample::TcpCrr(measured.sample(cfg.message_size)))
 }
 
 impl Client {

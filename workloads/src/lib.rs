@@ -157,20 +157,33 @@ pub fn run_agent(task: &AgentTask, out: &mut dyn Write) -> Result<(), WorkloadEr
         AgentTask::Serve(cfg) if cfg.generator != Generator::Cnbench => external::serve(cfg, out),
         AgentTask::Serve(cfg) => {
             let server = Server::bind(cfg)?;
-            writeln!(out, "ready {}", server.local_addr().port()).map_err(WorkloadError::Output)?;
-            out.flush().map_err(WorkloadError::Output)?;
+            announce_ready(out, server.local_addr().port())?;
             server.run()
         }
-        AgentTask::Client(cfg) => {
-            let sample = run_client(cfg)?;
-            let line = serde_json::to_string(&sample).map_err(|e| {
-                WorkloadError::Measurement(format!("serializing the sample to JSON: {e}"))
-            })?;
-            writeln!(out, "{line}").map_err(WorkloadError::Output)?;
-            out.flush().map_err(WorkloadError::Output)
-        }
+        AgentTask::Client(cfg) => write_json_line(out, &run_client(cfg)?, "sample"),
         AgentTask::Probe(cfg) => probe::run_probe(cfg, out),
     }
+}
+
+/// Writes the line `ready <port>` that every listening agent (server, external tool server,
+/// probe) prints once its socket is bound, and flushes it: the harness waits for that line
+/// before it starts the other side.
+fn announce_ready(out: &mut dyn Write, port: u16) -> Result<(), WorkloadError> {
+    writeln!(out, "ready {port}").map_err(WorkloadError::Output)?;
+    out.flush().map_err(WorkloadError::Output)
+}
+
+/// Writes an agent's result, `value` (`what` names it in an error), as one line of JSON and
+/// flushes it: the harness reads exactly one such line.
+fn write_json_line(
+    out: &mut dyn Write,
+    value: &impl serde::Serialize,
+    what: &str,
+) -> Result<(), WorkloadError> {
+    let line = serde_json::to_string(value)
+        .map_err(|e| WorkloadError::Measurement(format!("serializing the {what} to JSON: {e}")))?;
+    writeln!(out, "{line}").map_err(WorkloadError::Output)?;
+    out.flush().map_err(WorkloadError::Output)
 }
 
 /// Runs one client test and returns its sample. Validates `cfg` first; pins the calling

@@ -192,7 +192,9 @@ pub fn header_version(b: &[u8; HEADER_LEN]) -> u16 {
     u16::from_be_bytes([b[4], b[5]])
 }
 
-fn be_u64(b: &[u8]) -> u64 {
+/// The big-endian `u64` at the start of `b` (at least 8 bytes), as every message of this
+/// crate's wire formats carries them.
+pub(crate) fn be_u64(b: &[u8]) -> u64 {
     u64::from_be_bytes(b[..8].try_into().expect("8 bytes"))
 }
 

@@ -1,7 +1,9 @@
-//! The round trips of a request/response test (tcp-rr, udp-rr, tcp-crr): one HdrHistogram in
-//! nanoseconds, summarised into an [`RrSample`].
+//! The round trips of a request/response test (tcp-rr, udp-rr, tcp-crr): the warm-up and
+//! the window ([`measure`]), and one HdrHistogram in nanoseconds summarised into an
+//! [`RrSample`]. The three workloads differ only in what one transaction is; the window
+//! rules are written once here so that their figures compare.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use reports::RrSample;
@@ -12,8 +14,8 @@ use crate::error::WorkloadError;
 /// still grows past that (auto-resize), but no real round trip gets there before a timeout.
 const HIST_HIGH_NS: u64 = 3_600 * 1_000_000_000;
 
-/// The round trips of a request/response test (udp-rr, tcp-crr): an HdrHistogram in ns with
-/// 3 significant digits, every workload summarised alike.
+/// The round trips of a request/response test (tcp-rr, udp-rr, tcp-crr): an HdrHistogram in
+/// ns with 3 significant digits, every workload summarised alike.
 pub(crate) struct RoundTrips {
     hist: Histogram<u64>,
 }
@@ -66,10 +68,76 @@ impl RoundTrips {
     }
 }
 
+/// How one transaction of a request/response test ended.
+pub(crate) enum Transaction {
+    /// Answered: the round trip ran from the first instant to the second.
+    Answered(Instant, Instant),
+    /// Given up at this instant (udp-rr: no reply within its retry timeout): not recorded,
+    /// counted as a timeout.
+    TimedOut(Instant),
+}
+
+/// The measured part of a request/response test: its round trips, its window and the
+/// transactions given up in it.
+pub(crate) struct Measured {
+    pub(crate) trips: RoundTrips,
+    pub(crate) window_ns: u64,
+    pub(crate) timeouts: u64,
+}
+
+impl Measured {
+    /// The sample of a test with `message_size`-byte messages.
+    pub(crate) fn sample(&self, message_size: u32) -> RrSample {
+        self.trips
+            .sample(message_size, self.window_ns, self.timeouts)
+    }
+}
+
+/// Runs `transact` back to back: first for `warmup`, nothing recorded (timeouts included);
+/// the window starts when the last warm-up transaction ends. Then until `duration` has passed
+/// since that start, recording every answered round trip; the window ends when the last
+/// measured transaction ends, so it holds whole transactions only.
+pub(crate) fn measure(
+    warmup: Duration,
+    duration: Duration,
+    mut transact: impl FnMut() -> Result<Transaction, WorkloadError>,
+) -> Result<Measured, WorkloadError> {
+    let mut trips = RoundTrips::new()?;
+    let start = Instant::now();
+    let open_at = start + warmup;
+    let mut window_start = start;
+    while window_start < open_at {
+        window_start = match transact()? {
+            Transaction::Answered(_, t1) => t1,
+            Transaction::TimedOut(t) => t,
+        };
+    }
+
+    let close_at = window_start + duration;
+    let mut window_end = window_start;
+    let mut timeouts: u64 = 0;
+    while window_end < close_at {
+        window_end = match transact()? {
+            Transaction::Answered(t0, t1) => {
+                trips.record(t0, t1)?;
+                t1
+            }
+            Transaction::TimedOut(t) => {
+                timeouts += 1;
+                t
+            }
+        };
+    }
+    Ok(Measured {
+        trips,
+        window_ns: window_end.duration_since(window_start).as_nanos() as u64,
+        timeouts,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn summary_orders_percentiles_and_rates() {
@@ -91,6 +159,39 @@ mod tests {
         assert!(s.rtt_p999_ns <= s.rtt_max_ns);
         assert!((s.rtt_p50_ns as f64 - 5_000_000.0).abs() / 5e6 < 0.001);
         assert!((s.rtt_mean_ns - 5_000_500.0).abs() / 5e6 < 0.001);
+    }
+
+    #[test]
+    fn warm_up_is_not_recorded_and_the_window_holds_whole_transactions() {
+        // A made-up clock 1 s per transaction, far ahead of the real one, so the outcome
+        // does not depend on how fast this runs: transaction k ends at base + k s.
+        let base = Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut k = 0u32;
+        let m = measure(sec * 5 / 2, sec * 7 / 2, || {
+            k += 1;
+            let (t0, t1) = (base + sec * (k - 1), base + sec * k);
+            // The fifth is given up: a timeout inside the window, not a round trip.
+            Ok(if k == 5 {
+                Transaction::TimedOut(t1)
+            } else {
+                Transaction::Answered(t0, t1)
+            })
+        })
+        .unwrap();
+        // Warm-up: 1, 2, 3 (3 s is the first end past 2.5 s); the window runs from 3 s
+        // until an end at or past 3 s + 3.5 s: 4, 5, 6, 7.
+        assert_eq!(k, 7);
+        assert_eq!(m.window_ns, 4_000_000_000);
+        assert_eq!((m.trips.len(), m.timeouts), (3, 1));
+        let s = m.sample(64);
+        assert_eq!((s.transactions, s.timeouts), (3, 1));
+        // 1 s, within the histogram's 3 significant digits.
+        assert!(
+            (s.rtt_min_ns as f64 - 1e9).abs() / 1e9 < 0.001,
+            "{}",
+            s.rtt_min_ns
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reports::Sample;
 
 use crate::error::WorkloadError;
 use crate::protocol::{self, Header};
-use crate::round_trips::RoundTrips;
+use crate::round_trips::{self, Transaction};
 use crate::task::ClientConfig;
 
 /// Runs a tcp-rr test; `cfg` is already validated.
@@ -24,34 +24,21 @@ pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
     let header = Header::of(cfg);
     let mut conn = protocol::open(peer, &header, true)?;
 
-    let mut trips = RoundTrips::new()?;
     let mut buf = vec![0xA5u8; cfg.message_size as usize];
     let io_err = |e| WorkloadError::io(peer, "a tcp-rr transaction", e);
-
-    // Warm-up: same loop, nothing recorded. The window starts when the last warm-up
-    // transaction completes.
-    let start = Instant::now();
-    let open_at = start + Duration::from_millis(cfg.warmup_ms);
-    let mut window_start = start;
-    while window_start < open_at {
-        transact(&mut conn, &mut buf).map_err(io_err)?;
-        window_start = Instant::now();
-    }
-
-    let close_at = window_start + Duration::from_millis(cfg.duration_ms);
-    let mut window_end = window_start;
-    while window_end < close_at {
-        let t0 = Instant::now();
-        transact(&mut conn, &mut buf).map_err(io_err)?;
-        window_end = Instant::now();
-        trips.record(t0, window_end)?;
-    }
+    let measured = round_trips::measure(
+        Duration::from_millis(cfg.warmup_ms),
+        Duration::from_millis(cfg.duration_ms),
+        || {
+            let t0 = Instant::now();
+            transact(&mut conn, &mut buf).map_err(io_err)?;
+            Ok(Transaction::Answered(t0, Instant::now()))
+        },
+    )?;
     // Tell the server we are done; it ends the connection's thread on EOF. Failure here
     // does not affect the measurement.
     let _ = conn.shutdown(Shutdown::Both);
-
-    let window_ns = window_end.duration_since(window_start).as_nanos() as u64;
-    Ok(Sample::TcpRr(trips.sample(cfg.message_size, window_ns, 0)))
+    Ok(Sample::TcpRr(measured.sample(cfg.message_size)))
 }
 
 /// One transaction: write the request, read the response of the same size.
