@@ -7,7 +7,8 @@
 #
 # Prints, per trial and backend, the verdict counts (`cnbench compare` summary line) and at the
 # end the totals. Exit status: 0 no regression anywhere, 1 some regression, 2 a run failed.
-# Needs root (cnbench creates network namespaces; nothing outside them).
+# Needs root (cnbench creates network namespaces; README.md "What cnbench changes on a
+# machine" lists everything else it touches).
 set -euo pipefail
 
 BACKENDS="host-net,bridge,flannel-udp,vxlan,ipip,host-gw,bgp"

@@ -15,7 +15,8 @@
 # Measure the baseline on the same kind of machine the gate runs on: figures from another
 # machine are not comparable.
 #
-# Needs root (cnbench creates network namespaces; nothing outside them).
+# Needs root (cnbench creates network namespaces; README.md "What cnbench changes on a
+# machine" lists everything else it touches).
 set -euo pipefail
 
 BASELINE=cnbench-baseline
