@@ -699,6 +699,8 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         generator: opts.generator.name().to_string(),
         datapath: backend.effective_options().datapath,
         bgp_topology: backend.effective_options().bgp_topology,
+        // `backend_options` (schema 6) is for the per-backend option routing to fill.
+        ..Parameters::default()
     }
 }
 

@@ -50,7 +50,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
-use reports::{RunResult, ScaleResult, SCHEMA_VERSION};
+use reports::{RunResult, ScaleResult};
 
 pub use error::RenderError;
 
@@ -91,9 +91,10 @@ impl Input {
         }
     }
 
-    /// Reads a result file of either kind: a scale result when its `kind` is `"scale"`, a run
-    /// result otherwise (read with [`reports::read_result`], which checks the schema version).
-    /// The input is named after the file name.
+    /// Reads a result file of either kind: a scale result when its `kind` is `"scale"`
+    /// ([`reports::read_scale`]), a run result otherwise ([`reports::read_result`]); both
+    /// accept every schema version from [`reports::OLDEST_SCHEMA_VERSION`] on and refuse
+    /// others naming the versions read. The input is named after the file name.
     pub fn read(path: &Path) -> Result<Input, RenderError> {
         let name = path
             .file_name()
@@ -103,34 +104,14 @@ impl Input {
             path: path.to_owned(),
             error,
         })?;
-        let value: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
-        let is_scale = value
-            .as_ref()
-            .and_then(|v| v.get("kind"))
-            .and_then(|k| k.as_str())
-            == Some("scale");
-        if !is_scale {
+        let is_scale = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .is_ok_and(|value| reports::read::is_scale(&value));
+        if is_scale {
+            Ok(Input::scale(name, reports::read_scale(path)?))
+        } else {
             // Not JSON, or a run result: reports gives the precise error either way.
-            return Ok(Input::run(name, reports::read_result(path)?));
+            Ok(Input::run(name, reports::read_result(path)?))
         }
-        let value = value.expect("checked above");
-        let found = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(RenderError::ScaleSchemaVersion {
-                path: path.to_owned(),
-                found,
-                expected: SCHEMA_VERSION,
-            });
-        }
-        let scale: ScaleResult =
-            serde_json::from_value(value).map_err(|error| RenderError::ParseScale {
-                path: path.to_owned(),
-                error,
-            })?;
-        Ok(Input::scale(name, scale))
     }
 }
 

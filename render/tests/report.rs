@@ -247,9 +247,17 @@ fn bad_input_files_name_the_file() {
     fs::write(&scale, r#"{"kind":"scale","schema_version":1}"#).unwrap();
     let err = Input::read(&scale).unwrap_err();
     assert!(
-        matches!(err, RenderError::ScaleSchemaVersion { found: 1, .. }),
+        matches!(
+            err,
+            RenderError::Read(reports::ReportError::SchemaVersion {
+                found: 1,
+                oldest: 5,
+                ..
+            })
+        ),
         "{err:?}"
     );
+    assert!(err.to_string().contains("old-scale.json"), "{err}");
 
     let junk = dir.0.join("junk.json");
     fs::write(&junk, "not json").unwrap();

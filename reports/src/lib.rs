@@ -31,6 +31,7 @@ pub mod human;
 pub mod junit;
 pub mod markdown;
 pub mod probe;
+pub mod read;
 pub mod scale;
 pub mod schema;
 pub mod stats;
@@ -56,15 +57,17 @@ pub use markdown::to_markdown;
 pub use probe::{
     lost_between, recovered_at, LossRun, NodeClock, PeerProbe, ProbeReport, ProbeSummary,
 };
+pub use read::{read_result, read_scale};
 pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
-    Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample, DeviceRecord, Endpoint,
-    KernelCounters, MachineCost, MeasurementRecord, MetricRatio, MetricSummary, NamespaceRecord,
-    Outcome, Parameters, Placement, RoleCost, RrSample, RunResult, Sample, TcpStreamSample,
-    Timings, TracedRepetition, UdpStreamSample, SCHEMA_VERSION,
+    reads_schema_version, Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample,
+    DeviceRecord, Endpoint, KernelCounters, MachineCost, MeasurementRecord, MetricRatio,
+    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RoleCost, RrSample, RunResult,
+    Sample, TcpStreamSample, Timings, TracedRepetition, UdpStreamSample, OLDEST_SCHEMA_VERSION,
+    SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, warnings, Stats, Warning};
 pub use substrate::{
     BaselineSubstrateMismatch, Substrate, SubstrateKind, EMULATED_CAVEAT, EMULATED_NOTE,
 };
-pub use writer::{read_result, to_json, ResultWriter};
+pub use writer::{to_json, ResultWriter};

@@ -6,6 +6,7 @@
 //! - optional fields are left out of the JSON when absent;
 //! - any change a reader could notice bumps [`SCHEMA_VERSION`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,9 +16,23 @@ use crate::environment::Environment;
 use crate::stats::Stats;
 use crate::substrate::{BaselineSubstrateMismatch, Substrate};
 
-/// Version of the result schema this build writes and reads. [`crate::read_result`] refuses
-/// files with any other version.
-pub const SCHEMA_VERSION: u32 = 5;
+/// Version of the result schema this build writes. Every version from [`OLDEST_SCHEMA_VERSION`]
+/// up to this one is read ([`crate::read_result`], [`crate::read_scale`], and so `compare` and
+/// `report`): versions since then only added fields, each with a default, so a gate baseline
+/// committed by a user survives an upgrade. Files of any other version are refused.
+///
+/// - 5: the substrate (`substrate`) is required.
+/// - 6: `parameters.backend_options`; `faults[].probe_clocks`.
+pub const SCHEMA_VERSION: u32 = 6;
+
+/// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
+pub const OLDEST_SCHEMA_VERSION: u32 = 5;
+
+/// Whether this build reads files of schema version `version`:
+/// [`OLDEST_SCHEMA_VERSION`]`..=`[`SCHEMA_VERSION`].
+pub fn reads_schema_version(version: u32) -> bool {
+    (OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&version)
+}
 
 /// Everything one run did: the machine, the parameters, the namespaces it built, how long each
 /// phase took, every conformance check and every measurement, and how it ended.
@@ -260,6 +275,12 @@ pub struct Parameters {
     /// How BGP speakers peered (`mesh`, `rr`), for bgp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_topology: Option<String>,
+    /// Every backend-specific option in effect, by its flag name without the dashes' prefix
+    /// (`datapath`, `bgp-topology`) and value (`userspace`, `rr`). Empty when the backend has
+    /// none, and in files of schema version 5 (which only have `datapath` and
+    /// `bgp_topology`). Added in schema version 6.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_options: BTreeMap<String, String>,
 }
 
 fn cnbench_generator() -> String {
@@ -977,7 +998,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 5);
+        assert_eq!(v["schema_version"], 6);
         assert_eq!(
             v["substrate"],
             serde_json::json!({

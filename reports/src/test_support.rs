@@ -34,6 +34,7 @@ pub(crate) fn full_result() -> RunResult {
         message_size_bytes: None,
         datapath: None,
         bgp_topology: None,
+        backend_options: Default::default(),
     };
     let mut r = RunResult::new("ab12", environment, parameters);
     r.started_unix_ms = 1_760_000_000_000;
@@ -228,5 +229,28 @@ pub(crate) fn cost_with_outside_work(outside_ns: u64) -> crate::schema::CostSamp
         receiving_node_crossings_per_packet: None,
         syscalls_unavailable: None,
         method: String::new(),
+    }
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new() -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cnbench-reports-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
