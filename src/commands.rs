@@ -325,7 +325,7 @@ fn finish(
 ) -> Result<ExitCode> {
     if !result.topology.is_empty() {
         say!();
-        say_raw!("{}", reports::render_summary(result));
+        say_raw!("{}", render::text::summary(result));
     }
     if let Some(e) = printer.write_error.take() {
         eprintln!("cnbench: {e}");
@@ -438,7 +438,7 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
     };
     let topo = Topology::up(backend.as_ref(), plan, launch)?;
     let took = t.elapsed();
-    say_raw!("{}", reports::render_topology(&topo.records()));
+    say_raw!("{}", render::text::topology(&topo.records()));
     let first_pod = topo
         .plan()
         .pods
@@ -548,7 +548,7 @@ pub fn measure(
             result.measurements = m;
             result.outcome = Outcome::Passed;
             printer.result(&result);
-            say_raw!("{}", reports::render_summary(&result));
+            say_raw!("{}", render::text::summary(&result));
             Ok(ExitCode::Ok)
         }
         Err(HarnessError::Interrupted) => Ok(ExitCode::Interrupted),
@@ -786,13 +786,17 @@ fn scale_line(p: &reports::ScalePoint) -> String {
         "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  {}",
         p.topology,
         p.nodes,
-        opt(p.convergence_ms.map(|ms| reports::format_ns(ms * 1e6))),
+        opt(p
+            .convergence_ms
+            .map(|ms| render::units::format_ns(ms * 1e6))),
         opt(p.sessions_total.map(|s| s.to_string())),
         opt(p.routes_per_node_max.map(|r| r.to_string())),
         opt(p
             .daemon_rss_bytes_total
             .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
-        opt(p.daemon_cpu_ms_total.map(|ms| reports::format_ns(ms * 1e6))),
+        opt(p
+            .daemon_cpu_ms_total
+            .map(|ms| render::units::format_ns(ms * 1e6))),
         opt(p.softnet_drops.map(|d| d.to_string())),
         match (&p.error, p.converged) {
             (Some(e), _) => e.clone(),
@@ -863,7 +867,7 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
     }
     // Reads both and refuses, naming both files, an emulated (VM) result against a native one.
     let cmp = compare::compare_files(&args.baseline, &args.candidate, &options)?;
-    say_raw!("{}", compare::render_table(&cmp));
+    say_raw!("{}", render::text::compare_table(&cmp));
     let write = |path: &Option<std::path::PathBuf>, what: &str, text: String| -> Result<()> {
         if let Some(p) = path {
             std::fs::write(p, text)
@@ -871,8 +875,8 @@ pub fn compare(args: &crate::cli::CompareArgs) -> Result<ExitCode> {
         }
         Ok(())
     };
-    write(&args.markdown, "Markdown", reports::to_markdown(&cmp))?;
-    write(&args.junit, "JUnit XML", reports::to_junit(&cmp))?;
+    write(&args.markdown, "Markdown", render::compare::markdown(&cmp))?;
+    write(&args.junit, "JUnit XML", render::compare::junit(&cmp))?;
     write(
         &args.json,
         "JSON",

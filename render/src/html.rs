@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
+use crate::escape::html as esc;
 use crate::model::Group;
 use crate::tables::{self, Table, Tone};
+use crate::words::substrate_line;
 use crate::Rendered;
 
 const CSS: &str = "
@@ -29,22 +31,6 @@ details{margin:6px 0 12px}summary{cursor:pointer;font-weight:bold}
 .warn{color:#8a5300}
 .emulated{background:#fff4d6;border-left:4px solid #e8a200;padding:6px 10px}
 ";
-
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn table(out: &mut String, t: &Table) {
     if t.rows.is_empty() {
@@ -191,7 +177,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
         let _ = writeln!(o, "<h2 id=\"{}\">{}</h2>", esc(&anchor(g)), esc(&g.title()));
         let class = if g.emulated() { "emulated" } else { "note" };
         for s in &g.substrates {
-            let _ = writeln!(o, "<p class=\"{class}\">{}</p>", esc(&s.summary_line()));
+            let _ = writeln!(o, "<p class=\"{class}\">{}</p>", esc(&substrate_line(s)));
         }
         if g.emulated() {
             let _ = writeln!(
@@ -341,10 +327,5 @@ mod tests {
             s.starts_with("<svg role=\"img\" aria-label=\"A &lt;plot&gt;\" width=\"10\""),
             "{s}"
         );
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
 }

@@ -36,15 +36,17 @@
 #![warn(missing_docs)]
 
 mod chart;
+pub mod compare;
 mod error;
+pub mod escape;
 mod figures;
-mod font;
 mod html;
-mod markdown;
 mod model;
+mod summary;
 mod tables;
-mod text;
-mod units;
+pub mod text;
+pub mod units;
+pub mod words;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -235,7 +237,7 @@ pub fn write_report(inputs: &[Input], out: &Path) -> Result<ReportFiles, RenderE
     let index_html = out.join("index.html");
     write(&index_html, html::render(&groups, &rendered).as_bytes())?;
     let summary_md = out.join("summary.md");
-    write(&summary_md, markdown::render(&groups, &rendered).as_bytes())?;
+    write(&summary_md, summary::render(&groups, &rendered).as_bytes())?;
     Ok(ReportFiles {
         dir: out.to_owned(),
         index_html,

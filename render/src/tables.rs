@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use reports::{format_metric, CheckOutcome, CheckRecord, Environment, RunResult};
+use reports::{CheckOutcome, CheckRecord, Environment, RunResult};
 
 use crate::model::{cost_stats, metric_stats, Group, Model};
-use crate::units::{sig3, Quantity};
+use crate::units::{format_bps, format_metric, format_ns, sig3, Quantity};
 
 /// How a cell is shown in HTML (Markdown ignores it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,19 +237,7 @@ pub(crate) fn parameters(model: &Model) -> Table {
                 (None, None) => "not measured".into(),
             }
         }),
-        ("phases", |r| {
-            let t = &r.timings;
-            [
-                ("setup", t.setup_ns),
-                ("checks", t.checks_ns),
-                ("measure", t.measure_ns),
-                ("teardown", t.teardown_ns),
-            ]
-            .iter()
-            .filter_map(|(p, ns)| ns.map(|ns| format!("{p} {}", reports::format_ns(ns as f64))))
-            .collect::<Vec<_>>()
-            .join(", ")
-        }),
+        ("phases", crate::text::phases),
     ];
     let rows = fields
         .iter()
@@ -632,7 +620,7 @@ pub(crate) fn roles(model: &Model) -> Table {
                 TCell::num(f(sc)),
                 TCell::num(f(cr)),
                 TCell::num(f(cpu)),
-                TCell::num(ns.map(reports::format_ns).unwrap_or_else(|| "–".into())),
+                TCell::num(ns.map(format_ns).unwrap_or_else(|| "–".into())),
             ]);
         }
     }
@@ -724,12 +712,12 @@ pub(crate) fn scale(model: &Model) -> Table {
                 },
                 TCell::num(
                     p.convergence_ms
-                        .map(|ms| reports::format_ns(ms * 1e6))
+                        .map(|ms| format_ns(ms * 1e6))
                         .unwrap_or_else(dash),
                 ),
                 TCell::num(
                     p.setup_ms
-                        .map(|ms| reports::format_ns(ms * 1e6))
+                        .map(|ms| format_ns(ms * 1e6))
                         .unwrap_or_else(dash),
                 ),
                 TCell::num(p.sessions_total.map(|n| n.to_string()).unwrap_or_else(dash)),
@@ -754,7 +742,7 @@ pub(crate) fn scale(model: &Model) -> Table {
                 }),
                 TCell::num(
                     p.daemon_cpu_ms_total
-                        .map(|ms| reports::format_ns(ms * 1e6))
+                        .map(|ms| format_ns(ms * 1e6))
                         .unwrap_or_else(dash),
                 ),
                 TCell::num(p.softnet_drops.map(|n| n.to_string()).unwrap_or_else(dash)),
@@ -797,12 +785,12 @@ pub(crate) fn faults(model: &Model) -> Table {
                     None => f.fault.clone(),
                 }),
                 TCell::plain(&f.target),
-                TCell::num(reports::format_ns(f.hold_ms as f64 * 1e6)),
+                TCell::num(format_ns(f.hold_ms as f64 * 1e6)),
                 TCell::num(f.probes.pairs.to_string()),
                 TCell::num(f.probes.lost_during.to_string()),
                 TCell::num(f.probes.lost_after.to_string()),
                 TCell::num(if f.probes.recovered() {
-                    reports::format_ns(f.probes.recovery_ns as f64)
+                    format_ns(f.probes.recovery_ns as f64)
                 } else {
                     format!("never ({} pairs)", f.probes.never_recovered.len())
                 }),
@@ -812,8 +800,8 @@ pub(crate) fn faults(model: &Model) -> Table {
                         .map(|t| {
                             format!(
                                 "{} → {} ({:.2}×)",
-                                reports::format_bps(t.before_bps),
-                                reports::format_bps(t.under_loss_bps),
+                                format_bps(t.before_bps),
+                                format_bps(t.under_loss_bps),
                                 t.ratio()
                             )
                         })

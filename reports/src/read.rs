@@ -87,7 +87,7 @@ fn read_versioned(path: &Path) -> Result<serde_json::Value, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{full_result, TempDir};
+    use crate::fixtures::{full_result, TempDir};
 
     #[test]
     fn every_version_from_the_oldest_is_read() {

@@ -837,7 +837,7 @@ pub(crate) fn f64_or_nan<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::full_result;
+    use crate::fixtures::full_result;
 
     #[test]
     fn new_result_is_incomplete_and_empty() {

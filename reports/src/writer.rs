@@ -99,9 +99,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::full_result;
+    use crate::fixtures::TempDir;
     use crate::read::read_result;
-    use crate::test_support::full_result;
-    use crate::test_support::TempDir;
     use crate::Outcome;
 
     #[test]

@@ -7,16 +7,11 @@ use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
+use crate::escape::markdown as cell;
 use crate::model::Group;
 use crate::tables::{self, Table};
+use crate::words::substrate_line;
 use crate::Rendered;
-
-/// A table cell's text made safe for a Markdown table: pipes escaped, line breaks flattened.
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-}
 
 fn table(out: &mut String, t: &Table) {
     if t.rows.is_empty() {
@@ -97,7 +92,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
         let _ = writeln!(o, "## {}\n", g.title());
         let lead = if g.emulated() { "**Emulated:** " } else { "" };
         for s in &g.substrates {
-            let _ = writeln!(o, "> {lead}{}\n", s.summary_line());
+            let _ = writeln!(o, "> {lead}{}\n", substrate_line(s));
         }
         if g.emulated() {
             let _ = writeln!(o, "{}.\n", reports::EMULATED_NOTE);
