@@ -27,16 +27,21 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod compare;
+pub mod cost;
 pub mod environment;
 pub mod error;
 pub mod fault;
+pub mod measurement;
 pub mod probe;
 pub mod read;
+pub mod sample;
 pub mod scale;
 pub mod schema;
 pub mod stats;
 pub mod substrate;
+pub mod topology;
 pub mod writer;
 
 #[cfg(any(test, feature = "test-support"))]
