@@ -7,6 +7,7 @@ use reports::CheckOutcome;
 
 use crate::escape::html as esc;
 use crate::model::Group;
+use crate::overview::{overview, Overview};
 use crate::tables::{self, Table, Tone};
 use crate::words::substrate_line;
 use crate::Rendered;
@@ -30,6 +31,10 @@ details{margin:6px 0 12px}summary{cursor:pointer;font-weight:bold}
 .note{color:#495057;font-size:.92em}
 .warn{color:#8a5300}
 .emulated{background:#fff4d6;border-left:4px solid #e8a200;padding:6px 10px}
+.overview{border:1px solid #ced4da;border-radius:6px;padding:4px 16px 8px;margin:16px 0 24px;background:#fcfcfd}
+.overview h2{margin-top:12px}
+.overview table{font-size:.9em}
+ul.warn li{color:#8a5300}
 ";
 
 fn table(out: &mut String, t: &Table) {
@@ -97,6 +102,11 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
             esc(&g.title())
         );
     }
+    for g in groups {
+        if let Some(ov) = overview(&g.model) {
+            at_a_glance(&mut o, g, &ov);
+        }
+    }
     let grouped = groups.iter().any(|g| g.mark.is_some());
     o.push_str("<nav><a href=\"#inputs\">Inputs</a><a href=\"#environment\">Environment</a>");
     if grouped {
@@ -147,6 +157,36 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
     }
     o.push_str("</body>\n</html>\n");
     o
+}
+
+/// The first screen of a group: each backend and path against host-net, the structural
+/// costs, the conformance verdict and the warnings about them.
+fn at_a_glance(o: &mut String, g: &Group, ov: &Overview) {
+    let _ = writeln!(
+        o,
+        "<section class=\"overview\">\n<h2 id=\"{}\">{}</h2>",
+        esc(&g.id("at-a-glance")),
+        esc(&g.marked("At a glance"))
+    );
+    table(o, &ov.table);
+    let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(&ov.legend));
+    for n in &ov.notes {
+        let _ = writeln!(o, "<p class=\"note\">{}.</p>", esc(n));
+    }
+    if ov.warnings.is_empty() {
+        o.push_str("<p class=\"note\">No warnings about these figures.</p>\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "<p><b>Warnings</b> ({}):</p>\n<ul class=\"warn\">",
+            ov.warnings.len()
+        );
+        for (at, w) in &ov.warnings {
+            let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(at), esc(w));
+        }
+        o.push_str("</ul>\n");
+    }
+    o.push_str("</section>\n");
 }
 
 /// The anchor of a group's heading: `namespace-results`, `vm-emulated`.

@@ -42,6 +42,7 @@ pub mod escape;
 mod figures;
 mod html;
 mod model;
+mod overview;
 mod summary;
 mod tables;
 pub mod text;

@@ -9,6 +9,7 @@ use reports::CheckOutcome;
 
 use crate::escape::markdown as cell;
 use crate::model::Group;
+use crate::overview::overview;
 use crate::tables::{self, Table};
 use crate::words::substrate_line;
 use crate::Rendered;
@@ -55,6 +56,23 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
             g.substrates[0].how(),
             g.title()
         );
+    }
+    for g in groups {
+        if let Some(ov) = overview(&g.model) {
+            let _ = writeln!(o, "## {}\n", cell(&g.marked("At a glance")));
+            table(&mut o, &ov.table);
+            let _ = writeln!(o, "{}\n", cell(&ov.legend));
+            for n in &ov.notes {
+                let _ = writeln!(o, "*{}.*\n", cell(n));
+            }
+            if !ov.warnings.is_empty() {
+                let _ = writeln!(o, "**Warnings** ({}):\n", ov.warnings.len());
+                for (at, w) in &ov.warnings {
+                    let _ = writeln!(o, "- **{}**: {}", cell(at), cell(w));
+                }
+                o.push('\n');
+            }
+        }
     }
     o.push_str(
         "The full report, with every table and the plots inline, is `index.html` beside this \
