@@ -75,12 +75,15 @@ fn cpu_per_gb(m: &MeasurementRecord) -> Option<f64> {
     .map(|s| s.median)
 }
 
-/// The ratio of a run's median `metric` to its same-session baseline, when it may be shown.
-fn ratio(m: &MeasurementRecord, metric: &str) -> Option<f64> {
-    m.vs_baseline
-        .iter()
-        .find(|r| r.metric == metric)
-        .map(|r| r.ratio)
+/// The median of `metric` in `m`, with its ratio to the same-session baseline when
+/// `with_ratio`.
+fn figure(m: Option<&MeasurementRecord>, metric: &str, with_ratio: bool) -> Figure {
+    Figure {
+        value: m.and_then(|m| metric_stats(m, metric)).map(|s| s.median),
+        ratio: m
+            .filter(|_| with_ratio)
+            .and_then(|m| m.ratio_to_baseline(metric)),
+    }
 }
 
 /// The rows of one run (or its baseline, with `reference`) over each path it measured.
@@ -118,22 +121,8 @@ fn rows_of(label: &str, ms: &[MeasurementRecord], run: Option<&Run>, reference: 
         rows.push(Row {
             backend: label.to_owned(),
             path: path.to_owned(),
-            throughput: Figure {
-                value: stream
-                    .and_then(|m| metric_stats(m, "throughput_bps"))
-                    .map(|s| s.median),
-                ratio: stream
-                    .filter(|_| with_ratios)
-                    .and_then(|m| ratio(m, "throughput_bps")),
-            },
-            p50: Figure {
-                value: rr
-                    .and_then(|m| metric_stats(m, "rtt_p50_ns"))
-                    .map(|s| s.median),
-                ratio: rr
-                    .filter(|_| with_ratios)
-                    .and_then(|m| ratio(m, "rtt_p50_ns")),
-            },
+            throughput: figure(stream, "throughput_bps", with_ratios),
+            p50: figure(rr, "rtt_p50_ns", with_ratios),
             cpu: Figure {
                 value: cpu,
                 ratio: cpu_ratio,

@@ -117,6 +117,28 @@ impl MeasurementRecord {
         series
     }
 
+    /// The names of its headline metrics: those of its `summary`, or of its repetitions when
+    /// the summary is empty.
+    pub fn metric_names(&self) -> Vec<String> {
+        if self.summary.is_empty() {
+            self.metric_values()
+                .into_iter()
+                .map(|(name, _)| name.to_owned())
+                .collect()
+        } else {
+            self.summary.iter().map(|s| s.metric.clone()).collect()
+        }
+    }
+
+    /// Its median of `metric` as a multiple of the baseline's (dimensionless), if
+    /// [`crate::RunResult::apply_baseline`] gave one.
+    pub fn ratio_to_baseline(&self, metric: &str) -> Option<f64> {
+        self.vs_baseline
+            .iter()
+            .find(|r| r.metric == metric)
+            .map(|r| r.ratio)
+    }
+
     /// The summary statistics of `metric`, if [`MeasurementRecord::summarize`] produced them.
     pub fn summary_of(&self, metric: &str) -> Option<&Stats> {
         self.summary

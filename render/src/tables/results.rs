@@ -42,12 +42,10 @@ pub(crate) fn headline(model: &Model) -> Table {
             let Some(st) = metric_stats(m, metric) else {
                 continue;
             };
-            let ratio = m
-                .vs_baseline
-                .iter()
+            let ratio = Some(m)
                 .filter(|_| s.ratios)
-                .find(|r| r.metric == *metric)
-                .map(|r| ratio_text(r.ratio))
+                .and_then(|m| m.ratio_to_baseline(metric))
+                .map(ratio_text)
                 .unwrap_or_else(|| if s.is_baseline { "(baseline)" } else { "–" }.into());
             t.rows.push(vec![
                 TCell::plain(&s.label),
@@ -96,10 +94,8 @@ pub(crate) fn ratios(model: &Model) -> Table {
         ];
         for metric in metrics {
             row.push(TCell::num(
-                m.vs_baseline
-                    .iter()
-                    .find(|r| r.metric == metric)
-                    .map(|r| ratio_text(r.ratio))
+                m.ratio_to_baseline(metric)
+                    .map(ratio_text)
                     .unwrap_or_else(|| "–".into()),
             ));
         }

@@ -236,7 +236,7 @@ fn measurement_table(out: &mut String, r: &RunResult) {
         rows[0].push(format!("x {b}"));
     }
     for m in &r.measurements {
-        for metric in metric_names(m) {
+        for metric in m.metric_names() {
             let Some(s) = metric_stats(m, &metric) else {
                 continue;
             };
@@ -254,10 +254,8 @@ fn measurement_table(out: &mut String, r: &RunResult) {
             ];
             if baseline.is_some() {
                 row.push(
-                    m.vs_baseline
-                        .iter()
-                        .find(|x| x.metric == metric)
-                        .map(|x| sig3(x.ratio))
+                    m.ratio_to_baseline(&metric)
+                        .map(sig3)
                         .unwrap_or_else(|| "-".into()),
                 );
             }
@@ -278,18 +276,6 @@ fn measurement_table(out: &mut String, r: &RunResult) {
             "(x {}: this run's median / the median of {} on {}, measured in the same session, run {})",
             b.backend, b.backend, b.topology, b.run_id
         );
-    }
-}
-
-/// The metric names of a measurement: those of its summary, or of its repetitions.
-fn metric_names(m: &MeasurementRecord) -> Vec<String> {
-    if m.summary.is_empty() {
-        m.metric_values()
-            .into_iter()
-            .map(|(name, _)| name.to_owned())
-            .collect()
-    } else {
-        m.summary.iter().map(|s| s.metric.clone()).collect()
     }
 }
 

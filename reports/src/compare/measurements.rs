@@ -47,19 +47,6 @@ pub(super) fn match_measurements<'a>(
     Ok(pairs)
 }
 
-/// The metric names of a measurement: those of its summary, or of its repetitions when the
-/// summary is empty.
-fn metric_names(m: &MeasurementRecord) -> Vec<String> {
-    if m.summary.is_empty() {
-        m.metric_values()
-            .into_iter()
-            .map(|(name, _)| name.to_owned())
-            .collect()
-    } else {
-        m.summary.iter().map(|s| s.metric.clone()).collect()
-    }
-}
-
 fn values_of(m: &MeasurementRecord, metric: &str) -> Option<Vec<f64>> {
     m.metric_values()
         .into_iter()
@@ -75,7 +62,7 @@ pub(super) fn compare_measurement(
     let case = format!("{} {}", b.label(), b.path);
     let disturbed = Disturbance::of(b, c);
     let mut rows = Vec::new();
-    for metric in metric_names(b) {
+    for metric in b.metric_names() {
         let b_values = values_of(b, &metric).unwrap_or_default();
         let Some(c_values) = values_of(c, &metric) else {
             return Err(CompareError::MissingMetric {
