@@ -1,21 +1,32 @@
-//! cnbench reports as files: the library side of `cnbench report RESULT.json... --out DIR`.
+//! cnbench results for people: every human form of the `reports` data.
 //!
-//! [`write_report`] takes run results and scale results (each with its file name) and writes
-//! into `DIR`:
-//! - `index.html`: one self-contained page (inline CSS, plots as inline SVG, nothing fetched)
-//!   with the environment, the parameters of each run, the conformance matrix with the
-//!   evidence of every failure and expected failure, the headline medians with their ratio to
-//!   the host-net baseline, the plots with captions, costs, warnings and scale points;
-//! - `<plot>.svg` and `<plot>.png` for every plot (see [`ReportFiles::plots`]); text in the
-//!   PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
-//! - `summary.md`: the same in Markdown, with the plots as links to the PNGs.
+//! - [`text`]: what `cnbench` prints on a terminal: the topology, a line per check, per
+//!   repetition and per fault, a run's summary, and the table of a comparison.
+//! - [`compare`]: the documents of `cnbench compare`: Markdown for a pull request, JUnit XML
+//!   (written by `quick-junit`) for CI.
+//! - [`write_report`]: `cnbench report RESULT.json... --out DIR`, which writes into `DIR`:
+//!   - `index.html`: one self-contained page (inline CSS, plots as inline SVG, nothing
+//!     fetched) that opens with what a design review asks first ("At a glance": per backend
+//!     and path, TCP throughput, round trip p50 and CPU time per GB as ratios to the
+//!     same-session host-net baseline, crossings and device transmissions per packet, the
+//!     conformance verdict and every warning), then the inputs, the environment, the
+//!     parameters of each run, the conformance matrix with the evidence of every failure and
+//!     expected failure, the headline medians, the plots with captions, costs, warnings,
+//!     faults and scale points;
+//!   - `<plot>.svg` and `<plot>.png` for every plot (see [`ReportFiles::plots`]); text in the
+//!     PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
+//!   - `summary.md`: the same in Markdown, opening the same way, with the plots as links to
+//!     the PNGs.
+//!
+//! Every figure is written by [`units`] and every piece of text from a result escaped by
+//! [`escape`]; metrics are named in words ([`words::metric_label`]).
 //!
 //! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
 //! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
 //! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
 //! results are prefixed `vm-emulated-`), so no emulated figure is ever set beside a native
 //! one. Every heading, plot title and caption of emulated results says so: their figures
-//! compare behaviour, not speed. A report of namespace results alone looks as it always did.
+//! compare behaviour, not speed.
 //!
 //! ```no_run
 //! # extern crate cnbench_render as render;
@@ -30,8 +41,9 @@
 //! # Ok::<(), render::RenderError>(())
 //! ```
 //!
-//! It depends only on `reports` (the schema) and plotters; it reads nothing but the files it
-//! is given and writes nothing outside `DIR`.
+//! It depends only on `reports` (the data), plotters, ab_glyph, png and quick-junit; it reads
+//! nothing but the files it is given and writes nothing outside `DIR`. Nothing below it (the
+//! harness, the backends, the workloads) depends on it.
 
 #![warn(missing_docs)]
 

@@ -13,7 +13,7 @@
 //! - A figure that is not finite is written `–`.
 //!
 //! An axis of a plot shows one unit in its title and plain numbers at its ticks
-//! ([`Quantity::unit_for`]), so a reader never meets `1.2e10`; its units are the same lists.
+//! (`Quantity::unit_for`), so a reader never meets `1.2e10`; its units are the same lists.
 
 /// Decimal prefixes of bit rates.
 const BITS_PER_SECOND: [&str; 5] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];

@@ -239,10 +239,12 @@ pub fn cost_with_outside_work(outside_ns: u64) -> crate::schema::CostSample {
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
+#[cfg(test)]
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
 
+#[cfg(test)]
 impl TempDir {
-    pub fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -255,6 +257,7 @@ impl TempDir {
     }
 }
 
+#[cfg(test)]
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);

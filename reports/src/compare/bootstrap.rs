@@ -23,13 +23,13 @@ impl SplitMix64 {
     }
 }
 
-/// The percentile bootstrap interval at [`CONFIDENCE`] of the change of medians.
+/// The percentile bootstrap interval at [`CONFIDENCE`](super::CONFIDENCE) of the change of medians.
 pub(super) fn bootstrap_interval(b: &[f64], c: &[f64], scale: ChangeScale) -> [f64; 2] {
     let (rb, rc) = (Resampler::new(b), Resampler::new(c));
     exact_interval(&rb, &rc, scale).unwrap_or_else(|| sampled_interval(&rb, &rc, scale))
 }
 
-/// The tails of [`CONFIDENCE`]: 2.5 % each.
+/// The tails of [`CONFIDENCE`](super::CONFIDENCE): 2.5 % each.
 fn tail() -> f64 {
     (1.0 - CONFIDENCE) / 2.0
 }

@@ -7,7 +7,7 @@
 //! Measurements are matched by workload, variant, path (`same-node`, `cross-node`) and
 //! traffic generator (its name; a different version only warns). Every metric of the
 //! baseline's `summary` is compared, using the per-repetition values of
-//! [`MeasurementRecord::metric_values`]. A baseline measurement or metric without a
+//! [`crate::MeasurementRecord::metric_values`]. A baseline measurement or metric without a
 //! counterpart in the candidate is an error ([`CompareError`]); parameters that make figures
 //! incomparable (duration, message size, placement, streams, underlay, nodes, MTU, datapath,
 //! generator, another machine or kernel) only give warnings.
@@ -20,7 +20,7 @@
 //!   `loss_percent` it is `(median(c) - median(b)) / 100` instead, a difference in
 //!   percentage points written as a fraction (a relative change of a loss near 0 % means
 //!   nothing). "Worse" is higher for latency and loss and lower for rates
-//!   ([`Sample::higher_is_better`]).
+//!   ([`crate::Sample::higher_is_better`]).
 //! - **interval**: a percentile bootstrap interval of the change at [`CONFIDENCE`] (95 %):
 //!   resample `b` and `c` with replacement, each at its own size, take the change of the two
 //!   medians, and read the 2.5th and 97.5th percentiles of that distribution. When both

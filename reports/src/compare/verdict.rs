@@ -13,7 +13,7 @@ use super::rule::ChangeScale;
 pub enum Verdict {
     /// Within the threshold (or a check whose outcome did not get worse).
     Pass,
-    /// Reported only: a metric that never gates ([`NOT_GATED`]).
+    /// Reported only: a metric that never gates ([`NOT_GATED`](super::NOT_GATED)).
     Info,
     /// Better by more than the threshold, with confidence.
     Improvement,
@@ -71,7 +71,7 @@ pub struct MetricComparison {
     /// candidate's figure is higher, whether that is better or worse.
     #[serde(deserialize_with = "crate::schema::f64_or_nan")]
     pub change: f64,
-    /// The bootstrap interval of `change` at [`CONFIDENCE`], `[low, high]`; absent with
+    /// The bootstrap interval of `change` at [`CONFIDENCE`](super::CONFIDENCE), `[low, high]`; absent with
     /// fewer than two repetitions on a side.
     #[serde(
         default,
