@@ -145,13 +145,13 @@ impl Observer for Printer {
 
     fn topology(&mut self, namespaces: &[NamespaceRecord]) {
         if !self.quiet_checks {
-            say_raw!("{}", reports::render_topology(namespaces));
+            say_raw!("{}", render::text::topology(namespaces));
         }
     }
 
     fn check(&mut self, check: &CheckRecord) {
         if !self.quiet_checks || check.outcome == reports::CheckOutcome::Fail {
-            self.line(&reports::format_check(check));
+            self.line(&render::text::check_line(check));
         }
     }
 
@@ -178,13 +178,17 @@ impl Observer for Printer {
 
     fn sample(&mut self, record: &MeasurementRecord, sample: &Sample) {
         let rep = format!("rep {}", record.repetitions.len());
-        self.line(&reports::format_sample(&pair_label(record), &rep, sample));
+        self.line(&render::text::sample_line(
+            &pair_label(record),
+            &rep,
+            sample,
+        ));
         if let Some(cost) = record.costs.last() {
             let this_rep = MeasurementRecord {
                 costs: vec![cost.clone()],
                 ..record.clone()
             };
-            self.line(&format!("    cost: {}", reports::cost_summary(&this_rep)));
+            self.line(&format!("    cost: {}", render::text::cost_line(&this_rep)));
         }
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -194,12 +198,12 @@ impl Observer for Printer {
 
     fn traced(&mut self, record: &MeasurementRecord) {
         if let Some(t) = &record.traced {
-            self.line(&reports::format_sample(
+            self.line(&render::text::sample_line(
                 &pair_label(record),
                 "traced (not in the figures)",
                 &t.sample,
             ));
-            self.line(&format!("    cost: {}", reports::cost_summary(record)));
+            self.line(&format!("    cost: {}", render::text::cost_line(record)));
         }
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -207,7 +211,7 @@ impl Observer for Printer {
     }
 
     fn fault(&mut self, record: &reports::FaultRecord) {
-        self.line(&format!("fault {}", record.one_line()));
+        self.line(&format!("fault {}", render::text::fault_line(record)));
     }
 
     fn result(&mut self, result: &RunResult) {

@@ -175,3 +175,46 @@ fn report_writes_a_self_contained_page_and_every_plot() {
     assert!(out.join("summary.md").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// A committed version 5 result (a gate baseline from before schema 6) is still read by
+/// `compare` and `report`: against a version 6 candidate of the same figures it passes, and
+/// both go into one report.
+#[test]
+fn a_schema_5_baseline_survives_the_upgrade() {
+    let v5 = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/tests/data/vxlan-schema-v5.json");
+    let v6 = tmp("candidate-v6.json");
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&v5)
+            .unwrap()
+            .replace("e5e9fa", "c0ffee"),
+    )
+    .unwrap();
+    assert_eq!(v["schema_version"], 5);
+    v["schema_version"] = reports::SCHEMA_VERSION.into();
+    v["parameters"]["backend_options"] = serde_json::json!({"datapath": "kernel"});
+    std::fs::write(&v6, v.to_string()).unwrap();
+
+    let o = run(&["compare", v5.to_str().unwrap(), v6.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("baseline run e5e9fa") && out.contains("candidate run c0ffee"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: pass"), "{out}");
+
+    let report = tmp("report-v5");
+    let _ = std::fs::remove_dir_all(&report);
+    let o = run(&[
+        "report",
+        v5.to_str().unwrap(),
+        v6.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("e5e9fa") && html.contains("c0ffee"));
+    let _ = std::fs::remove_dir_all(&report);
+    let _ = std::fs::remove_file(v6);
+}

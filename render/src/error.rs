@@ -14,7 +14,7 @@ pub enum RenderError {
     )]
     NoInputs,
 
-    /// A run result file could not be read (missing, not JSON, other schema version).
+    /// A result file could not be read (not JSON, not a result, a schema version not read).
     #[error(transparent)]
     Read(#[from] reports::ReportError),
 
@@ -28,32 +28,6 @@ pub enum RenderError {
         path: PathBuf,
         /// What the operating system said.
         error: io::Error,
-    },
-
-    /// A file that says it is a scale result could not be parsed as one.
-    #[error(
-        "result file {} is not a readable cnbench scale result: {error}; pass a file written by `cnbench scale` with this cnbench version",
-        path.display()
-    )]
-    ParseScale {
-        /// The file.
-        path: PathBuf,
-        /// What the JSON parser said.
-        error: serde_json::Error,
-    },
-
-    /// A scale result of another schema version.
-    #[error(
-        "scale result {} has schema_version {found}, but this cnbench reads schema_version {expected}; read it with the cnbench release that wrote it, or run `cnbench scale` again with this one",
-        path.display()
-    )]
-    ScaleSchemaVersion {
-        /// The file.
-        path: PathBuf,
-        /// The version found in it.
-        found: u64,
-        /// The version this build reads.
-        expected: u32,
     },
 
     /// The output directory could not be created.

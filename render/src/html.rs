@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
+use crate::escape::html as esc;
 use crate::model::Group;
+use crate::overview::{overview, Overview};
 use crate::tables::{self, Table, Tone};
+use crate::words::substrate_line;
 use crate::Rendered;
 
 const CSS: &str = "
@@ -28,23 +31,11 @@ details{margin:6px 0 12px}summary{cursor:pointer;font-weight:bold}
 .note{color:#495057;font-size:.92em}
 .warn{color:#8a5300}
 .emulated{background:#fff4d6;border-left:4px solid #e8a200;padding:6px 10px}
+.overview{border:1px solid #ced4da;border-radius:6px;padding:4px 16px 8px;margin:16px 0 24px;background:#fcfcfd}
+.overview h2{margin-top:12px}
+.overview table{font-size:.9em}
+ul.warn li{color:#8a5300}
 ";
-
-/// Escapes text for HTML element content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn table(out: &mut String, t: &Table) {
     if t.rows.is_empty() {
@@ -111,6 +102,11 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
             esc(&g.title())
         );
     }
+    for g in groups {
+        if let Some(ov) = overview(&g.model) {
+            at_a_glance(&mut o, g, &ov);
+        }
+    }
     let grouped = groups.iter().any(|g| g.mark.is_some());
     o.push_str("<nav><a href=\"#inputs\">Inputs</a><a href=\"#environment\">Environment</a>");
     if grouped {
@@ -163,6 +159,36 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
     o
 }
 
+/// The first screen of a group: each backend and path against host-net, the structural
+/// costs, the conformance verdict and the warnings about them.
+fn at_a_glance(o: &mut String, g: &Group, ov: &Overview) {
+    let _ = writeln!(
+        o,
+        "<section class=\"overview\">\n<h2 id=\"{}\">{}</h2>",
+        esc(&g.id("at-a-glance")),
+        esc(&g.marked("At a glance"))
+    );
+    table(o, &ov.table);
+    let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(&ov.legend));
+    for n in &ov.notes {
+        let _ = writeln!(o, "<p class=\"note\">{}.</p>", esc(n));
+    }
+    if ov.warnings.is_empty() {
+        o.push_str("<p class=\"note\">No warnings about these figures.</p>\n");
+    } else {
+        let _ = writeln!(
+            o,
+            "<p><b>Warnings</b> ({}):</p>\n<ul class=\"warn\">",
+            ov.warnings.len()
+        );
+        for (at, w) in &ov.warnings {
+            let _ = writeln!(o, "<li><b>{}</b>: {}</li>", esc(at), esc(w));
+        }
+        o.push_str("</ul>\n");
+    }
+    o.push_str("</section>\n");
+}
+
 /// The anchor of a group's heading: `namespace-results`, `vm-emulated`.
 fn anchor(g: &Group) -> String {
     if g.slug.is_empty() {
@@ -191,7 +217,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
         let _ = writeln!(o, "<h2 id=\"{}\">{}</h2>", esc(&anchor(g)), esc(&g.title()));
         let class = if g.emulated() { "emulated" } else { "note" };
         for s in &g.substrates {
-            let _ = writeln!(o, "<p class=\"{class}\">{}</p>", esc(&s.summary_line()));
+            let _ = writeln!(o, "<p class=\"{class}\">{}</p>", esc(&substrate_line(s)));
         }
         if g.emulated() {
             let _ = writeln!(
@@ -341,10 +367,5 @@ mod tests {
             s.starts_with("<svg role=\"img\" aria-label=\"A &lt;plot&gt;\" width=\"10\""),
             "{s}"
         );
-    }
-
-    #[test]
-    fn escaping() {
-        assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
 }

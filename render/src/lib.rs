@@ -1,21 +1,32 @@
-//! cnbench reports as files: the library side of `cnbench report RESULT.json... --out DIR`.
+//! cnbench results for people: every human form of the `reports` data.
 //!
-//! [`write_report`] takes run results and scale results (each with its file name) and writes
-//! into `DIR`:
-//! - `index.html`: one self-contained page (inline CSS, plots as inline SVG, nothing fetched)
-//!   with the environment, the parameters of each run, the conformance matrix with the
-//!   evidence of every failure and expected failure, the headline medians with their ratio to
-//!   the host-net baseline, the plots with captions, costs, warnings and scale points;
-//! - `<plot>.svg` and `<plot>.png` for every plot (see [`ReportFiles::plots`]); text in the
-//!   PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
-//! - `summary.md`: the same in Markdown, with the plots as links to the PNGs.
+//! - [`text`]: what `cnbench` prints on a terminal: the topology, a line per check, per
+//!   repetition and per fault, a run's summary, and the table of a comparison.
+//! - [`compare`]: the documents of `cnbench compare`: Markdown for a pull request, JUnit XML
+//!   (written by `quick-junit`) for CI.
+//! - [`write_report`]: `cnbench report RESULT.json... --out DIR`, which writes into `DIR`:
+//!   - `index.html`: one self-contained page (inline CSS, plots as inline SVG, nothing
+//!     fetched) that opens with what a design review asks first ("At a glance": per backend
+//!     and path, TCP throughput, round trip p50 and CPU time per GB as ratios to the
+//!     same-session host-net baseline, crossings and device transmissions per packet, the
+//!     conformance verdict and every warning), then the inputs, the environment, the
+//!     parameters of each run, the conformance matrix with the evidence of every failure and
+//!     expected failure, the headline medians, the plots with captions, costs, warnings,
+//!     faults and scale points;
+//!   - `<plot>.svg` and `<plot>.png` for every plot (see [`ReportFiles::plots`]); text in the
+//!     PNGs is drawn from an embedded DejaVu Sans, so no system font is needed;
+//!   - `summary.md`: the same in Markdown, opening the same way, with the plots as links to
+//!     the PNGs.
+//!
+//! Every figure is written by [`units`] and every piece of text from a result escaped by
+//! [`escape`]; metrics are named in words ([`words::metric_label`]).
 //!
 //! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
 //! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
 //! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
 //! results are prefixed `vm-emulated-`), so no emulated figure is ever set beside a native
 //! one. Every heading, plot title and caption of emulated results says so: their figures
-//! compare behaviour, not speed. A report of namespace results alone looks as it always did.
+//! compare behaviour, not speed.
 //!
 //! ```no_run
 //! # extern crate cnbench_render as render;
@@ -30,27 +41,31 @@
 //! # Ok::<(), render::RenderError>(())
 //! ```
 //!
-//! It depends only on `reports` (the schema) and plotters; it reads nothing but the files it
-//! is given and writes nothing outside `DIR`.
+//! It depends only on `reports` (the data), plotters, ab_glyph, png and quick-junit; it reads
+//! nothing but the files it is given and writes nothing outside `DIR`. Nothing below it (the
+//! harness, the backends, the workloads) depends on it.
 
 #![warn(missing_docs)]
 
 mod chart;
+pub mod compare;
 mod error;
+pub mod escape;
 mod figures;
-mod font;
 mod html;
-mod markdown;
 mod model;
+mod overview;
+mod summary;
 mod tables;
-mod text;
-mod units;
+pub mod text;
+pub mod units;
+pub mod words;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::{BitMapBackend, IntoDrawingArea, SVGBackend};
-use reports::{RunResult, ScaleResult, SCHEMA_VERSION};
+use reports::{RunResult, ScaleResult};
 
 pub use error::RenderError;
 
@@ -91,9 +106,10 @@ impl Input {
         }
     }
 
-    /// Reads a result file of either kind: a scale result when its `kind` is `"scale"`, a run
-    /// result otherwise (read with [`reports::read_result`], which checks the schema version).
-    /// The input is named after the file name.
+    /// Reads a result file of either kind: a scale result when its `kind` is `"scale"`
+    /// ([`reports::read_scale`]), a run result otherwise ([`reports::read_result`]); both
+    /// accept every schema version from [`reports::OLDEST_SCHEMA_VERSION`] on and refuse
+    /// others naming the versions read. The input is named after the file name.
     pub fn read(path: &Path) -> Result<Input, RenderError> {
         let name = path
             .file_name()
@@ -103,34 +119,14 @@ impl Input {
             path: path.to_owned(),
             error,
         })?;
-        let value: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
-        let is_scale = value
-            .as_ref()
-            .and_then(|v| v.get("kind"))
-            .and_then(|k| k.as_str())
-            == Some("scale");
-        if !is_scale {
+        let is_scale = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .is_ok_and(|value| reports::read::is_scale(&value));
+        if is_scale {
+            Ok(Input::scale(name, reports::read_scale(path)?))
+        } else {
             // Not JSON, or a run result: reports gives the precise error either way.
-            return Ok(Input::run(name, reports::read_result(path)?));
+            Ok(Input::run(name, reports::read_result(path)?))
         }
-        let value = value.expect("checked above");
-        let found = value
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(RenderError::ScaleSchemaVersion {
-                path: path.to_owned(),
-                found,
-                expected: SCHEMA_VERSION,
-            });
-        }
-        let scale: ScaleResult =
-            serde_json::from_value(value).map_err(|error| RenderError::ParseScale {
-                path: path.to_owned(),
-                error,
-            })?;
-        Ok(Input::scale(name, scale))
     }
 }
 
@@ -254,7 +250,7 @@ pub fn write_report(inputs: &[Input], out: &Path) -> Result<ReportFiles, RenderE
     let index_html = out.join("index.html");
     write(&index_html, html::render(&groups, &rendered).as_bytes())?;
     let summary_md = out.join("summary.md");
-    write(&summary_md, markdown::render(&groups, &rendered).as_bytes())?;
+    write(&summary_md, summary::render(&groups, &rendered).as_bytes())?;
     Ok(ReportFiles {
         dir: out.to_owned(),
         index_html,

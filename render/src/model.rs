@@ -93,7 +93,7 @@ impl Group<'_> {
 
     /// Its heading: `Namespace results`, `VM results (emulated)`.
     pub(crate) fn title(&self) -> String {
-        let t = self.substrates[0].results_title();
+        let t = crate::words::results_title(self.substrates[0]);
         let mut chars = t.chars();
         chars
             .next()
@@ -156,7 +156,7 @@ pub(crate) fn groups(inputs: &[Input]) -> Vec<Group<'_>> {
                 (kind, false) => kind.to_string(),
             };
             Group {
-                mark: (!only_namespaces).then(|| first.results_title()),
+                mark: (!only_namespaces).then(|| crate::words::results_title(first)),
                 slug,
                 substrates,
                 model: Model::new(&members),

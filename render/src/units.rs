@@ -1,108 +1,141 @@
-//! Units for axes and tables: picking a prefix for a whole axis, nice tick values, and
-//! numbers written with three significant digits.
+//! The one unit formatter of cnbench: every figure a person reads (terminal, Markdown, JUnit,
+//! HTML, plot labels) is written by these functions, so a throughput or a round trip looks
+//! the same wherever it appears.
 //!
-//! An axis shows one unit (`Gbit/s`, `µs`, ...) in its title and plain numbers at its ticks,
-//! so a reader never meets `1.2e10`. The unit is chosen from the largest value on the axis.
+//! - Values with a decimal (SI) prefix ([`format_bps`], [`format_pps`], [`format_rate`]) take
+//!   the largest prefix that keeps them below 1000 once rounded, with two decimals below 100
+//!   and one from 100: `18.42 Gbit/s`, `512.0 Mbit/s`.
+//! - Durations ([`format_ns`]) take ns, µs, ms or s: whole nanoseconds, tenths of
+//!   microseconds below 100 µs, three significant digits for milliseconds and seconds.
+//! - Byte counts ([`format_bytes`]) take binary prefixes: `512 B`, `1.50 GiB`.
+//! - Percentages ([`format_percent`], [`format_share`]) and ratios ([`format_ratio`], with
+//!   three significant digits: `0.870×`).
+//! - A figure that is not finite is written `–`.
+//!
+//! An axis of a plot shows one unit in its title and plain numbers at its ticks
+//! (`Quantity::unit_for`), so a reader never meets `1.2e10`; its units are the same lists.
 
-/// What a figure measures, which decides the units it can be shown in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Quantity {
-    /// Bits per second (`throughput_bps`): bit/s, kbit/s, Mbit/s, Gbit/s.
-    BitsPerSecond,
-    /// Packets per second (`packets_per_s`): pkt/s, kpkt/s, Mpkt/s.
-    PacketsPerSecond,
-    /// A duration given in nanoseconds: ns, µs, ms, s.
-    Nanoseconds,
-    /// Bytes: B, KiB, MiB, GiB.
-    Bytes,
-    /// A number with a fixed unit that takes no prefix (`CPU s/GB`, `per packet`).
-    Fixed(&'static str),
-    /// A count with an optional noun (`sessions`): thousands become `k`.
-    Count(&'static str),
+/// Decimal prefixes of bit rates.
+const BITS_PER_SECOND: [&str; 5] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+/// Decimal prefixes of packet rates.
+const PACKETS_PER_SECOND: [&str; 4] = ["pkt/s", "kpkt/s", "Mpkt/s", "Gpkt/s"];
+/// Decimal prefixes of other rates (transactions).
+const PER_SECOND: [&str; 4] = ["/s", "k/s", "M/s", "G/s"];
+/// Durations, each 1000 times the previous.
+const DURATIONS: [&str; 4] = ["ns", "µs", "ms", "s"];
+/// Binary prefixes of byte counts, each 1024 times the previous.
+const BYTES: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/// What is written for a figure that is not finite (NaN, infinite).
+pub const MISSING: &str = "–";
+
+/// A bit rate: `"18.42 Gbit/s"`, `"512.0 Mbit/s"`, `"950.0 bit/s"`.
+pub fn format_bps(bps: f64) -> String {
+    scaled(bps, &BITS_PER_SECOND, two_then_one)
 }
 
-/// A unit for one axis: values are divided by `divisor` and shown with `unit`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Unit {
-    pub divisor: f64,
-    pub name: String,
+/// A packet rate: `"1.23 Mpkt/s"`, `"198.3 kpkt/s"`.
+pub fn format_pps(per_s: f64) -> String {
+    scaled(per_s, &PACKETS_PER_SECOND, two_then_one)
 }
 
-impl Quantity {
-    /// The unit in which `max_abs` (the largest value shown) reads best.
-    pub(crate) fn unit_for(self, max_abs: f64) -> Unit {
-        let pick = |steps: &[(f64, &str)]| {
-            let (divisor, name) = steps
-                .iter()
-                .rev()
-                .find(|(d, _)| max_abs >= *d)
-                .unwrap_or(&steps[0]);
-            Unit {
-                divisor: *divisor,
-                name: (*name).to_owned(),
-            }
-        };
-        match self {
-            Quantity::BitsPerSecond => pick(&[
-                (1.0, "bit/s"),
-                (1e3, "kbit/s"),
-                (1e6, "Mbit/s"),
-                (1e9, "Gbit/s"),
-                (1e12, "Tbit/s"),
-            ]),
-            Quantity::PacketsPerSecond => pick(&[
-                (1.0, "pkt/s"),
-                (1e3, "kpkt/s"),
-                (1e6, "Mpkt/s"),
-                (1e9, "Gpkt/s"),
-            ]),
-            Quantity::Nanoseconds => pick(&[(1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s")]),
-            Quantity::Bytes => pick(&[
-                (1.0, "B"),
-                (1024.0, "KiB"),
-                (1024.0 * 1024.0, "MiB"),
-                (1024.0 * 1024.0 * 1024.0, "GiB"),
-            ]),
-            Quantity::Fixed(name) => Unit {
-                divisor: 1.0,
-                name: name.to_owned(),
-            },
-            Quantity::Count(noun) => {
-                if max_abs >= 1e4 {
-                    Unit {
-                        divisor: 1e3,
-                        name: format!("thousand {noun}").trim().to_owned(),
-                    }
-                } else {
-                    Unit {
-                        divisor: 1.0,
-                        name: noun.to_owned(),
-                    }
-                }
-            }
-        }
-    }
+/// Any other rate per second: `"41.23 k/s"`, `"950.0 /s"`.
+pub fn format_rate(per_s: f64) -> String {
+    scaled(per_s, &PER_SECOND, two_then_one)
+}
 
-    /// `value` in the unit that suits it best, e.g. `"10.3 Gbit/s"`, `"15.0 µs"`.
-    pub(crate) fn format(self, value: f64) -> String {
-        if !value.is_finite() {
-            return "–".to_owned();
-        }
-        let unit = self.unit_for(value.abs());
-        let number = sig3(value / unit.divisor);
-        if unit.name.is_empty() {
-            number
-        } else {
-            format!("{number} {}", unit.name)
-        }
+/// A duration given in nanoseconds: `"950 ns"`, `"8.5 µs"`, `"1.20 ms"`, `"350 ms"`,
+/// `"36.0 s"`.
+pub fn format_ns(ns: f64) -> String {
+    scaled(ns, &DURATIONS, |unit, v| match unit {
+        0 => 0,
+        1 if v.abs() < 100.0 => 1,
+        1 => 0,
+        _ if v.abs() < 10.0 => 2,
+        _ if v.abs() < 100.0 => 1,
+        _ => 0,
+    })
+}
+
+/// A byte count with a binary prefix: `"512 B"`, `"1.50 GiB"`.
+pub fn format_bytes(bytes: f64) -> String {
+    if !bytes.is_finite() {
+        return MISSING.to_owned();
     }
+    if bytes.abs() < 1024.0 {
+        return format!("{bytes:.0} B");
+    }
+    let mut value = bytes / 1024.0;
+    let mut unit = 1;
+    while value.abs() >= 1024.0 && unit + 1 < BYTES.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", BYTES[unit])
+}
+
+/// A value given in percent, to two decimals: `"0.23%"`, `"84.00%"`.
+pub fn format_percent(percent: f64) -> String {
+    if !percent.is_finite() {
+        return MISSING.to_owned();
+    }
+    format!("{percent:.2}%")
+}
+
+/// A fraction as a percentage to one decimal: `0.052` → `"5.2%"` (a coefficient of
+/// variation, a share of a CPU).
+pub fn format_share(fraction: f64) -> String {
+    if !fraction.is_finite() {
+        return MISSING.to_owned();
+    }
+    format!("{:.1}%", fraction * 100.0)
+}
+
+/// A ratio with three significant digits: `"0.870×"`, `"4.62×"`.
+pub fn format_ratio(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        return MISSING.to_owned();
+    }
+    format!("{}×", sig3(ratio))
+}
+
+/// A value of the metric named `metric`, in the unit its name ends with: `_bps` as
+/// [`format_bps`], `packets_per_s` as [`format_pps`], other `_per_s` as [`format_rate`],
+/// `_ns` as [`format_ns`], `_percent` as [`format_percent`]; anything else as a plain number
+/// with two decimals.
+pub fn format_metric(metric: &str, value: f64) -> String {
+    if metric.ends_with("_bps") {
+        format_bps(value)
+    } else if metric == "packets_per_s" {
+        format_pps(value)
+    } else if metric.ends_with("_per_s") {
+        format_rate(value)
+    } else if metric.ends_with("_ns") {
+        format_ns(value)
+    } else if metric.ends_with("_percent") {
+        format_percent(value)
+    } else if value.is_finite() {
+        format!("{value:.2}")
+    } else {
+        MISSING.to_owned()
+    }
+}
+
+/// A number without trailing zeros, to two decimals at most: 5 → `5`, 2.5 → `2.5`,
+/// 12.345 → `12.35`.
+pub fn trim_number(x: f64) -> String {
+    let text = format!("{x:.2}");
+    if !text.contains('.') {
+        return text;
+    }
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// A number with about three significant digits and no exponent: `10321` → `"10321"`,
 /// `10.32` → `"10.3"`, `0.8224` → `"0.822"`, `0.000123` → `"0.000123"`.
-pub(crate) fn sig3(v: f64) -> String {
+pub fn sig3(v: f64) -> String {
     if !v.is_finite() {
-        return "–".to_owned();
+        return MISSING.to_owned();
     }
     let s = format!("{v:.*}", sig3_decimals(v.abs()));
     // 0.99996 rounds to "1.000": write it as the number it rounded to would be written.
@@ -128,130 +161,190 @@ fn sig3_decimals(a: f64) -> usize {
     }
 }
 
-/// A tick value with no more decimals than the step between ticks needs, trailing zeros
-/// dropped: `2.50` → `"2.5"`, `1000` → `"1000"`.
-pub(crate) fn tick_label(v: f64, step: f64) -> String {
-    // As many decimals as the step needs to be written exactly (2.5 needs one, 0.02 two).
-    let decimals = (0..=9usize)
-        .find(|d| {
-            let scaled = step * 10f64.powi(*d as i32);
-            (scaled - scaled.round()).abs() < 1e-6 * scaled.abs().max(1.0)
-        })
-        .unwrap_or(9);
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+/// Two decimals below 100, one from 100.
+fn two_then_one(_unit: usize, v: f64) -> usize {
+    if v.abs() < 100.0 {
+        2
     } else {
-        s
-    };
-    if s == "-0" {
-        "0".to_owned()
-    } else {
-        s
+        1
     }
 }
 
-/// A step of 1, 2, 2.5 or 5 × 10^k close to `raw` (and not below it); with `whole`, a whole
-/// number (for counts: no "2.5 nodes").
-pub(crate) fn nice_step(raw: f64, whole: bool) -> f64 {
-    if raw <= 0.0 || !raw.is_finite() {
-        return 1.0;
+/// Formats `value` in the largest of `units` (each 1000 times the previous) that keeps it
+/// from reaching 1000 once rounded; `decimals(unit index, scaled value)` picks the precision.
+fn scaled(value: f64, units: &[&str], decimals: impl Fn(usize, f64) -> usize) -> String {
+    if !value.is_finite() {
+        return MISSING.to_owned();
     }
-    if whole && raw <= 1.0 {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let fraction = raw / magnitude;
-    let nice = if fraction <= 1.0 {
-        1.0
-    } else if fraction <= 2.0 {
-        2.0
-    } else if fraction <= 2.5 && !(whole && magnitude < 10.0) {
-        2.5
-    } else if fraction <= 5.0 {
-        5.0
-    } else {
-        10.0
-    };
-    nice * magnitude
-}
-
-/// Ticks for a linear axis from `lo` to at least `hi` (in display units): about `target`
-/// steps of a nice size. Returns the ticks and the step; the last tick is the axis end.
-pub(crate) fn linear_ticks(lo: f64, hi: f64, target: usize, whole: bool) -> (Vec<f64>, f64) {
-    let span = if hi > lo { hi - lo } else { hi.abs().max(1.0) };
-    let step = nice_step(span / target.max(1) as f64, whole);
-    let first = (lo / step).floor() * step;
-    let mut ticks = Vec::new();
-    let mut i = 0u32;
+    let mut v = value;
+    let mut unit = 0;
     loop {
-        let t = first + f64::from(i) * step;
-        ticks.push(t);
-        // At least two ticks, so that an axis of zeros still has a length.
-        if (t >= hi - step * 1e-9 && i >= 1) || i > 200 {
-            break;
+        let digits = decimals(unit, v);
+        let text = format!("{v:.digits$}");
+        // Decide on the rounded text, so 999.96 Mbit/s becomes "1.00 Gbit/s", not "1000.0 Mbit/s".
+        let rounded: f64 = text.parse().unwrap_or(v);
+        if rounded.abs() >= 1000.0 && unit + 1 < units.len() {
+            v /= 1000.0;
+            unit += 1;
+            continue;
         }
-        i += 1;
+        return format!("{text} {}", units[unit]);
     }
-    (ticks, step)
 }
 
-/// Bounds and ticks of a log axis covering `lo..=hi` (positive, display units): bounds on
-/// 1-2-5 values, ticks at 1, 2 and 5 × 10^k (only at powers of ten when it spans more than
-/// three decades).
-pub(crate) fn log_ticks(lo: f64, hi: f64) -> (f64, f64, Vec<f64>) {
-    let lo = lo.max(f64::MIN_POSITIVE);
-    let hi = hi.max(lo);
-    let down = |v: f64| {
-        let m = 10f64.powf(v.log10().floor());
-        let f = v / m;
-        m * if f >= 5.0 {
-            5.0
-        } else if f >= 2.0 {
-            2.0
-        } else {
-            1.0
-        }
-    };
-    let up = |v: f64| {
-        let m = 10f64.powf(v.log10().floor());
-        let f = v / m;
-        m * if f <= 1.0 + 1e-9 {
-            1.0
-        } else if f <= 2.0 + 1e-9 {
-            2.0
-        } else if f <= 5.0 + 1e-9 {
-            5.0
-        } else {
-            10.0
-        }
-    };
-    let a = down(lo);
-    // One value only: still a range, up to the next 1-2-5 value.
-    let b = if up(hi) > a { up(hi) } else { up(a * 1.01) };
-    let decades = (b / a).log10();
-    let mults: &[f64] = if decades > 3.0 {
-        &[1.0]
-    } else {
-        &[1.0, 2.0, 5.0]
-    };
-    let mut ticks = Vec::new();
-    let mut m = 10f64.powf(a.log10().floor());
-    while m <= b * 1.000_001 {
-        for k in mults {
-            let t = m * k;
-            if t >= a * 0.999_999 && t <= b * 1.000_001 {
-                ticks.push(t);
+/// What a figure measures, which decides the units it can be shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quantity {
+    /// Bits per second (`throughput_bps`): bit/s, kbit/s, Mbit/s, Gbit/s.
+    BitsPerSecond,
+    /// Packets per second (`packets_per_s`): pkt/s, kpkt/s, Mpkt/s.
+    PacketsPerSecond,
+    /// A duration given in nanoseconds: ns, µs, ms, s.
+    Nanoseconds,
+    /// Bytes: B, KiB, MiB, GiB.
+    Bytes,
+    /// A number with a fixed unit that takes no prefix (`CPU s/GB`, `per packet`).
+    Fixed(&'static str),
+    /// A count with an optional noun (`sessions`): thousands become `k`.
+    Count(&'static str),
+}
+
+/// A unit for one axis or column: values are divided by `divisor` and shown with `unit`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Unit {
+    pub divisor: f64,
+    pub name: String,
+}
+
+impl Quantity {
+    /// The unit in which `max_abs` (the largest value shown) reads best.
+    pub(crate) fn unit_for(self, max_abs: f64) -> Unit {
+        let decimal = |names: &[&str]| {
+            let steps: Vec<(f64, &str)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (1000f64.powi(i as i32), *n))
+                .collect();
+            pick(&steps, max_abs)
+        };
+        match self {
+            Quantity::BitsPerSecond => decimal(&BITS_PER_SECOND),
+            Quantity::PacketsPerSecond => decimal(&PACKETS_PER_SECOND),
+            Quantity::Nanoseconds => decimal(&DURATIONS),
+            Quantity::Bytes => {
+                let steps: Vec<(f64, &str)> = BYTES[..4]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (1024f64.powi(i as i32), *n))
+                    .collect();
+                pick(&steps, max_abs)
+            }
+            Quantity::Fixed(name) => Unit {
+                divisor: 1.0,
+                name: name.to_owned(),
+            },
+            Quantity::Count(noun) => {
+                if max_abs >= 1e4 {
+                    Unit {
+                        divisor: 1e3,
+                        name: format!("thousand {noun}").trim().to_owned(),
+                    }
+                } else {
+                    Unit {
+                        divisor: 1.0,
+                        name: noun.to_owned(),
+                    }
+                }
             }
         }
-        m *= 10.0;
     }
-    (a, b, ticks)
+
+    /// `value` written as the rest of the report writes it: [`format_bps`], [`format_pps`],
+    /// [`format_ns`], [`format_bytes`]; fixed units and counts with three significant digits.
+    pub(crate) fn format(self, value: f64) -> String {
+        match self {
+            Quantity::BitsPerSecond => format_bps(value),
+            Quantity::PacketsPerSecond => format_pps(value),
+            Quantity::Nanoseconds => format_ns(value),
+            Quantity::Bytes => format_bytes(value),
+            Quantity::Fixed(_) | Quantity::Count(_) => {
+                let unit = self.unit_for(value.abs());
+                let number = sig3(value / unit.divisor);
+                if unit.name.is_empty() || !value.is_finite() {
+                    number
+                } else {
+                    format!("{number} {}", unit.name)
+                }
+            }
+        }
+    }
+}
+
+/// The largest of `steps` (divisor, name) that `max_abs` reaches, or the first.
+fn pick(steps: &[(f64, &str)], max_abs: f64) -> Unit {
+    let (divisor, name) = steps
+        .iter()
+        .rev()
+        .find(|(d, _)| max_abs >= *d)
+        .unwrap_or(&steps[0]);
+    Unit {
+        divisor: *divisor,
+        name: (*name).to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bit_rates() {
+        assert_eq!(format_bps(18.42e9), "18.42 Gbit/s");
+        assert_eq!(format_bps(512.0e6), "512.0 Mbit/s");
+        assert_eq!(format_bps(950.0), "950.0 bit/s");
+        assert_eq!(format_bps(1.5e3), "1.50 kbit/s");
+        assert_eq!(format_bps(999.96e6), "1.00 Gbit/s");
+        assert_eq!(format_bps(0.0), "0.00 bit/s");
+        assert_eq!(format_bps(2.5e15), "2500.0 Tbit/s");
+        assert_eq!(format_bps(f64::NAN), "–");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_ns(950.0), "950 ns");
+        assert_eq!(format_ns(8_500.0), "8.5 µs");
+        assert_eq!(format_ns(1_200_000.0), "1.20 ms");
+        assert_eq!(format_ns(3.25e9), "3.25 s");
+        assert_eq!(format_ns(85_340.0), "85.3 µs");
+        assert_eq!(format_ns(853_400.0), "853 µs");
+        assert_eq!(format_ns(35_000_000.0), "35.0 ms");
+        assert_eq!(format_ns(350_000_000.0), "350 ms");
+        assert_eq!(format_ns(999.7), "1.0 µs");
+        assert_eq!(format_ns(999_960.0), "1.00 ms");
+        assert_eq!(format_ns(0.0), "0 ns");
+        assert_eq!(format_ns(f64::NAN), "–");
+    }
+
+    #[test]
+    fn rates_bytes_percentages_and_metrics() {
+        assert_eq!(format_rate(41_234.0), "41.23 k/s");
+        assert_eq!(format_pps(198_270.2), "198.3 kpkt/s");
+        assert_eq!(format_metric("transactions_per_s", 950.0), "950.0 /s");
+        assert_eq!(format_metric("packets_per_s", 1.5e6), "1.50 Mpkt/s");
+        assert_eq!(format_metric("rtt_p99_ns", 41_000.0), "41.0 µs");
+        assert_eq!(format_metric("throughput_bps", 1e9), "1.00 Gbit/s");
+        assert_eq!(format_metric("loss_percent", 0.234), "0.23%");
+        assert_eq!(format_metric("other", 1.5), "1.50");
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.50 GiB");
+        assert_eq!(format_share(0.052), "5.2%");
+        assert_eq!(format_ratio(0.87), "0.870×");
+        assert_eq!(format_ratio(f64::INFINITY), "–");
+        assert_eq!(trim_number(5.0), "5");
+        assert_eq!(trim_number(2.5), "2.5");
+        assert_eq!(trim_number(12.345), "12.35");
+        assert_eq!(trim_number(100.0), "100");
+    }
 
     #[test]
     fn units_follow_the_largest_value() {
@@ -262,8 +355,10 @@ mod tests {
         assert_eq!(Quantity::PacketsPerSecond.unit_for(310e3).name, "kpkt/s");
         assert_eq!(Quantity::Bytes.unit_for(30e6).name, "MiB");
         assert_eq!(Quantity::Count("sessions").unit_for(40.0).name, "sessions");
-        assert_eq!(Quantity::BitsPerSecond.format(10.32e9), "10.3 Gbit/s");
+        // Values are written as everywhere else.
+        assert_eq!(Quantity::BitsPerSecond.format(10.32e9), "10.32 Gbit/s");
         assert_eq!(Quantity::Nanoseconds.format(14_967.0), "15.0 µs");
+        assert_eq!(Quantity::Bytes.format(30e6), "28.61 MiB");
         assert_eq!(Quantity::Fixed("CPU s/GB").format(0.8224), "0.822 CPU s/GB");
     }
 
@@ -278,34 +373,5 @@ mod tests {
         assert_eq!(sig3(99.97), "100");
         assert_eq!(sig3(0.0), "0");
         assert_eq!(sig3(f64::NAN), "–");
-    }
-
-    #[test]
-    fn linear_ticks_are_round() {
-        let (t, step) = linear_ticks(0.0, 10.3, 5, false);
-        assert_eq!(step, 2.5);
-        assert_eq!(t, vec![0.0, 2.5, 5.0, 7.5, 10.0, 12.5]);
-        assert_eq!(tick_label(7.5, step), "7.5");
-        assert_eq!(tick_label(10.0, step), "10");
-        let (t, step) = linear_ticks(0.0, 0.82, 5, false);
-        assert_eq!(step, 0.2);
-        assert_eq!(t.len(), 6);
-        assert_eq!(tick_label(t[3], step), "0.6");
-        // Counts step by whole numbers.
-        let (t, step) = linear_ticks(0.0, 6.4, 4, true);
-        assert_eq!((step, t.len()), (2.0, 5));
-        assert_eq!(linear_ticks(0.0, 2.0, 8, true).1, 1.0);
-        assert_eq!(linear_ticks(0.0, 0.0, 5, false).0.len(), 2);
-        assert_eq!(linear_ticks(0.0, 6.4, 3, true).1, 5.0);
-    }
-
-    #[test]
-    fn log_ticks_on_1_2_5() {
-        let (a, b, t) = log_ticks(12.8, 477.4);
-        assert_eq!((a, b), (10.0, 500.0));
-        assert_eq!(t, vec![10.0, 20.0, 50.0, 100.0, 200.0, 500.0]);
-        assert_eq!(log_ticks(10.0, 10.0).1, 20.0);
-        let (_, _, t) = log_ticks(1.0, 200_000.0);
-        assert_eq!(t, vec![1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0]);
     }
 }

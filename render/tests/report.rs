@@ -247,9 +247,17 @@ fn bad_input_files_name_the_file() {
     fs::write(&scale, r#"{"kind":"scale","schema_version":1}"#).unwrap();
     let err = Input::read(&scale).unwrap_err();
     assert!(
-        matches!(err, RenderError::ScaleSchemaVersion { found: 1, .. }),
+        matches!(
+            err,
+            RenderError::Read(reports::ReportError::SchemaVersion {
+                found: 1,
+                oldest: 5,
+                ..
+            })
+        ),
         "{err:?}"
     );
+    assert!(err.to_string().contains("old-scale.json"), "{err}");
 
     let junk = dir.0.join("junk.json");
     fs::write(&junk, "not json").unwrap();
@@ -534,4 +542,68 @@ fn a_baseline_on_another_substrate_is_left_out() {
          6.18.44-fc-v669) but the run on vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
          the baseline and the ratios to it are left out"
     ));
+}
+
+/// The page and summary.md open with the design-review screen: every backend and path against
+/// host-net, structural costs, the verdict and the warnings, before inputs and parameters;
+/// headings name metrics in words with units, never by their field names.
+#[test]
+fn the_report_opens_with_each_backend_against_host_net() {
+    let dir = TempDir::new();
+    let files = write_report(
+        &inputs(&["vxlan.json", "flannel-udp.json", "host-gw-l3.json"]),
+        &dir.0,
+    )
+    .unwrap();
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    let glance = between(
+        &html,
+        "<h2 id=\"at-a-glance\">At a glance</h2>",
+        Some("<nav>"),
+    );
+    assert!(
+        html.find("At a glance").unwrap() < html.find("<h2 id=\"inputs\">").unwrap(),
+        "the overview comes first"
+    );
+    for expected in [
+        "<th>TCP throughput (Gbit/s)</th>",
+        "<th>round trip p50 (µs)</th>",
+        "<th>CPU time per GB (s)</th>",
+        "<th>crossings per packet (sending / receiving node)</th>",
+        "<th>device transmissions per packet</th>",
+        "<th>conformance checks</th>",
+        // vxlan cross-node against its session's host-net.
+        "<td class=\"num\">12.2</td><td class=\"xfail\">0.870×</td>",
+        // flannel-udp's userspace datapath: three crossings, six transmissions a packet.
+        "<td class=\"num\">3 / 3</td><td class=\"num\">6</td><td class=\"pass\">88 passed</td>",
+        "<td class=\"xfail\">55 passed · 16 expected failures</td>",
+        "host-gw l3 underlay</b>: no host-net baseline was measured",
+    ] {
+        assert!(
+            glance.contains(expected),
+            "at a glance lacks {expected:?}:\n{glance}"
+        );
+    }
+    // No heading anywhere names a metric by its field name.
+    for field in [
+        "throughput_bps",
+        "rtt_p50_ns",
+        "packets_per_s",
+        "cpu_s_per_gb",
+    ] {
+        assert!(
+            !html.contains(&format!("<th>{field}")) && !html.contains(&format!("<td>{field}</td>")),
+            "{field} shown by its field name"
+        );
+    }
+    let md = fs::read_to_string(&files.summary_md).unwrap();
+    let at = md
+        .find("## At a glance")
+        .expect("summary.md has the overview");
+    assert!(at < md.find("## Inputs").unwrap(), "{md}");
+    assert!(
+        md.contains("| backend | path | TCP throughput (Gbit/s) |"),
+        "{md}"
+    );
+    assert!(md.contains("| 12.2 | 0.870× |"), "{md}");
 }

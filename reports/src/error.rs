@@ -58,9 +58,10 @@ pub enum ReportError {
         error: serde_json::Error,
     },
 
-    /// The file was written with another version of the result schema.
+    /// The file was written with a result schema version this build does not read (older
+    /// than [`crate::OLDEST_SCHEMA_VERSION`] or newer than [`crate::SCHEMA_VERSION`]).
     #[error(
-        "result file {} has schema_version {found}, but this cnbench reads schema_version {expected}; read it with the cnbench release that wrote it, or run the benchmark again with this one",
+        "result file {} has schema_version {found}, but this cnbench reads schema_version {oldest} to {newest}; read it with the cnbench release that wrote it, or run the benchmark again with this one",
         path.display()
     )]
     SchemaVersion {
@@ -68,8 +69,32 @@ pub enum ReportError {
         path: PathBuf,
         /// The `schema_version` found in the file.
         found: u32,
-        /// The `schema_version` this build reads and writes ([`crate::SCHEMA_VERSION`]).
-        expected: u32,
+        /// The oldest version this build reads ([`crate::OLDEST_SCHEMA_VERSION`]).
+        oldest: u32,
+        /// The version this build writes, the newest it reads ([`crate::SCHEMA_VERSION`]).
+        newest: u32,
+    },
+
+    /// The file says it is a `cnbench scale` result but is not a readable one.
+    #[error(
+        "result file {} is not a readable cnbench scale result: {error}; pass a file written by `cnbench scale`",
+        path.display()
+    )]
+    ParseScale {
+        /// The file that could not be parsed.
+        path: PathBuf,
+        /// What the JSON parser said.
+        error: serde_json::Error,
+    },
+
+    /// A run result where a `cnbench scale` result is needed.
+    #[error(
+        "result file {} is not a `cnbench scale` result (it has no \"kind\": \"scale\"); pass a file written by `cnbench scale`",
+        path.display()
+    )]
+    NotScale {
+        /// The file.
+        path: PathBuf,
     },
 
     /// The file is a `cnbench scale` result where a run result is needed (`compare`).

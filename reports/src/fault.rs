@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::human::{format_bps, format_check, format_ns, table};
 use crate::probe::{lost_between, recovered_at, NodeClock, ProbeReport, ProbeSummary};
 use crate::schema::CheckRecord;
 
@@ -172,111 +171,6 @@ impl FaultRecord {
             .iter()
             .filter(|c| c.outcome == crate::schema::CheckOutcome::Fail)
     }
-
-    /// One line: what happened and how it ended.
-    pub fn one_line(&self) -> String {
-        let p = &self.probes;
-        let mut s = format!(
-            "{} [{}]: {} probes lost during, {} after; ",
-            self.fault, self.target, p.lost_during, p.lost_after
-        );
-        if p.recovered() {
-            s.push_str(&format!(
-                "every pair answering again {} after the fault's end",
-                format_ns(p.recovery_ns as f64)
-            ));
-        } else {
-            s.push_str(&format!(
-                "{} pair(s) never answered again",
-                p.never_recovered.len()
-            ));
-        }
-        if let Some(t) = &self.tcp_under_loss {
-            s.push_str(&format!(
-                "; tcp {} -> {} ({:.2}x)",
-                format_bps(t.before_bps),
-                format_bps(t.under_loss_bps),
-                t.ratio()
-            ));
-        }
-        let failed = self.failed_checks().count();
-        s.push_str(&format!(
-            "; after-check {}/{} passed -> {}",
-            self.checks_after.len() - failed,
-            self.checks_after.len(),
-            self.outcome.label()
-        ));
-        if let FaultOutcome::Error { message } = &self.outcome {
-            s.push_str(&format!(": {message}"));
-        }
-        s
-    }
-}
-
-/// The faults of a run as a text table, with the failed after-checks below it.
-pub fn render_faults(faults: &[FaultRecord]) -> String {
-    let mut rows = vec![[
-        "fault",
-        "target",
-        "hold",
-        "probes/s",
-        "lost during",
-        "lost after",
-        "recovery",
-        "tcp under loss",
-        "after-check",
-        "outcome",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for f in faults {
-        let failed = f.failed_checks().count();
-        rows.push(vec![
-            match f.loss_percent {
-                Some(p) => format!("{} {p}%", f.fault),
-                None => f.fault.clone(),
-            },
-            f.target.clone(),
-            format_ns(f.hold_ms as f64 * 1e6),
-            f.probe_rate_pps.to_string(),
-            f.probes.lost_during.to_string(),
-            f.probes.lost_after.to_string(),
-            if f.probes.recovered() {
-                format_ns(f.probes.recovery_ns as f64)
-            } else {
-                "never".into()
-            },
-            f.tcp_under_loss
-                .as_ref()
-                .map(|t| format!("{} ({:.2}x)", format_bps(t.under_loss_bps), t.ratio()))
-                .unwrap_or_else(|| "-".into()),
-            format!("{}/{}", f.checks_after.len() - failed, f.checks_after.len()),
-            f.outcome.label().to_string(),
-        ]);
-    }
-    let mut out = String::from(
-        "\nfaults (probes over every pod pair; recovery: from the fault's end until every pair \
-         answered again for good):\n",
-    );
-    let right = [
-        false, false, true, true, true, true, true, true, true, false,
-    ];
-    out.push_str(&table(&rows, &right, "  "));
-    for f in faults {
-        for c in f.failed_checks() {
-            out.push_str(&format!("  after {}: {}\n", f.fault, format_check(c)));
-        }
-        if let FaultOutcome::Error { message } = &f.outcome {
-            out.push_str(&format!("  {}: {message}\n", f.fault));
-        }
-        for pair in &f.probes.never_recovered {
-            out.push_str(&format!(
-                "  after {}: never answered again: {pair}\n",
-                f.fault
-            ));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn work_outside_the_run_flags_a_disturbed_repetition() {
-        use crate::test_support::cost_with_outside_work;
+        use crate::fixtures::cost_with_outside_work;
         let cost = |outside_ms: u64| cost_with_outside_work(outside_ms * 1_000_000);
         let mut r = record(vec![stream(10e9), stream(10e9), stream(10e9)]);
         r.costs = vec![cost(10), cost(20), cost(30)];

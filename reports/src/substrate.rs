@@ -5,7 +5,7 @@
 //! software: their figures are typically 10–50× below native ones and vary by ±20–35 % from
 //! one run to the next. They are good for comparing how datapaths *behave* (what works, what
 //! fails, packets and syscalls per packet, relative order), not how fast they are. Every output
-//! of this crate and of `render` says so on emulated results, and nothing divides, compares or
+//! of `render` says so on emulated results, and nothing divides, compares or
 //! tables an emulated figure against a native one ([`Substrate::comparable_with`]).
 
 use std::fmt;
@@ -62,14 +62,6 @@ impl SubstrateKind {
             SubstrateKind::Vm => "vm",
         }
     }
-
-    /// What people call results of this kind, plural: `namespace results`, `VM results`.
-    pub fn results_name(self) -> &'static str {
-        match self {
-            SubstrateKind::Netns => "namespace results",
-            SubstrateKind::Vm => "VM results",
-        }
-    }
 }
 
 impl fmt::Display for SubstrateKind {
@@ -119,37 +111,6 @@ impl Substrate {
             (SubstrateKind::Vm, false, true) => "QEMU".into(),
             (SubstrateKind::Vm, false, false) => format!("QEMU {}", self.accel.to_uppercase()),
         }
-    }
-
-    /// A short label for tables and file lists: `netns`, `vm (emulated)`, `vm`.
-    pub fn short(&self) -> String {
-        if self.emulated {
-            format!("{} (emulated)", self.kind)
-        } else {
-            self.kind.to_string()
-        }
-    }
-
-    /// The heading under which results of this substrate are reported apart from others:
-    /// `namespace results`, `VM results (emulated)`, `VM results`.
-    pub fn results_title(&self) -> String {
-        if self.emulated {
-            format!("{} (emulated)", self.kind.results_name())
-        } else {
-            self.kind.results_name().to_owned()
-        }
-    }
-
-    /// The one line that tells a reader where a result comes from, e.g.
-    /// `substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures compare
-    /// behaviour, not speed` (the caveat only when emulated).
-    pub fn summary_line(&self) -> String {
-        let mut line = format!("substrate: {self}");
-        if self.emulated {
-            line.push_str(": ");
-            line.push_str(EMULATED_CAVEAT);
-        }
-        line
     }
 }
 
@@ -231,19 +192,15 @@ mod tests {
     fn descriptions() {
         let vm = Substrate::vm_tcg("6.1.0-56-cloud-amd64");
         assert_eq!(
-            vm.summary_line(),
-            "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures compare \
-             behaviour, not speed"
+            vm.to_string(),
+            "vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64)"
         );
-        assert_eq!(vm.short(), "vm (emulated)");
-        assert_eq!(vm.results_title(), "VM results (emulated)");
+        assert_eq!(vm.how(), "QEMU TCG emulation");
         let ns = Substrate::netns("6.8.0-45-generic");
         assert_eq!(
-            ns.summary_line(),
-            "substrate: netns (network namespaces, kernel 6.8.0-45-generic)"
+            ns.to_string(),
+            "netns (network namespaces, kernel 6.8.0-45-generic)"
         );
-        assert_eq!(ns.short(), "netns");
-        assert_eq!(ns.results_title(), "namespace results");
         let kvm = Substrate {
             emulated: false,
             accel: "kvm".into(),
@@ -253,7 +210,6 @@ mod tests {
             kvm.to_string(),
             "vm (QEMU KVM, kernel 6.1.0-56-cloud-amd64)"
         );
-        assert_eq!(kvm.results_title(), "VM results");
     }
 
     #[test]

@@ -10,10 +10,8 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::error::ReportError;
-use crate::schema::{RunResult, SCHEMA_VERSION};
+use crate::schema::RunResult;
 
 /// Writes one run's result to a JSON file, replacing it atomically on every write.
 #[derive(Debug)]
@@ -84,44 +82,6 @@ pub fn to_json(result: &RunResult) -> Result<String, ReportError> {
     Ok(json)
 }
 
-/// Reads a result file written by [`ResultWriter`].
-///
-/// The `schema_version` is checked before anything else, so a file from another version gives
-/// [`ReportError::SchemaVersion`] rather than a confusing parse error.
-pub fn read_result(path: &Path) -> Result<RunResult, ReportError> {
-    /// Just enough of a result to learn its version.
-    #[derive(Deserialize)]
-    struct Versioned {
-        schema_version: u32,
-    }
-
-    let parse_error = |error| ReportError::Parse {
-        path: path.to_owned(),
-        error,
-    };
-    let bytes = fs::read(path).map_err(|error| ReportError::Read {
-        path: path.to_owned(),
-        error,
-    })?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(parse_error)?;
-    let found = Versioned::deserialize(&value)
-        .map_err(parse_error)?
-        .schema_version;
-    if found != SCHEMA_VERSION {
-        return Err(ReportError::SchemaVersion {
-            path: path.to_owned(),
-            found,
-            expected: SCHEMA_VERSION,
-        });
-    }
-    if value.get("kind").and_then(|k| k.as_str()) == Some("scale") {
-        return Err(ReportError::ScaleResult {
-            path: path.to_owned(),
-        });
-    }
-    RunResult::deserialize(value).map_err(parse_error)
-}
-
 /// `PATH.tmp`: the same name with `.tmp` appended, in the same directory (rename needs that).
 fn tmp_path_for(path: &Path) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
@@ -139,31 +99,10 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::full_result;
+    use crate::fixtures::full_result;
+    use crate::fixtures::TempDir;
+    use crate::read::read_result;
     use crate::Outcome;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new() -> TempDir {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "cnbench-reports-test-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     #[test]
     fn create_makes_the_file_up_front() {
@@ -191,7 +130,7 @@ mod tests {
         assert_eq!(read_result(&path).unwrap(), r);
         assert!(!dir.0.join("run.json.tmp").exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 5,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 6,"), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(text, to_json(&r).unwrap());
     }
@@ -208,86 +147,6 @@ mod tests {
         assert!(
             message.ends_with("pick a --json path in an existing, writable directory"),
             "{message}"
-        );
-    }
-
-    #[test]
-    fn other_schema_version_is_refused() {
-        let dir = TempDir::new();
-        let path = dir.0.join("old.json");
-        let mut value = serde_json::to_value(full_result()).unwrap();
-        value["schema_version"] = 6.into();
-        // A future version may change the shape too; the version must still be what is reported.
-        value["measurements"] = "changed".into();
-        fs::write(&path, value.to_string()).unwrap();
-        let err = read_result(&path).unwrap_err();
-        assert!(
-            matches!(&err, ReportError::SchemaVersion { found: 6, expected: 5, path: p } if *p == path),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("has schema_version 6"), "{err}");
-
-        // A version 4 file (before the substrate) is refused by its version, not for lack of
-        // the field.
-        let mut v4 = serde_json::to_value(full_result()).unwrap();
-        v4["schema_version"] = 4.into();
-        v4.as_object_mut().unwrap().remove("substrate");
-        fs::write(&path, v4.to_string()).unwrap();
-        let err = read_result(&path).unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                ReportError::SchemaVersion {
-                    found: 4,
-                    expected: 5,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn unreadable_or_invalid_files() {
-        let dir = TempDir::new();
-        let missing = dir.0.join("missing.json");
-        assert!(matches!(
-            read_result(&missing),
-            Err(ReportError::Read { .. })
-        ));
-
-        let empty = dir.0.join("empty.json");
-        fs::write(&empty, "").unwrap();
-        let err = read_result(&empty).unwrap_err();
-        assert!(matches!(err, ReportError::Parse { .. }));
-        assert!(
-            err.to_string().contains("stopped before its first result"),
-            "{err}"
-        );
-
-        let unversioned = dir.0.join("unversioned.json");
-        fs::write(&unversioned, "{\"run_id\": \"x\"}").unwrap();
-        let err = read_result(&unversioned).unwrap_err();
-        assert!(
-            err.to_string().contains("missing field `schema_version`"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_scale_result_is_named_as_one() {
-        let dir = TempDir::new();
-        let path = dir.0.join("scale.json");
-        let scale = crate::ScaleResult::new(full_result().environment, "bgp", "l2");
-        fs::write(&path, serde_json::to_string(&scale).unwrap()).unwrap();
-        let err = read_result(&path).unwrap_err();
-        assert!(
-            matches!(&err, ReportError::ScaleResult { path: p } if *p == path),
-            "{err:?}"
-        );
-        assert!(
-            err.to_string().contains("is a `cnbench scale` result"),
-            "{err}"
         );
     }
 }

@@ -31,7 +31,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     }
     // Reads both and refuses, naming both files, an emulated (VM) result against a native one.
     let cmp = compare::compare_files(&args.baseline, &args.candidate, &options)?;
-    say_raw!("{}", compare::render_table(&cmp));
+    say_raw!("{}", render::text::compare_table(&cmp));
     let write = |path: &Option<std::path::PathBuf>, what: &str, text: String| -> Result<()> {
         match path {
             Some(p) if p == std::path::Path::new("-") => {
@@ -46,8 +46,8 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
             None => Ok(()),
         }
     };
-    write(&args.markdown, "Markdown", reports::to_markdown(&cmp))?;
-    write(&args.junit, "JUnit XML", reports::to_junit(&cmp))?;
+    write(&args.markdown, "Markdown", render::compare::markdown(&cmp))?;
+    write(&args.junit, "JUnit XML", render::compare::junit(&cmp))?;
     write(
         &args.json,
         "JSON",

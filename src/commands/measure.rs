@@ -40,7 +40,7 @@ pub fn measure(
             result.measurements = m;
             result.outcome = Outcome::Passed;
             printer.result(&result);
-            say_raw!("{}", reports::render_summary(&result));
+            say_raw!("{}", render::text::summary(&result));
             if let Some(sink) = &mut printer.writer {
                 sink.finish();
             }

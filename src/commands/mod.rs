@@ -205,7 +205,7 @@ pub fn finish(
 ) -> Result<ExitCode> {
     if !result.topology.is_empty() {
         say!();
-        say_raw!("{}", reports::render_summary(result));
+        say_raw!("{}", render::text::summary(result));
     }
     let code = match outcome {
         Ok(()) => Ok(exit_for(result)),

@@ -146,13 +146,17 @@ fn scale_line(p: &reports::ScalePoint) -> String {
         "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  {}",
         p.topology,
         p.nodes,
-        opt(p.convergence_ms.map(|ms| reports::format_ns(ms * 1e6))),
+        opt(p
+            .convergence_ms
+            .map(|ms| render::units::format_ns(ms * 1e6))),
         opt(p.sessions_total.map(|s| s.to_string())),
         opt(p.routes_per_node_max.map(|r| r.to_string())),
         opt(p
             .daemon_rss_bytes_total
-            .map(|b| format!("{:.1} MiB", b as f64 / 1048576.0))),
-        opt(p.daemon_cpu_ms_total.map(|ms| reports::format_ns(ms * 1e6))),
+            .map(|b| render::units::format_bytes(b as f64))),
+        opt(p
+            .daemon_cpu_ms_total
+            .map(|ms| render::units::format_ns(ms * 1e6))),
         opt(p.softnet_drops.map(|d| d.to_string())),
         match (&p.error, p.converged) {
             (Some(e), _) => e.clone(),

@@ -27,7 +27,7 @@ pub fn up(args: &UpArgs) -> Result<ExitCode> {
     };
     let topo = Topology::up(backend.as_ref(), plan, launch)?;
     let took = t.elapsed();
-    say_raw!("{}", reports::render_topology(&topo.records()));
+    say_raw!("{}", render::text::topology(&topo.records()));
     let first_pod = topo
         .plan()
         .pods

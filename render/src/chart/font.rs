@@ -15,7 +15,7 @@ use plotters::style::FontStyle;
 /// this name.
 pub(crate) const FAMILY: &str = "DejaVu Sans, sans-serif";
 
-pub(crate) static DEJAVU_SANS: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+pub(crate) static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Registers the embedded font with plotters, once per process. The font is part of the
 /// binary and known to parse, so a failure here is a bug, reported when drawing (as a font

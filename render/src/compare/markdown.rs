@@ -1,4 +1,4 @@
-//! Markdown export of a comparison, for a pull-request comment: the verdict first, then what
+//! Markdown of a comparison, for a pull-request comment: the verdict first, then what
 //! changed, then everything in a collapsed section.
 //!
 //! The layout, top to bottom:
@@ -19,14 +19,17 @@
 
 use std::fmt::Write as _;
 
-use crate::compare::{
-    substrate_lines, trim_number, CheckComparison, Comparison, MetricComparison, RunInfo, Verdict,
-    INCONCLUSIVE_HINT,
+use reports::compare::INCONCLUSIVE_HINT;
+use reports::{CheckComparison, Comparison, MetricComparison, RunInfo, Verdict};
+
+use super::wording::{
+    change_text, describe_check, interval_text, substrate_lines, summary_line, threshold_text,
 };
-use crate::human::format_metric;
+use crate::escape::{code, code_span, markdown as escape};
+use crate::units::{format_metric, trim_number};
 
 /// The comparison as Markdown for a pull-request comment (see the module documentation).
-pub fn to_markdown(cmp: &Comparison) -> String {
+pub fn markdown(cmp: &Comparison) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -38,7 +41,7 @@ pub fn to_markdown(cmp: &Comparison) -> String {
         out,
         "{}\n",
         escape(
-            cmp.summary_line()
+            summary_line(cmp)
                 .split_once(": ")
                 .map_or("", |(_, rest)| rest)
         )
@@ -112,7 +115,12 @@ pub fn to_markdown(cmp: &Comparison) -> String {
     if !changed_checks.is_empty() {
         let _ = writeln!(out, "#### Checks that changed\n");
         for c in changed_checks {
-            let _ = writeln!(out, "- {} {}", marker(c.verdict), escape(&c.describe()));
+            let _ = writeln!(
+                out,
+                "- {} {}",
+                marker(c.verdict),
+                escape(&describe_check(c))
+            );
         }
         out.push('\n');
     } else if !cmp.checks.is_empty() {
@@ -220,9 +228,9 @@ fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: boo
             format!("`{}`", code(&m.metric)),
             escape(&format_metric(&m.metric, m.baseline_median)),
             escape(&format_metric(&m.metric, m.candidate_median)),
-            escape(&m.change_text()),
-            escape(&m.interval_text()),
-            escape(&m.threshold_text()),
+            escape(&change_text(m)),
+            escape(&interval_text(m)),
+            escape(&threshold_text(m)),
         ];
         let verdict = marker(m.verdict).to_owned();
         if verdict_first {
@@ -235,54 +243,18 @@ fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: boo
     out.push('\n');
 }
 
-/// Text for a Markdown table cell or list item: HTML-significant characters as entities,
-/// Markdown punctuation and `|` escaped, line breaks as spaces.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\r' => out.push(' '),
-            '\\' | '|' | '*' | '_' | '`' | '#' | '~' => {
-                out.push('\\');
-                out.push(ch);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text to go between backticks: backticks, `|` and line breaks removed.
-fn code(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '`' | '|' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
-}
-
-fn code_span(text: &str) -> String {
-    format!("`{}`", code(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::tests_support::{noisy_rr_result, rr_result, stream_result};
-    use crate::compare::{compare, CompareOptions};
+    use reports::fixtures::{noisy_rr_result, rr_result, stream_result};
+    use reports::{compare, CompareOptions};
 
     #[test]
     fn regression_comes_first_with_a_bold_marker() {
         let base = stream_result("base01", &[10.0e9, 10.1e9, 9.9e9]);
         let cand = stream_result("cand02", &[7.0e9, 7.05e9, 6.95e9]);
         let cmp = compare(&base, &cand, &CompareOptions::default()).unwrap();
-        let md = to_markdown(&cmp);
+        let md = markdown(&cmp);
         let first = md.lines().next().unwrap();
         assert_eq!(first, "### cnbench compare vxlan: **REGRESSION**", "{md}");
         assert!(md.contains("1 regression"), "{md}");
@@ -316,7 +288,7 @@ mod tests {
     fn every_table_row_has_as_many_cells_as_its_header() {
         let base = noisy_rr_result("base01", 1);
         let cand = noisy_rr_result("cand02", 2);
-        let md = to_markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+        let md = markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
         let mut columns = None;
         for line in md.lines() {
             if line.starts_with('|') {
@@ -334,7 +306,7 @@ mod tests {
     #[test]
     fn pass_and_inconclusive_markers() {
         let base = rr_result("base01", 1.0);
-        let same = to_markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        let same = markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
         assert!(
             same.starts_with("### cnbench compare vxlan: **pass**"),
             "{same}"
@@ -344,7 +316,7 @@ mod tests {
             "{same}"
         );
 
-        let noisy = to_markdown(
+        let noisy = markdown(
             &compare(
                 &noisy_rr_result("base01", 1),
                 &noisy_rr_result("cand02", 2),
@@ -361,12 +333,12 @@ mod tests {
 
     #[test]
     fn emulated_runs_are_marked_at_the_top() {
-        let on_vms = |mut r: crate::RunResult| {
-            r.substrate = crate::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        let on_vms = |mut r: reports::RunResult| {
+            r.substrate = reports::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
             r
         };
         let base = on_vms(rr_result("base01", 1.0));
-        let md = to_markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        let md = markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
         let line = md.lines().nth(4).unwrap_or_default();
         assert_eq!(
             line,
@@ -387,7 +359,7 @@ mod tests {
         );
 
         let plain = rr_result("base01", 1.0);
-        let md = to_markdown(&compare(&plain, &plain, &CompareOptions::default()).unwrap());
+        let md = markdown(&compare(&plain, &plain, &CompareOptions::default()).unwrap());
         assert!(!md.contains("Emulated"), "{md}");
         assert!(
             md.contains(
@@ -400,18 +372,12 @@ mod tests {
 
     #[test]
     fn text_from_results_is_escaped() {
-        assert_eq!(escape("a|b"), "a\\|b");
-        assert_eq!(escape("cnb-<run>-n0p0"), "cnb-&lt;run&gt;-n0p0");
-        assert_eq!(escape("x & y\nz"), "x &amp; y z");
-        assert_eq!(escape("rtt_p99_ns *"), "rtt\\_p99\\_ns \\*");
-        assert_eq!(code("a`b|c"), "a'b'c");
-
         let mut base = rr_result("base01", 1.0);
-        base.checks[0].outcome = crate::CheckOutcome::Pass;
+        base.checks[0].outcome = reports::CheckOutcome::Pass;
         let mut cand = rr_result("cand02", 1.0);
-        cand.checks[0].outcome = crate::CheckOutcome::Fail;
+        cand.checks[0].outcome = reports::CheckOutcome::Fail;
         cand.checks[0].reason = Some("a | in a <reason>".into());
-        let md = to_markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+        let md = markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
         assert!(md.contains("#### Checks that changed"), "{md}");
         let line = md
             .lines()

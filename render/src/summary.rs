@@ -7,16 +7,12 @@ use std::fmt::Write as _;
 
 use reports::CheckOutcome;
 
+use crate::escape::markdown as cell;
 use crate::model::Group;
+use crate::overview::overview;
 use crate::tables::{self, Table};
+use crate::words::substrate_line;
 use crate::Rendered;
-
-/// A table cell's text made safe for a Markdown table: pipes escaped, line breaks flattened.
-fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
-}
 
 fn table(out: &mut String, t: &Table) {
     if t.rows.is_empty() {
@@ -61,6 +57,23 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
             g.title()
         );
     }
+    for g in groups {
+        if let Some(ov) = overview(&g.model) {
+            let _ = writeln!(o, "## {}\n", cell(&g.marked("At a glance")));
+            table(&mut o, &ov.table);
+            let _ = writeln!(o, "{}\n", cell(&ov.legend));
+            for n in &ov.notes {
+                let _ = writeln!(o, "*{}.*\n", cell(n));
+            }
+            if !ov.warnings.is_empty() {
+                let _ = writeln!(o, "**Warnings** ({}):\n", ov.warnings.len());
+                for (at, w) in &ov.warnings {
+                    let _ = writeln!(o, "- **{}**: {}", cell(at), cell(w));
+                }
+                o.push('\n');
+            }
+        }
+    }
     o.push_str(
         "The full report, with every table and the plots inline, is `index.html` beside this \
          file.\n\n## Inputs\n\n",
@@ -97,7 +110,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
         let _ = writeln!(o, "## {}\n", g.title());
         let lead = if g.emulated() { "**Emulated:** " } else { "" };
         for s in &g.substrates {
-            let _ = writeln!(o, "> {lead}{}\n", s.summary_line());
+            let _ = writeln!(o, "> {lead}{}\n", substrate_line(s));
         }
         if g.emulated() {
             let _ = writeln!(o, "{}.\n", reports::EMULATED_NOTE);

@@ -22,7 +22,7 @@ const X_HEIGHT_EM: f32 = 0.546;
 fn font() -> &'static FontRef<'static> {
     static FONT: OnceLock<FontRef<'static>> = OnceLock::new();
     FONT.get_or_init(|| {
-        FontRef::try_from_slice(crate::font::DEJAVU_SANS)
+        FontRef::try_from_slice(super::font::DEJAVU_SANS)
             .expect("the embedded DejaVu Sans is a valid TrueType font")
     })
 }

@@ -1,0 +1,181 @@
+//! JUnit XML of a comparison, for the test reports of CI systems, written by `quick-junit`.
+//!
+//! One `<testsuites>` with two `<testsuite>`s: `metrics` (one `<testcase>` per metric row,
+//! class name `cnbench.<backend>.<measurement>.<path>`, name the metric) and `checks` (one per
+//! compared check, class name `cnbench.<backend>.checks.<kind>`, name the subject). A
+//! regression is a `<failure type="regression">` whose message gives baseline, candidate and
+//! change; an inconclusive row is `<skipped>` with what to do; passes, improvements and
+//! information are plain test cases whose `<system-out>` says what was seen. The warnings of
+//! the comparison go to the `<system-out>` of the metrics suite, and both runs are described
+//! in its `<properties>` (their substrate and whether emulated included). When the runs were
+//! emulated (QEMU TCG), every suite's name ends in `(emulated)`: such figures compare
+//! behaviour, not speed.
+//!
+//! quick-junit escapes everything from the results for XML and drops what XML 1.0 cannot
+//! carry (ANSI escape sequences, control characters other than tab, line feed and carriage
+//! return).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use reports::compare::INCONCLUSIVE_HINT;
+use reports::{CheckComparison, Comparison, MetricComparison, Verdict};
+
+use super::wording::{change_text, describe_check, describe_metric, interval_text, threshold_text};
+use crate::units::format_metric;
+
+/// The comparison as JUnit XML (see the module documentation).
+pub fn junit(cmp: &Comparison) -> String {
+    let backend = &cmp.candidate.backend;
+    let title = if cmp.baseline.substrate.emulated || cmp.candidate.substrate.emulated {
+        format!("cnbench compare {backend} (emulated)")
+    } else {
+        format!("cnbench compare {backend}")
+    };
+
+    let mut metrics = suite(&format!("{title}: metrics"));
+    metrics.add_properties(properties(cmp));
+    metrics.add_test_cases(cmp.metrics.iter().map(|m| metric_case(backend, m)));
+    if !cmp.warnings.is_empty() {
+        metrics.set_system_out(cmp.warnings.join("\n"));
+    }
+    let mut checks = suite(&format!("{title}: checks"));
+    checks.add_test_cases(cmp.checks.iter().map(|c| check_case(backend, c)));
+
+    let mut report = Report::new(title);
+    report.add_test_suites([metrics, checks]);
+    report
+        .to_string()
+        .expect("a JUnit report of strings serializes into memory")
+}
+
+fn suite(name: &str) -> TestSuite {
+    let mut s = TestSuite::new(name);
+    s.set_time(Duration::ZERO);
+    s
+}
+
+/// Both runs, the threshold and the verdict.
+fn properties(cmp: &Comparison) -> Vec<Property> {
+    let mut properties = Vec::new();
+    for (side, r) in [("baseline", &cmp.baseline), ("candidate", &cmp.candidate)] {
+        let mut add = |key: &str, value: String| {
+            properties.push(Property::new(format!("{side}.{key}"), value));
+        };
+        add("run_id", r.run_id.clone());
+        add("backend", r.backend.clone());
+        if let Some(rev) = &r.git_revision {
+            add("git_revision", rev.clone());
+        }
+        add("substrate", r.substrate.to_string());
+        add("emulated", r.substrate.emulated.to_string());
+        add("duration_ms", r.duration_ms.to_string());
+        add("repeat", r.repeat.to_string());
+    }
+    properties.push(Property::new(
+        "threshold",
+        cmp.options.threshold.to_string(),
+    ));
+    properties.push(Property::new("verdict", cmp.verdict.label()));
+    properties
+}
+
+/// A class name part: dots separate packages in JUnit viewers, so none inside a part.
+fn part(text: &str) -> String {
+    text.replace('.', "_")
+}
+
+fn case(classname: String, name: &str, status: TestCaseStatus, output: String) -> TestCase {
+    let mut c = TestCase::new(name, status);
+    c.set_classname(classname)
+        .set_time(Duration::ZERO)
+        .set_system_out(output);
+    c
+}
+
+fn failure(message: String, details: &str) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_type("regression")
+        .set_message(message)
+        .set_description(details);
+    status
+}
+
+fn metric_case(backend: &str, m: &MetricComparison) -> TestCase {
+    let classname = format!(
+        "cnbench.{}.{}.{}",
+        part(backend),
+        part(&m.measurement),
+        part(&m.path)
+    );
+    let values = |v: &[f64]| {
+        v.iter()
+            .map(|x| format_metric(&m.metric, *x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut output = format!(
+        "{}: {}\nbaseline repetitions: {}\ncandidate repetitions: {}",
+        m.verdict.label(),
+        describe_metric(m),
+        values(&m.baseline_values),
+        values(&m.candidate_values)
+    );
+    if let Some(note) = &m.note {
+        let _ = write!(output, "\nnote: {note}");
+    }
+    let figures = format!(
+        "baseline {}, candidate {}, change {} (95% interval {}, threshold {})",
+        format_metric(&m.metric, m.baseline_median),
+        format_metric(&m.metric, m.candidate_median),
+        change_text(m),
+        interval_text(m),
+        threshold_text(m)
+    );
+    let status = match m.verdict {
+        Verdict::Regression => failure(format!("{} regressed: {figures}", m.metric), &output),
+        Verdict::Inconclusive => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(format!(
+                "inconclusive: {figures}{}; {INCONCLUSIVE_HINT}",
+                m.note
+                    .as_ref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default(),
+            ));
+            status
+        }
+        _ => TestCaseStatus::success(),
+    };
+    case(classname, &m.metric, status, output)
+}
+
+fn check_case(backend: &str, c: &CheckComparison) -> TestCase {
+    let output = format!("{}: {}", c.verdict.label(), describe_check(c));
+    let status = match c.verdict {
+        Verdict::Regression => failure(
+            format!(
+                "check {} stopped passing: baseline {} ({}), candidate {} ({}), expected {}",
+                c.check,
+                c.baseline.label(),
+                c.baseline_actual,
+                c.candidate.label(),
+                c.candidate_actual,
+                c.expected
+            ),
+            &output,
+        ),
+        _ => TestCaseStatus::success(),
+    };
+    case(
+        format!("cnbench.{}.checks.{}", part(backend), part(&c.check)),
+        &c.subject,
+        status,
+        output,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! The JUnit XML is read back with quick-junit's own parser, so these tests check what a CI
+//! system reads, not the text.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use reports::fixtures::{noisy_rr_result, rr_result};
+use reports::{compare, CheckOutcome, CompareOptions, Substrate};
+
+use super::junit;
+
+fn parse(xml: &str) -> Report {
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{xml}"
+    );
+    Report::deserialize_from_str(xml).unwrap_or_else(|e| panic!("{e}\n{xml}"))
+}
+
+fn cases(r: &Report) -> Vec<&TestCase> {
+    r.test_suites.iter().flat_map(|s| &s.test_cases).collect()
+}
+
+/// (message, type, description) of every failure, in document order.
+fn failures(r: &Report) -> Vec<(String, String, String)> {
+    cases(r)
+        .iter()
+        .filter_map(|c| match &c.status {
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                message,
+                ty,
+                description,
+                ..
+            } => Some((
+                message
+                    .as_ref()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default(),
+                ty.as_ref()
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                description
+                    .as_ref()
+                    .map(|d| d.as_str().to_owned())
+                    .unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn skipped(r: &Report) -> Vec<String> {
+    cases(r)
+        .iter()
+        .filter_map(|c| match &c.status {
+            TestCaseStatus::Skipped { message, .. } => Some(
+                message
+                    .as_ref()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+fn property(s: &TestSuite, name: &str) -> Option<String> {
+    s.properties
+        .iter()
+        .find(|p| p.name.as_str() == name)
+        .map(|p| p.value.as_str().to_owned())
+}
+
+fn classname(c: &TestCase) -> &str {
+    c.classname.as_ref().map(|n| n.as_str()).unwrap_or("")
+}
+
+#[test]
+fn regressions_fail_and_inconclusive_rows_are_skipped() {
+    let base = rr_result("base01", 1.0);
+    let mut cand = rr_result("cand02", 2.0);
+    cand.checks[0].outcome = CheckOutcome::Fail;
+    cand.checks[0].actual = "no reply".into();
+    let cmp = compare(&base, &cand, &CompareOptions::default()).unwrap();
+    let r = parse(&junit(&cmp));
+    assert_eq!((r.tests, r.failures, r.skipped, r.errors), (10, 6, 1, 0));
+    assert_eq!(r.test_suites.len(), 2);
+    let (metrics, checks) = (&r.test_suites[0], &r.test_suites[1]);
+    assert_eq!(metrics.name.as_str(), "cnbench compare vxlan: metrics");
+    assert_eq!(metrics.tests, 7);
+    assert_eq!(checks.name.as_str(), "cnbench compare vxlan: checks");
+    assert_eq!(checks.failures, 1);
+
+    let all = cases(&r);
+    assert_eq!(all.len(), 10);
+    assert_eq!(classname(all[1]), "cnbench.vxlan.tcp-rr.cross-node");
+    assert_eq!(all[1].name.as_str(), "rtt_p50_ns");
+    let failed = failures(&r);
+    assert_eq!(failed.len(), 6);
+    assert_eq!(
+        failed[1].0,
+        "rtt_p50_ns regressed: baseline 14.5 µs, candidate 29.0 µs, change +100.0% \
+         (95% interval [+94.1%, +106.1%], threshold 5%)"
+    );
+    assert_eq!(failed[1].1, "regression");
+    assert!(
+        failed[1]
+            .2
+            .starts_with("REGRESSION: tcp-rr cross-node rtt_p50_ns: 14.5 µs -> 29.0 µs"),
+        "{}",
+        failed[1].2
+    );
+    // The check: class, subject with the run id replaced, and the message.
+    let check = all[7];
+    assert_eq!(classname(check), "cnbench.vxlan.checks.reachability");
+    assert_eq!(check.name.as_str(), "cnb-<run>-n0p0 -> 100.96.1.2 icmp");
+    assert!(failed[5].0.starts_with(
+        "check reachability stopped passing: baseline PASS (reply in 41 µs), candidate FAIL \
+         (no reply)"
+    ));
+    // The runs are described.
+    assert_eq!(
+        property(metrics, "baseline.git_revision").as_deref(),
+        Some("abc123")
+    );
+    assert_eq!(property(metrics, "verdict").as_deref(), Some("REGRESSION"));
+
+    let noisy = compare(
+        &noisy_rr_result("base01", 1),
+        &noisy_rr_result("cand02", 2),
+        &CompareOptions::default(),
+    )
+    .unwrap();
+    let r = parse(&junit(&noisy));
+    let skipped = skipped(&r);
+    assert_eq!(skipped.len(), 5);
+    assert!(
+        skipped[0].starts_with("inconclusive: baseline 59.03 k/s"),
+        "{}",
+        skipped[0]
+    );
+    assert!(
+        skipped[0].ends_with("run more repetitions (--repeat 5) or longer (--duration)"),
+        "{}",
+        skipped[0]
+    );
+    assert_eq!((r.failures, r.skipped), (0, 5));
+}
+
+#[test]
+fn everything_from_the_results_is_escaped() {
+    let base = rr_result("base01", 1.0);
+    let mut cand = rr_result("cand02", 1.0);
+    cand.checks[0].outcome = CheckOutcome::Fail;
+    cand.checks[0].subject = "cnb-cand02-n0p0 -> <\"x\" & 'y'>\u{1b}[31m".into();
+    cand.checks[0].actual = "]]> <!-- & \"".into();
+    cand.checks[0].reason = Some("line one\nline two".into());
+    let mut base2 = base.clone();
+    base2.checks[0].subject = "cnb-base01-n0p0 -> <\"x\" & 'y'>\u{1b}[31m".into();
+    let cmp = compare(&base2, &cand, &CompareOptions::default()).unwrap();
+    let xml = junit(&cmp);
+    // What XML cannot carry is dropped; the rest is escaped and reads back as it was.
+    assert!(!xml.contains('\u{1b}'), "{xml}");
+    let r = parse(&xml);
+    let case = cases(&r)
+        .into_iter()
+        .find(|c| classname(c).ends_with("reachability"))
+        .unwrap();
+    assert_eq!(case.name.as_str(), "cnb-<run>-n0p0 -> <\"x\" & 'y'>");
+    let failed = failures(&r);
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].0.contains("FAIL (]]> <!-- & \")"),
+        "{}",
+        failed[0].0
+    );
+    assert!(
+        failed[0].2.contains("reason: line one\nline two"),
+        "{}",
+        failed[0].2
+    );
+}
+
+#[test]
+fn emulated_runs_are_named_so() {
+    let mut base = rr_result("base01", 1.0);
+    base.substrate = Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+    let r = parse(&junit(
+        &compare(&base, &base, &CompareOptions::default()).unwrap(),
+    ));
+    assert_eq!(
+        r.name.as_ref().map(|n| n.as_str()),
+        Some("cnbench compare vxlan (emulated)")
+    );
+    let metrics = &r.test_suites[0];
+    assert_eq!(
+        metrics.name.as_str(),
+        "cnbench compare vxlan (emulated): metrics"
+    );
+    assert_eq!(
+        property(metrics, "candidate.substrate").as_deref(),
+        Some("vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64)")
+    );
+    assert_eq!(
+        property(metrics, "baseline.emulated").as_deref(),
+        Some("true")
+    );
+    let out = metrics
+        .system_out
+        .as_ref()
+        .map(|o| o.as_str())
+        .unwrap_or("");
+    assert!(out.starts_with("both runs are emulated"), "{out}");
+}
+
+#[test]
+fn warnings_go_to_the_suite_output() {
+    let base = rr_result("base01", 1.0);
+    let mut cand = rr_result("cand02", 1.0);
+    cand.parameters.duration_ms = 1000;
+    let xml = junit(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+    let r = parse(&xml);
+    let out = r.test_suites[0]
+        .system_out
+        .as_ref()
+        .map(|o| o.as_str())
+        .unwrap_or("");
+    let duration = out
+        .lines()
+        .find(|l| l.starts_with("duration differs"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        duration.contains("run both with the same duration"),
+        "{duration}"
+    );
+    // Every test case passed: no failure, no skip.
+    assert!(cases(&r)
+        .iter()
+        .all(|c| matches!(c.status, TestCaseStatus::Success { .. })));
+    assert!(!xml.contains("<failure") && !xml.contains("<skipped"));
+}

@@ -1,0 +1,265 @@
+//! The words of a comparison, shared by its terminal table, Markdown and JUnit forms: a
+//! metric row or a check in one line, the change, interval and threshold as text, the counts
+//! and the verdict line.
+
+use std::fmt::Write as _;
+
+use reports::compare::{CONFIDENCE, INCONCLUSIVE_HINT};
+use reports::{ChangeScale, CheckComparison, Comparison, MetricComparison, VerdictCounts};
+
+use crate::units::{format_metric, trim_number};
+use crate::words::{notable, plural, substrate_line};
+
+/// The change as text: `+12.3%`, `+2.0 pp`, `+inf`, `-` when there is none.
+pub fn change_text(m: &MetricComparison) -> String {
+    m.scale.format(m.change)
+}
+
+/// The interval as text (`[+8.1%, +15.0%]`), or `-` when there is none.
+pub fn interval_text(m: &MetricComparison) -> String {
+    match m.interval {
+        Some([lo, hi]) => format!("[{}, {}]", m.scale.format(lo), m.scale.format(hi)),
+        None => "-".into(),
+    }
+}
+
+/// The threshold as text (`5%`, `10 pp`), or `-` when the metric does not gate.
+pub fn threshold_text(m: &MetricComparison) -> String {
+    match (m.threshold, m.scale) {
+        (Some(t), ChangeScale::Relative) => format!("{}%", trim_number(t * 100.0)),
+        (Some(t), ChangeScale::PercentagePoints) => format!("{} pp", trim_number(t * 100.0)),
+        (None, _) => "-".into(),
+    }
+}
+
+/// One line for a metric row: `tcp-rr cross-node rtt_p99_ns: 25.1 µs -> 31.2 µs (+24.3%,
+/// 95% interval [+20.1%, +30.0%], threshold 15%)`.
+pub fn describe_metric(m: &MetricComparison) -> String {
+    let mut line = format!(
+        "{} {}: {} -> {} ({}",
+        m.case(),
+        m.metric,
+        format_metric(&m.metric, m.baseline_median),
+        format_metric(&m.metric, m.candidate_median),
+        change_text(m)
+    );
+    if m.interval.is_some() {
+        let _ = write!(
+            line,
+            ", {:.0}% interval {}",
+            CONFIDENCE * 100.0,
+            interval_text(m)
+        );
+    }
+    if m.threshold.is_some() {
+        let _ = write!(line, ", threshold {}", threshold_text(m));
+    }
+    line.push(')');
+    line
+}
+
+/// One line for a check: `reachability n0p0 -> n1p0 icmp: PASS -> FAIL (expected: answer,
+/// actual: no answer)`.
+pub fn describe_check(c: &CheckComparison) -> String {
+    let mut line = format!(
+        "{} {}: {} -> {} (expected: {}, actual: {})",
+        c.check,
+        c.subject,
+        c.baseline.label(),
+        c.candidate.label(),
+        c.expected,
+        c.candidate_actual
+    );
+    if let Some(reason) = &c.reason {
+        let _ = write!(line, " reason: {reason}");
+    }
+    line
+}
+
+/// `2 regressions, 1 inconclusive, 3 improvements, 40 pass, 4 info`, leaving out zeros (but
+/// always giving `pass`).
+pub fn counts_text(counts: &VerdictCounts) -> String {
+    let mut parts = Vec::new();
+    if counts.regression > 0 {
+        parts.push(format!(
+            "{} regression{}",
+            counts.regression,
+            plural(counts.regression)
+        ));
+    }
+    if counts.inconclusive > 0 {
+        parts.push(format!("{} inconclusive", counts.inconclusive));
+    }
+    if counts.improvement > 0 {
+        parts.push(format!(
+            "{} improvement{}",
+            counts.improvement,
+            plural(counts.improvement)
+        ));
+    }
+    parts.push(format!("{} pass", counts.pass));
+    if counts.info > 0 {
+        parts.push(format!("{} info", counts.info));
+    }
+    parts.join(", ")
+}
+
+/// The one-line summary: `REGRESSION: 2 regressions, 40 pass (threshold 5%)`, with the
+/// per-metric thresholds, and the hint when something is inconclusive.
+pub fn summary_line(cmp: &Comparison) -> String {
+    let counts = cmp.counts();
+    let mut line = format!(
+        "{}: {} (threshold {}%",
+        cmp.verdict.label(),
+        counts_text(&counts),
+        trim_number(cmp.options.threshold * 100.0)
+    );
+    if !cmp.options.per_metric.is_empty() {
+        let overrides: Vec<String> = cmp
+            .options
+            .per_metric
+            .iter()
+            .map(|(m, t)| format!("{m} {}%", trim_number(t * 100.0)))
+            .collect();
+        let _ = write!(line, "; {}", overrides.join(", "));
+    }
+    line.push(')');
+    if counts.inconclusive > 0 {
+        let _ = write!(
+            line,
+            "; to decide the inconclusive ones, {INCONCLUSIVE_HINT}"
+        );
+    }
+    line
+}
+
+/// The lines saying where the compared runs' nodes lived, for runs not in plain namespaces:
+/// none when both are, one when both ran alike, one per side otherwise.
+pub fn substrate_lines(cmp: &Comparison) -> Vec<String> {
+    let (b, c) = (&cmp.baseline.substrate, &cmp.candidate.substrate);
+    if !notable(b) && !notable(c) {
+        Vec::new()
+    } else if b == c {
+        vec![substrate_line(b)]
+    } else {
+        vec![
+            format!("baseline {}", substrate_line(b)),
+            format!("candidate {}", substrate_line(c)),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reports::fixtures::{rr_result, stream_result};
+    use reports::{compare, CompareOptions, RunResult, Verdict};
+
+    fn cmp(b: &RunResult, c: &RunResult) -> Comparison {
+        compare(b, c, &CompareOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_row_in_words() {
+        let c = cmp(&rr_result("base01", 1.0), &rr_result("cand02", 2.0));
+        let p50 = c.metrics.iter().find(|m| m.metric == "rtt_p50_ns").unwrap();
+        assert_eq!(
+            describe_metric(p50),
+            "tcp-rr cross-node rtt_p50_ns: 14.5 µs -> 29.0 µs (+100.0%, 95% interval \
+             [+94.1%, +106.1%], threshold 5%)"
+        );
+        let max = c.metrics.iter().find(|m| m.metric == "rtt_max_ns").unwrap();
+        assert_eq!(max.verdict, Verdict::Info);
+        assert_eq!(threshold_text(max), "-");
+        assert_eq!(
+            counts_text(&c.counts()),
+            "5 regressions, 1 inconclusive, 3 pass, 1 info"
+        );
+    }
+
+    #[test]
+    fn loss_reads_in_percentage_points() {
+        let loss = |id: &str, l: f64| {
+            let samples = (0..3)
+                .map(|_| reports::fixtures::udp(64, 100_000.0, l))
+                .collect();
+            reports::fixtures::result(
+                id,
+                vec![reports::fixtures::measurement(
+                    "udp-stream",
+                    Some("64 B"),
+                    "cross-node",
+                    samples,
+                )],
+            )
+        };
+        let c = cmp(&loss("base01", 0.0), &loss("cand02", 0.5));
+        let row = c
+            .metrics
+            .iter()
+            .find(|m| m.metric == "loss_percent")
+            .unwrap();
+        assert_eq!(threshold_text(row), "10 pp");
+        assert_eq!(change_text(row), "+0.5 pp");
+    }
+
+    #[test]
+    fn the_verdict_line_names_the_thresholds_and_the_hint() {
+        let c = compare(
+            &rr_result("base01", 1.0),
+            &rr_result("cand02", 1.2),
+            &CompareOptions::from_args(None, &["rtt_p50_ns=30%"]).unwrap(),
+        )
+        .unwrap();
+        let line = summary_line(&c);
+        assert!(line.contains("(threshold 5%; rtt_p50_ns 30%)"), "{line}");
+        let noisy = cmp(
+            &reports::fixtures::noisy_rr_result("base01", 1),
+            &reports::fixtures::noisy_rr_result("cand02", 2),
+        );
+        let line = summary_line(&noisy);
+        assert!(line.starts_with("inconclusive: "), "{line}");
+        assert!(
+            line.ends_with(
+                "; to decide the inconclusive ones, run more repetitions (--repeat 5) or \
+                 longer (--duration)"
+            ),
+            "{line}"
+        );
+        // An infinite change (from nothing) reads as such.
+        let zero = cmp(
+            &stream_result("base01", &[0.0, 0.0, 0.0]),
+            &stream_result("cand02", &[1.0e9, 1.1e9, 1.0e9]),
+        );
+        assert_eq!(change_text(&zero.metrics[0]), "+inf");
+    }
+
+    #[test]
+    fn where_the_runs_lived() {
+        let on_vms = |kernel: &str, mut r: RunResult| {
+            r.substrate = reports::Substrate::vm_tcg(kernel);
+            r
+        };
+        let plain = cmp(&rr_result("base01", 1.0), &rr_result("cand02", 1.0));
+        assert!(substrate_lines(&plain).is_empty());
+        let base = on_vms("6.1.0-56-cloud-amd64", rr_result("base01", 1.0));
+        let same = cmp(&base, &base);
+        assert_eq!(
+            substrate_lines(&same),
+            [
+                "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures \
+              compare behaviour, not speed"
+            ]
+        );
+        let newer = on_vms("6.12.0", rr_result("cand02", 1.0));
+        assert_eq!(
+            substrate_lines(&cmp(&base, &newer)),
+            [
+                "baseline substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): \
+                 figures compare behaviour, not speed",
+                "candidate substrate: vm (QEMU TCG emulation, kernel 6.12.0): figures compare \
+                 behaviour, not speed"
+            ]
+        );
+    }
+}

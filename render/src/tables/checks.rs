@@ -1,0 +1,137 @@
+//! Conformance: counts per kind of check and run, and the evidence of every failure.
+
+use std::collections::BTreeMap;
+
+use reports::{CheckOutcome, CheckRecord};
+
+use super::*;
+use crate::model::Model;
+
+/// Counts of one kind of check in one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub pass: usize,
+    pub fail: usize,
+    pub xfail: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: CheckOutcome) {
+        match o {
+            CheckOutcome::Pass => self.pass += 1,
+            CheckOutcome::Fail => self.fail += 1,
+            CheckOutcome::ExpectedFailure => self.xfail += 1,
+        }
+    }
+
+    /// `"12 pass · 1 FAIL · 2 xfail"`, leaving out zero counts except pass.
+    pub(crate) fn text(self) -> String {
+        let mut parts = vec![format!("{} pass", self.pass)];
+        if self.fail > 0 {
+            parts.push(format!("{} FAIL", self.fail));
+        }
+        if self.xfail > 0 {
+            parts.push(format!("{} xfail", self.xfail));
+        }
+        parts.join(" · ")
+    }
+
+    fn tone(self) -> Tone {
+        if self.fail > 0 {
+            Tone::Fail
+        } else if self.xfail > 0 {
+            Tone::XFail
+        } else {
+            Tone::Pass
+        }
+    }
+}
+
+/// The conformance matrix: one row per kind of check, one column per run, and a total row.
+pub(crate) fn conformance(model: &Model) -> Table {
+    let mut kinds: Vec<&str> = Vec::new();
+    for r in &model.runs {
+        for c in &r.result.checks {
+            if !kinds.contains(&c.check.as_str()) {
+                kinds.push(&c.check);
+            }
+        }
+    }
+    let mut head = vec!["check kind".to_owned()];
+    head.extend(model.runs.iter().map(|r| r.label.clone()));
+    let counts: Vec<BTreeMap<&str, Counts>> = model
+        .runs
+        .iter()
+        .map(|r| {
+            let mut m: BTreeMap<&str, Counts> = BTreeMap::new();
+            for c in &r.result.checks {
+                m.entry(c.check.as_str()).or_default().add(c.outcome);
+            }
+            m
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for kind in &kinds {
+        let mut row = vec![TCell::plain(*kind)];
+        for m in &counts {
+            row.push(match m.get(kind) {
+                Some(c) => TCell {
+                    text: c.text(),
+                    tone: c.tone(),
+                },
+                None => TCell {
+                    text: "not checked".into(),
+                    tone: Tone::Muted,
+                },
+            });
+        }
+        rows.push(row);
+    }
+    let mut total = vec![TCell::plain("all checks")];
+    for m in &counts {
+        let c = m.values().fold(Counts::default(), |a, b| Counts {
+            pass: a.pass + b.pass,
+            fail: a.fail + b.fail,
+            xfail: a.xfail + b.xfail,
+        });
+        total.push(if m.is_empty() {
+            TCell {
+                text: "no checks".into(),
+                tone: Tone::Muted,
+            }
+        } else {
+            TCell {
+                text: c.text(),
+                tone: c.tone(),
+            }
+        });
+    }
+    rows.push(total);
+    Table { head, rows }
+}
+
+/// The failed and expected-failed checks of one run, with their evidence.
+pub(crate) fn evidence(checks: &[CheckRecord], outcome: CheckOutcome) -> Table {
+    Table {
+        head: vec![
+            "kind".into(),
+            "subject".into(),
+            "expected".into(),
+            "actual".into(),
+            "reason".into(),
+        ],
+        rows: checks
+            .iter()
+            .filter(|c| c.outcome == outcome)
+            .map(|c| {
+                vec![
+                    TCell::plain(&c.check),
+                    TCell::plain(&c.subject),
+                    TCell::plain(&c.expected),
+                    TCell::plain(&c.actual),
+                    TCell::plain(c.reason.clone().unwrap_or_else(|| "–".into())),
+                ]
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,388 @@
+//! A run for a terminal: one line per check and per repetition while it goes, and the
+//! summary at the end.
+
+use std::fmt::Write as _;
+
+use reports::{CheckOutcome, CheckRecord, MeasurementRecord, RunResult, Sample};
+
+use super::cost::cost_line;
+use super::fault::fault_table;
+use super::table::{columns, header};
+use crate::model::metric_stats;
+use crate::units::{
+    format_bps, format_bytes, format_metric, format_ns, format_percent, format_pps, format_rate,
+    format_share, sig3,
+};
+use crate::words::{notable, plural, substrate_line};
+
+/// One line for a check: `"PASS  reachability  n0p0 -> 172.17.0.3 icmp   expected: reply
+/// actual: reply in 41 µs"`. The label is `PASS`, `FAIL` or `XFAIL` (expected failure); a
+/// reason, when given, follows the actual value.
+pub fn check_line(c: &CheckRecord) -> String {
+    let mut line = format!(
+        "{:<5} {}  {}   expected: {}  actual: {}",
+        c.outcome.label(),
+        c.check,
+        c.subject,
+        c.expected,
+        c.actual
+    );
+    if let Some(reason) = &c.reason {
+        let _ = write!(line, "  reason: {reason}");
+    }
+    line
+}
+
+/// One line for one repetition, e.g.
+/// `"tcp-stream  rep 1  18.42 Gbit/s  (4 streams, 131072 B messages, 2.14 GiB received in
+/// 1.00 s window)"`. `which` names the repetition and is printed as given (`"rep 1"`,
+/// `"traced"`).
+pub fn sample_line(workload: &str, which: &str, s: &Sample) -> String {
+    match s {
+        Sample::TcpStream(t) => format!(
+            "{workload}  {which}  {}  ({} stream{}, {} B messages, {} received in {} window)",
+            format_bps(t.throughput_bps),
+            t.streams,
+            plural(t.streams as usize),
+            t.message_size_bytes,
+            format_bytes(t.bytes_received as f64),
+            format_ns(t.window_ns as f64),
+        ),
+        Sample::UdpStream(u) => format!(
+            "{workload}  {which}  {}  {}  loss {}  ({} B datagrams, {} received of {} sent in \
+             {} window)",
+            format_pps(u.packets_per_s),
+            format_bps(u.throughput_bps),
+            format_percent(u.loss_percent),
+            u.message_size_bytes,
+            u.packets_received,
+            u.packets_sent,
+            format_ns(u.window_ns as f64),
+        ),
+        Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => format!(
+            "{workload}  {which}  {}  rtt p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
+             mean {}  ({} transactions of {} B in {} window{})",
+            format_rate(r.transactions_per_s),
+            format_ns(r.rtt_p50_ns as f64),
+            format_ns(r.rtt_p90_ns as f64),
+            format_ns(r.rtt_p99_ns as f64),
+            format_ns(r.rtt_p999_ns as f64),
+            format_ns(r.rtt_max_ns as f64),
+            format_ns(r.rtt_mean_ns),
+            r.transactions,
+            r.message_size_bytes,
+            format_ns(r.window_ns as f64),
+            if r.timeouts > 0 {
+                format!(", {} requests timed out and were resent", r.timeouts)
+            } else {
+                String::new()
+            },
+        ),
+    }
+}
+
+/// The summary of a run: a header (run, backend, machine, outcome, phase times; for nodes not
+/// in namespaces, the substrate line, which says that emulated figures compare behaviour, not
+/// speed), the check counts with every failed check, the faults, then a table with one row
+/// per measurement and headline metric (workload, path, datapath, placement, metric, n,
+/// median, min, max, CV, and the ratio to the host-net baseline), the costs, and the warnings
+/// about noisy measurements.
+///
+/// Uses each measurement's `summary` when filled, its repetitions otherwise.
+pub fn summary(r: &RunResult) -> String {
+    let mut out = String::new();
+    header_lines(&mut out, r);
+
+    let counts = r.check_counts();
+    if r.checks.is_empty() {
+        let _ = writeln!(out, "\nchecks: none run");
+    } else {
+        let _ = writeln!(
+            out,
+            "\nchecks: {} passed, {} failed, {} expected failure{}",
+            counts.passed,
+            counts.failed,
+            counts.expected_failures,
+            plural(counts.expected_failures)
+        );
+    }
+    for check in r.checks.iter().filter(|c| c.outcome == CheckOutcome::Fail) {
+        let _ = writeln!(out, "  {}", check_line(check));
+    }
+
+    if !r.faults.is_empty() {
+        out.push_str(&fault_table(&r.faults));
+        if r.measurements.is_empty() {
+            return out;
+        }
+    }
+    if r.measurements.is_empty() {
+        let _ = writeln!(out, "\nmeasurements: none");
+        return out;
+    }
+    let _ = writeln!(out, "\nmeasurements (n: repetitions, cv: stddev / mean):");
+    measurement_table(&mut out, r);
+
+    let costs: Vec<&MeasurementRecord> = r
+        .measurements
+        .iter()
+        .filter(|m| !m.costs.is_empty())
+        .collect();
+    if !costs.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncost per packet (median over repetitions; crossings = data-moving syscalls):"
+        );
+        for m in costs {
+            let _ = writeln!(
+                out,
+                "  {} {} [{}]: {}",
+                m.label(),
+                m.path,
+                m.datapath,
+                cost_line(m)
+            );
+        }
+    }
+
+    let warnings: Vec<String> = r
+        .measurements
+        .iter()
+        .flat_map(|m| {
+            reports::warnings(m)
+                .into_iter()
+                .map(move |w| format!("  {} {}: {w}", m.label(), m.path))
+        })
+        .collect();
+    if !warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings:");
+        for w in warnings {
+            let _ = writeln!(out, "{w}");
+        }
+    }
+    out
+}
+
+/// The run, where it ran, the machine and the phase times.
+fn header_lines(out: &mut String, r: &RunResult) {
+    let p = &r.parameters;
+    let env = &r.environment;
+    let _ = writeln!(
+        out,
+        "run {}: backend {}, {} node{} x {} pod{}, {} underlay, {}",
+        r.run_id,
+        p.backend,
+        p.nodes,
+        plural(p.nodes as usize),
+        p.pods_per_node,
+        plural(p.pods_per_node as usize),
+        p.underlay,
+        r.outcome
+    );
+    if notable(&r.substrate) {
+        let _ = writeln!(out, "{}", substrate_line(&r.substrate));
+    }
+    let mut host = format!(
+        "host: kernel {}, {} CPU{}",
+        env.kernel,
+        env.cpu_count,
+        plural(env.cpu_count as usize)
+    );
+    if let Some(cpu) = &env.cpu_model {
+        let _ = write!(host, " ({cpu})");
+    }
+    let _ = write!(host, ", cnbench {}", env.cnbench_version);
+    if let Some(rev) = &env.git_revision {
+        let _ = write!(host, " ({rev})");
+    }
+    let _ = writeln!(out, "{host}");
+    let phases = phases(r);
+    if !phases.is_empty() {
+        let _ = writeln!(out, "time: {phases}");
+    }
+}
+
+/// The phases that ran with their durations: `setup 1.20 s, checks 350 ms`.
+pub(crate) fn phases(r: &RunResult) -> String {
+    let t = &r.timings;
+    [
+        ("setup", t.setup_ns),
+        ("checks", t.checks_ns),
+        ("measure", t.measure_ns),
+        ("teardown", t.teardown_ns),
+    ]
+    .iter()
+    .filter_map(|(phase, ns)| ns.map(|ns| format!("{phase} {}", format_ns(ns as f64))))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// One row per measurement and metric, with the baseline's ratio when there is one.
+fn measurement_table(out: &mut String, r: &RunResult) {
+    let mut rows = vec![header(&[
+        "workload",
+        "path",
+        "datapath",
+        "placement",
+        "metric",
+        "n",
+        "median",
+        "min",
+        "max",
+        "cv",
+    ])];
+    let baseline = r.baseline.as_ref().map(|b| b.backend.clone());
+    if let Some(b) = &baseline {
+        rows[0].push(format!("x {b}"));
+    }
+    for m in &r.measurements {
+        for metric in m.metric_names() {
+            let Some(s) = metric_stats(m, &metric) else {
+                continue;
+            };
+            let mut row = vec![
+                m.label(),
+                m.path.clone(),
+                m.datapath.clone(),
+                m.placement.kind.clone(),
+                metric.clone(),
+                s.n.to_string(),
+                format_metric(&metric, s.median),
+                format_metric(&metric, s.min),
+                format_metric(&metric, s.max),
+                format_share(s.cv),
+            ];
+            if baseline.is_some() {
+                row.push(
+                    m.ratio_to_baseline(&metric)
+                        .map(sig3)
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            rows.push(row);
+        }
+    }
+    // Text columns left-aligned, figures right-aligned so their units line up.
+    let mut right = vec![
+        false, false, false, false, false, true, true, true, true, true,
+    ];
+    if baseline.is_some() {
+        right.push(true);
+    }
+    out.push_str(&columns(&rows, &right, "  "));
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(
+            out,
+            "(x {}: this run's median / the median of {} on {}, measured in the same session, run {})",
+            b.backend, b.backend, b.topology, b.run_id
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reports::fixtures::full_result;
+
+    #[test]
+    fn check_lines() {
+        let mut c = CheckRecord {
+            check: "reachability".into(),
+            subject: "n0p0 -> 172.17.0.3 icmp".into(),
+            expected: "reply".into(),
+            actual: "reply in 41 µs".into(),
+            outcome: CheckOutcome::Pass,
+            reason: None,
+        };
+        assert_eq!(
+            check_line(&c),
+            "PASS  reachability  n0p0 -> 172.17.0.3 icmp   expected: reply  actual: reply in 41 µs"
+        );
+        c.outcome = CheckOutcome::ExpectedFailure;
+        c.actual = "no reply".into();
+        c.reason = Some("host-gw needs one L2 domain".into());
+        let line = check_line(&c);
+        assert!(line.starts_with("XFAIL reachability  "), "{line}");
+        assert!(
+            line.ends_with("actual: no reply  reason: host-gw needs one L2 domain"),
+            "{line}"
+        );
+        c.outcome = CheckOutcome::Fail;
+        assert!(check_line(&c).starts_with("FAIL  reachability"));
+    }
+
+    #[test]
+    fn sample_lines() {
+        let r = full_result();
+        let stream = sample_line("tcp-stream", "rep 1", &r.measurements[0].repetitions[0]);
+        assert!(
+            stream.starts_with("tcp-stream  rep 1  18.42 Gbit/s  (4 streams"),
+            "{stream}"
+        );
+        let rr = sample_line("tcp-rr", "rep 2", &r.measurements[1].repetitions[0]);
+        assert!(
+            rr.starts_with("tcp-rr  rep 2  41.23 k/s  rtt p50 21.3 µs"),
+            "{rr}"
+        );
+        assert!(rr.contains("max 1.20 ms"), "{rr}");
+    }
+
+    #[test]
+    fn summary_table() {
+        let text = summary(&full_result());
+        for expected in [
+            "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+            "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
+            "time: setup 1.20 s, checks 350 ms, measure 36.0 s, teardown 800 ms",
+            "checks: 1 passed, 1 failed, 1 expected failure\n",
+            "  FAIL  mtu  cnb-ab12-n1:flannel.1",
+            "workload    path        datapath  placement  metric",
+            "tcp-stream  cross-node  kernel    cross-cpu  throughput_bps",
+            "18.42 Gbit/s",
+            "tcp-rr      cross-node  kernel    cross-cpu  rtt_p99_ns",
+            "warnings:\n  tcp-stream cross-node: throughput_bps varies by",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+        // Passing checks are counted, not listed.
+        assert!(!text.contains("PASS  "), "{text}");
+        // Columns line up: every row of the table has the median column ending at one place.
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("workload"))
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert_eq!(table.len(), 1 + 1 + 7);
+        let header_end = table[0].find("median").unwrap() + "median".len();
+        for row in &table[1..] {
+            let cell_end = row.chars().take(header_end).last();
+            assert_ne!(cell_end, Some(' '), "median not right-aligned in {row:?}");
+        }
+    }
+
+    #[test]
+    fn an_emulated_run_says_so_under_its_first_line() {
+        let mut r = full_result();
+        assert!(!summary(&r).contains("substrate"));
+        r.substrate = reports::Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        let text = summary(&r);
+        let lines: Vec<&str> = text.lines().take(3).collect();
+        assert_eq!(
+            lines,
+            [
+                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+                "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures \
+                 compare behaviour, not speed",
+                "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
+            ],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn summary_without_measurements() {
+        let mut r = full_result();
+        r.measurements.clear();
+        assert!(summary(&r).ends_with("measurements: none\n"));
+    }
+}

@@ -1,0 +1,102 @@
+//! What things are called for people: metrics in words instead of field names, where a
+//! result's nodes lived, and plurals.
+
+use reports::{Substrate, EMULATED_CAVEAT};
+
+/// A metric in words, without its unit (the figure beside it carries that): `throughput_bps`
+/// → `throughput`, `rtt_p50_ns` → `round trip p50`. A metric this build does not know keeps
+/// its field name.
+pub fn metric_label(metric: &str) -> &str {
+    match metric {
+        "throughput_bps" => "throughput",
+        "packets_per_s" => "packets per second",
+        "loss_percent" => "loss",
+        "transactions_per_s" => "transactions per second",
+        "rtt_p50_ns" => "round trip p50",
+        "rtt_p90_ns" => "round trip p90",
+        "rtt_p99_ns" => "round trip p99",
+        "rtt_p999_ns" => "round trip p99.9",
+        "rtt_max_ns" => "round trip max",
+        "rtt_mean_ns" => "round trip mean",
+        other => other,
+    }
+}
+
+/// The one line that tells a reader where a result comes from, e.g.
+/// `substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures compare
+/// behaviour, not speed` (the caveat only when emulated).
+pub fn substrate_line(s: &Substrate) -> String {
+    let mut line = format!("substrate: {s}");
+    if s.emulated {
+        line.push_str(": ");
+        line.push_str(EMULATED_CAVEAT);
+    }
+    line
+}
+
+/// Whether a substrate is worth a line of its own: anything but native namespaces.
+pub(crate) fn notable(s: &Substrate) -> bool {
+    s.kind != reports::SubstrateKind::Netns || s.emulated
+}
+
+/// The heading under which results of a substrate are reported apart from others:
+/// `namespace results`, `VM results (emulated)`, `VM results`.
+pub(crate) fn results_title(s: &Substrate) -> String {
+    let kind = match s.kind {
+        reports::SubstrateKind::Netns => "namespace results",
+        reports::SubstrateKind::Vm => "VM results",
+    };
+    if s.emulated {
+        format!("{kind} (emulated)")
+    } else {
+        kind.to_owned()
+    }
+}
+
+/// `"s"` unless `n` is 1.
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substrates_in_words() {
+        let vm = Substrate::vm_tcg("6.1.0-56-cloud-amd64");
+        assert_eq!(
+            substrate_line(&vm),
+            "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures compare \
+             behaviour, not speed"
+        );
+        assert_eq!(results_title(&vm), "VM results (emulated)");
+        assert!(notable(&vm));
+        let ns = Substrate::netns("6.8.0-45-generic");
+        assert_eq!(
+            substrate_line(&ns),
+            "substrate: netns (network namespaces, kernel 6.8.0-45-generic)"
+        );
+        assert_eq!(results_title(&ns), "namespace results");
+        assert!(!notable(&ns));
+        let kvm = Substrate {
+            emulated: false,
+            accel: "kvm".into(),
+            ..vm
+        };
+        assert_eq!(results_title(&kvm), "VM results");
+    }
+
+    #[test]
+    fn metrics_in_words() {
+        assert_eq!(metric_label("throughput_bps"), "throughput");
+        assert_eq!(metric_label("rtt_p999_ns"), "round trip p99.9");
+        assert_eq!(metric_label("new_metric"), "new_metric");
+        assert_eq!(plural(1), "");
+        assert_eq!(plural(2), "s");
+    }
+}

@@ -1,0 +1,146 @@
+//! What one repetition cost: CPU, syscalls and user/kernel crossings per packet, device
+//! transmissions, and the kernel's error counters.
+
+use serde::{Deserialize, Serialize};
+
+/// What one repetition cost: CPU, syscalls and user/kernel crossings per packet, per role and
+/// for the whole machine, device transmissions per packet, and the kernel's error counters.
+///
+/// "The workload's packets" and "bytes" are those through the client pod's `eth0`, sent plus
+/// received, over the repetition (warm-up included): every packet of the workload crosses it
+/// exactly once. Per-packet figures divide by them unless a field says otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSample {
+    /// One entry per role process (client, server, each datapath daemon, BIRD).
+    pub roles: Vec<RoleCost>,
+    /// How long the counters ran, in nanoseconds.
+    #[serde(default)]
+    pub interval_ns: u64,
+    /// Whether the tracepoint counters ran (syscalls, crossings, device transmissions); an
+    /// untraced repetition leaves those figures out.
+    #[serde(default)]
+    pub traced: bool,
+    /// The workload's packets: sent plus received on the client pod's `eth0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    /// The workload's bytes: sent plus received on the client pod's `eth0` (layer 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// CPU of the whole machine during the repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineCost>,
+    /// Why `machine` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_unavailable: Option<String>,
+    /// Transmissions by any device with the name of one of the run's devices
+    /// (tracepoint `net:net_dev_xmit`, every CPU, filtered by device name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_xmits: Option<u64>,
+    /// `device_xmits / packets`: how many devices a packet is transmitted by on its way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_xmits_per_packet: Option<f64>,
+    /// Why the tracepoint figures are missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_xmits_unavailable: Option<String>,
+    /// Cross-check of `device_xmits_per_packet` from the run's own device counters: packets
+    /// sent by every device in every namespace of the run, divided by `packets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_tx_per_packet: Option<f64>,
+    /// The kernel's SNMP error counters, summed over the namespaces of the client, the server
+    /// and their nodes, as changes during the repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelCounters>,
+    /// Why `kernel` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_unavailable: Option<String>,
+    /// User/kernel crossings a packet takes on the sending (client's) node: the client's
+    /// data-moving syscalls per packet plus, for a userspace datapath, its node's daemon's.
+    /// The article's claim for flannel UDP mode is 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_node_crossings_per_packet: Option<f64>,
+    /// The same on the receiving (server's) node: the server's plus its node's daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiving_node_crossings_per_packet: Option<f64>,
+    /// Why syscall counts are missing, when they are (never reported as zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_unavailable: Option<String>,
+    /// How the figures were obtained.
+    pub method: String,
+}
+
+/// CPU time of the whole machine during one repetition, from `/proc/stat` (all CPUs; clock
+/// ticks of 10 ms, so about ±10 ms per CPU).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineCost {
+    /// CPUs counted.
+    pub cpus: u32,
+    /// Busy time over all CPUs (user, nice, system, irq, softirq), in nanoseconds.
+    pub busy_ns: u64,
+    /// Of that, time in softirq (where most packet processing happens), in nanoseconds.
+    pub softirq_ns: u64,
+    /// Busy time not accounted to the run's role processes or to softirq: other programs
+    /// and kernel threads, in nanoseconds. A large value means a disturbed repetition. An
+    /// estimate: without `CONFIG_IRQ_TIME_ACCOUNTING`, packet work that ksoftirqd does for
+    /// the run counts here too; with it, softirq time that ran inside a role is subtracted
+    /// twice.
+    pub outside_roles_ns: u64,
+    /// `busy / bytes`, in CPU seconds per GB (10^9 bytes) of the workload's bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_gb: Option<f64>,
+    /// `busy / packets`, in CPU seconds per million of the workload's packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_mpacket: Option<f64>,
+}
+
+/// Changes of the kernel's SNMP counters (`/proc/net/snmp`) during one repetition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelCounters {
+    /// Namespaces read.
+    pub namespaces: Vec<String>,
+    /// `Tcp: RetransSegs`: TCP segments retransmitted.
+    pub tcp_retrans_segs: u64,
+    /// `Udp: InErrors`: UDP datagrams that could not be delivered (includes buffer errors).
+    pub udp_in_errors: u64,
+    /// `Udp: RcvbufErrors`: UDP datagrams dropped because a socket's receive buffer was full.
+    pub udp_rcvbuf_errors: u64,
+    /// `Udp: SndbufErrors`: UDP sends that failed for lack of buffer.
+    pub udp_sndbuf_errors: u64,
+    /// `Udp: NoPorts`: UDP datagrams to a port nobody listens on.
+    pub udp_no_ports: u64,
+}
+
+/// The cost of one role process during one repetition (warm-up included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleCost {
+    /// `client`, `server`, or `daemon n0`.
+    pub role: String,
+    /// Namespace it ran in.
+    pub netns: String,
+    /// Its pid.
+    pub pid: u32,
+    /// CPU time it used, in nanoseconds (all its threads, from `/proc/<pid>/schedstat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ns: Option<u64>,
+    /// Syscalls it entered (tracepoint `raw_syscalls:sys_enter`, filtered by its threads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<u64>,
+    /// Of those, the ones that move packet data across the user/kernel boundary (read,
+    /// write, send*, recv* and their vector and batch forms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_syscalls: Option<u64>,
+    /// Packets on the device it moves packets through (the pod's `eth0`, or the daemon's
+    /// TUN), sent plus received.
+    pub packets: u64,
+    /// `syscalls / packets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_per_packet: Option<f64>,
+    /// `data_syscalls / packets`: user/kernel crossings per packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossings_per_packet: Option<f64>,
+    /// `cpu / the workload's bytes`, in CPU seconds per GB (10^9 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_gb: Option<f64>,
+    /// `cpu / the workload's packets`, in CPU seconds per million packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_mpacket: Option<f64>,
+}
