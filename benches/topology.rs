@@ -26,7 +26,7 @@ fn up_down(backend: &dyn Backend) {
 }
 
 fn bench(c: &mut Criterion) {
-    if !harness::capability::is_root() {
+    if !harness::detect::is_root() {
         panic!("the topology benchmark builds namespaces: run it as root");
     }
     let mut g = c.benchmark_group("up+down");

@@ -1,5 +1,5 @@
 //! The command-line contract: help, `list`, exit codes, and one-line errors for bad input
-//! that create nothing.
+//! that create nothing; completions, the man page, JSON forms and the version.
 
 mod common;
 
@@ -24,7 +24,7 @@ fn help_names_every_command() {
     }
 }
 
-/// The backends DESIGN.md names.
+/// The backends docs/design.md §3 names.
 const DESIGN_BACKENDS: [&str; 7] = [
     "host-net",
     "bridge",
@@ -112,21 +112,24 @@ fn refused(args: &[&str], needle: &str) {
 fn bad_input_is_refused_before_anything_exists() {
     refused(
         &["run", "--backend", "nope"],
-        "unknown backend \"nope\"; choose one of",
+        "invalid value 'nope' for '--backend <BACKEND>' (possible values: host-net, bridge",
     );
     refused(
         &["run", "--backend", "bridge", "--datapath", "batched"],
-        "this backend has one datapath",
+        "--datapath is not an option of backend bridge; leave it out",
     );
     refused(
         &["run", "--backend", "vxlan", "--bgp-topology", "rr"],
-        "--bgp-topology applies to the bgp backend only",
+        "--bgp-topology is not an option of backend vxlan; leave it out",
     );
     refused(
         &["run", "--backend", "flannel-udp", "--datapath", "xdp"],
         "--datapath",
     );
-    refused(&["scale", "--backend", "vxlan"], "only --backend bgp");
+    refused(
+        &["scale", "--backend", "vxlan"],
+        "--backend vxlan has none to scale; bgp has one",
+    );
     refused(
         &["run", "--backend", "host-net", "--nodes", "0"],
         "--nodes 0: a topology needs at least 1 node",
@@ -171,7 +174,7 @@ fn bad_input_is_refused_before_anything_exists() {
     );
     refused(
         &["run", "--backend", "host-net", "--workloads", "udp_stream"],
-        "unknown workload `udp_stream`; valid workloads: tcp-stream, udp-stream, tcp-rr",
+        "invalid value 'udp_stream' for '--workloads <WORKLOADS>' (possible values: tcp-stream, udp-stream, tcp-rr",
     );
     refused(
         &[
@@ -263,4 +266,174 @@ fn clap_errors_exit_2() {
          ADDRESS/PREFIX, prefix 0 to 32 (100.96.0.0/16); see `cnbench run --help`",
     );
     refused(&["scale", "--bogus"], "see `cnbench scale --help`");
+}
+
+/// `--help` lists what a flag may be: every backend and workload, and each backend's own
+/// options and the faults.
+#[test]
+fn help_lists_the_values_flags_take() {
+    let o = run(&["run", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for v in DESIGN_BACKENDS
+        .iter()
+        .chain(&["tcp-stream", "udp-stream", "tcp-rr", "udp-rr", "tcp-crr"])
+        .chain(&["faithful", "batched", "kernel", "userspace", "mesh", "rr"])
+    {
+        assert!(
+            out.contains(&format!("- {v}:")),
+            "run --help lacks {v}:\n{out}"
+        );
+    }
+    let o = run(&["fault", "--help"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    for f in [
+        "loss",
+        "link-flap",
+        "node-restart",
+        "daemon-restart",
+        "vtep-change",
+        "bird-restart",
+        "all",
+    ] {
+        assert!(
+            out.contains(&format!("- {f}:")),
+            "fault --help lacks {f}:\n{out}"
+        );
+    }
+}
+
+/// `source <(cnbench completions bash)` completes `cnbench run --backend v` to `vxlan`.
+#[test]
+fn bash_completes_backends() {
+    let exe = env!("CARGO_BIN_EXE_cnbench");
+    let script = format!(
+        r#"source <("{exe}" completions bash)
+COMP_WORDS=(cnbench run --backend v); COMP_CWORD=3; COMP_LINE="cnbench run --backend v"
+COMP_POINT=${{#COMP_LINE}}
+_cnbench cnbench v --backend
+printf '%s\n' "${{COMPREPLY[@]}}""#
+    );
+    let o = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash runs");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let words: Vec<&str> = out.lines().collect();
+    assert_eq!(words, ["vxlan"], "{}", text(&o));
+    for shell in ["zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("vxlan"),
+            "{shell}"
+        );
+    }
+}
+
+/// `cnbench man` is a page `man` renders, naming every command; `--out` writes one per command.
+#[test]
+fn the_man_page_renders() {
+    let dir = std::env::temp_dir().join(format!("cnbench-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = run(&["man", "--out", dir.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let page = dir.join("cnbench.1");
+    let rendered = std::process::Command::new("man")
+        .args(["-l", "-P", "cat"])
+        .arg(&page)
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man runs");
+    assert!(rendered.status.success(), "{}", text(&rendered));
+    let shown = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        shown.contains("NAME") && shown.contains("cnbench"),
+        "{shown}"
+    );
+    for cmd in ["run", "fault", "compare", "completions"] {
+        assert!(shown.contains(cmd), "the page lacks {cmd}:\n{shown}");
+        assert!(
+            dir.join(format!("cnbench-{cmd}.1")).is_file(),
+            "no page for {cmd}"
+        );
+    }
+    let o = run(&["man"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(".ie"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `list --json` and `status --json` are JSON on stdout, with what the tables show.
+#[test]
+fn list_and_status_speak_json() {
+    let o = run(&["list", "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("list --json is JSON");
+    let names: Vec<&str> = v["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, DESIGN_BACKENDS);
+    let bgp = &v["backends"][6];
+    assert_eq!(bgp["options"][0]["flag"], "bgp-topology");
+    assert_eq!(bgp["faults"][0], "bird-restart");
+    assert_eq!(v["substrates"][0]["name"], "netns");
+    let o = run(&["status", "--json"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status --json is JSON");
+    assert!(v.is_array(), "{v}");
+}
+
+/// `--version` names the git revision the binary was built from.
+#[test]
+fn the_version_names_the_revision() {
+    let o = run(&["--version"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let rev = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match rev {
+        // Built from this checkout: its revision (possibly an older build's, so only its
+        // shape is asserted: 12 hex digits in parentheses).
+        Some(_) => {
+            let inside = out.split('(').nth(1).and_then(|s| s.split(')').next());
+            assert!(
+                inside.is_some_and(|r| r.len() == 12 && r.chars().all(|c| c.is_ascii_hexdigit())),
+                "{out}"
+            );
+        }
+        None => assert!(out.starts_with("cnbench "), "{out}"),
+    }
+}
+
+/// `--json -`: the result is the only thing on stdout; the progress goes to stderr.
+#[test]
+fn json_to_stdout_leaves_stdout_to_the_result() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "bridge",
+        "--workloads",
+        "none",
+        "--json",
+        "-",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r: reports::RunResult = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not a result ({e}): {}", text(&o)));
+    assert!(r.checks_passed() && !r.checks.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("== checking") && err.contains("checks:"),
+        "{err}"
+    );
+    common::assert_nothing_left(&r.run_id);
 }

@@ -1,4 +1,4 @@
-//! Runs at the same time on one machine do not collide (DESIGN.md §5 rule 6): `cnbench run`s
+//! Runs at the same time on one machine do not collide (docs/design.md §5 rule 6): `cnbench run`s
 //! started at the same moment, with the same backend (so device names like `eth0`, `cni0` and
 //! `flannel.1`, addresses and default ports all coincide), each pass every check, measure,
 //! and leave nothing of themselves behind.

@@ -243,7 +243,7 @@ fn faults_that_do_not_apply_are_refused_before_anything_exists() {
         ),
         (
             vec!["--backend", "vxlan", "--fault", "flap"],
-            "unknown fault \"flap\"",
+            "invalid value 'flap' for '--fault <FAULT>' (possible values: loss, link-flap",
         ),
         (
             vec!["--backend", "vxlan", "--fault", "loss", "--loss", "0"],

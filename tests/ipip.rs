@@ -16,7 +16,7 @@ use common::SHORT;
 
 /// Whether this kernel can make an ipip device (probed the way cnbench probes).
 fn kernel_has_ipip() -> bool {
-    harness::capability::probe_link_kinds(&["ipip"])
+    harness::detect::probe_link_kinds(&["ipip"])
         .expect("probing needs root: these tests run as root")
         .iter()
         .all(|k| k.result.is_ok())
@@ -180,7 +180,14 @@ fn kernel_datapath_runs_with_the_module_and_is_refused_without_it() {
         assert_eq!(r.parameters.datapath.as_deref(), Some("kernel"));
         return;
     }
-    for (datapath, needle) in [("kernel", "lacks the ipip module"), ("batched", "`kernel`")] {
+    for (datapath, needle) in [
+        ("kernel", "lacks the ipip module"),
+        // flannel-udp's value: offered by the command line, refused for ipip.
+        (
+            "batched",
+            "--datapath batched: backend ipip takes kernel, userspace",
+        ),
+    ] {
         let before = cnb_namespaces();
         let o = run(&["run", "--backend", "ipip", "--datapath", datapath]);
         assert_eq!(code(&o), 2, "{}", text(&o));

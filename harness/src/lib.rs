@@ -6,11 +6,11 @@
 //! backend. Backends depend on this crate.
 
 pub mod backend;
-pub mod capability;
 pub mod checks;
 pub mod clock;
 pub mod cost;
 pub mod cpu;
+pub mod detect;
 pub mod error;
 pub mod fault;
 pub mod host;

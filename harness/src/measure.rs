@@ -1,5 +1,5 @@
 //! Measurement: workload agents run as separate processes inside the pod namespaces
-//! (`cnbench agent '<json>'`), pinned to CPUs whose placement is part of the result.
+//! (`cnbench task '<json>'`), pinned to CPUs whose placement is part of the result.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +38,7 @@ pub struct MeasureOptions {
     /// Whether each case gets one more repetition with the tracepoint counters on
     /// (syscalls, crossings, device transmissions).
     pub trace: bool,
-    /// The program that runs agents: the cnbench binary (`<exe> agent '<json>'`).
+    /// The program that runs agents: the cnbench binary (`<exe> task '<json>'`).
     pub agent_exe: PathBuf,
 }
 

@@ -1,7 +1,7 @@
 //! Named network namespaces, created and deleted the way `ip netns` does it, without forking.
 //!
 //! `setns(2)` changes only the calling thread. Entering a namespace on a tokio worker or any
-//! pooled thread poisons it for later, unrelated work (MACHINE-NOTES: 61–151 of 200 tasks ran
+//! pooled thread poisons it for later, unrelated work (docs/machine-notes.md "Namespaces and netlink": 61–151 of 200 tasks ran
 //! in the wrong namespace), so [`Netns::run_in`] enters a namespace only on a short-lived
 //! thread of its own, to create a file descriptor there (a netlink or IP socket). A socket stays
 //! bound to the namespace it was created in, so the fd is then safe to use from any thread.

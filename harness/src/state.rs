@@ -1,6 +1,6 @@
 //! What a run has made, recorded under `/run/cnbench/<run>/` before it is made, so that
 //! `cnbench down`, `cnbench check` and `cnbench clean` can find it from another process, and
-//! a run killed with SIGKILL can be cleaned up (DESIGN.md §5 rule 5).
+//! a run killed with SIGKILL can be cleaned up (docs/design.md §5 rule 5).
 
 use std::fs;
 use std::io;

@@ -291,6 +291,17 @@ pub struct Parameters {
     pub backend_options: BTreeMap<String, String>,
 }
 
+impl Parameters {
+    /// Records the backend options in effect: in [`Parameters::backend_options`], and in
+    /// the two fields schema version 5 knew them by (`datapath`, `bgp_topology`), so readers
+    /// of either version find them.
+    pub fn set_backend_options(&mut self, options: BTreeMap<String, String>) {
+        self.datapath = options.get("datapath").cloned();
+        self.bgp_topology = options.get("bgp-topology").cloned();
+        self.backend_options = options;
+    }
+}
+
 /// Wall-clock duration of each phase of the run; absent for phases that did not run (yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timings {

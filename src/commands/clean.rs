@@ -1,14 +1,14 @@
 //! `cnbench clean`: remove what crashed runs left (and, with `--all`, standing ones).
 
 use anyhow::{bail, Context as _, Result};
-use harness::capability;
+use harness::detect;
 use harness::state;
 
 use crate::ExitCode;
 
 /// `cnbench clean`.
 pub fn clean(all: bool) -> Result<ExitCode> {
-    capability::require_root()?;
+    detect::require_root()?;
     harness::signals::install().context("installing signal handlers")?;
     let report = state::clean(all);
     for r in &report.removed {

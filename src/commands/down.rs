@@ -1,7 +1,7 @@
 //! `cnbench down`: tear down a topology left standing by `cnbench up`.
 
 use anyhow::{bail, Context as _, Result};
-use harness::capability;
+use harness::detect;
 use harness::state::{self, Mode, RunState};
 
 use super::{attach, valid_run_id};
@@ -10,7 +10,7 @@ use crate::ExitCode;
 /// `cnbench down`.
 pub fn down(run_id: &str) -> Result<ExitCode> {
     valid_run_id(run_id)?;
-    capability::require_root()?;
+    detect::require_root()?;
     harness::signals::install().context("installing signal handlers")?;
     let st = RunState::load(run_id)?;
     if st.mode == Mode::Run && st.owner_alive() {

@@ -2,7 +2,7 @@
 //! stream with the check after it, tear down.
 
 use anyhow::{anyhow, Context as _, Result};
-use harness::capability;
+use harness::detect;
 use harness::fault::{self, FaultKind, FaultOptions, FaultSpec, Recovery};
 use harness::run::Launch;
 use harness::state::Mode;
@@ -64,7 +64,7 @@ pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
         agent_exe: exe()?,
     };
     fault::validate_options(&fopts).map_err(HarnessError::from)?;
-    capability::require_root()?;
+    detect::require_root()?;
     let writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
 

@@ -3,7 +3,7 @@
 //! whether each substrate is ready. As a table, or as JSON (`--json`).
 
 use anyhow::Result;
-use harness::capability::{self, KindSupport};
+use harness::detect::{self, KindSupport};
 use serde::Serialize;
 
 use crate::registry;
@@ -147,7 +147,7 @@ fn survey() -> Listing {
         .collect();
     kinds.sort();
     kinds.dedup();
-    let probed = capability::probe_link_kinds(&kinds);
+    let probed = detect::probe_link_kinds(&kinds);
     if let Err(e) = &probed {
         eprintln!("cnbench: cannot probe kernel features ({e}); support shown as unknown");
     }
@@ -164,7 +164,7 @@ fn survey() -> Listing {
                     missing.push(why.clone());
                 }
             }
-            if let Err(why) = info.require_programs(capability::find_binary) {
+            if let Err(why) = info.require_programs(detect::find_binary) {
                 missing.push(why.to_string());
             }
             let this_machine = info

@@ -27,7 +27,7 @@ use harness::measure::{CpuPlacement, MeasureOptions};
 use harness::run::Topology;
 use harness::state::RunState;
 use harness::topology::{new_run_id, Plan, Substrate};
-use harness::{capability, Backend, HarnessError};
+use harness::{detect, Backend, HarnessError};
 use reports::{Environment, Outcome, RunResult};
 use workloads::{Generator, Workload};
 
@@ -66,7 +66,7 @@ pub fn plan_for(
     let backend = registry::make(name, options, &plan).map_err(|e| anyhow!(e))?;
     backend
         .info()
-        .require_programs(capability::find_binary)
+        .require_programs(detect::find_binary)
         .map_err(HarnessError::from)?;
     Ok((backend, plan))
 }
@@ -249,7 +249,7 @@ pub fn valid_run_id(run_id: &str) -> Result<()> {
 /// A standing topology and its backend, made again from the run's state.
 pub fn attach(run_id: &str) -> Result<(Box<dyn Backend>, Topology)> {
     valid_run_id(run_id)?;
-    capability::require_root()?;
+    detect::require_root()?;
     // A signal must not cut a check short between stopping a daemon and recording its
     // replacement, nor a teardown half-way: hold SIGINT/SIGTERM as a flag.
     harness::signals::install().context("installing signal handlers")?;

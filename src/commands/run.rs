@@ -2,7 +2,7 @@
 //! session's host-net baseline; then the summary.
 
 use anyhow::{Context as _, Result};
-use harness::capability;
+use harness::detect;
 use harness::run::{self, Observer};
 use harness::HarnessError;
 
@@ -18,7 +18,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let options = args.backend.options.options();
     let (backend, plan) = plan_for(&args.backend.backend, &options, &args.topology)?;
     let opts = measure_options(&args.measure)?;
-    capability::require_root()?;
+    detect::require_root()?;
     let writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
 

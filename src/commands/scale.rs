@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use harness::backend::BackendOptions;
-use harness::capability;
+use harness::detect;
 use harness::topology::{new_run_id, TopologyRequest, Underlay, MAX_NODES};
 
 use super::{environment, exe, open_json};
@@ -45,15 +45,20 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
         .map_err(harness::HarnessError::from)?;
     let probe = registry::make(&args.backend, &fixed, &first).map_err(|e| anyhow!(e))?;
     let Some(scale) = probe.capabilities().scale else {
+        let with: Vec<&str> = registry::all()
+            .into_iter()
+            .filter(|e| e.scales)
+            .map(|e| e.info.name)
+            .collect();
         bail!(
-            "scale measures a control plane: --backend {} has none to scale; {} do",
+            "scale measures a control plane: --backend {} has none to scale; {} {}",
             args.backend,
-            registry::all()
-                .into_iter()
-                .filter(|e| e.scales)
-                .map(|e| e.info.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            with.join(", "),
+            if with.len() == 1 {
+                "has one"
+            } else {
+                "have one"
+            }
         );
     };
     let (flag, defaults) = scale.sweep();
@@ -82,7 +87,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             let backend = registry::make(&args.backend, &options, &plan).map_err(|e| anyhow!(e))?;
             backend
                 .info()
-                .require_programs(capability::find_binary)
+                .require_programs(detect::find_binary)
                 .map_err(harness::HarnessError::from)?;
             let sweep = backend
                 .capabilities()
@@ -92,7 +97,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             points.push((variant.clone(), n, sweep));
         }
     }
-    capability::require_root()?;
+    detect::require_root()?;
     let mut writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());

@@ -2,7 +2,7 @@
 //! kernel unpacked under /var/lib/cnbench/vm); idempotent.
 
 use anyhow::Result;
-use harness::capability;
+use harness::detect;
 
 use crate::cli::SetupTarget;
 use crate::ExitCode;
@@ -11,7 +11,7 @@ use crate::ExitCode;
 pub fn setup(target: SetupTarget) -> Result<ExitCode> {
     match target {
         SetupTarget::Vm => {
-            capability::require_root()?;
+            detect::require_root()?;
             let mut out = crate::output::human();
             harness::vm::setup::run(&mut out)?;
         }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use harness::capability;
+use harness::detect;
 use harness::run::{Launch, Topology};
 use harness::state::Mode;
 
@@ -16,7 +16,7 @@ use crate::ExitCode;
 pub fn up(args: &UpArgs) -> Result<ExitCode> {
     let options = args.backend.options.options();
     let (backend, plan) = plan_for(&args.backend.backend, &options, &args.topology)?;
-    capability::require_root()?;
+    detect::require_root()?;
     harness::signals::install().context("installing signal handlers")?;
     let run_id = plan.run_id().to_string();
     let t = Instant::now();

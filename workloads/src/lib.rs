@@ -1,7 +1,7 @@
 //! cnbench traffic generators.
 //!
 //! A workload runs as two agent processes that the harness starts inside pod network
-//! namespaces (`cnbench agent '<json>'`, the JSON being an [`AgentTask`]). This crate knows a
+//! namespaces (`cnbench task '<json>'`, the JSON being an [`AgentTask`]). This crate knows a
 //! pod only as an IP and a port: nothing of namespaces, backends or netlink.
 //!
 //! # Agents
@@ -139,7 +139,7 @@ pub use task::{
     DEFAULT_WARMUP_MS, MAX_MESSAGE_SIZE, MAX_UDP_PAYLOAD,
 };
 
-/// Runs one agent: the body of the hidden `cnbench agent '<json>'` subcommand.
+/// Runs one agent: the body of the hidden `cnbench task '<json>'` subcommand.
 ///
 /// - `Serve`: pins the process's main thread (if `cpu` is set), listens, writes exactly one
 ///   line `ready <port>\n` to `out` and flushes, then serves until the process is killed.

@@ -85,7 +85,7 @@ pub(crate) fn run(cfg: &ClientConfig) -> Result<Sample, WorkloadError> {
             continue;
         }
         bytes += r.bytes_in_window;
-        // DESIGN §6: bytes received in the window / the window. The nominal window, not the
+        // docs/design.md §6: bytes received in the window / the window. The nominal window, not the
         // span between the first and last receive inside it: a stall at its end must lower
         // the rate, not shorten the time it is divided by.
         window_sum += u128::from(cfg.duration_ms) * 1_000_000;

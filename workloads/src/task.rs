@@ -206,7 +206,7 @@ pub const DEFAULT_DURATION_MS: u64 = 10_000;
 /// Warm-up length used by [`ClientConfig::new`], in milliseconds.
 pub const DEFAULT_WARMUP_MS: u64 = 2_000;
 
-/// One agent process's job, as the harness passes it to `cnbench agent '<json>'`.
+/// One agent process's job, as the harness passes it to `cnbench task '<json>'`.
 ///
 /// JSON shape: `{"role":"serve","workload":"tcp-rr","bind":"0.0.0.0:5201"}` or
 /// `{"role":"client","workload":"tcp-stream","target":"10.0.0.2:5201","duration_ms":10000,

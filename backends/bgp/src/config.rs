@@ -1,6 +1,6 @@
 //! BIRD 2 configuration of one speaker, generated from the plan and the peering model.
 //!
-//! Timers are fast on purpose (MACHINE-NOTES "BIRD 2"): with BIRD's defaults a session waits
+//! Timers are fast on purpose (docs/machine-notes.md "BIRD 2"): with BIRD's defaults a session waits
 //! about 5 s (connect delay) before its first connect and 60 s after an error, which would
 //! make every run, every restart and every scale point wait for timers instead of measuring
 //! the protocol.

@@ -84,6 +84,7 @@ pub const BIRD_RESTART: FaultDecl = FaultDecl {
     name: "bird-restart",
     summary: "the node's BIRD stopped, then started again",
     needs: "BIRD",
+    peers_must_relearn: false,
 };
 
 /// How long setup waits for every route before it lets the checks show what is missing.

@@ -4,7 +4,7 @@
 //! machine all of those broadcasts are flooded by one bridge to every node and land in the
 //! two CPUs' receive backlogs (`net.core.netdev_max_backlog`, 1000 packets): tens of thousands
 //! were dropped at 40 nodes, the BGP SYNs behind them died, and convergence took minutes or
-//! never came (MACHINE-NOTES "BIRD at scale"). Real hosts on real switches do not share one
+//! never came (docs/machine-notes.md "BIRD at scale"). Real hosts on real switches do not share one
 //! backlog. So from [`PRERESOLVE_FROM_NODES`] nodes on, every node (and the router) gets a
 //! permanent neighbour entry for each underlay address it talks to, like a static ARP table;
 //! small topologies keep real ARP, which the neighbour checks then verify.

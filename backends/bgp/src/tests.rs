@@ -157,7 +157,7 @@ fn configurations_say_what_the_peering_model_says() {
     assert!(rt.contains("bgp_path.last != 64512"), "{rt}");
     assert!(!rt.contains("direct;"), "eBGP is direct by itself: {rt}");
     // Where BIRD is installed, it accepts every configuration (`bird -p` starts nothing).
-    if harness::capability::find_binary("bird").is_none() {
+    if harness::detect::find_binary("bird").is_none() {
         eprintln!("bird not installed: configurations not parsed by BIRD");
         return;
     }

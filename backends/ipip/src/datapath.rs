@@ -1,5 +1,5 @@
 //! Choosing the datapath: what `--datapath` asked for, checked against what this kernel has
-//! (DESIGN.md: detect, do not assume). Many kernels are built without the ipip module (the
+//! (docs/design.md §5 rule 8: detect, do not assume). Many kernels are built without the ipip module (the
 //! machines cnbench is developed on among them); creating such a link then fails with
 //! EOPNOTSUPP, so the kernel datapath is only offered where a probe link could be made.
 

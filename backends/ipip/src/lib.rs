@@ -121,7 +121,7 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         if on_vms {
             return Ok(harness::vm::nodes::kernel_has_module("ipip"));
         }
-        let found = harness::capability::probe_link_kinds(&["ipip"])
+        let found = harness::detect::probe_link_kinds(&["ipip"])
             .map_err(|e| format!("cannot detect the ipip device type: {e}"))?;
         Ok(found.iter().all(|k| k.result.is_ok()))
     };

@@ -21,6 +21,7 @@ pub const DAEMON_RESTART: FaultDecl = FaultDecl {
     name: "daemon-restart",
     summary: "the node's datapath daemon killed, then started again",
     needs: "datapath daemon",
+    peers_must_relearn: false,
 };
 
 /// The name of the backend's own check in results.

@@ -43,6 +43,7 @@ pub const VTEP_CHANGE: FaultDecl = FaultDecl {
     name: "vtep-change",
     summary: "the node's flannel.1 deleted, then created again with a new MAC",
     needs: "VXLAN device",
+    peers_must_relearn: true,
 };
 
 /// Pods on a node's cni0; the other nodes' routes and tunnels already cover its block.

@@ -34,8 +34,11 @@ pub struct FaultDecl {
     /// What it does, in words (`the node's datapath daemon killed, then started again`).
     pub summary: &'static str,
     /// What a backend needs to suffer it, for the refusal of a backend that has none
-    /// (`a datapath daemon`).
+    /// (`datapath daemon`).
     pub needs: &'static str,
+    /// Whether the other nodes must learn of what it changed (a VTEP's new MAC): then
+    /// `--broken-recovery`, which leaves them unprogrammed, applies to it.
+    pub peers_must_relearn: bool,
 }
 
 /// Faults of a backend's own parts.

@@ -160,18 +160,21 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
         return refuse(format!("--loss {}%: use 1 to 100 %", spec.loss_percent));
     }
     if spec.recovery == Recovery::FaultedNodeOnly {
-        let breaks =
-            matches!(spec.kind, FaultKind::NodeRestart) || spec.kind.name() == "vtep-change";
+        let breaks = match spec.kind {
+            FaultKind::NodeRestart => true,
+            FaultKind::Own(decl) => decl.peers_must_relearn,
+            FaultKind::Loss | FaultKind::LinkFlap => false,
+        };
         if !breaks || backend.capabilities().control_plane.is_none() {
             return refuse(format!(
-                "--broken-recovery skips reprogramming the peers after a vtep-change or \
-                 node-restart of a backend whose control plane cnbench plays (vxlan, host-gw); \
-                 it changes nothing for {} on {name}",
+                "--broken-recovery skips reprogramming the peers after a fault they must learn \
+                 of (node-restart, or a backend's own such as a VTEP's new MAC) on a backend \
+                 whose control plane cnbench plays; it changes nothing for {} on {name}",
                 spec.kind
             ));
         }
     }
-    if spec.kind == FaultKind::Loss && crate::capability::find_binary("nft").is_none() {
+    if spec.kind == FaultKind::Loss && crate::detect::find_binary("nft").is_none() {
         return refuse(
             "--fault loss drops packets with nftables and the program nft is not on PATH: \
              install it (`apt-get install nftables`)"

@@ -1,7 +1,7 @@
 //! A place where cnbench applies netlink changes, reads kernel state and runs processes.
 //!
 //! Backends and checks talk to nodes, pods, switches and routers only through [`Host`]
-//! (DESIGN.md §4a). A host is a network namespace either on this machine or on the machine of
+//! (docs/design.md §4a). A host is a network namespace either on this machine or on the machine of
 //! a node agent (a VM's, one day a remote server's), driven over the agent protocol
 //! ([`crate::remote`]); every method means the same on both.
 

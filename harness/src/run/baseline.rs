@@ -103,7 +103,10 @@ fn measure(
                 "the host-net baseline failed its own checks: {}",
                 failed.join("; ")
             ),
-            fix: "run `cnbench run --backend host-net` to see why, or pass --no-baseline".into(),
+            fix: format!(
+                "run `cnbench run --backend {}` to see why, or pass --no-baseline",
+                host_net.info().name
+            ),
         });
     }
     Ok(Baseline {

@@ -25,8 +25,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::{Backend, BackendOptions, Context, Expectations, Wiring};
-use crate::capability;
 use crate::checks;
+use crate::detect;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::measure::{self, MeasureOptions};
@@ -103,9 +103,9 @@ impl Topology {
     pub fn up(backend: &dyn Backend, plan: Plan, launch: Launch) -> Result<Topology> {
         // 1. Everything that can be checked without touching the kernel.
         backend.validate(&plan)?;
-        capability::require_root()?;
+        detect::require_root()?;
         let info = backend.info();
-        info.require_programs(capability::find_binary)?;
+        info.require_programs(detect::find_binary)?;
         if plan.spec.substrate == Substrate::Vm {
             if launch.mode != Mode::Run {
                 return Err(HarnessError::Unsupported {
@@ -195,7 +195,7 @@ impl Topology {
             .info()
             .programs
             .iter()
-            .filter_map(|p| capability::find_binary(p.name))
+            .filter_map(|p| detect::find_binary(p.name))
             .collect();
         let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe, &programs);
         // QEMU's pids are on record before anything else can fail.
@@ -674,7 +674,7 @@ fn check_and_measure(
 
 /// The result's record of the run's parameters.
 pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> Parameters {
-    Parameters {
+    let mut p = Parameters {
         backend: backend.info().name.to_string(),
         nodes: plan.spec.nodes,
         pods_per_node: plan.spec.pods_per_node,
@@ -703,8 +703,8 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         streams: opts.streams,
         message_size_bytes: opts.message_size,
         generator: opts.generator.name().to_string(),
-        datapath: backend.options().get("datapath").map(str::to_string),
-        bgp_topology: backend.options().get("bgp-topology").map(str::to_string),
-        backend_options: backend.options().to_map(),
-    }
+        ..Parameters::default()
+    };
+    p.set_backend_options(backend.options().to_map());
+    p
 }

@@ -12,7 +12,7 @@ use super::initramfs::CONTROL_PORT_NAME;
 use crate::error::{HarnessError, Result};
 
 /// Size of QEMU's TCG translation cache, in MiB. The default (1 GiB on 64-bit hosts) fills
-/// with translated code as the guest runs and is never given back (MACHINE-NOTES: a smaller
+/// with translated code as the guest runs and is never given back (docs/machine-notes.md "VMs (qemu) as nodes": a smaller
 /// cache, a lower RSS). Measured here to the ready line: 64 MiB -> 223 MiB RSS, 32 -> 208,
 /// 16 -> 191. When the cache is full QEMU flushes it and translates again, which costs time
 /// in a long run, so not smaller than 32.
@@ -60,13 +60,14 @@ impl VmSpec {
     /// The child is also spawned with transparent huge pages disabled for it
     /// (`PR_SET_THP_DISABLE`, inherited across exec): QEMU asks for huge pages on guest RAM,
     /// and a huge page is backed in full however little of it the guest touches
-    /// (MACHINE-NOTES: 240 MB with THP, 185 without; here 7–10 MiB per VM at boot).
+    /// (docs/machine-notes.md "VMs (qemu) as nodes": 240 MB with THP, 185 without; here 7–10 MiB per VM at boot).
     pub fn command(&self, assets: &Assets) -> Command {
         let mut cmd = Command::new(&assets.qemu);
         cmd.arg("-name").arg(qemu_value(&self.name));
         // TCG (software emulation), never KVM: this host's /dev/kvm is a paravirtual variant
-        // on which a stock Debian kernel dies with emulation failures (MACHINE-NOTES "VMs
-        // (qemu) as nodes"). `-cpu max` gives the guest every CPU feature TCG can emulate.
+        // on which a stock Debian kernel dies with emulation failures
+        // (docs/machine-notes.md "VMs (qemu) as nodes"). `-cpu max` gives the guest every CPU
+        // feature TCG can emulate.
         cmd.arg("-machine").arg("pc");
         cmd.arg("-accel").arg(format!("tcg,tb-size={TB_SIZE_MIB}"));
         cmd.args(["-cpu", "max", "-smp", "1"]);

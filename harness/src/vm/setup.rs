@@ -2,7 +2,7 @@
 //!
 //! - QEMU. On bookworm from bookworm-backports: bookworm's own `qemu-system-x86` (7.2) would
 //!   downgrade and so remove the `qemu-utils` 10 that these machines come with, and the matching
-//!   QEMU 10 is in backports (MACHINE-NOTES). On newer Debian, the release's own.
+//!   QEMU 10 is in backports (docs/machine-notes.md "VMs (qemu) as nodes"). On newer Debian, the release's own.
 //! - A static busybox (`busybox-static`), the VM's shell: it needs no libraries in the VM.
 //! - A kernel: the current `linux-image-<version>-cloud-amd64` (the cloud flavour boots fast
 //!   and has the virtio drivers and the network modules as modules), downloaded with

@@ -1,7 +1,7 @@
 //! The one font every plot uses, embedded in the binary.
 //!
 //! plotters' default `ttf` feature looks fonts up through fontconfig and fails with "No such
-//! font" on a machine without system fonts (see MACHINE-NOTES). With `ab_glyph`, text is
+//! font" on a machine without system fonts (see docs/machine-notes.md "Crates"). With `ab_glyph`, text is
 //! measured and rasterized from font bytes we register ourselves: DejaVu Sans (Bitstream Vera
 //! licence, `assets/DejaVuSans-LICENSE.txt`), so PNGs look the same everywhere.
 

@@ -15,7 +15,7 @@ use super::mmsg::Batch;
 const SEQ_LIMIT: u64 = 1 << 32;
 /// Rate the server's bitmap is preallocated for, in datagrams per second (a 12 s test:
 /// 6 MiB); it grows if a faster sender needs more. Several times what a kernel datapath
-/// delivered on the reference machines (MACHINE-NOTES: 723k 64-byte datagrams/s on veth).
+/// delivered on the reference machines (docs/machine-notes.md "Measuring on these machines": 723k 64-byte datagrams/s on veth).
 const SEQ_PREALLOC_RATE: u64 = 4_000_000;
 
 /// The udp-stream receive side: the window (as tcp-stream's, per `recvmmsg` batch) and the

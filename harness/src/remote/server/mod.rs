@@ -134,7 +134,7 @@ pub enum NodeNamespace {
     Own,
     /// One the session makes, named as the harness names the node, and deletes at its end:
     /// on a machine that is not the node's alone, the agent never touches its own namespace
-    /// (DESIGN.md §5 rule 1).
+    /// (docs/design.md §5 rule 1).
     Made,
 }
 
@@ -263,7 +263,7 @@ fn refused(reason: &str) -> FromAgent {
 /// The link kinds the harness may ask for that this kernel can create.
 fn probe_kinds() -> Vec<String> {
     const KINDS: [&str; 5] = ["ipip", "vxlan", "veth", "bridge", "tun"];
-    match crate::capability::probe_link_kinds(&KINDS) {
+    match crate::detect::probe_link_kinds(&KINDS) {
         Ok(found) => found
             .into_iter()
             .filter(|k| k.result.is_ok())

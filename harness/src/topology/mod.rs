@@ -1,6 +1,14 @@
 //! The topology planner: from a few numbers and CIDRs to every namespace, device name and
 //! address of a run. Pure logic: it touches nothing, so the whole plan is validated before
-//! the first netlink call (DESIGN.md §5 rule 3).
+//! the first netlink call (docs/design.md §5 rule 3).
+//!
+//! This file: what the user asked for (the request, a backend's defaults, the resolved spec
+//! and its validation, the underlay, pod-network and substrate kinds). `plan`: everything a
+//! run will create, laid out from a spec, and pods added to and removed from it.
+
+mod plan;
+
+pub use plan::{NodePlan, Plan, PodPlan, RouterPlan, SwitchPlan};
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -33,7 +41,7 @@ impl Underlay {
         }
     }
 
-    /// The default underlay subnets (DESIGN.md §3).
+    /// The default underlay subnets (docs/design.md §3).
     pub fn default_cidrs(self) -> Vec<Ipv4Net> {
         match self {
             Underlay::None => vec![],
@@ -102,7 +110,7 @@ pub struct TopologySpec {
     pub substrate: Substrate,
 }
 
-/// Where a run's nodes live (DESIGN.md §4a).
+/// Where a run's nodes live (docs/design.md §4a).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Substrate {
@@ -143,86 +151,6 @@ impl FromStr for Substrate {
     }
 }
 
-/// The underlay switch (for `l2`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SwitchPlan {
-    /// Namespace `cnb-<run>-sw`.
-    pub netns: String,
-    /// The bridge inside it.
-    pub bridge: String,
-}
-
-/// The underlay router (for `l3`): one bridge per subnet, the router's address on each.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouterPlan {
-    /// Namespace `cnb-<run>-rt`.
-    pub netns: String,
-    /// `(bridge name, router address/prefix)` per subnet.
-    pub segments: Vec<(String, Ipv4Net)>,
-}
-
-/// One node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodePlan {
-    /// Position, from 0.
-    pub index: u32,
-    /// Short role name, `n0`.
-    pub role: String,
-    /// Namespace `cnb-<run>-n0`.
-    pub netns: String,
-    /// Underlay address of `eth0` (None without an underlay).
-    pub underlay_ip: Option<Ipv4Net>,
-    /// Default gateway on the underlay (`l3` only).
-    pub underlay_gateway: Option<Ipv4Addr>,
-    /// Which underlay subnet the node is on.
-    pub segment: usize,
-    /// Name of the node's port on the switch or router bridge.
-    pub switch_port: String,
-    /// The node's pod block (PerNodeBlocks and SingleSubnet).
-    pub pod_block: Option<Ipv4Net>,
-    /// The node's own address in its pod block (the bridge gateway, `.1`).
-    pub pod_gateway: Option<Ipv4Net>,
-}
-
-/// One pod.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodPlan {
-    /// Index of its node.
-    pub node: u32,
-    /// Position on its node, from 0.
-    pub index: u32,
-    /// Short role name, `n0p1`.
-    pub role: String,
-    /// Namespace it lives in: its own (`cnb-<run>-n0p1`) or its node's (host network).
-    pub netns: String,
-    /// Whether `netns` is the pod's own namespace.
-    pub own_netns: bool,
-    /// The pod's address with its prefix.
-    pub ip: Ipv4Net,
-    /// The pod's default gateway, if it has its own namespace.
-    pub gateway: Option<Ipv4Addr>,
-    /// Name of the host end of its veth, in the node namespace (unique per run, at most 15
-    /// bytes, so tracepoints can be filtered by device name).
-    pub host_veth: String,
-}
-
-/// Everything a run will create, decided before anything is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    /// The resolved request.
-    pub spec: TopologySpec,
-    /// How pods are addressed.
-    pub pod_network: PodNetwork,
-    /// The switch, for `l2`.
-    pub switch: Option<SwitchPlan>,
-    /// The router, for `l3`.
-    pub router: Option<RouterPlan>,
-    /// The nodes.
-    pub nodes: Vec<NodePlan>,
-    /// The pods, node by node.
-    pub pods: Vec<PodPlan>,
-}
-
 /// Largest node count the planner accepts.
 pub const MAX_NODES: u32 = 250;
 /// Largest pod count per node the planner accepts.
@@ -253,7 +181,11 @@ pub fn netns_name(run_id: &str, role: &str) -> String {
     format!("{}{run_id}-{role}", crate::netns::NETNS_PREFIX)
 }
 
-fn invalid(option: &'static str, value: impl ToString, why: impl Into<String>) -> PlanError {
+pub(crate) fn invalid(
+    option: &'static str,
+    value: impl ToString,
+    why: impl Into<String>,
+) -> PlanError {
     PlanError::Invalid {
         option,
         value: value.to_string(),
@@ -262,7 +194,7 @@ fn invalid(option: &'static str, value: impl ToString, why: impl Into<String>) -
 }
 
 /// Host addresses of `net` (excluding network and broadcast for prefixes below /31).
-fn host_count(net: &Ipv4Net) -> u64 {
+pub(crate) fn host_count(net: &Ipv4Net) -> u64 {
     let size = 1u64 << (32 - u32::from(net.prefix_len()));
     if net.prefix_len() >= 31 {
         size
@@ -272,7 +204,7 @@ fn host_count(net: &Ipv4Net) -> u64 {
 }
 
 /// The `k`-th host address of `net` (k = 1 is the first usable one).
-fn nth_host(net: &Ipv4Net, k: u32) -> Ipv4Addr {
+pub(crate) fn nth_host(net: &Ipv4Net, k: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net.network()) + k)
 }
 
@@ -425,314 +357,6 @@ impl TopologySpec {
 /// Whether two networks share any address.
 pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
-}
-
-impl Plan {
-    /// Validates `spec` and lays out every namespace, name and address.
-    pub fn new(spec: TopologySpec, pod_network: PodNetwork) -> Result<Plan, PlanError> {
-        spec.validate()?;
-        let run = spec.run_id.clone();
-        let switch = (spec.underlay == Underlay::L2).then(|| SwitchPlan {
-            netns: netns_name(&run, "sw"),
-            bridge: "br0".into(),
-        });
-        let router = (spec.underlay == Underlay::L3).then(|| RouterPlan {
-            netns: netns_name(&run, "rt"),
-            segments: spec
-                .underlay_cidrs
-                .iter()
-                .enumerate()
-                .map(|(i, net)| {
-                    let ip = Ipv4Net::new(nth_host(net, 1), net.prefix_len()).expect("valid");
-                    (format!("br{}", i + 1), ip)
-                })
-                .collect(),
-        });
-
-        let blocks = pod_blocks(&spec, pod_network)?;
-        let mut nodes = Vec::new();
-        for n in 0..spec.nodes {
-            let role = format!("n{n}");
-            let (segment, underlay_ip, gw) = match spec.underlay {
-                Underlay::None => (0, None, None),
-                // DESIGN.md §3: node N = 10.168.0.(N+1).
-                Underlay::L2 => {
-                    let net = spec.underlay_cidrs[0];
-                    let ip = Ipv4Net::new(nth_host(&net, n + 1), net.prefix_len()).expect("valid");
-                    (0, Some(ip), None)
-                }
-                // Alternate nodes between the two subnets; .1 is the router.
-                Underlay::L3 => {
-                    let seg = (n % 2) as usize;
-                    let net = spec.underlay_cidrs[seg];
-                    let ip =
-                        Ipv4Net::new(nth_host(&net, n / 2 + 2), net.prefix_len()).expect("valid");
-                    (seg, Some(ip), Some(nth_host(&net, 1)))
-                }
-            };
-            let (pod_block, pod_gateway) = match &blocks {
-                Some(b) => {
-                    let block = b[n as usize];
-                    let gw = Ipv4Net::new(nth_host(&block, 1), block.prefix_len()).expect("valid");
-                    (Some(block), Some(gw))
-                }
-                None => (None, None),
-            };
-            nodes.push(NodePlan {
-                index: n,
-                netns: netns_name(&run, &role),
-                switch_port: role.clone(),
-                role,
-                underlay_ip,
-                underlay_gateway: gw,
-                segment,
-                pod_block,
-                pod_gateway,
-            });
-        }
-
-        let mut pods = Vec::new();
-        for node in &nodes {
-            for p in 0..spec.pods_per_node {
-                let role = format!("{}p{p}", node.role);
-                let (netns, own, ip, gateway) = match pod_network {
-                    PodNetwork::HostNetwork => (
-                        node.netns.clone(),
-                        false,
-                        node.underlay_ip.unwrap_or_else(|| {
-                            Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid")
-                        }),
-                        None,
-                    ),
-                    PodNetwork::SingleSubnet | PodNetwork::PerNodeBlocks { .. } => {
-                        let block = node.pod_block.expect("blocks planned for this network");
-                        // .1 is the node's gateway; pods follow from .2.
-                        let ip = Ipv4Net::new(nth_host(&block, p + 2), block.prefix_len())
-                            .expect("valid");
-                        let gw = node.pod_gateway.map(|g| g.addr());
-                        (netns_name(&run, &role), true, ip, gw)
-                    }
-                };
-                pods.push(PodPlan {
-                    node: node.index,
-                    index: p,
-                    host_veth: format!("v{run}{role}"),
-                    role,
-                    netns,
-                    own_netns: own,
-                    ip,
-                    gateway,
-                });
-            }
-        }
-        Ok(Plan {
-            spec,
-            pod_network,
-            switch,
-            router,
-            nodes,
-            pods,
-        })
-    }
-
-    /// Every namespace of the run, in creation order (underlay, nodes, pods).
-    pub fn namespaces(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        v.extend(self.switch.iter().map(|s| s.netns.clone()));
-        v.extend(self.router.iter().map(|r| r.netns.clone()));
-        v.extend(self.nodes.iter().map(|n| n.netns.clone()));
-        v.extend(
-            self.pods
-                .iter()
-                .filter(|p| p.own_netns)
-                .map(|p| p.netns.clone()),
-        );
-        v
-    }
-
-    /// The run id.
-    pub fn run_id(&self) -> &str {
-        &self.spec.run_id
-    }
-
-    /// The node a pod lives on.
-    pub fn node_of(&self, pod: &PodPlan) -> &NodePlan {
-        &self.nodes[pod.node as usize]
-    }
-
-    /// Adds a pod to node `node` (a standing topology's new pod): the next free position on
-    /// the node, and the first address of the node's block that no pod has (the node's own
-    /// for host-network pods). Returns its index in [`Plan::pods`]; pods stay node by node.
-    pub fn add_pod(&mut self, node: u32) -> Result<usize, PlanError> {
-        let Some(n) = self.nodes.get(node as usize).cloned() else {
-            return Err(invalid(
-                "node",
-                node,
-                format!(
-                    "the topology has nodes 0..={}",
-                    self.nodes.len().saturating_sub(1)
-                ),
-            ));
-        };
-        let on_node = self.pods.iter().filter(|p| p.node == node).count() as u32;
-        if on_node >= MAX_PODS_PER_NODE || self.pods.len() as u32 >= MAX_PODS {
-            return Err(invalid(
-                "pods",
-                self.pods.len(),
-                format!(
-                    "at most {MAX_PODS_PER_NODE} pods per node and {MAX_PODS} in all: remove one first"
-                ),
-            ));
-        }
-        let index = self
-            .pods
-            .iter()
-            .filter(|p| p.node == node)
-            .map(|p| p.index + 1)
-            .max()
-            .unwrap_or(0);
-        let role = format!("{}p{index}", n.role);
-        let run = self.spec.run_id.clone();
-        let pod = match self.pod_network {
-            PodNetwork::HostNetwork => PodPlan {
-                node,
-                index,
-                host_veth: format!("v{run}{role}"),
-                netns: n.netns.clone(),
-                own_netns: false,
-                ip: n
-                    .underlay_ip
-                    .unwrap_or_else(|| Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid")),
-                gateway: None,
-                role,
-            },
-            PodNetwork::SingleSubnet | PodNetwork::PerNodeBlocks { .. } => {
-                let block = n.pod_block.expect("blocks planned for this network");
-                // .1 is the node's gateway; pods take the lowest free address from .2.
-                let taken = |a: Ipv4Addr| self.pods.iter().any(|p| p.ip.addr() == a);
-                let ip = (2..=host_count(&block) as u32)
-                    .map(|k| nth_host(&block, k))
-                    .find(|a| !taken(*a))
-                    .ok_or_else(|| {
-                        invalid(
-                            "pods",
-                            self.pods.len(),
-                            format!("node {}'s block {block} has no free address", n.role),
-                        )
-                    })?;
-                PodPlan {
-                    node,
-                    index,
-                    host_veth: format!("v{run}{role}"),
-                    netns: netns_name(&run, &role),
-                    own_netns: true,
-                    ip: Ipv4Net::new(ip, block.prefix_len()).expect("valid"),
-                    gateway: n.pod_gateway.map(|g| g.addr()),
-                    role,
-                }
-            }
-        };
-        if pod.host_veth.len() > 15 {
-            return Err(invalid(
-                "pods",
-                self.pods.len(),
-                format!("{} is longer than a device name may be", pod.host_veth),
-            ));
-        }
-        let at = self
-            .pods
-            .iter()
-            .rposition(|p| p.node <= node)
-            .map_or(0, |i| i + 1);
-        self.pods.insert(at, pod);
-        Ok(at)
-    }
-
-    /// Removes the pod called `role` from the plan and returns it.
-    pub fn remove_pod(&mut self, role: &str) -> Result<PodPlan, PlanError> {
-        match self.pods.iter().position(|p| p.role == role) {
-            Some(i) => Ok(self.pods.remove(i)),
-            None => Err(invalid(
-                "pod",
-                role,
-                format!(
-                    "no such pod; the pods are {}",
-                    self.pods
-                        .iter()
-                        .map(|p| p.role.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )),
-        }
-    }
-
-    /// A locally administered MAC for a bridge of this run, so bridge MACs never change as
-    /// ports come and go (a bridge without one takes its lowest port MAC).
-    pub fn bridge_mac(&self, ordinal: u8) -> [u8; 6] {
-        let id = u32::from_str_radix(&self.spec.run_id, 36).unwrap_or(0);
-        [
-            0x02,
-            0xcb,
-            (id >> 16) as u8,
-            (id >> 8) as u8,
-            id as u8,
-            ordinal,
-        ]
-    }
-}
-
-fn pod_blocks(spec: &TopologySpec, net: PodNetwork) -> Result<Option<Vec<Ipv4Net>>, PlanError> {
-    let cidr = spec.pod_cidr;
-    match net {
-        PodNetwork::HostNetwork => Ok(None),
-        PodNetwork::SingleSubnet => {
-            let need = u64::from(spec.nodes * spec.pods_per_node) + 1;
-            if host_count(&cidr) < need {
-                return Err(invalid(
-                    "pod-cidr",
-                    cidr,
-                    format!("too small for {need} addresses (pods and the gateway): use a shorter prefix"),
-                ));
-            }
-            Ok(Some(vec![cidr; spec.nodes as usize]))
-        }
-        PodNetwork::PerNodeBlocks { block_prefix } => {
-            if cidr.prefix_len() > block_prefix {
-                return Err(invalid(
-                    "pod-cidr",
-                    cidr,
-                    format!("must be /{block_prefix} or larger: each node takes a /{block_prefix}"),
-                ));
-            }
-            let count = 1u64 << u32::from(block_prefix - cidr.prefix_len());
-            if count < u64::from(spec.nodes) {
-                return Err(invalid(
-                    "pod-cidr",
-                    cidr,
-                    format!(
-                        "holds {count} /{block_prefix} blocks, {} nodes need one each",
-                        spec.nodes
-                    ),
-                ));
-            }
-            let block_hosts =
-                host_count(&Ipv4Net::new(cidr.network(), block_prefix).expect("valid"));
-            if block_hosts < u64::from(spec.pods_per_node) + 1 {
-                return Err(invalid(
-                    "pods-per-node",
-                    spec.pods_per_node,
-                    format!("a /{block_prefix} block holds {} pods", block_hosts - 1),
-                ));
-            }
-            Ok(Some(
-                cidr.subnets(block_prefix)
-                    .expect("prefix checked")
-                    .take(spec.nodes as usize)
-                    .collect(),
-            ))
-        }
-    }
 }
 
 /// Topology defaults a backend suggests (the article's shapes).

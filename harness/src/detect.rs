@@ -1,5 +1,6 @@
-//! What this machine can do, found by trying (DESIGN: detect, do not assume): each link kind
-//! is created in a scratch namespace that is deleted right after.
+//! What this machine can do, found by trying (docs/design.md §5 rule 8: detect, do not
+//! assume): root, programs on `PATH`, and each kernel link kind, created in a scratch
+//! namespace that is deleted right after.
 
 use std::path::Path;
 
