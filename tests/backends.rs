@@ -18,12 +18,7 @@ fn assert_complete(r: &reports::RunResult, backend: &str, path: &str) {
     assert_eq!(r.parameters.backend, backend);
     assert_eq!(r.outcome, reports::Outcome::Passed);
     assert!(r.environment.kernel.len() > 1);
-    let failed: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    common::assert_checks_passed(r);
     for kind in [
         "routes",
         "mtu",

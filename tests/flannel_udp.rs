@@ -44,12 +44,7 @@ fn restarted_pid(r: &reports::RunResult) -> u32 {
 }
 
 fn assert_checks_pass(r: &reports::RunResult) {
-    let failed: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    common::assert_checks_passed(r);
     for kind in ["routes", "mtu", "reachability", "fdb", "daemon-restart"] {
         assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
     }
@@ -71,16 +66,8 @@ fn assert_checks_pass(r: &reports::RunResult) {
 fn assert_userspace_measurements(r: &reports::RunResult) {
     common::assert_full_measurement(r, "cross-node");
     common::assert_full_measurement(r, "same-node");
-    for m in &r.measurements {
-        // Cross-node traffic goes through the daemons; same-node traffic stays on cni0.
-        let want = if m.path == "cross-node" {
-            "userspace"
-        } else {
-            "kernel"
-        };
-        assert_eq!(m.datapath, want, "{} {}", m.workload, m.path);
-        assert_eq!(m.repetitions.len(), 1);
-    }
+    common::assert_userspace_datapath(r);
+    assert!(r.measurements.iter().all(|m| m.repetitions.len() == 1));
     let cross = r
         .measurements
         .iter()

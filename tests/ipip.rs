@@ -112,12 +112,7 @@ fn run_ipip(label: &str, extra: &[&str]) -> reports::RunResult {
 
     let r = reports::read_result(&json).expect("result file parses with this schema");
     let _ = std::fs::remove_file(&json);
-    let failed: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    common::assert_checks_passed(&r);
     assert!(measuring.starts_with("== measuring"), "{measuring}");
     assert_eq!(exit, Some(0), "saw:\n{}", child.seen.join("\n"));
     assert_eq!(r.parameters.backend, "ipip");
@@ -128,16 +123,7 @@ fn run_ipip(label: &str, extra: &[&str]) -> reports::RunResult {
         .filter(|c| c.check == "daemon-restart")
         .collect();
     assert_eq!(restart.len(), 2, "{restart:#?}");
-    assert!(!r.measurements.is_empty());
-    for m in &r.measurements {
-        // Cross-node traffic goes through the daemons; same-node traffic stays on cni0.
-        let want = if m.path == "cross-node" {
-            "userspace"
-        } else {
-            "kernel"
-        };
-        assert_eq!(m.datapath, want, "{} {}", m.workload, m.path);
-    }
+    common::assert_userspace_datapath(&r);
     // tunl0 is a TUN 20 bytes below the underlay on every node.
     for node in r.topology.iter().filter(|n| n.role == "node") {
         let tunl0 = node.devices.iter().find(|d| d.name == "tunl0").unwrap();

@@ -13,12 +13,7 @@ fn run_vxlan(extra: &[&str]) -> reports::RunResult {
 fn assert_all_pass(r: &reports::RunResult) {
     assert_eq!(r.parameters.backend, "vxlan");
     assert_eq!(r.outcome, reports::Outcome::Passed);
-    let failed: Vec<_> = r
-        .checks
-        .iter()
-        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    common::assert_checks_passed(r);
     for kind in [
         "routes",
         "mtu",

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::backend::{
-    Context, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect, NeighbourExpect,
-    PodLifecycle,
+    BackendInfo, Context, Datapath, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect,
+    NeighbourExpect, PodLifecycle, Wire,
 };
 use crate::error::Result;
 use crate::netlink::RouteSpec;
@@ -155,6 +155,57 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
     }
     e
 }
+
+/// Declares a device `dev` of kernel kind `kind` at `mtu` beside the pod bridge on every node
+/// (a tunnel's device: `flannel.1`, `flannel0`, `tunl0`): in the node's exact device set,
+/// with its MTU.
+pub fn add_node_device(e: &mut Expectations, plan: &Plan, dev: &str, kind: &str, mtu: u32) {
+    for node in &plan.nodes {
+        if let Some(set) = e.devices.iter_mut().find(|d| d.netns == node.netns) {
+            set.devices.push((dev.into(), kind.into()));
+        }
+        e.mtus.push(DeviceMtu {
+            netns: node.netns.clone(),
+            dev: dev.into(),
+            mtu_bytes: mtu,
+        });
+    }
+}
+
+/// What every overlay on a pod bridge promises beyond its own devices and routes: every pod
+/// reaches every other, the default pod pairs are measured, the nodes' tunnelled traffic
+/// leaves its traces on the underlay (every node sends to every other over eth0: the switch
+/// or router bridge learns its MAC, and it resolves its peer or its router), and a
+/// cross-node path has two routed hops (the source node routes cni0 -> tunnel, the
+/// destination tunnel -> cni0; on l3 the router decrements only the outer header's TTL), a
+/// path MTU of the pods' links (the overhead below the underlay's, so a full pod packet plus
+/// its wrapping is exactly one underlay MTU), and `wire` on the underlay.
+pub fn add_overlay_facts(e: &mut Expectations, plan: &Plan, pod_mtu: u32, wire: Wire) {
+    e.add_full_matrix(plan);
+    e.add_default_measure_pairs(plan);
+    e.merge(crate::underlay::mesh_traffic_expectations(plan));
+    if let Some(pair) = Expectations::cross_node_pair(plan, false) {
+        e.add_path_facts(plan, pair, 2, pod_mtu, wire);
+    }
+}
+
+/// The facts every flannel-style backend shares, to build its [`crate::backend::BackendInfo`]
+/// from (`BackendInfo { name: ..., ..podnet::FLANNEL_STYLE }`): the article's cross-host
+/// shape and addressing, either underlay, and a pod bridge of veths.
+pub const FLANNEL_STYLE: BackendInfo = BackendInfo {
+    name: "",
+    summary: "",
+    datapath: Datapath::Kernel,
+    defaults: FLANNEL_DEFAULTS,
+    pod_network: FLANNEL_POD_NETWORK,
+    overhead_bytes: 0,
+    underlays: &[Underlay::L2, Underlay::L3],
+    programs: &[],
+    link_kinds: &["veth", "bridge"],
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &[],
+};
 
 /// How flannel-style backends address pods: a /24 per node from the pod network.
 pub const FLANNEL_POD_NETWORK: PodNetwork = PodNetwork::PerNodeBlocks { block_prefix: 24 };

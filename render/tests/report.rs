@@ -46,9 +46,14 @@ fn inputs(names: &[&str]) -> Vec<Input> {
 
 /// Width and height from a PNG's header, after decoding the whole image.
 fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+    let decoder = png::Decoder::new(std::io::BufReader::new(fs::File::open(path).unwrap()));
     let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .expect("a size that fits memory")
+    ];
     let info = reader.next_frame(&mut buf).unwrap();
     // Not blank: a drawn plot has dark pixels (text, frames) as well as white.
     assert!(buf.iter().any(|b| *b < 64), "{} is blank", path.display());

@@ -344,3 +344,27 @@ pub fn assert_full_measurement(r: &reports::RunResult, path: &str) {
         assert!(t.sending_node_crossings_per_packet.is_some(), "{what}");
     }
 }
+
+/// A userspace datapath's measurements: cross-node traffic goes through the daemons
+/// (`userspace`), same-node traffic stays on the pod bridge (`kernel`).
+pub fn assert_userspace_datapath(r: &reports::RunResult) {
+    assert!(!r.measurements.is_empty());
+    for m in &r.measurements {
+        let want = match m.path.as_str() {
+            "cross-node" => "userspace",
+            _ => "kernel",
+        };
+        assert_eq!(m.datapath, want, "{} {}", m.workload, m.path);
+    }
+}
+
+/// Every check of `r` passed (expected failures count as failures here: the backends these
+/// tests run declare none on their default topology); the failures listed otherwise.
+pub fn assert_checks_passed(r: &reports::RunResult) {
+    let failed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}

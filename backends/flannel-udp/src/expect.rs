@@ -2,10 +2,9 @@
 //! the one route to it on every node, UDP 8285 between node IPs on the wire, a path MTU 28
 //! bytes below the underlay's, and two routed hops between pods of different nodes.
 
-use harness::backend::{DeviceMtu, Expectations, Wire};
+use harness::backend::{Expectations, Wire};
+use harness::podnet;
 use harness::topology::Plan;
-use harness::{podnet, underlay};
-use userspace::tunnel_route;
 
 use crate::{BRIDGE, OVERHEAD, TUN_DEV, UDP_PORT};
 
@@ -13,35 +12,14 @@ use crate::{BRIDGE, OVERHEAD, TUN_DEV, UDP_PORT};
 pub fn expectations(plan: &Plan) -> Expectations {
     let pod_mtu = plan.spec.mtu - OVERHEAD;
     let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu);
-    for node in &plan.nodes {
-        // flannel0 sits beside cni0 and the pods' veths in the node's device set; the
-        // kernel reports a TUN's kind as `tun`.
-        if let Some(set) = e.devices.iter_mut().find(|d| d.netns == node.netns) {
-            set.devices.push((TUN_DEV.into(), "tun".into()));
-        }
-        e.mtus.push(DeviceMtu {
-            netns: node.netns.clone(),
-            dev: TUN_DEV.into(),
-            mtu_bytes: pod_mtu,
-        });
-        e.add_routes(&node.netns, [tunnel_route(plan.spec.pod_cidr, TUN_DEV)]);
-    }
-    e.add_full_matrix(plan);
-    e.add_default_measure_pairs(plan);
-    // Every node's daemon sends UDP to every other node's daemon during the matrix: the
-    // switch (or router bridge) learns its MAC and it resolves its peer (or its router).
-    e.merge(underlay::mesh_traffic_expectations(plan));
-    // The source node routes (cni0 -> flannel0), the destination node routes (flannel0 ->
-    // cni0). The daemons leave the inner TTL alone (flanneld decrements it once more on each
-    // side), and on l3 the router decrements only the outer header's. The pod's eth0 is 28
-    // bytes under the underlay, so exactly the pod MTU fills an underlay frame.
-    if let Some(pair) = Expectations::cross_node_pair(plan, false) {
-        let wire = Wire::Udp {
-            port: UDP_PORT,
-            vni: None,
-        };
-        e.add_path_facts(plan, pair, 2, pod_mtu, wire);
-    }
+    // flannel0 and its route, as every userspace daemon makes them. The daemons leave the
+    // inner TTL alone (flanneld decrements it once more on each side).
+    userspace::declare_tunnels(&mut e, plan, TUN_DEV, pod_mtu);
+    let wire = Wire::Udp {
+        port: UDP_PORT,
+        vni: None,
+    };
+    podnet::add_overlay_facts(&mut e, plan, pod_mtu, wire);
     e
 }
 
@@ -72,23 +50,36 @@ mod tests {
     fn declares_the_articles_tables_on_l2() {
         let p = plan(Underlay::L2);
         let e = expectations(&p);
-        assert_eq!(
-            routes(&e, "cnb-t1-n0"),
-            [
-                "100.96.0.0/16 dev flannel0 proto static scope link",
-                "100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1",
-            ]
-        );
-        assert_eq!(
-            routes(&e, "cnb-t1-n1p0"),
-            [
-                "100.96.1.0/24 dev eth0 proto kernel scope link src 100.96.1.2",
-                "default via 100.96.1.1 dev eth0 proto static",
-            ]
-        );
-        let n0 = e.devices.iter().find(|d| d.netns == "cnb-t1-n0").unwrap();
-        assert!(n0.devices.contains(&("flannel0".into(), "tun".into())));
-        assert!(n0.devices.contains(&("cni0".into(), "bridge".into())));
+        // The node: the pod network into flannel0, its own block on cni0; a pod: its block
+        // and the default route via its node's cni0.
+        let tables: [(&str, [&str; 2]); 2] = [
+            (
+                "cnb-t1-n0",
+                [
+                    "100.96.0.0/16 dev flannel0 proto static scope link",
+                    "100.96.0.0/24 dev cni0 proto kernel scope link src 100.96.0.1",
+                ],
+            ),
+            (
+                "cnb-t1-n1p0",
+                [
+                    "100.96.1.0/24 dev eth0 proto kernel scope link src 100.96.1.2",
+                    "default via 100.96.1.1 dev eth0 proto static",
+                ],
+            ),
+        ];
+        for (netns, want) in tables {
+            assert_eq!(routes(&e, netns), want, "{netns}");
+        }
+        let n0 = &e
+            .devices
+            .iter()
+            .find(|d| d.netns == "cnb-t1-n0")
+            .unwrap()
+            .devices;
+        for (dev, kind) in [("flannel0", "tun"), ("cni0", "bridge")] {
+            assert!(n0.contains(&(dev.into(), kind.into())), "{dev}: {n0:?}");
+        }
         let mtu = |dev: &str| {
             e.mtus
                 .iter()

@@ -19,8 +19,8 @@ mod expect;
 mod mode;
 
 use harness::backend::{BackendInfo, BackendOptions, Datapath, OptionDecl};
-use harness::podnet::{FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
-use harness::topology::{Plan, Underlay};
+use harness::podnet::FLANNEL_STYLE;
+use harness::topology::Plan;
 use harness::Backend;
 
 pub use backend::FlannelUdp;
@@ -59,15 +59,11 @@ pub const INFO: BackendInfo = BackendInfo {
     name: "flannel-udp",
     summary: "cni0 bridge + flannel0 TUN; a userspace daemon wraps IP packets in UDP 8285",
     datapath: Datapath::Userspace,
-    defaults: FLANNEL_DEFAULTS,
-    pod_network: FLANNEL_POD_NETWORK,
     overhead_bytes: OVERHEAD,
-    underlays: &[Underlay::L2, Underlay::L3],
-    programs: &[],
     link_kinds: &["veth", "bridge", "tun"],
-    optional_kinds: &[],
     daemon_device: Some(TUN_DEV),
     options: &[DATAPATH_OPTION],
+    ..FLANNEL_STYLE
 };
 
 /// Makes the backend from its options (`--datapath faithful|batched`, default faithful).

@@ -9,9 +9,9 @@
 mod expect;
 mod route;
 
-use harness::backend::{BackendInfo, Capabilities, Context, ControlPlane, Datapath, Expectations};
-use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
-use harness::topology::{NodePlan, Plan, Underlay};
+use harness::backend::{BackendInfo, Capabilities, Context, ControlPlane, Expectations};
+use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
+use harness::topology::{NodePlan, Plan};
 use harness::{Backend, PlanError, Result};
 
 pub use route::{route_to, NotOnLink};
@@ -23,16 +23,7 @@ pub const BRIDGE: &str = "cni0";
 pub const INFO: BackendInfo = BackendInfo {
     name: "host-gw",
     summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2; l3 shows why it fails)",
-    datapath: Datapath::Kernel,
-    defaults: FLANNEL_DEFAULTS,
-    pod_network: FLANNEL_POD_NETWORK,
-    overhead_bytes: 0,
-    underlays: &[Underlay::L2, Underlay::L3],
-    programs: &[],
-    link_kinds: &["veth", "bridge"],
-    optional_kinds: &[],
-    daemon_device: None,
-    options: &[],
+    ..FLANNEL_STYLE
 };
 
 /// Pods on a node's cni0; the other nodes' routes to its block already cover them.

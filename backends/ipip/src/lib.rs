@@ -24,8 +24,8 @@ use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, OptionDecl,
     OptionalKind,
 };
-use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
-use harness::topology::{NodePlan, Plan, Underlay};
+use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
+use harness::topology::{NodePlan, Plan};
 use harness::{Backend, PlanError, Result, Substrate};
 use userspace::{Daemons, TunnelConfig};
 
@@ -57,20 +57,15 @@ pub const INFO: BackendInfo = BackendInfo {
     name: "ipip",
     summary:
         "cni0 bridge + tunl0 IP-in-IP (kernel ipip where present, else TUN + raw socket daemon)",
-    datapath: Datapath::Kernel,
-    defaults: FLANNEL_DEFAULTS,
-    pod_network: FLANNEL_POD_NETWORK,
     overhead_bytes: OVERHEAD,
-    underlays: &[Underlay::L2, Underlay::L3],
-    programs: &[],
     link_kinds: &["veth", "bridge", "tun"],
     optional_kinds: &[OptionalKind {
         kind: "ipip",
         with: "kernel datapath (ipip module)",
         without: "userspace datapath (TUN + raw socket): this kernel has no ipip module",
     }],
-    daemon_device: None,
     options: &[DATAPATH_OPTION],
+    ..FLANNEL_STYLE
 };
 
 /// Pods on a node's cni0; the tunnel already routes the node's whole block.

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use harness::backend::Wire;
-use harness::topology::TopologyRequest;
+use harness::topology::{TopologyRequest, Underlay};
 
 use super::*;
 use crate::daemon::decapsulate;

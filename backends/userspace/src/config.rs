@@ -6,7 +6,9 @@
 
 use std::net::Ipv4Addr;
 
+use harness::backend::Expectations;
 use harness::netlink::{RouteProto, RouteScope, RouteSpec};
+use harness::podnet;
 use harness::topology::{NodePlan, Plan};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -139,6 +141,16 @@ pub fn tunnel_route(pod_network: Ipv4Net, dev: &str) -> RouteSpec {
         scope: RouteScope::Link,
         src: None,
         onlink: false,
+    }
+}
+
+/// Declares what every userspace daemon makes on each node of `plan`: its TUN `tun` (the
+/// kernel reports a TUN's kind as `tun`) at `mtu` beside the pod bridge, and the route of
+/// the whole pod network into it ([`tunnel_route`]).
+pub fn declare_tunnels(e: &mut Expectations, plan: &Plan, tun: &str, mtu: u32) {
+    podnet::add_node_device(e, plan, tun, "tun", mtu);
+    for node in &plan.nodes {
+        e.add_routes(&node.netns, [tunnel_route(plan.spec.pod_cidr, tun)]);
     }
 }
 

@@ -25,7 +25,7 @@ pub mod sys;
 pub mod table;
 pub mod tun;
 
-pub use config::{tunnel_route, Peer, TunnelConfig};
+pub use config::{declare_tunnels, tunnel_route, Peer, TunnelConfig};
 pub use daemons::{Daemons, DAEMON_RESTART};
 pub use drops::Drops;
 pub use error::DaemonError;

@@ -10,10 +10,10 @@ mod expect;
 mod vtep;
 
 use harness::backend::{
-    BackendInfo, Capabilities, Context, ControlPlane, Datapath, Expectations, FaultDecl, OwnFaults,
+    BackendInfo, Capabilities, Context, ControlPlane, Expectations, FaultDecl, OwnFaults,
 };
-use harness::podnet::{self, BridgePods, FLANNEL_DEFAULTS, FLANNEL_POD_NETWORK};
-use harness::topology::{NodePlan, Plan, Underlay};
+use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
+use harness::topology::{NodePlan, Plan};
 use harness::{Backend, PlanError, Result};
 
 pub use vtep::{vtep_ip, vtep_mac, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
@@ -25,16 +25,9 @@ pub const BRIDGE: &str = "cni0";
 pub const INFO: BackendInfo = BackendInfo {
     name: "vxlan",
     summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
-    datapath: Datapath::Kernel,
-    defaults: FLANNEL_DEFAULTS,
-    pod_network: FLANNEL_POD_NETWORK,
     overhead_bytes: OVERHEAD,
-    underlays: &[Underlay::L2, Underlay::L3],
-    programs: &[],
     link_kinds: &["veth", "bridge", "vxlan"],
-    optional_kinds: &[],
-    daemon_device: None,
-    options: &[],
+    ..FLANNEL_STYLE
 };
 
 /// The node's VTEP deleted and created again with a new MAC, as after a reboot: the peers'

@@ -2,7 +2,7 @@
 
 use super::*;
 use harness::backend::Wire;
-use harness::topology::TopologyRequest;
+use harness::topology::{TopologyRequest, Underlay};
 
 fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
     let plan = INFO.plan(&req, "t1".into())?;
