@@ -382,6 +382,8 @@ fn list_and_status_speak_json() {
     let bgp = &v["backends"][6];
     assert_eq!(bgp["options"][0]["flag"], "bgp-topology");
     assert_eq!(bgp["faults"][0], "bird-restart");
+    assert_eq!(bgp["scales"], true);
+    assert_eq!(v["backends"][3]["scales"], false);
     assert_eq!(v["substrates"][0]["name"], "netns");
     let o = run(&["status", "--json"]);
     assert_eq!(code(&o), 0, "{}", text(&o));

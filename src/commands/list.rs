@@ -34,6 +34,8 @@ struct BackendStatus {
     options: Vec<OptionStatus>,
     /// Faults of its own parts.
     faults: Vec<&'static str>,
+    /// Whether `cnbench scale` measures its control plane.
+    scales: bool,
 }
 
 /// A backend's own option, as `list --json` shows it.
@@ -204,6 +206,7 @@ fn survey() -> Listing {
                     })
                     .collect(),
                 faults: e.faults.iter().map(|f| f.name).collect(),
+                scales: e.scales,
             }
         })
         .collect();
