@@ -36,31 +36,34 @@ pub fn fault_values() -> PossibleValuesParser {
     PossibleValuesParser::new(values)
 }
 
-/// The backend-specific options of one run (`run`, `up`, `fault`): each flag any backend
-/// declares, taking one value; the registry routes them to the backend chosen.
+/// Backend-specific options as given: each flag any backend declares (flag without dashes
+/// → its values). With `LIST`, a flag takes several values, comma-separated (a sweep);
+/// without, one.
 #[derive(Debug, Clone, Default)]
-pub struct BackendFlags {
-    /// Flag (without dashes) → value, as given.
-    pub given: BTreeMap<String, String>,
+pub struct Flags<const LIST: bool> {
+    /// Flag (without dashes) → values, as given.
+    pub given: BTreeMap<String, Vec<String>>,
 }
+
+/// The backend-specific options of one run (`run`, `up`, `fault`): one value each; the
+/// registry routes them to the backend chosen.
+pub type BackendFlags = Flags<false>;
+
+/// The backend-specific options of a sweep (`scale`): each may take several values; every
+/// combination is measured.
+pub type BackendSweepFlags = Flags<true>;
 
 impl BackendFlags {
     /// As the harness carries them.
     pub fn options(&self) -> BackendOptions {
         let mut o = BackendOptions::new();
         for (k, v) in &self.given {
-            o.set(k, v);
+            if let Some(v) = v.first() {
+                o.set(k, v);
+            }
         }
         o
     }
-}
-
-/// The backend-specific options of a sweep (`scale`): each flag may take several values,
-/// comma-separated; every combination is measured.
-#[derive(Debug, Clone, Default)]
-pub struct BackendSweepFlags {
-    /// Flag (without dashes) → values, as given.
-    pub given: BTreeMap<String, Vec<String>>,
 }
 
 /// The clap argument of backend flag `f`; `list`: comma-separated values allowed.
@@ -89,34 +92,7 @@ fn augment(cmd: clap::Command, list: bool) -> clap::Command {
         .fold(cmd, |cmd, f| cmd.arg(flag_arg(f, list)))
 }
 
-impl FromArgMatches for BackendFlags {
-    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut given = BTreeMap::new();
-        for f in registry::option_flags() {
-            if let Some(v) = m.get_one::<String>(f.flag) {
-                given.insert(f.flag.to_string(), v.clone());
-            }
-        }
-        Ok(BackendFlags { given })
-    }
-
-    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(m)?;
-        Ok(())
-    }
-}
-
-impl Args for BackendFlags {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        augment(cmd, false)
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        augment(cmd, false)
-    }
-}
-
-impl FromArgMatches for BackendSweepFlags {
+impl<const LIST: bool> FromArgMatches for Flags<LIST> {
     fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
         let mut given = BTreeMap::new();
         for f in registry::option_flags() {
@@ -124,7 +100,7 @@ impl FromArgMatches for BackendSweepFlags {
                 given.insert(f.flag.to_string(), v.cloned().collect());
             }
         }
-        Ok(BackendSweepFlags { given })
+        Ok(Flags { given })
     }
 
     fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
@@ -133,12 +109,12 @@ impl FromArgMatches for BackendSweepFlags {
     }
 }
 
-impl Args for BackendSweepFlags {
+impl<const LIST: bool> Args for Flags<LIST> {
     fn augment_args(cmd: clap::Command) -> clap::Command {
-        augment(cmd, true)
+        augment(cmd, LIST)
     }
 
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        augment(cmd, true)
+        augment(cmd, LIST)
     }
 }

@@ -2,10 +2,10 @@
 //! something by hand).
 
 use anyhow::Result;
-use harness::run::{self, Observer};
-use reports::{Outcome, RunResult};
+use harness::run::Observer;
+use reports::Outcome;
 
-use super::{attach, environment, exit_for, no_measurement, open_json};
+use super::{attach, exit_for, no_measurement, open_json, standing_result};
 use crate::output::Printer;
 use crate::ExitCode;
 
@@ -14,12 +14,7 @@ pub fn check(run_id: &str, json: &Option<std::path::PathBuf>) -> Result<ExitCode
     let (backend, mut topo) = attach(run_id)?;
     let writer = open_json(json)?;
     let opts = no_measurement()?;
-    let mut result = RunResult::new(
-        run_id,
-        environment(),
-        run::parameters(backend.as_ref(), topo.plan(), &opts),
-    );
-    result.topology = topo.records();
+    let mut result = standing_result(backend.as_ref(), &topo, &opts);
     let mut printer = Printer::new(writer);
     result.checks = topo.check(backend.as_ref(), &mut |c| printer.check(c));
     result.outcome = if result.checks_passed() {

@@ -3,11 +3,11 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use harness::run::{self, Observer};
+use harness::run::Observer;
 use harness::HarnessError;
-use reports::{Outcome, RunResult};
+use reports::Outcome;
 
-use super::{attach, environment, measure_options, open_json};
+use super::{attach, measure_options, open_json, standing_result};
 use crate::cli::MeasureArgs;
 use crate::output::Printer;
 use crate::ExitCode;
@@ -22,12 +22,7 @@ pub fn measure(
     let (backend, topo) = attach(run_id)?;
     let writer = open_json(json)?;
     harness::signals::install().context("installing signal handlers")?;
-    let mut result = RunResult::new(
-        run_id,
-        environment(),
-        run::parameters(backend.as_ref(), topo.plan(), &opts),
-    );
-    result.topology = topo.records();
+    let mut result = standing_result(backend.as_ref(), &topo, &opts);
     let mut printer = Printer::new(writer);
     let t = Instant::now();
     let measured = topo.measure(backend.as_ref(), &opts, &mut |r, s| match s {

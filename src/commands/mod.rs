@@ -185,6 +185,18 @@ pub fn new_result(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
     result
 }
 
+/// The result of work on a standing topology (`check`, `measure`): its parameters and what
+/// stands.
+pub fn standing_result(backend: &dyn Backend, topo: &Topology, opts: &MeasureOptions) -> RunResult {
+    let mut result = RunResult::new(
+        topo.run_id(),
+        environment(),
+        harness::run::parameters(backend, topo.plan(), opts),
+    );
+    result.topology = topo.records();
+    result
+}
+
 /// The exit code a result ends with.
 pub fn exit_for(result: &RunResult) -> ExitCode {
     match result.outcome {
