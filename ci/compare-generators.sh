@@ -7,7 +7,7 @@
 #   - tcp-rr and udp-rr:         cnbench's generator and sockperf,
 # each one `cnbench run -b B --generator G --workloads W --repeat 1 --no-baseline --json F`,
 # so the external tools run inside the same agents, pods, pinning (--placement) and cost
-# accounting as cnbench's own generator (see workloads/src/external.rs for how the tools are
+# accounting as cnbench's own generator (see workloads/src/external/ for how the tools are
 # run and their output turned into cnbench samples). Rounds are interleaved: for every
 # workload the two generators run back to back, cnbench first in odd rounds and the tool first
 # in even rounds, so a drift in the machine's speed hits both alike.

@@ -89,11 +89,11 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Status { json } => status::status(*json),
         Command::Clean { all } => clean::clean(*all),
         Command::Setup { substrate } => setup::setup(*substrate),
-        Command::Completions { shell } => docs::completions(*shell),
-        Command::Man { out } => docs::man(out.as_deref()),
-        Command::Agent { listen } => internal::agent(listen),
-        Command::Task { task } => internal::task(task),
-        Command::Daemon { backend, config } => internal::daemon(backend, config),
+        Command::Completions { shell } => completions::completions(*shell),
+        Command::Man { out } => man::man(out.as_deref()),
+        Command::Agent { listen } => agent::agent(listen),
+        Command::Task { task } => task::task(task),
+        Command::Daemon { backend, config } => daemon::daemon(backend, config),
     }
 }
 

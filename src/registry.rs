@@ -6,7 +6,7 @@
 //! line offers the union of them ([`option_flags`]), and [`make`] routes what was given to
 //! the backend chosen, refusing a flag that backend does not take.
 
-use harness::backend::{BackendInfo, BackendOptions, FaultDecl, OptionDecl};
+use harness::backend::{BackendInfo, BackendOptions, OptionDecl};
 use harness::topology::Plan;
 use harness::Backend;
 
@@ -24,9 +24,6 @@ pub struct Entry {
     pub make: Make,
     /// Its daemon, if it has one.
     pub daemon: Option<Daemon>,
-    /// The faults of its own parts it may declare (for `--help` and for naming which backend
-    /// has a fault another lacks).
-    pub faults: &'static [FaultDecl],
     /// Whether it has a control plane `cnbench scale` measures (for naming which backends
     /// do; the backend's capability is what the sweep uses).
     pub scales: bool,
@@ -47,49 +44,42 @@ pub fn all() -> Vec<Entry> {
             info: &backend_host_net::INFO,
             make: plain::<backend_host_net::HostNet>,
             daemon: None,
-            faults: &[],
             scales: false,
         },
         Entry {
             info: &backend_bridge::INFO,
             make: plain::<backend_bridge::Bridge>,
             daemon: None,
-            faults: &[],
             scales: false,
         },
         Entry {
             info: &backend_flannel_udp::INFO,
             make: backend_flannel_udp::make,
             daemon: Some(backend_flannel_udp::daemon),
-            faults: &[userspace::DAEMON_RESTART],
             scales: false,
         },
         Entry {
             info: &backend_vxlan::INFO,
             make: plain::<backend_vxlan::Vxlan>,
             daemon: None,
-            faults: &[backend_vxlan::VTEP_CHANGE],
             scales: false,
         },
         Entry {
             info: &backend_ipip::INFO,
             make: backend_ipip::make,
             daemon: Some(backend_ipip::daemon),
-            faults: &[userspace::DAEMON_RESTART],
             scales: false,
         },
         Entry {
             info: &backend_host_gw::INFO,
             make: plain::<backend_host_gw::HostGw>,
             daemon: None,
-            faults: &[],
             scales: false,
         },
         Entry {
             info: &backend_bgp::INFO,
             make: backend_bgp::make,
             daemon: None,
-            faults: &[backend_bgp::BIRD_RESTART],
             scales: true,
         },
     ]
@@ -210,7 +200,7 @@ pub fn faults() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             .map(|k| (k.name(), k.summary(), Vec::new()))
             .collect();
     for e in all() {
-        for f in e.faults {
+        for f in e.info.faults {
             match out.iter_mut().find(|(n, _, _)| *n == f.name) {
                 Some((_, _, by)) => by.push(e.info.name),
                 None => out.push((f.name, f.summary, vec![e.info.name])),
@@ -245,21 +235,23 @@ mod tests {
                     assert_eq!(b.info().name, e.info.name);
                 }
             }
-            // The faults the registry lists are those the backend declares (ipip's only on
-            // its userspace datapath).
+            // The faults a backend says it has are those its faults capability injects
+            // (ipip's only on its userspace datapath).
             let o = if e.info.name == "ipip" {
                 BackendOptions::new().with("datapath", "userspace")
             } else {
                 BackendOptions::new()
             };
             let b = (e.make)(&o, &plan).unwrap();
-            let declared: Vec<&str> = b
+            let injected: Vec<&str> = b
                 .capabilities()
                 .faults
                 .map(|f| f.faults().iter().map(|d| d.name).collect())
                 .unwrap_or_default();
-            let listed: Vec<&str> = e.faults.iter().map(|f| f.name).collect();
-            assert_eq!(declared, listed, "{}", e.info.name);
+            let said: Vec<&str> = b.info().faults.iter().map(|f| f.name).collect();
+            assert_eq!(injected, said, "{}", e.info.name);
+            let listed: Vec<&str> = e.info.faults.iter().map(|f| f.name).collect();
+            assert_eq!(said, listed, "{}", e.info.name);
             assert_eq!(
                 b.capabilities().scale.is_some(),
                 e.scales,

@@ -19,8 +19,10 @@ pub fn one_line(text: &str) -> String {
 /// The command whose help to point at: the subcommand typed, if it is one.
 fn command_typed() -> String {
     let cli = <Cli as clap::CommandFactory>::command();
-    std::env::args()
+    // Lossy: an argument that is not UTF-8 is itself an error to report, not a panic.
+    std::env::args_os()
         .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
         .find(|a| !a.starts_with('-'))
         .filter(|a| cli.find_subcommand(a).is_some())
         .map_or("cnbench".to_string(), |sub| format!("cnbench {sub}"))

@@ -205,6 +205,7 @@ pub const FLANNEL_STYLE: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &[],
+    faults: &[],
 };
 
 /// How flannel-style backends address pods: a /24 per node from the pod network.

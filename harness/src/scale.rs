@@ -101,22 +101,30 @@ fn measure(
 ) {
     let plan = topo.plan();
     // The backend waits for convergence and fills in its own figures; what the daemons cost
-    // is read right after: at convergence, or at the time limit.
-    scale.measure(plan, topo.hosts(), started, timeout, p);
-    if let Ok(state) = RunState::load(plan.run_id()) {
-        let rss: Vec<u64> = state
-            .pids()
-            .iter()
-            .filter_map(|&pid| rss_bytes(pid))
-            .collect();
-        if !rss.is_empty() {
-            p.daemon_rss_bytes_total = Some(rss.iter().sum());
-            p.daemon_rss_bytes_max = rss.iter().max().copied();
-        }
-        let cpu: Vec<f64> = state.pids().iter().filter_map(|&pid| cpu_ms(pid)).collect();
-        if !cpu.is_empty() {
-            p.daemon_cpu_ms_total = Some(cpu.iter().sum());
-        }
+    // is read the moment it converged (or the time ran out), before the backend lets its
+    // sessions settle.
+    let run_id = plan.run_id().to_string();
+    let mut costs = |p: &mut ScalePoint| daemon_costs(&run_id, p);
+    scale.measure(plan, topo.hosts(), started, timeout, p, &mut costs);
+}
+
+/// What the run's daemons cost until now: memory (RSS) and CPU, over every daemon on record.
+fn daemon_costs(run_id: &str, p: &mut ScalePoint) {
+    let Ok(state) = RunState::load(run_id) else {
+        return;
+    };
+    let rss: Vec<u64> = state
+        .pids()
+        .iter()
+        .filter_map(|&pid| rss_bytes(pid))
+        .collect();
+    if !rss.is_empty() {
+        p.daemon_rss_bytes_total = Some(rss.iter().sum());
+        p.daemon_rss_bytes_max = rss.iter().max().copied();
+    }
+    let cpu: Vec<f64> = state.pids().iter().filter_map(|&pid| cpu_ms(pid)).collect();
+    if !cpu.is_empty() {
+        p.daemon_cpu_ms_total = Some(cpu.iter().sum());
     }
 }
 

@@ -126,10 +126,12 @@ impl RunState {
                 e.to_string()
             },
         })?;
-        serde_json::from_str(&text).map_err(|e| HarnessError::State {
+        let mut state: RunState = serde_json::from_str(&text).map_err(|e| HarnessError::State {
             path,
             message: format!("unreadable ({e}); `cnbench clean --all` removes it"),
-        })
+        })?;
+        state.backend_options = upgrade_backend_options(std::mem::take(&mut state.backend_options));
+        Ok(state)
     }
 
     /// Removes the run's state directory; already gone is success.
@@ -173,6 +175,20 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Backend options as a state written before they were the backends' own (cnbench 0.1.0 at
+/// protocol 1) recorded them: the substrate among them (it is the spec's now) and bgp's
+/// topology under `bgp_topology`. Kept so a topology stood up by that build can still be
+/// checked and taken down.
+fn upgrade_backend_options(
+    mut options: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    options.remove("substrate");
+    if let Some(t) = options.remove("bgp_topology") {
+        options.insert("bgp-topology".into(), t);
+    }
+    options
 }
 
 /// Kills every process in the namespaces (by pid), then deletes the namespaces, in reverse
@@ -285,4 +301,30 @@ pub fn clean(all: bool) -> CleanReport {
         report.removed.extend(orphans);
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file as the build before backend-declared options wrote it: `check` and
+    /// `down` must still make its backend.
+    #[test]
+    fn an_older_state_keeps_its_backend_options() {
+        let old = r#"{
+            "run_id": "ab12cd", "backend": "bgp",
+            "backend_options": {"bgp_topology": "rr", "substrate": "netns"},
+            "mode": "up", "owner_pid": 1, "owner_start_ticks": 0,
+            "spec": {"run_id": "ab12cd", "nodes": 2, "pods_per_node": 1, "underlay": "l2",
+                     "pod_cidr": "10.20.0.0/16", "underlay_cidrs": ["10.168.0.0/24"],
+                     "mtu": 1500},
+            "namespaces": ["cnb-ab12cd-sw"]
+        }"#;
+        let mut st: RunState = serde_json::from_str(old).unwrap();
+        st.backend_options = upgrade_backend_options(st.backend_options);
+        let want: std::collections::BTreeMap<String, String> =
+            [("bgp-topology".to_string(), "rr".to_string())].into();
+        assert_eq!(st.backend_options, want);
+        assert!(st.plan.is_none() && st.daemons.is_empty());
+    }
 }

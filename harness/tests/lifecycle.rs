@@ -6,7 +6,7 @@
 use std::net::Ipv4Addr;
 
 use cnbench_harness::backend::{
-    BackendInfo, Capabilities, Context, Datapath, Expectations, PodAddress, PodLifecycle,
+    BackendInfo, Capabilities, Context, Datapath, Expectations, PodLifecycle, PodReport,
 };
 use cnbench_harness::netns::Netns;
 use cnbench_harness::run::{Launch, Topology};
@@ -36,6 +36,7 @@ const INFO: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &[],
+    faults: &[],
 };
 
 /// Wires pods onto a bridge per node, then fails (or not) half-way. With `own_addresses`,
@@ -49,12 +50,13 @@ struct Flaky {
 }
 
 /// The address a pod gets when the backend chooses: counting down from .250 of the block.
-fn chosen(pod: &PodPlan, node: &NodePlan) -> PodAddress {
+fn chosen(pod: &PodPlan, node: &NodePlan) -> PodReport {
     let block = node.pod_block.unwrap();
     let ip = Ipv4Addr::from(u32::from(block.network()) + 250 - pod.index);
-    PodAddress {
+    PodReport {
         ip: Ipv4Net::new(ip, block.prefix_len()).unwrap(),
         gateway: pod.gateway,
+        detail: Some(serde_json::json!({ "chosen_by": "the test backend" })),
     }
 }
 

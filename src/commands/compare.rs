@@ -1,7 +1,7 @@
 //! `cnbench compare`: a verdict per metric of a candidate result against a baseline, as a
 //! table, and as Markdown, JUnit or JSON files (or JSON on stdout).
 
-use anyhow::{anyhow, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use reports::compare::{self, CompareOptions};
 
 use super::writable_file;
@@ -21,6 +21,9 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         ("--json", &args.json),
     ] {
         if let Some(path) = path {
+            if option != "--json" && path == std::path::Path::new("-") {
+                bail!("{option} -: only --json writes to stdout; give {option} a file name");
+            }
             writable_file(option, path)?;
         }
     }
@@ -34,6 +37,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     say_raw!("{}", render::text::compare_table(&cmp));
     let write = |path: &Option<std::path::PathBuf>, what: &str, text: String| -> Result<()> {
         match path {
+            // Only --json takes `-` (checked above).
             Some(p) if p == std::path::Path::new("-") => {
                 use std::io::Write as _;
                 std::io::stdout()

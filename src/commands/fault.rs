@@ -136,19 +136,33 @@ fn not_applicable(
     };
     let needs = registry::all()
         .into_iter()
-        .flat_map(|e| e.faults.iter())
+        .flat_map(|e| e.info.faults.iter())
         .find(|f| f.name == name)
         .map_or("the part it acts on", |f| f.needs);
     let applies: Vec<&str> = fault::applicable(backend, plan)
         .iter()
         .map(|k| k.name())
         .collect();
+    let b = backend.info().name;
+    // Who has it: other backends, or this one with other options (ipip's userspace datapath).
+    let others: Vec<&str> = by.iter().copied().filter(|x| *x != b).collect();
+    let who = match (others.as_slice(), by.contains(&b)) {
+        ([], _) => format!("{b} has one with other options (`cnbench list` shows them)"),
+        (o, true) => format!(
+            "{} {}, and {b} with other options",
+            o.join(" and "),
+            if o.len() == 1 { "has one" } else { "have one" }
+        ),
+        (o, false) => format!(
+            "{} {}",
+            o.join(" and "),
+            if o.len() == 1 { "has one" } else { "have one" }
+        ),
+    };
     anyhow!(
-        "--fault {name} does not apply to backend {b}: {b} has no {needs} ({} {}); faults that apply: {}",
-        by.join(" and "),
-        if by.len() == 1 { "does" } else { "do" },
+        "--fault {name} does not apply to backend {b}: {b} has no {needs} as it runs ({who}); \
+         faults that apply: {}",
         applies.join(", "),
-        b = backend.info().name,
     )
 }
 

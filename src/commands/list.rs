@@ -161,6 +161,9 @@ fn survey() -> Listing {
         .map(|e| {
             let info = e.info;
             let mut missing: Vec<String> = Vec::new();
+            if probed.is_err() {
+                missing.push("kernel support unknown: run as root to probe".into());
+            }
             for k in info.link_kinds {
                 if let Some(Err(why)) = support(k).map(|s| &s.result) {
                     missing.push(why.clone());
@@ -205,7 +208,7 @@ fn survey() -> Listing {
                         default: o.default,
                     })
                     .collect(),
-                faults: e.faults.iter().map(|f| f.name).collect(),
+                faults: e.info.faults.iter().map(|f| f.name).collect(),
                 scales: e.scales,
             }
         })

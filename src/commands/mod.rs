@@ -2,20 +2,23 @@
 //! turning the command line into a backend and a plan, measurement options, the result and
 //! its ending — is here.
 
+pub mod agent;
 pub mod check;
 pub mod clean;
 pub mod compare;
-pub mod docs;
+pub mod completions;
+pub mod daemon;
 pub mod down;
 pub mod fault;
-pub mod internal;
 pub mod list;
+pub mod man;
 pub mod measure;
 pub mod report;
 pub mod run;
 pub mod scale;
 pub mod setup;
 pub mod status;
+pub mod task;
 pub mod up;
 
 use std::path::{Path, PathBuf};

@@ -102,7 +102,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     harness::signals::install().context("installing signal handlers")?;
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
     say!(
-        "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  status",
+        "{:<6} {:>5}  {:>10}  {:>8}  {:>11}  {:>12}  {:>10}  {:>7}  status",
         args.backend,
         "nodes",
         "converge",
@@ -148,7 +148,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
 fn scale_line(p: &reports::ScalePoint) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     format!(
-        "{:<6} {:>5}  {:>10}  {:>8}  {:>10}  {:>12}  {:>9}  {:>7}  {}",
+        "{:<6} {:>5}  {:>10}  {:>8}  {:>11}  {:>12}  {:>10}  {:>7}  {}",
         p.topology,
         p.nodes,
         opt(p

@@ -76,6 +76,7 @@ pub const INFO: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &[TOPOLOGY_OPTION],
+    faults: &[BIRD_RESTART],
 };
 
 /// The node's BIRD stopped, then started again: its peers withdraw its block, and BGP must

@@ -41,6 +41,7 @@ impl ControlPlaneScale for Bgp {
         started: Instant,
         timeout: Duration,
         p: &mut ScalePoint,
+        at_convergence: &mut dyn FnMut(&mut ScalePoint),
     ) {
         match converge::wait_converged(plan, hosts, started, timeout) {
             Ok(t) => {
@@ -49,6 +50,7 @@ impl ControlPlaneScale for Bgp {
             }
             Err(why) => p.error = Some(why),
         }
+        at_convergence(p);
         // Routes can be complete before every session is: with two reflectors a client
         // learns everything through either. Give the rest of the time limit (at most
         // SESSION_WAIT) for the remaining sessions, so the counts are those of the settled

@@ -33,6 +33,7 @@ pub const INFO: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &[],
+    faults: &[],
 };
 
 /// Pods come and go as docker's do: a veth pair on docker0.

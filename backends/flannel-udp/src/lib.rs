@@ -63,6 +63,7 @@ pub const INFO: BackendInfo = BackendInfo {
     link_kinds: &["veth", "bridge", "tun"],
     daemon_device: Some(TUN_DEV),
     options: &[DATAPATH_OPTION],
+    faults: &[userspace::DAEMON_RESTART],
     ..FLANNEL_STYLE
 };
 

@@ -32,6 +32,7 @@ pub const INFO: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &[],
+    faults: &[],
 };
 
 /// The host-net backend.
@@ -74,7 +75,10 @@ impl Backend for HostNet {
         // Every node: a second host-net process cannot bind a port the first holds.
         for node in &plan.nodes {
             let pods: Vec<_> = plan.pods.iter().filter(|p| p.node == node.index).collect();
-            let a = pods[0];
+            // A node whose pods were all removed has no process to check.
+            let Some(a) = pods.first().copied() else {
+                continue;
+            };
             let b_label = pods
                 .get(1)
                 .map(|p| p.role.clone())

@@ -65,6 +65,7 @@ pub const INFO: BackendInfo = BackendInfo {
         without: "userspace datapath (TUN + raw socket): this kernel has no ipip module",
     }],
     options: &[DATAPATH_OPTION],
+    faults: &[userspace::DAEMON_RESTART],
     ..FLANNEL_STYLE
 };
 
@@ -91,6 +92,11 @@ impl Ipip {
                 // The userspace datapath's daemon moves every tunnelled packet through its
                 // TUN.
                 daemon_device: (datapath == Datapath::Userspace).then_some(TUNNEL_DEV),
+                // The kernel datapath has no process of its own to lose.
+                faults: match datapath {
+                    Datapath::Userspace => INFO.faults,
+                    Datapath::Kernel => &[],
+                },
                 ..INFO
             },
             daemons: Daemons::new("ipip", TUNNEL_DEV, |plan, node, cpu| {

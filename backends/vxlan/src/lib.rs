@@ -27,6 +27,7 @@ pub const INFO: BackendInfo = BackendInfo {
     summary: "cni0 bridge + kernel VXLAN flannel.1 (VNI 1, UDP 8472), static FDB and neighbours",
     overhead_bytes: OVERHEAD,
     link_kinds: &["veth", "bridge", "vxlan"],
+    faults: &[VTEP_CHANGE],
     ..FLANNEL_STYLE
 };
 
@@ -61,14 +62,13 @@ impl Backend for Vxlan {
         )
     }
 
-    /// Every node with its first VTEP MAC (derived from the plan, so runs compare), then
-    /// every node told of every other.
+    /// Every node with its first VTEP MAC (derived from the plan, so runs compare); the
+    /// harness then has every node told of every other ([`ControlPlane::reprogram`]).
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
-        let plan = ctx.plan;
-        for node in &plan.nodes {
-            build_node(ctx, node, vtep_mac(plan, node))?;
+        for node in &ctx.plan.nodes {
+            build_node(ctx, node, vtep_mac(ctx.plan, node))?;
         }
-        self.reprogram(ctx, &plan.nodes.iter().collect::<Vec<_>>())
+        Ok(())
     }
 
     /// A node built again (after a restart): its VTEP gets a new MAC, as a rebooted host's

@@ -93,7 +93,9 @@ pub trait ControlPlaneScale {
     fn started(&self) -> Option<Instant>;
 
     /// Waits up to `timeout` (from `started`) for convergence on the standing topology and
-    /// fills in what it measured: convergence time, sessions, routes (or the error).
+    /// fills in what it measured: convergence time, sessions, routes (or the error). Calls
+    /// `at_convergence` as soon as the control plane converged or the time ran out, before
+    /// anything else: the harness reads what the daemons cost up to then.
     fn measure(
         &self,
         plan: &Plan,
@@ -101,5 +103,6 @@ pub trait ControlPlaneScale {
         started: Instant,
         timeout: Duration,
         point: &mut ScalePoint,
+        at_convergence: &mut dyn FnMut(&mut ScalePoint),
     );
 }

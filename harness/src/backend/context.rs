@@ -37,24 +37,29 @@ pub struct Context<'a> {
 /// The placement whose server CPU datapath daemons are pinned to.
 pub const DAEMON_CPU: CpuPlacement = CpuPlacement::SameCpu;
 
-/// A pod's address as setup made it, where that differs from the plan's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodAddress {
+/// What setup made of a pod where the plan could not say: its address (chosen by a CNI
+/// plugin's IPAM, say) and whatever else the backend needs later (the plugin's ADD result,
+/// for CHECK and DEL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodReport {
     /// The address on the pod's `eth0`, with its prefix.
     pub ip: Ipv4Net,
     /// The pod's default gateway, if it has one.
     pub gateway: Option<Ipv4Addr>,
+    /// The backend's own record of the pod, kept with the plan (and in the run's state) for
+    /// its expectations, its checks and the pod's removal.
+    pub detail: Option<serde_json::Value>,
 }
 
-/// Pod addresses setup reported, by pod role (`n0p1`). The harness applies them to the plan
-/// once setup returns, so expectations, probes and measurements use the addresses the pods
-/// really have, and keeps them in the run's state.
+/// Pod reports setup made, by pod role (`n0p1`). The harness applies them to the plan once
+/// setup returns, so expectations, probes and measurements use what the pods really have,
+/// and keeps them in the run's state.
 #[derive(Debug, Default)]
-pub struct Wiring(Mutex<BTreeMap<String, PodAddress>>);
+pub struct Wiring(Mutex<BTreeMap<String, PodReport>>);
 
 impl Wiring {
     /// Takes every report made so far.
-    pub fn take(&self) -> BTreeMap<String, PodAddress> {
+    pub fn take(&self) -> BTreeMap<String, PodReport> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -67,10 +72,10 @@ const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 const REMOTE_READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Context<'_> {
-    /// Reports the address `pod` got, where setup chose it (a CNI plugin's IPAM) rather than
-    /// took it from the plan. Reports are applied to the plan after setup (and after a pod
+    /// Reports what setup made of `pod` (the address it chose, a plugin's result) rather
+    /// than took from the plan. Reports are applied to the plan after setup (and after a pod
     /// is added).
-    pub fn report_pod(&self, pod: &PodPlan, address: PodAddress) {
+    pub fn report_pod(&self, pod: &PodPlan, address: PodReport) {
         self.wiring
             .0
             .lock()

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::capability::FaultDecl;
 use super::options::OptionDecl;
 use crate::error::PlanError;
 use crate::topology::{Defaults, Plan, PodNetwork, TopologyRequest, Underlay};
@@ -80,6 +81,9 @@ pub struct BackendInfo {
     pub daemon_device: Option<&'static str>,
     /// Its own command-line options (`--datapath`, `--bgp-topology`).
     pub options: &'static [OptionDecl],
+    /// Faults of its own parts it has (with the options resolved; the faults capability
+    /// injects them).
+    pub faults: &'static [FaultDecl],
 }
 
 impl BackendInfo {
@@ -87,11 +91,6 @@ impl BackendInfo {
     /// validated on its own; the backend's own validation comes when it is made.
     pub fn plan(&self, request: &TopologyRequest, run_id: String) -> Result<Plan, PlanError> {
         Plan::new(request.resolve(&self.defaults, run_id), self.pod_network)
-    }
-
-    /// Whether it runs `program` (a [`Program`] name).
-    pub fn runs(&self, program: &str) -> bool {
-        self.programs.iter().any(|p| p.name == program)
     }
 
     /// The refusal of a plan by this backend: `why`, with the option to change.

@@ -26,7 +26,7 @@ use crate::topology::{NodePlan, Plan};
 pub use capability::{
     Capabilities, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodLifecycle,
 };
-pub use context::{Context, PodAddress, Wiring, DAEMON_CPU};
+pub use context::{Context, PodReport, Wiring, DAEMON_CPU};
 pub use expect::{
     DeviceMtu, DeviceSet, EncapExpect, Expect, Expectations, FdbExpect, IsolationExpect,
     MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto, VtepExpect, Wire,
@@ -57,14 +57,12 @@ pub trait Backend: Send + Sync {
     /// exist and are empty).
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()>;
 
-    /// Builds the whole topology: every node, then (for a control plane cnbench plays) every
-    /// node programmed with what it must know of the others.
+    /// Builds the whole topology: every node. The harness then applies the pod addresses
+    /// setup reported and, for a control plane cnbench plays, programs every node with what
+    /// it must know of the others ([`ControlPlane::reprogram`]).
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         for node in &ctx.plan.nodes {
             self.setup_node(ctx, node)?;
-        }
-        if let Some(cp) = self.capabilities().control_plane {
-            cp.reprogram(ctx, &ctx.plan.nodes.iter().collect::<Vec<_>>())?;
         }
         Ok(())
     }

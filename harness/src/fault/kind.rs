@@ -72,9 +72,11 @@ fn known(backend: &dyn Backend) -> Vec<FaultKind> {
         .faults
         .map(|f| f.faults())
         .unwrap_or_default();
-    let mut out = vec![FaultKind::Loss, FaultKind::LinkFlap];
+    // The harness's own in their order, the backend's own before the harshest (the last).
+    let (milder, harshest) = FaultKind::GENERIC.split_at(FaultKind::GENERIC.len() - 1);
+    let mut out = milder.to_vec();
     out.extend(own.iter().map(FaultKind::Own));
-    out.push(FaultKind::NodeRestart);
+    out.extend_from_slice(harshest);
     out
 }
 

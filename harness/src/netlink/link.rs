@@ -26,6 +26,11 @@ pub enum LinkKind {
     Other(String),
 }
 
+/// The link kinds this layer creates: veth pairs, bridges, VXLAN and IP-in-IP devices
+/// (netlink) and TUN devices (an ioctl on `/dev/net/tun`, made by their owners). Each kind's
+/// kernel module has the kind's name.
+pub const CREATED_KINDS: [&str; 5] = ["veth", "bridge", "vxlan", "ipip", "tun"];
+
 impl LinkKind {
     /// The kernel's name for the kind.
     pub fn as_str(&self) -> &str {

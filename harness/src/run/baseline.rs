@@ -33,9 +33,10 @@ pub fn add_baseline(
         return Ok(());
     }
     if request.substrate == Substrate::Vm {
-        result.baseline_error = Some(
-            "no host-net baseline on the VM substrate: emulated figures have no ratios".into(),
-        );
+        result.baseline_error = Some(format!(
+            "no {} baseline on the VM substrate: emulated figures have no ratios",
+            host_net.info().name
+        ));
         return Ok(());
     }
     let measured = measure(host_net, request, opts, environment, obs);
@@ -81,7 +82,8 @@ fn measure(
     host_net.validate(&plan)?;
     let described = format!("2 nodes on an {underlay} underlay");
     obs.phase(&format!(
-        "baseline: host-net, {described} (run {})",
+        "baseline: {}, {described} (run {})",
+        host_net.info().name,
         plan.run_id()
     ));
     let opts = &MeasureOptions {
@@ -100,7 +102,8 @@ fn measure(
             .collect();
         return Err(HarnessError::Unsupported {
             what: format!(
-                "the host-net baseline failed its own checks: {}",
+                "the {} baseline failed its own checks: {}",
+                host_net.info().name,
                 failed.join("; ")
             ),
             fix: format!(

@@ -177,7 +177,12 @@ impl Topology {
         // Record the daemons even when setup failed half-way: teardown and clean need them.
         self.save_daemons()?;
         setup?;
+        // The addresses setup reported first: the control plane programs what the pods
+        // really have.
         self.apply_wiring()?;
+        if let Some(cp) = backend.capabilities().control_plane {
+            cp.reprogram(&self.context(), &self.plan.nodes.iter().collect::<Vec<_>>())?;
+        }
         self.wait_links_up(LINKS_UP_TIMEOUT)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
@@ -197,7 +202,14 @@ impl Topology {
             .iter()
             .filter_map(|p| detect::find_binary(p.name))
             .collect();
-        let booted = crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe, &programs);
+        let info = backend.info();
+        let optional: Vec<&str> = info.optional_kinds.iter().map(|o| o.kind).collect();
+        let kinds = crate::vm::initramfs::LinkKinds {
+            required: info.link_kinds,
+            optional: &optional,
+        };
+        let booted =
+            crate::vm::nodes::boot(&self.plan, hub, &self.procs, &self.exe, &programs, kinds);
         // QEMU's pids are on record before anything else can fail.
         self.save_daemons()?;
         let vms = booted?;
@@ -311,6 +323,7 @@ impl Topology {
             if let Some(a) = reported.get(&pod.role) {
                 pod.ip = a.ip;
                 pod.gateway = a.gateway;
+                pod.detail = a.detail.clone();
             }
         }
         self.state.plan = Some(self.plan.clone());

@@ -23,31 +23,36 @@ use crate::remote::protocol::Call;
 use crate::state;
 use crate::topology::PodPlan;
 
-use super::{Topology, NEW_NAMESPACE_SYSCTLS};
+use super::{Topology, LINKS_UP_TIMEOUT, NEW_NAMESPACE_SYSCTLS};
 
 impl Topology {
     /// Adds a pod to node `node` and wires it; returns it as planned (with the address the
-    /// backend reported, where it chose one).
+    /// backend reported, where it chose one). On failure nothing of the pod is left and the
+    /// run's state says so.
     pub fn add_pod(&mut self, backend: &dyn Backend, node: u32) -> Result<PodPlan> {
         let pods = lifecycle(backend)?;
-        // 1. The plan.
+        // 1. The plan, as the backend must accept it (its device names stay unique).
         let at = self.plan.add_pod(node)?;
         let pod = self.plan.pods[at].clone();
+        if let Err(e) = backend.validate(&self.plan) {
+            let _ = self.plan.remove_pod(&pod.role);
+            return Err(e.into());
+        }
         // 2. Its namespace, on record first.
         if pod.own_netns {
             if let Err(e) = self.make_pod_netns(&pod) {
-                self.forget_pod(&pod);
+                self.undo(None, &pod);
                 return Err(e);
             }
         }
-        // 3. Wired by the backend; undone if that fails.
+        // 3. Wired by the backend; undone if that fails (what it reported goes too).
         if let Err(e) = pods.add_pod(&self.context(), &pod) {
-            for extra in self.unmake_pod(backend, &pod) {
-                eprintln!("cnbench: while undoing the pod {}: {extra}", pod.role);
-            }
+            self.wiring.take();
+            self.undo(Some(backend), &pod);
             return Err(e);
         }
-        // 4. What the backend reported, and the plan as it stands.
+        // 4. Its links carry packets, what the backend reported is applied, the plan saved.
+        self.wait_links_up(LINKS_UP_TIMEOUT)?;
         self.save_daemons()?;
         self.apply_wiring()?;
         self.state.plan = Some(self.plan.clone());
@@ -76,7 +81,7 @@ impl Topology {
         if let Err(e) = lifecycle(backend) {
             return vec![e];
         }
-        self.unmake_pod(backend, &pod)
+        self.unmake_pod(Some(backend), &pod)
     }
 
     /// Records the pod's namespace, then makes it where its node lives.
@@ -112,12 +117,22 @@ impl Topology {
         Ok(())
     }
 
-    /// The backend unwires `pod`, its processes and namespace go, the plan forgets it.
-    fn unmake_pod(&mut self, backend: &dyn Backend, pod: &PodPlan) -> Vec<HarnessError> {
+    /// A failed add undone; what the undoing met is only told (the add's error is returned).
+    fn undo(&mut self, backend: Option<&dyn Backend>, pod: &PodPlan) {
+        for extra in self.unmake_pod(backend, pod) {
+            eprintln!("cnbench: while undoing the pod {}: {extra}", pod.role);
+        }
+    }
+
+    /// The backend unwires `pod` (when given), its processes and namespace go, the plan and
+    /// the state forget it. A namespace that could not be deleted stays on record, so `down`
+    /// and `clean` still find it.
+    fn unmake_pod(&mut self, backend: Option<&dyn Backend>, pod: &PodPlan) -> Vec<HarnessError> {
         let mut errors = Vec::new();
-        if let Some(pods) = backend.capabilities().pods {
+        if let Some(pods) = backend.and_then(|b| b.capabilities().pods) {
             errors.extend(pods.remove_pod(&self.context(), pod).err());
         }
+        let mut gone = true;
         if pod.own_netns {
             // The run's processes there first (stopped by pid), then our handle, then the
             // namespace with everything still in it.
@@ -127,34 +142,38 @@ impl Topology {
                 }
             }
             let host = self.hosts.remove(&pod.netns);
-            match host.as_ref().and_then(Host::agent) {
-                Some(agent) => errors.extend(
-                    agent
-                        .call(
-                            Call::DeleteNetns {
-                                name: pod.netns.clone(),
-                            },
-                            CALL_TIMEOUT,
-                        )
-                        .err(),
-                ),
-                None => errors.extend(state::destroy_namespaces(std::slice::from_ref(&pod.netns))),
-            }
+            let agent = host
+                .as_ref()
+                .and_then(Host::agent)
+                .cloned()
+                .or_else(|| self.hosts[&self.plan.node_of(pod).netns].agent().cloned());
+            let deleted: Vec<HarnessError> = match agent {
+                Some(agent) => agent
+                    .call(
+                        Call::DeleteNetns {
+                            name: pod.netns.clone(),
+                        },
+                        CALL_TIMEOUT,
+                    )
+                    .err()
+                    .into_iter()
+                    .collect(),
+                None => state::destroy_namespaces(std::slice::from_ref(&pod.netns)),
+            };
+            gone = deleted.is_empty();
+            errors.extend(deleted);
         }
-        self.forget_pod(pod);
+        let _ = self.plan.remove_pod(&pod.role);
+        if gone {
+            self.state
+                .namespaces
+                .retain(|n| *n != pod.netns || !pod.own_netns);
+        }
+        self.state.plan = Some(self.plan.clone());
         if let Err(e) = self.save_daemons().and_then(|()| self.state.save()) {
             errors.push(e);
         }
         errors
-    }
-
-    /// Takes the pod out of the plan and of the state's namespaces.
-    fn forget_pod(&mut self, pod: &PodPlan) {
-        let _ = self.plan.remove_pod(&pod.role);
-        self.state
-            .namespaces
-            .retain(|n| *n != pod.netns || !pod.own_netns);
-        self.state.plan = Some(self.plan.clone());
     }
 }
 

@@ -74,6 +74,11 @@ pub struct PodPlan {
     /// Name of the host end of its veth, in the node namespace (unique per run, at most 15
     /// bytes, so tracepoints can be filtered by device name).
     pub host_veth: String,
+    /// What the backend recorded of the pod at setup beyond its address (a CNI plugin's ADD
+    /// result), for its expectations, checks and the pod's removal; none when it recorded
+    /// nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// Everything a run will create, decided before anything is.
@@ -188,6 +193,7 @@ impl Plan {
                     own_netns: own,
                     ip,
                     gateway,
+                    detail: None,
                 });
             }
         }
@@ -270,6 +276,7 @@ impl Plan {
                     .underlay_ip
                     .unwrap_or_else(|| Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid")),
                 gateway: None,
+                detail: None,
                 role,
             },
             PodNetwork::SingleSubnet | PodNetwork::PerNodeBlocks { .. } => {
@@ -294,6 +301,7 @@ impl Plan {
                     own_netns: true,
                     ip: Ipv4Net::new(ip, block.prefix_len()).expect("valid"),
                     gateway: n.pod_gateway.map(|g| g.addr()),
+                    detail: None,
                     role,
                 }
             }

@@ -28,7 +28,7 @@ use super::modules::read_module;
 use crate::error::{HarnessError, Result};
 
 // Kept here so that callers keep saying `initramfs::modules` and `initramfs::REQUIRED_MODULES`.
-pub use super::modules::{modules, Module, OPTIONAL_MODULES, REQUIRED_MODULES};
+pub use super::modules::{modules, LinkKinds, Module, OPTIONAL_MODULES, REQUIRED_MODULES};
 
 /// The busybox applets `/init` runs; each gets a `/bin/<applet>` symlink to busybox (unless a
 /// program of the same name is put there). Only these: a program such as iproute2's `ip` must
@@ -68,7 +68,12 @@ pub mod console {
 ///
 /// The /init execs `/bin/cnbench agent --listen <control port>` when a program is called
 /// `cnbench`, and otherwise prints `cnbench-init: no agent` and powers off.
-pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
+pub fn build(
+    assets: &Assets,
+    out: &Path,
+    programs: &[PathBuf],
+    kinds: LinkKinds<'_>,
+) -> Result<()> {
     // Check the programs before writing anything: a bad path is the caller's input.
     let mut names: BTreeMap<String, &Path> = BTreeMap::new();
     for program in programs {
@@ -103,7 +108,7 @@ pub fn build(assets: &Assets, out: &Path, programs: &[PathBuf]) -> Result<()> {
             });
         }
     }
-    let modules = modules(assets)?;
+    let modules = modules(assets, kinds)?;
 
     let file = File::create(out)
         .map_err(|e| HarnessError::io(format!("create VM initramfs {}", out.display()), e))?;

@@ -17,19 +17,20 @@ use object::{Object, ObjectSection};
 use super::assets::Assets;
 use crate::error::{HarnessError, Result};
 
-/// Modules every VM node loads: the control channel and NIC (virtio), and the datapaths
-/// cnbench builds (tun, veth, bridge, vxlan, ipip). Their dependencies are added and ordered
-/// by [`modules`]. A module the kernel has built in is skipped.
-pub const REQUIRED_MODULES: &[&str] = &[
-    "virtio_pci",
-    "virtio_net",
-    "virtio_console",
-    "tun",
-    "veth",
-    "bridge",
-    "vxlan",
-    "ipip",
-];
+/// Modules every VM node loads: the control channel and NIC (virtio). The modules of the
+/// link kinds the backend creates come on top ([`LinkKinds`]). Dependencies are added and
+/// ordered by [`modules`]. A module the kernel has built in is skipped.
+pub const REQUIRED_MODULES: &[&str] = &["virtio_pci", "virtio_net", "virtio_console"];
+
+/// The kernel link kinds a VM node's kernel must create (`veth`, `vxlan`) and may create
+/// (a kind the backend uses where present, `ipip`): each kind's module is named after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkKinds<'a> {
+    /// Kinds whose module must be there (or built in).
+    pub required: &'a [&'a str],
+    /// Kinds whose module is loaded when the kernel has it.
+    pub optional: &'a [&'a str],
+}
 
 /// Modules loaded when the kernel has them, not needed to boot: nftables, for the
 /// `numgen`-based loss injection that faults use on the namespace substrate.
@@ -44,13 +45,14 @@ pub struct Module {
     pub path: PathBuf,
 }
 
-/// The modules to load, dependencies first: [`REQUIRED_MODULES`] (an error if one is neither
-/// a file nor built in) and those of [`OPTIONAL_MODULES`] the kernel has, each preceded by what
-/// its `.modinfo` says it `depends=` on, transitively.
+/// The modules to load, dependencies first: [`REQUIRED_MODULES`] and those of `kinds.required`
+/// (an error if one is neither a file nor built in), and those of [`OPTIONAL_MODULES`] and
+/// `kinds.optional` the kernel has, each preceded by what its `.modinfo` says it `depends=`
+/// on, transitively.
 ///
 /// Soft dependencies (`softdep=pre: crc32c`) name aliases, which need `modules.alias` to
 /// resolve; they are not followed (those of the modules above are built into Debian's kernels).
-pub fn modules(assets: &Assets) -> Result<Vec<Module>> {
+pub fn modules(assets: &Assets, kinds: LinkKinds<'_>) -> Result<Vec<Module>> {
     let dir = &assets.modules_dir;
     let files = index_module_files(dir)
         .map_err(|e| HarnessError::io(format!("list kernel modules in {}", dir.display()), e))?;
@@ -67,20 +69,21 @@ pub fn modules(assets: &Assets) -> Result<Vec<Module>> {
             super::assets::SETUP_COMMAND
         ),
     };
-    let mut roots = Vec::new();
-    for name in REQUIRED_MODULES {
+    let mut roots: Vec<String> = Vec::new();
+    for name in REQUIRED_MODULES.iter().chain(kinds.required) {
         if files.contains_key(*name) {
-            roots.push(name.to_string());
+            if !roots.iter().any(|r| r == name) {
+                roots.push(name.to_string());
+            }
         } else if !builtin.contains(*name) {
             return Err(unknown(name));
         }
     }
-    roots.extend(
-        OPTIONAL_MODULES
-            .iter()
-            .filter(|n| files.contains_key(**n))
-            .map(|n| n.to_string()),
-    );
+    for name in OPTIONAL_MODULES.iter().chain(kinds.optional) {
+        if files.contains_key(*name) && !roots.iter().any(|r| r == name) {
+            roots.push(name.to_string());
+        }
+    }
     let order = load_order(&roots, |name| {
         let Some(path) = files.get(name) else {
             // A dependency that is built in needs no loading; one that is nowhere cannot load.

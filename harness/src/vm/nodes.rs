@@ -59,13 +59,15 @@ pub fn node_mac(index: usize) -> [u8; 6] {
 /// Boots every node of `plan` as a VM whose NIC is the tap `node.switch_port` in `hub` (the
 /// switch or router namespace), each QEMU a daemon of `procs`, and opens a session with each
 /// agent. `exe` is the cnbench binary that goes into the VMs, `programs` the others the
-/// backend runs inside its nodes (BIRD), taken from this machine with their libraries.
+/// backend runs inside its nodes (BIRD), taken from this machine with their libraries;
+/// `kinds` the link kinds the backend creates (their modules are loaded at boot).
 pub fn boot(
     plan: &Plan,
     hub: &Host,
     procs: &Supervisor,
     exe: &Path,
     programs: &[PathBuf],
+    kinds: initramfs::LinkKinds<'_>,
 ) -> Result<VmNodes> {
     let assets = Assets::locate()?;
     let dir = crate::state::RunState::dir(plan.run_id()).join("vm");
@@ -74,7 +76,7 @@ pub fn boot(
     let image = dir.join("initramfs.cpio");
     let mut all = vec![exe.to_path_buf()];
     all.extend(programs.iter().cloned());
-    initramfs::build(&assets, &image, &all)?;
+    initramfs::build(&assets, &image, &all, kinds)?;
     let mut vms = VmNodes {
         agents: Vec::new(),
         kernel_release: assets.kernel_release.clone(),

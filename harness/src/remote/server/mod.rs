@@ -260,10 +260,10 @@ fn refused(reason: &str) -> FromAgent {
     }
 }
 
-/// The link kinds the harness may ask for that this kernel can create.
+/// The link kinds the harness may ask for (those its netlink layer creates) that this kernel
+/// can create.
 fn probe_kinds() -> Vec<String> {
-    const KINDS: [&str; 5] = ["ipip", "vxlan", "veth", "bridge", "tun"];
-    match crate::detect::probe_link_kinds(&KINDS) {
+    match crate::detect::probe_link_kinds(&crate::netlink::CREATED_KINDS) {
         Ok(found) => found
             .into_iter()
             .filter(|k| k.result.is_ok())

@@ -1,6 +1,5 @@
-//! `cnbench completions SHELL` (clap_complete) and `cnbench man` (clap_mangen): generated
-//! from the command line's own definition, so they list every command, flag and value the
-//! binary takes, the backends and faults of the registry included.
+//! `cnbench man` (clap_mangen): the manual, generated from the command line's own
+//! definition: one page for cnbench, or one per command.
 
 use std::path::Path;
 
@@ -9,13 +8,6 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::ExitCode;
-
-/// `cnbench completions SHELL`: the script on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
-    let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "cnbench", &mut std::io::stdout());
-    Ok(ExitCode::Ok)
-}
 
 /// `cnbench man`: `cnbench.1` on stdout; with `--out DIR`, `cnbench.1` and one
 /// `cnbench-<command>.1` per command written into DIR.
@@ -41,8 +33,7 @@ pub fn man(out: Option<&Path>) -> Result<ExitCode> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("cnbench-{}", sub.get_name());
         // The page's title is its file's name (`cnbench-run`).
-        let titled: &'static str = Box::leak(name.clone().into_boxed_str());
-        write(&name, sub.clone().name(titled))?;
+        write(&name, sub.clone().name(name.clone()))?;
     }
     write("cnbench", cmd)?;
     Ok(ExitCode::Ok)
