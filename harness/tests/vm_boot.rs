@@ -19,6 +19,13 @@ use cnbench_harness::vm::{Assets, VmSpec};
 /// One VM at a time: two emulated VMs on two cores would slow each other's boot.
 static ONE_VM: Mutex<()> = Mutex::new(());
 
+/// Every kind the harness's netlink layer creates (ipip where this VM kernel has it): their
+/// modules go into the test VMs.
+const ALL_KINDS: initramfs::LinkKinds<'static> = initramfs::LinkKinds {
+    required: &["veth", "bridge", "vxlan", "tun"],
+    optional: &["ipip"],
+};
+
 /// How long a VM may live before the test kills it.
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -133,11 +140,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn boots_loads_every_module_and_powers_off_without_an_agent() {
     let _one = ONE_VM.lock().unwrap_or_else(|e| e.into_inner());
     let assets = assets();
-    // Every kind the harness's netlink layer creates (ipip where this VM kernel has it).
-    let kinds = initramfs::LinkKinds {
-        required: &["veth", "bridge", "vxlan", "tun"],
-        optional: &["ipip"],
-    };
+    let kinds = ALL_KINDS;
     let modules = initramfs::modules(&assets, kinds).expect("resolve the modules");
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     println!(
@@ -255,7 +258,8 @@ fn init_execs_the_agent_on_the_control_port() {
         &assets,
         &image,
         &[agent, ip],
-        initramfs::LinkKinds::default(),
+        // The stand-in makes one link of every kind.
+        ALL_KINDS,
     )
     .expect("build the initramfs");
 
