@@ -139,6 +139,148 @@ fn compare_refuses_what_cannot_be_compared() {
     let _ = std::fs::remove_file(old);
 }
 
+/// `path`'s JSON changed by `edit`, written to a temporary file named `name`.
+fn edited(path: &Path, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    let out = tmp(name);
+    std::fs::write(&out, v.to_string()).unwrap();
+    out
+}
+
+/// Two results of different backends (a committed vxlan result, and the same figures named
+/// bridge) are refused without `--across-backends`, naming it, and compared with it: by
+/// workload, variant and path, conformance by its verdicts; a failed check on the candidate's
+/// side is a regression.
+#[test]
+fn compare_across_backends_when_asked() {
+    let vxlan = Path::new(env!("CARGO_MANIFEST_DIR")).join("render/tests/data/vxlan.json");
+    let bridge = edited(&vxlan, "across-bridge.json", |v| {
+        v["parameters"]["backend"] = "bridge".into();
+    });
+    let (b, c) = (vxlan.to_str().unwrap(), bridge.to_str().unwrap());
+
+    let o = run(&["compare", b, c]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "the baseline is backend vxlan but the candidate is backend bridge; compare two \
+             runs of the same backend (`cnbench run --backend vxlan` for both) or pass \
+             --across-backends to compare them by workload, variant and path"
+        ),
+        "{err}"
+    );
+
+    let (md, junit) = (tmp("across.md"), tmp("across.xml"));
+    let o = run(&[
+        "compare",
+        b,
+        c,
+        "--across-backends",
+        "--markdown",
+        md.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        "-",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        table.lines().next(),
+        Some(
+            "compare vxlan (baseline) vs bridge (candidate), across backends: baseline run \
+             e5e9fa (c57ca2e0e8e7) against candidate run e5e9fa (c57ca2e0e8e7)"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "checks: not compared one by one across backends (their devices and names \
+             differ): only whether each run passed them all\n  pass         baseline: all 90 \
+             checks passed; candidate: all 90 checks passed"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("\nverdict: pass: "), "{table}");
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["across_backends"], true);
+    assert_eq!(json["baseline"]["backend"], "vxlan");
+    assert_eq!(json["candidate"]["backend"], "bridge");
+    assert_eq!(json["conformance"]["verdict"], "pass");
+    assert_eq!(json["checks"], serde_json::json!([]));
+    assert_eq!(json["metrics"].as_array().unwrap().len(), 56);
+    let md_text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        md_text.starts_with(
+            "### cnbench compare vxlan (baseline) vs bridge (candidate), across backends: \
+             **pass**"
+        ),
+        "{md_text}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("cnbench compare vxlan (baseline) vs bridge (candidate), across backends")
+            && !xml.contains("<failure"),
+        "{xml}"
+    );
+
+    // A check the candidate failed, where the baseline failed none: a regression, named.
+    let failing = edited(&bridge, "across-bridge-failing.json", |v| {
+        v["checks"][0]["outcome"] = "fail".into();
+    });
+    let o = run(&["compare", b, failing.to_str().unwrap(), "--across-backends"]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "  REGRESSION   baseline: all 90 checks passed; candidate: 1 of 90 checks failed \
+             (devices cnb-<run>-n0)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nverdict: REGRESSION: 1 regression, "),
+        "{out}"
+    );
+
+    // One backend, two pod wirings: compared only when asked, across backend options.
+    let with_wiring = |name: &str, wiring: &str| {
+        edited(&vxlan, name, |v| {
+            v["schema_version"] = reports::SCHEMA_VERSION.into();
+            v["parameters"]["backend_options"] = serde_json::json!({ "pod-wiring": wiring });
+        })
+    };
+    let builtin = with_wiring("across-builtin.json", "builtin");
+    let cni = with_wiring("across-cni.json", "cni");
+    let (bw, cw) = (builtin.to_str().unwrap(), cni.to_str().unwrap());
+    let o = run(&["compare", bw, cw, "--across-backends"]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with(
+            "compare vxlan pod-wiring=builtin (baseline) vs vxlan pod-wiring=cni (candidate), \
+             across backend options: "
+        ),
+        "{out}"
+    );
+    let o = run(&["compare", bw, cw]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("checks: 90 compared"), "{out}");
+    assert!(
+        out.contains("backend option pod-wiring differs (baseline builtin, candidate cni)"),
+        "{out}"
+    );
+
+    for f in [bridge, failing, builtin, cni, md, junit] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 #[test]
 fn report_writes_a_self_contained_page_and_every_plot() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("render/tests/data");

@@ -304,6 +304,12 @@ pub fn result(run_id: &str, measurements: Vec<MeasurementRecord>) -> RunResult {
     r
 }
 
+/// `r` as a result of `backend` (for comparisons across backends).
+pub fn of_backend(mut r: RunResult, backend: &str) -> RunResult {
+    r.parameters.backend = backend.into();
+    r
+}
+
 /// A measurement of `samples` on `path`, summarized.
 pub fn measurement(
     workload: &str,

@@ -50,8 +50,8 @@ pub mod fixtures;
 
 pub use compare::{
     compare, compare_files, parse_metric_threshold, parse_threshold, ChangeScale, CheckComparison,
-    CompareError, CompareFilesError, CompareOptions, Comparison, MetricComparison, RunInfo,
-    Verdict, VerdictCounts,
+    CompareError, CompareFilesError, CompareOptions, Comparison, Conformance,
+    ConformanceComparison, MetricComparison, OptionChange, RunInfo, Verdict, VerdictCounts,
 };
 pub use environment::Environment;
 pub use error::ReportError;

@@ -346,6 +346,11 @@ pub struct CompareArgs {
     /// times it are not decided. Lower it on a machine whose runs repeat closely.
     #[arg(long, value_name = "PERCENT")]
     pub noise_floor: Option<String>,
+    /// Compare results of different backends (or of one backend with different backend
+    /// options, e.g. another --datapath): measurements are matched by workload, variant and
+    /// path, and conformance by whether each run passed all its checks, not check by check.
+    #[arg(long)]
+    pub across_backends: bool,
     /// Also write the comparison as Markdown (a pull-request comment) to this file.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,

@@ -15,6 +15,7 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
         options.noise_floor =
             compare::parse_threshold(floor).map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
     }
+    options.across_backends = args.across_backends;
     for (option, path) in [
         ("--markdown", &args.markdown),
         ("--junit", &args.junit),

@@ -2,12 +2,17 @@
 //!
 //! One `<testsuites>` with two `<testsuite>`s: `metrics` (one `<testcase>` per metric row,
 //! class name `cnbench.<backend>.<measurement>.<path>`, name the metric) and `checks` (one per
-//! compared check, class name `cnbench.<backend>.checks.<kind>`, name the subject). A
+//! compared check, class name `cnbench.<backend>.checks.<kind>`, name the subject; across
+//! backends, one test case `cnbench.<backend>.checks.conformance` for the conformance
+//! verdicts, checks not being compared one by one, which the suite's `<system-out>` says).
+//! `<backend>` is the candidate's; the report's name says both when they differ (`cnbench
+//! compare bridge (baseline) vs cni (candidate), across backends`). A
 //! regression is a `<failure type="regression">` whose message gives baseline, candidate and
 //! change; an inconclusive row is `<skipped>` with what to do; passes, improvements and
 //! information are plain test cases whose `<system-out>` says what was seen. The warnings of
 //! the comparison go to the `<system-out>` of the metrics suite, and both runs are described
-//! in its `<properties>` (their substrate and whether emulated included). When the runs were
+//! in its `<properties>` (their substrate, whether emulated and backend options included).
+//! When the runs were
 //! emulated (QEMU TCG), every suite's name ends in `(emulated)`: such figures compare
 //! behaviour, not speed.
 //!
@@ -20,18 +25,23 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use reports::compare::INCONCLUSIVE_HINT;
-use reports::{CheckComparison, Comparison, MetricComparison, Verdict};
+use reports::{CheckComparison, Comparison, ConformanceComparison, MetricComparison, Verdict};
 
-use super::wording::{change_text, describe_check, describe_metric, interval_text, threshold_text};
+use super::wording::{
+    change_text, describe_check, describe_conformance, describe_metric, interval_text,
+    options_text, sides_text, threshold_text, CHECKS_ACROSS,
+};
 use crate::units::format_metric;
+use crate::words::plural;
 
 /// The comparison as JUnit XML (see the module documentation).
 pub fn junit(cmp: &Comparison) -> String {
     let backend = &cmp.candidate.backend;
+    let what = sides_text(cmp).unwrap_or_else(|| backend.clone());
     let title = if cmp.baseline.substrate.emulated || cmp.candidate.substrate.emulated {
-        format!("cnbench compare {backend} (emulated)")
+        format!("cnbench compare {what} (emulated)")
     } else {
-        format!("cnbench compare {backend}")
+        format!("cnbench compare {what}")
     };
 
     let mut metrics = suite(&format!("{title}: metrics"));
@@ -42,6 +52,10 @@ pub fn junit(cmp: &Comparison) -> String {
     }
     let mut checks = suite(&format!("{title}: checks"));
     checks.add_test_cases(cmp.checks.iter().map(|c| check_case(backend, c)));
+    if cmp.across_backends {
+        checks.add_test_cases(cmp.conformance.iter().map(|c| conformance_case(backend, c)));
+        checks.set_system_out(format!("checks: {CHECKS_ACROSS}"));
+    }
 
     let mut report = Report::new(title);
     report.add_test_suites([metrics, checks]);
@@ -65,6 +79,9 @@ fn properties(cmp: &Comparison) -> Vec<Property> {
         };
         add("run_id", r.run_id.clone());
         add("backend", r.backend.clone());
+        if let Some(options) = options_text(r, ",") {
+            add("backend_options", options);
+        }
         if let Some(rev) = &r.git_revision {
             add("git_revision", rev.clone());
         }
@@ -73,6 +90,10 @@ fn properties(cmp: &Comparison) -> Vec<Property> {
         add("duration_ms", r.duration_ms.to_string());
         add("repeat", r.repeat.to_string());
     }
+    properties.push(Property::new(
+        "across_backends",
+        cmp.across_backends.to_string(),
+    ));
     properties.push(Property::new(
         "threshold",
         cmp.options.threshold.to_string(),
@@ -172,6 +193,29 @@ fn check_case(backend: &str, c: &CheckComparison) -> TestCase {
     case(
         format!("cnbench.{}.checks.{}", part(backend), part(&c.check)),
         &c.subject,
+        status,
+        output,
+    )
+}
+
+/// The conformance verdicts across backends, as one test case.
+fn conformance_case(backend: &str, c: &ConformanceComparison) -> TestCase {
+    let output = format!("{}: {}", c.verdict.label(), describe_conformance(c));
+    let status = match c.verdict {
+        Verdict::Regression => failure(
+            format!(
+                "the candidate failed {} check{} where the baseline failed none: {}",
+                c.candidate.failed.len(),
+                plural(c.candidate.failed.len()),
+                c.candidate.failed.join("; ")
+            ),
+            &output,
+        ),
+        _ => TestCaseStatus::success(),
+    };
+    case(
+        format!("cnbench.{}.checks.conformance", part(backend)),
+        "all checks",
         status,
         output,
     )

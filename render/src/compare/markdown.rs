@@ -2,16 +2,19 @@
 //! changed, then everything in a collapsed section.
 //!
 //! The layout, top to bottom:
-//! - a heading with the verdict in bold capitals when it fails the gate (**REGRESSION**,
-//!   **INCONCLUSIVE**) and in bold lower case otherwise (**pass**, **improvement**), and the
-//!   one-line summary with the counts;
+//! - a heading naming the backend (both sides, when their backends or backend options
+//!   differ: `bridge (baseline) vs cni (candidate), across backends`) with the verdict in
+//!   bold capitals when it fails the gate (**REGRESSION**, **INCONCLUSIVE**) and in bold lower
+//!   case otherwise (**pass**, **improvement**), and the one-line summary with the counts;
 //! - for runs not in plain namespaces, a quoted line with the substrate, in bold as
 //!   **Emulated** when the runs were emulated (their figures compare behaviour, not speed);
-//! - the parameters of both runs side by side (backend, run id, git revision, cnbench
-//!   version, substrate, duration, repetitions, placement, outcome);
+//! - the parameters of both runs side by side (backend, its options when either has any, run
+//!   id, git revision, cnbench version, substrate, duration, repetitions, placement,
+//!   outcome);
 //! - a table of the metrics that regressed, improved or are inconclusive (regressions first),
 //!   with the notes of the inconclusive ones;
-//! - the checks that changed, and the warnings;
+//! - the checks that changed (across backends, the conformance verdicts instead: checks are
+//!   not compared one by one there), and the warnings;
 //! - a `<details>` section with every metric.
 //!
 //! Text from the results is escaped, so subjects like `<run>` or a `|` in a reason cannot
@@ -23,7 +26,8 @@ use reports::compare::INCONCLUSIVE_HINT;
 use reports::{CheckComparison, Comparison, MetricComparison, RunInfo, Verdict};
 
 use super::wording::{
-    change_text, describe_check, interval_text, substrate_lines, summary_line, threshold_text,
+    change_text, describe_check, describe_conformance, interval_text, options_text, sides_text,
+    substrate_lines, summary_line, threshold_text, CHECKS_ACROSS,
 };
 use crate::escape::{code, code_span, markdown as escape};
 use crate::units::{format_metric, trim_number};
@@ -34,7 +38,7 @@ pub fn markdown(cmp: &Comparison) -> String {
     let _ = writeln!(
         out,
         "### cnbench compare {}: {}\n",
-        escape(&cmp.candidate.backend),
+        escape(&sides_text(cmp).unwrap_or_else(|| cmp.candidate.backend.clone())),
         marker(cmp.verdict)
     );
     let _ = writeln!(
@@ -112,7 +116,21 @@ pub fn markdown(cmp: &Comparison) -> String {
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
         .collect();
-    if !changed_checks.is_empty() {
+    if cmp.across_backends {
+        let _ = writeln!(
+            out,
+            "#### Conformance\n\nChecks: {}.\n",
+            escape(CHECKS_ACROSS)
+        );
+        if let Some(c) = &cmp.conformance {
+            let _ = writeln!(
+                out,
+                "- {} {}\n",
+                marker(c.verdict),
+                escape(&describe_conformance(c))
+            );
+        }
+    } else if !changed_checks.is_empty() {
         let _ = writeln!(out, "#### Checks that changed\n");
         for c in changed_checks {
             let _ = writeln!(
@@ -166,8 +184,13 @@ fn marker(v: Verdict) -> &'static str {
 fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
     let _ = writeln!(out, "| | baseline | candidate |\n|---|---|---|");
     let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_owned(), code_span);
-    let rows: [(&str, String, String); 10] = [
-        ("backend", escape(&b.backend), escape(&c.backend)),
+    let mut rows: Vec<(&str, String, String)> =
+        vec![("backend", escape(&b.backend), escape(&c.backend))];
+    if !b.backend_options.is_empty() || !c.backend_options.is_empty() {
+        let options = |r: &RunInfo| opt(&options_text(r, " "));
+        rows.push(("backend options", options(b), options(c)));
+    }
+    rows.extend([
         ("run", code_span(&b.run_id), code_span(&c.run_id)),
         ("git revision", opt(&b.git_revision), opt(&c.git_revision)),
         (
@@ -185,7 +208,7 @@ fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
         ("repetitions", b.repeat.to_string(), c.repeat.to_string()),
         ("placement", escape(&b.placement), escape(&c.placement)),
         ("outcome", escape(&b.outcome), escape(&c.outcome)),
-    ];
+    ]);
     for (name, bv, cv) in rows {
         let _ = writeln!(out, "| {name} | {bv} | {cv} |");
     }
@@ -246,7 +269,7 @@ fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reports::fixtures::{noisy_rr_result, rr_result, stream_result};
+    use reports::fixtures::{noisy_rr_result, of_backend, rr_result, stream_result};
     use reports::{compare, CompareOptions};
 
     #[test]
@@ -367,6 +390,50 @@ mod tests {
                  (network namespaces, kernel 6.8.0-45-generic) |"
             ),
             "{md}"
+        );
+    }
+
+    #[test]
+    fn across_backends_the_heading_names_both_and_the_conformance_is_shown() {
+        let across = CompareOptions {
+            across_backends: true,
+            ..CompareOptions::default()
+        };
+        let bridge = of_backend(rr_result("base01", 1.0), "bridge");
+        let mut cni = of_backend(rr_result("cand02", 1.0), "cni");
+        cni.parameters
+            .set_backend_options([("cni-conf".to_owned(), "docker0.conflist".to_owned())].into());
+        cni.checks[0].outcome = reports::CheckOutcome::Fail;
+        let md = markdown(&compare(&bridge, &cni, &across).unwrap());
+        assert_eq!(
+            md.lines().next(),
+            Some(
+                "### cnbench compare bridge (baseline) vs cni cni-conf=docker0.conflist \
+                 (candidate), across backends: **REGRESSION**"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| backend | bridge | cni |"), "{md}");
+        assert!(
+            md.contains("| backend options | - | `cni-conf=docker0.conflist` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "#### Conformance\n\nChecks: not compared one by one across backends (their \
+                 devices and names differ): only whether each run passed them all.\n\n- \
+                 **REGRESSION** baseline: all 3 checks passed; candidate: 1 of 3 checks failed \
+                 (reachability cnb-&lt;run&gt;-n0p0 -&gt; 100.96.1.2 icmp)\n"
+            ),
+            "{md}"
+        );
+        assert!(!md.contains("#### Checks"), "{md}");
+        // Runs of one backend without options have no options row.
+        let same = markdown(&compare(&bridge, &bridge, &across).unwrap());
+        assert!(!same.contains("backend options"), "{same}");
+        assert!(
+            same.starts_with("### cnbench compare bridge: **pass**"),
+            "{same}"
         );
     }
 

@@ -1,11 +1,15 @@
 //! The words of a comparison, shared by its terminal table, Markdown and JUnit forms: a
 //! metric row or a check in one line, the change, interval and threshold as text, the counts
-//! and the verdict line.
+//! and the verdict line, both sides when their backends (or backend options) differ, and the
+//! conformance verdicts across backends.
 
 use std::fmt::Write as _;
 
 use reports::compare::{CONFIDENCE, INCONCLUSIVE_HINT};
-use reports::{ChangeScale, CheckComparison, Comparison, MetricComparison, VerdictCounts};
+use reports::{
+    ChangeScale, CheckComparison, Comparison, Conformance, ConformanceComparison, MetricComparison,
+    RunInfo, VerdictCounts,
+};
 
 use crate::units::{format_metric, trim_number};
 use crate::words::{notable, plural, substrate_line};
@@ -133,6 +137,96 @@ pub fn summary_line(cmp: &Comparison) -> String {
     line
 }
 
+/// What a comparison across backends says of its checks.
+pub const CHECKS_ACROSS: &str = "not compared one by one across backends (their devices and \
+    names differ): only whether each run passed them all";
+
+/// How many failed checks a line names before it says how many more there are.
+const NAMED_CHECKS: usize = 10;
+
+/// What is compared, when the two runs are not of one backend with the same options: each
+/// side's backend with the options that differ as set on that side, and whether the
+/// comparison is across backends: `bridge (baseline) vs cni (candidate), across backends`,
+/// `vxlan (baseline) vs vxlan pod-wiring=cni (candidate), across backend options`. `None` for
+/// two runs of one backend with the same options.
+pub fn sides_text(cmp: &Comparison) -> Option<String> {
+    let (b, c) = (&cmp.baseline, &cmp.candidate);
+    if b.backend == c.backend && cmp.option_changes.is_empty() {
+        return None;
+    }
+    let side = |r: &RunInfo, value: fn(&reports::OptionChange) -> &Option<String>| {
+        let mut text = r.backend.clone();
+        for o in &cmp.option_changes {
+            if let Some(v) = value(o) {
+                let _ = write!(text, " {}={v}", o.option);
+            }
+        }
+        text
+    };
+    let mut text = format!(
+        "{} (baseline) vs {} (candidate)",
+        side(b, |o| &o.baseline),
+        side(c, |o| &o.candidate)
+    );
+    if cmp.across_backends {
+        text.push_str(if b.backend == c.backend {
+            ", across backend options"
+        } else {
+            ", across backends"
+        });
+    }
+    Some(text)
+}
+
+/// A run's backend options as `k=v` pairs separated by `sep`, or `None` when it has none.
+pub fn options_text(r: &RunInfo, sep: &str) -> Option<String> {
+    (!r.backend_options.is_empty()).then(|| {
+        r.backend_options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    })
+}
+
+/// One side's conformance: `all 90 checks passed`, `2 of 88 checks failed (mtu ...;
+/// reachability ...)`.
+fn conformance_text(c: &Conformance) -> String {
+    if c.passed() {
+        return if c.checks == 1 {
+            "its 1 check passed".to_owned()
+        } else {
+            format!("all {} checks passed", c.checks)
+        };
+    }
+    let mut named = c
+        .failed
+        .iter()
+        .take(NAMED_CHECKS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if c.failed.len() > NAMED_CHECKS {
+        let _ = write!(named, "; and {} more", c.failed.len() - NAMED_CHECKS);
+    }
+    format!(
+        "{} of {} check{} failed ({named})",
+        c.failed.len(),
+        c.checks,
+        plural(c.checks)
+    )
+}
+
+/// The conformance verdicts of both runs in one line: `baseline: all 90 checks passed;
+/// candidate: 2 of 88 checks failed (mtu cnb-<run>-n1:cni0; reachability ...)`.
+pub fn describe_conformance(c: &ConformanceComparison) -> String {
+    format!(
+        "baseline: {}; candidate: {}",
+        conformance_text(&c.baseline),
+        conformance_text(&c.candidate)
+    )
+}
+
 /// The lines saying where the compared runs' nodes lived, for runs not in plain namespaces:
 /// none when both are, one when both ran alike, one per side otherwise.
 pub fn substrate_lines(cmp: &Comparison) -> Vec<String> {
@@ -232,6 +326,27 @@ mod tests {
             &stream_result("cand02", &[1.0e9, 1.1e9, 1.0e9]),
         );
         assert_eq!(change_text(&zero.metrics[0]), "+inf");
+    }
+
+    #[test]
+    fn many_failed_checks_are_named_up_to_ten() {
+        let conformance = |failed: usize| Conformance {
+            checks: 40,
+            failed: (0..failed).map(|i| format!("mtu n{i}")).collect(),
+        };
+        let c = ConformanceComparison {
+            baseline: Conformance {
+                checks: 1,
+                failed: vec![],
+            },
+            candidate: conformance(12),
+            verdict: Verdict::Regression,
+        };
+        assert_eq!(
+            describe_conformance(&c),
+            "baseline: its 1 check passed; candidate: 12 of 40 checks failed (mtu n0; mtu n1; \
+             mtu n2; mtu n3; mtu n4; mtu n5; mtu n6; mtu n7; mtu n8; mtu n9; and 2 more)"
+        );
     }
 
     #[test]

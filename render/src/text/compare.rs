@@ -6,13 +6,16 @@ use reports::{CheckComparison, CheckOutcome, Comparison, RunInfo, Verdict};
 
 use super::table::{columns, header};
 use crate::compare::wording::{
-    change_text, describe_check, interval_text, substrate_lines, summary_line, threshold_text,
+    change_text, describe_check, describe_conformance, interval_text, sides_text, substrate_lines,
+    summary_line, threshold_text, CHECKS_ACROSS,
 };
 use crate::units::format_metric;
 
-/// The comparison as a plain-text report for a terminal: a table with one row per metric
+/// The comparison as a plain-text report for a terminal: a header naming the backend (both
+/// sides, when their backends or backend options differ), a table with one row per metric
 /// (measurement, path, metric, baseline median, candidate median, change, 95 % interval,
-/// threshold, verdict), then the checks that changed, the warnings, and the verdict line.
+/// threshold, verdict), then the checks that changed (across backends, the conformance
+/// verdicts), the warnings, and the verdict line.
 pub fn compare_table(cmp: &Comparison) -> String {
     let mut out = String::new();
     let (b, c) = (&cmp.baseline, &cmp.candidate);
@@ -25,7 +28,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
     let _ = writeln!(
         out,
         "compare {}: baseline run {}{} against candidate run {}{}",
-        b.backend,
+        sides_text(cmp).unwrap_or_else(|| b.backend.clone()),
         b.run_id,
         rev(b),
         c.run_id,
@@ -95,13 +98,25 @@ pub fn compare_table(cmp: &Comparison) -> String {
         .iter()
         .filter(|c| c.verdict == Verdict::Pass && c.candidate == CheckOutcome::Fail)
         .count();
-    let _ = write!(out, "\nchecks: {} compared", cmp.checks.len());
-    if still > 0 {
-        let _ = write!(out, ", {still} failing in both");
-    }
-    out.push('\n');
-    for c in changed {
-        let _ = writeln!(out, "  {:<12} {}", c.verdict.label(), describe_check(c));
+    if cmp.across_backends {
+        let _ = writeln!(out, "\nchecks: {CHECKS_ACROSS}");
+        if let Some(c) = &cmp.conformance {
+            let _ = writeln!(
+                out,
+                "  {:<12} {}",
+                c.verdict.label(),
+                describe_conformance(c)
+            );
+        }
+    } else {
+        let _ = write!(out, "\nchecks: {} compared", cmp.checks.len());
+        if still > 0 {
+            let _ = write!(out, ", {still} failing in both");
+        }
+        out.push('\n');
+        for c in changed {
+            let _ = writeln!(out, "  {:<12} {}", c.verdict.label(), describe_check(c));
+        }
     }
 
     if !cmp.warnings.is_empty() {
@@ -117,7 +132,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reports::fixtures::{noisy_rr_result, rr_result, stream_result};
+    use reports::fixtures::{noisy_rr_result, of_backend, rr_result, stream_result};
     use reports::{compare, CompareOptions, RunResult};
 
     fn cmp(b: &RunResult, c: &RunResult) -> Comparison {
@@ -232,6 +247,75 @@ mod tests {
         );
         let plain = cmp(&rr_result("base01", 1.0), &rr_result("cand02", 1.0));
         assert!(!compare_table(&plain).contains("substrate"));
+    }
+
+    #[test]
+    fn across_backends_both_are_named_and_the_verdicts_compared() {
+        let across = CompareOptions {
+            across_backends: true,
+            ..CompareOptions::default()
+        };
+        let bridge = of_backend(rr_result("base01", 1.0), "bridge");
+        let mut cni = of_backend(rr_result("cand02", 1.0), "cni");
+        let text = compare_table(&compare(&bridge, &cni, &across).unwrap());
+        assert_eq!(
+            text.lines().next(),
+            Some(
+                "compare bridge (baseline) vs cni (candidate), across backends: baseline run \
+                 base01 (abc123) against candidate run cand02 (abc123)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nchecks: not compared one by one across backends (their devices and names \
+                 differ): only whether each run passed them all\n  pass         baseline: all \
+                 3 checks passed; candidate: all 3 checks passed\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("verdict: pass: 7 pass, 1 info"), "{text}");
+
+        cni.checks[0].outcome = CheckOutcome::Fail;
+        let text = compare_table(&compare(&bridge, &cni, &across).unwrap());
+        assert!(
+            text.contains(
+                "  REGRESSION   baseline: all 3 checks passed; candidate: 1 of 3 checks failed \
+                 (reachability cnb-<run>-n0p0 -> 100.96.1.2 icmp)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("verdict: REGRESSION: 1 regression, 6 pass"),
+            "{text}"
+        );
+
+        // One backend, two pod wirings; and the same without the option: both named, checks
+        // compared one by one.
+        let wiring = |id: &str, value: &str| {
+            let mut r = rr_result(id, 1.0);
+            r.parameters
+                .set_backend_options([("pod-wiring".to_owned(), value.to_owned())].into());
+            r
+        };
+        let (builtin, cni) = (wiring("base01", "builtin"), wiring("cand02", "cni"));
+        let text = compare_table(&compare(&builtin, &cni, &across).unwrap());
+        assert!(
+            text.starts_with(
+                "compare vxlan pod-wiring=builtin (baseline) vs vxlan pod-wiring=cni \
+                 (candidate), across backend options: baseline run base01"
+            ),
+            "{text}"
+        );
+        let text = compare_table(&cmp(&builtin, &cni));
+        assert!(
+            text.starts_with(
+                "compare vxlan pod-wiring=builtin (baseline) vs vxlan pod-wiring=cni \
+                 (candidate): baseline run base01"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("checks: 3 compared"), "{text}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub struct CheckComparison {
 
 /// A check's subject with the run ids of `r` (its own and its host-net baseline's) replaced
 /// by `<run>`.
-fn normalize_subject(subject: &str, r: &RunResult) -> String {
+pub(super) fn normalize_subject(subject: &str, r: &RunResult) -> String {
     let mut out = subject.to_owned();
     let ids =
         std::iter::once(r.run_id.as_str()).chain(r.baseline.iter().map(|b| b.run_id.as_str()));

@@ -37,10 +37,13 @@ pub enum CompareError {
         /// The name given.
         metric: String,
     },
-    /// The two results are of different backends.
+    /// The two results are of different backends, and
+    /// [`CompareOptions::across_backends`](super::CompareOptions::across_backends) was not
+    /// given.
     #[error(
         "the baseline is backend {baseline} but the candidate is backend {candidate}; compare \
-         two runs of the same backend (`cnbench run --backend {baseline}` for both)"
+         two runs of the same backend (`cnbench run --backend {baseline}` for both) or pass \
+         --across-backends to compare them by workload, variant and path"
     )]
     BackendMismatch {
         /// The baseline's backend.

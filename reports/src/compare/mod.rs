@@ -1,6 +1,6 @@
-//! Comparing two results of the same backend: per-metric verdicts from the repetitions, and
-//! conformance checks that stopped passing. The library side of
-//! `cnbench compare BASELINE.json CANDIDATE.json`.
+//! Comparing two results of the same backend (or, when asked, of different backends):
+//! per-metric verdicts from the repetitions, and conformance checks that stopped passing. The
+//! library side of `cnbench compare BASELINE.json CANDIDATE.json`.
 //!
 //! # What is compared
 //!
@@ -107,16 +107,31 @@
 //! passes is an **improvement**. A check missing from the candidate, and a new check that
 //! fails, are warnings.
 //!
+//! # Across backends
+//!
+//! Results of different backends are refused ([`CompareError::BackendMismatch`]) unless
+//! [`CompareOptions::across_backends`] is set (`--across-backends`): then they are compared,
+//! and so are results of one backend whose backend options differ
+//! ([`crate::Parameters::backend_options`], e.g. `pod-wiring`). Measurements are matched and
+//! decided exactly as above. Checks cannot be matched one to one across datapaths (their
+//! devices and names differ), so only the conformance *verdicts* are compared
+//! ([`ConformanceComparison`]): a candidate that failed a check where the baseline failed none
+//! is a **regression** (the failed checks named), the other way round an **improvement**;
+//! [`Comparison::checks`] stays empty. [`Comparison::option_changes`] lists the backend options
+//! that differ, whether or not the comparison is across backends.
+//!
 //! # Exit code
 //!
 //! [`Comparison::exit_code`]: 0 when nothing regressed and nothing is inconclusive, 1 when
 //! anything regressed, 3 when something is inconclusive but nothing regressed. (2 is for bad
 //! input: any [`CompareError`].)
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use across::{backend_options, compare_conformance, option_changes};
 use checks::compare_checks;
 use disturbance::disturbance_warning;
 use measurements::{compare_measurement, match_measurements};
@@ -127,6 +142,7 @@ use warnings::{
 use crate::schema::RunResult;
 use crate::substrate::Substrate;
 
+mod across;
 mod bootstrap;
 mod checks;
 mod disturbance;
@@ -140,6 +156,7 @@ mod warnings;
 #[cfg(test)]
 mod tests;
 
+pub use across::{Conformance, ConformanceComparison, OptionChange};
 pub use checks::CheckComparison;
 pub use error::{CompareError, CompareFilesError, SUBSTRATE_FIX};
 pub use options::{
@@ -164,6 +181,10 @@ pub struct RunInfo {
     /// Datapath option of the backend, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datapath: Option<String>,
+    /// Every backend option in effect, by flag without the dashes (`pod-wiring` → `cni`);
+    /// for a result of schema version 5, those it recorded (`datapath`, `bgp-topology`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub backend_options: BTreeMap<String, String>,
     /// Git revision of cnbench, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git_revision: Option<String>,
@@ -196,6 +217,7 @@ impl RunInfo {
             run_id: r.run_id.clone(),
             backend: p.backend.clone(),
             datapath: p.datapath.clone(),
+            backend_options: backend_options(r),
             git_revision: r.environment.git_revision.clone(),
             cnbench_version: r.environment.cnbench_version.clone(),
             started_unix_ms: r.started_unix_ms,
@@ -223,8 +245,19 @@ pub struct Comparison {
     pub options: CompareOptions,
     /// One row per metric of each matched measurement, in the baseline's order.
     pub metrics: Vec<MetricComparison>,
-    /// One row per check found in both results, in the baseline's order.
+    /// One row per check found in both results, in the baseline's order; empty across
+    /// backends, where [`Comparison::conformance`] compares the verdicts instead.
     pub checks: Vec<CheckComparison>,
+    /// Whether the results were compared across backends: of different backends, or of one
+    /// backend with different backend options, with [`CompareOptions::across_backends`].
+    #[serde(default)]
+    pub across_backends: bool,
+    /// The backend options whose values differ between the runs (across backends or not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub option_changes: Vec<OptionChange>,
+    /// Across backends, when both results hold checks: whether each passed them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformance: Option<ConformanceComparison>,
     /// What makes the comparison less trustworthy, each with what to change.
     pub warnings: Vec<String>,
     /// Regression if any row regressed; else inconclusive if any row is; else improvement if
@@ -243,7 +276,8 @@ impl Comparison {
         }
     }
 
-    /// How many rows, metrics and checks together, got each verdict.
+    /// How many rows, metrics and checks together (the conformance verdicts across
+    /// backends counting as one), got each verdict.
     pub fn counts(&self) -> VerdictCounts {
         let mut counts = VerdictCounts::default();
         for v in self
@@ -251,6 +285,7 @@ impl Comparison {
             .iter()
             .map(|m| m.verdict)
             .chain(self.checks.iter().map(|c| c.verdict))
+            .chain(self.conformance.iter().map(|c| c.verdict))
         {
             counts.add(v);
         }
@@ -261,7 +296,8 @@ impl Comparison {
 /// Compares `candidate` against `baseline` (see the module documentation for the rules).
 ///
 /// Refuses results whose substrates are not alike ([`CompareError::SubstrateMismatch`]);
-/// [`compare_files`] does the same naming the files.
+/// [`compare_files`] does the same naming the files. Refuses results of different backends
+/// ([`CompareError::BackendMismatch`]) unless [`CompareOptions::across_backends`] is set.
 pub fn compare(
     baseline: &RunResult,
     candidate: &RunResult,
@@ -276,7 +312,7 @@ pub fn compare(
         });
     }
     let (b_backend, c_backend) = (&baseline.parameters.backend, &candidate.parameters.backend);
-    if b_backend != c_backend {
+    if b_backend != c_backend && !options.across_backends {
         return Err(CompareError::BackendMismatch {
             baseline: b_backend.clone(),
             candidate: c_backend.clone(),
@@ -287,7 +323,9 @@ pub fn compare(
         return Err(CompareError::NothingToCompare);
     }
 
-    let mut warnings = parameter_warnings(baseline, candidate);
+    let option_changes = option_changes(baseline, candidate);
+    let across = options.across_backends && (b_backend != c_backend || !option_changes.is_empty());
+    let mut warnings = parameter_warnings(baseline, candidate, &option_changes, across);
     let (options, emulation) = emulated_options(&baseline.substrate, options);
     let options = &options;
     warnings.extend(emulation);
@@ -324,7 +362,13 @@ pub fn compare(
     }
     warnings.extend(session_baseline_warnings(baseline, candidate, options));
 
-    let (checks, check_warnings) = compare_checks(baseline, candidate);
+    let (checks, conformance, check_warnings) = if across {
+        let (conformance, w) = compare_conformance(baseline, candidate);
+        (Vec::new(), conformance, w)
+    } else {
+        let (checks, w) = compare_checks(baseline, candidate);
+        (checks, None, w)
+    };
     warnings.extend(check_warnings);
 
     let mut verdict = Verdict::Pass;
@@ -332,6 +376,7 @@ pub fn compare(
         .iter()
         .map(|m| m.verdict)
         .chain(checks.iter().map(|c| c.verdict))
+        .chain(conformance.iter().map(|c| c.verdict))
     {
         verdict = match (verdict, v) {
             (_, Verdict::Regression) | (Verdict::Regression, _) => Verdict::Regression,
@@ -347,6 +392,9 @@ pub fn compare(
         options: options.clone(),
         metrics,
         checks,
+        across_backends: across,
+        option_changes,
+        conformance,
         warnings,
         verdict,
     })

@@ -108,6 +108,13 @@ pub struct CompareOptions {
     /// on a machine where runs are known to repeat more closely, to decide smaller changes.
     #[serde(default = "default_noise_floor")]
     pub noise_floor: f64,
+    /// Compare results of different backends, or of one backend with different backend
+    /// options (`--across-backends`): measurements are matched as always, by workload,
+    /// variant, path and generator, and the conformance checks by their verdicts (whether
+    /// each run passed them all) instead of one by one. Without it, results of different
+    /// backends are refused ([`CompareError::BackendMismatch`]).
+    #[serde(default)]
+    pub across_backends: bool,
 }
 
 fn default_noise_floor() -> f64 {
@@ -120,6 +127,7 @@ impl Default for CompareOptions {
             threshold: DEFAULT_THRESHOLD,
             per_metric: BTreeMap::new(),
             noise_floor: RUN_NOISE,
+            across_backends: false,
         }
     }
 }
@@ -132,6 +140,7 @@ impl CompareOptions {
             threshold,
             per_metric: BTreeMap::new(),
             noise_floor: RUN_NOISE,
+            across_backends: false,
         }
     }
 

@@ -622,7 +622,8 @@ fn bad_inputs_are_refused_with_what_to_change() {
     assert_eq!(
         err.to_string(),
         "the baseline is backend vxlan but the candidate is backend bridge; compare two \
-         runs of the same backend (`cnbench run --backend vxlan` for both)"
+         runs of the same backend (`cnbench run --backend vxlan` for both) or pass \
+         --across-backends to compare them by workload, variant and path"
     );
 
     let mut missing = rr_result("cand02", 1.0);

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::across::OptionChange;
 use super::measurements::{compare_measurement, match_measurements};
 use super::options::{CompareOptions, EMULATED_RUN_NOISE};
 use super::rule::median;
@@ -39,8 +40,14 @@ pub(super) fn emulated_options(
 }
 
 /// Warnings about parameters and machines that make the figures of the two runs differ for
-/// reasons other than the code.
-pub(super) fn parameter_warnings(baseline: &RunResult, candidate: &RunResult) -> Vec<String> {
+/// reasons other than the code. Backend options that differ (`options`) are warned about
+/// unless the comparison is `across` backends, where they are the point.
+pub(super) fn parameter_warnings(
+    baseline: &RunResult,
+    candidate: &RunResult,
+    options: &[OptionChange],
+    across: bool,
+) -> Vec<String> {
     let (b, c) = (&baseline.parameters, &candidate.parameters);
     let mut out = Vec::new();
     let mut differ = |what: &str, bv: String, cv: String| {
@@ -77,10 +84,21 @@ pub(super) fn parameter_warnings(baseline: &RunResult, candidate: &RunResult) ->
         c.pods_per_node.to_string(),
     );
     differ("mtu", b.mtu.to_string(), c.mtu.to_string());
-    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "default".into());
-    differ("datapath", opt(&b.datapath), opt(&c.datapath));
-    differ("bgp topology", opt(&b.bgp_topology), opt(&c.bgp_topology));
     differ("generator", b.generator.clone(), c.generator.clone());
+    if !across {
+        let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "not given".into());
+        for o in options {
+            out.push(format!(
+                "backend option {} differs (baseline {}, candidate {}): figures and checks \
+                 may differ for that reason alone; run both with the same --{}, or pass \
+                 --across-backends to compare the two on purpose",
+                o.option,
+                value(&o.baseline),
+                value(&o.candidate),
+                o.option
+            ));
+        }
+    }
 
     let (be, ce) = (&baseline.environment, &candidate.environment);
     let machine = |e: &crate::Environment| {

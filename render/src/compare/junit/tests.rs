@@ -2,7 +2,7 @@
 //! system reads, not the text.
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-use reports::fixtures::{noisy_rr_result, rr_result};
+use reports::fixtures::{noisy_rr_result, of_backend, rr_result};
 use reports::{compare, CheckOutcome, CompareOptions, Substrate};
 
 use super::junit;
@@ -237,4 +237,62 @@ fn warnings_go_to_the_suite_output() {
         .iter()
         .all(|c| matches!(c.status, TestCaseStatus::Success { .. })));
     assert!(!xml.contains("<failure") && !xml.contains("<skipped"));
+}
+
+#[test]
+fn across_backends_the_conformance_is_one_test_case() {
+    let across = CompareOptions {
+        across_backends: true,
+        ..CompareOptions::default()
+    };
+    let bridge = of_backend(rr_result("base01", 1.0), "bridge");
+    let mut cni = of_backend(rr_result("cand02", 1.0), "cni");
+    cni.checks[0].outcome = CheckOutcome::Fail;
+    cni.checks[1].outcome = CheckOutcome::Fail;
+    let r = parse(&junit(&compare(&bridge, &cni, &across).unwrap()));
+    assert_eq!(
+        r.name.as_ref().map(|n| n.as_str()),
+        Some("cnbench compare bridge (baseline) vs cni (candidate), across backends")
+    );
+    let (metrics, checks) = (&r.test_suites[0], &r.test_suites[1]);
+    assert_eq!(
+        checks.name.as_str(),
+        "cnbench compare bridge (baseline) vs cni (candidate), across backends: checks"
+    );
+    assert_eq!((checks.tests, checks.failures), (1, 1));
+    let case = &checks.test_cases[0];
+    assert_eq!(classname(case), "cnbench.cni.checks.conformance");
+    assert_eq!(case.name.as_str(), "all checks");
+    assert_eq!(
+        failures(&r),
+        [(
+            "the candidate failed 2 checks where the baseline failed none: reachability \
+             cnb-<run>-n0p0 -> 100.96.1.2 icmp; mtu cnb-<run>-n1:flannel.1"
+                .to_owned(),
+            "regression".to_owned(),
+            "REGRESSION: baseline: all 3 checks passed; candidate: 2 of 3 checks failed \
+             (reachability cnb-<run>-n0p0 -> 100.96.1.2 icmp; mtu cnb-<run>-n1:flannel.1)"
+                .to_owned()
+        )]
+    );
+    assert!(checks
+        .system_out
+        .as_ref()
+        .is_some_and(|o| o.as_str().starts_with("checks: not compared one by one")));
+    assert_eq!(
+        property(metrics, "baseline.backend").as_deref(),
+        Some("bridge")
+    );
+    assert_eq!(
+        property(metrics, "candidate.backend").as_deref(),
+        Some("cni")
+    );
+    assert_eq!(
+        property(metrics, "across_backends").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        classname(&metrics.test_cases[0]),
+        "cnbench.cni.tcp-rr.cross-node"
+    );
 }
