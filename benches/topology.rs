@@ -21,7 +21,7 @@ fn up_down(backend: &dyn Backend) {
         exe: std::env::current_exe().expect("bench binary"),
     };
     let topo = Topology::up(backend, plan, launch).expect("topology comes up");
-    let errors = topo.down();
+    let errors = topo.down(backend);
     assert!(errors.is_empty(), "teardown: {errors:?}");
 }
 

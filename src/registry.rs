@@ -82,6 +82,12 @@ pub fn all() -> Vec<Entry> {
             daemon: None,
             scales: true,
         },
+        Entry {
+            info: &backend_cni::INFO,
+            make: backend_cni::make,
+            daemon: None,
+            scales: false,
+        },
     ]
 }
 
@@ -155,6 +161,20 @@ impl OptionFlag {
             }
         }
         out
+    }
+
+    /// Whether it takes any value (every declaration of it is free-form; the registry's test
+    /// keeps a flag from being free-form for one backend and a set for another).
+    pub fn free_form(&self) -> bool {
+        self.declared.iter().all(|(_, d)| d.free_form())
+    }
+
+    /// What its value is called in help (`FILE`; `VALUE` for a set).
+    pub fn value_name(&self) -> &'static str {
+        self.declared
+            .first()
+            .map(|(_, d)| d.value_name)
+            .unwrap_or("VALUE")
     }
 
     /// The help of the flag: what it chooses, per backend.
@@ -283,6 +303,16 @@ mod tests {
     #[test]
     fn shared_flags_merge_their_values() {
         let flags = option_flags();
+        // A flag is free-form for every backend that takes it, or for none, under one name.
+        for f in &flags {
+            let free: Vec<bool> = f.declared.iter().map(|(_, d)| d.free_form()).collect();
+            assert!(free.iter().all(|x| *x == free[0]), "--{}", f.flag);
+            assert!(
+                f.declared.iter().all(|(_, d)| d.value_name == f.value_name()),
+                "--{}",
+                f.flag
+            );
+        }
         let datapath = flags.iter().find(|f| f.flag == "datapath").unwrap();
         let values: Vec<&str> = datapath.values().iter().map(|(v, _)| *v).collect();
         assert_eq!(values, ["faithful", "batched", "kernel", "userspace"]);

@@ -281,7 +281,7 @@ fn a_run_id_claimed_by_another_run_is_refused_and_left_alone() {
     };
     let err = match Topology::up(&backend, plan(), launch) {
         Ok(topology) => {
-            let _ = topology.down();
+            let _ = topology.down(&backend);
             panic!("a second run took id {id}");
         }
         Err(e) => e.to_string(),

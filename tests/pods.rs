@@ -62,7 +62,7 @@ fn churn_one(backend: &dyn Backend) {
     assert!(st.plan.unwrap().pods.iter().all(|p| p.role != pod.role));
     let checks = topo.check(backend, &mut |_| {});
     assert!(failed(&checks).is_empty(), "{name}: {:#?}", failed(&checks));
-    assert!(topo.down().is_empty());
+    assert!(topo.down(backend).is_empty());
     assert_nothing_left(&id);
 }
 

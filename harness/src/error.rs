@@ -79,6 +79,15 @@ pub enum HarnessError {
     #[error("interrupted by signal; the topology was torn down")]
     Interrupted,
 
+    /// Software under test that cnbench drives but did not write (a CNI plugin) failed,
+    /// hung, or answered with something its protocol does not allow; the message names it
+    /// and what to change. The user's input, like a bad option (exit code 2).
+    #[error("{message}")]
+    Component {
+        /// What failed, where, and what to change.
+        message: String,
+    },
+
     /// Any other I/O error, with context.
     #[error("{context}: {source}")]
     Io {
@@ -104,7 +113,9 @@ impl HarnessError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            HarnessError::Plan(_) | HarnessError::Unsupported { .. }
+            HarnessError::Plan(_)
+                | HarnessError::Unsupported { .. }
+                | HarnessError::Component { .. }
         )
     }
 }

@@ -4,6 +4,7 @@
 //! construction.
 
 use std::fs;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,8 @@ use crate::netns::Netns;
 use crate::process;
 use crate::process::ExitRecord;
 
-/// What a program run to its end by [`Host::run`] left.
+/// What a program run to its end by [`crate::host::Host::run`] or
+/// [`crate::host::Host::exec`] left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CmdOutput {
     /// How it ended.
@@ -21,15 +23,68 @@ pub struct CmdOutput {
     pub stdout: String,
     /// Its stderr.
     pub stderr: String,
+    /// Whether it was killed (by pid) because it did not finish in time; `status` then says
+    /// by which signal.
+    pub timed_out: bool,
 }
 
-/// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`.
-pub fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOutput> {
+/// What a program run to its end gets beyond its arguments: environment variables added to
+/// the harness's own, bytes on its stdin (none: `/dev/null`), and how long it may take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecInput {
+    /// Variables set on top of the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Written to its stdin, which is then closed.
+    pub stdin: Option<String>,
+    /// Killed after this long.
+    pub limit: Duration,
+    /// Killed early, as if it timed out, when SIGINT or SIGTERM reaches the harness (a
+    /// plugin's ADD is given up on an interrupt; a DEL during teardown is not).
+    pub interruptible: bool,
+}
+
+/// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`: an
+/// error if it does not finish in time.
+pub fn run_to_end(ns: &Netns, cmd: Command, limit: Duration) -> Result<CmdOutput> {
     let what = format!("{:?}", cmd.get_program());
-    cmd.stdin(Stdio::null())
+    let out = exec_to_end(
+        ns,
+        cmd,
+        &ExecInput {
+            limit,
+            ..ExecInput::default()
+        },
+    )?;
+    if out.timed_out {
+        return Err(HarnessError::Process {
+            what,
+            netns: ns.name().to_string(),
+            message: format!("did not finish within {} ms", limit.as_millis()),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs `cmd` inside a namespace of this machine to its end with `input`; one that does not
+/// finish in time is killed by its pid and returned with `timed_out` set.
+pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<CmdOutput> {
+    let what = format!("{:?}", cmd.get_program());
+    cmd.envs(input.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if input.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = process::spawn_in(ns, cmd, &what)?;
+    // Written on a thread: a program that reads nothing must not block the harness on a
+    // full pipe (its timeout still applies). Dropping the pipe closes its stdin.
+    let feed = child.stdin.take().zip(input.stdin.clone()).map(|(mut pipe, data)| {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(data.as_bytes());
+        })
+    });
     // The pipes are drained on threads, so a chatty program cannot block on a full one.
     let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
@@ -42,26 +97,50 @@ pub fn run_to_end(ns: &Netns, mut cmd: Command, limit: Duration) -> Result<CmdOu
     };
     let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
     let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + input.limit;
+    let mut timed_out = false;
     let status = loop {
         match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Ok(Some(s)) => break s.into(),
+            Ok(None)
+                if Instant::now() < deadline
+                    && !(input.interruptible && crate::signals::interrupted()) =>
+            {
+                std::thread::sleep(Duration::from_millis(5))
+            }
             _ => {
+                timed_out = true;
                 process::stop(&mut child, Duration::from_millis(100));
-                return Err(HarnessError::Process {
-                    what,
-                    netns: ns.name().to_string(),
-                    message: format!("did not finish within {} ms", limit.as_millis()),
-                });
+                break child.try_wait().ok().flatten().map(Into::into).unwrap_or_default();
             }
         }
     };
+    if let Some(feed) = feed {
+        let _ = feed.join();
+    }
     Ok(CmdOutput {
-        status: status.into(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status,
+        // A child of the program may still hold the pipes open after the program was
+        // killed: read what is there without waiting for it.
+        stdout: join_within(out, timed_out),
+        stderr: join_within(err, timed_out),
+        timed_out,
     })
+}
+
+/// The text a drain thread read; after a kill, only if it finishes within a moment (a
+/// grandchild that inherited the pipe may keep it open).
+fn join_within(drain: std::thread::JoinHandle<String>, killed: bool) -> String {
+    if killed {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while !drain.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !drain.is_finished() {
+            return String::new();
+        }
+    }
+    drain.join().unwrap_or_default()
 }
 
 /// Writes sysctls of a namespace of this machine, on one thread that entered it.

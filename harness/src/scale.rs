@@ -80,7 +80,7 @@ pub fn point(
     p.setup_ms = Some(ms(started.saturating_duration_since(t0)));
     measure(&topo, scale, started, timeout, &mut p);
     p.softnet_drops = delta(drops_before, softnet_drops());
-    let errors = topo.down();
+    let errors = topo.down(backend);
     if let Some(e) = errors.first() {
         let message = format!("teardown: {e}");
         p.error = Some(match p.error.take() {

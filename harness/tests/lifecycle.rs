@@ -210,7 +210,7 @@ fn a_working_topology_passes_its_matrix_and_goes_away() {
         !cross.is_empty() && cross.iter().all(|c| c.outcome == CheckOutcome::Fail),
         "{cross:#?}"
     );
-    let errors = topo.down();
+    let errors = topo.down(&b);
     assert!(errors.is_empty(), "{errors:?}");
     assert!(names.iter().all(|n| !Netns::exists(n)));
 }
@@ -252,7 +252,7 @@ fn addresses_setup_reports_are_the_ones_checked_and_kept() {
         .plan
         .expect("the plan as built");
     assert_eq!(saved.pods[0].ip.to_string(), "100.96.0.250/24");
-    assert!(topo.down().is_empty());
+    assert!(topo.down(&b).is_empty());
 }
 
 #[test]
@@ -306,6 +306,6 @@ fn pods_come_and_go_on_a_standing_topology() {
         "{missing:?}"
     );
     let names = RunState::load(&id).unwrap().namespaces;
-    assert!(topo.down().is_empty());
+    assert!(topo.down(&b).is_empty());
     assert!(names.iter().all(|n| !Netns::exists(n)));
 }

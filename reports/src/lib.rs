@@ -29,6 +29,7 @@
 
 pub mod check;
 pub mod compare;
+pub mod component;
 pub mod cost;
 pub mod environment;
 pub mod error;
@@ -53,6 +54,7 @@ pub use compare::{
     CompareError, CompareFilesError, CompareOptions, Comparison, Conformance,
     ConformanceComparison, MetricComparison, OptionChange, RunInfo, Verdict, VerdictCounts,
 };
+pub use component::ComponentRecord;
 pub use environment::Environment;
 pub use error::ReportError;
 pub use fault::{FaultOutcome, FaultRecord, PairRecovery, TcpUnderLoss};

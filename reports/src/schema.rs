@@ -78,6 +78,10 @@ pub struct RunResult {
     /// Faults injected while probes ran (`cnbench fault`), in the order they ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::fault::FaultRecord>,
+    /// The software under test the backend ran that cnbench did not write (a CNI network and
+    /// its plugins), as each described itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<crate::component::ComponentRecord>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
 }
@@ -137,6 +141,7 @@ impl RunResult {
             baseline: None,
             baseline_error: None,
             faults: Vec::new(),
+            components: Vec::new(),
             outcome: Outcome::Incomplete,
         }
     }

@@ -68,17 +68,22 @@ impl BackendFlags {
 
 /// The clap argument of backend flag `f`; `list`: comma-separated values allowed.
 fn flag_arg(f: &registry::OptionFlag, list: bool) -> Arg {
-    let values: Vec<PossibleValue> = f
-        .values()
-        .into_iter()
-        .map(|(v, help)| PossibleValue::new(v).help(help))
-        .collect();
     let arg = Arg::new(f.flag)
         .long(f.flag)
-        .value_name("VALUE")
+        .value_name(f.value_name())
         .help(f.help())
-        .value_parser(PossibleValuesParser::new(values))
         .help_heading("Backend options");
+    let arg = if f.free_form() {
+        // A file or a list of directories: completed as a path, parsed by the backend.
+        arg.value_hint(clap::ValueHint::AnyPath)
+    } else {
+        let values: Vec<PossibleValue> = f
+            .values()
+            .into_iter()
+            .map(|(v, help)| PossibleValue::new(v).help(help))
+            .collect();
+        arg.value_parser(PossibleValuesParser::new(values))
+    };
     if list {
         arg.value_delimiter(',').action(ArgAction::Append)
     } else {

@@ -21,7 +21,7 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
         );
     }
     let errors = match attach(run_id) {
-        Ok((_, topo)) => topo.down(),
+        Ok((backend, topo)) => topo.down(backend.as_ref()),
         Err(e) => {
             // Damaged (a namespace removed by hand): remove what is left anyway.
             eprintln!("cnbench: {e:#}; removing what is left");

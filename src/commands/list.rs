@@ -43,9 +43,11 @@ struct BackendStatus {
 struct OptionStatus {
     /// The flag without dashes.
     flag: &'static str,
-    /// Its values.
+    /// Its values; empty when it takes any (a file, a list of directories).
     values: Vec<&'static str>,
-    /// Its value when left out (none: detected).
+    /// What its value is (`FILE`; `VALUE` for one of `values`).
+    value_name: &'static str,
+    /// Its value when left out (none: detected, or required).
     default: Option<&'static str>,
 }
 
@@ -104,7 +106,11 @@ pub fn list(json: bool) -> Result<ExitCode> {
                 "",
                 "  ↳ option:",
                 o.flag,
-                o.values.join("|")
+                if o.values.is_empty() {
+                    format!("<{}>", o.value_name)
+                } else {
+                    o.values.join("|")
+                }
             );
         }
         for line in b
@@ -205,6 +211,7 @@ fn survey() -> Listing {
                     .map(|o| OptionStatus {
                         flag: o.flag,
                         values: o.values.iter().map(|(v, _)| *v).collect(),
+                        value_name: o.value_name,
                         default: o.default,
                     })
                     .collect(),

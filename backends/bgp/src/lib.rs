@@ -45,6 +45,7 @@ pub const TOPOLOGY_OPTION: OptionDecl = OptionDecl {
         ("mesh", "every node with every other: N(N-1)/2 sessions"),
         ("rr", "every node with route reflectors: about N sessions"),
     ],
+    value_name: "VALUE",
     default: Some("mesh"),
 };
 
@@ -261,6 +262,7 @@ impl Backend for Bgp {
             control_plane: Some(self),
             pods: Some(self),
             scale: Some(self),
+            ..Capabilities::default()
         }
     }
 }

@@ -51,6 +51,7 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
             "drain the TUN, one sendmmsg; one recvmmsg, then a write each",
         ),
     ],
+    value_name: "VALUE",
     default: Some("faithful"),
 };
 

@@ -48,6 +48,7 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
         ("kernel", "the kernel's ipip device tunl0"),
         ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
     ],
+    value_name: "VALUE",
     default: None,
 };
 

@@ -82,7 +82,7 @@ impl Backend for Vxlan {
             faults: Some(self),
             control_plane: Some(self),
             pods: Some(&PODS),
-            scale: None,
+            ..Capabilities::default()
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Capabilities<'a> {
     pub pods: Option<&'a dyn PodLifecycle>,
     /// A control plane measured at many sizes (`cnbench scale`).
     pub scale: Option<&'a dyn ControlPlaneScale>,
+    /// Undoing of its own, before the harness removes the namespaces (a CNI plugin's DEL).
+    pub teardown: Option<&'a dyn Teardown>,
 }
 
 /// A fault of a backend's own parts, as `cnbench fault --fault NAME` names it.
@@ -75,6 +77,17 @@ pub trait PodLifecycle {
     /// Unwires `pod` (still in `ctx.plan`): removes what [`PodLifecycle::add_pod`] made
     /// outside the pod's own namespace.
     fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()>;
+}
+
+/// What a backend must undo itself before its namespaces go, in an order of its own: a CNI
+/// runtime's DEL of every attachment whose ADD was started (a plugin may hold state outside
+/// the run's namespaces, such as an IPAM reservation in a directory the configuration
+/// names). Everything inside the namespaces goes with them anyway.
+pub trait Teardown {
+    /// Undoes what setup did outside the harness's knowledge. Called first on every
+    /// teardown (after a failed setup too, and from `cnbench down`), while every namespace
+    /// still exists; never stops early and returns every error (teardown goes on).
+    fn teardown(&self, ctx: &Context<'_>) -> Vec<crate::error::HarnessError>;
 }
 
 /// A control plane measured at many sizes (`cnbench scale`): the harness plans each point,

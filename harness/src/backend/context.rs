@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
+use reports::ComponentRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::CpuPlacement;
@@ -30,8 +31,8 @@ pub struct Context<'a> {
     pub procs: &'a Supervisor,
     /// The cnbench binary.
     pub exe: &'a Path,
-    /// What setup reported of its pods.
-    pub wiring: &'a Wiring,
+    /// What setup reported: its pods, the software it ran.
+    pub reported: &'a Reported,
 }
 
 /// The placement whose server CPU datapath daemons are pinned to.
@@ -51,16 +52,28 @@ pub struct PodReport {
     pub detail: Option<serde_json::Value>,
 }
 
-/// Pod reports setup made, by pod role (`n0p1`). The harness applies them to the plan once
-/// setup returns, so expectations, probes and measurements use what the pods really have,
-/// and keeps them in the run's state.
+/// What setup reported that the plan could not say: pod reports by pod role (`n0p1`), and
+/// the software under test it ran. The harness applies the pod reports to the plan once setup
+/// returns, so expectations, probes and measurements use what the pods really have, and keeps
+/// them in the run's state; the components go into the result.
 #[derive(Debug, Default)]
-pub struct Wiring(Mutex<BTreeMap<String, PodReport>>);
+pub struct Reported {
+    pods: Mutex<BTreeMap<String, PodReport>>,
+    components: Mutex<Vec<ComponentRecord>>,
+}
 
-impl Wiring {
-    /// Takes every report made so far.
-    pub fn take(&self) -> BTreeMap<String, PodReport> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+impl Reported {
+    /// Takes every pod report made so far.
+    pub fn take_pods(&self) -> BTreeMap<String, PodReport> {
+        std::mem::take(&mut *self.pods.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every component reported so far, in the order reported.
+    pub fn components(&self) -> Vec<ComponentRecord> {
+        self.components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -76,11 +89,25 @@ impl Context<'_> {
     /// than took from the plan. Reports are applied to the plan after setup (and after a pod
     /// is added).
     pub fn report_pod(&self, pod: &PodPlan, address: PodReport) {
-        self.wiring
-            .0
+        self.reported
+            .pods
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(pod.role.clone(), address);
+    }
+
+    /// Reports a piece of software under test that setup ran (a CNI network, a plugin), for
+    /// the result. A component reported again (same role and name) replaces the earlier one.
+    pub fn report_component(&self, c: ComponentRecord) {
+        let mut all = self
+            .reported
+            .components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match all.iter_mut().find(|x| x.role == c.role && x.name == c.name) {
+            Some(x) => *x = c,
+            None => all.push(c),
+        }
     }
 
     /// Starts `cnbench daemon <args>` inside `netns` and waits (up to 5 s) for its first

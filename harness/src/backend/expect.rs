@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::netlink::RouteSpec;
@@ -77,7 +78,7 @@ pub struct NeighbourExpect {
     pub ip: Ipv4Addr,
     /// Namespace of the device that owns `ip`.
     pub owner_netns: String,
-    /// The device that owns `ip`.
+    /// The device that owns `ip`; empty: whichever device of `owner_netns` holds it.
     pub owner_dev: String,
 }
 
@@ -127,7 +128,7 @@ pub struct DeviceSet {
     /// Namespace.
     pub netns: String,
     /// `(name, kind)` of every device, kind as the kernel names it (`veth`, `bridge`, `vxlan`,
-    /// `tun`).
+    /// `tun`), or `*` for any kind (a device a plugin's result names without its kind).
     pub devices: Vec<(String, String)>,
 }
 
@@ -210,6 +211,58 @@ pub struct PathExpect {
     pub hops: u8,
 }
 
+/// A device a component said it made (a CNI plugin's result): it exists in `netns`, with
+/// the MAC and MTU given, holding every address given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceExpect {
+    /// Namespace it must be in.
+    pub netns: String,
+    /// Its name.
+    pub dev: String,
+    /// Its MAC (`aa:bb:cc:dd:ee:ff`), when the promise names one.
+    pub mac: Option<String>,
+    /// Its MTU in bytes, when the promise names one.
+    pub mtu_bytes: Option<u32>,
+    /// Addresses (with prefix) it must hold.
+    pub addresses: Vec<Ipv4Net>,
+    /// Who promised it, for output (`n0p0: bridge ADD result`).
+    pub source: String,
+}
+
+/// A route that must be among the routes of a namespace's main table (where a backend does
+/// not own the whole table: a plugin's result lists the routes it added, not the kernel's
+/// connected ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteExpect {
+    /// Namespace.
+    pub netns: String,
+    /// Destination.
+    pub dst: Ipv4Net,
+    /// Gateway, if the route has one.
+    pub via: Option<Ipv4Addr>,
+    /// Output device, when the promise names it.
+    pub dev: Option<String>,
+    /// Who promised it, for output.
+    pub source: String,
+}
+
+impl std::fmt::Display for RouteExpect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.dst.prefix_len() == 0 {
+            f.write_str("default")?;
+        } else {
+            write!(f, "{}", self.dst)?;
+        }
+        if let Some(via) = self.via {
+            write!(f, " via {via}")?;
+        }
+        if let Some(dev) = &self.dev {
+            write!(f, " dev {dev}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything a backend promises about the topology it built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
@@ -237,6 +290,13 @@ pub struct Expectations {
     pub pmtu: Vec<PmtuExpect>,
     /// TTL and source-address facts of paths.
     pub paths: Vec<PathExpect>,
+    /// Devices a component's result promised.
+    pub interfaces: Vec<InterfaceExpect>,
+    /// Routes that must be present, among others.
+    pub present_routes: Vec<RouteExpect>,
+    /// Namespaces whose main table something else writes to as well (a CNI chain on a
+    /// node): the routes declared for them must be present, others may be too.
+    pub shared_route_tables: Vec<String>,
 }
 
 impl Expectations {
@@ -256,6 +316,9 @@ impl Expectations {
         self.encap.extend(other.encap);
         self.pmtu.extend(other.pmtu);
         self.paths.extend(other.paths);
+        self.interfaces.extend(other.interfaces);
+        self.present_routes.extend(other.present_routes);
+        self.shared_route_tables.extend(other.shared_route_tables);
     }
 
     /// Adds routes for a namespace.

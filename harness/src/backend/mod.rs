@@ -24,12 +24,13 @@ use crate::error::{PlanError, Result};
 use crate::topology::{NodePlan, Plan};
 
 pub use capability::{
-    Capabilities, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodLifecycle,
+    Capabilities, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodLifecycle, Teardown,
 };
-pub use context::{Context, PodReport, Wiring, DAEMON_CPU};
+pub use context::{Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{
-    DeviceMtu, DeviceSet, EncapExpect, Expect, Expectations, FdbExpect, IsolationExpect,
-    MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto, VtepExpect, Wire,
+    DeviceMtu, DeviceSet, EncapExpect, Expect, Expectations, FdbExpect, InterfaceExpect,
+    IsolationExpect, MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto,
+    RouteExpect, VtepExpect, Wire,
 };
 pub use info::{BackendInfo, Datapath, OptionalKind, Program};
 pub use options::{BackendOptions, OptionDecl};
@@ -81,5 +82,16 @@ pub trait Backend: Send + Sync {
     /// The optional capabilities it has.
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities::default()
+    }
+
+    /// The programs it runs inside its nodes, as found on this machine, for a VM node's
+    /// image to carry: its declared [`BackendInfo::programs`] looked up on `PATH` (a CNI
+    /// chain adds its plugin binaries, found on its own path).
+    fn programs(&self) -> Vec<std::path::PathBuf> {
+        self.info()
+            .programs
+            .iter()
+            .filter_map(|p| crate::detect::find_binary(p.name))
+            .collect()
     }
 }

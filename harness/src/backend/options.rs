@@ -9,28 +9,41 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One option a backend takes, as `--<flag> <value>` with a value from a known set.
+/// One option a backend takes, as `--<flag> <value>`: a value from a known set, or
+/// free-form (a file, a list of directories) when [`OptionDecl::values`] is empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionDecl {
     /// The flag without its dashes (`datapath`).
     pub flag: &'static str,
     /// What it chooses, in a sentence (for `--help`).
     pub help: &'static str,
-    /// Every value it takes, each with what it means.
+    /// Every value it takes, each with what it means; empty for a free-form value.
     pub values: &'static [(&'static str, &'static str)],
+    /// What a free-form value is, for help (`FILE`, `DIRS`, `SECONDS`); `VALUE` for a value
+    /// from the set.
+    pub value_name: &'static str,
     /// The value when the flag is left out; none when the backend decides by detection
     /// (ipip: the kernel datapath where the kernel has it).
     pub default: Option<&'static str>,
 }
 
 impl OptionDecl {
-    /// Whether `value` is one of its values.
+    /// Whether `value` is one of its values (any value, when free-form: the backend parses
+    /// it).
     pub fn takes(&self, value: &str) -> bool {
-        self.values.iter().any(|(v, _)| *v == value)
+        self.free_form() || self.values.iter().any(|(v, _)| *v == value)
     }
 
-    /// Its values, comma-separated (for messages).
+    /// Whether any value is taken (the backend parses it).
+    pub fn free_form(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Its values, comma-separated (for messages); `<FILE>` for a free-form one.
     pub fn value_list(&self) -> String {
+        if self.free_form() {
+            return format!("<{}>", self.value_name);
+        }
         self.values
             .iter()
             .map(|(v, _)| *v)
@@ -124,6 +137,7 @@ mod tests {
         flag: "datapath",
         help: "how packets are moved",
         values: &[("faithful", "one at a time"), ("batched", "in batches")],
+        value_name: "VALUE",
         default: Some("faithful"),
     };
 

@@ -4,6 +4,7 @@
 mod isolation;
 mod path;
 pub mod reachability;
+mod result;
 mod state;
 pub mod wire;
 
@@ -19,7 +20,7 @@ pub use crate::probe::{Echo, ProbeResult, PROBE_TIMEOUT};
 pub use reachability::{icmp_echo, icmp_echo_within, icmp_probe, tcp_connect, tcp_peer};
 
 /// Runs every check of `exp`, in an order where each one's evidence exists: kernel state
-/// first (devices, routes, MTUs, VXLAN entries), then traffic (the reachability matrix, the
+/// first (devices, routes, MTUs, VXLAN entries, what a plugin's result promised), then traffic (the reachability matrix, the
 /// wire, path MTU, TTL and source), then what traffic leaves behind (neighbour and FDB
 /// entries), then isolation. `on_check` sees each result as it arrives.
 pub fn run_all(
@@ -36,13 +37,19 @@ pub fn run_all(
     for c in state::devices(hosts, &exp.devices) {
         emit(c);
     }
-    for c in state::routes(hosts, &exp.routes) {
+    for c in state::routes(hosts, &exp.routes, &exp.shared_route_tables) {
         emit(c);
     }
     for c in state::mtus(hosts, &exp.mtus) {
         emit(c);
     }
     for c in state::vteps(hosts, &exp.vteps) {
+        emit(c);
+    }
+    for c in result::interfaces(hosts, &exp.interfaces) {
+        emit(c);
+    }
+    for c in result::routes_present(hosts, &exp.present_routes) {
         emit(c);
     }
     for c in reachability::matrix(hosts, &exp.reachability) {

@@ -9,14 +9,17 @@ use crate::backend::{DeviceMtu, DeviceSet, FdbExpect, NeighbourExpect, VtepExpec
 use crate::host::Host;
 use crate::netlink::{format_mac, link_name, NeighbourState, RouteSpec};
 
-/// The main table of each namespace must hold exactly the declared routes.
+/// The main table of each namespace must hold exactly the declared routes (at least them,
+/// in a table `shared` with something else).
 pub(super) fn routes(
     hosts: &BTreeMap<String, Host>,
     declared: &BTreeMap<String, Vec<RouteSpec>>,
+    shared: &[String],
 ) -> Vec<CheckRecord> {
     declared
         .iter()
         .map(|(netns, want)| {
+            let shared = shared.contains(netns);
             let mut want: Vec<String> = want.iter().map(|r| r.to_string()).collect();
             want.sort();
             want.dedup();
@@ -31,13 +34,21 @@ pub(super) fn routes(
                 Ok(got) => {
                     let got: Vec<String> = got.iter().map(|r| r.to_string()).collect();
                     let missing: Vec<&String> = want.iter().filter(|r| !got.contains(r)).collect();
-                    let extra: Vec<&String> = got.iter().filter(|r| !want.contains(r)).collect();
+                    let extra: Vec<&String> = got
+                        .iter()
+                        .filter(|r| !shared && !want.contains(r))
+                        .collect();
                     let reason = (!missing.is_empty() || !extra.is_empty())
                         .then(|| format!("missing: {missing:?}; unexpected: {extra:?}"));
+                    let expected = if shared {
+                        format!("{} (among others: the table is shared)", shown(&want))
+                    } else {
+                        shown(&want)
+                    };
                     record(
                         "routes",
                         netns.clone(),
-                        shown(&want),
+                        expected,
                         shown(&got),
                         reason.is_none(),
                         reason,
@@ -118,7 +129,23 @@ pub(super) fn neighbours(
 
 fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord {
     let subject = format!("{} {} neighbour {}", n.netns, n.dev, n.ip);
-    let owner = hosts[&n.owner_netns].nl().link(&n.owner_dev);
+    let owner_nl = hosts[&n.owner_netns].nl();
+    // No device named: the one that holds the address (a gateway a plugin put somewhere).
+    let owner = if n.owner_dev.is_empty() {
+        owner_nl.addresses().and_then(|addrs| {
+            let held = addrs.iter().find(|a| a.net.addr() == n.ip).map(|a| a.index);
+            let links = owner_nl.links()?;
+            links
+                .into_iter()
+                .find(|l| Some(l.index) == held)
+                .ok_or_else(|| crate::error::HarnessError::Unsupported {
+                    what: format!("no device in {} holds {}", n.owner_netns, n.ip),
+                    fix: "the gateway a result names must be an address of the node".into(),
+                })
+        })
+    } else {
+        owner_nl.link(&n.owner_dev)
+    };
     let Ok(Some(owner_mac)) = owner.as_ref().map(|l| l.mac) else {
         return record(
             "neighbours",
@@ -247,18 +274,35 @@ const KERNEL_FALLBACKS: [(&str, &str); 4] = [
 /// fallback tunnels), of the declared kinds.
 pub(super) fn devices(hosts: &BTreeMap<String, Host>, declared: &[DeviceSet]) -> Vec<CheckRecord> {
     // Several declarations (underlay, pod bridge, backend) add to one namespace's set.
-    let mut want: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut want: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for d in declared {
         want.entry(&d.netns)
             .or_default()
-            .extend(d.devices.iter().map(|(n, k)| format!("{n} ({k})")));
+            .extend(d.devices.iter().cloned());
     }
     want.into_iter()
-        .map(|(netns, mut want)| {
+        .map(|(netns, declared)| {
+            let links = hosts[netns].nl().links();
+            // A kind of `*` is any kind (a device a plugin's result names without saying
+            // what it is): it takes the kind of the device of that name.
+            let mut want: Vec<String> = declared
+                .iter()
+                .map(|(n, k)| {
+                    let kind = match (k.as_str(), &links) {
+                        ("*", Ok(links)) => links
+                            .iter()
+                            .find(|l| l.name == *n)
+                            .map(|l| l.kind.as_str().to_string())
+                            .unwrap_or_else(|| "any kind".into()),
+                        _ => k.clone(),
+                    };
+                    format!("{n} ({kind})")
+                })
+                .collect();
             want.sort();
             want.dedup();
             let expected = want.join(", ");
-            match hosts[netns].nl().links() {
+            match links {
                 Ok(links) => {
                     let mut got: Vec<String> = links
                         .iter()

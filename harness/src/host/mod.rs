@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{HarnessError, Result};
-use crate::local::{read_proc_net, read_sysctl, run_to_end, write_sysctls};
+use crate::local::{exec_to_end, read_proc_net, read_sysctl, write_sysctls};
 use crate::netlink::{Netlink, PeerNetns};
 use crate::netns::Netns;
 use crate::probe::{self, accept_within, listen_in, Echo, ProbeResult};
@@ -23,7 +23,7 @@ use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::{Call, Reply};
 use crate::remote::AgentClient;
 
-pub use crate::local::CmdOutput;
+pub use crate::local::{CmdOutput, ExecInput};
 pub use proc::Proc;
 
 /// One namespace of a run, with its netlink handle.
@@ -250,13 +250,37 @@ impl Host {
 
     /// Runs `program args` inside this host to its end (killed after `limit`) and returns
     /// what it wrote: for short commands such as `birdc show protocols`. On an agent's
-    /// machine the program is looked up on that machine's `PATH`.
+    /// machine the program is looked up on that machine's `PATH`. An error if it does not
+    /// finish in time.
     pub fn run(&self, program: &str, args: &[String], limit: Duration) -> Result<CmdOutput> {
+        let out = self.exec(
+            program,
+            args,
+            &ExecInput {
+                limit,
+                ..ExecInput::default()
+            },
+        )?;
+        if out.timed_out {
+            return Err(HarnessError::Process {
+                what: program.to_string(),
+                netns: self.name.clone(),
+                message: format!("did not finish within {} ms", limit.as_millis()),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Runs `program args` inside this host to its end with `input` (environment, stdin, a
+    /// time limit), as a container runtime runs a CNI plugin: one that does not finish in time
+    /// is killed by its pid and returned with [`CmdOutput::timed_out`] set, with whatever it
+    /// wrote. `program` is a path or a name on `PATH` of the host's machine.
+    pub fn exec(&self, program: &str, args: &[String], input: &ExecInput) -> Result<CmdOutput> {
         match &self.place {
             Place::Local(ns) => {
                 let mut cmd = Command::new(program);
                 cmd.args(args);
-                run_to_end(ns, cmd, limit)
+                exec_to_end(ns, cmd, input)
             }
             Place::Remote(agent) => {
                 let mut argv = vec![program.to_string()];
@@ -265,18 +289,22 @@ impl Host {
                     Call::Run {
                         netns: self.name.clone(),
                         argv,
-                        timeout_ms: limit.as_millis() as u64,
+                        timeout_ms: input.limit.as_millis() as u64,
+                        env: input.env.clone(),
+                        stdin: input.stdin.clone(),
                     },
-                    CALL_TIMEOUT + limit,
+                    CALL_TIMEOUT + input.limit,
                 )? {
                     Reply::Output {
                         status,
                         stdout,
                         stderr,
+                        timed_out,
                     } => Ok(CmdOutput {
                         status,
                         stdout,
                         stderr,
+                        timed_out,
                     }),
                     other => Err(HarnessError::Agent {
                         node: agent.node().to_string(),

@@ -23,7 +23,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Any change to a message bumps it.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame either end accepts (a netlink dump of a big node fits many times over); a
 /// larger length prefix means the stream is not this protocol.
@@ -248,8 +248,14 @@ pub enum Call {
         /// Program (looked up on the agent machine's `PATH`; `cnbench` is the agent's own
         /// binary) and arguments.
         argv: Vec<String>,
-        /// How long it may take.
+        /// How long it may take: then it is killed by pid and the reply says it timed out.
         timeout_ms: u64,
+        /// Variables set on top of the agent's environment (a CNI plugin's `CNI_*`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env: Vec<(String, String)>,
+        /// Written to its stdin, which is then closed (none: `/dev/null`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdin: Option<String>,
     },
     /// Writes to a started process's stdin.
     WriteStdin {
@@ -364,6 +370,9 @@ pub enum Reply {
         stdout: String,
         /// Its stderr.
         stderr: String,
+        /// Whether it was killed for not finishing within the call's `timeout_ms`.
+        #[serde(default)]
+        timed_out: bool,
     },
     /// What an ICMP probe saw.
     Echo(EchoRecord),

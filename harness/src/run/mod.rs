@@ -24,7 +24,7 @@ use reports::{
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{Backend, BackendOptions, Context, Expectations, Wiring};
+use crate::backend::{Backend, BackendOptions, Context, Expectations, Reported};
 use crate::checks;
 use crate::detect;
 use crate::error::{HarnessError, Result};
@@ -94,8 +94,8 @@ pub struct Topology {
     pub(crate) exe: PathBuf,
     /// The VM nodes, on the VM substrate.
     pub(crate) vms: Option<VmNodes>,
-    /// What setup reported of its pods, until applied to the plan.
-    pub(crate) wiring: Wiring,
+    /// What setup reported: its pods (until applied to the plan), the software it ran.
+    pub(crate) reported: Reported,
 }
 
 impl Topology {
@@ -114,6 +114,9 @@ impl Topology {
                 });
             }
             crate::vm::Assets::locate()?;
+        }
+        if plan.spec.substrate == Substrate::Netns {
+            require_link_kinds(info)?;
         }
         let names = local_namespaces(&plan);
         if let Some(taken) = names.iter().find(|n| Netns::exists(n)) {
@@ -143,13 +146,13 @@ impl Topology {
             procs: Supervisor::new(launch.mode == Mode::Run),
             exe: launch.exe,
             vms: None,
-            wiring: Wiring::default(),
+            reported: Reported::default(),
         };
         // 3. Build; on failure, tear down and return the original error.
         match topo.build(backend, &names) {
             Ok(()) => Ok(topo),
             Err(e) => {
-                for extra in topo.down() {
+                for extra in topo.down(backend) {
                     eprintln!("cnbench: while rolling back: {extra}");
                 }
                 Err(e)
@@ -196,12 +199,7 @@ impl Topology {
         let hub = &self.hosts[&names[0]];
         // The programs the backend runs in its nodes go into the VMs from this machine
         // (`up` checked they are here).
-        let programs: Vec<PathBuf> = backend
-            .info()
-            .programs
-            .iter()
-            .filter_map(|p| detect::find_binary(p.name))
-            .collect();
+        let programs = backend.programs();
         let info = backend.info();
         let optional: Vec<&str> = info.optional_kinds.iter().map(|o| o.kind).collect();
         let kinds = crate::vm::initramfs::LinkKinds {
@@ -308,14 +306,14 @@ impl Topology {
             hosts: &self.hosts,
             procs: &self.procs,
             exe: &self.exe,
-            wiring: &self.wiring,
+            reported: &self.reported,
         }
     }
 
     /// Puts the pod addresses setup reported into the plan (expectations, probes and
     /// measurements then use them) and records the plan as built.
     pub(crate) fn apply_wiring(&mut self) -> Result<()> {
-        let reported = self.wiring.take();
+        let reported = self.reported.take_pods();
         if reported.is_empty() {
             return Ok(());
         }
@@ -358,7 +356,7 @@ impl Topology {
             procs,
             exe,
             vms: None,
-            wiring: Wiring::default(),
+            reported: Reported::default(),
         })
     }
 
@@ -515,11 +513,19 @@ impl Topology {
             .collect()
     }
 
-    /// Tears everything down: the backend's own teardown, every process in the run's
-    /// namespaces, the namespaces, the state directory. Never stops early; returns every
-    /// error (an empty list means nothing of the run is left).
-    pub fn down(mut self) -> Vec<HarnessError> {
+    /// The software under test the backend reported running (for the result).
+    pub fn components(&self) -> Vec<reports::ComponentRecord> {
+        self.reported.components()
+    }
+
+    /// Tears everything down: the backend's own teardown ([`crate::backend::Teardown`]),
+    /// every process in the run's namespaces, the namespaces, the state directory. Never
+    /// stops early; returns every error (an empty list means nothing of the run is left).
+    pub fn down(mut self, backend: &dyn Backend) -> Vec<HarnessError> {
         let mut errors = Vec::new();
+        if let Some(t) = backend.capabilities().teardown {
+            errors.extend(t.teardown(&self.context()));
+        }
         // VM nodes: each agent stops what it started; their QEMUs go with the daemons.
         if let Some(vms) = self.vms.take() {
             errors.extend(vms.shutdown());
@@ -536,6 +542,27 @@ impl Topology {
         }
         errors
     }
+}
+
+/// Refuses, before anything is made, a backend whose kernel link kinds this kernel lacks
+/// (tried in a scratch namespace): the error names the kind and where it exists.
+fn require_link_kinds(info: &crate::backend::BackendInfo) -> Result<()> {
+    if info.link_kinds.is_empty() {
+        return Ok(());
+    }
+    for k in detect::probe_link_kinds(info.link_kinds)? {
+        if let Err(why) = k.result {
+            return Err(HarnessError::Unsupported {
+                what: format!(
+                    "backend {} needs the kernel's {} devices, and {why}",
+                    info.name, k.kind
+                ),
+                fix: "load its module, or run with --substrate vm (the VM's Debian kernel has it)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The namespaces a run makes on this machine: all of the plan's on the namespace substrate;
@@ -606,6 +633,7 @@ pub(crate) fn owned_run(
         );
     }
     result.topology = topo.records();
+    result.components = topo.components();
     obs.topology(&result.topology);
     obs.result(result);
 
@@ -613,7 +641,7 @@ pub(crate) fn owned_run(
 
     obs.phase("tearing down");
     let t = Instant::now();
-    let errors = topo.down();
+    let errors = topo.down(backend);
     result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
     let passed = result.checks_passed() && result.faults.iter().all(|f| f.outcome.passed());
     result.outcome = match (&outcome, errors.first()) {

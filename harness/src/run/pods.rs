@@ -47,7 +47,7 @@ impl Topology {
         }
         // 3. Wired by the backend; undone if that fails (what it reported goes too).
         if let Err(e) = pods.add_pod(&self.context(), &pod) {
-            self.wiring.take();
+            self.reported.take_pods();
             self.undo(Some(backend), &pod);
             return Err(e);
         }

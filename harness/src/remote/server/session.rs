@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::procs::{stop, Running};
 use super::{lock, NodeNamespace};
-use crate::local::{read_proc_net, read_sysctl, run_to_end, write_sysctls};
+use crate::local::{exec_to_end, read_proc_net, read_sysctl, write_sysctls, ExecInput};
 use crate::netlink::{decode_message, encode_message, Netlink};
 use crate::netns::Netns;
 use crate::probe;
@@ -258,14 +258,23 @@ impl Session {
                 netns,
                 argv,
                 timeout_ms,
+                env,
+                stdin,
             } => {
                 let ns = self.ns(&netns)?;
                 let cmd = self.command(&argv)?;
-                let out = run_to_end(&ns, cmd, Duration::from_millis(timeout_ms)).map_err(err)?;
+                let input = ExecInput {
+                    env,
+                    stdin,
+                    limit: Duration::from_millis(timeout_ms),
+                    interruptible: false,
+                };
+                let out = exec_to_end(&ns, cmd, &input).map_err(err)?;
                 Ok(Reply::Output {
                     status: out.status,
                     stdout: out.stdout,
                     stderr: out.stderr,
+                    timed_out: out.timed_out,
                 })
             }
             Call::WriteStdin { proc_id, data } => {

@@ -1,0 +1,269 @@
+//! One plugin invocation (CNI specification §2): the plugin found on the CNI path, its
+//! parameters in the environment, its request configuration on stdin, a time limit per verb;
+//! what it printed read as a result, an error, or a protocol violation.
+//!
+//! The plugin runs inside the *node's* namespace, never the machine's own, through
+//! [`harness::host::Host::exec`]: that is where a runtime runs it (§2: "in the runtime's
+//! networking domain"), so the host side of a veth, a bridge and any iptables rules land
+//! in the node.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::host::{CmdOutput, ExecInput, Host};
+use serde_json::Value;
+
+use crate::error::CniError;
+use crate::result::error_of;
+
+/// A CNI operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Add a container to the network.
+    Add,
+    /// Remove it.
+    Del,
+    /// Check it is as added.
+    Check,
+    /// Which versions the plugin speaks.
+    Version,
+}
+
+impl Verb {
+    /// As `CNI_COMMAND` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Add => "ADD",
+            Verb::Del => "DEL",
+            Verb::Check => "CHECK",
+            Verb::Version => "VERSION",
+        }
+    }
+}
+
+/// The attachment parameters of an invocation (§3 "Attachment Parameters").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// `CNI_CONTAINERID`.
+    pub container_id: String,
+    /// `CNI_NETNS`: the pod's namespace path.
+    pub netns: String,
+    /// `CNI_IFNAME`.
+    pub ifname: String,
+    /// `CNI_ARGS`: `K=V;K=V`.
+    pub args: String,
+    /// `CNI_PATH`, as the node sees it.
+    pub cni_path: String,
+}
+
+/// Something that runs a program to its end with an environment and stdin: a host of the
+/// run ([`Host::exec`]). A trait so the chaining logic can be tested without plugins.
+pub trait Exec {
+    /// Runs `program` with `input`.
+    fn run(&self, program: &str, input: &ExecInput) -> harness::Result<CmdOutput>;
+}
+
+impl Exec for Host {
+    fn run(&self, program: &str, input: &ExecInput) -> harness::Result<CmdOutput> {
+        self.exec(program, &[], input)
+    }
+}
+
+/// The executable `plugin` in the first of `dirs` that has one.
+pub fn find_plugin(plugin: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    dirs.iter().map(|d| d.join(plugin)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// The environment of an invocation (§2 "Parameters"). VERSION gets only `CNI_COMMAND`
+/// (and `CNI_PATH`).
+pub fn environment(verb: Verb, params: &Params) -> Vec<(String, String)> {
+    let mut env = vec![("CNI_COMMAND".to_string(), verb.as_str().to_string())];
+    if verb != Verb::Version {
+        env.push(("CNI_CONTAINERID".into(), params.container_id.clone()));
+        env.push(("CNI_NETNS".into(), params.netns.clone()));
+        env.push(("CNI_IFNAME".into(), params.ifname.clone()));
+        env.push(("CNI_ARGS".into(), params.args.clone()));
+    }
+    env.push(("CNI_PATH".into(), params.cni_path.clone()));
+    env
+}
+
+/// One invocation's identity, for messages.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// The verb.
+    pub verb: Verb,
+    /// The pod (`n0p1`), `-` for VERSION.
+    pub pod: &'a str,
+    /// The plugin's type.
+    pub plugin: &'a str,
+}
+
+/// Runs `program` (the plugin `who.plugin`) on `exec` with `request` on stdin; killed by
+/// pid after `limit`. Returns what it printed as JSON (`Null` for a DEL or CHECK that printed
+/// nothing, as they may); a CNI error, a non-zero exit, a timeout, and an ADD or VERSION that
+/// printed nothing or something other than JSON are errors that name the plugin.
+pub fn invoke(
+    exec: &dyn Exec,
+    program: &Path,
+    who: Who<'_>,
+    params: &Params,
+    request: &Value,
+    limit: Duration,
+    interruptible: bool,
+) -> Result<Value, CniError> {
+    let input = ExecInput {
+        env: environment(who.verb, params),
+        stdin: Some(request.to_string()),
+        limit,
+        interruptible,
+    };
+    let out = exec
+        .run(&program.display().to_string(), &input)
+        .map_err(|source| CniError::Run {
+            verb: who.verb.as_str().into(),
+            pod: who.pod.into(),
+            plugin: who.plugin.into(),
+            source,
+        })?;
+    interpret(who, &out, limit)
+}
+
+/// What an invocation's output means.
+pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value, CniError> {
+    let (verb, pod, plugin) = (
+        who.verb.as_str().to_string(),
+        who.pod.to_string(),
+        who.plugin.to_string(),
+    );
+    if out.timed_out {
+        if interrupted() {
+            return Err(CniError::Run {
+                verb,
+                pod,
+                plugin,
+                source: harness::HarnessError::Interrupted,
+            });
+        }
+        return Err(CniError::TimedOut {
+            verb,
+            pod,
+            plugin,
+            limit_s: limit.as_secs(),
+            pid_note: format!("{}", out.status),
+        });
+    }
+    let text = out.stdout.trim();
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    if let Some(e) = parsed.as_ref().and_then(error_of) {
+        return Err(CniError::Plugin {
+            verb,
+            pod,
+            plugin,
+            code: e.code,
+            msg: e.msg,
+            details: e.details,
+        });
+    }
+    if !out.status.success() {
+        let tail: String = out.stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+        return Err(CniError::Failed {
+            verb,
+            pod,
+            plugin,
+            status: out.status.to_string(),
+            stderr: tail,
+        });
+    }
+    let needs_output = matches!(who.verb, Verb::Add | Verb::Version);
+    match parsed {
+        Some(v) => Ok(v),
+        None if text.is_empty() && !needs_output => Ok(Value::Null),
+        None => Err(CniError::BadOutput {
+            verb,
+            pod,
+            plugin,
+            what: if text.is_empty() {
+                "nothing".into()
+            } else {
+                let head: String = text.chars().take(60).collect();
+                format!("{head:?}{}", if text.chars().count() > 60 { "..." } else { "" })
+            },
+        }),
+    }
+}
+
+fn interrupted() -> bool {
+    harness::signals::interrupted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use harness::process::ExitRecord;
+
+    fn out(code: i32, stdout: &str) -> CmdOutput {
+        CmdOutput {
+            status: ExitRecord {
+                code: Some(code),
+                signal: None,
+            },
+            stdout: stdout.into(),
+            stderr: "plugin log line".into(),
+            timed_out: false,
+        }
+    }
+
+    const ADD: Who<'static> = Who {
+        verb: Verb::Add,
+        pod: "n0p0",
+        plugin: "bridge",
+    };
+
+    #[test]
+    fn the_environment_is_the_specs() {
+        let p = Params {
+            container_id: "cnb-ab12-n0p0".into(),
+            netns: "/run/netns/cnb-ab12-n0p0".into(),
+            ifname: "eth0".into(),
+            args: "IgnoreUnknown=1".into(),
+            cni_path: "/usr/lib/cni".into(),
+        };
+        let env = environment(Verb::Add, &p);
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
+        );
+        assert_eq!(env[0].1, "ADD");
+        let version = environment(Verb::Version, &p);
+        assert_eq!(version.len(), 2);
+    }
+
+    #[test]
+    fn outputs_are_read_as_the_protocol_says() {
+        let limit = Duration::from_secs(30);
+        assert!(interpret(ADD, &out(0, "{\"cniVersion\":\"1.0.0\"}"), limit).is_ok());
+        let e = interpret(ADD, &out(0, ""), limit).unwrap_err().to_string();
+        assert!(e.contains("exited 0 but printed nothing"), "{e}");
+        let e = interpret(ADD, &out(0, "hello world"), limit).unwrap_err().to_string();
+        assert!(e.contains("printed \"hello world\", not a CNI result"), "{e}");
+        let e = interpret(ADD, &out(1, r#"{"code":7,"msg":"bad","details":"no subnet"}"#), limit)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "CNI ADD of n0p0: plugin bridge failed with code 7: bad (no subnet)");
+        let e = interpret(ADD, &out(2, ""), limit).unwrap_err().to_string();
+        assert!(e.contains("ended with exit code 2") && e.contains("plugin log line"), "{e}");
+        // DEL and CHECK print nothing on success.
+        let del = Who { verb: Verb::Del, ..ADD };
+        assert_eq!(interpret(del, &out(0, ""), limit).unwrap(), Value::Null);
+        let mut hung = out(0, "");
+        hung.timed_out = true;
+        hung.status = ExitRecord { code: None, signal: Some(9) };
+        let e = interpret(ADD, &hung, limit).unwrap_err().to_string();
+        assert!(e.contains("did not finish within 30 s and was killed") && e.contains("--cni-timeout"), "{e}");
+    }
+}

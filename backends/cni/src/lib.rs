@@ -1,0 +1,158 @@
+//! The cni backend: pods wired by a CNI plugin chain that cnbench did not write, run exactly
+//! as a container runtime runs it (`cni_runtime`), on one node. Everything is the chain's:
+//! the node's bridge or none, the pods' interfaces, addresses and routes, any rules; cnbench
+//! makes the namespaces (and the node's `eth0` on an underlay, for plugins such as macvlan
+//! that need a parent), checks what the results promise and what each plugin must have done,
+//! and measures it like every backend.
+
+use std::net::Ipv4Addr;
+
+use cni_runtime::wiring::{self, Chain, Scope, Settings, CHAIN_OPTIONS};
+use harness::backend::{
+    BackendInfo, BackendOptions, Capabilities, Context, Datapath, DeviceSet, Expectations, Wire,
+};
+use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, Underlay};
+use harness::{Backend, PlanError, Result};
+use ipnet::Ipv4Net;
+use reports::CheckRecord;
+
+/// What `cnbench list` shows. An instance's info adds the kernel link kinds its chain's
+/// plugins create.
+pub const INFO: BackendInfo = BackendInfo {
+    name: "cni",
+    summary: "a CNI plugin chain (--cni-conf) run for each pod as a container runtime runs it, on one node",
+    datapath: Datapath::Kernel,
+    defaults: Defaults {
+        nodes: 1,
+        pods_per_node: 2,
+        underlay: Underlay::None,
+        pod_cidr: Ipv4Net::new_assert(Ipv4Addr::new(172, 17, 0, 0), 16),
+    },
+    // Placeholders until the chain's IPAM answers (and the addresses a static IPAM gets
+    // through the `ips` capability).
+    pod_network: PodNetwork::SingleSubnet,
+    overhead_bytes: 0,
+    underlays: &[Underlay::None, Underlay::L2],
+    programs: &[],
+    link_kinds: &[],
+    optional_kinds: &[],
+    daemon_device: None,
+    options: &CHAIN_OPTIONS,
+    faults: &[],
+};
+
+/// Main plugins that make the pod's interface from a device of the node: they need the
+/// node's `eth0`, so an underlay.
+const NEEDS_PARENT: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
+
+/// The cni backend.
+#[derive(Debug)]
+pub struct Cni {
+    chain: Chain,
+    info: BackendInfo,
+}
+
+/// Makes the backend from its options: the configuration loaded and every binary found
+/// before anything exists.
+pub fn make(options: &BackendOptions, plan: &Plan) -> std::result::Result<Box<dyn Backend>, String> {
+    let settings = Settings::from_options(options)?;
+    let chain = Chain::new(settings, plan, Scope::Whole)?;
+    // BackendInfo holds static slices; a backend is made a few times per process at most,
+    // so its chain's kinds are leaked rather than the info's shape changed for one backend.
+    let kinds: &'static [&'static str] = Box::leak(chain.link_kinds().into_boxed_slice());
+    Ok(Box::new(Cni {
+        info: BackendInfo {
+            link_kinds: kinds,
+            ..INFO
+        },
+        chain,
+    }))
+}
+
+impl Backend for Cni {
+    fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+
+    fn options(&self) -> BackendOptions {
+        let mut o = BackendOptions::new();
+        self.chain.settings().resolve_into(&mut o);
+        o
+    }
+
+    fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
+        if plan.spec.nodes != 1 {
+            return Err(INFO.refuse(format!(
+                "it runs one node's chain, not {}: use --nodes 1, or wire pods across nodes with --backend vxlan, host-gw or bgp and --pod-wiring cni",
+                plan.spec.nodes
+            )));
+        }
+        if plan.spec.pods_per_node < 2 {
+            return Err(INFO.refuse("it needs at least 2 pods to connect: use --pods-per-node 2 or more"));
+        }
+        let main = self.chain.main_plugin();
+        if NEEDS_PARENT.contains(&main) {
+            if plan.spec.underlay != Underlay::L2 {
+                return Err(INFO.refuse(format!(
+                    "the chain's {main} plugin makes pod interfaces from a device of the node: use --underlay l2, which gives the node its eth0"
+                )));
+            }
+            match self.chain.network().plugins[0].str_key("master") {
+                Some("eth0") | None => {}
+                Some(other) => {
+                    return Err(INFO.refuse(format!(
+                        "the chain's {main} plugin names master {other:?}, but the node's uplink is eth0: set \"master\": \"eth0\""
+                    )))
+                }
+            }
+        }
+        self.chain.validate(plan).map_err(|why| INFO.refuse(why))
+    }
+
+    fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        ctx.host(&node.netns).nl().set_up("lo")?;
+        self.chain.setup_node(ctx, node)
+    }
+
+    fn expectations(&self, plan: &Plan) -> Expectations {
+        let mut e = wiring::expectations(&self.chain, plan);
+        for node in &plan.nodes {
+            e.devices.push(DeviceSet {
+                netns: node.netns.clone(),
+                devices: cni_runtime::expect::node_devices(plan, self.chain.network(), node),
+            });
+            // The chain writes the node's table (a bridge's connected route, ptp's host
+            // routes): cnbench's own routes there (the underlay's) must be present.
+            e.shared_route_tables.push(node.netns.clone());
+        }
+        // Every pod reaches every other; each reaches its gateway (from its result), not the
+        // plan's placeholder gateway.
+        e.add_full_matrix(plan);
+        e.reachability.retain(|p| p.path != "pod-node" || p.to.starts_with("gateway "));
+        e.add_default_measure_pairs(plan);
+        if let Some(pair) = Expectations::same_node_pair(plan) {
+            // ptp routes pod to pod through the node; the others switch them at layer 2.
+            let hops = u8::from(self.chain.main_plugin() == "ptp");
+            e.add_path_facts(plan, pair, hops, self.chain.pod_mtu(plan), Wire::Plain);
+        }
+        e
+    }
+
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<CheckRecord> {
+        let mut out = self.chain.check_records(ctx);
+        out.extend(cni_runtime::effects::checks(ctx, &self.chain));
+        out
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            pods: Some(&self.chain),
+            teardown: Some(&self.chain),
+            ..Capabilities::default()
+        }
+    }
+
+    fn programs(&self) -> Vec<std::path::PathBuf> {
+        self.chain.programs()
+    }
+}
