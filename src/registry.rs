@@ -60,7 +60,7 @@ pub fn all() -> Vec<Entry> {
         },
         Entry {
             info: &backend_vxlan::INFO,
-            make: plain::<backend_vxlan::Vxlan>,
+            make: backend_vxlan::make,
             daemon: None,
             scales: false,
         },
@@ -72,7 +72,7 @@ pub fn all() -> Vec<Entry> {
         },
         Entry {
             info: &backend_host_gw::INFO,
-            make: plain::<backend_host_gw::HostGw>,
+            make: backend_host_gw::make,
             daemon: None,
             scales: false,
         },
@@ -308,7 +308,9 @@ mod tests {
             let free: Vec<bool> = f.declared.iter().map(|(_, d)| d.free_form()).collect();
             assert!(free.iter().all(|x| *x == free[0]), "--{}", f.flag);
             assert!(
-                f.declared.iter().all(|(_, d)| d.value_name == f.value_name()),
+                f.declared
+                    .iter()
+                    .all(|(_, d)| d.value_name == f.value_name()),
                 "--{}",
                 f.flag
             );

@@ -68,7 +68,7 @@ fn churn_one(backend: &dyn Backend) {
 
 #[test]
 fn pods_come_and_go_on_vxlan_and_host_net() {
-    churn_one(&backend_vxlan::Vxlan);
+    churn_one(&backend_vxlan::Vxlan::default());
     churn_one(&backend_host_net::HostNet);
 }
 

@@ -80,11 +80,15 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
     let mut child = process::spawn_in(ns, cmd, &what)?;
     // Written on a thread: a program that reads nothing must not block the harness on a
     // full pipe (its timeout still applies). Dropping the pipe closes its stdin.
-    let feed = child.stdin.take().zip(input.stdin.clone()).map(|(mut pipe, data)| {
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(data.as_bytes());
-        })
-    });
+    let feed = child
+        .stdin
+        .take()
+        .zip(input.stdin.clone())
+        .map(|(mut pipe, data)| {
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(data.as_bytes());
+            })
+        });
     // The pipes are drained on threads, so a chatty program cannot block on a full one.
     let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
@@ -111,7 +115,12 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
             _ => {
                 timed_out = true;
                 process::stop(&mut child, Duration::from_millis(100));
-                break child.try_wait().ok().flatten().map(Into::into).unwrap_or_default();
+                break child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(Into::into)
+                    .unwrap_or_default();
             }
         }
     };

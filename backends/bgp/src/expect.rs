@@ -5,6 +5,7 @@
 
 use std::net::Ipv4Addr;
 
+use cni_runtime::wiring::PodWiring;
 use harness::backend::{
     DeviceMtu, DeviceSet, Expectations, IsolationExpect, NeighbourExpect, Wire,
 };
@@ -74,68 +75,16 @@ pub fn router_routes(plan: &Plan) -> Vec<RouteSpec> {
         .collect()
 }
 
-/// Every declaration of the bgp backend for `plan`.
-pub fn expectations(plan: &Plan) -> Expectations {
-    let mut e = Expectations::default();
+/// Every declaration of the bgp backend for `plan`, its pods wired by `wiring`.
+pub fn expectations(plan: &Plan, wiring: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
-    let run = plan.run_id();
+    let mut e = wiring.pod_expectations(plan, || calico_pods(plan));
     for node in &plan.nodes {
-        let local: Vec<_> = plan.pods.iter().filter(|p| p.node == node.index).collect();
-        // Devices: eth0 (the underlay declares it) and one cali veth per pod; no bridge, no
-        // tunnel.
-        e.devices.push(DeviceSet {
-            netns: node.netns.clone(),
-            devices: local
-                .iter()
-                .map(|p| (cali_name(run, p), "veth".to_string()))
-                .collect(),
-        });
-        e.add_routes(
-            &node.netns,
-            local.iter().map(|p| pods::node_pod_route(run, p)),
-        );
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
         e.add_routes(&node.netns, learned_routes(plan, node));
-        for p in &local {
-            e.mtus.push(DeviceMtu {
-                netns: node.netns.clone(),
-                dev: cali_name(run, p),
-                mtu_bytes: mtu,
-            });
-        }
     }
     if let Some(rt) = &plan.router {
         e.add_routes(&rt.netns, router_routes(plan));
-    }
-    for pod in &plan.pods {
-        let node = plan.node_of(pod);
-        let cali = cali_name(run, pod);
-        e.devices.push(DeviceSet {
-            netns: pod.netns.clone(),
-            devices: vec![(POD_DEV.into(), "veth".into())],
-        });
-        e.add_routes(&pod.netns, pods::pod_routes());
-        e.mtus.push(DeviceMtu {
-            netns: pod.netns.clone(),
-            dev: POD_DEV.into(),
-            mtu_bytes: mtu,
-        });
-        // Proxy ARP: the pod's entry for its gateway holds the host end's MAC.
-        e.neighbours.push(NeighbourExpect {
-            netns: pod.netns.clone(),
-            dev: POD_DEV.into(),
-            ip: pods::GATEWAY,
-            owner_netns: node.netns.clone(),
-            owner_dev: cali.clone(),
-        });
-        // And the node resolved the pod on its cali device.
-        e.neighbours.push(NeighbourExpect {
-            netns: node.netns.clone(),
-            dev: cali,
-            ip: pod_ip(pod).addr(),
-            owner_netns: pod.netns.clone(),
-            owner_dev: POD_DEV.into(),
-        });
     }
     e.add_full_matrix(plan);
     // The planner's pod gateway (.1 of the block) is a bridge address other backends put on
@@ -181,6 +130,70 @@ pub fn expectations(plan: &Plan) -> Expectations {
         let hops = if a.segment == b.segment { 2 } else { 3 };
         e.add_path_facts(plan, (from, to), hops, mtu, Wire::Plain);
     }
+    e.add_default_measure_pairs(plan);
+    e
+}
+
+/// What cnbench's own Calico-style wiring promises of the pods: per node one cali veth and
+/// a /32 route per local pod; per pod its routes via 169.254.1.1, answered by proxy ARP, and
+/// its node's entry for it; separate port spaces.
+fn calico_pods(plan: &Plan) -> Expectations {
+    let mut e = Expectations::default();
+    let mtu = plan.spec.mtu;
+    let run = plan.run_id();
+    for node in &plan.nodes {
+        let local: Vec<_> = plan.pods.iter().filter(|p| p.node == node.index).collect();
+        // Devices: eth0 (the underlay declares it) and one cali veth per pod; no bridge, no
+        // tunnel.
+        e.devices.push(DeviceSet {
+            netns: node.netns.clone(),
+            devices: local
+                .iter()
+                .map(|p| (cali_name(run, p), "veth".to_string()))
+                .collect(),
+        });
+        e.add_routes(
+            &node.netns,
+            local.iter().map(|p| pods::node_pod_route(run, p)),
+        );
+        for p in &local {
+            e.mtus.push(DeviceMtu {
+                netns: node.netns.clone(),
+                dev: cali_name(run, p),
+                mtu_bytes: mtu,
+            });
+        }
+    }
+    for pod in &plan.pods {
+        let node = plan.node_of(pod);
+        let cali = cali_name(run, pod);
+        e.devices.push(DeviceSet {
+            netns: pod.netns.clone(),
+            devices: vec![(POD_DEV.into(), "veth".into())],
+        });
+        e.add_routes(&pod.netns, pods::pod_routes());
+        e.mtus.push(DeviceMtu {
+            netns: pod.netns.clone(),
+            dev: POD_DEV.into(),
+            mtu_bytes: mtu,
+        });
+        // Proxy ARP: the pod's entry for its gateway holds the host end's MAC.
+        e.neighbours.push(NeighbourExpect {
+            netns: pod.netns.clone(),
+            dev: POD_DEV.into(),
+            ip: pods::GATEWAY,
+            owner_netns: node.netns.clone(),
+            owner_dev: cali.clone(),
+        });
+        // And the node resolved the pod on its cali device.
+        e.neighbours.push(NeighbourExpect {
+            netns: node.netns.clone(),
+            dev: cali,
+            ip: pod_ip(pod).addr(),
+            owner_netns: pod.netns.clone(),
+            owner_dev: POD_DEV.into(),
+        });
+    }
     if let [a, b, ..] = plan.pods.as_slice() {
         e.isolation.push(IsolationExpect {
             a: (a.role.clone(), a.netns.clone()),
@@ -188,6 +201,5 @@ pub fn expectations(plan: &Plan) -> Expectations {
             shared_ports: false,
         });
     }
-    e.add_default_measure_pairs(plan);
     e
 }

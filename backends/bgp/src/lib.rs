@@ -22,6 +22,7 @@ mod scale;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cni_runtime::wiring::{self, PodWiring};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Datapath, Expectations,
     FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program,
@@ -48,6 +49,15 @@ pub const TOPOLOGY_OPTION: OptionDecl = OptionDecl {
     value_name: "VALUE",
     default: Some("mesh"),
 };
+
+/// Its options: how the speakers peer, and who wires the pods.
+const OPTIONS: [OptionDecl; 5] = [
+    TOPOLOGY_OPTION,
+    wiring::POD_WIRING_OPTION,
+    wiring::CONF_OPTION,
+    wiring::PATH_OPTION,
+    wiring::TIMEOUT_OPTION,
+];
 
 /// What `cnbench list` shows.
 pub const INFO: BackendInfo = BackendInfo {
@@ -76,7 +86,7 @@ pub const INFO: BackendInfo = BackendInfo {
     link_kinds: &["veth"],
     optional_kinds: &[],
     daemon_device: None,
-    options: &[TOPOLOGY_OPTION],
+    options: &OPTIONS,
     faults: &[BIRD_RESTART],
 };
 
@@ -95,13 +105,15 @@ pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 /// How long every BIRD gets to load its configuration and open its control socket.
 const READY_WAIT: Duration = Duration::from_secs(10);
 
-/// Makes the backend from its options (`--bgp-topology mesh|rr`, default mesh).
-pub fn make(options: &BackendOptions, _plan: &Plan) -> Result<Box<dyn Backend>, String> {
+/// Makes the backend from its options (`--bgp-topology mesh|rr`, default mesh;
+/// `--pod-wiring`, default cnbench's own Calico-style wiring).
+pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, String> {
     let topology = match options.get("bgp-topology") {
         None => BgpTopology::default(),
         Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
     };
-    Ok(Box::new(Bgp::new(topology)))
+    let pods = PodWiring::from_options(options, plan, plan.spec.mtu)?;
+    Ok(Box::new(Bgp::new(topology).with_pods(pods)))
 }
 
 /// What setup saw of the control plane, for the checks and for `cnbench scale`.
@@ -121,16 +133,49 @@ pub struct Bgp {
     /// How long setup waits for convergence; None: not at all (the caller measures it).
     wait: Option<Duration>,
     progress: Mutex<Progress>,
+    /// Who wires the pods: cnbench's Calico-style veths, or a CNI chain.
+    pods: PodWiring,
+    info: BackendInfo,
 }
 
 impl Bgp {
-    /// A backend with `topology` whose setup waits for convergence.
+    /// A backend with `topology` whose setup waits for convergence; its pods wired
+    /// Calico's way by cnbench.
     pub fn new(topology: BgpTopology) -> Bgp {
         Bgp {
             topology,
             wait: Some(CONVERGE_WAIT),
             progress: Mutex::new(Progress::default()),
+            pods: PodWiring::Builtin,
+            info: INFO,
         }
+    }
+
+    /// The same, its pods wired by `pods`.
+    pub fn with_pods(self, pods: PodWiring) -> Bgp {
+        Bgp {
+            info: BackendInfo {
+                link_kinds: pods.link_kinds(INFO.link_kinds),
+                ..INFO
+            },
+            pods,
+            ..self
+        }
+    }
+
+    /// Wires `node`: forwarding on (it routes between its pods and eth0), its pods
+    /// (cnbench's way, or the chain's), and the stand-in for a default route on l2.
+    fn wire_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
+        self.pods
+            .wire_node(ctx, node, || pods::wire_node(ctx, node))?;
+        if let PodWiring::Cni(_) = self.pods {
+            ctx.host(&node.netns)
+                .set_sysctl("net.ipv4.ip_forward", "1")?;
+            if let Some(r) = pods::node_gateway_route(ctx.plan) {
+                ctx.host(&node.netns).nl().replace_route(&r)?;
+            }
+        }
+        Ok(())
     }
 
     /// A backend whose setup only starts BIRD: the caller measures convergence itself.
@@ -192,17 +237,20 @@ pub fn validate_plan(plan: &Plan) -> std::result::Result<(), PlanError> {
 
 impl Backend for Bgp {
     fn info(&self) -> &BackendInfo {
-        &INFO
+        &self.info
     }
 
     fn options(&self) -> BackendOptions {
-        BackendOptions::new().with("bgp-topology", self.topology.as_str())
+        let mut o = BackendOptions::new().with("bgp-topology", self.topology.as_str());
+        self.pods.resolve_into(&mut o);
+        o
     }
 
     /// The plan's shape; BIRD's presence is checked where the nodes run (`Topology::up`
     /// refuses a missing program with the package to install).
     fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
-        validate_plan(plan)
+        validate_plan(plan)?;
+        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
     }
 
     /// Every node wired, then every BIRD started at once (a speaker waits for its peers), and
@@ -210,7 +258,7 @@ impl Backend for Bgp {
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         let plan = ctx.plan;
         for node in &plan.nodes {
-            pods::wire_node(ctx, node)?;
+            self.wire_node(ctx, node)?;
         }
         neighbours::preresolve(ctx)?;
         let speakers = Speaker::all(plan);
@@ -239,7 +287,7 @@ impl Backend for Bgp {
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        pods::wire_node(ctx, node)?;
+        self.wire_node(ctx, node)?;
         // Large topologies pin every underlay neighbour; the restarted node's eth0 has a new
         // MAC, so every entry is written again.
         neighbours::preresolve(ctx)?;
@@ -249,21 +297,36 @@ impl Backend for Bgp {
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
+        expect::expectations(plan, &self.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        checks::extra_checks(self, ctx)
+        let mut out = checks::extra_checks(self, ctx);
+        out.extend(self.pods.extra_checks(ctx));
+        out
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
             faults: Some(self),
             control_plane: Some(self),
-            pods: Some(self),
-            scale: Some(self),
-            ..Capabilities::default()
+            pods: Some(self.pods.pods(self)),
+            // The sweep measures BIRD with cnbench's own pods.
+            scale: matches!(self.pods, PodWiring::Builtin)
+                .then_some(self as &dyn harness::backend::ControlPlaneScale),
+            teardown: self.pods.teardown(),
         }
+    }
+
+    fn programs(&self) -> Vec<std::path::PathBuf> {
+        let mut p: Vec<std::path::PathBuf> = self
+            .info
+            .programs
+            .iter()
+            .filter_map(|p| harness::detect::find_binary(p.name))
+            .collect();
+        p.extend(self.pods.programs());
+        p
     }
 }
 

@@ -24,7 +24,7 @@ fn shown(e: &Expectations, netns: &str) -> Vec<String> {
 #[test]
 fn declares_the_articles_calico_tables_on_l2() {
     let p = plan(2, 2, Underlay::L2);
-    let e = expect::expectations(&p);
+    let e = expect::expectations(&p, &cni_runtime::wiring::PodWiring::Builtin);
     let c0 = cali_name("t1", &p.pods[0]);
     let c1 = cali_name("t1", &p.pods[1]);
     let mut want = vec![
@@ -79,7 +79,7 @@ fn declares_the_articles_calico_tables_on_l2() {
 #[test]
 fn on_l3_remote_segments_go_through_the_border_router() {
     let p = plan(3, 1, Underlay::L3);
-    let e = expect::expectations(&p);
+    let e = expect::expectations(&p, &cni_runtime::wiring::PodWiring::Builtin);
     let n0 = shown(&e, "cnb-t1-n0");
     // n1 is behind the router, n2 shares n0's segment.
     assert!(n0.contains(&"10.20.1.0/24 via 10.168.1.1 dev eth0 proto bird".to_string()));

@@ -89,7 +89,9 @@ impl NetworkList {
             message: e.to_string(),
         })?;
         let Value::Object(top) = value else {
-            return Err(invalid("not a JSON object: a network configuration is one".into()));
+            return Err(invalid(
+                "not a JSON object: a network configuration is one".into(),
+            ));
         };
         let name = match top.get("name") {
             Some(Value::String(n)) if valid_name(n) => n.clone(),
@@ -124,7 +126,10 @@ impl NetworkList {
                 SUPPORTED_VERSIONS.join(", ")
             )));
         }
-        if !versions.iter().any(|v| SUPPORTED_VERSIONS.contains(&v.as_str())) {
+        if !versions
+            .iter()
+            .any(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
+        {
             return Err(invalid(format!(
                 "cniVersion {}: cnbench runs networks at CNI {}",
                 versions.join(", "),
@@ -139,7 +144,10 @@ impl NetworkList {
                     let Value::Object(raw) = p else {
                         return Err(invalid(format!("plugins[{i}] is not an object")));
                     };
-                    plugins.push(plugin(raw.clone()).map_err(|why| invalid(format!("plugins[{i}]: {why}")))?);
+                    plugins.push(
+                        plugin(raw.clone())
+                            .map_err(|why| invalid(format!("plugins[{i}]: {why}")))?,
+                    );
                 }
                 (plugins, false)
             }
@@ -148,14 +156,22 @@ impl NetworkList {
             // `cniVersion` and `name` are the network's and are inserted again at run time).
             None => {
                 let mut raw = top.clone();
-                for key in ["cniVersion", "cniVersions", "name", "disableCheck", "disableGC"] {
+                for key in [
+                    "cniVersion",
+                    "cniVersions",
+                    "name",
+                    "disableCheck",
+                    "disableGC",
+                ] {
                     raw.remove(key);
                 }
                 (vec![plugin(raw).map_err(invalid)?], true)
             }
         };
         if plugins.is_empty() {
-            return Err(invalid("\"plugins\" is empty: a network needs at least one plugin".into()));
+            return Err(invalid(
+                "\"plugins\" is empty: a network needs at least one plugin".into(),
+            ));
         }
         Ok(NetworkList {
             source: path.to_path_buf(),
@@ -197,7 +213,10 @@ impl NetworkList {
     /// The version to run at (§1 "Version considerations": the highest the configuration
     /// names, here among those every plugin binary says it supports); `supported` is each
     /// binary's `(type, path, VERSION answer)`.
-    pub fn select_version(&self, supported: &[(String, String, Vec<String>)]) -> Result<String, CniError> {
+    pub fn select_version(
+        &self,
+        supported: &[(String, String, Vec<String>)],
+    ) -> Result<String, CniError> {
         let candidates = self.candidate_versions();
         for v in &candidates {
             if supported.iter().all(|(_, _, s)| s.iter().any(|x| x == v)) {
@@ -248,7 +267,12 @@ impl NetworkList {
     /// `subnet`, `ranges` and range bounds replaced), and the first plugin, which makes the
     /// pod's interface, gets `mtu` unless the configuration sets one. Returns the network and
     /// a note of what was substituted or left alone.
-    pub fn for_node(&self, block: Ipv4Net, gateway: std::net::Ipv4Addr, mtu: u32) -> (NetworkList, Vec<String>) {
+    pub fn for_node(
+        &self,
+        block: Ipv4Net,
+        gateway: std::net::Ipv4Addr,
+        mtu: u32,
+    ) -> (NetworkList, Vec<String>) {
         let mut out = self.clone();
         let mut notes = Vec::new();
         for (i, p) in out.plugins.iter_mut().enumerate() {
@@ -337,11 +361,18 @@ impl NetworkList {
     pub fn from_json(source: &Path, v: &Value) -> Result<NetworkList, CniError> {
         let versions: Vec<String> = v["cniVersions"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut top = Map::new();
         top.insert("name".into(), v["name"].clone());
-        top.insert("cniVersion".into(), Value::String(versions.first().cloned().unwrap_or_default()));
+        top.insert(
+            "cniVersion".into(),
+            Value::String(versions.first().cloned().unwrap_or_default()),
+        );
         top.insert("cniVersions".into(), v["cniVersions"].clone());
         top.insert("disableCheck".into(), v["disableCheck"].clone());
         top.insert("plugins".into(), v["plugins"].clone());
@@ -371,9 +402,13 @@ fn version_key(v: &str) -> (u32, u32, u32) {
 
 fn plugin(raw: Map<String, Value>) -> Result<PluginConf, String> {
     let plugin_type = match raw.get("type") {
-        Some(Value::String(t)) if !t.is_empty() && !t.contains('/') && t != "." && t != ".." => t.clone(),
+        Some(Value::String(t)) if !t.is_empty() && !t.contains('/') && t != "." && t != ".." => {
+            t.clone()
+        }
         Some(Value::String(t)) => {
-            return Err(format!("plugin type {t:?} is not a file name (CNI spec §1: no `/`)"))
+            return Err(format!(
+                "plugin type {t:?} is not a file name (CNI spec §1: no `/`)"
+            ))
         }
         _ => return Err("no \"type\": each plugin names its binary".into()),
     };
@@ -420,8 +455,10 @@ mod tests {
 
     #[test]
     fn a_single_conf_is_a_list_of_one() {
-        let l = list(r#"{"cniVersion": "0.3.1", "name": "mynet", "type": "ptp", "ipMasq": false,
-                         "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}"#)
+        let l = list(
+            r#"{"cniVersion": "0.3.1", "name": "mynet", "type": "ptp", "ipMasq": false,
+                         "ipam": {"type": "host-local", "subnet": "10.1.0.0/24"}}"#,
+        )
         .unwrap();
         assert!(l.single);
         assert_eq!(l.plugins.len(), 1);
@@ -436,7 +473,10 @@ mod tests {
     fn requests_follow_section_3() {
         let l = list(DOCKER0).unwrap();
         let mut caps = Map::new();
-        caps.insert("portMappings".into(), serde_json::json!([{"hostPort": 30000, "containerPort": 8080, "protocol": "tcp"}]));
+        caps.insert(
+            "portMappings".into(),
+            serde_json::json!([{"hostPort": 30000, "containerPort": 8080, "protocol": "tcp"}]),
+        );
         caps.insert("ips".into(), serde_json::json!(["172.17.0.2/16"]));
         // The first plugin: no prevResult, no runtimeConfig (it declares no capability).
         let first = l.request(0, "1.0.0", &caps, None);
@@ -447,7 +487,10 @@ mod tests {
         let second = l.request(1, "1.0.0", &caps, Some(&prev));
         assert_eq!(second["prevResult"], prev);
         assert_eq!(second["runtimeConfig"].as_object().unwrap().len(), 1);
-        assert_eq!(second["runtimeConfig"]["portMappings"][0]["hostPort"], 30000);
+        assert_eq!(
+            second["runtimeConfig"]["portMappings"][0]["hostPort"],
+            30000
+        );
         assert!(second.get("capabilities").is_none());
         assert_eq!(second["name"], "docker0");
     }
@@ -458,45 +501,69 @@ mod tests {
         assert!(e.starts_with("--cni-conf t.conflist: not JSON"), "{e}");
         let e = list(r#"{"cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}"#).unwrap_err();
         assert!(e.to_string().contains("no \"name\""), "{e}");
-        let e = list(r#"{"cniVersion": "1.0.0", "name": "-x", "plugins": [{"type": "b"}]}"#).unwrap_err();
+        let e = list(r#"{"cniVersion": "1.0.0", "name": "-x", "plugins": [{"type": "b"}]}"#)
+            .unwrap_err();
         assert!(e.to_string().contains("must start with a letter"), "{e}");
-        let e = list(r#"{"cniVersion": "0.2.0", "name": "x", "plugins": [{"type": "b"}]}"#).unwrap_err();
-        assert!(e.to_string().contains("cnbench runs networks at CNI 0.3.0"), "{e}");
-        let e = list(r#"{"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "../b"}]}"#).unwrap_err();
+        let e = list(r#"{"cniVersion": "0.2.0", "name": "x", "plugins": [{"type": "b"}]}"#)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("cnbench runs networks at CNI 0.3.0"),
+            "{e}"
+        );
+        let e = list(r#"{"cniVersion": "1.0.0", "name": "x", "plugins": [{"type": "../b"}]}"#)
+            .unwrap_err();
         assert!(e.to_string().contains("not a file name"), "{e}");
         let e = list(r#"{"cniVersion": "1.0.0", "name": "x", "plugins": []}"#).unwrap_err();
         assert!(e.to_string().contains("at least one plugin"), "{e}");
-        let e = list(r#"{"cniVersion": "1.0.0", "name": "x", "plugins": [{"ipam": {}}]}"#).unwrap_err();
+        let e =
+            list(r#"{"cniVersion": "1.0.0", "name": "x", "plugins": [{"ipam": {}}]}"#).unwrap_err();
         assert!(e.to_string().contains("plugins[0]: no \"type\""), "{e}");
     }
 
     #[test]
     fn the_version_is_the_highest_every_plugin_speaks() {
-        let l = list(r#"{"cniVersion": "1.1.0", "cniVersions": ["0.4.0", "1.0.0", "1.1.0"], "name": "x",
-                         "plugins": [{"type": "bridge"}]}"#)
+        let l = list(
+            r#"{"cniVersion": "1.1.0", "cniVersions": ["0.4.0", "1.0.0", "1.1.0"], "name": "x",
+                         "plugins": [{"type": "bridge"}]}"#,
+        )
         .unwrap();
         assert_eq!(l.candidate_versions(), ["1.1.0", "1.0.0", "0.4.0"]);
         let debian = vec!["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]
             .into_iter()
             .map(String::from)
             .collect::<Vec<_>>();
-        let got = l.select_version(&[("bridge".into(), "/usr/lib/cni/bridge".into(), debian.clone())]);
+        let got = l.select_version(&[(
+            "bridge".into(),
+            "/usr/lib/cni/bridge".into(),
+            debian.clone(),
+        )]);
         assert_eq!(got.unwrap(), "1.0.0");
-        let only = list(r#"{"cniVersion": "1.1.0", "name": "x", "plugins": [{"type": "bridge"}]}"#).unwrap();
+        let only = list(r#"{"cniVersion": "1.1.0", "name": "x", "plugins": [{"type": "bridge"}]}"#)
+            .unwrap();
         let e = only
             .select_version(&[("bridge".into(), "/usr/lib/cni/bridge".into(), debian)])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("supports CNI 0.1.0") && e.contains("not 1.1.0"), "{e}");
+        assert!(
+            e.contains("supports CNI 0.1.0") && e.contains("not 1.1.0"),
+            "{e}"
+        );
         assert!(has_check("0.4.0") && !has_check("0.3.1") && has_check("1.1.0"));
     }
 
     #[test]
     fn host_local_state_stays_in_the_run_unless_configured() {
         let mut l = list(DOCKER0).unwrap();
-        assert!(l.keep_ipam_state_in(Path::new("/run/cnbench/ab12/cni/ipam")).is_empty());
-        assert_eq!(l.plugins[0].raw["ipam"]["dataDir"], "/run/cnbench/ab12/cni/ipam");
-        let mut own = list(&DOCKER0.replace("\"subnet\"", "\"dataDir\": \"/var/lib/x\", \"subnet\"")).unwrap();
+        assert!(l
+            .keep_ipam_state_in(Path::new("/run/cnbench/ab12/cni/ipam"))
+            .is_empty());
+        assert_eq!(
+            l.plugins[0].raw["ipam"]["dataDir"],
+            "/run/cnbench/ab12/cni/ipam"
+        );
+        let mut own =
+            list(&DOCKER0.replace("\"subnet\"", "\"dataDir\": \"/var/lib/x\", \"subnet\""))
+                .unwrap();
         let notes = own.keep_ipam_state_in(Path::new("/run/cnbench/ab12/cni/ipam"));
         assert_eq!(own.plugins[0].raw["ipam"]["dataDir"], "/var/lib/x");
         assert!(notes[0].contains("/var/lib/x"), "{notes:?}");
@@ -505,12 +572,19 @@ mod tests {
     #[test]
     fn a_node_gets_its_block_and_mtu() {
         let l = list(DOCKER0).unwrap();
-        let (n, notes) = l.for_node("100.96.1.0/24".parse().unwrap(), "100.96.1.1".parse().unwrap(), 1450);
+        let (n, notes) = l.for_node(
+            "100.96.1.0/24".parse().unwrap(),
+            "100.96.1.1".parse().unwrap(),
+            1450,
+        );
         let ipam = &n.plugins[0].raw["ipam"];
         assert!(ipam.get("subnet").is_none());
         assert_eq!(ipam["ranges"][0][0]["subnet"], "100.96.1.0/24");
         assert_eq!(ipam["ranges"][0][0]["gateway"], "100.96.1.1");
-        assert_eq!(ipam["routes"][0]["dst"], "0.0.0.0/0", "the rest of IPAM is kept");
+        assert_eq!(
+            ipam["routes"][0]["dst"], "0.0.0.0/0",
+            "the rest of IPAM is kept"
+        );
         assert_eq!(n.plugins[0].raw["mtu"], 1450);
         assert!(n.plugins[1].raw.get("mtu").is_none());
         assert!(notes.is_empty());

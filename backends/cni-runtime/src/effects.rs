@@ -79,13 +79,29 @@ fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
             None,
         );
     };
-    let subject = format!("{} {node_ip}:{host_port} -> {} {}:{POD_PORT}", node.role, pod.role, pod.ip.addr());
+    let subject = format!(
+        "{} {node_ip}:{host_port} -> {} {}:{POD_PORT}",
+        node.role,
+        pod.role,
+        pod.ip.addr()
+    );
     let expected = format!("accepted by a listener on {}:{POD_PORT}", pod.ip.addr());
     let listener = match ctx.host(&pod.netns).tcp_listen_on(pod.ip.addr(), POD_PORT) {
         Ok(l) => l,
-        Err(e) => return record("portmap", subject, expected, format!("listen: {}", e.message), false, None),
+        Err(e) => {
+            return record(
+                "portmap",
+                subject,
+                expected,
+                format!("listen: {}", e.message),
+                false,
+                None,
+            )
+        }
     };
-    let connect = ctx.host(&node.netns).tcp_connect(node_ip, host_port, CONNECT_TIMEOUT);
+    let connect = ctx
+        .host(&node.netns)
+        .tcp_connect(node_ip, host_port, CONNECT_TIMEOUT);
     if !connect.ok() {
         return record(
             "portmap",
@@ -97,7 +113,14 @@ fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
         );
     }
     match listener.accept_peer(CONNECT_TIMEOUT) {
-        Ok(peer) => record("portmap", subject, expected, format!("accepted from {peer}"), true, None),
+        Ok(peer) => record(
+            "portmap",
+            subject,
+            expected,
+            format!("accepted from {peer}"),
+            true,
+            None,
+        ),
         Err(e) => record(
             "portmap",
             subject,
@@ -122,7 +145,12 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
         let (Some(rate_bps), Some(burst_bits)) = (rate(rate_key), rate(burst_key)) else {
             continue;
         };
-        let subject = format!("{} {dir} ({} -> {})", pod.role, if pod_sends { &pod.role } else { &node.role }, if pod_sends { &node.role } else { &pod.role });
+        let subject = format!(
+            "{} {dir} ({} -> {})",
+            pod.role,
+            if pod_sends { &pod.role } else { &node.role },
+            if pod_sends { &node.role } else { &pod.role }
+        );
         // The token bucket lets one burst through at once: over the stream that is
         // burst/time on top of the rate; 15 % more for TCP's own timing.
         let secs = STREAM_TIME.as_secs_f64();
@@ -139,7 +167,14 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
             ctx.host(&pod.netns).local(),
             ctx.host(&node.netns).local(),
         ) else {
-            out.push(record("bandwidth", subject, expected, "needs a pod and node on this machine".into(), false, None));
+            out.push(record(
+                "bandwidth",
+                subject,
+                expected,
+                "needs a pod and node on this machine".into(),
+                false,
+                None,
+            ));
             continue;
         };
         let measured = if pod_sends {
@@ -157,9 +192,23 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
                         "the stream was held far below the configured rate".to_string()
                     }
                 });
-                record("bandwidth", subject, expected, format!("{:.2} Mbit/s over {secs:.0} s", bps / 1e6), ok, reason)
+                record(
+                    "bandwidth",
+                    subject,
+                    expected,
+                    format!("{:.2} Mbit/s over {secs:.0} s", bps / 1e6),
+                    ok,
+                    reason,
+                )
             }
-            Err(e) => record("bandwidth", subject, expected, format!("stream failed: {e}"), false, None),
+            Err(e) => record(
+                "bandwidth",
+                subject,
+                expected,
+                format!("stream failed: {e}"),
+                false,
+                None,
+            ),
         });
     }
     out
@@ -168,7 +217,11 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
 /// Streams from a socket made in `from` to a listener made in `to` on `to_ip` for
 /// [`STREAM_TIME`]; returns what the receiver got, in bits per second. (Sockets keep the
 /// namespace they were made in, so only their creation enters the namespaces.)
-fn stream(from: &harness::netns::Netns, to: &harness::netns::Netns, to_ip: Ipv4Addr) -> Result<f64, String> {
+fn stream(
+    from: &harness::netns::Netns,
+    to: &harness::netns::Netns,
+    to_ip: Ipv4Addr,
+) -> Result<f64, String> {
     let listener = to
         .run_in(|| TcpListener::bind((to_ip, 0)))
         .map_err(|e| e.to_string())?
@@ -177,7 +230,8 @@ fn stream(from: &harness::netns::Netns, to: &harness::netns::Netns, to_ip: Ipv4A
     let addr = SocketAddr::from((to_ip, port));
     let receiver = std::thread::spawn(move || -> Result<f64, String> {
         let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 1 << 16];
         let mut total = 0u64;
         let mut first = None;
@@ -192,7 +246,11 @@ fn stream(from: &harness::netns::Netns, to: &harness::netns::Netns, to_ip: Ipv4A
             }
         }
         let secs = first.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
-        Ok(if secs > 0.0 { total as f64 * 8.0 / secs } else { 0.0 })
+        Ok(if secs > 0.0 {
+            total as f64 * 8.0 / secs
+        } else {
+            0.0
+        })
     });
     let mut sender = from
         .run_in(|| TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT))
@@ -206,7 +264,9 @@ fn stream(from: &harness::netns::Netns, to: &harness::netns::Netns, to_ip: Ipv4A
         }
     }
     drop(sender);
-    receiver.join().map_err(|_| "receiver panicked".to_string())?
+    receiver
+        .join()
+        .map_err(|_| "receiver panicked".to_string())?
 }
 
 /// The firewall plugin's rules for each pod are in its node's ruleset: the pod's address
@@ -226,19 +286,37 @@ fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
             Ok(text) => {
                 let rule = |dir: &str| {
                     text.lines().find(|l| {
-                        l.starts_with("-A CNI-FORWARD") && l.contains(&format!("{dir} {ip}")) && l.ends_with("-j ACCEPT")
+                        l.starts_with("-A CNI-FORWARD")
+                            && l.contains(&format!("{dir} {ip}"))
+                            && l.ends_with("-j ACCEPT")
                     })
                 };
-                let hooked = text.lines().any(|l| l.starts_with("-A FORWARD") && l.contains("-j CNI-FORWARD"));
+                let hooked = text
+                    .lines()
+                    .any(|l| l.starts_with("-A FORWARD") && l.contains("-j CNI-FORWARD"));
                 let (from, to) = (rule("-s"), rule("-d"));
                 let ok = hooked && from.is_some() && to.is_some();
                 let actual = [from, to]
                     .iter()
                     .map(|r| r.unwrap_or("(missing)").to_string())
-                    .chain(std::iter::once(if hooked { "FORWARD jumps to CNI-FORWARD".to_string() } else { "FORWARD does not jump to CNI-FORWARD".to_string() }))
+                    .chain(std::iter::once(if hooked {
+                        "FORWARD jumps to CNI-FORWARD".to_string()
+                    } else {
+                        "FORWARD does not jump to CNI-FORWARD".to_string()
+                    }))
                     .collect::<Vec<_>>()
                     .join("; ");
-                record("firewall", subject, expected, actual, ok, (!ok).then(|| "the firewall plugin's rules for the pod are not in the node's ruleset".into()))
+                record(
+                    "firewall",
+                    subject,
+                    expected,
+                    actual,
+                    ok,
+                    (!ok).then(|| {
+                        "the firewall plugin's rules for the pod are not in the node's ruleset"
+                            .into()
+                    }),
+                )
             }
             Err(e) => record("firewall", subject, expected, e.clone(), false, None),
         });
@@ -258,16 +336,28 @@ fn iptables_save(host: &Host) -> Result<String, String> {
 /// interface.
 fn tuning(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<CheckRecord> {
     let host = ctx.host(&pod.netns);
-    let Some((a, _)) = attachment_of(pod) else { return Vec::new() };
+    let Some((a, _)) = attachment_of(pod) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     if let Some(sysctls) = plugin.raw.get("sysctl").and_then(Value::as_object) {
         for (key, want) in sysctls {
-            let want = want.as_str().map(String::from).unwrap_or_else(|| want.to_string());
+            let want = want
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| want.to_string());
             let subject = format!("{} sysctl {key}", pod.role);
             out.push(match host.sysctl(key) {
                 Ok(got) => {
                     let ok = got.trim() == want.trim();
-                    record("tuning", subject, want, got, ok, Some("the tuning plugin's sysctl is not in place".into()))
+                    record(
+                        "tuning",
+                        subject,
+                        want,
+                        got,
+                        ok,
+                        Some("the tuning plugin's sysctl is not in place".into()),
+                    )
                 }
                 Err(e) => record("tuning", subject, want, format!("error: {e}"), false, None),
             });
@@ -277,8 +367,22 @@ fn tuning(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<CheckRec
     if let Some(mtu) = plugin.raw.get("mtu").and_then(Value::as_u64) {
         let subject = format!("{} {} mtu", pod.role, a.ifname);
         out.push(match &link {
-            Ok(l) => record("tuning", subject, mtu.to_string(), l.mtu_bytes.to_string(), u64::from(l.mtu_bytes) == mtu, None),
-            Err(e) => record("tuning", subject, mtu.to_string(), format!("error: {e}"), false, None),
+            Ok(l) => record(
+                "tuning",
+                subject,
+                mtu.to_string(),
+                l.mtu_bytes.to_string(),
+                u64::from(l.mtu_bytes) == mtu,
+                None,
+            ),
+            Err(e) => record(
+                "tuning",
+                subject,
+                mtu.to_string(),
+                format!("error: {e}"),
+                false,
+                None,
+            ),
         });
     }
     if let Some(mac) = plugin.raw.get("mac").and_then(Value::as_str) {
@@ -289,7 +393,14 @@ fn tuning(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<CheckRec
                 let ok = got.eq_ignore_ascii_case(mac);
                 record("tuning", subject, mac.to_string(), got, ok, None)
             }
-            Err(e) => record("tuning", subject, mac.to_string(), format!("error: {e}"), false, None),
+            Err(e) => record(
+                "tuning",
+                subject,
+                mac.to_string(),
+                format!("error: {e}"),
+                false,
+                None,
+            ),
         });
     }
     out

@@ -56,7 +56,10 @@ pub enum CniError {
         supported: Vec<String>,
     },
     /// A plugin answered with a CNI error.
-    #[error("CNI {verb} of {pod}: plugin {plugin} failed with code {code}: {msg}{}", details_suffix(details))]
+    #[error(
+        "CNI {verb} of {pod}: plugin {plugin} failed with code {code}: {msg}{}",
+        details_suffix(details)
+    )]
     Plugin {
         /// ADD, DEL, CHECK, VERSION.
         verb: String,
@@ -72,7 +75,10 @@ pub enum CniError {
         details: String,
     },
     /// A plugin exited non-zero without a CNI error on stdout.
-    #[error("CNI {verb} of {pod}: plugin {plugin} ended with {status} and no CNI error on stdout{}", stderr_suffix(stderr))]
+    #[error(
+        "CNI {verb} of {pod}: plugin {plugin} ended with {status} and no CNI error on stdout{}",
+        stderr_suffix(stderr)
+    )]
     Failed {
         /// The verb.
         verb: String,

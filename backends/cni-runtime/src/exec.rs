@@ -169,7 +169,16 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
         });
     }
     if !out.status.success() {
-        let tail: String = out.stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+        let tail: String = out
+            .stderr
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
         return Err(CniError::Failed {
             verb,
             pod,
@@ -190,7 +199,10 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
                 "nothing".into()
             } else {
                 let head: String = text.chars().take(60).collect();
-                format!("{head:?}{}", if text.chars().count() > 60 { "..." } else { "" })
+                format!(
+                    "{head:?}{}",
+                    if text.chars().count() > 60 { "..." } else { "" }
+                )
             },
         }),
     }
@@ -236,7 +248,14 @@ mod tests {
         let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
-            ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
+            [
+                "CNI_COMMAND",
+                "CNI_CONTAINERID",
+                "CNI_NETNS",
+                "CNI_IFNAME",
+                "CNI_ARGS",
+                "CNI_PATH"
+            ]
         );
         assert_eq!(env[0].1, "ADD");
         let version = environment(Verb::Version, &p);
@@ -249,21 +268,45 @@ mod tests {
         assert!(interpret(ADD, &out(0, "{\"cniVersion\":\"1.0.0\"}"), limit).is_ok());
         let e = interpret(ADD, &out(0, ""), limit).unwrap_err().to_string();
         assert!(e.contains("exited 0 but printed nothing"), "{e}");
-        let e = interpret(ADD, &out(0, "hello world"), limit).unwrap_err().to_string();
-        assert!(e.contains("printed \"hello world\", not a CNI result"), "{e}");
-        let e = interpret(ADD, &out(1, r#"{"code":7,"msg":"bad","details":"no subnet"}"#), limit)
+        let e = interpret(ADD, &out(0, "hello world"), limit)
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "CNI ADD of n0p0: plugin bridge failed with code 7: bad (no subnet)");
+        assert!(
+            e.contains("printed \"hello world\", not a CNI result"),
+            "{e}"
+        );
+        let e = interpret(
+            ADD,
+            &out(1, r#"{"code":7,"msg":"bad","details":"no subnet"}"#),
+            limit,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "CNI ADD of n0p0: plugin bridge failed with code 7: bad (no subnet)"
+        );
         let e = interpret(ADD, &out(2, ""), limit).unwrap_err().to_string();
-        assert!(e.contains("ended with exit code 2") && e.contains("plugin log line"), "{e}");
+        assert!(
+            e.contains("ended with exit code 2") && e.contains("plugin log line"),
+            "{e}"
+        );
         // DEL and CHECK print nothing on success.
-        let del = Who { verb: Verb::Del, ..ADD };
+        let del = Who {
+            verb: Verb::Del,
+            ..ADD
+        };
         assert_eq!(interpret(del, &out(0, ""), limit).unwrap(), Value::Null);
         let mut hung = out(0, "");
         hung.timed_out = true;
-        hung.status = ExitRecord { code: None, signal: Some(9) };
+        hung.status = ExitRecord {
+            code: None,
+            signal: Some(9),
+        };
         let e = interpret(ADD, &hung, limit).unwrap_err().to_string();
-        assert!(e.contains("did not finish within 30 s and was killed") && e.contains("--cni-timeout"), "{e}");
+        assert!(
+            e.contains("did not finish within 30 s and was killed") && e.contains("--cni-timeout"),
+            "{e}"
+        );
     }
 }

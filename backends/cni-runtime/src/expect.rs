@@ -58,8 +58,15 @@ fn netns_of_sandbox<'a>(plan: &'a Plan, pod: &'a PodPlan, sandbox: &str) -> Stri
 /// for them: per pod, its devices (exactly the result's pod interfaces), each result
 /// interface, each route, each gateway answering and resolved, the MTU of its interface
 /// (`pod_mtu`); per node pair of pods, their ARP entries on a shared L2 and the bridge's
-/// learned MACs; port isolation between the first two pods.
-pub fn pod_expectations(plan: &Plan, network: &NetworkList, pod_mtu: u32) -> Expectations {
+/// learned MACs; port isolation between the first two pods. `gateway_probes`: whether to
+/// probe each result's gateway (a backend whose matrix probes the node's gateway already
+/// says no).
+pub fn pod_expectations(
+    plan: &Plan,
+    network: &NetworkList,
+    pod_mtu: u32,
+    gateway_probes: bool,
+) -> Expectations {
     let mut e = Expectations::default();
     let main = network.plugins[0].plugin_type.as_str();
     let bridge = bridge_name(network);
@@ -132,7 +139,16 @@ pub fn pod_expectations(plan: &Plan, network: &NetworkList, pod_mtu: u32) -> Exp
             dev: ifname.clone(),
             mtu_bytes: pod_mtu,
         });
-        if let Some(gw) = gateway {
+        // A gateway is promised to answer where the pod routes through it (a result may
+        // name one its routes never use: host-local always does).
+        let gateway = gateway.filter(|gw| {
+            r.routes.iter().any(|route| match route.gw {
+                Some(IpAddr::V4(g)) => g == *gw,
+                Some(IpAddr::V6(_)) => false,
+                None => true,
+            })
+        });
+        if let Some(gw) = gateway.filter(|_| gateway_probes) {
             e.reachability.push(Probe {
                 from: pod.role.clone(),
                 from_netns: pod.netns.clone(),
@@ -143,6 +159,8 @@ pub fn pod_expectations(plan: &Plan, network: &NetworkList, pod_mtu: u32) -> Exp
                 path: "pod-node".into(),
                 expect: Expect::Reach,
             });
+        }
+        if let Some(gw) = gateway {
             // The gateway's owner on the node: the bridge plugin's bridge; ptp's host end of
             // this pod's own pair (every pair's host end holds the gateway address); else
             // whichever device holds it.
@@ -217,7 +235,9 @@ pub fn node_devices(plan: &Plan, network: &NetworkList, node: &NodePlan) -> Vec<
     let main = network.plugins[0].plugin_type.as_str();
     let mut out: Vec<(String, String)> = Vec::new();
     for pod in plan.pods.iter().filter(|p| p.node == node.index) {
-        let Some((_, r)) = attachment_of(pod) else { continue };
+        let Some((_, r)) = attachment_of(pod) else {
+            continue;
+        };
         for (_, i) in r.node_interfaces() {
             if out.iter().any(|(n, _)| *n == i.name) {
                 continue;

@@ -9,13 +9,14 @@
 //! plugins print), `exec` (one invocation), `runtime` (attachments, the cache), `wiring`
 //! (pods of a backend wired by a chain: options, setup, teardown), `expect` (expectations
 //! from results), `effects` (what portmap, bandwidth, firewall and tuning must have done),
-//! `error`.
+//! `known` (released plugins' bugs, recognised by their symptom), `error`.
 
 pub mod conf;
 pub mod effects;
 pub mod error;
 pub mod exec;
 pub mod expect;
+pub mod known;
 pub mod result;
 pub mod runtime;
 pub mod wiring;

@@ -112,12 +112,18 @@ impl CniResult {
 
     /// The interfaces in the pod, with their index.
     pub fn pod_interfaces(&self) -> impl Iterator<Item = (usize, &Interface)> {
-        self.interfaces.iter().enumerate().filter(|(_, i)| i.in_pod())
+        self.interfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.in_pod())
     }
 
     /// The interfaces on the node, with their index.
     pub fn node_interfaces(&self) -> impl Iterator<Item = (usize, &Interface)> {
-        self.interfaces.iter().enumerate().filter(|(_, i)| !i.in_pod())
+        self.interfaces
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| !i.in_pod())
     }
 
     /// The first IPv4 address on the pod interface `ifname` (or, when the result does not
@@ -127,11 +133,14 @@ impl CniResult {
             Some(i) => self.interfaces[i].name == ifname && self.interfaces[i].in_pod(),
             None => true,
         };
-        self.ips.iter().filter(on_if).find_map(|ip| match (ip.address, ip.gateway) {
-            (IpNet::V4(a), Some(IpAddr::V4(g))) => Some((a, Some(g))),
-            (IpNet::V4(a), _) => Some((a, None)),
-            _ => None,
-        })
+        self.ips
+            .iter()
+            .filter(on_if)
+            .find_map(|ip| match (ip.address, ip.gateway) {
+                (IpNet::V4(a), Some(IpAddr::V4(g))) => Some((a, Some(g))),
+                (IpNet::V4(a), _) => Some((a, None)),
+                _ => None,
+            })
     }
 }
 
@@ -141,7 +150,10 @@ pub fn supported_versions(v: &Value) -> Result<Vec<String>, String> {
         .get("supportedVersions")
         .and_then(Value::as_array)
         .ok_or_else(|| "a JSON value without \"supportedVersions\"".to_string())?;
-    Ok(list.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+    Ok(list
+        .iter()
+        .filter_map(|x| x.as_str().map(String::from))
+        .collect())
 }
 
 /// Reads an error, if `v` is one.
@@ -174,7 +186,10 @@ mod tests {
         assert_eq!(r.pod_interfaces().map(|(i, _)| i).collect::<Vec<_>>(), [2]);
         assert_eq!(r.node_interfaces().count(), 2);
         let (ip, gw) = r.pod_ipv4("eth0").unwrap();
-        assert_eq!((ip.to_string(), gw.unwrap().to_string()), ("172.17.0.2/16".into(), "172.17.0.1".into()));
+        assert_eq!(
+            (ip.to_string(), gw.unwrap().to_string()),
+            ("172.17.0.2/16".into(), "172.17.0.1".into())
+        );
         assert_eq!(r.routes[0].dst.to_string(), "0.0.0.0/0");
     }
 
@@ -197,19 +212,25 @@ mod tests {
         assert_eq!(e, "a JSON list rather than an object");
         let e = CniResult::from_json(&serde_json::json!({"ips": []})).unwrap_err();
         assert!(e.contains("without \"cniVersion\""), "{e}");
-        let e = CniResult::from_json(&serde_json::json!({"cniVersion": "1.0.0", "ips": [{"address": "x"}]})).unwrap_err();
+        let e = CniResult::from_json(
+            &serde_json::json!({"cniVersion": "1.0.0", "ips": [{"address": "x"}]}),
+        )
+        .unwrap_err();
         assert!(e.contains("invalid"), "{e}");
         let e = CniResult::from_json(&serde_json::json!({"cniVersion": "1.0.0",
             "ips": [{"address": "10.0.0.2/24", "interface": 3}]}))
         .unwrap_err();
         assert!(e.contains("points at interface 3 of 0"), "{e}");
-        let e = CniResult::from_json(&serde_json::json!({"cniVersion": "0.2.0", "ip4": {}})).unwrap_err();
+        let e = CniResult::from_json(&serde_json::json!({"cniVersion": "0.2.0", "ip4": {}}))
+            .unwrap_err();
         assert!(e.contains("0.2.0"), "{e}");
     }
 
     #[test]
     fn errors_and_versions_are_read() {
-        let v: Value = serde_json::from_str(r#"{"code":999,"msg":"expected prevResult","details":""}"#).unwrap();
+        let v: Value =
+            serde_json::from_str(r#"{"code":999,"msg":"expected prevResult","details":""}"#)
+                .unwrap();
         let e = error_of(&v).unwrap();
         assert_eq!((e.code, e.msg.as_str()), (999, "expected prevResult"));
         assert!(error_of(&serde_json::from_str(BRIDGE_1_0).unwrap()).is_none());

@@ -56,7 +56,11 @@ pub fn versions(
     bins: &Binaries,
     limit: Duration,
 ) -> Result<Versions, CniError> {
-    let top = list.candidate_versions().first().cloned().unwrap_or_default();
+    let top = list
+        .candidate_versions()
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let params = Params {
         container_id: String::new(),
         netns: String::new(),
@@ -250,21 +254,35 @@ pub fn add(
     Ok(a.parsed_result().expect("checked above"))
 }
 
-/// Checks `a` (added): every plugin's CHECK in chain order with the ADD's result. `Ok(None)`
-/// when the network's version has no CHECK or its configuration disables it (then it must
-/// not be called, §2), with the reason.
-pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Option<String>, CniError> {
+/// What CHECK said of an attachment.
+#[derive(Debug)]
+pub enum Checked {
+    /// CHECK must not be called (the reason): the network's version has none, its
+    /// configuration disables it (§2), or the ADD never completed.
+    NotCalled(String),
+    /// Each plugin's answer, in chain order.
+    Plugins(Vec<(String, Result<(), CniError>)>),
+}
+
+/// Checks `a` (added): every plugin's CHECK in chain order with the ADD's result. Every
+/// plugin is asked, even after one fails (a runtime may stop, §2; asking all says which
+/// plugins see a problem).
+pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Checked, CniError> {
     let list = a.network()?;
     if list.disable_check {
-        return Ok(Some("the network sets disableCheck".into()));
+        return Ok(Checked::NotCalled("the network sets disableCheck".into()));
     }
     if !has_check(&a.cni_version) {
-        return Ok(Some(format!("CNI {} has no CHECK (it came with 0.4.0)", a.cni_version)));
+        return Ok(Checked::NotCalled(format!(
+            "CNI {} has no CHECK (it came with 0.4.0)",
+            a.cni_version
+        )));
     }
     let Some(result) = a.result.as_ref() else {
-        return Ok(Some("its ADD did not complete".into()));
+        return Ok(Checked::NotCalled("its ADD did not complete".into()));
     };
     let params = a.params();
+    let mut out = Vec::new();
     for (i, plugin) in list.plugins.iter().enumerate() {
         let request = list.request(i, &a.cni_version, &a.capability_args, Some(result));
         let who = Who {
@@ -272,17 +290,24 @@ pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Option<
             pod: &a.pod,
             plugin: &plugin.plugin_type,
         };
-        let path = binary(&a.binaries, &plugin.plugin_type)?;
-        invoke(exec, Path::new(path), who, &params, &request, limit, false)?;
+        let answer = binary(&a.binaries, &plugin.plugin_type)
+            .and_then(|path| invoke(exec, Path::new(path), who, &params, &request, limit, false))
+            .map(|_| ());
+        out.push((plugin.plugin_type.clone(), answer));
     }
-    Ok(None)
+    Ok(Checked::Plugins(out))
 }
 
 /// Deletes `a`: DEL for every plugin whose ADD was started, in reverse order, each with the
 /// ADD's final result (from 0.4.0 on; none before, as libcni does). Every plugin is called
 /// even when one fails (DEL is best effort, §2); the first error is returned. The cache
 /// entry is removed once every DEL succeeded.
-pub fn del(exec: &dyn Exec, cache: &Cache, a: &Attachment, limit: Duration) -> Result<(), CniError> {
+pub fn del(
+    exec: &dyn Exec,
+    cache: &Cache,
+    a: &Attachment,
+    limit: Duration,
+) -> Result<(), CniError> {
     let list = a.network()?;
     let params = a.params();
     let prev = a
@@ -335,19 +360,34 @@ mod tests {
 
     impl Exec for Fake {
         fn run(&self, program: &str, input: &ExecInput) -> harness::Result<CmdOutput> {
-            let verb = input.env.iter().find(|(k, _)| k == "CNI_COMMAND").unwrap().1.clone();
+            let verb = input
+                .env
+                .iter()
+                .find(|(k, _)| k == "CNI_COMMAND")
+                .unwrap()
+                .1
+                .clone();
             let req: Value = serde_json::from_str(input.stdin.as_ref().unwrap()).unwrap();
             let name = program.rsplit('/').next().unwrap().to_string();
-            self.calls.lock().unwrap().push((verb.clone(), name.clone(), req.clone()));
+            self.calls
+                .lock()
+                .unwrap()
+                .push((verb.clone(), name.clone(), req.clone()));
             let ok = |stdout: String| CmdOutput {
-                status: ExitRecord { code: Some(0), signal: None },
+                status: ExitRecord {
+                    code: Some(0),
+                    signal: None,
+                },
                 stdout,
                 stderr: String::new(),
                 timed_out: false,
             };
             if self.fail == Some((verb.as_str(), name.as_str())) {
                 return Ok(CmdOutput {
-                    status: ExitRecord { code: Some(1), signal: None },
+                    status: ExitRecord {
+                        code: Some(1),
+                        signal: None,
+                    },
                     stdout: r#"{"code":11,"msg":"try again"}"#.into(),
                     stderr: String::new(),
                     timed_out: false,
@@ -358,7 +398,10 @@ mod tests {
                     let mut r = req.get("prevResult").cloned().unwrap_or_else(|| {
                         serde_json::json!({"cniVersion": req["cniVersion"], "interfaces": [], "ips": []})
                     });
-                    r["interfaces"].as_array_mut().unwrap().push(serde_json::json!({"name": name}));
+                    r["interfaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({"name": name}));
                     ok(r.to_string())
                 }
                 _ => ok(String::new()),
@@ -387,7 +430,10 @@ mod tests {
             capability_args: caps,
             binaries: Binaries {
                 cni_path: "/x".into(),
-                paths: vec![("bridge".into(), "/x/bridge".into()), ("portmap".into(), "/x/portmap".into())],
+                paths: vec![
+                    ("bridge".into(), "/x/bridge".into()),
+                    ("portmap".into(), "/x/portmap".into()),
+                ],
             },
             added: 0,
             result: None,
@@ -406,22 +452,47 @@ mod tests {
     fn add_chains_results_and_del_runs_backwards_with_the_final_one() {
         let dir = scratch("chain");
         let (cache, mut a) = attachment(&dir);
-        let fake = Fake { calls: Mutex::new(Vec::new()), fail: None };
+        let fake = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: None,
+        };
         let r = add(&fake, &cache, &mut a, Duration::from_secs(1)).unwrap();
         assert_eq!(r.interfaces.len(), 2);
         let calls = fake.calls.lock().unwrap().clone();
         assert!(calls[0].2.get("prevResult").is_none());
         assert_eq!(calls[1].2["prevResult"]["interfaces"][0]["name"], "bridge");
-        assert_eq!(calls[1].2["runtimeConfig"]["portMappings"], serde_json::json!([]));
+        assert_eq!(
+            calls[1].2["runtimeConfig"]["portMappings"],
+            serde_json::json!([])
+        );
         assert_eq!(cache.of_pod("n0p0").unwrap().result, a.result);
         fake.calls.lock().unwrap().clear();
-        check(&fake, &a, Duration::from_secs(1)).unwrap();
+        let Checked::Plugins(answers) = check(&fake, &a, Duration::from_secs(1)).unwrap() else {
+            panic!("CHECK is called at 1.0.0");
+        };
+        assert!(answers.iter().all(|(_, r)| r.is_ok()));
         del(&fake, &cache, &a, Duration::from_secs(1)).unwrap();
         let calls = fake.calls.lock().unwrap().clone();
-        let order: Vec<(&str, &str)> = calls.iter().map(|(v, p, _)| (v.as_str(), p.as_str())).collect();
-        assert_eq!(order, [("CHECK", "bridge"), ("CHECK", "portmap"), ("DEL", "portmap"), ("DEL", "bridge")]);
-        assert!(calls.iter().all(|(_, _, req)| req["prevResult"] == *a.result.as_ref().unwrap()));
-        assert!(cache.all().is_empty(), "a deleted attachment leaves no cache entry");
+        let order: Vec<(&str, &str)> = calls
+            .iter()
+            .map(|(v, p, _)| (v.as_str(), p.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("CHECK", "bridge"),
+                ("CHECK", "portmap"),
+                ("DEL", "portmap"),
+                ("DEL", "bridge")
+            ]
+        );
+        assert!(calls
+            .iter()
+            .all(|(_, _, req)| req["prevResult"] == *a.result.as_ref().unwrap()));
+        assert!(
+            cache.all().is_empty(),
+            "a deleted attachment leaves no cache entry"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -429,8 +500,13 @@ mod tests {
     fn a_failed_add_is_cached_and_deleted_as_far_as_it_went() {
         let dir = scratch("fail");
         let (cache, mut a) = attachment(&dir);
-        let fake = Fake { calls: Mutex::new(Vec::new()), fail: Some(("ADD", "portmap")) };
-        let e = add(&fake, &cache, &mut a, Duration::from_secs(1)).unwrap_err().to_string();
+        let fake = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: Some(("ADD", "portmap")),
+        };
+        let e = add(&fake, &cache, &mut a, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("plugin portmap failed with code 11"), "{e}");
         let cached = cache.of_pod("n0p0").unwrap();
         assert_eq!((cached.added, cached.result.is_none()), (2, true));
@@ -442,9 +518,15 @@ mod tests {
         assert!(calls.iter().all(|(_, _, r)| r.get("prevResult").is_none()));
         // A DEL that fails keeps the entry and still runs the rest.
         let (cache, mut b) = attachment(&dir);
-        let ok = Fake { calls: Mutex::new(Vec::new()), fail: None };
+        let ok = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: None,
+        };
         add(&ok, &cache, &mut b, Duration::from_secs(1)).unwrap();
-        let bad_del = Fake { calls: Mutex::new(Vec::new()), fail: Some(("DEL", "portmap")) };
+        let bad_del = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: Some(("DEL", "portmap")),
+        };
         assert!(del(&bad_del, &cache, &b, Duration::from_secs(1)).is_err());
         assert_eq!(bad_del.calls.lock().unwrap().len(), 2);
         assert!(cache.of_pod("n0p0").is_some());
@@ -457,8 +539,13 @@ mod tests {
         let (_, mut a) = attachment(&dir);
         a.result = Some(serde_json::json!({"cniVersion": "0.3.1"}));
         a.cni_version = "0.3.1".into();
-        let fake = Fake { calls: Mutex::new(Vec::new()), fail: None };
-        let why = check(&fake, &a, Duration::from_secs(1)).unwrap().unwrap();
+        let fake = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: None,
+        };
+        let Checked::NotCalled(why) = check(&fake, &a, Duration::from_secs(1)).unwrap() else {
+            panic!("CHECK must not be called at 0.3.1");
+        };
         assert!(why.contains("has no CHECK"), "{why}");
         assert!(fake.calls.lock().unwrap().is_empty());
     }

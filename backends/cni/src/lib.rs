@@ -54,7 +54,10 @@ pub struct Cni {
 
 /// Makes the backend from its options: the configuration loaded and every binary found
 /// before anything exists.
-pub fn make(options: &BackendOptions, plan: &Plan) -> std::result::Result<Box<dyn Backend>, String> {
+pub fn make(
+    options: &BackendOptions,
+    plan: &Plan,
+) -> std::result::Result<Box<dyn Backend>, String> {
     let settings = Settings::from_options(options)?;
     let chain = Chain::new(settings, plan, Scope::Whole)?;
     // BackendInfo holds static slices; a backend is made a few times per process at most,
@@ -88,7 +91,9 @@ impl Backend for Cni {
             )));
         }
         if plan.spec.pods_per_node < 2 {
-            return Err(INFO.refuse("it needs at least 2 pods to connect: use --pods-per-node 2 or more"));
+            return Err(
+                INFO.refuse("it needs at least 2 pods to connect: use --pods-per-node 2 or more")
+            );
         }
         let main = self.chain.main_plugin();
         if NEEDS_PARENT.contains(&main) {
@@ -128,7 +133,8 @@ impl Backend for Cni {
         // Every pod reaches every other; each reaches its gateway (from its result), not the
         // plan's placeholder gateway.
         e.add_full_matrix(plan);
-        e.reachability.retain(|p| p.path != "pod-node" || p.to.starts_with("gateway "));
+        e.reachability
+            .retain(|p| p.path != "pod-node" || p.to.starts_with("gateway "));
         e.add_default_measure_pairs(plan);
         if let Some(pair) = Expectations::same_node_pair(plan) {
             // ptp routes pod to pod through the node; the others switch them at layer 2.

@@ -2,6 +2,7 @@
 //! node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
 //! to a node on the other segment as an expected failure with its reason.
 
+use cni_runtime::wiring::PodWiring;
 use harness::backend::{Expect, Expectations, MeasurePair, Wire};
 use harness::topology::Plan;
 use harness::{podnet, underlay};
@@ -9,10 +10,10 @@ use harness::{podnet, underlay};
 use crate::route::route_to;
 use crate::BRIDGE;
 
-/// Every declaration of the host-gw backend for `plan`.
-pub fn expectations(plan: &Plan) -> Expectations {
+/// Every declaration of the host-gw backend for `plan`, its pods wired by `pods`.
+pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
-    let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, mtu);
+    let mut e = pods.pod_expectations(plan, || podnet::pod_bridge_expectations(plan, BRIDGE, mtu));
     for node in &plan.nodes {
         let routes = plan
             .nodes

@@ -5,11 +5,17 @@
 //! On an l3 underlay the plan is accepted to show exactly that: nodes on the other segment
 //! get no route (the kernel would refuse it), and every probe to their pods is declared an
 //! expected failure with the reason.
+//!
+//! With `--pod-wiring cni` a CNI chain wires the pods (each node runs it with its block);
+//! cnbench keeps the routes between nodes.
 
 mod expect;
 mod route;
 
-use harness::backend::{BackendInfo, Capabilities, Context, ControlPlane, Expectations};
+use cni_runtime::wiring::{PodWiring, POD_WIRING_OPTIONS};
+use harness::backend::{
+    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations,
+};
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
 use harness::{Backend, PlanError, Result};
@@ -23,6 +29,7 @@ pub const BRIDGE: &str = "cni0";
 pub const INFO: BackendInfo = BackendInfo {
     name: "host-gw",
     summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2; l3 shows why it fails)",
+    options: &POD_WIRING_OPTIONS,
     ..FLANNEL_STYLE
 };
 
@@ -33,12 +40,50 @@ static PODS: BridgePods = BridgePods {
 };
 
 /// The host-gw backend.
-#[derive(Debug, Default)]
-pub struct HostGw;
+#[derive(Debug)]
+pub struct HostGw {
+    pods: PodWiring,
+    info: BackendInfo,
+}
+
+impl Default for HostGw {
+    /// With cnbench's own pod wiring.
+    fn default() -> HostGw {
+        HostGw::new(PodWiring::Builtin)
+    }
+}
+
+impl HostGw {
+    /// The backend with its pods wired by `pods`.
+    pub fn new(pods: PodWiring) -> HostGw {
+        HostGw {
+            info: BackendInfo {
+                link_kinds: pods.link_kinds(INFO.link_kinds),
+                ..INFO
+            },
+            pods,
+        }
+    }
+}
+
+/// Makes the backend from its options (`--pod-wiring`, the CNI settings).
+pub fn make(
+    options: &BackendOptions,
+    plan: &Plan,
+) -> std::result::Result<Box<dyn Backend>, String> {
+    let pods = PodWiring::from_options(options, plan, plan.spec.mtu)?;
+    Ok(Box::new(HostGw::new(pods)))
+}
 
 impl Backend for HostGw {
     fn info(&self) -> &BackendInfo {
-        &INFO
+        &self.info
+    }
+
+    fn options(&self) -> BackendOptions {
+        let mut o = BackendOptions::new();
+        self.pods.resolve_into(&mut o);
+        o
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
@@ -46,26 +91,38 @@ impl Backend for HostGw {
             plan,
             "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
              where host-gw stops working)",
-        )
+        )?;
+        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         // The node routes between cni0 and eth0; a new namespace starts with forwarding off.
         ctx.host(&node.netns)
             .set_sysctl("net.ipv4.ip_forward", "1")?;
-        podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
+        self.pods.wire_node(ctx, node, || {
+            podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
+        })
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
             control_plane: Some(self),
-            pods: Some(&PODS),
+            pods: Some(self.pods.pods(&PODS)),
+            teardown: self.pods.teardown(),
             ..Capabilities::default()
         }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
+        expect::expectations(plan, &self.pods)
+    }
+
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        self.pods.extra_checks(ctx)
+    }
+
+    fn programs(&self) -> Vec<std::path::PathBuf> {
+        self.pods.programs()
     }
 }
 

@@ -6,7 +6,7 @@ use harness::topology::{TopologyRequest, Underlay};
 
 fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
     let plan = INFO.plan(&req, "t1".into())?;
-    HostGw.validate(&plan)?;
+    HostGw::default().validate(&plan)?;
     Ok(plan)
 }
 
@@ -28,7 +28,7 @@ fn routes(e: &Expectations, netns: &str) -> Vec<String> {
 #[test]
 fn routes_via_the_peer_node_on_l2() {
     let p = plan(TopologyRequest::default()).unwrap();
-    let e = HostGw.expectations(&p);
+    let e = HostGw::default().expectations(&p);
     assert_eq!(
         routes(&e, "cnb-t1-n0"),
         [
@@ -58,7 +58,7 @@ fn routes_via_the_peer_node_on_l2() {
 #[test]
 fn two_segments_cannot_be_routed() {
     let p = l3(2);
-    let e = HostGw.expectations(&p);
+    let e = HostGw::default().expectations(&p);
     // Only the node's own block: no route to n1's pods can be installed.
     assert_eq!(
         routes(&e, "cnb-t1-n0"),
@@ -95,7 +95,7 @@ fn two_segments_cannot_be_routed() {
 #[test]
 fn same_segment_nodes_still_work_on_l3() {
     let p = l3(3);
-    let e = HostGw.expectations(&p);
+    let e = HostGw::default().expectations(&p);
     // n0 and n2 share 10.168.1.0/24; n1 is behind the router.
     assert_eq!(
         routes(&e, "cnb-t1-n0"),

@@ -2,6 +2,7 @@
 //! onlink route per remote node, its VTEP entries, VXLAN on the wire and the 50-byte
 //! smaller path MTU.
 
+use cni_runtime::wiring::PodWiring;
 use harness::backend::{Expectations, VtepExpect, Wire};
 use harness::podnet;
 use harness::topology::Plan;
@@ -9,10 +10,12 @@ use harness::topology::Plan;
 use crate::vtep::{route_to, vtep_ip, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
 use crate::BRIDGE;
 
-/// Every declaration of the vxlan backend for `plan`.
-pub fn expectations(plan: &Plan) -> Expectations {
+/// Every declaration of the vxlan backend for `plan`, its pods wired by `pods`.
+pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
     let pod_mtu = plan.spec.mtu - OVERHEAD;
-    let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu);
+    let mut e = pods.pod_expectations(plan, || {
+        podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu)
+    });
     podnet::add_node_device(&mut e, plan, VTEP_DEV, "vxlan", pod_mtu);
     for node in &plan.nodes {
         // The VTEP's address is a /32: the kernel adds only a local-table route for it, so

@@ -5,12 +5,18 @@
 //! permanent neighbour entry for M's VTEP and an FDB entry sending M's VTEP MAC to M's
 //! underlay IP. The kernel then wraps each pod packet in Ethernet + VXLAN + UDP + IP (50
 //! bytes) between node IPs, so it needs only IP reachability between nodes: l2 and l3 work.
+//!
+//! With `--pod-wiring cni` a CNI chain wires the pods instead of cnbench (as flannel's CNI
+//! plugin hands them to `bridge` with the node's lease): each node runs the chain with its
+//! block and the 50-byte smaller MTU, and cnbench keeps the VTEPs, FDB and routes.
 
 mod expect;
 mod vtep;
 
+use cni_runtime::wiring::{PodWiring, POD_WIRING_OPTIONS};
 use harness::backend::{
-    BackendInfo, Capabilities, Context, ControlPlane, Expectations, FaultDecl, OwnFaults,
+    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, FaultDecl,
+    OwnFaults,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
@@ -28,6 +34,7 @@ pub const INFO: BackendInfo = BackendInfo {
     overhead_bytes: OVERHEAD,
     link_kinds: &["veth", "bridge", "vxlan"],
     faults: &[VTEP_CHANGE],
+    options: &POD_WIRING_OPTIONS,
     ..FLANNEL_STYLE
 };
 
@@ -47,26 +54,65 @@ static PODS: BridgePods = BridgePods {
 };
 
 /// The vxlan backend.
-#[derive(Debug, Default)]
-pub struct Vxlan;
+#[derive(Debug)]
+pub struct Vxlan {
+    pods: PodWiring,
+    info: BackendInfo,
+}
+
+impl Default for Vxlan {
+    /// With cnbench's own pod wiring.
+    fn default() -> Vxlan {
+        Vxlan::new(PodWiring::Builtin)
+    }
+}
+
+impl Vxlan {
+    /// The backend with its pods wired by `pods`.
+    pub fn new(pods: PodWiring) -> Vxlan {
+        Vxlan {
+            info: BackendInfo {
+                link_kinds: pods.link_kinds(INFO.link_kinds),
+                ..INFO
+            },
+            pods,
+        }
+    }
+}
+
+/// Makes the backend from its options (`--pod-wiring`, the CNI settings).
+pub fn make(
+    options: &BackendOptions,
+    plan: &Plan,
+) -> std::result::Result<Box<dyn Backend>, String> {
+    let pods = PodWiring::from_options(options, plan, plan.spec.mtu - OVERHEAD)?;
+    Ok(Box::new(Vxlan::new(pods)))
+}
 
 impl Backend for Vxlan {
     fn info(&self) -> &BackendInfo {
-        &INFO
+        &self.info
+    }
+
+    fn options(&self) -> BackendOptions {
+        let mut o = BackendOptions::new();
+        self.pods.resolve_into(&mut o);
+        o
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
         INFO.require_underlay(
             plan,
             "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
-        )
+        )?;
+        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
     }
 
     /// Every node with its first VTEP MAC (derived from the plan, so runs compare); the
     /// harness then has every node told of every other ([`ControlPlane::reprogram`]).
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         for node in &ctx.plan.nodes {
-            build_node(ctx, node, vtep_mac(ctx.plan, node))?;
+            self.build_node(ctx, node, vtep_mac(ctx.plan, node))?;
         }
         Ok(())
     }
@@ -74,31 +120,46 @@ impl Backend for Vxlan {
     /// A node built again (after a restart): its VTEP gets a new MAC, as a rebooted host's
     /// does.
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
+        self.build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
             faults: Some(self),
             control_plane: Some(self),
-            pods: Some(&PODS),
+            pods: Some(self.pods.pods(&PODS)),
+            teardown: self.pods.teardown(),
             ..Capabilities::default()
         }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan)
+        expect::expectations(plan, &self.pods)
+    }
+
+    fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
+        self.pods.extra_checks(ctx)
+    }
+
+    fn programs(&self) -> Vec<std::path::PathBuf> {
+        self.pods.programs()
     }
 }
 
-/// Builds one node: forwarding on, the pod bridge with its pods, `flannel.1` with `mac`.
-fn build_node(ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
-    // The node routes between cni0 and flannel.1; a new namespace starts with forwarding off.
-    ctx.host(&node.netns)
-        .set_sysctl("net.ipv4.ip_forward", "1")?;
-    let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
-    podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
-    vtep::create(ctx, node, pod_mtu, mac)
+impl Vxlan {
+    /// Builds one node: forwarding on, `flannel.1` with `mac`, the pods on cni0 (cnbench's
+    /// or the chain's).
+    fn build_node(&self, ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
+        // The node routes between cni0 and flannel.1; a new namespace starts with forwarding
+        // off.
+        ctx.host(&node.netns)
+            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
+        vtep::create(ctx, node, pod_mtu, mac)?;
+        self.pods.wire_node(ctx, node, || {
+            podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)
+        })
+    }
 }
 
 impl OwnFaults for Vxlan {

@@ -6,7 +6,7 @@ use harness::topology::{TopologyRequest, Underlay};
 
 fn plan(req: TopologyRequest) -> Result<Plan, PlanError> {
     let plan = INFO.plan(&req, "t1".into())?;
-    Vxlan.validate(&plan)?;
+    Vxlan::default().validate(&plan)?;
     Ok(plan)
 }
 
@@ -19,7 +19,7 @@ fn routes(e: &Expectations, netns: &str) -> Vec<String> {
 #[test]
 fn declares_flannels_tables_on_l2() {
     let p = plan(TopologyRequest::default()).unwrap();
-    let e = Vxlan.expectations(&p);
+    let e = Vxlan::default().expectations(&p);
     assert_eq!(
         routes(&e, "cnb-t1-n0"),
         [
@@ -92,7 +92,7 @@ fn crosses_a_router_on_l3() {
         ..Default::default()
     })
     .unwrap();
-    let e = Vxlan.expectations(&p);
+    let e = Vxlan::default().expectations(&p);
     let v = e.vteps.iter().find(|v| v.netns == "cnb-t1-n0").unwrap();
     assert_eq!(v.remote_node_ip.to_string(), "10.168.2.2");
     assert_eq!(e.encap[0].capture_netns, "cnb-t1-rt");

@@ -104,7 +104,10 @@ impl Context<'_> {
             .components
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        match all.iter_mut().find(|x| x.role == c.role && x.name == c.name) {
+        match all
+            .iter_mut()
+            .find(|x| x.role == c.role && x.name == c.name)
+        {
             Some(x) => *x = c,
             None => all.push(c),
         }

@@ -129,7 +129,8 @@ pub(super) fn routes_present(
                         }
                     };
                     let ok = hit.is_some();
-                    let reason = (!ok).then(|| "the result returned a route the kernel lacks".into());
+                    let reason =
+                        (!ok).then(|| "the result returned a route the kernel lacks".into());
                     record("route", subject, expected, actual, ok, reason)
                 }
                 Err(e) => errored("route", subject, expected, &e),

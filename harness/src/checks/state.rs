@@ -150,7 +150,15 @@ fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord
         return record(
             "neighbours",
             subject,
-            format!("MAC of {} in {}", n.owner_dev, n.owner_netns),
+            format!(
+                "MAC of {} in {}",
+                if n.owner_dev.is_empty() {
+                    format!("the device holding {}", n.ip)
+                } else {
+                    n.owner_dev.clone()
+                },
+                n.owner_netns
+            ),
             format!("owner device unreadable: {owner:?}"),
             false,
             None,
@@ -175,10 +183,12 @@ fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord
             );
             let ok = e.state.is_resolved() && e.mac == Some(owner_mac);
             let reason = (!ok).then(|| {
-                format!(
-                    "the entry must hold {}'s MAC and not be INCOMPLETE or FAILED",
-                    n.owner_dev
-                )
+                let owner = if n.owner_dev.is_empty() {
+                    format!("the MAC of the device holding {}", n.ip)
+                } else {
+                    format!("{}'s MAC", n.owner_dev)
+                };
+                format!("the entry must hold {owner} and not be INCOMPLETE or FAILED")
             });
             record("neighbours", subject, expected, actual, ok, reason)
         }
