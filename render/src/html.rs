@@ -170,6 +170,25 @@ fn at_a_glance(o: &mut String, g: &Group, ov: &Overview) {
     );
     table(o, &ov.table);
     let _ = writeln!(o, "<p class=\"note\">{}</p>", esc(&ov.legend));
+    if !ov.software.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p><b>Software under test</b> (run by the backend, not written by cnbench):</p>\n\
+             <ul class=\"software\">"
+        );
+        for s in &ov.software {
+            let _ = write!(o, "<li><b>{}</b>: {}", esc(&s.run), esc(&s.line));
+            if !s.notes.is_empty() {
+                o.push_str("<ul class=\"note\">");
+                for n in &s.notes {
+                    let _ = write!(o, "<li>{}</li>", esc(n));
+                }
+                o.push_str("</ul>");
+            }
+            o.push_str("</li>\n");
+        }
+        o.push_str("</ul>\n");
+    }
     for n in &ov.notes {
         let _ = writeln!(o, "<p class=\"note\">{}.</p>", esc(n));
     }
@@ -357,6 +376,65 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::groups;
+    use crate::{Input, InputResult};
+
+    /// The page of `vxlan.json` (from tests/data) as run by a backend that recorded
+    /// `components`, without plots.
+    fn page(components: Vec<reports::ComponentRecord>) -> String {
+        let mut input = Input::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vxlan.json"),
+        )
+        .unwrap();
+        let InputResult::Run(r) = &mut input.result else {
+            panic!("a run result")
+        };
+        r.components = components;
+        let inputs = [input];
+        let groups = groups(&inputs);
+        let rendered: Vec<Rendered> = groups
+            .iter()
+            .map(|_| Rendered {
+                plots: Vec::new(),
+                omitted: Vec::new(),
+            })
+            .collect();
+        render(&groups, &rendered)
+    }
+
+    #[test]
+    fn the_software_under_test_is_at_a_glance() {
+        let html = page(reports::fixtures::cni_components());
+        let glance = &html[html.find("At a glance").unwrap()..html.find("<nav>").unwrap()];
+        assert!(
+            glance.contains(
+                "<p><b>Software under test</b> (run by the backend, not written by cnbench):</p>\n\
+                 <ul class=\"software\">\n<li><b>vxlan</b>: CNI network docker0 (CNI 1.0.0; chain \
+                 bridge -&gt; portmap; /etc/cni/net.d/docker0.conflist) · bridge \
+                 /usr/lib/cni/bridge (CNI 0.1.0–1.0.0) · host-local /usr/lib/cni/host-local (CNI \
+                 0.1.0–1.0.0) · portmap /usr/lib/cni/portmap (CNI 0.1.0–1.0.0)<ul \
+                 class=\"note\"><li>docker0: bridge: mtu 1400 kept as configured (the \
+                 backend&#39;s pod MTU is 1450)</li></ul></li>\n</ul>\n"
+            ),
+            "{glance}"
+        );
+        // Under the table and its legend, before the warnings.
+        let at = glance.find("Software under test").unwrap();
+        assert!(glance.find("</table>").unwrap() < at, "{glance}");
+        assert!(
+            at < glance
+                .find("No warnings")
+                .or(glance.find("<b>Warnings</b>"))
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn no_software_under_test_is_shown_when_none_was_recorded() {
+        let html = page(Vec::new());
+        assert!(html.contains("At a glance"));
+        assert!(!html.contains("Software under test"), "{html}");
+    }
 
     #[test]
     fn inlined_svg_has_no_namespace_url() {

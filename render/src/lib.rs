@@ -21,6 +21,11 @@
 //! Every figure is written by [`units`] and every piece of text from a result escaped by
 //! [`escape`]; metrics are named in words ([`words::metric_label`]).
 //!
+//! The software under test a run drove but cnbench did not write (its `components`: a CNI
+//! network and its plugins) is named compactly wherever the run is shown: under the header of
+//! the terminal summary, in "At a glance" of both documents, beside each side of a comparison
+//! and as JUnit properties. A run without components shows nothing of them.
+//!
 //! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
 //! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
 //! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
@@ -49,6 +54,7 @@
 
 mod chart;
 pub mod compare;
+mod components;
 mod error;
 pub mod escape;
 mod figures;

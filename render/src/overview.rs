@@ -6,11 +6,14 @@
 //! structural costs (user/kernel crossings per packet on the sending and receiving node,
 //! device transmissions per packet, from the one-packet-in-flight tcp-rr workload); the
 //! conformance verdict of each run; and every warning that concerns these rows, listed under
-//! the table. The host-net baseline comes first as the reference. Everything else (inputs,
+//! the table. The host-net baseline comes first as the reference. Under the table, for each
+//! run that recorded them, the software under test it drove but cnbench did not write (a CNI
+//! network and its plugins), in one line with its notes. Everything else (inputs,
 //! environment, parameters, every figure, plots, faults, scale) follows in the report.
 
 use reports::{CheckCounts, CostSample, FaultOutcome, MeasurementRecord, RunResult};
 
+use crate::components;
 use crate::model::{cost_stats, metric_stats, Model, Run, PATHS};
 use crate::tables::{TCell, Table, Tone};
 use crate::units::{format_ratio, sig3, trim_number, Quantity};
@@ -25,6 +28,18 @@ pub(crate) struct Overview {
     /// The warnings about what the table shows: (backend, or backend and path; message).
     pub warnings: Vec<(String, String)>,
     /// Notes on what is not in the table (scale results, runs without measurements).
+    pub notes: Vec<String>,
+    /// The software under test of each run that recorded any, in run order.
+    pub software: Vec<Software>,
+}
+
+/// The software under test of one run, for the first screen.
+pub(crate) struct Software {
+    /// The run, as the table names it.
+    pub run: String,
+    /// Its components in one line (`CNI network docker0 (CNI 1.0.0; ...) · bridge ...`).
+    pub line: String,
+    /// Their notes beyond chain and configuration file (`docker0: bridge: mtu ...`).
     pub notes: Vec<String>,
 }
 
@@ -263,11 +278,23 @@ pub(crate) fn overview(model: &Model) -> Option<Overview> {
             s.points.len()
         ));
     }
+    let software = model
+        .runs
+        .iter()
+        .filter_map(|run| {
+            components::line(&run.result.components).map(|line| Software {
+                run: run.label.clone(),
+                line,
+                notes: components::notes(&run.result.components),
+            })
+        })
+        .collect();
     Some(Overview {
         table: table(&rows),
         legend: LEGEND.into(),
         warnings,
         notes,
+        software,
     })
 }
 

@@ -62,6 +62,19 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
             let _ = writeln!(o, "## {}\n", cell(&g.marked("At a glance")));
             table(&mut o, &ov.table);
             let _ = writeln!(o, "{}\n", cell(&ov.legend));
+            if !ov.software.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "**Software under test** (run by the backend, not written by cnbench):\n"
+                );
+                for s in &ov.software {
+                    let _ = writeln!(o, "- **{}**: {}", cell(&s.run), cell(&s.line));
+                    for n in &s.notes {
+                        let _ = writeln!(o, "  - {}", cell(n));
+                    }
+                }
+                o.push('\n');
+            }
             for n in &ov.notes {
                 let _ = writeln!(o, "*{}.*\n", cell(n));
             }
@@ -191,5 +204,62 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
     if !model.scales.is_empty() {
         let _ = writeln!(o, "{h2} {}\n", g.marked("Control-plane scale"));
         table(o, &tables::scale(model));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::groups;
+    use crate::{Input, InputResult};
+
+    /// summary.md of `vxlan.json` (from tests/data) as run by a backend that recorded
+    /// `components`, without plots.
+    fn summary_md(components: Vec<reports::ComponentRecord>) -> String {
+        let mut input = Input::read(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vxlan.json"),
+        )
+        .unwrap();
+        let InputResult::Run(r) = &mut input.result else {
+            panic!("a run result")
+        };
+        r.components = components;
+        let inputs = [input];
+        let groups = groups(&inputs);
+        let rendered: Vec<Rendered> = groups
+            .iter()
+            .map(|_| Rendered {
+                plots: Vec::new(),
+                omitted: Vec::new(),
+            })
+            .collect();
+        render(&groups, &rendered)
+    }
+
+    #[test]
+    fn the_software_under_test_is_at_a_glance() {
+        let md = summary_md(reports::fixtures::cni_components());
+        let glance = &md[md.find("## At a glance").unwrap()..md.find("## Inputs").unwrap()];
+        assert!(
+            glance.contains(
+                "**Software under test** (run by the backend, not written by cnbench):\n\n\
+                 - **vxlan**: CNI network docker0 (CNI 1.0.0; chain bridge -&gt; portmap; \
+                 /etc/cni/net.d/docker0.conflist) · bridge /usr/lib/cni/bridge (CNI \
+                 0.1.0–1.0.0) · host-local /usr/lib/cni/host-local (CNI 0.1.0–1.0.0) · portmap \
+                 /usr/lib/cni/portmap (CNI 0.1.0–1.0.0)\n  \
+                 - docker0: bridge: mtu 1400 kept as configured (the backend's pod MTU is \
+                 1450)\n\n"
+            ),
+            "{glance}"
+        );
+        // After the table and its legend.
+        assert!(glance.find("| backend |").unwrap() < glance.find("Software under test").unwrap());
+    }
+
+    #[test]
+    fn no_software_under_test_is_shown_when_none_was_recorded() {
+        let md = summary_md(Vec::new());
+        assert!(md.contains("## At a glance"));
+        assert!(!md.contains("Software under test"), "{md}");
     }
 }

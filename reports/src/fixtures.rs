@@ -310,6 +310,38 @@ pub fn of_backend(mut r: RunResult, backend: &str) -> RunResult {
     r
 }
 
+/// What a run of the `cni` backend records of the software it drove: the network `docker0`
+/// (CNI 1.0.0, chain `bridge -> portmap`, a configuration file and a substitution) and its
+/// three plugins from `/usr/lib/cni`, each supporting CNI 0.1.0 to 1.0.0.
+pub fn cni_components() -> Vec<crate::ComponentRecord> {
+    let supported: Vec<String> = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]
+        .map(String::from)
+        .to_vec();
+    let mut out = vec![crate::ComponentRecord {
+        role: "cni-network".into(),
+        name: "docker0".into(),
+        path: None,
+        version: Some("1.0.0".into()),
+        supported_versions: vec!["1.0.0".into()],
+        notes: vec![
+            "configuration: /etc/cni/net.d/docker0.conflist".into(),
+            "bridge: mtu 1400 kept as configured (the backend's pod MTU is 1450)".into(),
+            "chain: bridge -> portmap".into(),
+        ],
+    }];
+    for plugin in ["bridge", "host-local", "portmap"] {
+        out.push(crate::ComponentRecord {
+            role: "cni-plugin".into(),
+            name: plugin.into(),
+            path: Some(format!("/usr/lib/cni/{plugin}")),
+            version: None,
+            supported_versions: supported.clone(),
+            notes: Vec::new(),
+        });
+    }
+    out
+}
+
 /// A measurement of `samples` on `path`, summarized.
 pub fn measurement(
     workload: &str,

@@ -64,5 +64,20 @@ fn a_version_5_baseline_compares_with_a_version_6_candidate() {
         compare(&candidate, &baseline, &options).unwrap().verdict,
         Verdict::Pass
     );
+    // A version 5 result records no software under test: against a candidate that does,
+    // nothing is said of it and nothing else changes.
+    let warnings = cmp.warnings.clone();
+    candidate.components = vec![reports::ComponentRecord {
+        role: "cni-plugin".into(),
+        name: "bridge".into(),
+        path: Some("/usr/lib/cni/bridge".into()),
+        supported_versions: vec!["1.0.0".into()],
+        ..Default::default()
+    }];
+    let with_components = compare(&baseline, &candidate, &options).unwrap();
+    assert_eq!(with_components.warnings, warnings);
+    assert_eq!(with_components.verdict, Verdict::Pass);
+    assert!(with_components.baseline.components.is_empty());
+    assert_eq!(with_components.candidate.components.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -11,8 +11,10 @@
 //! change; an inconclusive row is `<skipped>` with what to do; passes, improvements and
 //! information are plain test cases whose `<system-out>` says what was seen. The warnings of
 //! the comparison go to the `<system-out>` of the metrics suite, and both runs are described
-//! in its `<properties>` (their substrate, whether emulated and backend options included).
-//! When the runs were
+//! in its `<properties>` (their substrate, whether emulated and backend options included; each
+//! component of the software under test a run recorded, such as a CNI network and its
+//! plugins, as `<side>.component.<role>.<name>`, e.g. `candidate.component.cni-plugin.bridge`
+//! = `path /usr/lib/cni/bridge; supported versions 0.1.0, ..., 1.0.0`). When the runs were
 //! emulated (QEMU TCG), every suite's name ends in `(emulated)`: such figures compare
 //! behaviour, not speed.
 //!
@@ -31,6 +33,7 @@ use super::wording::{
     change_text, describe_check, describe_conformance, describe_metric, interval_text,
     options_text, sides_text, threshold_text, CHECKS_ACROSS,
 };
+use crate::components;
 use crate::units::format_metric;
 use crate::words::plural;
 
@@ -70,7 +73,7 @@ fn suite(name: &str) -> TestSuite {
     s
 }
 
-/// Both runs, the threshold and the verdict.
+/// Both runs (with the software under test each recorded), the threshold and the verdict.
 fn properties(cmp: &Comparison) -> Vec<Property> {
     let mut properties = Vec::new();
     for (side, r) in [("baseline", &cmp.baseline), ("candidate", &cmp.candidate)] {
@@ -89,6 +92,12 @@ fn properties(cmp: &Comparison) -> Vec<Property> {
         add("emulated", r.substrate.emulated.to_string());
         add("duration_ms", r.duration_ms.to_string());
         add("repeat", r.repeat.to_string());
+        for c in &r.components {
+            add(
+                &format!("component.{}.{}", c.role, c.name),
+                components::full(c),
+            );
+        }
     }
     properties.push(Property::new(
         "across_backends",

@@ -10,7 +10,8 @@
 //!   **Emulated** when the runs were emulated (their figures compare behaviour, not speed);
 //! - the parameters of both runs side by side (backend, its options when either has any, run
 //!   id, git revision, cnbench version, substrate, duration, repetitions, placement,
-//!   outcome);
+//!   outcome, and the software under test when either recorded any: a CNI network and its
+//!   plugins);
 //! - a table of the metrics that regressed, improved or are inconclusive (regressions first),
 //!   with the notes of the inconclusive ones;
 //! - the checks that changed (across backends, the conformance verdicts instead: checks are
@@ -27,7 +28,7 @@ use reports::{CheckComparison, Comparison, MetricComparison, RunInfo, Verdict};
 
 use super::wording::{
     change_text, describe_check, describe_conformance, interval_text, options_text, sides_text,
-    substrate_lines, summary_line, threshold_text, CHECKS_ACROSS,
+    software_text, substrate_lines, summary_line, threshold_text, CHECKS_ACROSS,
 };
 use crate::escape::{code, code_span, markdown as escape};
 use crate::units::{format_metric, trim_number};
@@ -209,6 +210,11 @@ fn runs_table(out: &mut String, b: &RunInfo, c: &RunInfo) {
         ("placement", escape(&b.placement), escape(&c.placement)),
         ("outcome", escape(&b.outcome), escape(&c.outcome)),
     ]);
+    if !b.components.is_empty() || !c.components.is_empty() {
+        let software =
+            |r: &RunInfo| software_text(r).map_or_else(|| "-".to_owned(), |s| escape(&s));
+        rows.push(("software under test", software(b), software(c)));
+    }
     for (name, bv, cv) in rows {
         let _ = writeln!(out, "| {name} | {bv} | {cv} |");
     }
@@ -435,6 +441,46 @@ mod tests {
             same.starts_with("### cnbench compare bridge: **pass**"),
             "{same}"
         );
+    }
+
+    #[test]
+    fn the_software_under_test_is_a_row_of_the_runs_table() {
+        let base = of_backend(rr_result("base01", 1.0), "cni");
+        let mut cand = of_backend(rr_result("cand02", 1.0), "cni");
+        cand.components = reports::fixtures::cni_components();
+        let md = markdown(&compare(&base, &cand, &CompareOptions::default()).unwrap());
+        assert!(
+            md.contains(
+                "| software under test | - | CNI network docker0 (CNI 1.0.0; chain bridge \
+                 -&gt; portmap; /etc/cni/net.d/docker0.conflist) · bridge /usr/lib/cni/bridge \
+                 (CNI 0.1.0–1.0.0) · host-local /usr/lib/cni/host-local (CNI 0.1.0–1.0.0) · \
+                 portmap /usr/lib/cni/portmap (CNI 0.1.0–1.0.0) |\n"
+            ),
+            "{md}"
+        );
+        // Only one side recorded any: no warning about them.
+        assert!(!md.contains("#### Warnings"), "{md}");
+
+        // Both did, and they differ: the row gives each, the warning what differs.
+        let mut with = base.clone();
+        with.components = reports::fixtures::cni_components();
+        with.components[0].notes[2] = "chain: bridge".into();
+        let md = markdown(&compare(&with, &cand, &CompareOptions::default()).unwrap());
+        assert!(
+            md.contains("| software under test | CNI network docker0 (CNI 1.0.0; chain bridge; "),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "#### Warnings\n\n- the runs drove different software under test (CNI network \
+                 docker0: chain differs (baseline bridge, candidate bridge -&gt; portmap)): "
+            ),
+            "{md}"
+        );
+
+        // Neither: no row.
+        let plain = markdown(&compare(&base, &base, &CompareOptions::default()).unwrap());
+        assert!(!plain.contains("software under test"), "{plain}");
     }
 
     #[test]

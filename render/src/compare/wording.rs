@@ -1,7 +1,7 @@
 //! The words of a comparison, shared by its terminal table, Markdown and JUnit forms: a
 //! metric row or a check in one line, the change, interval and threshold as text, the counts
-//! and the verdict line, both sides when their backends (or backend options) differ, and the
-//! conformance verdicts across backends.
+//! and the verdict line, both sides when their backends (or backend options) differ, the
+//! conformance verdicts across backends, and the software under test of each side.
 
 use std::fmt::Write as _;
 
@@ -11,6 +11,7 @@ use reports::{
     RunInfo, VerdictCounts,
 };
 
+use crate::components;
 use crate::units::{format_metric, trim_number};
 use crate::words::{notable, plural, substrate_line};
 
@@ -240,6 +241,30 @@ pub fn substrate_lines(cmp: &Comparison) -> Vec<String> {
             format!("baseline {}", substrate_line(b)),
             format!("candidate {}", substrate_line(c)),
         ]
+    }
+}
+
+/// The software under test of one side in one line (`CNI network docker0 (CNI 1.0.0; ...) ·
+/// bridge /usr/lib/cni/bridge (CNI 0.1.0–1.0.0) · ...`), or `None` when it recorded none.
+pub fn software_text(r: &RunInfo) -> Option<String> {
+    components::line(&r.components)
+}
+
+/// The lines naming the software under test of the compared runs (a CNI network and its
+/// plugins): none when neither recorded any, one when both drove the same, one per side
+/// otherwise (`none recorded` for a side without).
+pub fn software_lines(cmp: &Comparison) -> Vec<String> {
+    let lead = components::LEAD;
+    match (software_text(&cmp.baseline), software_text(&cmp.candidate)) {
+        (None, None) => Vec::new(),
+        (b, c) if b == c => vec![format!("{lead}: {}", b.unwrap_or_default())],
+        (b, c) => {
+            let or_none = |s: Option<String>| s.unwrap_or_else(|| "none recorded".into());
+            vec![
+                format!("baseline {lead}: {}", or_none(b)),
+                format!("candidate {lead}: {}", or_none(c)),
+            ]
+        }
     }
 }
 

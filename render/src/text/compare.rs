@@ -6,13 +6,14 @@ use reports::{CheckComparison, CheckOutcome, Comparison, RunInfo, Verdict};
 
 use super::table::{columns, header};
 use crate::compare::wording::{
-    change_text, describe_check, describe_conformance, interval_text, sides_text, substrate_lines,
-    summary_line, threshold_text, CHECKS_ACROSS,
+    change_text, describe_check, describe_conformance, interval_text, sides_text, software_lines,
+    substrate_lines, summary_line, threshold_text, CHECKS_ACROSS,
 };
 use crate::units::format_metric;
 
 /// The comparison as a plain-text report for a terminal: a header naming the backend (both
-/// sides, when their backends or backend options differ), a table with one row per metric
+/// sides, when their backends or backend options differ; where the runs lived, and the
+/// software under test when they recorded any), a table with one row per metric
 /// (measurement, path, metric, baseline median, candidate median, change, 95 % interval,
 /// threshold, verdict), then the checks that changed (across backends, the conformance
 /// verdicts), the warnings, and the verdict line.
@@ -34,7 +35,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
         c.run_id,
         rev(c)
     );
-    for line in substrate_lines(cmp) {
+    for line in substrate_lines(cmp).into_iter().chain(software_lines(cmp)) {
         let _ = writeln!(out, "{line}");
     }
     if cmp.metrics.is_empty() {
@@ -316,6 +317,51 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("checks: 3 compared"), "{text}");
+    }
+
+    #[test]
+    fn the_software_under_test_is_named_under_the_header() {
+        let with = |id: &str| {
+            let mut r = of_backend(rr_result(id, 1.0), "cni");
+            r.components = reports::fixtures::cni_components();
+            r
+        };
+        let (base, mut cand) = (with("base01"), with("cand02"));
+        let text = compare_table(&cmp(&base, &cand));
+        assert_eq!(
+            text.lines().nth(1),
+            Some(
+                "software under test: CNI network docker0 (CNI 1.0.0; chain bridge -> portmap; \
+                 /etc/cni/net.d/docker0.conflist) · bridge /usr/lib/cni/bridge (CNI \
+                 0.1.0–1.0.0) · host-local /usr/lib/cni/host-local (CNI 0.1.0–1.0.0) · portmap \
+                 /usr/lib/cni/portmap (CNI 0.1.0–1.0.0)"
+            ),
+            "{text}"
+        );
+        // Different software: each side's, and the warning.
+        cand.components[2].supported_versions.push("1.1.0".into());
+        let text = compare_table(&cmp(&base, &cand));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("baseline software under test: CNI network docker0"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("candidate software under test: CNI network docker0")
+                && lines[2].contains("host-local /usr/lib/cni/host-local (CNI 0.1.0–1.1.0)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "warnings:\n  the runs drove different software under test (CNI plugin \
+                 host-local: supported versions differ (only the candidate's: 1.1.0)): "
+            ),
+            "{text}"
+        );
+        // None recorded on either side: nothing said.
+        let plain = compare_table(&cmp(&rr_result("base01", 1.0), &rr_result("cand02", 1.0)));
+        assert!(!plain.contains("software under test"), "{plain}");
+        assert_eq!(plain.lines().nth(1), Some(""), "{plain}");
     }
 
     #[test]

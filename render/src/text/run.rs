@@ -8,6 +8,7 @@ use reports::{CheckOutcome, CheckRecord, MeasurementRecord, RunResult, Sample};
 use super::cost::cost_line;
 use super::fault::fault_table;
 use super::table::{columns, header};
+use crate::components;
 use crate::model::metric_stats;
 use crate::units::{
     format_bps, format_bytes, format_metric, format_ns, format_percent, format_pps, format_rate,
@@ -83,7 +84,8 @@ pub fn sample_line(workload: &str, which: &str, s: &Sample) -> String {
 
 /// The summary of a run: a header (run, backend, machine, outcome, phase times; for nodes not
 /// in namespaces, the substrate line, which says that emulated figures compare behaviour, not
-/// speed), the check counts with every failed check, the faults, then a table with one row
+/// speed; when the backend ran software cnbench did not write, such as a CNI network and its
+/// plugins, a `software under test:` line with its notes), the check counts with every failed check, the faults, then a table with one row
 /// per measurement and headline metric (workload, path, datapath, placement, metric, n,
 /// median, min, max, CV, and the ratio to the host-net baseline), the costs, and the warnings
 /// about noisy measurements.
@@ -163,7 +165,7 @@ pub fn summary(r: &RunResult) -> String {
     out
 }
 
-/// The run, where it ran, the machine and the phase times.
+/// The run, where it ran, the machine, the phase times and the software under test.
 fn header_lines(out: &mut String, r: &RunResult) {
     let p = &r.parameters;
     let env = &r.environment;
@@ -199,6 +201,12 @@ fn header_lines(out: &mut String, r: &RunResult) {
     let phases = phases(r);
     if !phases.is_empty() {
         let _ = writeln!(out, "time: {phases}");
+    }
+    if let Some(line) = components::line(&r.components) {
+        let _ = writeln!(out, "{}: {line}", components::LEAD);
+        for note in components::notes(&r.components) {
+            let _ = writeln!(out, "  {note}");
+        }
     }
 }
 
@@ -377,6 +385,39 @@ mod tests {
             ],
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_software_under_test_follows_the_header() {
+        let mut r = full_result();
+        r.components = reports::fixtures::cni_components();
+        let text = summary(&r);
+        let lines: Vec<&str> = text.lines().take(5).collect();
+        assert_eq!(
+            lines,
+            [
+                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+                "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
+                "time: setup 1.20 s, checks 350 ms, measure 36.0 s, teardown 800 ms",
+                "software under test: CNI network docker0 (CNI 1.0.0; chain bridge -> portmap; \
+                 /etc/cni/net.d/docker0.conflist) · bridge /usr/lib/cni/bridge (CNI \
+                 0.1.0–1.0.0) · host-local /usr/lib/cni/host-local (CNI 0.1.0–1.0.0) · portmap \
+                 /usr/lib/cni/portmap (CNI 0.1.0–1.0.0)",
+                "  docker0: bridge: mtu 1400 kept as configured (the backend's pod MTU is 1450)",
+            ],
+            "{text}"
+        );
+        // The rest as without components.
+        let plain = summary(&full_result());
+        assert!(text.ends_with(plain.split_once("\n\nchecks:").unwrap().1));
+    }
+
+    #[test]
+    fn no_software_under_test_is_shown_when_none_was_recorded() {
+        let text = summary(&full_result());
+        assert!(!text.contains("software under test"), "{text}");
+        let header: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+        assert_eq!(header.len(), 3, "{text}");
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub struct CheckComparison {
 }
 
 /// A check's subject with the run ids of `r` (its own and its host-net baseline's) replaced
-/// by `<run>`.
+/// by `<run>`, and device names made of a prefix and 8 random or run-hashed hex digits
+/// (`veth1a2b3c4d` of the reference CNI plugins, `cali1a2b3c4d` of the bgp backend) by
+/// `veth<id>`, `cali<id>`: the same device of two runs has another name in each.
 pub(super) fn normalize_subject(subject: &str, r: &RunResult) -> String {
     let mut out = subject.to_owned();
     let ids =
@@ -44,7 +46,56 @@ pub(super) fn normalize_subject(subject: &str, r: &RunResult) -> String {
             out = out.replace(id, "<run>");
         }
     }
+    for prefix in ["veth", "cali"] {
+        out = hide_hex_suffix(&out, prefix);
+    }
     out
+}
+
+/// `text` with every `<prefix>` followed by exactly 8 lowercase hex digits (and then no
+/// more name characters) replaced by `<prefix><id>`.
+fn hide_hex_suffix(text: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let tail = &from[prefix.len()..];
+        let hex = tail
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            .count();
+        let next = tail.as_bytes().get(hex);
+        let ends = next.is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'));
+        if hex == 8 && ends {
+            out.push_str(prefix);
+            out.push_str("<id>");
+            rest = &tail[8..];
+        } else {
+            out.push_str(prefix);
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod normalize_tests {
+    use super::hide_hex_suffix;
+
+    #[test]
+    fn plugin_made_device_names_are_hidden() {
+        assert_eq!(
+            hide_hex_suffix("cnb-<run>-n0 docker0: n0p0 on port vethdc2b4bde", "veth"),
+            "cnb-<run>-n0 docker0: n0p0 on port veth<id>"
+        );
+        assert_eq!(
+            hide_hex_suffix("veth1234567 veth123456789", "veth"),
+            "veth1234567 veth123456789"
+        );
+        assert_eq!(hide_hex_suffix("cali0a1b2c3d)", "cali"), "cali<id>)");
+    }
 }
 
 /// Matches the checks of both results and gives one row per check found in both, with

@@ -10,7 +10,12 @@
 //! [`crate::MeasurementRecord::metric_values`]. A baseline measurement or metric without a
 //! counterpart in the candidate is an error ([`CompareError`]); parameters that make figures
 //! incomparable (duration, message size, placement, streams, underlay, nodes, MTU, datapath,
-//! generator, another machine or kernel) only give warnings.
+//! generator, another machine or kernel) only give warnings. So does software under test that
+//! differs ([`crate::RunResult::components`], when both results record theirs): a CNI plugin
+//! run from another path or supporting other versions, a network of another CNI version or
+//! chain, a component only one run had; one warning names every difference. Results without
+//! components (schema version 5, backends that run only cnbench's code) are compared as
+//! before.
 //!
 //! # The decision rule
 //!
@@ -133,18 +138,21 @@ use serde::{Deserialize, Serialize};
 
 use across::{backend_options, compare_conformance, option_changes};
 use checks::compare_checks;
+use components::component_warning;
 use disturbance::disturbance_warning;
 use measurements::{compare_measurement, match_measurements};
 use warnings::{
     emulated_options, measurement_warnings, parameter_warnings, session_baseline_warnings,
 };
 
+use crate::component::ComponentRecord;
 use crate::schema::RunResult;
 use crate::substrate::Substrate;
 
 mod across;
 mod bootstrap;
 mod checks;
+mod components;
 mod disturbance;
 mod error;
 mod measurements;
@@ -208,6 +216,11 @@ pub struct RunInfo {
     pub substrate: Substrate,
     /// How the run ended (`passed`, `checks failed`, `error: ...`).
     pub outcome: String,
+    /// The software under test the run drove but cnbench did not write (a CNI network and
+    /// its plugins), as the result records it; empty for results without any (schema version
+    /// 5, backends that run only their own code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentRecord>,
 }
 
 impl RunInfo {
@@ -229,6 +242,7 @@ impl RunInfo {
             kernel: r.environment.kernel.clone(),
             substrate: r.substrate.clone(),
             outcome: r.outcome.to_string(),
+            components: r.components.clone(),
         }
     }
 }
@@ -326,6 +340,7 @@ pub fn compare(
     let option_changes = option_changes(baseline, candidate);
     let across = options.across_backends && (b_backend != c_backend || !option_changes.is_empty());
     let mut warnings = parameter_warnings(baseline, candidate, &option_changes, across);
+    warnings.extend(component_warning(baseline, candidate));
     let (options, emulation) = emulated_options(&baseline.substrate, options);
     let options = &options;
     warnings.extend(emulation);

@@ -840,6 +840,131 @@ fn differing_parameters_and_machines_are_warned_about() {
     assert_eq!(cmp(&base, &cand).exit_code(), 0);
 }
 
+/// `r` as a run of the `cni` backend with the components of [`cni_components`].
+fn with_cni(r: RunResult) -> RunResult {
+    let mut r = of_backend(r, "cni");
+    r.components = cni_components();
+    r
+}
+
+#[test]
+fn the_same_software_under_test_or_none_recorded_gives_no_warning() {
+    let base = with_cni(rr_result("base01", 1.0));
+    let cand = with_cni(rr_result("cand02", 1.0));
+    let c = cmp(&base, &cand);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.baseline.components, cni_components());
+    assert_eq!(c.candidate.components, cni_components());
+    // The order of supported versions, and where the configuration file was, do not matter.
+    let mut moved = cand.clone();
+    moved.components[1].supported_versions.reverse();
+    moved.components[0].notes[0] = "configuration: /home/ci/docker0.conflist".into();
+    assert!(cmp(&base, &moved).warnings.is_empty());
+
+    // Either side without components (a result of schema version 5, of a build before the
+    // components were recorded): compared as before.
+    let mut other = of_backend(rr_result("cand03", 1.0), "cni");
+    let plain = cmp(&base, &other);
+    assert!(plain.warnings.is_empty(), "{:?}", plain.warnings);
+    assert!(plain.candidate.components.is_empty());
+    other.components = cni_components();
+    other.components[1].path = Some("/opt/cni/bin/bridge".into());
+    let older = of_backend(rr_result("base04", 1.0), "cni");
+    assert!(cmp(&older, &other).warnings.is_empty());
+    // Nor does a comparison of results without components (any other backend) say anything
+    // of them, in its JSON either.
+    let vxlan = rr_result("base05", 1.0);
+    let json = serde_json::to_value(cmp(&vxlan, &vxlan)).unwrap();
+    assert!(json["baseline"].get("components").is_none(), "{json}");
+}
+
+#[test]
+fn different_software_under_test_is_warned_about_naming_what_differs() {
+    let base = with_cni(rr_result("base01", 1.0));
+    let mut cand = with_cni(rr_result("cand02", 1.0));
+    cand.components[0].version = Some("0.4.0".into());
+    cand.components[0].notes[2] = "chain: bridge".into();
+    cand.components[1].path = Some("/opt/cni/bin/bridge".into());
+    cand.components[2]
+        .supported_versions
+        .retain(|v| v != "0.1.0");
+    cand.components[2].supported_versions.push("1.1.0".into());
+    cand.components.remove(3);
+    let c = cmp(&base, &cand);
+    assert_eq!(c.warnings.len(), 1, "{:#?}", c.warnings);
+    assert_eq!(
+        c.warnings[0],
+        "the runs drove different software under test (CNI network docker0: CNI version differs \
+         (baseline 1.0.0, candidate 0.4.0); CNI network docker0: chain differs (baseline bridge \
+         -> portmap, candidate bridge); CNI plugin bridge: path differs (baseline \
+         /usr/lib/cni/bridge, candidate /opt/cni/bin/bridge); CNI plugin host-local: supported \
+         versions differ (only the baseline's: 0.1.0, only the candidate's: 1.1.0); CNI plugin \
+         portmap (/usr/lib/cni/portmap) only in the baseline): figures and checks may differ \
+         for that reason alone; run both with the same network configuration and plugin \
+         binaries to compare the datapath"
+    );
+    // A warning only: the verdict is the figures'.
+    assert_eq!(c.verdict, Verdict::Pass);
+    assert_eq!(c.candidate.components, cand.components);
+
+    // A network under another name is the same network renamed; a plugin only in the
+    // candidate is named as such.
+    let mut renamed = with_cni(rr_result("cand03", 1.0));
+    renamed.components[0].name = "cbr0".into();
+    renamed
+        .components
+        .push(reports_component("cni-plugin", "tuning"));
+    let w = cmp(&base, &renamed).warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "the runs drove different software under test (CNI network docker0: name differs \
+             (baseline docker0, candidate cbr0); CNI plugin tuning (/usr/lib/cni/tuning) only \
+             in the candidate): "
+        ),
+        "{}",
+        w[0]
+    );
+
+    // A plugin of another name is another plugin, not the same one renamed.
+    let mut other = with_cni(rr_result("cand04", 1.0));
+    other.components[3] = reports_component("cni-plugin", "tuning");
+    let w = cmp(&base, &other).warnings;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with(
+            "the runs drove different software under test (CNI plugin portmap \
+             (/usr/lib/cni/portmap) only in the baseline; CNI plugin tuning \
+             (/usr/lib/cni/tuning) only in the candidate): "
+        ),
+        "{}",
+        w[0]
+    );
+
+    // Across backends (vxlan wiring its pods with CNI against cni) the same applies.
+    let across = CompareOptions {
+        across_backends: true,
+        ..CompareOptions::default()
+    };
+    let mut vxlan = of_backend(cand.clone(), "vxlan");
+    vxlan.run_id = "cand05".into();
+    let w = compare(&base, &vxlan, &across).unwrap().warnings;
+    assert!(
+        w.iter()
+            .any(|x| x.starts_with("the runs drove different software under test")),
+        "{w:?}"
+    );
+}
+
+fn reports_component(role: &str, name: &str) -> crate::ComponentRecord {
+    crate::ComponentRecord {
+        role: role.into(),
+        name: name.into(),
+        path: Some(format!("/usr/lib/cni/{name}")),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn measurements_match_by_path_and_extra_ones_warn() {
     let f = &BACKENDS[1];

@@ -296,3 +296,73 @@ fn across_backends_the_conformance_is_one_test_case() {
         "cnbench.cni.tcp-rr.cross-node"
     );
 }
+
+#[test]
+fn the_software_under_test_is_given_as_properties() {
+    let base = of_backend(rr_result("base01", 1.0), "cni");
+    let mut cand = base.clone();
+    cand.run_id = "cand02".into();
+    cand.components = reports::fixtures::cni_components();
+    cand.components[1].path = Some("/opt/cni/bin/bridge".into());
+    let mut with = base.clone();
+    with.components = reports::fixtures::cni_components();
+
+    // Both sides recorded theirs: a property per component and side, and the warning.
+    let r = parse(&junit(
+        &compare(&with, &cand, &CompareOptions::default()).unwrap(),
+    ));
+    let metrics = &r.test_suites[0];
+    assert_eq!(
+        property(metrics, "baseline.component.cni-plugin.bridge").as_deref(),
+        Some(
+            "path /usr/lib/cni/bridge; supported versions 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0"
+        )
+    );
+    assert_eq!(
+        property(metrics, "candidate.component.cni-plugin.bridge").as_deref(),
+        Some(
+            "path /opt/cni/bin/bridge; supported versions 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0"
+        )
+    );
+    assert_eq!(
+        property(metrics, "candidate.component.cni-network.docker0").as_deref(),
+        Some(
+            "version 1.0.0; supported versions 1.0.0; configuration: \
+             /etc/cni/net.d/docker0.conflist; bridge: mtu 1400 kept as configured (the \
+             backend's pod MTU is 1450); chain: bridge -> portmap"
+        )
+    );
+    let components = |side: &str| {
+        metrics
+            .properties
+            .iter()
+            .filter(|p| p.name.as_str().starts_with(&format!("{side}.component.")))
+            .count()
+    };
+    assert_eq!((components("baseline"), components("candidate")), (4, 4));
+    let out = metrics
+        .system_out
+        .as_ref()
+        .map(|o| o.as_str())
+        .unwrap_or("");
+    assert!(
+        out.contains(
+            "the runs drove different software under test (CNI plugin bridge: path differs \
+             (baseline /usr/lib/cni/bridge, candidate /opt/cni/bin/bridge))"
+        ),
+        "{out}"
+    );
+
+    // Without components, none.
+    let r = parse(&junit(
+        &compare(&base, &base, &CompareOptions::default()).unwrap(),
+    ));
+    assert!(
+        !r.test_suites[0]
+            .properties
+            .iter()
+            .any(|p| p.name.as_str().contains(".component.")),
+        "{:?}",
+        r.test_suites[0].properties
+    );
+}
