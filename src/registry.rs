@@ -242,6 +242,8 @@ mod tests {
                 .info
                 .plan(&TopologyRequest::default(), "t1".into())
                 .unwrap();
+            // A chain's configuration, for the options that need one.
+            let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
             // Each declared value is one the backend takes (ipip's detection needs root, so
             // its datapath is named).
             for d in e.info.options {
@@ -249,7 +251,10 @@ mod tests {
                     if e.info.name == "ipip" && *v == "kernel" {
                         continue;
                     }
-                    let o = BackendOptions::new().with(d.flag, v);
+                    let mut o = BackendOptions::new().with(d.flag, v);
+                    if *v == "cni" {
+                        o.set("cni-conf", conf);
+                    }
                     let b = (e.make)(&o, &plan).unwrap_or_else(|x| panic!("{x}"));
                     assert_eq!(b.options().get(d.flag), Some(*v), "{}", e.info.name);
                     assert_eq!(b.info().name, e.info.name);
@@ -257,10 +262,10 @@ mod tests {
             }
             // The faults a backend says it has are those its faults capability injects
             // (ipip's only on its userspace datapath).
-            let o = if e.info.name == "ipip" {
-                BackendOptions::new().with("datapath", "userspace")
-            } else {
-                BackendOptions::new()
+            let o = match e.info.name {
+                "ipip" => BackendOptions::new().with("datapath", "userspace"),
+                "cni" => BackendOptions::new().with("cni-conf", conf),
+                _ => BackendOptions::new(),
             };
             let b = (e.make)(&o, &plan).unwrap();
             let injected: Vec<&str> = b
@@ -292,7 +297,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             e,
-            "--bgp-topology is not an option of backend vxlan; leave it out"
+            "--bgp-topology is not an option of backend vxlan; leave it out (vxlan takes \
+             --pod-wiring, --cni-conf, --cni-path, --cni-timeout)"
         );
         assert!(make("vxlann", &BackendOptions::new(), &plan)
             .err()

@@ -899,10 +899,25 @@ fn sigkill_during_an_add_leaves_what_clean_removes() {
     let o = common::run(&["clean"]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     // (A concurrent test's `clean` may have removed this run first, so the output is not
-    // required to name it; what matters is that nothing is left.)
+    // required to name it; what matters is that the chain's DEL ran and nothing is left.)
     assert!(
         !common::alive(sleeper),
         "clean left the hang plugin's child {sleeper}"
+    );
+    let container = format!("cnb-{id}-n0p0");
+    let calls: Vec<String> = dir
+        .calls()
+        .iter()
+        .map(|c| format!("{} {}", c.label(), c.get("containerid")))
+        .collect();
+    assert!(
+        calls.contains(&format!("DEL before-hang {container}")),
+        "clean took the crashed run down without the chain's DEL: {calls:?}"
+    );
+    assert_eq!(
+        dir.reservations("hang"),
+        Vec::<String>::new(),
+        "clean left n0p0's address reserved in the configuration's dataDir"
     );
     assert_nothing_left(&id);
     assert_root_unchanged(&before, "a killed run and `cnbench clean`");

@@ -26,6 +26,8 @@ pub struct CmdOutput {
     /// Whether it was killed (by pid) because it did not finish in time; `status` then says
     /// by which signal.
     pub timed_out: bool,
+    /// Its pid (on its machine), for messages about it.
+    pub pid: Option<u32>,
 }
 
 /// What a program run to its end gets beyond its arguments: environment variables added to
@@ -78,6 +80,7 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = process::spawn_in(ns, cmd, &what)?;
+    let pid = child.id();
     // Written on a thread: a program that reads nothing must not block the harness on a
     // full pipe (its timeout still applies). Dropping the pipe closes its stdin.
     let feed = child
@@ -134,6 +137,7 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
         stdout: join_within(out, timed_out),
         stderr: join_within(err, timed_out),
         timed_out,
+        pid: Some(pid),
     })
 }
 

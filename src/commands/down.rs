@@ -20,11 +20,14 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
             st.owner_pid
         );
     }
+    let mut skipped = None;
     let errors = match attach(run_id) {
         Ok((backend, topo)) => topo.down(backend.as_ref()),
         Err(e) => {
-            // Damaged (a namespace removed by hand): remove what is left anyway.
+            // Damaged (a namespace removed by hand, the backend no longer makeable): remove
+            // what is left anyway, and say that the backend's own teardown did not run.
             eprintln!("cnbench: {e:#}; removing what is left");
+            skipped = Some(e);
             let mut errors = state::destroy_namespaces(&st.namespaces);
             if errors.is_empty() {
                 errors.extend(RunState::remove(run_id).err());
@@ -32,6 +35,12 @@ pub fn down(run_id: &str) -> Result<ExitCode> {
             errors
         }
     };
+    if let (Some(e), true) = (&skipped, errors.is_empty()) {
+        bail!(
+            "run {run_id}: its namespaces are removed, but its backend's own teardown (a CNI chain's DEL) did not run: {}",
+            e.root_cause()
+        );
+    }
     if errors.is_empty() {
         say!("run {run_id} is down; nothing of it is left");
         Ok(ExitCode::Ok)

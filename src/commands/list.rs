@@ -100,7 +100,12 @@ pub fn list(json: bool) -> Result<ExitCode> {
             b.summary
         );
         for o in &b.options {
-            let default = o.default.unwrap_or("detected");
+            // No default: detected (a datapath), or required (a file to give).
+            let default = o.default.unwrap_or(if o.values.is_empty() {
+                "none"
+            } else {
+                "detected"
+            });
             say!(
                 "{:<12} {:<12} --{} {} (default: {default})",
                 "",

@@ -226,7 +226,7 @@ impl NetworkList {
         let top = candidates.first().cloned().unwrap_or_default();
         let (plugin, path, s) = supported
             .iter()
-            .find(|(_, _, s)| !s.iter().any(|x| *x == top))
+            .find(|(_, _, s)| !s.contains(&top))
             .cloned()
             .unwrap_or_default();
         Err(CniError::Version {

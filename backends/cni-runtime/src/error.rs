@@ -92,7 +92,7 @@ pub enum CniError {
         stderr: String,
     },
     /// A plugin did not finish within the per-verb limit; it was killed by its pid.
-    #[error("CNI {verb} of {pod}: plugin {plugin} did not finish within {limit_s} s and was killed (pid {pid_note}): fix the plugin or raise --cni-timeout")]
+    #[error("CNI {verb} of {pod}: plugin {plugin} did not finish within {limit_s} s and was killed by its pid ({pid_note}): fix the plugin or raise --cni-timeout")]
     TimedOut {
         /// The verb.
         verb: String,
@@ -126,8 +126,8 @@ pub enum CniError {
         pod: String,
         /// The plugin's `type`.
         plugin: String,
-        /// What failed.
-        source: harness::HarnessError,
+        /// What failed (boxed: a harness error is large, and this one is rare).
+        source: Box<harness::HarnessError>,
     },
     /// The runtime's cache of results could not be written or read.
     #[error("CNI result cache {path}: {message}")]
@@ -158,7 +158,7 @@ fn stderr_suffix(stderr: &str) -> String {
 impl From<CniError> for harness::HarnessError {
     fn from(e: CniError) -> Self {
         match e {
-            CniError::Run { source, .. } => source,
+            CniError::Run { source, .. } => *source,
             other => harness::HarnessError::Component {
                 message: other.to_string(),
             },

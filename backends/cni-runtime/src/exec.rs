@@ -127,7 +127,7 @@ pub fn invoke(
             verb: who.verb.as_str().into(),
             pod: who.pod.into(),
             plugin: who.plugin.into(),
-            source,
+            source: Box::new(source),
         })?;
     interpret(who, &out, limit)
 }
@@ -145,7 +145,7 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
                 verb,
                 pod,
                 plugin,
-                source: harness::HarnessError::Interrupted,
+                source: Box::new(harness::HarnessError::Interrupted),
             });
         }
         return Err(CniError::TimedOut {
@@ -153,7 +153,10 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
             pod,
             plugin,
             limit_s: limit.as_secs(),
-            pid_note: format!("{}", out.status),
+            pid_note: match out.pid {
+                Some(pid) => format!("pid {pid}, {}", out.status),
+                None => out.status.to_string(),
+            },
         });
     }
     let text = out.stdout.trim();
@@ -226,6 +229,7 @@ mod tests {
             stdout: stdout.into(),
             stderr: "plugin log line".into(),
             timed_out: false,
+            pid: Some(4242),
         }
     }
 

@@ -381,6 +381,7 @@ mod tests {
                 stdout,
                 stderr: String::new(),
                 timed_out: false,
+                pid: None,
             };
             if self.fail == Some((verb.as_str(), name.as_str())) {
                 return Ok(CmdOutput {
@@ -391,6 +392,7 @@ mod tests {
                     stdout: r#"{"code":11,"msg":"try again"}"#.into(),
                     stderr: String::new(),
                     timed_out: false,
+                    pid: None,
                 });
             }
             Ok(match verb.as_str() {

@@ -102,7 +102,8 @@ impl Settings {
             .unwrap_or(DEFAULT_CNI_PATH)
             .split(':')
             .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
+            // Absolute, so `down` or `clean` from another directory finds the same binaries.
+            .map(|d| std::path::absolute(d).unwrap_or_else(|_| PathBuf::from(d)))
             .collect();
         if dirs.is_empty() {
             return Err("--cni-path is empty: give directories, colon-separated".into());
@@ -654,7 +655,7 @@ pub enum PodWiring {
     /// cnbench's own wiring.
     Builtin,
     /// A CNI chain, run per node with the node's block (`--pod-wiring cni`).
-    Cni(Chain),
+    Cni(Box<Chain>),
 }
 
 impl PodWiring {
@@ -669,7 +670,7 @@ impl PodWiring {
         Ok(match pod_wiring(o)? {
             None => PodWiring::Builtin,
             Some(settings) => {
-                PodWiring::Cni(Chain::new(settings, plan, Scope::PerNode { pod_mtu })?)
+                PodWiring::Cni(Box::new(Chain::new(settings, plan, Scope::PerNode { pod_mtu })?))
             }
         })
     }
@@ -775,7 +776,7 @@ impl PodWiring {
     pub fn pods<'a>(&'a self, builtin: &'a dyn PodLifecycle) -> &'a dyn PodLifecycle {
         match self {
             PodWiring::Builtin => builtin,
-            PodWiring::Cni(c) => c,
+            PodWiring::Cni(c) => c.as_ref(),
         }
     }
 

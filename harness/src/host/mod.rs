@@ -300,11 +300,13 @@ impl Host {
                         stdout,
                         stderr,
                         timed_out,
+                        pid,
                     } => Ok(CmdOutput {
                         status,
                         stdout,
                         stderr,
                         timed_out,
+                        pid,
                     }),
                     other => Err(HarnessError::Agent {
                         node: agent.node().to_string(),

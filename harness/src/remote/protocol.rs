@@ -373,6 +373,9 @@ pub enum Reply {
         /// Whether it was killed for not finishing within the call's `timeout_ms`.
         #[serde(default)]
         timed_out: bool,
+        /// Its pid on the agent's machine.
+        #[serde(default)]
+        pid: Option<u32>,
     },
     /// What an ICMP probe saw.
     Echo(EchoRecord),

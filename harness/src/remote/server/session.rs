@@ -275,6 +275,7 @@ impl Session {
                     stdout: out.stdout,
                     stderr: out.stderr,
                     timed_out: out.timed_out,
+                    pid: out.pid,
                 })
             }
             Call::WriteStdin { proc_id, data } => {
