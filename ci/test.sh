@@ -14,8 +14,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages the tests use: iproute2 (`ip`, the independent oracle some tests compare
-# against, and `tc` for the slowdown test), procps, bird2 (the bgp backend), iperf3 and
-# sockperf.
+# against, and `tc` for the slowdown test), procps, bird2 (the bgp backend), iperf3,
+# sockperf, containernetworking-plugins and iptables.
 missing=()
 command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
 command -v pgrep >/dev/null || missing+=(procps)
@@ -26,6 +26,12 @@ command -v iperf3 >/dev/null || missing+=(iperf3)
 # service stays disabled: it loads no rules in the machine's own namespace).
 command -v nft >/dev/null || missing+=(nftables)
 command -v sockperf >/dev/null || missing+=(sockperf)
+# The reference CNI plugins that `--backend cni` and `--pod-wiring cni` drive (its cni-dhcp
+# socket unit stays disabled: the plugins run only inside the run's node namespaces), and
+# iptables, which their portmap and firewall plugins run there (and the CNI tests read
+# `iptables-save` of the machine's own namespace, to show it unchanged).
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+command -v iptables-save >/dev/null || missing+=(iptables)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     # bird2's package would start a BIRD service in the machine's own namespace; cnbench

@@ -213,3 +213,46 @@ fn sigint_while_measuring_across_vms_tears_everything_down() {
     assert!(qemus_of(&id).is_empty(), "every QEMU ended");
     assert_nothing_left(&id);
 }
+
+/// A CNI chain whose kernel feature the machine's own kernel may lack (ipvlan) runs on the
+/// VM's Debian kernel, the plugin binaries carried into the VM image; so does macvlan, and a
+/// chain wiring vxlan's pods on every node.
+#[test]
+fn cni_chains_run_across_vms_with_the_plugins_in_the_image() {
+    let conf = |name: &str| {
+        format!(
+            "{}/examples/cni/{name}.conflist",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    for (backend, file, extra) in [
+        ("cni", "ipvlan", vec!["--underlay", "l2"]),
+        ("cni", "macvlan", vec!["--underlay", "l2"]),
+        ("vxlan", "cbr0", vec!["--pod-wiring", "cni"]),
+    ] {
+        let c = conf(file);
+        let mut args = extra.clone();
+        args.extend_from_slice(&["--cni-conf", &c]);
+        let (r, _) = vm_run_with(backend, &args);
+        assert_emulated(&r);
+        common::assert_checks_passed(&r);
+        // The plugins ran from the VM image, and said which versions they speak.
+        let plugins: Vec<_> = r
+            .components
+            .iter()
+            .filter(|c| c.role == "cni-plugin")
+            .collect();
+        assert!(!plugins.is_empty(), "{file}: {:?}", r.components);
+        for p in plugins {
+            assert!(
+                p.path.as_deref().is_some_and(|x| x.starts_with("/bin/")),
+                "{file}: {p:?}"
+            );
+            assert!(!p.supported_versions.is_empty(), "{file}: {p:?}");
+        }
+        assert!(
+            r.checks.iter().any(|c| c.check == "interface"),
+            "{file}: the results' interfaces were checked"
+        );
+    }
+}

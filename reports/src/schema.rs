@@ -30,7 +30,7 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 /// committed by a user survives an upgrade. Files of any other version are refused.
 ///
 /// - 5: the substrate (`substrate`) is required.
-/// - 6: `parameters.backend_options`; `faults[].probe_clocks`.
+/// - 6: `parameters.backend_options`; `faults[].probe_clocks`; `components`.
 pub const SCHEMA_VERSION: u32 = 6;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).

@@ -16,8 +16,9 @@ use harness::topology::PodPlan;
 use reports::CheckRecord;
 use serde_json::Value;
 
-use crate::conf::PluginConf;
-use crate::wiring::{attachment_of, Chain, HOST_PORT_BASE, POD_PORT};
+use crate::capability::{HOST_PORT_BASE, POD_PORT};
+use crate::conf::{NetworkList, PluginConf};
+use crate::runtime::attachment_of;
 
 /// How long a connection of the portmap check may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -25,8 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the bandwidth check streams in each direction.
 const STREAM_TIME: Duration = Duration::from_secs(2);
 
-/// Every effect check the chain's plugins call for, pod by pod.
-pub fn checks(ctx: &Context<'_>, chain: &Chain) -> Vec<CheckRecord> {
+/// Every effect check the plugins of `network` call for, pod by pod.
+pub fn checks(ctx: &Context<'_>, network: &NetworkList) -> Vec<CheckRecord> {
     let mut out = Vec::new();
     let pods: Vec<&PodPlan> = ctx
         .plan
@@ -34,7 +35,7 @@ pub fn checks(ctx: &Context<'_>, chain: &Chain) -> Vec<CheckRecord> {
         .iter()
         .filter(|p| attachment_of(p).is_some())
         .collect();
-    for plugin in &chain.network().plugins {
+    for plugin in &network.plugins {
         match plugin.plugin_type.as_str() {
             "portmap" if plugin.capabilities().iter().any(|c| c == "portMappings") => {
                 out.extend(pods.iter().map(|p| portmap(ctx, p)))

@@ -16,7 +16,7 @@ use ipnet::{IpNet, Ipv4Net};
 
 use crate::conf::NetworkList;
 use crate::result::CniResult;
-use crate::wiring::attachment_of;
+use crate::runtime::attachment_of;
 
 /// The link kind of the pod's interface the main plugin makes, where cnbench knows it.
 pub fn pod_link_kind(main_plugin: &str) -> &'static str {

@@ -5,12 +5,14 @@
 //! backend runs a whole network with it; vxlan, host-gw and bgp hand it their pods with
 //! `--pod-wiring cni`, as flannel's CNI plugin delegates pod wiring to `bridge`.
 //!
-//! Files: `conf` (the network configuration and each plugin's request), `result` (what
+//! Files: `conf` (the network configuration and each plugin's request), `capability` (the
+//! capability arguments cnbench gives), `result` (what
 //! plugins print), `exec` (one invocation), `runtime` (attachments, the cache), `wiring`
 //! (pods of a backend wired by a chain: options, setup, teardown), `expect` (expectations
 //! from results), `effects` (what portmap, bandwidth, firewall and tuning must have done),
 //! `known` (released plugins' bugs, recognised by their symptom), `error`.
 
+pub mod capability;
 pub mod conf;
 pub mod effects;
 pub mod error;

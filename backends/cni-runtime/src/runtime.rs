@@ -158,6 +158,14 @@ impl Attachment {
     }
 }
 
+/// The attachment a pod's detail holds (what setup reported of it), with its result, if a
+/// chain added the pod.
+pub fn attachment_of(pod: &harness::topology::PodPlan) -> Option<(Attachment, CniResult)> {
+    let a: Attachment = serde_json::from_value(pod.detail.clone()?).ok()?;
+    let r = a.parsed_result()?;
+    Some((a, r))
+}
+
 /// The attachments of a run, kept under `dir` (`/run/cnbench/<run>/cni/results`), one
 /// file per attachment named by container id and interface, as libcni names its cache.
 #[derive(Debug, Clone)]

@@ -15,12 +15,12 @@ use harness::backend::{
 use harness::topology::{NodePlan, Plan, PodPlan, Substrate};
 use harness::{HarnessError, Result};
 use reports::{CheckRecord, ComponentRecord};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::conf::NetworkList;
 use crate::error::CniError;
 use crate::exec::find_plugin;
-use crate::runtime::{self, Attachment, Binaries, Cache, Checked};
+use crate::runtime::{self, attachment_of, Attachment, Binaries, Cache, Checked};
 
 /// `--cni-conf`: the network configuration.
 pub const CONF_OPTION: OptionDecl = OptionDecl {
@@ -179,12 +179,6 @@ struct NodeChain {
     binaries: Binaries,
     version: String,
 }
-
-/// The port a pod's listener uses for the portmap check, and the first host port cnbench
-/// maps to it (pod `k` of a node gets host port `HOST_PORT_BASE + k`).
-pub const POD_PORT: u16 = 8080;
-/// See [`POD_PORT`].
-pub const HOST_PORT_BASE: u16 = 30000;
 
 /// A chain that wires a backend's pods.
 #[derive(Debug)]
@@ -476,16 +470,7 @@ impl Chain {
     fn add(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
         let node = ctx.plan.node_of(pod);
         let chain = self.prepare(ctx, node)?;
-        let mut capability_args = Map::new();
-        capability_args.insert(
-            "portMappings".into(),
-            serde_json::json!([{
-                "hostPort": HOST_PORT_BASE + pod.index as u16,
-                "containerPort": POD_PORT,
-                "protocol": "tcp"
-            }]),
-        );
-        capability_args.insert("ips".into(), serde_json::json!([pod.ip.to_string()]));
+        let capability_args = crate::capability::args(pod);
         let container_id = format!("cnb-{}-{}", ctx.plan.run_id(), pod.role);
         let mut a = Attachment {
             kind: "cnbench-cni-cache-v1".into(),
@@ -636,13 +621,6 @@ impl Teardown for Chain {
     }
 }
 
-/// The attachment a pod's detail holds, with its result, if the pod was added by a chain.
-pub fn attachment_of(pod: &PodPlan) -> Option<(Attachment, crate::CniResult)> {
-    let a: Attachment = serde_json::from_value(pod.detail.clone()?).ok()?;
-    let r = a.parsed_result()?;
-    Some((a, r))
-}
-
 /// Expectations of the pods a chain wired on its own node (`--backend cni`): see
 /// [`crate::expect::pod_expectations`].
 pub fn expectations(chain: &Chain, plan: &Plan) -> Expectations {
@@ -669,9 +647,11 @@ impl PodWiring {
     ) -> std::result::Result<PodWiring, String> {
         Ok(match pod_wiring(o)? {
             None => PodWiring::Builtin,
-            Some(settings) => {
-                PodWiring::Cni(Box::new(Chain::new(settings, plan, Scope::PerNode { pod_mtu })?))
-            }
+            Some(settings) => PodWiring::Cni(Box::new(Chain::new(
+                settings,
+                plan,
+                Scope::PerNode { pod_mtu },
+            )?)),
         })
     }
 
@@ -766,7 +746,7 @@ impl PodWiring {
             PodWiring::Builtin => Vec::new(),
             PodWiring::Cni(c) => {
                 let mut out = c.check_records(ctx);
-                out.extend(crate::effects::checks(ctx, c));
+                out.extend(crate::effects::checks(ctx, c.network()));
                 out
             }
         }

@@ -146,7 +146,7 @@ impl Backend for Cni {
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<CheckRecord> {
         let mut out = self.chain.check_records(ctx);
-        out.extend(cni_runtime::effects::checks(ctx, &self.chain));
+        out.extend(cni_runtime::effects::checks(ctx, self.chain.network()));
         out
     }
 

@@ -80,24 +80,6 @@ fn hide_hex_suffix(text: &str, prefix: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod normalize_tests {
-    use super::hide_hex_suffix;
-
-    #[test]
-    fn plugin_made_device_names_are_hidden() {
-        assert_eq!(
-            hide_hex_suffix("cnb-<run>-n0 docker0: n0p0 on port vethdc2b4bde", "veth"),
-            "cnb-<run>-n0 docker0: n0p0 on port veth<id>"
-        );
-        assert_eq!(
-            hide_hex_suffix("veth1234567 veth123456789", "veth"),
-            "veth1234567 veth123456789"
-        );
-        assert_eq!(hide_hex_suffix("cali0a1b2c3d)", "cali"), "cali<id>)");
-    }
-}
-
 /// Matches the checks of both results and gives one row per check found in both, with
 /// warnings for checks only in one.
 pub(super) fn compare_checks(
@@ -179,4 +161,22 @@ fn list_some(items: &[String]) -> String {
         let _ = write!(text, "; and {} more", items.len() - SHOWN);
     }
     text
+}
+
+#[cfg(test)]
+mod normalize_tests {
+    use super::hide_hex_suffix;
+
+    #[test]
+    fn plugin_made_device_names_are_hidden() {
+        assert_eq!(
+            hide_hex_suffix("cnb-<run>-n0 docker0: n0p0 on port vethdc2b4bde", "veth"),
+            "cnb-<run>-n0 docker0: n0p0 on port veth<id>"
+        );
+        assert_eq!(
+            hide_hex_suffix("veth1234567 veth123456789", "veth"),
+            "veth1234567 veth123456789"
+        );
+        assert_eq!(hide_hex_suffix("cali0a1b2c3d)", "cali"), "cali<id>)");
+    }
 }
