@@ -302,3 +302,34 @@ fn pod_wiring_cni_passes_on_vxlan_host_gw_and_bgp() {
         assert_eq!(wiring, Some("cni"), "{backend}");
     }
 }
+
+/// A node restart under a chain: the node's pods are added again (their stale attachments
+/// deleted first, each asking for its address again), and every pair answers again.
+#[test]
+fn a_node_restart_under_a_chain_recovers() {
+    let c = conf("cbr0");
+    let json =
+        std::env::temp_dir().join(format!("cnbench-cni-restart-{}.json", std::process::id()));
+    let o = run(&[
+        "fault",
+        "--backend",
+        "vxlan",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        &c,
+        "--fault",
+        "node-restart",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    common::assert_nothing_left(&id);
+    let r = reports::read_result(&json).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(r.faults.len(), 1);
+    assert!(r.faults[0].outcome.passed(), "{:#?}", r.faults[0]);
+    assert_all_passed(&r, "vxlan --pod-wiring cni after a node restart");
+}

@@ -28,6 +28,11 @@ fn churn_one(backend: &dyn Backend) {
         .info()
         .plan(&TopologyRequest::default(), new_run_id())
         .unwrap();
+    churn(backend, plan);
+}
+
+/// [`churn_one`] on `plan` (a backend made for it: a CNI chain keeps its run's cache).
+fn churn(backend: &dyn Backend, plan: harness::Plan) {
     backend.validate(&plan).unwrap();
     let id = plan.run_id().to_string();
     let _guard = Cleanup(vec![id.clone()]);
@@ -88,4 +93,28 @@ fn pods_come_and_go_on_the_userspace_datapaths() {
         .unwrap();
     let flannel = backend_flannel_udp::make(&BackendOptions::new(), &plan).unwrap();
     churn_one(flannel.as_ref());
+}
+
+/// A pod added to a standing topology whose pods a CNI chain wires gets its own ADD (its
+/// address from the chain's IPAM), and its removal is the chain's DEL.
+#[test]
+fn pods_come_and_go_under_a_cni_chain() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    let options = BackendOptions::new()
+        .with("pod-wiring", "cni")
+        .with("cni-conf", conf);
+    let plan = backend_vxlan::INFO
+        .plan(&TopologyRequest::default(), new_run_id())
+        .unwrap();
+    let vxlan = backend_vxlan::make(&options, &plan).unwrap();
+    churn(vxlan.as_ref(), plan);
+    let options = BackendOptions::new().with(
+        "cni-conf",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/docker0.conflist"),
+    );
+    let plan = backend_cni::INFO
+        .plan(&TopologyRequest::default(), new_run_id())
+        .unwrap();
+    let cni = backend_cni::make(&options, &plan).unwrap();
+    churn(cni.as_ref(), plan);
 }

@@ -209,7 +209,7 @@ impl Chain {
     ) -> std::result::Result<Chain, String> {
         let dir = run_dir(plan.run_id());
         let saved = dir.join("network.json");
-        let mut network = match std::fs::read_to_string(&saved) {
+        let network = match std::fs::read_to_string(&saved) {
             Ok(text) => serde_json::from_str::<Value>(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|v| {
@@ -218,7 +218,9 @@ impl Chain {
             Err(_) => NetworkList::load(&settings.conf).map_err(|e| e.to_string())?,
         };
         let mut notes = vec![format!("configuration: {}", settings.conf.display())];
-        notes.extend(network.keep_ipam_state_in(&dir.join("ipam")));
+        // Where host-local's state goes is decided per node (each node keeps its own, as each
+        // host has its own disk); the notes say where the configuration keeps it instead.
+        notes.extend(network.clone().keep_ipam_state_in(&dir.join("ipam")));
         let mut paths = Vec::new();
         for b in network.binaries() {
             match find_plugin(&b, &settings.dirs) {
@@ -356,16 +358,20 @@ impl Chain {
             .unwrap_or(fallback)
     }
 
-    /// The network as `node` runs it.
+    /// The network as `node` runs it: host-local's state in the node's own directory of the
+    /// run (`cni/ipam/<node>`) unless the configuration says where; per node, the node's
+    /// block and pod MTU.
     fn node_list(&self, node: &NodePlan) -> (NetworkList, Vec<String>) {
-        match self.scope {
+        let (mut list, notes) = match self.scope {
             Scope::Whole => (self.network.clone(), Vec::new()),
             Scope::PerNode { pod_mtu } => {
                 let block = node.pod_block.expect("per-node pod blocks");
                 let gw = node.pod_gateway.expect("per-node gateway").addr();
                 self.network.for_node(block, gw, pod_mtu)
             }
-        }
+        };
+        list.keep_ipam_state_in(&self.dir.join("ipam").join(&node.role));
+        (list, notes)
     }
 
     /// Prepares the chain on `node` (once): the binaries as the node sees them, their
@@ -495,6 +501,22 @@ impl Chain {
         // its loopback network first); the chain wires only the pod's own interface.
         ctx.host(&pod.netns).nl().set_up("lo")?;
         let host = ctx.host(&node.netns);
+        // An attachment of this pod from before (its node restarted: the namespaces are new,
+        // the IPAM reservation is not) is deleted first, as a runtime deletes a sandbox it
+        // finds stale after a reboot: host-local refuses to hand the same container its
+        // address twice.
+        // It asks for its address again (`IP=` in CNI_ARGS, which host-local and static
+        // honour, as a runtime restoring a container with its address passes it), so what
+        // talked to the pod before the restart finds it after.
+        if let Some(stale) = self.cache().of_pod(&pod.role) {
+            runtime::del(host, &self.cache(), &stale, self.settings.timeout)?;
+            if let Some((ip, _)) = stale
+                .parsed_result()
+                .and_then(|r| r.pod_ipv4(&stale.ifname))
+            {
+                a.args.push_str(&format!(";IP={}", ip.addr()));
+            }
+        }
         let result = runtime::add(host, &self.cache(), &mut a, self.settings.timeout)?;
         let (ip, gateway) = result.pod_ipv4(&a.ifname).ok_or_else(|| HarnessError::Component {
             message: format!(
@@ -517,7 +539,7 @@ impl Chain {
     /// its configuration allows it): one record per pod and plugin. A failure that is a
     /// known bug of a plugin is an expected failure naming the bug ([`crate::known`]).
     pub fn check_records(&self, ctx: &Context<'_>) -> Vec<CheckRecord> {
-        let mut out = Vec::new();
+        let mut out = vec![distinct_addresses(ctx.plan)];
         for pod in &ctx.plan.pods {
             let Some((a, result)) = attachment_of(pod) else {
                 continue;
@@ -578,6 +600,40 @@ impl Chain {
         }
         out
     }
+}
+
+/// Every pod the chain wired got an address of its own: an IPAM that hands one address to
+/// two pods is caught here, not only by the odd reachability that follows.
+fn distinct_addresses(plan: &Plan) -> CheckRecord {
+    let mut by_ip: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for pod in plan.pods.iter().filter(|p| p.detail.is_some()) {
+        by_ip
+            .entry(pod.ip.addr().to_string())
+            .or_default()
+            .push(&pod.role);
+    }
+    let shared: Vec<String> = by_ip
+        .iter()
+        .filter(|(_, pods)| pods.len() > 1)
+        .map(|(ip, pods)| format!("{ip} on {}", pods.join(", ")))
+        .collect();
+    let ok = shared.is_empty();
+    harness::checks::record(
+        "ipam",
+        "the chain's pod addresses".into(),
+        "one address per pod".into(),
+        if ok {
+            format!(
+                "{} pods, {} addresses",
+                by_ip.values().map(Vec::len).sum::<usize>(),
+                by_ip.len()
+            )
+        } else {
+            shared.join("; ")
+        },
+        ok,
+        (!ok).then(|| "the chain gave two pods one address".into()),
+    )
 }
 
 impl PodLifecycle for Chain {
