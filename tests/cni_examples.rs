@@ -9,11 +9,14 @@ mod common;
 use common::{code, run, run_id_of, text, Cleanup};
 use reports::{CheckOutcome, RunResult};
 
+/// An example's path: `name` with its extension, or a `.conflist` without one.
 fn conf(name: &str) -> String {
-    format!(
-        "{}/examples/cni/{name}.conflist",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    let file = if name.ends_with(".conf") {
+        name.to_string()
+    } else {
+        format!("{name}.conflist")
+    };
+    format!("{}/examples/cni/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs `backend` with the chain `file` and `extra`, without measuring unless `extra` asks:
@@ -39,7 +42,9 @@ fn passes(backend: &str, file: &str, extra: &[&str]) -> RunResult {
     }
     args.extend_from_slice(extra);
     let o = run(&args);
-    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("cnbench run "), "{backend} {file}: {}", text(&o));
+    let id = run_id_of(&stdout);
     let _guard = Cleanup(vec![id.clone()]);
     assert_eq!(code(&o), 0, "{backend} {file}: {}", text(&o));
     common::assert_nothing_left(&id);
@@ -192,6 +197,22 @@ fn every_single_node_example_passes_with_its_plugins_effects() {
         .map(|d| d.kind.as_str())
         .collect();
     assert_eq!(pods, ["macvlan", "macvlan"]);
+
+    // A single plugin configuration (`.conf`) of an older version: a list of one, run at
+    // 0.3.1, where CHECK does not exist and is not called.
+    let old = passes("cni", "ptp-0.3.1.conf", &[]);
+    assert_all_passed(&old, "ptp-0.3.1.conf");
+    let network = old
+        .components
+        .iter()
+        .find(|c| c.role == "cni-network")
+        .unwrap();
+    assert_eq!(network.version.as_deref(), Some("0.3.1"));
+    assert!(old
+        .checks
+        .iter()
+        .filter(|c| c.check == "cni-check")
+        .all(|c| c.actual.contains("0.3.1 has no CHECK")));
 
     // Static IPAM takes each pod's planned address through the `ips` capability.
     let st = passes("cni", "bridge-static", &[]);
