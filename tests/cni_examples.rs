@@ -43,7 +43,11 @@ fn passes(backend: &str, file: &str, extra: &[&str]) -> RunResult {
     args.extend_from_slice(extra);
     let o = run(&args);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("cnbench run "), "{backend} {file}: {}", text(&o));
+    assert!(
+        stdout.contains("cnbench run "),
+        "{backend} {file}: {}",
+        text(&o)
+    );
     let id = run_id_of(&stdout);
     let _guard = Cleanup(vec![id.clone()]);
     assert_eq!(code(&o), 0, "{backend} {file}: {}", text(&o));
@@ -67,6 +71,17 @@ fn assert_all_passed(r: &RunResult, what: &str) {
             _ => panic!("{what}: {c:#?}"),
         }
     }
+}
+
+/// Each pod's `eth0` as the result recorded it (of the pods on `node`, if given).
+fn pod_eth0s<'a>(
+    r: &'a RunResult,
+    node: Option<&'a str>,
+) -> impl Iterator<Item = &'a reports::DeviceRecord> {
+    r.topology
+        .iter()
+        .filter(move |n| n.role == "pod" && (node.is_none() || n.node.as_deref() == node))
+        .flat_map(|n| n.devices.iter().filter(|d| d.name == "eth0"))
 }
 
 /// Names of the checks `r` ran, each once.
@@ -189,13 +204,7 @@ fn every_single_node_example_passes_with_its_plugins_effects() {
 
     let mac = passes("cni", "macvlan", &["--underlay", "l2"]);
     assert_all_passed(&mac, "macvlan");
-    let pods: Vec<&str> = mac
-        .topology
-        .iter()
-        .filter(|n| n.role == "pod")
-        .flat_map(|n| n.devices.iter().filter(|d| d.name == "eth0"))
-        .map(|d| d.kind.as_str())
-        .collect();
+    let pods: Vec<&str> = pod_eth0s(&mac, None).map(|d| d.kind.as_str()).collect();
     assert_eq!(pods, ["macvlan", "macvlan"]);
 
     // A single plugin configuration (`.conf`) of an older version: a list of one, run at
@@ -217,11 +226,7 @@ fn every_single_node_example_passes_with_its_plugins_effects() {
     // Static IPAM takes each pod's planned address through the `ips` capability.
     let st = passes("cni", "bridge-static", &[]);
     assert_all_passed(&st, "bridge-static");
-    let mut addrs: Vec<String> = st
-        .topology
-        .iter()
-        .filter(|n| n.role == "pod")
-        .flat_map(|n| n.devices.iter().filter(|d| d.name == "eth0"))
+    let mut addrs: Vec<String> = pod_eth0s(&st, None)
         .flat_map(|d| d.addresses.clone())
         .collect();
     addrs.sort();
@@ -299,11 +304,7 @@ fn pod_wiring_cni_passes_on_vxlan_host_gw_and_bgp() {
         // configuration's subnet), as flannel's lease gives it.
         let net = if backend == "bgp" { "10.20" } else { "100.96" };
         for (node, block) in [("n0", format!("{net}.0.")), ("n1", format!("{net}.1."))] {
-            let pods: Vec<&String> = r
-                .topology
-                .iter()
-                .filter(|n| n.role == "pod" && n.node.as_deref() == Some(node))
-                .flat_map(|n| n.devices.iter().filter(|d| d.name == "eth0"))
+            let pods: Vec<&String> = pod_eth0s(&r, Some(node))
                 .flat_map(|d| d.addresses.iter())
                 .collect();
             assert!(

@@ -45,28 +45,6 @@ pub struct ExecInput {
     pub interruptible: bool,
 }
 
-/// Runs `cmd` inside a namespace of this machine to its end, killing it after `limit`: an
-/// error if it does not finish in time.
-pub fn run_to_end(ns: &Netns, cmd: Command, limit: Duration) -> Result<CmdOutput> {
-    let what = format!("{:?}", cmd.get_program());
-    let out = exec_to_end(
-        ns,
-        cmd,
-        &ExecInput {
-            limit,
-            ..ExecInput::default()
-        },
-    )?;
-    if out.timed_out {
-        return Err(HarnessError::Process {
-            what,
-            netns: ns.name().to_string(),
-            message: format!("did not finish within {} ms", limit.as_millis()),
-        });
-    }
-    Ok(out)
-}
-
 /// Runs `cmd` inside a namespace of this machine to its end with `input`; one that does not
 /// finish in time is killed by its pid and returned with `timed_out` set.
 pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<CmdOutput> {

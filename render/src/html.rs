@@ -376,29 +376,12 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::groups;
-    use crate::{Input, InputResult};
 
     /// The page of `vxlan.json` (from tests/data) as run by a backend that recorded
     /// `components`, without plots.
     fn page(components: Vec<reports::ComponentRecord>) -> String {
-        let mut input = Input::read(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vxlan.json"),
-        )
-        .unwrap();
-        let InputResult::Run(r) = &mut input.result else {
-            panic!("a run result")
-        };
-        r.components = components;
-        let inputs = [input];
-        let groups = groups(&inputs);
-        let rendered: Vec<Rendered> = groups
-            .iter()
-            .map(|_| Rendered {
-                plots: Vec::new(),
-                omitted: Vec::new(),
-            })
-            .collect();
+        let inputs = crate::test_support::vxlan_with(components);
+        let (groups, rendered) = crate::test_support::unplotted(&inputs);
         render(&groups, &rendered)
     }
 

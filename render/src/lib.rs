@@ -67,6 +67,9 @@ pub mod text;
 pub mod units;
 pub mod words;
 
+#[cfg(test)]
+mod test_support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -22,7 +22,7 @@ mod scale;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cni_runtime::wiring::{self, PodWiring};
+use cni_runtime::wiring::{self, PodWiring, Wired};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Datapath, Expectations,
     FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program,
@@ -112,8 +112,8 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         None => BgpTopology::default(),
         Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
     };
-    let pods = PodWiring::from_options(options, plan, plan.spec.mtu)?;
-    Ok(Box::new(Bgp::new(topology).with_pods(pods)))
+    let wired = Wired::from_options(options, plan, plan.spec.mtu, &INFO)?;
+    Ok(Box::new(Bgp::new(topology).with_pods(wired)))
 }
 
 /// What setup saw of the control plane, for the checks and for `cnbench scale`.
@@ -133,9 +133,9 @@ pub struct Bgp {
     /// How long setup waits for convergence; None: not at all (the caller measures it).
     wait: Option<Duration>,
     progress: Mutex<Progress>,
-    /// Who wires the pods: cnbench's Calico-style veths, or a CNI chain.
-    pods: PodWiring,
-    info: BackendInfo,
+    /// Who wires the pods (cnbench's Calico-style veths, or a CNI chain), and the info
+    /// with it.
+    wired: Wired,
 }
 
 impl Bgp {
@@ -146,29 +146,22 @@ impl Bgp {
             topology,
             wait: Some(CONVERGE_WAIT),
             progress: Mutex::new(Progress::default()),
-            pods: PodWiring::Builtin,
-            info: INFO,
+            wired: Wired::builtin(&INFO),
         }
     }
 
-    /// The same, its pods wired by `pods`.
-    pub fn with_pods(self, pods: PodWiring) -> Bgp {
-        Bgp {
-            info: BackendInfo {
-                link_kinds: pods.link_kinds(INFO.link_kinds),
-                ..INFO
-            },
-            pods,
-            ..self
-        }
+    /// The same, its pods wired as `wired` says.
+    pub fn with_pods(self, wired: Wired) -> Bgp {
+        Bgp { wired, ..self }
     }
 
     /// Wires `node`: forwarding on (it routes between its pods and eth0), its pods
     /// (cnbench's way, or the chain's), and the stand-in for a default route on l2.
     fn wire_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        self.pods
+        self.wired
+            .pods
             .wire_node(ctx, node, || pods::wire_node(ctx, node))?;
-        if let PodWiring::Cni(_) = self.pods {
+        if let PodWiring::Cni(_) = self.wired.pods {
             ctx.host(&node.netns)
                 .set_sysctl("net.ipv4.ip_forward", "1")?;
             if let Some(r) = pods::node_gateway_route(ctx.plan) {
@@ -237,12 +230,12 @@ pub fn validate_plan(plan: &Plan) -> std::result::Result<(), PlanError> {
 
 impl Backend for Bgp {
     fn info(&self) -> &BackendInfo {
-        &self.info
+        &self.wired.info
     }
 
     fn options(&self) -> BackendOptions {
         let mut o = BackendOptions::new().with("bgp-topology", self.topology.as_str());
-        self.pods.resolve_into(&mut o);
+        self.wired.pods.resolve_into(&mut o);
         o
     }
 
@@ -250,7 +243,10 @@ impl Backend for Bgp {
     /// refuses a missing program with the package to install).
     fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
         validate_plan(plan)?;
-        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
+        self.wired
+            .pods
+            .validate(plan)
+            .map_err(|why| INFO.refuse(why))
     }
 
     /// Every node wired, then every BIRD started at once (a speaker waits for its peers), and
@@ -297,12 +293,12 @@ impl Backend for Bgp {
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, &self.pods)
+        expect::expectations(plan, &self.wired.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
         let mut out = checks::extra_checks(self, ctx);
-        out.extend(self.pods.extra_checks(ctx));
+        out.extend(self.wired.pods.extra_checks(ctx));
         out
     }
 
@@ -310,22 +306,23 @@ impl Backend for Bgp {
         Capabilities {
             faults: Some(self),
             control_plane: Some(self),
-            pods: Some(self.pods.pods(self)),
+            pods: Some(self.wired.pods.pods(self)),
             // The sweep measures BIRD with cnbench's own pods.
-            scale: matches!(self.pods, PodWiring::Builtin)
+            scale: matches!(self.wired.pods, PodWiring::Builtin)
                 .then_some(self as &dyn harness::backend::ControlPlaneScale),
-            teardown: self.pods.teardown(),
+            teardown: self.wired.pods.teardown(),
         }
     }
 
     fn programs(&self) -> Vec<std::path::PathBuf> {
         let mut p: Vec<std::path::PathBuf> = self
+            .wired
             .info
             .programs
             .iter()
             .filter_map(|p| harness::detect::find_binary(p.name))
             .collect();
-        p.extend(self.pods.programs());
+        p.extend(self.wired.pods.programs());
         p
     }
 }

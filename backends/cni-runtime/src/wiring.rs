@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use harness::backend::{
-    BackendOptions, Context, Expectations, OptionDecl, PodLifecycle, PodReport, Teardown,
+    BackendInfo, BackendOptions, Context, Expectations, OptionDecl, PodLifecycle, PodReport,
+    Teardown,
 };
 use harness::topology::{NodePlan, Plan, PodPlan, Substrate};
 use harness::{HarnessError, Result};
@@ -681,6 +682,51 @@ impl Teardown for Chain {
 /// [`crate::expect::pod_expectations`].
 pub fn expectations(chain: &Chain, plan: &Plan) -> Expectations {
     crate::expect::pod_expectations(plan, chain.network(), chain.pod_mtu(plan), true)
+}
+
+/// A backend's facts with who wires its pods: its `BackendInfo` with the kinds the chain's
+/// plugins make added, and the options in effect.
+#[derive(Debug)]
+pub struct Wired {
+    /// Who wires the pods.
+    pub pods: PodWiring,
+    /// The backend's info, with the chain's link kinds.
+    pub info: BackendInfo,
+}
+
+impl Wired {
+    /// `base`, its pods wired by `pods`.
+    pub fn new(pods: PodWiring, base: &BackendInfo) -> Wired {
+        Wired {
+            info: BackendInfo {
+                link_kinds: pods.link_kinds(base.link_kinds),
+                ..*base
+            },
+            pods,
+        }
+    }
+
+    /// `base` with cnbench's own pods.
+    pub fn builtin(base: &BackendInfo) -> Wired {
+        Wired::new(PodWiring::Builtin, base)
+    }
+
+    /// `base` with the pods the options ask for ([`PodWiring::from_options`]).
+    pub fn from_options(
+        o: &BackendOptions,
+        plan: &Plan,
+        pod_mtu: u32,
+        base: &BackendInfo,
+    ) -> std::result::Result<Wired, String> {
+        Ok(Wired::new(PodWiring::from_options(o, plan, pod_mtu)?, base))
+    }
+
+    /// The pod-wiring options in effect.
+    pub fn options(&self) -> BackendOptions {
+        let mut o = BackendOptions::new();
+        self.pods.resolve_into(&mut o);
+        o
+    }
 }
 
 /// Who wires the pods of a backend that keeps its own control plane between nodes.

@@ -12,7 +12,7 @@
 mod expect;
 mod route;
 
-use cni_runtime::wiring::{PodWiring, POD_WIRING_OPTIONS};
+use cni_runtime::wiring::{Wired, POD_WIRING_OPTIONS};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations,
 };
@@ -39,30 +39,14 @@ static PODS: BridgePods = BridgePods {
     overhead_bytes: 0,
 };
 
-/// The host-gw backend.
+/// The host-gw backend, with who wires its pods.
 #[derive(Debug)]
-pub struct HostGw {
-    pods: PodWiring,
-    info: BackendInfo,
-}
+pub struct HostGw(Wired);
 
 impl Default for HostGw {
     /// With cnbench's own pod wiring.
     fn default() -> HostGw {
-        HostGw::new(PodWiring::Builtin)
-    }
-}
-
-impl HostGw {
-    /// The backend with its pods wired by `pods`.
-    pub fn new(pods: PodWiring) -> HostGw {
-        HostGw {
-            info: BackendInfo {
-                link_kinds: pods.link_kinds(INFO.link_kinds),
-                ..INFO
-            },
-            pods,
-        }
+        HostGw(Wired::builtin(&INFO))
     }
 }
 
@@ -71,19 +55,17 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let pods = PodWiring::from_options(options, plan, plan.spec.mtu)?;
-    Ok(Box::new(HostGw::new(pods)))
+    let wired = Wired::from_options(options, plan, plan.spec.mtu, &INFO)?;
+    Ok(Box::new(HostGw(wired)))
 }
 
 impl Backend for HostGw {
     fn info(&self) -> &BackendInfo {
-        &self.info
+        &self.0.info
     }
 
     fn options(&self) -> BackendOptions {
-        let mut o = BackendOptions::new();
-        self.pods.resolve_into(&mut o);
-        o
+        self.0.options()
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
@@ -92,14 +74,14 @@ impl Backend for HostGw {
             "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
              where host-gw stops working)",
         )?;
-        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
+        self.0.pods.validate(plan).map_err(|why| INFO.refuse(why))
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         // The node routes between cni0 and eth0; a new namespace starts with forwarding off.
         ctx.host(&node.netns)
             .set_sysctl("net.ipv4.ip_forward", "1")?;
-        self.pods.wire_node(ctx, node, || {
+        self.0.pods.wire_node(ctx, node, || {
             podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
         })
     }
@@ -107,22 +89,22 @@ impl Backend for HostGw {
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
             control_plane: Some(self),
-            pods: Some(self.pods.pods(&PODS)),
-            teardown: self.pods.teardown(),
+            pods: Some(self.0.pods.pods(&PODS)),
+            teardown: self.0.pods.teardown(),
             ..Capabilities::default()
         }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, &self.pods)
+        expect::expectations(plan, &self.0.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        self.pods.extra_checks(ctx)
+        self.0.pods.extra_checks(ctx)
     }
 
     fn programs(&self) -> Vec<std::path::PathBuf> {
-        self.pods.programs()
+        self.0.pods.programs()
     }
 }
 

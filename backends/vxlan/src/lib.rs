@@ -13,7 +13,7 @@
 mod expect;
 mod vtep;
 
-use cni_runtime::wiring::{PodWiring, POD_WIRING_OPTIONS};
+use cni_runtime::wiring::{Wired, POD_WIRING_OPTIONS};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, FaultDecl,
     OwnFaults,
@@ -53,30 +53,14 @@ static PODS: BridgePods = BridgePods {
     overhead_bytes: OVERHEAD,
 };
 
-/// The vxlan backend.
+/// The vxlan backend, with who wires its pods.
 #[derive(Debug)]
-pub struct Vxlan {
-    pods: PodWiring,
-    info: BackendInfo,
-}
+pub struct Vxlan(Wired);
 
 impl Default for Vxlan {
     /// With cnbench's own pod wiring.
     fn default() -> Vxlan {
-        Vxlan::new(PodWiring::Builtin)
-    }
-}
-
-impl Vxlan {
-    /// The backend with its pods wired by `pods`.
-    pub fn new(pods: PodWiring) -> Vxlan {
-        Vxlan {
-            info: BackendInfo {
-                link_kinds: pods.link_kinds(INFO.link_kinds),
-                ..INFO
-            },
-            pods,
-        }
+        Vxlan(Wired::builtin(&INFO))
     }
 }
 
@@ -85,19 +69,17 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let pods = PodWiring::from_options(options, plan, plan.spec.mtu - OVERHEAD)?;
-    Ok(Box::new(Vxlan::new(pods)))
+    let wired = Wired::from_options(options, plan, plan.spec.mtu - OVERHEAD, &INFO)?;
+    Ok(Box::new(Vxlan(wired)))
 }
 
 impl Backend for Vxlan {
     fn info(&self) -> &BackendInfo {
-        &self.info
+        &self.0.info
     }
 
     fn options(&self) -> BackendOptions {
-        let mut o = BackendOptions::new();
-        self.pods.resolve_into(&mut o);
-        o
+        self.0.options()
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
@@ -105,7 +87,7 @@ impl Backend for Vxlan {
             plan,
             "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
         )?;
-        self.pods.validate(plan).map_err(|why| INFO.refuse(why))
+        self.0.pods.validate(plan).map_err(|why| INFO.refuse(why))
     }
 
     /// Every node with its first VTEP MAC (derived from the plan, so runs compare); the
@@ -127,22 +109,22 @@ impl Backend for Vxlan {
         Capabilities {
             faults: Some(self),
             control_plane: Some(self),
-            pods: Some(self.pods.pods(&PODS)),
-            teardown: self.pods.teardown(),
+            pods: Some(self.0.pods.pods(&PODS)),
+            teardown: self.0.pods.teardown(),
             ..Capabilities::default()
         }
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, &self.pods)
+        expect::expectations(plan, &self.0.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
-        self.pods.extra_checks(ctx)
+        self.0.pods.extra_checks(ctx)
     }
 
     fn programs(&self) -> Vec<std::path::PathBuf> {
-        self.pods.programs()
+        self.0.pods.programs()
     }
 }
 
@@ -156,7 +138,7 @@ impl Vxlan {
             .set_sysctl("net.ipv4.ip_forward", "1")?;
         let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
         vtep::create(ctx, node, pod_mtu, mac)?;
-        self.pods.wire_node(ctx, node, || {
+        self.0.pods.wire_node(ctx, node, || {
             podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)
         })
     }
