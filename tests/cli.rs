@@ -287,7 +287,16 @@ fn help_lists_the_values_flags_take() {
     for v in DESIGN_BACKENDS
         .iter()
         .chain(&["tcp-stream", "udp-stream", "tcp-rr", "udp-rr", "tcp-crr"])
-        .chain(&["faithful", "batched", "kernel", "userspace", "mesh", "rr", "builtin", "cni"])
+        .chain(&[
+            "faithful",
+            "batched",
+            "kernel",
+            "userspace",
+            "mesh",
+            "rr",
+            "builtin",
+            "cni",
+        ])
     {
         assert!(
             out.contains(&format!("- {v}:")),

@@ -793,8 +793,13 @@ fn a_plugin_that_lies_about_the_address_fails_the_interface_check() {
 /// pod's ADD for up to 10 minutes; returns once the hang plugin and its child (`sleep`) run,
 /// with the run's id.
 fn start_hanging(dir: &Scratch) -> (Child, String) {
+    start_hanging_as(dir, Running::start)
+}
+
+/// [`start_hanging`], cnbench started by `start` (as a plain child, or as a terminal's job).
+fn start_hanging_as(dir: &Scratch, start: fn(&[&str]) -> Running) -> (Child, String) {
     let conf = dir.conflist("hang");
-    let mut r = Child(Running::start(&[
+    let mut r = Child(start(&[
         "run",
         "--backend",
         "cni",
@@ -873,6 +878,35 @@ fn sigint_during_an_add_tears_everything_down() {
     );
     assert_nothing_left(&id);
     assert_root_unchanged(&before, "an interrupted run");
+}
+
+/// A Ctrl-C at the terminal reaches every process of the foreground job: cnbench, and a
+/// plugin it runs only if it shares cnbench's process group. Each plugin has a group of its
+/// own, so the hung ADD is given up by cnbench (exit 130, not a plugin's failure) and the
+/// teardown's DELs run undisturbed.
+#[test]
+fn ctrl_c_at_the_terminal_during_an_add_is_an_interrupt() {
+    let dir = Scratch::new("ctrlc");
+    let before = root_snapshot();
+    let (mut r, id) = start_hanging_as(&dir, Running::start_as_job);
+    let _leftovers = Leftovers::of(&id);
+    let sleeper = sleeper_of(&id);
+    r.0.signal_group(libc::SIGINT);
+    assert_eq!(
+        r.0.wait(Duration::from_secs(30)),
+        Some(130),
+        "{:?}",
+        r.0.seen
+    );
+    let calls: Vec<String> = dir.calls().iter().map(|c| c.label()).collect();
+    assert_eq!(calls, ["ADD before-hang", "DEL before-hang"]);
+    assert_eq!(dir.reservations("hang"), Vec::<String>::new());
+    assert!(
+        !common::alive(sleeper),
+        "the hang plugin's child {sleeper} lives on"
+    );
+    assert_nothing_left(&id);
+    assert_root_unchanged(&before, "a run interrupted at its terminal");
 }
 
 #[test]

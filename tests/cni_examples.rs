@@ -277,10 +277,18 @@ fn ipvlan_runs_where_the_kernel_has_it_and_is_refused_before_anything_elsewhere(
 
 #[test]
 fn pod_wiring_cni_passes_on_vxlan_host_gw_and_bgp() {
-    for backend in ["vxlan", "host-gw", "bgp"] {
+    // flannel's own chain on each; the full chain (portmap, bandwidth, firewall, tuning) on
+    // vxlan, where the firewall's rules must have passed forwarded traffic and tuning's MTU
+    // is the path's.
+    for (backend, chain) in [
+        ("vxlan", "flannel"),
+        ("host-gw", "flannel"),
+        ("bgp", "flannel"),
+        ("vxlan", "bridge-chain"),
+    ] {
         let r = passes(
             backend,
-            "flannel",
+            chain,
             &[
                 "--pod-wiring",
                 "cni",
@@ -300,6 +308,19 @@ fn pod_wiring_cni_passes_on_vxlan_host_gw_and_bgp() {
             backend,
             &["interface", "route", "cni-check", "portmap", "reachability"],
         );
+        if chain == "bridge-chain" {
+            assert_ran(&r, chain, &["bandwidth", "firewall", "tuning", "encap"]);
+            let pmtu = r.checks.iter().find(|c| c.check == "pmtu").expect("pmtu");
+            assert!(
+                pmtu.subject.contains("1400 bytes"),
+                "tuning's MTU is the path's: {pmtu:?}"
+            );
+            assert!(r
+                .checks
+                .iter()
+                .filter(|c| c.check == "firewall")
+                .all(|c| c.actual.contains(" packets]") && !c.actual.contains("[0 packets]")));
+        }
         // Each node's pods in its own block of the backend's pod network (not the
         // configuration's subnet), as flannel's lease gives it.
         let net = if backend == "bgp" { "10.20" } else { "100.96" };

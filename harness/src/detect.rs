@@ -35,10 +35,34 @@ pub fn require_root() -> Result<()> {
     }
 }
 
+/// Kinds whose module, when the kernel loads it on first use, makes default devices in the
+/// machine's own namespace (`ifb0`, `ifb1`; `dummy0`), and the module parameter that makes
+/// none.
+const MODULES_WITH_DEFAULT_DEVICES: [(&str, &str); 2] =
+    [("ifb", "numifbs=0"), ("dummy", "numdummies=0")];
+
+/// Loads, where it is a module not loaded yet, each kind of `kinds` whose module would make
+/// default devices in the machine's own namespace, with the parameter that makes none: the
+/// kernel would otherwise load it on the first `ip link add` of that kind (a probe's, a CNI
+/// bandwidth plugin's) with its defaults. Built in, loaded already, or no `modprobe`: nothing
+/// to do (a failure here only means the kernel loads it its own way).
+fn load_quietly(kinds: &[&str]) {
+    for (kind, param) in MODULES_WITH_DEFAULT_DEVICES {
+        if kinds.contains(&kind) && !Path::new(&format!("/sys/module/{kind}")).exists() {
+            let _ = std::process::Command::new("modprobe")
+                .args([kind, param])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// Tries each kind in a scratch namespace. `tun` is checked through `/dev/net/tun`, since TUN
 /// devices are made with an ioctl, not netlink.
 pub fn probe_link_kinds(kinds: &[&str]) -> Result<Vec<KindSupport>> {
     require_root()?;
+    load_quietly(kinds);
     let name = crate::topology::netns_name(&crate::topology::new_run_id(), "probe");
     let ns = Netns::create(&name)?;
     let result = (|| {

@@ -8,6 +8,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{HarnessError, Result};
 use crate::netns::Netns;
 use crate::process;
@@ -23,11 +25,21 @@ pub struct CmdOutput {
     pub stdout: String,
     /// Its stderr.
     pub stderr: String,
-    /// Whether it was killed (by pid) because it did not finish in time; `status` then says
-    /// by which signal.
-    pub timed_out: bool,
+    /// Why it was killed, if it was (its process group, by its pid); `status` then says by
+    /// which signal.
+    pub killed: Option<Killed>,
     /// Its pid (on its machine), for messages about it.
     pub pid: Option<u32>,
+}
+
+/// Why a program run to its end was killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Killed {
+    /// It did not finish within its limit.
+    TimedOut,
+    /// SIGINT or SIGTERM reached the harness while it ran, and it was interruptible.
+    Interrupted,
 }
 
 /// What a program run to its end gets beyond its arguments: environment variables added to
@@ -46,10 +58,17 @@ pub struct ExecInput {
 }
 
 /// Runs `cmd` inside a namespace of this machine to its end with `input`; one that does not
-/// finish in time is killed by its pid and returned with `timed_out` set.
+/// finish in time (or is interrupted) is killed with its process group, by its pid, and
+/// returned with [`CmdOutput::killed`] set.
+///
+/// It runs in a process group of its own: a Ctrl-C typed at the harness's terminal reaches
+/// the harness, which decides (a plugin's DEL during teardown must not die of it), and a kill
+/// takes the program's own children along (an IPAM plugin, `iptables` holding a lock).
 pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<CmdOutput> {
+    use std::os::unix::process::CommandExt;
     let what = format!("{:?}", cmd.get_program());
-    cmd.envs(input.env.iter().map(|(k, v)| (k, v)))
+    cmd.process_group(0)
+        .envs(input.env.iter().map(|(k, v)| (k, v)))
         .stdin(if input.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -83,19 +102,21 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
     let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
     let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
     let deadline = Instant::now() + input.limit;
-    let mut timed_out = false;
+    let mut killed = None;
     let status = loop {
+        let interrupted = input.interruptible && crate::signals::interrupted();
         match child.try_wait() {
             Ok(Some(s)) => break s.into(),
-            Ok(None)
-                if Instant::now() < deadline
-                    && !(input.interruptible && crate::signals::interrupted()) =>
-            {
+            Ok(None) if Instant::now() < deadline && !interrupted => {
                 std::thread::sleep(Duration::from_millis(5))
             }
             _ => {
-                timed_out = true;
-                process::stop(&mut child, Duration::from_millis(100));
+                killed = Some(if interrupted {
+                    Killed::Interrupted
+                } else {
+                    Killed::TimedOut
+                });
+                process::stop_group(&mut child, Duration::from_millis(100));
                 break child
                     .try_wait()
                     .ok()
@@ -105,33 +126,34 @@ pub fn exec_to_end(ns: &Netns, mut cmd: Command, input: &ExecInput) -> Result<Cm
             }
         }
     };
+    // After a kill, a grandchild that inherited the pipes may keep them open: read what is
+    // there without waiting for it (and do not wait for a write it never reads).
+    let was_killed = killed.is_some();
     if let Some(feed) = feed {
-        let _ = feed.join();
+        join_within(feed, was_killed);
     }
     Ok(CmdOutput {
         status,
-        // A child of the program may still hold the pipes open after the program was
-        // killed: read what is there without waiting for it.
-        stdout: join_within(out, timed_out),
-        stderr: join_within(err, timed_out),
-        timed_out,
+        stdout: join_within(out, was_killed),
+        stderr: join_within(err, was_killed),
+        killed,
         pid: Some(pid),
     })
 }
 
-/// The text a drain thread read; after a kill, only if it finishes within a moment (a
-/// grandchild that inherited the pipe may keep it open).
-fn join_within(drain: std::thread::JoinHandle<String>, killed: bool) -> String {
+/// What a helper thread returned; after a kill, only if it finishes within a moment
+/// (otherwise the default, and the thread is left to end with its pipe).
+fn join_within<T: Default>(thread: std::thread::JoinHandle<T>, killed: bool) -> T {
     if killed {
         let deadline = Instant::now() + Duration::from_millis(200);
-        while !drain.is_finished() && Instant::now() < deadline {
+        while !thread.is_finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if !drain.is_finished() {
-            return String::new();
+        if !thread.is_finished() {
+            return T::default();
         }
     }
-    drain.join().unwrap_or_default()
+    thread.join().unwrap_or_default()
 }
 
 /// Writes sysctls of a namespace of this machine, on one thread that entered it.

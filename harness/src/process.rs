@@ -118,6 +118,24 @@ pub fn stop(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
+/// Stops a child that leads its own process group (`Command::process_group(0)`) with its
+/// group: SIGTERM to the group, SIGKILL to it after `grace` (to what is left of it, the
+/// child's own children too); always reaps the child. Still by pid: the group's id is the
+/// child's pid.
+pub fn stop_group(child: &mut Child, grace: Duration) {
+    let group = Pid::from_raw(-(child.id() as i32));
+    let _ = kill(group, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = kill(group, Signal::SIGKILL);
+    let _ = child.wait();
+}
+
 /// Pids of every process whose network namespace is one of those with inodes `inos` (one
 /// pass over /proc, however many namespaces a run has).
 pub fn pids_in_netns(inos: &[u64]) -> Vec<i32> {

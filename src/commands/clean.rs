@@ -28,13 +28,19 @@ pub fn clean(all: bool) -> Result<ExitCode> {
         if !abandoned {
             continue;
         }
-        if let Ok((backend, topo)) = attach(&run) {
-            let failed = topo.down(backend.as_ref());
-            if failed.is_empty() {
-                removed.push(run);
-            } else {
-                errors.extend(failed);
+        match attach(&run) {
+            Ok((backend, topo)) => {
+                let failed = topo.down(backend.as_ref());
+                if failed.is_empty() {
+                    removed.push(run);
+                } else {
+                    errors.extend(failed);
+                }
             }
+            Err(e) => say!(
+                "{run}: its backend's own teardown (a CNI chain's DEL) cannot run ({}); removing what is left",
+                e.root_cause()
+            ),
         }
     }
     let mut report = state::clean(all);

@@ -124,8 +124,18 @@ pub struct Running {
 impl Running {
     /// Starts cnbench with `args`.
     pub fn start(args: &[&str]) -> Running {
-        let mut child = cnbench()
-            .args(args)
+        Running::spawn(cnbench().args(args))
+    }
+
+    /// Starts cnbench with `args` leading a process group of its own, as a shell starts a
+    /// foreground job: [`Running::signal_group`] then does what a Ctrl-C at its terminal does.
+    pub fn start_as_job(args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt;
+        Running::spawn(cnbench().args(args).process_group(0))
+    }
+
+    fn spawn(cmd: &mut Command) -> Running {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -183,6 +193,14 @@ impl Running {
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         let r = unsafe { libc::kill(self.child.id() as i32, sig) };
         assert_eq!(r, 0, "kill failed");
+    }
+
+    /// Sends a signal to the process group it leads ([`Running::start_as_job`]), as a
+    /// terminal sends Ctrl-C to its foreground job: to every process still in that group.
+    pub fn signal_group(&self, sig: i32) {
+        // SAFETY: kill(2) of the group our own child leads (its pid); no memory is involved.
+        let r = unsafe { libc::kill(-(self.child.id() as i32), sig) };
+        assert_eq!(r, 0, "kill of the group failed");
     }
 }
 

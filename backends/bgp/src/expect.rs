@@ -128,7 +128,13 @@ pub fn expectations(plan: &Plan, wiring: &PodWiring) -> Expectations {
         // path MTU and the pod IPs are on the wire.
         let (a, b) = (plan.node_of(&plan.pods[from]), plan.node_of(&plan.pods[to]));
         let hops = if a.segment == b.segment { 2 } else { 3 };
-        e.add_path_facts(plan, (from, to), hops, mtu, Wire::Plain);
+        e.add_path_facts(
+            plan,
+            (from, to),
+            hops,
+            wiring.pod_mtu(plan, mtu),
+            Wire::Plain,
+        );
     }
     e.add_default_measure_pairs(plan);
     e

@@ -22,7 +22,8 @@ mod scale;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cni_runtime::wiring::{self, PodWiring, Wired};
+use cni_runtime::options as wiring;
+use cni_runtime::wiring::{PodWiring, Wired};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Datapath, Expectations,
     FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program,
@@ -112,7 +113,8 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         None => BgpTopology::default(),
         Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
     };
-    let wired = Wired::from_options(options, plan, plan.spec.mtu, &INFO)?;
+    let wired =
+        Wired::from_options(options, plan, plan.spec.mtu, &INFO).map_err(|e| e.to_string())?;
     Ok(Box::new(Bgp::new(topology).with_pods(wired)))
 }
 
@@ -246,7 +248,7 @@ impl Backend for Bgp {
         self.wired
             .pods
             .validate(plan)
-            .map_err(|why| INFO.refuse(why))
+            .map_err(|why| INFO.refuse(why.to_string()))
     }
 
     /// Every node wired, then every BIRD started at once (a speaker waits for its peers), and

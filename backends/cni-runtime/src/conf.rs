@@ -331,9 +331,9 @@ impl NetworkList {
             .into_iter()
             .filter_map(|c| capability_args.get(&c).map(|v| (c, v.clone())))
             .collect();
-        if runtime.is_empty() {
-            req.remove("runtimeConfig");
-        } else {
+        // As libcni: the runtime's object replaces a configured one when there is anything to
+        // put in it, and a configured one is passed through otherwise.
+        if !runtime.is_empty() {
             req.insert("runtimeConfig".into(), Value::Object(runtime));
         }
         match prev_result {
@@ -402,9 +402,7 @@ fn version_key(v: &str) -> (u32, u32, u32) {
 
 fn plugin(raw: Map<String, Value>) -> Result<PluginConf, String> {
     let plugin_type = match raw.get("type") {
-        Some(Value::String(t)) if !t.is_empty() && !t.contains('/') && t != "." && t != ".." => {
-            t.clone()
-        }
+        Some(Value::String(t)) if is_file_name(t) => t.clone(),
         Some(Value::String(t)) => {
             return Err(format!(
                 "plugin type {t:?} is not a file name (CNI spec §1: no `/`)"
@@ -414,11 +412,17 @@ fn plugin(raw: Map<String, Value>) -> Result<PluginConf, String> {
     };
     if let Some(ipam) = raw.get("ipam") {
         match ipam.get("type").and_then(Value::as_str) {
-            Some(t) if !t.is_empty() && !t.contains('/') => {}
+            Some(t) if is_file_name(t) => {}
             _ => return Err(format!("{plugin_type}'s \"ipam\" has no usable \"type\"")),
         }
     }
     Ok(PluginConf { plugin_type, raw })
+}
+
+/// Whether `t` names a file in a directory (a plugin's `type`): not empty, no `/`, not `.`
+/// or `..`.
+fn is_file_name(t: &str) -> bool {
+    !t.is_empty() && !t.contains('/') && t != "." && t != ".."
 }
 
 fn valid_name(n: &str) -> bool {

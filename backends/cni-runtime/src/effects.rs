@@ -1,8 +1,8 @@
 //! What each well-known chained plugin must have *done*, beyond the wiring its result
 //! describes: portmap (a host port of the node reaches the pod), bandwidth (a TCP stream is
-//! held to the configured rate), firewall (its rules for the pod are in the node's ruleset;
-//! the traffic it allows is the reachability matrix), tuning (the sysctls, MTU and MAC it
-//! sets are in place). One check record per pod and effect.
+//! held to the configured rate), firewall (its rules for the pod are in the node's ruleset,
+//! and across nodes the pod's forwarded traffic passed them), tuning (the sysctls, MTU and
+//! MAC it sets are in place). One check record per pod and effect.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -229,8 +229,21 @@ fn stream(
         .map_err(|e| format!("listen on {to_ip}: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let addr = SocketAddr::from((to_ip, port));
+    // Accepted within a deadline: a connect that fails must not leave this thread (and the
+    // listener's namespace) waiting for ever.
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let receiver = std::thread::spawn(move || -> Result<f64, String> {
-        let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+        let until = Instant::now() + CONNECT_TIMEOUT;
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        };
+        s.set_nonblocking(false).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 1 << 16];
@@ -271,8 +284,13 @@ fn stream(
 }
 
 /// The firewall plugin's rules for each pod are in its node's ruleset: the pod's address
-/// accepted from and (established) to, in the chain the plugin hooks into FORWARD.
+/// accepted from and (established) to, in the chain the plugin hooks into FORWARD. Across
+/// nodes the matrix (run before these checks) has sent the pod's traffic through its node's
+/// FORWARD chain, so the rule accepting it must have counted packets; on one node nothing
+/// crosses FORWARD (pods are bridged to each other, and the node is their destination, not
+/// their router), so there the rules' presence is what is checked.
 fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
+    let forwarded = ctx.plan.nodes.len() > 1;
     let mut out = Vec::new();
     let mut saves: std::collections::BTreeMap<String, Result<String, String>> = Default::default();
     for pod in pods {
@@ -282,41 +300,66 @@ fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
             .or_insert_with(|| iptables_save(ctx.host(&node.netns)));
         let ip = format!("{}/32", pod.ip.addr());
         let subject = format!("{} ruleset: {}", node.role, pod.role);
-        let expected = format!("-A CNI-FORWARD -s {ip} ... -j ACCEPT; -A CNI-FORWARD -d {ip} ... -j ACCEPT; FORWARD -j CNI-FORWARD");
+        let expected = format!(
+            "-A CNI-FORWARD -s {ip} ... -j ACCEPT{}; -A CNI-FORWARD -d {ip} ... -j ACCEPT; FORWARD -j CNI-FORWARD",
+            if forwarded { " (having accepted the pod's forwarded packets)" } else { "" }
+        );
         out.push(match save {
             Ok(text) => {
+                // `iptables-save -c` lines: `[packets:bytes] -A CHAIN ...`.
+                let rules: Vec<(u64, &str)> = text
+                    .lines()
+                    .filter_map(|l| {
+                        let (counters, rule) = l.strip_prefix('[')?.split_once("] ")?;
+                        Some((counters.split(':').next()?.parse().ok()?, rule))
+                    })
+                    .collect();
                 let rule = |dir: &str| {
-                    text.lines().find(|l| {
+                    rules.iter().find(|(_, l)| {
                         l.starts_with("-A CNI-FORWARD")
                             && l.contains(&format!("{dir} {ip}"))
                             && l.ends_with("-j ACCEPT")
                     })
                 };
-                let hooked = text
-                    .lines()
-                    .any(|l| l.starts_with("-A FORWARD") && l.contains("-j CNI-FORWARD"));
-                let (from, to) = (rule("-s"), rule("-d"));
-                let ok = hooked && from.is_some() && to.is_some();
-                let actual = [from, to]
+                let hooked = rules
                     .iter()
-                    .map(|r| r.unwrap_or("(missing)").to_string())
-                    .chain(std::iter::once(if hooked {
-                        "FORWARD jumps to CNI-FORWARD".to_string()
+                    .any(|(_, l)| l.starts_with("-A FORWARD") && l.contains("-j CNI-FORWARD"));
+                let (from, to) = (rule("-s"), rule("-d"));
+                let passed = from.map(|(packets, _)| *packets).unwrap_or(0);
+                let mut wrong = Vec::new();
+                if from.is_none() || to.is_none() {
+                    wrong.push(
+                        "the firewall plugin's rules for the pod are not in the node's ruleset",
+                    );
+                }
+                if !hooked {
+                    wrong.push("FORWARD does not jump to CNI-FORWARD");
+                }
+                if forwarded && from.is_some() && passed == 0 {
+                    wrong.push("the pod's forwarded traffic did not pass the rule that allows it");
+                }
+                let shown = |r: Option<&(u64, &str)>| {
+                    r.map(|(p, l)| format!("{l} [{p} packets]"))
+                        .unwrap_or_else(|| "(missing)".into())
+                };
+                let actual = format!(
+                    "{}; {}; {}",
+                    shown(from),
+                    shown(to),
+                    if hooked {
+                        "FORWARD jumps to CNI-FORWARD"
                     } else {
-                        "FORWARD does not jump to CNI-FORWARD".to_string()
-                    }))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                        "no jump from FORWARD"
+                    }
+                );
+                let ok = wrong.is_empty();
                 record(
                     "firewall",
                     subject,
                     expected,
                     actual,
                     ok,
-                    (!ok).then(|| {
-                        "the firewall plugin's rules for the pod are not in the node's ruleset"
-                            .into()
-                    }),
+                    (!ok).then(|| wrong.join("; ")),
                 )
             }
             Err(e) => record("firewall", subject, expected, e.clone(), false, None),
@@ -326,7 +369,11 @@ fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
 }
 
 fn iptables_save(host: &Host) -> Result<String, String> {
-    match host.run("iptables-save", &[], Duration::from_secs(10)) {
+    match host.run(
+        "iptables-save",
+        &["-c".to_string()],
+        Duration::from_secs(10),
+    ) {
         Ok(o) if o.status.success() => Ok(o.stdout),
         Ok(o) => Err(format!("iptables-save: {}: {}", o.status, o.stderr.trim())),
         Err(e) => Err(format!("iptables-save: {e} (Debian package iptables)")),

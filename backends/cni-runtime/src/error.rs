@@ -8,6 +8,33 @@ use std::path::PathBuf;
 /// A CNI error.
 #[derive(Debug, thiserror::Error)]
 pub enum CniError {
+    /// No network configuration was given.
+    #[error("pods wired by CNI need a network configuration: give --cni-conf FILE (examples/cni/ has some)")]
+    NoConf,
+    /// A CNI option's value cannot be used.
+    #[error("--{flag} {value}: {why}")]
+    BadOption {
+        /// The flag, without dashes.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why, and what to give instead.
+        why: String,
+    },
+    /// CNI options given to a backend whose pods cnbench wires itself.
+    #[error("{} apply only with --pod-wiring cni: add it, or leave them out", flags.join(", "))]
+    WithoutPodWiring {
+        /// The flags given (`--cni-conf`).
+        flags: Vec<String>,
+    },
+    /// A plugin of the chain needs what the VM image does not carry.
+    #[error("the chain's {plugin} plugin needs {needs}, which the VM image does not carry: run this chain with --substrate netns, or leave {plugin} out")]
+    NotOnVm {
+        /// The plugin's `type`.
+        plugin: String,
+        /// What it needs.
+        needs: String,
+    },
     /// The configuration file cannot be read.
     #[error("--cni-conf {path}: {message}")]
     Read {

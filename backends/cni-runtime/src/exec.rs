@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::host::{CmdOutput, ExecInput, Host};
+use harness::host::{CmdOutput, ExecInput, Host, Killed};
 use serde_json::Value;
 
 use crate::error::CniError;
@@ -77,18 +77,26 @@ pub fn find_plugin(plugin: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     })
 }
 
-/// The environment of an invocation (§2 "Parameters"). VERSION gets only `CNI_COMMAND`
-/// (and `CNI_PATH`).
+/// The environment of an invocation (§2 "Parameters"). Every `CNI_*` variable is set, so
+/// none is inherited from whoever started cnbench; VERSION's attachment parameters are empty
+/// (it needs only `CNI_COMMAND`).
 pub fn environment(verb: Verb, params: &Params) -> Vec<(String, String)> {
-    let mut env = vec![("CNI_COMMAND".to_string(), verb.as_str().to_string())];
-    if verb != Verb::Version {
-        env.push(("CNI_CONTAINERID".into(), params.container_id.clone()));
-        env.push(("CNI_NETNS".into(), params.netns.clone()));
-        env.push(("CNI_IFNAME".into(), params.ifname.clone()));
-        env.push(("CNI_ARGS".into(), params.args.clone()));
-    }
-    env.push(("CNI_PATH".into(), params.cni_path.clone()));
-    env
+    let attachment = verb != Verb::Version;
+    let value = |v: &str| {
+        if attachment {
+            v.to_string()
+        } else {
+            String::new()
+        }
+    };
+    vec![
+        ("CNI_COMMAND".to_string(), verb.as_str().to_string()),
+        ("CNI_CONTAINERID".into(), value(&params.container_id)),
+        ("CNI_NETNS".into(), value(&params.netns)),
+        ("CNI_IFNAME".into(), value(&params.ifname)),
+        ("CNI_ARGS".into(), value(&params.args)),
+        ("CNI_PATH".into(), params.cni_path.clone()),
+    ]
 }
 
 /// One invocation's identity, for messages.
@@ -139,25 +147,28 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
         who.pod.to_string(),
         who.plugin.to_string(),
     );
-    if out.timed_out {
-        if interrupted() {
+    match out.killed {
+        Some(Killed::Interrupted) => {
             return Err(CniError::Run {
                 verb,
                 pod,
                 plugin,
                 source: Box::new(harness::HarnessError::Interrupted),
-            });
+            })
         }
-        return Err(CniError::TimedOut {
-            verb,
-            pod,
-            plugin,
-            limit_s: limit.as_secs(),
-            pid_note: match out.pid {
-                Some(pid) => format!("pid {pid}, {}", out.status),
-                None => out.status.to_string(),
-            },
-        });
+        Some(Killed::TimedOut) => {
+            return Err(CniError::TimedOut {
+                verb,
+                pod,
+                plugin,
+                limit_s: limit.as_secs(),
+                pid_note: match out.pid {
+                    Some(pid) => format!("pid {pid}, {}", out.status),
+                    None => out.status.to_string(),
+                },
+            })
+        }
+        None => {}
     }
     let text = out.stdout.trim();
     let parsed: Option<Value> = serde_json::from_str(text).ok();
@@ -211,10 +222,6 @@ pub fn interpret(who: Who<'_>, out: &CmdOutput, limit: Duration) -> Result<Value
     }
 }
 
-fn interrupted() -> bool {
-    harness::signals::interrupted()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +235,7 @@ mod tests {
             },
             stdout: stdout.into(),
             stderr: "plugin log line".into(),
-            timed_out: false,
+            killed: None,
             pid: Some(4242),
         }
     }
@@ -263,7 +270,8 @@ mod tests {
         );
         assert_eq!(env[0].1, "ADD");
         let version = environment(Verb::Version, &p);
-        assert_eq!(version.len(), 2);
+        assert_eq!(version.len(), 6, "every CNI_* is set, none inherited");
+        assert!(version[1..5].iter().all(|(_, v)| v.is_empty()));
     }
 
     #[test]
@@ -302,7 +310,7 @@ mod tests {
         };
         assert_eq!(interpret(del, &out(0, ""), limit).unwrap(), Value::Null);
         let mut hung = out(0, "");
-        hung.timed_out = true;
+        hung.killed = Some(Killed::TimedOut);
         hung.status = ExitRecord {
             code: None,
             signal: Some(9),

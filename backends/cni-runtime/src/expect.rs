@@ -18,6 +18,13 @@ use crate::conf::NetworkList;
 use crate::result::CniResult;
 use crate::runtime::attachment_of;
 
+/// Plugins that make devices in the pod their result does not list (the vrf plugin's VRF
+/// device): a chain with one gets no exact device set for its pods.
+const UNLISTED_DEVICES: [&str; 1] = ["vrf"];
+
+/// The kernel's main routing table (`RT_TABLE_MAIN`).
+const MAIN_TABLE: u32 = 254;
+
 /// The link kind of the pod's interface the main plugin makes, where cnbench knows it.
 pub fn pod_link_kind(main_plugin: &str) -> &'static str {
     match main_plugin {
@@ -70,6 +77,10 @@ pub fn pod_expectations(
     let mut e = Expectations::default();
     let main = network.plugins[0].plugin_type.as_str();
     let bridge = bridge_name(network);
+    let adds_unlisted_devices = network
+        .plugins
+        .iter()
+        .any(|p| UNLISTED_DEVICES.contains(&p.plugin_type.as_str()));
     let wired: Vec<(&PodPlan, String, CniResult)> = plan
         .pods
         .iter()
@@ -78,13 +89,17 @@ pub fn pod_expectations(
     for (pod, ifname, r) in &wired {
         let node = plan.node_of(pod);
         let source = |what: &str| format!("{}: {what} of the chain's ADD result", pod.role);
-        e.devices.push(DeviceSet {
-            netns: pod.netns.clone(),
-            devices: r
-                .pod_interfaces()
-                .map(|(_, i)| (i.name.clone(), pod_link_kind(main).to_string()))
-                .collect(),
-        });
+        // The pod's devices are exactly its result's, unless a plugin of the chain makes one
+        // it does not list (vrf's device, by design).
+        if !adds_unlisted_devices {
+            e.devices.push(DeviceSet {
+                netns: pod.netns.clone(),
+                devices: r
+                    .pod_interfaces()
+                    .map(|(_, i)| (i.name.clone(), pod_link_kind(main).to_string()))
+                    .collect(),
+            });
+        }
         for (idx, i) in r.interfaces.iter().enumerate() {
             let netns = if i.in_pod() {
                 netns_of_sandbox(plan, pod, i.sandbox.as_deref().unwrap_or(""))
@@ -96,10 +111,15 @@ pub fn pod_expectations(
                 dev: i.name.clone(),
                 mac: i.mac.clone(),
                 mtu_bytes: i.mtu,
+                // An address without an interface index is the pod's CNI_IFNAME's (the
+                // specification makes the index optional).
                 addresses: r
                     .ips
                     .iter()
-                    .filter(|ip| ip.interface == Some(idx))
+                    .filter(|ip| match ip.interface {
+                        Some(k) => k == idx,
+                        None => i.in_pod() && i.name == *ifname,
+                    })
                     .filter_map(|ip| match ip.address {
                         IpNet::V4(a) => Some(a),
                         IpNet::V6(_) => None,
@@ -121,6 +141,11 @@ pub fn pod_expectations(
         };
         for (k, route) in r.routes.iter().enumerate() {
             let IpNet::V4(dst) = route.dst else { continue };
+            // cnbench reads the main table (254); a route a 1.1 result puts in another is not
+            // checked here.
+            if route.table.is_some_and(|t| t != MAIN_TABLE) {
+                continue;
+            }
             let via = match route.gw {
                 Some(IpAddr::V4(g)) => Some(g),
                 Some(IpAddr::V6(_)) => continue,

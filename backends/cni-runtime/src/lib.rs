@@ -5,25 +5,32 @@
 //! backend runs a whole network with it; vxlan, host-gw and bgp hand it their pods with
 //! `--pod-wiring cni`, as flannel's CNI plugin delegates pod wiring to `bridge`.
 //!
-//! Files: `conf` (the network configuration and each plugin's request), `capability` (the
-//! capability arguments cnbench gives), `result` (what
-//! plugins print), `exec` (one invocation), `runtime` (attachments, the cache), `wiring`
-//! (pods of a backend wired by a chain: options, setup, teardown), `expect` (expectations
-//! from results), `effects` (what portmap, bandwidth, firewall and tuning must have done),
-//! `known` (released plugins' bugs, recognised by their symptom), `error`.
+//! Files: `options` (the command-line options and the settings they give), `conf` (the
+//! network configuration and each plugin's request), `capability` (the capability arguments
+//! cnbench gives), `result` (what plugins print), `exec` (one invocation), `runtime`
+//! (attachments: ADD, CHECK, DEL, the cache), `chain` (a chain prepared on the nodes and
+//! wiring their pods; its teardown), `wiring` (who wires a backend's pods: `PodWiring`,
+//! `Wired`), `expect` (expectations from results), `checks` (the chain's own checks),
+//! `effects` (what portmap, bandwidth, firewall and tuning must have done), `known`
+//! (released plugins' bugs, recognised by their symptom), `error`.
 
 pub mod capability;
+pub mod chain;
+pub mod checks;
 pub mod conf;
 pub mod effects;
 pub mod error;
 pub mod exec;
 pub mod expect;
 pub mod known;
+pub mod options;
 pub mod result;
 pub mod runtime;
 pub mod wiring;
 
+pub use chain::{Chain, Scope};
 pub use conf::NetworkList;
 pub use error::CniError;
+pub use options::Settings;
 pub use result::CniResult;
-pub use wiring::{Chain, Scope, Settings};
+pub use wiring::{PodWiring, Wired};

@@ -70,6 +70,9 @@ pub struct Route {
     /// Next hop; when absent, the gateway of the address the route goes with may be used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
+    /// The routing table it is in (1.1.0); none: the main table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<u32>,
 }
 
 /// A CNI error (§5).

@@ -99,6 +99,9 @@ pub fn versions(
     })
 }
 
+/// The `kind` of cnbench's cache files; a file of another kind is not read.
+pub const CACHE_KIND: &str = "cnbench-cni-cache-v1";
+
 /// One attachment (§3): a pod on the network, with everything needed to add, check and
 /// delete it again, and its result once added. This is the cache file's content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +128,7 @@ pub struct Attachment {
     pub capability_args: Map<String, Value>,
     /// The binaries.
     pub binaries: Binaries,
-    /// How many plugins' ADD was started (DEL runs for these, in reverse).
+    /// How many plugins' ADD was started (0: none yet; the whole chain's DEL runs anyway).
     pub added: usize,
     /// The final result of the ADD, once it completed.
     pub result: Option<Value>,
@@ -217,6 +220,7 @@ impl Cache {
             .filter(|e| e.path().extension().is_none())
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .filter_map(|t| serde_json::from_str::<Attachment>(&t).ok())
+            .filter(|a| a.kind == CACHE_KIND)
             .collect();
         out.sort_by(|a, b| a.pod.cmp(&b.pod));
         out
@@ -237,6 +241,15 @@ pub fn add(
     let params = a.params();
     let mut prev: Option<Value> = None;
     for (i, plugin) in list.plugins.iter().enumerate() {
+        // Given up between plugins too: what was added is in the cache for DEL.
+        if harness::signals::interrupted() {
+            return Err(CniError::Run {
+                verb: "ADD".into(),
+                pod: a.pod.clone(),
+                plugin: plugin.plugin_type.clone(),
+                source: Box::new(harness::HarnessError::Interrupted),
+            });
+        }
         let request = list.request(i, &a.cni_version, &a.capability_args, prev.as_ref());
         a.added = i + 1;
         cache.save(a)?;
@@ -306,10 +319,12 @@ pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Checked
     Ok(Checked::Plugins(out))
 }
 
-/// Deletes `a`: DEL for every plugin whose ADD was started, in reverse order, each with the
-/// ADD's final result (from 0.4.0 on; none before, as libcni does). Every plugin is called
-/// even when one fails (DEL is best effort, §2); the first error is returned. The cache
-/// entry is removed once every DEL succeeded.
+/// Deletes `a`: DEL for every plugin of the chain, in reverse order, each with the ADD's
+/// final result (from 0.4.0 on; none before, and none when the ADD never completed, as
+/// libcni does). After an ADD that failed half-way the plugins that never ran get their DEL
+/// too, as libcni and containerd call it: the specification makes DEL of what is missing a
+/// success (§2). Every plugin is called even when one fails (DEL is best effort); the first
+/// error is returned. The cache entry is removed once every DEL succeeded.
 pub fn del(
     exec: &dyn Exec,
     cache: &Cache,
@@ -323,7 +338,7 @@ pub fn del(
         .as_ref()
         .filter(|_| del_has_prev_result(&a.cni_version));
     let mut first_error = None;
-    for (i, plugin) in list.plugins.iter().enumerate().take(a.added).rev() {
+    for (i, plugin) in list.plugins.iter().enumerate().rev() {
         let request = list.request(i, &a.cni_version, &a.capability_args, prev);
         let who = Who {
             verb: Verb::Del,
@@ -388,7 +403,7 @@ mod tests {
                 },
                 stdout,
                 stderr: String::new(),
-                timed_out: false,
+                killed: None,
                 pid: None,
             };
             if self.fail == Some((verb.as_str(), name.as_str())) {
@@ -399,7 +414,7 @@ mod tests {
                     },
                     stdout: r#"{"code":11,"msg":"try again"}"#.into(),
                     stderr: String::new(),
-                    timed_out: false,
+                    killed: None,
                     pid: None,
                 });
             }
@@ -428,7 +443,7 @@ mod tests {
         let mut caps = Map::new();
         caps.insert("portMappings".into(), serde_json::json!([]));
         let a = Attachment {
-            kind: "cnbench-cni-cache-v1".into(),
+            kind: CACHE_KIND.into(),
             pod: "n0p0".into(),
             node_netns: "cnb-t1-n0".into(),
             container_id: "cnb-t1-n0p0".into(),
@@ -520,7 +535,7 @@ mod tests {
         assert!(e.contains("plugin portmap failed with code 11"), "{e}");
         let cached = cache.of_pod("n0p0").unwrap();
         assert_eq!((cached.added, cached.result.is_none()), (2, true));
-        // DEL for both started plugins, without a prevResult (the ADD never completed).
+        // DEL for every plugin of the chain, without a prevResult (the ADD never completed).
         fake.calls.lock().unwrap().clear();
         del(&fake, &cache, &cached, Duration::from_secs(1)).unwrap();
         let calls = fake.calls.lock().unwrap().clone();

@@ -7,9 +7,10 @@
 
 use std::net::Ipv4Addr;
 
-use cni_runtime::wiring::{self, Chain, Scope, Settings, CHAIN_OPTIONS};
+use cni_runtime::options::CHAIN_OPTIONS;
+use cni_runtime::{Chain, PodWiring, Scope, Settings, Wired};
 use harness::backend::{
-    BackendInfo, BackendOptions, Capabilities, Context, Datapath, DeviceSet, Expectations, Wire,
+    BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, Wire,
 };
 use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, Underlay};
 use harness::{Backend, PlanError, Result};
@@ -45,12 +46,9 @@ pub const INFO: BackendInfo = BackendInfo {
 /// node's `eth0`, so an underlay.
 const NEEDS_PARENT: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
 
-/// The cni backend.
+/// The cni backend: its chain, the whole of it.
 #[derive(Debug)]
-pub struct Cni {
-    chain: Chain,
-    info: BackendInfo,
-}
+pub struct Cni(Wired);
 
 /// Makes the backend from its options: the configuration loaded and every binary found
 /// before anything exists.
@@ -58,29 +56,27 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let settings = Settings::from_options(options)?;
-    let chain = Chain::new(settings, plan, Scope::Whole)?;
-    // BackendInfo holds static slices; a backend is made a few times per process at most,
-    // so its chain's kinds are leaked rather than the info's shape changed for one backend.
-    let kinds: &'static [&'static str] = Box::leak(chain.link_kinds().into_boxed_slice());
-    Ok(Box::new(Cni {
-        info: BackendInfo {
-            link_kinds: kinds,
-            ..INFO
-        },
-        chain,
-    }))
+    let settings = Settings::from_options(options).map_err(|e| e.to_string())?;
+    let chain = Chain::new(settings, plan, Scope::Whole).map_err(|e| e.to_string())?;
+    Ok(Box::new(Cni(Wired::new(
+        PodWiring::Cni(Box::new(chain)),
+        &INFO,
+    ))))
+}
+
+impl Cni {
+    fn chain(&self) -> &Chain {
+        self.0.pods.chain().expect("the cni backend is its chain")
+    }
 }
 
 impl Backend for Cni {
     fn info(&self) -> &BackendInfo {
-        &self.info
+        &self.0.info
     }
 
     fn options(&self) -> BackendOptions {
-        let mut o = BackendOptions::new();
-        self.chain.settings().resolve_into(&mut o);
-        o
+        self.0.options()
     }
 
     fn validate(&self, plan: &Plan) -> std::result::Result<(), PlanError> {
@@ -95,14 +91,14 @@ impl Backend for Cni {
                 INFO.refuse("it needs at least 2 pods to connect: use --pods-per-node 2 or more")
             );
         }
-        let main = self.chain.main_plugin();
+        let main = self.chain().main_plugin();
         if NEEDS_PARENT.contains(&main) {
             if plan.spec.underlay != Underlay::L2 {
                 return Err(INFO.refuse(format!(
                     "the chain's {main} plugin makes pod interfaces from a device of the node: use --underlay l2, which gives the node its eth0"
                 )));
             }
-            match self.chain.network().plugins[0].str_key("master") {
+            match self.chain().network().plugins[0].str_key("master") {
                 Some("eth0") | None => {}
                 Some(other) => {
                     return Err(INFO.refuse(format!(
@@ -111,54 +107,47 @@ impl Backend for Cni {
                 }
             }
         }
-        self.chain.validate(plan).map_err(|why| INFO.refuse(why))
+        self.0
+            .pods
+            .validate(plan)
+            .map_err(|why| INFO.refuse(why.to_string()))
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        ctx.host(&node.netns).nl().set_up("lo")?;
-        self.chain.setup_node(ctx, node)
+        self.0.pods.wire_node(ctx, node, || Ok(()))
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        let mut e = wiring::expectations(&self.chain, plan);
-        for node in &plan.nodes {
-            e.devices.push(DeviceSet {
-                netns: node.netns.clone(),
-                devices: cni_runtime::expect::node_devices(plan, self.chain.network(), node),
-            });
-            // The chain writes the node's table (a bridge's connected route, ptp's host
-            // routes): cnbench's own routes there (the underlay's) must be present.
-            e.shared_route_tables.push(node.netns.clone());
-        }
-        // Every pod reaches every other; each reaches its gateway (from its result), not the
-        // plan's placeholder gateway.
+        // The pods as their results say, the node's devices as the chain made them, its
+        // route table shared with the chain (the underlay's routes must be present).
+        let mut e = self.0.pods.pod_expectations(plan, Expectations::default);
+        // Every pod reaches every other; each reaches its gateway (from its result, above),
+        // not the plan's placeholder gateway.
         e.add_full_matrix(plan);
         e.reachability
             .retain(|p| p.path != "pod-node" || p.to.starts_with("gateway "));
         e.add_default_measure_pairs(plan);
         if let Some(pair) = Expectations::same_node_pair(plan) {
             // ptp routes pod to pod through the node; the others switch them at layer 2.
-            let hops = u8::from(self.chain.main_plugin() == "ptp");
-            e.add_path_facts(plan, pair, hops, self.chain.pod_mtu(plan), Wire::Plain);
+            let hops = u8::from(self.chain().main_plugin() == "ptp");
+            e.add_path_facts(plan, pair, hops, self.chain().pod_mtu(plan), Wire::Plain);
         }
         e
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<CheckRecord> {
-        let mut out = self.chain.check_records(ctx);
-        out.extend(cni_runtime::effects::checks(ctx, self.chain.network()));
-        out
+        self.0.pods.extra_checks(ctx)
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
-            pods: Some(&self.chain),
-            teardown: Some(&self.chain),
+            pods: Some(self.chain()),
+            teardown: self.0.pods.teardown(),
             ..Capabilities::default()
         }
     }
 
     fn programs(&self) -> Vec<std::path::PathBuf> {
-        self.chain.programs()
+        self.0.pods.programs()
     }
 }

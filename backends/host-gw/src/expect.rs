@@ -49,7 +49,7 @@ pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
     if let Some((from, to)) = cross {
         // No encapsulation, so the path MTU is the underlay's; the source node routes (cni0
         // -> eth0), the destination node routes (eth0 -> cni0).
-        e.add_path_facts(plan, (from, to), 2, mtu, Wire::Plain);
+        e.add_path_facts(plan, (from, to), 2, pods.pod_mtu(plan, mtu), Wire::Plain);
         e.measure.push(MeasurePair {
             client: from,
             server: to,

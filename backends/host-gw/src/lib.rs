@@ -12,7 +12,8 @@
 mod expect;
 mod route;
 
-use cni_runtime::wiring::{Wired, POD_WIRING_OPTIONS};
+use cni_runtime::options::POD_WIRING_OPTIONS;
+use cni_runtime::wiring::Wired;
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations,
 };
@@ -55,7 +56,8 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let wired = Wired::from_options(options, plan, plan.spec.mtu, &INFO)?;
+    let wired =
+        Wired::from_options(options, plan, plan.spec.mtu, &INFO).map_err(|e| e.to_string())?;
     Ok(Box::new(HostGw(wired)))
 }
 
@@ -74,7 +76,10 @@ impl Backend for HostGw {
             "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
              where host-gw stops working)",
         )?;
-        self.0.pods.validate(plan).map_err(|why| INFO.refuse(why))
+        self.0
+            .pods
+            .validate(plan)
+            .map_err(|why| INFO.refuse(why.to_string()))
     }
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {

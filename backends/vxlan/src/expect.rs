@@ -37,6 +37,7 @@ pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
         port: VXLAN_PORT,
         vni: Some(VNI),
     };
-    podnet::add_overlay_facts(&mut e, plan, pod_mtu, wire);
+    // The pods' own MTU is the path's: the chain's where a chain wires them.
+    podnet::add_overlay_facts(&mut e, plan, pods.pod_mtu(plan, pod_mtu), wire);
     e
 }

@@ -13,7 +13,8 @@
 mod expect;
 mod vtep;
 
-use cni_runtime::wiring::{Wired, POD_WIRING_OPTIONS};
+use cni_runtime::options::POD_WIRING_OPTIONS;
+use cni_runtime::wiring::Wired;
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, FaultDecl,
     OwnFaults,
@@ -69,7 +70,8 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let wired = Wired::from_options(options, plan, plan.spec.mtu - OVERHEAD, &INFO)?;
+    let wired = Wired::from_options(options, plan, plan.spec.mtu - OVERHEAD, &INFO)
+        .map_err(|e| e.to_string())?;
     Ok(Box::new(Vxlan(wired)))
 }
 
@@ -87,7 +89,10 @@ impl Backend for Vxlan {
             plan,
             "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
         )?;
-        self.0.pods.validate(plan).map_err(|why| INFO.refuse(why))
+        self.0
+            .pods
+            .validate(plan)
+            .map_err(|why| INFO.refuse(why.to_string()))
     }
 
     /// Every node with its first VTEP MAC (derived from the plan, so runs compare); the

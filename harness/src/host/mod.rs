@@ -23,7 +23,7 @@ use crate::remote::client::CALL_TIMEOUT;
 use crate::remote::protocol::{Call, Reply};
 use crate::remote::AgentClient;
 
-pub use crate::local::{CmdOutput, ExecInput};
+pub use crate::local::{CmdOutput, ExecInput, Killed};
 pub use proc::Proc;
 
 /// One namespace of a run, with its netlink handle.
@@ -261,7 +261,7 @@ impl Host {
                 ..ExecInput::default()
             },
         )?;
-        if out.timed_out {
+        if out.killed.is_some() {
             return Err(HarnessError::Process {
                 what: program.to_string(),
                 netns: self.name.clone(),
@@ -273,7 +273,7 @@ impl Host {
 
     /// Runs `program args` inside this host to its end with `input` (environment, stdin, a
     /// time limit), as a container runtime runs a CNI plugin: one that does not finish in time
-    /// is killed by its pid and returned with [`CmdOutput::timed_out`] set, with whatever it
+    /// is killed by its pid and returned with [`CmdOutput::killed`] set, with whatever it
     /// wrote. `program` is a path or a name on `PATH` of the host's machine.
     pub fn exec(&self, program: &str, args: &[String], input: &ExecInput) -> Result<CmdOutput> {
         match &self.place {
@@ -299,13 +299,13 @@ impl Host {
                         status,
                         stdout,
                         stderr,
-                        timed_out,
+                        killed,
                         pid,
                     } => Ok(CmdOutput {
                         status,
                         stdout,
                         stderr,
-                        timed_out,
+                        killed,
                         pid,
                     }),
                     other => Err(HarnessError::Agent {

@@ -370,9 +370,9 @@ pub enum Reply {
         stdout: String,
         /// Its stderr.
         stderr: String,
-        /// Whether it was killed for not finishing within the call's `timeout_ms`.
-        #[serde(default)]
-        timed_out: bool,
+        /// Why it was killed, if it was (not finishing within the call's `timeout_ms`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        killed: Option<crate::local::Killed>,
         /// Its pid on the agent's machine.
         #[serde(default)]
         pid: Option<u32>,

@@ -274,7 +274,7 @@ impl Session {
                     status: out.status,
                     stdout: out.stdout,
                     stderr: out.stderr,
-                    timed_out: out.timed_out,
+                    killed: out.killed,
                     pid: out.pid,
                 })
             }
