@@ -23,7 +23,8 @@ pub struct CheckRecord {
     pub reason: Option<String>,
 }
 
-/// Verdict of a check. Serialized as `"pass"`, `"fail"` or `"expected_failure"`.
+/// Verdict of a check. Serialized as `"pass"`, `"fail"`, `"expected_failure"` or
+/// `"not_applicable"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
@@ -33,15 +34,19 @@ pub enum CheckOutcome {
     Fail,
     /// Failed, and the backend declares that it must (e.g. host-gw across an l3 underlay).
     ExpectedFailure,
+    /// Not made: it does not apply here, and the reason says why (a CNI plugin that speaks
+    /// no version with the verb the check needs). Neither a pass nor a failure.
+    NotApplicable,
 }
 
 impl CheckOutcome {
-    /// Short label for human output: `"PASS"`, `"FAIL"` or `"XFAIL"`.
+    /// Short label for human output: `"PASS"`, `"FAIL"`, `"XFAIL"` or `"N/A"`.
     pub fn label(self) -> &'static str {
         match self {
             CheckOutcome::Pass => "PASS",
             CheckOutcome::Fail => "FAIL",
             CheckOutcome::ExpectedFailure => "XFAIL",
+            CheckOutcome::NotApplicable => "N/A",
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod environment;
 pub mod error;
 pub mod fault;
 pub mod measurement;
+pub mod plugin_call;
 pub mod probe;
 pub mod read;
 pub mod sample;
@@ -58,6 +59,7 @@ pub use component::ComponentRecord;
 pub use environment::Environment;
 pub use error::ReportError;
 pub use fault::{FaultOutcome, FaultRecord, PairRecovery, TcpUnderLoss};
+pub use plugin_call::PluginCallRecord;
 pub use probe::{
     lost_between, recovered_at, LossRun, NodeClock, PeerProbe, ProbeReport, ProbeSummary,
 };

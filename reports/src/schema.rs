@@ -30,7 +30,8 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 /// committed by a user survives an upgrade. Files of any other version are refused.
 ///
 /// - 5: the substrate (`substrate`) is required.
-/// - 6: `parameters.backend_options`; `faults[].probe_clocks`; `components`.
+/// - 6: `parameters.backend_options`; `faults[].probe_clocks`; `components`;
+///   `plugin_calls`; the check outcome `not_applicable`.
 pub const SCHEMA_VERSION: u32 = 6;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
@@ -82,6 +83,10 @@ pub struct RunResult {
     /// its plugins), as each described itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<crate::component::ComponentRecord>,
+    /// Every invocation of a plugin the backend made (a CNI chain's verbs), in order, each
+    /// with its wall time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_calls: Vec<crate::plugin_call::PluginCallRecord>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
 }
@@ -142,6 +147,7 @@ impl RunResult {
             baseline_error: None,
             faults: Vec::new(),
             components: Vec::new(),
+            plugin_calls: Vec::new(),
             outcome: Outcome::Incomplete,
         }
     }
@@ -187,7 +193,7 @@ impl RunResult {
         self.checks.iter().all(|c| c.outcome != CheckOutcome::Fail)
     }
 
-    /// How many checks passed, failed, and failed as expected.
+    /// How many checks passed, failed, failed as expected, and did not apply.
     pub fn check_counts(&self) -> CheckCounts {
         let mut counts = CheckCounts::default();
         for check in &self.checks {
@@ -195,6 +201,7 @@ impl RunResult {
                 CheckOutcome::Pass => counts.passed += 1,
                 CheckOutcome::Fail => counts.failed += 1,
                 CheckOutcome::ExpectedFailure => counts.expected_failures += 1,
+                CheckOutcome::NotApplicable => counts.not_applicable += 1,
             }
         }
         counts
@@ -210,6 +217,8 @@ pub struct CheckCounts {
     pub failed: usize,
     /// Checks with outcome [`CheckOutcome::ExpectedFailure`].
     pub expected_failures: usize,
+    /// Checks with outcome [`CheckOutcome::NotApplicable`].
+    pub not_applicable: usize,
 }
 
 /// How a run ended. Serialized as an object tagged by `"status"`, e.g.

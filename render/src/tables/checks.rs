@@ -13,6 +13,7 @@ pub(crate) struct Counts {
     pub pass: usize,
     pub fail: usize,
     pub xfail: usize,
+    pub na: usize,
 }
 
 impl Counts {
@@ -21,6 +22,7 @@ impl Counts {
             CheckOutcome::Pass => self.pass += 1,
             CheckOutcome::Fail => self.fail += 1,
             CheckOutcome::ExpectedFailure => self.xfail += 1,
+            CheckOutcome::NotApplicable => self.na += 1,
         }
     }
 
@@ -32,6 +34,9 @@ impl Counts {
         }
         if self.xfail > 0 {
             parts.push(format!("{} xfail", self.xfail));
+        }
+        if self.na > 0 {
+            parts.push(format!("{} n/a", self.na));
         }
         parts.join(" · ")
     }
@@ -93,6 +98,7 @@ pub(crate) fn conformance(model: &Model) -> Table {
             pass: a.pass + b.pass,
             fail: a.fail + b.fail,
             xfail: a.xfail + b.xfail,
+            na: a.na + b.na,
         });
         total.push(if m.is_empty() {
             TCell {
