@@ -120,8 +120,17 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
         }
     } else if let Some(g) = groups.first() {
         o.push_str(
-            "<a href=\"#parameters\">Parameters</a><a href=\"#conformance\">Conformance</a>\
-             <a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
+            "<a href=\"#parameters\">Parameters</a><a href=\"#conformance\">Conformance</a>",
+        );
+        if g.model
+            .runs
+            .iter()
+            .any(|r| !r.result.plugin_calls.is_empty())
+        {
+            o.push_str("<a href=\"#plugin-calls\">Plugin calls</a>");
+        }
+        o.push_str(
+            "<a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
              <a href=\"#warnings\">Warnings</a>",
         );
         if !g.model.scales.is_empty() {
@@ -208,6 +217,41 @@ fn at_a_glance(o: &mut String, g: &Group, ov: &Overview) {
     o.push_str("</section>\n");
 }
 
+/// The plugin calls of each run that made any (a CNI chain's verbs), one table per run with a
+/// row per plugin and verb; nothing when no run made any.
+fn plugin_calls(o: &mut String, g: &Group, h2: &str, h3: &str) {
+    let runs: Vec<_> = g
+        .model
+        .runs
+        .iter()
+        .filter(|r| !r.result.plugin_calls.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<{h2} id=\"{}\">{}</{h2}>",
+        esc(&g.id("plugin-calls")),
+        esc(&g.marked("Plugin calls"))
+    );
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">Every invocation of a plugin the run made, per plugin and verb. {}</p>",
+        esc(crate::plugin_calls::LEGEND)
+    );
+    for run in runs {
+        let calls = &run.result.plugin_calls;
+        let _ = writeln!(
+            o,
+            "<{h3}>{}: {}</{h3}>",
+            esc(&run.label),
+            esc(&crate::plugin_calls::total(calls).unwrap_or_default())
+        );
+        table(o, &tables::plugin_calls(calls));
+    }
+}
+
 /// The anchor of a group's heading: `namespace-results`, `vm-emulated`.
 fn anchor(g: &Group) -> String {
     if g.slug.is_empty() {
@@ -255,13 +299,17 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
         o.push_str(
             "<p class=\"note\">Each check compares what the backend declares with what the \
              kernel shows (or what traffic does). An expected failure (xfail) is one the \
-             backend declares it must fail, such as host-gw across an l3 underlay.</p>\n",
+             backend declares it must fail, such as host-gw across an l3 underlay. A check not \
+             applicable (n/a) was not made, because it does not apply (its reason says why, \
+             such as a CNI plugin that speaks no version with the verb it needs): neither a pass \
+             nor a failure.</p>\n",
         );
         table(o, &tables::conformance(model));
         for run in &model.runs {
             for (outcome, what) in [
                 (CheckOutcome::Fail, "failed checks"),
                 (CheckOutcome::ExpectedFailure, "expected failures"),
+                (CheckOutcome::NotApplicable, "checks not applicable"),
             ] {
                 let t = tables::evidence(&run.result.checks, outcome);
                 if t.rows.is_empty() {
@@ -282,6 +330,8 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
                 o.push_str("</details>\n");
             }
         }
+
+        plugin_calls(o, g, h2, h3);
 
         heading(o, h2, Some("results"), "Results");
         o.push_str(
@@ -417,6 +467,68 @@ mod tests {
         let html = page(Vec::new());
         assert!(html.contains("At a glance"));
         assert!(!html.contains("Software under test"), "{html}");
+    }
+
+    #[test]
+    fn plugin_calls_and_checks_that_did_not_apply() {
+        let inputs = crate::test_support::vxlan_cni();
+        let (groups, rendered) = crate::test_support::unplotted(&inputs);
+        let html = render(&groups, &rendered);
+        // Counted at a glance and in the matrix, listed with the reason under Conformance.
+        assert!(
+            html.contains("<td class=\"pass\">90 passed · 1 not applicable</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><td>cni-gc</td><td class=\"muted\">1 n/a</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<details><summary>vxlan: 1 checks not applicable</summary>\n<div \
+                 class=\"scroll\"><table>\n<tr><th>kind</th><th>subject</th><th>expected</th>\
+                 <th>actual</th><th>reason</th></tr>\n<tr><td>cni-gc</td><td>cnb-e5e9fa-n0 \
+                 docker0</td><td>GC succeeds</td><td>not made</td><td>not applicable: the plugin \
+                 supports up to CNI 1.0.0, GC came with 1.1.0</td></tr>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("A check not applicable (n/a) was not made"));
+        // The plugin calls after the conformance, before the results, linked from the top.
+        assert!(html.contains("<a href=\"#plugin-calls\">Plugin calls</a>"));
+        let at = html
+            .find("<h2 id=\"plugin-calls\">Plugin calls</h2>")
+            .unwrap();
+        assert!(html.find("<h2 id=\"conformance\">").unwrap() < at);
+        let end = html.find("<h2 id=\"results\">").unwrap();
+        assert!(at < end);
+        let section = &html[at..end];
+        assert!(
+            section.contains(
+                "<h3>vxlan: 27 plugin calls, 10.4 s of wall time, 3 not ok</h3>\n<div \
+                 class=\"scroll\"><table>\n<tr><th>plugin</th><th>verb</th><th>calls</th>\
+                 <th>median (ms)</th><th>p90 (ms)</th><th>max (ms)</th><th>not ok</th></tr>\n\
+                 <tr><td>bridge</td><td>ADD</td><td class=\"num\">4</td><td \
+                 class=\"num\">42.6</td><td class=\"num\">52.3</td><td class=\"num\">52.3</td>\
+                 <td class=\"muted\">none</td></tr>"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("<td class=\"fail\">1 timed out</td>"),
+            "{section}"
+        );
+        assert_eq!(section.matches("<tr>").count(), 1 + 9, "{section}");
+    }
+
+    #[test]
+    fn nothing_of_plugin_calls_or_checks_that_did_not_apply_without_them() {
+        let html = page(reports::fixtures::cni_components());
+        assert!(!html.contains("plugin-calls"), "{html}");
+        assert!(!html.contains("Plugin calls"), "{html}");
+        assert!(!html.contains("1 n/a"), "{html}");
+        assert!(!html.contains("not applicable<"), "{html}");
+        assert!(!html.contains("checks not applicable"), "{html}");
     }
 
     #[test]

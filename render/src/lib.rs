@@ -26,6 +26,14 @@
 //! the terminal summary, in "At a glance" of both documents, beside each side of a comparison
 //! and as JUnit properties. A run without components shows nothing of them.
 //!
+//! A check that did not apply (outcome `not_applicable`, label `N/A`) is counted apart
+//! wherever checks are counted, listed with its reason wherever failures are, and skipped with
+//! its reason in JUnit; a comparison never calls it a regression or an improvement. The
+//! plugin calls of a run ([`reports::RunResult::plugin_calls`]: a CNI chain's verbs with their
+//! wall times) are one table per plugin and verb in the terminal summary (after the software
+//! under test) and in a "Plugin calls" section of both documents. A run without either shows
+//! nothing of them.
+//!
 //! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
 //! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
 //! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
@@ -59,8 +67,10 @@ mod error;
 pub mod escape;
 mod figures;
 mod html;
+pub mod junit;
 mod model;
 mod overview;
+mod plugin_calls;
 mod summary;
 mod tables;
 pub mod text;

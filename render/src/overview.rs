@@ -5,11 +5,12 @@
 //! per GB, each with its ratio to the host-net baseline measured in the same session; the
 //! structural costs (user/kernel crossings per packet on the sending and receiving node,
 //! device transmissions per packet, from the one-packet-in-flight tcp-rr workload); the
-//! conformance verdict of each run; and every warning that concerns these rows, listed under
-//! the table. The host-net baseline comes first as the reference. Under the table, for each
-//! run that recorded them, the software under test it drove but cnbench did not write (a CNI
-//! network and its plugins), in one line with its notes. Everything else (inputs,
-//! environment, parameters, every figure, plots, faults, scale) follows in the report.
+//! conformance verdict of each run (checks that did not apply counted apart); and every
+//! warning that concerns these rows, listed under the table. The host-net baseline comes
+//! first as the reference. Under the table, for each run that recorded them, the software
+//! under test it drove but cnbench did not write (a CNI network and its plugins), in one line
+//! with its notes. Everything else (inputs, environment, parameters, every figure, plots,
+//! plugin calls, faults, scale) follows in the report.
 
 use reports::{CheckCounts, CostSample, FaultOutcome, MeasurementRecord, RunResult};
 
@@ -165,7 +166,7 @@ fn run_warnings(run: &Run) -> Vec<String> {
         reports::Outcome::ChecksFailed if r.check_counts().failed > 0 => out.push(format!(
             "{} of {} checks failed: see Conformance below",
             r.check_counts().failed,
-            r.checks.len()
+            r.checks.len() - r.check_counts().not_applicable
         )),
         reports::Outcome::ChecksFailed => {
             out.push("a check run again after a fault failed: see Faults below".into())
@@ -356,9 +357,18 @@ fn checks_cell(c: Option<CheckCounts>) -> TCell {
     let Some(c) = c else {
         return TCell::plain("");
     };
+    let not_applicable = if c.not_applicable > 0 {
+        format!(" · {} not applicable", c.not_applicable)
+    } else {
+        String::new()
+    };
     if c.passed + c.failed + c.expected_failures == 0 {
         return TCell {
-            text: "none run".into(),
+            text: if c.not_applicable > 0 {
+                format!("none made{not_applicable}")
+            } else {
+                "none run".into()
+            },
             tone: Tone::Muted,
         };
     }
@@ -373,6 +383,7 @@ fn checks_cell(c: Option<CheckCounts>) -> TCell {
             plural(c.expected_failures)
         ));
     }
+    text.push_str(&not_applicable);
     TCell {
         text,
         tone: if c.failed > 0 {
@@ -509,6 +520,49 @@ mod tests {
             "{flannel:?}"
         );
         assert!(o.legend.contains("one packet in flight"));
+    }
+
+    #[test]
+    fn checks_that_did_not_apply_are_counted_apart() {
+        let counts = |passed, failed, not_applicable| CheckCounts {
+            passed,
+            failed,
+            expected_failures: 0,
+            not_applicable,
+        };
+        let cell = |c| {
+            let t = checks_cell(Some(c));
+            (t.text, t.tone)
+        };
+        assert_eq!(
+            cell(counts(88, 0, 2)),
+            ("88 passed · 2 not applicable".into(), Tone::Pass)
+        );
+        assert_eq!(
+            cell(counts(87, 1, 2)),
+            ("87 passed · 1 FAILED · 2 not applicable".into(), Tone::Fail)
+        );
+        assert_eq!(
+            cell(counts(0, 0, 2)),
+            ("none made · 2 not applicable".into(), Tone::Muted)
+        );
+        assert_eq!(cell(counts(0, 0, 0)), ("none run".into(), Tone::Muted));
+        assert_eq!(cell(counts(5, 0, 0)), ("5 passed".into(), Tone::Pass));
+
+        // A failure among them: "1 of the checks made".
+        let mut r = reports::fixtures::cni_result();
+        r.checks
+            .push(reports::fixtures::not_applicable_check(&r.run_id));
+        let inputs = [Input::run("cni.json", r)];
+        let g = groups(&inputs);
+        let o = overview(&g[0].model).unwrap();
+        assert!(
+            o.warnings
+                .iter()
+                .any(|(_, w)| w == "1 of 3 checks failed: see Conformance below"),
+            "{:?}",
+            o.warnings
+        );
     }
 
     #[test]

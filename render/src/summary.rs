@@ -1,7 +1,8 @@
 //! `summary.md`: the report in Markdown, for a pull request or an issue: environment,
-//! conformance per backend, headline medians with their ratio to host-net, and the plots as
-//! links to the PNGs beside it; results of each substrate (namespaces, emulated VMs) under a
-//! heading of their own when there is more than namespace results.
+//! conformance per backend, the plugin calls of runs that made any, headline medians with
+//! their ratio to host-net, and the plots as links to the PNGs beside it; results of each
+//! substrate (namespaces, emulated VMs) under a heading of their own when there is more than
+//! namespace results.
 
 use std::fmt::Write as _;
 
@@ -140,6 +141,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
             for (outcome, what) in [
                 (CheckOutcome::Fail, "Failed checks"),
                 (CheckOutcome::ExpectedFailure, "Expected failures"),
+                (CheckOutcome::NotApplicable, "Not applicable"),
             ] {
                 let t = tables::evidence(&run.result.checks, outcome);
                 if t.rows.is_empty() {
@@ -147,6 +149,30 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
                 }
                 let _ = writeln!(o, "{h3} {what}: {} ({})\n", run.label, t.rows.len());
                 table(o, &t);
+            }
+        }
+
+        let calls: Vec<_> = model
+            .runs
+            .iter()
+            .filter(|r| !r.result.plugin_calls.is_empty())
+            .collect();
+        if !calls.is_empty() {
+            let _ = writeln!(
+                o,
+                "{h2} {}\n\nEvery invocation of a plugin the run made, per plugin and verb. {}\n",
+                g.marked("Plugin calls"),
+                cell(crate::plugin_calls::LEGEND)
+            );
+            for run in calls {
+                let c = &run.result.plugin_calls;
+                let _ = writeln!(
+                    o,
+                    "{h3} {}: {}\n",
+                    cell(&run.label),
+                    cell(&crate::plugin_calls::total(c).unwrap_or_default())
+                );
+                table(o, &tables::plugin_calls(c));
             }
         }
 
@@ -244,5 +270,54 @@ mod tests {
         let md = summary_md(Vec::new());
         assert!(md.contains("## At a glance"));
         assert!(!md.contains("Software under test"), "{md}");
+    }
+
+    #[test]
+    fn plugin_calls_and_checks_that_did_not_apply() {
+        let inputs = crate::test_support::vxlan_cni();
+        let (groups, rendered) = crate::test_support::unplotted(&inputs);
+        let md = render(&groups, &rendered);
+        // Counted at a glance and in the matrix, listed with the reason under Conformance.
+        assert!(md.contains("| 90 passed · 1 not applicable |"), "{md}");
+        assert!(md.contains("| all checks | 90 pass · 1 n/a |"), "{md}");
+        assert!(md.contains("| cni-gc | 1 n/a |"), "{md}");
+        assert!(
+            md.contains(
+                "### Not applicable: vxlan (1)\n\n| kind | subject | expected | actual | reason \
+                 |\n| --- | --- | --- | --- | --- |\n| cni-gc | cnb-e5e9fa-n0 docker0 | GC \
+                 succeeds | not made | not applicable: the plugin supports up to CNI 1.0.0, GC \
+                 came with 1.1.0 |\n"
+            ),
+            "{md}"
+        );
+        // The plugin calls after the conformance, before the headline medians.
+        let at = md.find("## Plugin calls\n").unwrap();
+        assert!(md.find("## Conformance").unwrap() < at);
+        assert!(at < md.find("## Headline medians").unwrap());
+        let section = &md[at..md.find("## Headline medians").unwrap()];
+        assert!(
+            section.contains(
+                "### vxlan: 27 plugin calls, 10.4 s of wall time, 3 not ok\n\n\
+                 | plugin | verb | calls | median (ms) | p90 (ms) | max (ms) | not ok |\n\
+                 | --- | --- | ---: | ---: | ---: | ---: | --- |\n\
+                 | bridge | ADD | 4 | 42.6 | 52.3 | 52.3 | none |\n"
+            ),
+            "{section}"
+        );
+        assert!(
+            section.contains("| portmap | CHECK | 4 | 3.15 | 3.30 | 3.30 | 2 errors (code 7) |\n"),
+            "{section}"
+        );
+        assert!(section.contains("the slowest call"), "{section}");
+    }
+
+    #[test]
+    fn nothing_of_plugin_calls_or_checks_that_did_not_apply_without_them() {
+        let md = summary_md(reports::fixtures::cni_components());
+        assert!(!md.contains("Plugin calls"), "{md}");
+        assert!(!md.contains("plugin call"), "{md}");
+        assert!(!md.contains("n/a"), "{md}");
+        assert!(!md.contains("not applicable"), "{md}");
+        assert!(!md.contains("Not applicable"), "{md}");
     }
 }

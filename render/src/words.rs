@@ -53,6 +53,33 @@ pub(crate) fn results_title(s: &Substrate) -> String {
     }
 }
 
+/// How checks run again (after a fault) fared: those made that did not fail, of those made:
+/// `88/90`.
+pub(crate) fn checks_passed(checks: &[reports::CheckRecord]) -> String {
+    let na = not_applicable(checks);
+    let failed = checks
+        .iter()
+        .filter(|c| c.outcome == reports::CheckOutcome::Fail)
+        .count();
+    let made = checks.len() - na;
+    format!("{}/{made}", made - failed)
+}
+
+/// ` (2 n/a)` when some of `checks` did not apply, nothing otherwise.
+pub(crate) fn not_applicable_note(checks: &[reports::CheckRecord]) -> String {
+    match not_applicable(checks) {
+        0 => String::new(),
+        na => format!(" ({na} n/a)"),
+    }
+}
+
+fn not_applicable(checks: &[reports::CheckRecord]) -> usize {
+    checks
+        .iter()
+        .filter(|c| c.outcome == reports::CheckOutcome::NotApplicable)
+        .count()
+}
+
 /// `"s"` unless `n` is 1.
 pub(crate) fn plural(n: usize) -> &'static str {
     if n == 1 {

@@ -342,6 +342,97 @@ pub fn cni_components() -> Vec<crate::ComponentRecord> {
     out
 }
 
+/// A check of `run_id`'s run that was not made because it does not apply: the `cni-gc` of
+/// node 0's network, with a chain whose plugins speak CNI 1.0.0 at most.
+pub fn not_applicable_check(run_id: &str) -> CheckRecord {
+    CheckRecord {
+        check: "cni-gc".into(),
+        subject: format!("cnb-{run_id}-n0 docker0"),
+        expected: "GC succeeds".into(),
+        actual: "not made".into(),
+        outcome: CheckOutcome::NotApplicable,
+        reason: Some(
+            "not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0".into(),
+        ),
+    }
+}
+
+/// Every plugin call of a run of the `cni` backend on 2 nodes x 2 pods with the chain of
+/// [`cni_components`] (`bridge` with `host-local` as its IPAM, then `portmap`), in order:
+/// each plugin's VERSION, the ADD of each pod through the chain, a CHECK of each pod (two of
+/// portmap's answer CNI error 7), then the DEL of each pod in reverse chain order (one of
+/// bridge's times out). 27 calls; no GC or STATUS (the plugins speak CNI 1.0.0 at most).
+pub fn cni_plugin_calls() -> Vec<crate::PluginCallRecord> {
+    let call = |pod: &str, plugin: &str, verb: &str, wall_us: u64, outcome: &str| {
+        crate::PluginCallRecord {
+            pod: pod.into(),
+            node: if pod.starts_with("n1") { "n1" } else { "n0" }.into(),
+            plugin: plugin.into(),
+            verb: verb.into(),
+            wall_ns: wall_us * 1000,
+            outcome: outcome.into(),
+        }
+    };
+    let pods = ["n0p0", "n0p1", "n1p0", "n1p1"];
+    let mut out = vec![
+        call("-", "bridge", "VERSION", 1_520, "ok"),
+        call("-", "host-local", "VERSION", 1_410, "ok"),
+        call("-", "portmap", "VERSION", 1_630, "ok"),
+    ];
+    for (pod, (bridge, portmap)) in pods.iter().zip([
+        (41_200, 12_100),
+        (38_900, 11_800),
+        (44_000, 13_000),
+        (52_300, 12_400),
+    ]) {
+        out.push(call(pod, "bridge", "ADD", bridge, "ok"));
+        out.push(call(pod, "portmap", "ADD", portmap, "ok"));
+    }
+    for (i, pod) in pods.iter().enumerate() {
+        out.push(call(
+            pod,
+            "bridge",
+            "CHECK",
+            [6_100, 5_900, 6_300, 6_000][i],
+            "ok",
+        ));
+        let outcome = if i >= 2 { "error 7" } else { "ok" };
+        out.push(call(
+            pod,
+            "portmap",
+            "CHECK",
+            [3_200, 3_000, 3_100, 3_300][i],
+            outcome,
+        ));
+    }
+    for (i, pod) in pods.iter().enumerate() {
+        out.push(call(
+            pod,
+            "portmap",
+            "DEL",
+            [9_800, 9_500, 9_900, 10_100][i],
+            "ok",
+        ));
+        let (wall, outcome) = if i == 3 {
+            (10_000_000, "timed out")
+        } else {
+            ([21_000, 20_400, 22_100][i], "ok")
+        };
+        out.push(call(pod, "bridge", "DEL", wall, outcome));
+    }
+    out
+}
+
+/// [`full_result`] as a run whose pods a CNI chain wired: its [`cni_components`], its
+/// [`cni_plugin_calls`], and a fourth check, [`not_applicable_check`].
+pub fn cni_result() -> RunResult {
+    let mut r = full_result();
+    r.components = cni_components();
+    r.plugin_calls = cni_plugin_calls();
+    r.checks.push(not_applicable_check(&r.run_id));
+    r
+}
+
 /// A measurement of `samples` on `path`, summarized.
 pub fn measurement(
     workload: &str,

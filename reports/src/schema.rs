@@ -429,11 +429,18 @@ mod tests {
             CheckCounts {
                 passed: 1,
                 failed: 1,
-                expected_failures: 1
+                expected_failures: 1,
+                not_applicable: 0
             }
         );
         r.checks.retain(|c| c.outcome != CheckOutcome::Fail);
         assert!(r.checks_passed());
+        // A check that did not apply is counted apart, and fails nothing.
+        r.checks
+            .push(crate::fixtures::not_applicable_check(&r.run_id));
+        assert!(r.checks_passed());
+        assert_eq!(r.check_counts().not_applicable, 1);
+        assert_eq!(r.check_counts().passed, 1);
     }
 
     #[test]
@@ -499,6 +506,24 @@ mod tests {
         let json = serde_json::to_string_pretty(&r).unwrap();
         let back: RunResult = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn plugin_calls_and_checks_that_do_not_apply_round_trip() {
+        let r = crate::fixtures::cni_result();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["checks"][3]["outcome"], "not_applicable");
+        assert_eq!(v["plugin_calls"].as_array().unwrap().len(), 27);
+        assert_eq!(
+            v["plugin_calls"][0],
+            serde_json::json!({"pod": "-", "node": "n0", "plugin": "bridge",
+                "verb": "VERSION", "wall_ns": 1_520_000, "outcome": "ok"})
+        );
+        let back: RunResult = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        // None recorded: the field is left out, and read as none.
+        let v = serde_json::to_value(full_result()).unwrap();
+        assert!(v.get("plugin_calls").is_none());
     }
 
     #[test]

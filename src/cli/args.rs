@@ -233,6 +233,31 @@ pub struct RunArgs {
     pub no_baseline: bool,
 }
 
+/// `cnbench cni-check`.
+#[derive(Debug, Args)]
+pub struct CniCheckArgs {
+    /// The CNI network configuration to check (a .conflist, or a single .conf).
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub cni_conf: PathBuf,
+    /// Directories (colon-separated) the chain's plugin binaries are looked up in, in order
+    /// [default: /opt/cni/bin:/usr/lib/cni].
+    #[arg(long, value_name = "DIRS", value_hint = clap::ValueHint::AnyPath)]
+    pub cni_path: Option<String>,
+    /// Seconds one plugin invocation may take before it is killed by its pid [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    pub cni_timeout: Option<String>,
+    /// Topology (one node; `--underlay l2` gives it the eth0 macvlan or ipvlan need).
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Also write the result as JSON to this file; `-` writes it to stdout at the end.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the checks as JUnit XML to this file (one test case per check; checks that
+    /// do not apply are skipped).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
 /// `cnbench fault`.
 #[derive(Debug, Args)]
 pub struct FaultArgs {

@@ -75,6 +75,12 @@ pub enum Command {
     /// backend's control plane sweeps, measure convergence, sessions, routes and daemon
     /// memory and CPU, tear down between sizes.
     Scale(ScaleArgs),
+    /// Hold a CNI plugin chain to the specification: stand it up on one node as `run
+    /// --backend cni` does, run every check and the conformance checks (VERSION, the ADD
+    /// result, CHECK after a break, DEL removing what ADD made, DEL twice and without the
+    /// namespace, bad configurations, GC and STATUS where the plugins speak 1.1.0), measure
+    /// nothing, tear it down. Exit 0 when every check passed, 1 otherwise, 2 bad input.
+    CniCheck(CniCheckArgs),
     /// Compare a candidate result with a baseline result: a verdict per metric (pass,
     /// regression, improvement, inconclusive) from the repetitions, and every check that
     /// passed before and fails now. Exit 0 no regression, 1 a regression, 3 inconclusive,

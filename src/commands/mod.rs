@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod check;
 pub mod clean;
+pub mod cni_check;
 pub mod compare;
 pub mod completions;
 pub mod daemon;

@@ -313,6 +313,7 @@ impl Backend for Bgp {
             scale: matches!(self.wired.pods, PodWiring::Builtin)
                 .then_some(self as &dyn harness::backend::ControlPlaneScale),
             teardown: self.wired.pods.teardown(),
+            ..Capabilities::default()
         }
     }
 

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::conf::NetworkList;
 use crate::error::CniError;
-use crate::exec::find_plugin;
+use crate::exec::{find_plugin, ToRun};
 use crate::options::Settings;
 use crate::runtime::{self, Attachment, Binaries, Cache};
 
@@ -34,10 +34,18 @@ pub enum Scope {
 
 /// The chain as one node runs it.
 #[derive(Debug, Clone)]
-struct NodeChain {
-    list: NetworkList,
-    binaries: Binaries,
-    version: String,
+pub(crate) struct NodeChain {
+    /// The network as the node runs it.
+    pub(crate) list: NetworkList,
+    /// The binaries as the node sees them.
+    pub(crate) binaries: Binaries,
+    /// The version the network runs at there.
+    pub(crate) version: String,
+    /// What each binary said to VERSION: `(type, path, versions)`.
+    pub(crate) supported: Vec<(String, String, Vec<String>)>,
+    /// The node as it was before the chain's first ADD there (for the conformance checks:
+    /// what the chain leaves after every DEL), on one node only.
+    pub(crate) before: Option<crate::snapshot::NodeState>,
 }
 
 /// The MTU the kernel gives a new veth pair when nobody says one (`veth_setup`: Ethernet's).
@@ -243,18 +251,20 @@ impl Chain {
                 self.network.for_node(block, gw, pod_mtu)
             }
         };
-        list.keep_ipam_state_in(&self.dir.join("ipam").join(&node.role));
+        list.keep_ipam_state_in(&self.ipam_dir(node));
         (list, notes)
     }
 
     /// Prepares the chain on `node` (once): the binaries as the node sees them, their
     /// versions, the version the network runs at; the network and its plugins are reported
     /// as components of the run.
-    fn prepare(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<NodeChain> {
+    pub(crate) fn prepare(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<NodeChain> {
         if let Some(c) = lock(&self.nodes).get(&node.netns) {
             return Ok(c.clone());
         }
         let host = ctx.host(&node.netns);
+        let before = (self.scope == Scope::Whole)
+            .then(|| crate::snapshot::NodeState::capture(host, &self.ipam_dir(node)));
         let binaries = if host.local().is_some() {
             self.local.clone()
         } else {
@@ -278,7 +288,8 @@ impl Chain {
             }
         };
         let (list, node_notes) = self.node_list(node);
-        let versions = runtime::versions(host, &list, &binaries, self.settings.timeout)?;
+        let log = ToRun::in_node(ctx, &node.netns);
+        let versions = runtime::versions(host, &list, &binaries, self.settings.timeout, &log)?;
         self.save_network()?;
         let mut notes = self.notes.clone();
         if let Scope::PerNode { .. } = self.scope {
@@ -324,6 +335,8 @@ impl Chain {
             list,
             binaries,
             version: versions.selected,
+            supported: versions.supported,
+            before,
         };
         lock(&self.nodes).insert(node.netns.clone(), c.clone());
         Ok(c)
@@ -336,8 +349,13 @@ impl Chain {
             .map_err(|e| HarnessError::io(format!("write {}", path.display()), e))
     }
 
-    fn cache(&self) -> Cache {
+    pub(crate) fn cache(&self) -> Cache {
         Cache::new(self.dir.join("results"))
+    }
+
+    /// Where host-local keeps `node`'s state, unless the configuration says.
+    pub(crate) fn ipam_dir(&self, node: &NodePlan) -> PathBuf {
+        self.dir.join("ipam").join(&node.role)
     }
 
     /// Wires every pod of `node` with the chain, in plan order.
@@ -381,6 +399,7 @@ impl Chain {
         // its loopback network first); the chain wires only the pod's own interface.
         ctx.host(&pod.netns).nl().set_up("lo")?;
         let host = ctx.host(&node.netns);
+        let log = ToRun::in_node(ctx, &node.netns);
         // An attachment of this pod from before (its node restarted: the namespaces are new,
         // the IPAM reservation is not) is deleted first, as a runtime deletes a sandbox it
         // finds stale after a reboot: host-local refuses to hand the same container its
@@ -389,7 +408,7 @@ impl Chain {
         // honour, as a runtime restoring a container with its address passes it), so what
         // talked to the pod before the restart finds it after.
         if let Some(stale) = self.cache().of_pod(&pod.role) {
-            runtime::del(host, &self.cache(), &stale, self.settings.timeout)?;
+            runtime::del(host, &self.cache(), &stale, self.settings.timeout, &log)?;
             if let Some((ip, _)) = stale
                 .parsed_result()
                 .and_then(|r| r.pod_ipv4(&stale.ifname))
@@ -397,7 +416,7 @@ impl Chain {
                 a.args.push_str(&format!(";IP={}", ip.addr()));
             }
         }
-        let result = runtime::add(host, &self.cache(), &mut a, self.settings.timeout)?;
+        let result = runtime::add(host, &self.cache(), &mut a, self.settings.timeout, &log)?;
         let (ip, gateway) = result.pod_ipv4(&a.ifname).ok_or_else(|| HarnessError::Component {
             message: format!(
                 "CNI ADD of {}: the chain's result has no IPv4 address on {}: cnbench's checks are IPv4, give the network an IPv4 range",
@@ -426,8 +445,15 @@ impl PodLifecycle for Chain {
         let Some(a) = cache.of_pod(&pod.role) else {
             return Ok(());
         };
-        runtime::del(ctx.host(&a.node_netns), &cache, &a, self.settings.timeout)
-            .map_err(HarnessError::from)
+        let log = ToRun::in_node(ctx, &a.node_netns);
+        runtime::del(
+            ctx.host(&a.node_netns),
+            &cache,
+            &a,
+            self.settings.timeout,
+            &log,
+        )
+        .map_err(HarnessError::from)
     }
 }
 
@@ -441,7 +467,8 @@ impl Teardown for Chain {
         for a in cache.all().iter().rev() {
             match ctx.hosts.get(&a.node_netns) {
                 Some(host) => {
-                    if let Err(e) = runtime::del(host, &cache, a, self.settings.timeout) {
+                    let log = ToRun::in_node(ctx, &a.node_netns);
+                    if let Err(e) = runtime::del(host, &cache, a, self.settings.timeout, &log) {
                         errors.push(HarnessError::from(e));
                     }
                 }

@@ -11,6 +11,7 @@ use harness::checks::record;
 use harness::topology::Plan;
 use reports::{CheckOutcome, CheckRecord};
 
+use crate::exec::ToRun;
 use crate::runtime::{self, attachment_of, Checked};
 
 /// Every check of the chain's, for every pod a chain wired; each plugin invocation limited
@@ -31,7 +32,8 @@ pub fn records(ctx: &Context<'_>, limit: Duration) -> Vec<CheckRecord> {
         ));
         let host = ctx.host(&a.node_netns);
         let expected = "CHECK succeeds".to_string();
-        match runtime::check(host, &a, limit) {
+        let log = ToRun::in_node(ctx, &a.node_netns);
+        match runtime::check(host, &a, limit, &log) {
             // Said once, in the network's component notes: no record to count as a pass.
             Ok(Checked::NotCalled(_)) => {}
             Ok(Checked::Plugins(answers)) => {

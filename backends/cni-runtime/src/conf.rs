@@ -391,6 +391,20 @@ pub fn del_has_prev_result(version: &str) -> bool {
     version_key(version) >= (0, 4, 0)
 }
 
+/// Whether GC and STATUS exist at `version` (they came with 1.1.0).
+pub fn has_gc(version: &str) -> bool {
+    version_key(version) >= (1, 1, 0)
+}
+
+/// The highest of `versions` (empty when there are none).
+pub fn highest(versions: &[String]) -> String {
+    versions
+        .iter()
+        .max_by_key(|v| version_key(v))
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn version_key(v: &str) -> (u32, u32, u32) {
     let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     (

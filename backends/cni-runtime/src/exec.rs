@@ -27,6 +27,10 @@ pub enum Verb {
     Check,
     /// Which versions the plugin speaks.
     Version,
+    /// Clean up what no valid attachment needs (1.1.0).
+    Gc,
+    /// Whether the plugin can serve an ADD now (1.1.0).
+    Status,
 }
 
 impl Verb {
@@ -37,6 +41,8 @@ impl Verb {
             Verb::Del => "DEL",
             Verb::Check => "CHECK",
             Verb::Version => "VERSION",
+            Verb::Gc => "GC",
+            Verb::Status => "STATUS",
         }
     }
 }
@@ -78,10 +84,10 @@ pub fn find_plugin(plugin: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
 }
 
 /// The environment of an invocation (§2 "Parameters"). Every `CNI_*` variable is set, so
-/// none is inherited from whoever started cnbench; VERSION's attachment parameters are empty
-/// (it needs only `CNI_COMMAND`).
+/// none is inherited from whoever started cnbench; the attachment parameters are empty for
+/// the verbs of no attachment (VERSION, GC, STATUS).
 pub fn environment(verb: Verb, params: &Params) -> Vec<(String, String)> {
-    let attachment = verb != Verb::Version;
+    let attachment = matches!(verb, Verb::Add | Verb::Del | Verb::Check);
     let value = |v: &str| {
         if attachment {
             v.to_string()
@@ -110,10 +116,75 @@ pub struct Who<'a> {
     pub plugin: &'a str,
 }
 
+/// Where each invocation is told, with its wall time and how it ended (the result's plugin
+/// calls).
+pub trait CallLog {
+    /// `who` ran for `took` and ended with `outcome`.
+    fn call(&self, who: Who<'_>, took: Duration, outcome: &Result<Value, CniError>);
+}
+
+/// Tells no one.
+impl CallLog for () {
+    fn call(&self, _: Who<'_>, _: Duration, _: &Result<Value, CniError>) {}
+}
+
+/// Plugin calls told to the run, for its result: each with the node it ran in.
+pub struct ToRun<'a> {
+    /// The run.
+    pub ctx: &'a harness::backend::Context<'a>,
+    /// The node's role (`n0`), found from the namespace the plugin ran in.
+    pub node: String,
+}
+
+impl<'a> ToRun<'a> {
+    /// Calls made in the namespace `node_netns` of the run of `ctx`.
+    pub fn in_node(ctx: &'a harness::backend::Context<'a>, node_netns: &str) -> ToRun<'a> {
+        let node = ctx
+            .plan
+            .nodes
+            .iter()
+            .find(|n| n.netns == node_netns)
+            .map(|n| n.role.clone())
+            .unwrap_or_else(|| node_netns.to_string());
+        ToRun { ctx, node }
+    }
+}
+
+impl CallLog for ToRun<'_> {
+    fn call(&self, who: Who<'_>, took: Duration, outcome: &Result<Value, CniError>) {
+        self.ctx.report_plugin_call(reports::PluginCallRecord {
+            pod: who.pod.to_string(),
+            node: self.node.clone(),
+            plugin: who.plugin.to_string(),
+            verb: who.verb.as_str().to_string(),
+            wall_ns: took.as_nanos() as u64,
+            outcome: outcome_word(outcome),
+        });
+    }
+}
+
+/// How an invocation ended, in a word or two (a plugin call record's `outcome`).
+pub fn outcome_word(outcome: &Result<Value, CniError>) -> String {
+    match outcome {
+        Ok(_) => "ok".into(),
+        Err(CniError::Plugin { code, .. }) => format!("error {code}"),
+        Err(CniError::TimedOut { .. }) => "timed out".into(),
+        Err(CniError::BadOutput { .. }) => "bad output".into(),
+        Err(CniError::Run { source, .. })
+            if matches!(**source, harness::HarnessError::Interrupted) =>
+        {
+            "interrupted".into()
+        }
+        Err(_) => "failed".into(),
+    }
+}
+
 /// Runs `program` (the plugin `who.plugin`) on `exec` with `request` on stdin; killed by
-/// pid after `limit`. Returns what it printed as JSON (`Null` for a DEL or CHECK that printed
-/// nothing, as they may); a CNI error, a non-zero exit, a timeout, and an ADD or VERSION that
-/// printed nothing or something other than JSON are errors that name the plugin.
+/// pid after `limit`; tells `log`. Returns what it printed as JSON (`Null` for a verb that
+/// printed nothing where it may: DEL, CHECK, GC, STATUS); a CNI error, a non-zero exit, a
+/// timeout, and an ADD or VERSION that printed nothing or something other than JSON are
+/// errors that name the plugin.
+#[allow(clippy::too_many_arguments)]
 pub fn invoke(
     exec: &dyn Exec,
     program: &Path,
@@ -122,10 +193,50 @@ pub fn invoke(
     request: &Value,
     limit: Duration,
     interruptible: bool,
+    log: &dyn CallLog,
+) -> Result<Value, CniError> {
+    invoke_raw(
+        exec,
+        program,
+        who,
+        params,
+        &request.to_string(),
+        limit,
+        interruptible,
+        log,
+    )
+}
+
+/// [`invoke`] with `stdin` as given, JSON or not (a conformance check's bad configuration).
+#[allow(clippy::too_many_arguments)]
+pub fn invoke_raw(
+    exec: &dyn Exec,
+    program: &Path,
+    who: Who<'_>,
+    params: &Params,
+    stdin: &str,
+    limit: Duration,
+    interruptible: bool,
+    log: &dyn CallLog,
+) -> Result<Value, CniError> {
+    let t = std::time::Instant::now();
+    let outcome = run_plugin(exec, program, who, params, stdin, limit, interruptible);
+    log.call(who, t.elapsed(), &outcome);
+    outcome
+}
+
+fn run_plugin(
+    exec: &dyn Exec,
+    program: &Path,
+    who: Who<'_>,
+    params: &Params,
+    stdin: &str,
+    limit: Duration,
+    interruptible: bool,
 ) -> Result<Value, CniError> {
     let input = ExecInput {
         env: environment(who.verb, params),
-        stdin: Some(request.to_string()),
+        stdin: Some(stdin.to_string()),
         limit,
         interruptible,
     };

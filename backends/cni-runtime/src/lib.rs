@@ -11,13 +11,15 @@
 //! (attachments: ADD, CHECK, DEL, the cache), `chain` (a chain prepared on the nodes and
 //! wiring their pods; its teardown), `wiring` (who wires a backend's pods: `PodWiring`,
 //! `Wired`), `expect` (expectations from results), `checks` (the chain's own checks),
-//! `effects` (what portmap, bandwidth, firewall and tuning must have done), `known`
+//! `conformance` (the plugin contract, with pods of its own), `snapshot` (a node's state, to
+//! diff), `effects` (what portmap, bandwidth, firewall and tuning must have done), `known`
 //! (released plugins' bugs, recognised by their symptom), `error`.
 
 pub mod capability;
 pub mod chain;
 pub mod checks;
 pub mod conf;
+pub mod conformance;
 pub mod effects;
 pub mod error;
 pub mod exec;
@@ -26,6 +28,7 @@ pub mod known;
 pub mod options;
 pub mod result;
 pub mod runtime;
+pub mod snapshot;
 pub mod wiring;
 
 pub use chain::{Chain, Scope};

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::conf::{del_has_prev_result, has_check, NetworkList};
 use crate::error::CniError;
-use crate::exec::{invoke, Exec, Params, Verb, Who};
+use crate::exec::{invoke, CallLog, Exec, Params, Verb, Who};
 use crate::result::{supported_versions, CniResult};
 
 /// Where a node finds the chain's binaries.
@@ -55,6 +55,7 @@ pub fn versions(
     list: &NetworkList,
     bins: &Binaries,
     limit: Duration,
+    log: &dyn CallLog,
 ) -> Result<Versions, CniError> {
     let top = list
         .candidate_versions()
@@ -83,6 +84,7 @@ pub fn versions(
             &serde_json::json!({ "cniVersion": top }),
             limit,
             true,
+            log,
         )?;
         let s = supported_versions(&answer).map_err(|why| CniError::BadOutput {
             verb: "VERSION".into(),
@@ -150,7 +152,8 @@ impl Attachment {
             .and_then(|v| CniResult::from_json(v).ok())
     }
 
-    fn params(&self) -> Params {
+    /// The attachment parameters of its invocations.
+    pub fn params(&self) -> Params {
         Params {
             container_id: self.container_id.clone(),
             netns: self.netns.clone(),
@@ -236,6 +239,7 @@ pub fn add(
     cache: &Cache,
     a: &mut Attachment,
     limit: Duration,
+    log: &dyn CallLog,
 ) -> Result<CniResult, CniError> {
     let list = a.network()?;
     let params = a.params();
@@ -260,7 +264,16 @@ pub fn add(
             plugin: &plugin.plugin_type,
         };
         let t = Instant::now();
-        let out = invoke(exec, Path::new(path), who, &params, &request, limit, true)?;
+        let out = invoke(
+            exec,
+            Path::new(path),
+            who,
+            &params,
+            &request,
+            limit,
+            true,
+            log,
+        )?;
         a.add_ns.push(t.elapsed().as_nanos() as u64);
         CniResult::from_json(&out).map_err(|why| CniError::BadOutput {
             verb: "ADD".into(),
@@ -288,7 +301,12 @@ pub enum Checked {
 /// Checks `a` (added): every plugin's CHECK in chain order with the ADD's result. Every
 /// plugin is asked, even after one fails (a runtime may stop, §2; asking all says which
 /// plugins see a problem).
-pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Checked, CniError> {
+pub fn check(
+    exec: &dyn Exec,
+    a: &Attachment,
+    limit: Duration,
+    log: &dyn CallLog,
+) -> Result<Checked, CniError> {
     let list = a.network()?;
     if list.disable_check {
         return Ok(Checked::NotCalled("the network sets disableCheck".into()));
@@ -312,7 +330,18 @@ pub fn check(exec: &dyn Exec, a: &Attachment, limit: Duration) -> Result<Checked
             plugin: &plugin.plugin_type,
         };
         let answer = binary(&a.binaries, &plugin.plugin_type)
-            .and_then(|path| invoke(exec, Path::new(path), who, &params, &request, limit, false))
+            .and_then(|path| {
+                invoke(
+                    exec,
+                    Path::new(path),
+                    who,
+                    &params,
+                    &request,
+                    limit,
+                    false,
+                    log,
+                )
+            })
             .map(|_| ());
         out.push((plugin.plugin_type.clone(), answer));
     }
@@ -330,6 +359,7 @@ pub fn del(
     cache: &Cache,
     a: &Attachment,
     limit: Duration,
+    log: &dyn CallLog,
 ) -> Result<(), CniError> {
     let list = a.network()?;
     let params = a.params();
@@ -345,8 +375,18 @@ pub fn del(
             pod: &a.pod,
             plugin: &plugin.plugin_type,
         };
-        let outcome = binary(&a.binaries, &plugin.plugin_type)
-            .and_then(|path| invoke(exec, Path::new(path), who, &params, &request, limit, false));
+        let outcome = binary(&a.binaries, &plugin.plugin_type).and_then(|path| {
+            invoke(
+                exec,
+                Path::new(path),
+                who,
+                &params,
+                &request,
+                limit,
+                false,
+                log,
+            )
+        });
         if let Err(e) = outcome {
             first_error.get_or_insert(e);
         }
@@ -365,6 +405,95 @@ fn binary<'a>(bins: &'a Binaries, plugin: &str) -> Result<&'a str, CniError> {
         plugin: plugin.to_string(),
         dirs: vec![bins.cni_path.clone()],
     })
+}
+
+/// Asks every plugin of `list` (at `version`, which must be 1.1.0 or later) to clean up
+/// what no attachment of `valid` (container id, interface) needs: GC (§2, §3 "Garbage-
+/// collecting a network"). Every plugin is asked even when one fails; each one's answer is
+/// returned.
+pub fn gc(
+    exec: &dyn Exec,
+    list: &NetworkList,
+    version: &str,
+    bins: &Binaries,
+    valid: &[(String, String)],
+    limit: Duration,
+    log: &dyn CallLog,
+) -> Vec<(String, Result<(), CniError>)> {
+    let attachments: Vec<Value> = valid
+        .iter()
+        .map(|(id, ifname)| serde_json::json!({ "containerID": id, "ifname": ifname }))
+        .collect();
+    no_attachment_verb(exec, list, version, bins, Verb::Gc, limit, log, |req| {
+        req.insert(
+            "cni.dev/valid-attachments".into(),
+            Value::Array(attachments.clone()),
+        );
+    })
+}
+
+/// Asks every plugin of `list` (at `version`, 1.1.0 or later) whether it can serve an ADD
+/// now: STATUS (§2). Each one's answer.
+pub fn status(
+    exec: &dyn Exec,
+    list: &NetworkList,
+    version: &str,
+    bins: &Binaries,
+    limit: Duration,
+    log: &dyn CallLog,
+) -> Vec<(String, Result<(), CniError>)> {
+    no_attachment_verb(exec, list, version, bins, Verb::Status, limit, log, |_| {})
+}
+
+/// A verb of no attachment run on every plugin of `list`: its configuration with
+/// `cniVersion` and `name` (§3: no `runtimeConfig`, no `prevResult`), changed by `extra`.
+#[allow(clippy::too_many_arguments)]
+fn no_attachment_verb(
+    exec: &dyn Exec,
+    list: &NetworkList,
+    version: &str,
+    bins: &Binaries,
+    verb: Verb,
+    limit: Duration,
+    log: &dyn CallLog,
+    extra: impl Fn(&mut Map<String, Value>),
+) -> Vec<(String, Result<(), CniError>)> {
+    let params = Params {
+        container_id: String::new(),
+        netns: String::new(),
+        ifname: String::new(),
+        args: String::new(),
+        cni_path: bins.cni_path.clone(),
+    };
+    list.plugins
+        .iter()
+        .enumerate()
+        .map(|(i, plugin)| {
+            let Value::Object(mut req) = list.request(i, version, &Map::new(), None) else {
+                unreachable!("a request is an object");
+            };
+            req.remove("runtimeConfig");
+            extra(&mut req);
+            let who = Who {
+                verb,
+                pod: "-",
+                plugin: &plugin.plugin_type,
+            };
+            let answer = binary(bins, &plugin.plugin_type).and_then(|path| {
+                invoke(
+                    exec,
+                    Path::new(path),
+                    who,
+                    &params,
+                    &Value::Object(req),
+                    limit,
+                    false,
+                    log,
+                )
+            });
+            (plugin.plugin_type.clone(), answer.map(|_| ()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -481,7 +610,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
             fail: None,
         };
-        let r = add(&fake, &cache, &mut a, Duration::from_secs(1)).unwrap();
+        let r = add(&fake, &cache, &mut a, Duration::from_secs(1), &()).unwrap();
         assert_eq!(r.interfaces.len(), 2);
         let calls = fake.calls.lock().unwrap().clone();
         assert!(calls[0].2.get("prevResult").is_none());
@@ -492,11 +621,12 @@ mod tests {
         );
         assert_eq!(cache.of_pod("n0p0").unwrap().result, a.result);
         fake.calls.lock().unwrap().clear();
-        let Checked::Plugins(answers) = check(&fake, &a, Duration::from_secs(1)).unwrap() else {
+        let Checked::Plugins(answers) = check(&fake, &a, Duration::from_secs(1), &()).unwrap()
+        else {
             panic!("CHECK is called at 1.0.0");
         };
         assert!(answers.iter().all(|(_, r)| r.is_ok()));
-        del(&fake, &cache, &a, Duration::from_secs(1)).unwrap();
+        del(&fake, &cache, &a, Duration::from_secs(1), &()).unwrap();
         let calls = fake.calls.lock().unwrap().clone();
         let order: Vec<(&str, &str)> = calls
             .iter()
@@ -529,7 +659,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
             fail: Some(("ADD", "portmap")),
         };
-        let e = add(&fake, &cache, &mut a, Duration::from_secs(1))
+        let e = add(&fake, &cache, &mut a, Duration::from_secs(1), &())
             .unwrap_err()
             .to_string();
         assert!(e.contains("plugin portmap failed with code 11"), "{e}");
@@ -537,7 +667,7 @@ mod tests {
         assert_eq!((cached.added, cached.result.is_none()), (2, true));
         // DEL for every plugin of the chain, without a prevResult (the ADD never completed).
         fake.calls.lock().unwrap().clear();
-        del(&fake, &cache, &cached, Duration::from_secs(1)).unwrap();
+        del(&fake, &cache, &cached, Duration::from_secs(1), &()).unwrap();
         let calls = fake.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 2);
         assert!(calls.iter().all(|(_, _, r)| r.get("prevResult").is_none()));
@@ -547,12 +677,12 @@ mod tests {
             calls: Mutex::new(Vec::new()),
             fail: None,
         };
-        add(&ok, &cache, &mut b, Duration::from_secs(1)).unwrap();
+        add(&ok, &cache, &mut b, Duration::from_secs(1), &()).unwrap();
         let bad_del = Fake {
             calls: Mutex::new(Vec::new()),
             fail: Some(("DEL", "portmap")),
         };
-        assert!(del(&bad_del, &cache, &b, Duration::from_secs(1)).is_err());
+        assert!(del(&bad_del, &cache, &b, Duration::from_secs(1), &()).is_err());
         assert_eq!(bad_del.calls.lock().unwrap().len(), 2);
         assert!(cache.of_pod("n0p0").is_some());
         let _ = std::fs::remove_dir_all(&dir);
@@ -568,7 +698,7 @@ mod tests {
             calls: Mutex::new(Vec::new()),
             fail: None,
         };
-        let Checked::NotCalled(why) = check(&fake, &a, Duration::from_secs(1)).unwrap() else {
+        let Checked::NotCalled(why) = check(&fake, &a, Duration::from_secs(1), &()).unwrap() else {
             panic!("CHECK must not be called at 0.3.1");
         };
         assert!(why.contains("has no CHECK"), "{why}");

@@ -46,9 +46,10 @@ pub const INFO: BackendInfo = BackendInfo {
 /// node's `eth0`, so an underlay.
 const NEEDS_PARENT: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
 
-/// The cni backend: its chain, the whole of it.
+/// The cni backend: its chain, the whole of it; with the conformance checks of the plugin
+/// contract (`cnbench cni-check`) or without (`cnbench run`).
 #[derive(Debug)]
-pub struct Cni(Wired);
+pub struct Cni(Wired, bool);
 
 /// Makes the backend from its options: the configuration loaded and every binary found
 /// before anything exists.
@@ -56,12 +57,30 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
+    made(options, plan, false)
+}
+
+/// The backend as [`make`] makes it, with the conformance checks of the plugin contract after
+/// every other check (`cnbench cni-check`): pods of their own added, broken, deleted twice
+/// and without their namespace, bad configurations, GC and STATUS.
+pub fn make_conformance(
+    options: &BackendOptions,
+    plan: &Plan,
+) -> std::result::Result<Box<dyn Backend>, String> {
+    made(options, plan, true)
+}
+
+fn made(
+    options: &BackendOptions,
+    plan: &Plan,
+    conformance: bool,
+) -> std::result::Result<Box<dyn Backend>, String> {
     let settings = Settings::from_options(options).map_err(|e| e.to_string())?;
     let chain = Chain::new(settings, plan, Scope::Whole).map_err(|e| e.to_string())?;
-    Ok(Box::new(Cni(Wired::new(
-        PodWiring::Cni(Box::new(chain)),
-        &INFO,
-    ))))
+    Ok(Box::new(Cni(
+        Wired::new(PodWiring::Cni(Box::new(chain)), &INFO),
+        conformance,
+    )))
 }
 
 impl Cni {
@@ -143,6 +162,9 @@ impl Backend for Cni {
         Capabilities {
             pods: Some(self.chain()),
             teardown: self.0.pods.teardown(),
+            conformance: self
+                .1
+                .then(|| self.chain() as &dyn harness::backend::Conformance),
             ..Capabilities::default()
         }
     }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reports::ScalePoint;
+use reports::{CheckRecord, ScalePoint};
 
 use super::{Backend, Context};
 use crate::error::Result;
@@ -26,6 +26,9 @@ pub struct Capabilities<'a> {
     pub scale: Option<&'a dyn ControlPlaneScale>,
     /// Undoing of its own, before the harness removes the namespaces (a CNI plugin's DEL).
     pub teardown: Option<&'a dyn Teardown>,
+    /// Checks that need pods of their own on the standing topology (a CNI plugin's
+    /// contract).
+    pub conformance: Option<&'a dyn Conformance>,
 }
 
 /// A fault of a backend's own parts, as `cnbench fault --fault NAME` names it.
@@ -88,6 +91,34 @@ pub trait Teardown {
     /// teardown (after a failed setup too, and from `cnbench down`), while every namespace
     /// still exists; never stops early and returns every error (teardown goes on).
     fn teardown(&self, ctx: &Context<'_>) -> Vec<crate::error::HarnessError>;
+}
+
+/// What checks that need pods of their own may do to a standing topology: add a pod (wired
+/// by the backend, or only its empty namespace), delete a pod's namespace while the pod
+/// stays, remove a pod. Everything is on the run's record, so teardown and `clean` find it.
+pub trait PodBench {
+    /// What the backend gets while it checks, as the topology stands now.
+    fn context(&self) -> Context<'_>;
+
+    /// Adds a pod to node `node`, wired by the backend; returns it as planned.
+    fn add_pod(&mut self, node: u32) -> Result<PodPlan>;
+
+    /// Adds a pod to node `node` whose namespace exists and is empty.
+    fn add_pod_unwired(&mut self, node: u32) -> Result<PodPlan>;
+
+    /// Deletes pod `role`'s namespace; the pod stays until removed.
+    fn delete_pod_namespace(&mut self, role: &str) -> Result<()>;
+
+    /// Removes pod `role` (the backend unwires it, its namespace goes); every error.
+    fn remove_pod(&mut self, role: &str) -> Vec<crate::error::HarnessError>;
+}
+
+/// Checks a backend makes with pods of its own on the standing topology, after every other
+/// check: a CNI plugin's contract (a pod added and broken, deleted twice, deleted after its
+/// namespace is gone). It removes every pod it added.
+pub trait Conformance {
+    /// Runs the checks on `bench`.
+    fn check(&self, bench: &mut dyn PodBench) -> Vec<CheckRecord>;
 }
 
 /// A control plane measured at many sizes (`cnbench scale`): the harness plans each point,

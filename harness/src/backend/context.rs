@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
-use reports::ComponentRecord;
+use reports::{ComponentRecord, PluginCallRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::CpuPlacement;
@@ -52,20 +52,26 @@ pub struct PodReport {
     pub detail: Option<serde_json::Value>,
 }
 
-/// What setup reported that the plan could not say: pod reports by pod role (`n0p1`), and
-/// the software under test it ran. The harness applies the pod reports to the plan once setup
+/// What setup reported that the plan could not say: pod reports by pod role (`n0p1`), the
+/// software under test it ran, and every plugin call it (and the checks and teardown) made. The harness applies the pod reports to the plan once setup
 /// returns, so expectations, probes and measurements use what the pods really have, and keeps
 /// them in the run's state; the components go into the result.
 #[derive(Debug, Default)]
 pub struct Reported {
     pods: Mutex<BTreeMap<String, PodReport>>,
     components: Mutex<Vec<ComponentRecord>>,
+    calls: Mutex<Vec<PluginCallRecord>>,
 }
 
 impl Reported {
     /// Takes every pod report made so far.
     pub fn take_pods(&self) -> BTreeMap<String, PodReport> {
         std::mem::take(&mut *self.pods.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every plugin call reported so far, in the order made.
+    pub fn plugin_calls(&self) -> Vec<PluginCallRecord> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every component reported so far, in the order reported.
@@ -111,6 +117,15 @@ impl Context<'_> {
             Some(x) => *x = c,
             None => all.push(c),
         }
+    }
+
+    /// Reports one invocation of a plugin (a CNI verb) with its wall time, for the result.
+    pub fn report_plugin_call(&self, call: PluginCallRecord) {
+        self.reported
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(call);
     }
 
     /// Starts `cnbench daemon <args>` inside `netns` and waits (up to 5 s) for its first

@@ -24,7 +24,8 @@ use crate::error::{PlanError, Result};
 use crate::topology::{NodePlan, Plan};
 
 pub use capability::{
-    Capabilities, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodLifecycle, Teardown,
+    Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench,
+    PodLifecycle, Teardown,
 };
 pub use context::{Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{

@@ -41,6 +41,23 @@ impl Netlink {
         )
     }
 
+    /// Removes `net` (address/prefix) from link `dev`; the kernel removes the routes that
+    /// needed it.
+    pub fn delete_address(&self, dev: &str, net: Ipv4Net) -> Result<()> {
+        let index = self.link_index(dev)?;
+        let mut m = AddressMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.prefix_len = net.prefix_len();
+        m.header.index = index;
+        m.attributes
+            .push(AddressAttribute::Local(IpAddr::V4(net.addr())));
+        self.execute(
+            || format!("delete address {net} from {dev}"),
+            RouteNetlinkMessage::DelAddress(m),
+            0,
+        )
+    }
+
     /// Every IPv4 address in the namespace.
     pub fn addresses(&self) -> Result<Vec<Address>> {
         let mut req = AddressMessage::default();

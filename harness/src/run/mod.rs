@@ -94,8 +94,9 @@ pub struct Topology {
     pub(crate) exe: PathBuf,
     /// The VM nodes, on the VM substrate.
     pub(crate) vms: Option<VmNodes>,
-    /// What setup reported: its pods (until applied to the plan), the software it ran.
-    pub(crate) reported: Reported,
+    /// What setup reported: its pods (until applied to the plan), the software it ran, the
+    /// plugin calls made (shared: the teardown's are read after the topology is gone).
+    pub(crate) reported: Arc<Reported>,
 }
 
 impl Topology {
@@ -146,7 +147,7 @@ impl Topology {
             procs: Supervisor::new(launch.mode == Mode::Run),
             exe: launch.exe,
             vms: None,
-            reported: Reported::default(),
+            reported: Arc::default(),
         };
         // 3. Build; on failure, tear down and return the original error.
         match topo.build(backend, &names) {
@@ -356,7 +357,7 @@ impl Topology {
             procs,
             exe,
             vms: None,
-            reported: Reported::default(),
+            reported: Arc::default(),
         })
     }
 
@@ -397,6 +398,16 @@ impl Topology {
         for c in backend.extra_checks(&self.context()) {
             on_check(&c);
             out.push(c);
+        }
+        if let Some(conformance) = backend.capabilities().conformance {
+            let mut bench = pods::Bench {
+                topo: self,
+                backend,
+            };
+            for c in conformance.check(&mut bench) {
+                on_check(&c);
+                out.push(c);
+            }
         }
         // A check may have restarted a daemon.
         if let Err(e) = self.save_daemons() {
@@ -641,7 +652,9 @@ pub(crate) fn owned_run(
 
     obs.phase("tearing down");
     let t = Instant::now();
+    let reported = Arc::clone(&topo.reported);
     let errors = topo.down(backend);
+    result.plugin_calls = reported.plugin_calls();
     result.timings.teardown_ns = Some(t.elapsed().as_nanos() as u64);
     let passed = result.checks_passed() && result.faults.iter().all(|f| f.outcome.passed());
     result.outcome = match (&outcome, errors.first()) {

@@ -66,6 +66,70 @@ impl Topology {
             .unwrap_or(pod))
     }
 
+    /// Adds a pod to node `node` whose namespace exists and is empty: what a container
+    /// runtime hands a plugin before its ADD (conformance checks run plugins there
+    /// themselves). Removed like any pod ([`Topology::remove_pod`]).
+    pub fn add_pod_unwired(&mut self, backend: &dyn Backend, node: u32) -> Result<PodPlan> {
+        let at = self.plan.add_pod(node)?;
+        let pod = self.plan.pods[at].clone();
+        if let Err(e) = backend.validate(&self.plan) {
+            let _ = self.plan.remove_pod(&pod.role);
+            return Err(e.into());
+        }
+        if pod.own_netns {
+            if let Err(e) = self.make_pod_netns(&pod) {
+                self.undo(None, &pod);
+                return Err(e);
+            }
+        }
+        self.state.plan = Some(self.plan.clone());
+        self.state.save()?;
+        Ok(pod)
+    }
+
+    /// Deletes the namespace of pod `role` (its processes stopped by pid first) while the
+    /// pod stays in the plan: a container gone before its runtime's DEL. Removing the pod
+    /// afterwards ([`Topology::remove_pod`]) finds the namespace gone, which is no error.
+    pub fn delete_pod_namespace(&mut self, role: &str) -> Result<()> {
+        let pod = self
+            .plan
+            .pods
+            .iter()
+            .find(|p| p.role == role && p.own_netns)
+            .cloned()
+            .ok_or_else(|| HarnessError::Unsupported {
+                what: format!("pod {role} has no namespace of its own"),
+                fix: "name a pod of the run with its own namespace".into(),
+            })?;
+        for (_, netns, pid) in self.procs.list() {
+            if netns == pod.netns {
+                self.procs.stop(&netns, pid);
+            }
+        }
+        let host = self.hosts.remove(&pod.netns);
+        let agent = host.as_ref().and_then(Host::agent).cloned();
+        match agent {
+            Some(agent) => {
+                agent.call(
+                    Call::DeleteNetns {
+                        name: pod.netns.clone(),
+                    },
+                    CALL_TIMEOUT,
+                )?;
+            }
+            None => {
+                if let Some(e) = state::destroy_namespaces(std::slice::from_ref(&pod.netns))
+                    .into_iter()
+                    .next()
+                {
+                    return Err(e);
+                }
+            }
+        }
+        self.state.namespaces.retain(|n| *n != pod.netns);
+        self.state.save()
+    }
+
     /// Unwires and removes the pod called `role`. Never stops early: every error is returned
     /// (an empty list means nothing of the pod is left).
     pub fn remove_pod(&mut self, backend: &dyn Backend, role: &str) -> Vec<HarnessError> {
@@ -189,4 +253,32 @@ fn lifecycle(backend: &dyn Backend) -> Result<&dyn PodLifecycle> {
             ),
             fix: "stand up a topology with the pods you need (--pods-per-node)".into(),
         })
+}
+
+/// A standing topology and its backend, as checks that need pods of their own use it.
+pub(crate) struct Bench<'a> {
+    pub(crate) topo: &'a mut Topology,
+    pub(crate) backend: &'a dyn Backend,
+}
+
+impl crate::backend::PodBench for Bench<'_> {
+    fn context(&self) -> crate::backend::Context<'_> {
+        self.topo.context()
+    }
+
+    fn add_pod(&mut self, node: u32) -> Result<PodPlan> {
+        self.topo.add_pod(self.backend, node)
+    }
+
+    fn add_pod_unwired(&mut self, node: u32) -> Result<PodPlan> {
+        self.topo.add_pod_unwired(self.backend, node)
+    }
+
+    fn delete_pod_namespace(&mut self, role: &str) -> Result<()> {
+        self.topo.delete_pod_namespace(role)
+    }
+
+    fn remove_pod(&mut self, role: &str) -> Vec<HarnessError> {
+        self.topo.remove_pod(self.backend, role)
+    }
 }

@@ -8,8 +8,10 @@
 //! `<backend>` is the candidate's; the report's name says both when they differ (`cnbench
 //! compare bridge (baseline) vs cni (candidate), across backends`). A
 //! regression is a `<failure type="regression">` whose message gives baseline, candidate and
-//! change; an inconclusive row is `<skipped>` with what to do; passes, improvements and
-//! information are plain test cases whose `<system-out>` says what was seen. The warnings of
+//! change; an inconclusive row is `<skipped>` with what to do; a check that did not apply in
+//! either run (outcome `not_applicable`) is `<skipped>` with its reason (and, when it was made
+//! in the other run, which side it did not apply in and the other side's outcome); passes,
+//! improvements and information are plain test cases whose `<system-out>` says what was seen. The warnings of
 //! the comparison go to the `<system-out>` of the metrics suite, and both runs are described
 //! in its `<properties>` (their substrate, whether emulated and backend options included; each
 //! component of the software under test a run recorded, such as a CNI network and its
@@ -185,6 +187,7 @@ fn metric_case(backend: &str, m: &MetricComparison) -> TestCase {
 fn check_case(backend: &str, c: &CheckComparison) -> TestCase {
     let output = format!("{}: {}", c.verdict.label(), describe_check(c));
     let status = match c.verdict {
+        _ if c.not_applicable() => not_applicable(c),
         Verdict::Regression => failure(
             format!(
                 "check {} stopped passing: baseline {} ({}), candidate {} ({}), expected {}",
@@ -205,6 +208,30 @@ fn check_case(backend: &str, c: &CheckComparison) -> TestCase {
         status,
         output,
     )
+}
+
+/// A check that did not apply in either run, skipped with the reason: as it is when it applied
+/// in neither, with the side it did not apply in and the other side's outcome otherwise
+/// (`not applicable: ... (in the baseline; candidate PASS, not compared)`).
+fn not_applicable(c: &CheckComparison) -> TestCaseStatus {
+    use reports::CheckOutcome::NotApplicable;
+    let baseline_reason = c.baseline_reason.as_ref().or(c.reason.as_ref());
+    let (reason, side) = match (c.baseline, c.candidate) {
+        (NotApplicable, NotApplicable) => (c.reason.as_ref().or(baseline_reason), None),
+        (NotApplicable, other) => (baseline_reason, Some(("baseline", "candidate", other))),
+        (other, _) => (c.reason.as_ref(), Some(("candidate", "baseline", other))),
+    };
+    let mut message = reason.cloned().unwrap_or_else(|| "not applicable".into());
+    if let Some((na, made, outcome)) = side {
+        let _ = write!(
+            message,
+            " (in the {na}; {made} {}, not compared)",
+            outcome.label()
+        );
+    }
+    let mut status = TestCaseStatus::skipped();
+    status.set_message(message);
+    status
 }
 
 /// The conformance verdicts across backends, as one test case.

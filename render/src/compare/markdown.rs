@@ -484,6 +484,51 @@ mod tests {
     }
 
     #[test]
+    fn checks_that_did_not_apply_are_information() {
+        use crate::test_support::rr_with_gc;
+        use reports::CheckOutcome::{Fail, NotApplicable};
+        let c = compare(
+            &rr_with_gc("base01", NotApplicable),
+            &rr_with_gc("cand02", Fail),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let md = markdown(&c);
+        assert!(
+            md.contains(
+                "#### Checks that changed\n\n- info cni-gc cnb-&lt;run&gt;-n0 docker0: N/A -&gt; \
+                 FAIL (expected: GC succeeds, actual: CNI error 7) baseline reason: not \
+                 applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- 1 check that did not apply in the baseline fails in the candidate (not \
+                 compared): cni-gc cnb-&lt;run&gt;-n0 docker0\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.starts_with("### cnbench compare vxlan: **pass**"),
+            "{md}"
+        );
+        // Not applicable in both: nothing changed.
+        let both = markdown(
+            &compare(
+                &rr_with_gc("base01", NotApplicable),
+                &rr_with_gc("cand02", NotApplicable),
+                &CompareOptions::default(),
+            )
+            .unwrap(),
+        );
+        assert!(
+            both.contains("#### Checks\n\nNo check changed its outcome (4 compared).\n"),
+            "{both}"
+        );
+    }
+
+    #[test]
     fn text_from_results_is_escaped() {
         let mut base = rr_result("base01", 1.0);
         base.checks[0].outcome = reports::CheckOutcome::Pass;

@@ -64,7 +64,10 @@ pub fn describe_metric(m: &MetricComparison) -> String {
 }
 
 /// One line for a check: `reachability n0p0 -> n1p0 icmp: PASS -> FAIL (expected: answer,
-/// actual: no answer)`.
+/// actual: no answer)`, then the candidate's reason and the baseline's when it gave another
+/// (why a check did not apply, or failed as expected, there): `cni-gc cnb-<run>-n0 docker0:
+/// N/A -> PASS (expected: GC succeeds, actual: GC succeeded) baseline reason: not applicable:
+/// ...`.
 pub fn describe_check(c: &CheckComparison) -> String {
     let mut line = format!(
         "{} {}: {} -> {} (expected: {}, actual: {})",
@@ -77,6 +80,10 @@ pub fn describe_check(c: &CheckComparison) -> String {
     );
     if let Some(reason) = &c.reason {
         let _ = write!(line, " reason: {reason}");
+    }
+    if let Some(reason) = &c.baseline_reason {
+        let sep = if c.reason.is_some() { ";" } else { "" };
+        let _ = write!(line, "{sep} baseline reason: {reason}");
     }
     line
 }
@@ -191,8 +198,20 @@ pub fn options_text(r: &RunInfo, sep: &str) -> Option<String> {
 }
 
 /// One side's conformance: `all 90 checks passed`, `2 of 88 checks failed (mtu ...;
-/// reachability ...)`.
+/// reachability ...)`, each followed by `, 2 not applicable` when some checks did not apply.
 fn conformance_text(c: &Conformance) -> String {
+    let mut text = made_text(c);
+    if c.not_applicable > 0 {
+        let _ = write!(text, ", {} not applicable", c.not_applicable);
+    }
+    text
+}
+
+/// How the checks that were made fared.
+fn made_text(c: &Conformance) -> String {
+    if c.checks == 0 {
+        return "no check made".to_owned();
+    }
     if c.passed() {
         return if c.checks == 1 {
             "its 1 check passed".to_owned()
@@ -358,11 +377,13 @@ mod tests {
         let conformance = |failed: usize| Conformance {
             checks: 40,
             failed: (0..failed).map(|i| format!("mtu n{i}")).collect(),
+            not_applicable: 0,
         };
         let c = ConformanceComparison {
             baseline: Conformance {
                 checks: 1,
                 failed: vec![],
+                not_applicable: 0,
             },
             candidate: conformance(12),
             verdict: Verdict::Regression,
@@ -371,6 +392,48 @@ mod tests {
             describe_conformance(&c),
             "baseline: its 1 check passed; candidate: 12 of 40 checks failed (mtu n0; mtu n1; \
              mtu n2; mtu n3; mtu n4; mtu n5; mtu n6; mtu n7; mtu n8; mtu n9; and 2 more)"
+        );
+    }
+
+    #[test]
+    fn checks_that_did_not_apply_in_words() {
+        let na = |failed: usize, checks: usize, not_applicable: usize| Conformance {
+            checks,
+            failed: (0..failed).map(|i| format!("mtu n{i}")).collect(),
+            not_applicable,
+        };
+        let c = ConformanceComparison {
+            baseline: na(0, 88, 2),
+            candidate: na(1, 3, 1),
+            verdict: Verdict::Regression,
+        };
+        assert_eq!(
+            describe_conformance(&c),
+            "baseline: all 88 checks passed, 2 not applicable; candidate: 1 of 3 checks failed \
+             (mtu n0), 1 not applicable"
+        );
+        assert_eq!(
+            conformance_text(&na(0, 0, 2)),
+            "no check made, 2 not applicable"
+        );
+
+        // One by one: the reasons of both sides.
+        use crate::test_support::rr_with_gc as with_gc;
+        use reports::CheckOutcome::{NotApplicable, Pass};
+        let c = cmp(&with_gc("base01", NotApplicable), &with_gc("cand02", Pass));
+        let row = &c.checks[3];
+        assert_eq!(
+            describe_check(row),
+            "cni-gc cnb-<run>-n0 docker0: N/A -> PASS (expected: GC succeeds, actual: GC \
+             succeeded) baseline reason: not applicable: the plugin supports up to CNI 1.0.0, \
+             GC came with 1.1.0"
+        );
+        let c = cmp(&with_gc("base01", Pass), &with_gc("cand02", NotApplicable));
+        assert_eq!(
+            describe_check(&c.checks[3]),
+            "cni-gc cnb-<run>-n0 docker0: PASS -> N/A (expected: GC succeeds, actual: not \
+             made) reason: not applicable: the plugin supports up to CNI 1.0.0, GC came with \
+             1.1.0"
         );
     }
 

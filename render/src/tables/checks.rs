@@ -1,4 +1,5 @@
-//! Conformance: counts per kind of check and run, and the evidence of every failure.
+//! Conformance: counts per kind of check and run, and the evidence of every failure, expected
+//! failure and check that did not apply.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +27,17 @@ impl Counts {
         }
     }
 
-    /// `"12 pass · 1 FAIL · 2 xfail"`, leaving out zero counts except pass.
+    /// Whether every check did not apply (none was made).
+    fn only_not_applicable(self) -> bool {
+        self.na > 0 && self.pass + self.fail + self.xfail == 0
+    }
+
+    /// `"12 pass · 1 FAIL · 2 xfail · 1 n/a"`, leaving out zero counts except pass (and
+    /// pass too when no check was made, every one not applicable: `"2 n/a"`).
     pub(crate) fn text(self) -> String {
+        if self.only_not_applicable() {
+            return format!("{} n/a", self.na);
+        }
         let mut parts = vec![format!("{} pass", self.pass)];
         if self.fail > 0 {
             parts.push(format!("{} FAIL", self.fail));
@@ -42,7 +52,9 @@ impl Counts {
     }
 
     fn tone(self) -> Tone {
-        if self.fail > 0 {
+        if self.only_not_applicable() {
+            Tone::Muted
+        } else if self.fail > 0 {
             Tone::Fail
         } else if self.xfail > 0 {
             Tone::XFail
@@ -116,7 +128,8 @@ pub(crate) fn conformance(model: &Model) -> Table {
     Table { head, rows }
 }
 
-/// The failed and expected-failed checks of one run, with their evidence.
+/// The checks of one run with `outcome` (failed, failed as expected, not applicable), with
+/// their evidence and reasons.
 pub(crate) fn evidence(checks: &[CheckRecord], outcome: CheckOutcome) -> Table {
     Table {
         head: vec![
@@ -139,5 +152,68 @@ pub(crate) fn evidence(checks: &[CheckRecord], outcome: CheckOutcome) -> Table {
                 ]
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+    use crate::Input;
+
+    #[test]
+    fn checks_that_do_not_apply_are_counted_apart() {
+        let inputs = [Input::run("cni.json", reports::fixtures::cni_result())];
+        let model = Model::new(&inputs.iter().collect::<Vec<_>>());
+        let t = conformance(&model);
+        let cell = |kind: &str| {
+            t.rows
+                .iter()
+                .find(|r| r[0].text == kind)
+                .map(|r| r[1].clone())
+                .unwrap()
+        };
+        assert_eq!(
+            cell("cni-gc"),
+            TCell {
+                text: "1 n/a".into(),
+                tone: Tone::Muted
+            }
+        );
+        assert_eq!(cell("reachability").text, "1 pass");
+        assert_eq!(cell("all checks").text, "1 pass · 1 FAIL · 1 xfail · 1 n/a");
+        assert_eq!(cell("all checks").tone, Tone::Fail);
+        let mut passing = Counts {
+            pass: 3,
+            na: 2,
+            ..Counts::default()
+        };
+        assert_eq!(
+            (passing.text().as_str(), passing.tone()),
+            ("3 pass · 2 n/a", Tone::Pass)
+        );
+        passing.pass = 0;
+        assert_eq!(
+            (passing.text().as_str(), passing.tone()),
+            ("2 n/a", Tone::Muted)
+        );
+
+        let na = evidence(
+            &reports::fixtures::cni_result().checks,
+            CheckOutcome::NotApplicable,
+        );
+        assert_eq!(na.rows.len(), 1);
+        assert_eq!(
+            na.rows[0][4].text,
+            "not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0"
+        );
+        // Without such checks, nothing about them.
+        let plain = [Input::run("vxlan.json", reports::fixtures::full_result())];
+        let model = Model::new(&plain.iter().collect::<Vec<_>>());
+        assert!(!conformance(&model)
+            .rows
+            .iter()
+            .flatten()
+            .any(|c| c.text.contains("n/a")));
     }
 }

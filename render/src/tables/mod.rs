@@ -1,11 +1,12 @@
 //! The tables of a report, as plain data that the HTML and the Markdown writers both render:
-//! environment, parameters, conformance counts and evidence, headline medians with their
-//! ratio to host-net, costs, warnings and scale points.
+//! environment, parameters, conformance counts and evidence, plugin calls, headline medians
+//! with their ratio to host-net, costs, warnings and scale points.
 
 mod checks;
 mod costs;
 mod faults;
 mod inputs;
+mod plugin_calls;
 mod results;
 mod scale;
 
@@ -13,6 +14,7 @@ pub(crate) use checks::{conformance, evidence};
 pub(crate) use costs::{costs, roles};
 pub(crate) use faults::{fault_evidence, faults};
 pub(crate) use inputs::{environment, inputs, parameters};
+pub(crate) use plugin_calls::plugin_calls;
 pub(crate) use results::{headline, ratios, warnings};
 pub(crate) use scale::scale;
 

@@ -15,7 +15,8 @@ use crate::units::format_metric;
 /// sides, when their backends or backend options differ; where the runs lived, and the
 /// software under test when they recorded any), a table with one row per metric
 /// (measurement, path, metric, baseline median, candidate median, change, 95 % interval,
-/// threshold, verdict), then the checks that changed (across backends, the conformance
+/// threshold, verdict), then the checks that changed (a check made in one run and not
+/// applicable in the other among them, as `info`; across backends, the conformance
 /// verdicts), the warnings, and the verdict line.
 pub fn compare_table(cmp: &Comparison) -> String {
     let mut out = String::new();
@@ -99,6 +100,12 @@ pub fn compare_table(cmp: &Comparison) -> String {
         .iter()
         .filter(|c| c.verdict == Verdict::Pass && c.candidate == CheckOutcome::Fail)
         .count();
+    let neither = cmp
+        .checks
+        .iter()
+        .filter(|c| c.baseline == CheckOutcome::NotApplicable)
+        .filter(|c| c.candidate == CheckOutcome::NotApplicable)
+        .count();
     if cmp.across_backends {
         let _ = writeln!(out, "\nchecks: {CHECKS_ACROSS}");
         if let Some(c) = &cmp.conformance {
@@ -113,6 +120,9 @@ pub fn compare_table(cmp: &Comparison) -> String {
         let _ = write!(out, "\nchecks: {} compared", cmp.checks.len());
         if still > 0 {
             let _ = write!(out, ", {still} failing in both");
+        }
+        if neither > 0 {
+            let _ = write!(out, ", {neither} not applicable in both");
         }
         out.push('\n');
         for c in changed {
@@ -222,6 +232,49 @@ mod tests {
         );
         let both = cmp(&cand, &cand);
         assert!(compare_table(&both).contains("checks: 3 compared, 2 failing in both"));
+    }
+
+    #[test]
+    fn checks_that_did_not_apply_are_listed_as_information() {
+        use crate::test_support::rr_with_gc;
+        use CheckOutcome::{NotApplicable, Pass};
+        let text = compare_table(&cmp(
+            &rr_with_gc("ab12", NotApplicable),
+            &rr_with_gc("cd34", Pass),
+        ));
+        assert!(
+            text.contains(
+                "checks: 4 compared\n  info         cni-gc cnb-<run>-n0 docker0: N/A -> PASS \
+                 (expected: GC succeeds, actual: GC succeeded) baseline reason: not applicable: \
+                 the plugin supports up to CNI 1.0.0, GC came with 1.1.0\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("verdict: pass: "), "{text}");
+        // Not applicable in both: counted, not listed.
+        let text = compare_table(&cmp(
+            &rr_with_gc("ab12", NotApplicable),
+            &rr_with_gc("cd34", NotApplicable),
+        ));
+        assert!(
+            text.contains("checks: 4 compared, 1 not applicable in both\n\n"),
+            "{text}"
+        );
+        // Made in the baseline only: listed, and warned about.
+        let text = compare_table(&cmp(
+            &rr_with_gc("ab12", Pass),
+            &rr_with_gc("cd34", NotApplicable),
+        ));
+        assert!(
+            text.contains("  info         cni-gc cnb-<run>-n0 docker0: PASS -> N/A"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nwarnings:\n  1 check the baseline made does not apply in the candidate"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,10 +5,12 @@ use reports::{FaultOutcome, FaultRecord};
 use super::run::check_line;
 use super::table::{columns, header};
 use crate::units::{format_bps, format_ns};
+use crate::words::{checks_passed, not_applicable_note};
 
 /// One line for a fault: what happened and how it ended, e.g. `link-flap [n1]: 12 probes
 /// lost during, 0 after; every pair answering again 1.20 s after the fault's end; after-check
-/// 90/90 passed -> recovered`.
+/// 90/90 passed -> recovered` (checks that did not apply counted apart: `88/88 passed (2
+/// n/a)`).
 pub fn fault_line(f: &FaultRecord) -> String {
     let p = &f.probes;
     let mut s = format!(
@@ -34,11 +36,10 @@ pub fn fault_line(f: &FaultRecord) -> String {
             t.ratio()
         ));
     }
-    let failed = f.failed_checks().count();
     s.push_str(&format!(
-        "; after-check {}/{} passed -> {}",
-        f.checks_after.len() - failed,
-        f.checks_after.len(),
+        "; after-check {} passed{} -> {}",
+        checks_passed(&f.checks_after),
+        not_applicable_note(&f.checks_after),
         f.outcome.label()
     ));
     if let FaultOutcome::Error { message } = &f.outcome {
@@ -63,7 +64,6 @@ pub fn fault_table(faults: &[FaultRecord]) -> String {
         "outcome",
     ])];
     for f in faults {
-        let failed = f.failed_checks().count();
         rows.push(vec![
             match f.loss_percent {
                 Some(p) => format!("{} {p}%", f.fault),
@@ -83,7 +83,7 @@ pub fn fault_table(faults: &[FaultRecord]) -> String {
                 .as_ref()
                 .map(|t| format!("{} ({:.2}x)", format_bps(t.under_loss_bps), t.ratio()))
                 .unwrap_or_else(|| "-".into()),
-            format!("{}/{}", f.checks_after.len() - failed, f.checks_after.len()),
+            checks_passed(&f.checks_after) + &not_applicable_note(&f.checks_after),
             f.outcome.label().to_string(),
         ]);
     }
@@ -159,5 +159,22 @@ mod tests {
             text.contains("  after vtep-change: never answered again: "),
             "{text}"
         );
+    }
+
+    #[test]
+    fn after_checks_that_did_not_apply_are_counted_apart() {
+        let mut f = broken_vtep();
+        f.checks_after
+            .push(reports::fixtures::not_applicable_check("ab12"));
+        assert!(
+            fault_line(&f).ends_with("after-check 69/90 passed (1 n/a) -> NOT RECOVERED"),
+            "{}",
+            fault_line(&f)
+        );
+        let text = fault_table(std::slice::from_ref(&f));
+        let row = text.lines().find(|l| l.starts_with("vtep-change")).unwrap();
+        assert!(row.ends_with("69/90 (1 n/a)  NOT RECOVERED"), "{row}");
+        // Only failures are listed under the table.
+        assert!(!text.contains("N/A"), "{text}");
     }
 }

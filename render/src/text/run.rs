@@ -8,17 +8,18 @@ use reports::{CheckOutcome, CheckRecord, MeasurementRecord, RunResult, Sample};
 use super::cost::cost_line;
 use super::fault::fault_table;
 use super::table::{columns, header};
-use crate::components;
 use crate::model::metric_stats;
 use crate::units::{
     format_bps, format_bytes, format_metric, format_ns, format_percent, format_pps, format_rate,
     format_share, sig3,
 };
 use crate::words::{notable, plural, substrate_line};
+use crate::{components, plugin_calls};
 
 /// One line for a check: `"PASS  reachability  n0p0 -> 172.17.0.3 icmp   expected: reply
-/// actual: reply in 41 µs"`. The label is `PASS`, `FAIL` or `XFAIL` (expected failure); a
-/// reason, when given, follows the actual value.
+/// actual: reply in 41 µs"`. The label is `PASS`, `FAIL`, `XFAIL` (expected failure) or
+/// `N/A` (not made: it does not apply); a reason, when given (why a check failed as
+/// expected, why it did not apply), follows the actual value.
 pub fn check_line(c: &CheckRecord) -> String {
     let mut line = format!(
         "{:<5} {}  {}   expected: {}  actual: {}",
@@ -85,21 +86,26 @@ pub fn sample_line(workload: &str, which: &str, s: &Sample) -> String {
 /// The summary of a run: a header (run, backend, machine, outcome, phase times; for nodes not
 /// in namespaces, the substrate line, which says that emulated figures compare behaviour, not
 /// speed; when the backend ran software cnbench did not write, such as a CNI network and its
-/// plugins, a `software under test:` line with its notes), the check counts with every failed check, the faults, then a table with one row
-/// per measurement and headline metric (workload, path, datapath, placement, metric, n,
-/// median, min, max, CV, and the ratio to the host-net baseline), the costs, and the warnings
-/// about noisy measurements.
+/// plugins, a `software under test:` line with its notes); when the run called plugins, a
+/// table of those calls per plugin and verb (calls, median, p90 and max wall time, the calls
+/// that did not end ok); the check counts (`checks: 88 passed, 0 failed, 0 expected failures,
+/// 2 not applicable`, the last only when some did not apply) with every failed check and every
+/// check that did not apply (with why); the faults, then a table with one row per measurement
+/// and headline metric (workload, path, datapath, placement, metric, n, median, min, max, CV,
+/// and the ratio to the host-net baseline), the costs, and the warnings about noisy
+/// measurements.
 ///
 /// Uses each measurement's `summary` when filled, its repetitions otherwise.
 pub fn summary(r: &RunResult) -> String {
     let mut out = String::new();
     header_lines(&mut out, r);
+    plugin_call_table(&mut out, r);
 
     let counts = r.check_counts();
     if r.checks.is_empty() {
         let _ = writeln!(out, "\nchecks: none run");
     } else {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "\nchecks: {} passed, {} failed, {} expected failure{}",
             counts.passed,
@@ -107,9 +113,15 @@ pub fn summary(r: &RunResult) -> String {
             counts.expected_failures,
             plural(counts.expected_failures)
         );
+        if counts.not_applicable > 0 {
+            let _ = write!(out, ", {} not applicable", counts.not_applicable);
+        }
+        out.push('\n');
     }
-    for check in r.checks.iter().filter(|c| c.outcome == CheckOutcome::Fail) {
-        let _ = writeln!(out, "  {}", check_line(check));
+    for outcome in [CheckOutcome::Fail, CheckOutcome::NotApplicable] {
+        for check in r.checks.iter().filter(|c| c.outcome == outcome) {
+            let _ = writeln!(out, "  {}", check_line(check));
+        }
     }
 
     if !r.faults.is_empty() {
@@ -208,6 +220,25 @@ fn header_lines(out: &mut String, r: &RunResult) {
             let _ = writeln!(out, "  {note}");
         }
     }
+}
+
+/// The plugin calls of the run, one row per plugin and verb, after a blank line; nothing
+/// when it called none.
+fn plugin_call_table(out: &mut String, r: &RunResult) {
+    let Some(total) = plugin_calls::total(&r.plugin_calls) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{total} (wall time in ms; p90: nearest rank, the slowest call when fewer than 10):"
+    );
+    let mut rows = vec![header(&plugin_calls::HEAD)];
+    rows.extend(
+        plugin_calls::rows(&r.plugin_calls)
+            .iter()
+            .map(|row| row.cells("-").to_vec()),
+    );
+    out.push_str(&columns(&rows, &plugin_calls::NUMERIC, "  "));
 }
 
 /// The phases that ran with their durations: `setup 1.20 s, checks 350 ms`.
@@ -317,6 +348,58 @@ mod tests {
         );
         c.outcome = CheckOutcome::Fail;
         assert!(check_line(&c).starts_with("FAIL  reachability"));
+        assert_eq!(
+            check_line(&reports::fixtures::not_applicable_check("ab12")),
+            "N/A   cni-gc  cnb-ab12-n0 docker0   expected: GC succeeds  actual: not made  \
+             reason: not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0"
+        );
+    }
+
+    #[test]
+    fn plugin_calls_and_checks_that_did_not_apply() {
+        let text = summary(&reports::fixtures::cni_result());
+        let software = text.find("software under test: ").unwrap();
+        let calls = text.find("\n\n27 plugin calls").unwrap();
+        let checks = text.find("\n\nchecks: ").unwrap();
+        assert!(software < calls && calls < checks, "{text}");
+        let table: Vec<&str> = text[calls + 2..checks].lines().collect();
+        assert_eq!(
+            table,
+            [
+                "27 plugin calls, 10.4 s of wall time, 3 not ok (wall time in ms; p90: nearest \
+                 rank, the slowest call when fewer than 10):",
+                "plugin      verb     calls  median (ms)  p90 (ms)  max (ms)  not ok",
+                "bridge      ADD          4         42.6      52.3      52.3  -",
+                "bridge      CHECK        4         6.05      6.30      6.30  -",
+                "bridge      DEL          4         21.6     10000     10000  1 timed out",
+                "bridge      VERSION      1         1.52      1.52      1.52  -",
+                "host-local  VERSION      1         1.41      1.41      1.41  -",
+                "portmap     ADD          4         12.2      13.0      13.0  -",
+                "portmap     CHECK        4         3.15      3.30      3.30  2 errors (code 7)",
+                "portmap     DEL          4         9.85      10.1      10.1  -",
+                "portmap     VERSION      1         1.63      1.63      1.63  -",
+            ],
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n\nchecks: 1 passed, 1 failed, 1 expected failure, 1 not applicable\n  \
+                 FAIL  mtu  cnb-ab12-n1:flannel.1   expected: 1450  actual: 1500  reason: VXLAN \
+                 adds 50 B, so flannel.1 must be 50 B below eth0\n  \
+                 N/A   cni-gc  cnb-ab12-n0 docker0   expected: GC succeeds  actual: not made  \
+                 reason: not applicable: the plugin supports up to CNI 1.0.0, GC came with \
+                 1.1.0\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nothing_of_plugin_calls_or_checks_that_did_not_apply_without_them() {
+        let text = summary(&full_result());
+        assert!(!text.contains("plugin call"), "{text}");
+        assert!(!text.contains("not applicable"), "{text}");
+        assert!(!text.contains("N/A"), "{text}");
     }
 
     #[test]

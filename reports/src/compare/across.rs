@@ -27,17 +27,31 @@ pub struct OptionChange {
 /// How one run fared in its conformance checks, for a comparison across backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conformance {
-    /// Checks that ran.
+    /// Checks that were made (those that did not apply left out).
     pub checks: usize,
     /// Checks that failed (and were not declared to), each as `kind subject` with run ids
     /// replaced by `<run>`, in the order they ran.
     pub failed: Vec<String>,
+    /// Checks that were not made because they do not apply (outcome `not_applicable`):
+    /// neither passes nor failures.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_applicable: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Conformance {
     fn of(r: &RunResult) -> Conformance {
+        let not_applicable = r
+            .checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::NotApplicable)
+            .count();
         Conformance {
-            checks: r.checks.len(),
+            checks: r.checks.len() - not_applicable,
+            not_applicable,
             failed: r
                 .checks
                 .iter()
@@ -47,7 +61,7 @@ impl Conformance {
         }
     }
 
-    /// Whether every check passed or failed as expected.
+    /// Whether every check made passed or failed as expected.
     pub fn passed(&self) -> bool {
         self.failed.is_empty()
     }

@@ -28,8 +28,38 @@ pub struct CheckComparison {
     /// The candidate's reason, when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `regression` (passed, now fails), `improvement` (failed, now passes) or `pass`.
+    /// The baseline's reason, when it gave one other than the candidate's (why the check did
+    /// not apply in the baseline, or why it failed as expected there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_reason: Option<String>,
+    /// `regression` (passed, now fails), `improvement` (failed, now passes), `info` (made in
+    /// one run only: not applicable in the other, so not compared) or `pass`.
     pub verdict: Verdict,
+}
+
+impl CheckComparison {
+    /// Whether the check did not apply in either run (so its outcomes were not compared).
+    pub fn not_applicable(&self) -> bool {
+        self.baseline == CheckOutcome::NotApplicable
+            || self.candidate == CheckOutcome::NotApplicable
+    }
+}
+
+/// The verdict on one check from its outcome in the baseline and in the candidate: one that
+/// passed (or failed as expected) and now fails is a regression, the other way round an
+/// improvement. A check that did not apply in one run was made in at most one of them, so
+/// there is nothing to compare: `info` when it was made in the other (the warnings say so
+/// when that matters), `pass` when it applied in neither.
+fn check_verdict(baseline: CheckOutcome, candidate: CheckOutcome) -> Verdict {
+    use CheckOutcome::{Fail, NotApplicable};
+    match (baseline, candidate) {
+        (NotApplicable, NotApplicable) => Verdict::Pass,
+        (NotApplicable, _) | (_, NotApplicable) => Verdict::Info,
+        (Fail, Fail) => Verdict::Pass,
+        (_, Fail) => Verdict::Regression,
+        (Fail, _) => Verdict::Improvement,
+        _ => Verdict::Pass,
+    }
 }
 
 /// A check's subject with the run ids of `r` (its own and its host-net baseline's) replaced
@@ -93,6 +123,8 @@ pub(super) fn compare_checks(
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
+    let mut no_longer_apply = Vec::new();
+    let mut newly_failing = Vec::new();
     for b in &baseline.checks {
         let k = key(b, baseline);
         let Some(i) = (0..candidate.checks.len()).find(|i| !used[*i] && candidate_keys[*i] == k)
@@ -102,12 +134,16 @@ pub(super) fn compare_checks(
         };
         used[i] = true;
         let c = &candidate.checks[i];
-        let passed = |o: CheckOutcome| o != CheckOutcome::Fail;
-        let verdict = match (passed(b.outcome), passed(c.outcome)) {
-            (true, false) => Verdict::Regression,
-            (false, true) => Verdict::Improvement,
-            _ => Verdict::Pass,
-        };
+        let verdict = check_verdict(b.outcome, c.outcome);
+        let named = || format!("{} {}", k.0, k.1);
+        match (b.outcome, c.outcome) {
+            (CheckOutcome::NotApplicable, CheckOutcome::NotApplicable) => {}
+            (_, CheckOutcome::NotApplicable) => {
+                no_longer_apply.push(with_reason(named(), c.reason.as_deref()))
+            }
+            (CheckOutcome::NotApplicable, CheckOutcome::Fail) => newly_failing.push(named()),
+            _ => {}
+        }
         rows.push(CheckComparison {
             check: k.0,
             subject: k.1,
@@ -117,6 +153,7 @@ pub(super) fn compare_checks(
             baseline_actual: normalize_subject(&b.actual, baseline),
             candidate_actual: normalize_subject(&c.actual, candidate),
             reason: c.reason.clone(),
+            baseline_reason: b.reason.clone().filter(|r| c.reason.as_ref() != Some(r)),
             verdict,
         });
     }
@@ -127,6 +164,25 @@ pub(super) fn compare_checks(
             if missing.len() == 1 { "" } else { "s" },
             if missing.len() == 1 { "is" } else { "are" },
             list_some(&missing)
+        ));
+    }
+    if !no_longer_apply.is_empty() {
+        let n = no_longer_apply.len();
+        warnings.push(format!(
+            "{n} check{} the baseline made {} not apply in the candidate (not compared): {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "does" } else { "do" },
+            list_some(&no_longer_apply)
+        ));
+    }
+    if !newly_failing.is_empty() {
+        let n = newly_failing.len();
+        warnings.push(format!(
+            "{n} check{} that did not apply in the baseline fail{} in the candidate (not \
+             compared): {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            list_some(&newly_failing)
         ));
     }
     let new_failures: Vec<String> = candidate
@@ -146,6 +202,14 @@ pub(super) fn compare_checks(
         ));
     }
     (rows, warnings)
+}
+
+/// `kind subject`, with the reason in parentheses when there is one.
+fn with_reason(named: String, reason: Option<&str>) -> String {
+    match reason {
+        Some(r) => format!("{named} ({r})"),
+        None => named,
+    }
 }
 
 /// The first few items joined, with how many more.

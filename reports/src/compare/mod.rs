@@ -112,6 +112,16 @@
 //! passes is an **improvement**. A check missing from the candidate, and a new check that
 //! fails, are warnings.
 //!
+//! A check that did not apply (outcome `not_applicable`, e.g. a CNI plugin's GC with a plugin
+//! that speaks no CNI version that has it) was not made, so it is never a regression or an
+//! improvement: not applicable on both sides it is a **pass** (nothing changed); not
+//! applicable on one side only it is **info** (reported, never deciding), whatever its outcome
+//! on the other side, and the comparison carries the baseline's reason beside the
+//! candidate's. Two such cases also warn, as a check missing from the candidate and a new
+//! failing check do: a check the baseline made that does not apply in the candidate (what the
+//! candidate no longer proves), and a check that did not apply in the baseline and fails in
+//! the candidate.
+//!
 //! # Across backends
 //!
 //! Results of different backends are refused ([`CompareError::BackendMismatch`]) unless
@@ -122,7 +132,8 @@
 //! devices and names differ), so only the conformance *verdicts* are compared
 //! ([`ConformanceComparison`]): a candidate that failed a check where the baseline failed none
 //! is a **regression** (the failed checks named), the other way round an **improvement**;
-//! [`Comparison::checks`] stays empty. [`Comparison::option_changes`] lists the backend options
+//! checks that did not apply are counted apart and decide nothing; [`Comparison::checks`]
+//! stays empty. [`Comparison::option_changes`] lists the backend options
 //! that differ, whether or not the comparison is across backends.
 //!
 //! # Exit code

@@ -526,6 +526,124 @@ fn a_check_that_stops_passing_is_a_regression() {
     );
 }
 
+/// `r` with the check of [`not_applicable_check`] given `outcome` (and, made, what was seen).
+fn with_gc(mut r: RunResult, outcome: CheckOutcome) -> RunResult {
+    let mut gc = not_applicable_check(&r.run_id);
+    if outcome != CheckOutcome::NotApplicable {
+        gc.outcome = outcome;
+        gc.actual = if outcome == CheckOutcome::Fail {
+            "CNI error 7".into()
+        } else {
+            "GC succeeded".into()
+        };
+        gc.reason = None;
+    }
+    r.checks.push(gc);
+    r
+}
+
+#[test]
+fn a_check_that_does_not_apply_is_neither_regression_nor_improvement() {
+    use CheckOutcome::{ExpectedFailure, Fail, NotApplicable, Pass};
+    let side = |id: &str, o: CheckOutcome| with_gc(rr_result(id, 1.0), o);
+    let gc = |c: &Comparison| {
+        c.checks
+            .iter()
+            .find(|x| x.check == "cni-gc")
+            .unwrap()
+            .clone()
+    };
+
+    // Not applicable in both: nothing changed, a pass, no warning.
+    let c = cmp(&side("ab12", NotApplicable), &side("cd34", NotApplicable));
+    let row = gc(&c);
+    assert_eq!(row.subject, "cnb-<run>-n0 docker0");
+    assert_eq!(row.verdict, Verdict::Pass);
+    assert!(row.not_applicable());
+    assert_eq!(
+        row.reason.as_deref(),
+        Some("not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0")
+    );
+    assert_eq!(row.baseline_reason, None, "the same reason is not repeated");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!((c.verdict, c.exit_code()), (Verdict::Pass, 0));
+
+    // Made on one side only: info, whatever the outcome, and never a regression.
+    for (b, k) in [
+        (NotApplicable, Pass),
+        (NotApplicable, Fail),
+        (NotApplicable, ExpectedFailure),
+        (Pass, NotApplicable),
+        (Fail, NotApplicable),
+        (ExpectedFailure, NotApplicable),
+    ] {
+        let c = cmp(&side("ab12", b), &side("cd34", k));
+        let row = gc(&c);
+        assert_eq!(row.verdict, Verdict::Info, "{b:?} -> {k:?}");
+        assert_eq!((row.baseline, row.candidate), (b, k));
+        assert_eq!(c.verdict, Verdict::Pass, "{b:?} -> {k:?}");
+        assert_eq!(c.exit_code(), 0, "{b:?} -> {k:?}");
+        let info = |c: &Comparison| c.counts().info;
+        assert_eq!(
+            info(&c),
+            info(&cmp(&rr_result("ab12", 1.0), &rr_result("cd34", 1.0))) + 1
+        );
+        assert_eq!(c.counts().regression + c.counts().improvement, 0);
+    }
+
+    // The baseline's reason goes with the row when it is not the candidate's.
+    let c = cmp(&side("ab12", NotApplicable), &side("cd34", Pass));
+    let row = gc(&c);
+    assert_eq!(row.reason, None);
+    assert_eq!(
+        row.baseline_reason.as_deref(),
+        Some("not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0")
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+
+    // What the candidate no longer proves, and a failure where the baseline made no check,
+    // are warned about.
+    let c = cmp(&side("ab12", Pass), &side("cd34", NotApplicable));
+    assert_eq!(
+        c.warnings,
+        [
+            "1 check the baseline made does not apply in the candidate (not compared): cni-gc \
+          cnb-<run>-n0 docker0 (not applicable: the plugin supports up to CNI 1.0.0, GC came \
+          with 1.1.0)"
+        ]
+    );
+    let c = cmp(&side("ab12", NotApplicable), &side("cd34", Fail));
+    assert_eq!(
+        c.warnings,
+        [
+            "1 check that did not apply in the baseline fails in the candidate (not compared): \
+          cni-gc cnb-<run>-n0 docker0"
+        ]
+    );
+
+    // The rows of the other checks are decided as always beside it.
+    let mut cand = side("cd34", Pass);
+    cand.checks[0].outcome = Fail;
+    let c = cmp(&side("ab12", NotApplicable), &cand);
+    assert_eq!(c.checks[0].verdict, Verdict::Regression);
+    assert_eq!(gc(&c).verdict, Verdict::Info);
+    assert_eq!(c.verdict, Verdict::Regression);
+
+    // And through JSON.
+    let c = cmp(&side("ab12", NotApplicable), &side("cd34", Pass));
+    let v = serde_json::to_value(&c).unwrap();
+    let row = &v["checks"][3];
+    assert_eq!(row["baseline"], "not_applicable");
+    assert_eq!(row["candidate"], "pass");
+    assert_eq!(row["verdict"], "info");
+    assert!(row["baseline_reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not applicable: "));
+    let back: Comparison = serde_json::from_value(v).unwrap();
+    assert_eq!(back.checks, c.checks);
+}
+
 #[test]
 fn run_ids_are_normalized_in_subjects() {
     let mut base = rr_result("ab12f0", 1.0);

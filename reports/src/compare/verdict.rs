@@ -11,9 +11,11 @@ use super::rule::ChangeScale;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Within the threshold (or a check whose outcome did not get worse).
+    /// Within the threshold (or a check whose outcome did not get worse, or that applied in
+    /// neither run).
     Pass,
-    /// Reported only: a metric that never gates ([`NOT_GATED`](super::NOT_GATED)).
+    /// Reported only: a metric that never gates ([`NOT_GATED`](super::NOT_GATED)), or a check
+    /// made in one run and not applicable in the other.
     Info,
     /// Better by more than the threshold, with confidence.
     Improvement,

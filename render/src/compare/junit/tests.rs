@@ -240,6 +240,59 @@ fn warnings_go_to_the_suite_output() {
 }
 
 #[test]
+fn checks_that_did_not_apply_are_skipped_with_their_reason() {
+    use crate::test_support::rr_with_gc;
+    use CheckOutcome::{Fail, NotApplicable, Pass};
+    let skipped_of = |b: CheckOutcome, c: CheckOutcome| {
+        let cmp = compare(
+            &rr_with_gc("base01", b),
+            &rr_with_gc("cand02", c),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let r = parse(&junit(&cmp));
+        let gc = cases(&r)
+            .into_iter()
+            .find(|c| classname(c) == "cnbench.vxlan.checks.cni-gc")
+            .unwrap()
+            .clone();
+        (r.failures, skipped(&r), gc)
+    };
+    let reason = "not applicable: the plugin supports up to CNI 1.0.0, GC came with 1.1.0";
+
+    let (failures, skipped, gc) = skipped_of(NotApplicable, NotApplicable);
+    assert_eq!((failures, skipped), (0, vec![reason.to_owned()]));
+    assert_eq!(gc.name.as_str(), "cnb-<run>-n0 docker0");
+
+    // Made on one side only: skipped, never failed, saying where it did not apply.
+    let (failures, skipped, gc) = skipped_of(NotApplicable, Fail);
+    assert_eq!(failures, 0);
+    assert_eq!(
+        skipped,
+        [format!(
+            "{reason} (in the baseline; candidate FAIL, not compared)"
+        )]
+    );
+    let out = gc.system_out.as_ref().map(|o| o.as_str()).unwrap_or("");
+    assert!(
+        out.starts_with("info: cni-gc cnb-<run>-n0 docker0: N/A -> FAIL"),
+        "{out}"
+    );
+    let (failures, skipped, _) = skipped_of(Pass, NotApplicable);
+    assert_eq!(failures, 0);
+    assert_eq!(
+        skipped,
+        [format!(
+            "{reason} (in the candidate; baseline PASS, not compared)"
+        )]
+    );
+    // Made on both sides, it is a test case as any other.
+    let (_, skipped, gc) = skipped_of(Pass, Pass);
+    assert!(skipped.is_empty());
+    assert!(matches!(gc.status, TestCaseStatus::Success { .. }));
+}
+
+#[test]
 fn across_backends_the_conformance_is_one_test_case() {
     let across = CompareOptions {
         across_backends: true,

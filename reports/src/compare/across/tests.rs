@@ -156,6 +156,36 @@ fn a_failed_check_on_the_candidate_side_is_a_regression() {
 }
 
 #[test]
+fn checks_that_do_not_apply_are_counted_apart_and_decide_nothing() {
+    let bridge = of_backend(rr_result("base01", 1.0), "bridge");
+    let mut cni = of_backend(rr_result("cand02", 1.0), "cni");
+    cni.checks
+        .push(crate::fixtures::not_applicable_check(&cni.run_id));
+    let c = compare(&bridge, &cni, &across()).unwrap();
+    let conformance = c.conformance.as_ref().unwrap();
+    assert_eq!(conformance.verdict, Verdict::Pass);
+    assert_eq!(
+        (
+            conformance.candidate.checks,
+            conformance.candidate.not_applicable
+        ),
+        (3, 1)
+    );
+    assert!(conformance.candidate.passed());
+    assert_eq!(conformance.baseline.not_applicable, 0);
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["conformance"]["candidate"]["not_applicable"], 1);
+    // Left out when there are none, and read as none when absent.
+    assert!(v["conformance"]["baseline"].get("not_applicable").is_none());
+    let back: Comparison = serde_json::from_value(v).unwrap();
+    assert_eq!(back.conformance, c.conformance);
+    // A failure beside it still decides.
+    fail(&mut cni, 0);
+    let c = compare(&bridge, &cni, &across()).unwrap();
+    assert_eq!(c.conformance.unwrap().verdict, Verdict::Regression);
+}
+
+#[test]
 fn measurements_are_decided_as_always_across_backends() {
     let bridge = of_backend(stream_result("base01", &[10.0e9, 10.1e9, 9.9e9]), "bridge");
     let cni = of_backend(stream_result("cand02", &[7.0e9, 7.05e9, 6.95e9]), "cni");
