@@ -288,6 +288,13 @@ fn processes_of(id: &str) -> Vec<(u32, String)> {
 }
 
 /// Asserts that nothing of run `id` is left: no namespace, no state directory, no process.
+/// A container id without the suffix that makes it unique to its attachment: `cnb-<run>-<pod>`.
+fn pod_of(container_id: &str) -> &str {
+    container_id
+        .rsplit_once('-')
+        .map_or(container_id, |(pod, _)| pod)
+}
+
 fn assert_nothing_left(id: &str) {
     common::assert_nothing_left(id);
     let procs = processes_of(id);
@@ -388,9 +395,10 @@ fn the_runtime_calls_each_plugin_as_the_spec_says() {
     for pod in pods {
         let container = format!("cnb-{id}-{pod}");
         let netns = format!("/run/netns/{container}");
+        // The container id is the pod's, with a suffix unique to the attachment.
         let mine: Vec<&Call> = calls
             .iter()
-            .filter(|c| c.get("containerid") == container)
+            .filter(|c| pod_of(c.get("containerid")) == container)
             .collect();
         // ADD in chain order; CHECK in chain order, after the ADD; DEL in reverse, last.
         let order: Vec<String> = mine.iter().map(|c| c.label()).collect();
@@ -414,7 +422,7 @@ fn the_runtime_calls_each_plugin_as_the_spec_says() {
         let args = mine[0].get("args").to_string();
         for c in &mine {
             let what = format!("{pod} {}", c.label());
-            assert_eq!(c.get("containerid"), container, "{what}");
+            assert_eq!(c.get("containerid"), mine[0].get("containerid"), "{what}");
             assert_eq!(c.get("netns"), netns, "{what}");
             assert_eq!(c.get("ifname"), "eth0", "{what}");
             assert_eq!(c.get("args"), args, "{what}: CNI_ARGS differ between verbs");
@@ -563,7 +571,7 @@ fn setup_fails(bad: &str, extra: &[&str], phrases: &[&str]) -> Duration {
     let calls: Vec<String> = dir
         .calls()
         .iter()
-        .map(|c| format!("{} {}", c.label(), c.get("containerid")))
+        .map(|c| format!("{} {}", c.label(), pod_of(c.get("containerid"))))
         .collect();
     assert_eq!(
         calls,
@@ -942,7 +950,7 @@ fn sigkill_during_an_add_leaves_what_clean_removes() {
     let calls: Vec<String> = dir
         .calls()
         .iter()
-        .map(|c| format!("{} {}", c.label(), c.get("containerid")))
+        .map(|c| format!("{} {}", c.label(), pod_of(c.get("containerid"))))
         .collect();
     assert!(
         calls.contains(&format!("DEL before-hang {container}")),

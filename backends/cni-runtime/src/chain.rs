@@ -375,7 +375,14 @@ impl Chain {
         let node = ctx.plan.node_of(pod);
         let chain = self.prepare(ctx, node)?;
         let capability_args = crate::capability::args(pod);
-        let container_id = format!("cnb-{}-{}", ctx.plan.run_id(), pod.role);
+        // Unique per attachment, as a runtime's sandbox ids are: a pod added at a position an
+        // earlier pod had is another container.
+        let container_id = format!(
+            "cnb-{}-{}-{}",
+            ctx.plan.run_id(),
+            pod.role,
+            harness::topology::new_run_id()
+        );
         let mut a = Attachment {
             kind: runtime::CACHE_KIND.into(),
             pod: pod.role.clone(),

@@ -211,8 +211,8 @@ impl NetworkList {
     }
 
     /// The version to run at (§1 "Version considerations": the highest the configuration
-    /// names, here among those every plugin binary says it supports); `supported` is each
-    /// binary's `(type, path, VERSION answer)`.
+    /// names, here among those every plugin of the chain says it supports); `supported` is
+    /// each plugin's `(type, path, VERSION answer)`.
     pub fn select_version(
         &self,
         supported: &[(String, String, Vec<String>)],

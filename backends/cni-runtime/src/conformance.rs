@@ -141,9 +141,11 @@ impl Suite<'_> {
         self.chain.settings().timeout
     }
 
-    /// §2 VERSION: every binary lists the version the network runs at.
+    /// §2 VERSION: every plugin the runtime calls lists the version the network runs at (an
+    /// IPAM plugin is called by the plugin that delegates to it, in a version they share).
     fn versions(&mut self, nc: &NodeChain) {
-        for (plugin, path, supported) in &nc.supported {
+        let chained = |t: &String| nc.list.plugins.iter().any(|p| p.plugin_type == *t);
+        for (plugin, path, supported) in nc.supported.iter().filter(|(t, _, _)| chained(t)) {
             self.out.push(rec(
                 format!("VERSION of {plugin} ({path})"),
                 "§2 VERSION",
@@ -388,7 +390,16 @@ impl Suite<'_> {
         let before = NodeState::capture(bench.context().host(node_netns), ipam_dir);
         let pod = match bench.add_pod(node) {
             Ok(p) => p,
-            Err(_) => return,
+            Err(e) => {
+                self.out.push(rec(
+                    "ADD of a pod to delete without its namespace".into(),
+                    "§2 ADD",
+                    "succeeds",
+                    format!("error: {e}"),
+                    false,
+                ));
+                return;
+            }
         };
         let made =
             NodeState::capture(bench.context().host(node_netns), ipam_dir).new_since(&before);
@@ -458,7 +469,16 @@ impl Suite<'_> {
     ) {
         let pod = match bench.add_pod_unwired(node) {
             Ok(p) => p,
-            Err(_) => return,
+            Err(e) => {
+                self.out.push(rec(
+                    "a pod's empty namespace for bad configurations".into(),
+                    "§2 ADD",
+                    "made",
+                    format!("error: {e}"),
+                    false,
+                ));
+                return;
+            }
         };
         let ctx = bench.context();
         let host = ctx.host(node_netns);
@@ -621,7 +641,8 @@ impl Suite<'_> {
         ipam_dir: &Path,
     ) {
         if !has_gc(&nc.version) {
-            for (plugin, _, supported) in &nc.supported {
+            let chained = |t: &String| nc.list.plugins.iter().any(|p| p.plugin_type == *t);
+            for (plugin, _, supported) in nc.supported.iter().filter(|(t, _, _)| chained(t)) {
                 let top = highest(supported);
                 let why = if has_gc(&top) {
                     format!(

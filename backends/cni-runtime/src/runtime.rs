@@ -48,8 +48,9 @@ pub struct Versions {
     pub selected: String,
 }
 
-/// Asks each binary of `list` which versions it speaks (VERSION, run on `exec`, the node)
-/// and selects the version to run at.
+/// Asks each binary of `list` which versions it speaks (VERSION, run on `exec`, the node:
+/// the chain's plugins and the IPAM plugins they delegate to, for the record) and selects
+/// the version to run at from the chain's plugins' answers.
 pub fn versions(
     exec: &dyn Exec,
     list: &NetworkList,
@@ -94,7 +95,14 @@ pub fn versions(
         })?;
         supported.push((plugin.clone(), path.clone(), s));
     }
-    let selected = list.select_version(&supported)?;
+    // The plugins the runtime calls choose the version; an IPAM plugin is called by the
+    // plugin that delegates to it, which speaks to it in a version they share.
+    let chained: Vec<(String, String, Vec<String>)> = supported
+        .iter()
+        .filter(|(t, _, _)| list.plugins.iter().any(|p| p.plugin_type == *t))
+        .cloned()
+        .collect();
+    let selected = list.select_version(&chained)?;
     Ok(Versions {
         supported,
         selected,
@@ -703,5 +711,52 @@ mod tests {
         };
         assert!(why.contains("has no CHECK"), "{why}");
         assert!(fake.calls.lock().unwrap().is_empty());
+    }
+    #[test]
+    fn gc_and_status_go_to_every_plugin_without_an_attachment() {
+        let dir = scratch("gc");
+        let (_, a) = attachment(&dir);
+        let list = a.network().unwrap();
+        let fake = Fake {
+            calls: Mutex::new(Vec::new()),
+            fail: Some(("GC", "bridge")),
+        };
+        let valid = [("cnb-t1-n0p1-abc123".to_string(), "eth0".to_string())];
+        let answers = gc(
+            &fake,
+            &list,
+            "1.1.0",
+            &a.binaries,
+            &valid,
+            Duration::from_secs(1),
+            &(),
+        );
+        // Every plugin is asked even when one fails (§3 "Garbage-collecting a network").
+        assert_eq!(answers.len(), 2);
+        assert!(answers[0].1.is_err() && answers[1].1.is_ok());
+        let calls = fake.calls.lock().unwrap().clone();
+        for (verb, _, req) in &calls {
+            assert_eq!(verb, "GC");
+            assert_eq!(req["cniVersion"], "1.1.0");
+            assert_eq!(
+                req["cni.dev/valid-attachments"],
+                serde_json::json!([{"containerID": "cnb-t1-n0p1-abc123", "ifname": "eth0"}])
+            );
+            assert!(req.get("prevResult").is_none() && req.get("runtimeConfig").is_none());
+        }
+        fake.calls.lock().unwrap().clear();
+        let answers = status(
+            &fake,
+            &list,
+            "1.1.0",
+            &a.binaries,
+            Duration::from_secs(1),
+            &(),
+        );
+        assert!(answers.iter().all(|(_, r)| r.is_ok()));
+        let calls = fake.calls.lock().unwrap().clone();
+        assert!(calls
+            .iter()
+            .all(|(v, _, r)| v == "STATUS" && r.get("cni.dev/valid-attachments").is_none()));
     }
 }

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use cni_runtime::options::CHAIN_OPTIONS;
 use cni_runtime::{Chain, PodWiring, Scope, Settings, Wired};
 use harness::backend::{
-    BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, Wire,
+    BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, PmtuExpect, Wire,
 };
 use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, Underlay};
 use harness::{Backend, PlanError, Result};
@@ -45,6 +45,16 @@ pub const INFO: BackendInfo = BackendInfo {
 /// Main plugins that make the pod's interface from a device of the node: they need the
 /// node's `eth0`, so an underlay.
 const NEEDS_PARENT: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
+
+/// Routed hops between two pods of one node under a main plugin cnbench knows: ptp routes
+/// them through the node; bridge, macvlan and ipvlan switch them at layer 2.
+fn routed_hops(main_plugin: &str) -> Option<u8> {
+    match main_plugin {
+        "ptp" => Some(1),
+        "bridge" | "macvlan" | "ipvlan" => Some(0),
+        _ => None,
+    }
+}
 
 /// The cni backend: its chain, the whole of it; with the conformance checks of the plugin
 /// contract (`cnbench cni-check`) or without (`cnbench run`).
@@ -147,9 +157,17 @@ impl Backend for Cni {
             .retain(|p| p.path != "pod-node" || p.to.starts_with("gateway "));
         e.add_default_measure_pairs(plan);
         if let Some(pair) = Expectations::same_node_pair(plan) {
-            // ptp routes pod to pod through the node; the others switch them at layer 2.
-            let hops = u8::from(self.chain().main_plugin() == "ptp");
-            e.add_path_facts(plan, pair, hops, self.chain().pod_mtu(plan), Wire::Plain);
+            let mtu = self.chain().pod_mtu(plan);
+            match routed_hops(self.chain().main_plugin()) {
+                Some(hops) => e.add_path_facts(plan, pair, hops, mtu, Wire::Plain),
+                // A plugin cnbench does not know may switch or route its pods: only the path
+                // MTU is promised.
+                None => e.pmtu.push(PmtuExpect {
+                    from: pair.0,
+                    to: pair.1,
+                    path_mtu: mtu,
+                }),
+            }
         }
         e
     }
