@@ -86,6 +86,8 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Scale(args) => scale::scale(args),
         Command::CniCheck(args) => cni_check::cni_check(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Ab(args) => ab::ab(args),
+        Command::Calibrate(args) => calibrate::calibrate(args),
         Command::Report { results, out } => report::report(results, out),
         Command::Status { json } => status::status(*json),
         Command::Clean { all } => clean::clean(*all),

@@ -212,7 +212,17 @@ fn compare_across_backends_when_asked() {
     assert_eq!(json["candidate"]["backend"], "bridge");
     assert_eq!(json["conformance"]["verdict"], "pass");
     assert_eq!(json["checks"], serde_json::json!([]));
-    assert_eq!(json["metrics"].as_array().unwrap().len(), 56);
+    // 56 timed metrics and 30 exact counts (5 per request/response measurement).
+    assert_eq!(json["metrics"].as_array().unwrap().len(), 86);
+    assert_eq!(
+        json["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["scale"] == "per_packet")
+            .count(),
+        30
+    );
     let md_text = std::fs::read_to_string(&md).unwrap();
     assert!(
         md_text.starts_with(

@@ -487,6 +487,7 @@ pub fn udp(size: u32, pps: f64, loss_percent: f64) -> Sample {
         message_size_bytes: size,
         packets_sent: (pps / (1.0 - loss_percent / 100.0).max(0.01)) as u64,
         packets_received: pps as u64,
+        sent_in_window_received: Some(pps as u64),
         bytes_received: (pps * f64::from(size)) as u64,
         window_ns: 1_000_000_000,
         packets_per_s: pps,

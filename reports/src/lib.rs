@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod check;
 pub mod compare;
 pub mod component;
@@ -35,6 +36,7 @@ pub mod environment;
 pub mod error;
 pub mod fault;
 pub mod measurement;
+pub mod paired;
 pub mod plugin_call;
 pub mod probe;
 pub mod read;

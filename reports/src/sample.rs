@@ -77,8 +77,14 @@ pub struct UdpStreamSample {
     pub message_size_bytes: u32,
     /// Datagrams the client sent during its own measurement window.
     pub packets_sent: u64,
-    /// Datagrams received by the server during its measurement window.
+    /// Datagrams received by the server during its measurement window (the rate's count; its
+    /// window is the server's, so it can exceed `packets_sent`).
     pub packets_received: u64,
+    /// Of the `packets_sent` (the client's window), those that arrived, by sequence number:
+    /// the count `loss_percent` is computed from. Absent in results written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_in_window_received: Option<u64>,
     /// Payload bytes received by the server during its measurement window.
     pub bytes_received: u64,
     /// Length of the server's measurement window, in nanoseconds.
@@ -89,7 +95,8 @@ pub struct UdpStreamSample {
     /// `bytes_received × 8 / window` (UDP payload), in bits per second.
     #[serde(deserialize_with = "f64_or_nan")]
     pub throughput_bps: f64,
-    /// Of the datagrams sent in the client's window, the share never received, in percent.
+    /// Of the datagrams sent in the client's window, the share never received, in percent:
+    /// `1 - sent_in_window_received / packets_sent`.
     #[serde(deserialize_with = "f64_or_nan")]
     pub loss_percent: f64,
 }

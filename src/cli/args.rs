@@ -359,6 +359,27 @@ pub struct CompareArgs {
     /// The result to judge against it.
     #[arg(value_name = "CANDIDATE.json")]
     pub candidate: PathBuf,
+    /// How a change is decided.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
+    /// Run-to-run noise assumed on this machine (`7%` by default, or what a calibration
+    /// measured): changes within a few times it are not decided. Lower it on a machine
+    /// whose runs repeat closely.
+    #[arg(long, value_name = "PERCENT", conflicts_with = "calibration")]
+    pub noise_floor: Option<String>,
+    /// Compare results of different backends (or of one backend with different backend
+    /// options, e.g. another --datapath): measurements are matched by workload, variant and
+    /// path, and conformance by whether each run passed all its checks, not check by check.
+    #[arg(long)]
+    pub across_backends: bool,
+    /// Where the verdicts go besides the table.
+    #[command(flatten)]
+    pub output: VerdictOutputArgs,
+}
+
+/// How `compare` and `ab` decide a change.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
     /// Smallest change that counts, for the headline metrics (`5%` or `0.05`); tail
     /// latencies take a multiple of it.
     #[arg(long, value_name = "PERCENT")]
@@ -367,23 +388,101 @@ pub struct CompareArgs {
     /// comma-separated.
     #[arg(long = "metric-threshold", value_name = "METRIC=PERCENT")]
     pub metric_threshold: Vec<String>,
-    /// Run-to-run noise assumed on this machine (`7%` by default): changes within a few
-    /// times it are not decided. Lower it on a machine whose runs repeat closely.
-    #[arg(long, value_name = "PERCENT")]
-    pub noise_floor: Option<String>,
-    /// Compare results of different backends (or of one backend with different backend
-    /// options, e.g. another --datapath): measurements are matched by workload, variant and
-    /// path, and conformance by whether each run passed all its checks, not check by check.
-    #[arg(long)]
-    pub across_backends: bool,
-    /// Also write the comparison as Markdown (a pull-request comment) to this file.
+    /// How far an exact per-packet count (device transmissions, crossings on a
+    /// request/response workload) may move before it decides, in counts per packet.
+    #[arg(long, value_name = "PER_PACKET", default_value_t = reports::compare::DEFAULT_COUNT_TOLERANCE)]
+    pub count_tolerance: f64,
+    /// The measured noise floor to use (`cnbench calibrate` writes it) [default:
+    /// /var/lib/cnbench/calibration/BACKEND.json when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
+    /// Use the fixed noise floor even when a calibration exists.
+    #[arg(long, conflicts_with = "calibration")]
+    pub no_calibration: bool,
+}
+
+/// The files a verdict is also written to.
+#[derive(Debug, Args)]
+pub struct VerdictOutputArgs {
+    /// Also write the verdicts as Markdown (a pull-request comment) to this file.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
-    /// Also write the comparison as JUnit XML to this file.
+    /// Also write the verdicts as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Also write the comparison as JSON to this file; `-` writes it to stdout, and the
+    /// Also write the verdicts as JSON to this file; `-` writes it to stdout, and the
     /// table to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// `cnbench ab`.
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// `cnbench run` arguments of side A only, as one shell-quoted string
+    /// (`--a '--datapath faithful'`).
+    #[arg(
+        long = "a",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        default_value = ""
+    )]
+    pub a: String,
+    /// `cnbench run` arguments of side B only (`--b '--datapath batched'`).
+    #[arg(
+        long = "b",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        default_value = ""
+    )]
+    pub b: String,
+    /// The cnbench executable of side A [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub a_exe: Option<PathBuf>,
+    /// The cnbench executable of side B [default: this one].
+    #[arg(long, value_name = "PATH")]
+    pub b_exe: Option<PathBuf>,
+    /// Run the same configuration on both sides on purpose (an A/A trial).
+    #[arg(long)]
+    pub aa: bool,
+    /// Stop adding pairs after this long (`120s`, `3m`), and call what is undecided
+    /// inconclusive.
+    #[arg(long, default_value = "180s", value_name = "DURATION")]
+    pub budget: String,
+    /// Stop after this many pairs at most.
+    #[arg(long, value_name = "N")]
+    pub max_pairs: Option<u32>,
+    /// Seed of the A/B order of the pairs [default: from the clock; printed, and in the JSON].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keep every run's result file in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// How a change is decided.
+    #[command(flatten)]
+    pub decision: DecisionArgs,
+    /// Where the verdicts go besides the table.
+    #[command(flatten)]
+    pub output: VerdictOutputArgs,
+    /// The `cnbench run` arguments both sides share, after `--`
+    /// (`-- --backend vxlan --workloads tcp-rr`).
+    #[arg(last = true, required = true, value_name = "RUN_ARGS")]
+    pub run: Vec<String>,
+}
+
+/// `cnbench calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Interleaved A/A pairs to measure (two runs each).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub pairs: u32,
+    /// Where to write the calibration [default: /var/lib/cnbench/calibration/BACKEND.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Seed of the order of the pairs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The `cnbench run` arguments of every run, after `--` (`-- --backend vxlan`).
+    #[arg(last = true, required = true, value_name = "RUN_ARGS")]
+    pub run: Vec<String>,
 }

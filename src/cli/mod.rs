@@ -86,6 +86,13 @@ pub enum Command {
     /// passed before and fails now. Exit 0 no regression, 1 a regression, 3 inconclusive,
     /// 2 bad input.
     Compare(CompareArgs),
+    /// Measure two configurations interleaved (A and B in a random order in each pair, on the
+    /// same CPUs) and add pairs until every gated metric is decided or the budget is spent:
+    /// verdicts from the paired changes. Exit codes and output forms as compare.
+    Ab(AbArgs),
+    /// Measure this machine's run-to-run noise with interleaved A/A runs of one backend and
+    /// keep it, per metric, for compare and ab (instead of the fixed 7 %).
+    Calibrate(CalibrateArgs),
     /// Write a report of result files: a self-contained DIR/index.html with plots, each plot
     /// as SVG and PNG, and DIR/summary.md.
     Report {

@@ -2,7 +2,9 @@
 //! turning the command line into a backend and a plan, measurement options, the result and
 //! its ending — is here.
 
+pub mod ab;
 pub mod agent;
+pub mod calibrate;
 pub mod check;
 pub mod clean;
 pub mod cni_check;

@@ -56,6 +56,7 @@ pub fn markdown(cmp: &Comparison) -> String {
         let lead = if emulated { "**Emulated:** " } else { "" };
         let _ = writeln!(out, "> {lead}{}\n", escape(&line));
     }
+    let _ = writeln!(out, "{}\n", escape(&cmp.options.noise_floor_source()));
 
     runs_table(&mut out, &cmp.baseline, &cmp.candidate);
 

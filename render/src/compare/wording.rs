@@ -33,6 +33,7 @@ pub fn threshold_text(m: &MetricComparison) -> String {
     match (m.threshold, m.scale) {
         (Some(t), ChangeScale::Relative) => format!("{}%", trim_number(t * 100.0)),
         (Some(t), ChangeScale::PercentagePoints) => format!("{} pp", trim_number(t * 100.0)),
+        (Some(t), ChangeScale::PerPacket) => format!("±{} /pkt", trim_number(t)),
         (None, _) => "-".into(),
     }
 }

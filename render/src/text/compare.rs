@@ -39,6 +39,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
     for line in substrate_lines(cmp).into_iter().chain(software_lines(cmp)) {
         let _ = writeln!(out, "{line}");
     }
+    let _ = writeln!(out, "{}", cmp.options.noise_floor_source());
     if cmp.metrics.is_empty() {
         let _ = writeln!(out, "\nmetrics: none measured");
     } else {
@@ -160,11 +161,15 @@ mod tests {
             "compare vxlan: baseline run base01 (abc123) against candidate run cand02 (abc123)"
         );
         assert!(
-            lines[2].starts_with("measurement  path        metric"),
+            lines[1].starts_with("noise floor: the fixed 7% (no calibration"),
             "{text}"
         );
         assert!(
-            lines[2].ends_with("95% interval  threshold  verdict"),
+            lines[3].starts_with("measurement  path        metric"),
+            "{text}"
+        );
+        assert!(
+            lines[3].ends_with("95% interval  threshold  verdict"),
             "{text}"
         );
         let p50 = lines.iter().find(|l| l.contains("rtt_p50_ns")).unwrap();
@@ -186,8 +191,8 @@ mod tests {
             "{text}"
         );
         // Columns line up: every row's verdict starts where the header's does.
-        let verdict_col = lines[2].chars().count() - "verdict".len();
-        for l in &lines[3..10] {
+        let verdict_col = lines[3].chars().count() - "verdict".len();
+        for l in &lines[4..11] {
             let verdict: String = l.chars().skip(verdict_col).collect();
             assert!(
                 ["REGRESSION", "inconclusive", "info"].contains(&verdict.as_str()),
@@ -414,7 +419,10 @@ mod tests {
         // None recorded on either side: nothing said.
         let plain = compare_table(&cmp(&rr_result("base01", 1.0), &rr_result("cand02", 1.0)));
         assert!(!plain.contains("software under test"), "{plain}");
-        assert_eq!(plain.lines().nth(1), Some(""), "{plain}");
+        assert!(
+            plain.lines().nth(1).unwrap().starts_with("noise floor"),
+            "{plain}"
+        );
     }
 
     #[test]

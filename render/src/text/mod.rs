@@ -4,6 +4,7 @@
 //! [`fault_table`]), and the table of a comparison ([`compare_table`]). Pure functions from
 //! results to strings; printing is the caller's business.
 
+mod calibration;
 mod compare;
 mod cost;
 mod fault;
@@ -11,6 +12,7 @@ mod run;
 mod table;
 mod topology;
 
+pub use calibration::calibration_table;
 pub use compare::compare_table;
 pub use cost::cost_line;
 pub use fault::{fault_line, fault_table};

@@ -50,17 +50,27 @@ pub fn sample_line(workload: &str, which: &str, s: &Sample) -> String {
             format_bytes(t.bytes_received as f64),
             format_ns(t.window_ns as f64),
         ),
-        Sample::UdpStream(u) => format!(
-            "{workload}  {which}  {}  {}  loss {}  ({} B datagrams, {} received of {} sent in \
-             {} window)",
-            format_pps(u.packets_per_s),
-            format_bps(u.throughput_bps),
-            format_percent(u.loss_percent),
-            u.message_size_bytes,
-            u.packets_received,
-            u.packets_sent,
-            format_ns(u.window_ns as f64),
-        ),
+        Sample::UdpStream(u) => {
+            // The loss and the rate count different windows: the loss is by sequence number
+            // over the datagrams of the client's window, the rate is the server's own window.
+            let loss_counts = match u.sent_in_window_received {
+                Some(arrived) => format!(
+                    "{arrived} of the {} sent in the client's window arrived",
+                    u.packets_sent
+                ),
+                None => format!("{} sent in the client's window", u.packets_sent),
+            };
+            format!(
+                "{workload}  {which}  {}  {}  loss {}  ({} B datagrams; loss: {loss_counts}; \
+                 rate: {} received in the server's {} window)",
+                format_pps(u.packets_per_s),
+                format_bps(u.throughput_bps),
+                format_percent(u.loss_percent),
+                u.message_size_bytes,
+                u.packets_received,
+                format_ns(u.window_ns as f64),
+            )
+        }
         Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => format!(
             "{workload}  {which}  {}  rtt p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  \
              mean {}  ({} transactions of {} B in {} window{})",

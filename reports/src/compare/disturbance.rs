@@ -48,7 +48,10 @@ impl Disturbance {
     /// account for it: always for [`DISTURBED_UNDECIDABLE`] metrics, otherwise within
     /// [`DISTURBED_RATIO`].
     pub(super) fn apply(&self, row: &mut MetricComparison) {
-        if !matches!(row.verdict, Verdict::Regression | Verdict::Improvement) {
+        // Exact counts are structural: other work on the machine does not change them.
+        if !matches!(row.verdict, Verdict::Regression | Verdict::Improvement)
+            || row.scale == ChangeScale::PerPacket
+        {
             return;
         }
         let ratio = 1.0 + row.change;

@@ -77,7 +77,7 @@ pub(super) fn compare_measurement(
             b_values,
             c_values,
             options.threshold_for(&metric),
-            options.run_noise_for(&metric),
+            options.run_noise_for_case(&b.label(), &b.path, &metric),
         ));
     }
     if let Some(d) = &disturbed {

@@ -164,6 +164,7 @@ mod across;
 mod bootstrap;
 mod checks;
 mod components;
+pub mod counts;
 mod disturbance;
 mod error;
 mod measurements;
@@ -177,16 +178,16 @@ mod tests;
 
 pub use across::{Conformance, ConformanceComparison, OptionChange};
 pub use checks::CheckComparison;
+pub use counts::{is_count_metric, DEFAULT_COUNT_TOLERANCE, GATED_COUNT_WORKLOADS};
 pub use error::{CompareError, CompareFilesError, SUBSTRATE_FIX};
 pub use options::{
-    parse_metric_threshold, parse_threshold, CompareOptions, CONFIDENCE, DEFAULT_THRESHOLD,
-    DISTURBED_RATIO, DISTURBED_UNDECIDABLE, EMULATED_RUN_NOISE, INCONCLUSIVE_HINT, LOSS_RUN_NOISE,
-    NOISE_Z, NOT_GATED, RESAMPLES, RUN_NOISE, RUN_NOISE_FACTORS, RUN_TO_RUN, SEED,
-    THRESHOLD_FACTORS,
+    parse_metric_threshold, parse_threshold, CalibrationInUse, CompareOptions, CONFIDENCE,
+    DEFAULT_THRESHOLD, DISTURBED_RATIO, DISTURBED_UNDECIDABLE, EMULATED_RUN_NOISE,
+    INCONCLUSIVE_HINT, LOSS_RUN_NOISE, NOISE_Z, NOT_GATED, RESAMPLES, RUN_NOISE, RUN_NOISE_FACTORS,
+    RUN_TO_RUN, SEED, THRESHOLD_FACTORS,
 };
 pub use rule::ChangeScale;
 
-#[cfg(any(test, feature = "test-support"))]
 pub(crate) use bootstrap::SplitMix64;
 pub use verdict::{MetricComparison, Verdict, VerdictCounts};
 
@@ -235,7 +236,8 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
-    fn of(r: &RunResult) -> RunInfo {
+    /// The header facts of result `r`.
+    pub fn of(r: &RunResult) -> RunInfo {
         let p = &r.parameters;
         RunInfo {
             run_id: r.run_id.clone(),
@@ -375,6 +377,9 @@ pub fn compare(
     for (b, c) in &pairs {
         warnings.extend(measurement_warnings(b, c));
         metrics.extend(compare_measurement(b, c, options)?);
+        let (counts, count_warnings) = counts::compare_counts(b, c, options);
+        metrics.extend(counts);
+        warnings.extend(count_warnings);
     }
     warnings.extend(disturbance_warning(&pairs));
     for c in &candidate.measurements {

@@ -115,6 +115,28 @@ pub struct CompareOptions {
     /// backends are refused ([`CompareError::BackendMismatch`]).
     #[serde(default)]
     pub across_backends: bool,
+    /// The change of an exact per-packet count (device transmissions, crossings) that
+    /// decides, in counts per packet (`--count-tolerance`, default
+    /// [`super::DEFAULT_COUNT_TOLERANCE`], 0.05; see [`super::counts`]).
+    #[serde(default = "default_count_tolerance")]
+    pub count_tolerance: f64,
+    /// The measured noise floor in use, when a calibration was given
+    /// ([`crate::calibration`]): its per-metric run-to-run noise replaces `noise_floor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationInUse>,
+}
+
+/// A calibration a comparison uses, as the comparison records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationInUse {
+    /// Where it came from, for the reports.
+    pub source: String,
+    /// Its per-metric noise.
+    pub noise: Vec<crate::calibration::CalibratedNoise>,
+}
+
+fn default_count_tolerance() -> f64 {
+    super::counts::DEFAULT_COUNT_TOLERANCE
 }
 
 fn default_noise_floor() -> f64 {
@@ -128,6 +150,8 @@ impl Default for CompareOptions {
             per_metric: BTreeMap::new(),
             noise_floor: RUN_NOISE,
             across_backends: false,
+            count_tolerance: default_count_tolerance(),
+            calibration: None,
         }
     }
 }
@@ -141,6 +165,8 @@ impl CompareOptions {
             per_metric: BTreeMap::new(),
             noise_floor: RUN_NOISE,
             across_backends: false,
+            count_tolerance: default_count_tolerance(),
+            calibration: None,
         }
     }
 
@@ -179,6 +205,32 @@ impl CompareOptions {
             .find(|(m, _)| *m == metric)
             .map_or(1.0, |(_, f)| *f);
         Some(self.threshold * factor)
+    }
+
+    /// The run-to-run variation assumed for `metric` of the measurement `measurement` on
+    /// `path`: the calibration's, when one is in use and has it, else
+    /// [`CompareOptions::run_noise_for`].
+    pub fn run_noise_for_case(&self, measurement: &str, path: &str, metric: &str) -> f64 {
+        self.calibration
+            .as_ref()
+            .and_then(|c| {
+                c.noise
+                    .iter()
+                    .find(|n| n.measurement == measurement && n.path == path && n.metric == metric)
+            })
+            .map_or_else(|| self.run_noise_for(metric), |n| n.run_to_run)
+    }
+
+    /// Where the noise floor comes from, in words: the calibration, or the fixed floor.
+    pub fn noise_floor_source(&self) -> String {
+        match &self.calibration {
+            Some(c) => format!("noise floor {}", c.source),
+            None => format!(
+                "noise floor: the fixed {}% (no calibration; `cnbench calibrate` measures this \
+                 machine's)",
+                (self.noise_floor * 100.0 * 100.0).round() / 100.0
+            ),
+        }
     }
 
     /// The smallest run-to-run variation assumed for `metric` (see [`RUN_NOISE`]):

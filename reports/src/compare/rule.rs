@@ -18,6 +18,9 @@ pub enum ChangeScale {
     /// `(candidate - baseline) / 100` of a metric in percent: percentage points, as a
     /// fraction (0.02 = 2 percentage points).
     PercentagePoints,
+    /// `candidate - baseline` of an exact count per packet ([`super::counts`]): `+1.00`
+    /// is one more device transmission or crossing per packet.
+    PerPacket,
 }
 
 impl ChangeScale {
@@ -32,6 +35,7 @@ impl ChangeScale {
         match self {
             ChangeScale::Relative => format!("{:+.1}%", change * 100.0),
             ChangeScale::PercentagePoints => format!("{:+.1} pp", change * 100.0),
+            ChangeScale::PerPacket => format!("{change:+.2} /pkt"),
         }
     }
 }
@@ -123,7 +127,7 @@ pub(super) fn compare_metric(
     let (nb, nc) = (b.len() as f64, c.len() as f64);
     let g = NOISE_Z * (spread * spread * (1.0 / nb + 1.0 / nc) + 2.0 * run * run).sqrt();
     let (up, down) = match scale {
-        ChangeScale::PercentagePoints => (g, g),
+        ChangeScale::PercentagePoints | ChangeScale::PerPacket => (g, g),
         ChangeScale::Relative => (g.exp_m1(), -(-g).exp_m1()),
     };
     let (guard_worse, guard_better) = if higher_is_better {
@@ -174,6 +178,7 @@ pub(super) fn median(values: &[f64]) -> f64 {
 pub(super) fn change(scale: ChangeScale, b: f64, c: f64) -> f64 {
     match scale {
         ChangeScale::PercentagePoints => (c - b) / 100.0,
+        ChangeScale::PerPacket => c - b,
         ChangeScale::Relative if b == 0.0 => {
             if c == 0.0 {
                 0.0
@@ -201,6 +206,7 @@ fn pooled_spread(b: &[f64], c: &[f64], scale: ChangeScale) -> f64 {
     let spread = |v: &[f64]| -> f64 {
         match scale {
             ChangeScale::PercentagePoints => sd(v) / 100.0,
+            ChangeScale::PerPacket => sd(v),
             ChangeScale::Relative if v.iter().all(|x| *x > 0.0) => {
                 sd(&v.iter().map(|x| x.ln()).collect::<Vec<f64>>())
             }

@@ -1362,3 +1362,126 @@ fn sample_files_compare_with_themselves() {
         assert_eq!(c.verdict, Verdict::Pass, "{path}");
     }
 }
+
+/// `rr_result` whose repetitions each transmitted `tx` device packets per packet, with a
+/// traced repetition of `crossings` per packet on both nodes and the client.
+fn rr_with_counts(run_id: &str, tx: f64, crossings: f64) -> RunResult {
+    let mut r = rr_result(run_id, 1.0);
+    let m = &mut r.measurements[0];
+    let cost = |tx: f64| {
+        let mut c = cost_with_outside_work(0);
+        c.device_tx_per_packet = Some(tx);
+        c
+    };
+    m.costs = vec![cost(tx); 3];
+    let mut traced = cost(tx);
+    traced.traced = true;
+    traced.sending_node_crossings_per_packet = Some(crossings);
+    traced.receiving_node_crossings_per_packet = Some(1.0);
+    traced.roles = vec![crate::schema::RoleCost {
+        role: "client".into(),
+        netns: "cnb-x-n0p0".into(),
+        pid: 1,
+        cpu_ns: None,
+        syscalls: Some(2000),
+        data_syscalls: Some(1000),
+        packets: 1000,
+        syscalls_per_packet: Some(2.0),
+        crossings_per_packet: Some(crossings),
+        cpu_s_per_gb: None,
+        cpu_s_per_mpacket: None,
+    }];
+    m.traced = Some(crate::schema::TracedRepetition {
+        sample: m.repetitions[0].clone(),
+        cost: traced,
+    });
+    r
+}
+
+#[test]
+fn exact_counts_gate_whatever_the_timing() {
+    let base = rr_with_counts("ab12", 6.0, 1.0);
+    let same = cmp(&base, &rr_with_counts("cd34", 6.0, 1.0));
+    assert_eq!(same.verdict, Verdict::Pass, "{same:#?}");
+    let names: Vec<&str> = same
+        .metrics
+        .iter()
+        .filter(|m| m.scale == ChangeScale::PerPacket)
+        .map(|m| m.metric.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "device_tx_per_packet",
+            "sending_node_crossings_per_packet",
+            "receiving_node_crossings_per_packet",
+            "crossings_per_packet:client"
+        ]
+    );
+    // One more device on the path: the timing is identical, the count decides.
+    let hop = cmp(&base, &rr_with_counts("cd34", 7.0, 1.0));
+    assert_eq!(hop.verdict, Verdict::Regression);
+    assert_eq!(hop.exit_code(), 1);
+    let r = row(&hop, "tcp-rr cross-node", "device_tx_per_packet");
+    assert_eq!((r.verdict, r.change), (Verdict::Regression, 1.0));
+    assert_eq!(r.baseline_values, [6.0; 4]);
+    // One more crossing on the sending node is a regression of that node and the client.
+    let copy = cmp(&base, &rr_with_counts("cd34", 6.0, 2.0));
+    assert_eq!(
+        verdicts(&copy, Verdict::Regression).len(),
+        2,
+        "{:#?}",
+        copy.metrics
+    );
+    // A tighter tolerance than the change decides; a looser one passes.
+    let near = rr_with_counts("cd34", 6.04, 1.0);
+    assert_eq!(cmp(&base, &near).verdict, Verdict::Pass);
+    let tight = CompareOptions {
+        count_tolerance: 0.01,
+        ..CompareOptions::default()
+    };
+    assert_eq!(
+        compare(&base, &near, &tight).unwrap().verdict,
+        Verdict::Regression
+    );
+    // A disturbed run does not undecide a count.
+    let mut busy = rr_with_counts("cd34", 7.0, 1.0);
+    busy.measurements[0].costs = vec![
+        {
+            let mut c = cost_with_outside_work(900_000_000);
+            c.device_tx_per_packet = Some(7.0);
+            c
+        };
+        3
+    ];
+    busy.measurements[0].summarize();
+    let disturbed = cmp(&base, &busy);
+    assert_eq!(
+        row(&disturbed, "tcp-rr cross-node", "device_tx_per_packet").verdict,
+        Verdict::Regression
+    );
+}
+
+#[test]
+fn streams_have_no_gated_counts() {
+    let mut r = stream_result("ab12", &[1e10, 1e10, 1e10]);
+    let mut c = cost_with_outside_work(0);
+    c.device_tx_per_packet = Some(17.3);
+    r.measurements[0].costs = vec![c; 3];
+    assert!(counts::counts_of(&r.measurements[0]).is_empty());
+}
+
+#[test]
+fn a_count_only_the_baseline_has_warns() {
+    let base = rr_with_counts("ab12", 6.0, 1.0);
+    let untraced = rr_result("cd34", 1.0);
+    let c = cmp(&base, &untraced);
+    assert_eq!(c.verdict, Verdict::Pass);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("device_tx_per_packet is only in the baseline")),
+        "{:?}",
+        c.warnings
+    );
+}

@@ -36,6 +36,9 @@ pub(super) fn emulated_options(
         );
         options.noise_floor = EMULATED_RUN_NOISE;
     }
+    if options.calibration.take().is_some() {
+        warning.push_str("; the calibration (of native runs) is not used");
+    }
     (options, Some(warning))
 }
 

@@ -108,6 +108,8 @@ pub(crate) fn parse_iperf3(
                 message_size_bytes: message_size,
                 packets_sent,
                 packets_received,
+                // iperf3's loss is its own count over the same window as the rate.
+                sent_in_window_received: Some(packets_received.min(packets_sent)),
                 bytes_received: bytes,
                 window_ns,
                 packets_per_s: packets_received as f64 / window_s,

@@ -185,6 +185,7 @@ fn stream_sample(
         message_size_bytes: cfg.message_size,
         packets_sent: sent.sent_in_window,
         packets_received: r.packets_in_window,
+        sent_in_window_received: Some(r.received_in_range),
         bytes_received: r.bytes_in_window,
         window_ns,
         packets_per_s: r.packets_in_window as f64 / secs,
