@@ -165,7 +165,7 @@ impl PairedSeries {
         let k = look_index(n)? as f64;
         let nf = n as f64;
         let mean = d.iter().sum::<f64>() / nf;
-        let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0)).sqrt();
+        let sd = crate::calibration::sample_sd(&d);
         let spread = sd.max(floor);
         let alpha_k = ALPHA / gated.max(1) as f64 * 6.0 / (std::f64::consts::PI.powi(2) * k * k);
         let q = t_quantile(1.0 - alpha_k / 2.0, nf - 1.0);

@@ -681,22 +681,7 @@ fn comparison_of(done: &Interleaved, options: &CompareOptions) -> Result<Compari
     let mut cmp = reports::compare(a, b, &options)?;
     cmp.metrics = done.rows.clone();
     cmp.warnings.retain(|w| !w.contains("repetition"));
-    let mut verdict = Verdict::Pass;
-    for v in cmp
-        .metrics
-        .iter()
-        .map(|m| m.verdict)
-        .chain(cmp.checks.iter().map(|c| c.verdict))
-        .chain(cmp.conformance.iter().map(|c| c.verdict))
-    {
-        verdict = match (verdict, v) {
-            (_, Verdict::Regression) | (Verdict::Regression, _) => Verdict::Regression,
-            (_, Verdict::Inconclusive) | (Verdict::Inconclusive, _) => Verdict::Inconclusive,
-            (_, Verdict::Improvement) | (Verdict::Improvement, _) => Verdict::Improvement,
-            _ => Verdict::Pass,
-        };
-    }
-    cmp.verdict = verdict;
+    cmp.verdict = cmp.overall();
     Ok(cmp)
 }
 

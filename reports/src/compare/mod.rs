@@ -303,6 +303,27 @@ impl Comparison {
         }
     }
 
+    /// The verdict of the whole from its rows: regression if any row regressed; else
+    /// inconclusive if any row is; else improvement if any row improved; else pass.
+    pub fn overall(&self) -> Verdict {
+        let mut verdict = Verdict::Pass;
+        for v in self
+            .metrics
+            .iter()
+            .map(|m| m.verdict)
+            .chain(self.checks.iter().map(|c| c.verdict))
+            .chain(self.conformance.iter().map(|c| c.verdict))
+        {
+            verdict = match (verdict, v) {
+                (_, Verdict::Regression) | (Verdict::Regression, _) => Verdict::Regression,
+                (_, Verdict::Inconclusive) | (Verdict::Inconclusive, _) => Verdict::Inconclusive,
+                (_, Verdict::Improvement) | (Verdict::Improvement, _) => Verdict::Improvement,
+                _ => Verdict::Pass,
+            };
+        }
+        verdict
+    }
+
     /// How many rows, metrics and checks together (the conformance verdicts across
     /// backends counting as one), got each verdict.
     pub fn counts(&self) -> VerdictCounts {
@@ -402,22 +423,7 @@ pub fn compare(
     };
     warnings.extend(check_warnings);
 
-    let mut verdict = Verdict::Pass;
-    for v in metrics
-        .iter()
-        .map(|m| m.verdict)
-        .chain(checks.iter().map(|c| c.verdict))
-        .chain(conformance.iter().map(|c| c.verdict))
-    {
-        verdict = match (verdict, v) {
-            (_, Verdict::Regression) | (Verdict::Regression, _) => Verdict::Regression,
-            (_, Verdict::Inconclusive) | (Verdict::Inconclusive, _) => Verdict::Inconclusive,
-            (_, Verdict::Improvement) | (Verdict::Improvement, _) => Verdict::Improvement,
-            _ => Verdict::Pass,
-        };
-    }
-
-    Ok(Comparison {
+    let mut cmp = Comparison {
         baseline: RunInfo::of(baseline),
         candidate: RunInfo::of(candidate),
         options: options.clone(),
@@ -427,8 +433,10 @@ pub fn compare(
         option_changes,
         conformance,
         warnings,
-        verdict,
-    })
+        verdict: Verdict::Pass,
+    };
+    cmp.verdict = cmp.overall();
+    Ok(cmp)
 }
 
 /// Reads the result files `baseline` and `candidate` ([`crate::read_result`]) and compares
