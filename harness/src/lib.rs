@@ -29,6 +29,7 @@ pub mod state;
 pub mod supervisor;
 mod task;
 pub mod topology;
+pub mod tweak;
 pub mod underlay;
 pub mod vm;
 

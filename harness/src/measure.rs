@@ -40,6 +40,9 @@ pub struct MeasureOptions {
     pub trace: bool,
     /// The program that runs agents: the cnbench binary (`<exe> task '<json>'`).
     pub agent_exe: PathBuf,
+    /// Changes made inside the run's namespaces before the first workload
+    /// ([`crate::tweak`]).
+    pub tweaks: Vec<crate::tweak::Tweak>,
 }
 
 /// Longest measurement window of the traced repetition.

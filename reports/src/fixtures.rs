@@ -41,6 +41,7 @@ pub fn full_result() -> RunResult {
         datapath: None,
         bgp_topology: None,
         backend_options: Default::default(),
+        tweaks: Vec::new(),
     };
     let mut r = RunResult::new("ab12", environment, parameters);
     r.started_unix_ms = 1_760_000_000_000;

@@ -303,6 +303,10 @@ pub struct Parameters {
     /// `bgp_topology`). Added in schema version 6.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend_options: BTreeMap<String, String>,
+    /// Changes made inside the run's namespaces before the measurement (`--tweak`:
+    /// `sysctl:KEY=VALUE`, `nft-rules:N`, `rate:BITS`, `extra-hop`); empty for none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tweaks: Vec<String>,
 }
 
 impl Parameters {

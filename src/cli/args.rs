@@ -147,6 +147,13 @@ pub struct MeasureArgs {
     /// transmissions per packet); the untraced repetitions still give CPU and kernel counters.
     #[arg(long)]
     pub no_trace: bool,
+    /// A change inside the run's own namespaces before the measurement, repeatable:
+    /// `sysctl:KEY=VALUE` (every namespace of the run), or on the measured client pods
+    /// `nft-rules:N` (N never-matching rules each way), `rate:BITS` (a token bucket, e.g.
+    /// `rate:900M`), `extra-hop` (traffic through an ifb each way). For `cnbench ab` sides
+    /// and power studies.
+    #[arg(long, value_name = "TWEAK")]
+    pub tweak: Vec<harness::tweak::Tweak>,
 }
 
 /// A workload.

@@ -44,6 +44,7 @@ pub fn cni_check(args: &CniCheckArgs) -> Result<ExitCode> {
         generator: workloads::Generator::Cnbench,
         trace: false,
         agent_exe: super::exe()?,
+        tweaks: Vec::new(),
     };
     detect::require_root()?;
     let writer = open_json(&args.json)?;

@@ -142,6 +142,21 @@ pub fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
             m.repeat
         );
     }
+    for tweak in &m.tweak {
+        for program in tweak.programs() {
+            if harness::detect::find_binary(program).is_none() {
+                bail!(
+                    "--tweak {tweak}: needs `{program}`, which is not on PATH; install it \
+                     (Debian: {}) or drop the tweak",
+                    if *program == "nft" {
+                        "nftables"
+                    } else {
+                        "iproute2"
+                    }
+                );
+            }
+        }
+    }
     Ok(MeasureOptions {
         workloads,
         duration: secs("duration", m.duration, 0.05)?,
@@ -156,6 +171,7 @@ pub fn measure_options(m: &MeasureArgs) -> Result<MeasureOptions> {
         generator,
         trace: !m.no_trace,
         agent_exe: exe()?,
+        tweaks: m.tweak.clone(),
     })
 }
 
@@ -172,6 +188,7 @@ pub fn no_measurement() -> Result<MeasureOptions> {
         generator: Generator::Cnbench,
         trace: false,
         agent_exe: exe()?,
+        tweaks: Vec::new(),
     })
 }
 

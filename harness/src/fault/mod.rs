@@ -115,6 +115,7 @@ pub fn tcp_options(opts: &FaultOptions) -> crate::measure::MeasureOptions {
         generator: workloads::Generator::Cnbench,
         trace: false,
         agent_exe: opts.agent_exe.clone(),
+        tweaks: Vec::new(),
     }
 }
 

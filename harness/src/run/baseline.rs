@@ -86,8 +86,10 @@ fn measure(
         host_net.info().name,
         plan.run_id()
     ));
+    // The baseline is plain host-net: no tweak of the run under test reaches it.
     let opts = &MeasureOptions {
         trace: false,
+        tweaks: Vec::new(),
         ..opts.clone()
     };
     let params = parameters(host_net, &plan, opts);

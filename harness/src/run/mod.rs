@@ -444,6 +444,16 @@ impl Topology {
             daemon_device: info.daemon_device,
         };
         let expect = self.expectations(backend);
+        if !opts.tweaks.is_empty() {
+            let mut clients: Vec<String> = expect
+                .measure
+                .iter()
+                .map(|p| self.plan.pods[p.client].netns.clone())
+                .collect();
+            clients.sort();
+            clients.dedup();
+            crate::tweak::apply(&opts.tweaks, &self.hosts, &clients)?;
+        }
         for pair in &expect.measure {
             // The path MTU the backend declares for the pair, else the client's own MTU.
             let path_mtu = expect
@@ -757,6 +767,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
         streams: opts.streams,
         message_size_bytes: opts.message_size,
         generator: opts.generator.name().to_string(),
+        tweaks: opts.tweaks.iter().map(|t| t.to_string()).collect(),
         ..Parameters::default()
     };
     p.set_backend_options(backend.options().to_map());

@@ -71,6 +71,14 @@ pub(super) fn parameter_warnings(
         format!("{} ms", b.warmup_ms),
         format!("{} ms", c.warmup_ms),
     );
+    let tweaks = |t: &[String]| {
+        if t.is_empty() {
+            "none".to_owned()
+        } else {
+            t.join(" ")
+        }
+    };
+    differ("tweaks", tweaks(&b.tweaks), tweaks(&c.tweaks));
     let size = |s: Option<u32>| s.map_or_else(|| "default".to_owned(), |s| format!("{s} B"));
     differ(
         "message size",
