@@ -133,6 +133,11 @@ pub fn measure_pair(
                 opts.generator
             )
         }),
+        client_mtu: hosts[&client_pod.netns]
+            .nl()
+            .link("eth0")
+            .ok()
+            .map(|l| l.mtu_bytes),
     };
     let mut records = Vec::new();
     for &workload in &opts.workloads {

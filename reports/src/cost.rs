@@ -61,6 +61,24 @@ pub struct CostSample {
     /// The same on the receiving (server's) node: the server's plus its node's daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiving_node_crossings_per_packet: Option<f64>,
+    /// Wire segments through the client pod's `eth0`: in each direction the larger of its
+    /// packets and its bytes in frames of the pod's MTU plus 14 bytes, so a 64 KB GSO
+    /// super-packet counts as the ~45 packets it is on a wire. The denominator of the
+    /// `*_per_segment` figures; for request/response workloads it equals `packets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_segments: Option<u64>,
+    /// Device transmissions (the run's own counters) per wire segment: on a kernel path with
+    /// segmentation offload below 1 per device, since one super-packet is one transmission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_tx_per_segment: Option<f64>,
+    /// The sending node's crossings per wire segment: for a stream through a userspace
+    /// datapath that reads wire-sized packets from its TUN, the daemon's copies per packet
+    /// it forwards (plus the client's few writes per segment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_node_crossings_per_segment: Option<f64>,
+    /// The receiving node's crossings per wire segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiving_node_crossings_per_segment: Option<f64>,
     /// Why syscall counts are missing, when they are (never reported as zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_unavailable: Option<String>,

@@ -234,6 +234,10 @@ pub fn cost_with_outside_work(outside_ns: u64) -> crate::schema::CostSample {
         kernel_unavailable: None,
         sending_node_crossings_per_packet: None,
         receiving_node_crossings_per_packet: None,
+        wire_segments: None,
+        device_tx_per_segment: None,
+        sending_node_crossings_per_segment: None,
+        receiving_node_crossings_per_segment: None,
         syscalls_unavailable: None,
         method: String::new(),
     }

@@ -42,6 +42,9 @@ pub struct CostScope {
     /// Why client and server are not traced, when they are not (an external generator's
     /// processes are children the counters would miss).
     pub untraced_endpoints: Option<String>,
+    /// The client pod's `eth0` MTU, in bytes: the size of a wire segment for the
+    /// per-segment figures.
+    pub client_mtu: Option<u32>,
 }
 
 /// One role's counters during a repetition.
@@ -69,6 +72,8 @@ pub struct CostSession<'a> {
     device_tx_start: Option<u64>,
     snmp_start: Result<Vec<(String, Snmp)>, String>,
     workload_start: Option<(u64, u64)>,
+    /// `[tx packets, tx bytes, rx packets, rx bytes]` of the client pod's `eth0` at the start.
+    directions_start: Option<[u64; 4]>,
 }
 
 impl<'a> CostSession<'a> {
@@ -104,10 +109,12 @@ impl<'a> CostSession<'a> {
             device_tx_start: None,
             snmp_start: Err(String::new()),
             workload_start: None,
+            directions_start: None,
         };
         s.device_tx_start = s.device_tx();
         s.snmp_start = s.snmp();
         s.workload_start = s.link_counts(&scope.client_netns, "eth0");
+        s.directions_start = s.directions(&scope.client_netns);
         for spec in running {
             if s.is_here(&spec.netns) {
                 let p = s.probe(spec.clone());
@@ -132,6 +139,31 @@ impl<'a> CostSession<'a> {
     fn link_counts(&self, netns: &str, dev: &str) -> Option<(u64, u64)> {
         let l = self.hosts.get(netns)?.nl().link(dev).ok()?;
         Some((l.rx_packets + l.tx_packets, l.rx_bytes + l.tx_bytes))
+    }
+
+    /// `[tx packets, tx bytes, rx packets, rx bytes]` of `eth0` in `netns`.
+    fn directions(&self, netns: &str) -> Option<[u64; 4]> {
+        let l = self.hosts.get(netns)?.nl().link("eth0").ok()?;
+        Some([l.tx_packets, l.tx_bytes, l.rx_packets, l.rx_bytes])
+    }
+
+    /// Wire segments through the client pod's `eth0` during the repetition: in each
+    /// direction, the larger of its packets and its bytes in frames of the MTU plus the
+    /// 14-byte Ethernet header (rounded up). A GSO super-packet of 64 KB counts as the
+    /// 45 segments it leaves the machine as; a small packet (an ACK) as one.
+    fn wire_segments(&self) -> Option<u64> {
+        let mtu = u64::from(self.scope.client_mtu?);
+        let start = self.directions_start?;
+        let end = self.directions(&self.scope.client_netns)?;
+        let d: Vec<u64> = end
+            .iter()
+            .zip(start)
+            .map(|(e, s)| e.saturating_sub(s))
+            .collect();
+        let frame = mtu + 14;
+        let seg = |packets: u64, bytes: u64| packets.max(bytes.div_ceil(frame));
+        let n = seg(d[0], d[1]) + seg(d[2], d[3]);
+        (n > 0).then_some(n)
     }
 
     /// Packets sent by every device (but `lo`) of every namespace of the run.
@@ -243,6 +275,7 @@ impl<'a> CostSession<'a> {
             Err(e) => Err(e.clone()),
         };
         let device_tx_end = self.device_tx();
+        let wire_segments = self.wire_segments();
         let snmp_end = self.snmp();
         let workload = match (
             self.workload_start,
@@ -370,6 +403,30 @@ impl<'a> CostSession<'a> {
         };
         let sending = node("client", &self.scope.client_node_netns);
         let receiving = node("server", &self.scope.server_node_netns);
+        // The same figures per wire segment. A node's crossings are counted again from the
+        // raw syscall counts: its per-packet figure adds the endpoint's per `eth0` packet to
+        // the daemon's per TUN packet, two different denominators.
+        let per_segment = |count: Option<u64>| match (count, wire_segments) {
+            (Some(c), Some(n)) => Some(c as f64 / n as f64),
+            _ => None,
+        };
+        let node_syscalls = |endpoint: &str, node_netns: &str| {
+            if unreadable.iter().any(|n| n == node_netns) {
+                return None;
+            }
+            let own = roles.iter().find(|r| r.role == endpoint)?.data_syscalls?;
+            let daemon = roles.iter().find(|r| {
+                r.role != "client" && r.role != "server" && r.netns == node_netns && r.packets > 0
+            });
+            match daemon {
+                Some(d) => d.data_syscalls.map(|d| own + d),
+                None => Some(own),
+            }
+        };
+        let device_tx = match (self.device_tx_start, device_tx_end) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
         CostSample {
             interval_ns,
             traced: self.traced,
@@ -383,6 +440,16 @@ impl<'a> CostSession<'a> {
             device_tx_per_packet,
             kernel,
             kernel_unavailable,
+            wire_segments,
+            device_tx_per_segment: per_segment(device_tx),
+            sending_node_crossings_per_segment: per_segment(
+                node_syscalls("client", &self.scope.client_node_netns)
+                    .filter(|_| sending.is_some()),
+            ),
+            receiving_node_crossings_per_segment: per_segment(
+                node_syscalls("server", &self.scope.server_node_netns)
+                    .filter(|_| receiving.is_some()),
+            ),
             sending_node_crossings_per_packet: sending,
             receiving_node_crossings_per_packet: receiving,
             syscalls_unavailable,

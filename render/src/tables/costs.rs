@@ -1,4 +1,6 @@
-//! Costs per measurement and per role.
+//! Costs per measurement and per role. Per-packet figures divide by the packets through
+//! the client pod's `eth0` (GSO super-packets for a stream); per-segment figures by the wire
+//! segments those packets are (`CostSample::wire_segments`).
 
 use super::*;
 use crate::model::{cost_stats, Model};
@@ -17,6 +19,9 @@ pub(crate) fn costs(model: &Model) -> Table {
             "crossings/pkt receiving node",
             "device xmits/pkt",
             "device tx/pkt (counters)",
+            "crossings/segment sending node",
+            "crossings/segment receiving node",
+            "device tx/segment",
             "TCP retransmits",
             "UDP receive errors",
         ]
@@ -57,6 +62,9 @@ pub(crate) fn costs(model: &Model) -> Table {
             TCell::num(med(&|c| c.receiving_node_crossings_per_packet)),
             TCell::num(med(&|c| c.device_xmits_per_packet)),
             TCell::num(med(&|c| c.device_tx_per_packet)),
+            TCell::num(med(&|c| c.sending_node_crossings_per_segment)),
+            TCell::num(med(&|c| c.receiving_node_crossings_per_segment)),
+            TCell::num(med(&|c| c.device_tx_per_segment)),
             TCell::num(sum(&|k| k.tcp_retrans_segs)),
             TCell::num(sum(&|k| k.udp_in_errors)),
         ]);

@@ -95,10 +95,39 @@ fn traced_parts(c: &CostSample) -> Vec<String> {
             parts.push(format!("{}: {s:.2} syscalls, {x:.2} crossings", r.role));
         }
     }
+    if let Some(part) = per_segment_part(c) {
+        parts.push(part);
+    }
     if let Some(why) = &c.syscalls_unavailable {
         parts.push(format!("syscalls unavailable: {why}"));
     }
     parts
+}
+
+/// The per-wire-segment figures, when the packets through the pod's `eth0` were larger than
+/// wire-sized (GSO super-packets of a stream): "per packet" there counts super-packets.
+fn per_segment_part(c: &CostSample) -> Option<String> {
+    let (segments, packets) = (c.wire_segments?, c.packets?);
+    if (segments as f64) < 1.2 * packets as f64 {
+        return None;
+    }
+    let mut figures = Vec::new();
+    if let Some(x) = c.sending_node_crossings_per_segment {
+        figures.push(format!("sending node {x:.2} crossings"));
+    }
+    if let Some(x) = c.receiving_node_crossings_per_segment {
+        figures.push(format!("receiving node {x:.2}"));
+    }
+    if let Some(x) = c.device_tx_per_segment {
+        figures.push(format!("{x:.2} device transmissions"));
+    }
+    (!figures.is_empty()).then(|| {
+        format!(
+            "per wire segment ({segments} segments for {packets} packets on eth0, which were \
+             GSO super-packets): {}",
+            figures.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -147,5 +176,18 @@ mod tests {
         );
         c.device_tx_per_packet = Some(4.0);
         assert!(traced_parts(&c)[2].contains("same-named devices outside the run were busy"));
+        // Wire-sized packets: no per-segment part (it would say the same).
+        c.wire_segments = c.packets;
+        c.sending_node_crossings_per_segment = Some(3.0);
+        assert!(per_segment_part(&c).is_none());
+        // GSO super-packets: the per-segment figures are added, with their denominator.
+        c.wire_segments = Some(4000);
+        c.sending_node_crossings_per_segment = Some(2.07);
+        c.device_tx_per_segment = Some(5.17);
+        assert_eq!(
+            per_segment_part(&c).unwrap(),
+            "per wire segment (4000 segments for 1000 packets on eth0, which were GSO \
+             super-packets): sending node 2.07 crossings, 5.17 device transmissions"
+        );
     }
 }
