@@ -78,7 +78,7 @@ ab() {
     local file=$1; shift
     [ -s "$file" ] && return 0
     local code=0
-    "$CNBENCH" ab "$@" --json "$file.part" > "$file.log" 2>&1 || code=$?
+    "$CNBENCH" ab --json "$file.part" "$@" > "$file.log" 2>&1 || code=$?
     if [ "$code" -ne 0 ] && [ "$code" -ne 1 ] && [ "$code" -ne 3 ]; then
         echo "power: ab failed (exit $code), see $file.log" >&2
         return 1

@@ -148,6 +148,58 @@ pub enum Warning {
         /// The largest share of one CPU used outside the run, as a fraction (0.4 = 40 %).
         cpu_share: f64,
     },
+    /// The repetitions of a rate fall into two groups at least [`BIMODAL_RATIO`] apart:
+    /// the machine was in two states, not noisy around one.
+    Bimodal {
+        /// The metric, e.g. `throughput_bps`.
+        metric: String,
+        /// The median of the lower group, in the metric's unit.
+        low: f64,
+        /// Repetitions in the lower group.
+        low_count: usize,
+        /// The median of the upper group, in the metric's unit.
+        high: f64,
+        /// Repetitions in the upper group.
+        high_count: usize,
+    },
+}
+
+/// The smallest ratio between two adjacent repetitions (sorted) that splits them into two
+/// modes (1.8: a group at well under two thirds of the other). Repetitions of a rate within
+/// one state of the machine scattered here by at most 1.4 between neighbours (bridge and
+/// vxlan tcp-stream, 36 runs of 3 repetitions each).
+pub const BIMODAL_RATIO: f64 = 1.8;
+
+/// The rates checked for two modes.
+const BIMODAL_METRICS: &[&str] = &["throughput_bps", "packets_per_s", "transactions_per_s"];
+
+/// The two groups of `values` when two adjacent sorted values are [`BIMODAL_RATIO`] apart:
+/// `(low median, low count, high median, high count)` at the largest such gap.
+pub fn two_modes(values: &[f64]) -> Option<(f64, usize, f64, usize)> {
+    let v = sorted(
+        &values
+            .iter()
+            .copied()
+            .filter(|x| *x > 0.0)
+            .collect::<Vec<f64>>(),
+    );
+    if v.len() < 3 {
+        return None;
+    }
+    let (i, ratio) = v
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[1] / w[0]))
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (ratio >= BIMODAL_RATIO).then(|| {
+        let (low, high) = v.split_at(i + 1);
+        (
+            median_of_sorted(low),
+            low.len(),
+            median_of_sorted(high),
+            high.len(),
+        )
+    })
 }
 
 /// Share of one CPU that work outside the run may use during a repetition before the
@@ -188,6 +240,24 @@ impl fmt::Display for Warning {
                 if *count == 1 { "" } else { "s" },
                 cpu_share * 100.0
             ),
+            Warning::Bimodal {
+                metric,
+                low,
+                low_count,
+                high,
+                high_count,
+            } => write!(
+                f,
+                "{metric}: the repetitions fall into two groups ({low_count} around {}, \
+                 {high_count} around {}, {:.1}x apart): the machine was in two states, not \
+                 noisy around one; the median mixes them. Compare only runs whose repetitions \
+                 agree, run more --repeat to see how often each state comes, and for \
+                 tcp-stream try --placement cross-cpu (client and server then do not share \
+                 one CPU's time)",
+                sig(*low),
+                sig(*high),
+                high / low
+            ),
         }
     }
 }
@@ -207,6 +277,17 @@ pub fn warnings(record: &MeasurementRecord) -> Vec<Warning> {
                 found.push(Warning::HighVariation {
                     metric: metric.to_owned(),
                     cv: stats.cv,
+                });
+            }
+        }
+        if BIMODAL_METRICS.contains(&metric) {
+            if let Some((low, low_count, high, high_count)) = two_modes(&values) {
+                found.push(Warning::Bimodal {
+                    metric: metric.to_owned(),
+                    low,
+                    low_count,
+                    high,
+                    high_count,
                 });
             }
         }
@@ -236,6 +317,28 @@ pub fn warnings(record: &MeasurementRecord) -> Vec<Warning> {
     found
 }
 
+/// A figure to three significant digits with an SI prefix (`2.40G`), unit-less: the
+/// warnings are words, the renderers give units.
+fn sig(x: f64) -> String {
+    let (v, p) = if x >= 1e9 {
+        (x / 1e9, "G")
+    } else if x >= 1e6 {
+        (x / 1e6, "M")
+    } else if x >= 1e3 {
+        (x / 1e3, "k")
+    } else {
+        (x, "")
+    };
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$}{p}")
+}
+
 fn sorted(values: &[f64]) -> Vec<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -260,6 +363,31 @@ fn median_of_sorted(sorted: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn two_states_of_the_machine_are_told_from_noise() {
+        // The issue's case: one repetition at a fifth of the others.
+        let (low, nl, high, nh) = two_modes(&[11.5e9, 2.4e9, 11.6e9]).unwrap();
+        assert_eq!((low, nl, high, nh), (2.4e9, 1, 11.55e9, 2));
+        // Noise around one state, as measured here: 9.07 to 16.64 Gbit/s, neighbours close.
+        assert!(two_modes(&[9.07e9, 10.11e9, 12.73e9, 16.64e9, 15.7e9]).is_none());
+        assert!(
+            two_modes(&[1.0, 3.0]).is_none(),
+            "two values are not two groups"
+        );
+        let w = Warning::Bimodal {
+            metric: "throughput_bps".into(),
+            low: 2.4e9,
+            low_count: 1,
+            high: 11.55e9,
+            high_count: 2,
+        };
+        assert!(w.to_string().starts_with(
+            "throughput_bps: the repetitions fall into two groups (1 around 2.40G, 2 around \
+             11.6G, 4.8x apart)"
+        ));
+    }
+
     use super::*;
     use crate::schema::{Endpoint, Placement, RrSample, Sample, TcpStreamSample};
 
