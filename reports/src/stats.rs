@@ -166,8 +166,8 @@ pub enum Warning {
 
 /// The smallest ratio between two adjacent repetitions (sorted) that splits them into two
 /// modes (1.8: a group at well under two thirds of the other). Repetitions of a rate within
-/// one state of the machine scattered here by at most 1.4 between neighbours (bridge and
-/// vxlan tcp-stream, 36 runs of 3 repetitions each).
+/// one state of the machine were at most 1.51x apart between neighbours within a run here
+/// (bridge and vxlan tcp-stream, 12 runs of 3 repetitions each per backend).
 pub const BIMODAL_RATIO: f64 = 1.8;
 
 /// The rates checked for two modes.
