@@ -303,17 +303,20 @@ impl Comparison {
         }
     }
 
-    /// The verdict of the whole from its rows: regression if any row regressed; else
-    /// inconclusive if any row is; else improvement if any row improved; else pass.
-    pub fn overall(&self) -> Verdict {
-        let mut verdict = Verdict::Pass;
-        for v in self
-            .metrics
+    /// Every row's verdict: metrics, checks, and the conformance verdict across backends.
+    fn verdicts(&self) -> impl Iterator<Item = Verdict> + '_ {
+        self.metrics
             .iter()
             .map(|m| m.verdict)
             .chain(self.checks.iter().map(|c| c.verdict))
             .chain(self.conformance.iter().map(|c| c.verdict))
-        {
+    }
+
+    /// The verdict of the whole from its rows: regression if any row regressed; else
+    /// inconclusive if any row is; else improvement if any row improved; else pass.
+    pub fn overall(&self) -> Verdict {
+        let mut verdict = Verdict::Pass;
+        for v in self.verdicts() {
             verdict = match (verdict, v) {
                 (_, Verdict::Regression) | (Verdict::Regression, _) => Verdict::Regression,
                 (_, Verdict::Inconclusive) | (Verdict::Inconclusive, _) => Verdict::Inconclusive,
@@ -328,13 +331,7 @@ impl Comparison {
     /// backends counting as one), got each verdict.
     pub fn counts(&self) -> VerdictCounts {
         let mut counts = VerdictCounts::default();
-        for v in self
-            .metrics
-            .iter()
-            .map(|m| m.verdict)
-            .chain(self.checks.iter().map(|c| c.verdict))
-            .chain(self.conformance.iter().map(|c| c.verdict))
-        {
+        for v in self.verdicts() {
             counts.add(v);
         }
         counts
