@@ -206,6 +206,19 @@ pub fn apply(tweaks: &[Tweak], hosts: &BTreeMap<String, Host>, clients: &[String
                 }
             }
             Tweak::ExtraHop => {
+                // Where ifb is a module not loaded yet, the first `ip link add ... type ifb`
+                // would load it with its defaults, which make ifb0 and ifb1 in the machine's
+                // own namespace: the probe loads it with numifbs=0 first, and says whether
+                // this kernel has ifb at all. (A VM node's kernel is its own machine's.)
+                if clients.iter().any(|ns| hosts[ns].local().is_some()) {
+                    let support = crate::detect::probe_link_kinds(&["ifb"])?;
+                    if let Some(Err(why)) = support.first().map(|k| &k.result) {
+                        return Err(HarnessError::Unsupported {
+                            what: format!("tweak extra-hop: {why}"),
+                            fix: "load the ifb module, or drop --tweak extra-hop".into(),
+                        });
+                    }
+                }
                 for ns in clients {
                     let h = &hosts[ns];
                     for ifb in ["cnbifb0", "cnbifb1"] {
