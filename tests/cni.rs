@@ -874,18 +874,29 @@ fn sigint_during_an_add_tears_everything_down() {
         "took {:?}",
         t.elapsed()
     );
-    // The interrupted ADD still got its DEL, as did the recorder before it.
+    assert_interrupted_add_undone(&dir, &id, sleeper, &before, "an interrupted run");
+}
+
+/// What an ADD given up on an interrupt leaves: its DEL ran, as did the recorder's before
+/// it; no reservation; the plugin's own child (its sleep), which killing the plugin does not
+/// end, was in the node's namespace and went with it; nothing of the run, and the machine's
+/// own namespace as it was.
+fn assert_interrupted_add_undone(
+    dir: &Scratch,
+    id: &str,
+    sleeper: u32,
+    before: &BTreeMap<&'static str, String>,
+    what: &str,
+) {
     let calls: Vec<String> = dir.calls().iter().map(|c| c.label()).collect();
     assert_eq!(calls, ["ADD before-hang", "DEL before-hang"]);
     assert_eq!(dir.reservations("hang"), Vec::<String>::new());
-    // The plugin's own child (its sleep), which killing the plugin does not end, was in the
-    // node's namespace: gone with it.
     assert!(
         !common::alive(sleeper),
         "the hang plugin's child {sleeper} lives on"
     );
-    assert_nothing_left(&id);
-    assert_root_unchanged(&before, "an interrupted run");
+    assert_nothing_left(id);
+    assert_root_unchanged(before, what);
 }
 
 /// A Ctrl-C at the terminal reaches every process of the foreground job: cnbench, and a
@@ -906,15 +917,13 @@ fn ctrl_c_at_the_terminal_during_an_add_is_an_interrupt() {
         "{:?}",
         r.0.seen
     );
-    let calls: Vec<String> = dir.calls().iter().map(|c| c.label()).collect();
-    assert_eq!(calls, ["ADD before-hang", "DEL before-hang"]);
-    assert_eq!(dir.reservations("hang"), Vec::<String>::new());
-    assert!(
-        !common::alive(sleeper),
-        "the hang plugin's child {sleeper} lives on"
+    assert_interrupted_add_undone(
+        &dir,
+        &id,
+        sleeper,
+        &before,
+        "a run interrupted at its terminal",
     );
-    assert_nothing_left(&id);
-    assert_root_unchanged(&before, "a run interrupted at its terminal");
 }
 
 #[test]

@@ -99,13 +99,7 @@ pub fn expectations(plan: &Plan, wiring: &PodWiring) -> Expectations {
     }
     // Pod packets cross between every pair of nodes (the matrix): the underlay learns every
     // node's MAC and each node resolves its next hops (peers on its segment, or the router).
-    let talked: Vec<(u32, u32)> = plan
-        .nodes
-        .iter()
-        .flat_map(|a| plan.nodes.iter().map(move |b| (a.index, b.index)))
-        .filter(|(a, b)| a != b)
-        .collect();
-    let mut traffic = underlay::traffic_expectations(plan, &talked);
+    let mut traffic = underlay::mesh_traffic_expectations(plan);
     // Many pairs share one piece of evidence (a node's MAC on its port, its router's entry).
     let mut fdb = Vec::new();
     for f in traffic.fdb.drain(..) {
