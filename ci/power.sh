@@ -67,6 +67,11 @@ calibrate_slowdowns() {
     p0=$(median_of "$b" tcp-rr rtt_p50_ns "$OUT/$b-cal-p0.json")
     p200=$(median_of "$b" tcp-rr rtt_p50_ns "$OUT/$b-cal-p200.json" --tweak nft-rules:200)
     t=$(median_of "$b" tcp-stream throughput_bps "$OUT/$b-cal-t.json")
+    if ! jq -n --argjson a "$p0" --argjson b "$p200" -e '$b > $a' > /dev/null; then
+        echo "power: $b: 200 nft rules did not raise tcp-rr p50 ($p0 -> $p200 ns); the machine was busy? run again" >&2
+        rm -f "$OUT/$b-cal-"*.json
+        exit 2
+    fi
     jq -n --argjson p0 "$p0" --argjson p200 "$p200" --argjson t "$t" '{
         p50_ns: $p0, p50_ns_200_rules: $p200, ns_per_rule: (($p200 - $p0) / 200),
         rules: ((0.15 * $p0 / (($p200 - $p0) / 200)) | ceil),
@@ -109,9 +114,16 @@ done
 
 # compare's own A/A trials.
 if [ "$COMPARE_AA" -gt 0 ] && [ ! -s "$OUT/compare-aa.txt" ]; then
+    # Exit 1 (a regression) is a finding and kept; a run that failed (2) is measured again
+    # on the next call.
+    code=0
     CNBENCH=$CNBENCH ci/aa-check.sh --backends "$BACKENDS" --trials "$COMPARE_AA" \
-        --out "$OUT/compare-aa" > "$OUT/compare-aa.txt.part" 2>&1 || true
-    mv "$OUT/compare-aa.txt.part" "$OUT/compare-aa.txt"
+        --out "$OUT/compare-aa" > "$OUT/compare-aa.txt.part" 2>&1 || code=$?
+    if [ "$code" -le 1 ]; then
+        mv "$OUT/compare-aa.txt.part" "$OUT/compare-aa.txt"
+    else
+        echo "power: ci/aa-check.sh failed (exit $code), see $OUT/compare-aa.txt.part" >&2
+    fi
 fi
 
 # The summary: how often the slowed metric was a regression, with a 95 % Wilson interval.

@@ -212,16 +212,20 @@ pub fn series_of(
     let Some(first) = a.first() else {
         return Vec::new();
     };
+    // Each run's values read once, not once per metric.
+    let (va, vb): (Vec<_>, Vec<_>) = (
+        a.iter().map(values_of).collect(),
+        b.iter().map(values_of).collect(),
+    );
     values_of(first)
         .into_iter()
         .map(|(key, _, hib)| {
-            let pick = |runs: &[RunResult]| -> Vec<f64> {
+            let pick = |runs: &[Vec<(Key, f64, bool)>]| -> Vec<f64> {
                 runs.iter()
                     .map(|r| {
-                        values_of(r)
-                            .into_iter()
+                        r.iter()
                             .find(|(k, _, _)| *k == key)
-                            .map_or(f64::NAN, |(_, v, _)| v)
+                            .map_or(f64::NAN, |(_, v, _)| *v)
                     })
                     .collect()
             };
@@ -233,8 +237,8 @@ pub fn series_of(
             let s = PairedSeries {
                 scale,
                 higher_is_better: hib,
-                a: pick(a),
-                b: pick(b),
+                a: pick(&va),
+                b: pick(&vb),
             };
             (key, s)
         })
@@ -385,9 +389,15 @@ fn rows(
 }
 
 /// Whether every gated row is decided.
+/// Exact counts are settled after the first pair, whatever their verdict: more pairs only
+/// widen the spread an inconclusive count is judged by, so waiting on one would spend the
+/// budget for nothing.
 fn all_decided(rows: &[MetricComparison]) -> bool {
-    rows.iter()
-        .all(|r| r.threshold.is_none() || r.verdict != Verdict::Inconclusive)
+    rows.iter().all(|r| {
+        r.threshold.is_none()
+            || r.scale == reports::ChangeScale::PerPacket
+            || r.verdict != Verdict::Inconclusive
+    })
 }
 
 /// The pairs of an interleaved comparison, as run by [`interleave`].
@@ -582,7 +592,7 @@ pub fn ab(args: &AbArgs) -> Result<ExitCode> {
         );
     }
     let backend = backend_of(&all_a).unwrap_or_default();
-    let options = decision_options(&args.decision, &backend)?;
+    let options = decision_options(&args.decision, &backend, true)?;
     check_outputs(&args.output)?;
     let seed = args.seed.unwrap_or_else(clock_seed);
     let max_pairs = args.max_pairs.unwrap_or(1000);
@@ -623,7 +633,7 @@ pub fn ab(args: &AbArgs) -> Result<ExitCode> {
         elapsed_s: started.elapsed().as_secs_f64(),
         pairs: done.pairs,
         stopped: done.stopped.clone(),
-        rule: RULE.to_owned(),
+        rule: rule(),
         spread_floor: match &options.calibration {
             Some(c) => format!("half the paired spread {}", c.source),
             None => format!("{}% (no calibration)", paired::DEFAULT_SPREAD_FLOOR * 100.0),
@@ -638,12 +648,18 @@ pub fn ab(args: &AbArgs) -> Result<ExitCode> {
     Ok(exit_code(&result.comparison))
 }
 
-/// The rule, in words, for the JSON.
-pub const RULE: &str = "paired log-ratios of interleaved runs; after each pair from the 3rd, a \
-    Student-t interval of their mean at level 1 - 0.05/M * 6/(pi^2 k^2) (M gated metrics, k-th \
-    look): regression when it lies above 0 and the mean change is worse than the threshold, \
-    pass when it lies within the threshold; union bound: at most 2.5 % false regressions in \
-    A/A over all looks";
+/// The rule, in words, for the JSON (from the constants of [`reports::paired`]).
+pub fn rule() -> String {
+    format!(
+        "paired log-ratios of interleaved runs; at looks after pair {MIN_PAIRS}, then as the \
+         pairs grow by a quarter, a Student-t interval of their mean at level 1 - {alpha}/M * \
+         6/(pi^2 k^2) (M gated metrics, k-th look): regression when it lies above 0 and the \
+         mean change is worse than the threshold, pass when it lies within the threshold; \
+         union bound: at most {half}% false regressions in A/A over all looks",
+        alpha = paired::ALPHA,
+        half = paired::ALPHA * 50.0
+    )
+}
 
 fn describe(s: &Side) -> String {
     let mut text = format!("{} ({}", s.name, s.exe.display());
@@ -680,7 +696,6 @@ fn comparison_of(done: &Interleaved, options: &CompareOptions) -> Result<Compari
     options.across_backends = a.parameters.backend != b.parameters.backend;
     let mut cmp = reports::compare(a, b, &options)?;
     cmp.metrics = done.rows.clone();
-    cmp.warnings.retain(|w| !w.contains("repetition"));
     cmp.verdict = cmp.overall();
     Ok(cmp)
 }

@@ -33,19 +33,7 @@ pub fn cni_check(args: &CniCheckArgs) -> Result<ExitCode> {
         writable_file("--junit", j)?;
     }
     // Nothing is measured: the options only say so (and where the agents' binary is).
-    let opts = harness::measure::MeasureOptions {
-        workloads: Vec::new(),
-        duration: std::time::Duration::ZERO,
-        warmup: std::time::Duration::ZERO,
-        repeat: 0,
-        placement: harness::cpu::CpuPlacement::SameCpu,
-        streams: 1,
-        message_size: None,
-        generator: workloads::Generator::Cnbench,
-        trace: false,
-        agent_exe: super::exe()?,
-        tweaks: Vec::new(),
-    };
+    let opts = super::no_measurement()?;
     detect::require_root()?;
     let writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;

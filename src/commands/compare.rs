@@ -14,11 +14,11 @@ use crate::ExitCode;
 /// `cnbench compare`: everything is read and checked before anything is written.
 pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
     let backend = reports::read_result(&args.baseline)?.parameters.backend;
-    let mut options = decision_options(&args.decision, &backend)?;
+    // A noise floor given by hand replaces any calibration, which is then not even read.
+    let mut options = decision_options(&args.decision, &backend, args.noise_floor.is_none())?;
     if let Some(floor) = &args.noise_floor {
         options.noise_floor =
             compare::parse_threshold(floor).map_err(|e| anyhow!("--noise-floor {floor}: {e}"))?;
-        options.calibration = None;
     }
     options.across_backends = args.across_backends;
     check_outputs(&args.output)?;
@@ -31,8 +31,13 @@ pub fn compare(args: &CompareArgs) -> Result<ExitCode> {
 }
 
 /// The options of `--threshold`, `--metric-threshold`, `--count-tolerance` and the
-/// calibration of `backend` (the one given, else the default file when it exists).
-pub fn decision_options(args: &DecisionArgs, backend: &str) -> Result<CompareOptions> {
+/// calibration of `backend` (the one given, else the default file when it exists), unless
+/// `calibrated` is false.
+pub fn decision_options(
+    args: &DecisionArgs,
+    backend: &str,
+    calibrated: bool,
+) -> Result<CompareOptions> {
     let mut options = CompareOptions::from_args(args.threshold.as_deref(), &args.metric_threshold)?;
     if !(args.count_tolerance.is_finite() && args.count_tolerance >= 0.0) {
         bail!(
@@ -41,7 +46,7 @@ pub fn decision_options(args: &DecisionArgs, backend: &str) -> Result<CompareOpt
         );
     }
     options.count_tolerance = args.count_tolerance;
-    if !args.no_calibration {
+    if calibrated && !args.no_calibration {
         options.calibration = calibration_for(args.calibration.as_deref(), backend)?;
     }
     Ok(options)

@@ -400,7 +400,6 @@ impl Chain {
             binaries: chain.binaries.clone(),
             added: 0,
             result: None,
-            add_ns: Vec::new(),
         };
         // A runtime hands the plugins a namespace whose loopback is up (containerd attaches
         // its loopback network first); the chain wires only the pod's own interface.

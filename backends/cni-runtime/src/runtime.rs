@@ -9,7 +9,7 @@
 //! even if the add fails").
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -142,9 +142,6 @@ pub struct Attachment {
     pub added: usize,
     /// The final result of the ADD, once it completed.
     pub result: Option<Value>,
-    /// How long each plugin's ADD took, in nanoseconds, in chain order.
-    #[serde(default)]
-    pub add_ns: Vec<u64>,
 }
 
 impl Attachment {
@@ -271,7 +268,7 @@ pub fn add(
             pod: &a.pod,
             plugin: &plugin.plugin_type,
         };
-        let t = Instant::now();
+        // Its wall time is in the call log, with every other plugin call's.
         let out = invoke(
             exec,
             Path::new(path),
@@ -282,7 +279,6 @@ pub fn add(
             true,
             log,
         )?;
-        a.add_ns.push(t.elapsed().as_nanos() as u64);
         CniResult::from_json(&out).map_err(|why| CniError::BadOutput {
             verb: "ADD".into(),
             pod: a.pod.clone(),
@@ -599,7 +595,6 @@ mod tests {
             },
             added: 0,
             result: None,
-            add_ns: Vec::new(),
         };
         (Cache::new(dir.to_path_buf()), a)
     }

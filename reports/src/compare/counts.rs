@@ -65,14 +65,6 @@ pub const RECEIVING_CROSSINGS: &str = "receiving_node_crossings_per_packet";
 /// Prefix of a role's crossings per packet: `crossings_per_packet:daemon n0`.
 pub const ROLE_CROSSINGS: &str = "crossings_per_packet:";
 
-/// Whether `metric` is one of the exact counts of this module.
-pub fn is_count_metric(metric: &str) -> bool {
-    metric == DEVICE_TX
-        || metric == SENDING_CROSSINGS
-        || metric == RECEIVING_CROSSINGS
-        || metric.starts_with(ROLE_CROSSINGS)
-}
-
 /// Every gated count of a measurement, by name, with its values (in the order found).
 pub fn counts_of(m: &MeasurementRecord) -> Vec<(String, Vec<f64>)> {
     if !GATED_COUNT_WORKLOADS.contains(&m.workload.as_str()) {

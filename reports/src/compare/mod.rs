@@ -178,7 +178,7 @@ mod tests;
 
 pub use across::{Conformance, ConformanceComparison, OptionChange};
 pub use checks::CheckComparison;
-pub use counts::{is_count_metric, DEFAULT_COUNT_TOLERANCE, GATED_COUNT_WORKLOADS};
+pub use counts::{DEFAULT_COUNT_TOLERANCE, GATED_COUNT_WORKLOADS};
 pub use error::{CompareError, CompareFilesError, SUBSTRATE_FIX};
 pub use options::{
     parse_metric_threshold, parse_threshold, CalibrationInUse, CompareOptions, CONFIDENCE,
