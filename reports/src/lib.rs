@@ -29,6 +29,7 @@
 
 pub mod calibration;
 pub mod check;
+pub mod churn;
 pub mod compare;
 pub mod component;
 pub mod cost;
@@ -52,6 +53,7 @@ pub mod writer;
 #[doc(hidden)]
 pub mod fixtures;
 
+pub use churn::{ChurnRecord, ChurnSample, DaemonCpu, DaemonUsage, PodTimes};
 pub use compare::{
     compare, compare_files, parse_metric_threshold, parse_threshold, ChangeScale, CheckComparison,
     CompareError, CompareFilesError, CompareOptions, Comparison, Conformance,
@@ -74,7 +76,7 @@ pub use schema::{
     Sample, TcpStreamSample, Timings, TracedRepetition, UdpStreamSample, OLDEST_SCHEMA_VERSION,
     SCHEMA_VERSION,
 };
-pub use stats::{mad_outliers, warnings, Stats, Warning};
+pub use stats::{mad_outliers, percentile_sorted, warnings, Stats, Warning};
 pub use substrate::{
     BaselineSubstrateMismatch, Substrate, SubstrateKind, EMULATED_CAVEAT, EMULATED_NOTE,
 };

@@ -18,6 +18,8 @@ pub enum Sample {
     /// A `tcp-crr` repetition (connect, request, response, close; the latency is that of the
     /// whole transaction).
     TcpCrr(RrSample),
+    /// A `churn` cycle: pods added and removed on a standing topology (`cnbench churn`).
+    Churn(crate::churn::ChurnSample),
 }
 
 impl Sample {
@@ -30,13 +32,15 @@ impl Sample {
             Sample::TcpRr(_) => "tcp-rr",
             Sample::UdpRr(_) => "udp-rr",
             Sample::TcpCrr(_) => "tcp-crr",
+            Sample::Churn(_) => crate::churn::CHURN_WORKLOAD,
         }
     }
 
     /// The headline figures by metric name (the name carries the unit): `throughput_bps` for
     /// tcp-stream; `packets_per_s`, `throughput_bps` and `loss_percent` for udp-stream;
     /// `transactions_per_s`, `rtt_p50_ns`, `rtt_p90_ns`, `rtt_p99_ns`, `rtt_p999_ns`,
-    /// `rtt_max_ns` and `rtt_mean_ns` for the request/response workloads.
+    /// `rtt_max_ns` and `rtt_mean_ns` for the request/response workloads; those of
+    /// [`crate::churn::ChurnSample::metrics`] for a churn cycle.
     pub fn metrics(&self) -> Vec<(&'static str, f64)> {
         match self {
             Sample::TcpStream(s) => vec![("throughput_bps", s.throughput_bps)],
@@ -54,6 +58,7 @@ impl Sample {
                 ("rtt_max_ns", s.rtt_max_ns as f64),
                 ("rtt_mean_ns", s.rtt_mean_ns),
             ],
+            Sample::Churn(s) => s.metrics(),
         }
     }
 
@@ -64,7 +69,7 @@ impl Sample {
             "throughput_bps" | "packets_per_s" | "transactions_per_s" => Some(true),
             "loss_percent" | "rtt_p50_ns" | "rtt_p90_ns" | "rtt_p99_ns" | "rtt_p999_ns"
             | "rtt_max_ns" | "rtt_mean_ns" => Some(false),
-            _ => None,
+            other => crate::churn::ChurnSample::higher_is_better(other),
         }
     }
 }

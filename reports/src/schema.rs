@@ -32,7 +32,8 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 /// - 5: the substrate (`substrate`) is required.
 /// - 6: `parameters.backend_options`; `faults[].probe_clocks`; `components`;
 ///   `plugin_calls`; the check outcome `not_applicable`.
-pub const SCHEMA_VERSION: u32 = 6;
+/// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples.
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
 pub const OLDEST_SCHEMA_VERSION: u32 = 5;
@@ -87,6 +88,10 @@ pub struct RunResult {
     /// with its wall time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugin_calls: Vec<crate::plugin_call::PluginCallRecord>,
+    /// Pod churn's settings and what the daemons held after each cycle (`cnbench churn`);
+    /// its figures are the `churn` measurements, one per concurrency level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<crate::churn::ChurnRecord>,
     /// How the run ended; [`Outcome::Incomplete`] while it is still going.
     pub outcome: Outcome,
 }
@@ -148,6 +153,7 @@ impl RunResult {
             faults: Vec::new(),
             components: Vec::new(),
             plugin_calls: Vec::new(),
+            churn: None,
             outcome: Outcome::Incomplete,
         }
     }
@@ -534,7 +540,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 6);
+        assert_eq!(v["schema_version"], 7);
         assert_eq!(
             v["substrate"],
             serde_json::json!({

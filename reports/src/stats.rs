@@ -351,6 +351,17 @@ pub fn median(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| median_of_sorted(&sorted(values)))
 }
 
+/// The `p`-th percentile (0–100) of a sorted slice by the nearest-rank rule: the smallest
+/// value with at least `p` % of the values at or below it, so it is always a value that
+/// occurred (a p99 of 500 pod times is the 495th). `None` when empty.
+pub fn percentile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
 /// Median of a non-empty, sorted slice.
 fn median_of_sorted(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;

@@ -90,7 +90,42 @@ pub fn sample_line(workload: &str, which: &str, s: &Sample) -> String {
                 String::new()
             },
         ),
+        Sample::Churn(c) => churn_cycle_line(workload, which, c),
     }
+}
+
+/// One churn cycle: `"churn  rep 1  412 pods/s  wired p50 2.1 ms p99 5.3 ms  reachable
+/// p50 3.0 ms p99 9.1 ms (same node p50 2.4 ms)  removed p50 1.2 ms  unreachable p50 1.5 ms
+/// (100 pods, 8 at a time)"`; percentiles no pod has are left out.
+fn churn_cycle_line(workload: &str, which: &str, c: &reports::ChurnSample) -> String {
+    let pct = |field: fn(&reports::PodTimes) -> Option<u64>, label: &str| {
+        let sorted = c.sorted(field);
+        match (
+            reports::percentile_sorted(&sorted, 50.0),
+            reports::percentile_sorted(&sorted, 99.0),
+        ) {
+            (Some(p50), Some(p99)) => {
+                format!("  {label} p50 {} p99 {}", format_ns(p50), format_ns(p99))
+            }
+            _ => String::new(),
+        }
+    };
+    let mut line = format!("{workload}  {which}  {:.0} pods/s", c.pods_per_s);
+    line.push_str(&pct(|t| t.wired_ns, "wired"));
+    line.push_str(&pct(|t| t.reachable_ns, "reachable"));
+    line.push_str(&pct(|t| t.reachable_same_node_ns, "reachable same node"));
+    line.push_str(&pct(|t| t.removed_ns, "removed"));
+    line.push_str(&pct(|t| t.unreachable_ns, "unreachable"));
+    line.push_str(&pct(|t| t.withdrawn_ns, "withdrawn"));
+    let _ = write!(line, "  ({} pods, {} at a time", c.pods, c.concurrency);
+    if c.failed_adds > 0 {
+        let _ = write!(line, "; {} adds failed", c.failed_adds);
+    }
+    if c.never_reachable > 0 {
+        let _ = write!(line, "; {} never reachable", c.never_reachable);
+    }
+    line.push(')');
+    line
 }
 
 /// The summary of a run: a header (run, backend, machine, outcome, phase times; for nodes not

@@ -157,12 +157,13 @@ pub(super) fn parameter_warnings(
     out
 }
 
-/// The message size of a measurement's first repetition.
+/// The message size of a measurement's first repetition (a churn cycle has none).
 fn message_size(m: &MeasurementRecord) -> Option<u32> {
-    m.repetitions.first().map(|s| match s {
-        Sample::TcpStream(t) => t.message_size_bytes,
-        Sample::UdpStream(u) => u.message_size_bytes,
-        Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => r.message_size_bytes,
+    m.repetitions.first().and_then(|s| match s {
+        Sample::TcpStream(t) => Some(t.message_size_bytes),
+        Sample::UdpStream(u) => Some(u.message_size_bytes),
+        Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => Some(r.message_size_bytes),
+        Sample::Churn(_) => None,
     })
 }
 
@@ -171,10 +172,12 @@ fn window_ns(m: &MeasurementRecord) -> f64 {
     let windows: Vec<f64> = m
         .repetitions
         .iter()
-        .map(|s| match s {
-            Sample::TcpStream(t) => t.window_ns as f64,
-            Sample::UdpStream(u) => u.window_ns as f64,
-            Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => r.window_ns as f64,
+        .filter_map(|s| match s {
+            Sample::TcpStream(t) => Some(t.window_ns as f64),
+            Sample::UdpStream(u) => Some(u.window_ns as f64),
+            Sample::TcpRr(r) | Sample::UdpRr(r) | Sample::TcpCrr(r) => Some(r.window_ns as f64),
+            // A cycle lasts as long as its pods take: its length is a result, not a setting.
+            Sample::Churn(_) => None,
         })
         .collect();
     median(&windows)
@@ -220,6 +223,17 @@ pub(super) fn measurement_warnings(b: &MeasurementRecord, c: &MeasurementRecord)
             seconds(bw),
             seconds(cw)
         ));
+    }
+    if let (Some(Sample::Churn(bs)), Some(Sample::Churn(cs))) =
+        (b.repetitions.first(), c.repetitions.first())
+    {
+        if bs.pods != cs.pods {
+            out.push(format!(
+                "{case}: pods per cycle differ (baseline {}, candidate {}): figures are not \
+                 comparable; run both with the same --pods",
+                bs.pods, cs.pods
+            ));
+        }
     }
     if let (Some(Sample::TcpStream(bs)), Some(Sample::TcpStream(cs))) =
         (b.repetitions.first(), c.repetitions.first())
