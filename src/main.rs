@@ -84,6 +84,7 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         } => measure::measure(run_id, measure, json),
         Command::Fault(args) => fault::fault(args),
         Command::Scale(args) => scale::scale(args),
+        Command::Churn(args) => churn::churn(args),
         Command::CniCheck(args) => cni_check::cni_check(args),
         Command::Compare(args) => compare::compare(args),
         Command::Ab(args) => ab::ab(args),

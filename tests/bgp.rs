@@ -3,9 +3,22 @@
 //! every check (sessions read with birdc, withdrawal and restore, convergence), the JSON
 //! result parses, and nothing of the run is left: no namespace, no BIRD, no state directory.
 //! `cnbench scale` measures a small curve; a machine without BIRD gets the fix, not a crash.
-//! BIRD runs with fast timers (hold 3 s), so each run takes a few seconds.
+//! With `--bgp-announce pod` every node announces a /32 per pod: the same runs pass every
+//! check, and a pod added to a standing topology is announced (and withdrawn when removed)
+//! by BIRD learning the kernel's routes. BIRD runs with fast timers (hold 3 s), so each run
+//! takes a few seconds.
 
 mod common;
+
+use std::time::{Duration, Instant};
+
+use harness::backend::BackendOptions;
+use harness::host::Host;
+use harness::netlink::{RouteProto, RouteSpec};
+use harness::run::{Launch, Topology};
+use harness::state::Mode;
+use harness::topology::{new_run_id, TopologyRequest};
+use ipnet::Ipv4Net;
 
 use common::{code, namespaces_of, run, run_id_of, text, Cleanup};
 
@@ -340,6 +353,269 @@ fn unknown_topologies_are_refused() {
         err.contains(
             "invalid value 'star' for '--bgp-topology <VALUE>' (possible values: mesh, rr)"
         ),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn pod_routes_on_a_full_mesh_on_l2() {
+    let r = run_bgp(&["--bgp-announce", "pod", "--workloads", "none"]);
+    assert_passed(&r, 2);
+    assert_eq!(
+        r.parameters
+            .backend_options
+            .get("bgp-announce")
+            .map(String::as_str),
+        Some("pod")
+    );
+    // A /32 per remote pod through the node that announced it; no remote block.
+    let routes = check(&r, "routes", "-n0");
+    for pod in ["10.20.1.2/32", "10.20.1.3/32"] {
+        assert!(
+            routes
+                .actual
+                .contains(&format!("{pod} via 10.168.0.2 dev eth0 proto bird")),
+            "{routes:?}"
+        );
+    }
+    assert!(!routes.actual.contains("10.20.1.0/24"), "{routes:?}");
+    let withdraw = check(&r, "bgp-withdraw", "n1");
+    assert!(withdraw.subject.contains("10.20.1.2/32"), "{withdraw:?}");
+}
+
+#[test]
+fn pod_routes_through_route_reflectors_on_l2() {
+    let r = run_bgp(&[
+        "--bgp-announce",
+        "pod",
+        "--bgp-topology",
+        "rr",
+        "--nodes",
+        "4",
+        "--pods-per-node",
+        "1",
+        "--workloads",
+        "none",
+    ]);
+    assert_passed(&r, 4);
+    // A client's pod, reflected to another client with its origin as the next hop.
+    let routes = check(&r, "routes", "-n2");
+    assert!(
+        routes
+            .actual
+            .contains("10.20.3.2/32 via 10.168.0.4 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    assert!(!routes.actual.contains("/24 via"), "{routes:?}");
+}
+
+#[test]
+fn pod_routes_cross_the_border_router_on_l3() {
+    let r = run_bgp(&[
+        "--bgp-announce",
+        "pod",
+        "--underlay",
+        "l3",
+        "--nodes",
+        "3",
+        "--pods-per-node",
+        "1",
+        "--workloads",
+        "none",
+    ]);
+    assert_passed(&r, 4);
+    let routes = check(&r, "routes", "-n0");
+    assert!(
+        routes
+            .actual
+            .contains("10.20.1.2/32 via 10.168.1.1 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    let rt = check(&r, "routes", "-rt");
+    assert!(
+        rt.actual
+            .contains("10.20.1.2/32 via 10.168.2.2 dev br2 proto bird"),
+        "{rt:?}"
+    );
+    assert!(!rt.actual.contains("/24 via"), "{rt:?}");
+}
+
+/// Polls `host`'s main table until `want` holds of it; the time that took, or None after
+/// `limit`.
+fn until(host: &Host, limit: Duration, want: impl Fn(&[RouteSpec]) -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    loop {
+        if want(&host.nl().routes().expect("routes readable")) {
+            return Some(t.elapsed());
+        }
+        if t.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The `proto bird` route to `dst` among `routes`, if there is one.
+fn learned(routes: &[RouteSpec], dst: Ipv4Net) -> Option<&RouteSpec> {
+    routes
+        .iter()
+        .find(|r| r.proto == RouteProto::Bird && r.dst == dst)
+}
+
+/// A pod added to a standing pod-mode topology: its node's kernel route is all it takes for
+/// BIRD to announce it (the peer gets its /32 and a pod there reaches it); a kernel route
+/// deleted and added again is withdrawn and announced again; once the pod is removed (its
+/// device deleted, which the kernel reports for the device but not for its route) its /32
+/// leaves the peer within the hold time, and nothing of the run is left.
+#[test]
+fn a_pod_added_is_announced_and_withdrawn_when_removed() {
+    let request = TopologyRequest {
+        pods_per_node: Some(1),
+        ..TopologyRequest::default()
+    };
+    let plan = backend_bgp::INFO.plan(&request, new_run_id()).unwrap();
+    let options = BackendOptions::new().with("bgp-announce", "pod");
+    let bgp = backend_bgp::make(&options, &plan).unwrap();
+    let backend = bgp.as_ref();
+    backend.validate(&plan).unwrap();
+    let id = plan.run_id().to_string();
+    let _guard = Cleanup(vec![id.clone()]);
+    let launch = Launch {
+        mode: Mode::Run,
+        backend_options: backend.options(),
+        exe: std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench")),
+    };
+    let mut topo = Topology::up(backend, plan, launch).expect("up");
+    let hold = Duration::from_secs(u64::from(backend_bgp::HOLD_S));
+    let (peer, last) = (topo.plan().nodes[0].clone(), topo.plan().nodes[1].clone());
+    let here = topo.plan().pods[0].clone();
+    assert_eq!(here.node, peer.index);
+
+    let t = Instant::now();
+    let pod = topo.add_pod(backend, last.index).expect("pod added");
+    let added = t.elapsed();
+    let dst = Ipv4Net::new(pod.ip.addr(), 32).unwrap();
+    let seen = until(&topo.hosts()[&peer.netns], hold, |r| {
+        learned(r, dst).is_some()
+    })
+    .unwrap_or_else(|| panic!("{dst} never reached {} as a proto bird route", peer.role));
+    let routes = topo.hosts()[&peer.netns].nl().routes().unwrap();
+    let via = learned(&routes, dst).unwrap().via;
+    assert_eq!(via, last.underlay_ip.map(|i| i.addr()), "{routes:?}");
+    eprintln!(
+        "pod {} added in {added:?}; its /32 on {} {seen:?} after that",
+        pod.role, peer.role
+    );
+    // A pod on the other node reaches it (the first echo may wait for ARP).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let answer = harness::checks::icmp_echo(&topo.hosts()[&here.netns], pod.ip.addr());
+        if answer.ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} -> {} ({}): {answer}",
+            here.role,
+            pod.role,
+            pod.ip.addr()
+        );
+    }
+    // Every check passes with the new pod (its /32 declared on the peer, no block there).
+    let checks = topo.check(backend, &mut |_| {});
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+
+    // The kernel route alone, deleted and added again: withdrawn and announced again.
+    let node = &topo.hosts()[&last.netns];
+    let cali = backend_bgp::cali_name(&id, &pod);
+    let t = Instant::now();
+    let del = node
+        .run(
+            "ip",
+            &["route", "del", &dst.to_string(), "dev", &cali].map(String::from),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    assert!(del.status.success(), "{del:?}");
+    until(&topo.hosts()[&peer.netns], hold, |r| {
+        learned(r, dst).is_none()
+    })
+    .expect("a deleted kernel route is withdrawn");
+    // From the start of `ip route del` (a process spawned in the node) to the peer's kernel.
+    let withdrawn = t.elapsed();
+    let route = RouteSpec {
+        dst,
+        via: None,
+        dev: cali.clone(),
+        proto: RouteProto::Boot,
+        scope: harness::netlink::RouteScope::Link,
+        src: None,
+        onlink: false,
+    };
+    let t = Instant::now();
+    node.nl().add_route(&route).unwrap();
+    until(&topo.hosts()[&peer.netns], hold, |r| {
+        learned(r, dst).is_some()
+    })
+    .expect("an added kernel route is announced");
+    let announced = t.elapsed();
+    eprintln!(
+        "kernel route of {} on {}: deleted, gone from {} in {withdrawn:?}; added, there in {announced:?}",
+        pod.role, last.role, peer.role
+    );
+
+    // Removed: its device goes, and with it its route and its /32 on the peer.
+    let t = Instant::now();
+    let errors = topo.remove_pod(backend, &pod.role);
+    assert!(errors.is_empty(), "{errors:?}");
+    let gone = until(&topo.hosts()[&peer.netns], hold, |r| {
+        learned(r, dst).is_none()
+    });
+    eprintln!(
+        "pod {} removed: its /32 gone from {} {gone:?} after remove_pod returned ({:?} in all)",
+        pod.role,
+        peer.role,
+        t.elapsed()
+    );
+    assert!(
+        gone.is_some() && t.elapsed() <= hold,
+        "{dst} still on {} {:?} after remove_pod",
+        peer.role,
+        t.elapsed()
+    );
+    assert!(topo.down(backend).is_empty());
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn pod_announcements_need_cnbenchs_own_pod_wiring() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    let o = run(&[
+        "run",
+        "--backend",
+        "bgp",
+        "--bgp-announce",
+        "pod",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        conf,
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--bgp-announce pod needs cnbench's own pod wiring")
+            && err.contains("use --pod-wiring builtin"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("cnbench run "),
         "{}",
         text(&o)
     );

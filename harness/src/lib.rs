@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod checks;
+pub mod churn;
 pub mod clock;
 pub mod cost;
 pub mod cpu;
@@ -25,6 +26,7 @@ pub mod remote;
 pub mod run;
 pub mod scale;
 pub mod signals;
+pub mod snapshot;
 pub mod state;
 pub mod supervisor;
 mod task;

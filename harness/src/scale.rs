@@ -116,7 +116,7 @@ fn daemon_costs(run_id: &str, p: &mut ScalePoint) {
     let rss: Vec<u64> = state
         .pids()
         .iter()
-        .filter_map(|&pid| rss_bytes(pid))
+        .filter_map(|&pid| crate::cost::process::rss_bytes(pid))
         .collect();
     if !rss.is_empty() {
         p.daemon_rss_bytes_total = Some(rss.iter().sum());
@@ -153,19 +153,6 @@ pub fn parse_softnet_drops(text: &str) -> Option<u64> {
                 .and_then(|h| u64::from_str_radix(h, 16).ok())
         })
         .sum()
-}
-
-/// Resident memory of `pid` (`VmRSS` of `/proc/<pid>/status`), in bytes.
-fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 /// CPU time of `pid`, in ms: the scheduler's nanosecond count (`/proc/<pid>/schedstat`),

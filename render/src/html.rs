@@ -129,8 +129,12 @@ pub(crate) fn render(groups: &[Group], rendered: &[Rendered]) -> String {
         {
             o.push_str("<a href=\"#plugin-calls\">Plugin calls</a>");
         }
+        o.push_str("<a href=\"#results\">Results</a>");
+        if has_churn(g) {
+            o.push_str("<a href=\"#churn\">Pod churn</a>");
+        }
         o.push_str(
-            "<a href=\"#results\">Results</a><a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
+            "<a href=\"#plots\">Plots</a><a href=\"#costs\">Costs</a>\
              <a href=\"#warnings\">Warnings</a>",
         );
         if !g.model.scales.is_empty() {
@@ -252,6 +256,47 @@ fn plugin_calls(o: &mut String, g: &Group, h2: &str, h3: &str) {
     }
 }
 
+/// Whether any run of the group measured pod churn.
+fn has_churn(g: &Group) -> bool {
+    g.model
+        .runs
+        .iter()
+        .any(|r| r.result.measurements.iter().any(crate::churn::is_churn))
+}
+
+/// The pod churn of the group's runs: a row per run and concurrency level, then what the
+/// daemons held over the cycles; nothing when no run measured churn.
+fn churn(o: &mut String, g: &Group, h2: &str, h3: &str) {
+    let t = tables::churn(&g.model);
+    if t.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<{h2} id=\"{}\">{}</{h2}>",
+        esc(&g.id("churn")),
+        esc(&g.marked("Pod churn"))
+    );
+    let how = crate::churn::how(g.model.runs.iter().filter_map(|r| r.result.churn.as_ref()));
+    let _ = writeln!(
+        o,
+        "<p class=\"note\">{} {}</p>",
+        esc(crate::churn::LEGEND),
+        esc(&how)
+    );
+    table(o, &t);
+    let daemons = tables::churn_daemons(&g.model);
+    if !daemons.rows.is_empty() {
+        let _ = writeln!(o, "<{h3}>{}</{h3}>", esc("Daemons over the cycles"));
+        o.push_str(
+            "<p class=\"note\">Open file descriptors and resident memory of each daemon \
+             before the first cycle and after the last; the run's daemon-fds and daemon-rss \
+             checks (under Conformance) judge whether they grew.</p>\n",
+        );
+        table(o, &daemons);
+    }
+}
+
 /// The anchor of a group's heading: `namespace-results`, `vm-emulated`.
 fn anchor(g: &Group) -> String {
     if g.slug.is_empty() {
@@ -351,6 +396,7 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
             );
             table(o, &ratios);
         }
+        churn(o, g, h2, h3);
     }
 
     heading(o, h2, Some("plots"), "Plots");
@@ -529,6 +575,73 @@ mod tests {
         assert!(!html.contains("1 n/a"), "{html}");
         assert!(!html.contains("not applicable<"), "{html}");
         assert!(!html.contains("checks not applicable"), "{html}");
+    }
+
+    #[test]
+    fn pod_churn_has_a_section_with_a_row_per_level() {
+        let inputs = vec![
+            crate::Input::run(
+                "vxlan.json",
+                reports::fixtures::churn_result("ch01", "vxlan", 1.0, 100.0, false),
+            ),
+            crate::Input::run(
+                "bgp.json",
+                reports::fixtures::churn_result("ch02", "bgp", 0.5, 150.0, true),
+            ),
+        ];
+        let (groups, rendered) = crate::test_support::unplotted(&inputs);
+        let html = render(&groups, &rendered);
+        assert!(html.contains("<a href=\"#churn\">Pod churn</a>"), "{html}");
+        let at = html.find("<h2 id=\"churn\">Pod churn</h2>").unwrap();
+        assert!(html.find("<h2 id=\"results\">").unwrap() < at);
+        let section = &html[at..html.find("<h2 id=\"plots\">").unwrap()];
+        assert!(section.contains("sent every 1.00 ms"), "{section}");
+        assert!(
+            section.contains(
+                "<tr><td>vxlan</td><td class=\"num\">1</td><td class=\"num\">4</td><td \
+                 class=\"num\">2</td><td class=\"num\">110 pods/s</td><td \
+                 class=\"num\">4.00 ms</td><td class=\"num\">6.00 ms</td><td \
+                 class=\"num\">13.0 ms</td><td class=\"num\">40.0 ms</td>"
+            ),
+            "{section}"
+        );
+        // bgp has withdrawal times, so the table has their column and vxlan a dash in it.
+        assert!(section.contains("<th>withdrawn p50</th>"), "{section}");
+        assert!(
+            section.contains("<td class=\"num\">10.5 ms</td>"),
+            "{section}"
+        );
+        assert_eq!(
+            section.matches("<td>vxlan</td>").count(),
+            2 + 2,
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "<tr><td>vxlan</td><td>vxlan daemon n1</td><td class=\"num\">413</td><td \
+                 class=\"num\">30</td><td class=\"num\">34</td>"
+            ),
+            "{section}"
+        );
+        // At a glance points to it and asks for no host-net baseline.
+        let glance = &html[..html.find("<nav>").unwrap()];
+        assert!(
+            glance.contains("vxlan measured pod churn at concurrency 1, 4: see Pod churn below"),
+            "{glance}"
+        );
+        assert!(!glance.contains("no host-net baseline"), "{glance}");
+        // The headline medians name churn metrics in words.
+        assert!(
+            html.contains("<td>pods added per second</td><td class=\"num\">110 pods/s</td>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn no_pod_churn_without_it() {
+        let html = page(Vec::new());
+        assert!(!html.contains("Pod churn"), "{html}");
+        assert!(!html.contains("id=\"churn\""), "{html}");
     }
 
     #[test]

@@ -34,6 +34,13 @@
 //! under test) and in a "Plugin calls" section of both documents. A run without either shows
 //! nothing of them.
 //!
+//! Pod churn (`cnbench churn`: `churn` measurements, one per concurrency level) is a table
+//! per level in the terminal summary and a "Pod churn" section of both documents (pods per
+//! second, time-until percentiles over every pod, CPU per pod, the daemons' file descriptors
+//! and memory), and two plots built from every churn result of the report together: the
+//! distribution of the time until a new pod answers from another node, and pods per second
+//! against concurrency. A report without churn leaves both plots out, saying why.
+//!
 //! Results are kept apart by where their nodes lived ([`reports::Substrate`]): namespace
 //! results, and VM results under QEMU TCG emulation, get sections of their own ("Namespace
 //! results", "VM results (emulated)"), with their own tables and plots (files of emulated VM
@@ -61,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod chart;
+mod churn;
 pub mod compare;
 mod components;
 mod error;
@@ -169,7 +177,8 @@ pub struct ReportFiles {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlotFiles {
     /// Its name: `throughput`, `latency`, `latency-cdf`, `cpu-per-gb`, `syscalls-per-packet`,
-    /// `crossings-per-packet`, `device-xmits` or `bgp-scale`; for results not of namespaces,
+    /// `crossings-per-packet`, `device-xmits`, `bgp-scale`, `churn-reachable-cdf` or
+    /// `churn-rate`; for results not of namespaces,
     /// prefixed by their group (`vm-emulated-throughput` for VMs under emulation).
     pub name: String,
     /// Its title; for results not of namespaces it names their group (`Throughput per backend

@@ -7,7 +7,8 @@
 //! device transmissions per packet, from the one-packet-in-flight tcp-rr workload); the
 //! conformance verdict of each run (checks that did not apply counted apart); and every
 //! warning that concerns these rows, listed under the table. The host-net baseline comes
-//! first as the reference. Under the table, for each run that recorded them, the software
+//! first as the reference. A run that measured pod churn is named in a note (its figures are
+//! in the report's Pod churn section). Under the table, for each run that recorded them, the software
 //! under test it drove but cnbench did not write (a CNI network and its plugins), in one line
 //! with its notes. Everything else (inputs, environment, parameters, every figure, plots,
 //! plugin calls, faults, scale) follows in the report.
@@ -175,7 +176,8 @@ fn run_warnings(run: &Run) -> Vec<String> {
             "the run did not complete ({other}): its figures are partial"
         )),
     }
-    if !r.measurements.is_empty() {
+    // Pod churn has no host-net counterpart: a run of nothing else misses no baseline.
+    if r.measurements.iter().any(|m| !crate::churn::is_churn(m)) {
         match (&r.baseline, &r.baseline_error) {
             (Some(b), _) if !run.baseline_alike() => out.push(format!(
                 "its host-net baseline ran on {} but the run on {}: no ratios are given",
@@ -232,11 +234,22 @@ pub(crate) fn overview(model: &Model) -> Option<Overview> {
     let mut notes = Vec::new();
     for run in &model.runs {
         let mut mine = rows_of(&run.label, &run.result.measurements, Some(run), false);
-        if mine.is_empty() {
+        let churn = crate::churn::levels(&run.result.measurements);
+        if !churn.is_empty() {
+            let levels: Vec<String> = churn.iter().map(|l| l.concurrency.to_string()).collect();
             notes.push(format!(
-                "{} measured no tcp-stream or tcp-rr: only its checks are shown",
-                run.label
+                "{} measured pod churn at concurrency {}: see Pod churn below",
+                run.label,
+                levels.join(", ")
             ));
+        }
+        if mine.is_empty() {
+            if churn.is_empty() {
+                notes.push(format!(
+                    "{} measured no tcp-stream or tcp-rr: only its checks are shown",
+                    run.label
+                ));
+            }
             mine.push(Row {
                 backend: run.label.clone(),
                 path: "–".into(),

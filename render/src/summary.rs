@@ -1,6 +1,6 @@
 //! `summary.md`: the report in Markdown, for a pull request or an issue: environment,
 //! conformance per backend, the plugin calls of runs that made any, headline medians with
-//! their ratio to host-net, and the plots as links to the PNGs beside it; results of each
+//! their ratio to host-net, pod churn per concurrency level, and the plots as links to the PNGs beside it; results of each
 //! substrate (namespaces, emulated VMs) under a heading of their own when there is more than
 //! namespace results.
 
@@ -183,6 +183,24 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
             g.marked("Headline medians")
         );
         table(o, &tables::headline(model));
+
+        let churn = tables::churn(model);
+        if !churn.rows.is_empty() {
+            let how = crate::churn::how(model.runs.iter().filter_map(|r| r.result.churn.as_ref()));
+            let _ = writeln!(
+                o,
+                "{h2} {}\n\n{} {}\n",
+                g.marked("Pod churn"),
+                cell(crate::churn::LEGEND),
+                cell(&how)
+            );
+            table(o, &churn);
+            let daemons = tables::churn_daemons(model);
+            if !daemons.rows.is_empty() {
+                let _ = writeln!(o, "{h3} Daemons over the cycles\n");
+                table(o, &daemons);
+            }
+        }
     }
 
     let _ = writeln!(o, "{h2} {}\n", g.marked("Plots"));
@@ -309,6 +327,27 @@ mod tests {
             "{section}"
         );
         assert!(section.contains("the slowest call"), "{section}");
+    }
+
+    #[test]
+    fn pod_churn_has_a_table() {
+        let inputs = vec![crate::Input::run(
+            "vxlan.json",
+            reports::fixtures::churn_result("ch01", "vxlan", 1.0, 100.0, false),
+        )];
+        let (groups, rendered) = crate::test_support::unplotted(&inputs);
+        let md = render(&groups, &rendered);
+        let at = md.find("## Pod churn\n").unwrap();
+        assert!(md.find("## Headline medians").unwrap() < at);
+        assert!(
+            md[at..].contains(
+                "| vxlan | 1 | 4 | 2 | 110 pods/s | 4.00 ms | 6.00 ms | 13.0 ms | 40.0 ms | \
+                 6.00 ms | 1.00 ms | 4.00 ms | 2.10 ms | 525 µs | 4.20 ms | none |\n"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("### Daemons over the cycles"), "{md}");
+        assert!(!summary_md(Vec::new()).contains("Pod churn"));
     }
 
     #[test]

@@ -99,15 +99,39 @@ pub fn format_ratio(ratio: f64) -> String {
     format!("{}×", sig3(ratio))
 }
 
+/// A rate of pods (added or removed) per second, to three significant digits: `"412 pods/s"`,
+/// `"41.2 pods/s"`. No prefix: a datapath wires tens to thousands of pods a second, and
+/// `kpods/s` would read as a typo.
+pub fn format_pods_per_s(per_s: f64) -> String {
+    if !per_s.is_finite() {
+        return MISSING.to_owned();
+    }
+    format!("{} pods/s", sig3(per_s))
+}
+
+/// A duration per pod given in nanoseconds (CPU time spent on each pod added and removed):
+/// `"1.20 ms/pod"`.
+pub fn format_ns_per_pod(ns: f64) -> String {
+    if !ns.is_finite() {
+        return MISSING.to_owned();
+    }
+    format!("{}/pod", format_ns(ns))
+}
+
 /// A value of the metric named `metric`, in the unit its name ends with: `_bps` as
-/// [`format_bps`], `packets_per_s` as [`format_pps`], other `_per_s` as [`format_rate`],
-/// `_ns` as [`format_ns`], `_percent` as [`format_percent`]; anything else as a plain number
-/// with two decimals.
+/// [`format_bps`], `packets_per_s` as [`format_pps`], churn's `pods_per_s` and
+/// `removed_per_s` as [`format_pods_per_s`], other `_per_s` as [`format_rate`], `_ns` as
+/// [`format_ns`], `_ns_per_pod` as [`format_ns_per_pod`], `_percent` as [`format_percent`];
+/// anything else as a plain number with two decimals.
 pub fn format_metric(metric: &str, value: f64) -> String {
     if metric.ends_with("_bps") {
         format_bps(value)
     } else if metric == "packets_per_s" {
         format_pps(value)
+    } else if metric == "pods_per_s" || metric == "removed_per_s" {
+        format_pods_per_s(value)
+    } else if metric.ends_with("_ns_per_pod") {
+        format_ns_per_pod(value)
     } else if metric.ends_with("_per_s") {
         format_rate(value)
     } else if metric.ends_with("_ns") {
@@ -335,6 +359,14 @@ mod tests {
         assert_eq!(format_metric("throughput_bps", 1e9), "1.00 Gbit/s");
         assert_eq!(format_metric("loss_percent", 0.234), "0.23%");
         assert_eq!(format_metric("other", 1.5), "1.50");
+        assert_eq!(format_metric("pods_per_s", 412.4), "412 pods/s");
+        assert_eq!(format_metric("removed_per_s", 41.24), "41.2 pods/s");
+        assert_eq!(format_metric("reachable_p99_ns", 9_100_000.0), "9.10 ms");
+        assert_eq!(
+            format_metric("cpu_daemons_ns_per_pod", 1_200_000.0),
+            "1.20 ms/pod"
+        );
+        assert_eq!(format_metric("cpu_machine_ns_per_pod", f64::NAN), "–");
         assert_eq!(format_bytes(512.0), "512 B");
         assert_eq!(format_bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.50 GiB");
         assert_eq!(format_share(0.052), "5.2%");

@@ -67,13 +67,27 @@ const ALL: [&str; 4] = [
     "bgp-scale.json",
 ];
 
+/// Whether a plot left out is one of pod churn's (no sample here is a churn result).
+fn is_churn(omitted: &str) -> bool {
+    omitted.contains("no churn measurements among the inputs")
+}
+
+/// Whether the report's page says that plot `title` was left out.
+fn html_left_out(files: &cnbench_render::ReportFiles, title: &str) -> bool {
+    fs::read_to_string(&files.index_html)
+        .unwrap()
+        .contains(&format!("Plot left out, {title}: no churn measurements"))
+}
+
 #[test]
 fn full_report_from_samples() {
     let dir = TempDir::new();
     let out = dir.0.join("report");
     let files = write_report(&inputs(&ALL), &out).unwrap();
     assert_eq!(files.dir, out);
-    assert!(files.omitted.is_empty(), "{:?}", files.omitted);
+    // No sample is a churn result: its two plots are the only ones left out.
+    let churn = files.omitted.iter().filter(|o| is_churn(o)).count();
+    assert_eq!((files.omitted.len(), churn), (2, 2), "{:?}", files.omitted);
 
     let names: Vec<&str> = files.plots.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
@@ -159,8 +173,10 @@ fn missing_data_is_left_out_with_a_note() {
     let dir = TempDir::new();
     // A run without a baseline and without scale results: no baseline row, no scale plot.
     let files = write_report(&inputs(&["host-gw-l3.json"]), &dir.0).unwrap();
-    assert_eq!(files.omitted.len(), 1, "{:?}", files.omitted);
-    assert!(files.omitted[0].starts_with("BGP control-plane scale: no scale result"));
+    let omitted: Vec<&String> = files.omitted.iter().filter(|o| !is_churn(o)).collect();
+    assert_eq!(omitted.len(), 1, "{:?}", files.omitted);
+    assert!(omitted[0].starts_with("BGP control-plane scale: no scale result"));
+    assert!(html_left_out(&files, "Pods per second against concurrency"));
     assert!(!dir.0.join("bgp-scale.svg").exists());
     let html = fs::read_to_string(&files.index_html).unwrap();
     assert!(html.contains("Plot left out, BGP control-plane scale"));
@@ -171,7 +187,7 @@ fn missing_data_is_left_out_with_a_note() {
     let files = write_report(&inputs(&["bgp-scale.json"]), &dir.0).unwrap();
     let names: Vec<&str> = files.plots.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["bgp-scale"]);
-    assert_eq!(files.omitted.len(), 7);
+    assert_eq!(files.omitted.len(), 9);
 }
 
 #[test]
@@ -518,6 +534,7 @@ fn vm_results_alone_are_still_marked() {
     assert!(files
         .omitted
         .iter()
+        .filter(|o| !is_churn(o))
         .all(|o| o.starts_with("BGP control-plane scale — VM results (emulated): ")));
     let html = fs::read_to_string(&files.index_html).unwrap();
     assert!(html.contains("<h2 id=\"vm-emulated\">VM results (emulated)</h2>"));
@@ -611,4 +628,33 @@ fn the_report_opens_with_each_backend_against_host_net() {
         "{md}"
     );
     assert!(md.contains("| 12.2 | 0.870× |"), "{md}");
+}
+
+#[test]
+fn churn_results_get_their_plots_and_table() {
+    let dir = TempDir::new();
+    let inputs = vec![
+        Input::run(
+            "vxlan-churn.json",
+            reports::fixtures::churn_result("ch01", "vxlan", 1.0, 100.0, false),
+        ),
+        Input::run(
+            "bgp-churn.json",
+            reports::fixtures::churn_result("ch02", "bgp", 0.5, 150.0, true),
+        ),
+    ];
+    let files = write_report(&inputs, &dir.0).unwrap();
+    let names: Vec<&str> = files.plots.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["churn-reachable-cdf", "churn-rate"], "{names:?}");
+    for p in &files.plots {
+        assert!(p.png.exists() && p.svg.exists(), "{}", p.name);
+        let svg = fs::read_to_string(&p.svg).unwrap();
+        assert!(svg.contains("vxlan") && svg.contains("bgp"), "{}", p.name);
+    }
+    let html = fs::read_to_string(&files.index_html).unwrap();
+    assert!(html.contains("<figure id=\"plot-churn-reachable-cdf\">"));
+    assert!(html.contains("<h2 id=\"churn\">Pod churn</h2>"));
+    let md = fs::read_to_string(&files.summary_md).unwrap();
+    assert!(md.contains("## Pod churn"), "{md}");
+    assert!(md.contains("![Pods per second against concurrency](churn-rate.png)"));
 }

@@ -693,3 +693,111 @@ pub fn realistic(
     r.parameters.backend = f.backend.into();
     r
 }
+
+/// One churn cycle of 4 pods added `concurrency` at a time (cycle `k` of its level): pod `i`
+/// wired after (2 + i + k) ms, reachable from another node after (10 + 2i + k) ms (pod 3 of
+/// the first cycle after 40 ms, a straggler), from its own node after (5 + i) ms, removed
+/// after (1 + i / 2) ms, unreachable after (3 + i) ms and, with `withdrawn`, its host route
+/// withdrawn after (20 + i) ms; every time times `latency`. `pods_per_s` added (and half as
+/// many removed) per second; CPU per pod 2.0 ms (harness), 0.5 ms (daemons) and 4.0 ms
+/// (machine), 10 % more in later cycles.
+pub fn churn_cycle(
+    concurrency: u32,
+    k: u32,
+    latency: f64,
+    pods_per_s: f64,
+    withdrawn: bool,
+) -> Sample {
+    let ms = |x: f64| Some((x * latency * 1e6).round() as u64);
+    let times = (0..4u32)
+        .map(|i| {
+            let (i, kf) = (f64::from(i), f64::from(k));
+            let reachable = if i == 3.0 && k == 0 {
+                40.0
+            } else {
+                10.0 + 2.0 * i + kf
+            };
+            crate::PodTimes {
+                node: (i as u32) % 2,
+                wired_ns: ms(2.0 + i + kf),
+                reachable_ns: ms(reachable),
+                reachable_same_node_ns: ms(5.0 + i),
+                removed_ns: ms(1.0 + (i / 2.0).floor()),
+                unreachable_ns: ms(3.0 + i),
+                withdrawn_ns: if withdrawn { ms(20.0 + i) } else { None },
+            }
+        })
+        .collect();
+    let more = 1.0 + 0.1 * f64::from(k);
+    Sample::Churn(crate::ChurnSample {
+        pods: 4,
+        concurrency,
+        failed_adds: 0,
+        never_reachable: 0,
+        add_window_ns: (4.0 / pods_per_s * 1e9) as u64,
+        pods_per_s,
+        remove_window_ns: (8.0 / pods_per_s * 1e9) as u64,
+        removed_per_s: pods_per_s / 2.0,
+        cpu_harness_ns_per_pod: Some(2.0e6 * more),
+        cpu_daemons_ns_per_pod: Some(0.5e6 * more),
+        cpu_machine_ns_per_pod: Some(4.0e6 * more),
+        cpu_by_daemon: Vec::new(),
+        times,
+    })
+}
+
+/// A `cnbench churn` result of `backend`: 4 pods per cycle, 2 cycles at concurrency 1 and
+/// at concurrency 4 ([`churn_cycle`]s; concurrency 4 adds 3 times as many pods per second
+/// and takes 1.5 times as long per pod), `rate` pods per second at concurrency 1 in the first
+/// cycle (1.2 times that in the second), and two daemons, one of which gains a file
+/// descriptor and memory every cycle.
+pub fn churn_result(
+    run_id: &str,
+    backend: &str,
+    latency: f64,
+    rate: f64,
+    withdrawn: bool,
+) -> RunResult {
+    let level = |c: u32, lat: f64, pps: f64| {
+        let cycles = (0..2)
+            .map(|k| churn_cycle(c, k, lat, pps * (1.0 + 0.2 * f64::from(k)), withdrawn))
+            .collect();
+        let variant = crate::churn::variant(c);
+        let mut m = measurement(
+            crate::churn::CHURN_WORKLOAD,
+            Some(&variant),
+            "cross-node",
+            cycles,
+        );
+        m.server.pod = "added pods".into();
+        m
+    };
+    let mut r = result(
+        run_id,
+        vec![level(1, latency, rate), level(4, latency * 1.5, rate * 3.0)],
+    );
+    r.parameters.backend = backend.into();
+    r.parameters.workloads = vec![crate::churn::CHURN_WORKLOAD.into()];
+    r.churn = Some(crate::ChurnRecord {
+        pods: 4,
+        cycles: 2,
+        concurrency: vec![1, 4],
+        probe_interval_ns: 1_000_000,
+        reach_limit_ns: 10_000_000_000,
+        daemons: vec![
+            crate::DaemonUsage {
+                what: "bird n0".into(),
+                pid: 412,
+                fds: vec![41, 41, 41, 41, 41],
+                rss_bytes: vec![12 << 20; 5],
+            },
+            crate::DaemonUsage {
+                what: format!("{backend} daemon n1"),
+                pid: 413,
+                fds: vec![30, 31, 32, 33, 34],
+                rss_bytes: vec![20 << 20, 21 << 20, 22 << 20, 23 << 20, 24 << 20],
+            },
+        ],
+    });
+    r
+}

@@ -321,6 +321,43 @@ pub struct FaultArgs {
     pub json: Option<PathBuf>,
 }
 
+/// `cnbench churn`.
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    /// Backend.
+    #[command(flatten)]
+    pub backend: BackendArg,
+    /// Topology (--pods-per-node is the standing pods per node, the observers: 1 unless
+    /// given).
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Pods added and removed in each cycle, spread over the nodes.
+    #[arg(long, default_value_t = 100, value_name = "P")]
+    pub pods: u32,
+    /// Adds (and removals) issued at once, comma-separated: each level runs its own cycles.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = [1u32, 8],
+        value_name = "C[,C...]"
+    )]
+    pub concurrency: Vec<u32>,
+    /// Cycles of adding and removing the pods, per concurrency level.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub cycles: u32,
+    /// Between two echoes to a pod being watched, in milliseconds.
+    #[arg(long, default_value_t = 1.0, value_name = "MS")]
+    pub probe_interval: f64,
+    /// How long a pod gets to answer after its add was issued (and to go silent after its
+    /// removal), in seconds.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub reach_limit: f64,
+    /// Also write the result as JSON to this file (kept current as cycles finish); `-`
+    /// writes it to stdout at the end, and the progress to stderr.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 /// `cnbench up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {

@@ -75,6 +75,12 @@ pub enum Command {
     /// backend's control plane sweeps, measure convergence, sessions, routes and daemon
     /// memory and CPU, tear down between sizes.
     Scale(ScaleArgs),
+    /// Pod churn: on a fresh topology with one standing pod per node, add P pods C at a time,
+    /// watch each until it answers from another node and its own (ICMP every 1 ms), remove
+    /// them, K cycles per concurrency level; then check that nothing the churn added is left
+    /// (links, addresses, routes, neighbour and FDB entries, rules, the backend's own state,
+    /// daemons' fds and memory). Exit 0 when every check passed, 1 otherwise.
+    Churn(ChurnArgs),
     /// Hold a CNI plugin chain to the specification: stand it up on one node as `run
     /// --backend cni` does, run every check and the conformance checks (VERSION, the ADD
     /// result, CHECK after a break, DEL removing what ADD made, DEL twice and without the

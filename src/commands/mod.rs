@@ -6,6 +6,7 @@ pub mod ab;
 pub mod agent;
 pub mod calibrate;
 pub mod check;
+pub mod churn;
 pub mod clean;
 pub mod cni_check;
 pub mod compare;
@@ -60,9 +61,19 @@ pub fn plan_for(
     options: &BackendOptions,
     topology: &TopologyArgs,
 ) -> Result<(Box<dyn Backend>, Plan)> {
+    plan_for_request(name, options, &topology.request())
+}
+
+/// [`plan_for`] from a topology request a command adjusted (`churn`'s one standing pod per
+/// node).
+pub fn plan_for_request(
+    name: &str,
+    options: &BackendOptions,
+    request: &harness::topology::TopologyRequest,
+) -> Result<(Box<dyn Backend>, Plan)> {
     let info = registry::info(name).map_err(|e| anyhow!(e))?;
     let plan = info
-        .plan(&topology.request(), new_run_id())
+        .plan(request, new_run_id())
         .map_err(HarnessError::from)?;
     if plan.spec.substrate == Substrate::Vm {
         // A backend that detects features of the nodes' kernel (ipip) must see the VM kernel:

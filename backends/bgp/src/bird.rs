@@ -19,6 +19,7 @@ use harness::host::Host;
 use harness::state::RunState;
 use harness::topology::Plan;
 
+use crate::announce::Announce;
 use crate::config;
 use crate::error::BgpError;
 use crate::peering::{BgpTopology, Speaker};
@@ -93,11 +94,12 @@ fn host_of<'h>(hosts: &'h BTreeMap<String, Host>, plan: &Plan, speaker: Speaker)
 pub fn write_config(
     ctx: &Context<'_>,
     topology: BgpTopology,
+    announce: Announce,
     speaker: Speaker,
 ) -> Result<BirdFiles, BgpError> {
     let plan = ctx.plan;
     let files = BirdFiles::of(plan.run_id(), plan, speaker);
-    let text = config::render(plan, topology, speaker, &files.log());
+    let text = config::render(plan, topology, announce, speaker, &files.log());
     parse_locally(plan, speaker, &files, &text)?;
     let name = BirdFiles::subdir(plan, speaker).join("bird.conf");
     let host = host_of(ctx.hosts, plan, speaker);
@@ -364,4 +366,41 @@ pub fn show_protocols(
         &["show", "protocols"],
     )?;
     Ok(parse_protocols(&text))
+}
+
+/// The routes `speaker`'s BIRD holds (`birdc show route`), each as `<prefix> from
+/// <protocol>` (`10.20.1.0/24 from peer_n1`): what it learned and what it announces,
+/// without the times that change by themselves.
+pub fn show_routes(
+    hosts: &BTreeMap<String, Host>,
+    plan: &Plan,
+    speaker: Speaker,
+) -> Result<Vec<String>, BgpError> {
+    let text = birdc(
+        host_of(hosts, plan, speaker),
+        plan,
+        speaker,
+        &["show", "route"],
+    )?;
+    Ok(parse_routes(&text))
+}
+
+/// Parses `birdc show route` (BIRD 2): a route's first line starts with its prefix, its
+/// protocol is the first word in brackets.
+///
+/// ```text
+/// Table master4:
+/// 10.20.1.0/24         unicast [peer_n1 10:39:12.400] * (100) [i]
+///         via 10.0.0.2 on eth0
+/// ```
+pub fn parse_routes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with(char::is_whitespace))
+        .filter_map(|l| {
+            let prefix = l.split_whitespace().next()?;
+            prefix.parse::<ipnet::IpNet>().ok()?;
+            let proto = l.split('[').nth(1)?.split_whitespace().next()?;
+            Some(format!("{prefix} from {proto}"))
+        })
+        .collect()
 }

@@ -1,13 +1,15 @@
 //! The bgp backend's own checks, after the declared ones: the measured convergence, the BGP
 //! sessions each BIRD reports through its control socket, and withdrawal: one node's BIRD is
-//! stopped, its block must leave every other speaker's kernel within the hold time, and once
-//! it is started again every route must come back.
+//! stopped, what it announced (its block, or its pods' /32s) must leave every other speaker's
+//! kernel within the hold time, and once it is started again every route must come back (in
+//! pod mode the new BIRD learns the pods' routes from the kernel when it starts).
 
 use std::time::{Duration, Instant};
 
 use harness::backend::Context;
 use reports::CheckRecord;
 
+use crate::announce::{announced, Announce};
 use crate::bird::{self, BirdFiles};
 use crate::config::HOLD_S;
 use crate::converge;
@@ -31,6 +33,14 @@ pub fn extra_checks(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     out
 }
 
+/// What the nodes announce, for the checks' sentences.
+fn what_is_announced(announce: Announce) -> &'static str {
+    match announce {
+        Announce::Block => "pod block",
+        Announce::Pod => "pod's /32",
+    }
+}
+
 fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
     let plan = ctx.plan;
     let subject = format!(
@@ -40,9 +50,14 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
         crate::sessions(plan, bgp.topology()).len()
     );
     let expected = format!(
-        "every speaker has a proto bird route to every remote pod block and a pod pair answers, within {} s of BIRD's start",
+        "every speaker has a proto bird route to every remote {} and a pod pair answers, within {} s of BIRD's start",
+        what_is_announced(bgp.announce()),
         CONVERGE_WAIT.as_secs()
     );
+    let why_not = Some(format!(
+        "BGP did not distribute every {}",
+        what_is_announced(bgp.announce())
+    ));
     match bgp.progress().convergence {
         Some(Ok(t)) => record(
             "convergence",
@@ -52,18 +67,17 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
             true,
             None,
         ),
-        Some(Err(why)) => record(
-            "convergence",
-            subject,
-            expected,
-            why,
-            false,
-            Some("BGP did not distribute every pod block".into()),
-        ),
+        Some(Err(why)) => record("convergence", subject, expected, why, false, why_not),
         // A topology set up by another process (`cnbench up`, then `check`): the time was
         // measured there; here only the result can be checked.
         None => {
-            let now = converge::wait_converged(plan, ctx.hosts, Instant::now(), SESSION_WAIT);
+            let now = converge::wait_converged(
+                plan,
+                bgp.announce(),
+                ctx.hosts,
+                Instant::now(),
+                SESSION_WAIT,
+            );
             let ok = now.is_ok();
             record(
                 "convergence",
@@ -74,7 +88,7 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
                     Err(why) => why,
                 },
                 ok,
-                Some("BGP did not distribute every pod block".into()),
+                why_not,
             )
         }
     }
@@ -162,12 +176,29 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         unreachable!("victims are nodes")
     };
     let node = &plan.nodes[n as usize];
-    let block = node.pod_block.expect("block per node");
+    let announce = bgp.announce();
+    let prefixes = announced(plan, announce, node);
     let what = victim.what(plan);
-    let subject = format!(
-        "stop BIRD on {}: its block {block} on the other speakers",
-        node.role
-    );
+    let listed = if prefixes.is_empty() {
+        // A node without pods announces nothing in pod mode.
+        "none".to_string()
+    } else {
+        prefixes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let subject = match announce {
+        Announce::Block => format!(
+            "stop BIRD on {}: its block {listed} on the other speakers",
+            node.role
+        ),
+        Announce::Pod => format!(
+            "stop BIRD on {}: its pods' routes ({listed}) on the other speakers",
+            node.role
+        ),
+    };
     let expected = format!("withdrawn everywhere within the hold time ({HOLD_S} s)");
     let Some((netns, pid)) = ctx
         .procs
@@ -188,10 +219,11 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     let t = Instant::now();
     ctx.procs.stop(&netns, pid);
     let limit = Duration::from_secs(u64::from(HOLD_S) * 2);
-    let mut left = converge::holders(plan, ctx.hosts, block, &node.netns);
+    let left_now = || converge::holders(plan, announce, ctx.hosts, &prefixes, &node.netns);
+    let mut left = left_now();
     while !left.is_empty() && t.elapsed() < limit {
         std::thread::sleep(Duration::from_millis(20));
-        left = converge::holders(plan, ctx.hosts, block, &node.netns);
+        left = left_now();
     }
     let took = t.elapsed();
     let gone = left.is_empty() && took <= Duration::from_secs(u64::from(HOLD_S));
@@ -220,7 +252,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
             bird::wait_ready(ctx, &[(victim, pid)], Duration::from_secs(10))
                 .map_err(|e| e.to_string())
         })
-        .and_then(|()| converge::wait_routes(plan, ctx.hosts, t, CONVERGE_WAIT));
+        .and_then(|()| converge::wait_routes(plan, announce, ctx.hosts, t, CONVERGE_WAIT));
     out.push(match restarted {
         Ok(took) => record(
             "bgp-restore",

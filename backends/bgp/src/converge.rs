@@ -1,5 +1,6 @@
-//! Convergence: every speaker has a `proto bird` route for every pod block it must learn,
-//! and a pod on the first node answers a pod on the last. Measured from the start of the
+//! Convergence: every speaker has a `proto bird` route for every prefix it must learn (each
+//! remote pod block, or each remote pod's /32 with `--bgp-announce pod`), and a pod on the
+//! first node answers a pod on the last. Measured from the start of the
 //! first BIRD, by reading the kernels' routing tables (what forwarding uses), not BIRD's.
 
 use std::collections::BTreeMap;
@@ -8,16 +9,18 @@ use std::time::{Duration, Instant};
 use harness::checks::icmp_echo;
 use harness::host::Host;
 use harness::netlink::RouteProto;
-use harness::topology::Plan;
+use harness::topology::{NodePlan, Plan};
 use ipnet::Ipv4Net;
+
+use crate::announce::{announced, Announce};
 
 /// How often the routing tables are read while waiting.
 const POLL: Duration = Duration::from_millis(50);
 
-/// For every speaker's namespace, the pod blocks it must have a BGP route to: a node, every
-/// other node's block; the l3 router, every block.
-pub fn targets(plan: &Plan) -> Vec<(String, Vec<Ipv4Net>)> {
-    let block = |n: &harness::topology::NodePlan| n.pod_block.expect("block per node");
+/// For every speaker's namespace, the prefixes it must have a BGP route to: a node, what
+/// every other node announces; the l3 router, what every node announces.
+pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<Ipv4Net>)> {
+    let of = |n: &NodePlan| announced(plan, announce, n);
     let mut v: Vec<(String, Vec<Ipv4Net>)> = plan
         .nodes
         .iter()
@@ -27,18 +30,18 @@ pub fn targets(plan: &Plan) -> Vec<(String, Vec<Ipv4Net>)> {
                 plan.nodes
                     .iter()
                     .filter(|r| r.index != n.index)
-                    .map(block)
+                    .flat_map(of)
                     .collect(),
             )
         })
         .collect();
     if let Some(rt) = &plan.router {
-        v.push((rt.netns.clone(), plan.nodes.iter().map(block).collect()));
+        v.push((rt.netns.clone(), plan.nodes.iter().flat_map(of).collect()));
     }
     v
 }
 
-/// The pod blocks `host` has a `proto bird` route to, among `blocks`.
+/// The prefixes `host` has a `proto bird` route to, among `blocks`.
 pub fn present(host: &Host, blocks: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> {
     let routes = host
         .nl()
@@ -93,8 +96,12 @@ fn describe(still: &[(String, Vec<Ipv4Net>)]) -> String {
 }
 
 /// Whether every speaker has every route it must learn, now.
-pub fn routes_complete(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<(), String> {
-    let still = missing(hosts, targets(plan))?;
+pub fn routes_complete(
+    plan: &Plan,
+    announce: Announce,
+    hosts: &BTreeMap<String, Host>,
+) -> Result<(), String> {
+    let still = missing(hosts, targets(plan, announce))?;
     if still.is_empty() {
         Ok(())
     } else {
@@ -106,11 +113,12 @@ pub fn routes_complete(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()
 /// at which the last one appeared, or what is still missing after `limit` (from `since`).
 pub fn wait_routes(
     plan: &Plan,
+    announce: Announce,
     hosts: &BTreeMap<String, Host>,
     since: Instant,
     limit: Duration,
 ) -> Result<Duration, String> {
-    let mut pending = targets(plan);
+    let mut pending = targets(plan, announce);
     loop {
         // Only the speakers still missing something are read again.
         pending = missing(hosts, pending)?;
@@ -135,11 +143,12 @@ pub fn wait_routes(
 /// pod on the last; the time is measured from `since` (the start of the first BIRD).
 pub fn wait_converged(
     plan: &Plan,
+    announce: Announce,
     hosts: &BTreeMap<String, Host>,
     since: Instant,
     limit: Duration,
 ) -> Result<Duration, String> {
-    wait_routes(plan, hosts, since, limit)?;
+    wait_routes(plan, announce, hosts, since, limit)?;
     let (Some(first), Some(last)) = (plan.pods.first(), plan.pods.last()) else {
         return Ok(since.elapsed());
     };
@@ -164,21 +173,28 @@ pub fn wait_converged(
 }
 
 /// The namespaces (among the speakers other than `except`) that still have a `proto bird`
-/// route to `block`.
+/// route to one of `prefixes`.
 pub fn holders(
     plan: &Plan,
+    announce: Announce,
     hosts: &BTreeMap<String, Host>,
-    block: Ipv4Net,
+    prefixes: &[Ipv4Net],
     except: &str,
 ) -> Vec<String> {
-    targets(plan)
+    targets(plan, announce)
         .into_iter()
-        .filter(|(netns, blocks)| netns != except && blocks.contains(&block))
-        .filter(|(netns, _)| {
-            present(&hosts[netns], &[block])
-                .map(|p| !p.is_empty())
-                .unwrap_or(true)
+        .filter(|(netns, _)| netns != except)
+        .filter_map(|(netns, learns)| {
+            let mine: Vec<Ipv4Net> = prefixes
+                .iter()
+                .filter(|p| learns.contains(p))
+                .copied()
+                .collect();
+            let held = !mine.is_empty()
+                && present(&hosts[&netns], &mine)
+                    .map(|p| !p.is_empty())
+                    .unwrap_or(true);
+            held.then_some(netns)
         })
-        .map(|(netns, _)| netns)
         .collect()
 }

@@ -13,6 +13,12 @@ pub enum BgpError {
     )]
     Topology(String),
 
+    /// `--bgp-announce` has a value the backend does not know.
+    #[error(
+        "--bgp-announce {0}: use block (each node announces its pod block) or pod (a /32 per pod)"
+    )]
+    Announce(String),
+
     /// `bird -p` refused a generated configuration (a bug in the generator).
     #[error("BIRD refuses the configuration {path} of {speaker}: {message}")]
     Config {

@@ -1,5 +1,6 @@
 //! What the bgp backend promises: the article's Calico tables (a /32 per local pod, one
-//! `proto bird` route per remote pod block with the right next hop), the pods' routes via
+//! `proto bird` route per remote pod block, or per remote pod with `--bgp-announce pod`,
+//! with the right next hop), the pods' routes via
 //! 169.254.1.1 answered by proxy ARP, no bridge and no tunnel, pod IPs on the wire at the
 //! full underlay MTU, and every pod reaching every pod and its node.
 
@@ -14,12 +15,14 @@ use harness::topology::{NodePlan, Plan};
 use harness::underlay::{self, NODE_DEV};
 use ipnet::Ipv4Net;
 
+use crate::announce::{announced, Announce};
 use crate::peering::node_ip;
 use crate::pods::{self, cali_name, pod_ip, POD_DEV};
 
-/// The next hop `node` uses for `remote`'s pod block: the remote node itself when both share
-/// a segment (BGP keeps the originator's next hop inside an AS), otherwise the border router
-/// on the node's own segment (eBGP set it to itself).
+/// The next hop `node` uses for what `remote` announces (its pod block, or its pods' /32s):
+/// the remote node itself when both share a segment (BGP keeps the originator's next hop
+/// inside an AS), otherwise the border router on the node's own segment (eBGP set it to
+/// itself).
 pub fn next_hop(node: &NodePlan, remote: &NodePlan) -> Ipv4Addr {
     if node.segment == remote.segment {
         node_ip(remote)
@@ -42,49 +45,48 @@ pub fn bird_route(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
     }
 }
 
-/// The routes BGP must install on `node`: one per remote pod block.
-pub fn learned_routes(plan: &Plan, node: &NodePlan) -> Vec<RouteSpec> {
+/// The routes BGP must install on `node`: one per prefix every other node announces (its
+/// pod block, or each of its pods' /32s), through [`next_hop`]; none to a remote block in
+/// pod mode, where blocks are not announced.
+pub fn learned_routes(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<RouteSpec> {
     plan.nodes
         .iter()
         .filter(|r| r.index != node.index)
-        .map(|r| {
-            bird_route(
-                r.pod_block.expect("block per node"),
-                next_hop(node, r),
-                NODE_DEV,
-            )
+        .flat_map(|r| {
+            announced(plan, announce, r)
+                .into_iter()
+                .map(move |dst| bird_route(dst, next_hop(node, r), NODE_DEV))
         })
         .collect()
 }
 
-/// The routes BGP must install on the l3 router: every block via its node, on the bridge
-/// of the node's segment.
-pub fn router_routes(plan: &Plan) -> Vec<RouteSpec> {
+/// The routes BGP must install on the l3 router: every announced prefix via its node, on
+/// the bridge of the node's segment.
+pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
     let Some(rt) = &plan.router else {
         return Vec::new();
     };
     plan.nodes
         .iter()
-        .map(|n| {
-            bird_route(
-                n.pod_block.expect("block per node"),
-                node_ip(n),
-                &rt.segments[n.segment].0,
-            )
+        .flat_map(|n| {
+            announced(plan, announce, n)
+                .into_iter()
+                .map(move |dst| bird_route(dst, node_ip(n), &rt.segments[n.segment].0))
         })
         .collect()
 }
 
-/// Every declaration of the bgp backend for `plan`, its pods wired by `wiring`.
-pub fn expectations(plan: &Plan, wiring: &PodWiring) -> Expectations {
+/// Every declaration of the bgp backend for `plan`, its nodes announcing what `announce`
+/// says, its pods wired by `wiring`.
+pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = wiring.pod_expectations(plan, || calico_pods(plan));
     for node in &plan.nodes {
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
-        e.add_routes(&node.netns, learned_routes(plan, node));
+        e.add_routes(&node.netns, learned_routes(plan, announce, node));
     }
     if let Some(rt) = &plan.router {
-        e.add_routes(&rt.netns, router_routes(plan));
+        e.add_routes(&rt.netns, router_routes(plan, announce));
     }
     e.add_full_matrix(plan);
     // The planner's pod gateway (.1 of the block) is a bridge address other backends put on

@@ -3,11 +3,13 @@
 //! No bridge and no tunnel. Each pod has `10.20.N.x/32` on `eth0` and a default route via
 //! 169.254.1.1; the host end of its veth (`caliXXXXXXXX`) stays in the node with proxy ARP on,
 //! and the node has a `/32 dev caliX scope link` route per local pod. One BIRD per node
-//! announces the node's pod block (`10.20.N.0/24`) and installs what it learns into the
+//! announces the node's pod block (`10.20.N.0/24`), or with `--bgp-announce pod` each local
+//! pod's /32 as it learns it from the kernel, and installs what it learns into the
 //! kernel (`proto bird`): a full mesh (`--bgp-topology mesh`) or route reflectors (`rr`). On an
 //! l3 underlay the router between the segments runs BIRD too, as the article's border router,
 //! so pod routes cross the segments without encapsulation.
 
+mod announce;
 mod bird;
 mod checks;
 mod config;
@@ -32,8 +34,9 @@ use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, PodPlan, Underlay}
 use harness::{Backend, PlanError, Result};
 use ipnet::Ipv4Net;
 
+pub use announce::{announced, Announce};
 pub use bird::{parse_protocols, BgpProtocol, BirdFiles};
-pub use config::{render as render_config, HOLD_S};
+pub use config::{render as render_config, HOLD_S, POD_SCAN_S};
 pub use error::BgpError;
 pub use expect::next_hop;
 pub use peering::{reflectors, sessions, BgpTopology, Speaker, NODE_AS, ROUTER_AS};
@@ -51,9 +54,25 @@ pub const TOPOLOGY_OPTION: OptionDecl = OptionDecl {
     default: Some("mesh"),
 };
 
-/// Its options: how the speakers peer, and who wires the pods.
-const OPTIONS: [OptionDecl; 5] = [
+/// `--bgp-announce`: what each node's BIRD announces.
+pub const ANNOUNCE_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-announce",
+    help: "what each node's BIRD announces to its peers",
+    values: &[
+        ("block", "the node's pod block: one route per node"),
+        (
+            "pod",
+            "a /32 per pod, learned from the node's kernel as the pod comes and goes",
+        ),
+    ],
+    value_name: "VALUE",
+    default: Some("block"),
+};
+
+/// Its options: how the speakers peer, what they announce, and who wires the pods.
+const OPTIONS: [OptionDecl; 6] = [
     TOPOLOGY_OPTION,
+    ANNOUNCE_OPTION,
     wiring::POD_WIRING_OPTION,
     wiring::CONF_OPTION,
     wiring::PATH_OPTION,
@@ -107,15 +126,36 @@ pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 const READY_WAIT: Duration = Duration::from_secs(10);
 
 /// Makes the backend from its options (`--bgp-topology mesh|rr`, default mesh;
-/// `--pod-wiring`, default cnbench's own Calico-style wiring).
+/// `--bgp-announce block|pod`, default block; `--pod-wiring`, default cnbench's own
+/// Calico-style wiring).
+///
+/// `--bgp-announce pod` needs cnbench's own wiring: BIRD learns `/32 dev cali*` routes, and
+/// a CNI chain's pods are reached through what its plugins make (a bridge's connected
+/// block, a ptp plugin's own device names), so nothing would be announced.
 pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, String> {
-    let topology = match options.get("bgp-topology") {
+    let topology = match options.get(TOPOLOGY_OPTION.flag) {
         None => BgpTopology::default(),
         Some(t) => t.parse().map_err(|e: BgpError| e.to_string())?,
     };
+    let announce = match options.get(ANNOUNCE_OPTION.flag) {
+        None => Announce::default(),
+        Some(a) => a.parse().map_err(|e: BgpError| e.to_string())?,
+    };
+    // Refused before the chain is loaded: the fix is the same whatever the chain is.
+    let chain = options
+        .get(wiring::POD_WIRING_OPTION.flag)
+        .is_some_and(|w| w != "builtin");
+    if announce == Announce::Pod && chain {
+        return Err(
+            "--bgp-announce pod needs cnbench's own pod wiring (BIRD learns the pods' /32 dev cali* routes): use --pod-wiring builtin"
+                .into(),
+        );
+    }
     let wired =
         Wired::from_options(options, plan, plan.spec.mtu, &INFO).map_err(|e| e.to_string())?;
-    Ok(Box::new(Bgp::new(topology).with_pods(wired)))
+    Ok(Box::new(
+        Bgp::new(topology).with_announce(announce).with_pods(wired),
+    ))
 }
 
 /// What setup saw of the control plane, for the checks and for `cnbench scale`.
@@ -132,6 +172,8 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct Bgp {
     topology: BgpTopology,
+    /// What each node announces.
+    announce: Announce,
     /// How long setup waits for convergence; None: not at all (the caller measures it).
     wait: Option<Duration>,
     progress: Mutex<Progress>,
@@ -141,15 +183,21 @@ pub struct Bgp {
 }
 
 impl Bgp {
-    /// A backend with `topology` whose setup waits for convergence; its pods wired
-    /// Calico's way by cnbench.
+    /// A backend with `topology` whose setup waits for convergence; each node announcing its
+    /// block, its pods wired Calico's way by cnbench.
     pub fn new(topology: BgpTopology) -> Bgp {
         Bgp {
             topology,
+            announce: Announce::default(),
             wait: Some(CONVERGE_WAIT),
             progress: Mutex::new(Progress::default()),
             wired: Wired::builtin(&INFO),
         }
+    }
+
+    /// The same, its nodes announcing what `announce` says.
+    pub fn with_announce(self, announce: Announce) -> Bgp {
+        Bgp { announce, ..self }
     }
 
     /// The same, its pods wired as `wired` says.
@@ -184,6 +232,11 @@ impl Bgp {
     /// The BGP topology.
     pub fn topology(&self) -> BgpTopology {
         self.topology
+    }
+
+    /// What each node announces.
+    pub fn announce(&self) -> Announce {
+        self.announce
     }
 
     /// What setup saw.
@@ -236,7 +289,9 @@ impl Backend for Bgp {
     }
 
     fn options(&self) -> BackendOptions {
-        let mut o = BackendOptions::new().with("bgp-topology", self.topology.as_str());
+        let mut o = BackendOptions::new()
+            .with(TOPOLOGY_OPTION.flag, self.topology.as_str())
+            .with(ANNOUNCE_OPTION.flag, self.announce.as_str());
         self.wired.pods.resolve_into(&mut o);
         o
     }
@@ -261,7 +316,7 @@ impl Backend for Bgp {
         neighbours::preresolve(ctx)?;
         let speakers = Speaker::all(plan);
         for &s in &speakers {
-            bird::write_config(ctx, self.topology, s)?;
+            bird::write_config(ctx, self.topology, self.announce, s)?;
         }
         let started = Instant::now();
         *self.lock() = Progress {
@@ -274,7 +329,8 @@ impl Backend for Bgp {
         }
         bird::wait_ready(ctx, &pids, READY_WAIT)?;
         if let Some(limit) = self.wait {
-            let converged = converge::wait_converged(plan, ctx.hosts, started, limit);
+            let converged =
+                converge::wait_converged(plan, self.announce, ctx.hosts, started, limit);
             if let Err(why) = &converged {
                 // Not fatal: the checks show exactly which routes and sessions are missing.
                 eprintln!("cnbench: bgp did not converge: {why}");
@@ -290,12 +346,12 @@ impl Backend for Bgp {
         // MAC, so every entry is written again.
         neighbours::preresolve(ctx)?;
         let speaker = Speaker::Node(node.index);
-        bird::write_config(ctx, self.topology, speaker)?;
+        bird::write_config(ctx, self.topology, self.announce, speaker)?;
         start_bird(ctx, speaker)
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, &self.wired.pods)
+        expect::expectations(plan, self.announce, &self.wired.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
@@ -335,14 +391,16 @@ impl OwnFaults for Bgp {
         &[BIRD_RESTART]
     }
 
-    /// SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw the
-    /// node's block at once; the routes it put in its own kernel go with it.
+    /// SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw what the
+    /// node announced at once; the routes it put in its own kernel go with it (the pods'
+    /// own routes are not BIRD's and stay).
     fn inject(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
         ctx.stop_process(&Speaker::Node(node.index).what(ctx.plan), &node.netns)
             .map(|_| ())
     }
 
-    /// Started again as setup started it; BGP itself brings the routes back.
+    /// Started again as setup started it; BGP itself brings the routes back (in pod mode
+    /// the new BIRD's first kernel scan, at its start, learns the pods' routes again).
     fn lift(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
         start_bird(ctx, Speaker::Node(node.index))
     }
@@ -363,7 +421,12 @@ impl ControlPlane for Bgp {
     }
 }
 
-/// A pod inside its node's block: wired Calico's way; the block is announced already.
+/// A pod inside its node's block: wired Calico's way. In block mode the block is announced
+/// already. In pod mode the kernel route is all BIRD needs: with `learn` it reads the
+/// kernel's route notifications as they come, so the new `/32 dev caliX` route is announced
+/// within milliseconds; a removed pod's route goes with its deleted device, of which Linux
+/// sends no route notification, but BIRD rescans the kernel table as soon as an interface
+/// goes down (its kernel protocol does so whenever `learn` is on) and withdraws it.
 impl PodLifecycle for Bgp {
     fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
         pods::wire_pod(ctx, pod)
@@ -371,6 +434,14 @@ impl PodLifecycle for Bgp {
 
     fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
         pods::unwire_pod(ctx, pod)
+    }
+
+    /// The routes the node's BIRD holds: a pod's /32 it still announces or learned after
+    /// the pod went is a leak of the control plane.
+    fn held(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<Vec<String>> {
+        bird::show_routes(ctx.hosts, ctx.plan, Speaker::Node(node.index))
+            .map(|r| r.into_iter().map(|l| format!("bird route {l}")).collect())
+            .map_err(Into::into)
     }
 }
 

@@ -27,7 +27,7 @@ impl ControlPlaneScale for Bgp {
     }
 
     fn for_sweep(&self) -> Box<dyn Backend> {
-        Box::new(Bgp::without_waiting(self.topology()))
+        Box::new(Bgp::without_waiting(self.topology()).with_announce(self.announce()))
     }
 
     fn started(&self) -> Option<Instant> {
@@ -43,7 +43,7 @@ impl ControlPlaneScale for Bgp {
         p: &mut ScalePoint,
         at_convergence: &mut dyn FnMut(&mut ScalePoint),
     ) {
-        match converge::wait_converged(plan, hosts, started, timeout) {
+        match converge::wait_converged(plan, self.announce(), hosts, started, timeout) {
             Ok(t) => {
                 p.converged = true;
                 p.convergence_ms = Some(ms(t));
@@ -71,7 +71,7 @@ impl ControlPlaneScale for Bgp {
         // Converged means it stayed so: a mesh whose BIRDs are starved of CPU misses
         // keepalives, drops sessions (hold time) and withdraws routes it had a moment ago.
         if p.converged {
-            if let Err(why) = converge::routes_complete(plan, hosts) {
+            if let Err(why) = converge::routes_complete(plan, self.announce(), hosts) {
                 p.converged = false;
                 p.error = Some(format!(
                     "every route was in place after {:.1} s but did not stay: {why}; {} of {} sessions Established",

@@ -461,6 +461,20 @@ impl PodLifecycle for Chain {
         )
         .map_err(HarnessError::from)
     }
+
+    /// host-local's files for `node` (a reservation per attached pod) and the runtime's
+    /// cached results: what a DEL must not leave behind.
+    fn held(&self, _ctx: &Context<'_>, node: &NodePlan) -> Result<Vec<String>> {
+        let mut lines = crate::snapshot::ipam_lines(&self.ipam_dir(node));
+        if let Ok(entries) = std::fs::read_dir(self.dir.join("results")) {
+            lines.extend(
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .map(|f| format!("cached result {f}")),
+            );
+        }
+        Ok(lines)
+    }
 }
 
 impl Teardown for Chain {

@@ -70,16 +70,24 @@ pub trait ControlPlane {
     fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()>;
 }
 
-/// Pods wired and unwired one at a time on a standing topology, as a container runtime
-/// adds and deletes them. The harness has made the pod's namespace (and removes it
+/// Pods wired and unwired on a standing topology, as a container runtime adds and deletes
+/// them: one at a time, or several at once from as many threads (`cnbench churn`), hence
+/// `Sync`. The harness has made the pod's namespace (and removes it
 /// afterwards); the backend wires it to its node and updates whatever its control plane must.
-pub trait PodLifecycle {
+pub trait PodLifecycle: Sync {
     /// Wires `pod` (already in `ctx.plan`) to its node, as setup wires its pods.
     fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()>;
 
     /// Unwires `pod` (still in `ctx.plan`): removes what [`PodLifecycle::add_pod`] made
     /// outside the pod's own namespace.
     fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()>;
+
+    /// What the backend's own parts hold for `node` that the kernel's tables do not show,
+    /// as lines to compare before and after pods came and went (`cnbench churn`'s leak
+    /// check): the routes its BGP speaker knows, an IPAM's reservations. Default: nothing.
+    fn held(&self, _ctx: &Context<'_>, _node: &NodePlan) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// What a backend must undo itself before its namespaces go, in an order of its own: a CNI

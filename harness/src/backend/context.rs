@@ -35,6 +35,20 @@ pub struct Context<'a> {
     pub reported: &'a Reported,
 }
 
+/// The MAC of a pod's `eth0` wired by cnbench: `02:42` and its IPv4 address, as Docker's
+/// bridge gives containers. An address used again by a later pod (pod churn) then comes
+/// with the same MAC, so the neighbour entries its peers and its node still hold for the
+/// address stay right. With a random MAC a peer's entry (REACHABLE or STALE) keeps sending
+/// to the departed pod's MAC, which the bridge floods and nobody takes, until the entry's
+/// `delay_first_probe_time` (5 s) and its unicast probes have run out and it fails: with
+/// random MACs, no reused address of a second `cnbench churn` cycle answered within 10 s. A CNI
+/// plugin that keeps random MACs announces them instead (the reference bridge plugin sends
+/// a gratuitous ARP on ADD).
+pub fn pod_mac(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
 /// The placement whose server CPU datapath daemons are pinned to.
 pub const DAEMON_CPU: CpuPlacement = CpuPlacement::SameCpu;
 
@@ -214,14 +228,16 @@ impl Context<'_> {
     }
 
     /// Wires a pod in its own namespace to its node with a veth pair: `eth0` in the pod
-    /// (address, loopback up, default route via the pod's gateway), the host end
-    /// (`pod.host_veth`) in the node, up. The caller attaches the host end where it belongs.
+    /// (its MAC from its address, [`pod_mac`]; address, loopback up, default route via the
+    /// pod's gateway), the host end (`pod.host_veth`) in the node, up. The caller attaches
+    /// the host end where it belongs.
     pub fn wire_pod_veth(&self, pod: &PodPlan, mtu: u32) -> Result<()> {
         let node = self.host(&self.plan.node_of(pod).netns);
         let pod_host = self.host(&pod.netns);
         node.nl()
             .create_veth(&pod.host_veth, "eth0", Some(pod_host.as_peer()), mtu)?;
         let nl = pod_host.nl();
+        nl.set_mac("eth0", pod_mac(pod.ip.addr()))?;
         nl.set_up("lo")?;
         nl.add_address("eth0", pod.ip)?;
         nl.set_up("eth0")?;

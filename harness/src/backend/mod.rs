@@ -27,7 +27,7 @@ pub use capability::{
     Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench,
     PodLifecycle, Teardown,
 };
-pub use context::{Context, PodReport, Reported, DAEMON_CPU};
+pub use context::{pod_mac, Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{
     DeviceMtu, DeviceSet, EncapExpect, Expect, Expectations, FdbExpect, InterfaceExpect,
     IsolationExpect, MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto,

@@ -8,7 +8,7 @@
 //! namespaces, so they are scoped by thread id or device name.
 
 mod machine;
-mod process;
+pub mod process;
 mod session;
 mod snmp;
 mod xmit;

@@ -143,7 +143,10 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
 
 /// `(utime + stime, cutime + cstime)` of `/proc/<pid>/stat` (fields 14 to 17), in
 /// nanoseconds: the process's own CPU and that of its children it waited for.
-fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
+/// CPU time of `pid` from `/proc/<pid>/stat`, in nanoseconds (clock-tick precision): its
+/// own (utime + stime, exited threads included) and that of its children it reaped
+/// (cutime + cstime: the programs it ran and waited for).
+pub fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -154,4 +157,22 @@ fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
     let hz = if hz > 0 { hz as u64 } else { 100 };
     let ns = |ticks: u64| (u128::from(ticks) * 1_000_000_000 / u128::from(hz)) as u64;
     Some((ns(field(11)? + field(12)?), ns(field(13)? + field(14)?)))
+}
+
+/// Resident memory of `pid` (`VmRSS` of `/proc/<pid>/status`), in bytes.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }

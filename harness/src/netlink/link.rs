@@ -251,6 +251,17 @@ impl Netlink {
         )
     }
 
+    /// Sets a link's MAC address.
+    pub fn set_mac(&self, name: &str, mac: [u8; 6]) -> Result<()> {
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Address(mac.to_vec()));
+        self.execute(
+            || format!("set {name} address {}", format_mac(&mac)),
+            RouteNetlinkMessage::SetLink(m),
+            0,
+        )
+    }
+
     /// Makes `name` a port of bridge `master`.
     pub fn set_master(&self, name: &str, master: &str) -> Result<()> {
         let index = self.link_index(master)?;

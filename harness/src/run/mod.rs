@@ -12,6 +12,7 @@ mod baseline;
 mod pods;
 
 pub use baseline::add_baseline;
+pub use pods::Added;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -24,7 +25,7 @@ use reports::{
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{Backend, BackendOptions, Context, Expectations, Reported};
+use crate::backend::{Backend, BackendOptions, Context, Expectations, PodReport, Reported};
 use crate::checks;
 use crate::detect;
 use crate::error::{HarnessError, Result};
@@ -270,10 +271,17 @@ impl Topology {
     /// when links change often, e.g. while other runs build theirs), so a topology is not
     /// ready the moment its last netlink request returns.
     fn wait_links_up(&self, timeout: Duration) -> Result<()> {
+        let all: Vec<String> = self.hosts.keys().cloned().collect();
+        self.wait_links_up_in(&all, timeout)
+    }
+
+    /// [`Topology::wait_links_up`] for the links of the hosts called `names` only (a pod
+    /// just added and its node: the other hosts' links did not change).
+    fn wait_links_up_in(&self, names: &[String], timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut down = Vec::new();
-            for (name, host) in &self.hosts {
+            for (name, host) in names.iter().filter_map(|n| Some((n, self.hosts.get(n)?))) {
                 for l in host.nl().links()? {
                     let waits = matches!(l.kind, LinkKind::Veth | LinkKind::Bridge);
                     if waits && l.up && !l.oper_up {
@@ -315,6 +323,11 @@ impl Topology {
     /// measurements then use them) and records the plan as built.
     pub(crate) fn apply_wiring(&mut self) -> Result<()> {
         let reported = self.reported.take_pods();
+        self.apply_reports(reported)
+    }
+
+    /// [`Topology::apply_wiring`] with pod reports already taken.
+    pub(crate) fn apply_reports(&mut self, reported: BTreeMap<String, PodReport>) -> Result<()> {
         if reported.is_empty() {
             return Ok(());
         }
@@ -374,6 +387,16 @@ impl Topology {
     /// The hosts, by namespace name.
     pub fn hosts(&self) -> &BTreeMap<String, Host> {
         &self.hosts
+    }
+
+    /// The run's daemons now: what each is, its namespace, its pid (on its machine).
+    pub fn daemons(&self) -> Vec<(String, String, u32)> {
+        self.procs.list()
+    }
+
+    /// What the backend gets while it checks, as the topology stands now.
+    pub fn backend_context(&self) -> Context<'_> {
+        self.context()
     }
 
     /// Everything the underlay and the backend declare.

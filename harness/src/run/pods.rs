@@ -12,58 +12,306 @@
 //! Removal is the reverse and never stops early: the backend unwires, the pod's processes
 //! are stopped, its namespace deleted, the plan saved; every error is returned.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::backend::{Backend, PodLifecycle};
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::netns::Netns;
-use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::client::{AgentClient, CALL_TIMEOUT};
 use crate::remote::protocol::Call;
 use crate::state;
 use crate::topology::PodPlan;
 
 use super::{Topology, LINKS_UP_TIMEOUT, NEW_NAMESPACE_SYSCTLS};
 
+/// One pod of a batch added at once ([`Topology::add_pods`]): as planned (with the address
+/// the backend reported), and when its add returned.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// The pod, as the plan now has it.
+    pub pod: PodPlan,
+    /// When the backend's add returned: the pod is wired.
+    pub wired_at: Instant,
+}
+
 impl Topology {
     /// Adds a pod to node `node` and wires it; returns it as planned (with the address the
-    /// backend reported, where it chose one). On failure nothing of the pod is left and the
-    /// run's state says so.
+    /// backend reported, where it chose one) once its links carry packets. On failure
+    /// nothing of the pod is left and the run's state says so.
     pub fn add_pod(&mut self, backend: &dyn Backend, node: u32) -> Result<PodPlan> {
+        let added = self
+            .add_pods(backend, &[node])?
+            .pop()
+            .expect("one result per pod")?;
+        let hosts = [
+            added.pod.netns.clone(),
+            self.plan.node_of(&added.pod).netns.clone(),
+        ];
+        self.wait_links_up_in(&hosts, LINKS_UP_TIMEOUT)?;
+        Ok(added.pod)
+    }
+
+    /// Adds one pod to each of `nodes` at once, as a runtime starting several pods does:
+    /// their namespaces are made in parallel, then the backend wires them in parallel (one
+    /// thread per pod; what serializes them is the backend's and the kernel's own locking).
+    /// Returns one result per pod, in the order of `nodes`, without waiting for their links
+    /// to carry packets (the caller measures that). A pod that failed is undone, and nothing
+    /// of it is left; the others stand. The error returned for the whole batch (no pod
+    /// lifecycle, a plan the backend refuses, the state not saved) leaves nothing either.
+    ///
+    /// 1. every pod planned (next position on its node, first free address of its block),
+    ///    and the plan validated by the backend;
+    /// 2. their namespaces on the run's record, then made (on a VM node: by its agent);
+    /// 3. the backend wires each; failures are undone;
+    /// 4. addresses the backend reported are applied; the plan is saved.
+    pub fn add_pods(&mut self, backend: &dyn Backend, nodes: &[u32]) -> Result<Vec<Result<Added>>> {
         let pods = lifecycle(backend)?;
         // 1. The plan, as the backend must accept it (its device names stay unique).
-        let at = self.plan.add_pod(node)?;
-        let pod = self.plan.pods[at].clone();
+        let mut planned: Vec<Result<PodPlan>> = Vec::with_capacity(nodes.len());
+        for &node in nodes {
+            planned.push(
+                self.plan
+                    .add_pod(node)
+                    .map(|at| self.plan.pods[at].clone())
+                    .map_err(HarnessError::from),
+            );
+        }
         if let Err(e) = backend.validate(&self.plan) {
-            let _ = self.plan.remove_pod(&pod.role);
+            for pod in planned.iter().flatten() {
+                let _ = self.plan.remove_pod(&pod.role);
+            }
             return Err(e.into());
         }
-        // 2. Its namespace, on record first.
-        if pod.own_netns {
-            if let Err(e) = self.make_pod_netns(&pod) {
-                self.undo(None, &pod);
-                return Err(e);
+        // 2. Their namespaces, on record first, then made in parallel.
+        let ours: Vec<PodPlan> = planned.iter().flatten().cloned().collect();
+        for pod in &ours {
+            if pod.own_netns && self.node_agent(pod).is_none() {
+                self.state.namespaces.push(pod.netns.clone());
             }
         }
-        // 3. Wired by the backend; undone if that fails (what it reported goes too).
-        if let Err(e) = pods.add_pod(&self.context(), &pod) {
-            self.reported.take_pods();
-            self.undo(Some(backend), &pod);
+        self.state.plan = Some(self.plan.clone());
+        if let Err(e) = self.state.save() {
+            for pod in &ours {
+                self.undo(None, pod);
+            }
             return Err(e);
         }
-        // 4. Its links carry packets, what the backend reported is applied, the plan saved.
-        self.wait_links_up(LINKS_UP_TIMEOUT)?;
+        let made: Vec<Result<Option<Host>>> = std::thread::scope(|s| {
+            let jobs: Vec<_> = ours
+                .iter()
+                .map(|pod| {
+                    let agent = self.node_agent(pod);
+                    s.spawn(move || -> Result<Option<Host>> {
+                        if !pod.own_netns {
+                            return Ok(None);
+                        }
+                        make_pod_host(pod, agent).map(Some)
+                    })
+                })
+                .collect();
+            jobs.into_iter().map(join).collect()
+        });
+        let mut failed: BTreeMap<String, HarnessError> = BTreeMap::new();
+        for (pod, host) in ours.iter().zip(made) {
+            match host {
+                Ok(Some(h)) => {
+                    self.hosts.insert(pod.netns.clone(), h);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failed.insert(pod.role.clone(), e);
+                }
+            }
+        }
+        // 3. Wired by the backend, in parallel.
+        let wired: Vec<Result<Instant>> = {
+            let ctx = self.context();
+            let ctx = &ctx;
+            std::thread::scope(|s| {
+                let jobs: Vec<_> = ours
+                    .iter()
+                    .filter(|p| !failed.contains_key(&p.role))
+                    .map(|pod| s.spawn(move || pods.add_pod(ctx, pod).map(|()| Instant::now())))
+                    .collect();
+                jobs.into_iter().map(join).collect()
+            })
+        };
+        let mut wired_at: BTreeMap<String, Instant> = BTreeMap::new();
+        let unfailed: Vec<&PodPlan> = ours
+            .iter()
+            .filter(|p| !failed.contains_key(&p.role))
+            .collect();
+        for (pod, w) in unfailed.into_iter().zip(wired) {
+            match w {
+                Ok(at) => {
+                    wired_at.insert(pod.role.clone(), at);
+                }
+                Err(e) => {
+                    failed.insert(pod.role.clone(), e);
+                }
+            }
+        }
+        // What the backend reported of failed pods goes with them.
+        let mut reports = self.reported.take_pods();
+        reports.retain(|role, _| !failed.contains_key(role));
+        for pod in ours.iter().filter(|p| failed.contains_key(&p.role)) {
+            let wired_by_backend = self.hosts.contains_key(&pod.netns) || !pod.own_netns;
+            self.undo(wired_by_backend.then_some(backend), pod);
+        }
+        // 4. What the backend reported is applied, the plan saved.
         self.save_daemons()?;
-        self.apply_wiring()?;
+        self.apply_reports(reports)?;
         self.state.plan = Some(self.plan.clone());
         self.state.save()?;
-        Ok(self
-            .plan
-            .pods
+        Ok(planned
+            .into_iter()
+            .map(|p| {
+                let p = p?;
+                if let Some(e) = failed.remove(&p.role) {
+                    return Err(e);
+                }
+                let pod = self
+                    .plan
+                    .pods
+                    .iter()
+                    .find(|q| q.role == p.role)
+                    .cloned()
+                    .unwrap_or(p);
+                let wired_at = wired_at[&pod.role];
+                Ok(Added { pod, wired_at })
+            })
+            .collect())
+    }
+
+    /// Removes the pods called `roles` at once: the backend unwires them in parallel, then
+    /// their namespaces are deleted in parallel. Returns for each (in the order of `roles`)
+    /// when its namespace was gone, or every error its removal met (removal never stops
+    /// early); the plan and the state are saved once.
+    pub fn remove_pods(
+        &mut self,
+        backend: &dyn Backend,
+        roles: &[String],
+    ) -> Vec<std::result::Result<Instant, Vec<HarnessError>>> {
+        let Ok(lc) = lifecycle(backend) else {
+            let e = lifecycle(backend)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return roles
+                .iter()
+                .map(|_| {
+                    Err(vec![HarnessError::Unsupported {
+                        what: e.clone(),
+                        fix: "stand up a topology with the pods you need (--pods-per-node)".into(),
+                    }])
+                })
+                .collect();
+        };
+        let pods: Vec<Option<PodPlan>> = roles
             .iter()
-            .find(|p| p.role == pod.role)
+            .map(|r| self.plan.pods.iter().find(|p| p.role == *r).cloned())
+            .collect();
+        let present: Vec<&PodPlan> = pods.iter().flatten().collect();
+        // The backend unwires each, in parallel.
+        let unwired: Vec<Option<HarnessError>> = {
+            let ctx = self.context();
+            let ctx = &ctx;
+            std::thread::scope(|s| {
+                let jobs: Vec<_> = present
+                    .iter()
+                    .map(|&pod| s.spawn(move || lc.remove_pod(ctx, pod).err()))
+                    .collect();
+                jobs.into_iter()
+                    .map(|j| j.join().unwrap_or_else(|_| Some(panicked())))
+                    .collect()
+            })
+        };
+        // Their processes (stopped by pid) and our handles go first: a netlink socket
+        // in a namespace keeps it, and its devices, alive.
+        let mut gone: Vec<(Vec<HarnessError>, Option<Instant>)> = Vec::new();
+        let mut deletions: Vec<(&PodPlan, Option<Arc<AgentClient>>)> = Vec::new();
+        for &pod in &present {
+            let agent = if pod.own_netns {
+                self.release_pod_netns(pod)
+            } else {
+                None
+            };
+            deletions.push((pod, agent));
+        }
+        let deleted: Vec<(Vec<HarnessError>, Instant)> = std::thread::scope(|s| {
+            let jobs: Vec<_> = deletions
+                .iter()
+                .map(|(pod, agent)| {
+                    s.spawn(move || {
+                        let errors = if pod.own_netns {
+                            delete_pod_netns(&pod.netns, agent.as_ref())
+                        } else {
+                            Vec::new()
+                        };
+                        (errors, Instant::now())
+                    })
+                })
+                .collect();
+            jobs.into_iter()
+                .map(|j| {
+                    j.join()
+                        .unwrap_or_else(|_| (vec![panicked()], Instant::now()))
+                })
+                .collect()
+        });
+        for ((unwire, (del, at)), &pod) in unwired.into_iter().zip(deleted).zip(&present) {
+            let ns_gone = del.is_empty();
+            let mut errors: Vec<HarnessError> = unwire.into_iter().collect();
+            errors.extend(del);
+            let _ = self.plan.remove_pod(&pod.role);
+            if ns_gone {
+                self.state
+                    .namespaces
+                    .retain(|n| *n != pod.netns || !pod.own_netns);
+            }
+            gone.push((errors, Some(at)));
+        }
+        self.state.plan = Some(self.plan.clone());
+        let saved = self.save_daemons().and_then(|()| self.state.save()).err();
+        let mut done = gone.into_iter();
+        pods.iter()
+            .zip(roles)
+            .map(|(p, role)| match p {
+                // The planner's own words: no such pod, and which there are.
+                None => Err(vec![self.plan.remove_pod(role).err().map_or_else(
+                    || HarnessError::Unsupported {
+                        what: format!("pod {role}"),
+                        fix: "name a pod of the run".into(),
+                    },
+                    HarnessError::from,
+                )]),
+                Some(_) => {
+                    let (mut errors, at) = done.next().expect("one per present pod");
+                    if let Some(e) = &saved {
+                        errors.push(HarnessError::Unsupported {
+                            what: format!("saving the run's state: {e}"),
+                            fix: "check that /run/cnbench is writable".into(),
+                        });
+                    }
+                    if errors.is_empty() {
+                        Ok(at.expect("timed"))
+                    } else {
+                        Err(errors)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The agent of the machine `pod`'s node lives on, for a node of the VM substrate.
+    fn node_agent(&self, pod: &PodPlan) -> Option<Arc<AgentClient>> {
+        self.hosts
+            .get(&self.plan.node_of(pod).netns)
+            .and_then(Host::agent)
             .cloned()
-            .unwrap_or(pod))
     }
 
     /// Adds a pod to node `node` whose namespace exists and is empty: what a container
@@ -77,9 +325,20 @@ impl Topology {
             return Err(e.into());
         }
         if pod.own_netns {
-            if let Err(e) = self.make_pod_netns(&pod) {
-                self.undo(None, &pod);
-                return Err(e);
+            let agent = self.node_agent(&pod);
+            if agent.is_none() {
+                self.state.namespaces.push(pod.netns.clone());
+            }
+            self.state.plan = Some(self.plan.clone());
+            let made = self.state.save().and_then(|()| make_pod_host(&pod, agent));
+            match made {
+                Ok(host) => {
+                    self.hosts.insert(pod.netns.clone(), host);
+                }
+                Err(e) => {
+                    self.undo(None, &pod);
+                    return Err(e);
+                }
             }
         }
         self.state.plan = Some(self.plan.clone());
@@ -101,30 +360,12 @@ impl Topology {
                 what: format!("pod {role} has no namespace of its own"),
                 fix: "name a pod of the run with its own namespace".into(),
             })?;
-        for (_, netns, pid) in self.procs.list() {
-            if netns == pod.netns {
-                self.procs.stop(&netns, pid);
-            }
-        }
-        let host = self.hosts.remove(&pod.netns);
-        let agent = host.as_ref().and_then(Host::agent).cloned();
-        match agent {
-            Some(agent) => {
-                agent.call(
-                    Call::DeleteNetns {
-                        name: pod.netns.clone(),
-                    },
-                    CALL_TIMEOUT,
-                )?;
-            }
-            None => {
-                if let Some(e) = state::destroy_namespaces(std::slice::from_ref(&pod.netns))
-                    .into_iter()
-                    .next()
-                {
-                    return Err(e);
-                }
-            }
+        let agent = self.release_pod_netns(&pod);
+        if let Some(e) = delete_pod_netns(&pod.netns, agent.as_ref())
+            .into_iter()
+            .next()
+        {
+            return Err(e);
         }
         self.state.namespaces.retain(|n| *n != pod.netns);
         self.state.save()
@@ -133,52 +374,26 @@ impl Topology {
     /// Unwires and removes the pod called `role`. Never stops early: every error is returned
     /// (an empty list means nothing of the pod is left).
     pub fn remove_pod(&mut self, backend: &dyn Backend, role: &str) -> Vec<HarnessError> {
-        let Some(pod) = self.plan.pods.iter().find(|p| p.role == role).cloned() else {
-            return vec![self.plan.remove_pod(role).err().map_or_else(
-                || HarnessError::Unsupported {
-                    what: format!("pod {role}"),
-                    fix: "name a pod of the run".into(),
-                },
-                HarnessError::from,
-            )];
-        };
-        if let Err(e) = lifecycle(backend) {
-            return vec![e];
+        match self.remove_pods(backend, &[role.to_string()]).pop() {
+            Some(Err(errors)) => errors,
+            _ => Vec::new(),
         }
-        self.unmake_pod(Some(backend), &pod)
     }
 
-    /// Records the pod's namespace, then makes it where its node lives.
-    fn make_pod_netns(&mut self, pod: &PodPlan) -> Result<()> {
-        let node_host = &self.hosts[&self.plan.node_of(pod).netns];
-        let agent = node_host.agent().cloned();
-        if agent.is_none() {
-            self.state.namespaces.push(pod.netns.clone());
+    /// Stops the run's processes in `pod`'s namespace (by pid) and drops our handle of it,
+    /// since a netlink socket in a namespace keeps it, and its devices, alive. Returns the
+    /// agent that deletes it when it is on another machine.
+    fn release_pod_netns(&mut self, pod: &PodPlan) -> Option<Arc<AgentClient>> {
+        for (_, netns, pid) in self.procs.list() {
+            if netns == pod.netns {
+                self.procs.stop(&netns, pid);
+            }
         }
-        self.state.plan = Some(self.plan.clone());
-        self.state.save()?;
-        let host = match agent {
-            None => {
-                let host = Host::open(Netns::create(&pod.netns)?)?;
-                host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
-                host
-            }
-            Some(agent) => {
-                agent.call(
-                    Call::CreateNetns {
-                        name: pod.netns.clone(),
-                        sysctls: NEW_NAMESPACE_SYSCTLS
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                            .collect(),
-                    },
-                    CALL_TIMEOUT,
-                )?;
-                Host::remote(&pod.netns, Arc::clone(&agent))
-            }
-        };
-        self.hosts.insert(pod.netns.clone(), host);
-        Ok(())
+        let host = self.hosts.remove(&pod.netns);
+        host.as_ref()
+            .and_then(Host::agent)
+            .cloned()
+            .or_else(|| self.node_agent(pod))
     }
 
     /// A failed add undone; what the undoing met is only told (the add's error is returned).
@@ -198,32 +413,8 @@ impl Topology {
         }
         let mut gone = true;
         if pod.own_netns {
-            // The run's processes there first (stopped by pid), then our handle, then the
-            // namespace with everything still in it.
-            for (_, netns, pid) in self.procs.list() {
-                if netns == pod.netns {
-                    self.procs.stop(&netns, pid);
-                }
-            }
-            let host = self.hosts.remove(&pod.netns);
-            let agent = host
-                .as_ref()
-                .and_then(Host::agent)
-                .cloned()
-                .or_else(|| self.hosts[&self.plan.node_of(pod).netns].agent().cloned());
-            let deleted: Vec<HarnessError> = match agent {
-                Some(agent) => agent
-                    .call(
-                        Call::DeleteNetns {
-                            name: pod.netns.clone(),
-                        },
-                        CALL_TIMEOUT,
-                    )
-                    .err()
-                    .into_iter()
-                    .collect(),
-                None => state::destroy_namespaces(std::slice::from_ref(&pod.netns)),
-            };
+            let agent = self.release_pod_netns(pod);
+            let deleted = delete_pod_netns(&pod.netns, agent.as_ref());
             gone = deleted.is_empty();
             errors.extend(deleted);
         }
@@ -238,6 +429,62 @@ impl Topology {
             errors.push(e);
         }
         errors
+    }
+}
+
+/// Makes `pod`'s namespace where its node lives (here, or through the node's agent), with
+/// the sysctls of every namespace a run makes. The caller has recorded it in the run's
+/// state first.
+fn make_pod_host(pod: &PodPlan, agent: Option<Arc<AgentClient>>) -> Result<Host> {
+    match agent {
+        None => {
+            let host = Host::open(Netns::create(&pod.netns)?)?;
+            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+            Ok(host)
+        }
+        Some(agent) => {
+            agent.call(
+                Call::CreateNetns {
+                    name: pod.netns.clone(),
+                    sysctls: NEW_NAMESPACE_SYSCTLS
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                },
+                CALL_TIMEOUT,
+            )?;
+            Ok(Host::remote(&pod.netns, agent))
+        }
+    }
+}
+
+/// Deletes a pod's namespace with everything still in it (here, or through its machine's
+/// agent); every error.
+fn delete_pod_netns(name: &str, agent: Option<&Arc<AgentClient>>) -> Vec<HarnessError> {
+    match agent {
+        Some(agent) => agent
+            .call(
+                Call::DeleteNetns {
+                    name: name.to_string(),
+                },
+                CALL_TIMEOUT,
+            )
+            .err()
+            .into_iter()
+            .collect(),
+        None => state::destroy_namespaces(&[name.to_string()]),
+    }
+}
+
+/// A thread's result; a panic is an error, not a crash of the whole batch.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    h.join().unwrap_or_else(|_| Err(panicked()))
+}
+
+fn panicked() -> HarnessError {
+    HarnessError::Unsupported {
+        what: "a pod's thread panicked".into(),
+        fix: "report it as a bug of cnbench".into(),
     }
 }
 

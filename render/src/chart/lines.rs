@@ -110,7 +110,7 @@ pub(super) fn draw_lines<DB: DrawingBackend>(
                     pts.clone(),
                     ShapeStyle::from(c).stroke_width(3),
                 )))?;
-                for p in pts {
+                for p in pts.into_iter().filter(|_| ln.dots) {
                     d(cv.area
                         .draw(&Circle::new(p, 4, ShapeStyle::from(c).filled())))?;
                 }

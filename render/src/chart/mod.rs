@@ -148,6 +148,9 @@ pub(crate) struct Line {
     pub series: usize,
     pub points: Vec<(f64, f64)>,
     pub faint: bool,
+    /// Whether each point gets a dot: true for a few measured points, false for a curve of
+    /// many (a distribution), where dots would hide its shape.
+    pub dots: bool,
 }
 
 /// A point marked on its own (a scale point that did not converge): at `y`, or on the top

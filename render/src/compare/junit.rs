@@ -1,8 +1,9 @@
 //! JUnit XML of a comparison, for the test reports of CI systems, written by `quick-junit`.
 //!
 //! One `<testsuites>` with two `<testsuite>`s: `metrics` (one `<testcase>` per metric row,
-//! class name `cnbench.<backend>.<measurement>.<path>`, name the metric) and `checks` (one per
-//! compared check, class name `cnbench.<backend>.checks.<kind>`, name the subject; across
+//! class name `cnbench.<backend>.<measurement>.<path>`, name the metric's field name; its
+//! messages name it in words too: `round trip p50 (rtt_p50_ns) regressed: ...`) and `checks`
+//! (one per compared check, class name `cnbench.<backend>.checks.<kind>`, name the subject; across
 //! backends, one test case `cnbench.<backend>.checks.conformance` for the conformance
 //! verdicts, checks not being compared one by one, which the suite's `<system-out>` says).
 //! `<backend>` is the candidate's; the report's name says both when they differ (`cnbench
@@ -37,7 +38,7 @@ use super::wording::{
 };
 use crate::components;
 use crate::units::format_metric;
-use crate::words::plural;
+use crate::words::{metric_named, plural};
 
 /// The comparison as JUnit XML (see the module documentation).
 pub fn junit(cmp: &Comparison) -> String {
@@ -167,7 +168,10 @@ fn metric_case(backend: &str, m: &MetricComparison) -> TestCase {
         threshold_text(m)
     );
     let status = match m.verdict {
-        Verdict::Regression => failure(format!("{} regressed: {figures}", m.metric), &output),
+        Verdict::Regression => failure(
+            format!("{} regressed: {figures}", metric_named(&m.metric)),
+            &output,
+        ),
         Verdict::Inconclusive => {
             let mut status = TestCaseStatus::skipped();
             status.set_message(format!(
@@ -181,6 +185,8 @@ fn metric_case(backend: &str, m: &MetricComparison) -> TestCase {
         }
         _ => TestCaseStatus::success(),
     };
+    // The test case keeps the field name: CI systems track a test's history by its name, and
+    // the words may be reworded where the field name may not.
     case(classname, &m.metric, status, output)
 }
 

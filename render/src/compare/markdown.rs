@@ -32,6 +32,7 @@ use super::wording::{
 };
 use crate::escape::{code, code_span, markdown as escape};
 use crate::units::{format_metric, trim_number};
+use crate::words::metric_label;
 
 /// The comparison as Markdown for a pull-request comment (see the module documentation).
 pub fn markdown(cmp: &Comparison) -> String {
@@ -227,6 +228,15 @@ fn seconds(ms: u64) -> String {
 }
 
 /// A table of metric rows; `verdict_first` puts the verdict in the first column.
+/// A metric in words with its field name in code (what `--metric-threshold` takes):
+/// `round trip p50 `rtt_p50_ns``; a metric this build does not know by its field name alone.
+fn metric_cell(metric: &str) -> String {
+    match metric_label(metric) {
+        label if label == metric => format!("`{}`", code(metric)),
+        label => format!("{} `{}`", escape(label), code(metric)),
+    }
+}
+
 fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: bool) {
     let header = [
         "measurement",
@@ -255,7 +265,7 @@ fn metric_table(out: &mut String, rows: &[&MetricComparison], verdict_first: boo
     for m in rows {
         let mut cells = vec![
             escape(&m.case()),
-            format!("`{}`", code(&m.metric)),
+            metric_cell(&m.metric),
             escape(&format_metric(&m.metric, m.baseline_median)),
             escape(&format_metric(&m.metric, m.candidate_median)),
             escape(&change_text(m)),

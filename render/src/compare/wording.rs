@@ -13,7 +13,7 @@ use reports::{
 
 use crate::components;
 use crate::units::{format_metric, trim_number};
-use crate::words::{notable, plural, substrate_line};
+use crate::words::{metric_named, notable, plural, substrate_line};
 
 /// The change as text: `+12.3%`, `+2.0 pp`, `+inf`, `-` when there is none.
 pub fn change_text(m: &MetricComparison) -> String {
@@ -38,13 +38,14 @@ pub fn threshold_text(m: &MetricComparison) -> String {
     }
 }
 
-/// One line for a metric row: `tcp-rr cross-node rtt_p99_ns: 25.1 µs -> 31.2 µs (+24.3%,
-/// 95% interval [+20.1%, +30.0%], threshold 15%)`.
+/// One line for a metric row, the metric in words with its field name: `tcp-rr cross-node
+/// round trip p99 (rtt_p99_ns): 25.1 µs -> 31.2 µs (+24.3%, 95% interval [+20.1%, +30.0%],
+/// threshold 15%)`.
 pub fn describe_metric(m: &MetricComparison) -> String {
     let mut line = format!(
         "{} {}: {} -> {} ({}",
         m.case(),
-        m.metric,
+        metric_named(&m.metric),
         format_metric(&m.metric, m.baseline_median),
         format_metric(&m.metric, m.candidate_median),
         change_text(m)
@@ -304,8 +305,8 @@ mod tests {
         let p50 = c.metrics.iter().find(|m| m.metric == "rtt_p50_ns").unwrap();
         assert_eq!(
             describe_metric(p50),
-            "tcp-rr cross-node rtt_p50_ns: 14.5 µs -> 29.0 µs (+100.0%, 95% interval \
-             [+94.1%, +106.1%], threshold 5%)"
+            "tcp-rr cross-node round trip p50 (rtt_p50_ns): 14.5 µs -> 29.0 µs (+100.0%, 95% \
+             interval [+94.1%, +106.1%], threshold 5%)"
         );
         let max = c.metrics.iter().find(|m| m.metric == "rtt_max_ns").unwrap();
         assert_eq!(max.verdict, Verdict::Info);

@@ -176,6 +176,7 @@ pub(super) fn latency_cdf(model: &Model) -> Result<Figure, Omitted> {
                         series: key,
                         points: r,
                         faint: true,
+                        dots: false,
                     });
                 }
             }
@@ -183,6 +184,7 @@ pub(super) fn latency_cdf(model: &Model) -> Result<Figure, Omitted> {
                 series: key,
                 points: med,
                 faint: false,
+                dots: true,
             });
         }
     }

@@ -6,11 +6,13 @@
 use crate::chart::{color, Axis, BarChart, BarPanel, Body, Chart, Key, Mark};
 use crate::model::{cell, find, metric_stats, Case, Group, Model, PATHS};
 
+mod churn;
 mod costs;
 mod latency;
 mod scale;
 mod throughput;
 
+use churn::{churn_rate, reachable_cdf};
 use costs::{cpu_per_gb, device_xmits, per_packet, PerPacket};
 use latency::{latency, latency_cdf};
 use scale::scale;
@@ -47,6 +49,8 @@ pub(crate) fn build(model: &Model) -> (Vec<Figure>, Vec<Omitted>) {
     add(per_packet(model, PerPacket::Crossings));
     add(device_xmits(model));
     add(scale(model));
+    add(reachable_cdf(model));
+    add(churn_rate(model));
     (figures, omitted)
 }
 

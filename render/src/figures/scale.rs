@@ -81,6 +81,7 @@ pub(super) fn scale(model: &Model) -> Result<Figure, Omitted> {
                         series: *key,
                         points: pts,
                         faint: false,
+                        dots: true,
                     });
                 }
                 if i == 0 {

@@ -1,8 +1,10 @@
 //! The tables of a report, as plain data that the HTML and the Markdown writers both render:
 //! environment, parameters, conformance counts and evidence, plugin calls, headline medians
-//! with their ratio to host-net, costs, warnings and scale points.
+//! with their ratio to host-net, pod churn per concurrency level, costs, warnings and scale
+//! points.
 
 mod checks;
+mod churn;
 mod costs;
 mod faults;
 mod inputs;
@@ -11,6 +13,7 @@ mod results;
 mod scale;
 
 pub(crate) use checks::{conformance, evidence};
+pub(crate) use churn::{churn, churn_daemons};
 pub(crate) use costs::{costs, roles};
 pub(crate) use faults::{fault_evidence, faults};
 pub(crate) use inputs::{environment, inputs, parameters};

@@ -10,6 +10,13 @@ pub(super) fn headline_metrics(workload: &str) -> &'static [&'static str] {
     match workload {
         "tcp-stream" => &["throughput_bps"],
         "udp-stream" => &["packets_per_s", "throughput_bps", "loss_percent"],
+        // The rest of a churn level is in the churn table.
+        reports::churn::CHURN_WORKLOAD => &[
+            "pods_per_s",
+            "removed_per_s",
+            "reachable_p50_ns",
+            "reachable_p99_ns",
+        ],
         _ => &[
             "transactions_per_s",
             "rtt_p50_ns",

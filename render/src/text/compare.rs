@@ -10,6 +10,7 @@ use crate::compare::wording::{
     substrate_lines, summary_line, threshold_text, CHECKS_ACROSS,
 };
 use crate::units::format_metric;
+use crate::words::metric_named;
 
 /// The comparison as a plain-text report for a terminal: a header naming the backend (both
 /// sides, when their backends or backend options differ; where the runs lived, and the
@@ -58,7 +59,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
             rows.push(vec![
                 m.measurement.clone(),
                 m.path.clone(),
-                m.metric.clone(),
+                metric_named(&m.metric),
                 format_metric(&m.metric, m.baseline_median),
                 format_metric(&m.metric, m.candidate_median),
                 change_text(m),
@@ -78,7 +79,7 @@ pub fn compare_table(cmp: &Comparison) -> String {
                 format!(
                     "  {} {}: {}",
                     m.case(),
-                    m.metric,
+                    metric_named(&m.metric),
                     m.note.as_deref().unwrap_or("")
                 )
             })
@@ -214,7 +215,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\n  tcp-rr cross-node rtt_p50_ns: the interval crosses the threshold\n"),
+            text.contains(
+                "\n  tcp-rr cross-node round trip p50 (rtt_p50_ns): the interval crosses the \
+                 threshold\n"
+            ),
             "{text}"
         );
         assert!(text.contains("verdict: inconclusive: "), "{text}");

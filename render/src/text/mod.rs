@@ -5,6 +5,7 @@
 //! results to strings; printing is the caller's business.
 
 mod calibration;
+mod churn;
 mod compare;
 mod cost;
 mod fault;

@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 
 use reports::{CheckOutcome, CheckRecord, MeasurementRecord, RunResult, Sample};
 
+use super::churn::churn_section;
 use super::cost::cost_line;
 use super::fault::fault_table;
 use super::table::{columns, header};
 use crate::model::metric_stats;
 use crate::units::{
-    format_bps, format_bytes, format_metric, format_ns, format_percent, format_pps, format_rate,
-    format_share, sig3,
+    format_bps, format_bytes, format_metric, format_ns, format_percent, format_pods_per_s,
+    format_pps, format_rate, format_share, sig3,
 };
 use crate::words::{notable, plural, substrate_line};
 use crate::{components, plugin_calls};
@@ -110,7 +111,7 @@ fn churn_cycle_line(workload: &str, which: &str, c: &reports::ChurnSample) -> St
             _ => String::new(),
         }
     };
-    let mut line = format!("{workload}  {which}  {:.0} pods/s", c.pods_per_s);
+    let mut line = format!("{workload}  {which}  {}", format_pods_per_s(c.pods_per_s));
     line.push_str(&pct(|t| t.wired_ns, "wired"));
     line.push_str(&pct(|t| t.reachable_ns, "reachable"));
     line.push_str(&pct(|t| t.reachable_same_node_ns, "reachable same node"));
@@ -135,8 +136,9 @@ fn churn_cycle_line(workload: &str, which: &str, c: &reports::ChurnSample) -> St
 /// table of those calls per plugin and verb (calls, median, p90 and max wall time, the calls
 /// that did not end ok); the check counts (`checks: 88 passed, 0 failed, 0 expected failures,
 /// 2 not applicable`, the last only when some did not apply) with every failed check and every
-/// check that did not apply (with why); the faults, then a table with one row per measurement
-/// and headline metric (workload, path, datapath, placement, metric, n, median, min, max, CV,
+/// check that did not apply (with why); the faults; for pod churn, a table with one row per
+/// concurrency level and the daemons' file descriptors and memory (see [`crate::churn`]);
+/// then a table with one row per measurement and headline metric (workload, path, datapath, placement, metric, n, median, min, max, CV,
 /// and the ratio to the host-net baseline), the costs, and the warnings about noisy
 /// measurements.
 ///
@@ -179,6 +181,7 @@ pub fn summary(r: &RunResult) -> String {
         let _ = writeln!(out, "\nmeasurements: none");
         return out;
     }
+    churn_section(&mut out, r);
     let _ = writeln!(out, "\nmeasurements (n: repetitions, cv: stddev / mean):");
     measurement_table(&mut out, r);
 

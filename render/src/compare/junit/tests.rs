@@ -98,14 +98,14 @@ fn regressions_fail_and_inconclusive_rows_are_skipped() {
     assert_eq!(failed.len(), 6);
     assert_eq!(
         failed[1].0,
-        "rtt_p50_ns regressed: baseline 14.5 µs, candidate 29.0 µs, change +100.0% \
+        "round trip p50 (rtt_p50_ns) regressed: baseline 14.5 µs, candidate 29.0 µs, change +100.0% \
          (95% interval [+94.1%, +106.1%], threshold 5%)"
     );
     assert_eq!(failed[1].1, "regression");
     assert!(
-        failed[1]
-            .2
-            .starts_with("REGRESSION: tcp-rr cross-node rtt_p50_ns: 14.5 µs -> 29.0 µs"),
+        failed[1].2.starts_with(
+            "REGRESSION: tcp-rr cross-node round trip p50 (rtt_p50_ns): 14.5 µs -> 29.0 µs"
+        ),
         "{}",
         failed[1].2
     );

@@ -1,0 +1,454 @@
+//! One churn cycle: P pods added C at a time and watched until they answer, then removed C
+//! at a time and watched until they go silent, with what the cycle cost in CPU.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reports::{
+    CheckRecord, ChurnSample, DaemonCpu, Endpoint, MeasurementRecord, Placement, PodTimes,
+};
+
+use super::probe::{host_route, Observer, Prober, TargetId, Watch};
+use super::{node_of, ChurnSpec};
+use crate::backend::{Backend, Datapath};
+use crate::checks::record;
+use crate::cost::process::{cpu_ns, stat_cpu_ns};
+use crate::cost::CpuTimes;
+use crate::error::{HarnessError, Result};
+use crate::run::Topology;
+use crate::signals;
+
+/// How pods added by churn are told from the standing ones: the roles a cycle added.
+pub(super) struct Cycler {
+    prober: Prober,
+    /// The observer (index into the prober's list) of each node: its standing pod.
+    observer_of_node: Vec<usize>,
+    /// The observer pods' roles, by node.
+    observer_pods: Vec<String>,
+    spec: ChurnSpec,
+}
+
+/// One pod of a cycle.
+struct Churned {
+    role: String,
+    node: u32,
+    ip: std::net::Ipv4Addr,
+    times: PodTimes,
+    reach: Option<TargetId>,
+    reach_same: Option<TargetId>,
+    silence: Option<TargetId>,
+    withdrawal: Option<TargetId>,
+}
+
+impl Cycler {
+    /// Opens an observer in every node's standing pod and starts the prober.
+    pub(super) fn start(topo: &Topology, spec: &ChurnSpec) -> Result<Cycler> {
+        let plan = topo.plan();
+        let mut observers = Vec::new();
+        let mut observer_of_node = Vec::new();
+        let mut observer_pods = Vec::new();
+        for node in &plan.nodes {
+            let pod = plan
+                .pods
+                .iter()
+                .find(|p| p.node == node.index)
+                .ok_or_else(|| HarnessError::Unsupported {
+                    what: format!("node {} has no standing pod to observe from", node.role),
+                    fix: "use --pods-per-node 1 or more".into(),
+                })?;
+            let pod_ns = topo.hosts()[&pod.netns].require_local("a churn observer")?;
+            let node_ns = topo.hosts()[&node.netns].require_local("a churn observer's node")?;
+            observer_of_node.push(observers.len());
+            observer_pods.push(pod.role.clone());
+            observers.push(Observer::open(pod_ns, node_ns)?);
+        }
+        Ok(Cycler {
+            prober: Prober::start(observers, spec.probe_interval)?,
+            observer_of_node,
+            observer_pods,
+            spec: spec.clone(),
+        })
+    }
+
+    /// The (empty) measurement of concurrency level `c`.
+    pub(super) fn measurement(
+        &self,
+        topo: &Topology,
+        backend: &dyn Backend,
+        c: u32,
+    ) -> MeasurementRecord {
+        let plan = topo.plan();
+        let observer = plan
+            .pods
+            .iter()
+            .find(|p| p.role == self.observer_pods[self.observer_pods.len().min(2) - 1])
+            .expect("observers stand");
+        let nodes = plan.nodes.len();
+        MeasurementRecord {
+            workload: reports::churn::CHURN_WORKLOAD.into(),
+            variant: Some(reports::churn::variant(c)),
+            generator: "cnbench".into(),
+            client: Endpoint {
+                pod: observer.role.clone(),
+                netns: observer.netns.clone(),
+                ip: observer.ip.addr().to_string(),
+            },
+            server: Endpoint {
+                pod: "added pods".into(),
+                netns: String::new(),
+                ip: plan.spec.pod_cidr.to_string(),
+            },
+            path: if nodes > 1 { "cross-node" } else { "same-node" }.into(),
+            datapath: match backend.info().datapath {
+                Datapath::Kernel => Datapath::Kernel.as_str().into(),
+                other => other.as_str().into(),
+            },
+            placement: Placement {
+                kind: "unpinned".into(),
+                client_cpu: 0,
+                server_cpu: 0,
+                daemon_cpu: None,
+            },
+            repetitions: Vec::new(),
+            summary: Vec::new(),
+            costs: Vec::new(),
+            traced: None,
+            vs_baseline: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The observer watching a pod on `node` from another node (the next one), or from its
+    /// own node when there is no other.
+    fn other(&self, node: u32) -> usize {
+        let n = self.observer_of_node.len();
+        self.observer_of_node[(node as usize + 1) % n]
+    }
+
+    /// One cycle at concurrency `c`. Failed adds and removals, pods that never answered
+    /// and pods that never went silent are failed checks pushed to `checks`; only an
+    /// interruption or a batch that could not be made at all is an error (the pods added
+    /// so far are then left for [`remove_leftovers`]).
+    pub(super) fn cycle(
+        &mut self,
+        topo: &mut Topology,
+        backend: &dyn Backend,
+        c: u32,
+        checks: &mut Vec<CheckRecord>,
+    ) -> Result<ChurnSample> {
+        let nodes = topo.plan().nodes.len() as u32;
+        let cpu_before = CpuNow::read(topo);
+        let mut pods: Vec<Churned> = Vec::new();
+        let mut failed_adds = 0;
+
+        // 1. Adds, C at a time, each pod watched as soon as it is wired.
+        let order: Vec<u32> = (0..self.spec.pods).map(|i| node_of(i, nodes)).collect();
+        let adds_start = Instant::now();
+        let mut last_wired = adds_start;
+        for batch in order.chunks(c as usize) {
+            if signals::interrupted() {
+                return Err(HarnessError::Interrupted);
+            }
+            let issued = Instant::now();
+            let added = topo.add_pods(backend, batch)?;
+            for (&node, r) in batch.iter().zip(added) {
+                match r {
+                    Ok(a) => {
+                        last_wired = last_wired.max(a.wired_at);
+                        let ip = a.pod.ip.addr();
+                        let other = self.other(node);
+                        let same = self.observer_of_node[node as usize];
+                        pods.push(Churned {
+                            role: a.pod.role.clone(),
+                            node,
+                            ip,
+                            times: PodTimes {
+                                node,
+                                wired_ns: Some(ns(a.wired_at - issued)),
+                                ..PodTimes::default()
+                            },
+                            reach: (nodes > 1)
+                                .then(|| self.prober.watch(ip, other, Watch::Reach, issued)),
+                            reach_same: Some(self.prober.watch(ip, same, Watch::Reach, issued)),
+                            silence: None,
+                            withdrawal: None,
+                        });
+                    }
+                    Err(e) => {
+                        failed_adds += 1;
+                        checks.push(record(
+                            "churn-add",
+                            format!("a pod on node n{node}"),
+                            "added".into(),
+                            format!("error: {e}"),
+                            false,
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        let add_window = last_wired.saturating_duration_since(adds_start);
+
+        // 2. Every pod answers, or the limit passes.
+        let ids: Vec<TargetId> = pods
+            .iter()
+            .flat_map(|p| [p.reach, p.reach_same])
+            .flatten()
+            .collect();
+        self.prober.wait(&ids, self.spec.reach_limit);
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
+        for p in &mut pods {
+            p.times.reachable_ns = take(&self.prober, p.reach);
+            p.times.reachable_same_node_ns = take(&self.prober, p.reach_same);
+        }
+        let never: Vec<&str> = pods
+            .iter()
+            .filter(|p| {
+                let t = &p.times;
+                (nodes > 1 && t.reachable_ns.is_none()) || t.reachable_same_node_ns.is_none()
+            })
+            .map(|p| p.role.as_str())
+            .collect();
+        if !never.is_empty() {
+            checks.push(record(
+                "churn-reachable",
+                format!("{} pod(s) at concurrency {c}", never.len()),
+                format!("an answer within {}", secs(self.spec.reach_limit)),
+                format!("no answer from {}", listed(&never)),
+                false,
+                None,
+            ));
+        }
+        let never_reachable = pods
+            .iter()
+            .filter(|p| nodes > 1 && p.times.reachable_ns.is_none())
+            .count() as u32;
+
+        // 3. Removals, C at a time, each pod watched for silence (and withdrawal) from the
+        //    moment its removal is issued.
+        let removes_start = Instant::now();
+        let mut last_removed = removes_start;
+        for batch in pods.chunks_mut(c as usize) {
+            if signals::interrupted() {
+                return Err(HarnessError::Interrupted);
+            }
+            let issued = Instant::now();
+            for p in batch.iter_mut() {
+                let other = self.other(p.node);
+                p.silence = Some(self.prober.watch(p.ip, other, Watch::Silence, issued));
+                let other_node = &topo.plan().nodes[(p.node as usize + 1) % nodes as usize];
+                if nodes > 1 && host_route(topo.hosts()[&other_node.netns].nl(), p.ip) {
+                    p.withdrawal = Some(self.prober.watch(p.ip, other, Watch::Withdrawal, issued));
+                }
+            }
+            let roles: Vec<String> = batch.iter().map(|p| p.role.clone()).collect();
+            let removed = topo.remove_pods(backend, &roles);
+            for (p, r) in batch.iter_mut().zip(removed) {
+                match r {
+                    Ok(at) => {
+                        last_removed = last_removed.max(at);
+                        p.times.removed_ns = Some(ns(at - issued));
+                    }
+                    Err(errors) => checks.push(record(
+                        "churn-remove",
+                        p.role.clone(),
+                        "removed".into(),
+                        errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                        false,
+                        None,
+                    )),
+                }
+            }
+        }
+        let remove_window = last_removed.saturating_duration_since(removes_start);
+        let ids: Vec<TargetId> = pods
+            .iter()
+            .flat_map(|p| [p.silence, p.withdrawal])
+            .flatten()
+            .collect();
+        self.prober.wait(&ids, self.spec.reach_limit);
+        for p in &mut pods {
+            p.times.unreachable_ns = take(&self.prober, p.silence);
+            p.times.withdrawn_ns = take(&self.prober, p.withdrawal);
+        }
+        let loud: Vec<&str> = pods
+            .iter()
+            .filter(|p| p.times.unreachable_ns.is_none())
+            .map(|p| p.role.as_str())
+            .collect();
+        if !loud.is_empty() && !signals::interrupted() {
+            checks.push(record(
+                "churn-unreachable",
+                format!("{} removed pod(s) at concurrency {c}", loud.len()),
+                format!(
+                    "no answer within {} of the removal",
+                    secs(self.spec.reach_limit)
+                ),
+                format!("still answering (or never silent): {}", listed(&loud)),
+                false,
+                None,
+            ));
+        }
+
+        // 4. What it cost.
+        let cpu = CpuNow::read(topo).since(&cpu_before, self.spec.pods);
+        let per_s = |n: usize, d: Duration| {
+            if d.is_zero() {
+                f64::NAN
+            } else {
+                n as f64 / d.as_secs_f64()
+            }
+        };
+        let added = pods.len();
+        Ok(ChurnSample {
+            pods: self.spec.pods,
+            concurrency: c,
+            failed_adds,
+            never_reachable,
+            add_window_ns: ns(add_window),
+            pods_per_s: per_s(added, add_window),
+            remove_window_ns: ns(remove_window),
+            removed_per_s: per_s(
+                pods.iter().filter(|p| p.times.removed_ns.is_some()).count(),
+                remove_window,
+            ),
+            cpu_harness_ns_per_pod: cpu.harness,
+            cpu_daemons_ns_per_pod: cpu.daemons,
+            cpu_machine_ns_per_pod: cpu.machine,
+            cpu_by_daemon: cpu.by_kind,
+            times: pods.into_iter().map(|p| p.times).collect(),
+        })
+    }
+}
+
+/// Removes every pod that is not one of `standing` (a cycle stopped by an interruption or an
+/// error leaves some); every error.
+pub(super) fn remove_leftovers(
+    topo: &mut Topology,
+    backend: &dyn Backend,
+    standing: &[String],
+) -> Vec<HarnessError> {
+    let left: Vec<String> = topo
+        .plan()
+        .pods
+        .iter()
+        .filter(|p| !standing.contains(&p.role))
+        .map(|p| p.role.clone())
+        .collect();
+    topo.remove_pods(backend, &left)
+        .into_iter()
+        .filter_map(|r| r.err())
+        .flatten()
+        .collect()
+}
+
+fn take(prober: &Prober, id: Option<TargetId>) -> Option<u64> {
+    prober.take(&[id?]).pop().flatten().map(ns)
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+/// Up to ten names, and how many more.
+fn listed(names: &[&str]) -> String {
+    let mut s = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > 10 {
+        s.push_str(&format!(" and {} more", names.len() - 10));
+    }
+    s
+}
+
+/// CPU counters at one moment: this process (its own threads, and the programs it ran and
+/// reaped: CNI plugins, `ip`, `nft`), each daemon of the run, the machine.
+struct CpuNow {
+    own_ns: Option<u64>,
+    children_ns: Option<u64>,
+    daemons: BTreeMap<(String, u32), (String, u64)>,
+    machine: Option<CpuTimes>,
+}
+
+/// What a cycle cost, per pod, in nanoseconds.
+struct CpuPerPod {
+    harness: Option<f64>,
+    daemons: Option<f64>,
+    machine: Option<f64>,
+    by_kind: Vec<DaemonCpu>,
+}
+
+impl CpuNow {
+    fn read(topo: &Topology) -> CpuNow {
+        let me = stat_cpu_ns(std::process::id());
+        let mut daemons = BTreeMap::new();
+        for (what, netns, pid) in topo.daemons() {
+            if let Some(ns) = cpu_ns(pid) {
+                // `bird on n1` is of kind `bird`.
+                let kind = what.split(" on ").next().unwrap_or(&what).to_string();
+                daemons.insert((netns, pid), (kind, ns));
+            }
+        }
+        CpuNow {
+            own_ns: me.map(|m| m.0),
+            children_ns: me.map(|m| m.1),
+            daemons,
+            machine: CpuTimes::now().ok(),
+        }
+    }
+
+    /// The CPU spent since `before`, per pod of `pods`. A daemon that was not there at both
+    /// ends (restarted) counts from zero where it started.
+    fn since(&self, before: &CpuNow, pods: u32) -> CpuPerPod {
+        let per = |ns: u64| ns as f64 / f64::from(pods.max(1));
+        let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+        for (key, (kind, ns)) in &self.daemons {
+            let was = before.daemons.get(key).map_or(0, |d| d.1);
+            *by_kind.entry(kind.clone()).or_default() += ns.saturating_sub(was);
+        }
+        let total: u64 = by_kind.values().sum();
+        let children = match (before.children_ns, self.children_ns) {
+            (Some(a), Some(b)) if b > a => Some(b - a),
+            _ => None,
+        };
+        let mut kinds: Vec<DaemonCpu> = by_kind
+            .into_iter()
+            .map(|(what, ns)| DaemonCpu {
+                what,
+                ns_per_pod: per(ns),
+            })
+            .collect();
+        if let Some(c) = children {
+            kinds.push(DaemonCpu {
+                what: "programs cnbench ran (CNI plugins, tools)".into(),
+                ns_per_pod: per(c),
+            });
+        }
+        CpuPerPod {
+            harness: match (before.own_ns, self.own_ns) {
+                (Some(a), Some(b)) => Some(per(b.saturating_sub(a))),
+                _ => None,
+            },
+            daemons: (!self.daemons.is_empty()).then(|| per(total)),
+            machine: match (&before.machine, &self.machine) {
+                (Some(a), Some(b)) => Some(per(a.until(b).busy_ns)),
+                _ => None,
+            },
+            by_kind: kinds,
+        }
+    }
+}

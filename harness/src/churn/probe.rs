@@ -1,0 +1,436 @@
+//! Reachability of pods coming and going, from fixed observer pods: ICMP echo from a raw
+//! socket in each observer, every interval (1 ms) to every pod being watched, on one
+//! thread of its own, while the adds and removals go on.
+//!
+//! Why ICMP from pods: it is what the article and the checks use to say a pod is reachable,
+//! it needs nothing running in the new pod (its kernel answers as soon as its address and
+//! routes are in place and the path to it is), and one raw socket per observer serves every
+//! target. Why every 1 ms: the times being measured are a few milliseconds for a bridge port
+//! and tens to hundreds for a BGP announcement, so 1 ms resolves both, and at most
+//! [`MAX_PER_TICK`] echoes per tick keep the probing itself (about 64,000 packets per second
+//! at most) from being what loads the machine when many pods wait at once; beyond that the
+//! targets share the ticks in turn and each is probed less often.
+//!
+//! Each echo carries the target's serial number and the probe's, so a late answer to an
+//! earlier probe is never taken for the current one. A pod being watched for *silence*
+//! (after its removal was issued) counts as unreachable from the send time of the first
+//! echo after its last answered one, once [`QUIET`] has passed without an answer.
+//!
+//! The prober also watches the observer's *node* for withdrawal: whether its routing table
+//! still has a host route (/32) to a removed pod, polled on the same ticks.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Slice, Icmpv4Type, Ipv4HeaderSlice};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::error::{HarnessError, Result};
+use crate::netlink::Netlink;
+use crate::netns::Netns;
+
+/// Most echoes sent per tick, over every target (see the module doc).
+pub const MAX_PER_TICK: usize = 64;
+
+/// How long a pod being watched for silence must stay unanswered before its silence counts.
+pub const QUIET: Duration = Duration::from_millis(200);
+
+/// One observer: a raw ICMP socket in a pod, and a netlink handle in that pod's node.
+pub struct Observer {
+    /// The observer pod's namespace name (for messages).
+    pub pod: String,
+    socket: Socket,
+    node: Netlink,
+}
+
+impl Observer {
+    /// Opens the socket in `pod`'s namespace and the netlink handle in `node`'s.
+    pub fn open(pod: &Netns, node: &Netns) -> Result<Observer> {
+        let socket = pod
+            .run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)))?
+            .map_err(|e| HarnessError::Unsupported {
+                what: format!("a raw ICMP socket in {}: {e}", pod.name()),
+                fix: "run cnbench as root".into(),
+            })?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| HarnessError::io("making the observer's socket non-blocking", e))?;
+        Ok(Observer {
+            pod: pod.name().to_string(),
+            socket,
+            node: Netlink::open(node)?,
+        })
+    }
+}
+
+/// What a target is watched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Its first answered echo.
+    Reach,
+    /// The first echo of those that stay unanswered.
+    Silence,
+    /// No host route to it left in the observer's node.
+    Withdrawal,
+}
+
+/// A target being watched, by its serial number.
+pub type TargetId = u32;
+
+struct Target {
+    ip: Ipv4Addr,
+    observer: usize,
+    watch: Watch,
+    since: Instant,
+    /// Probes sent so far, and when each was sent (for silence: the send times).
+    sent: Vec<Instant>,
+    /// The highest probe number answered.
+    answered: Option<u32>,
+    last_answer: Option<Instant>,
+    /// When what it is watched for happened.
+    done: Option<Instant>,
+    /// Next tick it may be probed at (targets take turns when there are many).
+    next: Instant,
+}
+
+struct Shared {
+    targets: Mutex<HashMap<TargetId, Target>>,
+    stop: AtomicBool,
+    serial: Mutex<u32>,
+}
+
+/// The prober: a thread probing every watched target from its observer.
+pub struct Prober {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    interval: Duration,
+}
+
+impl Prober {
+    /// Starts probing from `observers` every `interval`.
+    pub fn start(observers: Vec<Observer>, interval: Duration) -> Result<Prober> {
+        let shared = Arc::new(Shared {
+            targets: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            serial: Mutex::new(0),
+        });
+        let id = (std::process::id() as u16) ^ 0x5a17;
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("churn-prober".into())
+            .spawn(move || run(&s, &observers, id, interval))
+            .map_err(|e| HarnessError::io("starting the churn prober", e))?;
+        Ok(Prober {
+            shared,
+            thread: Some(thread),
+            interval,
+        })
+    }
+
+    /// Watches `ip` from observer `observer` (its index in the list given to
+    /// [`Prober::start`]) for `watch`, timed from `since`.
+    pub fn watch(&self, ip: Ipv4Addr, observer: usize, watch: Watch, since: Instant) -> TargetId {
+        let id = {
+            let mut s = lock(&self.shared.serial);
+            *s = s.wrapping_add(1);
+            *s
+        };
+        lock(&self.shared.targets).insert(
+            id,
+            Target {
+                ip,
+                observer,
+                watch,
+                since,
+                sent: Vec::new(),
+                answered: None,
+                last_answer: None,
+                done: None,
+                next: Instant::now(),
+            },
+        );
+        id
+    }
+
+    /// Waits until every target of `ids` is done, or `limit` passed, or an interruption.
+    pub fn wait(&self, ids: &[TargetId], limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let pending = {
+                let t = lock(&self.shared.targets);
+                ids.iter()
+                    .any(|id| t.get(id).is_some_and(|x| x.done.is_none()))
+            };
+            if !pending || Instant::now() >= deadline || crate::signals::interrupted() {
+                return;
+            }
+            std::thread::sleep(self.interval);
+        }
+    }
+
+    /// How long after its start each target of `ids` did what it was watched for (none:
+    /// not within the wait), and forgets them.
+    pub fn take(&self, ids: &[TargetId]) -> Vec<Option<Duration>> {
+        let mut t = lock(&self.shared.targets);
+        ids.iter()
+            .map(|id| {
+                let x = t.remove(id)?;
+                Some(x.done?.saturating_duration_since(x.since))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The probing loop: each tick, send what is due, read every answer until the next tick,
+/// settle silences and withdrawals.
+fn run(shared: &Shared, observers: &[Observer], id: u16, interval: Duration) {
+    let mut buf = vec![MaybeUninit::<u8>::uninit(); 2048];
+    let mut next_tick = Instant::now();
+    let mut turn = 0usize;
+    while !shared.stop.load(Ordering::Relaxed) {
+        next_tick += interval;
+        let now = Instant::now();
+        if next_tick < now {
+            // Behind (the machine was busy): start again from now rather than catch up in
+            // a burst.
+            next_tick = now + interval;
+        }
+        send_due(shared, observers, id, interval, &mut turn);
+        withdrawals(shared, observers);
+        // Answers until the next tick, each timed as it is read.
+        loop {
+            let left = next_tick.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if !wait_readable(observers, left) {
+                continue;
+            }
+            for (o, obs) in observers.iter().enumerate() {
+                read_answers(shared, o, obs, id, &mut buf);
+            }
+        }
+        settle_silences(shared);
+    }
+}
+
+/// Sends one echo to every target due (at most [`MAX_PER_TICK`], in turn).
+fn send_due(
+    shared: &Shared,
+    observers: &[Observer],
+    id: u16,
+    interval: Duration,
+    turn: &mut usize,
+) {
+    let now = Instant::now();
+    let mut t = lock(&shared.targets);
+    let mut due: Vec<TargetId> = t
+        .iter()
+        .filter(|(_, x)| x.done.is_none() && x.watch != Watch::Withdrawal && x.next <= now)
+        .map(|(k, _)| *k)
+        .collect();
+    due.sort_unstable();
+    let n = due.len();
+    if n == 0 {
+        return;
+    }
+    // Those whose turn it is: a window of MAX_PER_TICK that moves on every tick.
+    let start = *turn % n;
+    *turn = turn.wrapping_add(MAX_PER_TICK);
+    let rounds = n.div_ceil(MAX_PER_TICK) as u32;
+    for k in 0..n.min(MAX_PER_TICK) {
+        let serial = due[(start + k) % n];
+        let x = t.get_mut(&serial).expect("listed");
+        let probe = x.sent.len() as u32;
+        let mut payload = [0u8; 8];
+        payload[..4].copy_from_slice(&serial.to_be_bytes());
+        payload[4..].copy_from_slice(&probe.to_be_bytes());
+        let hdr = Icmpv4Header::with_checksum(
+            Icmpv4Type::EchoRequest(IcmpEchoHeader {
+                id,
+                seq: probe as u16,
+            }),
+            &payload,
+        );
+        let mut pkt = hdr.to_bytes().to_vec();
+        pkt.extend_from_slice(&payload);
+        let dest = SockAddr::from(SocketAddrV4::new(x.ip, 0));
+        // A send that fails (no route yet: ENETUNREACH) is a probe that got no answer.
+        let _ = observers[x.observer].socket.send_to(&pkt, &dest);
+        x.sent.push(Instant::now());
+        x.next = now + interval * rounds;
+    }
+}
+
+/// Targets watched for withdrawal: done once their observer's node has no host route left.
+fn withdrawals(shared: &Shared, observers: &[Observer]) {
+    let mut t = lock(&shared.targets);
+    let mut by_observer: HashMap<usize, Vec<TargetId>> = HashMap::new();
+    for (k, x) in t.iter() {
+        if x.watch == Watch::Withdrawal && x.done.is_none() {
+            by_observer.entry(x.observer).or_default().push(*k);
+        }
+    }
+    for (o, ids) in by_observer {
+        // One dump per node serves every target of its observer.
+        let Ok(routes) = observers[o].node.routes() else {
+            continue;
+        };
+        let now = Instant::now();
+        for k in ids {
+            let x = t.get_mut(&k).expect("listed");
+            let still = routes
+                .iter()
+                .any(|r| r.dst.prefix_len() == 32 && r.dst.addr() == x.ip);
+            if !still {
+                x.done = Some(now);
+            }
+        }
+    }
+}
+
+/// Whether `nl`'s namespace has a host route (/32) to `ip`.
+pub fn host_route(nl: &Netlink, ip: Ipv4Addr) -> bool {
+    nl.routes()
+        .map(|rs| {
+            rs.iter()
+                .any(|r| r.dst.prefix_len() == 32 && r.dst.addr() == ip)
+        })
+        .unwrap_or(false)
+}
+
+/// Waits up to `limit` for an answer on any observer socket; true when one may be there.
+fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
+    let mut fds: Vec<libc::pollfd> = observers
+        .iter()
+        .map(|o| libc::pollfd {
+            fd: o.socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = limit.as_micros().div_ceil(1000).min(1000) as libc::c_int;
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that outlives the call.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    n > 0
+}
+
+/// Reads every answer waiting on observer `o`'s socket.
+fn read_answers(shared: &Shared, o: usize, obs: &Observer, id: u16, buf: &mut [MaybeUninit<u8>]) {
+    loop {
+        let n = match obs.socket.recv(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        let at = Instant::now();
+        // SAFETY: recv initialized the first `n` bytes of `buf`.
+        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        let Some((serial, probe)) = echo_reply(bytes, id) else {
+            continue;
+        };
+        let mut t = lock(&shared.targets);
+        let Some(x) = t.get_mut(&serial) else {
+            continue;
+        };
+        if x.observer != o || x.done.is_some() {
+            continue;
+        }
+        match x.watch {
+            Watch::Reach => x.done = Some(at),
+            Watch::Silence => {
+                x.answered = Some(x.answered.map_or(probe, |a| a.max(probe)));
+                x.last_answer = Some(at);
+            }
+            Watch::Withdrawal => {}
+        }
+    }
+}
+
+/// The target serial and probe number of an echo reply of ours (IPv4 header first, as a raw
+/// socket gives it).
+fn echo_reply(bytes: &[u8], id: u16) -> Option<(TargetId, u32)> {
+    let ip = Ipv4HeaderSlice::from_slice(bytes).ok()?;
+    let icmp = Icmpv4Slice::from_slice(&bytes[ip.slice().len()..]).ok()?;
+    let Icmpv4Type::EchoReply(echo) = icmp.icmp_type() else {
+        return None;
+    };
+    let payload = icmp.payload();
+    if echo.id != id || payload.len() < 8 {
+        return None;
+    }
+    let serial = u32::from_be_bytes(payload[..4].try_into().ok()?);
+    let probe = u32::from_be_bytes(payload[4..8].try_into().ok()?);
+    Some((serial, probe))
+}
+
+/// A target watched for silence is done once [`QUIET`] passed since its last answer (or
+/// since it was first probed, when nothing answered): unreachable from the first echo after
+/// the last answered one.
+fn settle_silences(shared: &Shared) {
+    let now = Instant::now();
+    let mut t = lock(&shared.targets);
+    for x in t.values_mut() {
+        if x.watch != Watch::Silence || x.done.is_some() || x.sent.is_empty() {
+            continue;
+        }
+        let quiet_since = x.last_answer.unwrap_or(x.sent[0]);
+        if now.saturating_duration_since(quiet_since) < QUIET {
+            continue;
+        }
+        let first_unanswered = x.answered.map_or(0, |a| a as usize + 1);
+        if let Some(&sent) = x.sent.get(first_unanswered) {
+            x.done = Some(sent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_ours_only_with_our_id_and_a_payload() {
+        let payload = [0, 0, 0, 7, 0, 0, 0, 3];
+        let icmp = Icmpv4Header::with_checksum(
+            Icmpv4Type::EchoReply(IcmpEchoHeader { id: 42, seq: 3 }),
+            &payload,
+        );
+        let mut body = icmp.to_bytes().to_vec();
+        body.extend_from_slice(&payload);
+        let ip = etherparse::Ipv4Header::new(
+            body.len() as u16,
+            64,
+            etherparse::IpNumber::ICMP,
+            [10, 0, 0, 2],
+            [10, 0, 0, 1],
+        )
+        .unwrap();
+        let mut pkt = ip.to_bytes().to_vec();
+        pkt.extend_from_slice(&body);
+        assert_eq!(echo_reply(&pkt, 42), Some((7, 3)));
+        assert_eq!(echo_reply(&pkt, 43), None);
+        assert_eq!(echo_reply(&pkt[..pkt.len() - 4], 42), None);
+    }
+}
