@@ -187,6 +187,28 @@ fn scale_refuses_bad_input() {
 }
 
 #[rustfmt::skip]
+const CHURN: &[(&str, &str)] = &[
+    ("churn -b bridge --pods 0", "--pods 0: add at least one pod per cycle"),
+    ("churn -b bridge --pods 8 --concurrency 9", "--concurrency 9: use 1 to --pods (8)"),
+    ("churn -b bridge --pods 8 --concurrency 2,0", "--concurrency 0: use 1 to --pods (8)"),
+    ("churn -b bridge --cycles 0", "--cycles 0: run at least one cycle"),
+    ("churn -b bridge --pod-cidr 10.70.0.0/28 --pods 20", "more pods than the pod blocks hold"),
+    ("churn -b vxlan --pods 499", "at most 498 fit (the planner's limit of 500 pods)"),
+    ("churn -b host-net", "its pods share their node's namespace"),
+    ("churn -b bridge --probe-interval 0", "--probe-interval 0: use 0.1 to 1000 milliseconds"),
+    ("churn -b bridge --reach-limit 0", "--reach-limit 0: use 0.001 to 600 seconds"),
+    ("churn -b bgp --bgp-announce pod --pod-wiring cni --cni-conf examples/cni/cbr0.conflist",
+     "--bgp-announce pod needs cnbench's own pod wiring"),
+    ("churn -b bridge --json {dir}/missing/churn.json", "pick a --json path"),
+    ("PATH={dir}/bin churn -b bgp", "install Debian's bird2"),
+];
+
+#[test]
+fn churn_refuses_bad_input() {
+    assert_refused("churn", CHURN);
+}
+
+#[rustfmt::skip]
 const COMPARE: &[(&str, &str)] = &[
     ("compare {dir}/good.json", "not provided: <CANDIDATE.json>"),
     ("compare {dir}/missing.json {dir}/good.json", "No such file"),

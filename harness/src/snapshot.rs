@@ -71,7 +71,7 @@ impl Snapshot {
             ),
             Err(e) => s.unreadable.push(format!("addresses: {e}")),
         }
-        match nl.routes() {
+        match nl.route_lines() {
             Ok(routes) => s.items.extend(routes.iter().map(|r| format!("route {r}"))),
             Err(e) => s.unreadable.push(format!("routes: {e}")),
         }

@@ -10,6 +10,14 @@ use harness::state::Mode;
 use harness::HarnessError;
 
 use super::{exe, finish, new_result, open_json, plan_for_request, seconds};
+
+/// A duration given in milliseconds, within `min..=max`.
+fn milliseconds(option: &str, v: f64, min: f64, max: f64) -> Result<std::time::Duration> {
+    if !(v.is_finite() && v >= min && v <= max) {
+        anyhow::bail!("--{option} {v}: use {min} to {max} milliseconds");
+    }
+    Ok(std::time::Duration::from_secs_f64(v / 1000.0))
+}
 use crate::cli::ChurnArgs;
 use crate::output::Printer;
 use crate::ExitCode;
@@ -31,8 +39,7 @@ pub fn churn(args: &ChurnArgs) -> Result<ExitCode> {
         pods: args.pods,
         concurrency: args.concurrency.clone(),
         cycles: args.cycles,
-        probe_interval: seconds("probe-interval", args.probe_interval / 1000.0, 0.0001, 1.0)
-            .context("--probe-interval is in milliseconds: use 0.1 to 1000")?,
+        probe_interval: milliseconds("probe-interval", args.probe_interval, 0.1, 1000.0)?,
         reach_limit: seconds("reach-limit", args.reach_limit, 0.001, 600.0)?,
     };
     churn::validate(backend.as_ref(), &plan, &spec).map_err(HarnessError::from)?;

@@ -56,12 +56,13 @@ pub fn namespaces_of(id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The run id from `cnbench run`'s first line (`cnbench run <id>: ...`).
+/// The run id from `cnbench run`'s (or `churn`'s) first line (`cnbench run <id>: ...`).
 pub fn run_id_of(stdout: &str) -> String {
     stdout
         .lines()
         .find_map(|l| {
             l.strip_prefix("cnbench run ")
+                .or_else(|| l.strip_prefix("cnbench churn "))
                 .or_else(|| l.strip_prefix("run "))
         })
         .and_then(|rest| rest.split([':', ' ']).next())
@@ -186,6 +187,13 @@ impl Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
         panic!("cnbench did not exit within {limit:?}");
+    }
+
+    /// Takes every line printed so far into `seen` (after [`Running::wait`]: all of them).
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(line);
+        }
     }
 
     /// Sends a signal to the process (by pid).

@@ -184,10 +184,17 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
     let mut trial = plan.clone();
     for i in 0..spec.pods {
         if let Err(e) = trial.add_pod(node_of(i, nodes)) {
+            let why = match e {
+                PlanError::Invalid { why, .. } => why,
+                other => other.to_string(),
+            };
             return Err(invalid(
                 "pods",
                 spec.pods.to_string(),
-                format!("more pods than the pod blocks hold ({e}); use fewer pods or more --nodes"),
+                format!(
+                    "more pods than the pod blocks hold: {i} fit, then {why}; use fewer pods \
+                     or more --nodes"
+                ),
             ));
         }
     }

@@ -192,6 +192,59 @@ impl Netlink {
 
     /// Every IPv4 unicast route of the main table, with device names resolved.
     pub fn routes(&self) -> Result<Vec<KernelRoute>> {
+        let mut out: Vec<KernelRoute> = self
+            .dump_routes()?
+            .into_iter()
+            .filter(|(kind, table, _)| {
+                *kind == RouteType::Unicast && *table == u32::from(RouteHeader::RT_TABLE_MAIN)
+            })
+            .map(|(_, _, r)| r)
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every IPv4 route but the kernel's own local table, as lines: unicast routes of the
+    /// main table as [`Netlink::routes`] shows them (`10.20.1.0/24 via ...`), any other kind
+    /// or table named (`blackhole 10.20.0.0/24 proto bird`, `... table 100`). What a
+    /// snapshot compares: a blackhole or another table's route is state too.
+    pub fn route_lines(&self) -> Result<Vec<String>> {
+        // RT_TABLE_LOCAL (linux/rtnetlink.h): the kernel's routes for local and broadcast
+        // addresses, which follow the addresses.
+        const LOCAL: u32 = 255;
+        let main = u32::from(RouteHeader::RT_TABLE_MAIN);
+        let mut out: Vec<String> = self
+            .dump_routes()?
+            .into_iter()
+            .filter(|(_, table, _)| *table != LOCAL)
+            .map(|(kind, table, r)| {
+                let mut line = match kind {
+                    RouteType::Unicast => r.to_string(),
+                    other => format!(
+                        "{} {} proto {}",
+                        format!("{other:?}").to_lowercase(),
+                        r.dst,
+                        match r.proto {
+                            RouteProto::Kernel => "kernel".to_string(),
+                            RouteProto::Boot => "boot".to_string(),
+                            RouteProto::Static => "static".to_string(),
+                            RouteProto::Bird => "bird".to_string(),
+                            RouteProto::Other(n) => n.to_string(),
+                        }
+                    ),
+                };
+                if table != main {
+                    line.push_str(&format!(" table {table}"));
+                }
+                line
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every IPv4 route of every table: its kind, its table, and the route.
+    fn dump_routes(&self) -> Result<Vec<(RouteType, u32, KernelRoute)>> {
         let links = self.links()?;
         let name_of = |i: u32| super::link_name(&links, i);
         let mut req = RouteMessage::default();
@@ -217,34 +270,33 @@ impl Netlink {
                     _ => {}
                 }
             }
-            if table != u32::from(RouteHeader::RT_TABLE_MAIN) || r.header.kind != RouteType::Unicast
-            {
-                continue;
-            }
             let Ok(dst) = Ipv4Net::new(dst, r.header.destination_prefix_length) else {
                 continue;
             };
-            out.push(RouteSpec {
-                dst,
-                via,
-                dev: oif.map(name_of).unwrap_or_default(),
-                proto: match r.header.protocol {
-                    RouteProtocol::Kernel => RouteProto::Kernel,
-                    RouteProtocol::Boot => RouteProto::Boot,
-                    RouteProtocol::Static => RouteProto::Static,
-                    RouteProtocol::Bird => RouteProto::Bird,
-                    other => RouteProto::Other(u8::from(other)),
+            out.push((
+                r.header.kind,
+                table,
+                RouteSpec {
+                    dst,
+                    via,
+                    dev: oif.map(name_of).unwrap_or_default(),
+                    proto: match r.header.protocol {
+                        RouteProtocol::Kernel => RouteProto::Kernel,
+                        RouteProtocol::Boot => RouteProto::Boot,
+                        RouteProtocol::Static => RouteProto::Static,
+                        RouteProtocol::Bird => RouteProto::Bird,
+                        other => RouteProto::Other(u8::from(other)),
+                    },
+                    scope: match r.header.scope {
+                        NlScope::Link => RouteScope::Link,
+                        NlScope::Host => RouteScope::Host,
+                        _ => RouteScope::Universe,
+                    },
+                    src,
+                    onlink: r.header.flags.contains(RouteFlags::Onlink),
                 },
-                scope: match r.header.scope {
-                    NlScope::Link => RouteScope::Link,
-                    NlScope::Host => RouteScope::Host,
-                    _ => RouteScope::Universe,
-                },
-                src,
-                onlink: r.header.flags.contains(RouteFlags::Onlink),
-            });
+            ));
         }
-        out.sort();
         Ok(out)
     }
 }
