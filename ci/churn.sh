@@ -33,6 +33,9 @@
 # median, bound, PASS/MISS), the cnbench/baseline ratios of wired p50 and pods/s at each c
 # (cni's too), every level's figures, and how busy the machine was (the baseline's
 # other_cpu_pct: above 40 % the sitting is flagged as busy).
+# A target the machine cannot hold (bgp's 490 pods against the kernel's one neighbour table,
+# net.ipv4.neigh.default.gc_thresh3) is listed as BLOCKED with why, and measured at the size
+# that fits; it does not change the exit status.
 # Exit status: 0 every target met; 1 a target missed (or a cnbench check failed); 2 a run
 # failed (cnbench churn exited other than 0 or 1, the baseline other than 0) or a target's
 # figure is missing, bad options, not root, or something the script needs is missing.
@@ -87,6 +90,20 @@ fi
 LEVELS=(1 8)
 BGP_NODES=10
 BGP_C=8
+# One kernel holds the neighbour entries of every namespace here (nodes of a real cluster
+# each have their own): past net.ipv4.neigh.default.gc_thresh3 it refuses new ones, and
+# cnbench refuses a churn that would need more (about 4 per pod; see harness/src/churn).
+# The bgp target's 490 pods need about 2090; with the default 1024 the run is sized to what
+# fits and the 490-pod target is reported as blocked (raise gc_thresh3 to measure it; this
+# script never changes the machine's settings).
+BGP_WANT=$BGP_PODS
+BGP_BLOCKED=
+NEIGH_MAX=$(cat /proc/sys/net/ipv4/neigh/default/gc_thresh3 2>/dev/null || echo 0)
+BGP_FIT=$(( (NEIGH_MAX - BGP_NODES * (BGP_NODES - 1)) / 4 - BGP_NODES ))
+if [ "$BGP_FIT" -lt "$BGP_PODS" ]; then
+    BGP_PODS=$BGP_FIT
+    BGP_BLOCKED="$BGP_WANT pods over $BGP_NODES nodes need about $(( 4 * (BGP_WANT + BGP_NODES) + BGP_NODES * (BGP_NODES - 1) )) neighbour entries in this machine's one table, which holds $NEIGH_MAX (net.ipv4.neigh.default.gc_thresh3); measured at $BGP_PODS pods instead"
+fi
 
 [ -n "$OUT" ] || OUT=$(mktemp -d /tmp/cnbench-churn.XXXXXX)
 mkdir -p "$OUT" || usage_err "cannot create $OUT"
@@ -319,6 +336,9 @@ for b in bridge vxlan; do
     done
 done
 g=$(med "$OUT/bgp-c$BGP_C.json" "$BGP_C" reachable_p99_ns)
+if [ -n "$BGP_BLOCKED" ]; then
+    ROWS+=("bgp rr /32s reachable (other node) p99, $BGP_WANT pods/$BGP_NODES nodes, c=$BGP_C|-|<= 2000 ms|BLOCKED")
+fi
 target "bgp rr /32s reachable (other node) p99, $BGP_PODS pods/$BGP_NODES nodes, c=$BGP_C" "$g" "<=" 2000000000 \
     "$(ms "$g")" "<= 2000 ms"
 
@@ -424,6 +444,7 @@ for c in "${LEVELS[@]}"; do
 done
 SITTING="Sitting: load average $LOAD_START at start, $LOAD_END at the end; other work on the machine during the baseline: $OTHER of its $(nproc) cores."
 [ "$BUSY" -eq 0 ] || SITTING+=" Busy (above 40 %): every figure is slower than on a quiet machine; judge the targets on a quiet one."
+[ -z "$BGP_BLOCKED" ] || SITTING+=" Blocked: $BGP_BLOCKED."
 
 [ "${#FAILED_CHECKS[@]}" -eq 0 ] || MISSED=1
 if [ "${#FAILED_RUNS[@]}" -gt 0 ]; then

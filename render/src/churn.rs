@@ -81,11 +81,13 @@ pub(crate) struct Level {
     pub never_reachable: u32,
 }
 
-/// The p50 and p99 of one time over every pod of a level, in nanoseconds.
+/// The p50, p90, p99 and largest of one time over every pod of a level, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Percentiles {
     pub p50: f64,
+    pub p90: f64,
     pub p99: f64,
+    pub max: f64,
 }
 
 /// Whether `m` is a churn measurement.
@@ -133,7 +135,9 @@ fn percentiles(m: &MeasurementRecord, field: Field) -> Option<Percentiles> {
     let sorted = sorted_times(m, field);
     Some(Percentiles {
         p50: reports::percentile_sorted(&sorted, 50.0)?,
+        p90: reports::percentile_sorted(&sorted, 90.0)?,
         p99: reports::percentile_sorted(&sorted, 99.0)?,
+        max: reports::percentile_sorted(&sorted, 100.0)?,
     })
 }
 
@@ -214,9 +218,13 @@ pub(crate) fn head(levels: &[Level]) -> Vec<(&'static str, bool)> {
         ("cycles", true),
         ("pods/s", true),
         ("wired p50", true),
+        ("wired p90", true),
         ("wired p99", true),
+        ("wired max", true),
         ("reachable p50", true),
+        ("reachable p90", true),
         ("reachable p99", true),
+        ("reachable max", true),
         ("same node p50", true),
         ("removed p50", true),
         ("unreachable p50", true),
@@ -242,7 +250,9 @@ fn with_withdrawn(levels: &[Level]) -> bool {
 pub(crate) fn cells(level: &Level, levels: &[Level], none: &str) -> Vec<String> {
     let ns = |v: Option<f64>| v.map(format_ns).unwrap_or_else(|| MISSING.to_owned());
     let p50 = |p: Option<Percentiles>| ns(p.map(|p| p.p50));
+    let p90 = |p: Option<Percentiles>| ns(p.map(|p| p.p90));
     let p99 = |p: Option<Percentiles>| ns(p.map(|p| p.p99));
+    let max = |p: Option<Percentiles>| ns(p.map(|p| p.max));
     let mut cells = vec![
         level.concurrency.to_string(),
         level.pods_text(),
@@ -252,9 +262,13 @@ pub(crate) fn cells(level: &Level, levels: &[Level], none: &str) -> Vec<String> 
             .map(format_pods_per_s)
             .unwrap_or_else(|| MISSING.to_owned()),
         p50(level.wired),
+        p90(level.wired),
         p99(level.wired),
+        max(level.wired),
         p50(level.reachable),
+        p90(level.reachable),
         p99(level.reachable),
+        max(level.reachable),
         p50(level.reachable_same_node),
         p50(level.removed),
         p50(level.unreachable),

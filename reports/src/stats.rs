@@ -202,6 +202,11 @@ pub fn two_modes(values: &[f64]) -> Option<(f64, usize, f64, usize)> {
     })
 }
 
+/// Whether `metric` is one of pod churn's (`cnbench churn`), whose repetitions are cycles.
+fn is_churn(metric: &str) -> bool {
+    crate::churn::ChurnSample::higher_is_better(metric).is_some()
+}
+
 /// Share of one CPU that work outside the run may use during a repetition before the
 /// repetition is flagged as disturbed (25 %).
 pub const DISTURBED_CPU_SHARE: f64 = 0.25;
@@ -209,6 +214,13 @@ pub const DISTURBED_CPU_SHARE: f64 = 0.25;
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // A churn cycle's length is its pods', and its repetitions are cycles.
+            Warning::HighVariation { metric, cv } if is_churn(metric) => write!(
+                f,
+                "{metric} varies by {:.0}% between cycles: use more --pods, more --cycles, \
+                 or a quieter machine",
+                cv * 100.0
+            ),
             Warning::HighVariation { metric, cv } => write!(
                 f,
                 "{metric} varies by {:.0}% between repetitions: use a longer --duration, \
@@ -230,7 +242,12 @@ impl fmt::Display for Warning {
                     f,
                     "{metric}: {count}{what} (far from the median of the others), probably \
                      disturbed by other work on the machine: stop other programs, use more \
-                     --repeat, or run on idle CPUs"
+                     {}, or run on idle CPUs",
+                    if is_churn(metric) {
+                        "--cycles"
+                    } else {
+                        "--repeat"
+                    }
                 )
             }
             Warning::Disturbed { count, cpu_share } => write!(

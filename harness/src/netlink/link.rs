@@ -2,7 +2,7 @@
 
 use std::os::fd::AsRawFd;
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
@@ -279,15 +279,28 @@ impl Netlink {
         self.link(name).map(|l| l.index)
     }
 
-    /// The link called `name` (one dump, so a device that disappears meanwhile is simply
-    /// not found).
+    /// The link called `name`: one `RTM_GETLINK` by name, which the kernel answers with that
+    /// link alone (a dump of every link would cost in proportion to the links there are: a
+    /// node with hundreds of pods has hundreds of veths).
     pub fn link(&self, name: &str) -> Result<Link> {
-        self.links()?
-            .into_iter()
-            .find(|l| l.name == name)
+        let op = || format!("find link {name}");
+        let answers = self
+            .exchange(
+                RouteNetlinkMessage::GetLink(named(name)),
+                NLM_F_REQUEST | NLM_F_ACK,
+                None,
+            )
+            .map_err(|e| self.error(op(), e))?;
+        answers
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
+                _ => None,
+            })
+            .filter(|l| l.name == name)
             .ok_or_else(|| HarnessError::Netlink {
                 netns: self.netns().to_string(),
-                op: format!("find link {name}"),
+                op: op(),
                 source: std::io::Error::from_raw_os_error(libc::ENODEV),
                 hint: "; no such device in this namespace".into(),
             })

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
     RouteScope as NlScope, RouteType,
@@ -188,6 +188,39 @@ impl Netlink {
             RouteNetlinkMessage::NewRoute(m),
             flags,
         )
+    }
+
+    /// Whether the route the kernel would use for `ip` is a host route (/32) to it: one
+    /// `RTM_GETROUTE` with `RTM_F_FIB_MATCH` (the FIB entry that matched, as `ip route get
+    /// fibmatch` shows it), so asking costs the same whatever the table holds. No route at
+    /// all is `false`.
+    pub fn has_host_route(&self, ip: Ipv4Addr) -> Result<bool> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet;
+        req.header.destination_prefix_length = 32;
+        req.header.flags = RouteFlags::FibMatch;
+        req.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(ip)));
+        let answers = match self.exchange(
+            RouteNetlinkMessage::GetRoute(req),
+            NLM_F_REQUEST | NLM_F_ACK,
+            None,
+        ) {
+            Ok(a) => a,
+            // Nothing matches: no route to it at all.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENETUNREACH | libc::EHOSTUNREACH)
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(self.error(format!("look up the route to {ip}"), e)),
+        };
+        Ok(answers.iter().any(|m| {
+            matches!(m, RouteNetlinkMessage::NewRoute(r) if r.header.destination_prefix_length == 32)
+        }))
     }
 
     /// Every IPv4 unicast route of the main table, with device names resolved.
