@@ -601,6 +601,7 @@ mod tests {
                 "<tr><td>vxlan</td><td class=\"num\">1</td><td class=\"num\">4</td><td \
                  class=\"num\">2</td><td class=\"num\">110 pods/s</td><td \
                  class=\"num\">4.00 ms</td><td class=\"num\">6.00 ms</td><td \
+                 class=\"num\">6.00 ms</td><td class=\"num\">6.00 ms</td><td \
                  class=\"num\">13.0 ms</td><td class=\"num\">40.0 ms</td>"
             ),
             "{section}"

@@ -78,9 +78,13 @@ mod tests {
                 "cycles",
                 "pods/s",
                 "wired p50",
+                "wired p90",
                 "wired p99",
+                "wired max",
                 "reachable p50",
+                "reachable p90",
                 "reachable p99",
+                "reachable max",
                 "same node p50",
                 "removed p50",
                 "unreachable p50",
@@ -103,7 +107,11 @@ mod tests {
                 "110 pods/s",
                 "4.00 ms",
                 "6.00 ms",
+                "6.00 ms",
+                "6.00 ms",
                 "13.0 ms",
+                "40.0 ms",
+                "40.0 ms",
                 "40.0 ms",
                 "6.00 ms",
                 "1.00 ms",
@@ -116,7 +124,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            cells(lines[4])[..8],
+            cells(lines[4])[..12],
             [
                 "4",
                 "4",
@@ -124,7 +132,11 @@ mod tests {
                 "330 pods/s",
                 "6.00 ms",
                 "9.00 ms",
+                "9.00 ms",
+                "9.00 ms",
                 "19.5 ms",
+                "60.0 ms",
+                "60.0 ms",
                 "60.0 ms"
             ],
             "{text}"
