@@ -142,6 +142,41 @@ fn bridge_and_vxlan_pods_come_and_go_without_leaks() {
 }
 
 #[test]
+fn every_other_backend_with_pods_of_their_own_churns_cleanly() {
+    for backend in ["host-gw", "flannel-udp", "ipip"] {
+        let (code, r, out) = churn(&[
+            "-b",
+            backend,
+            "--pods",
+            "6",
+            "--concurrency",
+            "3",
+            "--cycles",
+            "2",
+        ]);
+        assert_clean(code, &r, &out, &[3], 2, true);
+    }
+    // vxlan's pods wired by the reference plugins: an ADD and a DEL per pod, cnbench's VTEPs.
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cni/flannel.conflist");
+    let (code, r, out) = churn(&[
+        "-b",
+        "vxlan",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        conf.to_str().unwrap(),
+        "--pods",
+        "6",
+        "--concurrency",
+        "3",
+        "--cycles",
+        "2",
+    ]);
+    assert_clean(code, &r, &out, &[3], 2, true);
+    assert!(r.plugin_calls.iter().any(|c| c.verb == "DEL"));
+}
+
+#[test]
 fn bgp_announces_each_pod_and_withdraws_it() {
     // Pod mode: each pod's /32 crosses the route reflector, and leaves every other node.
     let (code, r, out) = churn(&[

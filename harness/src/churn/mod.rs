@@ -35,7 +35,7 @@ use reports::{ChurnRecord, MeasurementRecord, RunResult};
 
 use crate::backend::Backend;
 use crate::error::{HarnessError, PlanError, Result};
-use crate::run::{owned_run, Launch, Observer, Topology};
+use crate::run::{check_first, owned_run, Launch, Observer, Topology};
 use crate::signals;
 use crate::topology::{Plan, PodNetwork, Substrate, MAX_PODS};
 
@@ -279,15 +279,7 @@ fn check_and_churn(
     result: &mut RunResult,
     obs: &mut dyn Observer,
 ) -> Result<()> {
-    obs.phase("checking the standing topology");
-    let t = Instant::now();
-    result.checks = topo.check(backend, &mut |c| obs.check(c));
-    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
-    obs.result(result);
-    if signals::interrupted() {
-        return Err(HarnessError::Interrupted);
-    }
-    if !result.checks_passed() {
+    if !check_first(topo, backend, result, obs, "checking the standing topology")? {
         obs.phase("not churning: a conformance check of the standing topology failed");
         return Ok(());
     }

@@ -24,7 +24,7 @@ use super::{FaultKind, FaultOptions, FaultSpec, Recovery};
 use crate::backend::{Backend, BackendInfo, MeasurePair};
 use crate::error::{HarnessError, Result};
 use crate::measure::{self, MeasureContext};
-use crate::run::{owned_run, Launch, Observer, Topology};
+use crate::run::{check_first, owned_run, Launch, Observer, Topology};
 use crate::signals;
 use crate::topology::NodePlan;
 
@@ -59,15 +59,7 @@ fn check_and_inject(
     result: &mut RunResult,
     obs: &mut dyn Observer,
 ) -> Result<()> {
-    obs.phase("checking before any fault");
-    let t = Instant::now();
-    result.checks = topo.check(backend, &mut |c| obs.check(c));
-    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
-    obs.result(result);
-    if signals::interrupted() {
-        return Err(HarnessError::Interrupted);
-    }
-    if !result.checks_passed() {
+    if !check_first(topo, backend, result, obs, "checking before any fault")? {
         obs.phase("not injecting faults: a conformance check failed before any fault");
         return Ok(());
     }

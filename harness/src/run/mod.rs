@@ -709,6 +709,27 @@ pub(crate) fn owned_run(
     }
 }
 
+/// Every conformance check of the topology as it stands, into `result` (timed, each shown to
+/// `obs` as it finishes, the result written); whether every one passed. What comes after
+/// (a measurement, a fault, pod churn) is not done on a datapath that fails them.
+pub(crate) fn check_first(
+    topo: &mut Topology,
+    backend: &dyn Backend,
+    result: &mut RunResult,
+    obs: &mut dyn Observer,
+    phase: &str,
+) -> Result<bool> {
+    obs.phase(phase);
+    let t = Instant::now();
+    result.checks = topo.check(backend, &mut |c| obs.check(c));
+    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
+    obs.result(result);
+    if signals::interrupted() {
+        return Err(HarnessError::Interrupted);
+    }
+    Ok(result.checks_passed())
+}
+
 fn check_and_measure(
     topo: &mut Topology,
     backend: &dyn Backend,
@@ -716,19 +737,11 @@ fn check_and_measure(
     result: &mut RunResult,
     obs: &mut dyn Observer,
 ) -> Result<()> {
-    obs.phase("checking");
-    let t = Instant::now();
-    let checks = topo.check(backend, &mut |c| obs.check(c));
-    result.timings.checks_ns = Some(t.elapsed().as_nanos() as u64);
-    result.checks = checks;
-    obs.result(result);
-    if signals::interrupted() {
-        return Err(HarnessError::Interrupted);
-    }
+    let passed = check_first(topo, backend, result, obs, "checking")?;
     if opts.workloads.is_empty() || opts.repeat == 0 {
         return Ok(());
     }
-    if !result.checks_passed() {
+    if !passed {
         // A datapath that fails its checks has no cost worth quoting.
         obs.phase("not measuring: a conformance check failed");
         return Ok(());
