@@ -228,6 +228,28 @@ impl Netlink {
         }
     }
 
+    /// Deletes the IPv4 neighbour entry for `ip` on `dev` (`ip neigh del IP dev DEV`);
+    /// already gone is success.
+    pub fn delete_neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<()> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.ifindex = self.link_index(dev)?;
+        m.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        match self.execute(
+            || format!("delete neighbour {ip} dev {dev}"),
+            RouteNetlinkMessage::DelNeighbour(m),
+            0,
+        ) {
+            Err(crate::HarnessError::Netlink { source, .. })
+                if source.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Dumps the neighbour messages of one family (`Inet`: ARP; `Bridge`: the FDB).
     fn neighbour_dump(
         &self,
