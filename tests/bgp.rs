@@ -270,6 +270,16 @@ fn scale_measures_both_topologies_and_tears_each_down() {
     let _ = std::fs::remove_file(&json);
     assert_eq!(result.kind, "scale");
     assert_eq!(result.backend, "bgp");
+    // The options every point had, the swept one left to the points.
+    assert_eq!(
+        result
+            .backend_options
+            .get("bgp-announce")
+            .map(String::as_str),
+        Some("block"),
+        "{result:#?}"
+    );
+    assert!(!result.backend_options.contains_key("bgp-topology"));
     let shape: Vec<(&str, u32, bool)> = result
         .points
         .iter()

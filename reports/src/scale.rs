@@ -25,6 +25,11 @@ pub struct ScaleResult {
     pub backend: String,
     /// Underlay of the nodes (`l2`, `l3`).
     pub underlay: String,
+    /// The backend options every point had, defaults resolved (`bgp-announce: pod`); the
+    /// option the sweep varies is each point's [`ScalePoint::topology`]. Empty in files
+    /// written before schema version 7.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub backend_options: std::collections::BTreeMap<String, String>,
     /// One point per topology and size, in the order they ran.
     pub points: Vec<ScalePoint>,
 }
@@ -44,6 +49,7 @@ impl ScaleResult {
             environment,
             backend: backend.into(),
             underlay: underlay.into(),
+            backend_options: Default::default(),
             points: Vec::new(),
         }
     }

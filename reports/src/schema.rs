@@ -32,7 +32,8 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 /// - 5: the substrate (`substrate`) is required.
 /// - 6: `parameters.backend_options`; `faults[].probe_clocks`; `components`;
 ///   `plugin_calls`; the check outcome `not_applicable`.
-/// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples.
+/// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples; a scale result's
+///   `backend_options`.
 pub const SCHEMA_VERSION: u32 = 7;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).

@@ -101,6 +101,13 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     let mut writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
+    // What every point had (a pod-mode sweep must not read as a block-mode one).
+    result.backend_options = probe
+        .options()
+        .iter()
+        .filter(|(f, _)| *f != flag)
+        .map(|(f, v)| (f.to_string(), v.to_string()))
+        .collect();
     say!(
         "{:<6} {:>5}  {:>10}  {:>8}  {:>11}  {:>12}  {:>10}  {:>7}  status",
         args.backend,
