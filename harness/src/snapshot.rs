@@ -1,6 +1,6 @@
-//! What a namespace holds, as comparable lines: links, addresses, main-table routes,
-//! neighbour and bridge FDB entries, and (in a node) the iptables ruleset (chains and
-//! rules, without counters) and nftables tables. Two snapshots around something say what it
+//! What a namespace holds, as comparable lines: links, addresses, routes (every kind and
+//! table but the kernel's own local one), neighbour and bridge FDB entries, and (in a node)
+//! the iptables ruleset (chains and rules, without counters) and nftables tables. Two snapshots around something say what it
 //! made or left: a CNI ADD and DEL (`cni-check`), a whole `cnbench churn`.
 //!
 //! Neighbour and FDB entries come in two kinds, kept apart. Entries someone programmed

@@ -11,13 +11,6 @@ use harness::HarnessError;
 
 use super::{exe, finish, new_result, open_json, plan_for_request, seconds};
 
-/// A duration given in milliseconds, within `min..=max`.
-fn milliseconds(option: &str, v: f64, min: f64, max: f64) -> Result<std::time::Duration> {
-    if !(v.is_finite() && v >= min && v <= max) {
-        anyhow::bail!("--{option} {v}: use {min} to {max} milliseconds");
-    }
-    Ok(std::time::Duration::from_secs_f64(v / 1000.0))
-}
 use crate::cli::ChurnArgs;
 use crate::output::Printer;
 use crate::ExitCode;
@@ -79,4 +72,12 @@ pub fn churn(args: &ChurnArgs) -> Result<ExitCode> {
         &mut printer,
     );
     finish(outcome, &mut result, &mut printer)
+}
+
+/// A duration given in milliseconds, within `min..=max`.
+fn milliseconds(option: &str, v: f64, min: f64, max: f64) -> Result<std::time::Duration> {
+    if !(v.is_finite() && v >= min && v <= max) {
+        anyhow::bail!("--{option} {v}: use {min} to {max} milliseconds");
+    }
+    Ok(std::time::Duration::from_secs_f64(v / 1000.0))
 }

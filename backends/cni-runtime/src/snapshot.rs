@@ -1,6 +1,6 @@
 //! What a chain can change in a node, as comparable lines: the harness's snapshot of links,
-//! addresses, main-table routes, the iptables ruleset and nftables tables
-//! ([`harness::snapshot`]), and the files of host-local's state. Two snapshots around an ADD
+//! addresses, routes (every kind and table but the local one), the iptables ruleset and
+//! nftables tables ([`harness::snapshot`]), and the files of host-local's state. Two snapshots around an ADD
 //! say what the attachment made; a third after its DEL says what DEL left (CNI specification
 //! §2: DEL removes what ADD made). Neighbour entries are left out: traffic makes them, not
 //! plugins.

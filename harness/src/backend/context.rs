@@ -83,6 +83,15 @@ impl Reported {
         std::mem::take(&mut *self.pods.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The report made of pod `role`, if one was (and not yet taken).
+    pub fn pod(&self, role: &str) -> Option<PodReport> {
+        self.pods
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(role)
+            .cloned()
+    }
+
     /// Every plugin call reported so far, in the order made.
     pub fn plugin_calls(&self) -> Vec<PluginCallRecord> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -2,6 +2,7 @@
 //! at a time and watched until they go silent, with what the cycle cost in CPU.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reports::{
@@ -155,26 +156,43 @@ impl Cycler {
                 return Err(HarnessError::Interrupted);
             }
             let issued = Instant::now();
-            let added = topo.add_pods(backend, batch)?;
+            // Each pod is watched from its own thread the moment it is wired, with the
+            // address it got, timed from the batch's issue.
+            let watched: Mutex<BTreeMap<String, (Option<TargetId>, TargetId)>> =
+                Mutex::new(BTreeMap::new());
+            let prober = &self.prober;
+            let (observers, watched_ref) = (&self.observer_of_node, &watched);
+            let on_wired = move |pod: &crate::topology::PodPlan, ip, _at| {
+                let other = observers[(pod.node as usize + 1) % observers.len()];
+                let same = observers[pod.node as usize];
+                let reach = (nodes > 1).then(|| prober.watch(ip, other, Watch::Reach, issued));
+                let reach_same = prober.watch(ip, same, Watch::Reach, issued);
+                watched_ref
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(pod.role.clone(), (reach, reach_same));
+            };
+            let added = topo.add_pods_watched(backend, batch, &on_wired)?;
+            let mut watched = watched.into_inner().unwrap_or_else(|p| p.into_inner());
             for (&node, r) in batch.iter().zip(added) {
                 match r {
                     Ok(a) => {
                         last_wired = last_wired.max(a.wired_at);
-                        let ip = a.pod.ip.addr();
-                        let other = self.other(node);
-                        let same = self.observer_of_node[node as usize];
+                        let (reach, reach_same) = match watched.remove(&a.pod.role) {
+                            Some((r, s)) => (r, Some(s)),
+                            None => (None, None),
+                        };
                         pods.push(Churned {
                             role: a.pod.role.clone(),
                             node,
-                            ip,
+                            ip: a.pod.ip.addr(),
                             times: PodTimes {
                                 node,
                                 wired_ns: Some(ns(a.wired_at - issued)),
                                 ..PodTimes::default()
                             },
-                            reach: (nodes > 1)
-                                .then(|| self.prober.watch(ip, other, Watch::Reach, issued)),
-                            reach_same: Some(self.prober.watch(ip, same, Watch::Reach, issued)),
+                            reach,
+                            reach_same,
                             silence: None,
                             withdrawal: None,
                         });
@@ -192,6 +210,13 @@ impl Cycler {
                     }
                 }
             }
+            // A pod that failed after it was wired is not watched any more.
+            let left: Vec<TargetId> = watched
+                .into_values()
+                .flat_map(|(r, s)| [r, Some(s)])
+                .flatten()
+                .collect();
+            self.prober.take(&left);
         }
         let add_window = last_wired.saturating_duration_since(adds_start);
 
@@ -205,9 +230,10 @@ impl Cycler {
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
+        let limit = self.spec.reach_limit;
         for p in &mut pods {
-            p.times.reachable_ns = take(&self.prober, p.reach);
-            p.times.reachable_same_node_ns = take(&self.prober, p.reach_same);
+            p.times.reachable_ns = take(&self.prober, p.reach, limit);
+            p.times.reachable_same_node_ns = take(&self.prober, p.reach_same, limit);
         }
         let never: Vec<&str> = pods
             .iter()
@@ -240,12 +266,27 @@ impl Cycler {
             if signals::interrupted() {
                 return Err(HarnessError::Interrupted);
             }
+            // Which pods a host route leads to, asked before the removal's clock starts.
+            let routed: Vec<bool> = batch
+                .iter()
+                .map(|p| {
+                    let other_node = &topo.plan().nodes[(p.node as usize + 1) % nodes as usize];
+                    nodes > 1 && host_route(topo.hosts()[&other_node.netns].nl(), p.ip)
+                })
+                .collect();
             let issued = Instant::now();
-            for p in batch.iter_mut() {
+            for (p, routed) in batch.iter_mut().zip(routed) {
                 let other = self.other(p.node);
-                p.silence = Some(self.prober.watch(p.ip, other, Watch::Silence, issued));
-                let other_node = &topo.plan().nodes[(p.node as usize + 1) % nodes as usize];
-                if nodes > 1 && host_route(topo.hosts()[&other_node.netns].nl(), p.ip) {
+                // A pod that never answered cannot go silent: it has no time for it.
+                let answered = if nodes > 1 {
+                    p.times.reachable_ns.is_some()
+                } else {
+                    p.times.reachable_same_node_ns.is_some()
+                };
+                if answered {
+                    p.silence = Some(self.prober.watch(p.ip, other, Watch::Silence, issued));
+                }
+                if routed {
                     p.withdrawal = Some(self.prober.watch(p.ip, other, Watch::Withdrawal, issued));
                 }
             }
@@ -279,9 +320,12 @@ impl Cycler {
             .flatten()
             .collect();
         self.prober.wait(&ids, self.spec.reach_limit);
+        if signals::interrupted() {
+            return Err(HarnessError::Interrupted);
+        }
         for p in &mut pods {
-            p.times.unreachable_ns = take(&self.prober, p.silence);
-            p.times.withdrawn_ns = take(&self.prober, p.withdrawal);
+            p.times.unreachable_ns = take(&self.prober, p.silence, limit);
+            p.times.withdrawn_ns = take(&self.prober, p.withdrawal, limit);
         }
         // The observers' own entries for the departed addresses go: the probes made them, and
         // where a plugin hands out new addresses each cycle (host-local goes on to the next
@@ -298,7 +342,7 @@ impl Cycler {
         }
         let loud: Vec<&str> = pods
             .iter()
-            .filter(|p| p.times.unreachable_ns.is_none())
+            .filter(|p| p.silence.is_some() && p.times.unreachable_ns.is_none())
             .map(|p| p.role.as_str())
             .collect();
         if !loud.is_empty() && !signals::interrupted() {
@@ -316,7 +360,8 @@ impl Cycler {
         }
 
         // 4. What it cost.
-        let cpu = CpuNow::read(topo).since(&cpu_before, self.spec.pods);
+        let added = pods.len();
+        let cpu = CpuNow::read(topo).since(&cpu_before, added as u32);
         let per_s = |n: usize, d: Duration| {
             if d.is_zero() {
                 f64::NAN
@@ -324,7 +369,6 @@ impl Cycler {
                 n as f64 / d.as_secs_f64()
             }
         };
-        let added = pods.len();
         Ok(ChurnSample {
             pods: self.spec.pods,
             concurrency: c,
@@ -367,8 +411,15 @@ pub(super) fn remove_leftovers(
         .collect()
 }
 
-fn take(prober: &Prober, id: Option<TargetId>) -> Option<u64> {
-    prober.take(&[id?]).pop().flatten().map(ns)
+/// How long after its issue target `id` did what it was watched for, if it did within
+/// `limit` of its own issue (the limit is each pod's, not the batch's).
+fn take(prober: &Prober, id: Option<TargetId>, limit: Duration) -> Option<u64> {
+    prober
+        .take(&[id?])
+        .pop()
+        .flatten()
+        .filter(|d| *d <= limit)
+        .map(ns)
 }
 
 fn ns(d: Duration) -> u64 {

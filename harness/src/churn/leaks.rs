@@ -1,6 +1,7 @@
 //! What churn must leave as it found it: every namespace's links, addresses, routes,
-//! programmed neighbour and FDB entries (and a node's iptables and nftables rules), what
-//! the backend's own parts hold (BIRD's routes, an IPAM's reservations:
+//! programmed neighbour and FDB entries (and a node's iptables rules and nftables tables:
+//! a rule left inside an nftables table that stays is not seen), what the backend's own
+//! parts hold (BIRD's routes, an IPAM's reservations:
 //! [`crate::backend::PodLifecycle::held`]), the run's namespaces, and the file descriptors
 //! and memory of every daemon and of cnbench itself, flat across cycles.
 //!

@@ -123,7 +123,11 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
         return Err(invalid(
             "concurrency",
             c.to_string(),
-            format!("use 1 to --pods ({}): adds issued at once", spec.pods),
+            format!(
+                "use 1 to --pods ({}): adds issued at once (the default levels are 1,8; give \
+                 --concurrency for fewer pods)",
+                spec.pods
+            ),
         ));
     }
     if spec.probe_interval < Duration::from_micros(100)
@@ -241,13 +245,18 @@ fn neighbour_room(
         return Ok(());
     }
     let fit = (limit.saturating_sub(underlay) / NEIGHBOURS_PER_POD).saturating_sub(standing);
+    let fix = if fit == 0 {
+        "use fewer --nodes, or raise gc_thresh3 on this machine".to_string()
+    } else {
+        format!("use at most {fit} pods, or raise gc_thresh3 on this machine")
+    };
     Err(PlanError::Invalid {
         option: "pods",
         value: pods.to_string(),
         why: format!(
             "with every pod added this machine's neighbour table would need about {need} \
              entries and holds {limit} (net.ipv4.neigh.default.gc_thresh3, one table for \
-             every namespace); use at most {fit} pods, or raise gc_thresh3 on this machine"
+             every namespace); {fix}"
         ),
     })
 }
@@ -335,6 +344,9 @@ fn check_and_churn(
         }
     }
     result.timings.measure_ns = Some(t.elapsed().as_nanos() as u64);
+    if outcome.is_ok() && signals::interrupted() {
+        outcome = Err(HarnessError::Interrupted);
+    }
     drop(cycler);
     // Whatever stopped the cycles, the pods they added go (teardown would remove them
     // anyway); what is left after that is what the churn leaked.

@@ -291,13 +291,21 @@ fn send_due(
 /// One route lookup per target (`RTM_F_FIB_MATCH`), not a dump: its cost does not grow
 /// with the routes a node holds (a dump per tick of 500 /32s kept a CPU busy).
 fn withdrawals(shared: &Shared, observers: &[Observer]) {
+    // The lookups run without the lock: adds and removals register targets meanwhile.
+    let pending: Vec<(TargetId, usize, Ipv4Addr)> = lock(&shared.targets)
+        .iter()
+        .filter(|(_, x)| x.watch == Watch::Withdrawal && x.done.is_none())
+        .map(|(k, x)| (*k, x.observer, x.ip))
+        .collect();
+    let gone: Vec<(TargetId, Instant)> = pending
+        .into_iter()
+        .filter(|(_, o, ip)| matches!(observers[*o].node.has_host_route(*ip), Ok(false)))
+        .map(|(k, _, _)| (k, Instant::now()))
+        .collect();
     let mut t = lock(&shared.targets);
-    let now = Instant::now();
-    for x in t.values_mut() {
-        if x.watch == Watch::Withdrawal && x.done.is_none() {
-            if let Ok(false) = observers[x.observer].node.has_host_route(x.ip) {
-                x.done = Some(now);
-            }
+    for (k, at) in gone {
+        if let Some(x) = t.get_mut(&k) {
+            x.done.get_or_insert(at);
         }
     }
 }
@@ -317,9 +325,31 @@ fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
             revents: 0,
         })
         .collect();
-    let ms = limit.as_micros().div_ceil(1000).min(1000) as libc::c_int;
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that outlives the call.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    // ppoll, not poll: poll's timeout is whole milliseconds, which would stretch every tick
+    // of a sub-millisecond interval to one.
+    let limit = limit.min(Duration::from_secs(1));
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: limit.subsec_nanos().max(1) as libc::c_long,
+    };
+    let ts = if limit >= Duration::from_secs(1) {
+        libc::timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        }
+    } else {
+        ts
+    };
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures and `ts` a valid
+    // timespec, both outliving the call; a null signal mask leaves the mask as it is.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
     n > 0
 }
 

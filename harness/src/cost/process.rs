@@ -141,11 +141,9 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     Some(live.max(own) + reaped_children + children)
 }
 
-/// `(utime + stime, cutime + cstime)` of `/proc/<pid>/stat` (fields 14 to 17), in
-/// nanoseconds: the process's own CPU and that of its children it waited for.
 /// CPU time of `pid` from `/proc/<pid>/stat`, in nanoseconds (clock-tick precision): its
 /// own (utime + stime, exited threads included) and that of its children it reaped
-/// (cutime + cstime: the programs it ran and waited for).
+/// (cutime + cstime: the programs it ran and waited for); fields 14 to 17 of the file.
 pub fn stat_cpu_ns(pid: u32) -> Option<(u64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;

@@ -13,6 +13,7 @@
 //! are stopped, its namespace deleted, the plan saved; every error is returned.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,15 +60,30 @@ impl Topology {
     /// thread per pod; what serializes them is the backend's and the kernel's own locking).
     /// Returns one result per pod, in the order of `nodes`, without waiting for their links
     /// to carry packets (the caller measures that). A pod that failed is undone, and nothing
-    /// of it is left; the others stand. The error returned for the whole batch (no pod
-    /// lifecycle, a plan the backend refuses, the state not saved) leaves nothing either.
+    /// of it is left; the others stand. An error for the whole batch before any pod is
+    /// wired (no pod lifecycle, a plan the backend refuses, the state not saved) leaves
+    /// nothing either.
     ///
     /// 1. every pod planned (next position on its node, first free address of its block),
     ///    and the plan validated by the backend;
     /// 2. their namespaces on the run's record, then made (on a VM node: by its agent);
     /// 3. the backend wires each; failures are undone;
-    /// 4. addresses the backend reported are applied; the plan is saved.
+    /// 4. addresses the backend reported are applied; the plan is saved. Pods wired before
+    ///    this step fails stay, on the run's record (the error is the batch's).
     pub fn add_pods(&mut self, backend: &dyn Backend, nodes: &[u32]) -> Result<Vec<Result<Added>>> {
+        self.add_pods_watched(backend, nodes, &|_, _, _| {})
+    }
+
+    /// [`Topology::add_pods`], calling `on_wired` from each pod's thread the moment the
+    /// backend has wired it, with the address it has (the one the backend reported, or the
+    /// plan's) and when: what waits for a pod (churn's prober) starts then, not once the
+    /// whole batch and the run's bookkeeping are done.
+    pub fn add_pods_watched(
+        &mut self,
+        backend: &dyn Backend,
+        nodes: &[u32],
+        on_wired: &(dyn Fn(&PodPlan, Ipv4Addr, Instant) + Sync),
+    ) -> Result<Vec<Result<Added>>> {
         let pods = lifecycle(backend)?;
         // 1. The plan, as the backend must accept it (its device names stay unique).
         let mut planned: Vec<Result<PodPlan>> = Vec::with_capacity(nodes.len());
@@ -134,7 +150,15 @@ impl Topology {
                 let jobs: Vec<_> = ours
                     .iter()
                     .filter(|p| !failed.contains_key(&p.role))
-                    .map(|pod| s.spawn(move || pods.add_pod(ctx, pod).map(|()| Instant::now())))
+                    .map(|pod| {
+                        s.spawn(move || {
+                            pods.add_pod(ctx, pod)?;
+                            let at = Instant::now();
+                            let ip = ctx.reported.pod(&pod.role).map_or(pod.ip, |r| r.ip);
+                            on_wired(pod, ip.addr(), at);
+                            Ok(at)
+                        })
+                    })
                     .collect();
                 jobs.into_iter().map(join).collect()
             })
