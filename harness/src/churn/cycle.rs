@@ -9,9 +9,9 @@ use reports::{
     CheckRecord, ChurnSample, DaemonCpu, Endpoint, MeasurementRecord, Placement, PodTimes,
 };
 
-use super::probe::{host_route, Observer, Prober, TargetId, Watch};
+use super::probe::{Observer, Prober, TargetId, Watch};
 use super::{node_of, ChurnSpec};
-use crate::backend::{Backend, Datapath};
+use crate::backend::Backend;
 use crate::checks::record;
 use crate::cost::process::{cpu_ns, stat_cpu_ns};
 use crate::cost::CpuTimes;
@@ -19,7 +19,7 @@ use crate::error::{HarnessError, Result};
 use crate::run::Topology;
 use crate::signals;
 
-/// How pods added by churn are told from the standing ones: the roles a cycle added.
+/// What a churn keeps across its cycles: the prober and which observer stands on each node.
 pub(super) struct Cycler {
     prober: Prober,
     /// The observer (index into the prober's list) of each node: its standing pod.
@@ -105,10 +105,7 @@ impl Cycler {
                 ip: plan.spec.pod_cidr.to_string(),
             },
             path: if nodes > 1 { "cross-node" } else { "same-node" }.into(),
-            datapath: match backend.info().datapath {
-                Datapath::Kernel => Datapath::Kernel.as_str().into(),
-                other => other.as_str().into(),
-            },
+            datapath: backend.info().datapath.as_str().into(),
             placement: Placement {
                 kind: "unpinned".into(),
                 client_cpu: 0,
@@ -160,13 +157,11 @@ impl Cycler {
             // address it got, timed from the batch's issue.
             let watched: Mutex<BTreeMap<String, (Option<TargetId>, TargetId)>> =
                 Mutex::new(BTreeMap::new());
-            let prober = &self.prober;
-            let (observers, watched_ref) = (&self.observer_of_node, &watched);
+            let (me, watched_ref) = (&*self, &watched);
             let on_wired = move |pod: &crate::topology::PodPlan, ip, _at| {
-                let other = observers[(pod.node as usize + 1) % observers.len()];
-                let same = observers[pod.node as usize];
-                let reach = (nodes > 1).then(|| prober.watch(ip, other, Watch::Reach, issued));
-                let reach_same = prober.watch(ip, same, Watch::Reach, issued);
+                let (other, same) = (me.other(pod.node), me.observer_of_node[pod.node as usize]);
+                let reach = (nodes > 1).then(|| me.prober.watch(ip, other, Watch::Reach, issued));
+                let reach_same = me.prober.watch(ip, same, Watch::Reach, issued);
                 watched_ref
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -271,7 +266,11 @@ impl Cycler {
                 .iter()
                 .map(|p| {
                     let other_node = &topo.plan().nodes[(p.node as usize + 1) % nodes as usize];
-                    nodes > 1 && host_route(topo.hosts()[&other_node.netns].nl(), p.ip)
+                    nodes > 1
+                        && topo.hosts()[&other_node.netns]
+                            .nl()
+                            .has_host_route(p.ip)
+                            .unwrap_or(false)
                 })
                 .collect();
             let issued = Instant::now();

@@ -189,8 +189,7 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
     for i in 0..spec.pods {
         if let Err(e) = trial.add_pod(node_of(i, nodes)) {
             let why = match e {
-                // The planner's advice is for a pod added by hand; churn's is below.
-                PlanError::Invalid { why, .. } => why.trim_end_matches(": remove one first").into(),
+                PlanError::Invalid { why, .. } => why,
                 other => other.to_string(),
             };
             return Err(invalid(

@@ -24,7 +24,7 @@ use std::io::ErrorKind;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -108,7 +108,7 @@ struct Target {
 struct Shared {
     targets: Mutex<HashMap<TargetId, Target>>,
     stop: AtomicBool,
-    serial: Mutex<u32>,
+    serial: AtomicU32,
 }
 
 /// The prober: a thread probing every watched target from its observer.
@@ -124,7 +124,7 @@ impl Prober {
         let shared = Arc::new(Shared {
             targets: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
-            serial: Mutex::new(0),
+            serial: AtomicU32::new(0),
         });
         let id = (std::process::id() as u16) ^ 0x5a17;
         let s = Arc::clone(&shared);
@@ -142,11 +142,11 @@ impl Prober {
     /// Watches `ip` from observer `observer` (its index in the list given to
     /// [`Prober::start`]) for `watch`, timed from `since`.
     pub fn watch(&self, ip: Ipv4Addr, observer: usize, watch: Watch, since: Instant) -> TargetId {
-        let id = {
-            let mut s = lock(&self.shared.serial);
-            *s = s.wrapping_add(1);
-            *s
-        };
+        let id = self
+            .shared
+            .serial
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         lock(&self.shared.targets).insert(
             id,
             Target {
@@ -310,11 +310,6 @@ fn withdrawals(shared: &Shared, observers: &[Observer]) {
     }
 }
 
-/// Whether `nl`'s namespace routes `ip` with a host route (/32).
-pub fn host_route(nl: &Netlink, ip: Ipv4Addr) -> bool {
-    nl.has_host_route(ip).unwrap_or(false)
-}
-
 /// Waits up to `limit` for an answer on any observer socket; true when one may be there.
 fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
     let mut fds: Vec<libc::pollfd> = observers
@@ -329,16 +324,8 @@ fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
     // of a sub-millisecond interval to one.
     let limit = limit.min(Duration::from_secs(1));
     let ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: limit.subsec_nanos().max(1) as libc::c_long,
-    };
-    let ts = if limit >= Duration::from_secs(1) {
-        libc::timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        }
-    } else {
-        ts
+        tv_sec: limit.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(limit.subsec_nanos() as i32),
     };
     // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures and `ts` a valid
     // timespec, both outliving the call; a null signal mask leaves the mask as it is.

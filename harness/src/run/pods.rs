@@ -219,20 +219,21 @@ impl Topology {
         backend: &dyn Backend,
         roles: &[String],
     ) -> Vec<std::result::Result<Instant, Vec<HarnessError>>> {
-        let Ok(lc) = lifecycle(backend) else {
-            let e = lifecycle(backend)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            return roles
-                .iter()
-                .map(|_| {
-                    Err(vec![HarnessError::Unsupported {
-                        what: e.clone(),
-                        fix: "stand up a topology with the pods you need (--pods-per-node)".into(),
-                    }])
-                })
-                .collect();
+        let lc = match lifecycle(backend) {
+            Ok(lc) => lc,
+            Err(e) => {
+                let what = e.to_string();
+                return roles
+                    .iter()
+                    .map(|_| {
+                        Err(vec![HarnessError::Unsupported {
+                            what: what.clone(),
+                            fix: "stand up a topology with the pods you need (--pods-per-node)"
+                                .into(),
+                        }])
+                    })
+                    .collect();
+            }
         };
         let pods: Vec<Option<PodPlan>> = roles
             .iter()
@@ -255,7 +256,7 @@ impl Topology {
         };
         // Their processes (stopped by pid) and our handles go first: a netlink socket
         // in a namespace keeps it, and its devices, alive.
-        let mut gone: Vec<(Vec<HarnessError>, Option<Instant>)> = Vec::new();
+        let mut gone: Vec<(Vec<HarnessError>, Instant)> = Vec::new();
         let mut deletions: Vec<(&PodPlan, Option<Arc<AgentClient>>)> = Vec::new();
         for &pod in &present {
             let agent = if pod.own_netns {
@@ -296,7 +297,7 @@ impl Topology {
                     .namespaces
                     .retain(|n| *n != pod.netns || !pod.own_netns);
             }
-            gone.push((errors, Some(at)));
+            gone.push((errors, at));
         }
         self.state.plan = Some(self.plan.clone());
         let saved = self.save_daemons().and_then(|()| self.state.save()).err();
@@ -321,7 +322,7 @@ impl Topology {
                         });
                     }
                     if errors.is_empty() {
-                        Ok(at.expect("timed"))
+                        Ok(at)
                     } else {
                         Err(errors)
                     }

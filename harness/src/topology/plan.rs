@@ -251,9 +251,9 @@ impl Plan {
             return Err(invalid(
                 "pods",
                 self.pods.len(),
-                format!(
-                    "at most {MAX_PODS_PER_NODE} pods per node and {MAX_PODS} in all: remove one first"
-                ),
+                // The limit only: what to do about it is the caller's (remove a pod, add
+                // fewer).
+                format!("at most {MAX_PODS_PER_NODE} pods per node and {MAX_PODS} in all"),
             ));
         }
         let index = self
