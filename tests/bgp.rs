@@ -470,7 +470,7 @@ fn until(host: &Host, limit: Duration, want: impl Fn(&[RouteSpec]) -> bool) -> O
 fn learned(routes: &[RouteSpec], dst: Ipv4Net) -> Option<&RouteSpec> {
     routes
         .iter()
-        .find(|r| r.proto == RouteProto::Bird && r.dst == dst)
+        .find(|r| r.proto == RouteProto::Bird && r.dst == dst.into())
 }
 
 /// A pod added to a standing pod-mode topology: its node's kernel route is all it takes for
@@ -512,7 +512,7 @@ fn a_pod_added_is_announced_and_withdrawn_when_removed() {
     .unwrap_or_else(|| panic!("{dst} never reached {} as a proto bird route", peer.role));
     let routes = topo.hosts()[&peer.netns].nl().routes().unwrap();
     let via = learned(&routes, dst).unwrap().via;
-    assert_eq!(via, last.underlay_ip.map(|i| i.addr()), "{routes:?}");
+    assert_eq!(via, last.underlay_ip.map(|i| i.addr().into()), "{routes:?}");
     eprintln!(
         "pod {} added in {added:?}; its /32 on {} {seen:?} after that",
         pod.role, peer.role
@@ -520,7 +520,7 @@ fn a_pod_added_is_announced_and_withdrawn_when_removed() {
     // A pod on the other node reaches it (the first echo may wait for ARP).
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let answer = harness::checks::icmp_echo(&topo.hosts()[&here.netns], pod.ip.addr());
+        let answer = harness::checks::icmp_echo(&topo.hosts()[&here.netns], pod.ip.addr().into());
         if answer.ok() {
             break;
         }
@@ -559,7 +559,7 @@ fn a_pod_added_is_announced_and_withdrawn_when_removed() {
     // From the start of `ip route del` (a process spawned in the node) to the peer's kernel.
     let withdrawn = t.elapsed();
     let route = RouteSpec {
-        dst,
+        dst: dst.into(),
         via: None,
         dev: cali.clone(),
         proto: RouteProto::Boot,

@@ -14,7 +14,7 @@ pub use crate::cpu::CpuPlacement;
 use crate::error::{HarnessError, Result};
 use crate::host::Host;
 use crate::task::Task;
-use crate::topology::Plan;
+use crate::topology::{Family, Plan, PodPlan};
 
 /// How to measure.
 #[derive(Debug, Clone)]
@@ -69,11 +69,22 @@ pub const SMALL_UDP_PAYLOAD: u32 = 64;
 
 /// IPv4 + UDP headers, in bytes: the largest unfragmented payload is the path MTU minus this.
 const IPV4_UDP_HEADERS: u32 = 28;
+/// IPv6 + UDP headers, in bytes (RFC 8200's fixed 40-byte header).
+const IPV6_UDP_HEADERS: u32 = 48;
 
-/// The cases of `workload` for a path of `path_mtu` bytes: udp-stream without a
+/// The cases of `workload` for a path of `path_mtu` bytes of `family`: udp-stream without a
 /// `--message-size` runs two, 64-byte payloads and the largest payload that crosses the path
 /// unfragmented; everything else runs one, at the given or the default size.
-pub fn cases(workload: Workload, message_size: Option<u32>, path_mtu: u32) -> Vec<Case> {
+pub fn cases(
+    workload: Workload,
+    message_size: Option<u32>,
+    path_mtu: u32,
+    family: Family,
+) -> Vec<Case> {
+    let headers = match family {
+        Family::V4 => IPV4_UDP_HEADERS,
+        Family::V6 => IPV6_UDP_HEADERS,
+    };
     match (workload, message_size) {
         (Workload::UdpStream, None) => vec![
             Case {
@@ -84,7 +95,7 @@ pub fn cases(workload: Workload, message_size: Option<u32>, path_mtu: u32) -> Ve
             Case {
                 workload,
                 variant: Some("max payload".into()),
-                message_size: path_mtu.saturating_sub(IPV4_UDP_HEADERS).max(1),
+                message_size: path_mtu.saturating_sub(headers).max(1),
             },
         ],
         (w, size) => vec![Case {
@@ -95,21 +106,45 @@ pub fn cases(workload: Workload, message_size: Option<u32>, path_mtu: u32) -> Ve
     }
 }
 
-/// Runs every workload between one pod pair (whose path carries IP packets of up to
-/// `path_mtu` bytes), repetition by repetition. `on_update` sees the record after each
+/// What a pair is measured over: the largest IP packet its path carries, and the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairPath {
+    /// The path MTU, in bytes.
+    pub path_mtu: u32,
+    /// The address family.
+    pub family: Family,
+}
+
+/// Runs every workload between one pod pair over `family` (whose path carries IP packets of
+/// up to `path_mtu` bytes), repetition by repetition. A dual-stack run measures each pair
+/// once per family; its IPv6 measurements' path is named so (`cross-node ipv6`). `on_update` sees the record after each
 /// repetition (with its sample) and after the traced repetition (with `None`), so results can
 /// be written as they arrive.
 pub fn measure_pair(
     plan: &Plan,
     hosts: &std::collections::BTreeMap<String, Host>,
     pair: &MeasurePair,
-    path_mtu: u32,
+    PairPath { path_mtu, family }: PairPath,
     ctx: &MeasureContext<'_>,
     opts: &MeasureOptions,
     on_update: &mut dyn FnMut(&MeasurementRecord, Option<&Sample>),
 ) -> Result<Vec<MeasurementRecord>> {
     let client_pod = &plan.pods[pair.client];
     let server_pod = &plan.pods[pair.server];
+    let addr = |pod: &PodPlan| {
+        plan.pod_net(pod, family)
+            .map(|n| n.addr())
+            .ok_or_else(|| HarnessError::Unsupported {
+                what: format!("pod {} has no {family} address", pod.role),
+                fix: format!("measure {family} only in a run with --ip-family {family} or dual"),
+            })
+    };
+    let (client_ip, server_ip) = (addr(client_pod)?, addr(server_pod)?);
+    let path = if family == Family::V6 && plan.families().len() > 1 {
+        format!("{} ipv6", pair.path)
+    } else {
+        pair.path.clone()
+    };
     let (client_cpu, server_cpu) = opts.placement.cpus();
     let generator_name =
         workloads::tool_version(opts.generator).map_err(|e| HarnessError::Unsupported {
@@ -144,7 +179,7 @@ pub fn measure_pair(
         let server_host = &hosts[&server_pod.netns];
         let serve = AgentTask::Serve(ServeConfig {
             workload,
-            bind: SocketAddr::from((server_pod.ip.addr(), 0)),
+            bind: SocketAddr::from((server_ip, 0)),
             cpu: server_host.local_cpu(server_cpu),
             generator: opts.generator,
         });
@@ -172,7 +207,7 @@ pub fn measure_pair(
             pid: *pid,
         }));
         let result = (|| -> Result<()> {
-            for case in cases(workload, opts.message_size, path_mtu) {
+            for case in cases(workload, opts.message_size, path_mtu, family) {
                 let mut record = MeasurementRecord {
                     workload: workload.name().to_string(),
                     variant: case.variant.clone(),
@@ -180,14 +215,14 @@ pub fn measure_pair(
                     client: Endpoint {
                         pod: client_pod.role.clone(),
                         netns: client_pod.netns.clone(),
-                        ip: client_pod.ip.addr().to_string(),
+                        ip: client_ip.to_string(),
                     },
                     server: Endpoint {
                         pod: server_pod.role.clone(),
                         netns: server_pod.netns.clone(),
-                        ip: server_pod.ip.addr().to_string(),
+                        ip: server_ip.to_string(),
                     },
-                    path: pair.path.clone(),
+                    path: path.clone(),
                     // Pods on one node meet on its bridge: a userspace daemon never sees them.
                     datapath: if pair.path == "same-node" {
                         Datapath::Kernel.as_str().to_string()
@@ -210,7 +245,7 @@ pub fn measure_pair(
                 };
                 let client_cfg = ClientConfig {
                     workload,
-                    target: SocketAddr::from((server_pod.ip.addr(), port)),
+                    target: SocketAddr::from((server_ip, port)),
                     duration_ms: opts.duration.as_millis() as u64,
                     warmup_ms: opts.warmup.as_millis() as u64,
                     streams: if workload == Workload::TcpStream {
@@ -313,7 +348,7 @@ mod tests {
 
     #[test]
     fn udp_stream_runs_small_and_largest_unfragmented_payloads() {
-        let c = cases(Workload::UdpStream, None, 1450);
+        let c = cases(Workload::UdpStream, None, 1450, Family::V4);
         assert_eq!(c.len(), 2);
         assert_eq!(
             (c[0].message_size, c[0].variant.as_deref()),
@@ -325,14 +360,17 @@ mod tests {
             (1422, Some("max payload"))
         );
         // An explicit size is one case, for every workload.
-        let c = cases(Workload::UdpStream, Some(512), 1450);
+        let c = cases(Workload::UdpStream, Some(512), 1450, Family::V4);
         assert_eq!(
             (c.len(), c[0].message_size, c[0].variant.clone()),
             (1, 512, None)
         );
-        let c = cases(Workload::TcpStream, None, 1450);
+        let c = cases(Workload::TcpStream, None, 1450, Family::V4);
         assert_eq!((c.len(), c[0].message_size), (1, 131_072));
-        let c = cases(Workload::TcpCrr, Some(100), 1450);
+        let c = cases(Workload::TcpCrr, Some(100), 1450, Family::V4);
         assert_eq!((c.len(), c[0].message_size), (1, 100));
+        // IPv6's header is 40 bytes: 1450 − 40 − 8.
+        let c = cases(Workload::UdpStream, None, 1450, Family::V6);
+        assert_eq!(c[1].message_size, 1402);
     }
 }

@@ -5,11 +5,11 @@
 use crate::topology::Defaults;
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 use crate::backend::{
-    BackendInfo, Context, Datapath, DeviceMtu, DeviceSet, Expectations, FdbExpect, IsolationExpect,
-    NeighbourExpect, PodLifecycle, Wire,
+    BackendInfo, Context, Datapath, DeviceMtu, DeviceSet, Expectations, FdbExpect, Ipv6Support,
+    IsolationExpect, NeighbourExpect, PodLifecycle, Wire,
 };
 use crate::error::Result;
 use crate::netlink::RouteSpec;
@@ -25,17 +25,24 @@ pub fn build_pod_bridge(
 ) -> Result<()> {
     let plan = ctx.plan;
     let nl = ctx.host(&node.netns).nl();
-    let gw = node
-        .pod_gateway
-        .expect("this pod network plans a gateway per node");
     nl.set_up("lo")?;
     nl.create_bridge(bridge, plan.bridge_mac(0x10 + node.index as u8), pod_mtu)?;
-    nl.add_address(bridge, gw)?;
+    for gw in gateways(plan, node) {
+        nl.add_address(bridge, gw)?;
+    }
     nl.set_up(bridge)?;
     for pod in plan.pods.iter().filter(|p| p.node == node.index) {
         attach_pod(ctx, pod, bridge, pod_mtu)?;
     }
     Ok(())
+}
+
+/// The node's addresses on its pod bridge, one per family of the run (the pods' gateways).
+fn gateways(plan: &Plan, node: &NodePlan) -> Vec<IpNet> {
+    plan.families()
+        .into_iter()
+        .filter_map(|f| plan.node_pod_gateway(node, f))
+        .collect()
 }
 
 /// Wires `pod` to `bridge` of its node: its veth pair, the host end a port of the bridge.
@@ -77,7 +84,6 @@ impl PodLifecycle for BridgePods {
 pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expectations {
     let mut e = Expectations::default();
     for node in &plan.nodes {
-        let gw = node.pod_gateway.expect("gateway");
         let mut devices = vec![(bridge.to_string(), "bridge".to_string())];
         devices.extend(
             plan.pods
@@ -89,7 +95,12 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
             netns: node.netns.clone(),
             devices,
         });
-        e.add_routes(&node.netns, [RouteSpec::connected(gw, bridge)]);
+        e.add_routes(
+            &node.netns,
+            gateways(plan, node)
+                .into_iter()
+                .map(|gw| RouteSpec::connected(gw, bridge)),
+        );
         e.mtus.push(DeviceMtu {
             netns: node.netns.clone(),
             dev: bridge.into(),
@@ -99,18 +110,26 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
     let pods = &plan.pods;
     for pod in pods {
         let node = plan.node_of(pod);
-        let gw = node.pod_gateway.expect("gateway").addr();
+        let gws = gateways(plan, node);
         e.devices.push(DeviceSet {
             netns: pod.netns.clone(),
             devices: vec![("eth0".into(), "veth".into())],
         });
-        e.add_routes(
-            &pod.netns,
-            [
-                RouteSpec::default_via(gw, "eth0"),
-                RouteSpec::connected(pod.ip, "eth0"),
-            ],
-        );
+        for family in plan.families() {
+            let (Some(gw), Some(ip)) = (
+                plan.node_pod_gateway(node, family),
+                plan.pod_net(pod, family),
+            ) else {
+                continue;
+            };
+            e.add_routes(
+                &pod.netns,
+                [
+                    RouteSpec::default_via(gw.addr(), "eth0"),
+                    RouteSpec::connected(ip, "eth0"),
+                ],
+            );
+        }
         for (netns, dev) in [(&pod.netns, "eth0"), (&node.netns, pod.host_veth.as_str())] {
             e.mtus.push(DeviceMtu {
                 netns: netns.clone(),
@@ -126,25 +145,30 @@ pub fn pod_bridge_expectations(plan: &Plan, bridge: &str, pod_mtu: u32) -> Expec
             mac_dev: "eth0".into(),
             label: pod.role.clone(),
         });
+        // ARP entries for IPv4, NDP entries for IPv6: each family resolves on its own.
         for peer in pods
             .iter()
             .filter(|p| p.node == pod.node && p.role != pod.role)
         {
+            for ip in plan.pod_addrs(peer) {
+                e.neighbours.push(NeighbourExpect {
+                    netns: pod.netns.clone(),
+                    dev: "eth0".into(),
+                    ip,
+                    owner_netns: peer.netns.clone(),
+                    owner_dev: "eth0".into(),
+                });
+            }
+        }
+        for gw in gws {
             e.neighbours.push(NeighbourExpect {
                 netns: pod.netns.clone(),
                 dev: "eth0".into(),
-                ip: peer.ip.addr(),
-                owner_netns: peer.netns.clone(),
-                owner_dev: "eth0".into(),
+                ip: gw.addr(),
+                owner_netns: node.netns.clone(),
+                owner_dev: bridge.into(),
             });
         }
-        e.neighbours.push(NeighbourExpect {
-            netns: pod.netns.clone(),
-            dev: "eth0".into(),
-            ip: gw,
-            owner_netns: node.netns.clone(),
-            owner_dev: bridge.into(),
-        });
     }
     if let [a, b, ..] = pods.as_slice() {
         e.isolation.push(IsolationExpect {
@@ -206,6 +230,7 @@ pub const FLANNEL_STYLE: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &[],
     faults: &[],
+    ipv6: Ipv6Support::NotYet,
 };
 
 /// How flannel-style backends address pods: a /24 per node from the pod network.

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
 use crate::topology::{NodePlan, Plan, Substrate};
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 /// The node's underlay device, as in the article.
@@ -27,13 +28,15 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
     } else if let Some(rt) = &plan.router {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
-        for (i, (br, ip)) in rt.segments.iter().enumerate() {
+        for (i, (br, _)) in rt.segments.iter().enumerate() {
             h.nl()
                 .create_bridge(br, plan.bridge_mac(i as u8 + 1), mtu)?;
-            h.nl().add_address(br, *ip)?;
+            for net in router_nets(plan, i) {
+                h.nl().add_address(br, net)?;
+            }
             h.nl().set_up(br)?;
         }
-        h.set_sysctl("net.ipv4.ip_forward", "1")?;
+        h.set_sysctls(&router_sysctls(plan))?;
     } else {
         return Ok(());
     }
@@ -79,21 +82,57 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
     }
     hub.nl().set_master(&node.switch_port, &bridge)?;
     hub.nl().set_up(&node.switch_port)?;
-    if let Some(ip) = node.underlay_ip {
-        h.nl().add_address(NODE_DEV, ip)?;
+    for net in plan.node_nets(node) {
+        h.nl().add_address(NODE_DEV, net)?;
     }
     h.nl().set_up(NODE_DEV)?;
-    restore_node_routes(hosts, node)
+    restore_node_routes(plan, hosts, node)
 }
 
-/// Puts back the node's own underlay route (l3: default via its router), as a node's network
-/// configuration does when its link comes back: the kernel deletes every route through a
-/// device that goes down (`fib_sync_down_dev`) and restores only the connected ones.
-pub fn restore_node_routes(hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Result<()> {
-    if let Some(gw) = node.underlay_gateway {
-        hosts[&node.netns]
-            .nl()
-            .replace_route(&RouteSpec::default_via(gw, NODE_DEV))?;
+/// The router's addresses on segment `i`, one per family of the run.
+fn router_nets(plan: &Plan, i: usize) -> Vec<IpNet> {
+    let Some(rt) = &plan.router else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    if plan.ip_family().has_v4() {
+        v.push(IpNet::from(rt.segments[i].1));
+    }
+    v.extend(rt.segments6.get(i).map(|n| IpNet::from(*n)));
+    v
+}
+
+/// What the router forwards: each family of the run.
+pub fn router_sysctls(plan: &Plan) -> Vec<(&'static str, &'static str)> {
+    let mut v = Vec::new();
+    if plan.ip_family().has_v4() {
+        v.push(("net.ipv4.ip_forward", "1"));
+    }
+    if plan.ip_family().has_v6() {
+        v.push(("net.ipv6.conf.all.forwarding", "1"));
+    }
+    v
+}
+
+/// Puts back the node's own underlay configuration, as a node's network configuration does
+/// when its link comes back: the kernel deletes every route through a device that goes down
+/// (`fib_sync_down_dev`) and restores only the connected ones, so l3's default routes via the
+/// router come back here; and it flushes a downed link's IPv6 addresses
+/// (`keep_addr_on_down` is 0 by default), so those are added again (and go through DAD).
+pub fn restore_node_routes(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    node: &NodePlan,
+) -> Result<()> {
+    let nl = hosts[&node.netns].nl();
+    if let Some(ip6) = node.underlay_ip6 {
+        let held = nl.addresses6()?;
+        if !held.iter().any(|a| a.net == IpNet::from(ip6)) {
+            nl.add_address(NODE_DEV, ip6)?;
+        }
+    }
+    for gw in plan.node_gateways(node) {
+        nl.replace_route(&RouteSpec::default_via(gw, NODE_DEV))?;
     }
     Ok(())
 }
@@ -111,7 +150,8 @@ pub fn expectations(plan: &Plan) -> Expectations {
         Substrate::Vm => ("device", "tun"),
     };
     for node in &plan.nodes {
-        let Some(ip) = node.underlay_ip else {
+        let nets = plan.node_nets(node);
+        if nets.is_empty() {
             // A VM has its NIC whether or not it is cabled.
             if plan.spec.substrate == Substrate::Vm {
                 e.devices.push(DeviceSet {
@@ -120,15 +160,21 @@ pub fn expectations(plan: &Plan) -> Expectations {
                 });
             }
             continue;
-        };
+        }
         e.devices.push(DeviceSet {
             netns: node.netns.clone(),
             devices: vec![dev(NODE_DEV, node_kind)],
         });
-        e.add_routes(&node.netns, [RouteSpec::connected(ip, NODE_DEV)]);
-        if let Some(gw) = node.underlay_gateway {
-            e.add_routes(&node.netns, [RouteSpec::default_via(gw, NODE_DEV)]);
-        }
+        e.add_routes(
+            &node.netns,
+            nets.iter().map(|n| RouteSpec::connected(*n, NODE_DEV)),
+        );
+        e.add_routes(
+            &node.netns,
+            plan.node_gateways(node)
+                .into_iter()
+                .map(|gw| RouteSpec::default_via(gw, NODE_DEV)),
+        );
         e.mtus.push(DeviceMtu {
             netns: node.netns.clone(),
             dev: NODE_DEV.into(),
@@ -164,9 +210,11 @@ pub fn expectations(plan: &Plan) -> Expectations {
         });
         e.add_routes(
             &rt.netns,
-            rt.segments
-                .iter()
-                .map(|(br, ip)| RouteSpec::connected(*ip, br)),
+            rt.segments.iter().enumerate().flat_map(|(i, (br, _))| {
+                router_nets(plan, i)
+                    .into_iter()
+                    .map(move |n| RouteSpec::connected(n, br))
+            }),
         );
     }
     e
@@ -197,27 +245,30 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
             mac_dev: NODE_DEV.into(),
             label: na.role.clone(),
         });
-        let (ip, owner_netns, owner_dev) = if na.segment == nb.segment {
+        // One entry per family: ARP for IPv4, NDP for IPv6.
+        let (ips, owner_netns, owner_dev) = if na.segment == nb.segment {
             (
-                nb.underlay_ip.expect("underlay").addr(),
+                plan.node_nets(nb).iter().map(|n| n.addr()).collect(),
                 nb.netns.clone(),
                 NODE_DEV.to_string(),
             )
         } else {
             let rt = plan.router.as_ref().expect("l3 has a router");
             (
-                na.underlay_gateway.expect("l3 gateway"),
+                plan.node_gateways(na),
                 rt.netns.clone(),
                 rt.segments[na.segment].0.clone(),
             )
         };
-        e.neighbours.push(NeighbourExpect {
-            netns: na.netns.clone(),
-            dev: NODE_DEV.into(),
-            ip,
-            owner_netns,
-            owner_dev,
-        });
+        for ip in ips {
+            e.neighbours.push(NeighbourExpect {
+                netns: na.netns.clone(),
+                dev: NODE_DEV.into(),
+                ip,
+                owner_netns: owner_netns.clone(),
+                owner_dev: owner_dev.clone(),
+            });
+        }
     }
     e
 }

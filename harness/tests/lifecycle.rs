@@ -37,6 +37,7 @@ const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &[],
     faults: &[],
+    ipv6: cnbench_harness::backend::Ipv6Support::Yes,
 };
 
 /// Wires pods onto a bridge per node, then fails (or not) half-way. With `own_addresses`,

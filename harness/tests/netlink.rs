@@ -51,15 +51,19 @@ fn veth_between_namespaces_with_addresses_routes_and_neighbours() {
     for (nl, dev, ip) in [(&a, "va", "10.9.0.1/24"), (&b, "vb", "10.9.0.2/24")] {
         nl.set_up("lo").unwrap();
         nl.set_up(dev).unwrap();
-        nl.add_address(dev, ip.parse().unwrap()).unwrap();
+        nl.add_address(dev, ip.parse::<ipnet::IpNet>().unwrap())
+            .unwrap();
     }
     let routes = a.routes().unwrap();
     assert_eq!(
         routes,
-        vec![RouteSpec::connected("10.9.0.1/24".parse().unwrap(), "va")]
+        vec![RouteSpec::connected(
+            "10.9.0.1/24".parse::<ipnet::IpNet>().unwrap(),
+            "va"
+        )]
     );
     a.add_route(&RouteSpec::via(
-        "10.50.0.0/16".parse().unwrap(),
+        "10.50.0.0/16".parse::<ipnet::IpNet>().unwrap(),
         Ipv4Addr::new(10, 9, 0, 2),
         "va",
     ))
@@ -74,7 +78,7 @@ fn veth_between_namespaces_with_addresses_routes_and_neighbours() {
     );
     // A duplicate is refused with a hint, not silently accepted.
     let err = a
-        .add_address("va", "10.9.0.1/24".parse().unwrap())
+        .add_address("va", "10.9.0.1/24".parse::<ipnet::IpNet>().unwrap())
         .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     // The namespace's sysctl is its own.

@@ -318,6 +318,9 @@ fn run_labels(runs: &[(&str, &RunResult)]) -> Vec<String> {
             if p.underlay == "l3" {
                 parts.push("l3 underlay".into());
             }
+            if p.ip_family() != "ipv4" {
+                parts.push(p.ip_family().to_string());
+            }
             if let Some(g) = external_generator(r) {
                 parts.push(format!("[{g}]"));
             }
@@ -325,8 +328,9 @@ fn run_labels(runs: &[(&str, &RunResult)]) -> Vec<String> {
         })
         .collect();
     type Describe = fn(&Parameters) -> String;
-    let describe: [(&str, Describe); 9] = [
+    let describe: [(&str, Describe); 10] = [
         ("underlay", |p| format!("{} underlay", p.underlay)),
+        ("family", |p| p.ip_family().to_string()),
         ("placement", |p| p.placement.clone()),
         ("nodes", |p| format!("{} nodes", p.nodes)),
         ("pods", |p| format!("{} pods/node", p.pods_per_node)),

@@ -34,7 +34,8 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 ///   `plugin_calls`; the check outcome `not_applicable`.
 /// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples; a scale result's
 ///   `backend_options`.
-pub const SCHEMA_VERSION: u32 = 7;
+/// - 8: `parameters.ip_family` (absent: `ipv4`).
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
 pub const OLDEST_SCHEMA_VERSION: u32 = 5;
@@ -310,13 +311,30 @@ pub struct Parameters {
     /// `bgp_topology`). Added in schema version 6.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend_options: BTreeMap<String, String>,
+    /// The run's IP families: `ipv4`, `ipv6` or `dual` (`--ip-family`). Files before schema
+    /// version 8 have none: they are `ipv4`. Added in schema version 8.
+    #[serde(default = "ipv4")]
+    pub ip_family: String,
     /// Changes made inside the run's namespaces before the measurement (`--tweak`:
     /// `sysctl:KEY=VALUE`, `nft-rules:N`, `rate:BITS`, `extra-hop`); empty for none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tweaks: Vec<String>,
 }
 
+fn ipv4() -> String {
+    "ipv4".into()
+}
+
 impl Parameters {
+    /// The run's IP families, `ipv4` where the file has none.
+    pub fn ip_family(&self) -> &str {
+        if self.ip_family.is_empty() {
+            "ipv4"
+        } else {
+            &self.ip_family
+        }
+    }
+
     /// Records the backend options in effect: in [`Parameters::backend_options`], and in
     /// the two fields schema version 5 knew them by (`datapath`, `bgp_topology`), so readers
     /// of either version find them.
@@ -541,7 +559,8 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 7);
+        assert_eq!(v["schema_version"], 8);
+        assert_eq!(v["parameters"]["ip_family"], "ipv4");
         assert_eq!(
             v["substrate"],
             serde_json::json!({

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use harness::topology::{Substrate, TopologyRequest, Underlay};
-use ipnet::Ipv4Net;
+use harness::topology::{IpFamily, Substrate, TopologyRequest, Underlay};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::flags::{backend_values, fault_values, BackendFlags, BackendSweepFlags};
 
@@ -47,6 +47,45 @@ pub struct TopologyArgs {
     /// Where nodes live.
     #[arg(long, value_enum, default_value_t = SubstrateArg::Netns)]
     pub substrate: SubstrateArg,
+    /// Which IP families nodes and pods get: IPv4 only, IPv6 only, or both (dual-stack).
+    #[arg(long, value_enum, default_value_t = IpFamilyArg::Ipv4)]
+    pub ip_family: IpFamilyArg,
+    /// The IPv6 pod network, with --ip-family ipv6 or dual (default: a unique local range
+    /// that spells the IPv4 one, fd00:100:96::/48 for 100.96.0.0/16; a /64 per node).
+    #[arg(long, value_name = "CIDR", value_parser = cidr6)]
+    pub pod_cidr6: Option<Ipv6Net>,
+    /// IPv6 underlay subnet(s), comma-separated, as many as --underlay-cidr (default:
+    /// fd00:10:168::/64 on l2; fd00:10:168:1::/64,fd00:10:168:2::/64 on l3).
+    #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',', value_parser = cidr6)]
+    pub underlay_cidr6: Option<Vec<Ipv6Net>>,
+}
+
+/// Which IP families a run has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IpFamilyArg {
+    /// IPv4 only; IPv6 stays disabled in every namespace.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+    /// Both, every node and pod with an address of each (Kubernetes dual-stack).
+    Dual,
+}
+
+impl From<IpFamilyArg> for IpFamily {
+    fn from(f: IpFamilyArg) -> IpFamily {
+        match f {
+            IpFamilyArg::Ipv4 => IpFamily::Ipv4,
+            IpFamilyArg::Ipv6 => IpFamily::Ipv6,
+            IpFamilyArg::Dual => IpFamily::Dual,
+        }
+    }
+}
+
+/// An IPv6 network `ADDRESS/PREFIX`, or what to write instead.
+fn cidr6(s: &str) -> Result<Ipv6Net, String> {
+    s.parse().map_err(|_| {
+        "not an IPv6 network: write ADDRESS/PREFIX, prefix 0 to 128 (fd00:100:96::/48)".into()
+    })
 }
 
 /// Where nodes live.
@@ -86,6 +125,9 @@ impl TopologyArgs {
             underlay_cidrs: self.underlay_cidr.clone(),
             mtu: self.mtu,
             substrate: self.substrate.into(),
+            ip_family: self.ip_family.into(),
+            pod_cidr6: self.pod_cidr6,
+            underlay_cidrs6: self.underlay_cidr6.clone(),
         }
     }
 }

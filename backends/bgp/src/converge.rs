@@ -52,7 +52,7 @@ pub fn present(host: &Host, blocks: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> 
         .filter(|b| {
             routes
                 .iter()
-                .any(|r| r.proto == RouteProto::Bird && r.dst == **b)
+                .any(|r| r.proto == RouteProto::Bird && r.dst == (**b).into())
         })
         .copied()
         .collect())
@@ -153,7 +153,7 @@ pub fn wait_converged(
         return Ok(since.elapsed());
     };
     loop {
-        let answer = icmp_echo(&hosts[&last.netns], first.ip.addr());
+        let answer = icmp_echo(&hosts[&last.netns], first.ip.addr().into());
         if answer.ok() {
             return Ok(since.elapsed());
         }

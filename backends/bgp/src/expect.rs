@@ -35,8 +35,8 @@ pub fn next_hop(node: &NodePlan, remote: &NodePlan) -> Ipv4Addr {
 /// A BGP-learned route as BIRD installs it (proto bird, through a gateway).
 pub fn bird_route(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
     RouteSpec {
-        dst,
-        via: Some(via),
+        dst: dst.into(),
+        via: Some(via.into()),
         dev: dev.into(),
         proto: RouteProto::Bird,
         scope: RouteScope::Universe,
@@ -96,7 +96,7 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
             continue;
         }
         if let Some(node) = plan.nodes.iter().find(|n| n.netns == probe.to_netns) {
-            probe.to_ip = node_ip(node);
+            probe.to_ip = node_ip(node).into();
         }
     }
     // Pod packets cross between every pair of nodes (the matrix): the underlay learns every
@@ -183,7 +183,7 @@ fn calico_pods(plan: &Plan) -> Expectations {
         e.neighbours.push(NeighbourExpect {
             netns: pod.netns.clone(),
             dev: POD_DEV.into(),
-            ip: pods::GATEWAY,
+            ip: pods::GATEWAY.into(),
             owner_netns: node.netns.clone(),
             owner_dev: cali.clone(),
         });
@@ -191,7 +191,7 @@ fn calico_pods(plan: &Plan) -> Expectations {
         e.neighbours.push(NeighbourExpect {
             netns: node.netns.clone(),
             dev: cali,
-            ip: pod_ip(pod).addr(),
+            ip: pod_ip(pod).addr().into(),
             owner_netns: pod.netns.clone(),
             owner_dev: POD_DEV.into(),
         });

@@ -108,6 +108,7 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &OPTIONS,
     faults: &[BIRD_RESTART],
+    ipv6: harness::backend::Ipv6Support::NotYet,
 };
 
 /// The node's BIRD stopped, then started again: its peers withdraw its block, and BGP must

@@ -41,7 +41,7 @@ pub fn pod_ip(pod: &PodPlan) -> Ipv4Net {
 pub fn pod_routes() -> [RouteSpec; 2] {
     [
         RouteSpec {
-            dst: Ipv4Net::new(GATEWAY, 32).expect("valid"),
+            dst: Ipv4Net::new(GATEWAY, 32).expect("valid").into(),
             via: None,
             dev: POD_DEV.into(),
             proto: RouteProto::Boot,
@@ -50,8 +50,8 @@ pub fn pod_routes() -> [RouteSpec; 2] {
             onlink: false,
         },
         RouteSpec {
-            dst: Ipv4Net::default(),
-            via: Some(GATEWAY),
+            dst: Ipv4Net::default().into(),
+            via: Some(GATEWAY.into()),
             dev: POD_DEV.into(),
             proto: RouteProto::Boot,
             scope: RouteScope::Universe,
@@ -64,7 +64,7 @@ pub fn pod_routes() -> [RouteSpec; 2] {
 /// The node's route to a local pod: `10.20.N.x/32 dev caliX scope link`.
 pub fn node_pod_route(run_id: &str, pod: &PodPlan) -> RouteSpec {
     RouteSpec {
-        dst: pod_ip(pod),
+        dst: pod_ip(pod).into(),
         via: None,
         dev: cali_name(run_id, pod),
         proto: RouteProto::Boot,
@@ -83,7 +83,7 @@ pub fn node_pod_route(run_id: &str, pod: &PodPlan) -> RouteSpec {
 /// ARP for its gateway stays INCOMPLETE.
 pub fn node_gateway_route(plan: &Plan) -> Option<RouteSpec> {
     (plan.spec.underlay == Underlay::L2).then(|| RouteSpec {
-        dst: Ipv4Net::new(GATEWAY, 32).expect("valid"),
+        dst: Ipv4Net::new(GATEWAY, 32).expect("valid").into(),
         via: None,
         dev: harness::underlay::NODE_DEV.into(),
         proto: RouteProto::Boot,

@@ -34,6 +34,7 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &[],
     faults: &[],
+    ipv6: harness::backend::Ipv6Support::Yes,
 };
 
 /// Pods come and go as docker's do: a veth pair on docker0.

@@ -87,7 +87,10 @@ fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
         pod.ip.addr()
     );
     let expected = format!("accepted by a listener on {}:{POD_PORT}", pod.ip.addr());
-    let listener = match ctx.host(&pod.netns).tcp_listen_on(pod.ip.addr(), POD_PORT) {
+    let listener = match ctx
+        .host(&pod.netns)
+        .tcp_listen_on(pod.ip.addr().into(), POD_PORT)
+    {
         Ok(l) => l,
         Err(e) => {
             return record(
@@ -102,7 +105,7 @@ fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
     };
     let connect = ctx
         .host(&node.netns)
-        .tcp_connect(node_ip, host_port, CONNECT_TIMEOUT);
+        .tcp_connect(node_ip.into(), host_port, CONNECT_TIMEOUT);
     if !connect.ok() {
         return record(
             "portmap",

@@ -121,7 +121,7 @@ pub fn pod_expectations(
                         None => i.in_pod() && i.name == *ifname,
                     })
                     .filter_map(|ip| match ip.address {
-                        IpNet::V4(a) => Some(a),
+                        a @ IpNet::V4(_) => Some(a),
                         IpNet::V6(_) => None,
                     })
                     .collect(),
@@ -153,8 +153,8 @@ pub fn pod_expectations(
             };
             e.present_routes.push(RouteExpect {
                 netns: pod.netns.clone(),
-                dst,
-                via,
+                dst: dst.into(),
+                via: via.map(IpAddr::from),
                 dev: single_if.clone(),
                 source: source(&format!("routes[{k}]")),
             });
@@ -179,7 +179,7 @@ pub fn pod_expectations(
                 from_netns: pod.netns.clone(),
                 to: format!("gateway {gw}"),
                 to_netns: node.netns.clone(),
-                to_ip: gw,
+                to_ip: gw.into(),
                 proto: ProbeProto::Icmp,
                 path: "pod-node".into(),
                 expect: Expect::Reach,
@@ -201,7 +201,7 @@ pub fn pod_expectations(
             e.neighbours.push(NeighbourExpect {
                 netns: pod.netns.clone(),
                 dev: ifname.clone(),
-                ip: gw,
+                ip: gw.into(),
                 owner_netns: node.netns.clone(),
                 owner_dev,
             });
@@ -231,7 +231,7 @@ pub fn pod_expectations(
                 e.neighbours.push(NeighbourExpect {
                     netns: pod.netns.clone(),
                     dev: ifname.clone(),
-                    ip: peer.ip.addr(),
+                    ip: peer.ip.addr().into(),
                     owner_netns: peer.netns.clone(),
                     owner_dev: peer_if.clone(),
                 });

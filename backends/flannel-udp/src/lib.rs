@@ -65,6 +65,10 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: Some(TUN_DEV),
     options: &[DATAPATH_OPTION],
     faults: &[userspace::DAEMON_RESTART],
+    // flannel's UDP backend has no IPv6 (its IPv6 support is vxlan, host-gw and wireguard).
+    ipv6: harness::backend::Ipv6Support::NotInRealSystem(
+        "flannel's UDP backend carries IPv4 only (flannel runs IPv6 over vxlan or host-gw)",
+    ),
     ..FLANNEL_STYLE
 };
 

@@ -33,6 +33,7 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &[],
     faults: &[],
+    ipv6: harness::backend::Ipv6Support::Yes,
 };
 
 /// The host-net backend.

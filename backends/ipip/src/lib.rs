@@ -67,6 +67,10 @@ pub const INFO: BackendInfo = BackendInfo {
     }],
     options: &[DATAPATH_OPTION],
     faults: &[userspace::DAEMON_RESTART],
+    // Both flannel's ipip backend and Calico's IP-in-IP encapsulate IPv4 in IPv4 only.
+    ipv6: harness::backend::Ipv6Support::NotInRealSystem(
+        "flannel's and Calico's IP-in-IP carry IPv4 only (flannel runs IPv6 over vxlan or host-gw)",
+    ),
     ..FLANNEL_STYLE
 };
 

@@ -134,7 +134,7 @@ impl TunnelConfig {
 /// daemon picks the remote node itself).
 pub fn tunnel_route(pod_network: Ipv4Net, dev: &str) -> RouteSpec {
     RouteSpec {
-        dst: pod_network.trunc(),
+        dst: pod_network.trunc().into(),
         via: None,
         dev: dev.into(),
         proto: RouteProto::Static,

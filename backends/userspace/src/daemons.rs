@@ -92,7 +92,7 @@ impl Daemons {
         };
         let (a, b) = (&plan.pods[from], &plan.pods[to]);
         let label = self.label(node);
-        let probe = || icmp_echo(ctx.host(&a.netns), b.ip.addr());
+        let probe = || icmp_echo(ctx.host(&a.netns), b.ip.addr().into());
         let path = format!("{} -> {} ({}) icmp", a.role, b.role, b.ip.addr());
         let stopped_subject = format!("{label} stopped: {path}");
         let restarted_subject = format!("{label} restarted: {path}");

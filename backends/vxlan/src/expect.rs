@@ -26,8 +26,8 @@ pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
             e.vteps.push(VtepExpect {
                 netns: node.netns.clone(),
                 dev: VTEP_DEV.into(),
-                remote_node_ip: remote.underlay_ip.expect("underlay").addr(),
-                remote_vtep_ip: vtep_ip(remote),
+                remote_node_ip: remote.underlay_ip.expect("underlay").addr().into(),
+                remote_vtep_ip: vtep_ip(remote).into(),
                 owner_netns: remote.netns.clone(),
                 owner_dev: VTEP_DEV.into(),
             });

@@ -110,7 +110,7 @@ pub fn program_peer(ctx: &Context<'_>, node: &NodePlan, remote: &NodePlan) -> Re
     for e in nl
         .fdb()?
         .into_iter()
-        .filter(|e| e.port == dev && e.dst == Some(remote_ip))
+        .filter(|e| e.port == dev && e.dst == Some(remote_ip.into()))
     {
         if e.mac == mac {
             present = true;

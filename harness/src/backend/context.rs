@@ -237,8 +237,8 @@ impl Context<'_> {
     }
 
     /// Wires a pod in its own namespace to its node with a veth pair: `eth0` in the pod
-    /// (its MAC from its address, [`pod_mac`]; address, loopback up, default route via the
-    /// pod's gateway), the host end (`pod.host_veth`) in the node, up. The caller attaches
+    /// (its MAC from its address, [`pod_mac`]; its address of each family of the run,
+    /// loopback up, default routes via the pod's gateways), the host end (`pod.host_veth`) in the node, up. The caller attaches
     /// the host end where it belongs.
     pub fn wire_pod_veth(&self, pod: &PodPlan, mtu: u32) -> Result<()> {
         let node = self.host(&self.plan.node_of(pod).netns);
@@ -248,10 +248,19 @@ impl Context<'_> {
         let nl = pod_host.nl();
         nl.set_mac("eth0", pod_mac(pod.ip.addr()))?;
         nl.set_up("lo")?;
-        nl.add_address("eth0", pod.ip)?;
+        let v4 = self.plan.ip_family().has_v4();
+        if v4 {
+            nl.add_address("eth0", pod.ip)?;
+        }
+        if let Some(ip6) = pod.ip6 {
+            nl.add_address("eth0", ip6)?;
+        }
         nl.set_up("eth0")?;
-        if let Some(gw) = pod.gateway {
+        if let Some(gw) = pod.gateway.filter(|_| v4) {
             nl.add_route(&RouteSpec::default_via(gw, "eth0"))?;
+        }
+        if let Some(gw6) = pod.gateway6 {
+            nl.add_route(&RouteSpec::default_via(gw6, "eth0"))?;
         }
         node.nl().set_up(&pod.host_veth)
     }

@@ -3,9 +3,9 @@
 //! pairs to measure. The checks compare each with what the kernel shows or traffic does.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::netlink::RouteSpec;
@@ -46,7 +46,7 @@ pub struct Probe {
     /// Namespace that owns the target address (a TCP listener is opened there).
     pub to_netns: String,
     /// Target address.
-    pub to_ip: Ipv4Addr,
+    pub to_ip: IpAddr,
     /// Protocol.
     pub proto: ProbeProto,
     /// The path class (`same-node`, `cross-node`, `pod-node`).
@@ -75,7 +75,7 @@ pub struct NeighbourExpect {
     /// Device of the entry.
     pub dev: String,
     /// The neighbour's IP.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Namespace of the device that owns `ip`.
     pub owner_netns: String,
     /// The device that owns `ip`; empty: whichever device of `owner_netns` holds it.
@@ -143,9 +143,9 @@ pub struct VtepExpect {
     /// The VXLAN device.
     pub dev: String,
     /// The remote node's underlay IP (FDB `dst`).
-    pub remote_node_ip: Ipv4Addr,
+    pub remote_node_ip: IpAddr,
     /// The remote VTEP's overlay IP (neighbour entry).
-    pub remote_vtep_ip: Ipv4Addr,
+    pub remote_vtep_ip: IpAddr,
     /// Namespace of the remote VTEP device.
     pub owner_netns: String,
     /// The remote VTEP device.
@@ -224,7 +224,7 @@ pub struct InterfaceExpect {
     /// Its MTU in bytes, when the promise names one.
     pub mtu_bytes: Option<u32>,
     /// Addresses (with prefix) it must hold.
-    pub addresses: Vec<Ipv4Net>,
+    pub addresses: Vec<IpNet>,
     /// Who promised it, for output (`n0p0: bridge ADD result`).
     pub source: String,
 }
@@ -237,9 +237,9 @@ pub struct RouteExpect {
     /// Namespace.
     pub netns: String,
     /// Destination.
-    pub dst: Ipv4Net,
+    pub dst: IpNet,
     /// Gateway, if the route has one.
-    pub via: Option<Ipv4Addr>,
+    pub via: Option<IpAddr>,
     /// Output device, when the promise names it.
     pub dev: Option<String>,
     /// Who promised it, for output.
@@ -266,7 +266,7 @@ impl std::fmt::Display for RouteExpect {
 /// Everything a backend promises about the topology it built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
-    /// The exact main-table IPv4 routes of each namespace.
+    /// The exact main-table routes of each namespace (IPv4 and IPv6).
     pub routes: BTreeMap<String, Vec<RouteSpec>>,
     /// MTUs of the devices on the path.
     pub mtus: Vec<DeviceMtu>,
@@ -329,9 +329,10 @@ impl Expectations {
             .extend(routes);
     }
 
-    /// Adds the full pod-to-pod matrix (ICMP and TCP for every ordered pair of pods) and, for
-    /// pods with their own namespace, pod-to-own-node probes, all expected to succeed. A backend
-    /// then marks the cells it expects to fail.
+    /// Adds the full pod-to-pod matrix (ICMP and TCP for every ordered pair of pods, to each
+    /// of the target's addresses: both families of a dual-stack run) and, for pods with their
+    /// own namespace, pod-to-own-node probes, all expected to succeed. A backend then marks
+    /// the cells it expects to fail.
     pub fn add_full_matrix(&mut self, plan: &Plan) {
         for a in &plan.pods {
             for b in &plan.pods {
@@ -343,32 +344,36 @@ impl Expectations {
                 } else {
                     "cross-node"
                 };
-                for proto in [ProbeProto::Icmp, ProbeProto::Tcp] {
-                    self.reachability.push(Probe {
-                        from: a.role.clone(),
-                        from_netns: a.netns.clone(),
-                        to: b.role.clone(),
-                        to_netns: b.netns.clone(),
-                        to_ip: b.ip.addr(),
-                        proto,
-                        path: path.into(),
-                        expect: Expect::Reach,
-                    });
+                for to_ip in plan.pod_addrs(b) {
+                    for proto in [ProbeProto::Icmp, ProbeProto::Tcp] {
+                        self.reachability.push(Probe {
+                            from: a.role.clone(),
+                            from_netns: a.netns.clone(),
+                            to: b.role.clone(),
+                            to_netns: b.netns.clone(),
+                            to_ip,
+                            proto,
+                            path: path.into(),
+                            expect: Expect::Reach,
+                        });
+                    }
                 }
             }
             if a.own_netns {
                 let node = plan.node_of(a);
-                if let Some(gw) = node.pod_gateway {
-                    self.reachability.push(Probe {
-                        from: a.role.clone(),
-                        from_netns: a.netns.clone(),
-                        to: format!("node {}", node.role),
-                        to_netns: node.netns.clone(),
-                        to_ip: gw.addr(),
-                        proto: ProbeProto::Icmp,
-                        path: "pod-node".into(),
-                        expect: Expect::Reach,
-                    });
+                for family in plan.families() {
+                    if let Some(gw) = plan.node_pod_gateway(node, family) {
+                        self.reachability.push(Probe {
+                            from: a.role.clone(),
+                            from_netns: a.netns.clone(),
+                            to: format!("node {}", node.role),
+                            to_netns: node.netns.clone(),
+                            to_ip: gw.addr(),
+                            proto: ProbeProto::Icmp,
+                            path: "pod-node".into(),
+                            expect: Expect::Reach,
+                        });
+                    }
                 }
             }
         }

@@ -29,6 +29,18 @@ impl Datapath {
     }
 }
 
+/// Whether a backend runs IPv6 (`--ip-family ipv6` and `dual`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv6Support {
+    /// It does, on both.
+    Yes,
+    /// Its real counterpart carries IPv4 only, so cnbench refuses IPv6 for it: why, and what
+    /// to use instead.
+    NotInRealSystem(&'static str),
+    /// The real system runs IPv6, cnbench's build of it does not yet.
+    NotYet,
+}
+
 /// An external program a backend runs inside its nodes, and the Debian package that has it
 /// (named in the error when it is missing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +96,39 @@ pub struct BackendInfo {
     /// Faults of its own parts it has (with the options resolved; the faults capability
     /// injects them).
     pub faults: &'static [FaultDecl],
+    /// Whether it runs IPv6.
+    pub ipv6: Ipv6Support,
 }
 
 impl BackendInfo {
     /// The plan of `request` for this backend (every unset option from [`Self::defaults`]),
     /// validated on its own; the backend's own validation comes when it is made.
     pub fn plan(&self, request: &TopologyRequest, run_id: String) -> Result<Plan, PlanError> {
-        Plan::new(request.resolve(&self.defaults, run_id), self.pod_network)
+        let plan = Plan::new(
+            request.resolve(&self.defaults, self.pod_network, run_id),
+            self.pod_network,
+        )?;
+        self.require_family(&plan)?;
+        Ok(plan)
+    }
+
+    /// Refuses a plan with IPv6 (`ipv6` or `dual`) for a backend that does not run it, before
+    /// anything is made.
+    pub fn require_family(&self, plan: &Plan) -> Result<(), PlanError> {
+        let family = plan.ip_family();
+        if !family.has_v6() {
+            return Ok(());
+        }
+        match self.ipv6 {
+            Ipv6Support::Yes => Ok(()),
+            Ipv6Support::NotInRealSystem(why) => Err(self.refuse(format!(
+                "--ip-family {family}: {why}; use --ip-family ipv4"
+            ))),
+            Ipv6Support::NotYet => Err(self.refuse(format!(
+                "--ip-family {family}: the real system runs IPv6, cnbench's {} does not yet                  (host-net and bridge do); use --ip-family ipv4",
+                self.name
+            ))),
+        }
     }
 
     /// The refusal of a plan by this backend: `why`, with the option to change.

@@ -33,7 +33,7 @@ pub use expect::{
     IsolationExpect, MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto,
     RouteExpect, VtepExpect, Wire,
 };
-pub use info::{BackendInfo, Datapath, OptionalKind, Program};
+pub use info::{BackendInfo, Datapath, Ipv6Support, OptionalKind, Program};
 pub use options::{BackendOptions, OptionDecl};
 
 /// A datapath, as the harness drives it. Made by the registry of the `cnbench` binary from

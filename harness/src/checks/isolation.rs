@@ -24,7 +24,7 @@ pub(super) fn check(
                 "both binds succeed (separate port spaces)"
             };
             let (a, b) = (&hosts[&i.a.1], &hosts[&i.b.1]);
-            let first = match a.tcp_listen_on(Ipv4Addr::UNSPECIFIED, 0) {
+            let first = match a.tcp_listen_on(Ipv4Addr::UNSPECIFIED.into(), 0) {
                 Ok(l) => l,
                 Err(e) => {
                     return record(
@@ -38,7 +38,7 @@ pub(super) fn check(
                 }
             };
             let port = first.port;
-            let second = b.tcp_listen_on(Ipv4Addr::UNSPECIFIED, port);
+            let second = b.tcp_listen_on(Ipv4Addr::UNSPECIFIED.into(), port);
             let (actual, in_use) = match second {
                 Ok(_) => (format!("both bound port {port}"), false),
                 Err(e) if e.in_use => (format!("second bind of port {port}: address in use"), true),

@@ -37,6 +37,11 @@ pub fn run_all(
     for c in state::devices(hosts, &exp.devices) {
         emit(c);
     }
+    if plan.ip_family().has_v6() {
+        for c in state::addresses_settled(hosts) {
+            emit(c);
+        }
+    }
     for c in state::routes(hosts, &exp.routes, &exp.shared_route_tables) {
         emit(c);
     }

@@ -10,10 +10,10 @@ use super::reachability::{icmp_probe, tcp_peer};
 use super::record;
 use crate::backend::{PathExpect, PmtuExpect};
 use crate::host::Host;
-use crate::probe::ProbeResult;
 use crate::topology::Plan;
 
-/// Linux's default TTL (`net.ipv4.ip_default_ttl`) for packets a namespace originates.
+/// Linux's default TTL (`net.ipv4.ip_default_ttl`) and hop limit
+/// (`net.ipv6.conf.*.hop_limit`) for packets a namespace originates.
 const DEFAULT_TTL: u8 = 64;
 
 pub(super) fn pmtu(
@@ -22,10 +22,17 @@ pub(super) fn pmtu(
     declared: &[PmtuExpect],
 ) -> Vec<CheckRecord> {
     let mut out = Vec::new();
-    for p in declared {
+    // Each family of the run separately: IPv6 has no fragmenting routers, so its refusal is
+    // always the sender's kernel or a Packet Too Big.
+    for (p, family) in declared
+        .iter()
+        .flat_map(|p| plan.families().into_iter().map(move |f| (p, f)))
+    {
         let (a, b) = (&plan.pods[p.from], &plan.pods[p.to]);
         let from = &hosts[&a.netns];
-        let to_ip = b.ip.addr();
+        let Some(to_ip) = plan.pod_net(b, family).map(|n| n.addr()) else {
+            continue;
+        };
         let fits = icmp_probe(from, to_ip, Some(p.path_mtu as usize));
         out.push(record(
             "pmtu",
@@ -40,12 +47,9 @@ pub(super) fn pmtu(
         ));
         let over = icmp_probe(from, to_ip, Some(p.path_mtu as usize + 1));
         // Either the sender's kernel refuses it (its link MTU is the path MTU), or a hop on
-        // the way answers "fragmentation needed" (ICMP type 3 code 4). Silence is a black
-        // hole: a TCP connection would stall on it.
-        let ok = matches!(
-            over.result,
-            ProbeResult::TooBig | ProbeResult::IcmpError(3, 4, _)
-        );
+        // the way answers "fragmentation needed" (ICMP type 3 code 4) or "packet too big"
+        // (ICMPv6 type 2). Silence is a black hole: a TCP connection would stall on it.
+        let ok = over.result.too_big();
         out.push(record(
             "pmtu",
             format!(
@@ -54,7 +58,7 @@ pub(super) fn pmtu(
                 b.role,
                 p.path_mtu + 1
             ),
-            "refused: message too long, or ICMP fragmentation needed".into(),
+            "refused: message too long, ICMP fragmentation needed or ICMPv6 packet too big".into(),
             over.result.to_string(),
             ok,
             (!ok).then(|| {
@@ -71,9 +75,17 @@ pub(super) fn paths(
     declared: &[PathExpect],
 ) -> Vec<CheckRecord> {
     let mut out = Vec::new();
-    for p in declared {
+    for (p, family) in declared
+        .iter()
+        .flat_map(|p| plan.families().into_iter().map(move |f| (p, f)))
+    {
         let (a, b) = (&plan.pods[p.from], &plan.pods[p.to]);
-        let to_ip = b.ip.addr();
+        let (Some(to_ip), Some(from_ip)) = (
+            plan.pod_net(b, family).map(|n| n.addr()),
+            plan.pod_net(a, family).map(|n| n.addr()),
+        ) else {
+            continue;
+        };
         let echo = icmp_probe(&hosts[&a.netns], to_ip, None);
         let want = DEFAULT_TTL - p.hops;
         let actual = match echo.ttl {
@@ -92,7 +104,6 @@ pub(super) fn paths(
             None,
         ));
         let seen = tcp_peer(&hosts[&a.netns], &hosts[&b.netns], to_ip);
-        let from_ip = a.ip.addr();
         let (actual, ok) = match seen {
             Ok(ip) => (format!("{} sees source {ip}", b.role), ip == from_ip),
             Err(e) => (e.to_string(), false),

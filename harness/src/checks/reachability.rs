@@ -2,7 +2,7 @@
 //! both created inside the namespaces concerned.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reports::{CheckOutcome, CheckRecord};
@@ -13,26 +13,26 @@ use crate::probe::{Echo, ProbeResult, PROBE_TIMEOUT};
 
 /// Sends ICMP echo requests from `from` to `to` (up to 3, the first may wait for ARP) and
 /// waits for the reply.
-pub fn icmp_echo(from: &Host, to: Ipv4Addr) -> ProbeResult {
+pub fn icmp_echo(from: &Host, to: IpAddr) -> ProbeResult {
     icmp_probe(from, to, None).result
 }
 
 /// Sends ICMP echo requests from `from` to `to`. With `df_size`, each request is an IP
 /// packet of exactly that many bytes with the don't-fragment bit set, sent regardless of
 /// any cached path MTU (`IP_PMTUDISC_PROBE`): the way to test what a path carries.
-pub fn icmp_probe(from: &Host, to: Ipv4Addr, df_size: Option<usize>) -> Echo {
+pub fn icmp_probe(from: &Host, to: IpAddr, df_size: Option<usize>) -> Echo {
     from.icmp_probe(to, df_size, PROBE_TIMEOUT)
 }
 
 /// Sends ICMP echo requests from `from` to `to` within `timeout` (six attempts spread over
 /// it): a quick look, for polling a path that is expected to come back.
-pub fn icmp_echo_within(from: &Host, to: Ipv4Addr, timeout: Duration) -> ProbeResult {
+pub fn icmp_echo_within(from: &Host, to: IpAddr, timeout: Duration) -> ProbeResult {
     from.icmp_probe(to, None, timeout).result
 }
 
 /// Connects from `from` to a listener opened in `to` on `ip`, and returns the source address
 /// the listener saw (to prove no NAT rewrote it).
-pub fn tcp_peer(from: &Host, to: &Host, ip: Ipv4Addr) -> Result<Ipv4Addr, ProbeResult> {
+pub fn tcp_peer(from: &Host, to: &Host, ip: IpAddr) -> Result<IpAddr, ProbeResult> {
     let listener = to.tcp_listen(ip).map_err(ProbeResult::SendError)?;
     match from.tcp_connect(ip, listener.port, PROBE_TIMEOUT) {
         // connect() returns when the SYN-ACK arrived; the listener sees the connection only
@@ -49,7 +49,7 @@ pub fn tcp_peer(from: &Host, to: &Host, ip: Ipv4Addr) -> Result<Ipv4Addr, ProbeR
 }
 
 /// Opens a listener in `to` on `ip` (any free port) and connects to it from `from`.
-pub fn tcp_connect(from: &Host, to: &Host, ip: Ipv4Addr) -> ProbeResult {
+pub fn tcp_connect(from: &Host, to: &Host, ip: IpAddr) -> ProbeResult {
     match to.tcp_listen(ip) {
         Ok(listener) => from.tcp_connect(ip, listener.port, PROBE_TIMEOUT),
         Err(e) => ProbeResult::SendError(e),

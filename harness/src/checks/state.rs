@@ -118,7 +118,7 @@ pub(super) fn neighbours(
                 } else {
                     bad.join("; ")
                 };
-                let reason = (!ok).then(|| "a neighbour did not answer ARP".to_string());
+                let reason = (!ok).then(|| "a neighbour did not answer ARP or NDP".to_string());
                 record("neighbours", subject, expected, actual, ok, reason)
             }
             Err(e) => errored("neighbours", subject, expected, &e),
@@ -132,7 +132,10 @@ fn neighbour(hosts: &BTreeMap<String, Host>, n: &NeighbourExpect) -> CheckRecord
     let owner_nl = hosts[&n.owner_netns].nl();
     // No device named: the one that holds the address (a gateway a plugin put somewhere).
     let owner = if n.owner_dev.is_empty() {
-        owner_nl.addresses().and_then(|addrs| {
+        owner_nl.addresses().and_then(|mut addrs| {
+            if n.ip.is_ipv6() {
+                addrs = owner_nl.addresses6()?;
+            }
             let held = addrs.iter().find(|a| a.net.addr() == n.ip).map(|a| a.index);
             let links = owner_nl.links()?;
             links
@@ -430,4 +433,58 @@ pub(super) fn vteps(hosts: &BTreeMap<String, Host>, declared: &[VtepExpect]) -> 
         });
     }
     out
+}
+
+/// IPv6 only: no address of any namespace of the run is tentative or dadfailed. A tentative
+/// address is neither used nor answered for (RFC 4862 §5.4): a pod whose address went
+/// tentative again (its link flapped, its DAD restarted) is unreachable while it looks
+/// configured; a dadfailed one never becomes usable.
+pub(super) fn addresses_settled(hosts: &BTreeMap<String, Host>) -> Vec<CheckRecord> {
+    hosts
+        .iter()
+        .map(|(netns, host)| {
+            let subject = format!("{netns} IPv6 addresses");
+            let expected = "none tentative or dadfailed".to_string();
+            let nl = host.nl();
+            match nl.addresses6().and_then(|a| Ok((a, nl.links()?))) {
+                Ok((addrs, links)) => {
+                    let bad: Vec<String> = addrs
+                        .iter()
+                        .filter(|a| a.tentative || a.dad_failed)
+                        .map(|a| {
+                            format!(
+                                "{} {} {}",
+                                link_name(&links, a.index),
+                                a.net,
+                                if a.dad_failed {
+                                    "dadfailed"
+                                } else {
+                                    "tentative"
+                                }
+                            )
+                        })
+                        .collect();
+                    let ok = bad.is_empty();
+                    let actual = if ok {
+                        format!("{} address(es), all usable", addrs.len())
+                    } else {
+                        bad.join("; ")
+                    };
+                    record(
+                        "addresses",
+                        subject,
+                        expected,
+                        actual,
+                        ok,
+                        (!ok).then(|| {
+                            "an address in duplicate address detection is neither used nor \
+                             answered for"
+                                .to_string()
+                        }),
+                    )
+                }
+                Err(e) => errored("addresses", subject, expected, &e),
+            }
+        })
+        .collect()
 }

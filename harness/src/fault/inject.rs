@@ -29,9 +29,9 @@ pub(crate) fn link_down(hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Resu
 
 /// link-flap, second half: `eth0` up again and the node's own underlay routes put back, as
 /// its network configuration does on carrier (the connected route comes back by itself).
-pub(crate) fn link_up(hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Result<()> {
+pub(crate) fn link_up(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan) -> Result<()> {
     hosts[&node.netns].nl().set_up(NODE_DEV)?;
-    underlay::restore_node_routes(hosts, node)
+    underlay::restore_node_routes(plan, hosts, node)
 }
 
 /// The hub namespace (switch or router) and the ports that cable the nodes to it.
@@ -221,7 +221,7 @@ pub(crate) fn node_up(
 ) -> Result<()> {
     for name in node_namespaces(plan, node) {
         let host = Host::open(Netns::create(&name)?)?;
-        host.set_sysctls(&crate::run::NEW_NAMESPACE_SYSCTLS)?;
+        host.set_sysctls(crate::run::namespace_sysctls(plan.ip_family()))?;
         hosts.insert(name, host);
     }
     underlay::attach_node(plan, hosts, node)

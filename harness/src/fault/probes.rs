@@ -3,7 +3,7 @@
 //! before the fault until every pair has answered again for a while.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reports::{NodeClock, ProbeReport};
@@ -79,36 +79,47 @@ impl ProbeStream {
         longest: Duration,
         exe: &std::path::Path,
     ) -> Result<ProbeStream> {
+        // One endpoint per pod and family: a dual-stack run probes each family on its own
+        // (an IPv6 endpoint's label says so), and pairs never mix families.
         let mut endpoints: Vec<Endpoint> = Vec::new();
-        for pod in &plan.pods {
-            let ip = pod.ip.addr();
-            if endpoints
-                .iter()
-                .any(|e| e.netns == pod.netns && e.addr.ip() == IpAddr::V4(ip))
-            {
-                continue;
+        let dual = plan.families().len() > 1;
+        for family in plan.families() {
+            for pod in &plan.pods {
+                let Some(ip) = plan.pod_net(pod, family).map(|n| n.addr()) else {
+                    continue;
+                };
+                if endpoints
+                    .iter()
+                    .any(|e| e.netns == pod.netns && e.addr.ip() == ip)
+                {
+                    continue;
+                }
+                endpoints.push(Endpoint {
+                    label: if dual && ip.is_ipv6() {
+                        format!("{}/v6", pod.role)
+                    } else {
+                        pod.role.clone()
+                    },
+                    node: pod.node,
+                    netns: pod.netns.clone(),
+                    addr: SocketAddr::from((ip, probe_port(pod.index))),
+                    clock: ClockOffset::NONE,
+                });
             }
-            endpoints.push(Endpoint {
-                label: pod.role.clone(),
-                node: pod.node,
-                netns: pod.netns.clone(),
-                addr: SocketAddr::from((ip, probe_port(pod.index))),
-                clock: ClockOffset::NONE,
-            });
         }
         // Every directed pair, except those the backend declares unreachable (host-gw across
         // an l3 router): a fault cannot break what never worked.
         let unreachable = |from: &Endpoint, to: &Endpoint| {
             expect.reachability.iter().any(|p| {
                 p.from_netns == from.netns
-                    && p.to_ip == ip4(to.addr)
+                    && p.to_ip == to.addr.ip()
                     && matches!(p.expect, Expect::Unreachable { .. })
             })
         };
         let mut pairs = Vec::new();
         for (i, a) in endpoints.iter().enumerate() {
             for (j, b) in endpoints.iter().enumerate() {
-                if i != j && !unreachable(a, b) {
+                if i != j && a.addr.is_ipv4() == b.addr.is_ipv4() && !unreachable(a, b) {
                     let path = if a.node == b.node {
                         "same-node"
                     } else {
@@ -224,7 +235,7 @@ impl ProbeStream {
         loop {
             pending.retain(|(a, b)| {
                 let from = &self.endpoints[*a];
-                let to = ip4(self.endpoints[*b].addr);
+                let to = self.endpoints[*b].addr.ip();
                 match hosts.get(&from.netns) {
                     Some(h) => !icmp_echo_within(h, to, POLL_ECHO).ok(),
                     None => true,
@@ -323,12 +334,5 @@ impl Drop for ProbeStream {
         for a in self.agents.values_mut() {
             a.stop();
         }
-    }
-}
-
-fn ip4(a: SocketAddr) -> std::net::Ipv4Addr {
-    match a.ip() {
-        IpAddr::V4(v) => v,
-        IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
     }
 }

@@ -265,7 +265,7 @@ impl Topology {
             FaultKind::LinkFlap => {
                 inject::link_down(&self.hosts, node)?;
                 sleep(spec.hold)?;
-                inject::link_up(&self.hosts, node)?;
+                inject::link_up(&self.plan, &self.hosts, node)?;
                 Ok(Held::default())
             }
             FaultKind::Loss => {
@@ -369,7 +369,12 @@ impl Topology {
             &self.plan,
             &self.hosts,
             pair,
-            self.plan.spec.mtu,
+            measure::PairPath {
+                path_mtu: self.plan.spec.mtu,
+                // The run's first family: IPv4 where it has it (a dual-stack run's throughput
+                // through a fault is its IPv4 path's; the recovery probes cover both).
+                family: self.plan.families()[0],
+            },
             &ctx,
             &mopts,
             &mut |_, _| {},

@@ -8,7 +8,7 @@
 mod proc;
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{IpAddr, TcpListener};
 use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::Duration;
@@ -319,7 +319,7 @@ impl Host {
 
     /// Sends ICMP echo requests from this host to `to`; see
     /// [`probe::icmp_probe_within`].
-    pub fn icmp_probe(&self, to: Ipv4Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
+    pub fn icmp_probe(&self, to: IpAddr, df_size: Option<usize>, timeout: Duration) -> Echo {
         match &self.place {
             Place::Local(ns) => probe::icmp_probe_within(ns, to, df_size, timeout),
             Place::Remote(agent) => {
@@ -339,14 +339,14 @@ impl Host {
     }
 
     /// Opens a TCP listener in this host on `ip`, any free port.
-    pub fn tcp_listen(&self, ip: Ipv4Addr) -> std::result::Result<Listener<'_>, String> {
+    pub fn tcp_listen(&self, ip: IpAddr) -> std::result::Result<Listener<'_>, String> {
         self.tcp_listen_on(ip, 0).map_err(|e| e.message)
     }
 
     /// Opens a TCP listener in this host on `ip:port` (port 0: any free port).
     pub fn tcp_listen_on(
         &self,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
     ) -> std::result::Result<Listener<'_>, ListenError> {
         let fail = |message: String, in_use: bool| ListenError { message, in_use };
@@ -381,7 +381,7 @@ impl Host {
     }
 
     /// Connects from this host to `ip:port` within `timeout`.
-    pub fn tcp_connect(&self, ip: Ipv4Addr, port: u16, timeout: Duration) -> ProbeResult {
+    pub fn tcp_connect(&self, ip: IpAddr, port: u16, timeout: Duration) -> ProbeResult {
         match &self.place {
             Place::Local(ns) => probe::tcp_connect_to(ns, ip, port, timeout),
             Place::Remote(agent) => match agent.call(
@@ -425,7 +425,7 @@ enum ListenerKind<'a> {
 
 impl Listener<'_> {
     /// Waits up to `timeout` for one connection and returns its source address.
-    pub fn accept_peer(mut self, timeout: Duration) -> std::result::Result<Ipv4Addr, String> {
+    pub fn accept_peer(mut self, timeout: Duration) -> std::result::Result<IpAddr, String> {
         match self.kind.take().expect("not yet accepted") {
             ListenerKind::Local(l) => accept_within(&l, timeout),
             ListenerKind::Remote(agent, listener_id) => match agent.call(

@@ -1,6 +1,6 @@
-//! The neighbour (ARP) table and the bridge forwarding database (the article's CAM table).
+//! The neighbour table (ARP for IPv4, NDP for IPv6) and the bridge forwarding database (the article's CAM table).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_REPLACE};
 use netlink_packet_route::neighbour::{
@@ -60,13 +60,13 @@ impl NeighbourState {
     }
 }
 
-/// An IPv4 neighbour entry.
+/// A neighbour entry (ARP or NDP).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbour {
     /// Interface index.
     pub index: u32,
     /// The neighbour's IP.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Its MAC, when resolved.
     pub mac: Option<[u8; 6]>,
     /// Entry state.
@@ -85,7 +85,7 @@ pub struct FdbEntry {
     /// Permanent (the port's own address, or set by hand) rather than learned.
     pub permanent: bool,
     /// Remote tunnel endpoint, for VXLAN FDB entries (`dst` in `bridge fdb`).
-    pub dst: Option<Ipv4Addr>,
+    pub dst: Option<IpAddr>,
 }
 
 fn mac_of(attrs: &[NeighbourAttribute]) -> Option<[u8; 6]> {
@@ -100,12 +100,14 @@ fn mac_of(attrs: &[NeighbourAttribute]) -> Option<[u8; 6]> {
 }
 
 impl Netlink {
-    /// The IPv4 neighbour table of the namespace.
+    /// The neighbour table of the namespace: ARP entries, then NDP entries.
     pub fn neighbours(&self) -> Result<Vec<Neighbour>> {
         let mut out = Vec::new();
-        for n in self.neighbour_dump(AddressFamily::Inet, "dump neighbours")? {
+        let mut answers = self.neighbour_dump(AddressFamily::Inet, "dump neighbours")?;
+        answers.extend(self.neighbour_dump(AddressFamily::Inet6, "dump IPv6 neighbours")?);
+        for n in answers {
             let ip = n.attributes.iter().find_map(|a| match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                NeighbourAttribute::Destination(d) => ip_of(d),
                 _ => None,
             });
             let Some(ip) = ip else { continue };
@@ -140,12 +142,14 @@ impl Netlink {
                 NeighbourAttribute::Controller(i) => Some(*i),
                 _ => None,
             });
-            // AF_BRIDGE dumps carry NDA_DST as raw bytes, not as an IPv4 address.
+            // AF_BRIDGE dumps carry NDA_DST as raw bytes, not as an address of a family.
             let dst = n.attributes.iter().find_map(|a| match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
-                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) if b.len() == 4 => {
-                    Some(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-                }
+                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => match b.len() {
+                    4 => Some(IpAddr::from(<[u8; 4]>::try_from(&b[..]).ok()?)),
+                    16 => Some(IpAddr::from(<[u8; 16]>::try_from(&b[..]).ok()?)),
+                    _ => None,
+                },
+                NeighbourAttribute::Destination(d) => ip_of(d),
                 _ => None,
             });
             out.push(FdbEntry {
@@ -160,15 +164,16 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Adds a permanent IPv4 neighbour entry (`ip neigh add IP lladdr MAC dev DEV nud
+    /// Adds a permanent neighbour entry (`ip neigh add IP lladdr MAC dev DEV nud
     /// permanent`), as an overlay's control plane does for remote VTEPs.
-    pub fn add_neighbour(&self, dev: &str, ip: Ipv4Addr, mac: [u8; 6]) -> Result<()> {
+    pub fn add_neighbour(&self, dev: &str, ip: impl Into<IpAddr>, mac: [u8; 6]) -> Result<()> {
+        let ip: IpAddr = ip.into();
         let mut m = NeighbourMessage::default();
-        m.header.family = AddressFamily::Inet;
+        m.header.family = family_of(ip);
         m.header.ifindex = self.link_index(dev)?;
         m.header.state = NlState::Permanent;
         m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+            .push(NeighbourAttribute::Destination(address(ip)));
         m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
         self.execute(
@@ -186,7 +191,8 @@ impl Netlink {
     /// Appends a forwarding entry to a VXLAN device's FDB: frames for `mac` go to remote VTEP
     /// `dst` (`bridge fdb append MAC dev DEV dst IP self permanent`). NLM_F_APPEND, not EXCL,
     /// so several entries for one MAC (the all-zero flood entry) can coexist.
-    pub fn append_fdb(&self, dev: &str, mac: [u8; 6], dst: Ipv4Addr) -> Result<()> {
+    pub fn append_fdb(&self, dev: &str, mac: [u8; 6], dst: impl Into<IpAddr>) -> Result<()> {
+        let dst: IpAddr = dst.into();
         let mut m = NeighbourMessage::default();
         m.header.family = AddressFamily::Bridge;
         m.header.ifindex = self.link_index(dev)?;
@@ -195,7 +201,7 @@ impl Netlink {
         m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
         m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+            .push(NeighbourAttribute::Destination(address(dst)));
         self.execute(
             || format!("append fdb {} dst {dst} dev {dev}", super::format_mac(&mac)),
             RouteNetlinkMessage::NewNeighbour(m),
@@ -205,7 +211,8 @@ impl Netlink {
 
     /// Deletes a VXLAN FDB entry (`bridge fdb del MAC dev DEV dst IP self`); already gone is
     /// success.
-    pub fn delete_fdb(&self, dev: &str, mac: [u8; 6], dst: Ipv4Addr) -> Result<()> {
+    pub fn delete_fdb(&self, dev: &str, mac: [u8; 6], dst: impl Into<IpAddr>) -> Result<()> {
+        let dst: IpAddr = dst.into();
         let mut m = NeighbourMessage::default();
         m.header.family = AddressFamily::Bridge;
         m.header.ifindex = self.link_index(dev)?;
@@ -213,7 +220,7 @@ impl Netlink {
         m.attributes
             .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
         m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+            .push(NeighbourAttribute::Destination(address(dst)));
         match self.execute(
             || format!("delete fdb {} dst {dst} dev {dev}", super::format_mac(&mac)),
             RouteNetlinkMessage::DelNeighbour(m),
@@ -228,14 +235,15 @@ impl Netlink {
         }
     }
 
-    /// Deletes the IPv4 neighbour entry for `ip` on `dev` (`ip neigh del IP dev DEV`);
+    /// Deletes the neighbour entry for `ip` on `dev` (`ip neigh del IP dev DEV`);
     /// already gone is success.
-    pub fn delete_neighbour(&self, dev: &str, ip: Ipv4Addr) -> Result<()> {
+    pub fn delete_neighbour(&self, dev: &str, ip: impl Into<IpAddr>) -> Result<()> {
+        let ip: IpAddr = ip.into();
         let mut m = NeighbourMessage::default();
-        m.header.family = AddressFamily::Inet;
+        m.header.family = family_of(ip);
         m.header.ifindex = self.link_index(dev)?;
         m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+            .push(NeighbourAttribute::Destination(address(ip)));
         match self.execute(
             || format!("delete neighbour {ip} dev {dev}"),
             RouteNetlinkMessage::DelNeighbour(m),
@@ -266,5 +274,27 @@ impl Netlink {
                 _ => None,
             })
             .collect())
+    }
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+fn address(ip: IpAddr) -> NeighbourAddress {
+    match ip {
+        IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+        IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+    }
+}
+
+fn ip_of(a: &NeighbourAddress) -> Option<IpAddr> {
+    match a {
+        NeighbourAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
+        NeighbourAddress::Inet6(ip) => Some(IpAddr::V6(*ip)),
+        _ => None,
     }
 }

@@ -1,11 +1,11 @@
-//! IPv4 routes in the main table: declared ([`RouteSpec`]) and as the kernel has them
+//! IPv4 and IPv6 routes in the main table: declared ([`RouteSpec`]) and as the kernel has them
 //! ([`KernelRoute`]), both printed the way `ip route` prints them so a check's expected and
 //! actual columns read like the article's tables.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
@@ -48,10 +48,10 @@ pub enum RouteScope {
 /// A route a backend declares or a check finds, in the main table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RouteSpec {
-    /// Destination (`0.0.0.0/0` is `default`).
-    pub dst: Ipv4Net,
-    /// Next hop, if any.
-    pub via: Option<Ipv4Addr>,
+    /// Destination (`0.0.0.0/0` and `::/0` are `default`).
+    pub dst: IpNet,
+    /// Next hop, if any (an IPv6 route's may be a link-local address).
+    pub via: Option<IpAddr>,
     /// Output device.
     pub dev: String,
     /// Installed by.
@@ -59,7 +59,7 @@ pub struct RouteSpec {
     /// Scope.
     pub scope: RouteScope,
     /// Preferred source address.
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
     /// Next hop assumed on-link even if no subnet says so.
     pub onlink: bool,
 }
@@ -68,24 +68,32 @@ pub struct RouteSpec {
 pub type KernelRoute = RouteSpec;
 
 impl RouteSpec {
-    /// The connected route the kernel adds for an address on `dev`.
-    pub fn connected(net: Ipv4Net, dev: &str) -> RouteSpec {
+    /// The connected route the kernel adds for an address on `dev`: IPv4's has link scope
+    /// and the address as preferred source; IPv6's prefix route has neither (the kernel picks
+    /// the source by RFC 6724 and gives every IPv6 route universe scope).
+    pub fn connected(net: impl Into<IpNet>, dev: &str) -> RouteSpec {
+        let net: IpNet = net.into();
+        let v4 = matches!(net, IpNet::V4(_));
         RouteSpec {
             dst: net.trunc(),
             via: None,
             dev: dev.into(),
             proto: RouteProto::Kernel,
-            scope: RouteScope::Link,
-            src: Some(net.addr()),
+            scope: if v4 {
+                RouteScope::Link
+            } else {
+                RouteScope::Universe
+            },
+            src: v4.then(|| net.addr()),
             onlink: false,
         }
     }
 
     /// A route through a gateway, as cnbench programs it.
-    pub fn via(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
+    pub fn via(dst: impl Into<IpNet>, via: impl Into<IpAddr>, dev: &str) -> RouteSpec {
         RouteSpec {
-            dst,
-            via: Some(via),
+            dst: dst.into(),
+            via: Some(via.into()),
             dev: dev.into(),
             proto: RouteProto::Static,
             scope: RouteScope::Universe,
@@ -94,9 +102,19 @@ impl RouteSpec {
         }
     }
 
-    /// The default route through `gw`.
-    pub fn default_via(gw: Ipv4Addr, dev: &str) -> RouteSpec {
-        RouteSpec::via(Ipv4Net::default(), gw, dev)
+    /// The default route through `gw`, of `gw`'s family.
+    pub fn default_via(gw: impl Into<IpAddr>, dev: &str) -> RouteSpec {
+        let gw: IpAddr = gw.into();
+        let default = match gw {
+            IpAddr::V4(_) => IpNet::V4(Ipv4Net::default()),
+            IpAddr::V6(_) => IpNet::V6(Ipv6Net::default()),
+        };
+        RouteSpec::via(default, gw, dev)
+    }
+
+    /// Whether this is an IPv6 route.
+    pub fn is_v6(&self) -> bool {
+        matches!(self.dst, IpNet::V6(_))
     }
 }
 
@@ -149,7 +167,7 @@ impl Netlink {
     fn write_route(&self, r: &RouteSpec, flags: u16, verb: &str) -> Result<()> {
         let index = self.link_index(&r.dev)?;
         let mut m = RouteMessage::default();
-        m.header.address_family = AddressFamily::Inet;
+        m.header.address_family = family_of(r.dst.addr());
         m.header.destination_prefix_length = r.dst.prefix_len();
         m.header.table = RouteHeader::RT_TABLE_MAIN;
         m.header.kind = RouteType::Unicast;
@@ -170,17 +188,15 @@ impl Netlink {
         }
         if r.dst.prefix_len() > 0 {
             m.attributes
-                .push(RouteAttribute::Destination(RouteAddress::Inet(
-                    r.dst.network(),
-                )));
+                .push(RouteAttribute::Destination(r.dst.network().into()));
         }
         if let Some(gw) = r.via {
-            m.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+            // An IPv4 route through an IPv6 next hop (RFC 5549, as BGP unnumbered uses) would
+            // need RTA_VIA; cnbench declares none.
+            m.attributes.push(RouteAttribute::Gateway(gw.into()));
         }
         if let Some(src) = r.src {
-            m.attributes
-                .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+            m.attributes.push(RouteAttribute::PrefSource(src.into()));
         }
         m.attributes.push(RouteAttribute::Oif(index));
         self.execute(
@@ -190,17 +206,18 @@ impl Netlink {
         )
     }
 
-    /// Whether the route the kernel would use for `ip` is a host route (/32) to it: one
+    /// Whether the route the kernel would use for `ip` is a host route (/32, /128) to it: one
     /// `RTM_GETROUTE` with `RTM_F_FIB_MATCH` (the FIB entry that matched, as `ip route get
     /// fibmatch` shows it), so asking costs the same whatever the table holds. No route at
     /// all is `false`.
-    pub fn has_host_route(&self, ip: Ipv4Addr) -> Result<bool> {
+    pub fn has_host_route(&self, ip: impl Into<IpAddr>) -> Result<bool> {
+        let ip: IpAddr = ip.into();
+        let host = if ip.is_ipv4() { 32 } else { 128 };
         let mut req = RouteMessage::default();
-        req.header.address_family = AddressFamily::Inet;
-        req.header.destination_prefix_length = 32;
+        req.header.address_family = family_of(ip);
+        req.header.destination_prefix_length = host;
         req.header.flags = RouteFlags::FibMatch;
-        req.attributes
-            .push(RouteAttribute::Destination(RouteAddress::Inet(ip)));
+        req.attributes.push(RouteAttribute::Destination(ip.into()));
         let answers = match self.exchange(
             RouteNetlinkMessage::GetRoute(req),
             NLM_F_REQUEST | NLM_F_ACK,
@@ -219,17 +236,21 @@ impl Netlink {
             Err(e) => return Err(self.error(format!("look up the route to {ip}"), e)),
         };
         Ok(answers.iter().any(|m| {
-            matches!(m, RouteNetlinkMessage::NewRoute(r) if r.header.destination_prefix_length == 32)
+            matches!(m, RouteNetlinkMessage::NewRoute(r) if r.header.destination_prefix_length == host)
         }))
     }
 
-    /// Every IPv4 unicast route of the main table, with device names resolved.
+    /// Every unicast route of the main table, IPv4 then IPv6, with device names resolved;
+    /// but the IPv6 link-local prefix route (`fe80::/64 proto kernel`), which the kernel adds
+    /// to every link that has IPv6 and no backend declares.
     pub fn routes(&self) -> Result<Vec<KernelRoute>> {
         let mut out: Vec<KernelRoute> = self
             .dump_routes()?
             .into_iter()
-            .filter(|(kind, table, _)| {
-                *kind == RouteType::Unicast && *table == u32::from(RouteHeader::RT_TABLE_MAIN)
+            .filter(|(kind, table, r)| {
+                *kind == RouteType::Unicast
+                    && *table == u32::from(RouteHeader::RT_TABLE_MAIN)
+                    && !is_link_local_prefix(r)
             })
             .map(|(_, _, r)| r)
             .collect();
@@ -237,7 +258,7 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Every IPv4 route but the kernel's own local table, as lines: unicast routes of the
+    /// Every IPv4 and IPv6 route but the kernel's own local table, as lines: unicast routes of the
     /// main table as [`Netlink::routes`] shows them (`10.20.1.0/24 via ...`), any other kind
     /// or table named (`blackhole 10.20.0.0/24 proto bird`, `... table 100`). What a
     /// snapshot compares: a blackhole or another table's route is state too.
@@ -276,34 +297,41 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Every IPv4 route of every table: its kind, its table, and the route.
+    /// Every IPv4 and IPv6 route of every table: its kind, its table, and the route.
     fn dump_routes(&self) -> Result<Vec<(RouteType, u32, KernelRoute)>> {
         let links = self.links()?;
         let name_of = |i: u32| super::link_name(&links, i);
-        let mut req = RouteMessage::default();
-        req.header.address_family = AddressFamily::Inet;
-        let answers = self.dump(|| "dump routes".into(), RouteNetlinkMessage::GetRoute(req))?;
+        let mut answers = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            answers.extend(self.dump(|| "dump routes".into(), RouteNetlinkMessage::GetRoute(req))?);
+        }
         let mut out = Vec::new();
         for m in answers {
             let RouteNetlinkMessage::NewRoute(r) = m else {
                 continue;
             };
             let mut table = u32::from(r.header.table);
-            let mut dst = Ipv4Addr::UNSPECIFIED;
+            let mut dst: IpAddr = if r.header.address_family == AddressFamily::Inet6 {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            };
             let mut via = None;
             let mut src = None;
             let mut oif = None;
             for a in &r.attributes {
                 match a {
                     RouteAttribute::Table(t) => table = *t,
-                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
-                    RouteAttribute::Gateway(RouteAddress::Inet(g)) => via = Some(*g),
-                    RouteAttribute::PrefSource(RouteAddress::Inet(s)) => src = Some(*s),
+                    RouteAttribute::Destination(d) => dst = ip_of(d).unwrap_or(dst),
+                    RouteAttribute::Gateway(g) => via = ip_of(g),
+                    RouteAttribute::PrefSource(s) => src = ip_of(s),
                     RouteAttribute::Oif(i) => oif = Some(*i),
                     _ => {}
                 }
             }
-            let Ok(dst) = Ipv4Net::new(dst, r.header.destination_prefix_length) else {
+            let Ok(dst) = IpNet::new(dst, r.header.destination_prefix_length) else {
                 continue;
             };
             out.push((
@@ -332,4 +360,25 @@ impl Netlink {
         }
         Ok(out)
     }
+}
+
+fn family_of(ip: IpAddr) -> AddressFamily {
+    match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(ip) => Some((*ip).into()),
+        RouteAddress::Inet6(ip) => Some((*ip).into()),
+        _ => None,
+    }
+}
+
+/// `fe80::/64 dev X proto kernel`: the route the kernel gives each IPv6 link for its
+/// link-local addresses (RFC 4291 §2.5.6).
+fn is_link_local_prefix(r: &RouteSpec) -> bool {
+    r.proto == RouteProto::Kernel && r.dst == IpNet::V6("fe80::/64".parse().expect("valid"))
 }

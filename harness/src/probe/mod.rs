@@ -10,7 +10,7 @@ mod capture;
 mod icmp;
 mod tcp;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 pub use capture::{capture_while, MAX_CAPTURED_FRAMES};
@@ -27,8 +27,9 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum ProbeResult {
     /// An answer came back after this long.
     Answered(Duration),
-    /// An ICMP error came back instead (type, code, from).
-    IcmpError(u8, u8, Ipv4Addr),
+    /// An ICMP error came back instead (type, code, from: ICMPv6's types when `from` is an
+    /// IPv6 address).
+    IcmpError(u8, u8, IpAddr),
     /// The connection was refused or reset.
     Refused,
     /// Nothing came back in time.
@@ -44,16 +45,35 @@ impl ProbeResult {
     pub fn ok(&self) -> bool {
         matches!(self, ProbeResult::Answered(_))
     }
+
+    /// Whether the path refused it as too large: the sender's own kernel, an ICMP
+    /// "fragmentation needed" (type 3 code 4, RFC 792) or an ICMPv6 "packet too big" (type
+    /// 2, RFC 4443 §3.2).
+    pub fn too_big(&self) -> bool {
+        matches!(
+            self,
+            ProbeResult::TooBig
+                | ProbeResult::IcmpError(3, 4, IpAddr::V4(_))
+                | ProbeResult::IcmpError(2, _, IpAddr::V6(_))
+        )
+    }
 }
 
 impl std::fmt::Display for ProbeResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ProbeResult::Answered(d) => write!(f, "answered in {} µs", d.as_micros()),
-            ProbeResult::IcmpError(3, c, from) => {
+            ProbeResult::IcmpError(3, c, from @ IpAddr::V4(_))
+            | ProbeResult::IcmpError(1, c, from @ IpAddr::V6(_)) => {
                 write!(f, "ICMP destination unreachable (code {c}) from {from}")
             }
-            ProbeResult::IcmpError(11, _, from) => write!(f, "ICMP time exceeded from {from}"),
+            ProbeResult::IcmpError(11, _, from @ IpAddr::V4(_))
+            | ProbeResult::IcmpError(3, _, from @ IpAddr::V6(_)) => {
+                write!(f, "ICMP time exceeded from {from}")
+            }
+            ProbeResult::IcmpError(2, _, from @ IpAddr::V6(_)) => {
+                write!(f, "ICMPv6 packet too big from {from}")
+            }
             ProbeResult::IcmpError(t, c, from) => write!(f, "ICMP type {t} code {c} from {from}"),
             ProbeResult::Refused => write!(f, "connection refused"),
             ProbeResult::Silence => {
@@ -70,6 +90,7 @@ impl std::fmt::Display for ProbeResult {
 pub struct Echo {
     /// The outcome.
     pub result: ProbeResult,
-    /// TTL of the reply's IP header (64 minus the routed hops back, for a Linux replier).
+    /// TTL (IPv4) or hop limit (IPv6) of the reply (64 minus the routed hops back, for a
+    /// Linux replier).
     pub ttl: Option<u8>,
 }

@@ -2,7 +2,7 @@
 //! that reports the source address it saw (to prove no NAT rewrote it).
 
 use std::io::ErrorKind;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -12,8 +12,14 @@ use crate::netns::Netns;
 
 /// Connects from a namespace of this machine to `ip:port` within `timeout` (`Host::tcp_connect` does
 /// the same on every host).
-pub fn tcp_connect_to(from: &Netns, ip: Ipv4Addr, port: u16, timeout: Duration) -> ProbeResult {
-    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))) {
+pub fn tcp_connect_to(from: &Netns, ip: IpAddr, port: u16, timeout: Duration) -> ProbeResult {
+    let sock = match from.run_in(|| {
+        Socket::new(
+            Domain::for_address(SocketAddr::new(ip, port)),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+    }) {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return ProbeResult::SendError(e.to_string()),
         Err(e) => return ProbeResult::SendError(e.to_string()),
@@ -32,7 +38,7 @@ pub fn tcp_connect_to(from: &Netns, ip: Ipv4Addr, port: u16, timeout: Duration) 
 
 /// Opens a TCP listener on `ip:port` (0: any free port) in a namespace of this machine;
 /// returns it and its port. The error says where, and keeps its kind (`AddrInUse`).
-pub fn listen_in(ns: &Netns, ip: Ipv4Addr, port: u16) -> std::io::Result<(TcpListener, u16)> {
+pub fn listen_in(ns: &Netns, ip: IpAddr, port: u16) -> std::io::Result<(TcpListener, u16)> {
     let l = ns
         .run_in(|| TcpListener::bind((ip, port)))
         .map_err(std::io::Error::other)?
@@ -42,13 +48,12 @@ pub fn listen_in(ns: &Netns, ip: Ipv4Addr, port: u16) -> std::io::Result<(TcpLis
 }
 
 /// Waits up to `timeout` for one connection on `l` and returns its source address.
-pub fn accept_within(l: &TcpListener, timeout: Duration) -> std::result::Result<Ipv4Addr, String> {
+pub fn accept_within(l: &TcpListener, timeout: Duration) -> std::result::Result<IpAddr, String> {
     let _ = l.set_nonblocking(true);
     let deadline = Instant::now() + timeout;
     loop {
         match l.accept() {
-            Ok((_, SocketAddr::V4(peer))) => return Ok(*peer.ip()),
-            Ok((_, other)) => return Err(format!("unexpected peer {other}")),
+            Ok((_, peer)) => return Ok(peer.ip()),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(1));
             }

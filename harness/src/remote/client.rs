@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -396,7 +396,7 @@ impl AgentClient {
     pub fn icmp_probe(
         &self,
         netns: &str,
-        to: Ipv4Addr,
+        to: IpAddr,
         df_size: Option<u32>,
         timeout: Duration,
     ) -> Result<Reply> {

@@ -18,7 +18,7 @@
 //! a namespace file descriptor — named by namespace instead ([`Call::Netlink::peer_netns`]).
 
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -284,7 +284,7 @@ pub enum Call {
         /// From where.
         netns: String,
         /// To which address.
-        to: Ipv4Addr,
+        to: IpAddr,
         /// With DF set, packets of exactly this many bytes.
         df_size: Option<u32>,
         /// How long to try.
@@ -295,7 +295,7 @@ pub enum Call {
         /// Where.
         netns: String,
         /// The address to listen on.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// The port, 0 for any.
         port: u16,
     },
@@ -316,7 +316,7 @@ pub enum Call {
         /// From where.
         netns: String,
         /// The listener's address.
-        ip: Ipv4Addr,
+        ip: IpAddr,
         /// Its port.
         port: u16,
         /// How long to try.
@@ -332,7 +332,7 @@ pub enum Call {
         /// Where the probe starts.
         from_netns: String,
         /// Its destination.
-        to: Ipv4Addr,
+        to: IpAddr,
     },
     /// Reads the agent machine's `CLOCK_REALTIME`, so the harness can put times the agent's
     /// processes report (probe send times) on its own clock.
@@ -387,7 +387,7 @@ pub enum Reply {
         port: u16,
     },
     /// The source address of the connection a listener accepted.
-    Peer(Ipv4Addr),
+    Peer(IpAddr),
     /// What a TCP connect saw.
     Probe(ProbeRecord),
     /// Captured frames, each from its Ethernet header, and what the probe saw.
@@ -435,7 +435,7 @@ pub enum ProbeRecord {
         /// ICMP code.
         code: u8,
         /// Who sent it.
-        from: Ipv4Addr,
+        from: IpAddr,
     },
     /// Refused or reset.
     Refused,
@@ -519,7 +519,7 @@ mod tests {
             id: 7,
             call: Call::IcmpProbe {
                 netns: "cnb-x-node0-pod0".into(),
-                to: Ipv4Addr::new(10, 244, 1, 2),
+                to: std::net::Ipv4Addr::new(10, 244, 1, 2).into(),
                 df_size: Some(1400),
                 timeout_ms: 3000,
             },
@@ -532,7 +532,7 @@ mod tests {
                 c,
                 Call::IcmpProbe {
                     netns: "cnb-x-node0-pod0".into(),
-                    to: Ipv4Addr::new(10, 244, 1, 2),
+                    to: std::net::Ipv4Addr::new(10, 244, 1, 2).into(),
                     df_size: Some(1400),
                     timeout_ms: 3000,
                 }

@@ -76,6 +76,8 @@ fn measure(
         pods_per_node: Some(1),
         underlay: Some(underlay),
         mtu: request.mtu,
+        // The same families as the run: an IPv6 path is compared with an IPv6 baseline.
+        ip_family: request.ip_family,
         ..Default::default()
     };
     let plan = host_net.info().plan(&request, new_run_id())?;

@@ -39,7 +39,7 @@ use crate::remote::AgentClient;
 use crate::signals;
 use crate::state::{self, Mode, RunState};
 use crate::supervisor::Supervisor;
-use crate::topology::{NodePlan, Plan, Substrate};
+use crate::topology::{Family, IpFamily, NodePlan, Plan, Substrate};
 use crate::underlay;
 use crate::vm::nodes::VmNodes;
 use std::sync::Arc;
@@ -47,13 +47,48 @@ use std::sync::Arc;
 /// How long a new topology's links may take to come up operationally.
 const LINKS_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Set in every namespace a run creates. IPv4 only: a new namespace's links would otherwise
-/// send IPv6 router and neighbour solicitations, which fill bridge FDBs and TUN queues with
+/// Set in every namespace an IPv4 run creates: a new namespace's links would otherwise send
+/// IPv6 router and neighbour solicitations, which fill bridge FDBs and TUN queues with
 /// traffic the checks did not cause and the measurements do not want.
-pub(crate) const NEW_NAMESPACE_SYSCTLS: [(&str, &str); 2] = [
+const IPV4_NAMESPACE_SYSCTLS: [(&str, &str); 2] = [
     ("net.ipv6.conf.all.disable_ipv6", "1"),
     ("net.ipv6.conf.default.disable_ipv6", "1"),
 ];
+
+/// Set in every namespace an ipv6 or dual run creates, before its first link: IPv6 on, as
+/// a Kubernetes node has it, and no more of it than the run needs. No router advertisement
+/// is accepted and no router solicited (`accept_ra` 0, `router_solicitations` 0): every
+/// address and route is the plan's, as kubelet's nodes and CNI plugins configure them, not
+/// SLAAC's. Duplicate address detection stays on (`accept_dad` 1, one probe a second,
+/// RFC 4862), as on the real hosts and in the reference CNI plugins, which wait for it to end
+/// (`ip.SettleAddresses`): the run waits likewise ([`wait_addresses_settled`]), and
+/// the `addresses` check refuses an address left tentative or dadfailed. What IPv6 still
+/// sends by itself: one DAD neighbour solicitation per address and MLD reports for its
+/// solicited-node groups, both when a link comes up, before any check or measurement.
+const IPV6_NAMESPACE_SYSCTLS: [(&str, &str); 8] = [
+    ("net.ipv6.conf.all.disable_ipv6", "0"),
+    ("net.ipv6.conf.default.disable_ipv6", "0"),
+    ("net.ipv6.conf.all.accept_ra", "0"),
+    ("net.ipv6.conf.default.accept_ra", "0"),
+    ("net.ipv6.conf.all.router_solicitations", "0"),
+    ("net.ipv6.conf.default.router_solicitations", "0"),
+    ("net.ipv6.conf.all.accept_dad", "1"),
+    ("net.ipv6.conf.default.accept_dad", "1"),
+];
+
+/// The sysctls every namespace of a run of `family` gets when it is made.
+pub(crate) fn namespace_sysctls(family: IpFamily) -> &'static [(&'static str, &'static str)] {
+    if family.has_v6() {
+        &IPV6_NAMESPACE_SYSCTLS
+    } else {
+        &IPV4_NAMESPACE_SYSCTLS
+    }
+}
+
+/// How long IPv6 duplicate address detection may take after setup: one probe of a second
+/// per address (`dad_transmits` 1, `retrans_time_ms` 1000), after a random delay of up to a
+/// second, with margin.
+const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sees a run as it goes, to print progress and write results as they arrive.
 pub trait Observer {
@@ -168,7 +203,7 @@ impl Topology {
                 return Err(HarnessError::Interrupted);
             }
             let host = Host::open(Netns::create(name)?)?;
-            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+            host.set_sysctls(namespace_sysctls(self.plan.ip_family()))?;
             self.hosts.insert(name.clone(), host);
         }
         if self.plan.spec.substrate == Substrate::Vm {
@@ -189,6 +224,10 @@ impl Topology {
             cp.reprogram(&self.context(), &self.plan.nodes.iter().collect::<Vec<_>>())?;
         }
         self.wait_links_up(LINKS_UP_TIMEOUT)?;
+        if self.plan.ip_family().has_v6() {
+            let all: Vec<(&str, &Host)> = self.hosts.iter().map(|(n, h)| (n.as_str(), h)).collect();
+            wait_addresses_settled(&all, DAD_TIMEOUT)?;
+        }
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
@@ -226,13 +265,13 @@ impl Topology {
     /// namespaces, made by its agent.
     pub(crate) fn open_vm_node(&mut self, node: &NodePlan, agent: Arc<AgentClient>) -> Result<()> {
         let host = Host::remote(&node.netns, Arc::clone(&agent));
-        host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+        host.set_sysctls(namespace_sysctls(self.plan.ip_family()))?;
         // Once the ipip module is loaded the kernel gives every new namespace its own
         // fallback `tunl0`; the node (the VM's initial namespace) keeps its own, the pods
         // get none (`fb_tunnels_only_for_init_net`).
         host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
         self.hosts.insert(node.netns.clone(), host);
-        let sysctls: Vec<(String, String)> = NEW_NAMESPACE_SYSCTLS
+        let sysctls: Vec<(String, String)> = namespace_sysctls(self.plan.ip_family())
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
@@ -441,12 +480,14 @@ impl Topology {
 
     /// How many client runs [`Topology::measure`] makes: pairs × cases × repetitions.
     pub fn repetitions(&self, backend: &dyn Backend, opts: &MeasureOptions) -> u64 {
-        let pairs = self.expectations(backend).measure.len() as u64;
+        // Each pair once per family of the run.
+        let pairs =
+            self.expectations(backend).measure.len() as u64 * self.plan.families().len() as u64;
         let cases: u64 = opts
             .workloads
             .iter()
             // The path MTU sets udp-stream's payload, not how many cases there are.
-            .map(|w| measure::cases(*w, opts.message_size, 1500).len() as u64)
+            .map(|w| measure::cases(*w, opts.message_size, 1500, Family::V4).len() as u64)
             .sum();
         pairs * cases * (u64::from(opts.repeat) + u64::from(opts.trace))
     }
@@ -493,15 +534,17 @@ impl Topology {
                         .map(|l| l.mtu_bytes)
                 })
                 .unwrap_or(1500);
-            out.extend(measure::measure_pair(
-                &self.plan,
-                &self.hosts,
-                pair,
-                path_mtu,
-                &ctx,
-                opts,
-                on_update,
-            )?);
+            for family in self.plan.families() {
+                out.extend(measure::measure_pair(
+                    &self.plan,
+                    &self.hosts,
+                    pair,
+                    measure::PairPath { path_mtu, family },
+                    &ctx,
+                    opts,
+                    on_update,
+                )?);
+            }
         }
         Ok(out)
     }
@@ -791,6 +834,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
             .map(|c| c.to_string())
             .collect(),
         mtu: plan.spec.mtu,
+        ip_family: plan.ip_family().as_str().to_string(),
         workloads: opts
             .workloads
             .iter()
@@ -808,4 +852,49 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
     };
     p.set_backend_options(backend.options().to_map());
     p
+}
+
+/// Waits until no IPv6 address of `hosts` is tentative: duplicate address detection has
+/// ended everywhere, so every address is usable and answers neighbour solicitations
+/// (RFC 4862 §5.4), as a CNI plugin waits before it returns. An address that failed DAD ends
+/// the wait at once, as an error naming it.
+pub(crate) fn wait_addresses_settled(hosts: &[(&str, &Host)], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut tentative = Vec::new();
+        for (name, host) in hosts {
+            let nl = host.nl();
+            let links = nl.links()?;
+            for a in nl.addresses6()? {
+                let dev = crate::netlink::link_name(&links, a.index);
+                if a.dad_failed {
+                    return Err(HarnessError::Unsupported {
+                        what: format!(
+                            "{name} {dev}: IPv6 address {} failed duplicate address detection",
+                            a.net
+                        ),
+                        fix: "another host on the link has the address: give each a unique one"
+                            .into(),
+                    });
+                }
+                if a.tentative {
+                    tentative.push(format!("{name} {dev} {}", a.net));
+                }
+            }
+        }
+        if tentative.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Unsupported {
+                what: format!(
+                    "IPv6 addresses still tentative {} s after setup: {}",
+                    timeout.as_secs(),
+                    tentative.join(", ")
+                ),
+                fix: "check the namespaces' accept_dad and dad_transmits sysctls".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -26,7 +26,7 @@ use crate::remote::protocol::Call;
 use crate::state;
 use crate::topology::PodPlan;
 
-use super::{Topology, LINKS_UP_TIMEOUT, NEW_NAMESPACE_SYSCTLS};
+use super::{namespace_sysctls, wait_addresses_settled, Topology, DAD_TIMEOUT, LINKS_UP_TIMEOUT};
 
 /// One pod of a batch added at once ([`Topology::add_pods`]): as planned (with the address
 /// the backend reported), and when its add returned.
@@ -115,6 +115,7 @@ impl Topology {
             }
             return Err(e);
         }
+        let family = self.plan.ip_family();
         let made: Vec<Result<Option<Host>>> = std::thread::scope(|s| {
             let jobs: Vec<_> = ours
                 .iter()
@@ -124,7 +125,7 @@ impl Topology {
                         if !pod.own_netns {
                             return Ok(None);
                         }
-                        make_pod_host(pod, agent).map(Some)
+                        make_pod_host(pod, family, agent).map(Some)
                     })
                 })
                 .collect();
@@ -153,6 +154,14 @@ impl Topology {
                     .map(|pod| {
                         s.spawn(move || {
                             pods.add_pod(ctx, pod)?;
+                            // An IPv6 pod is ready once DAD ended on its addresses, as a CNI
+                            // ADD returns only then (the reference plugins' SettleAddresses).
+                            if family.has_v6() && pod.own_netns {
+                                wait_addresses_settled(
+                                    &[(pod.netns.as_str(), ctx.host(&pod.netns))],
+                                    DAD_TIMEOUT,
+                                )?;
+                            }
                             let at = Instant::now();
                             let ip = ctx.reported.pod(&pod.role).map_or(pod.ip, |r| r.ip);
                             on_wired(pod, ip.addr(), at);
@@ -355,7 +364,11 @@ impl Topology {
                 self.state.namespaces.push(pod.netns.clone());
             }
             self.state.plan = Some(self.plan.clone());
-            let made = self.state.save().and_then(|()| make_pod_host(&pod, agent));
+            let family = self.plan.ip_family();
+            let made = self
+                .state
+                .save()
+                .and_then(|()| make_pod_host(&pod, family, agent));
             match made {
                 Ok(host) => {
                     self.hosts.insert(pod.netns.clone(), host);
@@ -460,18 +473,22 @@ impl Topology {
 /// Makes `pod`'s namespace where its node lives (here, or through the node's agent), with
 /// the sysctls of every namespace a run makes. The caller has recorded it in the run's
 /// state first.
-fn make_pod_host(pod: &PodPlan, agent: Option<Arc<AgentClient>>) -> Result<Host> {
+fn make_pod_host(
+    pod: &PodPlan,
+    family: crate::topology::IpFamily,
+    agent: Option<Arc<AgentClient>>,
+) -> Result<Host> {
     match agent {
         None => {
             let host = Host::open(Netns::create(&pod.netns)?)?;
-            host.set_sysctls(&NEW_NAMESPACE_SYSCTLS)?;
+            host.set_sysctls(namespace_sysctls(family))?;
             Ok(host)
         }
         Some(agent) => {
             agent.call(
                 Call::CreateNetns {
                     name: pod.netns.clone(),
-                    sysctls: NEW_NAMESPACE_SYSCTLS
+                    sysctls: namespace_sysctls(family)
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect(),

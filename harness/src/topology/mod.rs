@@ -11,10 +11,10 @@ mod plan;
 pub use plan::{NodePlan, Plan, PodPlan, RouterPlan, SwitchPlan};
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PlanError;
@@ -49,6 +49,19 @@ impl Underlay {
             Underlay::L3 => vec![
                 "10.168.1.0/24".parse().expect("valid"),
                 "10.168.2.0/24".parse().expect("valid"),
+            ],
+        }
+    }
+
+    /// The default IPv6 underlay subnets: unique local (RFC 4193) /64s that spell the IPv4
+    /// ones, `fd00:10:168::/64` for `10.168.0.0/24` (docs/design.md §3).
+    pub fn default_cidrs6(self) -> Vec<Ipv6Net> {
+        match self {
+            Underlay::None => vec![],
+            Underlay::L2 => vec!["fd00:10:168::/64".parse().expect("valid")],
+            Underlay::L3 => vec![
+                "fd00:10:168:1::/64".parse().expect("valid"),
+                "fd00:10:168:2::/64".parse().expect("valid"),
             ],
         }
     }
@@ -88,6 +101,126 @@ pub enum PodNetwork {
     },
 }
 
+/// Which IP families a run's pods and underlay have (docs/design.md §3a).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// IPv4 only; IPv6 is disabled in every namespace (the default).
+    #[default]
+    Ipv4,
+    /// IPv6 only: the underlay and the pods have IPv6 addresses and nothing else.
+    Ipv6,
+    /// Both: every node and pod has an address of each family (Kubernetes dual-stack).
+    Dual,
+}
+
+impl IpFamily {
+    /// The CLI name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+            IpFamily::Dual => "dual",
+        }
+    }
+
+    /// Whether the run has IPv4 addresses.
+    pub fn has_v4(self) -> bool {
+        self != IpFamily::Ipv6
+    }
+
+    /// Whether the run has IPv6 addresses.
+    pub fn has_v6(self) -> bool {
+        self != IpFamily::Ipv4
+    }
+
+    /// Its address families, IPv4 first.
+    pub fn families(self) -> Vec<Family> {
+        let mut v = Vec::new();
+        if self.has_v4() {
+            v.push(Family::V4);
+        }
+        if self.has_v6() {
+            v.push(Family::V6);
+        }
+        v
+    }
+}
+
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for IpFamily {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ipv4" => Ok(IpFamily::Ipv4),
+            "ipv6" => Ok(IpFamily::Ipv6),
+            "dual" => Ok(IpFamily::Dual),
+            _ => Err(format!("unknown IP family {s:?}: use ipv4, ipv6 or dual")),
+        }
+    }
+}
+
+/// One address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// `ipv4` or `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        }
+    }
+
+    /// The family of an address.
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The IPv6 pod network for a backend whose IPv4 default is `v4`: the unique local /48 that
+/// spells its first two octets (`100.96.0.0/16` gives `fd00:100:96::/48`), or the /64 for a
+/// single subnet (`172.17.0.0/16` gives `fd00:172:17::/64`).
+pub fn default_pod_cidr6(v4: Ipv4Net, pod_network: PodNetwork) -> Ipv6Net {
+    let o = v4.network().octets();
+    // Decimal digits read as hex: a mnemonic, not an encoding (each octet is at most 0x255).
+    let spell = |b: u8| u16::from_str_radix(&b.to_string(), 16).expect("decimal digits are hex");
+    let prefix = match pod_network {
+        PodNetwork::PerNodeBlocks { .. } => 48,
+        _ => 64,
+    };
+    Ipv6Net::new(
+        Ipv6Addr::new(0xfd00, spell(o[0]), spell(o[1]), 0, 0, 0, 0, 0),
+        prefix,
+    )
+    .expect("valid prefix")
+}
+
+/// The prefix of each node's IPv6 pod block: a /64, flannel's default (`SubnetLenIPv6`) and
+/// kubeadm's (`--node-cidr-mask-size-ipv6`), so a block is one link's worth of addresses.
+pub const BLOCK_PREFIX6: u8 = 64;
+
 /// What the user asked for, with every default applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopologySpec {
@@ -108,6 +241,15 @@ pub struct TopologySpec {
     /// Where the nodes live.
     #[serde(default)]
     pub substrate: Substrate,
+    /// The IP families of the run (absent in results before IPv6: ipv4).
+    #[serde(default)]
+    pub ip_family: IpFamily,
+    /// The IPv6 pod network, for ipv6 and dual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr6: Option<Ipv6Net>,
+    /// IPv6 underlay subnets (as many as `underlay_cidrs`), for ipv6 and dual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub underlay_cidrs6: Vec<Ipv6Net>,
 }
 
 /// Where a run's nodes live (docs/design.md §4a).
@@ -272,6 +414,15 @@ impl TopologySpec {
                 "use 576 (the IPv4 minimum) to 65535 bytes",
             ));
         }
+        // RFC 8200 §5: every IPv6 link carries at least 1280 bytes.
+        if self.ip_family.has_v6() && self.mtu < 1280 {
+            return Err(invalid(
+                "mtu",
+                self.mtu,
+                "IPv6 needs at least 1280 bytes on every link (RFC 8200): use 1280 or more",
+            ));
+        }
+        self.validate_v6()?;
         let want = match self.underlay {
             Underlay::None => 0,
             Underlay::L2 => 1,
@@ -359,6 +510,116 @@ pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// Whether two IPv6 networks share any address.
+pub fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn reserved_ranges6() -> [(&'static str, Ipv6Net); 5] {
+    [
+        ("unspecified and loopback", "::/127".parse().expect("valid")),
+        ("IPv4-mapped", "::ffff:0:0/96".parse().expect("valid")),
+        (
+            "link-local (next hops, Calico-style gateways)",
+            "fe80::/10".parse().expect("valid"),
+        ),
+        ("multicast", "ff00::/8".parse().expect("valid")),
+        ("documentation", "2001:db8::/32".parse().expect("valid")),
+    ]
+}
+
+impl TopologySpec {
+    /// The IPv6 half of [`TopologySpec::validate`]: CIDRs only with an IPv6 family, and on
+    /// their own and against each other as IPv4's are.
+    fn validate_v6(&self) -> Result<(), PlanError> {
+        if !self.ip_family.has_v6() {
+            if let Some(net) = self.pod_cidr6 {
+                return Err(invalid(
+                    "pod-cidr6",
+                    net,
+                    "an IPv6 pod network needs IPv6: add --ip-family ipv6 or dual",
+                ));
+            }
+            if let Some(net) = self.underlay_cidrs6.first() {
+                return Err(invalid(
+                    "underlay-cidr6",
+                    net,
+                    "an IPv6 underlay needs IPv6: add --ip-family ipv6 or dual",
+                ));
+            }
+            return Ok(());
+        }
+        if self.underlay_cidrs6.len() != self.underlay_cidrs.len() {
+            let shown: Vec<String> = self.underlay_cidrs6.iter().map(|c| c.to_string()).collect();
+            return Err(invalid(
+                "underlay-cidr6",
+                shown.join(","),
+                format!(
+                    "underlay {} needs {} IPv6 subnet(s), comma-separated",
+                    self.underlay,
+                    self.underlay_cidrs.len()
+                ),
+            ));
+        }
+        let mut named: Vec<(&'static str, Ipv6Net)> = Vec::new();
+        named.extend(self.pod_cidr6.map(|c| ("--pod-cidr6", c)));
+        named.extend(
+            self.underlay_cidrs6
+                .iter()
+                .map(|c| ("--underlay-cidr6", *c)),
+        );
+        for (name, net) in &named {
+            let option = name.trim_start_matches("--");
+            let option = if option == "pod-cidr6" {
+                "pod-cidr6"
+            } else {
+                "underlay-cidr6"
+            };
+            if net.addr() != net.network() {
+                return Err(invalid(
+                    option,
+                    net,
+                    format!("host bits are set: did you mean {}?", net.trunc()),
+                ));
+            }
+            for (what, reserved) in reserved_ranges6() {
+                if overlaps6(net, &reserved) {
+                    return Err(PlanError::Overlap {
+                        a_name: name,
+                        a: net.to_string(),
+                        b_name: what,
+                        b: reserved.to_string(),
+                    });
+                }
+            }
+        }
+        for i in 0..named.len() {
+            for j in i + 1..named.len() {
+                if overlaps6(&named[i].1, &named[j].1) {
+                    return Err(PlanError::Overlap {
+                        a_name: named[i].0,
+                        a: named[i].1.to_string(),
+                        b_name: named[j].0,
+                        b: named[j].1.to_string(),
+                    });
+                }
+            }
+        }
+        // A node's address is its position in the subnet, and SLAAC-free links need no /64:
+        // the subnet only has to hold the nodes (and the router's ::1).
+        for net in &self.underlay_cidrs6 {
+            if net.prefix_len() > 120 {
+                return Err(invalid(
+                    "underlay-cidr6",
+                    net,
+                    "too small for a topology's nodes: use /120 or shorter",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Topology defaults a backend suggests (the article's shapes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Defaults {
@@ -371,6 +632,9 @@ pub struct Defaults {
     /// Pod CIDR.
     pub pod_cidr: Ipv4Net,
 }
+
+// The IPv6 defaults are derived (`default_pod_cidr6`, `Underlay::default_cidrs6`) rather than
+// declared per backend: every backend's IPv6 ranges follow its IPv4 ones.
 
 /// The topology options of the command line; `None` takes the backend's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -389,6 +653,12 @@ pub struct TopologyRequest {
     pub mtu: Option<u32>,
     /// `--substrate`.
     pub substrate: Substrate,
+    /// `--ip-family`.
+    pub ip_family: IpFamily,
+    /// `--pod-cidr6`.
+    pub pod_cidr6: Option<Ipv6Net>,
+    /// `--underlay-cidr6` (comma-separated on the command line).
+    pub underlay_cidrs6: Option<Vec<Ipv6Net>>,
 }
 
 /// The default underlay MTU, in bytes (Ethernet).
@@ -398,7 +668,12 @@ impl TopologyRequest {
     /// Fills every unset option from the backend's defaults. A multi-node request on a
     /// backend whose default has no underlay gets `l2`, so that `--nodes 3` alone means
     /// something (the backend may still refuse it).
-    pub fn resolve(&self, defaults: &Defaults, run_id: String) -> TopologySpec {
+    pub fn resolve(
+        &self,
+        defaults: &Defaults,
+        pod_network: PodNetwork,
+        run_id: String,
+    ) -> TopologySpec {
         let nodes = self.nodes.unwrap_or(defaults.nodes);
         let underlay =
             self.underlay
@@ -419,6 +694,19 @@ impl TopologyRequest {
                 .unwrap_or_else(|| underlay.default_cidrs()),
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
             substrate: self.substrate,
+            ip_family: self.ip_family,
+            // Given ones are kept even without IPv6, so validation can refuse them by name.
+            pod_cidr6: self.pod_cidr6.or_else(|| {
+                (self.ip_family.has_v6() && pod_network != PodNetwork::HostNetwork)
+                    .then(|| default_pod_cidr6(defaults.pod_cidr, pod_network))
+            }),
+            underlay_cidrs6: self.underlay_cidrs6.clone().unwrap_or_else(|| {
+                if self.ip_family.has_v6() {
+                    underlay.default_cidrs6()
+                } else {
+                    Vec::new()
+                }
+            }),
         }
     }
 }
@@ -441,6 +729,7 @@ mod tests {
                 underlay: Underlay::L2,
                 pod_cidr: "100.96.0.0/16".parse().unwrap(),
             },
+            PodNetwork::PerNodeBlocks { block_prefix: 24 },
             "abc123".into(),
         )
     }
@@ -640,6 +929,143 @@ mod tests {
         assert_eq!(host.pods[i].netns, "cnb-abc123-n1");
         assert_eq!(host.pods[i].ip.to_string(), "10.168.0.2/24");
         assert!(!host.pods[i].own_netns);
+    }
+
+    fn spec6(nodes: u32, pods: u32, underlay: Underlay, family: IpFamily) -> TopologySpec {
+        TopologyRequest {
+            nodes: Some(nodes),
+            pods_per_node: Some(pods),
+            underlay: Some(underlay),
+            ip_family: family,
+            ..Default::default()
+        }
+        .resolve(
+            &Defaults {
+                nodes: 2,
+                pods_per_node: 1,
+                underlay: Underlay::L2,
+                pod_cidr: "100.96.0.0/16".parse().unwrap(),
+            },
+            PodNetwork::PerNodeBlocks { block_prefix: 24 },
+            "abc123".into(),
+        )
+    }
+
+    #[test]
+    fn ipv6_follows_the_ipv4_layout_in_unique_local_ranges() {
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        let plan = Plan::new(spec6(2, 2, Underlay::L2, IpFamily::Dual), blocks).unwrap();
+        assert_eq!(plan.spec.pod_cidr6.unwrap().to_string(), "fd00:100:96::/48");
+        let n1 = &plan.nodes[1];
+        assert_eq!(n1.underlay_ip6.unwrap().to_string(), "fd00:10:168::2/64");
+        assert_eq!(n1.pod_block6.unwrap().to_string(), "fd00:100:96:1::/64");
+        assert_eq!(n1.pod_gateway6.unwrap().to_string(), "fd00:100:96:1::1/64");
+        let p = &plan.pods[3];
+        assert_eq!(p.ip6.unwrap().to_string(), "fd00:100:96:1::3/64");
+        assert_eq!(p.gateway6.unwrap().to_string(), "fd00:100:96:1::1");
+        let addrs: Vec<String> = plan.pod_addrs(p).iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["100.96.1.3", "fd00:100:96:1::3"]);
+        // IPv6 only: the pods have their IPv6 address and nothing else.
+        let only = Plan::new(spec6(2, 2, Underlay::L2, IpFamily::Ipv6), blocks).unwrap();
+        let addrs: Vec<String> = only
+            .pod_addrs(&only.pods[0])
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(addrs, ["fd00:100:96::2"]);
+        assert_eq!(only.node_nets(&only.nodes[0]).len(), 1);
+        // l3: the router is ::1 of each segment, nodes alternate as in IPv4.
+        let l3 = Plan::new(spec6(3, 1, Underlay::L3, IpFamily::Dual), blocks).unwrap();
+        let rt = l3.router.as_ref().unwrap();
+        let segs: Vec<String> = rt.segments6.iter().map(|n| n.to_string()).collect();
+        assert_eq!(segs, ["fd00:10:168:1::1/64", "fd00:10:168:2::1/64"]);
+        assert_eq!(
+            l3.nodes[2].underlay_ip6.unwrap().to_string(),
+            "fd00:10:168:1::3/64"
+        );
+        assert_eq!(
+            l3.node_gateways(&l3.nodes[1])
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>(),
+            ["10.168.2.1", "fd00:10:168:2::1"]
+        );
+        // A single subnet is one /64 that spells docker's.
+        assert_eq!(
+            default_pod_cidr6("172.17.0.0/16".parse().unwrap(), PodNetwork::SingleSubnet)
+                .to_string(),
+            "fd00:172:17::/64"
+        );
+        // An IPv4 run plans no IPv6 and records none.
+        let v4 = Plan::new(spec6(2, 1, Underlay::L2, IpFamily::Ipv4), blocks).unwrap();
+        assert!(v4.pods.iter().all(|p| p.ip6.is_none()));
+        let json = serde_json::to_string(&v4).unwrap();
+        assert!(!json.contains("ip6") && !json.contains("cidr6"), "{json}");
+    }
+
+    #[test]
+    fn ipv6_bad_input_is_refused_with_the_fix() {
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        let mut v4 = spec6(2, 1, Underlay::L2, IpFamily::Ipv4);
+        v4.pod_cidr6 = Some("fd00:1::/48".parse().unwrap());
+        let e = Plan::new(v4, blocks).unwrap_err();
+        assert!(
+            e.to_string().ends_with("add --ip-family ipv6 or dual"),
+            "{e}"
+        );
+
+        let mut mtu = spec6(2, 1, Underlay::L2, IpFamily::Dual);
+        mtu.mtu = 1200;
+        let e = Plan::new(mtu, blocks).unwrap_err();
+        assert!(e.to_string().contains("at least 1280"), "{e}");
+
+        let mut overlap = spec6(2, 1, Underlay::L2, IpFamily::Ipv6);
+        overlap.pod_cidr6 = Some("fd00:10::/32".parse().unwrap());
+        let e = Plan::new(overlap, blocks).unwrap_err();
+        assert!(matches!(e, PlanError::Overlap { .. }), "{e}");
+        assert!(e.to_string().contains("--underlay-cidr6"), "{e}");
+
+        let mut link_local = spec6(2, 1, Underlay::L2, IpFamily::Ipv6);
+        link_local.underlay_cidrs6 = vec!["fe80::/64".parse().unwrap()];
+        let e = Plan::new(link_local, blocks).unwrap_err();
+        assert!(e.to_string().contains("link-local"), "{e}");
+
+        let mut small = spec6(2, 1, Underlay::L2, IpFamily::Ipv6);
+        small.pod_cidr6 = Some("fd00:100:96::/80".parse().unwrap());
+        let e = Plan::new(small, blocks).unwrap_err();
+        assert!(e.to_string().contains("must be /64 or larger"), "{e}");
+
+        let mut few = spec6(3, 1, Underlay::L2, IpFamily::Ipv6);
+        few.pod_cidr6 = Some("fd00:100:96::/63".parse().unwrap());
+        let e = Plan::new(few, blocks).unwrap_err();
+        assert!(e.to_string().contains("3 nodes need one each"), "{e}");
+
+        let mut one_segment = spec6(2, 1, Underlay::L3, IpFamily::Dual);
+        one_segment.underlay_cidrs6.pop();
+        let e = Plan::new(one_segment, blocks).unwrap_err();
+        assert!(e.to_string().contains("needs 2 IPv6 subnet"), "{e}");
+
+        let mut host_bits = spec6(2, 1, Underlay::L2, IpFamily::Ipv6);
+        host_bits.pod_cidr6 = Some("fd00:100:96::5/48".parse().unwrap());
+        let e = Plan::new(host_bits, blocks).unwrap_err();
+        assert!(
+            e.to_string().contains("did you mean fd00:100:96::/48"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn pods_added_to_an_ipv6_plan_get_the_first_free_ipv6_address() {
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        let mut plan = Plan::new(spec6(2, 2, Underlay::L2, IpFamily::Dual), blocks).unwrap();
+        plan.remove_pod("n0p0").unwrap();
+        let i = plan.add_pod(0).unwrap();
+        assert_eq!(
+            plan.pods[i].ip6.unwrap().to_string(),
+            "fd00:100:96::2/64",
+            "the removed pod's address is the next one's"
+        );
+        assert_eq!(plan.pods[i].ip.to_string(), "100.96.0.2/24");
     }
 
     #[test]

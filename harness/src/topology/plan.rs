@@ -2,14 +2,14 @@
 //! validated spec before anything exists; and the changes a standing topology goes through
 //! (a pod added or removed).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    host_count, invalid, netns_name, nth_host, PodNetwork, TopologySpec, Underlay, MAX_PODS,
-    MAX_PODS_PER_NODE,
+    host_count, invalid, netns_name, nth_host, Family, IpFamily, PodNetwork, TopologySpec,
+    Underlay, BLOCK_PREFIX6, MAX_PODS, MAX_PODS_PER_NODE,
 };
 use crate::error::PlanError;
 
@@ -29,6 +29,9 @@ pub struct RouterPlan {
     pub netns: String,
     /// `(bridge name, router address/prefix)` per subnet.
     pub segments: Vec<(String, Ipv4Net)>,
+    /// The router's IPv6 address on each subnet (`::1`), for ipv6 and dual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments6: Vec<Ipv6Net>,
 }
 
 /// One node.
@@ -52,6 +55,18 @@ pub struct NodePlan {
     pub pod_block: Option<Ipv4Net>,
     /// The node's own address in its pod block (the bridge gateway, `.1`).
     pub pod_gateway: Option<Ipv4Net>,
+    /// IPv6 underlay address of `eth0` (ipv6 and dual).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay_ip6: Option<Ipv6Net>,
+    /// IPv6 default gateway on the underlay (`l3` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlay_gateway6: Option<Ipv6Addr>,
+    /// The node's IPv6 pod block (a /64 of `pod_cidr6`, or all of it for a single subnet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_block6: Option<Ipv6Net>,
+    /// The node's own address in its IPv6 pod block (`::1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_gateway6: Option<Ipv6Net>,
 }
 
 /// One pod.
@@ -67,10 +82,17 @@ pub struct PodPlan {
     pub netns: String,
     /// Whether `netns` is the pod's own namespace.
     pub own_netns: bool,
-    /// The pod's address with its prefix.
+    /// The pod's IPv4 address with its prefix. An ipv6 run plans it too (positions and
+    /// names follow it) but configures it nowhere: use [`Plan::pod_addrs`] for what a pod has.
     pub ip: Ipv4Net,
     /// The pod's default gateway, if it has its own namespace.
     pub gateway: Option<Ipv4Addr>,
+    /// The pod's IPv6 address with its prefix (ipv6 and dual).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Net>,
+    /// The pod's IPv6 default gateway in its block (`::1`), if it has its own namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     /// Name of the host end of its veth, in the node namespace (unique per run, at most 15
     /// bytes, so tracepoints can be filtered by device name).
     pub host_veth: String,
@@ -118,9 +140,20 @@ impl Plan {
                     (format!("br{}", i + 1), ip)
                 })
                 .collect(),
+            segments6: spec
+                .underlay_cidrs6
+                .iter()
+                .map(|net| Ipv6Net::new(nth_host6(net, 1), net.prefix_len()).expect("valid"))
+                .collect(),
         });
+        let v6 = spec.ip_family.has_v6();
 
         let blocks = pod_blocks(&spec, pod_network)?;
+        let blocks6 = if v6 {
+            pod_blocks6(&spec, pod_network)?
+        } else {
+            None
+        };
         let mut nodes = Vec::new();
         for n in 0..spec.nodes {
             let role = format!("n{n}");
@@ -141,6 +174,29 @@ impl Plan {
                     (seg, Some(ip), Some(nth_host(&net, 1)))
                 }
             };
+            // IPv6 follows the IPv4 layout position for position: node N is `::(N+1)` on
+            // l2; on l3 the router is `::1` of each segment.
+            let (underlay_ip6, gw6) = match (v6, spec.underlay) {
+                (false, _) | (_, Underlay::None) => (None, None),
+                (true, Underlay::L2) => {
+                    let net = spec.underlay_cidrs6[0];
+                    (Some(host6(&net, u128::from(n) + 1)), None)
+                }
+                (true, Underlay::L3) => {
+                    let net = spec.underlay_cidrs6[segment];
+                    (
+                        Some(host6(&net, u128::from(n / 2) + 2)),
+                        Some(nth_host6(&net, 1)),
+                    )
+                }
+            };
+            let (pod_block6, pod_gateway6) = match &blocks6 {
+                Some(b) => {
+                    let block = b[n as usize];
+                    (Some(block), Some(host6(&block, 1)))
+                }
+                None => (None, None),
+            };
             let (pod_block, pod_gateway) = match &blocks {
                 Some(b) => {
                     let block = b[n as usize];
@@ -159,6 +215,10 @@ impl Plan {
                 segment,
                 pod_block,
                 pod_gateway,
+                underlay_ip6,
+                underlay_gateway6: gw6,
+                pod_block6,
+                pod_gateway6,
             });
         }
 
@@ -184,6 +244,14 @@ impl Plan {
                         (netns_name(&run, &role), true, ip, gw)
                     }
                 };
+                let (ip6, gateway6) = match (pod_network, node.pod_block6) {
+                    (PodNetwork::HostNetwork, _) => (host_network_ip6(node, v6), None),
+                    (_, Some(block)) => (
+                        Some(host6(&block, u128::from(p) + 2)),
+                        node.pod_gateway6.map(|g| g.addr()),
+                    ),
+                    (_, None) => (None, None),
+                };
                 pods.push(PodPlan {
                     node: node.index,
                     index: p,
@@ -193,6 +261,8 @@ impl Plan {
                     own_netns: own,
                     ip,
                     gateway,
+                    ip6,
+                    gateway6,
                     detail: None,
                 });
             }
@@ -225,6 +295,71 @@ impl Plan {
     /// The run id.
     pub fn run_id(&self) -> &str {
         &self.spec.run_id
+    }
+
+    /// The run's IP families.
+    pub fn ip_family(&self) -> IpFamily {
+        self.spec.ip_family
+    }
+
+    /// The run's address families, IPv4 first.
+    pub fn families(&self) -> Vec<Family> {
+        self.spec.ip_family.families()
+    }
+
+    /// What a pod has of `family`: its address with its prefix, if the run has the family.
+    pub fn pod_net(&self, pod: &PodPlan, family: Family) -> Option<IpNet> {
+        match family {
+            Family::V4 if self.spec.ip_family.has_v4() => Some(pod.ip.into()),
+            Family::V6 if self.spec.ip_family.has_v6() => pod.ip6.map(IpNet::from),
+            _ => None,
+        }
+    }
+
+    /// A pod's addresses, one per family of the run, IPv4 first.
+    pub fn pod_addrs(&self, pod: &PodPlan) -> Vec<IpAddr> {
+        self.families()
+            .into_iter()
+            .filter_map(|f| self.pod_net(pod, f).map(|n| n.addr()))
+            .collect()
+    }
+
+    /// A node's underlay address of `family`, if it has one.
+    pub fn node_ip(&self, node: &NodePlan, family: Family) -> Option<IpAddr> {
+        match family {
+            Family::V4 if self.spec.ip_family.has_v4() => node.underlay_ip.map(|n| n.addr().into()),
+            Family::V6 => node.underlay_ip6.map(|n| n.addr().into()),
+            _ => None,
+        }
+    }
+
+    /// A node's underlay addresses with their prefixes, one per family of the run.
+    pub fn node_nets(&self, node: &NodePlan) -> Vec<IpNet> {
+        let mut v = Vec::new();
+        if self.spec.ip_family.has_v4() {
+            v.extend(node.underlay_ip.map(IpNet::from));
+        }
+        v.extend(node.underlay_ip6.map(IpNet::from));
+        v
+    }
+
+    /// A node's underlay gateways (l3: its router), one per family of the run.
+    pub fn node_gateways(&self, node: &NodePlan) -> Vec<IpAddr> {
+        let mut v = Vec::new();
+        if self.spec.ip_family.has_v4() {
+            v.extend(node.underlay_gateway.map(IpAddr::from));
+        }
+        v.extend(node.underlay_gateway6.map(IpAddr::from));
+        v
+    }
+
+    /// A node's address in its pod block of `family` (the pods' gateway), if it has one.
+    pub fn node_pod_gateway(&self, node: &NodePlan, family: Family) -> Option<IpNet> {
+        match family {
+            Family::V4 if self.spec.ip_family.has_v4() => node.pod_gateway.map(IpNet::from),
+            Family::V6 => node.pod_gateway6.map(IpNet::from),
+            _ => None,
+        }
     }
 
     /// The node a pod lives on.
@@ -265,6 +400,7 @@ impl Plan {
             .unwrap_or(0);
         let role = format!("{}p{index}", n.role);
         let run = self.spec.run_id.clone();
+        let v6 = self.spec.ip_family.has_v6();
         let pod = match self.pod_network {
             PodNetwork::HostNetwork => PodPlan {
                 node,
@@ -276,6 +412,8 @@ impl Plan {
                     .underlay_ip
                     .unwrap_or_else(|| Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).expect("valid")),
                 gateway: None,
+                ip6: host_network_ip6(&n, v6),
+                gateway6: None,
                 detail: None,
                 role,
             },
@@ -293,6 +431,28 @@ impl Plan {
                             format!("node {}'s block {block} has no free address", n.role),
                         )
                     })?;
+                // The IPv6 address: the lowest free one from `::2`, as IPv4's.
+                let ip6 = match n.pod_block6 {
+                    Some(block6) => {
+                        let taken6 = |a: Ipv6Addr| {
+                            self.pods
+                                .iter()
+                                .any(|p| p.ip6.is_some_and(|i| i.addr() == a))
+                        };
+                        let free = (2..=u128::from(MAX_PODS) + 2)
+                            .map(|k| nth_host6(&block6, k))
+                            .find(|a| block6.contains(a) && !taken6(*a))
+                            .ok_or_else(|| {
+                                invalid(
+                                    "pods",
+                                    self.pods.len(),
+                                    format!("node {}'s block {block6} has no free address", n.role),
+                                )
+                            })?;
+                        Some(Ipv6Net::new(free, block6.prefix_len()).expect("valid"))
+                    }
+                    None => None,
+                };
                 PodPlan {
                     node,
                     index,
@@ -301,6 +461,8 @@ impl Plan {
                     own_netns: true,
                     ip: Ipv4Net::new(ip, block.prefix_len()).expect("valid"),
                     gateway: n.pod_gateway.map(|g| g.addr()),
+                    ip6,
+                    gateway6: n.pod_gateway6.map(|g| g.addr()),
                     detail: None,
                     role,
                 }
@@ -401,6 +563,73 @@ fn pod_blocks(spec: &TopologySpec, net: PodNetwork) -> Result<Option<Vec<Ipv4Net
             }
             Ok(Some(
                 cidr.subnets(block_prefix)
+                    .expect("prefix checked")
+                    .take(spec.nodes as usize)
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// The `k`-th address of an IPv6 network (k = 1 is `::1`).
+pub(crate) fn nth_host6(net: &Ipv6Net, k: u128) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(net.network()) + k)
+}
+
+fn host6(net: &Ipv6Net, k: u128) -> Ipv6Net {
+    Ipv6Net::new(nth_host6(net, k), net.prefix_len()).expect("valid")
+}
+
+/// A host-network pod's IPv6 address: its node's, or loopback on a node without an underlay.
+fn host_network_ip6(node: &NodePlan, v6: bool) -> Option<Ipv6Net> {
+    v6.then(|| {
+        node.underlay_ip6
+            .unwrap_or_else(|| Ipv6Net::new(Ipv6Addr::LOCALHOST, 128).expect("valid"))
+    })
+}
+
+/// Each node's IPv6 pod block: a /64 of `pod_cidr6` per node ([`BLOCK_PREFIX6`]), or the
+/// whole of it for a single subnet.
+fn pod_blocks6(spec: &TopologySpec, net: PodNetwork) -> Result<Option<Vec<Ipv6Net>>, PlanError> {
+    let Some(cidr) = spec.pod_cidr6 else {
+        return Ok(None);
+    };
+    match net {
+        PodNetwork::HostNetwork => Ok(None),
+        PodNetwork::SingleSubnet => {
+            if cidr.prefix_len() > 120 {
+                return Err(invalid(
+                    "pod-cidr6",
+                    cidr,
+                    "too small for a node's pods and its gateway: use /120 or shorter (a /64 is usual)",
+                ));
+            }
+            Ok(Some(vec![cidr; spec.nodes as usize]))
+        }
+        PodNetwork::PerNodeBlocks { .. } => {
+            if cidr.prefix_len() > BLOCK_PREFIX6 {
+                return Err(invalid(
+                    "pod-cidr6",
+                    cidr,
+                    format!(
+                        "must be /{BLOCK_PREFIX6} or larger: each node takes a /{BLOCK_PREFIX6}"
+                    ),
+                ));
+            }
+            let bits = u32::from(BLOCK_PREFIX6 - cidr.prefix_len());
+            if bits < 32 && (1u64 << bits) < u64::from(spec.nodes) {
+                return Err(invalid(
+                    "pod-cidr6",
+                    cidr,
+                    format!(
+                        "holds {} /{BLOCK_PREFIX6} blocks, {} nodes need one each",
+                        1u64 << bits,
+                        spec.nodes
+                    ),
+                ));
+            }
+            Ok(Some(
+                cidr.subnets(BLOCK_PREFIX6)
                     .expect("prefix checked")
                     .take(spec.nodes as usize)
                     .collect(),

@@ -231,7 +231,7 @@ fn header_lines(out: &mut String, r: &RunResult) {
     let env = &r.environment;
     let _ = writeln!(
         out,
-        "run {}: backend {}, {} node{} x {} pod{}, {} underlay, {}",
+        "run {}: backend {}, {} node{} x {} pod{}, {} underlay, {}, {}",
         r.run_id,
         p.backend,
         p.nodes,
@@ -239,6 +239,7 @@ fn header_lines(out: &mut String, r: &RunResult) {
         p.pods_per_node,
         plural(p.pods_per_node as usize),
         p.underlay,
+        p.ip_family(),
         r.outcome
     );
     if notable(&r.substrate) {
@@ -470,7 +471,7 @@ mod tests {
     fn summary_table() {
         let text = summary(&full_result());
         for expected in [
-            "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+            "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, ipv4, checks failed",
             "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
             "time: setup 1.20 s, checks 350 ms, measure 36.0 s, teardown 800 ms",
             "checks: 1 passed, 1 failed, 1 expected failure\n",
@@ -509,7 +510,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, ipv4, checks failed",
                 "substrate: vm (QEMU TCG emulation, kernel 6.1.0-56-cloud-amd64): figures \
                  compare behaviour, not speed",
                 "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
@@ -527,7 +528,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, checks failed",
+                "run ab12: backend vxlan, 2 nodes x 2 pods, l2 underlay, ipv4, checks failed",
                 "host: kernel 6.8.0-45-generic, 2 CPUs (AMD EPYC 7B13), cnbench 0.1.0 (abc123)",
                 "time: setup 1.20 s, checks 350 ms, measure 36.0 s, teardown 800 ms",
                 "software under test: CNI network docker0 (CNI 1.0.0; chain bridge -> portmap; \

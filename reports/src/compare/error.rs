@@ -51,6 +51,18 @@ pub enum CompareError {
         /// The candidate's backend.
         candidate: String,
     },
+    /// The two results are of different IP families: an IPv6 path is not the IPv4 one
+    /// changed, so no difference between them is a regression.
+    #[error(
+        "the baseline ran --ip-family {baseline} but the candidate --ip-family {candidate}; \
+         compare runs of one family (run the candidate with --ip-family {baseline})"
+    )]
+    FamilyMismatch {
+        /// The baseline's family.
+        baseline: String,
+        /// The candidate's family.
+        candidate: String,
+    },
     /// A measurement of the baseline is not in the candidate.
     #[error(
         "the baseline measured {measurement} but the candidate did not; run the candidate \

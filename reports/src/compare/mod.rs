@@ -356,6 +356,16 @@ pub fn compare(
             candidate: Box::new(candidate.substrate.clone()),
         });
     }
+    let (b_family, c_family) = (
+        baseline.parameters.ip_family(),
+        candidate.parameters.ip_family(),
+    );
+    if b_family != c_family {
+        return Err(CompareError::FamilyMismatch {
+            baseline: b_family.into(),
+            candidate: c_family.into(),
+        });
+    }
     let (b_backend, c_backend) = (&baseline.parameters.backend, &candidate.parameters.backend);
     if b_backend != c_backend && !options.across_backends {
         return Err(CompareError::BackendMismatch {

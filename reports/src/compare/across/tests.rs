@@ -385,3 +385,36 @@ fn real_results_of_two_backends_compare_on_the_paths_both_measured() {
         Err(CompareError::MissingMeasurement { .. })
     ));
 }
+
+#[test]
+fn different_ip_families_are_refused_even_across_backends() {
+    let v4 = rr_result("base01", 1.0);
+    let mut v6 = rr_result("cand02", 1.0);
+    v6.parameters.ip_family = "ipv6".into();
+    for options in [CompareOptions::default(), across()] {
+        let err = compare(&v4, &v6, &options).unwrap_err();
+        assert_eq!(
+            err,
+            CompareError::FamilyMismatch {
+                baseline: "ipv4".into(),
+                candidate: "ipv6".into()
+            }
+        );
+        assert!(err
+            .to_string()
+            .ends_with("(run the candidate with --ip-family ipv4)"));
+    }
+    // A file written before schema version 8 has no family: it is IPv4, comparable with one.
+    let mut old = rr_result("old001", 1.0);
+    old.parameters.ip_family = String::new();
+    assert!(compare(&old, &v4, &CompareOptions::default()).is_ok());
+    let json = serde_json::to_value(&v4).unwrap();
+    let mut map = json.as_object().unwrap().clone();
+    map["parameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ip_family");
+    map.insert("schema_version".into(), 7.into());
+    let read: RunResult = serde_json::from_value(map.into()).unwrap();
+    assert_eq!(read.parameters.ip_family(), "ipv4");
+}
