@@ -3,7 +3,9 @@
 //! a router namespace with one bridge per subnet (the router's address on the bridge) and
 //! forwarding on.
 
-use crate::backend::{DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExpect};
+use crate::backend::{
+    DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExpect, SysctlExpect,
+};
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
@@ -33,7 +35,7 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
             h.nl().add_address(br, *ip)?;
             h.nl().set_up(br)?;
         }
-        h.set_sysctl("net.ipv4.ip_forward", "1")?;
+        SysctlExpect::write(h, &router_sysctls())?;
     } else {
         return Ok(());
     }
@@ -41,6 +43,11 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         attach_node(plan, hosts, node)?;
     }
     Ok(())
+}
+
+/// What the l3 router needs of its kernel: forwarding on, to route between the segments.
+pub fn router_sysctls() -> [SysctlExpect; 1] {
+    [SysctlExpect::ip_forward()]
 }
 
 /// The hub a node's `eth0` is cabled to: the switch or router namespace, and the bridge of
@@ -98,8 +105,9 @@ pub fn restore_node_routes(hosts: &BTreeMap<String, Host>, node: &NodePlan) -> R
     Ok(())
 }
 
-/// What the underlay promises: node and router routes, MTUs, the switch's learned MACs and
-/// the nodes' neighbour entries for each other (same segment) or their router.
+/// What the underlay promises: node and router routes, MTUs, the router's forwarding, the
+/// switch's learned MACs and the nodes' neighbour entries for each other (same segment) or
+/// their router.
 pub fn expectations(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
     let mtu = plan.spec.mtu;
@@ -168,6 +176,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
                 .iter()
                 .map(|(br, ip)| RouteSpec::connected(*ip, br)),
         );
+        e.add_sysctls(&rt.netns, router_sysctls());
     }
     e
 }
