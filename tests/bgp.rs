@@ -5,8 +5,9 @@
 //! `cnbench scale` measures a small curve; a machine without BIRD gets the fix, not a crash.
 //! With `--bgp-announce pod` every node announces a /32 per pod: the same runs pass every
 //! check, and a pod added to a standing topology is announced (and withdrawn when removed)
-//! by BIRD learning the kernel's routes. BIRD runs with fast timers (hold 3 s), so each run
-//! takes a few seconds.
+//! by BIRD learning the kernel's routes. On a standing topology, proxy ARP turned off by hand
+//! on a pod's host end fails `cnbench check`. BIRD runs with fast timers (hold 3 s), so each
+//! run takes a few seconds.
 
 mod common;
 
@@ -327,9 +328,66 @@ fn a_standing_topology_is_checked_restarted_and_taken_down() {
         "{out}"
     );
     assert_eq!(birds_of(&id).len(), 2, "{out}");
+    // The nodes' declared settings are read: forwarding, and proxy ARP without delay on
+    // each pod's host end.
+    let node = format!("cnb-{id}-n0");
+    let cali = cali_of(&node);
+    let sysctls = out
+        .lines()
+        .find(|l| l.starts_with("PASS  sysctls") && l.contains(&node))
+        .unwrap_or_else(|| panic!("no passing sysctls check of {node}: {out}"));
+    for key in [
+        "net.ipv4.ip_forward=1".to_string(),
+        format!("net.ipv4.conf.{cali}.proxy_arp=1"),
+        format!("net.ipv4.neigh.{cali}.proxy_delay=0"),
+    ] {
+        assert!(sysctls.contains(&key), "{sysctls}");
+    }
+
+    // Someone turns proxy ARP off on a pod's host end by hand. Nothing else shows it until
+    // the pod's neighbour entry for its gateway expires (then its ARP goes unanswered): the
+    // sysctls check must catch it at once, naming the key.
+    let key = format!("net.ipv4.conf.{cali}.proxy_arp");
+    hand_set(&node, &key, "0");
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("FAIL  sysctls") && l.contains(&node))
+        .unwrap_or_else(|| panic!("no failing sysctls check of {node}: {out}"));
+    assert!(
+        failed.contains(&format!("reason: {key} is 0, not 1")),
+        "{failed}"
+    );
+
     let o = run(&["down", &id]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert_nothing_left(&id);
+}
+
+/// The host end of the first pod's veth in node namespace `node` (`caliXXXXXXXX`).
+fn cali_of(node: &str) -> String {
+    let o = std::process::Command::new("ip")
+        .args(["-netns", node, "-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .find(|n| n.starts_with("cali"))
+        .unwrap_or_else(|| panic!("no cali device in {node}"))
+}
+
+/// `sysctl -w key=value` in namespace `netns`, as someone would by hand.
+fn hand_set(netns: &str, key: &str, value: &str) {
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "sysctl", "-q", "-w"])
+        .arg(format!("{key}={value}"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "sysctl -w {key}={value} in {netns}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! End-to-end runs of the vxlan backend (flannel's VXLAN mode) through the `cnbench` binary,
 //! as root, on both underlays: every check passes, `flannel.1` and its control-plane entries
 //! are what the article describes, VXLAN (UDP 8472, VNI 1) is on the wire, the JSON result
-//! parses, and nothing of the run (nor of its host-net baseline) is left.
+//! parses, and nothing of the run (nor of its host-net baseline) is left. On a standing
+//! topology, forwarding turned off by hand in a node fails `cnbench check`.
 
 mod common;
 
@@ -26,6 +27,7 @@ fn assert_all_pass(r: &reports::RunResult) {
         "encap",
         "pmtu",
         "ttl",
+        "sysctls",
     ] {
         assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
     }
@@ -114,8 +116,60 @@ fn vxlan_on_l3_crosses_the_router() {
     // The router decrements only the outer TTL: the pod packet crosses two routed hops.
     let ttl = check(&r, "ttl", "n0p0");
     assert!(ttl.actual.contains("ttl 62"), "{ttl:?}");
+    // The router forwards between the segments: the underlay declares it.
+    let rt = check(&r, "sysctls", "-rt");
+    assert_eq!(rt.actual, "net.ipv4.ip_forward=1", "{rt:?}");
     assert!(r
         .measurements
         .iter()
         .any(|m| m.workload == "tcp-rr" && m.path == "cross-node"));
+}
+
+#[test]
+fn forwarding_turned_off_by_hand_in_a_node_fails_the_check() {
+    use common::{code, run, run_id_of, text, Cleanup};
+    let o = run(&["up", "--backend", "vxlan"]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    let node = format!("cnb-{id}-n1");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS  sysctls") && l.contains(&node)),
+        "{out}"
+    );
+
+    // Someone turns forwarding off in n1: its pods are cut off from the other node. The
+    // sysctls check names the setting, beside whatever traffic check fails with it.
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", &node, "sysctl", "-q", "-w"])
+        .arg("net.ipv4.ip_forward=0")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("FAIL  sysctls") && l.contains(&node))
+        .unwrap_or_else(|| panic!("no failing sysctls check of {node}: {out}"));
+    assert!(
+        failed.contains("reason: net.ipv4.ip_forward is 0, not 1"),
+        "{failed}"
+    );
+    // n0 was left alone.
+    let n0 = format!("cnb-{id}-n0");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS  sysctls") && l.contains(&n0)),
+        "{out}"
+    );
+
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    common::assert_nothing_left(&id);
 }

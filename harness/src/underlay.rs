@@ -3,7 +3,9 @@
 //! a router namespace with one bridge per subnet (the router's address on the bridge) and
 //! forwarding on.
 
-use crate::backend::{DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExpect};
+use crate::backend::{
+    DeviceMtu, DeviceSet, Expectations, FdbExpect, NeighbourExpect, SysctlExpect,
+};
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
@@ -36,7 +38,7 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
             }
             h.nl().set_up(br)?;
         }
-        h.set_sysctls(&router_sysctls(plan))?;
+        SysctlExpect::write(h, &router_sysctls(plan))?;
     } else {
         return Ok(());
     }
@@ -44,6 +46,19 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         attach_node(plan, hosts, node)?;
     }
     Ok(())
+}
+
+/// What the l3 router needs of its kernel: forwarding on for each family of the run, to
+/// route between the segments.
+pub fn router_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
+    let mut v = Vec::new();
+    if plan.ip_family().has_v4() {
+        v.push(SysctlExpect::ip_forward());
+    }
+    if plan.ip_family().has_v6() {
+        v.push(SysctlExpect::ip6_forward());
+    }
+    v
 }
 
 /// The hub a node's `eth0` is cabled to: the switch or router namespace, and the bridge of
@@ -102,18 +117,6 @@ fn router_nets(plan: &Plan, i: usize) -> Vec<IpNet> {
     v
 }
 
-/// What the router forwards: each family of the run.
-pub fn router_sysctls(plan: &Plan) -> Vec<(&'static str, &'static str)> {
-    let mut v = Vec::new();
-    if plan.ip_family().has_v4() {
-        v.push(("net.ipv4.ip_forward", "1"));
-    }
-    if plan.ip_family().has_v6() {
-        v.push(("net.ipv6.conf.all.forwarding", "1"));
-    }
-    v
-}
-
 /// Puts back the node's own underlay configuration, as a node's network configuration does
 /// when its link comes back: the kernel deletes every route through a device that goes down
 /// (`fib_sync_down_dev`) and restores only the connected ones, so l3's default routes via the
@@ -137,8 +140,9 @@ pub fn restore_node_routes(
     Ok(())
 }
 
-/// What the underlay promises: node and router routes, MTUs, the switch's learned MACs and
-/// the nodes' neighbour entries for each other (same segment) or their router.
+/// What the underlay promises: node and router routes, MTUs, the router's forwarding, the
+/// switch's learned MACs and the nodes' neighbour entries for each other (same segment) or
+/// their router.
 pub fn expectations(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
     let mtu = plan.spec.mtu;
@@ -216,6 +220,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
                     .map(move |n| RouteSpec::connected(n, br))
             }),
         );
+        e.add_sysctls(&rt.netns, router_sysctls(plan));
     }
     e
 }

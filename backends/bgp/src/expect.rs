@@ -1,8 +1,9 @@
 //! What the bgp backend promises: the article's Calico tables (a /32 per local pod, one
 //! `proto bird` route per remote pod block, or per remote pod with `--bgp-announce pod`,
-//! with the right next hop), the pods' routes via
-//! 169.254.1.1 answered by proxy ARP, no bridge and no tunnel, pod IPs on the wire at the
-//! full underlay MTU, and every pod reaching every pod and its node.
+//! with the right next hop), forwarding on in every node, the pods' routes via 169.254.1.1
+//! answered by proxy ARP (on, without delay, on each pod's host end), no bridge and no
+//! tunnel, pod IPs on the wire at the full underlay MTU, and every pod reaching every pod
+//! and its node.
 
 use std::net::Ipv4Addr;
 
@@ -81,6 +82,8 @@ pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
 pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = wiring.pod_expectations(plan, || calico_pods(plan));
+    // Whoever wires the pods, setup turns forwarding on in every node.
+    e.add_node_forwarding(plan);
     for node in &plan.nodes {
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
         e.add_routes(&node.netns, learned_routes(plan, announce, node));
@@ -137,8 +140,9 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
 }
 
 /// What cnbench's own Calico-style wiring promises of the pods: per node one cali veth and
-/// a /32 route per local pod; per pod its routes via 169.254.1.1, answered by proxy ARP, and
-/// its node's entry for it; separate port spaces.
+/// a /32 route per local pod; per pod its routes via 169.254.1.1, answered by proxy ARP (on,
+/// without delay, on its host end), and its node's entry for it; separate port spaces.
+/// Made from the plan, so a pod added later (churn, `PodLifecycle`) is declared with it.
 fn calico_pods(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
     let mtu = plan.spec.mtu;
@@ -174,6 +178,7 @@ fn calico_pods(plan: &Plan) -> Expectations {
             devices: vec![(POD_DEV.into(), "veth".into())],
         });
         e.add_routes(&pod.netns, pods::pod_routes());
+        e.add_sysctls(&node.netns, pods::pod_sysctls(run, pod));
         e.mtus.push(DeviceMtu {
             netns: pod.netns.clone(),
             dev: POD_DEV.into(),

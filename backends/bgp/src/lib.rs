@@ -28,7 +28,7 @@ use cni_runtime::options as wiring;
 use cni_runtime::wiring::{PodWiring, Wired};
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Datapath, Expectations,
-    FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program,
+    FaultDecl, OptionDecl, OwnFaults, PodLifecycle, Program, SysctlExpect,
 };
 use harness::topology::{Defaults, NodePlan, Plan, PodNetwork, PodPlan, Underlay};
 use harness::{Backend, PlanError, Result};
@@ -213,8 +213,7 @@ impl Bgp {
             .pods
             .wire_node(ctx, node, || pods::wire_node(ctx, node))?;
         if let PodWiring::Cni(_) = self.wired.pods {
-            ctx.host(&node.netns)
-                .set_sysctl("net.ipv4.ip_forward", "1")?;
+            SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
             if let Some(r) = pods::node_gateway_route(ctx.plan) {
                 ctx.host(&node.netns).nl().replace_route(&r)?;
             }

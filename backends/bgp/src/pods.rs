@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use harness::backend::Context;
+use harness::backend::{Context, SysctlExpect};
 use harness::netlink::{RouteProto, RouteScope, RouteSpec};
 use harness::topology::{NodePlan, Plan, PodPlan, Underlay};
 use harness::Result;
@@ -74,6 +74,21 @@ pub fn node_pod_route(run_id: &str, pod: &PodPlan) -> RouteSpec {
     }
 }
 
+/// What the host end of `pod`'s veth needs of the node's kernel, as Calico sets it: proxy
+/// ARP on, so the node answers the pod's ARP for 169.254.1.1 (owned by no device) with the
+/// host end's own MAC (`arp_process` answers by proxy on a device with `proxy_arp` and
+/// forwarding on, for a target it routes through another device); and no proxy delay: an ARP
+/// request is a broadcast, whose proxied answer the kernel otherwise queues for a random
+/// part of `proxy_delay` (80 jiffies, 0.8 s). [`wire_pod`] writes these and the
+/// expectations declare them, so the two cannot drift.
+pub fn pod_sysctls(run_id: &str, pod: &PodPlan) -> [SysctlExpect; 2] {
+    let cali = cali_name(run_id, pod);
+    [
+        SysctlExpect::new(format!("net.ipv4.conf.{cali}.proxy_arp"), "1"),
+        SysctlExpect::new(format!("net.ipv4.neigh.{cali}.proxy_delay"), "0"),
+    ]
+}
+
 /// The node's route that lets proxy ARP answer for the gateway, when it needs one.
 ///
 /// The kernel answers an ARP request by proxy only for a target it has a unicast route to
@@ -98,8 +113,7 @@ pub fn wire_node(ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
     let plan = ctx.plan;
     let nl = ctx.host(&node.netns).nl();
     // Forwarding on: the node routes between its pods and eth0.
-    ctx.host(&node.netns)
-        .set_sysctl("net.ipv4.ip_forward", "1")?;
+    SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
     for pod in plan.pods.iter().filter(|p| p.node == node.index) {
         wire_pod(ctx, pod)?;
     }
@@ -127,12 +141,8 @@ pub fn wire_pod(ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
     for r in pod_routes() {
         pnl.add_route(&r)?;
     }
-    // Proxy ARP on the host end, and no proxy delay: by default the kernel holds a proxied
-    // ARP answer for a random part of `proxy_delay` (0.8 s), which Calico also sets to 0.
-    host.set_sysctls(&[
-        (&format!("net.ipv4.conf.{cali}.proxy_arp"), "1"),
-        (&format!("net.ipv4.neigh.{cali}.proxy_delay"), "0"),
-    ])?;
+    // Proxy ARP on the host end, and no proxy delay.
+    SysctlExpect::write(host, &pod_sysctls(plan.run_id(), pod))?;
     nl.set_up(&cali)?;
     nl.add_route(&node_pod_route(plan.run_id(), pod))
 }

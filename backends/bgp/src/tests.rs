@@ -506,3 +506,78 @@ fn bird_routes_are_read_without_their_times() {
         ["10.20.1.0/24 from peer_n1", "10.20.0.0/24 from pod_block"]
     );
 }
+
+#[test]
+fn declares_forwarding_and_each_pods_proxy_arp_as_wire_pod_sets_them() {
+    let mut p = plan(2, 1, Underlay::L3);
+    // A pod added to the standing topology (churn, `PodLifecycle`) is in the plan the
+    // expectations are made from again.
+    let added = p.add_pod(0).unwrap();
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    let shown =
+        |netns: &str| -> Vec<String> { e.sysctls[netns].iter().map(|s| s.to_string()).collect() };
+    let mut want = vec!["net.ipv4.ip_forward=1".to_string()];
+    for pod in [&p.pods[0], &p.pods[added]] {
+        let cali = cali_name("t1", pod);
+        want.push(format!("net.ipv4.conf.{cali}.proxy_arp=1"));
+        want.push(format!("net.ipv4.neigh.{cali}.proxy_delay=0"));
+    }
+    let mut n0 = shown("cnb-t1-n0");
+    n0.sort();
+    want.sort();
+    assert_eq!(n0, want);
+    // Exactly what `wire_pod` writes, from the same function.
+    for pod in [&p.pods[0], &p.pods[added]] {
+        for s in pods::pod_sysctls("t1", pod) {
+            assert!(e.sysctls["cnb-t1-n0"].contains(&s), "{s}");
+        }
+    }
+    let n1_pod = cali_name("t1", p.pods.iter().find(|p| p.node == 1).unwrap());
+    let mut n1 = shown("cnb-t1-n1");
+    n1.sort();
+    assert_eq!(
+        n1,
+        [
+            format!("net.ipv4.conf.{n1_pod}.proxy_arp=1"),
+            "net.ipv4.ip_forward=1".to_string(),
+            format!("net.ipv4.neigh.{n1_pod}.proxy_delay=0"),
+        ]
+    );
+    // Pods rely on nothing of their own kernel's settings.
+    assert!(!e.sysctls.contains_key("cnb-t1-n0p0"));
+    // Merged with the underlay's, as a run does: the router's forwarding (the underlay
+    // declares it) and every node's settings are kept.
+    let mut all = harness::underlay::expectations(&p);
+    all.merge(e.clone());
+    assert_eq!(all.sysctls["cnb-t1-n0"], e.sysctls["cnb-t1-n0"]);
+    assert_eq!(all.sysctls["cnb-t1-n1"], e.sysctls["cnb-t1-n1"]);
+    assert_eq!(
+        all.sysctls["cnb-t1-rt"],
+        [harness::backend::SysctlExpect::ip_forward()]
+    );
+}
+
+#[test]
+fn a_cni_chains_pods_declare_only_the_nodes_forwarding() {
+    let p = plan(2, 1, Underlay::L2);
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/cni/cbr0.conflist"
+    );
+    let cni = BackendOptions::new()
+        .with("pod-wiring", "cni")
+        .with("cni-conf", conf);
+    let e = make(&cni, &p).unwrap().expectations(&p);
+    // The chain's plugins set what their pods need; cnbench still routes in every node.
+    for node in ["cnb-t1-n0", "cnb-t1-n1"] {
+        assert_eq!(
+            e.sysctls[node],
+            [harness::backend::SysctlExpect::ip_forward()]
+        );
+    }
+    assert_eq!(e.sysctls.len(), 2);
+}

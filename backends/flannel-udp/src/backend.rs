@@ -1,6 +1,8 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
-use harness::backend::{BackendInfo, BackendOptions, Capabilities, Context, Expectations};
+use harness::backend::{
+    BackendInfo, BackendOptions, Capabilities, Context, Expectations, SysctlExpect,
+};
 use harness::podnet::{self, BridgePods};
 use harness::topology::{NodePlan, Plan};
 use harness::{Backend, PlanError, Result};
@@ -82,8 +84,7 @@ impl Backend for FlannelUdp {
         podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu - OVERHEAD)?;
         // The node routes between cni0 and flannel0 (net.ipv4.ip_forward, default 0 in a new
         // namespace).
-        ctx.host(&node.netns)
-            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
         // The daemon comes last: it creates flannel0 and its route itself, so a restarted
         // daemon restores both.
         self.daemons.start(ctx, node).map(|_| ())

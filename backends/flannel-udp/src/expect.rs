@@ -1,5 +1,5 @@
-//! What the flannel-udp backend promises: the pod bridge's tables, `flannel0` (a TUN) and
-//! the one route to it on every node, UDP 8285 between node IPs on the wire, a path MTU 28
+//! What the flannel-udp backend promises: the pod bridge's tables, forwarding on, `flannel0`
+//! (a TUN) and the one route to it on every node, UDP 8285 between node IPs on the wire, a path MTU 28
 //! bytes below the underlay's, and two routed hops between pods of different nodes.
 
 use harness::backend::{Expectations, Wire};
@@ -12,6 +12,8 @@ use crate::{BRIDGE, OVERHEAD, TUN_DEV, UDP_PORT};
 pub fn expectations(plan: &Plan) -> Expectations {
     let pod_mtu = plan.spec.mtu - OVERHEAD;
     let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu);
+    // The node routes between cni0 and flannel0.
+    e.add_node_forwarding(plan);
     // flannel0 and its route, as every userspace daemon makes them. The daemons leave the
     // inner TTL alone (flanneld decrements it once more on each side).
     userspace::declare_tunnels(&mut e, plan, TUN_DEV, pod_mtu);

@@ -1,5 +1,5 @@
-//! What the host-gw backend promises: the pod bridge's tables, a route per reachable remote
-//! node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
+//! What the host-gw backend promises: the pod bridge's tables, forwarding on in every node, a
+//! route per reachable remote node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
 //! to a node on the other segment as an expected failure with its reason.
 
 use cni_runtime::wiring::PodWiring;
@@ -14,6 +14,8 @@ use crate::BRIDGE;
 pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = pods.pod_expectations(plan, || podnet::pod_bridge_expectations(plan, BRIDGE, mtu));
+    // Whoever wires the pods, setup turns forwarding on in every node.
+    e.add_node_forwarding(plan);
     for node in &plan.nodes {
         let routes = plan
             .nodes

@@ -15,7 +15,7 @@ mod route;
 use cni_runtime::options::POD_WIRING_OPTIONS;
 use cni_runtime::wiring::Wired;
 use harness::backend::{
-    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations,
+    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, SysctlExpect,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
@@ -84,8 +84,7 @@ impl Backend for HostGw {
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         // The node routes between cni0 and eth0; a new namespace starts with forwarding off.
-        ctx.host(&node.netns)
-            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
         self.0.pods.wire_node(ctx, node, || {
             podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
         })

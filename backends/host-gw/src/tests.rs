@@ -137,3 +137,17 @@ fn refuses_no_underlay() {
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2"), "{e}");
 }
+
+#[test]
+fn every_node_declares_the_forwarding_setup_turns_on() {
+    let p = l3(3);
+    let e = HostGw::default().expectations(&p);
+    for node in &p.nodes {
+        assert_eq!(
+            e.sysctls[&node.netns],
+            [harness::backend::SysctlExpect::ip_forward()]
+        );
+    }
+    // Nothing else: pods, the switch and the router (the underlay's) are not the backend's.
+    assert_eq!(e.sysctls.len(), 3);
+}

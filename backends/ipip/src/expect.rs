@@ -1,7 +1,7 @@
-//! What the ipip backend promises: the pod bridge's tables, `tunl0` on every node (a TUN for
-//! the userspace datapath, a kernel `ipip` device for the kernel one) at the underlay MTU
-//! − 20, the routes into it, IP protocol 4 between node IPs on the wire, a path MTU 20 bytes
-//! below the underlay's, and two routed hops pod to pod.
+//! What the ipip backend promises: the pod bridge's tables, forwarding on and `tunl0` on
+//! every node (a TUN for the userspace datapath, a kernel `ipip` device for the kernel one)
+//! at the underlay MTU − 20, the routes into it, IP protocol 4 between node IPs on the wire,
+//! a path MTU 20 bytes below the underlay's, and two routed hops pod to pod.
 
 use harness::backend::{Expectations, Wire};
 use harness::topology::Plan;
@@ -13,6 +13,8 @@ use crate::{kernel, BRIDGE, OVERHEAD, TUNNEL_DEV};
 pub fn expectations(plan: &Plan, datapath: Datapath) -> Expectations {
     let pod_mtu = plan.spec.mtu - OVERHEAD;
     let mut e = podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu);
+    // Either datapath: the node routes between cni0 and tunl0.
+    e.add_node_forwarding(plan);
     match datapath {
         // The daemon's TUN and its one route for the whole pod network (it picks the remote
         // node itself; the node's own block stays on cni0, more specific).

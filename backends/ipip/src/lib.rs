@@ -22,7 +22,7 @@ pub mod kernel;
 
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, OptionDecl,
-    OptionalKind,
+    OptionalKind, SysctlExpect,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
@@ -182,8 +182,7 @@ impl Backend for Ipip {
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
         // The node routes between cni0 and tunl0; a new namespace starts with forwarding off.
-        ctx.host(&node.netns)
-            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
         podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)?;
         match self.datapath() {
             Datapath::Kernel => kernel::setup_node(ctx, node, pod_mtu),

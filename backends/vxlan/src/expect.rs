@@ -1,5 +1,5 @@
-//! What the vxlan backend promises: the pod bridge's tables, `flannel.1` on every node, one
-//! onlink route per remote node, its VTEP entries, VXLAN on the wire and the 50-byte
+//! What the vxlan backend promises: the pod bridge's tables, `flannel.1` and forwarding on in
+//! every node, one onlink route per remote node, its VTEP entries, VXLAN on the wire and the 50-byte
 //! smaller path MTU.
 
 use cni_runtime::wiring::PodWiring;
@@ -17,6 +17,8 @@ pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
         podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu)
     });
     podnet::add_node_device(&mut e, plan, VTEP_DEV, "vxlan", pod_mtu);
+    // Whoever wires the pods, setup turns forwarding on in every node.
+    e.add_node_forwarding(plan);
     for node in &plan.nodes {
         // The VTEP's address is a /32: the kernel adds only a local-table route for it, so
         // the main table gets nothing from it; the routes to other blocks are ours.

@@ -17,7 +17,7 @@ use cni_runtime::options::POD_WIRING_OPTIONS;
 use cni_runtime::wiring::Wired;
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, FaultDecl,
-    OwnFaults,
+    OwnFaults, SysctlExpect,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
@@ -139,8 +139,7 @@ impl Vxlan {
     fn build_node(&self, ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
         // The node routes between cni0 and flannel.1; a new namespace starts with forwarding
         // off.
-        ctx.host(&node.netns)
-            .set_sysctl("net.ipv4.ip_forward", "1")?;
+        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
         let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
         vtep::create(ctx, node, pod_mtu, mac)?;
         self.0.pods.wire_node(ctx, node, || {

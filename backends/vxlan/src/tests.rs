@@ -134,3 +134,16 @@ fn refuses_a_single_node_without_underlay() {
     .unwrap_err();
     assert!(e.to_string().contains("--underlay l2 or l3"), "{e}");
 }
+
+#[test]
+fn every_node_declares_the_forwarding_setup_turns_on() {
+    let p = plan(TopologyRequest::default()).unwrap();
+    let e = Vxlan::default().expectations(&p);
+    for node in &p.nodes {
+        assert_eq!(
+            e.sysctls[&node.netns],
+            [harness::backend::SysctlExpect::ip_forward()]
+        );
+    }
+    assert_eq!(e.sysctls.len(), p.nodes.len());
+}

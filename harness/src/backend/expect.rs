@@ -1,6 +1,7 @@
 //! What a backend promises about the topology it built ([`Expectations`]): devices, routes,
-//! MTUs, neighbour and FDB entries, the reachability matrix, the wire, the path, and the pod
-//! pairs to measure. The checks compare each with what the kernel shows or traffic does.
+//! MTUs, kernel settings, neighbour and FDB entries, the reachability matrix, the wire, the
+//! path, and the pod pairs to measure. The checks compare each with what the kernel shows or
+//! traffic does.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -8,6 +9,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+use crate::host::Host;
 use crate::netlink::RouteSpec;
 use crate::topology::Plan;
 
@@ -263,6 +266,62 @@ impl std::fmt::Display for RouteExpect {
     }
 }
 
+/// A kernel setting of a namespace that a backend relies on: `key` must read `value`.
+///
+/// Setup writes the very list it declares ([`SysctlExpect::write`]), from one function per
+/// setting, so what is set and what is checked cannot drift apart. A setting changed by hand
+/// later breaks the datapath, often only once some cache expires (a pod's neighbour entry for
+/// its gateway outlives the proxy ARP that made it); the `sysctls` check sees it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SysctlExpect {
+    /// The key, dotted as `sysctl` names it (`net.ipv4.conf.cali1a2b3c4d.proxy_arp`); a device
+    /// name in it must have no dot (`/proc/sys` paths are made by replacing every dot).
+    pub key: String,
+    /// The value the kernel must show, as `/proc/sys` prints it without the newline (`1`).
+    pub value: String,
+}
+
+impl SysctlExpect {
+    /// `key` must read `value`.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> SysctlExpect {
+        SysctlExpect {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// IPv4 forwarding on, which every namespace that routes needs (a node between its pods
+    /// and the underlay, the l3 underlay's router). `net.ipv4.ip_forward` is per namespace
+    /// and off in a new one; off, the kernel drops every packet it would have to forward,
+    /// without an ICMP error (`ip_error` only counts it, as `InAddrErrors`).
+    pub fn ip_forward() -> SysctlExpect {
+        SysctlExpect::new("net.ipv4.ip_forward", "1")
+    }
+
+    /// IPv6 forwarding on (`net.ipv6.conf.all.forwarding`), the IPv6 counterpart: off, the
+    /// kernel drops what it would forward and answers nothing (RFC 4443 allows silence).
+    /// On, the namespace is an IPv6 router: it neither accepts router advertisements nor
+    /// solicits them.
+    pub fn ip6_forward() -> SysctlExpect {
+        SysctlExpect::new("net.ipv6.conf.all.forwarding", "1")
+    }
+
+    /// Writes `sysctls` in `host`'s namespace, all at once.
+    pub fn write(host: &Host, sysctls: &[SysctlExpect]) -> Result<()> {
+        let pairs: Vec<(&str, &str)> = sysctls
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .collect();
+        host.set_sysctls(&pairs)
+    }
+}
+
+impl std::fmt::Display for SysctlExpect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
 /// Everything a backend promises about the topology it built.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expectations {
@@ -270,6 +329,9 @@ pub struct Expectations {
     pub routes: BTreeMap<String, Vec<RouteSpec>>,
     /// MTUs of the devices on the path.
     pub mtus: Vec<DeviceMtu>,
+    /// The kernel settings of each namespace that the datapath relies on (forwarding, proxy
+    /// ARP), by namespace.
+    pub sysctls: BTreeMap<String, Vec<SysctlExpect>>,
     /// The reachability matrix.
     pub reachability: Vec<Probe>,
     /// Neighbour entries that traffic must leave behind.
@@ -306,6 +368,9 @@ impl Expectations {
             self.routes.entry(ns).or_default().extend(routes);
         }
         self.mtus.extend(other.mtus);
+        for (ns, sysctls) in other.sysctls {
+            self.sysctls.entry(ns).or_default().extend(sysctls);
+        }
         self.reachability.extend(other.reachability);
         self.neighbours.extend(other.neighbours);
         self.fdb.extend(other.fdb);
@@ -327,6 +392,22 @@ impl Expectations {
             .entry(netns.to_string())
             .or_default()
             .extend(routes);
+    }
+
+    /// Declares kernel settings of a namespace (one: `[SysctlExpect::ip_forward()]`).
+    pub fn add_sysctls(&mut self, netns: &str, sysctls: impl IntoIterator<Item = SysctlExpect>) {
+        self.sysctls
+            .entry(netns.to_string())
+            .or_default()
+            .extend(sysctls);
+    }
+
+    /// Declares IPv4 forwarding on in every node: what a backend whose nodes route between
+    /// their pods and the underlay writes in each with [`SysctlExpect::ip_forward`].
+    pub fn add_node_forwarding(&mut self, plan: &Plan) {
+        for node in &plan.nodes {
+            self.add_sysctls(&node.netns, [SysctlExpect::ip_forward()]);
+        }
     }
 
     /// Adds the full pod-to-pod matrix (ICMP and TCP for every ordered pair of pods, to each
@@ -461,5 +542,32 @@ impl Expectations {
                 path: "same-node".into(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_every_namespaces_sysctls() {
+        let proxy_arp = SysctlExpect::new("net.ipv4.conf.cali0.proxy_arp", "1");
+        let mut a = Expectations::default();
+        a.add_sysctls("cnb-t1-rt", [SysctlExpect::ip_forward()]);
+        a.add_sysctls("cnb-t1-n0", [SysctlExpect::ip_forward()]);
+        let mut b = Expectations::default();
+        b.add_sysctls("cnb-t1-n0", [proxy_arp.clone()]);
+        b.add_sysctls("cnb-t1-n1", [SysctlExpect::ip_forward()]);
+        a.merge(b);
+        assert_eq!(a.sysctls["cnb-t1-rt"], [SysctlExpect::ip_forward()]);
+        assert_eq!(
+            a.sysctls["cnb-t1-n0"],
+            [SysctlExpect::ip_forward(), proxy_arp]
+        );
+        assert_eq!(a.sysctls["cnb-t1-n1"], [SysctlExpect::ip_forward()]);
+        assert_eq!(
+            SysctlExpect::ip_forward().to_string(),
+            "net.ipv4.ip_forward=1"
+        );
     }
 }

@@ -31,7 +31,7 @@ pub use context::{pod_mac, Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{
     DeviceMtu, DeviceSet, EncapExpect, Expect, Expectations, FdbExpect, InterfaceExpect,
     IsolationExpect, MeasurePair, NeighbourExpect, PathExpect, PmtuExpect, Probe, ProbeProto,
-    RouteExpect, VtepExpect, Wire,
+    RouteExpect, SysctlExpect, VtepExpect, Wire,
 };
 pub use info::{BackendInfo, Datapath, Ipv6Support, OptionalKind, Program};
 pub use options::{BackendOptions, OptionDecl};

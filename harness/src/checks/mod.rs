@@ -6,6 +6,7 @@ mod path;
 pub mod reachability;
 mod result;
 mod state;
+mod sysctl;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,10 @@ pub use crate::probe::{Echo, ProbeResult, PROBE_TIMEOUT};
 pub use reachability::{icmp_echo, icmp_echo_within, icmp_probe, tcp_connect, tcp_peer};
 
 /// Runs every check of `exp`, in an order where each one's evidence exists: kernel state
-/// first (devices, routes, MTUs, VXLAN entries, what a plugin's result promised), then traffic (the reachability matrix, the
-/// wire, path MTU, TTL and source), then what traffic leaves behind (neighbour and FDB
-/// entries), then isolation. `on_check` sees each result as it arrives.
+/// first (devices, routes, MTUs, VXLAN entries, sysctls, what a plugin's result promised),
+/// then traffic (the reachability matrix, the wire, path MTU, TTL and source), then what
+/// traffic leaves behind (neighbour and FDB entries), then isolation. `on_check` sees each
+/// result as it arrives.
 pub fn run_all(
     plan: &Plan,
     hosts: &BTreeMap<String, Host>,
@@ -49,6 +51,9 @@ pub fn run_all(
         emit(c);
     }
     for c in state::vteps(hosts, &exp.vteps) {
+        emit(c);
+    }
+    for c in sysctl::sysctls(hosts, &exp.sysctls) {
         emit(c);
     }
     for c in result::interfaces(hosts, &exp.interfaces) {
