@@ -58,6 +58,19 @@ const RUN: &[(&str, &str)] = &[
     ("run -b host-net --underlay l3 --underlay-cidr 10.1.0.0/24", "needs 2 subnet"),
     ("run -b host-net --underlay-cidr 10.168.0.0/30 --nodes 5", "too small for 5"),
     ("run -b host-net --underlay l3 --underlay-cidr 10.1.0.0/24,10.1.0.0/25", "overlaps"),
+    // IP families: a backend whose real counterpart has no IPv6, IPv6 ranges without IPv6,
+    // and IPv6 ranges that cannot work.
+    ("run -b flannel-udp --ip-family ipv6", "flannel's UDP backend carries IPv4 only"),
+    ("run -b ipip --ip-family dual", "IP-in-IP carry IPv4 only"),
+    ("run -b cni --cni-conf examples/cni/cbr0.conflist --ip-family dual", "cnbench's cni does not yet"),
+    ("run -b bridge --ip-family ipv7", "possible values: ipv4, ipv6, dual"),
+    ("run -b bridge --pod-cidr6 fd00:1::/64", "add --ip-family ipv6 or dual"),
+    ("run -b bridge --ip-family ipv6 --pod-cidr6 fd00:1::5/64", "did you mean fd00:1::/64"),
+    ("run -b bridge --ip-family ipv6 --pod-cidr6 10.0.0.0/8", "not an IPv6 network"),
+    ("run -b host-net --ip-family ipv6 --underlay-cidr6 fe80::/64", "link-local"),
+    ("run -b host-net --ip-family dual --underlay l3 --underlay-cidr6 fd00:1::/64", "needs 2 IPv6 subnet"),
+    ("run -b host-net --ip-family dual --mtu 1200", "IPv6 needs at least 1280 bytes"),
+    ("run -b host-net --ip-family ipv6 --underlay l3 --underlay-cidr6 fd00:1::/64,fd00:1::/80", "overlaps"),
     // Zero and huge counts.
     ("run -b host-net --nodes 0", "--nodes 0: a topology needs at least 1 node"),
     ("run -b host-net --nodes 100000", "at most 250 nodes"),
@@ -189,6 +202,7 @@ fn scale_refuses_bad_input() {
 #[rustfmt::skip]
 const CHURN: &[(&str, &str)] = &[
     ("churn -b bridge --pods 0", "--pods 0: add at least one pod per cycle"),
+    ("churn -b bridge --ip-family dual", "churn's prober times IPv4 only so far"),
     ("churn -b bridge --pods 8 --concurrency 9", "--concurrency 9: use 1 to --pods (8)"),
     ("churn -b bridge --pods 8 --concurrency 2,0", "--concurrency 0: use 1 to --pods (8)"),
     ("churn -b bridge --cycles 0", "--cycles 0: run at least one cycle"),

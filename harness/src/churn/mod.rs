@@ -98,6 +98,15 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
         value,
         why,
     };
+    // The prober (probe.rs) times reachability with ICMPv4 echoes and withdrawal with IPv4
+    // host routes; refused rather than timing an IPv6 pod by its IPv4 address.
+    if plan.ip_family().has_v6() {
+        return Err(invalid(
+            "ip-family",
+            plan.ip_family().to_string(),
+            "churn's prober times IPv4 only so far: use --ip-family ipv4".into(),
+        ));
+    }
     if spec.pods == 0 {
         return Err(invalid(
             "pods",
