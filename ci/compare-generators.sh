@@ -53,6 +53,11 @@ Options:
   --warmup S          warm-up before each window, seconds, may be fractional (default: 0.2)
   --rounds N          interleaved rounds of each pair of generators (default: 3)
   --placement P       same-cpu | cross-cpu (default: same-cpu)
+  --ip-family F       ipv4 | ipv6 | dual (default: ipv4): the runs' families (cnbench run
+                      --ip-family); a dual run compares each family's path. sockperf takes
+                      IPv4 addresses only, so with ipv6 or dual only tcp-stream and
+                      udp-stream are compared (the default workloads become those), and
+                      the default backends are the ready ones `cnbench list` says run IPv6
   --tolerance PCT     loosen both targets by PCT percentage points (default: 0): stream
                       passes at >= (100 - PCT) %, rr at <= (110 + PCT) %
   --out DIR           keep every raw output (JSON, logs) in DIR (default: temp dir, removed)
@@ -77,6 +82,8 @@ DURATION=1
 WARMUP=0.2
 ROUNDS=3
 PLACEMENT=same-cpu
+FAMILY=ipv4
+WORKLOADS_GIVEN=0
 TOLERANCE=0
 OUT_DIR=""
 
@@ -91,8 +98,10 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --backends) [[ $# -ge 2 ]] || usage_err "--backends needs a value"; BACKENDS="$2"; shift 2 ;;
         --backends=*) BACKENDS="${1#*=}"; shift ;;
-        --workloads) [[ $# -ge 2 ]] || usage_err "--workloads needs a value"; WORKLOADS="$2"; shift 2 ;;
-        --workloads=*) WORKLOADS="${1#*=}"; shift ;;
+        --workloads) [[ $# -ge 2 ]] || usage_err "--workloads needs a value"; WORKLOADS="$2"; WORKLOADS_GIVEN=1; shift 2 ;;
+        --workloads=*) WORKLOADS="${1#*=}"; WORKLOADS_GIVEN=1; shift ;;
+        --ip-family) [[ $# -ge 2 ]] || usage_err "--ip-family needs a value"; FAMILY="$2"; shift 2 ;;
+        --ip-family=*) FAMILY="${1#*=}"; shift ;;
         --duration) [[ $# -ge 2 ]] || usage_err "--duration needs a value"; DURATION="$2"; shift 2 ;;
         --duration=*) DURATION="${1#*=}"; shift ;;
         --warmup) [[ $# -ge 2 ]] || usage_err "--warmup needs a value"; WARMUP="$2"; shift 2 ;;
@@ -118,6 +127,15 @@ NUM_RE='^[0-9]+([.][0-9]+)?$'
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || usage_err "--rounds must be a whole number >= 1"
 [[ "$TOLERANCE" =~ $NUM_RE ]] || usage_err "--tolerance must be a number of percentage points >= 0"
 case "$PLACEMENT" in same-cpu|cross-cpu) ;; *) usage_err "--placement must be same-cpu or cross-cpu" ;; esac
+case "$FAMILY" in ipv4|ipv6|dual) ;; *) usage_err "--ip-family must be ipv4, ipv6 or dual" ;; esac
+if [[ "$FAMILY" != ipv4 ]]; then
+    # sockperf 3.7 refuses IPv6 addresses (cnbench says so when asked): no rr reference.
+    if [[ $WORKLOADS_GIVEN -eq 0 ]]; then
+        WORKLOADS="tcp-stream,udp-stream"
+    elif [[ ",$WORKLOADS," == *-rr,* ]]; then
+        usage_err "--workloads: sockperf takes IPv4 addresses only, so with --ip-family $FAMILY compare tcp-stream,udp-stream"
+    fi
+fi
 read -r -a WORKLOAD_LIST <<<"${WORKLOADS//,/ }"
 [[ ${#WORKLOAD_LIST[@]} -ge 1 ]] || usage_err "--workloads is empty"
 for w in "${WORKLOAD_LIST[@]}"; do
@@ -268,6 +286,17 @@ if [[ ${#BACKEND_LIST[@]} -eq 0 ]]; then
     [[ ${#BACKEND_LIST[@]} -ge 1 ]] || { cat "$WORK/list.txt" >&2; die "cnbench list shows no ready backend"; }
     not_ready=$(awk 'NR > 1 && $1 ~ /^[a-z0-9][a-z0-9-]*$/ && $2 != "ready" {print $1}' "$WORK/list.txt" | tr '\n' ' ')
     [[ -z "$not_ready" ]] || log "not ready here, skipped: $not_ready(see cnbench list)"
+    if [[ "$FAMILY" != ipv4 ]]; then
+        "$CNBENCH" list --json >"$WORK/list.json" 2>"$WORK/list.err" || { cat "$WORK/list.err" >&2; die "cnbench list --json failed"; }
+        no_v6=$(jq -r '.backends[] | select(.ipv6 != "yes") | .name' "$WORK/list.json" | tr '\n' ' ')
+        keep=()
+        for b in "${BACKEND_LIST[@]}"; do
+            [[ " $no_v6 " == *" $b "* ]] || keep+=("$b")
+        done
+        BACKEND_LIST=("${keep[@]+"${keep[@]}"}")
+        [[ ${#BACKEND_LIST[@]} -ge 1 ]] || die "no ready backend runs IPv6 (see cnbench list)"
+        [[ -z "$no_v6" ]] || log "no IPv6 (see cnbench list), skipped: $no_v6"
+    fi
 fi
 
 IPERF_VERSION="$(iperf3 --version 2>&1 | head -n1 | awk '{print $2}')"
@@ -289,7 +318,7 @@ run_one() {  # backend round generator workload
     CURRENT_JSON="$base.json"
     run_tracked "$CNBENCH" run -b "$backend" --generator "$gen" --workloads "$w" \
         --duration "$DURATION" --warmup "$WARMUP" --repeat 1 --placement "$PLACEMENT" \
-        --no-baseline --json "$base.json" >"$base.log" 2>&1 || rc=$?
+        --ip-family "$FAMILY" --no-baseline --json "$base.json" >"$base.log" 2>&1 || rc=$?
     if [[ -s "$base.json" ]]; then
         jq -c --arg b "$backend" --argjson r "$r" --arg g "$gen" '
             .measurements[] | . as $m
@@ -328,7 +357,7 @@ compare_backend() {
 }
 
 log "cnbench $("$CNBENCH" --version 2>/dev/null | awk '{print $2}'), iperf3 $IPERF_VERSION, sockperf $SOCKPERF_VERSION"
-log "backends ${BACKEND_LIST[*]}; workloads ${WORKLOAD_LIST[*]}; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up); placement $PLACEMENT; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "backends ${BACKEND_LIST[*]}; ip family $FAMILY; workloads ${WORKLOAD_LIST[*]}; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up); placement $PLACEMENT; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 [[ $KEEP_WORK -eq 0 ]] || log "raw outputs in $WORK"
 
 for b in "${BACKEND_LIST[@]}"; do compare_backend "$b"; done

@@ -71,6 +71,11 @@ const RUN: &[(&str, &str)] = &[
     ("run -b host-net --ip-family dual --underlay l3 --underlay-cidr6 fd00:1::/64", "needs 2 IPv6 subnet"),
     ("run -b host-net --ip-family dual --mtu 1200", "IPv6 needs at least 1280 bytes"),
     ("run -b host-net --ip-family ipv6 --underlay l3 --underlay-cidr6 fd00:1::/64,fd00:1::/80", "overlaps"),
+    // A narrower segment: l3 only, below --mtu, host-net only.
+    ("run -b host-net --segment-mtu 1400", "a narrower segment needs two: use --underlay l3"),
+    ("run -b host-net --underlay l3 --segment-mtu 1500", "--segment-mtu 1500: use 576 (the IPv4 minimum) to 1499"),
+    ("run -b host-net --underlay l3 --ip-family ipv6 --segment-mtu 1000", "use 1280 (the IPv6 minimum)"),
+    ("run -b vxlan --underlay l3 --segment-mtu 1400", "a narrower segment is built for host-net only"),
     // Zero and huge counts.
     ("run -b host-net --nodes 0", "--nodes 0: a topology needs at least 1 node"),
     ("run -b host-net --nodes 100000", "at most 250 nodes"),

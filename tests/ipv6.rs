@@ -282,3 +282,74 @@ fn ipv6_forwarding_turned_off_in_the_router_fails_the_check() {
     );
     down(&id);
 }
+
+#[test]
+fn a_link_flap_on_a_dual_stack_run_recovers_in_both_families() {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-ipv6-fault-{}.json",
+        std::process::id()
+    ));
+    let o = run(&[
+        "fault",
+        "--backend",
+        "host-net",
+        "--ip-family",
+        "dual",
+        "--fault",
+        "link-flap",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).expect("the result parses");
+    let _ = std::fs::remove_file(&json);
+    let f = &r.faults[0];
+    assert_eq!(f.outcome, reports::FaultOutcome::Recovered, "{f:#?}");
+    // Each family probed on its own: IPv6 endpoints are named so, and pairs never mix.
+    let v6: Vec<&reports::PairRecovery> =
+        f.pairs.iter().filter(|p| p.from.ends_with("/v6")).collect();
+    assert_eq!(v6.len(), 2, "{:#?}", f.pairs);
+    assert!(v6
+        .iter()
+        .all(|p| p.to.ends_with("/v6") && p.recovery_ns.is_some()));
+    assert_eq!(f.pairs.len(), 4, "{:#?}", f.pairs);
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_narrower_segment_is_refused_out_loud_in_both_families() {
+    // The router between a 1500-byte and a 1400-byte segment must answer what does not fit:
+    // ICMP "fragmentation needed" for IPv4 with DF, ICMPv6 "packet too big" (IPv6 routers
+    // never fragment, RFC 8200 §5).
+    let (r, _) = run_ok(
+        "host-net",
+        &[
+            "--ip-family",
+            "dual",
+            "--underlay",
+            "l3",
+            "--segment-mtu",
+            "1400",
+            "--workloads",
+            "none",
+            "--no-baseline",
+        ],
+    );
+    assert_checks_passed(&r);
+    assert_eq!(r.parameters.segment_mtu_bytes, Some(1400));
+    let over: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.check == "pmtu" && c.subject.ends_with("DF packet of 1401 bytes"))
+        .map(|c| c.actual.as_str())
+        .collect();
+    assert_eq!(
+        over,
+        [
+            "ICMP destination unreachable (code 4) from 10.168.1.1",
+            "ICMPv6 packet too big from fd00:10:168:1::1"
+        ]
+    );
+}

@@ -31,8 +31,11 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
         for (i, (br, _)) in rt.segments.iter().enumerate() {
-            h.nl()
-                .create_bridge(br, plan.bridge_mac(i as u8 + 1), mtu)?;
+            h.nl().create_bridge(
+                br,
+                plan.bridge_mac(i as u8 + 1),
+                plan.spec.segment_mtu_of(i),
+            )?;
             for net in router_nets(plan, i) {
                 h.nl().add_address(br, net)?;
             }
@@ -81,19 +84,16 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
         return Ok(());
     };
     let (hub, h) = (&hosts[&hub_netns], &hosts[&node.netns]);
+    let mtu = plan.spec.segment_mtu_of(node.segment);
     h.nl().set_up("lo")?;
     if hub.same_machine(h) {
-        hub.nl().create_veth(
-            &node.switch_port,
-            NODE_DEV,
-            Some(h.as_peer()),
-            plan.spec.mtu,
-        )?;
+        hub.nl()
+            .create_veth(&node.switch_port, NODE_DEV, Some(h.as_peer()), mtu)?;
     } else {
         // A VM node: its NIC is `eth0` in the VM and the tap QEMU made, named after the
         // port, in the hub. Only the MTU is ours to set.
-        hub.nl().set_mtu(&node.switch_port, plan.spec.mtu)?;
-        h.nl().set_mtu(NODE_DEV, plan.spec.mtu)?;
+        hub.nl().set_mtu(&node.switch_port, mtu)?;
+        h.nl().set_mtu(NODE_DEV, mtu)?;
     }
     hub.nl().set_master(&node.switch_port, &bridge)?;
     hub.nl().set_up(&node.switch_port)?;
@@ -145,7 +145,6 @@ pub fn restore_node_routes(
 /// their router.
 pub fn expectations(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
-    let mtu = plan.spec.mtu;
     let dev = |name: &str, kind: &str| (name.to_string(), kind.to_string());
     // A VM node's `eth0` is its virtual NIC (a device of no link kind) and the hub's port
     // the tap QEMU made; between namespaces both are the ends of a veth pair.
@@ -182,7 +181,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
         e.mtus.push(DeviceMtu {
             netns: node.netns.clone(),
             dev: NODE_DEV.into(),
-            mtu_bytes: mtu,
+            mtu_bytes: plan.spec.segment_mtu_of(node.segment),
         });
     }
     if let Some(sw) = &plan.switch {
@@ -197,7 +196,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
             e.mtus.push(DeviceMtu {
                 netns: sw.netns.clone(),
                 dev: node.switch_port.clone(),
-                mtu_bytes: mtu,
+                mtu_bytes: plan.spec.mtu,
             });
         }
     }

@@ -31,6 +31,7 @@ pub fn full_result() -> RunResult {
         underlay_cidrs: vec!["10.168.0.0/24".into()],
         mtu: 1500,
         ip_family: "ipv4".into(),
+        segment_mtu_bytes: None,
         workloads: vec!["tcp-stream".into(), "tcp-rr".into()],
         duration_ms: 10_000,
         warmup_ms: 2_000,

@@ -34,7 +34,7 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 ///   `plugin_calls`; the check outcome `not_applicable`.
 /// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples; a scale result's
 ///   `backend_options`.
-/// - 8: `parameters.ip_family` (absent: `ipv4`).
+/// - 8: `parameters.ip_family` (absent: `ipv4`), `parameters.segment_mtu_bytes`.
 pub const SCHEMA_VERSION: u32 = 8;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
@@ -311,6 +311,10 @@ pub struct Parameters {
     /// `bgp_topology`). Added in schema version 6.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub backend_options: BTreeMap<String, String>,
+    /// MTU of the l3 underlay's narrower second segment, in bytes (`--segment-mtu`); none
+    /// when every link has `mtu`. Added in schema version 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_mtu_bytes: Option<u32>,
     /// The run's IP families: `ipv4`, `ipv6` or `dual` (`--ip-family`). Files before schema
     /// version 8 have none: they are `ipv4`. Added in schema version 8.
     #[serde(default = "ipv4")]

@@ -47,6 +47,11 @@ pub struct TopologyArgs {
     /// Where nodes live.
     #[arg(long, value_enum, default_value_t = SubstrateArg::Netns)]
     pub substrate: SubstrateArg,
+    /// MTU of the l3 underlay's second segment, below --mtu: a narrower link on the path,
+    /// where the router refuses what does not fit (ICMP fragmentation needed, ICMPv6 packet
+    /// too big) and the path-MTU check proves it (host-net).
+    #[arg(long, value_name = "BYTES")]
+    pub segment_mtu: Option<u32>,
     /// Which IP families nodes and pods get: IPv4 only, IPv6 only, or both (dual-stack).
     #[arg(long, value_enum, default_value_t = IpFamilyArg::Ipv4)]
     pub ip_family: IpFamilyArg,
@@ -128,6 +133,7 @@ impl TopologyArgs {
             ip_family: self.ip_family.into(),
             pod_cidr6: self.pod_cidr6,
             underlay_cidrs6: self.underlay_cidr6.clone(),
+            segment_mtu: self.segment_mtu,
         }
     }
 }

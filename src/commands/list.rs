@@ -3,6 +3,7 @@
 //! whether each substrate is ready. As a table, or as JSON (`--json`).
 
 use anyhow::Result;
+use harness::backend::Ipv6Support;
 use harness::detect::{self, KindSupport};
 use serde::Serialize;
 
@@ -36,6 +37,8 @@ struct BackendStatus {
     faults: Vec<&'static str>,
     /// Whether `cnbench scale` measures its control plane.
     scales: bool,
+    /// Whether it runs `--ip-family ipv6` and `dual`: `yes`, or `no: <why>`.
+    ipv6: String,
 }
 
 /// A backend's own option, as `list --json` shows it.
@@ -118,6 +121,7 @@ pub fn list(json: bool) -> Result<ExitCode> {
                 }
             );
         }
+        say!("{:<12} {:<12} {}", "", "  ↳ ipv6:", b.ipv6);
         for line in b
             .this_machine
             .iter()
@@ -200,6 +204,13 @@ fn survey() -> Listing {
                     (Ok(_), false) => "unavailable",
                 },
                 datapath: info.datapath.as_str(),
+                ipv6: match info.ipv6 {
+                    Ipv6Support::Yes => "yes".into(),
+                    Ipv6Support::NotInRealSystem(why) => format!("no: {why}"),
+                    Ipv6Support::NotYet => {
+                        "no: the real system runs IPv6, cnbench's build of it does not yet".into()
+                    }
+                },
                 overhead_bytes: info.overhead_bytes,
                 underlays: info.underlays.iter().map(|u| u.as_str()).collect(),
                 needs: info

@@ -94,8 +94,17 @@ impl Backend for HostNet {
         // the "pod" IPs are the node IPs on the wire.
         if let Some(pair) = Expectations::cross_node_pair(plan, false) {
             let (a, b) = (&plan.pods[pair.0], &plan.pods[pair.1]);
-            let hops = u8::from(plan.node_of(a).segment != plan.node_of(b).segment);
-            e.add_path_facts(plan, pair, hops, plan.spec.mtu, Wire::Plain);
+            let (na, nb) = (plan.node_of(a), plan.node_of(b));
+            let hops = u8::from(na.segment != nb.segment);
+            // Across a narrower second segment (`--segment-mtu`) the router refuses what does
+            // not fit: the path MTU is the narrower link's.
+            e.add_path_facts(
+                plan,
+                pair,
+                hops,
+                plan.underlay_path_mtu(na, nb),
+                Wire::Plain,
+            );
         }
         e.add_default_measure_pairs(plan);
         e

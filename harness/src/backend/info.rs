@@ -109,6 +109,16 @@ impl BackendInfo {
             self.pod_network,
         )?;
         self.require_family(&plan)?;
+        // Pods of their own on a narrower segment would need their MTU from the narrowest
+        // link, which no overlay here computes yet: the narrow segment is host-net's.
+        if let Some(m) = plan.spec.segment_mtu {
+            if self.pod_network != PodNetwork::HostNetwork {
+                return Err(self.refuse(format!(
+                    "--segment-mtu {m}: a narrower segment is built for host-net only (its \
+                     pods are the nodes, so the path MTU is the links'); leave it out"
+                )));
+            }
+        }
         Ok(plan)
     }
 

@@ -835,6 +835,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
             .collect(),
         mtu: plan.spec.mtu,
         ip_family: plan.ip_family().as_str().to_string(),
+        segment_mtu_bytes: plan.spec.segment_mtu,
         workloads: opts
             .workloads
             .iter()

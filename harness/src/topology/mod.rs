@@ -250,6 +250,21 @@ pub struct TopologySpec {
     /// IPv6 underlay subnets (as many as `underlay_cidrs`), for ipv6 and dual.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub underlay_cidrs6: Vec<Ipv6Net>,
+    /// MTU of the l3 underlay's second segment, in bytes, when it is narrower than `mtu`: a
+    /// smaller link on the path between the segments, where the router must refuse what does
+    /// not fit (ICMP "fragmentation needed", ICMPv6 "packet too big").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_mtu: Option<u32>,
+}
+
+impl TopologySpec {
+    /// The MTU of underlay segment `segment`, in bytes.
+    pub fn segment_mtu_of(&self, segment: usize) -> u32 {
+        match (segment, self.segment_mtu) {
+            (1, Some(m)) => m,
+            _ => self.mtu,
+        }
+    }
 }
 
 /// Where a run's nodes live (docs/design.md §4a).
@@ -423,6 +438,28 @@ impl TopologySpec {
             ));
         }
         self.validate_v6()?;
+        if let Some(m) = self.segment_mtu {
+            if self.underlay != Underlay::L3 {
+                return Err(invalid(
+                    "segment-mtu",
+                    m,
+                    "a narrower segment needs two: use --underlay l3",
+                ));
+            }
+            let min = if self.ip_family.has_v6() { 1280 } else { 576 };
+            if m < min || m >= self.mtu {
+                return Err(invalid(
+                    "segment-mtu",
+                    m,
+                    format!(
+                        "use {min} (the {} minimum) to {} (below --mtu {})",
+                        if min == 1280 { "IPv6" } else { "IPv4" },
+                        self.mtu - 1,
+                        self.mtu
+                    ),
+                ));
+            }
+        }
         let want = match self.underlay {
             Underlay::None => 0,
             Underlay::L2 => 1,
@@ -659,6 +696,8 @@ pub struct TopologyRequest {
     pub pod_cidr6: Option<Ipv6Net>,
     /// `--underlay-cidr6` (comma-separated on the command line).
     pub underlay_cidrs6: Option<Vec<Ipv6Net>>,
+    /// `--segment-mtu`.
+    pub segment_mtu: Option<u32>,
 }
 
 /// The default underlay MTU, in bytes (Ethernet).
@@ -700,6 +739,7 @@ impl TopologyRequest {
                 (self.ip_family.has_v6() && pod_network != PodNetwork::HostNetwork)
                     .then(|| default_pod_cidr6(defaults.pod_cidr, pod_network))
             }),
+            segment_mtu: self.segment_mtu,
             underlay_cidrs6: self.underlay_cidrs6.clone().unwrap_or_else(|| {
                 if self.ip_family.has_v6() {
                     underlay.default_cidrs6()

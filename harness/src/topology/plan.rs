@@ -333,6 +333,14 @@ impl Plan {
         }
     }
 
+    /// The path MTU between two nodes over the underlay, in bytes: the narrower of their
+    /// segments' (the router forwards between them).
+    pub fn underlay_path_mtu(&self, a: &NodePlan, b: &NodePlan) -> u32 {
+        self.spec
+            .segment_mtu_of(a.segment)
+            .min(self.spec.segment_mtu_of(b.segment))
+    }
+
     /// A node's underlay addresses with their prefixes, one per family of the run.
     pub fn node_nets(&self, node: &NodePlan) -> Vec<IpNet> {
         let mut v = Vec::new();
