@@ -1,37 +1,43 @@
-//! What the host-gw backend promises: the pod bridge's tables, forwarding on in every node, a
-//! route per reachable remote node, pod IPs on the wire at the full underlay MTU, and, on an l3 underlay, every probe
-//! to a node on the other segment as an expected failure with its reason.
+//! What the host-gw backend promises: the pod bridge's tables, forwarding on in every node (in
+//! each family of the run), a route per reachable remote node and family, pod IPs on the wire
+//! at the full underlay MTU, and, on an l3 underlay, every probe to a node on the other
+//! segment as an expected failure with its reason (naming the next hop of the probe's
+//! family).
 
 use cni_runtime::wiring::PodWiring;
 use harness::backend::{Expect, Expectations, MeasurePair, Wire};
-use harness::topology::Plan;
+use harness::topology::{Family, NodePlan, Plan};
 use harness::{podnet, underlay};
 
 use crate::route::route_to;
-use crate::BRIDGE;
+use crate::{node_sysctls, BRIDGE};
 
 /// Every declaration of the host-gw backend for `plan`, its pods wired by `pods`.
 pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = pods.pod_expectations(plan, || podnet::pod_bridge_expectations(plan, BRIDGE, mtu));
-    // Whoever wires the pods, setup turns forwarding on in every node.
-    e.add_node_forwarding(plan);
+    // Whoever wires the pods, setup turns forwarding on in every node, per family.
+    for node in &plan.nodes {
+        e.add_sysctls(&node.netns, node_sysctls(plan));
+    }
     for node in &plan.nodes {
         let routes = plan
             .nodes
             .iter()
             .filter(|r| r.index != node.index)
-            .filter_map(|r| route_to(node, r).ok());
+            .flat_map(|r| plan.families().into_iter().map(move |f| (r, f)))
+            .filter_map(|(r, f)| route_to(node, r, f).ok());
         e.add_routes(&node.netns, routes);
     }
     e.add_full_matrix(plan);
-    // A pod packet to a node on another segment leaves by the node's default route to the
-    // underlay router, which has no route to pod blocks: it is dropped there.
+    // A pod packet to a node on another segment leaves by the node's default route (of its
+    // family) to the underlay router, which has no route to pod blocks: it is dropped there.
     for probe in &mut e.reachability {
         let (Some(a), Some(b)) = (pod_node(plan, &probe.from), pod_node(plan, &probe.to)) else {
             continue;
         };
-        if let Err(why) = route_to(&plan.nodes[a as usize], &plan.nodes[b as usize]) {
+        let family = Family::of(probe.to_ip);
+        if let Err(why) = route_to(&plan.nodes[a as usize], &plan.nodes[b as usize], family) {
             probe.expect = Expect::Unreachable {
                 reason: why.to_string(),
             };
@@ -43,14 +49,15 @@ pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
         .nodes
         .iter()
         .flat_map(|a| plan.nodes.iter().map(move |b| (a, b)))
-        .filter(|(a, b)| a.index != b.index && route_to(a, b).is_ok())
+        .filter(|(a, b)| a.index != b.index && routed(plan, a, b))
         .map(|(a, b)| (a.index, b.index))
         .collect();
     e.merge(underlay::traffic_expectations(plan, &talked));
     let cross = reachable_cross_node_pair(plan);
     if let Some((from, to)) = cross {
         // No encapsulation, so the path MTU is the underlay's; the source node routes (cni0
-        // -> eth0), the destination node routes (eth0 -> cni0).
+        // -> eth0), the destination node routes (eth0 -> cni0). The harness declares these
+        // facts once per family: each family's packets carry the pod addresses of it.
         e.add_path_facts(plan, (from, to), 2, pods.pod_mtu(plan, mtu), Wire::Plain);
         e.measure.push(MeasurePair {
             client: from,
@@ -82,6 +89,14 @@ fn pod_node(plan: &Plan, role: &str) -> Option<u32> {
     plan.pods.iter().find(|p| p.role == role).map(|p| p.node)
 }
 
+/// Whether `node` has a host-gw route to `remote`'s pods in every family of the run (the
+/// families' segments are the same, so they agree).
+fn routed(plan: &Plan, node: &NodePlan, remote: &NodePlan) -> bool {
+    plan.families()
+        .into_iter()
+        .all(|f| route_to(node, remote, f).is_ok())
+}
+
 /// Indexes into `plan.pods` of the first pod pair on two different nodes that host-gw can
 /// connect (nodes on one segment), if any.
 fn reachable_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
@@ -89,7 +104,7 @@ fn reachable_cross_node_pair(plan: &Plan) -> Option<(usize, usize)> {
         plan.pods
             .iter()
             .enumerate()
-            .find(|(_, b)| a.node != b.node && route_to(plan.node_of(a), plan.node_of(b)).is_ok())
+            .find(|(_, b)| a.node != b.node && routed(plan, plan.node_of(a), plan.node_of(b)))
             .map(|(j, _)| (i, j))
     })
 }

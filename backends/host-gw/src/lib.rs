@@ -6,6 +6,11 @@
 //! get no route (the kernel would refuse it), and every probe to their pods is declared an
 //! expected failure with the reason.
 //!
+//! With `--ip-family ipv6` or `dual` it does the same for the IPv6 blocks (fd00:100:96:N::/64,
+//! gateway `::1` on cni0): `fd00:100:96:M::/64 via <M's IPv6 underlay IP> dev eth0`, the
+//! next hop a global address on the shared segment as flannel uses the node's public IPv6
+//! address, and IPv6 forwarding on beside IPv4's.
+//!
 //! With `--pod-wiring cni` a CNI chain wires the pods (each node runs it with its block);
 //! cnbench keeps the routes between nodes.
 
@@ -15,7 +20,8 @@ mod route;
 use cni_runtime::options::POD_WIRING_OPTIONS;
 use cni_runtime::wiring::Wired;
 use harness::backend::{
-    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, SysctlExpect,
+    BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, Ipv6Support,
+    SysctlExpect,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
 use harness::topology::{NodePlan, Plan};
@@ -31,6 +37,7 @@ pub const INFO: BackendInfo = BackendInfo {
     name: "host-gw",
     summary: "cni0 bridge, no tunnel: routes to each node's pod block via the node's IP (l2; l3 shows why it fails)",
     options: &POD_WIRING_OPTIONS,
+    ipv6: Ipv6Support::Yes,
     ..FLANNEL_STYLE
 };
 
@@ -76,6 +83,15 @@ impl Backend for HostGw {
             "it routes to the other nodes' underlay IPs: use --underlay l2 (or l3 to see \
              where host-gw stops working)",
         )?;
+        if plan.ip_family().has_v6() && self.0.pods.chain().is_some() {
+            // cnbench hands a chain's IPAM the node's IPv4 block only, so its pods would
+            // have no IPv6 address for the routes to carry.
+            return Err(INFO.refuse(format!(
+                "--pod-wiring cni with --ip-family {}: cnbench gives a CNI chain IPv4 \
+                 blocks only; use --pod-wiring builtin, or --ip-family ipv4",
+                plan.ip_family()
+            )));
+        }
         self.0
             .pods
             .validate(plan)
@@ -84,7 +100,7 @@ impl Backend for HostGw {
 
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
         // The node routes between cni0 and eth0; a new namespace starts with forwarding off.
-        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
+        SysctlExpect::write(ctx.host(&node.netns), &node_sysctls(ctx.plan))?;
         self.0.pods.wire_node(ctx, node, || {
             podnet::build_pod_bridge(ctx, node, BRIDGE, ctx.plan.spec.mtu)
         })
@@ -112,6 +128,23 @@ impl Backend for HostGw {
     }
 }
 
+/// What every node's kernel must have for host-gw, written by setup and declared by the
+/// expectations: forwarding on in each family of the run (IPv4's alone on ipv4, IPv6's alone
+/// on ipv6). A namespace starts with both off; then the kernel drops what it would forward
+/// without an error to the sender: IPv4's `ip_error` only counts it, and `ip6_forward` counts
+/// it as `InAddrErrors` and frees it (RFC 4443 requires no ICMPv6 message for it).
+pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
+    let family = plan.ip_family();
+    let mut v = Vec::new();
+    if family.has_v4() {
+        v.push(SysctlExpect::ip_forward());
+    }
+    if family.has_v6() {
+        v.push(SysctlExpect::ip6_forward());
+    }
+    v
+}
+
 /// cnbench plays flanneld: each node gets a route to every peer's block via the peer's
 /// underlay IP, where the peer is on its segment.
 impl ControlPlane for HostGw {
@@ -119,8 +152,10 @@ impl ControlPlane for HostGw {
         for node in nodes {
             let nl = ctx.host(&node.netns).nl();
             for remote in ctx.plan.nodes.iter().filter(|r| r.index != node.index) {
-                if let Ok(route) = route_to(node, remote) {
-                    nl.replace_route(&route)?;
+                for family in ctx.plan.families() {
+                    if let Ok(route) = route_to(node, remote, family) {
+                        nl.replace_route(&route)?;
+                    }
                 }
             }
         }
