@@ -207,7 +207,6 @@ fn scale_refuses_bad_input() {
 #[rustfmt::skip]
 const CHURN: &[(&str, &str)] = &[
     ("churn -b bridge --pods 0", "--pods 0: add at least one pod per cycle"),
-    ("churn -b bridge --ip-family dual", "churn's prober times IPv4 only so far"),
     ("churn -b bridge --pods 8 --concurrency 9", "--concurrency 9: use 1 to --pods (8)"),
     ("churn -b bridge --pods 8 --concurrency 2,0", "--concurrency 0: use 1 to --pods (8)"),
     ("churn -b bridge --cycles 0", "--cycles 0: run at least one cycle"),

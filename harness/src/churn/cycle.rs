@@ -35,7 +35,9 @@ pub(super) struct Cycler {
 struct Churned {
     role: String,
     node: u32,
-    ip: std::net::Ipv4Addr,
+    /// The address it is timed by: its IPv6 one in ipv6 and dual runs (see
+    /// [`crate::churn::timed_addr`]).
+    ip: std::net::IpAddr,
     times: PodTimes,
     reach: Option<TargetId>,
     reach_same: Option<TargetId>,
@@ -65,7 +67,7 @@ impl Cycler {
             observer_of_node.push(observers.len());
             observer_pods.push(pod.role.clone());
             observer_netns.push(pod.netns.clone());
-            observers.push(Observer::open(pod_ns, node_ns)?);
+            observers.push(Observer::open(pod_ns, node_ns, plan.ip_family().has_v6())?);
         }
         Ok(Cycler {
             prober: Prober::start(observers, spec.probe_interval)?,
@@ -97,7 +99,7 @@ impl Cycler {
             client: Endpoint {
                 pod: observer.role.clone(),
                 netns: observer.netns.clone(),
-                ip: observer.ip.addr().to_string(),
+                ip: crate::churn::timed_addr(plan, observer).to_string(),
             },
             server: Endpoint {
                 pod: "added pods".into(),
@@ -180,7 +182,7 @@ impl Cycler {
                         pods.push(Churned {
                             role: a.pod.role.clone(),
                             node,
-                            ip: a.pod.ip.addr(),
+                            ip: crate::churn::timed_addr(topo.plan(), &a.pod),
                             times: PodTimes {
                                 node,
                                 wired_ns: Some(ns(a.wired_at - issued)),

@@ -17,12 +17,16 @@
 //! echo after its last answered one, once [`QUIET`] has passed without an answer.
 //!
 //! The prober also watches the observer's *node* for withdrawal: whether its routing table
-//! still has a host route (/32) to a removed pod, polled on the same ticks.
+//! still has a host route (/32, /128) to a removed pod, polled on the same ticks.
+//!
+//! IPv6 targets get ICMPv6 echoes from a second raw socket in each observer: the kernel fills
+//! in their checksum and hands up replies without the IPv6 header (RFC 3542 §3.1), so a
+//! reply is the ICMPv6 message alone.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,31 +51,47 @@ pub const MAX_PER_TICK: usize = 64;
 /// is being measured.
 pub const QUIET: Duration = Duration::from_millis(20);
 
-/// One observer: a raw ICMP socket in a pod, and a netlink handle in that pod's node.
+/// One observer: raw ICMP sockets in a pod (ICMPv4, and ICMPv6 when the run has IPv6),
+/// and a netlink handle in that pod's node.
 pub struct Observer {
     /// The observer pod's namespace name (for messages).
     pub pod: String,
     socket: Socket,
+    socket6: Option<Socket>,
     node: Netlink,
 }
 
 impl Observer {
-    /// Opens the socket in `pod`'s namespace and the netlink handle in `node`'s.
-    pub fn open(pod: &Netns, node: &Netns) -> Result<Observer> {
-        let socket = pod
-            .run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)))?
-            .map_err(|e| HarnessError::Unsupported {
-                what: format!("a raw ICMP socket in {}: {e}", pod.name()),
-                fix: "run cnbench as root".into(),
-            })?;
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| HarnessError::io("making the observer's socket non-blocking", e))?;
+    /// Opens the sockets in `pod`'s namespace (ICMPv6 too with `v6`) and the netlink handle
+    /// in `node`'s.
+    pub fn open(pod: &Netns, node: &Netns, v6: bool) -> Result<Observer> {
+        let raw = |domain, protocol| -> Result<Socket> {
+            let socket = pod
+                .run_in(|| Socket::new(domain, Type::RAW, Some(protocol)))?
+                .map_err(|e| HarnessError::Unsupported {
+                    what: format!("a raw ICMP socket in {}: {e}", pod.name()),
+                    fix: "run cnbench as root".into(),
+                })?;
+            socket
+                .set_nonblocking(true)
+                .map_err(|e| HarnessError::io("making the observer's socket non-blocking", e))?;
+            Ok(socket)
+        };
         Ok(Observer {
             pod: pod.name().to_string(),
-            socket,
+            socket: raw(Domain::IPV4, Protocol::ICMPV4)?,
+            socket6: if v6 {
+                Some(raw(Domain::IPV6, Protocol::ICMPV6)?)
+            } else {
+                None
+            },
             node: Netlink::open(node)?,
         })
+    }
+
+    /// Its sockets, ICMPv4 first.
+    fn sockets(&self) -> impl Iterator<Item = &Socket> {
+        std::iter::once(&self.socket).chain(self.socket6.as_ref())
     }
 }
 
@@ -90,7 +110,7 @@ pub enum Watch {
 pub type TargetId = u32;
 
 struct Target {
-    ip: Ipv4Addr,
+    ip: IpAddr,
     observer: usize,
     watch: Watch,
     since: Instant,
@@ -141,7 +161,7 @@ impl Prober {
 
     /// Watches `ip` from observer `observer` (its index in the list given to
     /// [`Prober::start`]) for `watch`, timed from `since`.
-    pub fn watch(&self, ip: Ipv4Addr, observer: usize, watch: Watch, since: Instant) -> TargetId {
+    pub fn watch(&self, ip: IpAddr, observer: usize, watch: Watch, since: Instant) -> TargetId {
         let id = self
             .shared
             .serial
@@ -270,18 +290,34 @@ fn send_due(
         let mut payload = [0u8; 8];
         payload[..4].copy_from_slice(&serial.to_be_bytes());
         payload[4..].copy_from_slice(&probe.to_be_bytes());
-        let hdr = Icmpv4Header::with_checksum(
-            Icmpv4Type::EchoRequest(IcmpEchoHeader {
-                id,
-                seq: probe as u16,
-            }),
-            &payload,
-        );
-        let mut pkt = hdr.to_bytes().to_vec();
-        pkt.extend_from_slice(&payload);
-        let dest = SockAddr::from(SocketAddrV4::new(x.ip, 0));
+        let obs = &observers[x.observer];
+        let (pkt, socket) = match x.ip {
+            IpAddr::V4(_) => {
+                let hdr = Icmpv4Header::with_checksum(
+                    Icmpv4Type::EchoRequest(IcmpEchoHeader {
+                        id,
+                        seq: probe as u16,
+                    }),
+                    &payload,
+                );
+                let mut pkt = hdr.to_bytes().to_vec();
+                pkt.extend_from_slice(&payload);
+                (pkt, Some(&obs.socket))
+            }
+            // Type 128, code 0, checksum left to the kernel, identifier, sequence.
+            IpAddr::V6(_) => {
+                let mut pkt = vec![ICMP6_ECHO_REQUEST, 0, 0, 0];
+                pkt.extend_from_slice(&id.to_be_bytes());
+                pkt.extend_from_slice(&(probe as u16).to_be_bytes());
+                pkt.extend_from_slice(&payload);
+                (pkt, obs.socket6.as_ref())
+            }
+        };
+        let dest = SockAddr::from(SocketAddr::new(x.ip, 0));
         // A send that fails (no route yet: ENETUNREACH) is a probe that got no answer.
-        let _ = observers[x.observer].socket.send_to(&pkt, &dest);
+        if let Some(socket) = socket {
+            let _ = socket.send_to(&pkt, &dest);
+        }
         x.sent.push(Instant::now());
         x.next = now + interval * rounds;
     }
@@ -292,7 +328,7 @@ fn send_due(
 /// with the routes a node holds (a dump per tick of 500 /32s kept a CPU busy).
 fn withdrawals(shared: &Shared, observers: &[Observer]) {
     // The lookups run without the lock: adds and removals register targets meanwhile.
-    let pending: Vec<(TargetId, usize, Ipv4Addr)> = lock(&shared.targets)
+    let pending: Vec<(TargetId, usize, IpAddr)> = lock(&shared.targets)
         .iter()
         .filter(|(_, x)| x.watch == Watch::Withdrawal && x.done.is_none())
         .map(|(k, x)| (*k, x.observer, x.ip))
@@ -314,8 +350,9 @@ fn withdrawals(shared: &Shared, observers: &[Observer]) {
 fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
     let mut fds: Vec<libc::pollfd> = observers
         .iter()
-        .map(|o| libc::pollfd {
-            fd: o.socket.as_raw_fd(),
+        .flat_map(Observer::sockets)
+        .map(|s| libc::pollfd {
+            fd: s.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         })
@@ -340,10 +377,24 @@ fn wait_readable(observers: &[Observer], limit: Duration) -> bool {
     n > 0
 }
 
-/// Reads every answer waiting on observer `o`'s socket.
+/// Reads every answer waiting on observer `o`'s sockets.
 fn read_answers(shared: &Shared, o: usize, obs: &Observer, id: u16, buf: &mut [MaybeUninit<u8>]) {
+    for (socket, v6) in obs.sockets().zip([false, true]) {
+        read_socket(shared, o, socket, v6, id, buf);
+    }
+}
+
+/// Reads every answer waiting on one of observer `o`'s sockets (`v6`: the ICMPv6 one).
+fn read_socket(
+    shared: &Shared,
+    o: usize,
+    socket: &Socket,
+    v6: bool,
+    id: u16,
+    buf: &mut [MaybeUninit<u8>],
+) {
     loop {
-        let n = match obs.socket.recv(buf) {
+        let n = match socket.recv(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -352,7 +403,12 @@ fn read_answers(shared: &Shared, o: usize, obs: &Observer, id: u16, buf: &mut [M
         let at = Instant::now();
         // SAFETY: recv initialized the first `n` bytes of `buf`.
         let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
-        let Some((serial, probe)) = echo_reply(bytes, id) else {
+        let reply = if v6 {
+            echo_reply6(bytes, id)
+        } else {
+            echo_reply(bytes, id)
+        };
+        let Some((serial, probe)) = reply else {
             continue;
         };
         let mut t = lock(&shared.targets);
@@ -387,6 +443,24 @@ fn echo_reply(bytes: &[u8], id: u16) -> Option<(TargetId, u32)> {
     }
     let serial = u32::from_be_bytes(payload[..4].try_into().ok()?);
     let probe = u32::from_be_bytes(payload[4..8].try_into().ok()?);
+    Some((serial, probe))
+}
+
+/// ICMPv6 echo request and reply types (RFC 4443 §4).
+const ICMP6_ECHO_REQUEST: u8 = 128;
+const ICMP6_ECHO_REPLY: u8 = 129;
+
+/// The target serial and probe number of an ICMPv6 echo reply of ours (no IPv6 header: a
+/// raw ICMPv6 socket gives the message alone).
+fn echo_reply6(bytes: &[u8], id: u16) -> Option<(TargetId, u32)> {
+    if *bytes.first()? != ICMP6_ECHO_REPLY || bytes.len() < 16 {
+        return None;
+    }
+    if u16::from_be_bytes([bytes[4], bytes[5]]) != id {
+        return None;
+    }
+    let serial = u32::from_be_bytes(bytes[8..12].try_into().ok()?);
+    let probe = u32::from_be_bytes(bytes[12..16].try_into().ok()?);
     Some((serial, probe))
 }
 
@@ -437,5 +511,17 @@ mod tests {
         assert_eq!(echo_reply(&pkt, 42), Some((7, 3)));
         assert_eq!(echo_reply(&pkt, 43), None);
         assert_eq!(echo_reply(&pkt[..pkt.len() - 4], 42), None);
+    }
+
+    #[test]
+    fn icmpv6_replies_are_ours_only_with_our_id_and_a_payload() {
+        let mut reply = vec![ICMP6_ECHO_REPLY, 0, 0xab, 0xcd, 0, 42, 0, 3];
+        reply.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 3]);
+        assert_eq!(echo_reply6(&reply, 42), Some((7, 3)));
+        assert_eq!(echo_reply6(&reply, 43), None);
+        assert_eq!(echo_reply6(&reply[..12], 42), None);
+        let mut request = reply.clone();
+        request[0] = ICMP6_ECHO_REQUEST;
+        assert_eq!(echo_reply6(&request, 42), None);
     }
 }

@@ -13,7 +13,7 @@
 //! are stopped, its namespace deleted, the plan saved; every error is returned.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,7 +82,7 @@ impl Topology {
         &mut self,
         backend: &dyn Backend,
         nodes: &[u32],
-        on_wired: &(dyn Fn(&PodPlan, Ipv4Addr, Instant) + Sync),
+        on_wired: &(dyn Fn(&PodPlan, IpAddr, Instant) + Sync),
     ) -> Result<Vec<Result<Added>>> {
         let pods = lifecycle(backend)?;
         // 1. The plan, as the backend must accept it (its device names stay unique).
@@ -163,8 +163,18 @@ impl Topology {
                                 )?;
                             }
                             let at = Instant::now();
-                            let ip = ctx.reported.pod(&pod.role).map_or(pod.ip, |r| r.ip);
-                            on_wired(pod, ip.addr(), at);
+                            // The address it answers on: IPv6's where the run has IPv6 (the
+                            // one that waited for DAD), else the one the backend reported.
+                            let ip = match pod.ip6.filter(|_| family.has_v6()) {
+                                Some(ip6) => IpAddr::from(ip6.addr()),
+                                None => ctx
+                                    .reported
+                                    .pod(&pod.role)
+                                    .map_or(pod.ip, |r| r.ip)
+                                    .addr()
+                                    .into(),
+                            };
+                            on_wired(pod, ip, at);
                             Ok(at)
                         })
                     })
