@@ -1,8 +1,10 @@
 //! End-to-end runs of the vxlan backend (flannel's VXLAN mode) through the `cnbench` binary,
 //! as root, on both underlays: every check passes, `flannel.1` and its control-plane entries
 //! are what the article describes, VXLAN (UDP 8472, VNI 1) is on the wire, the JSON result
-//! parses, and nothing of the run (nor of its host-net baseline) is left. On a standing
-//! topology, forwarding turned off by hand in a node fails `cnbench check`.
+//! parses, and nothing of the run (nor of its host-net baseline) is left. With IPv6 (dual on
+//! l2, ipv6 on l3) `flannel-v6.1` carries the IPv6 pods inside IPv6 between the nodes' IPv6
+//! addresses. On a standing topology, forwarding turned off by hand in a node, or an IPv6
+//! route deleted by hand, fails `cnbench check`.
 
 mod common;
 
@@ -172,4 +174,218 @@ fn forwarding_turned_off_by_hand_in_a_node_fails_the_check() {
     let o = run(&["down", &id]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     common::assert_nothing_left(&id);
+}
+
+#[test]
+fn vxlan_dual_stack_wraps_ipv6_pods_in_ipv6_on_flannel_v6() {
+    let r = run_vxlan(&["--ip-family", "dual", "--workloads", "tcp-rr"]);
+    assert_all_pass(&r);
+    assert_eq!(r.parameters.ip_family, "dual");
+    // Both VTEPs on n0: flannel.1 50 bytes under the underlay, flannel-v6.1 70; the pods'
+    // side takes the smaller.
+    let n0 = r
+        .topology
+        .iter()
+        .find(|n| n.role == "node" && n.node.as_deref() == Some("n0"))
+        .unwrap();
+    let mtu = |name: &str| {
+        n0.devices
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.mtu_bytes)
+    };
+    assert_eq!(mtu("flannel.1"), Some(1450));
+    assert_eq!(mtu("flannel-v6.1"), Some(1430));
+    assert_eq!(mtu("cni0"), Some(1430));
+    assert_eq!(
+        n0.devices
+            .iter()
+            .find(|d| d.name == "flannel-v6.1")
+            .unwrap()
+            .kind,
+        "vxlan"
+    );
+    // The IPv6 pod packet inside VXLAN inside IPv6 between the nodes' IPv6 addresses, on the
+    // switch port of n0.
+    let encap = r
+        .checks
+        .iter()
+        .find(|c| c.check == "encap" && c.expected.contains("fd00:10:168::"))
+        .unwrap_or_else(|| panic!("no IPv6 encap check: {:#?}", r.checks));
+    assert_eq!(encap.outcome, reports::CheckOutcome::Pass, "{encap:?}");
+    assert!(
+        encap
+            .actual
+            .contains("fd00:10:168::1 -> fd00:10:168::2 udp dport 8472 vni 1, inner fd00:100:96::2 -> fd00:100:96:1::2"),
+        "{encap:?}"
+    );
+    // The IPv4 one still between the IPv4 addresses.
+    assert!(r.checks.iter().any(|c| c.check == "encap"
+        && c.actual
+            .contains("10.168.0.1 -> 10.168.0.2 udp dport 8472 vni 1")));
+    // flanneld's three entries for n1, per family.
+    let routes = check(&r, "routes", "-n0");
+    for want in [
+        "100.96.1.0/24 via 100.96.1.0 dev flannel.1 proto static onlink",
+        "fd00:100:96:1::/64 via fd00:100:96:1:: dev flannel-v6.1 proto static onlink",
+        "fd00:100:96::/128 dev flannel-v6.1 proto kernel",
+    ] {
+        assert!(routes.actual.contains(want), "{want}: {routes:?}");
+    }
+    let neigh = check(&r, "vxlan", "flannel-v6.1 neighbour fd00:100:96:1::");
+    assert!(neigh.actual.ends_with("PERMANENT"), "{neigh:?}");
+    let fdb = r
+        .checks
+        .iter()
+        .find(|c| c.check == "vxlan" && c.subject.contains("-n0 flannel-v6.1 fdb"))
+        .unwrap();
+    assert!(
+        fdb.actual.contains("dst fd00:10:168::2 permanent"),
+        "{fdb:?}"
+    );
+    // One path MTU, 70 under the underlay, for both families.
+    for dst in ["(100.96.1.2)", "(fd00:100:96:1::2)"] {
+        assert!(
+            r.checks.iter().any(|c| c.check == "pmtu"
+                && c.subject.contains(dst)
+                && c.subject.contains("1430 bytes")),
+            "no 1430-byte pmtu check to {dst}"
+        );
+    }
+    let sysctls = check(&r, "sysctls", "-n1");
+    assert_eq!(
+        sysctls.actual,
+        "net.ipv4.ip_forward=1; net.ipv6.conf.all.forwarding=1"
+    );
+    // Measured once per family.
+    let paths: Vec<&str> = r
+        .measurements
+        .iter()
+        .filter(|m| m.workload == "tcp-rr")
+        .map(|m| m.path.as_str())
+        .collect();
+    assert!(paths.contains(&"cross-node"), "{paths:?}");
+    assert!(paths.contains(&"cross-node ipv6"), "{paths:?}");
+}
+
+#[test]
+fn vxlan_ipv6_only_on_l3_crosses_the_router() {
+    let r = run_vxlan(&[
+        "--ip-family",
+        "ipv6",
+        "--underlay",
+        "l3",
+        "--workloads",
+        "none",
+    ]);
+    assert_all_pass(&r);
+    assert_eq!(r.parameters.underlay, "l3");
+    // Only flannel-v6.1: an ipv6 run has no IPv4 VTEP.
+    let n1 = r
+        .topology
+        .iter()
+        .find(|n| n.role == "node" && n.node.as_deref() == Some("n1"))
+        .unwrap();
+    let names: Vec<&str> = n1.devices.iter().map(|d| d.name.as_str()).collect();
+    assert!(names.contains(&"flannel-v6.1"), "{names:?}");
+    assert!(!names.contains(&"flannel.1"), "{names:?}");
+    // The outer IPv6 header goes node to node through the router, across the two segments.
+    let encap = check(&r, "encap", "-rt");
+    assert!(
+        encap
+            .actual
+            .contains("fd00:10:168:1::2 -> fd00:10:168:2::2 udp dport 8472 vni 1"),
+        "{encap:?}"
+    );
+    assert!(!r
+        .checks
+        .iter()
+        .any(|c| c.check == "encap" && c.actual.contains("10.168.1.2")));
+    // The router decrements only the outer hop limit.
+    let ttl = check(&r, "ttl", "n0p0");
+    assert!(ttl.actual.contains("ttl 62"), "{ttl:?}");
+    let fdb = check(&r, "vxlan", "-n0 flannel-v6.1 fdb");
+    assert!(
+        fdb.actual.contains("dst fd00:10:168:2::2 permanent"),
+        "{fdb:?}"
+    );
+    let rt = check(&r, "sysctls", "-rt");
+    assert_eq!(rt.actual, "net.ipv6.conf.all.forwarding=1", "{rt:?}");
+    let node = check(&r, "sysctls", "-n0");
+    assert_eq!(node.actual, "net.ipv6.conf.all.forwarding=1", "{node:?}");
+}
+
+#[test]
+fn an_ipv6_route_deleted_by_hand_fails_the_check() {
+    use common::{code, run, run_id_of, text, Cleanup};
+    let o = run(&["up", "--backend", "vxlan", "--ip-family", "ipv6"]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let o = run(&["check", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+
+    // Someone deletes n0's route to n1's IPv6 block: n0's pods lose n1's, and the routes
+    // check names the missing route.
+    let n0 = format!("cnb-{id}-n0");
+    let route = "fd00:100:96:1::/64";
+    let st = std::process::Command::new("ip")
+        .args(["netns", "exec", &n0, "ip", "-6", "route", "del", route])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("FAIL  routes") && l.contains(&n0))
+        .unwrap_or_else(|| panic!("no failing routes check of {n0}: {out}"));
+    assert!(
+        failed.contains(&format!(
+            "missing: [\"{route} via fd00:100:96:1:: dev flannel-v6.1 proto static onlink\"]"
+        )),
+        "{failed}"
+    );
+    // The cut is seen in traffic too, and n1's table was left alone.
+    assert!(
+        out.lines().any(|l| l.starts_with("FAIL  reachability")
+            && l.contains("n0p0 -> n1p0 (fd00:100:96:1::2)")),
+        "{out}"
+    );
+    let n1 = format!("cnb-{id}-n1");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS  routes") && l.contains(&n1)),
+        "{out}"
+    );
+
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    common::assert_nothing_left(&id);
+}
+
+#[test]
+fn a_cni_chain_is_refused_with_ipv6() {
+    use common::{code, run, text};
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    let o = run(&[
+        "run",
+        "--backend",
+        "vxlan",
+        "--ip-family",
+        "dual",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        conf,
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--pod-wiring cni with --ip-family dual")
+            && err.contains("--pod-wiring builtin"),
+        "{}",
+        text(&o)
+    );
 }

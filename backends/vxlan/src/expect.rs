@@ -1,40 +1,77 @@
-//! What the vxlan backend promises: the pod bridge's tables, `flannel.1` and forwarding on in
-//! every node, one onlink route per remote node, its VTEP entries, VXLAN on the wire and the 50-byte
-//! smaller path MTU.
+//! What the vxlan backend promises: the pod bridge's tables, a VTEP per IP family of the run
+//! (`flannel.1`, `flannel-v6.1`) and forwarding on for each family in every node, one onlink
+//! route per remote node and family, its VTEP entries, VXLAN on the wire of each family and
+//! the pods' path MTU (50 bytes under the underlay's, 70 with IPv6).
 
 use cni_runtime::wiring::PodWiring;
-use harness::backend::{Expectations, VtepExpect, Wire};
+use harness::backend::{Expectations, SysctlExpect, VtepExpect, Wire};
 use harness::podnet;
-use harness::topology::Plan;
+use harness::topology::{Family, Plan};
 
-use crate::vtep::{route_to, vtep_ip, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
+use crate::vtep::{
+    pod_mtu, route_to, underlay_ip, vtep_addr, vtep_dev, vtep_host_route6, vtep_mtu, VNI,
+    VXLAN_PORT,
+};
 use crate::BRIDGE;
+
+/// The kernel settings setup writes in every node, and the sysctls check reads back: the
+/// node routes between cni0 and its VTEPs, so forwarding on for each family of the run (a new
+/// namespace starts with both off).
+pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
+    plan.families()
+        .into_iter()
+        .map(|f| match f {
+            Family::V4 => SysctlExpect::ip_forward(),
+            Family::V6 => SysctlExpect::ip6_forward(),
+        })
+        .collect()
+}
 
 /// Every declaration of the vxlan backend for `plan`, its pods wired by `pods`.
 pub fn expectations(plan: &Plan, pods: &PodWiring) -> Expectations {
-    let pod_mtu = plan.spec.mtu - OVERHEAD;
+    let pod_mtu = pod_mtu(plan);
     let mut e = pods.pod_expectations(plan, || {
         podnet::pod_bridge_expectations(plan, BRIDGE, pod_mtu)
     });
-    podnet::add_node_device(&mut e, plan, VTEP_DEV, "vxlan", pod_mtu);
+    let families = plan.families();
+    for &family in &families {
+        podnet::add_node_device(
+            &mut e,
+            plan,
+            vtep_dev(family),
+            "vxlan",
+            vtep_mtu(plan, family),
+        );
+    }
     // Whoever wires the pods, setup turns forwarding on in every node.
-    e.add_node_forwarding(plan);
     for node in &plan.nodes {
-        // The VTEP's address is a /32: the kernel adds only a local-table route for it, so
-        // the main table gets nothing from it; the routes to other blocks are ours.
+        e.add_sysctls(&node.netns, node_sysctls(plan));
+    }
+    for node in &plan.nodes {
+        // The IPv4 VTEP's address is a /32: the kernel adds only a local-table route for it.
+        // The IPv6 one's /128 gets a main-table route too. The routes to other blocks are ours.
+        if families.contains(&Family::V6) {
+            e.add_routes(&node.netns, [vtep_host_route6(node)]);
+        }
         let remotes = plan.nodes.iter().filter(|r| r.index != node.index);
-        e.add_routes(&node.netns, remotes.clone().map(route_to));
+        for &family in &families {
+            e.add_routes(&node.netns, remotes.clone().map(|r| route_to(r, family)));
+        }
         for remote in remotes {
-            e.vteps.push(VtepExpect {
-                netns: node.netns.clone(),
-                dev: VTEP_DEV.into(),
-                remote_node_ip: remote.underlay_ip.expect("underlay").addr().into(),
-                remote_vtep_ip: vtep_ip(remote).into(),
-                owner_netns: remote.netns.clone(),
-                owner_dev: VTEP_DEV.into(),
-            });
+            for &family in &families {
+                e.vteps.push(VtepExpect {
+                    netns: node.netns.clone(),
+                    dev: vtep_dev(family).into(),
+                    remote_node_ip: underlay_ip(plan, remote, family),
+                    remote_vtep_ip: vtep_addr(remote, family),
+                    owner_netns: remote.netns.clone(),
+                    owner_dev: vtep_dev(family).into(),
+                });
+            }
         }
     }
+    // One wire for both families: the wire check captures each family's ping and expects the
+    // node addresses of that family outside.
     let wire = Wire::Udp {
         port: VXLAN_PORT,
         vni: Some(VNI),

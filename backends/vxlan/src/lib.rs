@@ -6,9 +6,18 @@
 //! underlay IP. The kernel then wraps each pod packet in Ethernet + VXLAN + UDP + IP (50
 //! bytes) between node IPs, so it needs only IP reachability between nodes: l2 and l3 work.
 //!
+//! With IPv6 (`--ip-family ipv6` or `dual`), as flannel with `EnableIPv6`, each node has a
+//! second VXLAN device, `flannel-v6.1` (VNI 1, UDP 8472, local = the node's IPv6 underlay
+//! address) holding `fd00:100:96:N::/128`, and the same three entries per peer for IPv6:
+//! `fd00:100:96:M::/64 via fd00:100:96:M:: dev flannel-v6.1 onlink`, the neighbour entry and
+//! the FDB entry to M's IPv6 underlay address. The outer IPv6 header makes the wrapping 70
+//! bytes; one MTU serves a pod's both families, so its links are 70 under the underlay's. An
+//! ipv6 run has only `flannel-v6.1`, a dual one both devices.
+//!
 //! With `--pod-wiring cni` a CNI chain wires the pods instead of cnbench (as flannel's CNI
 //! plugin hands them to `bridge` with the node's lease): each node runs the chain with its
-//! block and the 50-byte smaller MTU, and cnbench keeps the VTEPs, FDB and routes.
+//! block and the 50-byte smaller MTU, and cnbench keeps the VTEPs, FDB and routes (IPv4 only:
+//! the chain's IPAM is given IPv4 ranges).
 
 mod expect;
 mod vtep;
@@ -17,13 +26,16 @@ use cni_runtime::options::POD_WIRING_OPTIONS;
 use cni_runtime::wiring::Wired;
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, ControlPlane, Expectations, FaultDecl,
-    OwnFaults, SysctlExpect,
+    Ipv6Support, OwnFaults, PodLifecycle, SysctlExpect,
 };
 use harness::podnet::{self, BridgePods, FLANNEL_STYLE};
-use harness::topology::{NodePlan, Plan};
+use harness::topology::{Family, NodePlan, Plan, PodPlan};
 use harness::{Backend, PlanError, Result};
 
-pub use vtep::{vtep_ip, vtep_mac, OVERHEAD, VNI, VTEP_DEV, VXLAN_PORT};
+pub use vtep::{
+    pod_mtu, vtep_ip, vtep_ip6, vtep_mac, vtep_mac6, OVERHEAD, OVERHEAD6, VNI, VTEP_DEV, VTEP_DEV6,
+    VXLAN_PORT,
+};
 
 /// The pod bridge, as flannel's CNI configuration names it.
 pub const BRIDGE: &str = "cni0";
@@ -36,23 +48,43 @@ pub const INFO: BackendInfo = BackendInfo {
     link_kinds: &["veth", "bridge", "vxlan"],
     faults: &[VTEP_CHANGE],
     options: &POD_WIRING_OPTIONS,
+    // flannel-v6.1 beside (dual) or instead of (ipv6) flannel.1.
+    ipv6: Ipv6Support::Yes,
     ..FLANNEL_STYLE
 };
 
-/// The node's VTEP deleted and created again with a new MAC, as after a reboot: the peers'
-/// FDB and neighbour entries for it are stale until the control plane reprograms them.
+/// The node's VTEPs (each family's) deleted and created again with new MACs, as after a
+/// reboot: the peers' FDB and neighbour entries for them are stale until the control plane
+/// reprograms them.
 pub const VTEP_CHANGE: FaultDecl = FaultDecl {
     name: "vtep-change",
-    summary: "the node's flannel.1 deleted, then created again with a new MAC",
+    summary: "the node's flannel.1 (and flannel-v6.1) deleted, then created again with new MACs",
     needs: "VXLAN device",
     peers_must_relearn: true,
 };
 
-/// Pods on a node's cni0; the other nodes' routes and tunnels already cover its block.
-static PODS: BridgePods = BridgePods {
-    bridge: BRIDGE,
-    overhead_bytes: OVERHEAD,
-};
+/// Pods on a node's cni0; the other nodes' routes and tunnels already cover its block. Their
+/// links get the run's pod MTU (70 bytes under the underlay's when it has IPv6).
+struct Pods;
+
+impl Pods {
+    fn bridge(plan: &Plan) -> BridgePods {
+        BridgePods {
+            bridge: BRIDGE,
+            overhead_bytes: vtep::pod_overhead(plan),
+        }
+    }
+}
+
+impl PodLifecycle for Pods {
+    fn add_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        Pods::bridge(ctx.plan).add_pod(ctx, pod)
+    }
+
+    fn remove_pod(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
+        Pods::bridge(ctx.plan).remove_pod(ctx, pod)
+    }
+}
 
 /// The vxlan backend, with who wires its pods.
 #[derive(Debug)]
@@ -70,8 +102,8 @@ pub fn make(
     options: &BackendOptions,
     plan: &Plan,
 ) -> std::result::Result<Box<dyn Backend>, String> {
-    let wired = Wired::from_options(options, plan, plan.spec.mtu - OVERHEAD, &INFO)
-        .map_err(|e| e.to_string())?;
+    let wired =
+        Wired::from_options(options, plan, pod_mtu(plan), &INFO).map_err(|e| e.to_string())?;
     Ok(Box::new(Vxlan(wired)))
 }
 
@@ -89,32 +121,39 @@ impl Backend for Vxlan {
             plan,
             "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
         )?;
+        if self.0.pods.chain().is_some() && plan.ip_family().has_v6() {
+            return Err(INFO.refuse(format!(
+                "--pod-wiring cni with --ip-family {}: cnbench gives the chain's IPAM the \
+                 node's IPv4 block only; use --pod-wiring builtin",
+                plan.ip_family()
+            )));
+        }
         self.0
             .pods
             .validate(plan)
             .map_err(|why| INFO.refuse(why.to_string()))
     }
 
-    /// Every node with its first VTEP MAC (derived from the plan, so runs compare); the
+    /// Every node with its first VTEP MACs (derived from the plan, so runs compare); the
     /// harness then has every node told of every other ([`ControlPlane::reprogram`]).
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         for node in &ctx.plan.nodes {
-            self.build_node(ctx, node, vtep_mac(ctx.plan, node))?;
+            self.build_node(ctx, node, |f| vtep::vtep_mac_of(ctx.plan, node, f))?;
         }
         Ok(())
     }
 
-    /// A node built again (after a restart): its VTEP gets a new MAC, as a rebooted host's
-    /// does.
+    /// A node built again (after a restart): its VTEPs get new MACs, as a rebooted host's
+    /// do.
     fn setup_node(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<()> {
-        self.build_node(ctx, node, vtep::fresh_vtep_mac(ctx.plan))
+        self.build_node(ctx, node, |_| vtep::fresh_vtep_mac(ctx.plan))
     }
 
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
             faults: Some(self),
             control_plane: Some(self),
-            pods: Some(self.0.pods.pods(&PODS)),
+            pods: Some(self.0.pods.pods(&Pods)),
             teardown: self.0.pods.teardown(),
             ..Capabilities::default()
         }
@@ -134,14 +173,21 @@ impl Backend for Vxlan {
 }
 
 impl Vxlan {
-    /// Builds one node: forwarding on, `flannel.1` with `mac`, the pods on cni0 (cnbench's
-    /// or the chain's).
-    fn build_node(&self, ctx: &Context<'_>, node: &NodePlan, mac: [u8; 6]) -> Result<()> {
-        // The node routes between cni0 and flannel.1; a new namespace starts with forwarding
-        // off.
-        SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
-        let pod_mtu = ctx.plan.spec.mtu - OVERHEAD;
-        vtep::create(ctx, node, pod_mtu, mac)?;
+    /// Builds one node: forwarding on, a VTEP per family of the run with the MAC `mac`
+    /// gives it, the pods on cni0 (cnbench's or the chain's).
+    fn build_node(
+        &self,
+        ctx: &Context<'_>,
+        node: &NodePlan,
+        mac: impl Fn(Family) -> [u8; 6],
+    ) -> Result<()> {
+        // The node routes between cni0 and its VTEPs; a new namespace starts with forwarding
+        // off for both families.
+        SysctlExpect::write(ctx.host(&node.netns), &expect::node_sysctls(ctx.plan))?;
+        for family in ctx.plan.families() {
+            vtep::create(ctx, node, family, mac(family))?;
+        }
+        let pod_mtu = pod_mtu(ctx.plan);
         self.0.pods.wire_node(ctx, node, || {
             podnet::build_pod_bridge(ctx, node, BRIDGE, pod_mtu)
         })
@@ -153,17 +199,23 @@ impl OwnFaults for Vxlan {
         &[VTEP_CHANGE]
     }
 
+    /// Deletes every VTEP of the node: the kernel takes their neighbour and FDB entries and
+    /// the routes through them with them.
     fn inject(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
-        ctx.host(&node.netns).nl().delete_link(VTEP_DEV)
+        let nl = ctx.host(&node.netns).nl();
+        for family in ctx.plan.families() {
+            nl.delete_link(vtep::vtep_dev(family))?;
+        }
+        Ok(())
     }
 
+    /// Creates them again, each with a fresh MAC; the control plane then reprograms the
+    /// node and its peers.
     fn lift(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
-        vtep::create(
-            ctx,
-            node,
-            ctx.plan.spec.mtu - OVERHEAD,
-            vtep::fresh_vtep_mac(ctx.plan),
-        )
+        for family in ctx.plan.families() {
+            vtep::create(ctx, node, family, vtep::fresh_vtep_mac(ctx.plan))?;
+        }
+        Ok(())
     }
 }
 

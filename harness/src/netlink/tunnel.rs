@@ -18,13 +18,15 @@ pub struct VxlanSpec {
     pub name: String,
     /// VXLAN network identifier.
     pub vni: u32,
-    /// Local VTEP address (the node's underlay IP).
-    pub local: Ipv4Addr,
+    /// Local VTEP address (the node's underlay IP), of either family: an IPv6 one makes the
+    /// kernel send from an IPv6 socket (`IFLA_VXLAN_LOCAL6`, RFC 7348 §5 allows either outer
+    /// IP version), 70 bytes of wrapping instead of 50.
+    pub local: IpAddr,
     /// Underlay device the encapsulated packets leave by.
     pub underlay_dev: String,
     /// UDP destination port (8472 for flannel, 4789 for IANA).
     pub port: u16,
-    /// MTU in bytes (underlay − 50).
+    /// MTU in bytes (underlay − 50 over IPv4, − 70 over IPv6).
     pub mtu: u32,
     /// MAC of the VTEP (fixed, so the control plane can program it on the other nodes).
     pub mac: [u8; 6],
@@ -32,7 +34,9 @@ pub struct VxlanSpec {
 
 impl Netlink {
     /// Creates a VXLAN device without learning: its FDB and neighbour entries are programmed
-    /// by the control plane, as flannel does.
+    /// by the control plane, as flannel does. The local address's family is the device's:
+    /// its FDB destinations must be of that family, and the kernel lets an IPv4 and an IPv6
+    /// device share a VNI and port (`vxlan_config_validate` compares the IPv6 flag).
     pub fn create_vxlan(&self, v: &VxlanSpec) -> Result<()> {
         let link = self.link_index(&v.underlay_dev)?;
         let mut m = LinkMessage::default();
@@ -43,7 +47,10 @@ impl Netlink {
             LinkInfo::Kind(InfoKind::Vxlan),
             LinkInfo::Data(InfoData::Vxlan(vec![
                 InfoVxlan::Id(v.vni),
-                InfoVxlan::Local(v.local),
+                match v.local {
+                    IpAddr::V4(a) => InfoVxlan::Local(a),
+                    IpAddr::V6(a) => InfoVxlan::Local6(a),
+                },
                 InfoVxlan::Link(link),
                 InfoVxlan::Port(v.port),
                 InfoVxlan::Learning(false),
