@@ -327,6 +327,17 @@ impl Topology {
                 self.node_up(node)?;
                 backend.setup_node(&self.context(), node)?;
                 self.apply_wiring()?;
+                // The node's IPv6 addresses are new: the probe agents can bind them only once
+                // DAD has ended (a tentative address is not assignable), as a restarted
+                // node's pods wait for theirs.
+                if self.plan.ip_family().has_v6() {
+                    let names = crate::fault::inject::node_namespaces(&self.plan, node);
+                    let hosts: Vec<(&str, &crate::host::Host)> = names
+                        .iter()
+                        .filter_map(|n| Some((n.as_str(), self.hosts.get(n)?)))
+                        .collect();
+                    crate::run::wait_addresses_settled(&hosts, crate::run::DAD_TIMEOUT)?;
+                }
                 stream.restart_node(&self.hosts, node.index)?;
                 Ok(Held::default())
             }

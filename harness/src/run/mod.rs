@@ -88,7 +88,7 @@ pub(crate) fn namespace_sysctls(family: IpFamily) -> &'static [(&'static str, &'
 /// How long IPv6 duplicate address detection may take after setup: one probe of a second
 /// per address (`dad_transmits` 1, `retrans_time_ms` 1000), after a random delay of up to a
 /// second, with margin.
-const DAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sees a run as it goes, to print progress and write results as they arrive.
 pub trait Observer {
@@ -570,7 +570,15 @@ impl Topology {
             .filter_map(|name| {
                 let host = self.hosts.get(name)?;
                 let links = host.nl().links().ok()?;
-                let addrs = host.nl().addresses().unwrap_or_default();
+                // Both families; IPv6's link-local addresses (every link has one) left out.
+                let mut addrs = host.nl().addresses().unwrap_or_default();
+                addrs.extend(
+                    host.nl()
+                        .addresses6()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|a| !matches!(a.net, ipnet::IpNet::V6(n) if n.addr().segments()[0] & 0xffc0 == 0xfe80)),
+                );
                 let devices = links
                     .iter()
                     .map(|l| DeviceRecord {
