@@ -356,3 +356,53 @@ fn a_narrower_segment_is_refused_out_loud_in_both_families() {
         ]
     );
 }
+
+#[test]
+fn churn_times_dual_stack_pods_by_their_ipv6_address() {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-ipv6-churn-{}.json",
+        std::process::id()
+    ));
+    let o = run(&[
+        "churn",
+        "--backend",
+        "vxlan",
+        "--ip-family",
+        "dual",
+        "--pods",
+        "4",
+        "--concurrency",
+        "2",
+        "--cycles",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).expect("the result parses");
+    let _ = std::fs::remove_file(&json);
+    // Every check passed; one cycle cannot tell whether a daemon's memory is flat.
+    assert!(
+        r.checks
+            .iter()
+            .all(|c| c.outcome != reports::CheckOutcome::Fail),
+        "{:#?}",
+        r.checks
+    );
+    let median = |metric: &str| {
+        r.measurements[0]
+            .summary
+            .iter()
+            .find(|s| s.metric == metric)
+            .unwrap_or_else(|| panic!("no {metric}: {:#?}", r.measurements[0].summary))
+            .stats
+            .median
+    };
+    // An add returns once the pod's IPv6 address is out of duplicate address detection
+    // (about a second: one probe a second), and the pod answers on it from the other node.
+    assert!(median("wired_p50_ns") > 5e8, "{}", median("wired_p50_ns"));
+    assert!(median("reachable_p50_ns") >= median("wired_p50_ns"));
+    assert_nothing_left(&id);
+}

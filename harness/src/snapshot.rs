@@ -63,7 +63,12 @@ impl Snapshot {
                 .iter()
                 .map(|l| format!("link {} ({})", l.name, l.kind.as_str())),
         );
-        match nl.addresses() {
+        // Both families: a namespace with IPv6 off has no IPv6 address at all.
+        let addrs = nl.addresses().and_then(|mut a| {
+            a.extend(nl.addresses6()?);
+            Ok(a)
+        });
+        match addrs {
             Ok(addrs) => s.items.extend(
                 addrs
                     .iter()
