@@ -243,6 +243,18 @@ fn the_oracle_catches_ipv6_state_broken_by_hand() {
     );
     let failed = check_fails(&id, "addresses", &p1);
     assert!(failed.contains("fd00:172:17::3/64 tentative"), "{failed}");
+
+    // DAD turned off by hand in n0p0: the namespace no longer has what every namespace of an
+    // IPv6 run was given.
+    inside(
+        &p0,
+        &["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0"],
+    );
+    let failed = check_fails(&id, "sysctls", &p0);
+    assert!(
+        failed.contains("net.ipv6.conf.all.accept_dad is 0, not 1"),
+        "{failed}"
+    );
     down(&id);
 }
 

@@ -85,6 +85,25 @@ pub(crate) fn namespace_sysctls(family: IpFamily) -> &'static [(&'static str, &'
     }
 }
 
+/// What every namespace of an ipv6 or dual run must still have of the IPv6 settings it got
+/// when it was made ([`namespace_sysctls`]): router advertisements still ignored, DAD still
+/// on. (An ipv4 run declares nothing here: its namespaces have IPv6 off, which every
+/// IPv6-free check already shows.)
+pub fn namespace_expectations(plan: &Plan) -> Expectations {
+    let mut e = Expectations::default();
+    if plan.ip_family().has_v6() {
+        for ns in plan.namespaces() {
+            e.add_sysctls(
+                &ns,
+                namespace_sysctls(plan.ip_family())
+                    .iter()
+                    .map(|(k, v)| crate::backend::SysctlExpect::new(*k, *v)),
+            );
+        }
+    }
+    e
+}
+
 /// How long IPv6 duplicate address detection may take after setup: one probe of a second
 /// per address (`dad_transmits` 1, `retrans_time_ms` 1000), after a random delay of up to a
 /// second, with margin.
@@ -441,6 +460,7 @@ impl Topology {
     /// Everything the underlay and the backend declare.
     pub fn expectations(&self, backend: &dyn Backend) -> Expectations {
         let mut e = underlay::expectations(&self.plan);
+        e.merge(namespace_expectations(&self.plan));
         e.merge(backend.expectations(&self.plan));
         e
     }
