@@ -117,3 +117,75 @@ fn bridge_ports_and_delete_is_idempotent() {
     Netns::delete(&name).unwrap();
     assert!(!Netns::exists(&name));
 }
+
+#[test]
+fn ipv6_addresses_go_through_dad_and_routes_and_neighbours_take_either_family() {
+    let (_guard, ns) = scratch(&["a", "b"]);
+    let a = Netlink::open(&ns[0]).unwrap();
+    let b = Netlink::open(&ns[1]).unwrap();
+    a.create_veth(
+        "va",
+        "vb",
+        Some(cnbench_harness::netlink::PeerNetns::Fd(ns[1].fd())),
+        1500,
+    )
+    .unwrap();
+    for (nl, dev, ip) in [(&a, "va", "fd00:9::1/64"), (&b, "vb", "fd00:9::2/64")] {
+        nl.add_address(dev, ip.parse::<ipnet::IpNet>().unwrap())
+            .unwrap();
+        nl.set_up(dev).unwrap();
+    }
+    // Fresh, the address is in duplicate address detection (RFC 4862 §5.4): tentative.
+    let ours = |nl: &Netlink| {
+        nl.addresses6()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.net.to_string() == "fd00:9::1/64")
+            .expect("the address is listed")
+    };
+    assert!(ours(&a).tentative, "{:?}", ours(&a));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ours(&a).tentative && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!ours(&a).tentative && !ours(&a).dad_failed);
+    // IPv4 addresses are not in the IPv6 list, nor the other way round.
+    assert!(a.addresses().unwrap().is_empty());
+    // Routes of both families in one table, as `ip -6 route` prints them; the kernel's own
+    // fe80::/64 left out.
+    a.add_route(&RouteSpec::via(
+        "fd00:50::/48".parse::<ipnet::IpNet>().unwrap(),
+        "fd00:9::2".parse::<std::net::IpAddr>().unwrap(),
+        "va",
+    ))
+    .unwrap();
+    let shown: Vec<String> = a.routes().unwrap().iter().map(|r| r.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "fd00:9::/64 dev va proto kernel",
+            "fd00:50::/48 via fd00:9::2 dev va proto static"
+        ]
+    );
+    assert!(a
+        .has_host_route("fd00:9::2".parse::<std::net::IpAddr>().unwrap())
+        .is_ok());
+    // A permanent NDP entry, listed with its MAC, and deleted again.
+    let mac = [0x02, 0, 0, 0, 0, 9];
+    a.add_neighbour("va", "fd00:9::2".parse::<std::net::IpAddr>().unwrap(), mac)
+        .unwrap();
+    let entry = a
+        .neighbours()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.ip.to_string() == "fd00:9::2")
+        .expect("the entry is listed");
+    assert_eq!(entry.mac, Some(mac));
+    a.delete_neighbour("va", "fd00:9::2".parse::<std::net::IpAddr>().unwrap())
+        .unwrap();
+    assert!(!a
+        .neighbours()
+        .unwrap()
+        .iter()
+        .any(|n| n.ip.to_string() == "fd00:9::2" && n.mac == Some(mac)));
+}
