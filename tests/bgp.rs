@@ -6,8 +6,11 @@
 //! With `--bgp-announce pod` every node announces a /32 per pod: the same runs pass every
 //! check, and a pod added to a standing topology is announced (and withdrawn when removed)
 //! by BIRD learning the kernel's routes. On a standing topology, proxy ARP turned off by hand
-//! on a pod's host end fails `cnbench check`. BIRD runs with fast timers (hold 3 s), so each
-//! run takes a few seconds.
+//! on a pod's host end fails `cnbench check`. With `--ip-family dual` and `ipv6` every family
+//! has its /32 or /128 routes, its gateway (the host end's own link-local address for IPv6)
+//! and its own BGP sessions: dual-stack and IPv6 route-reflector runs pass every check, a pod
+//! added in pod mode is announced as a /128, and proxy NDP turned off by hand fails `cnbench
+//! check`. BIRD runs with fast timers (hold 3 s), so each run takes a few seconds.
 
 mod common;
 
@@ -679,6 +682,282 @@ fn pod_announcements_need_cnbenchs_own_pod_wiring() {
     assert!(
         err.contains("--bgp-announce pod needs cnbench's own pod wiring")
             && err.contains("use --pod-wiring builtin"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("cnbench run "),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The measurement of `workload` on `path` (`cross-node`, `cross-node ipv6`), if any.
+fn measured<'a>(
+    r: &'a reports::RunResult,
+    workload: &str,
+    path: &str,
+) -> Option<&'a reports::MeasurementRecord> {
+    r.measurements
+        .iter()
+        .find(|m| m.workload == workload && m.path == path)
+}
+
+#[test]
+fn dual_stack_full_mesh_on_l2_routes_both_families_with_bird() {
+    let r = run_bgp(&["--ip-family", "dual", "--workloads", "tcp-rr"]);
+    assert_passed(&r, 2);
+    assert_eq!(r.parameters.ip_family(), "dual");
+    // Next to the article's IPv4 table: a /128 per local pod on its cali device, the remote
+    // IPv6 block learned over the IPv6 session, via the peer's IPv6 address.
+    let routes = check(&r, "routes", "-n0");
+    for want in [
+        "10.20.1.0/24 via 10.168.0.2 dev eth0 proto bird",
+        "fd00:10:20:1::/64 via fd00:10:168::2 dev eth0 proto bird",
+        "fd00:10:20::2/128 dev cali",
+    ] {
+        assert!(routes.actual.contains(want), "{want}: {routes:?}");
+    }
+    // The pod's IPv6 default goes via the host end's own link-local address, which answers
+    // NDP with Calico's MAC.
+    let pod = check(&r, "routes", "-n0p0");
+    assert!(
+        pod.actual
+            .contains("default via fe80::ecee:eeff:feee:eeee dev eth0")
+            && pod.actual.contains("default via 169.254.1.1 dev eth0"),
+        "{pod:?}"
+    );
+    let ndp = check(
+        &r,
+        "neighbours",
+        "n0p0 eth0 neighbour fe80::ecee:eeff:feee:eeee",
+    );
+    assert!(
+        ndp.actual.starts_with("lladdr ee:ee:ee:ee:ee:ee"),
+        "{ndp:?}"
+    );
+    // One session per family with the peer.
+    let s = check(&r, "bgp-sessions", "BIRD on n0:");
+    assert!(
+        s.expected == "2 session(s) Established: n1 (ipv4, ipv6)"
+            && s.actual.starts_with("2 session(s) Established"),
+        "{s:?}"
+    );
+    // The kernel settings of both families, read back.
+    let sysctls = check(&r, "sysctls", "-n0");
+    for key in [
+        "net.ipv4.ip_forward=1",
+        "net.ipv6.conf.all.forwarding=1",
+        ".proxy_arp=1",
+        ".proxy_ndp=1",
+        ".accept_dad=0",
+    ] {
+        assert!(sysctls.actual.contains(key), "{key}: {sysctls:?}");
+    }
+    // IPv6 pod addresses on the wire, two routed hops; withdrawal covers both blocks.
+    assert!(r
+        .checks
+        .iter()
+        .any(|c| c.check == "encap" && c.actual.contains("fd00:10:20::2 -> fd00:10:20:1::2")));
+    assert!(check(&r, "ttl", "(fd00:10:20:1::2)")
+        .actual
+        .contains("2 hop"));
+    assert!(check(&r, "bgp-withdraw", "n1")
+        .subject
+        .contains("10.20.1.0/24, fd00:10:20:1::/64"));
+    // tcp-rr measured over each family.
+    for path in ["cross-node", "cross-node ipv6"] {
+        let m = measured(&r, "tcp-rr", path)
+            .unwrap_or_else(|| panic!("no tcp-rr on {path}: {:?}", r.measurements));
+        assert!(!m.repetitions.is_empty(), "{path}: {m:?}");
+    }
+}
+
+#[test]
+fn ipv6_route_reflectors_on_l2_serve_every_client() {
+    let r = run_bgp(&[
+        "--ip-family",
+        "ipv6",
+        "--bgp-topology",
+        "rr",
+        "--nodes",
+        "4",
+        "--pods-per-node",
+        "1",
+        "--workloads",
+        "none",
+    ]);
+    assert_passed(&r, 4);
+    let rr = check(&r, "bgp-sessions", "BIRD on n0 (route reflector)");
+    assert!(rr.actual.starts_with("3 session(s)"), "{rr:?}");
+    let client = check(&r, "bgp-sessions", "BIRD on n3:");
+    assert!(
+        client.expected == "2 session(s) Established: n0 (ipv6), n1 (ipv6)"
+            && client.actual.starts_with("2 session(s)"),
+        "{client:?}"
+    );
+    // A reflected route keeps its origin as the next hop, an IPv6 address.
+    let routes = check(&r, "routes", "-n2");
+    assert!(
+        routes
+            .actual
+            .contains("fd00:10:20:3::/64 via fd00:10:168::4 dev eth0 proto bird"),
+        "{routes:?}"
+    );
+    // Nothing of IPv4 anywhere.
+    for c in r.checks.iter().filter(|c| c.check == "routes") {
+        assert!(!c.actual.contains("10.20."), "{c:?}");
+    }
+}
+
+#[test]
+fn proxy_ndp_turned_off_by_hand_fails_check_naming_the_key() {
+    let o = run(&["up", "--backend", "bgp", "--ip-family", "ipv6"]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    // The host end of n0p0's veth, named as the backend names it.
+    let request = TopologyRequest {
+        ip_family: harness::topology::IpFamily::Ipv6,
+        ..TopologyRequest::default()
+    };
+    let plan = backend_bgp::INFO.plan(&request, id.clone()).unwrap();
+    let cali = backend_bgp::cali_name(&id, &plan.pods[0]);
+    assert_eq!(plan.pods[0].role, "n0p0");
+    let node = format!("cnb-{id}-n0");
+    let key = format!("net.ipv6.conf.{cali}.proxy_ndp");
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 0, "{out}");
+    let passed = out
+        .lines()
+        .find(|l| l.starts_with("PASS  sysctls") && l.contains(&node))
+        .unwrap_or_else(|| panic!("no passing sysctls check of {node}: {out}"));
+    assert!(passed.contains(&format!("{key}=1")), "{passed}");
+
+    // Someone turns proxy NDP off on the pod's host end. The gateway is the host end's own
+    // address, so traffic does not show it: the sysctls check must, naming the key.
+    hand_set(&node, &key, "0");
+    let o = run(&["check", &id]);
+    let out = text(&o);
+    assert_eq!(code(&o), 1, "{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.starts_with("FAIL  sysctls") && l.contains(&node))
+        .unwrap_or_else(|| panic!("no failing sysctls check of {node}: {out}"));
+    assert!(
+        failed.contains(&format!("reason: {key} is 0, not 1")),
+        "{failed}"
+    );
+    // Only that: every other check still passes.
+    let other: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("FAIL") && !l.starts_with("FAIL  sysctls"))
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn an_ipv6_pod_added_is_announced_as_a_128_and_withdrawn_when_removed() {
+    let request = TopologyRequest {
+        pods_per_node: Some(1),
+        ip_family: harness::topology::IpFamily::Dual,
+        ..TopologyRequest::default()
+    };
+    let plan = backend_bgp::INFO.plan(&request, new_run_id()).unwrap();
+    let options = BackendOptions::new().with("bgp-announce", "pod");
+    let bgp = backend_bgp::make(&options, &plan).unwrap();
+    let backend = bgp.as_ref();
+    backend.validate(&plan).unwrap();
+    let id = plan.run_id().to_string();
+    let _guard = Cleanup(vec![id.clone()]);
+    let launch = Launch {
+        mode: Mode::Run,
+        backend_options: backend.options(),
+        exe: std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench")),
+    };
+    let mut topo = Topology::up(backend, plan, launch).expect("up");
+    let hold = Duration::from_secs(u64::from(backend_bgp::HOLD_S));
+    let (peer, last) = (topo.plan().nodes[0].clone(), topo.plan().nodes[1].clone());
+    let here = topo.plan().pods[0].clone();
+
+    let pod = topo.add_pod(backend, last.index).expect("pod added");
+    let ip6 = pod
+        .ip6
+        .expect("a dual-stack pod has an IPv6 address")
+        .addr();
+    let dst = ipnet::IpNet::new(ip6.into(), 128).unwrap();
+    let bird_route = |r: &[RouteSpec]| {
+        r.iter()
+            .any(|r| r.proto == RouteProto::Bird && r.dst == dst)
+    };
+    until(&topo.hosts()[&peer.netns], hold, bird_route)
+        .unwrap_or_else(|| panic!("{dst} never reached {} as a proto bird route", peer.role));
+    let routes = topo.hosts()[&peer.netns].nl().routes().unwrap();
+    let via = routes.iter().find(|r| r.dst == dst).and_then(|r| r.via);
+    assert_eq!(
+        via,
+        last.underlay_ip6.map(|i| i.addr().into()),
+        "{routes:?}"
+    );
+    // Reached over IPv6 from the other node (the first echo may wait for NDP).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let answer = harness::checks::icmp_echo(&topo.hosts()[&here.netns], ip6.into());
+        if answer.ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} -> {ip6}: {answer}",
+            here.role
+        );
+    }
+    let checks = topo.check(backend, &mut |_| {});
+    let failed: Vec<_> = checks
+        .iter()
+        .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+
+    // Removed: its device goes, its /128 with it, and BIRD withdraws it from the peer.
+    let t = Instant::now();
+    let errors = topo.remove_pod(backend, &pod.role);
+    assert!(errors.is_empty(), "{errors:?}");
+    let gone = until(&topo.hosts()[&peer.netns], hold, |r| !bird_route(r));
+    assert!(
+        gone.is_some() && t.elapsed() <= hold,
+        "{dst} still on {} {:?} after remove_pod",
+        peer.role,
+        t.elapsed()
+    );
+    assert!(topo.down(backend).is_empty());
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn a_cni_chain_is_refused_with_ipv6() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    let o = run(&[
+        "run",
+        "--backend",
+        "bgp",
+        "--ip-family",
+        "dual",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        conf,
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cnbench runs a CNI chain's pods on IPv4 only")
+            && err.contains("use --pod-wiring builtin or --ip-family ipv4"),
         "{}",
         text(&o)
     );

@@ -1,17 +1,18 @@
 //! What each node's BIRD announces (`--bgp-announce`): its pod block, as the article's
 //! Calico does for the addresses of its own blocks, or one /32 per local pod, as Calico does
 //! for addresses borrowed from another node's block (its BIRD learns the workload routes
-//! from the kernel and exports them). The configuration, the expectations, convergence and
-//! the withdrawal check all take the announced prefixes from here.
+//! from the kernel and exports them); per family of the run (a /32 or a /128 per pod). The
+//! configuration, the expectations, convergence and the withdrawal check all take the
+//! announced prefixes from here.
 
 use std::fmt;
 use std::str::FromStr;
 
-use harness::topology::{NodePlan, Plan};
-use ipnet::Ipv4Net;
+use harness::topology::{Family, NodePlan, Plan};
+use ipnet::IpNet;
 
 use crate::error::BgpError;
-use crate::pods::pod_ip;
+use crate::pods::pod_host_net;
 
 /// What a node announces to its peers (`--bgp-announce`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,16 +53,36 @@ impl FromStr for Announce {
     }
 }
 
-/// The prefixes `node` announces as `plan` stands: its block, or its pods' /32s (none for a
-/// node without pods).
-pub fn announced(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<Ipv4Net> {
+/// The prefixes `node` announces as `plan` stands, per family of the run (IPv4 first): its
+/// block, or its pods' host prefixes (none for a node without pods).
+pub fn announced(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<IpNet> {
+    plan.families()
+        .into_iter()
+        .flat_map(|f| announced_of(plan, announce, node, f))
+        .collect()
+}
+
+/// The prefixes of `family` that `node` announces: its block of the family (`10.20.N.0/24`,
+/// `fd00:10:20:N::/64`), or its pods' /32s or /128s.
+pub fn announced_of(
+    plan: &Plan,
+    announce: Announce,
+    node: &NodePlan,
+    family: Family,
+) -> Vec<IpNet> {
     match announce {
-        Announce::Block => vec![node.pod_block.expect("bgp plans have a block per node")],
+        Announce::Block => match family {
+            Family::V4 => vec![node
+                .pod_block
+                .expect("bgp plans have a block per node")
+                .into()],
+            Family::V6 => node.pod_block6.map(IpNet::from).into_iter().collect(),
+        },
         Announce::Pod => plan
             .pods
             .iter()
             .filter(|p| p.node == node.index)
-            .map(pod_ip)
+            .filter_map(|p| pod_host_net(plan, p, family))
             .collect(),
     }
 }

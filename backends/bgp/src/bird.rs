@@ -237,6 +237,61 @@ pub fn wait_ready(
     Ok(())
 }
 
+/// Waits until no IPv6 address in any of `speakers`' namespaces is tentative, for a run with
+/// IPv6: BIRD binds each IPv6 session to its underlay address, and the kernel refuses to bind
+/// a tentative one (EADDRNOTAVAIL: RFC 4862 §5.4, a tentative address is not used), which
+/// BIRD answers with its error wait. A real node's address settled long before its BGP
+/// daemon started; so here, and the convergence time measures BGP, not duplicate address
+/// detection. An address that failed detection is reported at once.
+pub fn wait_addresses_usable(
+    ctx: &Context<'_>,
+    speakers: &[Speaker],
+    limit: Duration,
+) -> Result<(), BgpError> {
+    let plan = ctx.plan;
+    if !plan.ip_family().has_v6() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + limit;
+    for &speaker in speakers {
+        let host = host_of(ctx.hosts, plan, speaker);
+        loop {
+            let addrs = host.nl().addresses6().map_err(|source| BgpError::Host {
+                speaker: speaker.role(plan),
+                netns: speaker.netns(plan),
+                what: "reading its IPv6 addresses".into(),
+                source: Box::new(source),
+            })?;
+            let failed = addrs.iter().any(|a| a.dad_failed);
+            let bad: Vec<String> = addrs
+                .iter()
+                .filter(|a| a.tentative || a.dad_failed)
+                .map(|a| {
+                    let state = if a.dad_failed {
+                        "dadfailed"
+                    } else {
+                        "tentative"
+                    };
+                    format!("{} {state}", a.net)
+                })
+                .collect();
+            if bad.is_empty() {
+                break;
+            }
+            if failed || Instant::now() >= deadline {
+                return Err(BgpError::AddressNotUsable {
+                    speaker: speaker.role(plan),
+                    netns: speaker.netns(plan),
+                    addresses: bad.join(", "),
+                    waited_s: limit.as_secs(),
+                });
+            }
+            std::thread::sleep(READY_POLL);
+        }
+    }
+    Ok(())
+}
+
 /// The error for a BIRD that is not running as it should, with the last lines of its
 /// stderr (`stderr_tail`: what a node agent kept; a BIRD here wrote it to its file) and its
 /// log, both read where they are: on the speaker's machine.

@@ -13,8 +13,9 @@ use crate::announce::{announced, Announce};
 use crate::bird::{self, BirdFiles};
 use crate::config::HOLD_S;
 use crate::converge;
-use crate::peering::{is_reflector, peers_of, Speaker};
+use crate::peering::{is_reflector, peers_of, protocols_of, Speaker};
 use harness::checks::record;
+use harness::topology::IpFamily;
 
 use crate::{Bgp, CONVERGE_WAIT};
 
@@ -34,10 +35,13 @@ pub fn extra_checks(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
 }
 
 /// What the nodes announce, for the checks' sentences.
-fn what_is_announced(announce: Announce) -> &'static str {
-    match announce {
-        Announce::Block => "pod block",
-        Announce::Pod => "pod's /32",
+fn what_is_announced(plan: &harness::topology::Plan, announce: Announce) -> &'static str {
+    match (announce, plan.ip_family()) {
+        (Announce::Block, IpFamily::Dual) => "pod block of each family",
+        (Announce::Block, _) => "pod block",
+        (Announce::Pod, IpFamily::Ipv4) => "pod's /32",
+        (Announce::Pod, IpFamily::Ipv6) => "pod's /128",
+        (Announce::Pod, IpFamily::Dual) => "pod's /32 and /128",
     }
 }
 
@@ -47,16 +51,16 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
         "bgp {}: {} nodes, {} sessions",
         bgp.topology(),
         plan.nodes.len(),
-        crate::sessions(plan, bgp.topology()).len()
+        crate::peering::session_count(plan, bgp.topology())
     );
     let expected = format!(
         "every speaker has a proto bird route to every remote {} and a pod pair answers, within {} s of BIRD's start",
-        what_is_announced(bgp.announce()),
+        what_is_announced(plan, bgp.announce()),
         CONVERGE_WAIT.as_secs()
     );
     let why_not = Some(format!(
         "BGP did not distribute every {}",
-        what_is_announced(bgp.announce())
+        what_is_announced(plan, bgp.announce())
     ));
     match bgp.progress().convergence {
         Some(Ok(t)) => record(
@@ -101,7 +105,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     Speaker::all(plan)
         .into_iter()
         .map(|s| {
-            let peers = peers_of(plan, bgp.topology(), s);
+            let protocols = protocols_of(plan, bgp.topology(), s);
             let files = BirdFiles::of(plan.run_id(), plan, s);
             let role = s.role(plan);
             let kind = match s {
@@ -113,15 +117,22 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
                 "BIRD on {role}{kind}: birdc -s {}",
                 files.socket().display()
             );
+            // One session per peer and family: an ipv4 run's reads as it always did.
+            let tag = match plan.ip_family() {
+                IpFamily::Ipv4 => "",
+                IpFamily::Ipv6 => " (ipv6)",
+                IpFamily::Dual => " (ipv4, ipv6)",
+            };
             let expected = format!(
                 "{} session(s) Established: {}",
-                peers.len(),
-                peers
+                protocols.len(),
+                peers_of(plan, bgp.topology(), s)
                     .iter()
-                    .map(|p| p.role(plan))
+                    .map(|p| format!("{}{tag}", p.role(plan)))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            let want = protocols.len();
             loop {
                 let read = bird::show_protocols(ctx.hosts, plan, s);
                 let (actual, ok) = match &read {
@@ -136,7 +147,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
                         if !down.is_empty() {
                             actual.push_str(&format!("; not: {}", down.join("; ")));
                         }
-                        (actual, up == peers.len() && protocols.len() == peers.len())
+                        (actual, up == want && protocols.len() == want)
                     }
                     Err(e) => (e.to_string(), false),
                 };

@@ -8,10 +8,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use harness::topology::Plan;
+use harness::topology::{Family, Plan};
+use ipnet::IpNet;
 
 use crate::announce::Announce;
-use crate::peering::{is_reflector, peers_of, session_addresses, BgpTopology, Speaker};
+use crate::peering::{
+    is_reflector, peers_of, protocol_name, session_addresses, BgpTopology, Speaker,
+};
 
 /// BGP timers, in seconds: first connect, reconnect, keepalive, hold (a session is declared
 /// dead after this long without a keepalive) and the wait after an error (min, max).
@@ -28,7 +31,9 @@ pub const HOLD_S: u32 = 3;
 pub const POD_SCAN_S: u32 = 10;
 
 /// The BIRD configuration of `speaker`, logging to `log`, announcing what `announce` says
-/// (block mode is the configuration this backend always generated, byte for byte).
+/// (an ipv4 run's block mode is the configuration this backend always generated, byte for
+/// byte). Each family of the run has its kernel protocol (BIRD 2 gives a kernel protocol
+/// one channel), its block and its sessions; the filters serve both.
 pub fn render(
     plan: &Plan,
     topology: BgpTopology,
@@ -40,7 +45,17 @@ pub fn render(
     let role = speaker.role(plan);
     let mode = match announce {
         Announce::Block => String::new(),
-        Announce::Pod => ", a /32 per pod".to_string(),
+        Announce::Pod => {
+            let per_pod: Vec<&str> = plan
+                .families()
+                .into_iter()
+                .map(|f| match f {
+                    Family::V4 => "a /32",
+                    Family::V6 => "a /128",
+                })
+                .collect();
+            format!(", {} per pod", per_pod.join(" and "))
+        }
     };
     let _ = writeln!(
         c,
@@ -59,27 +74,30 @@ pub fn render(
     );
     match speaker {
         Speaker::Node(n) => {
-            let block = plan.nodes[n as usize]
-                .pod_block
-                .expect("bgp plans have a block per node");
-            // The kernel gets what BGP learned (proto bird) and this node's own block as a
-            // blackhole, as Calico does: a packet for an unused address of the block stops
-            // here instead of leaving by a default route and coming back.
-            match announce {
-                Announce::Block => {
-                    let _ = write!(
-                        c,
-                        "\nprotocol kernel {{\n  ipv4 {{ import none; export where source ~ [RTS_BGP, RTS_STATIC]; }};\n}}\n\
-                         \n# This node's pod block, announced to its peers.\n\
-                         protocol static pod_block {{\n  ipv4;\n  route {block} blackhole;\n}}\n"
-                    );
+            let node = &plan.nodes[n as usize];
+            for family in plan.families() {
+                let block: IpNet = match family {
+                    Family::V4 => node
+                        .pod_block
+                        .expect("bgp plans have a block per node")
+                        .into(),
+                    Family::V6 => node
+                        .pod_block6
+                        .expect("bgp plans with IPv6 have an IPv6 block per node")
+                        .into(),
+                };
+                // The kernel gets what BGP learned (proto bird) and this node's own block as a
+                // blackhole, as Calico does: a packet for an unused address of the block stops
+                // here instead of leaving by a default route and coming back.
+                match announce {
+                    Announce::Block => c.push_str(&block_kernel(family, block)),
+                    Announce::Pod => c.push_str(&learning_kernel(plan, family, block)),
                 }
-                Announce::Pod => c.push_str(&learning_kernel(plan, block)),
             }
-            // What a node announces inside its segment: its own block (or its pods' /32s,
-            // which BIRD marks RTS_INHERIT: learned by its kernel protocol); a reflector also
-            // reflects what its iBGP peers announced (an empty AS path), never what it learned
-            // from the border router (the router tells every node itself).
+            // What a node announces inside its segment: its own blocks (or its pods' /32s and
+            // /128s, which BIRD marks RTS_INHERIT: learned by its kernel protocol); a reflector
+            // also reflects what its iBGP peers announced (an empty AS path), never what it
+            // learned from the border router (the router tells every node itself).
             let own = own_routes(announce);
             let to_ibgp = if is_reflector(plan, topology, n) {
                 format!(
@@ -92,48 +110,77 @@ pub fn render(
             let _ = write!(c, "\nfilter to_ibgp {{\n  {to_ibgp}\n}}\n");
         }
         Speaker::Router => {
-            c.push_str(
-                "\n# Every node's block into the router's kernel (proto bird): it forwards \
-                 between the segments.\n\
-                 protocol kernel {\n  ipv4 { import none; export where source = RTS_BGP; };\n}\n",
-            );
+            for family in plan.families() {
+                match family {
+                    Family::V4 => c.push_str(
+                        "\n# Every node's block into the router's kernel (proto bird): it forwards \
+                         between the segments.\n\
+                         protocol kernel {\n  ipv4 { import none; export where source = RTS_BGP; };\n}\n",
+                    ),
+                    Family::V6 => c.push_str(
+                        "\n# Every node's IPv6 block into the router's kernel (proto bird).\n\
+                         protocol kernel kernel6 {\n  ipv6 { import none; export where source = RTS_BGP; };\n}\n",
+                    ),
+                }
+            }
         }
     }
     for peer in peers_of(plan, topology, speaker) {
-        let (local, remote) = session_addresses(plan, speaker, peer);
-        let (local_as, remote_as) = (speaker.asn(plan), peer.asn(plan));
-        let _ = write!(
-            c,
-            "\nprotocol bgp peer_{} {{\n  local {local} as {local_as};\n  neighbor {remote} as {remote_as};\n",
-            peer.role(plan)
-        );
-        if local_as == remote_as {
-            // iBGP is multihop by default in BIRD; these peers share a segment.
-            c.push_str("  direct;\n");
+        for family in plan.families() {
+            c.push_str(&session(plan, topology, announce, speaker, peer, family));
         }
-        if let (Speaker::Node(me), Speaker::Node(other)) = (speaker, peer) {
-            if is_reflector(plan, topology, me) && !is_reflector(plan, topology, other) {
-                c.push_str("  rr client;\n");
-            }
-        }
-        // Graceful restart would keep a dead peer's routes for two minutes; the article's
-        // point (and the withdrawal check) is that they go within the hold time.
-        let _ = write!(
-            c,
-            "  graceful restart off;\n  connect delay time {CONNECT_DELAY_S};\n  connect retry time {CONNECT_RETRY_S};\n  \
-             error wait time 1, 5;\n  keepalive time {KEEPALIVE_S};\n  hold time {HOLD_S};\n"
-        );
-        let export = match (speaker, peer) {
-            (Speaker::Node(_), Speaker::Node(_)) => "filter to_ibgp".to_string(),
-            // A node tells the border router only its own block (or its own pods' /32s).
-            (Speaker::Node(_), Speaker::Router) => format!("where {}", own_routes(announce)),
-            // The router passes every block on, except back into the AS it came from.
-            (Speaker::Router, _) => {
-                format!("where source = RTS_BGP && bgp_path.last != {remote_as}")
-            }
-        };
-        let _ = write!(c, "  ipv4 {{ import all; export {export}; }};\n}}\n");
     }
+    c
+}
+
+/// `speaker`'s BGP protocol for its session of `family` with `peer`, between their addresses
+/// of that family, carrying that family's routes.
+fn session(
+    plan: &Plan,
+    topology: BgpTopology,
+    announce: Announce,
+    speaker: Speaker,
+    peer: Speaker,
+    family: Family,
+) -> String {
+    let mut c = String::new();
+    let (local, remote) = session_addresses(plan, speaker, peer, family);
+    let (local_as, remote_as) = (speaker.asn(plan), peer.asn(plan));
+    let _ = write!(
+        c,
+        "\nprotocol bgp {} {{\n  local {local} as {local_as};\n  neighbor {remote} as {remote_as};\n",
+        protocol_name(plan, peer, family)
+    );
+    if local_as == remote_as {
+        // iBGP is multihop by default in BIRD; these peers share a segment.
+        c.push_str("  direct;\n");
+    }
+    if let (Speaker::Node(me), Speaker::Node(other)) = (speaker, peer) {
+        if is_reflector(plan, topology, me) && !is_reflector(plan, topology, other) {
+            c.push_str("  rr client;\n");
+        }
+    }
+    // Graceful restart would keep a dead peer's routes for two minutes; the article's
+    // point (and the withdrawal check) is that they go within the hold time.
+    let _ = write!(
+        c,
+        "  graceful restart off;\n  connect delay time {CONNECT_DELAY_S};\n  connect retry time {CONNECT_RETRY_S};\n  \
+         error wait time 1, 5;\n  keepalive time {KEEPALIVE_S};\n  hold time {HOLD_S};\n"
+    );
+    let export = match (speaker, peer) {
+        (Speaker::Node(_), Speaker::Node(_)) => "filter to_ibgp".to_string(),
+        // A node tells the border router only its own block (or its own pods' /32s).
+        (Speaker::Node(_), Speaker::Router) => format!("where {}", own_routes(announce)),
+        // The router passes every block on, except back into the AS it came from.
+        (Speaker::Router, _) => {
+            format!("where source = RTS_BGP && bgp_path.last != {remote_as}")
+        }
+    };
+    let _ = write!(
+        c,
+        "  {} {{ import all; export {export}; }};\n}}\n",
+        family.as_str()
+    );
     c
 }
 
@@ -147,22 +194,58 @@ fn own_routes(announce: Announce) -> &'static str {
     }
 }
 
-/// A node's kernel protocol and block with `--bgp-announce pod`: BIRD learns the node's pod
-/// routes from the kernel, as Calico's BIRD learns its workload routes, and the block stays
-/// a blackhole that is not announced (a pod would otherwise be reachable through the block
-/// before its own /32 is known, and churn would not show the control plane's share).
-fn learning_kernel(plan: &Plan, block: ipnet::Ipv4Net) -> String {
-    let cidr = plan.spec.pod_cidr;
-    format!(
-        "\n# This node's pods' routes (`10.20.N.x/32 dev caliX scope link`) are learned from the kernel\n\
-         # and announced; with `learn` BIRD reads the kernel's route notifications as they come,\n\
-         # and scans at once when an interface goes down (Linux drops that link's routes without a\n\
-         # notification). The periodic scan only repairs what a lost notification left (after a\n\
-         # netlink overrun BIRD resyncs at its next scan): {POD_SCAN_S} s bounds that; BIRD's default is 60 s.\n\
-         protocol kernel {{\n  scan time {POD_SCAN_S};\n  learn;\n  ipv4 {{\n    \
-         import where net ~ [{cidr}{{32,32}}] && ifname ~ \"cali*\";\n    \
-         export where source ~ [RTS_BGP, RTS_STATIC];\n  }};\n}}\n\
-         \n# This node's pod block: a blackhole in its own kernel, not announced (each pod is).\n\
-         protocol static pod_block {{\n  ipv4;\n  route {block} blackhole;\n}}\n"
-    )
+/// A node's kernel protocol and block of `family` in block mode: BGP's routes into the
+/// kernel, the block a blackhole there and announced.
+fn block_kernel(family: Family, block: IpNet) -> String {
+    match family {
+        Family::V4 => format!(
+            "\nprotocol kernel {{\n  ipv4 {{ import none; export where source ~ [RTS_BGP, RTS_STATIC]; }};\n}}\n\
+             \n# This node's pod block, announced to its peers.\n\
+             protocol static pod_block {{\n  ipv4;\n  route {block} blackhole;\n}}\n"
+        ),
+        Family::V6 => format!(
+            "\nprotocol kernel kernel6 {{\n  ipv6 {{ import none; export where source ~ [RTS_BGP, RTS_STATIC]; }};\n}}\n\
+             \n# This node's IPv6 pod block, announced to its peers.\n\
+             protocol static pod_block6 {{\n  ipv6;\n  route {block} blackhole;\n}}\n"
+        ),
+    }
+}
+
+/// A node's kernel protocol and block of `family` with `--bgp-announce pod`: BIRD learns the
+/// node's pod routes from the kernel, as Calico's BIRD learns its workload routes, and the
+/// block stays a blackhole that is not announced (a pod would otherwise be reachable through
+/// the block before its own host route is known, and churn would not show the control
+/// plane's share).
+fn learning_kernel(plan: &Plan, family: Family, block: IpNet) -> String {
+    match family {
+        Family::V4 => {
+            let cidr = plan.spec.pod_cidr;
+            format!(
+                "\n# This node's pods' routes (`10.20.N.x/32 dev caliX scope link`) are learned from the kernel\n\
+                 # and announced; with `learn` BIRD reads the kernel's route notifications as they come,\n\
+                 # and scans at once when an interface goes down (Linux drops that link's routes without a\n\
+                 # notification). The periodic scan only repairs what a lost notification left (after a\n\
+                 # netlink overrun BIRD resyncs at its next scan): {POD_SCAN_S} s bounds that; BIRD's default is 60 s.\n\
+                 protocol kernel {{\n  scan time {POD_SCAN_S};\n  learn;\n  ipv4 {{\n    \
+                 import where net ~ [{cidr}{{32,32}}] && ifname ~ \"cali*\";\n    \
+                 export where source ~ [RTS_BGP, RTS_STATIC];\n  }};\n}}\n\
+                 \n# This node's pod block: a blackhole in its own kernel, not announced (each pod is).\n\
+                 protocol static pod_block {{\n  ipv4;\n  route {block} blackhole;\n}}\n"
+            )
+        }
+        Family::V6 => {
+            let cidr = plan
+                .spec
+                .pod_cidr6
+                .expect("bgp plans with IPv6 have an IPv6 pod network");
+            format!(
+                "\n# The pods' IPv6 routes (`fd00:10:20:N::x/128 dev caliX`), learned and announced the same way.\n\
+                 protocol kernel kernel6 {{\n  scan time {POD_SCAN_S};\n  learn;\n  ipv6 {{\n    \
+                 import where net ~ [{cidr}{{128,128}}] && ifname ~ \"cali*\";\n    \
+                 export where source ~ [RTS_BGP, RTS_STATIC];\n  }};\n}}\n\
+                 \n# This node's IPv6 pod block: a blackhole in its own kernel, not announced.\n\
+                 protocol static pod_block6 {{\n  ipv6;\n  route {block} blackhole;\n}}\n"
+            )
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! Convergence: every speaker has a `proto bird` route for every prefix it must learn (each
-//! remote pod block, or each remote pod's /32 with `--bgp-announce pod`), and a pod on the
-//! first node answers a pod on the last. Measured from the start of the
-//! first BIRD, by reading the kernels' routing tables (what forwarding uses), not BIRD's.
+//! Convergence: every speaker has a `proto bird` route for every prefix it must learn, of
+//! every family of the run (each remote pod block, or each remote pod's /32 and /128 with
+//! `--bgp-announce pod`), and a pod on the first node answers a pod on the last at each of
+//! its addresses. Measured from the start of the first BIRD, by reading the kernels' routing
+//! tables (what forwarding uses), not BIRD's.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use harness::checks::icmp_echo;
 use harness::host::Host;
 use harness::netlink::RouteProto;
 use harness::topology::{NodePlan, Plan};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::announce::{announced, Announce};
 
@@ -19,9 +20,9 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// For every speaker's namespace, the prefixes it must have a BGP route to: a node, what
 /// every other node announces; the l3 router, what every node announces.
-pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<Ipv4Net>)> {
+pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<IpNet>)> {
     let of = |n: &NodePlan| announced(plan, announce, n);
-    let mut v: Vec<(String, Vec<Ipv4Net>)> = plan
+    let mut v: Vec<(String, Vec<IpNet>)> = plan
         .nodes
         .iter()
         .map(|n| {
@@ -42,7 +43,7 @@ pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<Ipv4Net>)> {
 }
 
 /// The prefixes `host` has a `proto bird` route to, among `blocks`.
-pub fn present(host: &Host, blocks: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> {
+pub fn present(host: &Host, blocks: &[IpNet]) -> Result<Vec<IpNet>, String> {
     let routes = host
         .nl()
         .routes()
@@ -52,7 +53,7 @@ pub fn present(host: &Host, blocks: &[Ipv4Net]) -> Result<Vec<Ipv4Net>, String> 
         .filter(|b| {
             routes
                 .iter()
-                .any(|r| r.proto == RouteProto::Bird && r.dst == (**b).into())
+                .any(|r| r.proto == RouteProto::Bird && r.dst == **b)
         })
         .copied()
         .collect())
@@ -72,12 +73,12 @@ pub fn bird_route_count(host: &Host) -> Result<usize, String> {
 /// Of `pending` (namespace, blocks), what is still missing.
 fn missing(
     hosts: &BTreeMap<String, Host>,
-    pending: Vec<(String, Vec<Ipv4Net>)>,
-) -> Result<Vec<(String, Vec<Ipv4Net>)>, String> {
+    pending: Vec<(String, Vec<IpNet>)>,
+) -> Result<Vec<(String, Vec<IpNet>)>, String> {
     let mut still = Vec::new();
     for (netns, blocks) in pending {
         let have = present(&hosts[&netns], &blocks)?;
-        let gone: Vec<Ipv4Net> = blocks.into_iter().filter(|b| !have.contains(b)).collect();
+        let gone: Vec<IpNet> = blocks.into_iter().filter(|b| !have.contains(b)).collect();
         if !gone.is_empty() {
             still.push((netns, gone));
         }
@@ -85,7 +86,7 @@ fn missing(
     Ok(still)
 }
 
-fn describe(still: &[(String, Vec<Ipv4Net>)]) -> String {
+fn describe(still: &[(String, Vec<IpNet>)]) -> String {
     let total: usize = still.iter().map(|(_, m)| m.len()).sum();
     let (netns, gone) = &still[0];
     format!(
@@ -152,24 +153,26 @@ pub fn wait_converged(
     let (Some(first), Some(last)) = (plan.pods.first(), plan.pods.last()) else {
         return Ok(since.elapsed());
     };
-    loop {
-        let answer = icmp_echo(&hosts[&last.netns], first.ip.addr().into());
-        if answer.ok() {
-            return Ok(since.elapsed());
+    // Every family: its routes are in place, and its own path must carry a packet too.
+    for to in plan.pod_addrs(first) {
+        loop {
+            let answer = icmp_echo(&hosts[&last.netns], to);
+            if answer.ok() {
+                break;
+            }
+            if harness::signals::interrupted() {
+                return Err("interrupted".into());
+            }
+            if since.elapsed() >= limit {
+                return Err(format!(
+                    "every route is in place but {} -> {} ({to}) got: {answer}",
+                    last.role, first.role
+                ));
+            }
+            std::thread::sleep(POLL);
         }
-        if harness::signals::interrupted() {
-            return Err("interrupted".into());
-        }
-        if since.elapsed() >= limit {
-            return Err(format!(
-                "every route is in place but {} -> {} ({}) got: {answer}",
-                last.role,
-                first.role,
-                first.ip.addr()
-            ));
-        }
-        std::thread::sleep(POLL);
     }
+    Ok(since.elapsed())
 }
 
 /// The namespaces (among the speakers other than `except`) that still have a `proto bird`
@@ -178,14 +181,14 @@ pub fn holders(
     plan: &Plan,
     announce: Announce,
     hosts: &BTreeMap<String, Host>,
-    prefixes: &[Ipv4Net],
+    prefixes: &[IpNet],
     except: &str,
 ) -> Vec<String> {
     targets(plan, announce)
         .into_iter()
         .filter(|(netns, _)| netns != except)
         .filter_map(|(netns, learns)| {
-            let mine: Vec<Ipv4Net> = prefixes
+            let mine: Vec<IpNet> = prefixes
                 .iter()
                 .filter(|p| learns.contains(p))
                 .copied()

@@ -43,6 +43,23 @@ pub enum BgpError {
         log: String,
     },
 
+    /// A speaker's IPv6 address stayed in duplicate address detection, or failed it: its
+    /// IPv6 sessions could not bind to it.
+    #[error(
+        "BIRD on {speaker} ({netns}) cannot open its IPv6 sessions: {addresses} (waited up to \
+         {waited_s} s); a dadfailed address has a duplicate on its link"
+    )]
+    AddressNotUsable {
+        /// The speaker.
+        speaker: String,
+        /// Its namespace.
+        netns: String,
+        /// The addresses and their state (`fd00:10:168::1/64 tentative`).
+        addresses: String,
+        /// How long setup waited.
+        waited_s: u64,
+    },
+
     /// `birdc` could not talk to a BIRD.
     #[error(
         "birdc -s {socket} (BIRD on {speaker}): {message}; BIRD answers there once it runs \
@@ -94,11 +111,13 @@ impl From<BgpError> for HarnessError {
                 netns: netns.clone(),
                 message: e.to_string(),
             },
-            BgpError::Host { ref netns, .. } => HarnessError::Process {
-                what: "bird".into(),
-                netns: netns.clone(),
-                message: e.to_string(),
-            },
+            BgpError::Host { ref netns, .. } | BgpError::AddressNotUsable { ref netns, .. } => {
+                HarnessError::Process {
+                    what: "bird".into(),
+                    netns: netns.clone(),
+                    message: e.to_string(),
+                }
+            }
             BgpError::Io { path, source } => HarnessError::io(path.display().to_string(), source),
             other => HarnessError::Process {
                 what: "bird".into(),

@@ -1,43 +1,52 @@
-//! What the bgp backend promises: the article's Calico tables (a /32 per local pod, one
-//! `proto bird` route per remote pod block, or per remote pod with `--bgp-announce pod`,
-//! with the right next hop), forwarding on in every node, the pods' routes via 169.254.1.1
-//! answered by proxy ARP (on, without delay, on each pod's host end), no bridge and no
-//! tunnel, pod IPs on the wire at the full underlay MTU, and every pod reaching every pod
-//! and its node.
+//! What the bgp backend promises, per family of the run: the article's Calico tables (a /32
+//! and a /128 per local pod, one `proto bird` route per remote pod block, or per remote pod
+//! with `--bgp-announce pod`, with the right next hop of the family), forwarding on in every
+//! node, the pods' routes via 169.254.1.1 answered by proxy ARP (on, without delay, on each
+//! pod's host end) and via the host end's link-local `fe80::ecee:eeff:feee:eeee`, no bridge
+//! and no tunnel, pod IPs on the wire at the full underlay MTU, and every pod reaching every
+//! pod and its node.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use cni_runtime::wiring::PodWiring;
 use harness::backend::{
     DeviceMtu, DeviceSet, Expectations, IsolationExpect, NeighbourExpect, Wire,
 };
 use harness::netlink::{RouteProto, RouteScope, RouteSpec};
-use harness::topology::{NodePlan, Plan};
+use harness::topology::{Family, NodePlan, Plan};
 use harness::underlay::{self, NODE_DEV};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 
 use crate::announce::{announced, Announce};
-use crate::peering::node_ip;
-use crate::pods::{self, cali_name, pod_ip, POD_DEV};
+use crate::peering::node_addr;
+use crate::pods::{self, cali_name, POD_DEV};
 
-/// The next hop `node` uses for what `remote` announces (its pod block, or its pods' /32s):
-/// the remote node itself when both share a segment (BGP keeps the originator's next hop
-/// inside an AS), otherwise the border router on the node's own segment (eBGP set it to
-/// itself).
-pub fn next_hop(node: &NodePlan, remote: &NodePlan) -> Ipv4Addr {
+/// The next hop `node` uses for what `remote` announces of `family` (its pod block, or its
+/// pods' host routes): the remote node itself when both share a segment (BGP keeps the
+/// originator's next hop inside an AS), otherwise the border router on the node's own
+/// segment (eBGP set it to itself). Each family's session carries its own next hop, an
+/// address of the family.
+pub fn next_hop(plan: &Plan, node: &NodePlan, remote: &NodePlan, family: Family) -> IpAddr {
     if node.segment == remote.segment {
-        node_ip(remote)
+        node_addr(plan, remote, family)
     } else {
-        node.underlay_gateway
-            .expect("nodes on different segments are on an l3 underlay")
+        let gw = match family {
+            Family::V4 => node.underlay_gateway.map(IpAddr::from),
+            Family::V6 => node.underlay_gateway6.map(IpAddr::from),
+        };
+        gw.expect("nodes on different segments are on an l3 underlay")
     }
 }
 
+fn family_of(net: &IpNet) -> Family {
+    Family::of(net.addr())
+}
+
 /// A BGP-learned route as BIRD installs it (proto bird, through a gateway).
-pub fn bird_route(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
+pub fn bird_route(dst: IpNet, via: IpAddr, dev: &str) -> RouteSpec {
     RouteSpec {
-        dst: dst.into(),
-        via: Some(via.into()),
+        dst,
+        via: Some(via),
         dev: dev.into(),
         proto: RouteProto::Bird,
         scope: RouteScope::Universe,
@@ -47,16 +56,17 @@ pub fn bird_route(dst: Ipv4Net, via: Ipv4Addr, dev: &str) -> RouteSpec {
 }
 
 /// The routes BGP must install on `node`: one per prefix every other node announces (its
-/// pod block, or each of its pods' /32s), through [`next_hop`]; none to a remote block in
-/// pod mode, where blocks are not announced.
+/// pod block of each family, or each of its pods' /32s and /128s), through [`next_hop`];
+/// none to a remote block in pod mode, where blocks are not announced.
 pub fn learned_routes(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<RouteSpec> {
     plan.nodes
         .iter()
         .filter(|r| r.index != node.index)
         .flat_map(|r| {
-            announced(plan, announce, r)
-                .into_iter()
-                .map(move |dst| bird_route(dst, next_hop(node, r), NODE_DEV))
+            announced(plan, announce, r).into_iter().map(move |dst| {
+                let via = next_hop(plan, node, r, family_of(&dst));
+                bird_route(dst, via, NODE_DEV)
+            })
         })
         .collect()
 }
@@ -70,9 +80,13 @@ pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
     plan.nodes
         .iter()
         .flat_map(|n| {
-            announced(plan, announce, n)
-                .into_iter()
-                .map(move |dst| bird_route(dst, node_ip(n), &rt.segments[n.segment].0))
+            announced(plan, announce, n).into_iter().map(move |dst| {
+                bird_route(
+                    dst,
+                    node_addr(plan, n, family_of(&dst)),
+                    &rt.segments[n.segment].0,
+                )
+            })
         })
         .collect()
 }
@@ -82,8 +96,10 @@ pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
 pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = wiring.pod_expectations(plan, || calico_pods(plan));
-    // Whoever wires the pods, setup turns forwarding on in every node.
-    e.add_node_forwarding(plan);
+    // Whoever wires the pods, setup turns forwarding on in every node, per family.
+    for node in &plan.nodes {
+        e.add_sysctls(&node.netns, pods::node_sysctls(plan));
+    }
     for node in &plan.nodes {
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
         e.add_routes(&node.netns, learned_routes(plan, announce, node));
@@ -92,14 +108,15 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
         e.add_routes(&rt.netns, router_routes(plan, announce));
     }
     e.add_full_matrix(plan);
-    // The planner's pod gateway (.1 of the block) is a bridge address other backends put on
-    // the node; Calico has none, so a pod reaches its node at the node's own address.
+    // The planner's pod gateway (.1, ::1 of the block) is a bridge address other backends
+    // put on the node; Calico has none, so a pod reaches its node at the node's own address
+    // of the probe's family.
     for probe in &mut e.reachability {
         if probe.path != "pod-node" {
             continue;
         }
         if let Some(node) = plan.nodes.iter().find(|n| n.netns == probe.to_netns) {
-            probe.to_ip = node_ip(node).into();
+            probe.to_ip = node_addr(plan, node, Family::of(probe.to_ip));
         }
     }
     // Pod packets cross between every pair of nodes (the matrix): the underlay learns every
@@ -140,8 +157,10 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
 }
 
 /// What cnbench's own Calico-style wiring promises of the pods: per node one cali veth and
-/// a /32 route per local pod; per pod its routes via 169.254.1.1, answered by proxy ARP (on,
-/// without delay, on its host end), and its node's entry for it; separate port spaces.
+/// a /32 and a /128 route per local pod; per pod its routes via 169.254.1.1, answered by
+/// proxy ARP (on, without delay, on its host end), and via `fe80::ecee:eeff:feee:eeee`, the
+/// host end's own link-local address (no DAD on either end, proxy NDP on as Calico sets it);
+/// the pod's entries for its gateways and its node's entries for it; separate port spaces.
 /// Made from the plan, so a pod added later (churn, `PodLifecycle`) is declared with it.
 fn calico_pods(plan: &Plan) -> Expectations {
     let mut e = Expectations::default();
@@ -160,7 +179,7 @@ fn calico_pods(plan: &Plan) -> Expectations {
         });
         e.add_routes(
             &node.netns,
-            local.iter().map(|p| pods::node_pod_route(run, p)),
+            local.iter().flat_map(|p| pods::node_pod_routes(plan, p)),
         );
         for p in &local {
             e.mtus.push(DeviceMtu {
@@ -177,29 +196,39 @@ fn calico_pods(plan: &Plan) -> Expectations {
             netns: pod.netns.clone(),
             devices: vec![(POD_DEV.into(), "veth".into())],
         });
-        e.add_routes(&pod.netns, pods::pod_routes());
-        e.add_sysctls(&node.netns, pods::pod_sysctls(run, pod));
+        e.add_routes(&pod.netns, pods::pod_routes(plan, pod));
+        e.add_sysctls(&node.netns, pods::pod_sysctls(plan, pod));
+        let own = pods::pod_own_sysctls(plan);
+        if !own.is_empty() {
+            e.add_sysctls(&pod.netns, own);
+        }
         e.mtus.push(DeviceMtu {
             netns: pod.netns.clone(),
             dev: POD_DEV.into(),
             mtu_bytes: mtu,
         });
-        // Proxy ARP: the pod's entry for its gateway holds the host end's MAC.
-        e.neighbours.push(NeighbourExpect {
-            netns: pod.netns.clone(),
-            dev: POD_DEV.into(),
-            ip: pods::GATEWAY.into(),
-            owner_netns: node.netns.clone(),
-            owner_dev: cali.clone(),
-        });
-        // And the node resolved the pod on its cali device.
-        e.neighbours.push(NeighbourExpect {
-            netns: node.netns.clone(),
-            dev: cali,
-            ip: pod_ip(pod).addr().into(),
-            owner_netns: pod.netns.clone(),
-            owner_dev: POD_DEV.into(),
-        });
+        for family in plan.families() {
+            let Some(net) = pods::pod_host_net(plan, pod, family) else {
+                continue;
+            };
+            // The pod's entry for its gateway holds the host end's MAC: answered by proxy
+            // ARP (IPv4), by the host end's own NDP (IPv6).
+            e.neighbours.push(NeighbourExpect {
+                netns: pod.netns.clone(),
+                dev: POD_DEV.into(),
+                ip: pods::gateway(family),
+                owner_netns: node.netns.clone(),
+                owner_dev: cali.clone(),
+            });
+            // And the node resolved the pod on its cali device.
+            e.neighbours.push(NeighbourExpect {
+                netns: node.netns.clone(),
+                dev: cali.clone(),
+                ip: net.addr(),
+                owner_netns: pod.netns.clone(),
+                owner_dev: POD_DEV.into(),
+            });
+        }
     }
     if let [a, b, ..] = plan.pods.as_slice() {
         e.isolation.push(IsolationExpect {

@@ -8,6 +8,13 @@
 //! kernel (`proto bird`): a full mesh (`--bgp-topology mesh`) or route reflectors (`rr`). On an
 //! l3 underlay the router between the segments runs BIRD too, as the article's border router,
 //! so pod routes cross the segments without encapsulation.
+//!
+//! With `--ip-family ipv6` or `dual` each pod also has a /128 from its node's IPv6 block and a
+//! default route via `fe80::ecee:eeff:feee:eeee`, the link-local address the host end's MAC
+//! `ee:ee:ee:ee:ee:ee` gives it, as Calico's CNI plugin wires it; the node has a `/128 dev
+//! caliX` route per pod, and every BIRD runs an IPv6 session next to the IPv4 one with each
+//! peer, between their IPv6 underlay addresses, announcing and learning the IPv6 blocks (or
+//! pods' /128s).
 
 mod announce;
 mod bird;
@@ -62,7 +69,7 @@ pub const ANNOUNCE_OPTION: OptionDecl = OptionDecl {
         ("block", "the node's pod block: one route per node"),
         (
             "pod",
-            "a /32 per pod, learned from the node's kernel as the pod comes and goes",
+            "a /32 (and /128) per pod, learned from the node's kernel as the pod comes and goes",
         ),
     ],
     value_name: "VALUE",
@@ -108,7 +115,7 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &OPTIONS,
     faults: &[BIRD_RESTART],
-    ipv6: harness::backend::Ipv6Support::NotYet,
+    ipv6: harness::backend::Ipv6Support::Yes,
 };
 
 /// The node's BIRD stopped, then started again: its peers withdraw its block, and BGP must
@@ -125,6 +132,10 @@ pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 
 /// How long every BIRD gets to load its configuration and open its control socket.
 const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// How long the speakers' IPv6 underlay addresses may stay tentative before BIRD starts:
+/// duplicate address detection takes a second or two (one probe after a random delay).
+const ADDRESS_WAIT: Duration = Duration::from_secs(10);
 
 /// Makes the backend from its options (`--bgp-topology mesh|rr`, default mesh;
 /// `--bgp-announce block|pod`, default block; `--pod-wiring`, default cnbench's own
@@ -151,6 +162,12 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
             "--bgp-announce pod needs cnbench's own pod wiring (BIRD learns the pods' /32 dev cali* routes): use --pod-wiring builtin"
                 .into(),
         );
+    }
+    if chain && plan.ip_family().has_v6() {
+        return Err(format!(
+            "--ip-family {}: cnbench runs a CNI chain's pods on IPv4 only (its cni backend does not run IPv6 yet): use --pod-wiring builtin or --ip-family ipv4",
+            plan.ip_family()
+        ));
     }
     let wired =
         Wired::from_options(options, plan, plan.spec.mtu, &INFO).map_err(|e| e.to_string())?;
@@ -213,7 +230,7 @@ impl Bgp {
             .pods
             .wire_node(ctx, node, || pods::wire_node(ctx, node))?;
         if let PodWiring::Cni(_) = self.wired.pods {
-            SysctlExpect::write(ctx.host(&node.netns), &[SysctlExpect::ip_forward()])?;
+            SysctlExpect::write(ctx.host(&node.netns), &pods::node_sysctls(ctx.plan))?;
             if let Some(r) = pods::node_gateway_route(ctx.plan) {
                 ctx.host(&node.netns).nl().replace_route(&r)?;
             }
@@ -318,6 +335,7 @@ impl Backend for Bgp {
         for &s in &speakers {
             bird::write_config(ctx, self.topology, self.announce, s)?;
         }
+        bird::wait_addresses_usable(ctx, &speakers, ADDRESS_WAIT)?;
         let started = Instant::now();
         *self.lock() = Progress {
             bird_started: Some(started),
@@ -347,6 +365,7 @@ impl Backend for Bgp {
         neighbours::preresolve(ctx)?;
         let speaker = Speaker::Node(node.index);
         bird::write_config(ctx, self.topology, self.announce, speaker)?;
+        bird::wait_addresses_usable(ctx, &[speaker], ADDRESS_WAIT)?;
         start_bird(ctx, speaker)
     }
 

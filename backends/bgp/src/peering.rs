@@ -10,12 +10,17 @@
 //! eBGP is what makes the router useful: it rewrites the next hop to itself on the way to the
 //! other segment (the original next hop is not on that segment, so no route could use it),
 //! and the AS path stops a segment's own blocks from coming back to it.
+//!
+//! Each family of the run has its own session between two peers, between their addresses of
+//! that family, carrying that family's routes only (Calico's BIRD and BIRD6 did the same):
+//! every next hop is then an address of the session's own family, as the kernel route
+//! needs it, with no extended next hop (RFC 8950) or IPv4-mapped next hop to configure.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
-use harness::topology::{NodePlan, Plan};
+use harness::topology::{Family, NodePlan, Plan};
 
 use crate::error::BgpError;
 
@@ -98,7 +103,10 @@ impl Speaker {
         }
     }
 
-    /// Its BGP router id: the node's underlay IP, or the router's first address.
+    /// Its BGP router id: the node's IPv4 underlay IP, or the router's first IPv4 address.
+    /// A router id is a 32-bit number that need not be an address of the speaker (RFC 6286):
+    /// an ipv6 run plans its IPv4 addresses without configuring them, and they stay unique
+    /// ids.
     pub fn router_id(self, plan: &Plan) -> Ipv4Addr {
         match self {
             Speaker::Node(n) => node_ip(&plan.nodes[n as usize]),
@@ -205,16 +213,63 @@ pub fn peers_of(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> Vec<Spe
         .collect()
 }
 
-/// The address `speaker` uses towards `peer` (its own end of the session), and the peer's.
-/// Nodes have one address; the router uses its address on the peer's segment.
-pub fn session_addresses(plan: &Plan, speaker: Speaker, peer: Speaker) -> (Ipv4Addr, Ipv4Addr) {
+/// The address `speaker` uses towards `peer` in its session of `family` (its own end of the
+/// session), and the peer's. Nodes have one address per family; the router uses its address
+/// on the peer's segment.
+pub fn session_addresses(
+    plan: &Plan,
+    speaker: Speaker,
+    peer: Speaker,
+    family: Family,
+) -> (IpAddr, IpAddr) {
     let addr = |s: Speaker, other: Speaker| match (s, other) {
-        (Speaker::Node(n), _) => node_ip(&plan.nodes[n as usize]),
-        (Speaker::Router, Speaker::Node(m)) => router(plan).segments
-            [plan.nodes[m as usize].segment]
-            .1
-            .addr(),
+        (Speaker::Node(n), _) => node_addr(plan, &plan.nodes[n as usize], family),
+        (Speaker::Router, Speaker::Node(m)) => {
+            router_addr(plan, plan.nodes[m as usize].segment, family)
+        }
         (Speaker::Router, Speaker::Router) => unreachable!("the router does not peer with itself"),
     };
     (addr(speaker, peer), addr(peer, speaker))
+}
+
+/// A node's underlay address of `family` (every node of a bgp plan has one per family of
+/// the run: validate refuses plans without an underlay).
+pub fn node_addr(plan: &Plan, node: &NodePlan, family: Family) -> IpAddr {
+    plan.node_ip(node, family)
+        .unwrap_or_else(|| panic!("bgp plans give every node an underlay {family} address"))
+}
+
+/// The router's address of `family` on segment `segment`.
+pub fn router_addr(plan: &Plan, segment: usize, family: Family) -> IpAddr {
+    let rt = router(plan);
+    match family {
+        Family::V4 => rt.segments[segment].1.addr().into(),
+        Family::V6 => rt.segments6[segment].addr().into(),
+    }
+}
+
+/// The name of the BGP protocol a speaker runs for its session of `family` with `peer`:
+/// `peer_n1` (IPv4, as before IPv6 existed), `peer6_n1` (IPv6).
+pub fn protocol_name(plan: &Plan, peer: Speaker, family: Family) -> String {
+    match family {
+        Family::V4 => format!("peer_{}", peer.role(plan)),
+        Family::V6 => format!("peer6_{}", peer.role(plan)),
+    }
+}
+
+/// The BGP protocols `speaker` runs: one per peer and family of the run, in session order.
+pub fn protocols_of(
+    plan: &Plan,
+    topology: BgpTopology,
+    speaker: Speaker,
+) -> Vec<(Speaker, Family)> {
+    peers_of(plan, topology, speaker)
+        .into_iter()
+        .flat_map(|p| plan.families().into_iter().map(move |f| (p, f)))
+        .collect()
+}
+
+/// Every BGP session of the plan, counting one per family of the run between two peers.
+pub fn session_count(plan: &Plan, topology: BgpTopology) -> usize {
+    sessions(plan, topology).len() * plan.families().len()
 }

@@ -15,7 +15,7 @@ use reports::ScalePoint;
 
 use crate::bird;
 use crate::converge;
-use crate::peering::{peers_of, Speaker};
+use crate::peering::{protocols_of, Speaker};
 use crate::Bgp;
 
 /// At most this long, after convergence, for the last sessions to come up.
@@ -57,7 +57,7 @@ impl ControlPlaneScale for Bgp {
         // topology.
         let want: Vec<u64> = Speaker::all(plan)
             .into_iter()
-            .map(|s| peers_of(plan, self.topology(), s).len() as u64)
+            .map(|s| protocols_of(plan, self.topology(), s).len() as u64)
             .collect();
         let deadline = Instant::now() + SESSION_WAIT.min(timeout.saturating_sub(started.elapsed()));
         let mut counts = Vec::new();

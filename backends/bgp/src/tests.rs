@@ -452,7 +452,7 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     assert_eq!(
         targets[0].1,
         [
-            "10.20.1.2/32".parse::<ipnet::Ipv4Net>().unwrap(),
+            "10.20.1.2/32".parse::<ipnet::IpNet>().unwrap(),
             "10.20.2.2/32".parse().unwrap()
         ]
     );
@@ -460,7 +460,7 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     assert_eq!(
         converge::targets(&p, Announce::Block)[0].1,
         [
-            "10.20.1.0/24".parse::<ipnet::Ipv4Net>().unwrap(),
+            "10.20.1.0/24".parse::<ipnet::IpNet>().unwrap(),
             "10.20.2.0/24".parse().unwrap()
         ]
     );
@@ -532,7 +532,7 @@ fn declares_forwarding_and_each_pods_proxy_arp_as_wire_pod_sets_them() {
     assert_eq!(n0, want);
     // Exactly what `wire_pod` writes, from the same function.
     for pod in [&p.pods[0], &p.pods[added]] {
-        for s in pods::pod_sysctls("t1", pod) {
+        for s in pods::pod_sysctls(&p, pod) {
             assert!(e.sysctls["cnb-t1-n0"].contains(&s), "{s}");
         }
     }
@@ -580,4 +580,365 @@ fn a_cni_chains_pods_declare_only_the_nodes_forwarding() {
         );
     }
     assert_eq!(e.sysctls.len(), 2);
+}
+
+fn plan_of(nodes: u32, pods: u32, underlay: Underlay, family: harness::topology::IpFamily) -> Plan {
+    let request = TopologyRequest {
+        nodes: Some(nodes),
+        pods_per_node: Some(pods),
+        underlay: Some(underlay),
+        ip_family: family,
+        ..Default::default()
+    };
+    let plan = INFO.plan(&request, "t1".into()).unwrap();
+    validate_plan(&plan).unwrap();
+    plan
+}
+
+fn sysctls_of(e: &Expectations, netns: &str) -> Vec<String> {
+    let mut v: Vec<String> = e.sysctls[netns].iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_ipv6_gateway_is_the_host_ends_own_link_local_address() {
+    // Modified EUI-64 (RFC 4291 appendix A): the MAC split by ff:fe, the universal/local bit
+    // (0x02 of the first octet) flipped, under fe80::/64. The kernel makes exactly this
+    // address on a link with that MAC (addr_gen_mode eui64, a new namespace's default).
+    let m = pods::HOST_MAC;
+    let iid = [m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]];
+    let mut octets = [0u8; 16];
+    octets[..2].copy_from_slice(&[0xfe, 0x80]);
+    octets[8..].copy_from_slice(&iid);
+    assert_eq!(std::net::Ipv6Addr::from(octets), pods::GATEWAY6);
+    assert_eq!(pods::GATEWAY6.to_string(), "fe80::ecee:eeff:feee:eeee");
+}
+
+#[test]
+fn dual_stack_declares_each_familys_calico_tables() {
+    use harness::topology::IpFamily;
+    let p = plan_of(2, 2, Underlay::L2, IpFamily::Dual);
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    let c0 = cali_name("t1", &p.pods[0]);
+    let c1 = cali_name("t1", &p.pods[1]);
+    // The IPv4 table as before, and per pod a /128 on its cali device (no scope: the kernel
+    // keeps none for IPv6), the remote IPv6 block via the peer's IPv6 address.
+    let mut want = vec![
+        format!("10.20.0.2/32 dev {c0} scope link"),
+        format!("10.20.0.3/32 dev {c1} scope link"),
+        "10.20.1.0/24 via 10.168.0.2 dev eth0 proto bird".to_string(),
+        "169.254.1.1/32 dev eth0 scope link".to_string(),
+        format!("fd00:10:20::2/128 dev {c0}"),
+        format!("fd00:10:20::3/128 dev {c1}"),
+        "fd00:10:20:1::/64 via fd00:10:168::2 dev eth0 proto bird".to_string(),
+    ];
+    want.sort();
+    assert_eq!(shown(&e, "cnb-t1-n0"), want);
+    // The pod: its /128's own kernel route, the default via the host end's link-local.
+    assert_eq!(
+        shown(&e, "cnb-t1-n0p0"),
+        [
+            "169.254.1.1/32 dev eth0 scope link",
+            "default via 169.254.1.1 dev eth0",
+            "default via fe80::ecee:eeff:feee:eeee dev eth0",
+            "fd00:10:20::2/128 dev eth0 proto kernel",
+        ]
+    );
+    // Each gateway's entry holds the host end's MAC; the node resolved both pod addresses.
+    for ip in [std::net::IpAddr::from(GATEWAY), pods::GATEWAY6.into()] {
+        assert!(
+            e.neighbours.iter().any(|n| n.netns == "cnb-t1-n0p0"
+                && n.ip == ip
+                && n.owner_netns == "cnb-t1-n0"
+                && n.owner_dev == c0),
+            "{ip}"
+        );
+    }
+    for ip in ["10.20.0.2", "fd00:10:20::2"] {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        assert!(e
+            .neighbours
+            .iter()
+            .any(|n| n.netns == "cnb-t1-n0" && n.dev == c0 && n.ip == ip));
+    }
+    // Forwarding per family; proxy ARP without delay, and no DAD with proxy NDP, per pod.
+    assert_eq!(
+        sysctls_of(&e, "cnb-t1-n0"),
+        [
+            format!("net.ipv4.conf.{c0}.proxy_arp=1"),
+            format!("net.ipv4.conf.{c1}.proxy_arp=1"),
+            "net.ipv4.ip_forward=1".to_string(),
+            format!("net.ipv4.neigh.{c0}.proxy_delay=0"),
+            format!("net.ipv4.neigh.{c1}.proxy_delay=0"),
+            "net.ipv6.conf.all.forwarding=1".to_string(),
+            format!("net.ipv6.conf.{c0}.accept_dad=0"),
+            format!("net.ipv6.conf.{c0}.proxy_ndp=1"),
+            format!("net.ipv6.conf.{c1}.accept_dad=0"),
+            format!("net.ipv6.conf.{c1}.proxy_ndp=1"),
+        ]
+    );
+    assert_eq!(
+        sysctls_of(&e, "cnb-t1-n0p0"),
+        ["net.ipv6.conf.eth0.accept_dad=0"]
+    );
+    // What `wire_pod` writes is what is declared: the same functions.
+    for pod in &p.pods {
+        let node = &p.nodes[pod.node as usize];
+        for s in pods::pod_sysctls(&p, pod) {
+            assert!(e.sysctls[&node.netns].contains(&s), "{s}");
+        }
+        for s in pods::pod_own_sysctls(&p) {
+            assert!(e.sysctls[&pod.netns].contains(&s), "{s}");
+        }
+    }
+    // Each pod reaches its node at the node's address of each family.
+    let to_node: Vec<String> = e
+        .reachability
+        .iter()
+        .filter(|r| r.path == "pod-node" && r.from == "n0p0")
+        .map(|r| r.to_ip.to_string())
+        .collect();
+    assert_eq!(to_node, ["10.168.0.1", "fd00:10:168::1"]);
+    // 4 pods: ICMP + TCP to 3 others at 2 addresses each, and a pod -> node probe per family.
+    assert_eq!(e.reachability.len(), 4 * 3 * 2 * 2 + 4 * 2);
+}
+
+#[test]
+fn ipv6_only_declares_no_ipv4_at_all() {
+    use harness::topology::IpFamily;
+    let p = plan_of(2, 1, Underlay::L2, IpFamily::Ipv6);
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    let c0 = cali_name("t1", &p.pods[0]);
+    // No proxy-ARP stand-in route, no IPv4 route, setting or neighbour anywhere.
+    assert_eq!(
+        shown(&e, "cnb-t1-n0"),
+        [
+            "fd00:10:20:1::/64 via fd00:10:168::2 dev eth0 proto bird".to_string(),
+            format!("fd00:10:20::2/128 dev {c0}"),
+        ]
+    );
+    assert_eq!(
+        sysctls_of(&e, "cnb-t1-n0"),
+        [
+            "net.ipv6.conf.all.forwarding=1".to_string(),
+            format!("net.ipv6.conf.{c0}.accept_dad=0"),
+            format!("net.ipv6.conf.{c0}.proxy_ndp=1"),
+        ]
+    );
+    assert!(
+        e.neighbours.iter().all(|n| n.ip.is_ipv6()),
+        "{:?}",
+        e.neighbours
+    );
+    assert!(e.reachability.iter().all(|r| r.to_ip.is_ipv6()));
+    assert!(pods::node_gateway_route(&p).is_none());
+    // Convergence waits for the IPv6 blocks.
+    assert_eq!(
+        converge::targets(&p, Announce::Block)[0].1,
+        ["fd00:10:20:1::/64".parse::<ipnet::IpNet>().unwrap()]
+    );
+}
+
+#[test]
+fn on_l3_ipv6_crosses_the_border_router_at_its_ipv6_address() {
+    use harness::topology::IpFamily;
+    let p = plan_of(3, 1, Underlay::L3, IpFamily::Dual);
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    let n0 = shown(&e, "cnb-t1-n0");
+    // n1 is behind the router (::1 of n0's segment), n2 shares n0's segment.
+    for r in [
+        "fd00:10:20:1::/64 via fd00:10:168:1::1 dev eth0 proto bird",
+        "fd00:10:20:2::/64 via fd00:10:168:1::3 dev eth0 proto bird",
+        "10.20.1.0/24 via 10.168.1.1 dev eth0 proto bird",
+    ] {
+        assert!(n0.contains(&r.to_string()), "{r}: {n0:?}");
+    }
+    let rt = shown(&e, "cnb-t1-rt");
+    assert_eq!(
+        rt,
+        [
+            "10.20.0.0/24 via 10.168.1.2 dev br1 proto bird",
+            "10.20.1.0/24 via 10.168.2.2 dev br2 proto bird",
+            "10.20.2.0/24 via 10.168.1.3 dev br1 proto bird",
+            "fd00:10:20:1::/64 via fd00:10:168:2::2 dev br2 proto bird",
+            "fd00:10:20:2::/64 via fd00:10:168:1::3 dev br1 proto bird",
+            "fd00:10:20::/64 via fd00:10:168:1::2 dev br1 proto bird",
+        ]
+    );
+    // Pod mode: a /128 per remote pod, through the same next hops; the router has each.
+    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let n0 = shown(&e, "cnb-t1-n0");
+    assert!(
+        n0.contains(&"fd00:10:20:1::2/128 via fd00:10:168:1::1 dev eth0 proto bird".to_string()),
+        "{n0:?}"
+    );
+    assert!(!n0.iter().any(|r| r.contains("::/64 via")), "{n0:?}");
+    assert!(shown(&e, "cnb-t1-rt")
+        .contains(&"fd00:10:20::2/128 via fd00:10:168:1::2 dev br1 proto bird".to_string()));
+}
+
+#[test]
+fn each_family_has_its_own_session_between_addresses_of_the_family() {
+    use harness::topology::IpFamily;
+    let log = std::path::Path::new("/tmp/x.log");
+    let dual = plan_of(4, 1, Underlay::L2, IpFamily::Dual);
+    let n0 = render_config(
+        &dual,
+        BgpTopology::Rr,
+        Announce::Block,
+        Speaker::Node(0),
+        log,
+    );
+    // The IPv4 part as before, and next to it the IPv6 kernel protocol, block and sessions.
+    assert!(n0.contains("router id 10.168.0.1;"), "{n0}");
+    assert!(n0.contains("route 10.20.0.0/24 blackhole;"), "{n0}");
+    assert!(
+        n0.contains("protocol static pod_block6 {\n  ipv6;\n  route fd00:10:20::/64 blackhole;\n}"),
+        "{n0}"
+    );
+    assert!(n0.contains("protocol kernel kernel6 {\n  ipv6 {"), "{n0}");
+    assert_eq!(n0.matches("protocol bgp peer_").count(), 3, "{n0}");
+    assert_eq!(n0.matches("protocol bgp peer6_").count(), 3, "{n0}");
+    assert!(
+        n0.contains(
+            "protocol bgp peer6_n3 {\n  local fd00:10:168::1 as 64512;\n  neighbor fd00:10:168::4 as 64512;\n  direct;\n  rr client;\n"
+        ),
+        "{n0}"
+    );
+    assert!(
+        n0.contains("  ipv6 { import all; export filter to_ibgp; };\n}"),
+        "{n0}"
+    );
+    // Two sessions per peer: the checks and the sweep count them so.
+    assert_eq!(
+        crate::peering::protocols_of(&dual, BgpTopology::Rr, Speaker::Node(0)).len(),
+        6
+    );
+    assert_eq!(crate::peering::session_count(&dual, BgpTopology::Rr), 10);
+    // ipv6 only: nothing of IPv4 but the router id (a 32-bit id, RFC 6286, not an address).
+    let v6 = plan_of(3, 1, Underlay::L3, IpFamily::Ipv6);
+    let n1 = render_config(&v6, BgpTopology::Mesh, Announce::Pod, Speaker::Node(1), log);
+    assert!(n1.contains("router id 10.168.2.2;"), "{n1}");
+    assert!(!n1.contains("ipv4"), "{n1}");
+    assert!(!n1.contains("protocol bgp peer_"), "{n1}");
+    assert!(
+        n1.contains("import where net ~ [fd00:10:20::/48{128,128}] && ifname ~ \"cali*\";"),
+        "{n1}"
+    );
+    assert!(
+        n1.contains("protocol bgp peer6_router {\n  local fd00:10:168:2::2 as 64513;\n  neighbor fd00:10:168:2::1 as 65000;\n"),
+        "{n1}"
+    );
+    assert!(n1.starts_with("# BIRD configuration of n1, bgp backend (mesh, a /128 per pod)"));
+    let rt = render_config(
+        &v6,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Router,
+        log,
+    );
+    assert!(
+        rt.contains(
+            "protocol kernel kernel6 {\n  ipv6 { import none; export where source = RTS_BGP; };\n}"
+        ),
+        "{rt}"
+    );
+    assert!(
+        rt.contains("protocol bgp peer6_n0 {\n  local fd00:10:168:1::1 as 65000;\n  neighbor fd00:10:168:1::2 as 64512;\n"),
+        "{rt}"
+    );
+    assert!(!rt.contains("ipv4"), "{rt}");
+    // BIRD accepts every one of them.
+    if harness::detect::find_binary("bird").is_none() {
+        eprintln!("bird not installed: configurations not parsed by BIRD");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-v6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let l3dual = plan_of(3, 1, Underlay::L3, IpFamily::Dual);
+    for plan in [&dual, &v6, &l3dual] {
+        for topo in [BgpTopology::Mesh, BgpTopology::Rr] {
+            for announce in [Announce::Block, Announce::Pod] {
+                for s in Speaker::all(plan) {
+                    let path = dir.join("bird.conf");
+                    let text = render_config(plan, topo, announce, s, &dir.join("log"));
+                    std::fs::write(&path, &text).unwrap();
+                    let out = std::process::Command::new("bird")
+                        .arg("-p")
+                        .arg("-c")
+                        .arg(&path)
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{s:?} {topo} {announce}: {}\n{text}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn announced_prefixes_are_per_family() {
+    use harness::topology::IpFamily;
+    let p = plan_of(2, 2, Underlay::L2, IpFamily::Dual);
+    let shown = |a: Announce| -> Vec<String> {
+        announced(&p, a, &p.nodes[1])
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        shown(Announce::Block),
+        ["10.20.1.0/24", "fd00:10:20:1::/64"]
+    );
+    assert_eq!(
+        shown(Announce::Pod),
+        [
+            "10.20.1.2/32",
+            "10.20.1.3/32",
+            "fd00:10:20:1::2/128",
+            "fd00:10:20:1::3/128"
+        ]
+    );
+}
+
+#[test]
+fn a_cni_chain_is_refused_with_ipv6_before_anything_is_made() {
+    use harness::topology::IpFamily;
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/cni/cbr0.conflist"
+    );
+    let cni = BackendOptions::new()
+        .with("pod-wiring", "cni")
+        .with("cni-conf", conf);
+    for family in [IpFamily::Ipv6, IpFamily::Dual] {
+        let p = plan_of(2, 1, Underlay::L2, family);
+        match make(&cni, &p) {
+            Err(e) => assert_eq!(
+                e,
+                format!("--ip-family {family}: cnbench runs a CNI chain's pods on IPv4 only (its cni backend does not run IPv6 yet): use --pod-wiring builtin or --ip-family ipv4")
+            ),
+            Ok(_) => panic!("a CNI chain on {family} was accepted"),
+        }
+        // cnbench's own wiring runs it.
+        assert!(make(&BackendOptions::new(), &p).is_ok());
+    }
 }
