@@ -418,3 +418,78 @@ fn churn_times_dual_stack_pods_by_their_ipv6_address() {
     assert!(median("reachable_p50_ns") >= median("wired_p50_ns"));
     assert_nothing_left(&id);
 }
+
+#[test]
+fn a_restarted_bgp_node_is_reached_again_over_an_ipv6_l3_underlay() {
+    // The restarted node keeps its eth0 MAC, as a rebooted machine keeps its NIC's: the
+    // router's NDP entry for its global address stays right (a router does not relearn it
+    // from a solicitation the node sends from its link-local address).
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-ipv6-bgp-restart-{}.json",
+        std::process::id()
+    ));
+    let o = run(&[
+        "fault",
+        "--backend",
+        "bgp",
+        "--ip-family",
+        "ipv6",
+        "--underlay",
+        "l3",
+        "--nodes",
+        "3",
+        "--fault",
+        "node-restart",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).expect("the result parses");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(
+        r.faults[0].outcome,
+        reports::FaultOutcome::Recovered,
+        "{:#?}",
+        r.faults[0]
+    );
+    assert_nothing_left(&id);
+}
+
+#[test]
+fn scale_carries_each_family_over_its_own_sessions() {
+    let point = |family: &str| {
+        let json = std::env::temp_dir().join(format!(
+            "cnbench-test-ipv6-scale-{family}-{}.json",
+            std::process::id()
+        ));
+        let o = run(&[
+            "scale",
+            "--backend",
+            "bgp",
+            "--bgp-topology",
+            "rr",
+            "--nodes",
+            "4",
+            "--ip-family",
+            family,
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        let r = reports::read_scale(&json).expect("the scale result parses");
+        let _ = std::fs::remove_file(&json);
+        assert_eq!(r.ip_family, family);
+        let p = r.points[0].clone();
+        assert!(p.converged, "{p:#?}");
+        p
+    };
+    let (v4, dual) = (point("ipv4"), point("dual"));
+    // Dual-stack: one session per peer and family, and each family's routes.
+    assert_eq!(dual.sessions_total, v4.sessions_total.map(|s| 2 * s));
+    assert_eq!(
+        dual.routes_per_node_min,
+        v4.routes_per_node_min.map(|r| 2 * r)
+    );
+}

@@ -13,15 +13,16 @@ use reports::ScalePoint;
 use crate::backend::{Backend, ControlPlaneScale};
 use crate::run::{Launch, Topology};
 use crate::state::{Mode, RunState};
-use crate::topology::{new_run_id, TopologyRequest, Underlay};
+use crate::topology::{new_run_id, IpFamily, TopologyRequest, Underlay};
 
 /// One point: `backend` (made for the sweep, with the option value `variant` in effect) at
-/// `nodes` nodes on `underlay`; convergence is awaited up to `timeout`.
+/// `nodes` nodes on `underlay` with the IP families `family`; convergence is awaited up to
+/// `timeout`.
 pub fn point(
     backend: &dyn Backend,
     variant: &str,
     nodes: u32,
-    underlay: Underlay,
+    (underlay, family): (Underlay, IpFamily),
     timeout: Duration,
     exe: &Path,
 ) -> ScalePoint {
@@ -41,6 +42,7 @@ pub fn point(
         nodes: Some(nodes),
         pods_per_node: Some(1),
         underlay: Some(underlay),
+        ip_family: family,
         ..Default::default()
     };
     let plan = match backend

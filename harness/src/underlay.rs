@@ -89,6 +89,7 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
     if hub.same_machine(h) {
         hub.nl()
             .create_veth(&node.switch_port, NODE_DEV, Some(h.as_peer()), mtu)?;
+        h.nl().set_mac(NODE_DEV, plan.node_mac(node.index))?;
     } else {
         // A VM node: its NIC is `eth0` in the VM and the tap QEMU made, named after the
         // port, in the hub. Only the MTU is ours to set.

@@ -34,7 +34,8 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 ///   `plugin_calls`; the check outcome `not_applicable`.
 /// - 7: `churn` (`cnbench churn`), and the `churn` workload's samples; a scale result's
 ///   `backend_options`.
-/// - 8: `parameters.ip_family` (absent: `ipv4`), `parameters.segment_mtu_bytes`.
+/// - 8: `parameters.ip_family` (absent: `ipv4`), `parameters.segment_mtu_bytes`; a scale
+///   result's `ip_family`.
 pub const SCHEMA_VERSION: u32 = 8;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
@@ -317,7 +318,7 @@ pub struct Parameters {
     pub segment_mtu_bytes: Option<u32>,
     /// The run's IP families: `ipv4`, `ipv6` or `dual` (`--ip-family`). Files before schema
     /// version 8 have none: they are `ipv4`. Added in schema version 8.
-    #[serde(default = "ipv4")]
+    #[serde(default = "ipv4_family")]
     pub ip_family: String,
     /// Changes made inside the run's namespaces before the measurement (`--tweak`:
     /// `sysctl:KEY=VALUE`, `nft-rules:N`, `rate:BITS`, `extra-hop`); empty for none.
@@ -325,7 +326,8 @@ pub struct Parameters {
     pub tweaks: Vec<String>,
 }
 
-fn ipv4() -> String {
+/// The family of a result written before schema version 8.
+pub(crate) fn ipv4_family() -> String {
     "ipv4".into()
 }
 

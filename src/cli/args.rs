@@ -433,6 +433,9 @@ pub struct ScaleArgs {
     /// Underlay of the nodes.
     #[arg(long, value_enum, default_value_t = UnderlayArg::L2)]
     pub underlay: UnderlayArg,
+    /// Which IP families the nodes' control plane carries (bgp: a session per family).
+    #[arg(long, value_enum, default_value_t = IpFamilyArg::Ipv4)]
+    pub ip_family: IpFamilyArg,
     /// Give up on convergence after this many seconds.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,

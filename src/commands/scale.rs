@@ -31,6 +31,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
         nodes: Some(n),
         pods_per_node: Some(1),
         underlay: Some(underlay),
+        ip_family: args.ip_family.into(),
         ..Default::default()
     };
     // The options every point has, and the one the control plane sweeps.
@@ -101,6 +102,9 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     let mut writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
+    result.ip_family = harness::topology::IpFamily::from(args.ip_family)
+        .as_str()
+        .to_string();
     // What every point had (a pod-mode sweep must not read as a block-mode one).
     result.backend_options = probe
         .options()
@@ -128,7 +132,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             backend.as_ref(),
             variant,
             *n,
-            underlay,
+            (underlay, args.ip_family.into()),
             Duration::from_secs_f64(args.timeout),
             &exe,
         );

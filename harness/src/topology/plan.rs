@@ -511,6 +511,22 @@ impl Plan {
         }
     }
 
+    /// The MAC of node `index`'s underlay device, locally administered and the same every
+    /// time the node is made: a machine keeps its NIC's address across a reboot, and its
+    /// peers' neighbour entries for it stay right (an IPv6 router does not relearn a global
+    /// address's MAC from a neighbour solicitation sent from the link-local one).
+    pub fn node_mac(&self, index: u32) -> [u8; 6] {
+        let id = u32::from_str_radix(&self.spec.run_id, 36).unwrap_or(0);
+        [
+            0x02,
+            0xce,
+            (id >> 16) as u8,
+            (id >> 8) as u8,
+            id as u8,
+            index as u8,
+        ]
+    }
+
     /// A locally administered MAC for a bridge of this run, so bridge MACs never change as
     /// ports come and go (a bridge without one takes its lowest port MAC).
     pub fn bridge_mac(&self, ordinal: u8) -> [u8; 6] {
