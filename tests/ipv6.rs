@@ -22,6 +22,25 @@ fn inside(netns: &str, args: &[&str]) {
     assert!(st.success(), "ip netns exec {netns} {args:?}");
 }
 
+/// `cnbench <args> --json F` (a fault or churn run): asserts exit 0 and that nothing of the
+/// run is left; returns the result.
+fn run_json(tag: &str, args: &[&str]) -> reports::RunResult {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-ipv6-{tag}-{}.json",
+        std::process::id()
+    ));
+    let mut all = args.to_vec();
+    all.extend(["--json", json.to_str().unwrap()]);
+    let o = run(&all);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).expect("the result parses");
+    let _ = std::fs::remove_file(&json);
+    assert_nothing_left(&id);
+    r
+}
+
 #[test]
 fn a_dual_stack_bridge_passes_every_check_and_measures_each_family() {
     let before = root_netns_snapshot();
@@ -297,26 +316,18 @@ fn ipv6_forwarding_turned_off_in_the_router_fails_the_check() {
 
 #[test]
 fn a_link_flap_and_a_node_restart_on_a_dual_stack_run_recover_in_both_families() {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-ipv6-fault-{}.json",
-        std::process::id()
-    ));
-    let o = run(&[
+    let r = run_json(
         "fault",
-        "--backend",
-        "host-net",
-        "--ip-family",
-        "dual",
-        "--fault",
-        "link-flap,node-restart",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let r = reports::read_result(&json).expect("the result parses");
-    let _ = std::fs::remove_file(&json);
+        &[
+            "fault",
+            "--backend",
+            "host-net",
+            "--ip-family",
+            "dual",
+            "--fault",
+            "link-flap,node-restart",
+        ],
+    );
     assert_eq!(r.faults.len(), 2);
     for f in &r.faults {
         // A restarted node's new IPv6 addresses go through DAD before its probes restart.
@@ -330,7 +341,6 @@ fn a_link_flap_and_a_node_restart_on_a_dual_stack_run_recover_in_both_families()
             .all(|p| p.to.ends_with("/v6") && p.recovery_ns.is_some()));
         assert_eq!(f.pairs.len(), 4, "{:#?}", f.pairs);
     }
-    assert_nothing_left(&id);
 }
 
 #[test]
@@ -371,30 +381,22 @@ fn a_narrower_segment_is_refused_out_loud_in_both_families() {
 
 #[test]
 fn churn_times_dual_stack_pods_by_their_ipv6_address() {
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-ipv6-churn-{}.json",
-        std::process::id()
-    ));
-    let o = run(&[
+    let r = run_json(
         "churn",
-        "--backend",
-        "vxlan",
-        "--ip-family",
-        "dual",
-        "--pods",
-        "4",
-        "--concurrency",
-        "2",
-        "--cycles",
-        "1",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let r = reports::read_result(&json).expect("the result parses");
-    let _ = std::fs::remove_file(&json);
+        &[
+            "churn",
+            "--backend",
+            "vxlan",
+            "--ip-family",
+            "dual",
+            "--pods",
+            "4",
+            "--concurrency",
+            "2",
+            "--cycles",
+            "1",
+        ],
+    );
     // Every check passed; one cycle cannot tell whether a daemon's memory is flat.
     assert!(
         r.checks
@@ -416,7 +418,6 @@ fn churn_times_dual_stack_pods_by_their_ipv6_address() {
     // (about a second: one probe a second), and the pod answers on it from the other node.
     assert!(median("wired_p50_ns") > 5e8, "{}", median("wired_p50_ns"));
     assert!(median("reachable_p50_ns") >= median("wired_p50_ns"));
-    assert_nothing_left(&id);
 }
 
 #[test]
@@ -424,37 +425,28 @@ fn a_restarted_bgp_node_is_reached_again_over_an_ipv6_l3_underlay() {
     // The restarted node keeps its eth0 MAC, as a rebooted machine keeps its NIC's: the
     // router's NDP entry for its global address stays right (a router does not relearn it
     // from a solicitation the node sends from its link-local address).
-    let json = std::env::temp_dir().join(format!(
-        "cnbench-test-ipv6-bgp-restart-{}.json",
-        std::process::id()
-    ));
-    let o = run(&[
-        "fault",
-        "--backend",
-        "bgp",
-        "--ip-family",
-        "ipv6",
-        "--underlay",
-        "l3",
-        "--nodes",
-        "3",
-        "--fault",
-        "node-restart",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
-    let _guard = Cleanup(vec![id.clone()]);
-    assert_eq!(code(&o), 0, "{}", text(&o));
-    let r = reports::read_result(&json).expect("the result parses");
-    let _ = std::fs::remove_file(&json);
+    let r = run_json(
+        "bgp-restart",
+        &[
+            "fault",
+            "--backend",
+            "bgp",
+            "--ip-family",
+            "ipv6",
+            "--underlay",
+            "l3",
+            "--nodes",
+            "3",
+            "--fault",
+            "node-restart",
+        ],
+    );
     assert_eq!(
         r.faults[0].outcome,
         reports::FaultOutcome::Recovered,
         "{:#?}",
         r.faults[0]
     );
-    assert_nothing_left(&id);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PlanError;
@@ -365,7 +365,7 @@ pub(crate) fn nth_host(net: &Ipv4Net, k: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net.network()) + k)
 }
 
-fn reserved_ranges() -> [(&'static str, Ipv4Net); 4] {
+fn reserved_ranges() -> [(&'static str, IpNet); 4] {
     [
         ("loopback", "127.0.0.0/8".parse().expect("valid")),
         (
@@ -486,43 +486,13 @@ impl TopologySpec {
                 ),
             ));
         }
-        let mut named: Vec<(&'static str, Ipv4Net)> = vec![("--pod-cidr", self.pod_cidr)];
-        named.extend(self.underlay_cidrs.iter().map(|c| ("--underlay-cidr", *c)));
-        for (name, net) in &named {
-            if net.addr() != net.network() {
-                return Err(invalid(
-                    if *name == "--pod-cidr" {
-                        "pod-cidr"
-                    } else {
-                        "underlay-cidr"
-                    },
-                    net,
-                    format!("host bits are set: did you mean {}?", net.trunc()),
-                ));
-            }
-            for (what, reserved) in reserved_ranges() {
-                if overlaps(net, &reserved) {
-                    return Err(PlanError::Overlap {
-                        a_name: name,
-                        a: net.to_string(),
-                        b_name: what,
-                        b: reserved.to_string(),
-                    });
-                }
-            }
-        }
-        for i in 0..named.len() {
-            for j in i + 1..named.len() {
-                if overlaps(&named[i].1, &named[j].1) {
-                    return Err(PlanError::Overlap {
-                        a_name: named[i].0,
-                        a: named[i].1.to_string(),
-                        b_name: named[j].0,
-                        b: named[j].1.to_string(),
-                    });
-                }
-            }
-        }
+        let mut named: Vec<(&'static str, IpNet)> = vec![("--pod-cidr", self.pod_cidr.into())];
+        named.extend(
+            self.underlay_cidrs
+                .iter()
+                .map(|c| ("--underlay-cidr", IpNet::from(*c))),
+        );
+        check_ranges(&named, &reserved_ranges())?;
         // Underlay capacity: l2 puts every node on one subnet; l3 alternates nodes between two
         // subnets and keeps .1 of each for the router.
         for (seg, net) in self.underlay_cidrs.iter().enumerate() {
@@ -547,12 +517,48 @@ pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// Whether two IPv6 networks share any address.
-pub fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
+/// Each of `named` (`(flag, network)`, one family) on its own (no host bits, clear of
+/// `reserved`) and against the others (no two overlapping).
+fn check_ranges(
+    named: &[(&'static str, IpNet)],
+    reserved: &[(&'static str, IpNet)],
+) -> Result<(), PlanError> {
+    let overlap = |a: &IpNet, b: &IpNet| a.contains(&b.network()) || b.contains(&a.network());
+    for (name, net) in named {
+        if net.addr() != net.network() {
+            return Err(invalid(
+                name.trim_start_matches("--"),
+                net,
+                format!("host bits are set: did you mean {}?", net.trunc()),
+            ));
+        }
+        for (what, r) in reserved {
+            if overlap(net, r) {
+                return Err(PlanError::Overlap {
+                    a_name: name,
+                    a: net.to_string(),
+                    b_name: what,
+                    b: r.to_string(),
+                });
+            }
+        }
+    }
+    for (i, (a_name, a)) in named.iter().enumerate() {
+        for (b_name, b) in &named[i + 1..] {
+            if overlap(a, b) {
+                return Err(PlanError::Overlap {
+                    a_name,
+                    a: a.to_string(),
+                    b_name,
+                    b: b.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
-fn reserved_ranges6() -> [(&'static str, Ipv6Net); 5] {
+fn reserved_ranges6() -> [(&'static str, IpNet); 5] {
     [
         ("unspecified and loopback", "::/127".parse().expect("valid")),
         ("IPv4-mapped", "::ffff:0:0/96".parse().expect("valid")),
@@ -598,50 +604,14 @@ impl TopologySpec {
                 ),
             ));
         }
-        let mut named: Vec<(&'static str, Ipv6Net)> = Vec::new();
-        named.extend(self.pod_cidr6.map(|c| ("--pod-cidr6", c)));
+        let mut named: Vec<(&'static str, IpNet)> = Vec::new();
+        named.extend(self.pod_cidr6.map(|c| ("--pod-cidr6", IpNet::from(c))));
         named.extend(
             self.underlay_cidrs6
                 .iter()
-                .map(|c| ("--underlay-cidr6", *c)),
+                .map(|c| ("--underlay-cidr6", IpNet::from(*c))),
         );
-        for (name, net) in &named {
-            let option = name.trim_start_matches("--");
-            let option = if option == "pod-cidr6" {
-                "pod-cidr6"
-            } else {
-                "underlay-cidr6"
-            };
-            if net.addr() != net.network() {
-                return Err(invalid(
-                    option,
-                    net,
-                    format!("host bits are set: did you mean {}?", net.trunc()),
-                ));
-            }
-            for (what, reserved) in reserved_ranges6() {
-                if overlaps6(net, &reserved) {
-                    return Err(PlanError::Overlap {
-                        a_name: name,
-                        a: net.to_string(),
-                        b_name: what,
-                        b: reserved.to_string(),
-                    });
-                }
-            }
-        }
-        for i in 0..named.len() {
-            for j in i + 1..named.len() {
-                if overlaps6(&named[i].1, &named[j].1) {
-                    return Err(PlanError::Overlap {
-                        a_name: named[i].0,
-                        a: named[i].1.to_string(),
-                        b_name: named[j].0,
-                        b: named[j].1.to_string(),
-                    });
-                }
-            }
-        }
+        check_ranges(&named, &reserved_ranges6())?;
         // A node's address is its position in the subnet, and SLAAC-free links need no /64:
         // the subnet only has to hold the nodes (and the router's ::1).
         for net in &self.underlay_cidrs6 {
