@@ -99,6 +99,19 @@ fn vxlan_runs_across_vms() {
 }
 
 #[test]
+fn dual_stack_vxlan_runs_across_vms_with_ipv6_probes_through_the_agents() {
+    // The VMs' own kernel does the IPv6 (DAD, NDP, the IPv6 VTEP); the harness probes and
+    // reads it through each node's agent.
+    let (r, _) = vm_run_with("vxlan", &["--ip-family", "dual"]);
+    assert_emulated(&r);
+    assert_eq!(r.parameters.ip_family, "dual");
+    assert!(r.checks.iter().any(|c| c.check == "encap"
+        && c.actual
+            .contains("fd00:10:168::1 -> fd00:10:168::2 udp dport 8472")));
+    assert!(r.measurements.iter().any(|m| m.path == "cross-node ipv6"));
+}
+
+#[test]
 fn bgp_runs_across_vms_with_bird_in_every_node_and_the_border_router_here() {
     // l3: the router's BIRD runs in the hub namespace on this machine, the nodes' in their VMs.
     let (r, stderr) = vm_run_with("bgp", &["--underlay", "l3"]);
