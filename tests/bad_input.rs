@@ -58,11 +58,12 @@ const RUN: &[(&str, &str)] = &[
     ("run -b host-net --underlay l3 --underlay-cidr 10.1.0.0/24", "needs 2 subnet"),
     ("run -b host-net --underlay-cidr 10.168.0.0/30 --nodes 5", "too small for 5"),
     ("run -b host-net --underlay l3 --underlay-cidr 10.1.0.0/24,10.1.0.0/25", "overlaps"),
-    // IP families: a backend whose real counterpart has no IPv6, IPv6 ranges without IPv6,
-    // and IPv6 ranges that cannot work.
+    // IP families: a backend whose real counterpart has no IPv6, a CNI network of other
+    // families than the run's, IPv6 ranges without IPv6, and IPv6 ranges that cannot work.
     ("run -b flannel-udp --ip-family ipv6", "flannel's UDP backend carries IPv4 only"),
     ("run -b ipip --ip-family dual", "IP-in-IP carry IPv4 only"),
-    ("run -b cni --cni-conf examples/cni/cbr0.conflist --ip-family dual", "cnbench's cni does not yet"),
+    ("run -b cni --cni-conf examples/cni/cbr0.conflist --ip-family dual", "IPv4 addresses only (100.96.0.0/16) but the run is --ip-family dual: add an IPv6 range"),
+    ("run -b cni --cni-conf examples/cni/bridge-dual.conflist", "disables IPv6 in every namespace: pass --ip-family dual"),
     ("run -b bridge --ip-family ipv7", "possible values: ipv4, ipv6, dual"),
     ("run -b bridge --pod-cidr6 fd00:1::/64", "add --ip-family ipv6 or dual"),
     ("run -b bridge --ip-family ipv6 --pod-cidr6 fd00:1::5/64", "did you mean fd00:1::/64"),

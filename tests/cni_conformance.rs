@@ -1,8 +1,9 @@
 //! `cnbench cni-check`: the CNI plugin contract, with the reference plugins (every example of
-//! `examples/cni/` passes; GC and STATUS, which they do not speak, are not applicable with the
-//! reason) and with `cni-rulebreaker`, a plugin written for these tests that speaks 1.1.0 and
-//! breaks one rule on request (each mode fails exactly the checks it breaks, with evidence,
-//! and the JUnit file names them). Nothing is left after any mode. Needs root.
+//! `examples/cni/` passes, the dual-stack one on `--ip-family dual`; GC and STATUS, which they
+//! do not speak, are not applicable with the reason) and with `cni-rulebreaker`, a plugin
+//! written for these tests that speaks 1.1.0 and breaks one rule on request (each mode fails
+//! exactly the checks it breaks, with evidence, and the JUnit file names them). Nothing is
+//! left after any mode. Needs root.
 
 mod common;
 
@@ -96,6 +97,7 @@ fn every_example_passes_the_contract_with_the_reference_plugins() {
         ("bridge-static", vec![]),
         ("ptp-0.3.1.conf", vec![]),
         ("macvlan", vec!["--underlay", "l2"]),
+        ("bridge-dual", vec!["--ip-family", "dual"]),
     ] {
         let dir = Scratch::new(&file.replace('.', "-"));
         let c = cni_check(&dir, &example(file), &extra);
@@ -142,6 +144,15 @@ fn every_example_passes_the_contract_with_the_reference_plugins() {
                             .as_deref()
                             .is_some_and(|x| x.contains("supports up to"))),
                 "{file}: {na:#?}"
+            );
+        }
+        // A dual-stack pod's DEL releases its reservation in each range set.
+        if file == "bridge-dual" {
+            let del = conformance(&r, "removes what its ADD made");
+            assert!(
+                del.iter().any(|c| c.actual.contains("ipam dual/172.17.")
+                    && c.actual.contains("ipam dual/fd00:172:17::")),
+                "{del:#?}"
             );
         }
         // CHECK after a break fails, where the version has CHECK (0.4.0 on).

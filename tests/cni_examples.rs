@@ -376,3 +376,218 @@ fn a_node_restart_under_a_chain_recovers() {
     assert!(r.faults[0].outcome.passed(), "{:#?}", r.faults[0]);
     assert_all_passed(&r, "vxlan --pod-wiring cni after a node restart");
 }
+
+/// Whether `r` has a `check` record whose subject or expectation contains `needle`.
+fn has(r: &RunResult, check: &str, needle: &str) -> bool {
+    r.checks
+        .iter()
+        .any(|c| c.check == check && (c.subject.contains(needle) || c.expected.contains(needle)))
+}
+
+/// A dual-stack chain: the pods' IPv6 addresses are the chain's (from its ADD results, into
+/// the plan), every promise of the results holds in both families (addresses, default
+/// routes, the gateways answering and resolved by ARP and NDP), cnbench's oracle runs per
+/// family, and the workloads measure each family.
+#[test]
+fn a_dual_stack_chain_is_checked_and_measured_in_both_families() {
+    let mut extra = vec!["--ip-family", "dual", "--workloads", "tcp-rr"];
+    extra.extend_from_slice(common::SHORT);
+    let r = passes("cni", "bridge-dual", &extra);
+    assert_all_passed(&r, "bridge-dual");
+    assert_ran(
+        &r,
+        "bridge-dual",
+        &[
+            "interface",
+            "route",
+            "neighbours",
+            "fdb",
+            "pmtu",
+            "ttl",
+            "ipam",
+            "cni-check",
+            "addresses",
+        ],
+    );
+    let eth0 = r
+        .checks
+        .iter()
+        .find(|c| c.check == "interface" && c.subject.contains("n0p0 eth0"))
+        .expect("the pod's interface");
+    assert!(
+        eth0.expected.contains("172.17.0.2/16, fd00:172:17::2/64")
+            && eth0.actual.contains("fd00:172:17::2/64"),
+        "{eth0:?}"
+    );
+    assert!(has(&r, "route", "default via fd00:172:17::1 dev eth0"));
+    assert!(has(&r, "reachability", "gateway fd00:172:17::1"));
+    assert!(has(&r, "neighbours", "eth0 neighbour fd00:172:17::1"));
+    assert!(has(&r, "neighbours", "eth0 neighbour fd00:172:17::3"));
+    assert!(has(&r, "reachability", "(fd00:172:17::3) tcp [same-node]"));
+    assert!(has(&r, "pmtu", "(fd00:172:17::3) DF packet of 1501"));
+    let ipam = r.checks.iter().find(|c| c.check == "ipam").unwrap();
+    assert_eq!(ipam.actual, "2 pods, 4 addresses", "{ipam:?}");
+    let paths: Vec<(&str, &str, &str)> = r
+        .measurements
+        .iter()
+        .map(|m| (m.workload.as_str(), m.path.as_str(), m.server.ip.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("tcp-rr", "same-node", "172.17.0.3"),
+            ("tcp-rr", "same-node ipv6", "fd00:172:17::3")
+        ]
+    );
+    let v6 = &r.measurements[1];
+    assert!(
+        v6.summary_of("transactions_per_s").unwrap().median > 0.0,
+        "{v6:?}"
+    );
+}
+
+/// An IPv6-only chain on an ipv6 run: its pods have IPv6 addresses alone, and nothing
+/// IPv4 is probed.
+#[test]
+fn an_ipv6_only_chain_passes_on_an_ipv6_run() {
+    let r = passes("cni", "bridge-ipv6", &["--ip-family", "ipv6"]);
+    assert_all_passed(&r, "bridge-ipv6");
+    assert!(has(&r, "reachability", "(fd00:172:17::3) tcp [same-node]"));
+    assert!(has(&r, "neighbours", "eth0 neighbour fd00:172:17::1"));
+    assert!(
+        r.checks
+            .iter()
+            .filter(|c| c.check == "reachability")
+            .all(|c| !c.subject.contains("172.17.0.")),
+        "an ipv6 run probes no IPv4 address"
+    );
+    let ipam = r.checks.iter().find(|c| c.check == "ipam").unwrap();
+    assert_eq!(ipam.actual, "2 pods, 2 addresses", "{ipam:?}");
+}
+
+/// host-gw with a chain run per node on a dual-stack run: each node's chain gets the node's
+/// IPv4 and IPv6 blocks, so its pods are in both, and the pairs across nodes answer in both
+/// families over host-gw's routes.
+#[test]
+fn pod_wiring_cni_on_host_gw_takes_each_nodes_blocks_of_both_families() {
+    let r = passes(
+        "host-gw",
+        "cbr0-dual",
+        &["--pod-wiring", "cni", "--ip-family", "dual"],
+    );
+    assert_all_passed(&r, "host-gw cbr0-dual");
+    for (pod, v4, v6) in [
+        ("n0p0", "100.96.0.2/24", "fd00:100:96::2/64"),
+        ("n1p1", "100.96.1.3/24", "fd00:100:96:1::3/64"),
+    ] {
+        let eth0 = r
+            .checks
+            .iter()
+            .find(|c| c.check == "interface" && c.subject.contains(&format!("{pod} eth0")))
+            .unwrap_or_else(|| panic!("{pod}'s interface"));
+        assert!(
+            eth0.actual.contains(v4) && eth0.actual.contains(v6),
+            "{pod} in its node's blocks: {eth0:?}"
+        );
+    }
+    assert!(has(
+        &r,
+        "reachability",
+        "(fd00:100:96:1::3) tcp [cross-node]"
+    ));
+    let network = r
+        .components
+        .iter()
+        .find(|c| c.role == "cni-network")
+        .unwrap();
+    assert!(
+        network
+            .notes
+            .iter()
+            .any(|n| n.contains("one range set per family")),
+        "{network:?}"
+    );
+}
+
+/// A chain whose IPAM gives pods other families than the run's is refused before anything
+/// is made, in one line naming the configuration and the fix; one whose IPAM cnbench cannot
+/// read is refused at its first ADD, after which nothing is left.
+#[test]
+fn a_chain_of_other_families_than_the_run_is_refused_with_the_fix() {
+    for (file, family, says) in [
+        (
+            "docker0",
+            "dual",
+            "its pods get IPv4 addresses only (172.17.0.0/16) but the run is --ip-family dual: add an IPv6 range to its IPAM",
+        ),
+        (
+            "bridge-dual",
+            "ipv4",
+            "but the run is --ip-family ipv4, which disables IPv6 in every namespace: pass --ip-family dual",
+        ),
+    ] {
+        let c = conf(file);
+        let o = run(&[
+            "run",
+            "--backend",
+            "cni",
+            "--cni-conf",
+            &c,
+            "--ip-family",
+            family,
+            "--workloads",
+            "none",
+            "--no-baseline",
+        ]);
+        assert_eq!(code(&o), 2, "{file} {family}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("--cni-conf {c}: ")) && err.contains(says),
+            "{file} {family}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("cnbench run "),
+            "refused before anything was made: {}",
+            text(&o)
+        );
+    }
+
+    // Static IPAM given its address in the configuration's `args` (which cnbench does not
+    // read): only the first ADD's result shows it is IPv4 alone.
+    let dir = std::env::temp_dir().join(format!("cnbench-cni-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = dir.join("args-v4.conflist");
+    std::fs::write(
+        &c,
+        r#"{"cniVersion": "1.0.0", "name": "argsv4", "plugins": [{"type": "bridge",
+            "bridge": "cni0", "isGateway": true, "ipam": {"type": "static"},
+            "args": {"cni": {"ips": ["172.17.0.9/16"]}}}]}"#,
+    )
+    .unwrap();
+    let o = run(&[
+        "run",
+        "--backend",
+        "cni",
+        "--cni-conf",
+        c.to_str().unwrap(),
+        "--ip-family",
+        "dual",
+        "--workloads",
+        "none",
+        "--no-baseline",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let id = run_id_of(&stdout);
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("CNI ADD of n0p0: --cni-conf ")
+            && err.contains("the chain's result gives the pod IPv4 addresses only (172.17.0.9/16) but the run is --ip-family dual")
+            && err.contains("or use --ip-family ipv4"),
+        "{err}"
+    );
+    common::assert_nothing_left(&id);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,7 +8,7 @@ mod common;
 use harness::backend::BackendOptions;
 use harness::run::{Launch, Topology};
 use harness::state::{Mode, RunState};
-use harness::topology::{new_run_id, TopologyRequest};
+use harness::topology::{new_run_id, IpFamily, TopologyRequest};
 use harness::Backend;
 use reports::CheckOutcome;
 
@@ -58,6 +58,16 @@ fn churn(backend: &dyn Backend, plan: harness::Plan) {
         "{name}: the new pod {} is not in the matrix",
         pod.role
     );
+    // With IPv6, its IPv6 address (the one the backend reported, for a chain) is probed too.
+    if topo.plan().ip_family().has_v6() {
+        let ip6 = pod.ip6.expect("a pod of an IPv6 run has an IPv6 address");
+        assert!(
+            checks.iter().any(|c| c.check == "reachability"
+                && c.outcome == CheckOutcome::Pass
+                && c.subject.contains(&format!("({})", ip6.addr()))),
+            "{name}: the new pod's {ip6} is not in the matrix"
+        );
+    }
 
     // Removed: no namespace, no record, and the rest still passes.
     let errors = topo.remove_pod(backend, &pod.role);
@@ -115,6 +125,21 @@ fn pods_come_and_go_under_a_cni_chain() {
     let plan = backend_cni::INFO
         .plan(&TopologyRequest::default(), new_run_id())
         .unwrap();
+    let cni = backend_cni::make(&options, &plan).unwrap();
+    churn(cni.as_ref(), plan);
+    // A dual-stack chain: the new pod's addresses of both families are its ADD's.
+    let options = BackendOptions::new().with(
+        "cni-conf",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/cni/bridge-dual.conflist"
+        ),
+    );
+    let request = TopologyRequest {
+        ip_family: IpFamily::Dual,
+        ..TopologyRequest::default()
+    };
+    let plan = backend_cni::INFO.plan(&request, new_run_id()).unwrap();
     let cni = backend_cni::make(&options, &plan).unwrap();
     churn(cni.as_ref(), plan);
 }

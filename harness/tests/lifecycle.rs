@@ -57,6 +57,8 @@ fn chosen(pod: &PodPlan, node: &NodePlan) -> PodReport {
     PodReport {
         ip: Ipv4Net::new(ip, block.prefix_len()).unwrap(),
         gateway: pod.gateway,
+        ip6: None,
+        gateway6: None,
         detail: Some(serde_json::json!({ "chosen_by": "the test backend" })),
     }
 }

@@ -2,7 +2,7 @@
 //! "Deriving runtimeConfig"; the keys are the CNI conventions'): each plugin gets those it
 //! declares in its `capabilities`.
 
-use harness::topology::PodPlan;
+use harness::topology::{Plan, PodPlan};
 use serde_json::{Map, Value};
 
 /// The port a pod's listener uses for the portmap check.
@@ -12,9 +12,9 @@ pub const POD_PORT: u16 = 8080;
 pub const HOST_PORT_BASE: u16 = 30000;
 
 /// The capability arguments of `pod`: `portMappings` (host port [`HOST_PORT_BASE`] + its
-/// index on the node to its port [`POD_PORT`], TCP) and `ips` (its planned address, for a
-/// static IPAM).
-pub fn args(pod: &PodPlan) -> Map<String, Value> {
+/// index on the node to its port [`POD_PORT`], TCP) and `ips` (its planned address of each
+/// family of the run, for a static IPAM).
+pub fn args(plan: &Plan, pod: &PodPlan) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(
         "portMappings".into(),
@@ -24,6 +24,12 @@ pub fn args(pod: &PodPlan) -> Map<String, Value> {
             "protocol": "tcp"
         }]),
     );
-    m.insert("ips".into(), serde_json::json!([pod.ip.to_string()]));
+    let ips: Vec<String> = plan
+        .families()
+        .into_iter()
+        .filter_map(|f| plan.pod_net(pod, f))
+        .map(|n| n.to_string())
+        .collect();
+    m.insert("ips".into(), serde_json::json!(ips));
     m
 }

@@ -24,8 +24,8 @@ use crate::runtime::{self, Attachment, Binaries, Cache};
 pub enum Scope {
     /// As configured, on the one node (`--backend cni`).
     Whole,
-    /// On every node with the node's pod block in its IPAM and the backend's pod MTU
-    /// (`--pod-wiring cni`).
+    /// On every node with the node's pod block of each family of the run in its IPAM and
+    /// the backend's pod MTU (`--pod-wiring cni`).
     PerNode {
         /// The pod MTU the backend's encapsulation leaves, in bytes.
         pod_mtu: u32,
@@ -192,8 +192,11 @@ impl Chain {
 
     /// Refuses what the substrate cannot run: on VM nodes, plugins that need more than the
     /// VM image carries (portmap and firewall run iptables; bandwidth needs traffic-control
-    /// modules).
+    /// modules); and a network whose IPAM ranges give pods other IP families than the run's.
     pub fn validate(&self, plan: &Plan) -> std::result::Result<(), CniError> {
+        // Where the IPAM's ranges can be read, a network whose pods would get other families
+        // than the run's is refused now; otherwise the first ADD's result is (`add`).
+        self.network.check_families(plan.ip_family())?;
         if plan.spec.substrate == Substrate::Vm {
             for (plugin, needs) in [
                 ("portmap", "iptables"),
@@ -241,15 +244,11 @@ impl Chain {
 
     /// The network as `node` runs it: host-local's state in the node's own directory of the
     /// run (`cni/ipam/<node>`) unless the configuration says where; per node, the node's
-    /// block and pod MTU.
-    fn node_list(&self, node: &NodePlan) -> (NetworkList, Vec<String>) {
+    /// block of each family of the run and the pod MTU.
+    fn node_list(&self, plan: &Plan, node: &NodePlan) -> (NetworkList, Vec<String>) {
         let (mut list, notes) = match self.scope {
             Scope::Whole => (self.network.clone(), Vec::new()),
-            Scope::PerNode { pod_mtu } => {
-                let block = node.pod_block.expect("per-node pod blocks");
-                let gw = node.pod_gateway.expect("per-node gateway").addr();
-                self.network.for_node(block, gw, pod_mtu)
-            }
+            Scope::PerNode { pod_mtu } => self.network.for_node(&node_blocks(plan, node), pod_mtu),
         };
         list.keep_ipam_state_in(&self.ipam_dir(node));
         (list, notes)
@@ -287,15 +286,18 @@ impl Chain {
                     .collect(),
             }
         };
-        let (list, node_notes) = self.node_list(node);
+        let (list, node_notes) = self.node_list(ctx.plan, node);
         let log = ToRun::in_node(ctx, &node.netns);
         let versions = runtime::versions(host, &list, &binaries, self.settings.timeout, &log)?;
         self.save_network()?;
         let mut notes = self.notes.clone();
         if let Scope::PerNode { .. } = self.scope {
             notes.push(
-                "run per node: host-local ranges set to each node's pod block (gateway .1), mtu to the backend's pod MTU unless configured"
-                    .to_string(),
+                format!(
+                    "run per node: host-local ranges set to each node's pod block{} (gateway .1{}), mtu to the backend's pod MTU unless configured",
+                    if ctx.plan.ip_family().has_v6() { "s, one range set per family" } else { "" },
+                    if ctx.plan.ip_family().has_v6() { ", ::1" } else { "" },
+                ),
             );
         }
         notes.extend(node_notes);
@@ -374,7 +376,7 @@ impl Chain {
     fn add(&self, ctx: &Context<'_>, pod: &PodPlan) -> Result<()> {
         let node = ctx.plan.node_of(pod);
         let chain = self.prepare(ctx, node)?;
-        let capability_args = crate::capability::args(pod);
+        let capability_args = crate::capability::args(ctx.plan, pod);
         // Unique per attachment, as a runtime's sandbox ids are: a pod added at a position an
         // earlier pod had is another container.
         let container_id = format!(
@@ -415,26 +417,42 @@ impl Chain {
         // talked to the pod before the restart finds it after.
         if let Some(stale) = self.cache().of_pod(&pod.role) {
             runtime::del(host, &self.cache(), &stale, self.settings.timeout, &log)?;
-            if let Some((ip, _)) = stale
+            let before: Vec<ipnet::IpNet> = stale
                 .parsed_result()
-                .and_then(|r| r.pod_ipv4(&stale.ifname))
-            {
-                a.args.push_str(&format!(";IP={}", ip.addr()));
+                .map(|r| {
+                    r.pod_addresses(&stale.ifname)
+                        .iter()
+                        .map(|(ip, _)| *ip)
+                        .collect()
+                })
+                .unwrap_or_default();
+            match before.as_slice() {
+                [] => {}
+                [ip] => a.args.push_str(&format!(";IP={}", ip.addr())),
+                // One of each family: the reference plugins before v1.2.0 parse `IP=` as one
+                // address (and refuse a list), so they are asked in the configuration
+                // (`args.cni.ips`), where host-local gives each range set the one it holds.
+                several => {
+                    let ips: Vec<String> = several.iter().map(ToString::to_string).collect();
+                    a.network = chain.list.with_requested_ips(&ips).to_json();
+                }
             }
         }
         let result = runtime::add(host, &self.cache(), &mut a, self.settings.timeout, &log)?;
-        let (ip, gateway) = result.pod_ipv4(&a.ifname).ok_or_else(|| HarnessError::Component {
-            message: format!(
-                "CNI ADD of {}: the chain's result has no IPv4 address on {}: cnbench's checks are IPv4, give the network an IPv4 range",
-                pod.role, a.ifname
-            ),
+        let report = pod_report(ctx.plan, pod, &result, &a.ifname).map_err(|why| {
+            HarnessError::Component {
+                message: format!(
+                    "CNI ADD of {}: --cni-conf {}: {why}",
+                    pod.role,
+                    self.settings.conf.display()
+                ),
+            }
         })?;
         ctx.report_pod(
             pod,
             PodReport {
-                ip,
-                gateway,
                 detail: Some(serde_json::to_value(&a).expect("an attachment serializes")),
+                ..report
             },
         );
         Ok(())
@@ -526,4 +544,59 @@ fn keeps_state_outside(a: &Attachment, run_dir: &Path) -> bool {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `node`'s pod block of each family of the run, with its gateway, IPv4 first: what a chain
+/// run per node gets in its IPAM ([`NetworkList::for_node`]).
+pub fn node_blocks(plan: &Plan, node: &NodePlan) -> Vec<(ipnet::IpNet, std::net::IpAddr)> {
+    let mut out = Vec::new();
+    if plan.ip_family().has_v4() {
+        if let (Some(b), Some(g)) = (node.pod_block, node.pod_gateway) {
+            out.push((b.into(), g.addr().into()));
+        }
+    }
+    if plan.ip_family().has_v6() {
+        if let (Some(b), Some(g)) = (node.pod_block6, node.pod_gateway6) {
+            out.push((b.into(), g.addr().into()));
+        }
+    }
+    out
+}
+
+/// What `pod` got from the chain (`result`, its interface `ifname`) for the plan: its address
+/// and gateway of each family of the run. A family of the run the result lacks, or one the
+/// run does not have, is an error saying what to change. On an IPv6-only run the pod's IPv4
+/// fields keep the plan's (planned, configured nowhere).
+pub fn pod_report(
+    plan: &Plan,
+    pod: &PodPlan,
+    result: &crate::CniResult,
+    ifname: &str,
+) -> std::result::Result<PodReport, String> {
+    let v4 = result.pod_ipv4(ifname);
+    let v6 = result.pod_ipv6(ifname);
+    let shown = |v: Option<String>| v.into_iter().collect::<Vec<_>>();
+    if let Some(why) = crate::conf::family_mismatch(
+        plan.ip_family(),
+        &shown(v4.map(|(a, _)| a.to_string())),
+        &shown(v6.map(|(a, _)| a.to_string())),
+    ) {
+        let why = if v4.is_none() && v6.is_none() {
+            format!("the chain's result has no address on {ifname}: give its IPAM a range")
+        } else {
+            why.replacen("its pods get", "the chain's result gives the pod", 1)
+        };
+        return Err(why);
+    }
+    let (ip, gateway) = match v4 {
+        Some((ip, gw)) => (ip, gw),
+        None => (pod.ip, pod.gateway),
+    };
+    Ok(PodReport {
+        ip,
+        gateway,
+        ip6: v6.map(|(a, _)| a),
+        gateway6: v6.and_then(|(_, g)| g),
+        detail: None,
+    })
 }

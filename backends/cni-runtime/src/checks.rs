@@ -78,10 +78,10 @@ pub fn records(ctx: &Context<'_>, limit: Duration) -> Vec<CheckRecord> {
 fn distinct_addresses(plan: &Plan) -> CheckRecord {
     let mut by_ip: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for pod in plan.pods.iter().filter(|p| p.detail.is_some()) {
-        by_ip
-            .entry(pod.ip.addr().to_string())
-            .or_default()
-            .push(&pod.role);
+        // Each family's address of the run (an ipv6 run's IPv4 one is only planned).
+        for ip in plan.pod_addrs(pod) {
+            by_ip.entry(ip.to_string()).or_default().push(&pod.role);
+        }
     }
     let shared: Vec<String> = by_ip
         .iter()
@@ -92,11 +92,11 @@ fn distinct_addresses(plan: &Plan) -> CheckRecord {
     record(
         "ipam",
         "the chain's pod addresses".into(),
-        "one address per pod".into(),
+        format!("one address per pod and family ({})", plan.ip_family()),
         if ok {
             format!(
                 "{} pods, {} addresses",
-                by_ip.values().map(Vec::len).sum::<usize>(),
+                plan.pods.iter().filter(|p| p.detail.is_some()).count(),
                 by_ip.len()
             )
         } else {

@@ -3,9 +3,11 @@
 //! of one, as libcni does). Loaded and checked before anything is made; then turned into the
 //! request configuration each plugin gets on stdin (§3, "Deriving request configuration").
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use harness::topology::IpFamily;
+use ipnet::IpNet;
 use serde_json::{Map, Value};
 
 use crate::error::CniError;
@@ -262,17 +264,14 @@ impl NetworkList {
         notes
     }
 
-    /// The network as node `block` runs it, as flannel's CNI plugin hands `bridge` the node's
-    /// lease: every host-local IPAM section allocates from `block` with `gateway` (its
-    /// `subnet`, `ranges` and range bounds replaced), and the first plugin, which makes the
-    /// pod's interface, gets `mtu` unless the configuration sets one. Returns the network and
-    /// a note of what was substituted or left alone.
-    pub fn for_node(
-        &self,
-        block: Ipv4Net,
-        gateway: std::net::Ipv4Addr,
-        mtu: u32,
-    ) -> (NetworkList, Vec<String>) {
+    /// The network as a node runs it, as flannel's CNI plugin hands `bridge` the node's
+    /// lease: every host-local IPAM section allocates from `blocks`, one range set per block
+    /// (`(block, gateway)`, one per IP family of the run, IPv4 first: host-local gives a pod
+    /// one address from each range set), its `subnet`, `ranges` and range bounds replaced;
+    /// and the first plugin, which makes the pod's interface, gets `mtu` unless the
+    /// configuration sets one. Returns the network and a note of what was substituted or left
+    /// alone.
+    pub fn for_node(&self, blocks: &[(IpNet, IpAddr)], mtu: u32) -> (NetworkList, Vec<String>) {
         let mut out = self.clone();
         let mut notes = Vec::new();
         for (i, p) in out.plugins.iter_mut().enumerate() {
@@ -297,10 +296,13 @@ impl NetworkList {
                     for key in ["subnet", "rangeStart", "rangeEnd", "gateway", "ranges"] {
                         ipam.remove(key);
                     }
-                    ipam.insert(
-                        "ranges".into(),
-                        serde_json::json!([[{"subnet": block.to_string(), "gateway": gateway.to_string()}]]),
-                    );
+                    let sets: Vec<Value> = blocks
+                        .iter()
+                        .map(|(block, gw)| {
+                            serde_json::json!([{"subnet": block.to_string(), "gateway": gw.to_string()}])
+                        })
+                        .collect();
+                    ipam.insert("ranges".into(), Value::Array(sets));
                 }
                 Some(other) => notes.push(format!(
                     "{plugin_type}: IPAM {other} left as configured (only host-local's range is set per node)"
@@ -311,6 +313,116 @@ impl NetworkList {
         (out, notes)
     }
 
+    /// The network with `ips` asked of every plugin that delegates to an IPAM plugin, as
+    /// `args.cni.ips` in its configuration (the CNI conventions' "args in network config",
+    /// which host-local and static read, and which the main plugin hands its IPAM plugin with
+    /// the rest of its configuration): how a pod asks for its addresses of several families
+    /// again. (`IP=` in `CNI_ARGS` takes one address in the reference plugins before v1.2.0.)
+    pub fn with_requested_ips(&self, ips: &[String]) -> NetworkList {
+        let mut out = self.clone();
+        for p in out
+            .plugins
+            .iter_mut()
+            .filter(|p| p.raw.contains_key("ipam"))
+        {
+            let args = p
+                .raw
+                .entry("args")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !args.is_object() {
+                *args = Value::Object(Map::new());
+            }
+            let cni = args
+                .as_object_mut()
+                .expect("made an object above")
+                .entry("cni")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !cni.is_object() {
+                *cni = Value::Object(Map::new());
+            }
+            cni.as_object_mut()
+                .expect("made an object above")
+                .insert("ips".into(), serde_json::json!(ips));
+        }
+        out
+    }
+
+    /// The address ranges the chain's IPAM sections name, where cnbench can read them:
+    /// host-local's `subnet` and each range of its `ranges`, static's `addresses`. None when
+    /// no IPAM section names any (another IPAM plugin, or static given its addresses by the
+    /// runtime): then only the first ADD's result says which families the pods get.
+    pub fn ipam_ranges(&self) -> Option<Vec<IpNet>> {
+        let mut out = Vec::new();
+        let mut read = false;
+        for p in &self.plugins {
+            let Some(ipam) = p.raw.get("ipam") else {
+                continue;
+            };
+            let net = |v: &Value| v.as_str().and_then(|s| s.parse::<IpNet>().ok());
+            match ipam.get("type").and_then(Value::as_str) {
+                Some("host-local") => {
+                    if let Some(n) = ipam.get("subnet").and_then(net) {
+                        out.push(n);
+                        read = true;
+                    }
+                    for set in ipam
+                        .get("ranges")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        for range in set.as_array().into_iter().flatten() {
+                            if let Some(n) = range.get("subnet").and_then(net) {
+                                out.push(n);
+                                read = true;
+                            }
+                        }
+                    }
+                }
+                Some("static") => {
+                    for a in ipam
+                        .get("addresses")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(n) = a.get("address").and_then(net) {
+                            out.push(n);
+                            read = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        read.then_some(out)
+    }
+
+    /// Refuses a network whose IPAM ranges (where cnbench can read them,
+    /// [`NetworkList::ipam_ranges`]) do not give pods exactly the run's IP families: a
+    /// dual-stack or IPv6 run whose pods would get no IPv6 address, an IPv4 run whose pods
+    /// would get one (the run disables IPv6 in every namespace), and the same for IPv4.
+    pub fn check_families(&self, family: IpFamily) -> Result<(), CniError> {
+        let Some(ranges) = self.ipam_ranges() else {
+            return Ok(());
+        };
+        let of = |v6: bool| -> Vec<String> {
+            ranges
+                .iter()
+                .filter(|n| matches!(n, IpNet::V6(_)) == v6)
+                .map(|n| n.to_string())
+                .collect()
+        };
+        let (v4, v6) = (of(false), of(true));
+        let why = family_mismatch(family, &v4, &v6);
+        match why {
+            None => Ok(()),
+            Some(why) => Err(CniError::Invalid {
+                path: self.source.clone(),
+                why,
+            }),
+        }
+    }
     /// The request configuration of plugin `index` (§3): its own object with `cniVersion`
     /// and `name` inserted, `runtimeConfig` holding each capability it declares that the
     /// runtime gives (`capability_args`), `prevResult` when given, and no `capabilities`.
@@ -378,6 +490,43 @@ impl NetworkList {
         top.insert("plugins".into(), v["plugins"].clone());
         NetworkList::parse(source, &Value::Object(top).to_string())
     }
+}
+
+/// Why a network whose pods get addresses of `v4` and `v6` (ranges, or addresses of a
+/// result) does not fit a run of `family`, and what to change; none when it fits.
+pub fn family_mismatch(family: IpFamily, v4: &[String], v6: &[String]) -> Option<String> {
+    let run = format!("--ip-family {}", family.as_str());
+    if family.has_v6() && v6.is_empty() {
+        let fix = if family.has_v4() {
+            "add an IPv6 range to its IPAM (a range set of its own in host-local's \"ranges\")"
+        } else {
+            "give its IPAM an IPv6 range in place of the IPv4 one"
+        };
+        return Some(format!(
+            "its pods get IPv4 addresses only ({}) but the run is {run}: {fix}, or use --ip-family ipv4",
+            v4.join(", ")
+        ));
+    }
+    if !family.has_v6() && !v6.is_empty() {
+        let pass = if v4.is_empty() { "ipv6" } else { "dual" };
+        return Some(format!(
+            "its pods get IPv6 addresses ({}) but the run is {run}, which disables IPv6 in every namespace: pass --ip-family {pass}",
+            v6.join(", ")
+        ));
+    }
+    if family.has_v4() && v4.is_empty() {
+        return Some(format!(
+            "its pods get IPv6 addresses only ({}) but the run is {run}: add an IPv4 range to its IPAM, or use --ip-family ipv6",
+            v6.join(", ")
+        ));
+    }
+    if !family.has_v4() && !v4.is_empty() {
+        return Some(format!(
+            "its pods get IPv4 addresses ({}) but the run is {run}, whose checks and measurements use IPv6 only: remove the IPv4 range from its IPAM, or pass --ip-family dual",
+            v4.join(", ")
+        ));
+    }
+    None
 }
 
 /// Whether CHECK exists at `version` (it came with 0.4.0).
@@ -591,8 +740,10 @@ mod tests {
     fn a_node_gets_its_block_and_mtu() {
         let l = list(DOCKER0).unwrap();
         let (n, notes) = l.for_node(
-            "100.96.1.0/24".parse().unwrap(),
-            "100.96.1.1".parse().unwrap(),
+            &[(
+                "100.96.1.0/24".parse().unwrap(),
+                "100.96.1.1".parse().unwrap(),
+            )],
             1450,
         );
         let ipam = &n.plugins[0].raw["ipam"];
@@ -610,5 +761,144 @@ mod tests {
         let back = NetworkList::from_json(Path::new("t.conflist"), &n.to_json()).unwrap();
         assert_eq!(back.plugins, n.plugins);
         assert_eq!(back.name, n.name);
+    }
+
+    /// A dual-stack network as `examples/cni/cbr0-dual.conflist` writes it.
+    const CBR0_DUAL: &str = r#"{
+        "cniVersion": "1.0.0", "name": "cbr0",
+        "plugins": [
+            {"type": "bridge", "bridge": "cni0", "isGateway": true,
+             "ipam": {"type": "host-local",
+                      "ranges": [[{"subnet": "100.96.0.0/16"}], [{"subnet": "fd00:100:96::/48"}]],
+                      "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}}
+        ]}"#;
+
+    #[test]
+    fn a_node_gets_a_range_set_per_family() {
+        let l = list(CBR0_DUAL).unwrap();
+        let (n, _) = l.for_node(
+            &[
+                (
+                    "100.96.1.0/24".parse().unwrap(),
+                    "100.96.1.1".parse().unwrap(),
+                ),
+                (
+                    "fd00:100:96:1::/64".parse().unwrap(),
+                    "fd00:100:96:1::1".parse().unwrap(),
+                ),
+            ],
+            1500,
+        );
+        let ipam = &n.plugins[0].raw["ipam"];
+        // host-local gives a pod one address of each range set (its `ranges` is a list of
+        // sets), so the two blocks are two sets, not two ranges of one set.
+        assert_eq!(ipam["ranges"].as_array().unwrap().len(), 2);
+        assert_eq!(ipam["ranges"][0][0]["subnet"], "100.96.1.0/24");
+        assert_eq!(ipam["ranges"][0][0]["gateway"], "100.96.1.1");
+        assert_eq!(ipam["ranges"][1][0]["subnet"], "fd00:100:96:1::/64");
+        assert_eq!(ipam["ranges"][1][0]["gateway"], "fd00:100:96:1::1");
+        assert_eq!(ipam["routes"][1]["dst"], "::/0", "the routes are kept");
+        // An IPv6-only run hands the IPv6 block alone.
+        let (n6, _) = l.for_node(
+            &[(
+                "fd00:100:96:1::/64".parse().unwrap(),
+                "fd00:100:96:1::1".parse().unwrap(),
+            )],
+            1500,
+        );
+        let ranges = n6.plugins[0].raw["ipam"]["ranges"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(ranges[0][0]["subnet"], "fd00:100:96:1::/64");
+    }
+
+    #[test]
+    fn ranges_are_read_per_family_and_mismatches_say_what_to_change() {
+        let dual = list(CBR0_DUAL).unwrap();
+        let ranges: Vec<String> = dual
+            .ipam_ranges()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ranges, ["100.96.0.0/16", "fd00:100:96::/48"]);
+        assert!(dual.check_families(IpFamily::Dual).is_ok());
+        let e = dual.check_families(IpFamily::Ipv4).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--cni-conf t.conflist: ")
+                && e.contains("fd00:100:96::/48")
+                && e.contains("disables IPv6")
+                && e.contains("pass --ip-family dual"),
+            "{e}"
+        );
+        let e = dual.check_families(IpFamily::Ipv6).unwrap_err().to_string();
+        assert!(e.contains("remove the IPv4 range"), "{e}");
+
+        // The legacy `subnet` of host-local counts as a range too.
+        let v4 = list(DOCKER0).unwrap();
+        assert!(v4.check_families(IpFamily::Ipv4).is_ok());
+        let e = v4.check_families(IpFamily::Dual).unwrap_err().to_string();
+        assert!(
+            e.contains("172.17.0.0/16")
+                && e.contains("add an IPv6 range")
+                && e.contains("or use --ip-family ipv4")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        let e = v4.check_families(IpFamily::Ipv6).unwrap_err().to_string();
+        assert!(e.contains("in place of the IPv4 one"), "{e}");
+
+        let v6 = list(&DOCKER0.replace("172.17.0.0/16", "fd00:172:17::/64")).unwrap();
+        assert!(v6.check_families(IpFamily::Ipv6).is_ok());
+        let e = v6.check_families(IpFamily::Ipv4).unwrap_err().to_string();
+        assert!(e.contains("pass --ip-family ipv6"), "{e}");
+        let e = v6.check_families(IpFamily::Dual).unwrap_err().to_string();
+        assert!(e.contains("add an IPv4 range"), "{e}");
+
+        // Static IPAM's addresses are read; given by the runtime (`ips`), nothing is known
+        // until the first ADD.
+        let st = list(
+            r#"{"cniVersion": "1.0.0", "name": "s", "plugins": [{"type": "bridge",
+                "ipam": {"type": "static", "addresses": [{"address": "fd00::5/64"}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(st.ipam_ranges().unwrap().len(), 1);
+        let caps = list(
+            r#"{"cniVersion": "1.0.0", "name": "s", "plugins": [{"type": "bridge",
+                "ipam": {"type": "static"}, "capabilities": {"ips": true}}]}"#,
+        )
+        .unwrap();
+        assert!(caps.ipam_ranges().is_none());
+        assert!(caps.check_families(IpFamily::Dual).is_ok());
+    }
+
+    #[test]
+    fn addresses_asked_again_go_to_the_plugins_with_an_ipam() {
+        let l = list(DOCKER0).unwrap();
+        let ips = vec!["172.17.0.5/16".to_string(), "fd00:172:17::5/64".to_string()];
+        let asked = l.with_requested_ips(&ips);
+        assert_eq!(
+            asked.plugins[0].raw["args"]["cni"]["ips"],
+            serde_json::json!(ips)
+        );
+        assert!(
+            asked.plugins[1].raw.get("args").is_none(),
+            "portmap has no IPAM"
+        );
+        // Other args of the configuration are kept.
+        let own = list(&DOCKER0.replace(
+            "\"isGateway\": true,",
+            "\"isGateway\": true, \"args\": {\"cni\": {\"labels\": [1]}, \"x\": 2},",
+        ))
+        .unwrap()
+        .with_requested_ips(&ips);
+        assert_eq!(own.plugins[0].raw["args"]["x"], 2);
+        assert_eq!(own.plugins[0].raw["args"]["cni"]["labels"][0], 1);
+        assert_eq!(
+            own.plugins[0].raw["args"]["cni"]["ips"][1],
+            "fd00:172:17::5/64"
+        );
     }
 }

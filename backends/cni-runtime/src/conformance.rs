@@ -316,11 +316,13 @@ impl Suite<'_> {
     ) {
         let what = format!("CHECK of {} after its address was removed", pod.role);
         let section = "§2 CHECK (an address of the result missing is an error)";
-        let Some((ip, _)) = r.pod_ipv4(&a.ifname) else {
+        // The first address the result gives the pod, of whichever family: CHECK must miss
+        // any of them.
+        let Some((ip, _)) = r.pod_addresses(&a.ifname).first().copied() else {
             self.out.push(not_applicable(
                 what,
                 section,
-                "the result gives the pod no IPv4 address".into(),
+                "the result gives the pod no address".into(),
             ));
             return;
         };

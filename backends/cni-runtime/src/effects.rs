@@ -2,17 +2,18 @@
 //! describes: portmap (a host port of the node reaches the pod), bandwidth (a TCP stream is
 //! held to the configured rate), firewall (its rules for the pod are in the node's ruleset,
 //! and across nodes the pod's forwarded traffic passed them), tuning (the sysctls, MTU and
-//! MAC it sets are in place). One check record per pod and effect.
+//! MAC it sets are in place). One check record per pod and effect, and for portmap and
+//! firewall per IP family of the run (each family's rules are its own: iptables, ip6tables).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use harness::backend::Context;
 use harness::checks::record;
 use harness::host::Host;
 use harness::netlink::format_mac;
-use harness::topology::PodPlan;
+use harness::topology::{Family, PodPlan};
 use reports::CheckRecord;
 use serde_json::Value;
 
@@ -38,7 +39,13 @@ pub fn checks(ctx: &Context<'_>, network: &NetworkList) -> Vec<CheckRecord> {
     for plugin in &network.plugins {
         match plugin.plugin_type.as_str() {
             "portmap" if plugin.capabilities().iter().any(|c| c == "portMappings") => {
-                out.extend(pods.iter().map(|p| portmap(ctx, p)))
+                // Each family of the run: portmap writes its DNAT rules with iptables for
+                // IPv4 addresses and ip6tables for IPv6 ones.
+                for p in &pods {
+                    for family in ctx.plan.families() {
+                        out.push(portmap(ctx, p, family));
+                    }
+                }
             }
             "bandwidth" => {
                 // One pod is enough: every pod gets the same shaping.
@@ -58,39 +65,52 @@ pub fn checks(ctx: &Context<'_>, network: &NetworkList) -> Vec<CheckRecord> {
     out
 }
 
-/// The node address a pod's traffic to the node goes to: its gateway where it has one on
-/// the node, else the node's underlay address.
-fn node_address(ctx: &Context<'_>, pod: &PodPlan) -> Option<Ipv4Addr> {
-    pod.gateway
-        .or_else(|| ctx.plan.node_of(pod).underlay_ip.map(|n| n.addr()))
+/// The node address of `family` a pod's traffic to the node goes to: its gateway where it
+/// has one on the node, else the node's underlay address.
+fn node_address(ctx: &Context<'_>, pod: &PodPlan, family: Family) -> Option<IpAddr> {
+    let gateway = match family {
+        Family::V4 => pod.gateway.map(IpAddr::from),
+        Family::V6 => pod.gateway6.map(IpAddr::from),
+    };
+    gateway.or_else(|| ctx.plan.node_ip(ctx.plan.node_of(pod), family))
+}
+
+/// The pod's address of `family` (the plan holds what the chain's result gave it).
+fn pod_address(ctx: &Context<'_>, pod: &PodPlan, family: Family) -> Option<IpAddr> {
+    ctx.plan.pod_net(pod, family).map(|n| n.addr())
 }
 
 /// A connection from the node to its own address at the pod's host port reaches a listener
 /// on the pod's port (portmap's DNAT, hooked for locally originated traffic too).
-fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
+fn portmap(ctx: &Context<'_>, pod: &PodPlan, family: Family) -> CheckRecord {
     let node = ctx.plan.node_of(pod);
     let host_port = HOST_PORT_BASE + pod.index as u16;
-    let Some(node_ip) = node_address(ctx, pod) else {
+    let (Some(node_ip), Some(pod_ip)) = (
+        node_address(ctx, pod, family),
+        pod_address(ctx, pod, family),
+    ) else {
         return record(
             "portmap",
-            format!("{} host port {host_port}", node.role),
+            format!("{} host port {host_port} ({family})", node.role),
             format!("reaches {} port {POD_PORT}", pod.role),
-            "the node has no address to connect to".into(),
+            format!("the node or the pod has no {family} address to connect to"),
             false,
             None,
         );
     };
+    // `[ip]:port` for IPv6 (RFC 3986 §3.2.2), as SocketAddr shows it.
     let subject = format!(
-        "{} {node_ip}:{host_port} -> {} {}:{POD_PORT}",
+        "{} {} -> {} {}",
         node.role,
+        SocketAddr::new(node_ip, host_port),
         pod.role,
-        pod.ip.addr()
+        SocketAddr::new(pod_ip, POD_PORT)
     );
-    let expected = format!("accepted by a listener on {}:{POD_PORT}", pod.ip.addr());
-    let listener = match ctx
-        .host(&pod.netns)
-        .tcp_listen_on(pod.ip.addr().into(), POD_PORT)
-    {
+    let expected = format!(
+        "accepted by a listener on {}",
+        SocketAddr::new(pod_ip, POD_PORT)
+    );
+    let listener = match ctx.host(&pod.netns).tcp_listen_on(pod_ip, POD_PORT) {
         Ok(l) => l,
         Err(e) => {
             return record(
@@ -105,7 +125,7 @@ fn portmap(ctx: &Context<'_>, pod: &PodPlan) -> CheckRecord {
     };
     let connect = ctx
         .host(&node.netns)
-        .tcp_connect(node_ip.into(), host_port, CONNECT_TIMEOUT);
+        .tcp_connect(node_ip, host_port, CONNECT_TIMEOUT);
     if !connect.ok() {
         return record(
             "portmap",
@@ -166,8 +186,11 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
             ceiling / 1e6,
             rate_bps as f64 / 1e6
         );
-        let (Some(node_ip), Some(pod_ns), Some(node_ns)) = (
-            node_address(ctx, pod),
+        // The shaping is of the interface, whatever the family: the run's first is streamed.
+        let family = ctx.plan.families()[0];
+        let (Some(node_ip), Some(pod_ip), Some(pod_ns), Some(node_ns)) = (
+            node_address(ctx, pod, family),
+            pod_address(ctx, pod, family),
             ctx.host(&pod.netns).local(),
             ctx.host(&node.netns).local(),
         ) else {
@@ -184,7 +207,7 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
         let measured = if pod_sends {
             stream(pod_ns, node_ns, node_ip)
         } else {
-            stream(node_ns, pod_ns, pod.ip.addr())
+            stream(node_ns, pod_ns, pod_ip)
         };
         out.push(match measured {
             Ok(bps) => {
@@ -224,7 +247,7 @@ fn bandwidth(ctx: &Context<'_>, plugin: &PluginConf, pod: &PodPlan) -> Vec<Check
 fn stream(
     from: &harness::netns::Netns,
     to: &harness::netns::Netns,
-    to_ip: Ipv4Addr,
+    to_ip: IpAddr,
 ) -> Result<f64, String> {
     let listener = to
         .run_in(|| TcpListener::bind((to_ip, 0)))
@@ -295,14 +318,30 @@ fn stream(
 fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
     let forwarded = ctx.plan.nodes.len() > 1;
     let mut out = Vec::new();
-    let mut saves: std::collections::BTreeMap<String, Result<String, String>> = Default::default();
-    for pod in pods {
+    let mut saves: std::collections::BTreeMap<(String, Family), Result<String, String>> =
+        Default::default();
+    // Each family's rules are in its own ruleset: iptables for IPv4 addresses, ip6tables for
+    // IPv6 ones (the plugin writes each address's rules with the tool of its family).
+    for (pod, family) in pods
+        .iter()
+        .flat_map(|p| ctx.plan.families().into_iter().map(move |f| (*p, f)))
+    {
         let node = ctx.plan.node_of(pod);
+        let Some(addr) = pod_address(ctx, pod, family) else {
+            continue;
+        };
         let save = saves
-            .entry(node.netns.clone())
-            .or_insert_with(|| iptables_save(ctx.host(&node.netns)));
-        let ip = format!("{}/32", pod.ip.addr());
-        let subject = format!("{} ruleset: {}", node.role, pod.role);
+            .entry((node.netns.clone(), family))
+            .or_insert_with(|| iptables_save(ctx.host(&node.netns), family));
+        let ip = match addr {
+            IpAddr::V4(a) => format!("{a}/32"),
+            IpAddr::V6(a) => format!("{a}/128"),
+        };
+        let subject = if ctx.plan.families().len() > 1 {
+            format!("{} ruleset ({family}): {}", node.role, pod.role)
+        } else {
+            format!("{} ruleset: {}", node.role, pod.role)
+        };
         let expected = format!(
             "-A CNI-FORWARD -s {ip} ... -j ACCEPT{}; -A CNI-FORWARD -d {ip} ... -j ACCEPT; FORWARD -j CNI-FORWARD",
             if forwarded { " (having accepted the pod's forwarded packets)" } else { "" }
@@ -371,15 +410,15 @@ fn firewall(ctx: &Context<'_>, pods: &[&PodPlan]) -> Vec<CheckRecord> {
     out
 }
 
-fn iptables_save(host: &Host) -> Result<String, String> {
-    match host.run(
-        "iptables-save",
-        &["-c".to_string()],
-        Duration::from_secs(10),
-    ) {
+fn iptables_save(host: &Host, family: Family) -> Result<String, String> {
+    let tool = match family {
+        Family::V4 => "iptables-save",
+        Family::V6 => "ip6tables-save",
+    };
+    match host.run(tool, &["-c".to_string()], Duration::from_secs(10)) {
         Ok(o) if o.status.success() => Ok(o.stdout),
-        Ok(o) => Err(format!("iptables-save: {}: {}", o.status, o.stderr.trim())),
-        Err(e) => Err(format!("iptables-save: {e} (Debian package iptables)")),
+        Ok(o) => Err(format!("{tool}: {}: {}", o.status, o.stderr.trim())),
+        Err(e) => Err(format!("{tool}: {e} (Debian package iptables)")),
     }
 }
 

@@ -1,18 +1,16 @@
 //! Expectations from the chain's own results: every interface a result names exists in
 //! the namespace it names with the MAC and MTU given, every address is on the interface its
-//! index points to, every route is present, every gateway answers and is resolved by ARP;
+//! index points to, every route is present, every gateway answers and is resolved (ARP, or
+//! neighbour discovery for IPv6), each in both IP families;
 //! then cnbench's oracle where the main plugin makes it meaningful (peers resolved directly
 //! on a bridge or macvlan, each pod's MAC learned on its port of the bridge plugin's
 //! bridge).
-
-use std::net::IpAddr;
 
 use harness::backend::{
     DeviceMtu, DeviceSet, Expect, Expectations, FdbExpect, InterfaceExpect, IsolationExpect,
     NeighbourExpect, Probe, ProbeProto, RouteExpect,
 };
-use harness::topology::{NodePlan, Plan, PodPlan};
-use ipnet::{IpNet, Ipv4Net};
+use harness::topology::{Family, NodePlan, Plan, PodPlan};
 
 use crate::conf::NetworkList;
 use crate::result::CniResult;
@@ -120,18 +118,21 @@ pub fn pod_expectations(
                         Some(k) => k == idx,
                         None => i.in_pod() && i.name == *ifname,
                     })
-                    .filter_map(|ip| match ip.address {
-                        a @ IpNet::V4(_) => Some(a),
-                        IpNet::V6(_) => None,
-                    })
+                    .map(|ip| ip.address)
                     .collect(),
                 source: source(&format!("interfaces[{idx}]")),
             });
         }
-        let gateway = r.ips.iter().find_map(|ip| match (ip.address, ip.gateway) {
-            (IpNet::V4(_), Some(IpAddr::V4(g))) => Some(g),
-            _ => None,
-        });
+        // Each family's gateway: the first address of the family that names one (a route
+        // without `gw` goes through it, as the reference plugins' `ConfigureIface` does).
+        let gateway_of = |family: Family| {
+            r.ips.iter().find_map(|ip| match ip.gateway {
+                Some(g) if Family::of(ip.address.addr()) == family && Family::of(g) == family => {
+                    Some(g)
+                }
+                _ => None,
+            })
+        };
         let single_if = {
             let mut ifs = r.pod_interfaces();
             match (ifs.next(), ifs.next()) {
@@ -140,21 +141,22 @@ pub fn pod_expectations(
             }
         };
         for (k, route) in r.routes.iter().enumerate() {
-            let IpNet::V4(dst) = route.dst else { continue };
             // cnbench reads the main table (254); a route a 1.1 result puts in another is not
             // checked here.
             if route.table.is_some_and(|t| t != MAIN_TABLE) {
                 continue;
             }
+            let family = Family::of(route.dst.addr());
             let via = match route.gw {
-                Some(IpAddr::V4(g)) => Some(g),
-                Some(IpAddr::V6(_)) => continue,
-                None => gateway,
+                Some(g) if Family::of(g) == family => Some(g),
+                // A next hop of the other family is not a route the kernel takes.
+                Some(_) => continue,
+                None => gateway_of(family),
             };
             e.present_routes.push(RouteExpect {
                 netns: pod.netns.clone(),
-                dst: dst.into(),
-                via: via.map(IpAddr::from),
+                dst: route.dst,
+                via,
                 dev: single_if.clone(),
                 source: source(&format!("routes[{k}]")),
             });
@@ -164,46 +166,48 @@ pub fn pod_expectations(
             dev: ifname.clone(),
             mtu_bytes: pod_mtu,
         });
-        // A gateway is promised to answer where the pod routes through it (a result may
-        // name one its routes never use: host-local always does).
-        let gateway = gateway.filter(|gw| {
-            r.routes.iter().any(|route| match route.gw {
-                Some(IpAddr::V4(g)) => g == *gw,
-                Some(IpAddr::V6(_)) => false,
-                None => true,
-            })
-        });
-        if let Some(gw) = gateway.filter(|_| gateway_probes) {
-            e.reachability.push(Probe {
-                from: pod.role.clone(),
-                from_netns: pod.netns.clone(),
-                to: format!("gateway {gw}"),
-                to_netns: node.netns.clone(),
-                to_ip: gw.into(),
-                proto: ProbeProto::Icmp,
-                path: "pod-node".into(),
-                expect: Expect::Reach,
-            });
-        }
-        if let Some(gw) = gateway {
-            // The gateway's owner on the node: the bridge plugin's bridge; ptp's host end of
-            // this pod's own pair (every pair's host end holds the gateway address); else
-            // whichever device holds it.
-            let owner_dev = match (&bridge, main) {
-                (Some(b), _) => b.clone(),
-                (None, "ptp") => r
-                    .node_interfaces()
-                    .next()
-                    .map(|(_, i)| i.name.clone())
-                    .unwrap_or_default(),
-                _ => String::new(),
+        // The gateway's owner on the node: the bridge plugin's bridge; ptp's host end of
+        // this pod's own pair (every pair's host end holds the gateway address); else
+        // whichever device holds it.
+        let owner_dev = match (&bridge, main) {
+            (Some(b), _) => b.clone(),
+            (None, "ptp") => r
+                .node_interfaces()
+                .next()
+                .map(|(_, i)| i.name.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        for family in plan.families() {
+            // A gateway is promised to answer where the pod routes through it (a result may
+            // name one its routes never use: host-local always does).
+            let Some(gw) = gateway_of(family).filter(|gw| {
+                r.routes.iter().any(|route| match route.gw {
+                    Some(g) => g == *gw,
+                    None => Family::of(route.dst.addr()) == family,
+                })
+            }) else {
+                continue;
             };
+            if gateway_probes {
+                e.reachability.push(Probe {
+                    from: pod.role.clone(),
+                    from_netns: pod.netns.clone(),
+                    to: format!("gateway {gw}"),
+                    to_netns: node.netns.clone(),
+                    to_ip: gw,
+                    proto: ProbeProto::Icmp,
+                    path: "pod-node".into(),
+                    expect: Expect::Reach,
+                });
+            }
+            // Resolved by ARP for IPv4, by neighbour discovery for IPv6 (RFC 4861 §7).
             e.neighbours.push(NeighbourExpect {
                 netns: pod.netns.clone(),
                 dev: ifname.clone(),
-                ip: gw.into(),
+                ip: gw,
                 owner_netns: node.netns.clone(),
-                owner_dev,
+                owner_dev: owner_dev.clone(),
             });
         }
         if let Some(b) = &bridge {
@@ -225,16 +229,25 @@ pub fn pod_expectations(
                 .iter()
                 .filter(|(p, _, _)| p.node == pod.node && p.role != pod.role)
             {
-                if !same_subnet(pod.ip, peer.ip) {
-                    continue;
+                // Each family of the run whose addresses share a subnet: the pods resolve
+                // each other directly (ARP, or neighbour discovery for IPv6).
+                for family in plan.families() {
+                    let (Some(a), Some(b)) =
+                        (plan.pod_net(pod, family), plan.pod_net(peer, family))
+                    else {
+                        continue;
+                    };
+                    if a.trunc() != b.trunc() {
+                        continue;
+                    }
+                    e.neighbours.push(NeighbourExpect {
+                        netns: pod.netns.clone(),
+                        dev: ifname.clone(),
+                        ip: b.addr(),
+                        owner_netns: peer.netns.clone(),
+                        owner_dev: peer_if.clone(),
+                    });
                 }
-                e.neighbours.push(NeighbourExpect {
-                    netns: pod.netns.clone(),
-                    dev: ifname.clone(),
-                    ip: peer.ip.addr().into(),
-                    owner_netns: peer.netns.clone(),
-                    owner_dev: peer_if.clone(),
-                });
             }
         }
     }
@@ -246,10 +259,6 @@ pub fn pod_expectations(
         });
     }
     e
-}
-
-fn same_subnet(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.trunc() == b.trunc()
 }
 
 /// The devices the chain made on `node`, as its pods' results name them (each once): the

@@ -31,6 +31,9 @@ pub mod runtime;
 pub mod snapshot;
 pub mod wiring;
 
+#[cfg(test)]
+mod tests;
+
 pub use chain::{Chain, Scope};
 pub use conf::NetworkList;
 pub use error::CniError;

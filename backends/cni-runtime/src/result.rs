@@ -129,19 +129,40 @@ impl CniResult {
             .filter(|(_, i)| !i.in_pod())
     }
 
-    /// The first IPv4 address on the pod interface `ifname` (or, when the result does not
-    /// say which interface an address is on, the first IPv4 address), with its gateway.
-    pub fn pod_ipv4(&self, ifname: &str) -> Option<(ipnet::Ipv4Net, Option<std::net::Ipv4Addr>)> {
-        let on_if = |ip: &&IpConfig| match ip.interface {
-            Some(i) => self.interfaces[i].name == ifname && self.interfaces[i].in_pod(),
-            None => true,
-        };
+    /// The addresses on the pod interface `ifname` (or, where the result does not say which
+    /// interface an address is on, every address), each with its gateway, in result order.
+    pub fn pod_addresses(&self, ifname: &str) -> Vec<(IpNet, Option<IpAddr>)> {
         self.ips
             .iter()
-            .filter(on_if)
-            .find_map(|ip| match (ip.address, ip.gateway) {
+            .filter(|ip| match ip.interface {
+                Some(i) => self.interfaces[i].name == ifname && self.interfaces[i].in_pod(),
+                None => true,
+            })
+            .map(|ip| (ip.address, ip.gateway))
+            .collect()
+    }
+
+    /// The first IPv4 address on the pod interface `ifname` (or, when the result does not
+    /// say which interface an address is on, the first IPv4 address), with its gateway (an
+    /// IPv4 one; a gateway of the other family is no gateway of the address).
+    pub fn pod_ipv4(&self, ifname: &str) -> Option<(ipnet::Ipv4Net, Option<std::net::Ipv4Addr>)> {
+        self.pod_addresses(ifname)
+            .into_iter()
+            .find_map(|(a, gw)| match (a, gw) {
                 (IpNet::V4(a), Some(IpAddr::V4(g))) => Some((a, Some(g))),
                 (IpNet::V4(a), _) => Some((a, None)),
+                _ => None,
+            })
+    }
+
+    /// The first IPv6 address on the pod interface `ifname`, as [`CniResult::pod_ipv4`] finds
+    /// the IPv4 one, with its IPv6 gateway.
+    pub fn pod_ipv6(&self, ifname: &str) -> Option<(ipnet::Ipv6Net, Option<std::net::Ipv6Addr>)> {
+        self.pod_addresses(ifname)
+            .into_iter()
+            .find_map(|(a, gw)| match (a, gw) {
+                (IpNet::V6(a), Some(IpAddr::V6(g))) => Some((a, Some(g))),
+                (IpNet::V6(a), _) => Some((a, None)),
                 _ => None,
             })
     }
@@ -194,6 +215,41 @@ mod tests {
             ("172.17.0.2/16".into(), "172.17.0.1".into())
         );
         assert_eq!(r.routes[0].dst.to_string(), "0.0.0.0/0");
+    }
+
+    /// What the Debian bridge plugin (1.1.1) printed for an ADD of
+    /// `examples/cni/bridge-dual.conflist` here (host-local with an IPv4 and an IPv6 range
+    /// set), as cnbench's result cache keeps it.
+    const BRIDGE_DUAL: &str = r#"{"cniVersion":"1.0.0","dns":{},"interfaces":[{"mac":"e2:76:98:7e:19:78","name":"cni0"},{"mac":"2a:e9:77:8c:5c:8c","name":"vethb1690053"},{"mac":"6e:09:1a:2a:ce:67","name":"eth0","sandbox":"/run/netns/cnb-b54254-n0p0"}],"ips":[{"address":"172.17.0.2/16","gateway":"172.17.0.1","interface":2},{"address":"fd00:172:17::2/64","gateway":"fd00:172:17::1","interface":2}],"routes":[{"dst":"0.0.0.0/0"},{"dst":"::/0"}]}"#;
+
+    #[test]
+    fn a_dual_stack_result_keeps_both_families() {
+        let r = CniResult::from_json(&serde_json::from_str(BRIDGE_DUAL).unwrap()).unwrap();
+        let (v4, gw4) = r.pod_ipv4("eth0").unwrap();
+        assert_eq!(
+            (v4.to_string(), gw4.unwrap().to_string()),
+            ("172.17.0.2/16".into(), "172.17.0.1".into())
+        );
+        let (v6, gw6) = r.pod_ipv6("eth0").unwrap();
+        assert_eq!(
+            (v6.to_string(), gw6.unwrap().to_string()),
+            ("fd00:172:17::2/64".into(), "fd00:172:17::1".into())
+        );
+        assert_eq!(r.pod_addresses("eth0").len(), 2);
+        assert!(r.pod_addresses("eth1").is_empty(), "eth1 is no interface");
+        assert_eq!(r.routes[1].dst.to_string(), "::/0");
+        // An IPv4-only result has no IPv6 address, and the reverse.
+        let v4_only = CniResult::from_json(&serde_json::from_str(BRIDGE_1_0).unwrap()).unwrap();
+        assert!(v4_only.pod_ipv6("eth0").is_none());
+        let v6_only = CniResult::from_json(&serde_json::json!({"cniVersion": "1.0.0",
+            "interfaces": [{"name": "eth0", "sandbox": "/run/netns/x"}],
+            "ips": [{"interface": 0, "address": "fd00::5/64", "gateway": "fd00::1"}]}))
+        .unwrap();
+        assert!(v6_only.pod_ipv4("eth0").is_none());
+        assert_eq!(
+            v6_only.pod_ipv6("eth0").unwrap().0.to_string(),
+            "fd00::5/64"
+        );
     }
 
     #[test]

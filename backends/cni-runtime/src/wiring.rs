@@ -65,7 +65,8 @@ impl Wired {
 pub enum PodWiring {
     /// cnbench's own wiring.
     Builtin,
-    /// A CNI chain, run per node with the node's block (`--pod-wiring cni`).
+    /// A CNI chain, run per node with the node's blocks, one per family of the run
+    /// (`--pod-wiring cni`).
     Cni(Box<Chain>),
 }
 

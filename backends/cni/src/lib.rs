@@ -40,7 +40,7 @@ pub const INFO: BackendInfo = BackendInfo {
     daemon_device: None,
     options: &CHAIN_OPTIONS,
     faults: &[],
-    ipv6: harness::backend::Ipv6Support::NotYet,
+    ipv6: harness::backend::Ipv6Support::Yes,
 };
 
 /// Main plugins that make the pod's interface from a device of the node: they need the

@@ -2,12 +2,12 @@
 //! backend uses (a daemon started and awaited, a pod's veth pair).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use reports::{ComponentRecord, PluginCallRecord};
 use serde::{Deserialize, Serialize};
 
@@ -57,10 +57,18 @@ pub const DAEMON_CPU: CpuPlacement = CpuPlacement::SameCpu;
 /// for CHECK and DEL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodReport {
-    /// The address on the pod's `eth0`, with its prefix.
+    /// The IPv4 address on the pod's `eth0`, with its prefix. On an ipv6 run, which
+    /// configures no IPv4, the plan's own ([`PodPlan::ip`], planned only).
     pub ip: Ipv4Net,
     /// The pod's default gateway, if it has one.
     pub gateway: Option<Ipv4Addr>,
+    /// The IPv6 address on the pod's `eth0`, with its prefix, on a run with IPv6; none keeps
+    /// the plan's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Net>,
+    /// The pod's IPv6 default gateway, if it has one (taken with `ip6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
     /// The backend's own record of the pod, kept with the plan (and in the run's state) for
     /// its expectations, its checks and the pod's removal.
     pub detail: Option<serde_json::Value>,

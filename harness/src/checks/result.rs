@@ -45,7 +45,20 @@ pub(super) fn interfaces(
                 );
             };
             let nl = host.nl();
-            let found = nl.link(&i.dev).and_then(|l| Ok((l, nl.addresses()?)));
+            // IPv6 addresses are read only where one is promised: a namespace of an IPv4
+            // run has IPv6 off, and the kernel's own link-local addresses are no plugin's.
+            let wants_v6 = i.addresses.iter().any(|a| matches!(a, ipnet::IpNet::V6(_)));
+            let found = nl.link(&i.dev).and_then(|l| {
+                let mut addrs = nl.addresses()?;
+                if wants_v6 {
+                    addrs.extend(
+                        nl.addresses6()?
+                            .into_iter()
+                            .filter(|a| !is_link_local(a.net.addr())),
+                    );
+                }
+                Ok((l, addrs))
+            });
             match found {
                 Ok((link, addrs)) => {
                     let mac = link.mac.map(|m| format_mac(&m)).unwrap_or_default();
@@ -137,4 +150,10 @@ pub(super) fn routes_present(
             }
         })
         .collect()
+}
+
+/// Whether `ip` is an IPv6 link-local address (fe80::/10, RFC 4291 §2.5.6), which the
+/// kernel gives every interface with IPv6 on.
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
 }

@@ -393,6 +393,10 @@ impl Topology {
             if let Some(a) = reported.get(&pod.role) {
                 pod.ip = a.ip;
                 pod.gateway = a.gateway;
+                if let Some(ip6) = a.ip6 {
+                    pod.ip6 = Some(ip6);
+                    pod.gateway6 = a.gateway6;
+                }
                 pod.detail = a.detail.clone();
             }
         }
