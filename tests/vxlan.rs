@@ -366,9 +366,17 @@ fn an_ipv6_route_deleted_by_hand_fails_the_check() {
 }
 
 #[test]
-fn a_cni_chain_is_refused_with_ipv6() {
+fn a_dual_stack_chain_wires_vxlan_pods_and_an_ipv4_chain_is_refused() {
     use common::{code, run, text};
-    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    // The chain's host-local gets each node's block of both families.
+    let dual = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/cni/cbr0-dual.conflist"
+    );
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-vxlan-chain-{}.json",
+        std::process::id()
+    ));
     let o = run(&[
         "run",
         "--backend",
@@ -378,13 +386,41 @@ fn a_cni_chain_is_refused_with_ipv6() {
         "--pod-wiring",
         "cni",
         "--cni-conf",
-        conf,
+        dual,
+        "--workloads",
+        "none",
+        "--no-baseline",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = common::Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).expect("the result parses");
+    let _ = std::fs::remove_file(&json);
+    common::assert_nothing_left(&id);
+    common::assert_checks_passed(&r);
+    assert!(r
+        .checks
+        .iter()
+        .any(|c| c.check == "reachability" && c.subject.contains("(fd00:100:96:1::")));
+    // A chain without an IPv6 range cannot give a dual-stack pod its IPv6 address.
+    let v4 = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cni/cbr0.conflist");
+    let o = run(&[
+        "run",
+        "--backend",
+        "vxlan",
+        "--ip-family",
+        "dual",
+        "--pod-wiring",
+        "cni",
+        "--cni-conf",
+        v4,
     ]);
     assert_eq!(code(&o), 2, "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("--pod-wiring cni with --ip-family dual")
-            && err.contains("--pod-wiring builtin"),
+        err.contains("IPv4 addresses only") && err.contains("or use --ip-family ipv4"),
         "{}",
         text(&o)
     );

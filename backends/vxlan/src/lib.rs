@@ -121,13 +121,6 @@ impl Backend for Vxlan {
             plan,
             "flannel.1 sends to the other nodes' underlay IPs: use --underlay l2 or l3",
         )?;
-        if self.0.pods.chain().is_some() && plan.ip_family().has_v6() {
-            return Err(INFO.refuse(format!(
-                "--pod-wiring cni with --ip-family {}: cnbench gives the chain's IPAM the \
-                 node's IPv4 block only; use --pod-wiring builtin",
-                plan.ip_family()
-            )));
-        }
         self.0
             .pods
             .validate(plan)
