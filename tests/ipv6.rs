@@ -55,7 +55,7 @@ fn a_dual_stack_bridge_passes_every_check_and_measures_each_family() {
         ],
     );
     assert_checks_passed(&r);
-    assert_eq!(r.parameters.ip_family, "dual");
+    assert_eq!(r.parameters.ip_family(), "dual");
     assert!(out.contains(", dual, passed"), "{out}");
     // Each family on its own: IPv4 and IPv6 probes, NDP entries with the peer's real MAC,
     // IPv6 addresses out of DAD.
@@ -472,7 +472,7 @@ fn scale_carries_each_family_over_its_own_sessions() {
         assert_eq!(code(&o), 0, "{}", text(&o));
         let r = reports::read_scale(&json).expect("the scale result parses");
         let _ = std::fs::remove_file(&json);
-        assert_eq!(r.ip_family, family);
+        assert_eq!(r.ip_family.as_deref(), Some(family));
         let p = r.points[0].clone();
         assert!(p.converged, "{p:#?}");
         p

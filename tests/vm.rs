@@ -104,7 +104,7 @@ fn dual_stack_vxlan_runs_across_vms_with_ipv6_probes_through_the_agents() {
     // reads it through each node's agent.
     let (r, _) = vm_run_with("vxlan", &["--ip-family", "dual"]);
     assert_emulated(&r);
-    assert_eq!(r.parameters.ip_family, "dual");
+    assert_eq!(r.parameters.ip_family(), "dual");
     assert!(r.checks.iter().any(|c| c.check == "encap"
         && c.actual
             .contains("fd00:10:168::1 -> fd00:10:168::2 udp dport 8472")));

@@ -180,7 +180,7 @@ fn forwarding_turned_off_by_hand_in_a_node_fails_the_check() {
 fn vxlan_dual_stack_wraps_ipv6_pods_in_ipv6_on_flannel_v6() {
     let r = run_vxlan(&["--ip-family", "dual", "--workloads", "tcp-rr"]);
     assert_all_pass(&r);
-    assert_eq!(r.parameters.ip_family, "dual");
+    assert_eq!(r.parameters.ip_family(), "dual");
     // Both VTEPs on n0: flannel.1 50 bytes under the underlay, flannel-v6.1 70; the pods'
     // side takes the smaller.
     let n0 = r

@@ -30,7 +30,7 @@ pub fn full_result() -> RunResult {
         pod_cidr: "100.96.0.0/16".into(),
         underlay_cidrs: vec!["10.168.0.0/24".into()],
         mtu: 1500,
-        ip_family: "ipv4".into(),
+        ip_family: Some("ipv4".into()),
         segment_mtu_bytes: None,
         workloads: vec!["tcp-stream".into(), "tcp-rr".into()],
         duration_ms: 10_000,

@@ -25,10 +25,10 @@ pub struct ScaleResult {
     pub backend: String,
     /// Underlay of the nodes (`l2`, `l3`).
     pub underlay: String,
-    /// The runs' IP families (`ipv4`, `ipv6`, `dual`); `ipv4` in files before schema
-    /// version 8.
-    #[serde(default = "crate::schema::ipv4_family")]
-    pub ip_family: String,
+    /// The runs' IP families (`ipv4`, `ipv6`, `dual`); none in files before schema version 8
+    /// (`ipv4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_family: Option<String>,
     /// The backend options every point had, defaults resolved (`bgp-announce: pod`); the
     /// option the sweep varies is each point's [`ScalePoint::topology`]. Empty in files
     /// written before schema version 7.
@@ -45,7 +45,7 @@ impl ScaleResult {
         ScaleResult {
             schema_version: SCHEMA_VERSION,
             kind: "scale".into(),
-            ip_family: "ipv4".into(),
+            ip_family: Some("ipv4".into()),
             started_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)

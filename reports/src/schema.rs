@@ -316,29 +316,22 @@ pub struct Parameters {
     /// when every link has `mtu`. Added in schema version 8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_mtu_bytes: Option<u32>,
-    /// The run's IP families: `ipv4`, `ipv6` or `dual` (`--ip-family`). Files before schema
-    /// version 8 have none: they are `ipv4`. Added in schema version 8.
-    #[serde(default = "ipv4_family")]
-    pub ip_family: String,
+    /// The run's IP families: `ipv4`, `ipv6` or `dual` (`--ip-family`); every run of this
+    /// version names it. Files before schema version 8 have none (read them with
+    /// [`Parameters::ip_family`]: `ipv4`), and are written back as they were. Added in schema
+    /// version 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_family: Option<String>,
     /// Changes made inside the run's namespaces before the measurement (`--tweak`:
     /// `sysctl:KEY=VALUE`, `nft-rules:N`, `rate:BITS`, `extra-hop`); empty for none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tweaks: Vec<String>,
 }
 
-/// The family of a result written before schema version 8.
-pub(crate) fn ipv4_family() -> String {
-    "ipv4".into()
-}
-
 impl Parameters {
     /// The run's IP families, `ipv4` where the file has none.
     pub fn ip_family(&self) -> &str {
-        if self.ip_family.is_empty() {
-            "ipv4"
-        } else {
-            &self.ip_family
-        }
+        self.ip_family.as_deref().unwrap_or("ipv4")
     }
 
     /// Records the backend options in effect: in [`Parameters::backend_options`], and in

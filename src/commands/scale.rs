@@ -102,9 +102,11 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     let mut writer = open_json(&args.json)?;
     harness::signals::install().context("installing signal handlers")?;
     let mut result = reports::ScaleResult::new(environment(), &args.backend, underlay.as_str());
-    result.ip_family = harness::topology::IpFamily::from(args.ip_family)
-        .as_str()
-        .to_string();
+    result.ip_family = Some(
+        harness::topology::IpFamily::from(args.ip_family)
+            .as_str()
+            .to_string(),
+    );
     // What every point had (a pod-mode sweep must not read as a block-mode one).
     result.backend_options = probe
         .options()

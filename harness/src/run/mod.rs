@@ -866,7 +866,7 @@ pub fn parameters(backend: &dyn Backend, plan: &Plan, opts: &MeasureOptions) -> 
             .map(|c| c.to_string())
             .collect(),
         mtu: plan.spec.mtu,
-        ip_family: plan.ip_family().as_str().to_string(),
+        ip_family: Some(plan.ip_family().as_str().to_string()),
         segment_mtu_bytes: plan.spec.segment_mtu,
         workloads: opts
             .workloads
