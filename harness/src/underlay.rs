@@ -54,14 +54,7 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
 /// What the l3 router needs of its kernel: forwarding on for each family of the run, to
 /// route between the segments.
 pub fn router_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    let mut v = Vec::new();
-    if plan.ip_family().has_v4() {
-        v.push(SysctlExpect::ip_forward());
-    }
-    if plan.ip_family().has_v6() {
-        v.push(SysctlExpect::ip6_forward());
-    }
-    v
+    SysctlExpect::forwarding(plan.ip_family())
 }
 
 /// The hub a node's `eth0` is cabled to: the switch or router namespace, and the bridge of

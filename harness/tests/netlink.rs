@@ -167,9 +167,16 @@ fn ipv6_addresses_go_through_dad_and_routes_and_neighbours_take_either_family() 
             "fd00:50::/48 via fd00:9::2 dev va proto static"
         ]
     );
-    assert!(a
-        .has_host_route("fd00:9::2".parse::<std::net::IpAddr>().unwrap())
-        .is_ok());
+    // fd00:9::2 is reached by the /64 only; a /128 to it is a host route.
+    let peer: std::net::IpAddr = "fd00:9::2".parse().unwrap();
+    assert!(!a.has_host_route(peer).unwrap());
+    a.add_route(&RouteSpec::via(
+        "fd00:9::2/128".parse::<ipnet::IpNet>().unwrap(),
+        peer,
+        "va",
+    ))
+    .unwrap();
+    assert!(a.has_host_route(peer).unwrap());
     // A permanent NDP entry, listed with its MAC, and deleted again.
     let mac = [0x02, 0, 0, 0, 0, 9];
     a.add_neighbour("va", "fd00:9::2".parse::<std::net::IpAddr>().unwrap(), mac)

@@ -198,14 +198,7 @@ pub fn pod_own_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
 /// `default` and so to every host end made later). Off, the kernel drops what it would
 /// forward.
 pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    let mut v = Vec::new();
-    if plan.ip_family().has_v4() {
-        v.push(SysctlExpect::ip_forward());
-    }
-    if plan.ip_family().has_v6() {
-        v.push(SysctlExpect::ip6_forward());
-    }
-    v
+    SysctlExpect::forwarding(plan.ip_family())
 }
 
 /// The node's route that lets proxy ARP answer for the gateway, when it needs one.

@@ -125,15 +125,7 @@ impl Backend for HostGw {
 /// without an error to the sender: IPv4's `ip_error` only counts it, and `ip6_forward` counts
 /// it as `InAddrErrors` and frees it (RFC 4443 requires no ICMPv6 message for it).
 pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    let family = plan.ip_family();
-    let mut v = Vec::new();
-    if family.has_v4() {
-        v.push(SysctlExpect::ip_forward());
-    }
-    if family.has_v6() {
-        v.push(SysctlExpect::ip6_forward());
-    }
-    v
+    SysctlExpect::forwarding(plan.ip_family())
 }
 
 /// cnbench plays flanneld: each node gets a route to every peer's block via the peer's

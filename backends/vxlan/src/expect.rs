@@ -18,13 +18,7 @@ use crate::BRIDGE;
 /// node routes between cni0 and its VTEPs, so forwarding on for each family of the run (a new
 /// namespace starts with both off).
 pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    plan.families()
-        .into_iter()
-        .map(|f| match f {
-            Family::V4 => SysctlExpect::ip_forward(),
-            Family::V6 => SysctlExpect::ip6_forward(),
-        })
-        .collect()
+    SysctlExpect::forwarding(plan.ip_family())
 }
 
 /// Every declaration of the vxlan backend for `plan`, its pods wired by `pods`.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::host::Host;
 use crate::netlink::RouteSpec;
-use crate::topology::Plan;
+use crate::topology::{Family, IpFamily, Plan};
 
 /// Whether a probe must succeed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -306,6 +306,19 @@ impl SysctlExpect {
         SysctlExpect::new("net.ipv6.conf.all.forwarding", "1")
     }
 
+    /// Forwarding on for each family of `family`, IPv4's first: what a namespace that routes
+    /// (a node, the l3 router) needs, and nothing for a family the run does not have.
+    pub fn forwarding(family: IpFamily) -> Vec<SysctlExpect> {
+        family
+            .families()
+            .into_iter()
+            .map(|f| match f {
+                Family::V4 => SysctlExpect::ip_forward(),
+                Family::V6 => SysctlExpect::ip6_forward(),
+            })
+            .collect()
+    }
+
     /// Writes `sysctls` in `host`'s namespace, all at once.
     pub fn write(host: &Host, sysctls: &[SysctlExpect]) -> Result<()> {
         let pairs: Vec<(&str, &str)> = sysctls
@@ -406,7 +419,7 @@ impl Expectations {
     /// their pods and the underlay writes in each with [`SysctlExpect::ip_forward`].
     pub fn add_node_forwarding(&mut self, plan: &Plan) {
         for node in &plan.nodes {
-            self.add_sysctls(&node.netns, [SysctlExpect::ip_forward()]);
+            self.add_sysctls(&node.netns, SysctlExpect::forwarding(plan.ip_family()));
         }
     }
 

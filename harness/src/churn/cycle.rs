@@ -36,7 +36,7 @@ struct Churned {
     role: String,
     node: u32,
     /// The address it is timed by: its IPv6 one in ipv6 and dual runs (see
-    /// [`crate::churn::timed_addr`]).
+    /// [`crate::topology::Plan::answering_addr`]).
     ip: std::net::IpAddr,
     times: PodTimes,
     reach: Option<TargetId>,
@@ -99,7 +99,7 @@ impl Cycler {
             client: Endpoint {
                 pod: observer.role.clone(),
                 netns: observer.netns.clone(),
-                ip: crate::churn::timed_addr(plan, observer).to_string(),
+                ip: plan.answering_addr(observer).to_string(),
             },
             server: Endpoint {
                 pod: "added pods".into(),
@@ -182,7 +182,7 @@ impl Cycler {
                         pods.push(Churned {
                             role: a.pod.role.clone(),
                             node,
-                            ip: crate::churn::timed_addr(topo.plan(), &a.pod),
+                            ip: topo.plan().answering_addr(&a.pod),
                             times: PodTimes {
                                 node,
                                 wired_ns: Some(ns(a.wired_at - issued)),

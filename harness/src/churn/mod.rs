@@ -29,7 +29,6 @@ mod cycle;
 pub mod leaks;
 pub mod probe;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use reports::{ChurnRecord, MeasurementRecord, RunResult};
@@ -38,7 +37,7 @@ use crate::backend::Backend;
 use crate::error::{HarnessError, PlanError, Result};
 use crate::run::{check_first, owned_run, Launch, Observer, Topology};
 use crate::signals;
-use crate::topology::{Family, Plan, PodNetwork, PodPlan, Substrate, MAX_PODS};
+use crate::topology::{Plan, PodNetwork, Substrate, MAX_PODS};
 
 /// The default interval between two echoes to a watched pod.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(1);
@@ -93,16 +92,6 @@ pub fn node_of(i: u32, nodes: u32) -> u32 {
 /// concurrency of 0 or above the pods, no cycles, a backend that cannot add pods to a
 /// standing topology or whose pods have no namespace of their own, VM nodes, and more pods
 /// than the nodes' pod blocks hold.
-/// The address churn times a pod by: its IPv4 one in an ipv4 run, its IPv6 one in ipv6 and
-/// dual runs. In a dual run the IPv6 address is the one that waits for duplicate address
-/// detection, so it is the later of the two to answer; the IPv4 one is wired in the same add.
-pub fn timed_addr(plan: &Plan, pod: &PodPlan) -> IpAddr {
-    match plan.pod_net(pod, Family::V6) {
-        Some(net) => net.addr(),
-        None => pod.ip.addr().into(),
-    }
-}
-
 pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<(), PlanError> {
     let invalid = |option: &'static str, value: String, why: String| PlanError::Invalid {
         option,

@@ -1,13 +1,11 @@
 //! IPv4 and IPv6 addresses on links.
 
-use std::net::IpAddr;
-
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::Netlink;
+use super::{family_of, Netlink};
 use crate::error::Result;
 
 /// An address on a link, as the kernel reports it.
@@ -23,13 +21,6 @@ pub struct Address {
     /// IPv6 duplicate address detection found another node with the address (`dadfailed`):
     /// it stays unusable until removed.
     pub dad_failed: bool,
-}
-
-fn family_of(ip: IpAddr) -> AddressFamily {
-    match ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
-    }
 }
 
 impl Netlink {

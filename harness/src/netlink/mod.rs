@@ -308,3 +308,11 @@ impl Netlink {
         }
     }
 }
+
+/// The rtnetlink address family of an address.
+fn family_of(ip: std::net::IpAddr) -> netlink_packet_route::AddressFamily {
+    match ip {
+        std::net::IpAddr::V4(_) => netlink_packet_route::AddressFamily::Inet,
+        std::net::IpAddr::V6(_) => netlink_packet_route::AddressFamily::Inet6,
+    }
+}

@@ -9,7 +9,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::Netlink;
+use super::{family_of, Netlink};
 use crate::error::Result;
 
 /// State of a neighbour entry (`ip neigh`).
@@ -274,13 +274,6 @@ impl Netlink {
                 _ => None,
             })
             .collect())
-    }
-}
-
-fn family_of(ip: IpAddr) -> AddressFamily {
-    match ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
     }
 }
 

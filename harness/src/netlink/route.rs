@@ -14,7 +14,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use serde::{Deserialize, Serialize};
 
-use super::Netlink;
+use super::{family_of, Netlink};
 use crate::error::Result;
 
 /// Who installed a route (`proto` in `ip route`).
@@ -359,13 +359,6 @@ impl Netlink {
             ));
         }
         Ok(out)
-    }
-}
-
-fn family_of(ip: IpAddr) -> AddressFamily {
-    match ip {
-        IpAddr::V4(_) => AddressFamily::Inet,
-        IpAddr::V6(_) => AddressFamily::Inet6,
     }
 }
 

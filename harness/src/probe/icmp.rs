@@ -35,33 +35,59 @@ pub fn icmp_probe_within(
     }
 }
 
+/// A raw socket of `domain` and `protocol` made in `from`'s namespace.
+fn raw_socket(from: &Netns, domain: Domain, protocol: Protocol) -> Result<Socket, ProbeResult> {
+    match from.run_in(|| Socket::new(domain, Type::RAW, Some(protocol))) {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ProbeResult::SendError(e.to_string())),
+        Err(e) => Err(ProbeResult::SendError(e.to_string())),
+    }
+}
+
+/// Sets an integer socket option (`setsockopt(level, name, value)`).
+fn set_int(
+    sock: &Socket,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> Result<(), ProbeResult> {
+    // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives the
+    // call and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(ProbeResult::SendError(
+            std::io::Error::last_os_error().to_string(),
+        ))
+    }
+}
+
 fn echo4(from: &Netns, to: Ipv4Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
     let fail = |result| Echo { result, ttl: None };
-    let sock = match from.run_in(|| Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))) {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return fail(ProbeResult::SendError(e.to_string())),
-        Err(e) => return fail(ProbeResult::SendError(e.to_string())),
+    let sock = match raw_socket(from, Domain::IPV4, Protocol::ICMPV4) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let payload: Vec<u8> = match df_size {
         Some(size) => {
-            // IP header (20) + ICMP header (8) + payload = size.
-            let mode: libc::c_int = libc::IP_PMTUDISC_PROBE;
-            // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives
-            // the call and its exact size.
-            let rc = unsafe {
-                libc::setsockopt(
-                    sock.as_raw_fd(),
-                    libc::IPPROTO_IP,
-                    libc::IP_MTU_DISCOVER,
-                    (&mode as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if rc != 0 {
-                return fail(ProbeResult::SendError(
-                    std::io::Error::last_os_error().to_string(),
-                ));
+            if let Err(e) = set_int(
+                &sock,
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_PROBE,
+            ) {
+                return fail(e);
             }
+            // IP header (20) + ICMP header (8) + payload = size.
             vec![0xcb; size.saturating_sub(28)]
         }
         None => b"cnbench-probe-00".to_vec(),
@@ -145,10 +171,9 @@ const ICMP6_ECHO_REPLY: u8 = 129;
 /// `IPV6_HOPLIMIT` control message and its source from the socket address.
 fn echo6(from: &Netns, to: Ipv6Addr, df_size: Option<usize>, timeout: Duration) -> Echo {
     let fail = |result| Echo { result, ttl: None };
-    let sock = match from.run_in(|| Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6))) {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return fail(ProbeResult::SendError(e.to_string())),
-        Err(e) => return fail(ProbeResult::SendError(e.to_string())),
+    let sock = match raw_socket(from, Domain::IPV6, Protocol::ICMPV6) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
     };
     let mut options = vec![(libc::IPV6_RECVHOPLIMIT, 1)];
     let payload: Vec<u8> = match df_size {
@@ -163,22 +188,8 @@ fn echo6(from: &Netns, to: Ipv6Addr, df_size: Option<usize>, timeout: Duration) 
         None => b"cnbench-probe-00".to_vec(),
     };
     for (name, value) in options {
-        let value: libc::c_int = value;
-        // SAFETY: setsockopt on a socket we own, with a pointer to a c_int that outlives the
-        // call and its exact size.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::IPPROTO_IPV6,
-                name,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return fail(ProbeResult::SendError(
-                std::io::Error::last_os_error().to_string(),
-            ));
+        if let Err(e) = set_int(&sock, libc::IPPROTO_IPV6, name, value) {
+            return fail(e);
         }
     }
     let id = (std::process::id() as u16) ^ ECHO_ID.fetch_add(1, Ordering::Relaxed).rotate_left(7);

@@ -601,7 +601,7 @@ impl Topology {
                         .addresses6()
                         .unwrap_or_default()
                         .into_iter()
-                        .filter(|a| !matches!(a.net, ipnet::IpNet::V6(n) if n.addr().segments()[0] & 0xffc0 == 0xfe80)),
+                        .filter(|a| !matches!(a.net, ipnet::IpNet::V6(n) if n.addr().is_unicast_link_local())),
                 );
                 let devices = links
                     .iter()

@@ -163,18 +163,13 @@ impl Topology {
                                 )?;
                             }
                             let at = Instant::now();
-                            // The address it answers on: IPv6's where the run has IPv6 (the
-                            // one that waited for DAD), else the one the backend reported.
-                            let ip = match pod.ip6.filter(|_| family.has_v6()) {
-                                Some(ip6) => IpAddr::from(ip6.addr()),
-                                None => ctx
-                                    .reported
-                                    .pod(&pod.role)
-                                    .map_or(pod.ip, |r| r.ip)
-                                    .addr()
-                                    .into(),
-                            };
-                            on_wired(pod, ip, at);
+                            // The address it answers on, of those the backend reported.
+                            let mut seen = pod.clone();
+                            if let Some(r) = ctx.reported.pod(&pod.role) {
+                                seen.ip = r.ip;
+                                seen.ip6 = r.ip6.or(seen.ip6);
+                            }
+                            on_wired(pod, ctx.plan.answering_addr(&seen), at);
                             Ok(at)
                         })
                     })

@@ -726,10 +726,15 @@ mod tests {
     use super::*;
 
     fn spec(nodes: u32, pods: u32, underlay: Underlay) -> TopologySpec {
+        spec6(nodes, pods, underlay, IpFamily::Ipv4)
+    }
+
+    fn spec6(nodes: u32, pods: u32, underlay: Underlay, family: IpFamily) -> TopologySpec {
         TopologyRequest {
             nodes: Some(nodes),
             pods_per_node: Some(pods),
             underlay: Some(underlay),
+            ip_family: family,
             ..Default::default()
         }
         .resolve(
@@ -939,26 +944,6 @@ mod tests {
         assert_eq!(host.pods[i].netns, "cnb-abc123-n1");
         assert_eq!(host.pods[i].ip.to_string(), "10.168.0.2/24");
         assert!(!host.pods[i].own_netns);
-    }
-
-    fn spec6(nodes: u32, pods: u32, underlay: Underlay, family: IpFamily) -> TopologySpec {
-        TopologyRequest {
-            nodes: Some(nodes),
-            pods_per_node: Some(pods),
-            underlay: Some(underlay),
-            ip_family: family,
-            ..Default::default()
-        }
-        .resolve(
-            &Defaults {
-                nodes: 2,
-                pods_per_node: 1,
-                underlay: Underlay::L2,
-                pod_cidr: "100.96.0.0/16".parse().unwrap(),
-            },
-            PodNetwork::PerNodeBlocks { block_prefix: 24 },
-            "abc123".into(),
-        )
     }
 
     #[test]

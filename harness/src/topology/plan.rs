@@ -316,6 +316,16 @@ impl Plan {
         }
     }
 
+    /// The one address a pod is timed by where one is enough (churn): its IPv6 one where the
+    /// run has IPv6 (in a dual run the one that waits for duplicate address detection, so the
+    /// later of the two to answer), else its IPv4 one.
+    pub fn answering_addr(&self, pod: &PodPlan) -> IpAddr {
+        match self.pod_net(pod, Family::V6) {
+            Some(net) => net.addr(),
+            None => pod.ip.addr().into(),
+        }
+    }
+
     /// A pod's addresses, one per family of the run, IPv4 first.
     pub fn pod_addrs(&self, pod: &PodPlan) -> Vec<IpAddr> {
         self.families()
