@@ -170,6 +170,15 @@ impl Topology {
                                 seen.ip6 = r.ip6.or(seen.ip6);
                             }
                             on_wired(pod, ctx.plan.answering_addr(&seen), at);
+                            // The node's end of the pod's link runs DAD on its link-local
+                            // address too. A runtime does not wait for it (the time above
+                            // does not), but the pod is handed back only once the node's
+                            // namespace is settled, so a check that follows finds nothing
+                            // tentative.
+                            if family.has_v6() && pod.own_netns {
+                                let node = ctx.plan.node_of(pod).netns.as_str();
+                                wait_addresses_settled(&[(node, ctx.host(node))], DAD_TIMEOUT)?;
+                            }
                             Ok(at)
                         })
                     })
