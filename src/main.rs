@@ -95,7 +95,11 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
         Command::Setup { substrate } => setup::setup(*substrate),
         Command::Completions { shell } => completions::completions(*shell),
         Command::Man { out } => man::man(out.as_deref()),
-        Command::Agent { listen } => agent::agent(listen),
+        Command::Agent {
+            listen,
+            preflight,
+            remove_exe,
+        } => agent::agent(listen.as_ref(), preflight.as_deref(), *remove_exe),
         Command::Task { task } => task::task(task),
         Command::Daemon { backend, config } => daemon::daemon(backend, config),
     }

@@ -20,6 +20,18 @@ pub enum HarnessError {
         fix: String,
     },
 
+    /// A host of the SSH substrate cannot be a node as it is (unreachable, refuses the key,
+    /// another cnbench, no root, no such interface); found before anything is built there.
+    #[error("host {host}: {what}: {fix}")]
+    Host {
+        /// The host as `--hosts` named it (`[user@]host[:port]`).
+        host: String,
+        /// What is wrong there.
+        what: String,
+        /// What the user can do about it.
+        fix: String,
+    },
+
     /// A namespace operation failed.
     #[error("network namespace {name}: {op} failed: {source}")]
     Netns {
@@ -115,6 +127,7 @@ impl HarnessError {
             self,
             HarnessError::Plan(_)
                 | HarnessError::Unsupported { .. }
+                | HarnessError::Host { .. }
                 | HarnessError::Component { .. }
         )
     }

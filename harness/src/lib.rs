@@ -27,6 +27,7 @@ pub mod run;
 pub mod scale;
 pub mod signals;
 pub mod snapshot;
+pub mod ssh;
 pub mod state;
 pub mod supervisor;
 mod task;

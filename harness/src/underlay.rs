@@ -142,9 +142,18 @@ pub fn expectations(plan: &Plan) -> Expectations {
     let dev = |name: &str, kind: &str| (name.to_string(), kind.to_string());
     // A VM node's `eth0` is its virtual NIC (a device of no link kind) and the hub's port
     // the tap QEMU made; between namespaces both are the ends of a veth pair.
+    // On the SSH substrate `eth0` is the node's macvlan or ipvlan of the host's interface,
+    // with no port of cnbench's at the other end.
     let (node_kind, port_kind) = match plan.spec.substrate {
         Substrate::Netns => ("veth", "veth"),
         Substrate::Vm => ("device", "tun"),
+        Substrate::Ssh => (
+            plan.spec
+                .ssh
+                .as_ref()
+                .map_or("macvlan", |s| s.node_link.as_str()),
+            "",
+        ),
     };
     for node in &plan.nodes {
         let nets = plan.node_nets(node);

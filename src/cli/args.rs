@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use harness::topology::{IpFamily, Substrate, TopologyRequest, Underlay};
+use harness::netlink::UplinkKind;
+use harness::topology::{IpFamily, SshHost, SshSpec, Substrate, TopologyRequest, Underlay};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::flags::{backend_values, fault_values, BackendFlags, BackendSweepFlags};
@@ -63,6 +64,70 @@ pub struct TopologyArgs {
     /// fd00:10:168::/64 on l2; fd00:10:168:1::/64,fd00:10:168:2::/64 on l3).
     #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',', value_parser = cidr6)]
     pub underlay_cidr6: Option<Vec<Ipv6Net>>,
+    /// Real hosts as nodes (--substrate ssh).
+    #[command(flatten)]
+    pub ssh: SshArgs,
+}
+
+/// The SSH substrate: real hosts reached through the system's ssh client, so the user's keys,
+/// agent, `~/.ssh/config`, jump hosts and known_hosts apply unchanged.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "SSH substrate (--substrate ssh)")]
+pub struct SshArgs {
+    /// The hosts, one per node, comma-separated: each `[user@]host[:port][%iface][=addr/len]`,
+    /// `iface` the host's interface that carries the underlay and `addr/len` the node's
+    /// address on that network (default: its position in --underlay-cidr). A user other
+    /// than root works through `sudo -n`.
+    #[arg(long, value_name = "HOST,HOST", value_delimiter = ',')]
+    pub hosts: Vec<SshHost>,
+    /// The hosts' underlay interface, for those that name none.
+    #[arg(long, value_name = "IFACE")]
+    pub underlay_iface: Option<String>,
+    /// How a node joins that interface's network: macvlan (its own MAC) or ipvlan (the
+    /// host's MAC, where the network drops unknown MACs, as cloud networks do).
+    #[arg(long, value_enum, default_value_t = NodeLinkArg::Macvlan)]
+    pub node_link: NodeLinkArg,
+    /// An ssh option as in ssh_config(5), KEY=VALUE, passed to ssh and scp as `-o`
+    /// (repeatable): IdentityFile=~/.ssh/lab, ProxyJump=bastion, UserKnownHostsFile=....
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub ssh_option: Vec<String>,
+    /// The cnbench binary on the hosts (default: `cnbench` on their PATH); it must be this
+    /// version.
+    #[arg(long, value_name = "PATH")]
+    pub remote_exe: Option<String>,
+    /// Copy this binary to each host for the run (scp), and remove it after.
+    #[arg(long)]
+    pub copy_exe: bool,
+}
+
+/// How a node joins its host's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeLinkArg {
+    /// A macvlan in bridge mode: the node's own MAC on the wire.
+    Macvlan,
+    /// An ipvlan in L2 mode: the host's MAC.
+    Ipvlan,
+}
+
+impl SshArgs {
+    /// As the harness takes them; none unless the SSH substrate was asked for.
+    fn spec(&self, substrate: SubstrateArg) -> Option<SshSpec> {
+        (substrate == SubstrateArg::Ssh
+            || !self.ssh_option.is_empty()
+            || self.remote_exe.is_some()
+            || self.copy_exe
+            || self.underlay_iface.is_some())
+        .then(|| SshSpec {
+            options: self.ssh_option.clone(),
+            remote_exe: self.remote_exe.clone(),
+            copy_exe: self.copy_exe,
+            underlay_iface: self.underlay_iface.clone(),
+            node_link: match self.node_link {
+                NodeLinkArg::Macvlan => UplinkKind::Macvlan,
+                NodeLinkArg::Ipvlan => UplinkKind::Ipvlan,
+            },
+        })
+    }
 }
 
 /// Which IP families a run has.
@@ -101,6 +166,8 @@ pub enum SubstrateArg {
     /// One QEMU VM per node with its own kernel (emulated: figures compare behaviour, not
     /// speed; needs `cnbench setup vm`).
     Vm,
+    /// One real host per node, reached over SSH (--hosts); its own network is the underlay.
+    Ssh,
 }
 
 impl From<SubstrateArg> for Substrate {
@@ -108,6 +175,7 @@ impl From<SubstrateArg> for Substrate {
         match s {
             SubstrateArg::Netns => Substrate::Netns,
             SubstrateArg::Vm => Substrate::Vm,
+            SubstrateArg::Ssh => Substrate::Ssh,
         }
     }
 }
@@ -134,6 +202,8 @@ impl TopologyArgs {
             pod_cidr6: self.pod_cidr6,
             underlay_cidrs6: self.underlay_cidr6.clone(),
             segment_mtu: self.segment_mtu,
+            hosts: self.ssh.hosts.clone(),
+            ssh: self.ssh.spec(self.substrate),
         }
     }
 }

@@ -141,14 +141,25 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Serve a node to a harness: run inside each VM node (or, one day, a remote host), it
-    /// applies the harness's netlink requests and runs its processes and probes there.
+    /// Serve a node to a harness: run inside each VM node and on each host of the SSH
+    /// substrate, it applies the harness's netlink requests and runs its processes and
+    /// probes there.
     Agent {
         /// Where to wait for the harness: a device (`/dev/vport0p1`), `unix:<path>`,
         /// `tcp:<ip>:<port>` (loopback only: the agent does not authenticate its harness) or
         /// `stdio`.
-        #[arg(long)]
-        listen: harness::remote::server::Listen,
+        #[arg(long, required_unless_present = "preflight")]
+        listen: Option<harness::remote::server::Listen>,
+        /// Print what this machine offers a node as one JSON line and exit, changing
+        /// nothing: versions, the user it runs as, the link kinds its kernel creates, and
+        /// the interface IFACE (what a harness checks over SSH before it builds anything).
+        #[arg(long, value_name = "IFACE", num_args = 0..=1, default_missing_value = "", conflicts_with = "listen")]
+        preflight: Option<String>,
+        /// Remove this binary's file once started (a copy made for one run, `--copy-exe`):
+        /// the processes it starts run the same program through /proc, and nothing of the
+        /// run is left on the host even if the session is cut.
+        #[arg(long, hide = true)]
+        remove_exe: bool,
     },
     /// Internal: run one workload task (the harness starts these inside pod namespaces).
     #[command(hide = true)]

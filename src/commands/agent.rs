@@ -7,8 +7,25 @@ use crate::ExitCode;
 
 /// `cnbench agent --listen <where>`: serves the node interface to a harness until killed
 /// (`stdio`: one session).
-pub fn agent(listen: &harness::remote::server::Listen) -> Result<ExitCode> {
-    let exe = std::env::current_exe().context("cannot find this program's own path")?;
+/// With `remove_exe`, removes this binary's file first (a per-run copy). With `preflight`, prints [`harness::remote::protocol::HostFacts`] (of the interface named,
+/// if not empty) and exits instead.
+pub fn agent(
+    listen: Option<&harness::remote::server::Listen>,
+    preflight: Option<&str>,
+    remove_exe: bool,
+) -> Result<ExitCode> {
+    if let Some(iface) = preflight {
+        let facts = harness::remote::server::preflight(Some(iface).filter(|i| !i.is_empty()));
+        println!("{}", serde_json::to_string(&facts)?);
+        return Ok(ExitCode::Ok);
+    }
+    let listen = listen.context("--listen is required")?;
+    let mut exe = std::env::current_exe().context("cannot find this program's own path")?;
+    if remove_exe {
+        std::fs::remove_file(&exe).with_context(|| format!("remove {}", exe.display()))?;
+        // The running program stays reachable through /proc after its file is gone.
+        exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+    }
     harness::remote::server::serve(listen, &exe)
         .with_context(|| format!("agent listening on {listen:?}"))?;
     Ok(ExitCode::Ok)

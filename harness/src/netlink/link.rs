@@ -4,9 +4,11 @@ use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+    InfoData, InfoIpVlan, InfoKind, InfoMacVlan, InfoVeth, IpVlanMode, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage, MacVlanMode, State,
 };
 use netlink_packet_route::RouteNetlinkMessage;
+use serde::{Deserialize, Serialize};
 
 use super::{Netlink, PeerNetns};
 use crate::error::{HarnessError, Result};
@@ -42,6 +44,39 @@ impl LinkKind {
             // A device with no IFLA_INFO_KIND: a real or virtual NIC's driver made it.
             LinkKind::Other(s) if s.is_empty() => "device",
             LinkKind::Other(s) => s,
+        }
+    }
+}
+
+/// The kind of link that joins a node namespace to a network cnbench does not own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UplinkKind {
+    /// A macvlan in bridge mode: its own MAC on the wire.
+    #[default]
+    Macvlan,
+    /// An ipvlan in L2 mode: the parent's MAC, for networks that drop unknown MACs (cloud
+    /// VPCs).
+    Ipvlan,
+}
+
+impl UplinkKind {
+    /// The kernel's name for the kind (and the CLI's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UplinkKind::Macvlan => "macvlan",
+            UplinkKind::Ipvlan => "ipvlan",
+        }
+    }
+}
+
+impl std::str::FromStr for UplinkKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<UplinkKind, String> {
+        match s {
+            "macvlan" => Ok(UplinkKind::Macvlan),
+            "ipvlan" => Ok(UplinkKind::Ipvlan),
+            _ => Err(format!("node link {s:?}: use macvlan or ipvlan")),
         }
     }
 }
@@ -182,6 +217,46 @@ impl Netlink {
             )]));
         self.execute(
             || format!("create bridge {name}"),
+            RouteNetlinkMessage::NewLink(m),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Creates `name`, a macvlan (bridge mode) or an ipvlan (L2 mode) of `parent` (a link of
+    /// this namespace), born directly in the namespace `into`: the node's uplink onto a
+    /// network cnbench does not own. The new link never exists here, and `parent` is not
+    /// changed (a macvlan or ipvlan adds itself to its parent's receive path, nothing
+    /// else), so this namespace gains nothing.
+    pub fn create_uplink(
+        &self,
+        parent: &str,
+        name: &str,
+        kind: UplinkKind,
+        into: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<()> {
+        let parent_index = self.link_index(parent)?;
+        let mut m = named(name);
+        m.attributes.push(LinkAttribute::Link(parent_index));
+        m.attributes.push(LinkAttribute::NetNsFd(into.as_raw_fd()));
+        let info = match kind {
+            // Bridge mode: the node reaches other macvlans of the same parent (other nodes
+            // sharing a host) as well as the wire.
+            UplinkKind::Macvlan => vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                    MacVlanMode::Bridge,
+                )])),
+            ],
+            // L2 mode: the node shares its parent's MAC (a network that drops unknown MACs
+            // lets it through) and still does its own ARP and neighbour discovery.
+            UplinkKind::Ipvlan => vec![
+                LinkInfo::Kind(InfoKind::IpVlan),
+                LinkInfo::Data(InfoData::IpVlan(vec![InfoIpVlan::Mode(IpVlanMode::L2)])),
+            ],
+        };
+        m.attributes.push(LinkAttribute::LinkInfo(info));
+        self.execute(
+            || format!("create {} {name} of {parent}", kind.as_str()),
             RouteNetlinkMessage::NewLink(m),
             NLM_F_CREATE | NLM_F_EXCL,
         )

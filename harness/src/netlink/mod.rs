@@ -28,7 +28,7 @@ use crate::error::{errno_hint, HarnessError, Result};
 use crate::netns::Netns;
 
 pub use addr::Address;
-pub use link::{format_mac, link_name, Link, LinkKind, CREATED_KINDS};
+pub use link::{format_mac, link_name, Link, LinkKind, UplinkKind, CREATED_KINDS};
 pub(crate) use link::{names_netns, names_netns_by_pid, set_peer_netns_fd};
 pub use neigh::{FdbEntry, Neighbour, NeighbourState};
 pub use route::{KernelRoute, RouteProto, RouteScope, RouteSpec};

@@ -6,6 +6,7 @@
 //! Files: `icmp` (echo requests from a raw socket, with don't-fragment sizes), `tcp`
 //! (connects and listeners), `capture` (a packet socket on a device while a probe runs).
 
+pub mod arp;
 mod capture;
 mod icmp;
 mod tcp;

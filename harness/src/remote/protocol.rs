@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Any change to a message bumps it.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame either end accepts (a netlink dump of a big node fits many times over); a
 /// larger length prefix means the stream is not this protocol.
@@ -334,6 +334,31 @@ pub enum Call {
         /// Its destination.
         to: IpAddr,
     },
+    /// Gives the session namespace `netns` its uplink onto the agent machine's own network:
+    /// `name`, a macvlan or ipvlan of the machine's interface `parent`, created directly in
+    /// `netns` (the machine's own namespace gains nothing; docs/design.md §5).
+    Uplink {
+        /// The namespace (the node's).
+        netns: String,
+        /// The machine's interface that carries the underlay (`eth0`, `ens5`).
+        parent: String,
+        /// macvlan or ipvlan.
+        kind: crate::netlink::UplinkKind,
+        /// The new link's name in `netns`.
+        name: String,
+    },
+    /// Asks whether an IPv4 address is in use on the link `dev` of `netns` (an ARP probe,
+    /// RFC 5227), listening `wait_ms`.
+    ArpProbe {
+        /// The namespace.
+        netns: String,
+        /// The link (up, without the address yet).
+        dev: String,
+        /// The address.
+        addr: std::net::Ipv4Addr,
+        /// How long to listen, ms.
+        wait_ms: u64,
+    },
     /// Reads the agent machine's `CLOCK_REALTIME`, so the harness can put times the agent's
     /// processes report (probe send times) on its own clock.
     Clock,
@@ -398,6 +423,9 @@ pub enum Reply {
         /// The probe.
         echo: ProbeRecord,
     },
+    /// The answer to an ARP probe: the MAC (`aa:bb:..`) of a host that has the address, or
+    /// none.
+    Claimed(Option<String>),
     /// The agent machine's `CLOCK_REALTIME` when it handled a [`Call::Clock`], in ns since
     /// the Unix epoch.
     Clock {
@@ -573,4 +601,41 @@ mod tests {
             node: "cnb-x-node0".into(),
         }
     }
+}
+
+/// What `cnbench agent --preflight` prints (one JSON line) before a harness builds anything
+/// on a machine it reaches over SSH: whether this machine can be a node, in facts the
+/// harness checks and names in its refusals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// [`PROTOCOL_VERSION`] of this agent.
+    pub protocol: u32,
+    /// Its cnbench version.
+    pub cnbench: String,
+    /// The effective user id it runs as (0: root).
+    pub euid: u32,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// Link kinds this kernel can create, of those a node may need (probed in a scratch
+    /// namespace only when running as root; empty otherwise).
+    pub link_kinds: Vec<String>,
+    /// The interface asked about (`--preflight IFACE`), if any.
+    pub iface: Option<IfaceFacts>,
+}
+
+/// An interface of the agent machine's own namespace, as the preflight saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IfaceFacts {
+    /// Its name.
+    pub name: String,
+    /// Whether it exists.
+    pub exists: bool,
+    /// Administratively and operationally up.
+    pub up: bool,
+    /// MTU, bytes.
+    pub mtu_bytes: u32,
+    /// Its kind (`device` for a NIC's driver).
+    pub kind: String,
+    /// Its IPv4 addresses with their prefixes (the network the nodes join).
+    pub ipv4: Vec<String>,
 }

@@ -39,6 +39,13 @@ pub fn add_baseline(
         ));
         return Ok(());
     }
+    if request.substrate == Substrate::Ssh && request.hosts.len() < 2 {
+        result.baseline_error = Some(format!(
+            "no {} baseline on one SSH host: it needs two nodes, so two hosts",
+            host_net.info().name
+        ));
+        return Ok(());
+    }
     let measured = measure(host_net, request, opts, environment, obs);
     match measured {
         Ok(b) => {
@@ -78,11 +85,25 @@ fn measure(
         mtu: request.mtu,
         // The same families as the run: an IPv6 path is compared with an IPv6 baseline.
         ip_family: request.ip_family,
+        // On the SSH substrate, the same hosts (the first two) and network: the baseline
+        // is what those hosts' own network gives.
+        substrate: request.substrate,
+        hosts: request.hosts.iter().take(2).cloned().collect(),
+        ssh: request.ssh.clone(),
+        underlay_cidrs: (request.substrate == Substrate::Ssh)
+            .then(|| request.underlay_cidrs.clone())
+            .flatten(),
         ..Default::default()
     };
     let plan = host_net.info().plan(&request, new_run_id())?;
     host_net.validate(&plan)?;
-    let described = format!("2 nodes on an {underlay} underlay");
+    let described = match request.substrate {
+        Substrate::Ssh => format!(
+            "2 nodes on the hosts {} and {}",
+            request.hosts[0], request.hosts[1]
+        ),
+        _ => format!("2 nodes on an {underlay} underlay"),
+    };
     obs.phase(&format!(
         "baseline: {}, {described} (run {})",
         host_net.info().name,

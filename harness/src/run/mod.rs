@@ -149,6 +149,8 @@ pub struct Topology {
     pub(crate) exe: PathBuf,
     /// The VM nodes, on the VM substrate.
     pub(crate) vms: Option<VmNodes>,
+    /// The hosts and their sessions, on the SSH substrate.
+    pub(crate) ssh: Option<crate::ssh::SshNodes>,
     /// What setup reported: its pods (until applied to the plan), the software it ran, the
     /// plugin calls made (shared: the teardown's are read after the topology is gone).
     pub(crate) reported: Arc<Reported>,
@@ -161,7 +163,18 @@ impl Topology {
         backend.validate(&plan)?;
         detect::require_root()?;
         let info = backend.info();
-        info.require_programs(detect::find_binary)?;
+        // On the SSH substrate the programs run on the hosts, not here.
+        if plan.spec.substrate != Substrate::Ssh {
+            info.require_programs(detect::find_binary)?;
+        }
+        if plan.spec.substrate == Substrate::Ssh && launch.mode != Mode::Run {
+            return Err(HarnessError::Unsupported {
+                what: "nodes on SSH hosts live only as long as the sessions of the command \
+                       that made them"
+                    .into(),
+                fix: "use `cnbench run`, `fault` or `churn` with --substrate ssh".into(),
+            });
+        }
         if plan.spec.substrate == Substrate::Vm {
             if launch.mode != Mode::Run {
                 return Err(HarnessError::Unsupported {
@@ -202,6 +215,7 @@ impl Topology {
             procs: Supervisor::new(launch.mode == Mode::Run),
             exe: launch.exe,
             vms: None,
+            ssh: None,
             reported: Arc::default(),
         };
         // 3. Build; on failure, tear down and return the original error.
@@ -227,6 +241,9 @@ impl Topology {
         }
         if self.plan.spec.substrate == Substrate::Vm {
             self.boot_vms(backend, names)?;
+        }
+        if self.plan.spec.substrate == Substrate::Ssh {
+            self.open_ssh_nodes(backend)?;
         }
         underlay::build(&self.plan, &self.hosts)?;
         if signals::interrupted() {
@@ -280,15 +297,67 @@ impl Topology {
         Ok(())
     }
 
+    /// Checks every host, starts an agent on each through ssh (which makes the node's
+    /// namespace there), makes the pods' namespaces, joins each node to its host's network
+    /// and proves the nodes reach each other over it (docs/design.md §4b).
+    fn open_ssh_nodes(&mut self, backend: &dyn Backend) -> Result<()> {
+        let spec = self.plan.spec.ssh.clone().unwrap_or_default();
+        let info = backend.info();
+        let mut kinds: Vec<&str> = info.link_kinds.to_vec();
+        kinds.push(spec.node_link.as_str());
+        let logs = RunState::dir(self.plan.run_id()).join("ssh");
+        let nodes = crate::ssh::nodes::connect(&self.plan, &self.exe, &kinds, &logs)?;
+        let agents = nodes.agents.clone();
+        // Kept first, so teardown ends the sessions even if a node fails to open.
+        self.ssh = Some(nodes);
+        for (node, agent) in self.plan.nodes.clone().iter().zip(agents) {
+            self.open_agent_node(node, agent, false)?;
+        }
+        let hosts: Vec<(NodePlan, crate::topology::SshHost)> = self
+            .plan
+            .nodes
+            .iter()
+            .cloned()
+            .zip(self.plan.spec.hosts.iter().cloned())
+            .collect();
+        for (node, host) in &hosts {
+            crate::ssh::uplink::join(&self.plan, &self.hosts[&node.netns], node, host, &spec)?;
+        }
+        let nodes: Vec<(&str, &Host)> = self
+            .plan
+            .nodes
+            .iter()
+            .map(|n| (n.netns.as_str(), &self.hosts[&n.netns]))
+            .collect();
+        if self.plan.ip_family().has_v6() {
+            wait_addresses_settled(&nodes, DAD_TIMEOUT)?;
+        }
+        crate::ssh::uplink::require_reachable(&self.plan, &self.hosts, &spec)
+    }
+
     /// Makes the hosts of a booted VM node: the node (the VM's own namespace) and its pods'
     /// namespaces, made by its agent.
     pub(crate) fn open_vm_node(&mut self, node: &NodePlan, agent: Arc<AgentClient>) -> Result<()> {
+        self.open_agent_node(node, agent, true)
+    }
+
+    /// Makes the hosts of a node served by an agent: the node's namespace (the VM's own
+    /// when `own_machine`, else one the agent made) and its pods' namespaces.
+    fn open_agent_node(
+        &mut self,
+        node: &NodePlan,
+        agent: Arc<AgentClient>,
+        own_machine: bool,
+    ) -> Result<()> {
         let host = Host::remote(&node.netns, Arc::clone(&agent));
         host.set_sysctls(namespace_sysctls(self.plan.ip_family()))?;
         // Once the ipip module is loaded the kernel gives every new namespace its own
         // fallback `tunl0`; the node (the VM's initial namespace) keeps its own, the pods
-        // get none (`fb_tunnels_only_for_init_net`).
-        host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
+        // get none (`fb_tunnels_only_for_init_net`). The setting is the machine's: on a
+        // host that is not the node's alone it is not cnbench's to change.
+        if own_machine {
+            host.set_sysctl("net.core.fb_tunnels_only_for_init_net", "1")?;
+        }
         self.hosts.insert(node.netns.clone(), host);
         let sysctls: Vec<(String, String)> = namespace_sysctls(self.plan.ip_family())
             .iter()
@@ -432,6 +501,7 @@ impl Topology {
             procs,
             exe,
             vms: None,
+            ssh: None,
             reported: Arc::default(),
         })
     }
@@ -649,6 +719,10 @@ impl Topology {
         if let Some(vms) = self.vms.take() {
             errors.extend(vms.shutdown());
         }
+        // SSH hosts: likewise, then the ssh clients.
+        if let Some(ssh) = self.ssh.take() {
+            errors.extend(ssh.shutdown());
+        }
         // 1. Daemons (they hold fds in the namespaces), 2. our own fds, 3. the namespaces,
         // which takes every device, address and route in them along.
         self.procs.stop_all();
@@ -699,6 +773,8 @@ pub fn local_namespaces(plan: &Plan) -> Vec<String> {
                 .unwrap_or_else(|| crate::topology::netns_name(plan.run_id(), "vms"));
             vec![hub]
         }
+        // Every namespace is on the hosts, made by their agents.
+        Substrate::Ssh => Vec::new(),
     }
 }
 

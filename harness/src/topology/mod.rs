@@ -6,8 +6,10 @@
 //! and its validation, the underlay, pod-network and substrate kinds). `plan`: everything a
 //! run will create, laid out from a spec, and pods added to and removed from it.
 
+mod hosts;
 mod plan;
 
+pub use hosts::{SshHost, SshSpec};
 pub use plan::{NodePlan, Plan, PodPlan, RouterPlan, SwitchPlan};
 
 use std::fmt;
@@ -255,6 +257,12 @@ pub struct TopologySpec {
     /// not fit (ICMP "fragmentation needed", ICMPv6 "packet too big").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_mtu: Option<u32>,
+    /// The SSH substrate's hosts, one per node in node order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<SshHost>,
+    /// How the SSH substrate reaches its hosts and joins their network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshSpec>,
 }
 
 impl TopologySpec {
@@ -277,6 +285,10 @@ pub enum Substrate {
     /// One QEMU VM per node (its own kernel), driven by a `cnbench agent` inside it; pods are
     /// namespaces inside their node's VM, the switch or router a namespace here.
     Vm,
+    /// One host per node, reached over SSH (`--hosts`), each driven by a `cnbench agent`
+    /// started there through the system's ssh client; the node is a namespace on the host
+    /// joined to the host's own network by a macvlan or ipvlan of its interface.
+    Ssh,
 }
 
 impl Substrate {
@@ -285,6 +297,7 @@ impl Substrate {
         match self {
             Substrate::Netns => "netns",
             Substrate::Vm => "vm",
+            Substrate::Ssh => "ssh",
         }
     }
 }
@@ -301,8 +314,10 @@ impl FromStr for Substrate {
         match s {
             "netns" => Ok(Substrate::Netns),
             "vm" => Ok(Substrate::Vm),
+            "ssh" => Ok(Substrate::Ssh),
             other => Err(format!(
-                "unknown substrate {other:?}: use netns (namespaces here) or vm (a QEMU VM per node)"
+                "unknown substrate {other:?}: use netns (namespaces here), vm (a QEMU VM per \
+                 node) or ssh (hosts reached over SSH, --hosts)"
             )),
         }
     }
@@ -438,6 +453,7 @@ impl TopologySpec {
             ));
         }
         self.validate_v6()?;
+        self.validate_hosts()?;
         if let Some(m) = self.segment_mtu {
             if self.underlay != Underlay::L3 {
                 return Err(invalid(
@@ -574,6 +590,100 @@ fn reserved_ranges6() -> [(&'static str, IpNet); 5] {
 impl TopologySpec {
     /// The IPv6 half of [`TopologySpec::validate`]: CIDRs only with an IPv6 family, and on
     /// their own and against each other as IPv4's are.
+    /// The SSH substrate's hosts: one per node, on one l2 network, each with an interface,
+    /// and addresses given for all or none.
+    fn validate_hosts(&self) -> Result<(), PlanError> {
+        if self.substrate != Substrate::Ssh {
+            if self.ssh.is_some() {
+                return Err(invalid(
+                    "substrate",
+                    self.substrate,
+                    "--ssh-option, --remote-exe, --copy-exe and --underlay-iface are for hosts \
+                     reached over SSH: add --substrate ssh --hosts HOST1,HOST2",
+                ));
+            }
+            if let Some(h) = self.hosts.first() {
+                return Err(invalid(
+                    "hosts",
+                    h,
+                    "hosts are nodes of the SSH substrate: add --substrate ssh",
+                ));
+            }
+            return Ok(());
+        }
+        let ssh = self.ssh.clone().unwrap_or_default();
+        ssh.validate()
+            .map_err(|why| invalid("ssh-option", ssh.options.join(","), why))?;
+        if self.hosts.is_empty() {
+            return Err(invalid(
+                "hosts",
+                "",
+                "the SSH substrate needs a host per node: --hosts HOST1,HOST2",
+            ));
+        }
+        if self.hosts.len() != self.nodes as usize {
+            return Err(invalid(
+                "nodes",
+                self.nodes,
+                format!(
+                    "the SSH substrate has a node per host and --hosts names {}: drop --nodes \
+                     or name as many hosts",
+                    self.hosts.len()
+                ),
+            ));
+        }
+        if self.underlay != Underlay::L2 {
+            return Err(invalid(
+                "underlay",
+                self.underlay,
+                "on the SSH substrate the hosts' own network is the underlay, one l2 segment \
+                 that cnbench does not cable: use --underlay l2",
+            ));
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            if ssh.iface_of(h).is_none() {
+                return Err(invalid(
+                    "hosts",
+                    h,
+                    "name the host's interface that carries the underlay: HOST%IFACE, or \
+                     --underlay-iface IFACE for every host",
+                ));
+            }
+            if let Some(dup) = self.hosts[..i]
+                .iter()
+                .find(|o| o.host == h.host && o.port == h.port)
+            {
+                return Err(invalid(
+                    "hosts",
+                    dup,
+                    "each node needs a host of its own: name every host once",
+                ));
+            }
+        }
+        let given = self.hosts.iter().filter(|h| h.addr.is_some()).count();
+        if given != 0 && given != self.hosts.len() {
+            return Err(invalid(
+                "hosts",
+                self.hosts.iter().find(|h| h.addr.is_none()).expect("one"),
+                "give every host its node's address (HOST=ADDR/LEN) or none (they then follow \
+                 --underlay-cidr)",
+            ));
+        }
+        let net = self.underlay_cidrs.first();
+        for h in &self.hosts {
+            if let (Some(a), Some(net)) = (h.addr, net) {
+                if a.trunc() != *net {
+                    return Err(invalid(
+                        "hosts",
+                        format!("{h}={a}"),
+                        format!("every node's address must be on one network ({net})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate_v6(&self) -> Result<(), PlanError> {
         if !self.ip_family.has_v6() {
             if let Some(net) = self.pod_cidr6 {
@@ -668,6 +778,10 @@ pub struct TopologyRequest {
     pub underlay_cidrs6: Option<Vec<Ipv6Net>>,
     /// `--segment-mtu`.
     pub segment_mtu: Option<u32>,
+    /// `--hosts` (the SSH substrate).
+    pub hosts: Vec<SshHost>,
+    /// `--ssh-option`, `--remote-exe`, `--copy-exe`, `--underlay-iface`, `--node-link`.
+    pub ssh: Option<SshSpec>,
 }
 
 /// The default underlay MTU, in bytes (Ethernet).
@@ -683,7 +797,13 @@ impl TopologyRequest {
         pod_network: PodNetwork,
         run_id: String,
     ) -> TopologySpec {
-        let nodes = self.nodes.unwrap_or(defaults.nodes);
+        let ssh = self.substrate == Substrate::Ssh;
+        // On the SSH substrate a node per host; a different --nodes is refused by validation.
+        let nodes = self.nodes.unwrap_or(if ssh && !self.hosts.is_empty() {
+            self.hosts.len() as u32
+        } else {
+            defaults.nodes
+        });
         let underlay =
             self.underlay
                 .unwrap_or(if nodes > 1 && defaults.underlay == Underlay::None {
@@ -697,10 +817,18 @@ impl TopologyRequest {
             pods_per_node: self.pods_per_node.unwrap_or(defaults.pods_per_node),
             underlay,
             pod_cidr: self.pod_cidr.unwrap_or(defaults.pod_cidr),
-            underlay_cidrs: self
-                .underlay_cidrs
-                .clone()
-                .unwrap_or_else(|| underlay.default_cidrs()),
+            underlay_cidrs: self.underlay_cidrs.clone().unwrap_or_else(|| {
+                // Hosts that all name their node's address name the network too.
+                match self
+                    .hosts
+                    .iter()
+                    .map(|h| h.addr)
+                    .collect::<Option<Vec<_>>>()
+                {
+                    Some(addrs) if ssh && !addrs.is_empty() => vec![addrs[0].trunc()],
+                    _ => underlay.default_cidrs(),
+                }
+            }),
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
             substrate: self.substrate,
             ip_family: self.ip_family,
@@ -710,6 +838,8 @@ impl TopologyRequest {
                     .then(|| default_pod_cidr6(defaults.pod_cidr, pod_network))
             }),
             segment_mtu: self.segment_mtu,
+            hosts: self.hosts.clone(),
+            ssh: self.ssh.clone().or_else(|| ssh.then(SshSpec::default)),
             underlay_cidrs6: self.underlay_cidrs6.clone().unwrap_or_else(|| {
                 if self.ip_family.has_v6() {
                     underlay.default_cidrs6()

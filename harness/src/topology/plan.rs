@@ -8,8 +8,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    host_count, invalid, netns_name, nth_host, Family, IpFamily, PodNetwork, TopologySpec,
-    Underlay, BLOCK_PREFIX6, MAX_PODS, MAX_PODS_PER_NODE,
+    host_count, invalid, netns_name, nth_host, Family, IpFamily, PodNetwork, Substrate,
+    TopologySpec, Underlay, BLOCK_PREFIX6, MAX_PODS, MAX_PODS_PER_NODE,
 };
 use crate::error::PlanError;
 
@@ -125,10 +125,14 @@ impl Plan {
     pub fn new(spec: TopologySpec, pod_network: PodNetwork) -> Result<Plan, PlanError> {
         spec.validate()?;
         let run = spec.run_id.clone();
-        let switch = (spec.underlay == Underlay::L2).then(|| SwitchPlan {
-            netns: netns_name(&run, "sw"),
-            bridge: "br0".into(),
-        });
+        // The SSH substrate's l2 segment is the hosts' own network: nothing to build.
+        let switch =
+            (spec.underlay == Underlay::L2 && spec.substrate != Substrate::Ssh).then(|| {
+                SwitchPlan {
+                    netns: netns_name(&run, "sw"),
+                    bridge: "br0".into(),
+                }
+            });
         let router = (spec.underlay == Underlay::L3).then(|| RouterPlan {
             netns: netns_name(&run, "rt"),
             segments: spec
@@ -162,7 +166,12 @@ impl Plan {
                 // docs/design.md §3: node N = 10.168.0.(N+1).
                 Underlay::L2 => {
                     let net = spec.underlay_cidrs[0];
-                    let ip = Ipv4Net::new(nth_host(&net, n + 1), net.prefix_len()).expect("valid");
+                    let ip = match spec.hosts.get(n as usize).and_then(|h| h.addr) {
+                        Some(given) => given,
+                        None => {
+                            Ipv4Net::new(nth_host(&net, n + 1), net.prefix_len()).expect("valid")
+                        }
+                    };
                     (0, Some(ip), None)
                 }
                 // Alternate nodes between the two subnets; .1 is the router.

@@ -5,6 +5,9 @@
 
 mod procs;
 mod session;
+mod uplink;
+
+pub use uplink::preflight;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -252,6 +252,18 @@ impl Session {
                     .map(Reply::Text)
                     .map_err(err)
             }
+            Call::Uplink {
+                netns,
+                parent,
+                kind,
+                name,
+            } => self.uplink(&netns, &parent, kind, &name),
+            Call::ArpProbe {
+                netns,
+                dev,
+                addr,
+                wait_ms,
+            } => self.arp_probe(&netns, &dev, addr, wait_ms),
             // Answered by the session loop itself.
             Call::Spawn { .. } | Call::Shutdown => Err(err("not a call of its own")),
             Call::Run {
