@@ -334,27 +334,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 /// `cnbench run` on the lab's hosts with `args` after the SSH ones; output and run id.
 fn run_on(lab: &Lab, backend: &str, hosts: &str, extra: &[&str]) -> (Output, Option<String>) {
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--backend".into(),
-        backend.into(),
-        "--substrate".into(),
-        "ssh".into(),
-        "--hosts".into(),
-        hosts.into(),
-        "--remote-exe".into(),
-        env!("CARGO_BIN_EXE_cnbench").into(),
-    ];
-    args.extend(lab.ssh_options("client"));
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let o = lab.cnbench(&args).output().unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("cnbench run "))
-        .and_then(|r| r.split([':', ' ']).next())
-        .map(str::to_string);
-    (o, id)
+    run_on_with(lab, backend, hosts, extra, true)
 }
 
 fn assert_hosts_clean(lab: &Lab, n: usize) {
@@ -365,7 +345,13 @@ fn assert_hosts_clean(lab: &Lab, n: usize) {
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "left on the hosts: {left:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "left on the hosts: {left:#?}\nagents: {}",
+            String::from_utf8_lossy(
+                &sh("ps -eo pid,ppid,stat,cmd | grep 'agent --listen' | grep -v grep").stdout
+            )
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -402,4 +388,345 @@ fn vxlan_runs_on_two_hosts_reached_only_over_ssh() {
     assert!(!r.measurements.is_empty(), "no measurement");
     assert_hosts_clean(&lab, 2);
     common::assert_nothing_left(&id.unwrap());
+}
+
+/// bgp (BIRD on each host, with this binary copied for the run), host-gw and the
+/// single-node bridge: every check and workload on hosts reached over SSH, nothing left.
+#[test]
+fn bgp_host_gw_and_bridge_run_on_the_hosts() {
+    let lab = Lab::new(2);
+    for (backend, hosts, extra) in [
+        ("bgp", 2, vec!["--copy-exe"]),
+        ("host-gw", 2, vec![]),
+        ("bridge", 1, vec![]),
+    ] {
+        let json = lab.path(&format!("{backend}.json"));
+        let mut args = vec!["--json", json.to_str().unwrap()];
+        args.extend_from_slice(SHORT);
+        args.extend(extra.iter().copied());
+        // --copy-exe replaces --remote-exe.
+        let (o, id) = if extra.contains(&"--copy-exe") {
+            run_on_with(&lab, backend, &lab.hosts(hosts, "%eth0"), &args, false)
+        } else {
+            run_on(&lab, backend, &lab.hosts(hosts, "%eth0"), &args)
+        };
+        let _g = Cleanup(id.clone().into_iter().collect());
+        assert_eq!(code(&o), 0, "{backend}: {}", text(&o));
+        let r = reports::read_result(&json).expect("result");
+        let failed: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|c| c.outcome != reports::CheckOutcome::Pass)
+            .collect();
+        assert!(failed.is_empty(), "{backend}: {failed:#?}");
+        assert!(!r.measurements.is_empty(), "{backend}: no measurement");
+        assert_hosts_clean(&lab, hosts);
+        let id = id.unwrap();
+        common::assert_nothing_left(&id);
+        // The copies are gone from the hosts' /tmp (shared with this machine here).
+        for n in 0..hosts {
+            let copy = format!("/tmp/cnbench-{id}-n{n}");
+            assert!(!std::path::Path::new(&copy).exists(), "{copy} left");
+        }
+    }
+}
+
+/// [`run_on`], with `--remote-exe` this binary when `remote_exe`.
+fn run_on_with(
+    lab: &Lab,
+    backend: &str,
+    hosts: &str,
+    extra: &[&str],
+    remote_exe: bool,
+) -> (Output, Option<String>) {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--backend".into(),
+        backend.into(),
+        "--substrate".into(),
+        "ssh".into(),
+        "--hosts".into(),
+        hosts.into(),
+    ];
+    if remote_exe {
+        args.extend(["--remote-exe".into(), env!("CARGO_BIN_EXE_cnbench").into()]);
+    }
+    args.extend(lab.ssh_options("client"));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let o = lab.cnbench(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cnbench run "))
+        .and_then(|r| r.split([':', ' ']).next())
+        .map(str::to_string);
+    (o, id)
+}
+
+/// A script standing in for cnbench on a host (a program written to misbehave).
+fn script(lab: &Lab, name: &str, body: &str) -> String {
+    let p = lab.path(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+/// Each host that cannot be a node is refused before anything is built: one line naming
+/// the host and the fix, exit 2, and nothing on any host.
+#[test]
+fn a_host_that_cannot_be_a_node_is_refused_before_anything_is_built() {
+    let lab = Lab::new(2);
+    let exe = env!("CARGO_BIN_EXE_cnbench");
+    let old = script(&lab, "old-cnbench", "echo 'cnbench 0.0.9'");
+    let nobody = script(
+        &lab,
+        "nobody-cnbench",
+        &format!("exec setpriv --reuid=65534 --regid=65534 --clear-groups {exe} \"$@\""),
+    );
+    let two = lab.hosts(2, "%eth0");
+    let h0 = lab.addr(0);
+    let h1 = lab.addr(1);
+    let cases: Vec<(&str, Vec<String>, &str, &str)> = vec![
+        (
+            "a refused key",
+            vec![
+                "--hosts".into(),
+                two.clone(),
+                "--remote-exe".into(),
+                exe.into(),
+            ],
+            "Permission denied",
+            "IdentityFile",
+        ),
+        (
+            "another cnbench version",
+            vec![
+                "--hosts".into(),
+                two.clone(),
+                "--remote-exe".into(),
+                old.clone(),
+            ],
+            "cnbench 0.0.9",
+            "--copy-exe",
+        ),
+        (
+            "no root",
+            vec![
+                "--hosts".into(),
+                two.clone(),
+                "--remote-exe".into(),
+                nobody.clone(),
+            ],
+            "not root (uid 65534)",
+            "passwordless sudo",
+        ),
+        (
+            "no such interface",
+            vec![
+                "--hosts".into(),
+                format!("root@{h0}%eth0,root@{h1}%nosuch0"),
+                "--remote-exe".into(),
+                exe.into(),
+            ],
+            "no interface nosuch0",
+            "HOST%IFACE",
+        ),
+        (
+            "a kernel without ipvlan",
+            vec![
+                "--hosts".into(),
+                two.clone(),
+                "--remote-exe".into(),
+                exe.into(),
+                "--node-link".into(),
+                "ipvlan".into(),
+            ],
+            "cannot create ipvlan devices",
+            "--node-link macvlan",
+        ),
+        (
+            "an address in use",
+            vec![
+                "--hosts".into(),
+                format!("root@{h0}%eth0={h1}/24,root@{h1}%eth0={NET}.50/24"),
+                "--remote-exe".into(),
+                exe.into(),
+            ],
+            "already in use",
+            "HOST=ADDR/LEN",
+        ),
+        (
+            "an unreachable host",
+            vec![
+                "--hosts".into(),
+                format!("root@{h0}%eth0,root@{NET}.99%eth0"),
+                "--remote-exe".into(),
+                exe.into(),
+            ],
+            "ssh failed",
+            "ssh HOST true",
+        ),
+    ];
+    for (what, hosts, said, fix) in cases {
+        let key = if what == "a refused key" {
+            "stranger"
+        } else {
+            "client"
+        };
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--backend".into(),
+            "vxlan".into(),
+            "--substrate".into(),
+            "ssh".into(),
+            "--workloads".into(),
+            "none".into(),
+            "--no-baseline".into(),
+        ];
+        args.extend(hosts);
+        args.extend(lab.ssh_options(key));
+        let o = lab.cnbench(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(code(&o), 2, "{what}: {}", text(&o));
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("host "))
+            .unwrap_or_else(|| panic!("{what}: no line naming the host: {}", text(&o)));
+        assert!(line.contains(said) && line.contains(fix), "{what}: {line}");
+        assert_hosts_clean(&lab, 2);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        if let Some(id) = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("cnbench run "))
+            .and_then(|r| r.split([':', ' ']).next())
+        {
+            common::assert_nothing_left(id);
+        }
+    }
+}
+
+/// The cnbench run of `args` in the lan, as a terminal's foreground job, its stdout read
+/// line by line.
+fn start_job(lab: &Lab, args: &[String]) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = lab
+        .cnbench(args)
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    for stream in [
+        Box::new(out) as Box<dyn std::io::Read + Send>,
+        Box::new(err),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(l);
+            }
+        });
+    }
+    (child, rx)
+}
+
+fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
+            seen.push(l.clone());
+            if l.contains(needle) {
+                return;
+            }
+        }
+    }
+    panic!("no {needle:?} in:\n{}", seen.join("\n"));
+}
+
+fn wait_exit(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("cnbench did not exit");
+}
+
+fn long_run_args(lab: &Lab) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        "--backend",
+        "vxlan",
+        "--substrate",
+        "ssh",
+        "--duration",
+        "20",
+        "--no-baseline",
+        "--remote-exe",
+        env!("CARGO_BIN_EXE_cnbench"),
+        "--hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(lab.hosts(2, "%eth0"));
+    args.extend(lab.ssh_options("client"));
+    args
+}
+
+/// A Ctrl-C while the hosts measure: the run tears down through its sessions and exits 130,
+/// and nothing is left on either host.
+#[test]
+fn an_interrupted_run_leaves_nothing_on_the_hosts() {
+    let lab = Lab::new(2);
+    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
+    let mut seen = Vec::new();
+    wait_line(&rx, "== measuring", &mut seen);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) of the process group our own child leads; no memory is involved.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    assert_eq!(wait_exit(&mut child), Some(130), "{}", seen.join("\n"));
+    assert_hosts_clean(&lab, 2);
+    let id = common::run_id_of(&seen.join("\n"));
+    common::assert_nothing_left(&id);
+}
+
+/// The connection to one host cut mid-run (its ssh client killed, by pid): the run ends
+/// with an error naming that node's agent, the other host is cleaned by the teardown, and
+/// the cut one by its agent, which reads the end of its session.
+#[test]
+fn a_cut_connection_ends_the_run_clearly_and_both_hosts_are_cleaned() {
+    let lab = Lab::new(2);
+    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
+    let mut seen = Vec::new();
+    wait_line(&rx, "== measuring", &mut seen);
+    let to_h0 = format!("root@{}", lab.addr(0));
+    let ssh = descendants(child.id())
+        .into_iter()
+        .find(|p| {
+            let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            cmd.starts_with("ssh\0") && cmd.split('\0').any(|w| w == to_h0)
+        })
+        .expect("the ssh client of host 0");
+    // SAFETY: kill(2) of a pid found among our own child's children just now.
+    assert_eq!(unsafe { libc::kill(ssh as i32, libc::SIGKILL) }, 0);
+    let code = wait_exit(&mut child);
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(l);
+    }
+    let all = seen.join("\n");
+    assert_ne!(code, Some(0), "{all}");
+    assert!(all.contains("-n0"), "the error names the cut node: {all}");
+    assert_hosts_clean(&lab, 2);
+    common::assert_nothing_left(&common::run_id_of(&all));
 }

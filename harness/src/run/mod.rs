@@ -320,6 +320,10 @@ impl Topology {
             .cloned()
             .zip(self.plan.spec.hosts.iter().cloned())
             .collect();
+        if self.plan.spec.underlay == crate::topology::Underlay::None {
+            // One node on its own (the bridge backend): nothing to join.
+            return Ok(());
+        }
         for (node, host) in &hosts {
             crate::ssh::uplink::join(&self.plan, &self.hosts[&node.netns], node, host, &spec)?;
         }

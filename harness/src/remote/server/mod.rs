@@ -3,6 +3,15 @@
 //! `Shutdown` and just as well after a dropped connection, so a harness that dies leaves
 //! nothing running on the node.
 
+/// A line to the agent's stderr that never panics: after a cut SSH session its stderr is a
+/// closed pipe, and `eprintln!` would panic there, before the session's cleanup ran.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "cnbench agent: {}", format_args!($($arg)*));
+    }};
+}
+
 mod procs;
 mod session;
 mod uplink;
@@ -89,12 +98,12 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
                 .and_then(|dev| Ok((dev.try_clone()?, dev)));
             match opened {
                 Ok((reader, dev)) => {
-                    eprintln!("cnbench agent: serving on {}", path.display());
+                    say!("serving on {}", path.display());
                     serve_session(Box::new(reader), Box::new(dev), exe, NodeNamespace::Own);
                 }
                 // A port has one opener at a time: threads of the last session may still
                 // hold it for a moment.
-                Err(e) => eprintln!("cnbench agent: {}: {e}; trying again", path.display()),
+                Err(e) => say!("{}: {e}; trying again", path.display()),
             }
             // A virtio port reads end-of-file while no host is connected: do not spin.
             std::thread::sleep(Duration::from_millis(200));
@@ -176,7 +185,7 @@ pub fn serve_session(
             "the harness speaks protocol {} and this agent {PROTOCOL_VERSION}",
             v.protocol
         );
-        eprintln!("cnbench agent: refused cnbench {}: {reason}", v.cnbench);
+        say!("refused cnbench {}: {reason}", v.cnbench);
         let _ = send(&refused(&reason));
         return SessionEnd::Refused(reason);
     }
@@ -249,7 +258,7 @@ pub fn serve_session(
         }
     };
     if end != SessionEnd::Shutdown {
-        eprintln!("cnbench agent: session ended ({end:?}); stopping what it started");
+        say!("session ended ({end:?}); stopping what it started");
         session.cleanup();
     }
     end

@@ -435,7 +435,7 @@ impl Session {
         let names: Vec<String> = lock(&self.made).keys().cloned().collect();
         for name in names {
             if let Err(e) = self.delete_netns(&name) {
-                eprintln!("cnbench agent: {e}");
+                say!("{e}");
             }
         }
         lock(&self.netlinks).clear();
@@ -444,7 +444,7 @@ impl Session {
                 process::kill_pids(&process::pids_in_netns(&[ino]), Duration::from_secs(2));
             }
             if let Err(e) = Netns::delete(&self.node) {
-                eprintln!("cnbench agent: {e}");
+                say!("{e}");
             }
         }
         // Files first, then the directories the session made (with what its processes put
@@ -455,7 +455,7 @@ impl Session {
         for dir in std::mem::take(&mut *lock(&self.dirs)) {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != io::ErrorKind::NotFound {
-                    eprintln!("cnbench agent: remove {}: {e}", dir.display());
+                    say!("remove {}: {e}", dir.display());
                 }
             }
         }
