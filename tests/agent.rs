@@ -449,3 +449,59 @@ fn the_agent_touches_only_its_sessions_networking() {
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }
+
+/// How many fds process `pid` has open.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn processes_that_end_by_themselves_leave_the_session_and_close_their_stdin() {
+    let node = unique("end");
+    let (mut child, agent) = connect(&node);
+    let agent_pid = child.id();
+    let baseline = open_fds(agent_pid);
+    let short = || {
+        agent
+            .spawn(&node, vec!["true".into()], true, "short")
+            .expect("started")
+    };
+    // Each has a stdin pipe the agent holds while the process is in its table.
+    for _ in 0..10 {
+        let mut p = short();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.next_line(Duration::from_millis(100)).unwrap()
+            != harness::remote::client::Next::Ended
+        {
+            assert!(Instant::now() < deadline, "the process did not end");
+        }
+    }
+    // Its entry goes right after its Exited frame: give the output threads a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_fds(agent_pid) > baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        open_fds(agent_pid) <= baseline,
+        "the agent still holds {} fds more than before ten processes that ended by themselves",
+        open_fds(agent_pid) - baseline
+    );
+    // One that ended without the harness reading its end: a write to it is refused by name,
+    // a stop still answers how it ended.
+    let mut p = short();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(p.pid()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let e = p.write_stdin("x\n").unwrap_err().to_string();
+    assert!(e.contains("has exited"), "{e}");
+    let exit = p
+        .stop(Duration::from_millis(100))
+        .expect("a stop after its end");
+    assert_eq!(exit.code, Some(0));
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}

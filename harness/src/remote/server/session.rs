@@ -32,8 +32,9 @@ pub(super) struct Session {
     pub(super) made: Mutex<BTreeMap<String, Arc<Netns>>>,
     /// One netlink socket per namespace, opened on first use.
     pub(super) netlinks: Mutex<HashMap<String, Arc<Netlink>>>,
-    /// The processes the session started, by the id it gave them.
-    pub(super) procs: Mutex<HashMap<u64, Running>>,
+    /// The processes the session started and that have not ended yet, by the id it gave
+    /// them (shared with each one's output thread, which removes it once it has ended).
+    pub(super) procs: Arc<Mutex<HashMap<u64, Running>>>,
     /// Open TCP listeners (of the checks), by id.
     pub(super) listeners: Mutex<HashMap<u64, TcpListener>>,
     /// The topmost directories the session made to write files in (removed whole).
@@ -79,6 +80,14 @@ fn check_sysctls(pairs: &[(String, String)]) -> Result<(), RemoteError> {
     }
 }
 
+/// The answer to a call about a process that is not in the session's table: it has ended
+/// (its `Exited` frame went out before it left the table) or was never started.
+fn gone(proc_id: u64) -> RemoteError {
+    err(format!(
+        "process {proc_id} has exited (or this session never started it)"
+    ))
+}
+
 /// A failed call, in words.
 pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
     RemoteError {
@@ -107,7 +116,7 @@ impl Session {
             own_made: mode == NodeNamespace::Made,
             made: Mutex::new(BTreeMap::new()),
             netlinks: Mutex::new(HashMap::new()),
-            procs: Mutex::new(HashMap::new()),
+            procs: Arc::new(Mutex::new(HashMap::new())),
             listeners: Mutex::new(HashMap::new()),
             dirs: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
@@ -283,7 +292,7 @@ impl Session {
                 // may block the write, and must not block every other call with it.
                 let stdin = lock(&self.procs)
                     .get(&proc_id)
-                    .ok_or_else(|| err(format!("no process {proc_id}")))?
+                    .ok_or_else(|| gone(proc_id))?
                     .stdin
                     .clone()
                     .ok_or_else(|| err(format!("process {proc_id} has no stdin")))?;
@@ -296,7 +305,7 @@ impl Session {
             }
             Call::Stop { proc_id, grace_ms } => {
                 let running = lock(&self.procs).remove(&proc_id);
-                let r = running.ok_or_else(|| err(format!("no process {proc_id}")))?;
+                let r = running.ok_or_else(|| gone(proc_id))?;
                 Ok(Reply::Exit(stop(&r, Duration::from_millis(grace_ms))))
             }
             Call::WriteFile { path, contents } => {
