@@ -16,7 +16,7 @@ use harness::remote::client::Connection;
 use harness::remote::protocol::{
     read_frame, write_frame, Call, FromAgent, Hello, Reply, ToAgent, PROTOCOL_VERSION,
 };
-use harness::remote::server::{serve_session, NodeNamespace, SessionEnd};
+use harness::remote::server::{serve_session, NodeNamespace, SessionEnd, SessionOptions};
 use harness::remote::AgentClient;
 use harness::HarnessError;
 
@@ -319,10 +319,11 @@ fn dropping_the_client_ends_a_socket_session_on_the_agent() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let end = serve_session(
-            Box::new(theirs.try_clone().unwrap()),
-            Box::new(theirs),
+            theirs.try_clone().unwrap().into(),
+            theirs.into(),
             &exe,
             NodeNamespace::Made,
+            &SessionOptions::default(),
         );
         let _ = tx.send(end);
     });
@@ -504,4 +505,77 @@ fn processes_that_end_by_themselves_leave_the_session_and_close_their_stdin() {
     assert_eq!(exit.code, Some(0));
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
+    // The agent's end in this process, with a short write timeout; the harness's end says
+    // hello, starts a process that prints without end, and then never reads again.
+    let node = unique("wedge");
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
+    let timeout = Duration::from_secs(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let end = serve_session(
+            theirs.try_clone().unwrap().into(),
+            theirs.into(),
+            &exe,
+            NodeNamespace::Made,
+            &SessionOptions {
+                write_timeout: timeout,
+            },
+        );
+        let _ = tx.send(end);
+    });
+    let mut harness = ours;
+    let hello = ToAgent::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        cnbench: env!("CARGO_PKG_VERSION").into(),
+        node: node.clone(),
+    });
+    write_frame(&mut harness, &hello).unwrap();
+    match read_frame::<FromAgent>(&mut harness).unwrap() {
+        Some(FromAgent::Welcome(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let spawn = ToAgent::Call {
+        id: 1,
+        call: Call::Spawn {
+            netns: node.clone(),
+            argv: vec!["yes".into()],
+            stdin: false,
+            what: "yes".into(),
+        },
+    };
+    write_frame(&mut harness, &spawn).unwrap();
+    let pid = match read_frame::<FromAgent>(&mut harness).unwrap() {
+        Some(FromAgent::Reply {
+            id: 1,
+            result: Ok(Reply::Spawned { pid, .. }),
+        }) => pid,
+        other => panic!("{other:?}"),
+    };
+    // From here on the harness reads nothing (and keeps its end open).
+    let start = Instant::now();
+    let end = match rx.recv_timeout(timeout + Duration::from_secs(10)) {
+        Ok(end) => end,
+        Err(_) => {
+            // Unwedge it, so what it made goes before this test fails.
+            drop(harness);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("the session did not end while its harness did not read");
+        }
+    };
+    match &end {
+        SessionEnd::Wedged(why) => assert!(why.contains("write timeout"), "{why}"),
+        other => panic!("ended as {other:?}"),
+    }
+    assert!(start.elapsed() < timeout + Duration::from_secs(5));
+    assert!(!alive(pid), "the session stopped the process it started");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
+        "the session deleted its namespace"
+    );
+    drop(harness);
 }

@@ -19,7 +19,7 @@ use super::session::{err, Session};
 use crate::error::HarnessError;
 use crate::netns::Netns;
 use crate::process;
-use crate::remote::protocol::{write_frame, ExitRecord, FromAgent, RemoteError, Reply};
+use crate::remote::protocol::{ExitRecord, FromAgent, RemoteError, Reply};
 
 /// A process a session started.
 pub(super) struct Running {
@@ -117,7 +117,12 @@ impl Session {
             });
             let _ = go_rx.recv();
             for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                let _ = write_frame(&mut **lock(&out), &FromAgent::Output { proc_id: id, line });
+                let sent = out.send(&FromAgent::Output { proc_id: id, line });
+                if sent.is_err() && out.dead().is_some() {
+                    // Nobody hears it any more: the session is ending, and what stops the
+                    // process needs no more of its output read.
+                    break;
+                }
             }
             // Reaped under the record's lock: from then on its pid may belong to another
             // process, and `stop` sees the record instead.
@@ -125,14 +130,11 @@ impl Session {
             // A grandchild may hold stderr open: its tail is what arrived by then.
             let _ = err_ended.recv_timeout(Duration::from_secs(1));
             let stderr_tail = lock(&tail).join("\n");
-            let _ = write_frame(
-                &mut **lock(&out),
-                &FromAgent::Exited {
-                    proc_id: id,
-                    status: record,
-                    stderr_tail,
-                },
-            );
+            let _ = out.send(&FromAgent::Exited {
+                proc_id: id,
+                status: record,
+                stderr_tail,
+            });
             // It has ended and the harness has been told: it leaves the session's table, and
             // its stdin closes with it. Removed only after its `Exited` frame, so a stop or
             // write that finds it gone is answered after the harness already knows how it

@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::procs::{stop, Running};
+use super::wire::Out;
 use super::{lock, NodeNamespace};
 use crate::local::{exec_to_end, read_proc_net, read_sysctl, write_sysctls, ExecInput};
 use crate::netlink::{decode_message, encode_message, Netlink};
 use crate::netns::Netns;
 use crate::probe;
 use crate::process;
-use crate::remote::protocol::{write_frame, Call, FromAgent, RemoteError, Reply};
+use crate::remote::protocol::{Call, FromAgent, RemoteError, Reply};
 
 /// What a session made, and where its answers go.
 pub(super) struct Session {
@@ -45,8 +46,8 @@ pub(super) struct Session {
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// The next id of a process or listener.
     pub(super) next: AtomicU64,
-    /// Where frames to the harness go (one writer at a time).
-    pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// Where frames to the harness go (one writer at a time, each within the deadline).
+    pub(super) out: Arc<Out>,
     /// This binary: what a spawn of `cnbench` runs.
     pub(super) exe: PathBuf,
 }
@@ -99,7 +100,7 @@ pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
 impl Session {
     pub(super) fn new(
         node: &str,
-        out: Arc<Mutex<Box<dyn Write + Send>>>,
+        out: Arc<Out>,
         exe: &Path,
         mode: NodeNamespace,
     ) -> io::Result<Session> {
@@ -130,12 +131,11 @@ impl Session {
     /// Answers call `id`; an answer too large for a frame becomes an error that says so, so
     /// the harness is not left waiting.
     pub(super) fn reply(&self, id: u64, result: CallResult) {
-        let mut out = lock(&self.out);
-        let sent = write_frame(&mut **out, &FromAgent::Reply { id, result });
+        let sent = self.out.send(&FromAgent::Reply { id, result });
         if let Err(e) = sent {
-            if e.kind() == io::ErrorKind::InvalidInput {
+            if e.kind() == io::ErrorKind::InvalidInput && self.out.dead().is_none() {
                 let result = Err(err(format!("the answer could not be sent: {e}")));
-                let _ = write_frame(&mut **out, &FromAgent::Reply { id, result });
+                let _ = self.out.send(&FromAgent::Reply { id, result });
             }
         }
     }
