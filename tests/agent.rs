@@ -579,3 +579,127 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
     );
     drop(harness);
 }
+
+/// The pids of the processes a process's threads started (as this machine sees them).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+    {
+        let path = task.unwrap().path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+/// Zombies whose parent is one of `parents`.
+fn zombies_of(parents: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, then the parent's pid.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid.is_some_and(|p| parents.contains(&p)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn as_pid_1_the_agent_reaps_the_orphans_handed_to_it() {
+    // The agent as the first process of a PID namespace, as it is a VM's init.
+    let node = unique("init");
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork"])
+        .arg(env!("CARGO_BIN_EXE_cnbench"))
+        .args(["agent", "--listen", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    let r = Box::new(unshare.stdout.take().unwrap());
+    let w = Box::new(unshare.stdin.take().unwrap());
+    let agent = Arc::new(
+        AgentClient::connect(
+            &node,
+            "its stderr",
+            Connection::pipes(r, w),
+            Duration::from_secs(10),
+        )
+        .expect("session opens"),
+    );
+    // The namespace's PID 1 and its children (the agent, once it forks), as seen here.
+    let init = children_of(unshare.id());
+    assert_eq!(init.len(), 1, "unshare's children: {init:?}");
+    let mut parents = init.clone();
+    parents.extend(children_of(init[0]));
+    // Shells whose background subshell outlives them: each one's `sleep` is orphaned to
+    // the namespace's PID 1 and ends there 0.5 s later.
+    for _ in 0..5 {
+        let mut p = agent
+            .spawn(
+                &node,
+                vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "(sleep 0.5 </dev/null >/dev/null 2>&1 &); exit 0".into(),
+                ],
+                false,
+                "orphaner",
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.next_line(Duration::from_millis(100)).unwrap()
+            != harness::remote::client::Next::Ended
+        {
+            assert!(Instant::now() < deadline, "the shell did not end");
+        }
+    }
+    // The sleeps are PID 1's now (with the agent, if it forked).
+    let orphans = children_of(init[0]).len();
+    // Every sleep has ended by then; each must be reaped.
+    std::thread::sleep(Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !zombies_of(&parents).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let zombies = zombies_of(&parents);
+    // The session still answers.
+    let clock = agent.call(Call::Clock, Duration::from_secs(10));
+    let shut = agent.shutdown(Duration::from_secs(10));
+    let exited = wait_exit(&mut unshare, Duration::from_secs(10));
+    if !exited {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+    }
+    assert!(orphans >= 2, "no orphan reached PID 1 ({orphans} children)");
+    assert!(zombies.is_empty(), "zombies left under PID 1: {zombies:?}");
+    assert!(matches!(clock, Ok(Reply::Clock { .. })), "{clock:?}");
+    shut.expect("shutdown");
+    assert!(
+        exited,
+        "the agent, and its PID 1, exit when the session ends"
+    );
+    assert!(unshare.wait().unwrap().success());
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
+        "the agent deleted its namespace"
+    );
+}

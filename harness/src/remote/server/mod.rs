@@ -3,6 +3,7 @@
 //! `Shutdown` and just as well after a dropped connection, so a harness that dies leaves
 //! nothing running on the node.
 
+mod init;
 mod procs;
 mod session;
 mod wire;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use init::{reap_orphans_if_pid1, AfterAgent};
 use session::Session;
 pub use wire::WRITE_TIMEOUT;
 use wire::{Dead, Incoming, Out};
