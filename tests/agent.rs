@@ -577,7 +577,14 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
         !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
         "the session deleted its namespace"
     );
-    drop(harness);
+    // The socket was shut down: what was queued, then the end of the stream.
+    harness
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    harness
+        .read_to_end(&mut rest)
+        .expect("the agent's end of the socket is shut down");
 }
 
 /// The pids of the processes a process's threads started (as this machine sees them).

@@ -13,7 +13,7 @@
 //! writable takes one buffer).
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -108,6 +108,14 @@ impl Out {
                         Dead::Failed(format!("a write to the harness failed: {e}"))
                     });
                 }
+                // A socket's harness learns at once that the session is over, however long
+                // the session's last calls keep their clones of this fd.
+                if self.socket {
+                    let _ = nix::sys::socket::shutdown(
+                        fd.as_raw_fd(),
+                        nix::sys::socket::Shutdown::Both,
+                    );
+                }
             }
         }
         sent
@@ -163,7 +171,6 @@ impl Write for Timed<'_> {
                 continue;
             }
             let written = if self.socket {
-                use std::os::fd::AsRawFd;
                 send(
                     self.fd.as_raw_fd(),
                     buf,
@@ -195,14 +202,17 @@ pub(super) struct Incoming<'a> {
 impl Read for Incoming<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            let polled = poll(
+                &mut fds,
+                PollTimeout::try_from(READ_TICK).unwrap_or(PollTimeout::MAX),
+            );
+            // Looked at after the wait: abandoning a socket shuts it down, which wakes this
+            // wait as an end of stream that is not the harness's.
             if let Some(dead) = self.out.dead() {
                 return Err(io::Error::other(dead.reason().to_string()));
             }
-            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-            match poll(
-                &mut fds,
-                PollTimeout::try_from(READ_TICK).unwrap_or(PollTimeout::MAX),
-            ) {
+            match polled {
                 Ok(0) | Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
                 // Readable, or hung up: the read says which (data, or end of stream).
