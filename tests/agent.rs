@@ -16,7 +16,7 @@ use harness::remote::client::Connection;
 use harness::remote::protocol::{
     read_frame, write_frame, Call, FromAgent, Hello, Reply, ToAgent, PROTOCOL_VERSION,
 };
-use harness::remote::server::{serve_session, NodeNamespace, SessionEnd};
+use harness::remote::server::{serve_session, NodeNamespace, SessionEnd, SessionOptions};
 use harness::remote::AgentClient;
 use harness::HarnessError;
 
@@ -319,10 +319,11 @@ fn dropping_the_client_ends_a_socket_session_on_the_agent() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let end = serve_session(
-            Box::new(theirs.try_clone().unwrap()),
-            Box::new(theirs),
+            theirs.try_clone().unwrap().into(),
+            theirs.into(),
             &exe,
             NodeNamespace::Made,
+            &SessionOptions::default(),
         );
         let _ = tx.send(end);
     });
@@ -448,4 +449,264 @@ fn the_agent_touches_only_its_sessions_networking() {
     assert!(!std::path::Path::new("/etc/cnbench-test").exists());
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+/// How many fds process `pid` has open.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn processes_that_end_by_themselves_leave_the_session_and_close_their_stdin() {
+    let node = unique("end");
+    let (mut child, agent) = connect(&node);
+    let agent_pid = child.id();
+    let baseline = open_fds(agent_pid);
+    let short = || {
+        agent
+            .spawn(&node, vec!["true".into()], true, "short")
+            .expect("started")
+    };
+    // Each has a stdin pipe the agent holds while the process is in its table.
+    for _ in 0..10 {
+        let mut p = short();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.next_line(Duration::from_millis(100)).unwrap()
+            != harness::remote::client::Next::Ended
+        {
+            assert!(Instant::now() < deadline, "the process did not end");
+        }
+    }
+    // Its entry goes right after its Exited frame: give the output threads a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_fds(agent_pid) > baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        open_fds(agent_pid) <= baseline,
+        "the agent still holds {} fds more than before ten processes that ended by themselves",
+        open_fds(agent_pid) - baseline
+    );
+    // One that ended without the harness reading its end: a write to it is refused by name,
+    // a stop still answers how it ended.
+    let mut p = short();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(p.pid()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let e = p.write_stdin("x\n").unwrap_err().to_string();
+    assert!(e.contains("has exited"), "{e}");
+    let exit = p
+        .stop(Duration::from_millis(100))
+        .expect("a stop after its end");
+    assert_eq!(exit.code, Some(0));
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+}
+
+#[test]
+fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
+    // The agent's end in this process, with a short write timeout; the harness's end says
+    // hello, starts a process that prints without end, and then never reads again.
+    let node = unique("wedge");
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
+    let timeout = Duration::from_secs(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let end = serve_session(
+            theirs.try_clone().unwrap().into(),
+            theirs.into(),
+            &exe,
+            NodeNamespace::Made,
+            &SessionOptions {
+                write_timeout: timeout,
+            },
+        );
+        let _ = tx.send(end);
+    });
+    let mut harness = ours;
+    let hello = ToAgent::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        cnbench: env!("CARGO_PKG_VERSION").into(),
+        node: node.clone(),
+    });
+    write_frame(&mut harness, &hello).unwrap();
+    match read_frame::<FromAgent>(&mut harness).unwrap() {
+        Some(FromAgent::Welcome(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let spawn = ToAgent::Call {
+        id: 1,
+        call: Call::Spawn {
+            netns: node.clone(),
+            argv: vec!["yes".into()],
+            stdin: false,
+            what: "yes".into(),
+        },
+    };
+    write_frame(&mut harness, &spawn).unwrap();
+    let pid = match read_frame::<FromAgent>(&mut harness).unwrap() {
+        Some(FromAgent::Reply {
+            id: 1,
+            result: Ok(Reply::Spawned { pid, .. }),
+        }) => pid,
+        other => panic!("{other:?}"),
+    };
+    // From here on the harness reads nothing (and keeps its end open).
+    let start = Instant::now();
+    let end = match rx.recv_timeout(timeout + Duration::from_secs(10)) {
+        Ok(end) => end,
+        Err(_) => {
+            // Unwedge it, so what it made goes before this test fails.
+            drop(harness);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("the session did not end while its harness did not read");
+        }
+    };
+    match &end {
+        SessionEnd::Wedged(why) => assert!(why.contains("write timeout"), "{why}"),
+        other => panic!("ended as {other:?}"),
+    }
+    assert!(start.elapsed() < timeout + Duration::from_secs(5));
+    assert!(!alive(pid), "the session stopped the process it started");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
+        "the session deleted its namespace"
+    );
+    // The socket was shut down: what was queued, then the end of the stream.
+    harness
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    harness
+        .read_to_end(&mut rest)
+        .expect("the agent's end of the socket is shut down");
+}
+
+/// The pids of the processes a process's threads started (as this machine sees them).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+    {
+        let path = task.unwrap().path().join("children");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        found.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    found
+}
+
+/// Zombies whose parent is one of `parents`.
+fn zombies_of(parents: &[u32]) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, then the parent's pid.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<u32>().ok());
+        if state == Some("Z") && ppid.is_some_and(|p| parents.contains(&p)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn as_pid_1_the_agent_reaps_the_orphans_handed_to_it() {
+    // The agent as the first process of a PID namespace, as it is a VM's init.
+    let node = unique("init");
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork"])
+        .arg(env!("CARGO_BIN_EXE_cnbench"))
+        .args(["agent", "--listen", "stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("unshare starts");
+    let r = Box::new(unshare.stdout.take().unwrap());
+    let w = Box::new(unshare.stdin.take().unwrap());
+    let agent = Arc::new(
+        AgentClient::connect(
+            &node,
+            "its stderr",
+            Connection::pipes(r, w),
+            Duration::from_secs(10),
+        )
+        .expect("session opens"),
+    );
+    // The namespace's PID 1 and its children (the agent, once it forks), as seen here.
+    let init = children_of(unshare.id());
+    assert_eq!(init.len(), 1, "unshare's children: {init:?}");
+    let mut parents = init.clone();
+    parents.extend(children_of(init[0]));
+    // Shells whose background subshell outlives them: each one's `sleep` is orphaned to
+    // the namespace's PID 1 and ends there 0.5 s later.
+    for _ in 0..5 {
+        let mut p = agent
+            .spawn(
+                &node,
+                vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "(sleep 0.5 </dev/null >/dev/null 2>&1 &); exit 0".into(),
+                ],
+                false,
+                "orphaner",
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while p.next_line(Duration::from_millis(100)).unwrap()
+            != harness::remote::client::Next::Ended
+        {
+            assert!(Instant::now() < deadline, "the shell did not end");
+        }
+    }
+    // The sleeps are PID 1's now (with the agent, if it forked).
+    let orphans = children_of(init[0]).len();
+    // Every sleep has ended by then; each must be reaped.
+    std::thread::sleep(Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !zombies_of(&parents).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let zombies = zombies_of(&parents);
+    // The session still answers.
+    let clock = agent.call(Call::Clock, Duration::from_secs(10));
+    let shut = agent.shutdown(Duration::from_secs(10));
+    let exited = wait_exit(&mut unshare, Duration::from_secs(10));
+    if !exited {
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+    }
+    assert!(orphans >= 2, "no orphan reached PID 1 ({orphans} children)");
+    assert!(zombies.is_empty(), "zombies left under PID 1: {zombies:?}");
+    assert!(matches!(clock, Ok(Reply::Clock { .. })), "{clock:?}");
+    shut.expect("shutdown");
+    assert!(
+        exited,
+        "the agent, and its PID 1, exit when the session ends"
+    );
+    assert!(unshare.wait().unwrap().success());
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
+        "the agent deleted its namespace"
+    );
 }

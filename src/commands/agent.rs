@@ -7,19 +7,28 @@ use crate::ExitCode;
 
 /// `cnbench agent --listen <where>`: serves the node interface to a harness until killed
 /// (`stdio`: one session).
-/// With `remove_exe`, removes this binary's file first (a per-run copy). With `preflight`, prints [`harness::remote::protocol::HostFacts`] (of the interface named,
-/// if not empty) and exits instead.
+/// With `remove_exe`, removes this binary's file first (a per-run copy). With `preflight`,
+/// prints [`harness::remote::protocol::HostFacts`] (of the interface named, if not empty) and
+/// exits instead.
 pub fn agent(
     listen: Option<&harness::remote::server::Listen>,
     preflight: Option<&str>,
     remove_exe: bool,
 ) -> Result<ExitCode> {
+    use harness::remote::server::{reap_orphans_if_pid1, AfterAgent, Listen};
     if let Some(iface) = preflight {
         let facts = harness::remote::server::preflight(Some(iface).filter(|i| !i.is_empty()));
         println!("{}", serde_json::to_string(&facts)?);
         return Ok(ExitCode::Ok);
     }
     let listen = listen.context("--listen is required")?;
+    // First, while this process has no other thread: as PID 1 (a VM's init) it forks, and
+    // PID 1 reaps the orphans the kernel hands it while the child goes on as the agent.
+    let after = match listen {
+        Listen::Device(_) => AfterAgent::Respawn,
+        _ => AfterAgent::Exit,
+    };
+    reap_orphans_if_pid1(after).context("cnbench agent as PID 1")?;
     let mut exe = std::env::current_exe().context("cannot find this program's own path")?;
     if remove_exe {
         std::fs::remove_file(&exe).with_context(|| format!("remove {}", exe.display()))?;

@@ -497,13 +497,29 @@ impl RemoteProc {
         if let Some((e, _)) = &self.exit {
             return Ok(*e);
         }
-        let reply = self.agent.call(
+        let reply = match self.agent.call(
             Call::Stop {
                 proc_id: self.proc_id,
                 grace_ms: grace.as_millis() as u64,
             },
             CALL_TIMEOUT + grace,
-        )?;
+        ) {
+            Ok(reply) => reply,
+            Err(e) => {
+                // It ended by itself before the stop arrived: the agent forgets a process
+                // once its `Exited` frame is out, so that frame came before this answer and
+                // its event is already here.
+                while let Ok(ev) = self.events.try_recv() {
+                    if let ProcEvent::Exited(status, tail) = ev {
+                        self.exit = Some((status, tail));
+                    }
+                }
+                return match &self.exit {
+                    Some((status, _)) => Ok(*status),
+                    None => Err(e),
+                };
+            }
+        };
         // Drain what it wrote before it ended, so `exit` is known.
         while let Ok(ev) = self.events.recv_timeout(Duration::from_secs(1)) {
             if let ProcEvent::Exited(status, tail) = ev {

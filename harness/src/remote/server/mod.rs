@@ -12,22 +12,28 @@ macro_rules! say {
     }};
 }
 
+mod init;
 mod procs;
 mod session;
 mod uplink;
+mod wire;
 
 pub use uplink::preflight;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use init::{reap_orphans_if_pid1, AfterAgent};
 use session::Session;
+pub use wire::WRITE_TIMEOUT;
+use wire::{Dead, Incoming, Out};
 
 use super::protocol::{
-    read_frame, write_frame, Call, FromAgent, Reply, ToAgent, Versions, Welcome, PROTOCOL_VERSION,
+    read_frame, Call, FromAgent, Reply, ToAgent, Versions, Welcome, PROTOCOL_VERSION,
 };
 
 /// Where the agent waits for its harness.
@@ -77,17 +83,18 @@ impl std::str::FromStr for Listen {
 }
 
 /// Serves sessions on `listen` until the process is killed (`Stdio`: one session). `exe` is
-/// the program a spawn of `cnbench` runs (this binary).
+/// the program a spawn of `cnbench` runs (this binary). A `Stdio` session abandoned because
+/// its harness stopped reading is an error (`TimedOut`), so the agent exits saying so.
 pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
+    let options = SessionOptions::default();
     match listen {
         Listen::Stdio => {
-            serve_session(
-                Box::new(io::stdin()),
-                Box::new(io::stdout()),
-                exe,
-                NodeNamespace::Made,
-            );
-            Ok(())
+            let reader = io::stdin().as_fd().try_clone_to_owned()?;
+            let writer = io::stdout().as_fd().try_clone_to_owned()?;
+            match serve_session(reader, writer, exe, NodeNamespace::Made, &options) {
+                SessionEnd::Wedged(why) => Err(io::Error::new(io::ErrorKind::TimedOut, why)),
+                _ => Ok(()),
+            }
         }
         // A VM's agent is its init: it must never exit, and its machine is the node's alone.
         Listen::Device(path) => loop {
@@ -99,7 +106,7 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             match opened {
                 Ok((reader, dev)) => {
                     say!("serving on {}", path.display());
-                    serve_session(Box::new(reader), Box::new(dev), exe, NodeNamespace::Own);
+                    serve_session(reader.into(), dev.into(), exe, NodeNamespace::Own, &options);
                 }
                 // A port has one opener at a time: threads of the last session may still
                 // hold it for a moment.
@@ -117,7 +124,13 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             let l = std::os::unix::net::UnixListener::bind(path)?;
             for s in l.incoming() {
                 let s = s?;
-                serve_stream(s.try_clone()?, s, exe);
+                serve_session(
+                    s.try_clone()?.into(),
+                    s.into(),
+                    exe,
+                    NodeNamespace::Made,
+                    &options,
+                );
             }
             Ok(())
         }
@@ -126,17 +139,33 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             for s in l.incoming() {
                 let s = s?;
                 let _ = s.set_nodelay(true);
-                serve_stream(s.try_clone()?, s, exe);
+                serve_session(
+                    s.try_clone()?.into(),
+                    s.into(),
+                    exe,
+                    NodeNamespace::Made,
+                    &options,
+                );
             }
             Ok(())
         }
     }
 }
 
-/// One session on an accepted socket (its two halves), off a VM: the node's namespace is
-/// made for it.
-fn serve_stream<S: Read + Write + Send + 'static>(reader: S, writer: S, exe: &Path) {
-    serve_session(Box::new(reader), Box::new(writer), exe, NodeNamespace::Made);
+/// How a session is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// How long one frame to the harness may take to write before the session is abandoned
+    /// as wedged ([`WRITE_TIMEOUT`]).
+    pub write_timeout: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> SessionOptions {
+        SessionOptions {
+            write_timeout: WRITE_TIMEOUT,
+        }
+    }
 }
 
 /// Which namespace is the node's.
@@ -159,19 +188,29 @@ pub enum SessionEnd {
     Dropped(String),
     /// The hello was refused (version mismatch) or was not a hello.
     Refused(String),
+    /// The harness stopped reading: a frame to it was not written within the write timeout,
+    /// and the session was abandoned (and cleaned up) without waiting for it.
+    Wedged(String),
 }
 
-/// Serves one session on a stream and cleans up after it, however it ended.
+/// Serves one session on a stream (its two ends: the same socket twice, or two pipes) and
+/// cleans up after it, however it ended. Each frame to the harness is written within
+/// `options.write_timeout`; one that is not ends the session ([`SessionEnd::Wedged`]).
 pub fn serve_session(
-    mut reader: Box<dyn Read + Send>,
-    writer: Box<dyn Write + Send>,
+    reader: OwnedFd,
+    writer: OwnedFd,
     exe: &Path,
     node: NodeNamespace,
+    options: &SessionOptions,
 ) -> SessionEnd {
-    let out = Arc::new(Mutex::new(writer));
-    let send = |msg: &FromAgent| -> io::Result<()> { write_frame(&mut **lock(&out), msg) };
+    let out = Arc::new(Out::new(writer, options.write_timeout));
+    let mut reader = Incoming {
+        fd: reader,
+        out: &out,
+    };
+    let send = |msg: &FromAgent| -> io::Result<()> { out.send(msg) };
     // The versions first: a hello of another version may have another shape.
-    let first = match read_frame::<serde_json::Value>(&mut *reader) {
+    let first = match read_frame::<serde_json::Value>(&mut reader) {
         Ok(Some(v)) => v,
         Ok(None) => return SessionEnd::Dropped("closed before hello".into()),
         Err(e) => {
@@ -223,7 +262,7 @@ pub fn serve_session(
         return SessionEnd::Dropped(format!("cannot answer hello: {e}"));
     }
     let end = loop {
-        match read_frame::<ToAgent>(&mut *reader) {
+        match read_frame::<ToAgent>(&mut reader) {
             Ok(Some(ToAgent::Call {
                 id,
                 call: Call::Shutdown,
@@ -254,7 +293,10 @@ pub fn serve_session(
             }
             Ok(Some(ToAgent::Hello(_))) => break SessionEnd::Dropped("a second hello".into()),
             Ok(None) => break SessionEnd::Dropped("the harness closed the connection".into()),
-            Err(e) => break SessionEnd::Dropped(format!("connection lost: {e}")),
+            Err(e) => match out.dead() {
+                Some(Dead::TimedOut(why)) => break SessionEnd::Wedged(why),
+                _ => break SessionEnd::Dropped(format!("connection lost: {e}")),
+            },
         }
     };
     if end != SessionEnd::Shutdown {

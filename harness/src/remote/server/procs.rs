@@ -3,13 +3,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 
 use super::lock;
@@ -17,14 +19,37 @@ use super::session::{err, Session};
 use crate::error::HarnessError;
 use crate::netns::Netns;
 use crate::process;
-use crate::remote::protocol::{write_frame, ExitRecord, FromAgent, RemoteError, Reply};
+use crate::remote::protocol::{ExitRecord, FromAgent, RemoteError, Reply};
 
 /// A process a session started.
 pub(super) struct Running {
     pub(super) pid: u32,
     pub(super) stdin: Option<Arc<Mutex<ChildStdin>>>,
     /// Set by its reader thread when it has been reaped.
-    pub(super) exit: Arc<(Mutex<Option<ExitRecord>>, Condvar)>,
+    pub(super) exit: Arc<ExitSlot>,
+}
+
+/// How a process ended, once it has been reaped, and the condvar its stoppers wait on. Its
+/// lock is held by whoever signals the process and by whoever reaps it, never both at once.
+pub(super) type ExitSlot = (Mutex<Option<ExitRecord>>, Condvar);
+
+/// Waits for `child` to end and reaps it with `slot`'s lock held, then records how it ended.
+///
+/// It waits first without reaping (`WNOWAIT`): the child stays a zombie, so its pid and its
+/// process group id cannot be given to another process while a [`stop`] holding the lock may
+/// still signal them. Only then is the lock taken and the child reaped, so a stop sees either
+/// an unreaped child or its record, never a pid that may already be a stranger's.
+pub(super) fn reap(child: &mut Child, slot: &ExitSlot) -> ExitRecord {
+    let pid = Pid::from_raw(child.id() as i32);
+    while let Err(Errno::EINTR) = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {
+    }
+    let (m, cv) = slot;
+    let mut done = lock(m);
+    let record = child.wait().map(ExitRecord::from).unwrap_or_default();
+    *done = Some(record);
+    cv.notify_all();
+    record
 }
 
 impl Session {
@@ -74,6 +99,7 @@ impl Session {
         // Its output waits for `go`, sent once the reply is written.
         let reply = Reply::Spawned { proc_id: id, pid };
         let out = Arc::clone(&self.out);
+        let table = Arc::clone(&self.procs);
         let (go_tx, go_rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             let tail = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -91,25 +117,29 @@ impl Session {
             });
             let _ = go_rx.recv();
             for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
-                let _ = write_frame(&mut **lock(&out), &FromAgent::Output { proc_id: id, line });
+                let sent = out.send(&FromAgent::Output { proc_id: id, line });
+                if sent.is_err() && out.dead().is_some() {
+                    // Nobody hears it any more: the session is ending, and what stops the
+                    // process needs no more of its output read.
+                    break;
+                }
             }
-            let record = child.wait().map(ExitRecord::from).unwrap_or_default();
-            // Reaped: from here on its pid may belong to another process, so `stop` must
-            // not signal it any more.
-            let (m, cv) = &*exit;
-            *lock(m) = Some(record);
-            cv.notify_all();
+            // Reaped under the record's lock: from then on its pid may belong to another
+            // process, and `stop` sees the record instead.
+            let record = reap(&mut child, &exit);
             // A grandchild may hold stderr open: its tail is what arrived by then.
             let _ = err_ended.recv_timeout(Duration::from_secs(1));
             let stderr_tail = lock(&tail).join("\n");
-            let _ = write_frame(
-                &mut **lock(&out),
-                &FromAgent::Exited {
-                    proc_id: id,
-                    status: record,
-                    stderr_tail,
-                },
-            );
+            let _ = out.send(&FromAgent::Exited {
+                proc_id: id,
+                status: record,
+                stderr_tail,
+            });
+            // It has ended and the harness has been told: it leaves the session's table, and
+            // its stdin closes with it. Removed only after its `Exited` frame, so a stop or
+            // write that finds it gone is answered after the harness already knows how it
+            // ended.
+            lock(&table).remove(&id);
         });
         if ending {
             // Its output thread waits for `go`: let it run, so it reaps what `stop` kills.
@@ -193,4 +223,46 @@ fn spawner(
         netns: String::new(),
         message: "the agent's spawner thread is gone".into(),
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state letter of `/proc/<pid>/stat`, if the process is still there.
+    fn state(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name's closing parenthesis (a name may hold spaces).
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[test]
+    fn an_exited_child_is_reaped_only_once_its_exit_record_lock_is_free() {
+        let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let pid = child.id();
+        let slot = Arc::new((Mutex::new(None), Condvar::new()));
+        // Held as a stop holds it while it signals the process.
+        let held = lock(&slot.0);
+        let reaper = {
+            let slot = Arc::clone(&slot);
+            std::thread::spawn(move || reap(&mut child, &slot))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while state(pid) != Some('Z') && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Give a reaper that does not wait for the lock time to reap it anyway.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            state(pid),
+            Some('Z'),
+            "the exited child stays an unreaped zombie (its pid not reusable) while a stop \
+             may still signal it"
+        );
+        drop(held);
+        let record = reaper.join().unwrap();
+        assert_eq!(record.code, Some(3));
+        assert_eq!(*lock(&slot.0), Some(record));
+        assert_eq!(state(pid), None, "reaped once the lock was free");
+    }
 }

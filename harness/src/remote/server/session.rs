@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::procs::{stop, Running};
+use super::wire::Out;
 use super::{lock, NodeNamespace};
 use crate::local::{exec_to_end, read_proc_net, read_sysctl, write_sysctls, ExecInput};
 use crate::netlink::{decode_message, encode_message, Netlink};
 use crate::netns::Netns;
 use crate::probe;
 use crate::process;
-use crate::remote::protocol::{write_frame, Call, FromAgent, RemoteError, Reply};
+use crate::remote::protocol::{Call, FromAgent, RemoteError, Reply};
 
 /// What a session made, and where its answers go.
 pub(super) struct Session {
@@ -32,8 +33,9 @@ pub(super) struct Session {
     pub(super) made: Mutex<BTreeMap<String, Arc<Netns>>>,
     /// One netlink socket per namespace, opened on first use.
     pub(super) netlinks: Mutex<HashMap<String, Arc<Netlink>>>,
-    /// The processes the session started, by the id it gave them.
-    pub(super) procs: Mutex<HashMap<u64, Running>>,
+    /// The processes the session started and that have not ended yet, by the id it gave
+    /// them (shared with each one's output thread, which removes it once it has ended).
+    pub(super) procs: Arc<Mutex<HashMap<u64, Running>>>,
     /// Open TCP listeners (of the checks), by id.
     pub(super) listeners: Mutex<HashMap<u64, TcpListener>>,
     /// The topmost directories the session made to write files in (removed whole).
@@ -44,8 +46,8 @@ pub(super) struct Session {
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// The next id of a process or listener.
     pub(super) next: AtomicU64,
-    /// Where frames to the harness go (one writer at a time).
-    pub(super) out: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// Where frames to the harness go (one writer at a time, each within the deadline).
+    pub(super) out: Arc<Out>,
     /// This binary: what a spawn of `cnbench` runs.
     pub(super) exe: PathBuf,
 }
@@ -79,6 +81,14 @@ fn check_sysctls(pairs: &[(String, String)]) -> Result<(), RemoteError> {
     }
 }
 
+/// The answer to a call about a process that is not in the session's table: it has ended
+/// (its `Exited` frame went out before it left the table) or was never started.
+fn gone(proc_id: u64) -> RemoteError {
+    err(format!(
+        "process {proc_id} has exited (or this session never started it)"
+    ))
+}
+
 /// A failed call, in words.
 pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
     RemoteError {
@@ -90,7 +100,7 @@ pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
 impl Session {
     pub(super) fn new(
         node: &str,
-        out: Arc<Mutex<Box<dyn Write + Send>>>,
+        out: Arc<Out>,
         exe: &Path,
         mode: NodeNamespace,
     ) -> io::Result<Session> {
@@ -107,7 +117,7 @@ impl Session {
             own_made: mode == NodeNamespace::Made,
             made: Mutex::new(BTreeMap::new()),
             netlinks: Mutex::new(HashMap::new()),
-            procs: Mutex::new(HashMap::new()),
+            procs: Arc::new(Mutex::new(HashMap::new())),
             listeners: Mutex::new(HashMap::new()),
             dirs: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
@@ -121,12 +131,11 @@ impl Session {
     /// Answers call `id`; an answer too large for a frame becomes an error that says so, so
     /// the harness is not left waiting.
     pub(super) fn reply(&self, id: u64, result: CallResult) {
-        let mut out = lock(&self.out);
-        let sent = write_frame(&mut **out, &FromAgent::Reply { id, result });
+        let sent = self.out.send(&FromAgent::Reply { id, result });
         if let Err(e) = sent {
-            if e.kind() == io::ErrorKind::InvalidInput {
+            if e.kind() == io::ErrorKind::InvalidInput && self.out.dead().is_none() {
                 let result = Err(err(format!("the answer could not be sent: {e}")));
-                let _ = write_frame(&mut **out, &FromAgent::Reply { id, result });
+                let _ = self.out.send(&FromAgent::Reply { id, result });
             }
         }
     }
@@ -295,7 +304,7 @@ impl Session {
                 // may block the write, and must not block every other call with it.
                 let stdin = lock(&self.procs)
                     .get(&proc_id)
-                    .ok_or_else(|| err(format!("no process {proc_id}")))?
+                    .ok_or_else(|| gone(proc_id))?
                     .stdin
                     .clone()
                     .ok_or_else(|| err(format!("process {proc_id} has no stdin")))?;
@@ -308,7 +317,7 @@ impl Session {
             }
             Call::Stop { proc_id, grace_ms } => {
                 let running = lock(&self.procs).remove(&proc_id);
-                let r = running.ok_or_else(|| err(format!("no process {proc_id}")))?;
+                let r = running.ok_or_else(|| gone(proc_id))?;
                 Ok(Reply::Exit(stop(&r, Duration::from_millis(grace_ms))))
             }
             Call::WriteFile { path, contents } => {
