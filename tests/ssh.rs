@@ -730,3 +730,70 @@ fn a_cut_connection_ends_the_run_clearly_and_both_hosts_are_cleaned() {
     assert_hosts_clean(&lab, 2);
     common::assert_nothing_left(&common::run_id_of(&all));
 }
+
+/// Faults on the hosts: a node's uplink flaps and the run recovers; the faults that need
+/// cnbench's own hub (loss) or a node that outlives its session (node-restart), and churn,
+/// whose prober runs here, are refused before anything is built, with the reason.
+#[test]
+fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
+    let lab = Lab::new(2);
+    let hosts = lab.hosts(2, "%eth0");
+    let base = |cmd: &str| -> Vec<String> {
+        let mut a: Vec<String> = [
+            cmd,
+            "--backend",
+            "vxlan",
+            "--substrate",
+            "ssh",
+            "--remote-exe",
+            env!("CARGO_BIN_EXE_cnbench"),
+            "--hosts",
+            &hosts,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(lab.ssh_options("client"));
+        a
+    };
+    let mut flap = base("fault");
+    flap.extend([
+        "--fault".into(),
+        "link-flap".into(),
+        "--hold".into(),
+        "0.3".into(),
+    ]);
+    let o = lab.cnbench(&flap).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("link-flap"),
+        "{}",
+        text(&o)
+    );
+    assert_hosts_clean(&lab, 2);
+    for (args, said) in [
+        (vec!["--fault", "loss"], "hosts' network"),
+        (
+            vec!["--fault", "node-restart"],
+            "does not restart the hosts",
+        ),
+    ] {
+        let mut a = base("fault");
+        a.extend(args.iter().map(|s| s.to_string()));
+        let o = lab.cnbench(&a).output().unwrap();
+        assert_eq!(code(&o), 2, "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(said),
+            "{}",
+            text(&o)
+        );
+    }
+    let o = lab.cnbench(&base("churn")).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--substrate netns"),
+        "{}",
+        text(&o)
+    );
+    assert_hosts_clean(&lab, 2);
+}

@@ -165,10 +165,12 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
                 .into(),
         ));
     }
-    if plan.spec.substrate == Substrate::Vm {
-        return Err(refuse(
-            "churn probes the pods from this machine's namespaces: use --substrate netns".into(),
-        ));
+    if plan.spec.substrate != Substrate::Netns {
+        return Err(refuse(format!(
+            "churn probes the pods every millisecond from this machine's namespaces, and on \
+             the {} substrate the pods are on other machines: use --substrate netns",
+            plan.spec.substrate
+        )));
     }
     // Every pod planned on a copy, as the cycle will add them: the planner says what does
     // not fit (a node's block, the planner's limit).

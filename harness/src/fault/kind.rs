@@ -97,13 +97,21 @@ pub fn named(backend: &dyn Backend, name: &str) -> Result<FaultKind, String> {
 
 /// The faults that apply to `backend` on `plan`, in the order `--fault all` runs them:
 /// link-flap and loss need an underlay; the backend adds its own.
+///
+/// On the SSH substrate the underlay is the hosts' own network: a node's `eth0` can flap,
+/// but cnbench has no hub there to drop packets in (loss), and the node's namespace is its
+/// agent session's, which does not outlive it (node-restart).
 pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {
-    let has_underlay = plan.switch.is_some() || plan.router.is_some();
+    let has_hub = plan.switch.is_some() || plan.router.is_some();
+    let ssh = plan.spec.substrate == crate::topology::Substrate::Ssh;
+    let ssh_underlay = ssh && plan.spec.underlay != crate::topology::Underlay::None;
     known(backend)
         .into_iter()
         .filter(|k| match k {
-            FaultKind::LinkFlap | FaultKind::Loss => has_underlay,
-            FaultKind::NodeRestart | FaultKind::Own(_) => true,
+            FaultKind::LinkFlap => has_hub || ssh_underlay,
+            FaultKind::Loss => has_hub,
+            FaultKind::NodeRestart => !ssh,
+            FaultKind::Own(_) => true,
         })
         .collect()
 }

@@ -125,11 +125,18 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
     let refuse = |why: String| Err(PlanError::Fault { why });
     let applies = applicable(backend, plan);
     if !applies.contains(&spec.kind) {
+        let ssh = plan.spec.substrate == crate::topology::Substrate::Ssh;
         let why = match spec.kind {
+            FaultKind::Loss if ssh => "it drops packets on cnbench's own switch or router, and \
+                 on the SSH substrate the underlay is the hosts' network"
+                .to_string(),
             FaultKind::LinkFlap | FaultKind::Loss => {
                 "it acts on the underlay and this topology has none (--underlay none)".to_string()
             }
             FaultKind::Own(decl) => format!("{name} has no {}", decl.needs),
+            FaultKind::NodeRestart if ssh => "on the SSH substrate a node's namespace lives as \
+                 long as its agent's session, and cnbench does not restart the hosts"
+                .to_string(),
             FaultKind::NodeRestart => format!("{name} cannot set up one node again"),
         };
         return refuse(format!(
