@@ -99,7 +99,13 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
             listen,
             preflight,
             remove_exe,
-        } => agent::agent(listen.as_ref(), preflight.as_deref(), *remove_exe),
+            idle_timeout,
+        } => agent::agent(
+            listen.as_ref(),
+            preflight.as_deref(),
+            *remove_exe,
+            *idle_timeout,
+        ),
         Command::Task { task } => task::task(task),
         Command::Daemon { backend, config } => daemon::daemon(backend, config),
     }

@@ -524,6 +524,7 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
             NodeNamespace::Made,
             &SessionOptions {
                 write_timeout: timeout,
+                ..SessionOptions::default()
             },
         );
         let _ = tx.send(end);
@@ -585,6 +586,91 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
     harness
         .read_to_end(&mut rest)
         .expect("the agent's end of the socket is shut down");
+}
+
+/// A harness cut off by the network sends nothing more, not even its keepalive, and keeps
+/// its end open: the agent takes the session as cut after its idle timeout and cleans up.
+#[test]
+fn a_harness_that_goes_silent_ends_its_session_after_the_idle_timeout() {
+    let node = unique("silent");
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
+    let idle = Duration::from_secs(1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let end = serve_session(
+            theirs.try_clone().unwrap().into(),
+            theirs.into(),
+            &exe,
+            NodeNamespace::Made,
+            &SessionOptions {
+                idle_timeout: Some(idle),
+                ..SessionOptions::default()
+            },
+        );
+        let _ = tx.send(end);
+    });
+    let mut harness = ours;
+    let hello = ToAgent::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        cnbench: env!("CARGO_PKG_VERSION").into(),
+        node: node.clone(),
+    });
+    write_frame(&mut harness, &hello).unwrap();
+    match read_frame::<FromAgent>(&mut harness).unwrap() {
+        Some(FromAgent::Welcome(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(std::path::Path::new(&format!("/run/netns/{node}")).exists());
+    let start = Instant::now();
+    let end = match rx.recv_timeout(idle + Duration::from_secs(10)) {
+        Ok(end) => end,
+        Err(_) => {
+            drop(harness);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("the session outlived its idle timeout");
+        }
+    };
+    match &end {
+        SessionEnd::Dropped(why) => assert!(why.contains("sent nothing"), "{why}"),
+        other => panic!("ended as {other:?}"),
+    }
+    assert!(start.elapsed() >= idle, "{:?}", start.elapsed());
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{node}")).exists(),
+        "the session deleted its namespace"
+    );
+    drop(harness);
+}
+
+/// The harness's keepalive holds a session open past the agent's idle timeout.
+#[test]
+fn the_harness_keepalive_holds_an_idle_session_open() {
+    let mut child = cnbench()
+        // Just longer than one keepalive interval: without the keepalive the session would
+        // end a second after it.
+        .args(["agent", "--listen", "stdio", "--idle-timeout", "11"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = Box::new(child.stdout.take().unwrap());
+    let w = Box::new(child.stdin.take().unwrap());
+    let node = unique("kept");
+    let agent = AgentClient::connect(
+        &node,
+        "the agent's stderr",
+        Connection::pipes(r, w),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    // Longer than the idle timeout with no call of ours: only the keepalive speaks.
+    std::thread::sleep(harness::remote::client::KEEPALIVE + Duration::from_secs(4));
+    assert!(agent.dead().is_none(), "{:?}", agent.dead());
+    assert!(agent.call(Call::Clock, Duration::from_secs(5)).is_ok());
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }
 
 /// The pids of the processes a process's threads started (as this machine sees them).

@@ -281,11 +281,16 @@ impl Lab {
                 .filter(|l| !l.is_empty())
                 .map(|l| format!("{}: {l}", self.host(i))),
         );
-        // sshd's own children are its sessions (and the processes under them).
+        // sshd's own children are its sessions (and the processes under them). A session
+        // whose network was cut stays until sshd notices (its TCP keepalive): sshd's own,
+        // not the run's.
         for pid in descendants(sshd) {
             let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
                 .unwrap_or_default()
                 .replace('\0', " ");
+            if cmd.starts_with("sshd:") {
+                continue;
+            }
             left.push(format!("{}: process {pid} {cmd}", self.host(i)));
         }
         left
@@ -332,16 +337,30 @@ fn descendants(pid: u32) -> Vec<u32> {
     all
 }
 
+/// Which hosts a check covers: the first `n`, or a range.
+struct HostRange(std::ops::Range<usize>);
+impl From<usize> for HostRange {
+    fn from(n: usize) -> HostRange {
+        HostRange(0..n)
+    }
+}
+impl From<std::ops::Range<usize>> for HostRange {
+    fn from(r: std::ops::Range<usize>) -> HostRange {
+        HostRange(r)
+    }
+}
+
 /// `cnbench run` on the lab's hosts with `args` after the SSH ones; output and run id.
 fn run_on(lab: &Lab, backend: &str, hosts: &str, extra: &[&str]) -> (Output, Option<String>) {
     run_on_with(lab, backend, hosts, extra, true)
 }
 
-fn assert_hosts_clean(lab: &Lab, n: usize) {
+fn assert_hosts_clean(lab: &Lab, hosts: impl Into<HostRange>) {
+    let hosts = hosts.into().0;
     // The agent's cleanup runs as its session ends; give the last one a moment.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<String> = (0..n).flat_map(|i| lab.leftovers(i)).collect();
+        let left: Vec<String> = hosts.clone().flat_map(|i| lab.leftovers(i)).collect();
         if left.is_empty() {
             return;
         }
@@ -796,4 +815,33 @@ fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
         text(&o)
     );
     assert_hosts_clean(&lab, 2);
+}
+
+/// The network to one host cut mid-run (its port on the lan down, nothing closed): the run
+/// ends with an error naming that node, the other host is cleaned by the teardown, and the
+/// cut one by its agent, which hears no keepalive for its idle timeout.
+#[test]
+fn a_host_cut_off_by_the_network_cleans_up_by_itself() {
+    let lab = Lab::new(2);
+    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
+    let mut seen = Vec::new();
+    wait_line(&rx, "== measuring", &mut seen);
+    ip(&["-n", &lab.lan(), "link", "set", "p0", "down"]);
+    let code = wait_exit(&mut child);
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(l);
+    }
+    let all = seen.join("\n");
+    assert_ne!(code, Some(0), "{all}");
+    assert!(all.contains("-n0"), "the error names the cut node: {all}");
+    assert_hosts_clean(&lab, 1..2);
+    // Host 0 is still cut off: its agent ends the session itself.
+    let deadline = Instant::now()
+        + Duration::from_secs(harness::ssh::nodes::AGENT_IDLE_TIMEOUT_S)
+        + Duration::from_secs(40);
+    while !lab.leftovers(0).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(lab.leftovers(0).is_empty(), "{:#?}", lab.leftovers(0));
+    common::assert_nothing_left(&common::run_id_of(&all));
 }

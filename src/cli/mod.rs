@@ -160,6 +160,11 @@ pub enum Command {
         /// run is left on the host even if the session is cut.
         #[arg(long, hide = true)]
         remove_exe: bool,
+        /// End a session whose harness sent nothing (not even its keepalive, every 10 s)
+        /// for this many seconds, cleaning up as for a dropped connection: a network cut
+        /// leaves a TCP stream open on this side for hours. 0: never.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        idle_timeout: u64,
     },
     /// Internal: run one workload task (the harness starts these inside pod namespaces).
     #[command(hide = true)]

@@ -14,6 +14,7 @@ pub fn agent(
     listen: Option<&harness::remote::server::Listen>,
     preflight: Option<&str>,
     remove_exe: bool,
+    idle_timeout_s: u64,
 ) -> Result<ExitCode> {
     use harness::remote::server::{reap_orphans_if_pid1, AfterAgent, Listen};
     if let Some(iface) = preflight {
@@ -35,7 +36,11 @@ pub fn agent(
         // The running program stays reachable through /proc after its file is gone.
         exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
     }
-    harness::remote::server::serve(listen, &exe)
+    let options = harness::remote::server::SessionOptions {
+        idle_timeout: (idle_timeout_s > 0).then(|| std::time::Duration::from_secs(idle_timeout_s)),
+        ..Default::default()
+    };
+    harness::remote::server::serve(listen, &exe, &options)
         .with_context(|| format!("agent listening on {listen:?}"))?;
     Ok(ExitCode::Ok)
 }

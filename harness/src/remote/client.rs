@@ -236,6 +236,11 @@ impl AgentClient {
             .name(format!("agent-{node}"))
             .spawn(move || read_loop(&for_reader, reader))
             .map_err(|e| fail(format!("cannot start its reader thread: {e}")))?;
+        let for_keepalive = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name(format!("keepalive-{node}"))
+            .spawn(move || keepalive(for_keepalive))
+            .map_err(|e| fail(format!("cannot start its keepalive thread: {e}")))?;
         Ok(AgentClient { shared, welcome })
     }
 
@@ -544,6 +549,42 @@ impl Drop for RemoteProc {
         // already dead session fails at once).
         if self.exit.is_none() && self.agent.dead().is_none() {
             let _ = self.stop(Duration::from_millis(200));
+        }
+    }
+}
+
+/// How often the harness tells an agent it is still there: an agent that hears nothing for
+/// its idle timeout (60 s by default, `cnbench agent --idle-timeout`) takes its session as
+/// cut and cleans up.
+pub const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// Sends a `Clock` call every [`KEEPALIVE`] while the session lives (its reply, which
+/// nobody waits for, is dropped by the reader), so that an agent whose harness is cut off
+/// by the network, not closed, still ends its session.
+fn keepalive(shared: std::sync::Weak<Shared>) {
+    let mut since = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if lock(&shared.dead).is_some() {
+            return;
+        }
+        if since.elapsed() < KEEPALIVE {
+            continue;
+        }
+        since = std::time::Instant::now();
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let sent = write_frame(
+            &mut **lock(&shared.writer),
+            &ToAgent::Call {
+                id,
+                call: Call::Clock,
+            },
+        );
+        if sent.is_err() {
+            return;
         }
     }
 }

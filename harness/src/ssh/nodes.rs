@@ -21,6 +21,10 @@ use crate::topology::Plan;
 /// start the agent, make the node's namespace).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Seconds a host's agent waits for anything from this harness before it takes its session
+/// as cut and cleans up (`cnbench agent --idle-timeout`).
+pub const AGENT_IDLE_TIMEOUT_S: u64 = 30;
+
 /// The hosts of a run, with their sessions.
 #[derive(Debug)]
 pub struct SshNodes {
@@ -142,6 +146,9 @@ impl SshNodes {
                 "--listen".into(),
                 "stdio".into(),
             ]);
+            // A host cut off by the network ends its session half a minute later (three
+            // keepalives missed), not at TCP's keepalive, hours later.
+            argv.extend(["--idle-timeout".into(), AGENT_IDLE_TIMEOUT_S.to_string()]);
             if spec.copy_exe {
                 argv.push("--remove-exe".into());
             }

@@ -85,13 +85,12 @@ impl std::str::FromStr for Listen {
 /// Serves sessions on `listen` until the process is killed (`Stdio`: one session). `exe` is
 /// the program a spawn of `cnbench` runs (this binary). A `Stdio` session abandoned because
 /// its harness stopped reading is an error (`TimedOut`), so the agent exits saying so.
-pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
-    let options = SessionOptions::default();
+pub fn serve(listen: &Listen, exe: &Path, options: &SessionOptions) -> io::Result<()> {
     match listen {
         Listen::Stdio => {
             let reader = io::stdin().as_fd().try_clone_to_owned()?;
             let writer = io::stdout().as_fd().try_clone_to_owned()?;
-            match serve_session(reader, writer, exe, NodeNamespace::Made, &options) {
+            match serve_session(reader, writer, exe, NodeNamespace::Made, options) {
                 SessionEnd::Wedged(why) => Err(io::Error::new(io::ErrorKind::TimedOut, why)),
                 _ => Ok(()),
             }
@@ -106,7 +105,7 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
             match opened {
                 Ok((reader, dev)) => {
                     say!("serving on {}", path.display());
-                    serve_session(reader.into(), dev.into(), exe, NodeNamespace::Own, &options);
+                    serve_session(reader.into(), dev.into(), exe, NodeNamespace::Own, options);
                 }
                 // A port has one opener at a time: threads of the last session may still
                 // hold it for a moment.
@@ -129,7 +128,7 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
                     s.into(),
                     exe,
                     NodeNamespace::Made,
-                    &options,
+                    options,
                 );
             }
             Ok(())
@@ -144,7 +143,7 @@ pub fn serve(listen: &Listen, exe: &Path) -> io::Result<()> {
                     s.into(),
                     exe,
                     NodeNamespace::Made,
-                    &options,
+                    options,
                 );
             }
             Ok(())
@@ -158,12 +157,20 @@ pub struct SessionOptions {
     /// How long one frame to the harness may take to write before the session is abandoned
     /// as wedged ([`WRITE_TIMEOUT`]).
     pub write_timeout: Duration,
+    /// How long the harness may send nothing before the session is taken as cut and cleaned
+    /// up ([`IDLE_TIMEOUT`]; none: never).
+    pub idle_timeout: Option<Duration>,
 }
+
+/// How long a harness may send nothing before its session is taken as cut: six of its
+/// keepalives ([`crate::remote::client::KEEPALIVE`]).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for SessionOptions {
     fn default() -> SessionOptions {
         SessionOptions {
             write_timeout: WRITE_TIMEOUT,
+            idle_timeout: Some(IDLE_TIMEOUT),
         }
     }
 }
@@ -207,6 +214,8 @@ pub fn serve_session(
     let mut reader = Incoming {
         fd: reader,
         out: &out,
+        idle: options.idle_timeout,
+        last: std::time::Instant::now(),
     };
     let send = |msg: &FromAgent| -> io::Result<()> { out.send(msg) };
     // The versions first: a hello of another version may have another shape.

@@ -197,6 +197,13 @@ impl Write for Timed<'_> {
 pub(super) struct Incoming<'a> {
     pub(super) fd: OwnedFd,
     pub(super) out: &'a Out,
+    /// How long the harness may send nothing (its client sends a keepalive every
+    /// [`crate::remote::client::KEEPALIVE`]) before the session is taken as cut: a network
+    /// cut between the hosts leaves the stream open on this side for as long as TCP
+    /// keepalives allow (two hours by default), and the session's namespaces with it.
+    pub(super) idle: Option<Duration>,
+    /// When the harness last sent anything.
+    pub(super) last: std::time::Instant,
 }
 
 impl Read for Incoming<'_> {
@@ -213,13 +220,28 @@ impl Read for Incoming<'_> {
                 return Err(io::Error::other(dead.reason().to_string()));
             }
             match polled {
-                Ok(0) | Err(Errno::EINTR) => continue,
+                Ok(0) | Err(Errno::EINTR) => {
+                    if let Some(idle) = self.idle.filter(|i| self.last.elapsed() >= *i) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "the harness sent nothing for {} s (not even its keepalive): \
+                                 taken as cut",
+                                idle.as_secs()
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
                 // Readable, or hung up: the read says which (data, or end of stream).
                 Ok(_) => {}
             }
             match nix::unistd::read(&self.fd, buf) {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.last = std::time::Instant::now();
+                    return Ok(n);
+                }
                 Err(Errno::EAGAIN | Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
