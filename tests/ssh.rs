@@ -405,8 +405,19 @@ fn vxlan_runs_on_two_hosts_reached_only_over_ssh() {
             .collect::<Vec<_>>()
     );
     assert!(!r.measurements.is_empty(), "no measurement");
+    // The result says where it ran, and its host-net baseline ran on the same hosts.
+    assert_eq!(r.substrate.kind, reports::SubstrateKind::Ssh);
+    let b = r.baseline.as_ref().expect("a baseline on the same hosts");
+    assert!(r.baseline_error.is_none(), "{:?}", r.baseline_error);
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains(&format!("2 nodes on the hosts root@{}", lab.addr(0))),
+        "{}",
+        text(&o)
+    );
     assert_hosts_clean(&lab, 2);
     common::assert_nothing_left(&id.unwrap());
+    common::assert_nothing_left(&b.run_id);
 }
 
 /// bgp (BIRD on each host, with this binary copied for the run), host-gw and the

@@ -74,6 +74,7 @@ pub(crate) fn results_title(s: &Substrate) -> String {
     let kind = match s.kind {
         reports::SubstrateKind::Netns => "namespace results",
         reports::SubstrateKind::Vm => "VM results",
+        reports::SubstrateKind::Ssh => "SSH host results",
     };
     if s.emulated {
         format!("{kind} (emulated)")

@@ -1,5 +1,5 @@
-//! Where the nodes of a run lived: network namespaces on the harness's machine, or one QEMU VM
-//! per node.
+//! Where the nodes of a run lived: network namespaces on the harness's machine, one QEMU VM
+//! per node, or one real host per node reached over SSH.
 //!
 //! VMs under QEMU's TCG (pure CPU emulation, no KVM) translate every guest instruction in
 //! software: their figures are typically 10–50× below native ones and vary by ±20–35 % from
@@ -44,7 +44,8 @@ pub struct Substrate {
     pub accel: String,
 }
 
-/// The kind of place the nodes of a run lived in. Serialized in lower case: `"netns"`, `"vm"`.
+/// The kind of place the nodes of a run lived in. Serialized in lower case: `"netns"`, `"vm"`,
+/// `"ssh"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubstrateKind {
@@ -52,14 +53,17 @@ pub enum SubstrateKind {
     Netns,
     /// One QEMU virtual machine per node.
     Vm,
+    /// One real host per node, reached over SSH: the nodes' own kernels and network.
+    Ssh,
 }
 
 impl SubstrateKind {
-    /// The name used in result files and on the command line: `netns` or `vm`.
+    /// The name used in result files and on the command line: `netns`, `vm` or `ssh`.
     pub fn name(self) -> &'static str {
         match self {
             SubstrateKind::Netns => "netns",
             SubstrateKind::Vm => "vm",
+            SubstrateKind::Ssh => "ssh",
         }
     }
 }
@@ -92,6 +96,17 @@ impl Substrate {
         }
     }
 
+    /// Real hosts reached over SSH, one per node, whose kernels are `kernel_release` (one
+    /// release, or the hosts' releases joined by `, `).
+    pub fn ssh(kernel_release: impl Into<String>) -> Substrate {
+        Substrate {
+            kind: SubstrateKind::Ssh,
+            emulated: false,
+            kernel_release: kernel_release.into(),
+            accel: String::new(),
+        }
+    }
+
     /// Whether figures from `self` and `other` may be set side by side, divided or compared:
     /// the same kind, and both emulated or both native.
     pub fn comparable_with(&self, other: &Substrate) -> bool {
@@ -110,6 +125,7 @@ impl Substrate {
             }
             (SubstrateKind::Vm, false, true) => "QEMU".into(),
             (SubstrateKind::Vm, false, false) => format!("QEMU {}", self.accel.to_uppercase()),
+            (SubstrateKind::Ssh, _, _) => "hosts reached over SSH".into(),
         }
     }
 }

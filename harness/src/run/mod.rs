@@ -831,6 +831,11 @@ pub(crate) fn owned_run(
             ready.as_secs_f64()
         );
     }
+    if let Some(ssh) = &topo.ssh {
+        let mut kernels = ssh.kernels();
+        kernels.dedup();
+        result.substrate = reports::Substrate::ssh(kernels.join(", "));
+    }
     result.topology = topo.records();
     result.components = topo.components();
     obs.topology(&result.topology);
