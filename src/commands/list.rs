@@ -57,7 +57,7 @@ struct OptionStatus {
 /// The substrates, as `list --json` shows them.
 #[derive(Debug, Serialize)]
 struct SubstrateStatus {
-    /// `netns` or `vm`.
+    /// `netns`, `vm` or `ssh`.
     name: &'static str,
     /// Whether it can run now.
     ready: bool,
@@ -144,6 +144,15 @@ pub fn list(json: bool) -> Result<ExitCode> {
             for m in &vm.missing {
                 say!("{:<12} {:<12} {m}", "", "  ↳ vm:");
             }
+        }
+    }
+    let ssh = &listing.substrates[2];
+    if ssh.ready {
+        say!("{:<12} ssh ready (real hosts: --substrate ssh --hosts HOST1,HOST2; checked when a run names them)", "");
+    } else {
+        say!("{:<12} ssh unavailable", "");
+        for m in &ssh.missing {
+            say!("{:<12} {:<12} {m}", "", "  ↳ ssh:");
         }
     }
     Ok(ExitCode::Ok)
@@ -260,6 +269,23 @@ fn survey() -> Listing {
                 missing: Vec::new(),
             },
             vm,
+            ssh_status(),
         ],
+    }
+}
+
+/// The SSH substrate: ready when this machine has an ssh client (and scp, for
+/// `--copy-exe`); the hosts are checked when a run names them.
+fn ssh_status() -> SubstrateStatus {
+    let missing: Vec<String> = ["ssh", "scp"]
+        .into_iter()
+        .filter(|p| harness::detect::find_binary(p).is_none())
+        .map(|p| format!("{p} is not on PATH: install openssh-client"))
+        .collect();
+    SubstrateStatus {
+        name: "ssh",
+        ready: missing.is_empty(),
+        kernel: None,
+        missing,
     }
 }
