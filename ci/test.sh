@@ -32,10 +32,17 @@ command -v sockperf >/dev/null || missing+=(sockperf)
 # `iptables-save` of the machine's own namespace, to show it unchanged).
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v iptables-save >/dev/null || missing+=(iptables)
+# The SSH substrate's tests: ssh, scp and ssh-keygen (openssh-client), and sshd
+# (openssh-server, whose service stays stopped like BIRD's: the tests run their own sshd
+# inside the lab's namespaces).
+command -v ssh >/dev/null && command -v scp >/dev/null && command -v ssh-keygen >/dev/null \
+    || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
-    # bird2's package would start a BIRD service in the machine's own namespace; cnbench
-    # runs its own BIRDs inside the run's namespaces only. Keep services from starting
+    # bird2's package would start a BIRD service in the machine's own namespace (and
+    # openssh-server an sshd); cnbench runs its own BIRDs, and the tests their sshds, inside
+    # namespaces only. Keep services from starting
     # during this install (policy-rc.d exit 101), unless a policy is already in place.
     policy_added=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
