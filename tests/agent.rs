@@ -507,14 +507,15 @@ fn processes_that_end_by_themselves_leave_the_session_and_close_their_stdin() {
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }
 
-#[test]
-fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
-    // The agent's end in this process, with a short write timeout; the harness's end says
-    // hello, starts a process that prints without end, and then never reads again.
-    let node = unique("wedge");
-    let (ours, theirs) = UnixStream::pair().unwrap();
+/// The agent's end of a session in this process (on a socket pair, with `options`), opened
+/// for node `node`: the harness's end after the welcome, and how the session ended, once it
+/// has.
+fn in_process_session(
+    node: &str,
+    options: SessionOptions,
+) -> (UnixStream, std::sync::mpsc::Receiver<SessionEnd>) {
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
-    let timeout = Duration::from_secs(1);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let end = serve_session(
@@ -522,24 +523,36 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
             theirs.into(),
             &exe,
             NodeNamespace::Made,
-            &SessionOptions {
-                write_timeout: timeout,
-                ..SessionOptions::default()
-            },
+            &options,
         );
         let _ = tx.send(end);
     });
-    let mut harness = ours;
     let hello = ToAgent::Hello(Hello {
         protocol: PROTOCOL_VERSION,
         cnbench: env!("CARGO_PKG_VERSION").into(),
-        node: node.clone(),
+        node: node.to_string(),
     });
-    write_frame(&mut harness, &hello).unwrap();
-    match read_frame::<FromAgent>(&mut harness).unwrap() {
+    write_frame(&mut ours, &hello).unwrap();
+    match read_frame::<FromAgent>(&mut ours).unwrap() {
         Some(FromAgent::Welcome(_)) => {}
         other => panic!("{other:?}"),
     }
+    (ours, rx)
+}
+
+#[test]
+fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
+    // The agent's end in this process, with a short write timeout; the harness's end says
+    // hello, starts a process that prints without end, and then never reads again.
+    let node = unique("wedge");
+    let timeout = Duration::from_secs(1);
+    let (mut harness, rx) = in_process_session(
+        &node,
+        SessionOptions {
+            write_timeout: timeout,
+            ..SessionOptions::default()
+        },
+    );
     let spawn = ToAgent::Call {
         id: 1,
         call: Call::Spawn {
@@ -593,34 +606,14 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
 #[test]
 fn a_harness_that_goes_silent_ends_its_session_after_the_idle_timeout() {
     let node = unique("silent");
-    let (ours, theirs) = UnixStream::pair().unwrap();
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_cnbench"));
     let idle = Duration::from_secs(1);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let end = serve_session(
-            theirs.try_clone().unwrap().into(),
-            theirs.into(),
-            &exe,
-            NodeNamespace::Made,
-            &SessionOptions {
-                idle_timeout: Some(idle),
-                ..SessionOptions::default()
-            },
-        );
-        let _ = tx.send(end);
-    });
-    let mut harness = ours;
-    let hello = ToAgent::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        cnbench: env!("CARGO_PKG_VERSION").into(),
-        node: node.clone(),
-    });
-    write_frame(&mut harness, &hello).unwrap();
-    match read_frame::<FromAgent>(&mut harness).unwrap() {
-        Some(FromAgent::Welcome(_)) => {}
-        other => panic!("{other:?}"),
-    }
+    let (harness, rx) = in_process_session(
+        &node,
+        SessionOptions {
+            idle_timeout: Some(idle),
+            ..SessionOptions::default()
+        },
+    );
     assert!(std::path::Path::new(&format!("/run/netns/{node}")).exists());
     let start = Instant::now();
     let end = match rx.recv_timeout(idle + Duration::from_secs(10)) {

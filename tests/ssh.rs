@@ -737,19 +737,29 @@ fn an_interrupted_run_leaves_nothing_on_the_hosts() {
 #[test]
 fn a_cut_connection_ends_the_run_clearly_and_both_hosts_are_cleaned() {
     let lab = Lab::new(2);
-    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
+    let all = cut_host0_mid_run(&lab, |child| {
+        let to_h0 = format!("root@{}", lab.addr(0));
+        let ssh = descendants(child.id())
+            .into_iter()
+            .find(|p| {
+                let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                cmd.starts_with("ssh\0") && cmd.split('\0').any(|w| w == to_h0)
+            })
+            .expect("the ssh client of host 0");
+        // SAFETY: kill(2) of a pid found among our own child's children just now.
+        assert_eq!(unsafe { libc::kill(ssh as i32, libc::SIGKILL) }, 0);
+    });
+    assert_hosts_clean(&lab, 2);
+    common::assert_nothing_left(&common::run_id_of(&all));
+}
+
+/// A long vxlan run on two hosts, cut from host 0 by `cut` once it measures: asserts that
+/// it fails naming node 0; returns everything it printed.
+fn cut_host0_mid_run(lab: &Lab, cut: impl FnOnce(&Child)) -> String {
+    let (mut child, rx) = start_job(lab, &long_run_args(lab));
     let mut seen = Vec::new();
     wait_line(&rx, "== measuring", &mut seen);
-    let to_h0 = format!("root@{}", lab.addr(0));
-    let ssh = descendants(child.id())
-        .into_iter()
-        .find(|p| {
-            let cmd = std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            cmd.starts_with("ssh\0") && cmd.split('\0').any(|w| w == to_h0)
-        })
-        .expect("the ssh client of host 0");
-    // SAFETY: kill(2) of a pid found among our own child's children just now.
-    assert_eq!(unsafe { libc::kill(ssh as i32, libc::SIGKILL) }, 0);
+    cut(&child);
     let code = wait_exit(&mut child);
     while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
         seen.push(l);
@@ -757,8 +767,7 @@ fn a_cut_connection_ends_the_run_clearly_and_both_hosts_are_cleaned() {
     let all = seen.join("\n");
     assert_ne!(code, Some(0), "{all}");
     assert!(all.contains("-n0"), "the error names the cut node: {all}");
-    assert_hosts_clean(&lab, 2);
-    common::assert_nothing_left(&common::run_id_of(&all));
+    all
 }
 
 /// Faults on the hosts: a node's uplink flaps and the run recovers; the faults that need
@@ -834,17 +843,9 @@ fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
 #[test]
 fn a_host_cut_off_by_the_network_cleans_up_by_itself() {
     let lab = Lab::new(2);
-    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
-    let mut seen = Vec::new();
-    wait_line(&rx, "== measuring", &mut seen);
-    ip(&["-n", &lab.lan(), "link", "set", "p0", "down"]);
-    let code = wait_exit(&mut child);
-    while let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-        seen.push(l);
-    }
-    let all = seen.join("\n");
-    assert_ne!(code, Some(0), "{all}");
-    assert!(all.contains("-n0"), "the error names the cut node: {all}");
+    let all = cut_host0_mid_run(&lab, |_| {
+        ip(&["-n", &lab.lan(), "link", "set", "p0", "down"]);
+    });
     assert_hosts_clean(&lab, 1..2);
     // Host 0 is still cut off: its agent ends the session itself.
     let deadline = Instant::now()

@@ -553,6 +553,16 @@ impl Drop for RemoteProc {
     }
 }
 
+/// Ends every live session of `agents` politely (each agent stops its processes and deletes
+/// its namespaces), each given 10 s; returns every error (it never stops early).
+pub fn shutdown_all(agents: &[Arc<AgentClient>]) -> Vec<HarnessError> {
+    agents
+        .iter()
+        .filter(|a| a.dead().is_none())
+        .filter_map(|a| a.shutdown(Duration::from_secs(10)).err())
+        .collect()
+}
+
 /// How often the harness tells an agent it is still there: an agent that hears nothing for
 /// its idle timeout (60 s by default, `cnbench agent --idle-timeout`) takes its session as
 /// cut and cleans up.

@@ -237,14 +237,7 @@ impl SshNodes {
     /// namespaces), then the ssh clients (by pid), then any copy of this binary whose agent
     /// never started. Never stops early.
     pub fn shutdown(&self) -> Vec<HarnessError> {
-        let mut errors = Vec::new();
-        for a in &self.agents {
-            if a.dead().is_none() {
-                if let Err(e) = a.shutdown(Duration::from_secs(10)) {
-                    errors.push(e);
-                }
-            }
-        }
+        let errors = crate::remote::client::shutdown_all(&self.agents);
         for mut c in std::mem::take(&mut *lock(&self.clients)) {
             // After a shutdown the agent has exited and ssh with it; otherwise the session
             // ends here, and the agent cleans up on its end-of-file.

@@ -181,14 +181,6 @@ impl VmNodes {
     /// Ends every session politely (each agent stops its processes and deletes its
     /// namespaces); QEMU itself is stopped by pid with the run's other daemons.
     pub fn shutdown(&self) -> Vec<HarnessError> {
-        let mut errors = Vec::new();
-        for a in &self.agents {
-            if a.dead().is_none() {
-                if let Err(e) = a.shutdown(Duration::from_secs(10)) {
-                    errors.push(e);
-                }
-            }
-        }
-        errors
+        crate::remote::client::shutdown_all(&self.agents)
     }
 }

@@ -326,7 +326,13 @@ fn refused(reason: &str) -> FromAgent {
 /// The link kinds the harness may ask for (those its netlink layer creates) that this kernel
 /// can create.
 fn probe_kinds() -> Vec<String> {
-    match crate::detect::probe_link_kinds(&crate::netlink::CREATED_KINDS) {
+    kinds_here(&crate::netlink::CREATED_KINDS)
+}
+
+/// Which of `kinds` this kernel can create (tried in a scratch namespace); none when the
+/// probe itself cannot run.
+pub(super) fn kinds_here(kinds: &[&str]) -> Vec<String> {
+    match crate::detect::probe_link_kinds(kinds) {
         Ok(found) => found
             .into_iter()
             .filter(|k| k.result.is_ok())

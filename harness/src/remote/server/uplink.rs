@@ -69,14 +69,7 @@ pub fn preflight(iface: Option<&str>) -> HostFacts {
         .chain(["macvlan", "ipvlan"])
         .collect();
     let link_kinds = if euid == 0 {
-        match crate::detect::probe_link_kinds(&kinds) {
-            Ok(found) => found
-                .into_iter()
-                .filter(|k| k.result.is_ok())
-                .map(|k| k.kind.to_string())
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        super::kinds_here(&kinds)
     } else {
         Vec::new()
     };
