@@ -507,6 +507,24 @@ fn processes_that_end_by_themselves_leave_the_session_and_close_their_stdin() {
     assert!(wait_exit(&mut child, Duration::from_secs(10)));
 }
 
+/// How the in-process session ended, within `limit`; otherwise the harness's end is closed
+/// (so what the session made goes before the test fails) and the test fails with `why`.
+fn session_end(
+    rx: &std::sync::mpsc::Receiver<SessionEnd>,
+    harness: UnixStream,
+    limit: Duration,
+    why: &str,
+) -> (SessionEnd, UnixStream) {
+    match rx.recv_timeout(limit) {
+        Ok(end) => (end, harness),
+        Err(_) => {
+            drop(harness);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("{why}");
+        }
+    }
+}
+
 /// The agent's end of a session in this process (on a socket pair, with `options`), opened
 /// for node `node`: the harness's end after the welcome, and how the session ended, once it
 /// has.
@@ -572,15 +590,12 @@ fn a_harness_that_stops_reading_ends_its_session_within_the_write_timeout() {
     };
     // From here on the harness reads nothing (and keeps its end open).
     let start = Instant::now();
-    let end = match rx.recv_timeout(timeout + Duration::from_secs(10)) {
-        Ok(end) => end,
-        Err(_) => {
-            // Unwedge it, so what it made goes before this test fails.
-            drop(harness);
-            let _ = rx.recv_timeout(Duration::from_secs(10));
-            panic!("the session did not end while its harness did not read");
-        }
-    };
+    let (end, mut harness) = session_end(
+        &rx,
+        harness,
+        timeout + Duration::from_secs(10),
+        "the session did not end while its harness did not read",
+    );
     match &end {
         SessionEnd::Wedged(why) => assert!(why.contains("write timeout"), "{why}"),
         other => panic!("ended as {other:?}"),
@@ -616,14 +631,12 @@ fn a_harness_that_goes_silent_ends_its_session_after_the_idle_timeout() {
     );
     assert!(std::path::Path::new(&format!("/run/netns/{node}")).exists());
     let start = Instant::now();
-    let end = match rx.recv_timeout(idle + Duration::from_secs(10)) {
-        Ok(end) => end,
-        Err(_) => {
-            drop(harness);
-            let _ = rx.recv_timeout(Duration::from_secs(10));
-            panic!("the session outlived its idle timeout");
-        }
-    };
+    let (end, harness) = session_end(
+        &rx,
+        harness,
+        idle + Duration::from_secs(10),
+        "the session outlived its idle timeout",
+    );
     match &end {
         SessionEnd::Dropped(why) => assert!(why.contains("sent nothing"), "{why}"),
         other => panic!("ended as {other:?}"),
