@@ -603,35 +603,78 @@ fn a_host_that_cannot_be_a_node_is_refused_before_anything_is_built() {
         } else {
             "client"
         };
-        let mut args: Vec<String> = vec![
-            "run".into(),
-            "--backend".into(),
-            "vxlan".into(),
-            "--substrate".into(),
-            "ssh".into(),
-            "--workloads".into(),
-            "none".into(),
-            "--no-baseline".into(),
-        ];
-        args.extend(hosts);
-        args.extend(lab.ssh_options(key));
-        let o = lab.cnbench(&args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(code(&o), 2, "{what}: {}", text(&o));
-        let line = stderr
-            .lines()
-            .find(|l| l.contains("host "))
-            .unwrap_or_else(|| panic!("{what}: no line naming the host: {}", text(&o)));
-        assert!(line.contains(said) && line.contains(fix), "{what}: {line}");
-        assert_hosts_clean(&lab, 2);
-        let stdout = String::from_utf8_lossy(&o.stdout);
-        if let Some(id) = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("cnbench run "))
-            .and_then(|r| r.split([':', ' ']).next())
-        {
-            common::assert_nothing_left(id);
-        }
+        assert_refused(&lab, what, hosts, key, said, fix);
+    }
+    // A network with port security, as switches and cloud networks have: only the hosts'
+    // own MACs pass the lan's bridge, so the nodes' macvlans cannot reach each other.
+    let macs: Vec<String> = (0..2)
+        .map(|i| {
+            let o = Command::new("ip")
+                .args(["-n", &lab.host(i), "-j", "link", "show", "eth0"])
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            v[0]["address"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let ruleset = format!(
+        "table bridge portsec {{\n chain forward {{\n  type filter hook forward priority 0;\n  \
+         ether saddr != {{ {} }} drop\n }}\n}}\n",
+        macs.join(", ")
+    );
+    let mut nft = Command::new("ip")
+        .args(["netns", "exec", &lab.lan(), "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    nft.stdin
+        .take()
+        .unwrap()
+        .write_all(ruleset.as_bytes())
+        .unwrap();
+    assert!(nft.wait().unwrap().success(), "{ruleset}");
+    assert_refused(
+        &lab,
+        "a network that drops unknown MACs",
+        vec!["--hosts".into(), two, "--remote-exe".into(), exe.into()],
+        "client",
+        "cannot reach node n1",
+        "--node-link ipvlan",
+    );
+}
+
+/// A vxlan run on `hosts` (with key `key`) is refused: exit 2, a line naming the host that
+/// says `said` and the fix `fix`, and nothing left on the hosts or here.
+fn assert_refused(lab: &Lab, what: &str, hosts: Vec<String>, key: &str, said: &str, fix: &str) {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--backend".into(),
+        "vxlan".into(),
+        "--substrate".into(),
+        "ssh".into(),
+        "--workloads".into(),
+        "none".into(),
+        "--no-baseline".into(),
+    ];
+    args.extend(hosts);
+    args.extend(lab.ssh_options(key));
+    let o = lab.cnbench(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{what}: {}", text(&o));
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("host "))
+        .unwrap_or_else(|| panic!("{what}: no line naming the host: {}", text(&o)));
+    assert!(line.contains(said) && line.contains(fix), "{what}: {line}");
+    assert_hosts_clean(lab, 2);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if let Some(id) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cnbench run "))
+        .and_then(|r| r.split([':', ' ']).next())
+    {
+        common::assert_nothing_left(id);
     }
 }
 
