@@ -38,6 +38,9 @@ command -v iptables-save >/dev/null || missing+=(iptables)
 command -v ssh >/dev/null && command -v scp >/dev/null && command -v ssh-keygen >/dev/null \
     || missing+=(openssh-client)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+# sudo, through which a login user other than root runs the agent (the tests' hosts allow
+# it in their own sudoers, bind-mounted inside their mount namespaces only).
+command -v sudo >/dev/null || missing+=(sudo)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     # bird2's package would start a BIRD service in the machine's own namespace (and

@@ -165,8 +165,19 @@ impl Lab {
             ),
         )
         .unwrap();
+        // Two login users other than root, in the host's own account files (bind-mounted
+        // over /etc in its mount namespace only): `lab`, allowed passwordless sudo, and
+        // `guest`, allowed nothing.
         let script = format!(
-            "mount -t tmpfs tmpfs /run && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f {}",
+            "mount -t tmpfs tmpfs /run && mkdir -p /run/sshd /run/etc && \
+             cp /etc/passwd /etc/group /etc/shadow /run/etc/ && \
+             printf 'lab:x:4242:4242::/tmp:/bin/sh\\nguest:x:4243:4243::/tmp:/bin/sh\\n' >> /run/etc/passwd && \
+             printf 'lab:x:4242:\\nguest:x:4243:\\n' >> /run/etc/group && \
+             printf 'lab:*:19000:0:99999:7:::\\nguest:*:19000:0:99999:7:::\\n' >> /run/etc/shadow && \
+             printf 'root ALL=(ALL:ALL) ALL\\nlab ALL=(root) NOPASSWD: ALL\\n' > /run/etc/sudoers && \
+             chmod 440 /run/etc/sudoers && \
+             for f in passwd group shadow sudoers; do mount --bind /run/etc/$f /etc/$f; done && \
+             exec /usr/sbin/sshd -D -e -f {}",
             config.display()
         );
         let log = std::fs::File::create(self.path(&format!("sshd{i}.log"))).unwrap();
@@ -899,4 +910,40 @@ fn a_host_cut_off_by_the_network_cleans_up_by_itself() {
     }
     assert!(lab.leftovers(0).is_empty(), "{:#?}", lab.leftovers(0));
     common::assert_nothing_left(&common::run_id_of(&all));
+}
+
+/// A login user other than root runs the agent through `sudo -n`; one whom sudo refuses is
+/// refused before anything is built, named with the fix.
+#[test]
+fn a_user_other_than_root_works_through_sudo() {
+    let lab = Lab::new(2);
+    let hosts = |user: &str| {
+        (0..2)
+            .map(|i| format!("{user}@{}%eth0", lab.addr(i)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (o, id) = run_on(
+        &lab,
+        "vxlan",
+        &hosts("lab"),
+        &["--workloads", "none", "--no-baseline"],
+    );
+    let _g = Cleanup(id.clone().into_iter().collect());
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert_hosts_clean(&lab, 2);
+    common::assert_nothing_left(&id.unwrap());
+    assert_refused(
+        &lab,
+        "a user sudo refuses",
+        vec![
+            "--hosts".into(),
+            hosts("guest"),
+            "--remote-exe".into(),
+            env!("CARGO_BIN_EXE_cnbench").into(),
+        ],
+        "client",
+        "`sudo -n` refused",
+        "passwordless sudo",
+    );
 }
