@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::process::TaskClock;
 use super::{cpu_ns, CpuTimes, SyscallCounter, XmitCounter};
 
 /// Why an untraced repetition has no syscall or device-transmission figures.
@@ -70,7 +71,21 @@ struct Probe {
     counts: Option<Option<(u64, u64)>>,
     cpu_start: Option<u64>,
     cpu_end: Option<u64>,
+    /// For a role watched from its start (the client): its CPU time when watching began
+    /// and the kernel's count from then on, for when it is gone before its end is read.
+    clock: Option<(u64, TaskClock)>,
     packets_start: Result<u64, String>,
+}
+
+impl Probe {
+    /// The role's CPU time so far, from `/proc/<pid>` while it exists, else from its
+    /// task clock (a watched role that has exited already).
+    fn cpu_now(&mut self) -> Option<u64> {
+        cpu_ns(self.spec.pid).or_else(|| {
+            let (base, clock) = self.clock.as_mut()?;
+            Some(*base + clock.read()?)
+        })
+    }
 }
 
 /// The counters of one repetition on one machine.
@@ -131,6 +146,7 @@ impl Window {
             counts: None,
             cpu_start: cpu_ns(spec.pid),
             cpu_end: None,
+            clock: None,
             packets_start: match &spec.dev {
                 Some(dev) => packets(&spec.netns, dev),
                 None => Ok(0),
@@ -143,6 +159,10 @@ impl Window {
     /// start.
     pub fn watch(&mut self, spec: RoleSpec, packets: PacketCounter) {
         let mut p = self.probe(spec, packets);
+        // The clock first, then its base: CPU used in between counts twice (microseconds)
+        // rather than never.
+        let clock = TaskClock::attach(p.spec.pid).ok();
+        p.clock = clock.and_then(|c| Some((cpu_ns(p.spec.pid)?, c)));
         p.cpu_start = Some(0);
         self.roles.push(p);
     }
@@ -152,7 +172,7 @@ impl Window {
     pub fn stop_role(&mut self, pid: u32) {
         if let Some(p) = self.roles.iter_mut().find(|r| r.spec.pid == pid) {
             p.counts = Some(p.syscalls.as_mut().ok().and_then(|c| c.read()));
-            p.cpu_end = cpu_ns(pid);
+            p.cpu_end = p.cpu_now();
         }
     }
 
@@ -166,7 +186,7 @@ impl Window {
         for p in &mut self.roles {
             if p.counts.is_none() {
                 p.counts = Some(p.syscalls.as_mut().ok().and_then(|c| c.read()));
-                p.cpu_end = cpu_ns(p.spec.pid);
+                p.cpu_end = p.cpu_now();
             }
         }
         let interval_ns = self.started.elapsed().as_nanos() as u64;
