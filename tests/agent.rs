@@ -801,14 +801,14 @@ fn costs_of_roles_on_the_agents_machine_are_measured_by_the_agent() {
     assert!(m.device_xmits.unwrap() > 0, "{m:?}");
     assert!(sample.device_xmits.unwrap() >= m.device_xmits.unwrap());
     assert!(sample.syscalls_unavailable.is_none(), "{sample:?}");
-    // A pid outside the session's namespaces is refused.
-    let e = agent
+    // A pid outside the session's namespaces is not read: its figures say why.
+    let started = agent
         .call(
             Call::CostStart {
                 roles: vec![RoleSpec {
                     role: "intruder".into(),
                     netns: spod.clone(),
-                    dev: None,
+                    dev: Some("eth0".into()),
                     pid: std::process::id(),
                 }],
                 devices: vec![],
@@ -817,9 +817,21 @@ fn costs_of_roles_on_the_agents_machine_are_measured_by_the_agent() {
             },
             Duration::from_secs(10),
         )
-        .unwrap_err()
-        .to_string();
+        .unwrap();
+    let Reply::CostStarted { cost_id } = started else {
+        panic!("{started:?}")
+    };
+    let reading = agent
+        .call(Call::CostEnd { cost_id }, Duration::from_secs(10))
+        .unwrap();
+    let Reply::Cost(reading) = reading else {
+        panic!("{reading:?}")
+    };
+    let r = &reading.roles[0];
+    assert_eq!(r.cpu_ns, None, "{r:?}");
+    let e = r.syscalls.clone().unwrap_err();
     assert!(e.contains("is not a process in namespace"), "{e}");
+    assert!(r.packets.is_err(), "{r:?}");
     drop(hosts);
     agent.shutdown(Duration::from_secs(10)).unwrap();
     assert!(wait_exit(&mut child, Duration::from_secs(10)));

@@ -75,12 +75,17 @@ struct Probe {
     /// and the kernel's count from then on, for when it is gone before its end is read.
     clock: Option<(u64, TaskClock)>,
     packets_start: Result<u64, String>,
+    /// Why nothing of this role is read (a node agent refuses a pid outside its session).
+    refused: Option<String>,
 }
 
 impl Probe {
     /// The role's CPU time so far, from `/proc/<pid>` while it exists, else from its
     /// task clock (a watched role that has exited already).
     fn cpu_now(&mut self) -> Option<u64> {
+        if self.refused.is_some() {
+            return None;
+        }
         cpu_ns(self.spec.pid).or_else(|| {
             let (base, clock) = self.clock.as_mut()?;
             Some(*base + clock.read()?)
@@ -147,6 +152,7 @@ impl Window {
             cpu_start: cpu_ns(spec.pid),
             cpu_end: None,
             clock: None,
+            refused: None,
             packets_start: match &spec.dev {
                 Some(dev) => packets(&spec.netns, dev),
                 None => Ok(0),
@@ -165,6 +171,21 @@ impl Window {
         p.clock = clock.and_then(|c| Some((cpu_ns(p.spec.pid)?, c)));
         p.cpu_start = Some(0);
         self.roles.push(p);
+    }
+
+    /// Adds a role whose process is not read at all, and why: its figures are unavailable
+    /// with that reason.
+    pub fn refuse(&mut self, spec: RoleSpec, why: String) {
+        self.roles.push(Probe {
+            spec,
+            syscalls: Err(why.clone()),
+            counts: None,
+            cpu_start: None,
+            cpu_end: None,
+            clock: None,
+            packets_start: Err(why.clone()),
+            refused: Some(why),
+        });
     }
 
     /// Reads a role's counters now, while its process still exists (the client, right after

@@ -418,11 +418,18 @@ impl Session {
                 traced,
                 untraced_endpoints,
             } => {
-                for r in &roles {
-                    self.check_role(r)?;
-                }
+                // A role that is not a process of this session is not read (its figures say
+                // why); the others are measured all the same.
+                let (ok, refused): (Vec<_>, Vec<_>) = roles
+                    .into_iter()
+                    .map(|r| (self.check_role(&r).err(), r))
+                    .partition(|(e, _)| e.is_none());
+                let ok: Vec<RoleSpec> = ok.into_iter().map(|(_, r)| r).collect();
                 let packets = |netns: &str, dev: &str| self.packets(netns, dev);
-                let w = Window::start(&roles, &devices, traced, untraced_endpoints, &packets);
+                let mut w = Window::start(&ok, &devices, traced, untraced_endpoints, &packets);
+                for (e, r) in refused {
+                    w.refuse(r, e.map(|e| e.message).unwrap_or_default());
+                }
                 let cost_id = self.next.fetch_add(1, Ordering::Relaxed);
                 lock(&self.costs).insert(cost_id, w);
                 if self.closing.load(Ordering::SeqCst) {
@@ -432,12 +439,14 @@ impl Session {
                 Ok(Reply::CostStarted { cost_id })
             }
             Call::CostWatch { cost_id, role } => {
-                self.check_role(&role)?;
+                let checked = self.check_role(&role);
                 let packets = |netns: &str, dev: &str| self.packets(netns, dev);
-                lock(&self.costs)
-                    .get_mut(&cost_id)
-                    .ok_or_else(|| no_window(cost_id))?
-                    .watch(role, &packets);
+                let mut costs = lock(&self.costs);
+                let w = costs.get_mut(&cost_id).ok_or_else(|| no_window(cost_id))?;
+                match checked {
+                    Ok(()) => w.watch(role, &packets),
+                    Err(e) => w.refuse(role, e.message),
+                }
                 Ok(Reply::Done)
             }
             Call::CostStopRole { cost_id, pid } => {
