@@ -802,3 +802,130 @@ fn as_pid_1_the_agent_reaps_the_orphans_handed_to_it() {
         "the agent deleted its namespace"
     );
 }
+
+#[test]
+fn costs_of_roles_on_the_agents_machine_are_measured_by_the_agent() {
+    use harness::cost::{CostScope, CostSession, RoleSpec};
+    let id = format!("co{}", std::process::id() % 10000);
+    let node = format!("cnb-{id}-n0");
+    let (cpod, spod) = (format!("cnb-{id}-n0c"), format!("cnb-{id}-n0s"));
+    let (mut child, agent) = connect(&node);
+    make_netns(&agent, &cpod);
+    make_netns(&agent, &spod);
+    let mut hosts = std::collections::BTreeMap::new();
+    for ns in [&node, &cpod, &spod] {
+        hosts.insert(ns.clone(), Host::remote(ns, Arc::clone(&agent)));
+    }
+    // A wire between the two pods: eth0 on each side.
+    let (c, s) = (&hosts[&cpod], &hosts[&spod]);
+    c.nl()
+        .create_veth("eth0", "eth0", Some(s.as_peer()), 1500)
+        .expect("veth made");
+    for (h, addr) in [(c, "10.77.0.1/24"), (s, "10.77.0.2/24")] {
+        h.nl()
+            .add_address("eth0", addr.parse::<ipnet::IpNet>().unwrap())
+            .unwrap();
+        h.nl().set_up("eth0").unwrap();
+        h.nl().set_up("lo").unwrap();
+    }
+    // The server burns CPU in syscalls; the client sends UDP datagrams to it.
+    let argv = |cmd: &str| vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
+    let mut server = agent
+        .spawn(&spod, argv("exec yes > /dev/null"), false, "busy server")
+        .unwrap();
+    let scope = CostScope {
+        client_netns: cpod.clone(),
+        client_node_netns: node.clone(),
+        server_netns: spod.clone(),
+        server_node_netns: node.clone(),
+        devices: vec![(cpod.clone(), "eth0".into()), (spod.clone(), "eth0".into())],
+        untraced_endpoints: None,
+        client_mtu: Some(1500),
+    };
+    let running = [RoleSpec {
+        role: "server".into(),
+        netns: spod.clone(),
+        dev: Some("eth0".into()),
+        pid: server.pid(),
+    }];
+    let mut cost = CostSession::start(&hosts, &scope, &running, true);
+    let mut client = agent
+        .spawn(
+            &cpod,
+            vec![
+                "bash".into(),
+                "-c".into(),
+                "exec 3>/dev/udp/10.77.0.2/9; while :; do echo x >&3 2>/dev/null; done".into(),
+            ],
+            false,
+            "udp client",
+        )
+        .unwrap();
+    cost.watch_client(client.pid());
+    std::thread::sleep(Duration::from_millis(700));
+    cost.stop_client(client.pid());
+    client.stop(Duration::from_millis(500)).unwrap();
+    let sample = cost.finish();
+    server.stop(Duration::from_millis(500)).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&sample).unwrap());
+    assert!(sample.traced);
+    let role = |name: &str| {
+        sample
+            .roles
+            .iter()
+            .find(|r| r.role == name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", sample.roles))
+    };
+    for name in ["client", "server"] {
+        let r = role(name);
+        assert!(r.cpu_ns.unwrap() > 0, "{r:?}");
+        assert!(r.syscalls.unwrap() > 0, "{r:?}");
+        assert!(r.packets > 0, "{r:?}");
+        assert!(r.cpu_s_per_mpacket.is_some(), "{r:?}");
+    }
+    assert!(role("client").crossings_per_packet.unwrap() > 0.0);
+    assert_eq!(sample.roles[0].role, "client");
+    // The agent's machine, measured there.
+    assert_eq!(sample.machines.len(), 1, "{:?}", sample.machines);
+    let m = &sample.machines[0];
+    assert_eq!(m.node, node);
+    assert!(m.machine.as_ref().unwrap().busy_ns > 0, "{m:?}");
+    assert!(m.device_xmits.unwrap() > 0, "{m:?}");
+    assert!(sample.device_xmits.unwrap() >= m.device_xmits.unwrap());
+    assert!(sample.syscalls_unavailable.is_none(), "{sample:?}");
+    // A pid outside the session's namespaces is not read: its figures say why.
+    let started = agent
+        .call(
+            Call::CostStart {
+                roles: vec![RoleSpec {
+                    role: "intruder".into(),
+                    netns: spod.clone(),
+                    dev: Some("eth0".into()),
+                    pid: std::process::id(),
+                }],
+                devices: vec![],
+                traced: false,
+                untraced_endpoints: None,
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    let Reply::CostStarted { cost_id } = started else {
+        panic!("{started:?}")
+    };
+    let reading = agent
+        .call(Call::CostEnd { cost_id }, Duration::from_secs(10))
+        .unwrap();
+    let Reply::Cost(reading) = reading else {
+        panic!("{reading:?}")
+    };
+    let r = &reading.roles[0];
+    assert_eq!(r.cpu_ns, None, "{r:?}");
+    let e = r.syscalls.clone().unwrap_err();
+    assert!(e.contains("is not a process in namespace"), "{e}");
+    assert!(r.packets.is_err(), "{r:?}");
+    drop(hosts);
+    agent.shutdown(Duration::from_secs(10)).unwrap();
+    assert!(wait_exit(&mut child, Duration::from_secs(10)));
+    assert!(common::namespaces_of(&id).is_empty());
+}

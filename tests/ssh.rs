@@ -426,6 +426,33 @@ fn vxlan_runs_on_two_hosts_reached_only_over_ssh() {
         "{}",
         text(&o)
     );
+    // Costs are taken on the hosts by their agents: client and server have their CPU, each
+    // host's machine its CPU, and the cost lines show the hosts' machines.
+    let out = String::from_utf8_lossy(&o.stdout);
+    for m in &r.measurements {
+        assert!(!m.costs.is_empty(), "{}: no cost", m.workload);
+        for c in &m.costs {
+            for role in ["client", "server"] {
+                let rc = c.roles.iter().find(|x| x.role == role);
+                assert!(
+                    rc.and_then(|x| x.cpu_ns).is_some_and(|ns| ns > 0),
+                    "{}: {role}: {:?}",
+                    m.workload,
+                    c.roles
+                );
+            }
+            assert_eq!(c.machines.len(), 2, "{:?}", c.machines);
+            for n in &c.machines {
+                let mc = n.machine.as_ref().expect("node machine CPU");
+                assert!(mc.busy_ns > 0 && mc.cpus > 0, "{n:?}");
+                assert!(
+                    out.contains(&format!("{} machine ", n.node)),
+                    "{} missing from the cost lines:\n{out}",
+                    n.node
+                );
+            }
+        }
+    }
     assert_hosts_clean(&lab, 2);
     common::assert_nothing_left(&id.unwrap());
     common::assert_nothing_left(&b.run_id);

@@ -157,8 +157,8 @@ pub fn measure_pair(
         server_netns: server_pod.netns.clone(),
         server_node_netns: plan.node_of(server_pod).netns.clone(),
         // Only the traced repetition counts transmissions by device name.
-        device_names: if opts.trace {
-            device_names(hosts)
+        devices: if opts.trace {
+            devices(hosts)
         } else {
             Vec::new()
         },
@@ -294,18 +294,14 @@ pub fn measure_pair(
     Ok(records)
 }
 
-/// Names of every device (but `lo`) in the run's namespaces, sorted, without duplicates.
-fn device_names(hosts: &std::collections::BTreeMap<String, Host>) -> Vec<String> {
-    let mut names: Vec<String> = hosts
-        .values()
-        .filter_map(|h| h.nl().links().ok())
-        .flatten()
-        .map(|l| l.name)
-        .filter(|n| n != "lo")
-        .collect();
-    names.sort();
-    names.dedup();
-    names
+/// `(namespace, device)` of every device (but `lo`) in the run's namespaces.
+fn devices(hosts: &std::collections::BTreeMap<String, Host>) -> Vec<(String, String)> {
+    hosts
+        .iter()
+        .filter_map(|(ns, h)| Some((ns, h.nl().links().ok()?)))
+        .flat_map(|(ns, links)| links.into_iter().map(move |l| (ns.clone(), l.name)))
+        .filter(|(_, n)| n != "lo")
+        .collect()
 }
 
 fn run_client(

@@ -26,14 +26,22 @@ pub struct CostSample {
     /// The workload's bytes: sent plus received on the client pod's `eth0` (layer 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
-    /// CPU of the whole machine during the repetition.
+    /// CPU of the whole machine the harness runs on during the repetition (on the netns
+    /// substrate, the machine of every node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<MachineCost>,
     /// Why `machine` is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_unavailable: Option<String>,
-    /// Transmissions by any device with the name of one of the run's devices
-    /// (tracepoint `net:net_dev_xmit`, every CPU, filtered by device name).
+    /// The machines of the nodes a node agent serves (a VM, a host reached over SSH), one
+    /// entry per agent, as each agent measured its own machine: CPU and device
+    /// transmissions. Empty when every node is on the harness's machine (`machine` is then
+    /// theirs). Added in schema version 9.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<NodeMachineCost>,
+    /// Transmissions by any device with the name of one of the run's devices on the same
+    /// machine (tracepoint `net:net_dev_xmit`, every CPU, filtered by device name), summed
+    /// over the harness's machine and every node agent's machine (`machines`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_xmits: Option<u64>,
     /// `device_xmits / packets`: how many devices a packet is transmitted by on its way.
@@ -110,6 +118,29 @@ pub struct MachineCost {
     pub cpu_s_per_mpacket: Option<f64>,
 }
 
+/// The cost on the machine of one node agent during one repetition, measured by that agent
+/// on its own kernel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeMachineCost {
+    /// The node whose agent measured (its namespace name, `cnb-<run>-node0`).
+    pub node: String,
+    /// CPU of that machine (`/proc/stat` there); `outside_roles_ns` leaves out the roles
+    /// that ran on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineCost>,
+    /// Why `machine` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_unavailable: Option<String>,
+    /// Transmissions by the run's devices on that machine (`net:net_dev_xmit` on its
+    /// kernel, filtered by the names of the run's devices there), in packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_xmits: Option<u64>,
+    /// Why `device_xmits` is missing (an untraced repetition, a tracepoint that could not
+    /// be opened there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_xmits_unavailable: Option<String>,
+}
+
 /// Changes of the kernel's SNMP counters (`/proc/net/snmp`) during one repetition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelCounters {
@@ -161,4 +192,32 @@ pub struct RoleCost {
     /// `cpu / the workload's packets`, in CPU seconds per million packets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_s_per_mpacket: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::cost_with_outside_work;
+
+    #[test]
+    fn node_machines_are_left_out_when_none_and_read_as_none_from_older_files() {
+        let mut c = cost_with_outside_work(0);
+        let v = serde_json::to_value(&c).unwrap();
+        // A sample of schema version 8 or before has no `machines`.
+        assert!(v.get("machines").is_none());
+        let old: CostSample = serde_json::from_value(v).unwrap();
+        assert!(old.machines.is_empty());
+        c.machines.push(NodeMachineCost {
+            node: "cnb-x-n0".into(),
+            machine: c.machine.clone(),
+            machine_unavailable: None,
+            device_xmits: None,
+            device_xmits_unavailable: Some("not traced in this repetition".into()),
+        });
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["machines"][0]["node"], "cnb-x-n0");
+        assert_eq!(v["machines"][0]["machine"]["busy_ns"], 2_000_000_000u64);
+        assert!(v["machines"][0].get("device_xmits").is_none());
+        assert_eq!(serde_json::from_value::<CostSample>(v).unwrap(), c);
+    }
 }

@@ -228,6 +228,7 @@ pub fn cost_with_outside_work(outside_ns: u64) -> crate::schema::CostSample {
             cpu_s_per_mpacket: None,
         }),
         machine_unavailable: None,
+        machines: Vec::new(),
         device_xmits: None,
         device_xmits_per_packet: None,
         device_xmits_unavailable: None,

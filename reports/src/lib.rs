@@ -72,9 +72,9 @@ pub use scale::{ScalePoint, ScaleResult};
 pub use schema::{
     reads_schema_version, Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample,
     DeviceRecord, Endpoint, KernelCounters, MachineCost, MeasurementRecord, MetricRatio,
-    MetricSummary, NamespaceRecord, Outcome, Parameters, Placement, RoleCost, RrSample, RunResult,
-    Sample, TcpStreamSample, Timings, TracedRepetition, UdpStreamSample, OLDEST_SCHEMA_VERSION,
-    SCHEMA_VERSION,
+    MetricSummary, NamespaceRecord, NodeMachineCost, Outcome, Parameters, Placement, RoleCost,
+    RrSample, RunResult, Sample, TcpStreamSample, Timings, TracedRepetition, UdpStreamSample,
+    OLDEST_SCHEMA_VERSION, SCHEMA_VERSION,
 };
 pub use stats::{mad_outliers, percentile_sorted, warnings, Stats, Warning};
 pub use substrate::{

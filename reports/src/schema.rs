@@ -16,7 +16,7 @@ use crate::environment::Environment;
 use crate::substrate::{BaselineSubstrateMismatch, Substrate};
 
 pub use crate::check::{CheckOutcome, CheckRecord};
-pub use crate::cost::{CostSample, KernelCounters, MachineCost, RoleCost};
+pub use crate::cost::{CostSample, KernelCounters, MachineCost, NodeMachineCost, RoleCost};
 pub use crate::measurement::{
     Endpoint, MeasurementRecord, MetricSummary, Placement, TracedRepetition,
 };
@@ -36,7 +36,10 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 ///   `backend_options`.
 /// - 8: `parameters.ip_family` (absent: `ipv4`), `parameters.segment_mtu_bytes`; a scale
 ///   result's `ip_family`.
-pub const SCHEMA_VERSION: u32 = 8;
+/// - 9: a cost sample's `machines` (the CPU and device transmissions of every node agent's
+///   machine), its `roles` include the roles on those machines, and its `device_xmits`
+///   sums every machine's.
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
 pub const OLDEST_SCHEMA_VERSION: u32 = 5;
@@ -558,7 +561,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 8);
+        assert_eq!(v["schema_version"], 9);
         assert_eq!(v["parameters"]["ip_family"], "ipv4");
         assert_eq!(
             v["substrate"],

@@ -2,6 +2,11 @@
 //! crossings), for the whole machine (CPU including softirq), per device a packet crosses
 //! (`net:net_dev_xmit`), and the kernel's error counters (TCP retransmissions, UDP drops).
 //!
+//! Each machine is measured on itself: the harness's counters cover the roles and devices on
+//! its machine ([`Window`]), and a node agent opens the same window on its machine for the
+//! roles and devices there (`Call::CostStart`), so nodes in VMs or on hosts reached over SSH
+//! get per-process costs too ([`CostSession`] combines them).
+//!
 //! Every counter that cannot be opened or read is reported as unavailable with the reason,
 //! never as zero. Tracepoints are counted with `perf_event_open` (no external perf binary);
 //! they fire in kernel mode, so kernel events are included, and they are global across
@@ -11,6 +16,7 @@ mod machine;
 pub mod process;
 mod session;
 mod snmp;
+mod window;
 mod xmit;
 
 use std::ffi::CString;
@@ -22,8 +28,9 @@ use perf_event::Counter;
 
 pub use machine::CpuTimes;
 pub use process::{cpu_ns, SyscallCounter};
-pub use session::{CostScope, CostSession, RoleSpec};
+pub use session::{CostScope, CostSession};
 pub use snmp::Snmp;
+pub use window::{PacketCounter, RoleReading, RoleSpec, Window, WindowReading};
 pub use xmit::XmitCounter;
 
 /// How the cost figures are obtained, for the result.
@@ -34,7 +41,9 @@ pub const METHOD: &str = "packets and bytes: the client pod's eth0 counters, sen
      crossings: the sum over the roles on that node; CPU: /proc/<pid>/task/*/schedstat per role, /proc/stat \
      for the machine (softirq included); device transmissions: tracepoint net:net_dev_xmit on every CPU \
      filtered by the run's device names, cross-checked with the tx counters of every device of the run; \
-     kernel counters: /proc/net/snmp in the client's, server's and their nodes' namespaces";
+     kernel counters: /proc/net/snmp in the client's, server's and their nodes' namespaces; roles, CPU and \
+     device transmissions of nodes on a node agent's machine (a VM, a host over SSH): measured the same way \
+     by that agent on its machine, per machine in `machines`, the transmissions summed over every machine";
 
 /// Where tracefs lives (debugfs is not needed).
 const TRACEFS: &str = "/sys/kernel/tracing";

@@ -7,7 +7,7 @@
 
 use std::fs;
 
-use perf_event::events::Tracepoint;
+use perf_event::events::{Software, Tracepoint};
 use perf_event::{Builder, Counter};
 
 use super::{set_filter, tracepoint_id};
@@ -90,6 +90,50 @@ impl SyscallCounter {
         let sum =
             |v: &mut Vec<Counter>| -> Option<u64> { v.iter_mut().map(|c| c.read().ok()).sum() };
         Some((sum(&mut self.all)?, sum(&mut self.data)?))
+    }
+}
+
+/// CPU time of a process from the moment it is attached, counted by the kernel: a
+/// `task-clock` software counter on each of its threads, inherited by the threads and
+/// processes it starts. Unlike `/proc/<pid>`, the counters stay readable after the process
+/// has exited and been reaped: a client that exits right after its result line is still
+/// measured when the harness's request reaches a node agent over a slow link.
+pub struct TaskClock {
+    per_thread: Vec<Counter>,
+}
+
+impl TaskClock {
+    /// Starts counting the CPU time of every current thread of `pid` (and of the threads
+    /// and processes it starts from now on).
+    pub fn attach(pid: u32) -> Result<TaskClock, String> {
+        let mut per_thread = Vec::new();
+        for tid in threads(pid) {
+            let built = Builder::new(Software::TASK_CLOCK)
+                .observe_pid(tid)
+                .any_cpu()
+                .inherit(true)
+                .include_kernel()
+                .build()
+                .and_then(|mut c| c.enable().map(|_| c));
+            match built {
+                Ok(c) => per_thread.push(c),
+                // A thread that exited between listing and attaching uses no more CPU.
+                Err(e) => {
+                    if std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+                        return Err(format!("perf_event_open task-clock on thread {tid}: {e}"));
+                    }
+                }
+            }
+        }
+        if per_thread.is_empty() {
+            return Err(format!("process {pid} has no threads (gone?)"));
+        }
+        Ok(TaskClock { per_thread })
+    }
+
+    /// CPU time since attaching, in nanoseconds; None when a counter cannot be read.
+    pub fn read(&mut self) -> Option<u64> {
+        self.per_thread.iter_mut().map(|c| c.read().ok()).sum()
     }
 }
 

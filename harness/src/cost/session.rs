@@ -2,29 +2,17 @@
 //! its result, turned into a [`CostSample`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use reports::{CostSample, KernelCounters, MachineCost, RoleCost};
+use reports::{CostSample, KernelCounters, MachineCost, NodeMachineCost, RoleCost};
 
-use super::{cpu_ns, CpuTimes, Snmp, SyscallCounter, XmitCounter, METHOD};
+use super::window::{RoleReading, RoleSpec, Window, WindowReading, NOT_TRACED};
+use super::{Snmp, METHOD};
 use crate::host::Host;
-
-/// Why an untraced repetition has no syscall or device-transmission figures.
-const NOT_TRACED: &str = "not traced in this repetition";
-
-/// A process whose cost is attributed to a role.
-#[derive(Debug, Clone)]
-pub struct RoleSpec {
-    /// `client`, `server`, `daemon n0`, `bird n1`.
-    pub role: String,
-    /// Its namespace.
-    pub netns: String,
-    /// The device whose packets its syscalls are divided by (`eth0`, `flannel0`); none for
-    /// a process that moves no packets (BIRD), which then has no per-packet syscall figures.
-    pub dev: Option<String>,
-    /// Its pid.
-    pub pid: u32,
-}
+use crate::remote::client::CALL_TIMEOUT;
+use crate::remote::protocol::{Call, Reply};
+use crate::remote::AgentClient;
 
 /// Where a repetition's traffic runs: the namespaces whose counters matter.
 #[derive(Debug, Clone)]
@@ -37,8 +25,10 @@ pub struct CostScope {
     pub server_netns: String,
     /// The server's node.
     pub server_node_netns: String,
-    /// Names of every device in the run's namespaces (for `net:net_dev_xmit`).
-    pub device_names: Vec<String>,
+    /// `(namespace, device)` of every device (but `lo`) in the run's namespaces: each
+    /// machine's tracepoint counter of `net:net_dev_xmit` is filtered by the names of the
+    /// devices on that machine. Empty for untraced runs.
+    pub devices: Vec<(String, String)>,
     /// Why client and server are not traced, when they are not (an external generator's
     /// processes are children the counters would miss).
     pub untraced_endpoints: Option<String>,
@@ -47,28 +37,29 @@ pub struct CostScope {
     pub client_mtu: Option<u32>,
 }
 
-/// One role's counters during a repetition.
-struct RoleProbe {
-    spec: RoleSpec,
-    syscalls: Result<SyscallCounter, String>,
-    /// Final syscall counts, read when the role's work ended.
-    counts: Option<(u64, u64)>,
-    /// Whether the final counts were read already (the client's, before it exits).
-    stopped: bool,
-    cpu_start: Option<u64>,
-    cpu_end: Option<u64>,
-    packets_start: Option<u64>,
+/// A cost window on a node agent's machine.
+struct RemoteWindow<'a> {
+    agent: &'a Arc<AgentClient>,
+    /// The window's id there, or why it could not be opened.
+    id: Result<u64, String>,
+    /// Why a role's counters there could not be started or read (a failed `CostWatch`).
+    lost: Vec<String>,
 }
 
-/// The cost counters of one repetition.
+/// The cost counters of one repetition: a window on this machine for the roles here, one
+/// on each node agent's machine for the roles there (through the agent, which measures
+/// its own processes and kernel), and the run-wide counters the harness reads itself
+/// (device counters by netlink, SNMP).
 pub struct CostSession<'a> {
     hosts: &'a BTreeMap<String, Host>,
     scope: &'a CostScope,
     traced: bool,
-    roles: Vec<RoleProbe>,
+    /// This machine's window (taken when it ends).
+    here: Option<Window>,
+    remote: Vec<RemoteWindow<'a>>,
+    /// The roles' names in the order they were given (the client first once watched).
+    order: Vec<String>,
     started: Instant,
-    machine_start: Result<CpuTimes, String>,
-    xmit: Result<(XmitCounter, u64), String>,
     device_tx_start: Option<u64>,
     snmp_start: Result<Vec<(String, Snmp)>, String>,
     workload_start: Option<(u64, u64)>,
@@ -76,10 +67,20 @@ pub struct CostSession<'a> {
     directions_start: Option<[u64; 4]>,
 }
 
+/// Which machine a host is on: this one (`None`) or a node agent's.
+fn agent_of(host: &Host) -> Option<&Arc<AgentClient>> {
+    host.agent()
+}
+
+/// A call of a cost window, with the agent's failure in words.
+fn cost_call(agent: &AgentClient, call: Call) -> Result<Reply, String> {
+    agent.call(call, CALL_TIMEOUT).map_err(|e| e.to_string())
+}
+
 impl<'a> CostSession<'a> {
     /// Starts every counter: the machine's, the devices', the kernel's, and those of the
-    /// roles already running (server, daemons). The client is added with
-    /// [`CostSession::watch_client`] once it exists.
+    /// roles already running (server, daemons), each on the machine its process runs on.
+    /// The client is added with [`CostSession::watch_client`] once it exists.
     ///
     /// With `traced` false, the tracepoint counters (syscalls, device transmissions) stay
     /// off: they cost time on every syscall and every packet, which would slow the very
@@ -90,22 +91,79 @@ impl<'a> CostSession<'a> {
         running: &[RoleSpec],
         traced: bool,
     ) -> CostSession<'a> {
-        let xmit = if traced {
-            XmitCounter::start(&scope.device_names).and_then(|mut c| {
-                let start = c.read().ok_or("net:net_dev_xmit counters unreadable")?;
-                Ok((c, start))
-            })
-        } else {
-            Err(NOT_TRACED.into())
+        // Every distinct agent of the run's hosts: each node machine's CPU is reported.
+        let mut agents: Vec<&'a Arc<AgentClient>> = Vec::new();
+        for h in hosts.values() {
+            if let Some(a) = agent_of(h) {
+                if !agents.iter().any(|b| Arc::ptr_eq(a, b)) {
+                    agents.push(a);
+                }
+            }
+        }
+        let on = |netns: &str, agent: Option<&Arc<AgentClient>>| {
+            hosts
+                .get(netns)
+                .is_some_and(|h| match (agent_of(h), agent) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    _ => false,
+                })
         };
+        let roles_on = |agent: Option<&Arc<AgentClient>>| -> Vec<RoleSpec> {
+            running
+                .iter()
+                .filter(|r| on(&r.netns, agent))
+                .cloned()
+                .collect()
+        };
+        let devices_on = |agent: Option<&Arc<AgentClient>>| -> Vec<String> {
+            let mut v: Vec<String> = scope
+                .devices
+                .iter()
+                .filter(|(ns, _)| on(ns, agent))
+                .map(|(_, d)| d.clone())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let packets = |netns: &str, dev: &str| local_packets(hosts, netns, dev);
+        let here = Window::start(
+            &roles_on(None),
+            &devices_on(None),
+            traced,
+            scope.untraced_endpoints.clone(),
+            &packets,
+        );
+        let remote = agents
+            .into_iter()
+            .map(|agent| {
+                let call = Call::CostStart {
+                    roles: roles_on(Some(agent)),
+                    devices: devices_on(Some(agent)),
+                    traced,
+                    untraced_endpoints: scope.untraced_endpoints.clone(),
+                };
+                let id = match cost_call(agent, call) {
+                    Ok(Reply::CostStarted { cost_id }) => Ok(cost_id),
+                    Ok(other) => Err(format!("answered a cost window with {other:?}")),
+                    Err(e) => Err(e),
+                };
+                RemoteWindow {
+                    agent,
+                    id,
+                    lost: Vec::new(),
+                }
+            })
+            .collect();
         let mut s = CostSession {
             hosts,
             scope,
             traced,
-            roles: Vec::new(),
+            here: Some(here),
+            remote,
+            order: running.iter().map(|r| r.role.clone()).collect(),
             started: Instant::now(),
-            machine_start: CpuTimes::now(),
-            xmit,
             device_tx_start: None,
             snmp_start: Err(String::new()),
             workload_start: None,
@@ -115,24 +173,22 @@ impl<'a> CostSession<'a> {
         s.snmp_start = s.snmp();
         s.workload_start = s.link_counts(&scope.client_netns, "eth0");
         s.directions_start = s.directions(&scope.client_netns);
-        for spec in running {
-            if s.is_here(&spec.netns) {
-                let p = s.probe(spec.clone());
-                s.roles.push(p);
-            }
-        }
         s
     }
 
-    /// Whether a namespace is on this machine: per-process counters read `/proc/<pid>` and
-    /// trace pids here, and a process on a node agent's machine (a VM) has a pid that means
-    /// something else here.
-    fn is_here(&self, netns: &str) -> bool {
-        self.hosts.get(netns).is_some_and(|h| h.local().is_some())
-    }
-
-    fn untraced(&self, spec: &RoleSpec) -> bool {
-        self.scope.untraced_endpoints.is_some() && (spec.role == "client" || spec.role == "server")
+    /// The window of the machine `netns` is on: `None` for this machine, else the index of
+    /// its agent's window; `Err` when the namespace is not one of the run's.
+    fn window_of(&self, netns: &str) -> Result<Option<usize>, ()> {
+        let host = self.hosts.get(netns).ok_or(())?;
+        match agent_of(host) {
+            None => Ok(None),
+            Some(a) => self
+                .remote
+                .iter()
+                .position(|w| Arc::ptr_eq(w.agent, a))
+                .map(Some)
+                .ok_or(()),
+        }
     }
 
     /// `(packets, bytes)` sent plus received by `dev` in `netns`.
@@ -209,71 +265,98 @@ impl<'a> CostSession<'a> {
             .collect()
     }
 
-    fn probe(&self, spec: RoleSpec) -> RoleProbe {
-        RoleProbe {
-            syscalls: match (self.traced, &self.scope.untraced_endpoints) {
-                (false, _) => Err(NOT_TRACED.into()),
-                (true, Some(why)) if self.untraced(&spec) => Err(why.clone()),
-                (true, _) => SyscallCounter::attach(spec.pid),
-            },
-            counts: None,
-            stopped: false,
-            cpu_start: cpu_ns(spec.pid),
-            cpu_end: None,
-            packets_start: match &spec.dev {
-                Some(dev) => self.link_counts(&spec.netns, dev).map(|c| c.0),
-                None => Some(0),
-            },
-            spec,
-        }
-    }
-
     /// Starts counting for the client, which has just been started (its CPU is counted from
-    /// its start).
+    /// its start), on the machine it runs on.
     pub fn watch_client(&mut self, pid: u32) {
-        if !self.is_here(&self.scope.client_netns) {
-            return;
-        }
         let spec = RoleSpec {
             role: "client".into(),
             netns: self.scope.client_netns.clone(),
             dev: Some("eth0".into()),
             pid,
         };
-        let mut p = self.probe(spec);
-        p.cpu_start = Some(0);
-        self.roles.insert(0, p);
+        self.order.insert(0, "client".into());
+        match self.window_of(&self.scope.client_netns) {
+            Ok(None) => {
+                let hosts = self.hosts;
+                let packets = |netns: &str, dev: &str| local_packets(hosts, netns, dev);
+                if let Some(w) = &mut self.here {
+                    w.watch(spec, &packets);
+                }
+            }
+            Ok(Some(i)) => {
+                let w = &mut self.remote[i];
+                let sent = match &w.id {
+                    Ok(id) => cost_call(
+                        w.agent,
+                        Call::CostWatch {
+                            cost_id: *id,
+                            role: spec,
+                        },
+                    )
+                    .map(|_| ()),
+                    Err(_) => Ok(()),
+                };
+                if let Err(e) = sent {
+                    w.lost
+                        .push(format!("the client's counters on {}: {e}", w.agent.node()));
+                }
+            }
+            Err(()) => {}
+        }
     }
 
     /// Reads the client's counters while it still exists (right after its result line).
     pub fn stop_client(&mut self, pid: u32) {
-        if !self.is_here(&self.scope.client_netns) {
-            return;
-        }
-        if let Some(p) = self.roles.iter_mut().find(|r| r.spec.pid == pid) {
-            p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
-            p.cpu_end = cpu_ns(pid);
-            p.stopped = true;
+        match self.window_of(&self.scope.client_netns) {
+            Ok(None) => {
+                if let Some(w) = &mut self.here {
+                    w.stop_role(pid);
+                }
+            }
+            Ok(Some(i)) => {
+                let w = &mut self.remote[i];
+                if let Ok(id) = &w.id {
+                    let call = Call::CostStopRole { cost_id: *id, pid };
+                    if let Err(e) = cost_call(w.agent, call) {
+                        w.lost
+                            .push(format!("the client's counters on {}: {e}", w.agent.node()));
+                    }
+                }
+            }
+            Err(()) => {}
         }
     }
 
     /// Reads every counter and computes the figures.
     pub fn finish(mut self) -> CostSample {
-        for p in &mut self.roles {
-            if !p.stopped {
-                p.counts = p.syscalls.as_mut().ok().and_then(|c| c.read());
-                p.cpu_end = cpu_ns(p.spec.pid);
-            }
-        }
-        let interval_ns = self.started.elapsed().as_nanos() as u64;
-        let machine_end = CpuTimes::now();
-        let xmit_end = match &mut self.xmit {
-            Ok((c, start)) => c
-                .read()
-                .map(|end| end.saturating_sub(*start))
-                .ok_or_else(|| "net:net_dev_xmit counters unreadable".to_string()),
-            Err(e) => Err(e.clone()),
+        let hosts = self.hosts;
+        let packets_here = |netns: &str, dev: &str| local_packets(hosts, netns, dev);
+        let here = match self.here.take() {
+            Some(w) => w.end(&packets_here),
+            // `finish` consumes the session: its window cannot have ended before.
+            None => WindowReading {
+                interval_ns: 0,
+                roles: Vec::new(),
+                machine: Err("the cost window had ended".into()),
+                device_xmits: Err("the cost window had ended".into()),
+            },
         };
+        // Each agent's window: what it saw, or why there is nothing.
+        let remote: Vec<(String, Result<WindowReading, String>)> = self
+            .remote
+            .iter()
+            .map(|w| {
+                let node = w.agent.node().to_string();
+                let reading = w.id.clone().and_then(|id| {
+                    match cost_call(w.agent, Call::CostEnd { cost_id: id })? {
+                        Reply::Cost(r) => Ok(r),
+                        other => Err(format!("answered a cost window's end with {other:?}")),
+                    }
+                });
+                (node, reading)
+            })
+            .collect();
+        let interval_ns = self.started.elapsed().as_nanos() as u64;
         let device_tx_end = self.device_tx();
         let wire_segments = self.wire_segments();
         let snmp_end = self.snmp();
@@ -293,90 +376,123 @@ impl<'a> CostSession<'a> {
         if !self.traced {
             syscalls_unavailable = Some(NOT_TRACED.into());
         }
+        // A machine whose window failed has no figures for its roles: said, never zero.
+        for (node, r) in &remote {
+            if let Err(e) = r {
+                syscalls_unavailable
+                    .get_or_insert_with(|| format!("the cost window on {node}: {e}"));
+            }
+        }
+        for w in &self.remote {
+            if let Some(e) = w.lost.first() {
+                syscalls_unavailable.get_or_insert_with(|| e.clone());
+            }
+        }
+        let mut readings: Vec<&RoleReading> = here.roles.iter().collect();
+        for r in remote.iter().filter_map(|(_, r)| r.as_ref().ok()) {
+            readings.extend(r.roles.iter());
+        }
+        let rank = |role: &str| {
+            self.order
+                .iter()
+                .position(|o| o == role)
+                .unwrap_or(usize::MAX)
+        };
+        readings.sort_by_key(|r| rank(&r.spec.role));
+
         let mut roles = Vec::new();
         // Namespaces where a role's device could not be read: their node's crossings would
         // be missing that role's share, so they are not given at all.
         let mut unreadable: Vec<String> = Vec::new();
-        for p in &self.roles {
+        for p in readings {
             // A device that could not be read gives no packet count (and no per-packet
             // figures), never a made-up 0.
-            let own_packets = match (&p.spec.dev, p.packets_start) {
-                (None, _) => 0,
-                (Some(dev), Some(start)) => match self.link_counts(&p.spec.netns, dev) {
-                    Some(end) => end.0.saturating_sub(start),
-                    None => {
-                        unreadable.push(p.spec.netns.clone());
-                        syscalls_unavailable.get_or_insert_with(|| {
-                            format!("packet counters of {dev} in {} unreadable", p.spec.netns)
-                        });
-                        0
-                    }
-                },
-                (Some(dev), None) => {
+            let own_packets = match &p.packets {
+                Ok(n) => *n,
+                Err(e) => {
                     unreadable.push(p.spec.netns.clone());
-                    syscalls_unavailable.get_or_insert_with(|| {
-                        format!("packet counters of {dev} in {} unreadable", p.spec.netns)
-                    });
+                    syscalls_unavailable.get_or_insert_with(|| e.clone());
                     0
                 }
             };
-            match (&p.syscalls, p.counts) {
-                (Err(e), _) => {
+            let counts = match &p.syscalls {
+                Ok(c) => Some(*c),
+                Err(e) => {
                     syscalls_unavailable.get_or_insert_with(|| e.clone());
+                    None
                 }
-                (Ok(_), None) => {
-                    syscalls_unavailable.get_or_insert_with(|| {
-                        format!("a syscall counter of {} could not be read", p.spec.role)
-                    });
-                }
-                _ => {}
-            }
-            let per = |n: u64| (own_packets > 0).then(|| n as f64 / own_packets as f64);
-            let cpu = match (p.cpu_start, p.cpu_end) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                _ => None,
             };
+            let per = |n: u64| (own_packets > 0).then(|| n as f64 / own_packets as f64);
             roles.push(RoleCost {
                 role: p.spec.role.clone(),
                 netns: p.spec.netns.clone(),
                 pid: p.spec.pid,
-                cpu_ns: cpu,
-                syscalls: p.counts.map(|c| c.0),
-                data_syscalls: p.counts.map(|c| c.1),
+                cpu_ns: p.cpu_ns,
+                syscalls: counts.map(|c| c.0),
+                data_syscalls: counts.map(|c| c.1),
                 packets: own_packets,
-                syscalls_per_packet: p.counts.and_then(|c| per(c.0)),
-                crossings_per_packet: p.counts.and_then(|c| per(c.1)),
-                cpu_s_per_gb: cpu.and_then(per_gb),
-                cpu_s_per_mpacket: cpu.and_then(per_mpacket),
+                syscalls_per_packet: counts.and_then(|c| per(c.0)),
+                crossings_per_packet: counts.and_then(|c| per(c.1)),
+                cpu_s_per_gb: p.cpu_ns.and_then(per_gb),
+                cpu_s_per_mpacket: p.cpu_ns.and_then(per_mpacket),
             });
         }
 
-        let (machine, machine_unavailable) = match (&self.machine_start, &machine_end) {
-            (Ok(a), Ok(b)) => {
-                let used = a.until(b);
-                let roles_ns: u64 = roles.iter().filter_map(|r| r.cpu_ns).sum();
-                (
-                    Some(MachineCost {
-                        cpus: used.cpus,
-                        busy_ns: used.busy_ns,
-                        softirq_ns: used.softirq_ns,
-                        outside_roles_ns: used
-                            .busy_ns
-                            .saturating_sub(used.softirq_ns)
-                            .saturating_sub(roles_ns),
-                        cpu_s_per_gb: per_gb(used.busy_ns),
-                        cpu_s_per_mpacket: per_mpacket(used.busy_ns),
-                    }),
-                    None,
-                )
-            }
-            (Err(e), _) | (_, Err(e)) => (None, Some(e.clone())),
+        // A machine's CPU, less that of the roles that ran on it.
+        let machine_cost = |r: &WindowReading| -> Result<MachineCost, String> {
+            let used = r.machine.clone()?;
+            let roles_ns: u64 = r.roles.iter().filter_map(|r| r.cpu_ns).sum();
+            Ok(MachineCost {
+                cpus: used.cpus,
+                busy_ns: used.busy_ns,
+                softirq_ns: used.softirq_ns,
+                outside_roles_ns: used
+                    .busy_ns
+                    .saturating_sub(used.softirq_ns)
+                    .saturating_sub(roles_ns),
+                cpu_s_per_gb: per_gb(used.busy_ns),
+                cpu_s_per_mpacket: per_mpacket(used.busy_ns),
+            })
         };
+        let (machine, machine_unavailable) = split(machine_cost(&here));
+        let machines: Vec<NodeMachineCost> = remote
+            .iter()
+            .map(|(node, r)| {
+                let (machine, machine_unavailable) =
+                    split(r.as_ref().map_err(Clone::clone).and_then(machine_cost));
+                let (device_xmits, device_xmits_unavailable) = split(
+                    r.as_ref()
+                        .map_err(Clone::clone)
+                        .and_then(|r| r.device_xmits.clone()),
+                );
+                NodeMachineCost {
+                    node: node.clone(),
+                    machine,
+                    machine_unavailable,
+                    device_xmits,
+                    device_xmits_unavailable,
+                }
+            })
+            .collect();
 
-        let (device_xmits, device_xmits_unavailable) = match xmit_end {
-            Ok(n) => (Some(n), None),
-            Err(e) => (None, Some(e)),
-        };
+        // Every machine's transmissions: a packet is transmitted by a device on exactly one
+        // machine, so the sum is the run's; one machine's missing count makes it missing.
+        let mut xmits = here.device_xmits.clone();
+        for m in &machines {
+            xmits = match (xmits, m.device_xmits, &m.device_xmits_unavailable) {
+                (Ok(a), Some(b), _) => Ok(a + b),
+                (Err(e), _, _) => Err(e),
+                (Ok(_), None, why) => Err(format!(
+                    "on {}: {}",
+                    m.node,
+                    why.clone().unwrap_or_else(|| "not counted".into())
+                )),
+            };
+        }
+        if !self.traced {
+            xmits = Err(NOT_TRACED.into());
+        }
+        let (device_xmits, device_xmits_unavailable) = split(xmits);
         let device_tx_per_packet = match (self.device_tx_start, device_tx_end, packets) {
             (Some(a), Some(b), Some(p)) => Some(b.saturating_sub(a) as f64 / p as f64),
             _ => None,
@@ -434,6 +550,7 @@ impl<'a> CostSession<'a> {
             bytes,
             machine,
             machine_unavailable,
+            machines,
             device_xmits,
             device_xmits_per_packet: device_xmits.zip(packets).map(|(x, p)| x as f64 / p as f64),
             device_xmits_unavailable,
@@ -475,4 +592,24 @@ impl<'a> CostSession<'a> {
             (None, Some(_)) => None,
         }
     }
+}
+
+/// A figure and why it is missing, as the result has them.
+fn split<T>(r: Result<T, String>) -> (Option<T>, Option<String>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    }
+}
+
+/// Packets sent plus received by `dev` in `netns`, a namespace of this machine.
+fn local_packets(hosts: &BTreeMap<String, Host>, netns: &str, dev: &str) -> Result<u64, String> {
+    let unreadable = || format!("packet counters of {dev} in {netns} unreadable");
+    let l = hosts
+        .get(netns)
+        .ok_or_else(unreadable)?
+        .nl()
+        .link(dev)
+        .map_err(|e| format!("{}: {e}", unreadable()))?;
+    Ok(l.rx_packets + l.tx_packets)
 }

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. Any change to a message bumps it.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame either end accepts (a netlink dump of a big node fits many times over); a
 /// larger length prefix means the stream is not this protocol.
@@ -362,6 +362,43 @@ pub enum Call {
     /// Reads the agent machine's `CLOCK_REALTIME`, so the harness can put times the agent's
     /// processes report (probe send times) on its own clock.
     Clock,
+    /// Opens a cost window on the agent's machine: the CPU time, syscalls and device packets
+    /// of `roles`, the machine's CPU (`/proc/stat`) and, when `traced`, the transmissions of
+    /// devices named `devices` (`net:net_dev_xmit` on this kernel). Answered with
+    /// [`Reply::CostStarted`]; the window lives until [`Call::CostEnd`] or the session's end.
+    CostStart {
+        /// The processes measured, each with its pid on the agent's machine (as
+        /// [`Reply::Spawned`] gave it) and a namespace of this session.
+        roles: Vec<crate::cost::RoleSpec>,
+        /// The names of the run's devices on this machine.
+        devices: Vec<String>,
+        /// Whether the tracepoint counters run (syscalls, device transmissions).
+        traced: bool,
+        /// Why client and server get no syscall counters, when they do not (an external
+        /// generator's processes).
+        untraced_endpoints: Option<String>,
+    },
+    /// Adds a process that has just started (the client) to a cost window: its CPU is counted
+    /// from its start.
+    CostWatch {
+        /// The window, as [`Reply::CostStarted`] named it.
+        cost_id: u64,
+        /// The process.
+        role: crate::cost::RoleSpec,
+    },
+    /// Reads a role's counters now, while its process still exists (the client, before it
+    /// exits); the window keeps these final figures.
+    CostStopRole {
+        /// The window.
+        cost_id: u64,
+        /// The role's pid on the agent's machine.
+        pid: u32,
+    },
+    /// Reads every counter of a cost window and closes it: answered with [`Reply::Cost`].
+    CostEnd {
+        /// The window.
+        cost_id: u64,
+    },
     /// Stops every process and deletes every namespace the agent made for this session,
     /// then closes the session (also what a dropped connection does).
     Shutdown,
@@ -382,7 +419,8 @@ pub enum Reply {
     Spawned {
         /// The session's name for it.
         proc_id: u64,
-        /// Its pid on the agent's machine (for messages; the harness never signals it).
+        /// Its pid on the agent's machine (for messages and cost windows; the harness never
+        /// signals it).
         pid: u32,
     },
     /// A process ended.
@@ -432,6 +470,13 @@ pub enum Reply {
         /// The time, ns since the Unix epoch.
         realtime_ns: u64,
     },
+    /// A cost window is open ([`Call::CostStart`]).
+    CostStarted {
+        /// The session's name for it.
+        cost_id: u64,
+    },
+    /// What a cost window saw on the agent's machine ([`Call::CostEnd`]).
+    Cost(crate::cost::WindowReading),
 }
 
 /// A failed call, as the agent saw it.

@@ -7,7 +7,7 @@ use crate::model::{cost_stats, role_stats};
 /// One line of a measurement's cost: from the traced repetition, the sending and receiving
 /// nodes' crossings per packet, device transmissions per packet and each role's syscalls and
 /// crossings per packet; from the other repetitions (medians), CPU per GB and per million
-/// packets for the machine and each role, and TCP retransmissions and UDP receive errors.
+/// packets for the machine, each node agent's machine and each role, and TCP retransmissions and UDP receive errors.
 pub fn cost_line(m: &MeasurementRecord) -> String {
     let mut parts = Vec::new();
     match &m.traced {
@@ -34,6 +34,39 @@ pub fn cost_line(m: &MeasurementRecord) -> String {
         parts.push(s);
     } else if let Some(why) = untraced.iter().find_map(|c| c.machine_unavailable.clone()) {
         parts.push(format!("machine CPU unavailable: {why}"));
+    }
+    // Each node agent's machine, as its agent measured it (a VM, a host over SSH).
+    let nodes: Vec<String> = untraced
+        .first()
+        .map(|c| c.machines.iter().map(|n| n.node.clone()).collect())
+        .unwrap_or_default();
+    for node in nodes {
+        let of = |f: fn(&reports::MachineCost) -> Option<f64>| {
+            cost_stats(m, |c| {
+                c.machines
+                    .iter()
+                    .find(|n| n.node == node)
+                    .and_then(|n| n.machine.as_ref())
+                    .and_then(f)
+            })
+            .map(|s| s.median)
+        };
+        match (of(|mc| mc.cpu_s_per_gb), of(|mc| mc.cpu_s_per_mpacket)) {
+            (Some(x), Some(y)) => {
+                parts.push(format!("{node} machine {x:.2} CPU s/GB, {y:.2} CPU s/Mpkt"))
+            }
+            (Some(x), None) => parts.push(format!("{node} machine {x:.2} CPU s/GB")),
+            (None, _) => {
+                if let Some(why) = untraced.iter().find_map(|c| {
+                    c.machines
+                        .iter()
+                        .find(|n| n.node == node)
+                        .and_then(|n| n.machine_unavailable.clone())
+                }) {
+                    parts.push(format!("{node} machine CPU unavailable: {why}"));
+                }
+            }
+        }
     }
     let roles: Vec<String> = untraced
         .first()
@@ -154,6 +187,39 @@ mod tests {
             line,
             "machine 2.50 CPU s/GB, 0.75 CPU s/Mpkt; over the repetitions: 6 TCP retransmits, \
              0 UDP receive errors (0 receive buffer full)"
+        );
+    }
+
+    #[test]
+    fn node_machines_are_shown_after_this_machine() {
+        let mut m = full_result().measurements.remove(0);
+        m.costs = vec![cost_with_outside_work(0)];
+        let c = &mut m.costs[0];
+        c.machine.as_mut().unwrap().cpu_s_per_gb = Some(1.0);
+        let mut node = c.machine.clone().unwrap();
+        node.cpu_s_per_gb = Some(3.0);
+        node.cpu_s_per_mpacket = Some(0.5);
+        c.machines = vec![
+            reports::NodeMachineCost {
+                node: "cnb-x-node0".into(),
+                machine: Some(node),
+                machine_unavailable: None,
+                device_xmits: None,
+                device_xmits_unavailable: None,
+            },
+            reports::NodeMachineCost {
+                node: "cnb-x-node1".into(),
+                machine: None,
+                machine_unavailable: Some("/proc/stat: gone".into()),
+                device_xmits: None,
+                device_xmits_unavailable: None,
+            },
+        ];
+        m.traced = None;
+        assert_eq!(
+            cost_line(&m),
+            "machine 1.00 CPU s/GB; cnb-x-node0 machine 3.00 CPU s/GB, 0.50 CPU s/Mpkt; \
+             cnb-x-node1 machine CPU unavailable: /proc/stat: gone"
         );
     }
 

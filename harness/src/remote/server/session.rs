@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::procs::{stop, Running};
 use super::wire::Out;
 use super::{lock, NodeNamespace};
+use crate::cost::{RoleSpec, Window};
 use crate::local::{exec_to_end, read_proc_net, read_sysctl, write_sysctls, ExecInput};
 use crate::netlink::{decode_message, encode_message, Netlink};
 use crate::netns::Netns;
@@ -44,7 +45,10 @@ pub(super) struct Session {
     pub(super) files: Mutex<Vec<PathBuf>>,
     /// Set when cleanup begins: a call still running then undoes what it makes.
     pub(super) closing: std::sync::atomic::AtomicBool,
-    /// The next id of a process or listener.
+    /// Open cost windows (`Call::CostStart`), by id: their perf counters close when the
+    /// window ends or the session's cleanup drops them.
+    pub(super) costs: Mutex<HashMap<u64, Window>>,
+    /// The next id of a process, listener or cost window.
     pub(super) next: AtomicU64,
     /// Where frames to the harness go (one writer at a time, each within the deadline).
     pub(super) out: Arc<Out>,
@@ -89,6 +93,13 @@ fn gone(proc_id: u64) -> RemoteError {
     ))
 }
 
+/// The answer to a call about a cost window the session does not have.
+fn no_window(cost_id: u64) -> RemoteError {
+    err(format!(
+        "cost window {cost_id} has ended (or this session never opened it)"
+    ))
+}
+
 /// A failed call, in words.
 pub(super) fn err(e: impl std::fmt::Display) -> RemoteError {
     RemoteError {
@@ -119,6 +130,7 @@ impl Session {
             netlinks: Mutex::new(HashMap::new()),
             procs: Arc::new(Mutex::new(HashMap::new())),
             listeners: Mutex::new(HashMap::new()),
+            costs: Mutex::new(HashMap::new()),
             dirs: Mutex::new(Vec::new()),
             files: Mutex::new(Vec::new()),
             closing: Default::default(),
@@ -400,6 +412,61 @@ impl Session {
                 let r = probe::tcp_connect_to(&ns, ip, port, Duration::from_millis(timeout_ms));
                 Ok(Reply::Probe((&r).into()))
             }
+            Call::CostStart {
+                roles,
+                devices,
+                traced,
+                untraced_endpoints,
+            } => {
+                // A role that is not a process of this session is not read (its figures say
+                // why); the others are measured all the same.
+                let (ok, refused): (Vec<_>, Vec<_>) = roles
+                    .into_iter()
+                    .map(|r| (self.check_role(&r).err(), r))
+                    .partition(|(e, _)| e.is_none());
+                let ok: Vec<RoleSpec> = ok.into_iter().map(|(_, r)| r).collect();
+                let packets = |netns: &str, dev: &str| self.packets(netns, dev);
+                let mut w = Window::start(&ok, &devices, traced, untraced_endpoints, &packets);
+                for (e, r) in refused {
+                    w.refuse(r, e.map(|e| e.message).unwrap_or_default());
+                }
+                let cost_id = self.next.fetch_add(1, Ordering::Relaxed);
+                lock(&self.costs).insert(cost_id, w);
+                if self.closing.load(Ordering::SeqCst) {
+                    lock(&self.costs).remove(&cost_id);
+                    return Err(err("the session is ending"));
+                }
+                Ok(Reply::CostStarted { cost_id })
+            }
+            Call::CostWatch { cost_id, role } => {
+                let checked = self.check_role(&role);
+                let packets = |netns: &str, dev: &str| self.packets(netns, dev);
+                let mut costs = lock(&self.costs);
+                let w = costs.get_mut(&cost_id).ok_or_else(|| no_window(cost_id))?;
+                match checked {
+                    Ok(()) => w.watch(role, &packets),
+                    Err(e) => w.refuse(role, e.message),
+                }
+                Ok(Reply::Done)
+            }
+            Call::CostStopRole { cost_id, pid } => {
+                let mut costs = lock(&self.costs);
+                let w = costs.get_mut(&cost_id).ok_or_else(|| no_window(cost_id))?;
+                if !w.has_role(pid) {
+                    return Err(err(format!(
+                        "cost window {cost_id} has no role of pid {pid}"
+                    )));
+                }
+                w.stop_role(pid);
+                Ok(Reply::Done)
+            }
+            Call::CostEnd { cost_id } => {
+                let w = lock(&self.costs)
+                    .remove(&cost_id)
+                    .ok_or_else(|| no_window(cost_id))?;
+                let packets = |netns: &str, dev: &str| self.packets(netns, dev);
+                Ok(Reply::Cost(w.end(&packets)))
+            }
             Call::CaptureEcho {
                 capture_netns,
                 dev,
@@ -418,6 +485,31 @@ impl Session {
                 })
             }
         }
+    }
+
+    /// A role of a cost window must be a process in one of this session's namespaces: the
+    /// agent attaches counters to no other process of its machine.
+    fn check_role(&self, role: &RoleSpec) -> Result<(), RemoteError> {
+        let ino = self.ns(&role.netns)?.inode().map_err(err)?;
+        let link = std::fs::read_link(format!("/proc/{}/ns/net", role.pid))
+            .map_err(|e| err(format!("{} (pid {}): {e}", role.role, role.pid)))?;
+        if link.to_string_lossy() != format!("net:[{ino}]") {
+            return Err(err(format!(
+                "{} (pid {}) is not a process in namespace {}",
+                role.role, role.pid, role.netns
+            )));
+        }
+        Ok(())
+    }
+
+    /// Packets sent plus received by `dev` in `netns` (one of this session's namespaces).
+    fn packets(&self, netns: &str, dev: &str) -> Result<u64, String> {
+        let l = self
+            .netlink(netns)
+            .map_err(|e| e.message)?
+            .link(dev)
+            .map_err(|e| format!("packet counters of {dev} in {netns} unreadable: {e}"))?;
+        Ok(l.rx_packets + l.tx_packets)
     }
 
     pub(super) fn delete_netns(&self, name: &str) -> crate::error::Result<()> {
@@ -441,6 +533,7 @@ impl Session {
             stop(p, Duration::from_millis(200));
         }
         lock(&self.listeners).clear();
+        lock(&self.costs).clear();
         let names: Vec<String> = lock(&self.made).keys().cloned().collect();
         for name in names {
             if let Err(e) = self.delete_netns(&name) {
