@@ -585,7 +585,7 @@ fn a_host_that_cannot_be_a_node_is_refused_before_anything_is_built() {
                 "--remote-exe".into(),
                 nobody.clone(),
             ],
-            "not root (uid 65534)",
+            "uid 65534",
             "passwordless sudo",
         ),
         (
