@@ -118,6 +118,9 @@ impl Ssh {
                 interruptible: true,
             },
         )?;
+        if out.killed == Some(crate::local::Killed::Interrupted) {
+            return Err(HarnessError::Interrupted);
+        }
         if out.killed.is_some() {
             return Err(self.refused(
                 format!("ssh did not finish within {} s", limit.as_secs()),
@@ -339,6 +342,9 @@ impl Ssh {
                 interruptible: true,
             },
         )?;
+        if out.killed == Some(crate::local::Killed::Interrupted) {
+            return Err(HarnessError::Interrupted);
+        }
         if out.status.code != Some(0) {
             return Err(self.refused(
                 format!(
