@@ -813,11 +813,12 @@ fn cut_host0_mid_run(lab: &Lab, cut: impl FnOnce(&Child)) -> String {
     all
 }
 
-/// Faults on the hosts: a node's uplink flaps and the run recovers; the faults that need
-/// cnbench's own hub (loss) or a node that outlives its session (node-restart), and churn,
-/// whose prober runs here, are refused before anything is built, with the reason.
+/// Faults and churn on the hosts: a node's uplink flaps and the run recovers; the faults
+/// that need cnbench's own hub (loss) or a node that outlives its session (node-restart)
+/// are refused before anything is built, with the reason; pods churn with their prober on
+/// the observers' hosts, every one reached and nothing left.
 #[test]
-fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
+fn a_link_flap_recovers_pods_churn_on_the_hosts_and_what_cannot_run_there_is_refused() {
     let lab = Lab::new(2);
     let hosts = lab.hosts(2, "%eth0");
     let base = |cmd: &str| -> Vec<String> {
@@ -870,13 +871,57 @@ fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
             text(&o)
         );
     }
-    let o = lab.cnbench(&base("churn")).output().unwrap();
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--substrate netns"),
-        "{}",
-        text(&o)
+    // Churn: each observer's prober runs on its host, and every pod is reached, falls
+    // silent, and leaves nothing behind.
+    let json = lab.path("churn.json");
+    let mut churn = base("churn");
+    churn.extend(
+        [
+            "--pods",
+            "6",
+            "--concurrency",
+            "1,3",
+            "--cycles",
+            "2",
+            "--json",
+            &json.display().to_string(),
+        ]
+        .map(String::from),
     );
+    let o = lab.cnbench(&churn).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).unwrap();
+    let failed: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome == reports::CheckOutcome::Fail)
+        .map(|c| format!("{} {}: {}", c.check, c.subject, c.actual))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(r.checks.iter().filter(|c| c.check == "leak").count() > r.topology.len());
+    let samples: Vec<&reports::ChurnSample> = r
+        .measurements
+        .iter()
+        .flat_map(|m| &m.repetitions)
+        .map(|s| match s {
+            reports::Sample::Churn(c) => c,
+            other => panic!("a churn measurement holds {other:?}"),
+        })
+        .collect();
+    assert_eq!(samples.len(), 4, "two levels of two cycles");
+    for s in samples {
+        assert_eq!((s.failed_adds, s.never_reachable), (0, 0), "{s:?}");
+        assert_eq!(s.times.len(), 6, "{s:?}");
+        for t in &s.times {
+            assert!(t.wired_ns.is_some() && t.removed_ns.is_some(), "{t:?}");
+            assert!(t.reachable_ns.is_some(), "{t:?}");
+            assert!(t.reachable_same_node_ns.is_some(), "{t:?}");
+            assert!(t.unreachable_ns.is_some(), "{t:?}");
+            // Reached across the lab's network within the limit, on the prober's clock.
+            assert!(t.reachable_ns.unwrap() < 10_000_000_000, "{t:?}");
+        }
+    }
     assert_hosts_clean(&lab, 2);
 }
 
