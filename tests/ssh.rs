@@ -774,6 +774,44 @@ fn an_interrupted_run_leaves_nothing_on_the_hosts() {
     common::assert_nothing_left(&id);
 }
 
+/// A Ctrl-C mid-cycle of a churn on the hosts: its probers there stop with their sessions,
+/// the run exits 130, and nothing is left on either host.
+#[test]
+fn an_interrupted_churn_leaves_nothing_on_the_hosts() {
+    let lab = Lab::new(2);
+    let mut args: Vec<String> = [
+        "churn",
+        "--backend",
+        "vxlan",
+        "--substrate",
+        "ssh",
+        "--pods",
+        "10",
+        "--concurrency",
+        "1",
+        "--cycles",
+        "50",
+        "--remote-exe",
+        env!("CARGO_BIN_EXE_cnbench"),
+        "--hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(lab.hosts(2, "%eth0"));
+    args.extend(lab.ssh_options("client"));
+    let (mut child, rx) = start_job(&lab, &args);
+    let mut seen = Vec::new();
+    wait_line(&rx, "cycle 2/50", &mut seen);
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) of the process group our own child leads; no memory is involved.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    assert_eq!(wait_exit(&mut child), Some(130), "{}", seen.join("\n"));
+    assert_hosts_clean(&lab, 2);
+    let id = common::run_id_of(&seen.join("\n"));
+    common::assert_nothing_left(&id);
+}
+
 /// The connection to one host cut mid-run (its ssh client killed, by pid): the run ends
 /// with an error naming that node's agent, the other host is cleaned by the teardown, and
 /// the cut one by its agent, which reads the end of its session.

@@ -152,8 +152,7 @@ pub fn serve(
                     since_realtime_ns,
                 } => {
                     let (now, now_rt) = (Instant::now(), realtime_ns());
-                    // A start in this clock's future (within the offset's error) is now.
-                    let start_rt = since_realtime_ns.min(now_rt);
+                    let start_rt = start_here(since_realtime_ns, now_rt);
                     let since = now
                         .checked_sub(Duration::from_nanos(now_rt - start_rt))
                         .unwrap_or(now);
@@ -383,9 +382,8 @@ impl RemoteProber {
                     continue;
                 };
                 if let Some(x) = t.get_mut(&id) {
-                    let at = o.clock.to_harness(at_realtime_ns);
                     x.done
-                        .get_or_insert(Duration::from_nanos(at.saturating_sub(x.since_rt)));
+                        .get_or_insert(elapsed(o.clock, x.since_rt, at_realtime_ns));
                 }
             }
             if let Some(why) = lock(&o.failed).clone() {
@@ -453,6 +451,18 @@ impl Drop for RemoteProber {
     }
 }
 
+/// A watch's start on the prober's clock, given as `since_realtime_ns` and read there at
+/// `now_rt`: a start in this clock's future (within the offset's error) is now.
+fn start_here(since_realtime_ns: u64, now_rt: u64) -> u64 {
+    since_realtime_ns.min(now_rt)
+}
+
+/// How long after `since_rt` (the harness's clock) a target was done, reported at
+/// `at_realtime_ns` on a prober's clock that is `clock` from the harness's.
+fn elapsed(clock: ClockOffset, since_rt: u64, at_realtime_ns: u64) -> Duration {
+    Duration::from_nanos(clock.to_harness(at_realtime_ns).saturating_sub(since_rt))
+}
+
 fn parse(line: &str) -> Option<ProbeEvent> {
     serde_json::from_str(line).ok()
 }
@@ -492,5 +502,28 @@ mod tests {
             })
         );
         assert_eq!(parse("ready 7"), None);
+    }
+
+    #[test]
+    fn a_duration_is_read_on_the_probers_clock_and_the_offset_cancels() {
+        const MS: u64 = 1_000_000;
+        let t0 = 1_796_542_700_000 * MS;
+        // The prober's machine is 667 ms behind, measured to within 1 ms.
+        let clock = ClockOffset {
+            offset_ns: -667 * MS as i64,
+            uncertainty_ns: MS,
+        };
+        // The watch leaves at t0 (the pod's add issued 3 ms before), arrives 5 ms later.
+        let since_rt = t0 - 3 * MS;
+        let since_there = clock.to_remote(since_rt);
+        let start = start_here(since_there, clock.to_remote(t0 + 5 * MS));
+        assert_eq!(start, since_there);
+        // Reached 12 ms after the add was issued, on the prober's clock.
+        assert_eq!(
+            elapsed(clock, since_rt, start + 12 * MS),
+            Duration::from_millis(12)
+        );
+        // The offset's error puts the start 1 ms in the prober's future: it starts now.
+        assert_eq!(start_here(t0 + MS, t0), t0);
     }
 }
