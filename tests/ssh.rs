@@ -774,6 +774,63 @@ fn an_interrupted_run_leaves_nothing_on_the_hosts() {
     common::assert_nothing_left(&id);
 }
 
+/// bgp pods announced one by one churn on the hosts with a copy of cnbench there: each
+/// observer's prober (that copy, run through /proc once removed) sees every pod reached, silent,
+/// and its /32 withdrawn from the other node's routes, and nothing is left.
+#[test]
+fn bgp_pods_churn_on_the_hosts_and_each_route_is_withdrawn() {
+    let lab = Lab::new(2);
+    let json = lab.path("bgp-churn.json");
+    let mut args: Vec<String> = [
+        "churn",
+        "--backend",
+        "bgp",
+        "--bgp-announce",
+        "pod",
+        "--substrate",
+        "ssh",
+        "--copy-exe",
+        "--pods",
+        "4",
+        "--concurrency",
+        "2",
+        "--cycles",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(lab.hosts(2, "%eth0"));
+    args.extend(lab.ssh_options("client"));
+    let o = lab.cnbench(&args).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).unwrap();
+    assert!(r.checks_passed(), "{:#?}", r.checks);
+    let times: Vec<&reports::PodTimes> = r
+        .measurements
+        .iter()
+        .flat_map(|m| &m.repetitions)
+        .flat_map(|s| match s {
+            reports::Sample::Churn(c) => &c.times,
+            other => panic!("a churn measurement holds {other:?}"),
+        })
+        .collect();
+    assert_eq!(times.len(), 4);
+    for t in times {
+        assert!(
+            t.reachable_ns.is_some() && t.unreachable_ns.is_some(),
+            "{t:?}"
+        );
+        assert!(t.withdrawn_ns.is_some(), "{t:?}");
+    }
+    assert_hosts_clean(&lab, 2);
+    common::assert_nothing_left(&common::run_id_of(&String::from_utf8_lossy(&o.stdout)));
+}
+
 /// A Ctrl-C mid-cycle of a churn on the hosts: its probers there stop with their sessions,
 /// the run exits 130, and nothing is left on either host.
 #[test]
