@@ -107,6 +107,12 @@ fn dispatch(command: &Command) -> anyhow::Result<ExitCode> {
             *idle_timeout,
         ),
         Command::Task { task } => task::task(task),
+        Command::ChurnProbe {
+            pod,
+            node,
+            interval_us,
+            v6,
+        } => churn_probe::churn_probe(pod, node, *interval_us, *v6),
         Command::Daemon { backend, config } => daemon::daemon(backend, config),
     }
 }

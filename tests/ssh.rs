@@ -812,6 +812,101 @@ fn an_interrupted_run_leaves_nothing_on_the_hosts() {
     common::assert_nothing_left(&id);
 }
 
+/// bgp pods announced one by one churn on the hosts with a copy of cnbench there: each
+/// observer's prober (that copy, run through /proc once removed) sees every pod reached, silent,
+/// and its /32 withdrawn from the other node's routes, and nothing is left.
+#[test]
+fn bgp_pods_churn_on_the_hosts_and_each_route_is_withdrawn() {
+    let lab = Lab::new(2);
+    let json = lab.path("bgp-churn.json");
+    let mut args: Vec<String> = [
+        "churn",
+        "--backend",
+        "bgp",
+        "--bgp-announce",
+        "pod",
+        "--substrate",
+        "ssh",
+        "--copy-exe",
+        "--pods",
+        "4",
+        "--concurrency",
+        "2",
+        "--cycles",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+        "--hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(lab.hosts(2, "%eth0"));
+    args.extend(lab.ssh_options("client"));
+    let o = lab.cnbench(&args).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).unwrap();
+    assert!(r.checks_passed(), "{:#?}", r.checks);
+    let times: Vec<&reports::PodTimes> = r
+        .measurements
+        .iter()
+        .flat_map(|m| &m.repetitions)
+        .flat_map(|s| match s {
+            reports::Sample::Churn(c) => &c.times,
+            other => panic!("a churn measurement holds {other:?}"),
+        })
+        .collect();
+    assert_eq!(times.len(), 4);
+    for t in times {
+        assert!(
+            t.reachable_ns.is_some() && t.unreachable_ns.is_some(),
+            "{t:?}"
+        );
+        assert!(t.withdrawn_ns.is_some(), "{t:?}");
+    }
+    assert_hosts_clean(&lab, 2);
+    common::assert_nothing_left(&common::run_id_of(&String::from_utf8_lossy(&o.stdout)));
+}
+
+/// A Ctrl-C mid-cycle of a churn on the hosts: its probers there stop with their sessions,
+/// the run exits 130, and nothing is left on either host.
+#[test]
+fn an_interrupted_churn_leaves_nothing_on_the_hosts() {
+    let lab = Lab::new(2);
+    let mut args: Vec<String> = [
+        "churn",
+        "--backend",
+        "vxlan",
+        "--substrate",
+        "ssh",
+        "--pods",
+        "10",
+        "--concurrency",
+        "1",
+        "--cycles",
+        "50",
+        "--remote-exe",
+        env!("CARGO_BIN_EXE_cnbench"),
+        "--hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(lab.hosts(2, "%eth0"));
+    args.extend(lab.ssh_options("client"));
+    let (mut child, rx) = start_job(&lab, &args);
+    let mut seen = Vec::new();
+    wait_line(&rx, "cycle 2/50", &mut seen);
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) of the process group our own child leads; no memory is involved.
+    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
+    assert_eq!(wait_exit(&mut child), Some(130), "{}", seen.join("\n"));
+    assert_hosts_clean(&lab, 2);
+    let id = common::run_id_of(&seen.join("\n"));
+    common::assert_nothing_left(&id);
+}
+
 /// The connection to one host cut mid-run (its ssh client killed, by pid): the run ends
 /// with an error naming that node's agent, the other host is cleaned by the teardown, and
 /// the cut one by its agent, which reads the end of its session.
@@ -851,11 +946,12 @@ fn cut_host0_mid_run(lab: &Lab, cut: impl FnOnce(&Child)) -> String {
     all
 }
 
-/// Faults on the hosts: a node's uplink flaps and the run recovers; the faults that need
-/// cnbench's own hub (loss) or a node that outlives its session (node-restart), and churn,
-/// whose prober runs here, are refused before anything is built, with the reason.
+/// Faults and churn on the hosts: a node's uplink flaps and the run recovers; the faults
+/// that need cnbench's own hub (loss) or a node that outlives its session (node-restart)
+/// are refused before anything is built, with the reason; pods churn with their prober on
+/// the observers' hosts, every one reached and nothing left.
 #[test]
-fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
+fn a_link_flap_recovers_pods_churn_on_the_hosts_and_what_cannot_run_there_is_refused() {
     let lab = Lab::new(2);
     let hosts = lab.hosts(2, "%eth0");
     let base = |cmd: &str| -> Vec<String> {
@@ -908,13 +1004,57 @@ fn a_link_flap_recovers_on_the_hosts_and_what_cannot_run_there_is_refused() {
             text(&o)
         );
     }
-    let o = lab.cnbench(&base("churn")).output().unwrap();
-    assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--substrate netns"),
-        "{}",
-        text(&o)
+    // Churn: each observer's prober runs on its host, and every pod is reached, falls
+    // silent, and leaves nothing behind.
+    let json = lab.path("churn.json");
+    let mut churn = base("churn");
+    churn.extend(
+        [
+            "--pods",
+            "6",
+            "--concurrency",
+            "1,3",
+            "--cycles",
+            "2",
+            "--json",
+            &json.display().to_string(),
+        ]
+        .map(String::from),
     );
+    let o = lab.cnbench(&churn).output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let r = reports::read_result(&json).unwrap();
+    let failed: Vec<String> = r
+        .checks
+        .iter()
+        .filter(|c| c.outcome == reports::CheckOutcome::Fail)
+        .map(|c| format!("{} {}: {}", c.check, c.subject, c.actual))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(r.checks.iter().filter(|c| c.check == "leak").count() > r.topology.len());
+    let samples: Vec<&reports::ChurnSample> = r
+        .measurements
+        .iter()
+        .flat_map(|m| &m.repetitions)
+        .map(|s| match s {
+            reports::Sample::Churn(c) => c,
+            other => panic!("a churn measurement holds {other:?}"),
+        })
+        .collect();
+    assert_eq!(samples.len(), 4, "two levels of two cycles");
+    for s in samples {
+        assert_eq!((s.failed_adds, s.never_reachable), (0, 0), "{s:?}");
+        assert_eq!(s.times.len(), 6, "{s:?}");
+        for t in &s.times {
+            assert!(t.wired_ns.is_some() && t.removed_ns.is_some(), "{t:?}");
+            assert!(t.reachable_ns.is_some(), "{t:?}");
+            assert!(t.reachable_same_node_ns.is_some(), "{t:?}");
+            assert!(t.unreachable_ns.is_some(), "{t:?}");
+            // Reached across the lab's network within the limit, on the prober's clock.
+            assert!(t.reachable_ns.unwrap() < 10_000_000_000, "{t:?}");
+        }
+    }
     assert_hosts_clean(&lab, 2);
 }
 

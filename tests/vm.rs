@@ -1,5 +1,6 @@
 //! The VM substrate end to end: a QEMU VM per node (TCG emulation), the backend, its checks
-//! and a workload across them, then nothing left: no namespace, no state, no QEMU.
+//! and a workload across them (and pod churn), then nothing left: no namespace, no state, no
+//! QEMU.
 //! Needs what `cnbench setup vm` installs (ci/test.sh runs it).
 
 mod common;
@@ -267,5 +268,49 @@ fn cni_chains_run_across_vms_with_the_plugins_in_the_image() {
             r.checks.iter().any(|c| c.check == "interface"),
             "{file}: the results' interfaces were checked"
         );
+    }
+}
+
+/// Pods churn across VMs with each observer's prober inside its VM (started through the
+/// node's agent): every pod wired, reached from both observers, removed and silent, every
+/// leak check passed (the run's namespaces listed inside the VMs), nothing left.
+#[test]
+fn pods_churn_across_vms_with_the_prober_in_each_observers_vm() {
+    let (r, _) = succeeds(&[
+        "churn",
+        "--backend",
+        "vxlan",
+        "--substrate",
+        "vm",
+        "--pods",
+        "4",
+        "--concurrency",
+        "2",
+        "--cycles",
+        "2",
+    ]);
+    assert_eq!(r.substrate.kind, reports::SubstrateKind::Vm);
+    assert!(r.checks_passed(), "{:#?}", r.checks);
+    assert!(r.checks.iter().any(|c| c.check == "leak"));
+    let samples: Vec<&reports::ChurnSample> = r
+        .measurements
+        .iter()
+        .flat_map(|m| &m.repetitions)
+        .map(|s| match s {
+            reports::Sample::Churn(c) => c,
+            other => panic!("a churn measurement holds {other:?}"),
+        })
+        .collect();
+    assert_eq!(samples.len(), 2);
+    for s in samples {
+        assert_eq!((s.failed_adds, s.never_reachable), (0, 0), "{s:?}");
+        assert_eq!(s.times.len(), 4);
+        for t in &s.times {
+            assert!(t.wired_ns.is_some() && t.removed_ns.is_some(), "{t:?}");
+            assert!(t.reachable_ns.is_some() && t.reachable_same_node_ns.is_some());
+            assert!(t.unreachable_ns.is_some(), "{t:?}");
+        }
+        // The daemons' and the machine's CPU are other machines': left out.
+        assert!(s.cpu_machine_ns_per_pod.is_none(), "{s:?}");
     }
 }

@@ -172,6 +172,24 @@ pub enum Command {
         /// The task as JSON.
         task: String,
     },
+    /// Internal: a churn observer's prober on its node's machine (the harness starts it
+    /// on a node agent, in the node's namespace): watches read as JSON lines on stdin, what
+    /// happened written as JSON lines on stdout.
+    #[command(hide = true, name = "churn-probe")]
+    ChurnProbe {
+        /// The observer pod's namespace (under /run/netns).
+        #[arg(long)]
+        pod: String,
+        /// The node's namespace name (this process runs in it).
+        #[arg(long)]
+        node: String,
+        /// Between two echoes to a watched pod, in microseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_us: u64,
+        /// Probe IPv6 targets too.
+        #[arg(long)]
+        v6: bool,
+    },
     /// Internal: run a backend's datapath daemon (the harness starts it inside a node).
     #[command(hide = true)]
     Daemon {

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod calibrate;
 pub mod check;
 pub mod churn;
+pub mod churn_probe;
 pub mod clean;
 pub mod cni_check;
 pub mod compare;

@@ -10,6 +10,7 @@ use reports::{
 };
 
 use super::probe::{Observer, Prober, TargetId, Watch};
+use super::remote::{RemoteObserver, RemoteProber};
 use super::{node_of, ChurnSpec};
 use crate::backend::Backend;
 use crate::checks::record;
@@ -19,9 +20,50 @@ use crate::error::{HarnessError, Result};
 use crate::run::Topology;
 use crate::signals;
 
+/// The prober of a churn: on this machine's namespaces a thread of the harness
+/// ([`Prober`]); for nodes served by an agent, a prober on each observer's machine
+/// ([`RemoteProber`]). The same calls either way.
+enum Probers {
+    Local(Prober),
+    Remote(RemoteProber),
+}
+
+impl Probers {
+    fn watch(
+        &self,
+        ip: std::net::IpAddr,
+        observer: usize,
+        watch: Watch,
+        since: Instant,
+    ) -> TargetId {
+        match self {
+            Probers::Local(p) => p.watch(ip, observer, watch, since),
+            Probers::Remote(p) => p.watch(ip, observer, watch, since),
+        }
+    }
+
+    /// Waits for `ids` (see [`Prober::wait`]); an error when a remote prober stopped.
+    fn wait(&self, ids: &[TargetId], limit: Duration) -> Result<()> {
+        match self {
+            Probers::Local(p) => {
+                p.wait(ids, limit);
+                Ok(())
+            }
+            Probers::Remote(p) => p.wait(ids, limit),
+        }
+    }
+
+    fn take(&self, ids: &[TargetId]) -> Vec<Option<Duration>> {
+        match self {
+            Probers::Local(p) => p.take(ids),
+            Probers::Remote(p) => p.take(ids),
+        }
+    }
+}
+
 /// What a churn keeps across its cycles: the prober and which observer stands on each node.
 pub(super) struct Cycler {
-    prober: Prober,
+    prober: Probers,
     /// The observer (index into the prober's list) of each node: its standing pod.
     observer_of_node: Vec<usize>,
     /// The observer pods' roles, by node.
@@ -46,10 +88,13 @@ struct Churned {
 }
 
 impl Cycler {
-    /// Opens an observer in every node's standing pod and starts the prober.
+    /// Opens an observer in every node's standing pod and starts the prober: here when
+    /// every node is on this machine, else on each node's machine (every node of a run is
+    /// on one substrate).
     pub(super) fn start(topo: &Topology, spec: &ChurnSpec) -> Result<Cycler> {
         let plan = topo.plan();
-        let mut observers = Vec::new();
+        let v6 = plan.ip_family().has_v6();
+        let mut pods = Vec::new();
         let mut observer_of_node = Vec::new();
         let mut observer_pods = Vec::new();
         let mut observer_netns = Vec::new();
@@ -62,15 +107,34 @@ impl Cycler {
                     what: format!("node {} has no standing pod to observe from", node.role),
                     fix: "use --pods-per-node 1 or more".into(),
                 })?;
-            let pod_ns = topo.hosts()[&pod.netns].require_local("a churn observer")?;
-            let node_ns = topo.hosts()[&node.netns].require_local("a churn observer's node")?;
-            observer_of_node.push(observers.len());
+            observer_of_node.push(pods.len());
             observer_pods.push(pod.role.clone());
             observer_netns.push(pod.netns.clone());
-            observers.push(Observer::open(pod_ns, node_ns, plan.ip_family().has_v6())?);
+            pods.push((&topo.hosts()[&pod.netns], &topo.hosts()[&node.netns]));
         }
+        let local = pods
+            .iter()
+            .all(|(p, n)| p.local().is_some() && n.local().is_some());
+        let prober = if local {
+            let mut observers = Vec::new();
+            for (pod, node) in &pods {
+                let pod_ns = pod.require_local("a churn observer")?;
+                let node_ns = node.require_local("a churn observer's node")?;
+                observers.push(Observer::open(pod_ns, node_ns, v6)?);
+            }
+            Probers::Local(Prober::start(observers, spec.probe_interval)?)
+        } else {
+            let remote: Vec<RemoteObserver<'_>> = pods
+                .iter()
+                .map(|(pod, node)| RemoteObserver {
+                    pod: pod.name(),
+                    node,
+                })
+                .collect();
+            Probers::Remote(RemoteProber::start(&remote, v6, spec.probe_interval)?)
+        };
         Ok(Cycler {
-            prober: Prober::start(observers, spec.probe_interval)?,
+            prober,
             observer_of_node,
             observer_pods,
             observer_netns,
@@ -223,7 +287,7 @@ impl Cycler {
             .flat_map(|p| [p.reach, p.reach_same])
             .flatten()
             .collect();
-        self.prober.wait(&ids, self.spec.reach_limit);
+        self.prober.wait(&ids, self.spec.reach_limit)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
@@ -320,7 +384,7 @@ impl Cycler {
             .flat_map(|p| [p.silence, p.withdrawal])
             .flatten()
             .collect();
-        self.prober.wait(&ids, self.spec.reach_limit);
+        self.prober.wait(&ids, self.spec.reach_limit)?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
@@ -414,7 +478,7 @@ pub(super) fn remove_leftovers(
 
 /// How long after its issue target `id` did what it was watched for, if it did within
 /// `limit` of its own issue (the limit is each pod's, not the batch's).
-fn take(prober: &Prober, id: Option<TargetId>, limit: Duration) -> Option<u64> {
+fn take(prober: &Probers, id: Option<TargetId>, limit: Duration) -> Option<u64> {
     prober
         .take(&[id?])
         .pop()
@@ -465,8 +529,12 @@ struct CpuPerPod {
 impl CpuNow {
     fn read(topo: &Topology) -> CpuNow {
         let me = stat_cpu_ns(std::process::id());
+        // Daemons' pids, the programs cnbench ran and the machine's counters are read from
+        // this machine's /proc: on nodes of other machines (VMs, SSH hosts) they are not
+        // here, and a pid read here would be another process.
+        let here = topo.plan().spec.substrate == crate::topology::Substrate::Netns;
         let mut daemons = BTreeMap::new();
-        for (what, netns, pid) in topo.daemons() {
+        for (what, netns, pid) in topo.daemons().into_iter().filter(|_| here) {
             if let Some(ns) = cpu_ns(pid) {
                 // `bird on n1` is of kind `bird`.
                 let kind = what.split(" on ").next().unwrap_or(&what).to_string();
@@ -475,9 +543,9 @@ impl CpuNow {
         }
         CpuNow {
             own_ns: me.map(|m| m.0),
-            children_ns: me.map(|m| m.1),
+            children_ns: me.map(|m| m.1).filter(|_| here),
             daemons,
-            machine: CpuTimes::now().ok(),
+            machine: CpuTimes::now().ok().filter(|_| here),
         }
     }
 

@@ -38,7 +38,8 @@ pub struct State {
     pub namespaces: BTreeMap<String, Snapshot>,
     /// What the backend's parts hold, by node namespace.
     pub held: BTreeMap<String, BTreeSet<String>>,
-    /// The run's namespaces that exist (`/run/netns/cnb-<run>-*`).
+    /// The run's namespaces that exist (`/run/netns/cnb-<run>-*`, on this machine or on
+    /// the nodes' machines).
     pub netns: BTreeSet<String>,
 }
 
@@ -74,11 +75,19 @@ impl State {
             }
         }
         let prefix = format!("cnb-{}-", plan.run_id());
-        if let Ok(entries) = std::fs::read_dir("/run/netns") {
-            s.netns = entries
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&prefix))
-                .collect();
+        if plan.spec.substrate == crate::topology::Substrate::Netns {
+            if let Ok(entries) = std::fs::read_dir("/run/netns") {
+                s.netns = entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect();
+            }
+        } else {
+            // The pods' namespaces are on the nodes' machines: each node lists its own.
+            for node in &plan.nodes {
+                s.netns
+                    .extend(remote_netns(&topo.hosts()[&node.netns], &prefix));
+            }
         }
         s
     }
@@ -107,6 +116,31 @@ impl State {
             before.netns.difference(&self.netns).cloned().collect(),
         ));
         out
+    }
+}
+
+/// The run's namespaces (named with `prefix`) in `/run/netns` of `node`'s machine, listed
+/// there by `ls`; what could not be listed is one entry saying so, the same before and after.
+fn remote_netns(node: &crate::host::Host, prefix: &str) -> Vec<String> {
+    let listed = node.run(
+        "ls",
+        &["-1".to_string(), crate::netns::NETNS_RUN_DIR.to_string()],
+        Duration::from_secs(5),
+    );
+    match listed {
+        Ok(out) if out.status.code == Some(0) => out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|n| n.starts_with(prefix))
+            .map(str::to_string)
+            .collect(),
+        Ok(out) => vec![format!(
+            "(/run/netns on {} not listed: {})",
+            node.name(),
+            out.stderr.trim()
+        )],
+        Err(e) => vec![format!("(/run/netns on {} not listed: {e})", node.name())],
     }
 }
 

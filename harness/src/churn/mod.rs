@@ -22,12 +22,17 @@
 //! daemon holds (fds, RSS) after it. After the last cycle everything the churn added must
 //! be gone ([`leaks`]): each leftover is a failed check naming the objects.
 //!
-//! Files: `probe` (the reachability prober), `leaks` (what the namespaces and daemons hold,
-//! before and after), `cycle` (one cycle).
+//! On nodes served by an agent (`--substrate vm`, `--substrate ssh`) the prober runs on each
+//! observer's machine ([`remote`]) and only what to watch and when it happened cross the
+//! agent's channel, so the times are as fine there as here.
+//!
+//! Files: `probe` (the reachability prober), `remote` (the prober on a node's machine),
+//! `leaks` (what the namespaces and daemons hold, before and after), `cycle` (one cycle).
 
 mod cycle;
 pub mod leaks;
 pub mod probe;
+pub mod remote;
 
 use std::time::{Duration, Instant};
 
@@ -90,8 +95,8 @@ pub fn node_of(i: u32, nodes: u32) -> u32 {
 
 /// Refuses a churn the backend or the plan cannot do, before anything is made: no pods, a
 /// concurrency of 0 or above the pods, no cycles, a backend that cannot add pods to a
-/// standing topology or whose pods have no namespace of their own, VM nodes, and more pods
-/// than the nodes' pod blocks hold.
+/// standing topology or whose pods have no namespace of their own, and more pods than the
+/// nodes' pod blocks hold (or, on this machine's namespaces, than its neighbour table).
 pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<(), PlanError> {
     let invalid = |option: &'static str, value: String, why: String| PlanError::Invalid {
         option,
@@ -165,13 +170,6 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
                 .into(),
         ));
     }
-    if plan.spec.substrate != Substrate::Netns {
-        return Err(refuse(format!(
-            "churn probes the pods every millisecond from this machine's namespaces, and on \
-             the {} substrate the pods are on other machines: use --substrate netns",
-            plan.spec.substrate
-        )));
-    }
     // Every pod planned on a copy, as the cycle will add them: the planner says what does
     // not fit (a node's block, the planner's limit).
     let nodes = plan.spec.nodes;
@@ -205,6 +203,11 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &ChurnSpec) -> Result<
         }
     }
     backend.validate(&trial)?;
+    // Only namespaces of this machine share its kernel's neighbour table: VMs and hosts
+    // have kernels of their own.
+    if plan.spec.substrate != Substrate::Netns {
+        return Ok(());
+    }
     neighbour_room(spec.pods, standing, nodes, read_gc_thresh3())
 }
 

@@ -96,7 +96,8 @@ impl Observer {
 }
 
 /// What a target is watched for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Watch {
     /// Its first answered echo.
     Reach,
@@ -210,6 +211,21 @@ impl Prober {
                 Some(x.done?.saturating_duration_since(x.since))
             })
             .collect()
+    }
+
+    /// Every target done so far, with how long after its start it did what it was watched
+    /// for, forgotten as they are returned: what a prober serving another process (the
+    /// remote prober's `cnbench churn-probe`) reports as soon as it happens.
+    pub fn take_done(&self) -> Vec<(TargetId, Duration)> {
+        let mut t = lock(&self.shared.targets);
+        let done: Vec<(TargetId, Duration)> = t
+            .iter()
+            .filter_map(|(id, x)| Some((*id, x.done?.saturating_duration_since(x.since))))
+            .collect();
+        for (id, _) in &done {
+            t.remove(id);
+        }
+        done
     }
 }
 
