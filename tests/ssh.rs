@@ -119,6 +119,25 @@ impl Lab {
         std::fs::write(lab.path("known_hosts"), known).unwrap();
         for i in 0..hosts {
             lab.wait_sshd(i);
+            // The lab's own link-local addresses settle (DAD) before any test looks at the
+            // hosts' namespaces.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !String::from_utf8_lossy(
+                &Command::new("ip")
+                    .args(["-n", &lab.host(i), "addr", "show", "tentative"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .trim()
+            .is_empty()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "host {i}'s addresses never settled"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         lab
     }
@@ -307,6 +326,34 @@ impl Lab {
         left
     }
 
+    /// Host `i`'s own network namespace as `ip -j` and its forwarding sysctls show it, with
+    /// the counters and timers that change by themselves left out.
+    fn own_namespace(&self, i: usize) -> String {
+        let h = self.host(i);
+        let mut out = String::new();
+        for args in [
+            vec!["-j", "link", "show"],
+            vec!["-j", "addr", "show"],
+            vec!["-j", "route", "show", "table", "all"],
+            vec!["-j", "-6", "route", "show", "table", "all"],
+        ] {
+            let o = Command::new("ip")
+                .args(["-n", &h])
+                .args(&args)
+                .output()
+                .unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            scrub(&mut v);
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        let o = sh(&format!(
+            "ip netns exec {h} sysctl net.ipv4.ip_forward net.ipv4.conf.eth0.proxy_arp net.ipv6.conf.all.forwarding"
+        ));
+        out.push_str(&String::from_utf8_lossy(&o.stdout));
+        out
+    }
+
     /// The pid of host `i`'s sshd (under `ip netns exec`, unshare and sh, which exec).
     fn sshd_pid(&self, i: usize) -> u32 {
         self.sshd[i].id()
@@ -324,6 +371,26 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Leaves out what changes by itself in `ip -j` output: counters, timers, lifetimes.
+fn scrub(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for k in [
+                "stats64",
+                "stats",
+                "valid_life_time",
+                "preferred_life_time",
+                "expires",
+            ] {
+                m.remove(k);
+            }
+            m.values_mut().for_each(scrub);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(scrub),
+        _ => {}
     }
 }
 
@@ -389,6 +456,7 @@ fn assert_hosts_clean(lab: &Lab, hosts: impl Into<HostRange>) {
 #[test]
 fn vxlan_runs_on_two_hosts_reached_only_over_ssh() {
     let lab = Lab::new(2);
+    let before: Vec<String> = (0..2).map(|i| lab.own_namespace(i)).collect();
     let json = lab.path("vxlan.json");
     let (o, id) = run_on(
         &lab,
@@ -454,6 +522,15 @@ fn vxlan_runs_on_two_hosts_reached_only_over_ssh() {
         }
     }
     assert_hosts_clean(&lab, 2);
+    // The hosts' own namespaces gained nothing: links, addresses, routes, neighbours (the
+    // nodes' ARP probes and traffic are answered by the nodes, not by the hosts), sysctls.
+    for (i, was) in before.iter().enumerate() {
+        assert_eq!(
+            &lab.own_namespace(i),
+            was,
+            "host {i}'s own namespace changed"
+        );
+    }
     common::assert_nothing_left(&id.unwrap());
     common::assert_nothing_left(&b.run_id);
 }
