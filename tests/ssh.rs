@@ -363,6 +363,12 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         for c in &mut self.sshd {
+            // sshd's sessions first, by pid: a session whose network was cut waits on its
+            // TCP connection and would outlive the listener.
+            for pid in descendants(c.id()) {
+                // SAFETY: kill(2) of a pid found below our own child just now.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
