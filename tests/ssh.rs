@@ -883,14 +883,25 @@ fn long_run_args(lab: &Lab) -> Vec<String> {
 #[test]
 fn an_interrupted_run_leaves_nothing_on_the_hosts() {
     let lab = Lab::new(2);
-    let (mut child, rx) = start_job(&lab, &long_run_args(&lab));
+    interrupt_once(
+        &lab,
+        &long_run_args(&lab),
+        "== measuring",
+        Duration::from_millis(500),
+    );
+}
+
+/// Starts `args` in the lab as a terminal's job, sends it a Ctrl-C `after` once it printed
+/// `line`, and asserts it exits 130 leaving nothing on the hosts or here.
+fn interrupt_once(lab: &Lab, args: &[String], line: &str, after: Duration) {
+    let (mut child, rx) = start_job(lab, args);
     let mut seen = Vec::new();
-    wait_line(&rx, "== measuring", &mut seen);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_line(&rx, line, &mut seen);
+    std::thread::sleep(after);
     // SAFETY: kill(2) of the process group our own child leads; no memory is involved.
     assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
     assert_eq!(wait_exit(&mut child), Some(130), "{}", seen.join("\n"));
-    assert_hosts_clean(&lab, 2);
+    assert_hosts_clean(lab, 2);
     let id = common::run_id_of(&seen.join("\n"));
     common::assert_nothing_left(&id);
 }
@@ -978,16 +989,7 @@ fn an_interrupted_churn_leaves_nothing_on_the_hosts() {
     .collect();
     args.push(lab.hosts(2, "%eth0"));
     args.extend(lab.ssh_options("client"));
-    let (mut child, rx) = start_job(&lab, &args);
-    let mut seen = Vec::new();
-    wait_line(&rx, "cycle 2/50", &mut seen);
-    std::thread::sleep(Duration::from_millis(100));
-    // SAFETY: kill(2) of the process group our own child leads; no memory is involved.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) }, 0);
-    assert_eq!(wait_exit(&mut child), Some(130), "{}", seen.join("\n"));
-    assert_hosts_clean(&lab, 2);
-    let id = common::run_id_of(&seen.join("\n"));
-    common::assert_nothing_left(&id);
+    interrupt_once(&lab, &args, "cycle 2/50", Duration::from_millis(100));
 }
 
 /// The connection to one host cut mid-run (its ssh client killed, by pid): the run ends
