@@ -275,6 +275,15 @@ impl Lab {
             .join(",")
     }
 
+    /// cnbench's `words`, then both hosts (`--hosts`, `%eth0`) and the lab's ssh options
+    /// with the client's key.
+    fn on_both(&self, words: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = words.iter().map(|s| s.to_string()).collect();
+        args.extend(["--hosts".to_string(), self.hosts(2, "%eth0")]);
+        args.extend(self.ssh_options("client"));
+        args
+    }
+
     /// The ssh options of this lab, with key `key`.
     fn ssh_options(&self, key: &str) -> Vec<String> {
         vec![
@@ -857,7 +866,7 @@ fn wait_exit(child: &mut Child) -> Option<i32> {
 }
 
 fn long_run_args(lab: &Lab) -> Vec<String> {
-    let mut args: Vec<String> = [
+    lab.on_both(&[
         "run",
         "--backend",
         "vxlan",
@@ -868,14 +877,7 @@ fn long_run_args(lab: &Lab) -> Vec<String> {
         "--no-baseline",
         "--remote-exe",
         env!("CARGO_BIN_EXE_cnbench"),
-        "--hosts",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(lab.hosts(2, "%eth0"));
-    args.extend(lab.ssh_options("client"));
-    args
+    ])
 }
 
 /// A Ctrl-C while the hosts measure: the run tears down through its sessions and exits 130,
@@ -913,7 +915,7 @@ fn interrupt_once(lab: &Lab, args: &[String], line: &str, after: Duration) {
 fn bgp_pods_churn_on_the_hosts_and_each_route_is_withdrawn() {
     let lab = Lab::new(2);
     let json = lab.path("bgp-churn.json");
-    let mut args: Vec<String> = [
+    let args = lab.on_both(&[
         "churn",
         "--backend",
         "bgp",
@@ -930,15 +932,8 @@ fn bgp_pods_churn_on_the_hosts_and_each_route_is_withdrawn() {
         "1",
         "--json",
         json.to_str().unwrap(),
-        "--hosts",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(lab.hosts(2, "%eth0"));
-    args.extend(lab.ssh_options("client"));
+    ]);
     let o = lab.cnbench(&args).output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(code(&o), 0, "{}", text(&o));
     let r = reports::read_result(&json).unwrap();
     assert!(r.checks_passed(), "{:#?}", r.checks);
@@ -968,7 +963,7 @@ fn bgp_pods_churn_on_the_hosts_and_each_route_is_withdrawn() {
 #[test]
 fn an_interrupted_churn_leaves_nothing_on_the_hosts() {
     let lab = Lab::new(2);
-    let mut args: Vec<String> = [
+    let args = lab.on_both(&[
         "churn",
         "--backend",
         "vxlan",
@@ -982,13 +977,7 @@ fn an_interrupted_churn_leaves_nothing_on_the_hosts() {
         "50",
         "--remote-exe",
         env!("CARGO_BIN_EXE_cnbench"),
-        "--hosts",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(lab.hosts(2, "%eth0"));
-    args.extend(lab.ssh_options("client"));
+    ]);
     interrupt_once(&lab, &args, "cycle 2/50", Duration::from_millis(100));
 }
 
@@ -1038,9 +1027,8 @@ fn cut_host0_mid_run(lab: &Lab, cut: impl FnOnce(&Child)) -> String {
 #[test]
 fn a_link_flap_recovers_pods_churn_on_the_hosts_and_what_cannot_run_there_is_refused() {
     let lab = Lab::new(2);
-    let hosts = lab.hosts(2, "%eth0");
     let base = |cmd: &str| -> Vec<String> {
-        let mut a: Vec<String> = [
+        lab.on_both(&[
             cmd,
             "--backend",
             "vxlan",
@@ -1048,14 +1036,7 @@ fn a_link_flap_recovers_pods_churn_on_the_hosts_and_what_cannot_run_there_is_ref
             "ssh",
             "--remote-exe",
             env!("CARGO_BIN_EXE_cnbench"),
-            "--hosts",
-            &hosts,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.extend(lab.ssh_options("client"));
-        a
+        ])
     };
     let mut flap = base("fault");
     flap.extend([
@@ -1107,7 +1088,6 @@ fn a_link_flap_recovers_pods_churn_on_the_hosts_and_what_cannot_run_there_is_ref
         .map(String::from),
     );
     let o = lab.cnbench(&churn).output().unwrap();
-    eprintln!("{}", String::from_utf8_lossy(&o.stdout));
     assert_eq!(code(&o), 0, "{}", text(&o));
     let r = reports::read_result(&json).unwrap();
     let failed: Vec<String> = r

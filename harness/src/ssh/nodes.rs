@@ -39,8 +39,6 @@ pub struct SshNodes {
     /// Copies of this binary not yet known to be removed (their agent removes them once
     /// started).
     copies: Mutex<Vec<(usize, String)>>,
-    /// From the first ssh to the last welcome.
-    pub elapsed: Duration,
 }
 
 /// The file of this run's copy of cnbench on a host (node `role`): in /tmp, named for the
@@ -54,7 +52,6 @@ pub fn copy_path(run_id: &str, role: &str) -> String {
 /// run creates on the hosts (its uplink's among them), `logs` where each ssh's stderr goes
 /// (the agent's complaints with it).
 pub fn connect(plan: &Plan, exe: &Path, kinds: &[&str], logs: &Path) -> Result<SshNodes> {
-    let start = Instant::now();
     let spec = plan.spec.ssh.clone().unwrap_or_default();
     let links: Vec<Ssh> = plan
         .spec
@@ -71,13 +68,9 @@ pub fn connect(plan: &Plan, exe: &Path, kinds: &[&str], logs: &Path) -> Result<S
         links,
         clients: Mutex::new(Vec::new()),
         copies: Mutex::new(Vec::new()),
-        elapsed: Duration::ZERO,
     };
     match nodes.open(plan, exe, kinds, logs) {
-        Ok(()) => {
-            nodes.elapsed = start.elapsed();
-            Ok(nodes)
-        }
+        Ok(()) => Ok(nodes),
         Err(e) => {
             for extra in nodes.shutdown() {
                 eprintln!("cnbench: while rolling back: {extra}");
@@ -105,15 +98,15 @@ impl SshNodes {
         //    exists.
         if spec.copy_exe {
             *lock(&self.copies) = remote_exe.iter().cloned().enumerate().collect();
-            first_error(std::thread::scope(|s| {
+            std::thread::scope(|s| {
                 let jobs: Vec<_> = self
                     .links
                     .iter()
                     .zip(&remote_exe)
                     .map(|(l, r)| s.spawn(move || l.copy(exe, r)))
                     .collect();
-                jobs.into_iter().map(join).collect()
-            }))?;
+                jobs.into_iter().map(join).collect::<Result<Vec<()>>>()
+            })?;
         }
         // 2. Every host checked before any is used.
         let mtu = plan.spec.mtu;
@@ -126,7 +119,7 @@ impl SshNodes {
                 .collect();
             jobs.into_iter().map(join).collect()
         });
-        self.ready = first_error(ready)?;
+        self.ready = ready.into_iter().collect::<Result<_>>()?;
         if signals::interrupted() {
             return Err(HarnessError::Interrupted);
         }
@@ -265,9 +258,4 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
             fix: "report this as a bug".into(),
         })
     })
-}
-
-/// All the values, or the first error in order.
-fn first_error<T>(all: Vec<Result<T>>) -> Result<Vec<T>> {
-    all.into_iter().collect()
 }
