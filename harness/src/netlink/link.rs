@@ -167,6 +167,20 @@ pub(crate) fn names_netns(msg: &mut RouteNetlinkMessage) -> bool {
     found
 }
 
+/// The attributes both ends of a veth are born with: `mtu`, and one transmit and one receive
+/// queue. Without the queue counts veth allocates one queue per possible CPU and then, once
+/// the device is registered, cuts the real number down to one (`veth_init_queues`); cutting
+/// the queues of a registered device waits for an RCU grace period under the RTNL lock
+/// (`netif_set_real_num_tx_queues` calls `synchronize_net`), once per end. The device ends up
+/// the same (one real queue each way, as a runtime's veth), born so instead of cut down.
+fn one_queue_each_way(mtu: u32) -> [LinkAttribute; 3] {
+    [
+        LinkAttribute::Mtu(mtu),
+        LinkAttribute::NumTxQueues(1),
+        LinkAttribute::NumRxQueues(1),
+    ]
+}
+
 impl Netlink {
     /// Creates a veth pair: `name` here, `peer` born directly in `peer_netns` (or here when
     /// `None`), so no end ever exists in the root namespace. Both ends get `mtu`.
@@ -178,7 +192,7 @@ impl Netlink {
         mtu: u32,
     ) -> Result<()> {
         let mut peer_msg = named(peer);
-        peer_msg.attributes.push(LinkAttribute::Mtu(mtu));
+        peer_msg.attributes.extend(one_queue_each_way(mtu));
         let mut peer_name = None;
         match peer_netns {
             Some(PeerNetns::Fd(fd)) => peer_msg
@@ -192,7 +206,7 @@ impl Netlink {
             None => {}
         }
         let mut m = named(name);
-        m.attributes.push(LinkAttribute::Mtu(mtu));
+        m.attributes.extend(one_queue_each_way(mtu));
         m.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -15,6 +15,9 @@ use crate::netns::Netns;
 /// not make the evidence (or an agent's reply carrying it) unbounded.
 pub const MAX_CAPTURED_FRAMES: usize = 2000;
 const ETH_P_ALL: u16 = 0x0003;
+/// How long one read waits before looking whether the probe is over: the longest a capture
+/// outlives its probe.
+const READ_TIMEOUT: Duration = Duration::from_millis(5);
 
 /// Opens a packet socket on `dev` (interface `index`) in a namespace of this machine,
 /// receiving every protocol.
@@ -44,14 +47,19 @@ fn capture_socket(ns: &Netns, index: u32) -> std::io::Result<Socket> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    sock.set_read_timeout(Some(Duration::from_millis(50)))?;
+    sock.set_read_timeout(Some(READ_TIMEOUT))?;
     Ok(sock)
 }
 
-/// Captures every frame on `dev` of a namespace of this machine while `probe` runs, and
-/// until 100 ms after it returned (frames still in flight); returns them (the first
-/// [`MAX_CAPTURED_FRAMES`]), each from its
-/// Ethernet header, with what the probe saw.
+/// Captures every frame on `dev` of a namespace of this machine while `probe` runs; returns
+/// them (the first [`MAX_CAPTURED_FRAMES`]), each from its Ethernet header, with what the
+/// probe saw.
+///
+/// Once the probe has returned, what is already queued on the socket is read and the capture
+/// ends: nothing is waited for. A packet socket gets its copy of a frame synchronously, as the
+/// frame passes the device (`dev_queue_xmit_nit` on transmit, `__netif_receive_skb` on
+/// receive), so every frame of an exchange whose answer the probe saw, or whose timeout it
+/// waited out, is queued before the probe returns.
 pub fn capture_while(
     ns: &Netns,
     nl: &Netlink,
@@ -66,20 +74,21 @@ pub fn capture_while(
         let prober = s.spawn(probe);
         let mut frames = Vec::new();
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
-        let mut done_at: Option<Instant> = None;
-        loop {
+        let mut keep = |n: usize, buf: &[MaybeUninit<u8>]| {
+            // SAFETY: recv initialised the first n bytes.
+            let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+            if frames.len() < MAX_CAPTURED_FRAMES {
+                frames.push(bytes.to_vec());
+            }
+        };
+        while !prober.is_finished() {
             if let Ok(n) = sock.recv(&mut buf) {
-                // SAFETY: recv initialised the first n bytes.
-                let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-                if frames.len() < MAX_CAPTURED_FRAMES {
-                    frames.push(bytes.to_vec());
-                }
+                keep(n, &buf);
             }
-            match done_at {
-                None if prober.is_finished() => done_at = Some(Instant::now()),
-                Some(t) if t.elapsed() > Duration::from_millis(100) => break,
-                _ => {}
-            }
+        }
+        // The probe is over: take what is queued, without waiting for more.
+        while let Ok(n) = sock.recv_with_flags(&mut buf, libc::MSG_DONTWAIT) {
+            keep(n, &buf);
         }
         (frames, prober.join().expect("probe thread"))
     }))

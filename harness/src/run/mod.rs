@@ -398,9 +398,21 @@ impl Topology {
 
     /// Waits until every veth and bridge that is administratively up also carries packets.
     /// The kernel turns carrier changes into operational state (and bridge ports into
-    /// forwarding) from one global, rate-limited work item (linkwatch, up to a second behind
-    /// when links change often, e.g. while other runs build theirs), so a topology is not
-    /// ready the moment its last netlink request returns.
+    /// forwarding) from one global work item (linkwatch), so a topology is not ready the
+    /// moment its last netlink request returns. That work item runs at once only for
+    /// "urgent" events (`linkwatch_urgent_event`: a device whose `iflink` differs from its
+    /// own index, or whose qdisc is changing); any other event anywhere on the machine waits
+    /// until a second after the item's previous run (`linkwatch_nextevent`), which is often
+    /// still ahead while runs build and delete links. A veth whose peer has the same index in
+    /// its own namespace (both ends are `2` in fresh namespaces) or a bridge whose qdisc is
+    /// already attached is not urgent, so its wait could reach a second.
+    ///
+    /// So a link still down in the dump is asked for by name: `RTM_GETLINK` for one device
+    /// runs that device's pending link-watch event at once (`linkwatch_sync_dev` in
+    /// `rtnl_getlink`, as ethtool's `ETHTOOL_GLINK` does), and answers with its state after
+    /// it (docs/machine-notes.md "Routes and links": about 5 ms against 230–960 ms). A kernel
+    /// without that sync answers with the old state and the loop keeps polling as before:
+    /// the readiness guarantee is the same either way, only the wait differs.
     fn wait_links_up(&self, timeout: Duration) -> Result<()> {
         let all: Vec<String> = self.hosts.keys().cloned().collect();
         self.wait_links_up_in(&all, timeout)
@@ -413,9 +425,10 @@ impl Topology {
         loop {
             let mut down = Vec::new();
             for (name, host) in names.iter().filter_map(|n| Some((n, self.hosts.get(n)?))) {
-                for l in host.nl().links()? {
+                let nl = host.nl();
+                for l in nl.links()? {
                     let waits = matches!(l.kind, LinkKind::Veth | LinkKind::Bridge);
-                    if waits && l.up && !l.oper_up {
+                    if waits && l.up && !l.oper_up && !nl.link(&l.name)?.oper_up {
                         down.push(format!("{name} {}", l.name));
                     }
                 }
