@@ -1,0 +1,274 @@
+//! The offload datapath: the same UDP encapsulation with the TUN's offloads, so a syscall
+//! moves a super-packet rather than a packet. One thread per direction, both fds blocking:
+//!
+//! - TUN -> UDP: one `read()` of the TUN (opened with IFF_VNET_HDR and TSO/USO) brings a
+//!   super-packet of up to 64 KB with its virtio-net header; tun-rs cuts it at its `gso_size`
+//!   into packets of at most the TUN MTU (`userspace::offload::Segments`). Consecutive
+//!   packets to one peer of one size leave as one UDP GSO message (a `UDP_SEGMENT` control
+//!   message): udp_send_skb builds one GSO skb, which crosses veth and bridge whole and is
+//!   cut where a device needs it, each datagram exactly one of the TUN's packets. One
+//!   `sendmmsg()` sends all messages of the read. Per super-packet: one read, one sendmmsg.
+//! - UDP -> TUN: the socket has UDP GRO on. A GSO skb from an offload peer arrives whole
+//!   (udp_queue_rcv_skb queues it without segmenting when the socket asked for GRO), and
+//!   where the receiving device does GRO, trains of single datagrams arrive coalesced
+//!   (udp_gro_receive); both come with a `UDP_GRO` control message giving the segment size,
+//!   at which the buffer is cut back into packets. One `recvmmsg(MSG_WAITFORONE)` takes up
+//!   to [`RECV_BATCH`] such buffers; their packets are coalesced again by tun-rs (TCP and UDP
+//!   GRO) and each coalesced packet is one `write()` with a virtio-net header.
+//!
+//! Every datagram on the wire is one inner IP packet of at most the TUN MTU, as with the
+//! other datapaths, so an offload node interoperates with faithful and batched ones: a
+//! receiver without UDP GRO gets the GSO skb cut into datagrams by the kernel
+//! (udp_rcv_segment).
+
+use std::sync::{mpsc, Arc};
+
+use super::{last_error, Datapath, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED};
+use userspace::offload::{
+    self, clear_control, gso_runs, set_udp_segment, split_at_segments, udp_gro_size, whole_ipv4,
+    GroWriter, Run, Segments, BATCH, CMSG_LEN, RECV_BUFFER,
+};
+use userspace::sys::{interrupted, transient, would_block};
+use userspace::{ipv4_destination, DaemonError};
+
+/// Buffers per `recvmmsg`: each can be a 64 KB GRO train, so a few are plenty.
+pub const RECV_BATCH: usize = 8;
+
+/// Forwards until either direction hits an unrecoverable error, and returns that error.
+pub fn run(dp: Datapath) -> Result<(), DaemonError> {
+    let dp = Arc::new(dp);
+    let (tx, rx) = mpsc::channel();
+    for (name, direction) in [
+        (
+            "flannel-udp-otx",
+            tun_to_udp as fn(&Datapath) -> Result<(), DaemonError>,
+        ),
+        ("flannel-udp-orx", udp_to_tun),
+    ] {
+        let (mine, tx) = (Arc::clone(&dp), tx.clone());
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _ = tx.send(direction(&mine));
+            })
+            .map_err(|e| dp.fatal(format!("start thread {name}"), e))?;
+    }
+    drop(tx);
+    // Returning ends the process, and with it the other thread.
+    match rx.recv() {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Says once on stderr (the run's log) that super-packets arrive, and how large they get:
+/// each time the largest read doubles. A run whose reads stay at one packet shows none.
+fn report_growth(dp: &Datapath, before: usize, now: usize) {
+    if now > 1 && now.next_power_of_two() > before.next_power_of_two() {
+        eprintln!(
+            "flannel-udp daemon on {}: offload: a read of {} gave {now} packets",
+            dp.node, dp.tun_name
+        );
+    }
+}
+
+/// TUN -> UDP: one super-packet read, one sendmmsg of its GSO messages.
+fn tun_to_udp(dp: &Datapath) -> Result<(), DaemonError> {
+    let mut segs = Segments::new(dp.mtu);
+    let mut peers: Vec<Option<usize>> = vec![None; BATCH];
+    let mut lens: Vec<usize> = vec![0; BATCH];
+    let mut runs: Vec<Run> = Vec::with_capacity(BATCH);
+    // SAFETY: mmsghdr and iovec are plain C data; all-zero is a valid (empty) value.
+    let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+    // SAFETY: as above.
+    let mut iovs: Vec<libc::iovec> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let mut ctrls = vec![[0u8; CMSG_LEN]; BATCH];
+    loop {
+        let before = segs.largest;
+        let n = match segs.read(&dp.tun) {
+            Ok(n) => n,
+            Err(e) if interrupted(&e) || would_block(&e) => continue,
+            // tun-rs could not split the super-packet (malformed headers): that packet only.
+            Err(e) if e.raw_os_error().is_none() => {
+                dp.drops.count(INVALID, || {
+                    format!("a super-packet from {}: {e}", dp.tun_name)
+                });
+                continue;
+            }
+            Err(e) => return Err(dp.fatal(format!("read {}", dp.tun_name), e)),
+        };
+        report_growth(dp, before, segs.largest);
+        for i in 0..n {
+            let pkt = segs.get(i);
+            lens[i] = pkt.len();
+            peers[i] = None;
+            let Some(dst) = ipv4_destination(pkt).filter(|_| pkt.len() <= dp.mtu) else {
+                dp.drops.count(INVALID, || {
+                    format!("not IPv4 or over the MTU, from {}", dp.tun_name)
+                });
+                continue;
+            };
+            match dp.table.lookup(dst) {
+                Some(p) => peers[i] = Some(p),
+                None => {
+                    dp.drops
+                        .count(NO_ROUTE, || format!("to {}", std::net::Ipv4Addr::from(dst)));
+                }
+            }
+        }
+        gso_runs(&lens[..n], &peers[..n], &mut runs);
+        // One message per run: its packets' buffers as the iovecs (the kernel copies them
+        // into one skb; gso_size cuts it where each packet ended).
+        for (i, iov) in iovs[..n].iter_mut().enumerate() {
+            let pkt = segs.get(i);
+            *iov = libc::iovec {
+                iov_base: pkt.as_ptr().cast_mut().cast(),
+                iov_len: pkt.len(),
+            };
+        }
+        for (m, r) in runs.iter().enumerate() {
+            let peer = peers[r.start].expect("a run is of packets with a peer");
+            let h = &mut msgs[m].msg_hdr;
+            h.msg_name = (dp.table.get(peer) as *const libc::sockaddr_in)
+                .cast_mut()
+                .cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_iov = &mut iovs[r.start];
+            h.msg_iovlen = (r.end - r.start) as _;
+            if r.end - r.start > 1 {
+                // segment <= TUN MTU <= 65507: fits the u16.
+                set_udp_segment(&mut ctrls[m], h, r.segment as u16);
+            } else {
+                clear_control(h);
+            }
+        }
+        send_all(dp, &mut msgs[..runs.len()])?;
+    }
+}
+
+/// Sends every message, resuming after partial sends; a message the kernel refuses is
+/// counted and skipped (sendmmsg reports an error only for the first message it could not
+/// send).
+fn send_all(dp: &Datapath, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError> {
+    let mut off = 0;
+    while off < msgs.len() {
+        let rest = &mut msgs[off..];
+        // SAFETY: rest is a valid array of initialised mmsghdr whose iovecs, buffers,
+        // control buffers and names live until the call returns.
+        let r = unsafe { libc::sendmmsg(dp.sock_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) };
+        if r >= 0 {
+            off += r as usize;
+            continue;
+        }
+        let e = last_error();
+        if interrupted(&e) {
+            continue;
+        }
+        // EINVAL/EIO are udp_send_skb refusing a GSO message (a segment larger than the
+        // path MTU, a device without checksum offload): that message is lost, not the
+        // datapath; the count and the logged reason say so.
+        let refused = matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIO));
+        if would_block(&e) || transient(&e) || refused {
+            let to = rest[0].msg_hdr.msg_name as *const libc::sockaddr_in;
+            // SAFETY: msg_name points at a sockaddr_in of the table.
+            let ip = std::net::Ipv4Addr::from(u32::from_be(unsafe { (*to).sin_addr.s_addr }));
+            dp.drops
+                .count(SEND_FAILED, || format!("sendmmsg to {ip}: {e}"));
+            off += 1;
+            continue;
+        }
+        return Err(dp.fatal("sendmmsg on the UDP socket", e));
+    }
+    Ok(())
+}
+
+/// UDP -> TUN: one recvmmsg of GRO trains, cut into packets, coalesced into the TUN.
+fn udp_to_tun(dp: &Datapath) -> Result<(), DaemonError> {
+    let mut bufs = vec![0u8; RECV_BUFFER * RECV_BATCH];
+    let mut ctrls = [[0u8; CMSG_LEN]; RECV_BATCH];
+    // SAFETY: mmsghdr and iovec are plain C data; all-zero is a valid (empty) value.
+    let (mut msgs, mut iovs): ([libc::mmsghdr; RECV_BATCH], [libc::iovec; RECV_BATCH]) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let mut gro = GroWriter::new();
+    loop {
+        for i in 0..RECV_BATCH {
+            iovs[i] = libc::iovec {
+                // SAFETY: slot i lies inside bufs.
+                iov_base: unsafe { bufs.as_mut_ptr().add(i * RECV_BUFFER) }.cast(),
+                iov_len: RECV_BUFFER,
+            };
+            let h = &mut msgs[i].msg_hdr;
+            h.msg_iov = &mut iovs[i];
+            h.msg_iovlen = 1;
+            // recvmsg overwrites msg_controllen with what it wrote: set it again each time.
+            h.msg_control = ctrls[i].as_mut_ptr().cast();
+            h.msg_controllen = CMSG_LEN as _;
+            h.msg_flags = 0;
+        }
+        // SAFETY: msgs and the buffers they point to are valid and live across the call; the
+        // sender's address is not asked for (msg_name is null).
+        let r = unsafe {
+            libc::recvmmsg(
+                dp.sock_fd(),
+                msgs.as_mut_ptr(),
+                RECV_BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            let e = last_error();
+            if interrupted(&e) || transient(&e) || would_block(&e) {
+                continue;
+            }
+            return Err(dp.fatal("recvmmsg on the UDP socket", e));
+        }
+        for (i, msg) in msgs[..r as usize].iter().enumerate() {
+            let n = (msg.msg_len as usize).min(RECV_BUFFER);
+            let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let segment = udp_gro_size(&msg.msg_hdr);
+            let buf = &bufs[i * RECV_BUFFER..i * RECV_BUFFER + n];
+            if truncated {
+                dp.drops
+                    .count(INVALID, || "a datagram larger than 64 KiB".into());
+                continue;
+            }
+            for pkt in split_at_segments(buf, segment) {
+                // Each datagram is one whole inner IPv4 packet of at most the MTU; with GRO
+                // the total-length check also catches a train cut at the wrong size.
+                if pkt.len() > dp.mtu || !whole_ipv4(pkt) {
+                    dp.drops.count(INVALID, || {
+                        "a datagram that is not an IPv4 packet within the MTU".into()
+                    });
+                    continue;
+                }
+                if gro.push(pkt) {
+                    flush(dp, &mut gro)?;
+                }
+            }
+        }
+        flush(dp, &mut gro)?;
+    }
+}
+
+/// Writes what `gro` holds into the TUN; a refused packet is counted, a vanished TUN ends the
+/// daemon.
+fn flush(dp: &Datapath, gro: &mut GroWriter) -> Result<(), DaemonError> {
+    match gro.flush(&dp.tun) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EBADFD) => {
+            Err(dp.fatal(format!("write {}", dp.tun_name), e))
+        }
+        Err(e) => {
+            dp.drops
+                .count(WRITE_FAILED, || format!("write {}: {e}", dp.tun_name));
+            Ok(())
+        }
+    }
+}
+
+/// The socket options of the offload datapath: UDP GRO, and buffers for 64 KB trains.
+pub fn configure_socket(fd: libc::c_int) -> std::io::Result<()> {
+    offload::grow_buffers(fd);
+    offload::enable_udp_gro(fd)
+}
