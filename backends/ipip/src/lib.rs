@@ -14,11 +14,17 @@
 //!   `100.96.0.0/16 dev tunl0`, and a raw IP-protocol-4 socket; it moves packets between the
 //!   two with one read and one write each, as the kernel module would, but in a process. It
 //!   is built from the userspace datapath kit (`userspace`) that flannel-udp's daemon shares.
+//! - **offload** (`offload.rs`): the same daemon with the TUN opened with virtio-net headers
+//!   and TSO/USO offloads: one read brings a 64 KB super-packet, cut into path-MTU packets
+//!   that leave in one `sendmmsg` (a raw socket has no UDP-style GSO); received packets come
+//!   in by `recvmmsg` and are coalesced (GRO) before each write into the TUN. Same packets on
+//!   the wire as `userspace`.
 
 pub mod daemon;
 mod datapath;
 mod expect;
 pub mod kernel;
+mod offload;
 
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, OptionDecl,
@@ -47,6 +53,10 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
     values: &[
         ("kernel", "the kernel's ipip device tunl0"),
         ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
+        (
+            "offload",
+            "that daemon with TUN offloads: super-packets cut into one sendmmsg; recvmmsg, GRO-coalesced writes",
+        ),
     ],
     value_name: "VALUE",
     default: None,
@@ -84,6 +94,8 @@ static PODS: BridgePods = BridgePods {
 #[derive(Debug)]
 pub struct Ipip {
     info: BackendInfo,
+    /// Whether the userspace daemons run with the TUN's offloads (`--datapath offload`).
+    offload: bool,
     /// The userspace datapath's daemons.
     daemons: Daemons,
 }
@@ -91,7 +103,15 @@ pub struct Ipip {
 impl Ipip {
     /// The backend running `datapath` (no detection: [`make`] detects).
     pub fn new(datapath: Datapath) -> Ipip {
+        Ipip::with_offload(datapath, false)
+    }
+
+    /// The backend running `datapath`, whose userspace daemons open their TUN with offloads
+    /// when `offload` (the `offload` datapath; ignored by the kernel datapath).
+    pub fn with_offload(datapath: Datapath, offload: bool) -> Ipip {
+        let offload = offload && datapath == Datapath::Userspace;
         Ipip {
+            offload,
             info: BackendInfo {
                 datapath,
                 // The userspace datapath's daemon moves every tunnelled packet through its
@@ -104,9 +124,10 @@ impl Ipip {
                 },
                 ..INFO
             },
-            daemons: Daemons::new("ipip", TUNNEL_DEV, |plan, node, cpu| {
+            daemons: Daemons::new("ipip", TUNNEL_DEV, move |plan, node, cpu| {
                 let mut config = TunnelConfig::for_node(plan, node, TUNNEL_DEV, OVERHEAD);
                 config.cpu = cpu;
+                config.offload = offload;
                 serde_json::to_string(&config).expect("a config of plain values serializes")
             }),
         }
@@ -117,7 +138,7 @@ impl Ipip {
     }
 }
 
-/// Makes the backend from its options: `--datapath kernel|userspace`, or the kernel datapath
+/// Makes the backend from its options: `--datapath kernel|userspace|offload`, or the kernel datapath
 /// where the nodes' kernel has the ipip device type and userspace otherwise. The nodes'
 /// kernel is this machine's on the netns substrate (probed in a scratch namespace: root
 /// only), the VM kernel's on the vm substrate (its modules are looked up).
@@ -136,13 +157,14 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         // The VM loads the ipip module at boot, and the kernel then keeps a fallback `tunl0`
         // in the node's namespace that cannot be deleted: the daemon's TUN cannot take its
         // name.
-        return Err(
-            "--datapath userspace on --substrate vm: the VMs' kernel has ipip, whose own \
-             tunl0 takes the daemon's device name; leave --datapath out (kernel) on VMs"
-                .into(),
-        );
+        return Err(format!(
+            "--datapath {} on --substrate vm: the VMs' kernel has ipip, whose own \
+             tunl0 takes the daemon's device name; leave --datapath out (kernel) on VMs",
+            options.get("datapath").unwrap_or("userspace")
+        ));
     }
-    Ok(Box::new(Ipip::new(datapath)))
+    let offload = options.get("datapath") == Some("offload");
+    Ok(Box::new(Ipip::with_offload(datapath, offload)))
 }
 
 /// Runs the userspace datapath daemon (`cnbench daemon ipip '<json>'`) inside a node: see
@@ -157,7 +179,12 @@ impl Backend for Ipip {
     }
 
     fn options(&self) -> BackendOptions {
-        BackendOptions::new().with("datapath", self.datapath().as_str())
+        let value = if self.offload {
+            "offload"
+        } else {
+            self.datapath().as_str()
+        };
+        BackendOptions::new().with("datapath", value)
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
