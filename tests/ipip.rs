@@ -194,3 +194,25 @@ fn kernel_datapath_runs_with_the_module_and_is_refused_without_it() {
         assert!(new.is_empty(), "--datapath {datapath} created {new:?}");
     }
 }
+
+#[test]
+fn ipip_offload_passes_every_check_with_under_one_crossing_per_wire_segment() {
+    let r = run_ipip("offload", &["--datapath", "offload"]);
+    assert_eq!(r.parameters.datapath.as_deref(), Some("offload"));
+    let encap = r.checks.iter().find(|c| c.check == "encap").unwrap();
+    assert!(encap.actual.contains("ipip"), "{encap:?}");
+    assert!(r.checks.iter().any(|c| c.check == "pmtu"), "no pmtu check");
+    // One TUN read and one sendmmsg carry a whole super-packet: well under one crossing per
+    // wire segment on the sending node (the userspace datapath makes about three).
+    let m = r
+        .measurements
+        .iter()
+        .find(|m| m.path == "cross-node" && m.workload == "tcp-stream")
+        .expect("a cross-node tcp-stream");
+    let c = &m.traced.as_ref().expect("a traced repetition").cost;
+    let per_segment = c.sending_node_crossings_per_segment.unwrap();
+    assert!(
+        per_segment < 1.0,
+        "{per_segment} crossings per wire segment"
+    );
+}

@@ -61,12 +61,15 @@ pub fn run(dp: Datapath) -> Result<(), DaemonError> {
     }
 }
 
-/// Says once on stderr (the run's log) that super-packets arrive, and how large they get:
-/// each time the largest read doubles. A run whose reads stay at one packet shows none.
+/// Reads of at least this many packets are reported, once (see [`report_growth`]).
+const REPORTED_SUPER_PACKET: usize = 8;
+
+/// Says once on stderr (the run's log) that super-packets arrive: the first read that gave
+/// at least [`REPORTED_SUPER_PACKET`] packets. A run whose reads stay small says nothing.
 fn report_growth(dp: &Datapath, before: usize, now: usize) {
-    if now > 1 && now.next_power_of_two() > before.next_power_of_two() {
+    if now >= REPORTED_SUPER_PACKET && before < REPORTED_SUPER_PACKET {
         eprintln!(
-            "flannel-udp daemon on {}: offload: a read of {} gave {now} packets",
+            "flannel-udp daemon on {}: offload: super-packets arrive (a read of {} gave {now} packets)",
             dp.node, dp.tun_name
         );
     }
