@@ -46,6 +46,9 @@ pub const BATCH: usize = IDEAL_BATCH_SIZE;
 pub const SOCKET_BUFFER: usize = 4 << 20;
 /// Room for one received buffer: with UDP GRO a receive can be a whole 64 KB train.
 pub const RECV_BUFFER: usize = 65536;
+/// Capacity of each [`GroWriter`] buffer: a coalesced packet of up to 64 KB, with the room
+/// tun-rs asks for (twice the virtio-net header).
+pub const COALESCED_CAPACITY: usize = 65535 + 2 * VIRTIO_NET_HDR_LEN;
 /// Bytes of a control buffer with one `UDP_SEGMENT` or `UDP_GRO` message (CMSG_SPACE of an
 /// int, the larger of the two payloads).
 pub const CMSG_LEN: usize = 24;
@@ -131,7 +134,12 @@ impl GroWriter {
     /// An empty writer holding up to [`BATCH`] packets.
     pub fn new() -> GroWriter {
         GroWriter {
-            bufs: (0..BATCH).map(|_| Vec::with_capacity(2048)).collect(),
+            // tun-rs coalesces a packet into an earlier one only if that buffer's capacity
+            // already holds the result (it never reallocates: InsufficientCap), so each has
+            // room for a whole 64 KB super-packet. Pages are only touched as they fill.
+            bufs: (0..BATCH)
+                .map(|_| Vec::with_capacity(COALESCED_CAPACITY))
+                .collect(),
             n: 0,
             table: GROTable::default(),
         }
