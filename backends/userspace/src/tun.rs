@@ -33,8 +33,8 @@ pub fn open(daemon: &'static str, cfg: &TunnelConfig) -> Result<SyncDevice, Daem
         .map_err(|e| {
             err(
                 if cfg.offload {
-                    "create with offloads (TUNSETIFF IFF_VNET_HDR, TUNSETOFFLOAD TUN_F_CSUM|TSO4|TSO6; \
-                     a kernel without them cannot run --datapath offload)"
+                    "create with offloads (IFF_VNET_HDR and TUNSETOFFLOAD TUN_F_CSUM|TSO4|TSO6, \
+                     which --datapath offload needs; without them use another --datapath)"
                 } else {
                     "create (TUNSETIFF)"
                 },
