@@ -1,5 +1,7 @@
 //! End-to-end runs of the flannel-udp backend through the `cnbench` binary, as root: the
-//! faithful datapath on l2 and l3, the batched one on l2, and a standing topology driven by
+//! faithful datapath on l2 and l3, the batched and offload ones on l2, offload against
+//! faithful and batched peers (`--peer-datapath`), a capture showing that offload's GSO
+//! trains leave as path-MTU datagrams, and a standing topology driven by
 //! `up`/`check`/`measure`/`down`. Every check passes (the daemon-restart check included), the
 //! JSON result parses and says the measurements were of a userspace datapath, and nothing of
 //! the run is left: no namespace, no state, no daemon process (by the pids the run recorded).

@@ -2,7 +2,8 @@
 //! without the ipip module (these machines) the default datapath is the userspace one: a
 //! daemon per node with a TUN and a raw IP-protocol-4 socket. It must pass every check on l2
 //! and l3, including its own daemon-restart check, report `userspace` as its datapath, and
-//! leave neither namespaces nor daemons behind. Asking for the kernel datapath there is bad
+//! leave neither namespaces nor daemons behind; so must the same daemon with TUN offloads
+//! (`--datapath offload`). Asking for the kernel datapath there is bad
 //! input: exit 2, one line, nothing created.
 
 mod common;
