@@ -90,6 +90,14 @@ fn assert_userspace_measurements(r: &reports::RunResult) {
 /// the run is checking, then asserts everything and that those daemons (and the one the
 /// restart check started) are gone.
 fn run_flannel(extra: &[&str]) -> reports::RunResult {
+    let r = run_flannel_checked(extra);
+    assert_userspace_measurements(&r);
+    r
+}
+
+/// [`run_flannel`] without asking for the full workload set: for runs that pass
+/// `--workloads` (and `--no-baseline`) to measure only what they assert on.
+fn run_flannel_checked(extra: &[&str]) -> reports::RunResult {
     let json = std::env::temp_dir().join(format!(
         "cnbench-test-flannel-udp-{}-{}.json",
         extra.join("-"),
@@ -135,7 +143,6 @@ fn run_flannel(extra: &[&str]) -> reports::RunResult {
     assert_eq!(r.parameters.backend, "flannel-udp");
     assert_eq!(r.outcome, reports::Outcome::Passed);
     assert_checks_pass(&r);
-    assert_userspace_measurements(&r);
     pids.push(restarted_pid(&r));
     assert!(
         namespaces_of(&id).is_empty(),
@@ -282,8 +289,15 @@ fn a_standing_topology_survives_the_restart_check_and_goes_down_clean() {
 
 #[test]
 fn offload_on_l2_passes_every_check_with_under_one_crossing_per_wire_segment() {
-    let r = run_flannel(&["--datapath", "offload"]);
+    let r = run_flannel_checked(&[
+        "--datapath",
+        "offload",
+        "--workloads",
+        "tcp-stream,tcp-rr",
+        "--no-baseline",
+    ]);
     assert_eq!(r.parameters.datapath.as_deref(), Some("offload"));
+    common::assert_userspace_datapath(&r);
     // A stream reaches the daemon as TUN super-packets: one read and one sendmmsg move tens
     // of wire segments, so the sending node makes well under one crossing per segment (the
     // faithful datapath makes three per packet, and every packet is a segment there). Its
@@ -300,23 +314,18 @@ fn offload_on_l2_passes_every_check_with_under_one_crossing_per_wire_segment() {
 }
 
 /// A run with node 0 on `datapath` and node 1 on `peer`, tcp-stream only: every check passes
-/// (reachability both ways, encapsulation, PMTU, the restart check) and the stream from n0 to
-/// n1 flows. Returns the cross-node throughput.
+/// (reachability both ways, encapsulation, PMTU, the restart check), the stream from n0 to
+/// n1 flows, and no daemon is left. Returns the cross-node throughput.
 fn run_mixed(datapath: &str, peer: &str) -> f64 {
-    let (r, _) = common::run_ok(
-        "flannel-udp",
-        &[
-            "--datapath",
-            datapath,
-            "--peer-datapath",
-            peer,
-            "--workloads",
-            "tcp-stream",
-            "--no-baseline",
-        ],
-    );
-    assert_eq!(r.outcome, reports::Outcome::Passed);
-    assert_checks_pass(&r);
+    let r = run_flannel_checked(&[
+        "--datapath",
+        datapath,
+        "--peer-datapath",
+        peer,
+        "--workloads",
+        "tcp-stream",
+        "--no-baseline",
+    ]);
     for kind in ["encap", "pmtu"] {
         assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
     }
