@@ -62,6 +62,22 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
     default: None,
 };
 
+/// `--peer-datapath`: the userspace datapath of every node but n0, to show that `userspace`
+/// and `offload` interoperate (they put the same packets on the wire).
+pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
+    flag: "peer-datapath",
+    help: "the userspace datapath of every node but n0, with a userspace --datapath [default: --datapath's]",
+    values: &[
+        ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
+        (
+            "offload",
+            "that daemon with TUN offloads: super-packets cut into one sendmmsg; recvmmsg, GRO-coalesced writes",
+        ),
+    ],
+    value_name: "VALUE",
+    default: None,
+};
+
 /// What `cnbench list` shows. The link kinds are what every machine needs (the userspace
 /// datapath's TUN); the kernel `ipip` type is used where present.
 pub const INFO: BackendInfo = BackendInfo {
@@ -75,7 +91,7 @@ pub const INFO: BackendInfo = BackendInfo {
         with: "kernel datapath (ipip module)",
         without: "userspace datapath (TUN + raw socket): this kernel has no ipip module",
     }],
-    options: &[DATAPATH_OPTION],
+    options: &[DATAPATH_OPTION, PEER_DATAPATH_OPTION],
     faults: &[userspace::DAEMON_RESTART],
     // Both flannel's ipip backend and Calico's IP-in-IP encapsulate IPv4 in IPv4 only.
     ipv6: harness::backend::Ipv6Support::NotInRealSystem(
@@ -96,6 +112,8 @@ pub struct Ipip {
     info: BackendInfo,
     /// Whether the userspace daemons run with the TUN's offloads (`--datapath offload`).
     offload: bool,
+    /// Whether the daemons of the nodes after n0 do (`--peer-datapath`); none: as n0's.
+    peer_offload: Option<bool>,
     /// The userspace datapath's daemons.
     daemons: Daemons,
 }
@@ -109,9 +127,19 @@ impl Ipip {
     /// The backend running `datapath`, whose userspace daemons open their TUN with offloads
     /// when `offload` (the `offload` datapath; ignored by the kernel datapath).
     pub fn with_offload(datapath: Datapath, offload: bool) -> Ipip {
-        let offload = offload && datapath == Datapath::Userspace;
+        Ipip::with_peers(datapath, offload, None)
+    }
+
+    /// The backend running `datapath`, whose node 0 daemon has the TUN's offloads when
+    /// `offload` and every other node's when `peer_offload` (none: as node 0's). Userspace
+    /// only: the kernel datapath has no daemons.
+    pub fn with_peers(datapath: Datapath, offload: bool, peer_offload: Option<bool>) -> Ipip {
+        let userspace = datapath == Datapath::Userspace;
+        let offload = offload && userspace;
+        let peer_offload = peer_offload.filter(|_| userspace);
         Ipip {
             offload,
+            peer_offload,
             info: BackendInfo {
                 datapath,
                 // The userspace datapath's daemon moves every tunnelled packet through its
@@ -127,7 +155,11 @@ impl Ipip {
             daemons: Daemons::new("ipip", TUNNEL_DEV, move |plan, node, cpu| {
                 let mut config = TunnelConfig::for_node(plan, node, TUNNEL_DEV, OVERHEAD);
                 config.cpu = cpu;
-                config.offload = offload;
+                config.offload = if node.index == 0 {
+                    offload
+                } else {
+                    peer_offload.unwrap_or(offload)
+                };
                 serde_json::to_string(&config).expect("a config of plain values serializes")
             }),
         }
@@ -164,7 +196,24 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         ));
     }
     let offload = options.get("datapath") == Some("offload");
-    Ok(Box::new(Ipip::with_offload(datapath, offload)))
+    let peer_offload = match options.get("peer-datapath") {
+        None => None,
+        Some(_) if datapath == Datapath::Kernel => {
+            return Err(
+                "--peer-datapath: the kernel datapath has no daemons to mix; use --datapath \
+                 userspace or offload with it"
+                    .into(),
+            )
+        }
+        Some("userspace") => Some(false),
+        Some("offload") => Some(true),
+        Some(other) => {
+            return Err(format!(
+                "--peer-datapath {other}: ipip's nodes after n0 run `userspace` or `offload`"
+            ))
+        }
+    };
+    Ok(Box::new(Ipip::with_peers(datapath, offload, peer_offload)))
 }
 
 /// Runs the userspace datapath daemon (`cnbench daemon ipip '<json>'`) inside a node: see
@@ -184,7 +233,12 @@ impl Backend for Ipip {
         } else {
             self.datapath().as_str()
         };
-        BackendOptions::new().with("datapath", value)
+        let o = BackendOptions::new().with("datapath", value);
+        match self.peer_offload {
+            Some(true) => o.with("peer-datapath", "offload"),
+            Some(false) => o.with("peer-datapath", "userspace"),
+            None => o,
+        }
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {

@@ -178,6 +178,11 @@ fn the_datapath_is_detected_not_assumed() {
             .get("datapath"),
         Some("kernel")
     );
+    // A mixed run says what each side ran; the kernel datapath has no peers to mix.
+    let mixed = Ipip::with_peers(Datapath::Userspace, true, Some(false));
+    assert_eq!(mixed.options().get("peer-datapath"), Some("userspace"));
+    let k = Ipip::with_peers(Datapath::Kernel, false, Some(true));
+    assert_eq!(k.options().get("peer-datapath"), None);
     let failed = choose_datapath(None, || Err("needs root".into())).unwrap_err();
     assert_eq!(failed, "needs root");
 }
