@@ -63,7 +63,8 @@ pub struct Segments {
     sizes: Vec<usize>,
     /// How many of `bufs` the last read filled.
     n: usize,
-    /// Largest number of packets one read gave so far (reported when the daemon ends).
+    /// Largest number of packets one read gave so far (the daemons say once in their log
+    /// that super-packets arrive).
     pub largest: usize,
 }
 
@@ -402,6 +403,10 @@ mod tests {
         // Cut at the wrong size, the packets are not whole.
         assert!(!split_at_segments(&train, Some(1000)).all(whole_ipv4));
 
+        // The control buffers hold a UDP_GRO int (and so a UDP_SEGMENT u16).
+        // SAFETY: CMSG_SPACE is pure arithmetic on its argument.
+        let int_space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) };
+        assert!(int_space as usize <= CMSG_LEN);
         // A control message written for a send reads back as a receive's would.
         let mut ctrl = [0u8; CMSG_LEN];
         // SAFETY: msghdr is plain C data; all-zero is a valid empty value.
