@@ -15,10 +15,11 @@
 //!   packet).
 //!
 //! One thread polls both descriptors. With `offload` in the configuration (`--datapath
-//! offload`) the TUN has the kernel's offloads and [`crate::offload`] moves the packets. It prints `ready` on stdout once the TUN, the route and
-//! the socket exist, and never writes stdout again; diagnostics go to stderr. When the process
-//! ends, the kernel closes the TUN, which deletes the device and the route with it: a
-//! restarted daemon rebuilds both.
+//! offload`) the TUN has the kernel's offloads and the forwarding loop of `offload.rs` moves
+//! the packets instead. It prints `ready` on stdout once the TUN, the route and the socket
+//! exist, and never writes stdout again; diagnostics go to stderr. When the process ends, the
+//! kernel closes the TUN, which deletes the device and the route with it: a restarted daemon
+//! rebuilds both.
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
