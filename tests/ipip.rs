@@ -198,7 +198,16 @@ fn kernel_datapath_runs_with_the_module_and_is_refused_without_it() {
 
 #[test]
 fn ipip_offload_passes_every_check_with_under_one_crossing_per_wire_segment() {
-    let r = run_ipip("offload", &["--datapath", "offload"]);
+    let r = run_ipip(
+        "offload",
+        &[
+            "--datapath",
+            "offload",
+            "--workloads",
+            "tcp-stream,tcp-rr",
+            "--no-baseline",
+        ],
+    );
     assert_eq!(r.parameters.datapath.as_deref(), Some("offload"));
     let encap = r.checks.iter().find(|c| c.check == "encap").unwrap();
     assert!(encap.actual.contains("ipip"), "{encap:?}");
