@@ -323,7 +323,10 @@ mod tests {
         }
         let datapath = flags.iter().find(|f| f.flag == "datapath").unwrap();
         let values: Vec<&str> = datapath.values().iter().map(|(v, _)| *v).collect();
-        assert_eq!(values, ["faithful", "batched", "kernel", "userspace"]);
+        assert_eq!(
+            values,
+            ["faithful", "batched", "offload", "kernel", "userspace"]
+        );
         assert!(datapath.help().contains("flannel-udp:") && datapath.help().contains("ipip:"));
         let faults = faults();
         let daemon = faults.iter().find(|f| f.0 == "daemon-restart").unwrap();

@@ -32,6 +32,10 @@ const RUN: &[(&str, &str)] = &[
     ("run -b flannel-udp --datapath xdp", "invalid value 'xdp' for '--datapath <VALUE>'"),
     ("run -b ipip --datapath foo", "invalid value 'foo' for '--datapath <VALUE>'"),
     ("run -b bridge --datapath batched", "--datapath is not an option of backend bridge; leave it out"),
+    ("run -b vxlan --datapath offload", "--datapath is not an option of backend vxlan; leave it out"),
+    ("run -b host-gw --peer-datapath offload", "--peer-datapath is not an option of backend host-gw; leave it out"),
+    ("run -b ipip --peer-datapath faithful", "--peer-datapath faithful: backend ipip takes userspace, offload"),
+    ("run -b flannel-udp --peer-datapath xdp", "invalid value 'xdp' for '--peer-datapath <VALUE>'"),
     ("run -b bgp --bgp-topology star", "invalid value 'star' for '--bgp-topology <VALUE>' (possible values: mesh, rr)"),
     ("run -b vxlan --bgp-topology rr", "--bgp-topology is not an option of backend vxlan; leave it out"),
     ("run -b bridge --underlay l4", "possible values: none, l2, l3"),
@@ -130,6 +134,7 @@ const RUN: &[(&str, &str)] = &[
     // setup, not a datapath nobody asked for.
     ("CNBENCH_VM_DIR={dir}/novm run -b ipip --substrate vm", "run `cnbench setup vm`"),
     ("run -b ipip --datapath userspace --substrate vm", "leave --datapath out (kernel) on VMs"),
+    ("run -b ipip --datapath offload --substrate vm", "--datapath offload on --substrate vm"),
     ("PATH={dir}/bin run -b host-net --generator iperf3", "apt-get install iperf3"),
     ("PATH={dir}/bin run -b host-net --generator sockperf", "apt-get install sockperf"),
 ];

@@ -290,6 +290,7 @@ fn help_lists_the_values_flags_take() {
         .chain(&[
             "faithful",
             "batched",
+            "offload",
             "kernel",
             "userspace",
             "mesh",

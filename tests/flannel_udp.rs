@@ -1,5 +1,7 @@
 //! End-to-end runs of the flannel-udp backend through the `cnbench` binary, as root: the
-//! faithful datapath on l2 and l3, the batched one on l2, and a standing topology driven by
+//! faithful datapath on l2 and l3, the batched and offload ones on l2, offload against
+//! faithful and batched peers (`--peer-datapath`), a capture showing that offload's GSO
+//! trains leave as path-MTU datagrams, and a standing topology driven by
 //! `up`/`check`/`measure`/`down`. Every check passes (the daemon-restart check included), the
 //! JSON result parses and says the measurements were of a userspace datapath, and nothing of
 //! the run is left: no namespace, no state, no daemon process (by the pids the run recorded).
@@ -88,6 +90,14 @@ fn assert_userspace_measurements(r: &reports::RunResult) {
 /// the run is checking, then asserts everything and that those daemons (and the one the
 /// restart check started) are gone.
 fn run_flannel(extra: &[&str]) -> reports::RunResult {
+    let r = run_flannel_checked(extra);
+    assert_userspace_measurements(&r);
+    r
+}
+
+/// [`run_flannel`] without asking for the full workload set: for runs that pass
+/// `--workloads` (and `--no-baseline`) to measure only what they assert on.
+fn run_flannel_checked(extra: &[&str]) -> reports::RunResult {
     let json = std::env::temp_dir().join(format!(
         "cnbench-test-flannel-udp-{}-{}.json",
         extra.join("-"),
@@ -133,7 +143,6 @@ fn run_flannel(extra: &[&str]) -> reports::RunResult {
     assert_eq!(r.parameters.backend, "flannel-udp");
     assert_eq!(r.outcome, reports::Outcome::Passed);
     assert_checks_pass(&r);
-    assert_userspace_measurements(&r);
     pids.push(restarted_pid(&r));
     assert!(
         namespaces_of(&id).is_empty(),
@@ -276,4 +285,258 @@ fn a_standing_topology_survives_the_restart_check_and_goes_down_clean() {
     );
     let left: Vec<u32> = pids.into_iter().filter(|p| alive(*p)).collect();
     assert!(left.is_empty(), "daemons still running: {left:?}");
+}
+
+#[test]
+fn offload_on_l2_passes_every_check_with_under_one_crossing_per_wire_segment() {
+    let r = run_flannel_checked(&[
+        "--datapath",
+        "offload",
+        "--workloads",
+        "tcp-stream,tcp-rr",
+        "--no-baseline",
+    ]);
+    assert_eq!(r.parameters.datapath.as_deref(), Some("offload"));
+    common::assert_userspace_datapath(&r);
+    // A stream reaches the daemon as TUN super-packets: one read and one sendmmsg move tens
+    // of wire segments, so the sending node makes well under one crossing per segment (the
+    // faithful datapath makes three per packet, and every packet is a segment there). Its
+    // crossings per `eth0` packet stay near two: `eth0` packets are GSO super-packets too,
+    // and the daemon's one read and one send per super-packet is the floor.
+    let c = cross_node_cost(&r, "tcp-stream", None);
+    let per_segment = c.sending_node_crossings_per_segment.unwrap();
+    assert!(
+        per_segment < 1.0,
+        "offload tcp-stream: {per_segment} crossings per wire segment on the sending node \
+         ({:?} per eth0 packet)",
+        c.sending_node_crossings_per_packet
+    );
+}
+
+/// A run with node 0 on `datapath` and node 1 on `peer`, tcp-stream only: every check passes
+/// (reachability both ways, encapsulation, PMTU, the restart check), the stream from n0 to
+/// n1 flows, and no daemon is left. Returns the cross-node throughput.
+fn run_mixed(datapath: &str, peer: &str) -> f64 {
+    let r = run_flannel_checked(&[
+        "--datapath",
+        datapath,
+        "--peer-datapath",
+        peer,
+        "--workloads",
+        "tcp-stream",
+        "--no-baseline",
+    ]);
+    for kind in ["encap", "pmtu"] {
+        assert!(r.checks.iter().any(|c| c.check == kind), "no {kind} check");
+    }
+    assert_eq!(
+        r.parameters
+            .backend_options
+            .get("peer-datapath")
+            .map(String::as_str),
+        Some(peer)
+    );
+    let cross = r
+        .measurements
+        .iter()
+        .find(|m| m.workload == "tcp-stream" && m.path == "cross-node")
+        .expect("a cross-node tcp-stream");
+    let bps = cross.summary_of("throughput_bps").unwrap().median;
+    assert!(
+        bps > 1e6,
+        "{datapath} -> {peer}: implausible throughput {bps}"
+    );
+    bps
+}
+
+#[test]
+fn offload_interoperates_with_faithful_and_batched_peers() {
+    // An offload sender's UDP GSO trains reach a faithful receiver cut into datagrams by the
+    // kernel (no UDP GRO on its socket); a batched sender's single datagrams reach an offload
+    // receiver, whose GRO coalesces them into the TUN.
+    run_mixed("offload", "faithful");
+    run_mixed("batched", "offload");
+}
+
+/// What the capture on n0's switch port saw of the daemons' datagrams during a stream.
+#[derive(Debug, Default)]
+struct GsoSeen {
+    /// UDP datagrams (or GSO trains) from n0's daemon.
+    frames: usize,
+    /// Of those, GSO trains larger than one path-MTU datagram.
+    trains: usize,
+    /// Largest train's UDP payload.
+    largest: usize,
+    /// Segment sizes seen on trains.
+    segments: std::collections::BTreeSet<usize>,
+    /// What would have left as an oversized datagram, or a segment that is not a whole inner
+    /// packet.
+    bad: Vec<String>,
+}
+
+/// Captures with PACKET_VNET_HDR on `dev` of `netns` until `stop`, and checks every UDP
+/// datagram to `port` against `seg_max` (the TUN MTU). With UDP GSO the skb crosses veth and
+/// bridge as one train, so a capture there sees up to 64 KB; what must hold is that the
+/// kernel will cut it at `gso_size` into datagrams of whole inner packets no larger than the
+/// TUN MTU (a train without GSO marking would leave as one oversized datagram).
+fn capture_gso(
+    netns: &str,
+    dev: &str,
+    port: u16,
+    seg_max: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> GsoSeen {
+    const PACKET_VNET_HDR: libc::c_int = 15; // include/uapi/linux/if_packet.h
+    const VNET_HDR: usize = 10; // struct virtio_net_hdr
+    const GSO_UDP_L4: u8 = 5; // VIRTIO_NET_HDR_GSO_UDP_L4
+    let ns = harness::netns::Netns::open(netns).expect("switch namespace");
+    let dev = std::ffi::CString::new(dev).unwrap();
+    let fd = ns
+        .run_in(|| {
+            // SAFETY: plain socket/setsockopt/bind calls on a new fd with valid, sized
+            // arguments; if_nametoindex reads a NUL-terminated string.
+            unsafe {
+                let fd = libc::socket(
+                    libc::AF_PACKET,
+                    libc::SOCK_RAW,
+                    (libc::ETH_P_ALL as u16).to_be() as i32,
+                );
+                assert!(
+                    fd >= 0,
+                    "packet socket: {}",
+                    std::io::Error::last_os_error()
+                );
+                let on: libc::c_int = 1;
+                let r = libc::setsockopt(
+                    fd,
+                    libc::SOL_PACKET,
+                    PACKET_VNET_HDR,
+                    (&on as *const libc::c_int).cast(),
+                    4,
+                );
+                assert_eq!(r, 0, "PACKET_VNET_HDR: {}", std::io::Error::last_os_error());
+                let tv = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 100_000,
+                };
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
+                let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+                sll.sll_family = libc::AF_PACKET as u16;
+                sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+                sll.sll_ifindex = libc::if_nametoindex(dev.as_ptr()) as i32;
+                assert!(sll.sll_ifindex > 0, "no {dev:?} in {netns}");
+                let r = libc::bind(
+                    fd,
+                    (&sll as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                assert_eq!(r, 0, "bind: {}", std::io::Error::last_os_error());
+                fd
+            }
+        })
+        .expect("enter the switch namespace");
+    let mut seen = GsoSeen::default();
+    let mut buf = vec![0u8; VNET_HDR + 14 + 65535 + 64];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: buf is valid for its length of writes.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n <= 0 {
+            continue;
+        }
+        let f = &buf[..n as usize];
+        let (gso_type, gso_size) = (f[1], usize::from(u16::from_ne_bytes([f[4], f[5]])));
+        let eth = &f[VNET_HDR..];
+        if eth.len() < 14 + 28 || eth[12..14] != [0x08, 0x00] {
+            continue;
+        }
+        let ip = &eth[14..];
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        if ip[9] != 17
+            || ip.len() < ihl + 8
+            || u16::from_be_bytes([ip[ihl + 2], ip[ihl + 3]]) != port
+        {
+            continue;
+        }
+        let payload = &ip[ihl + 8..];
+        seen.frames += 1;
+        let cut = if gso_type == GSO_UDP_L4 {
+            gso_size
+        } else {
+            payload.len()
+        };
+        if gso_type == GSO_UDP_L4 && payload.len() > cut {
+            seen.trains += 1;
+            seen.segments.insert(cut);
+            seen.largest = seen.largest.max(payload.len());
+        }
+        if cut == 0 || cut > seg_max {
+            seen.bad.push(format!(
+                "a datagram of {} bytes (gso_type {gso_type}, gso_size {gso_size}) over the TUN MTU {seg_max}",
+                payload.len()
+            ));
+            continue;
+        }
+        for seg in payload.chunks(cut) {
+            let whole = seg.len() >= 20
+                && seg[0] >> 4 == 4
+                && usize::from(u16::from_be_bytes([seg[2], seg[3]])) == seg.len();
+            if !whole && seen.bad.len() < 10 {
+                seen.bad.push(format!(
+                    "a segment of {} bytes of a {}-byte train (gso_size {gso_size}) is not one whole inner packet",
+                    seg.len(),
+                    payload.len()
+                ));
+            }
+        }
+    }
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+    seen
+}
+
+#[test]
+fn offload_super_packets_leave_as_path_mtu_datagrams_never_oversized() {
+    let o = run(&["up", "--backend", "flannel-udp", "--datapath", "offload"]);
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let sw = format!("cnb-{id}-sw");
+    let seen = std::thread::scope(|s| {
+        // n0's port on the underlay switch: where its daemon's datagrams cross.
+        let capture = s.spawn(|| capture_gso(&sw, "n0", 8285, 1472, &stop));
+        std::thread::sleep(Duration::from_millis(200));
+        let o = run(&[
+            "measure",
+            &id,
+            "--workloads",
+            "tcp-stream",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+            "--repeat",
+            "1",
+        ]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(code(&o), 0, "{}", text(&o));
+        capture.join().expect("capture thread")
+    });
+    let o = run(&["down", &id]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    common::assert_nothing_left(&id);
+    assert!(seen.bad.is_empty(), "{:#?}", seen.bad);
+    // The offload really sent trains: UDP GSO skbs of many path-MTU datagrams.
+    assert!(
+        seen.trains > 0 && seen.largest > 1472,
+        "no GSO train among {} datagrams: {seen:?}",
+        seen.frames
+    );
+    assert!(seen.segments.iter().all(|s| *s <= 1472), "{seen:?}");
 }

@@ -18,10 +18,11 @@ static PODS: BridgePods = BridgePods {
     overhead_bytes: OVERHEAD,
 };
 
-/// The flannel-udp backend, with its datapath mode.
+/// The flannel-udp backend, with its datapath mode (node 0's, and the other nodes').
 #[derive(Debug)]
 pub struct FlannelUdp {
     mode: DatapathMode,
+    peer: Option<DatapathMode>,
     daemons: Daemons,
 }
 
@@ -34,10 +35,23 @@ impl Default for FlannelUdp {
 impl FlannelUdp {
     /// A backend whose daemons move packets the `mode` way.
     pub fn new(mode: DatapathMode) -> FlannelUdp {
+        FlannelUdp::with_peers(mode, None)
+    }
+
+    /// A backend whose node 0 daemon moves packets the `mode` way and every other node's the
+    /// `peer` way (none: `mode` too). The datapaths share one wire format, so any mix
+    /// interoperates.
+    pub fn with_peers(mode: DatapathMode, peer: Option<DatapathMode>) -> FlannelUdp {
         FlannelUdp {
             mode,
+            peer,
             daemons: Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
-                DaemonConfig::for_node(plan, node, mode, cpu).to_json()
+                let m = if node.index == 0 {
+                    mode
+                } else {
+                    peer.unwrap_or(mode)
+                };
+                DaemonConfig::for_node(plan, node, m, cpu).to_json()
             }),
         }
     }
@@ -54,7 +68,11 @@ impl Backend for FlannelUdp {
     }
 
     fn options(&self) -> BackendOptions {
-        BackendOptions::new().with("datapath", self.mode.as_str())
+        let o = BackendOptions::new().with("datapath", self.mode.as_str());
+        match self.peer {
+            Some(p) => o.with("peer-datapath", p.as_str()),
+            None => o,
+        }
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
@@ -149,12 +167,26 @@ mod tests {
     #[test]
     fn both_modes_are_userspace_and_say_which_they_are() {
         let plan = plan(TopologyRequest::default()).unwrap();
-        for m in [DatapathMode::Faithful, DatapathMode::Batched] {
+        for m in [
+            DatapathMode::Faithful,
+            DatapathMode::Batched,
+            DatapathMode::Offload,
+        ] {
             let options = BackendOptions::new().with("datapath", m.as_str());
             let b = crate::make(&options, &plan).unwrap();
             assert_eq!(b.info().datapath, harness::Datapath::Userspace);
             assert_eq!(b.options(), options);
         }
+        // A mixed run says what each side ran; a bad peer value names its own flag.
+        let mixed = BackendOptions::new()
+            .with("datapath", "offload")
+            .with("peer-datapath", "faithful");
+        assert_eq!(crate::make(&mixed, &plan).unwrap().options(), mixed);
+        let bad = BackendOptions::new().with("peer-datapath", "xdp");
+        let Err(e) = crate::make(&bad, &plan) else {
+            panic!("--peer-datapath xdp taken")
+        };
+        assert!(e.starts_with("--peer-datapath xdp"), "{e}");
         let defaulted = crate::make(&BackendOptions::new(), &plan).unwrap();
         assert_eq!(defaulted.options().get("datapath"), Some("faithful"));
         // Every value the option declares is one the backend takes.

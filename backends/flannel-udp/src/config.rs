@@ -34,6 +34,7 @@ impl DaemonConfig {
     ) -> DaemonConfig {
         let mut tunnel = TunnelConfig::for_node(plan, node, TUN_DEV, OVERHEAD);
         tunnel.cpu = cpu;
+        tunnel.offload = datapath == DatapathMode::Offload;
         DaemonConfig {
             tunnel,
             port: UDP_PORT,
@@ -48,6 +49,16 @@ impl DaemonConfig {
             why: format!("not a flannel-udp daemon configuration: {e}"),
         })?;
         c.tunnel.validate("flannel-udp", MAX_TUN_MTU)?;
+        if c.tunnel.offload != (c.datapath == DatapathMode::Offload) {
+            return Err(DaemonError::Config {
+                daemon: "flannel-udp",
+                why: format!(
+                    "tunnel.offload {} with datapath {}: the TUN has offloads exactly when the datapath is `offload`",
+                    c.tunnel.offload,
+                    c.datapath.as_str()
+                ),
+            });
+        }
         if c.port == 0 {
             return Err(DaemonError::Config {
                 daemon: "flannel-udp",
@@ -85,5 +96,11 @@ mod tests {
             .to_string()
             .contains("8285"));
         assert!(DaemonConfig::parse("{}").is_err());
+        let o = DaemonConfig::for_node(&plan, &plan.nodes[1], DatapathMode::Offload, None);
+        assert!(o.tunnel.offload && !c.tunnel.offload);
+        assert_eq!(DaemonConfig::parse(&o.to_json()).unwrap(), o);
+        let mut odd = o.clone();
+        odd.tunnel.offload = false;
+        assert!(DaemonConfig::parse(&odd.to_json()).is_err());
     }
 }

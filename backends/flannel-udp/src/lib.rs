@@ -8,9 +8,13 @@
 //! to its `cni0`. Outer IP + UDP headers cost 28 bytes, so pod links are 28 bytes smaller
 //! than the underlay. Only IP reachability between node IPs is needed: l2 and l3 both work.
 //!
-//! Two datapaths (`--datapath`): `faithful` moves packets as flannel does (one read and one
+//! Three datapaths (`--datapath`): `faithful` moves packets as flannel does (one read and one
 //! send per packet from a single poll loop); `batched` drains the TUN and sends with one
-//! `sendmmsg`, and receives with one `recvmmsg`, to show what syscall batching buys.
+//! `sendmmsg`, and receives with one `recvmmsg`, to show what syscall batching buys;
+//! `offload` opens the TUN with virtio-net headers and TSO/USO, so one read is a 64 KB
+//! super-packet, cut in userspace into path-MTU packets sent with UDP GSO, and received
+//! trains (UDP GRO) are coalesced again before one write into the TUN. All three put the same
+//! datagrams on the wire, so nodes may run different ones (`--peer-datapath`).
 
 mod backend;
 mod config;
@@ -50,9 +54,23 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
             "batched",
             "drain the TUN, one sendmmsg; one recvmmsg, then a write each",
         ),
+        (
+            "offload",
+            "TUN offloads: 64 KB super-packets cut into UDP GSO sendmmsg; UDP GRO recvmmsg, coalesced writes",
+        ),
     ],
     value_name: "VALUE",
     default: Some("faithful"),
+};
+
+/// `--peer-datapath`: the datapath of every node but the first, to show that the datapaths
+/// interoperate (they put the same datagrams on the wire).
+pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
+    flag: "peer-datapath",
+    help: "how the daemons of every node but n0 move packets [default: --datapath's]",
+    values: DATAPATH_OPTION.values,
+    value_name: "VALUE",
+    default: None,
 };
 
 /// What `cnbench list` shows.
@@ -63,7 +81,7 @@ pub const INFO: BackendInfo = BackendInfo {
     overhead_bytes: OVERHEAD,
     link_kinds: &["veth", "bridge", "tun"],
     daemon_device: Some(TUN_DEV),
-    options: &[DATAPATH_OPTION],
+    options: &[DATAPATH_OPTION, PEER_DATAPATH_OPTION],
     faults: &[userspace::DAEMON_RESTART],
     // flannel's UDP backend has no IPv6 (its IPv6 support is vxlan, host-gw and wireguard).
     ipv6: harness::backend::Ipv6Support::NotInRealSystem(
@@ -72,10 +90,18 @@ pub const INFO: BackendInfo = BackendInfo {
     ..FLANNEL_STYLE
 };
 
-/// Makes the backend from its options (`--datapath faithful|batched`, default faithful).
+/// Makes the backend from its options (`--datapath faithful|batched|offload`, default
+/// faithful; `--peer-datapath` for the nodes after n0, default the same).
 pub fn make(options: &BackendOptions, _plan: &Plan) -> Result<Box<dyn Backend>, String> {
     let mode = DatapathMode::from_option(options.get("datapath"))?;
-    Ok(Box::new(FlannelUdp::new(mode)))
+    let peer = match options.get("peer-datapath") {
+        None => None,
+        Some(v) => Some(
+            DatapathMode::from_option(Some(v))
+                .map_err(|e| e.replacen("--datapath", "--peer-datapath", 1))?,
+        ),
+    };
+    Ok(Box::new(FlannelUdp::with_peers(mode, peer)))
 }
 
 /// Runs the datapath daemon (`cnbench daemon flannel-udp '<json>'`) inside a node: creates

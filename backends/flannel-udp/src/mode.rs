@@ -1,4 +1,4 @@
-//! The two ways the daemon moves packets (`--datapath`).
+//! The three ways the daemon moves packets (`--datapath`).
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,12 @@ pub enum DatapathMode {
     /// `sendmmsg()`; up to 32 datagrams from one `recvmmsg()`, then one `write()` each (a TUN
     /// takes one packet per write without offload). One thread per direction.
     Batched,
+    /// The TUN with virtio-net headers and TSO/USO: one `read()` brings a 64 KB super-packet,
+    /// split in userspace into path-MTU packets and sent with UDP GSO (`UDP_SEGMENT`) in one
+    /// `sendmmsg()`; the socket receives with UDP GRO and `recvmmsg()`, and the packets are
+    /// coalesced again (GRO) before each `write()` into the TUN. Same wire format as the
+    /// others. One thread per direction.
+    Offload,
 }
 
 impl DatapathMode {
@@ -23,6 +29,7 @@ impl DatapathMode {
         match self {
             DatapathMode::Faithful => "faithful",
             DatapathMode::Batched => "batched",
+            DatapathMode::Offload => "offload",
         }
     }
 
@@ -31,8 +38,9 @@ impl DatapathMode {
         match value {
             None | Some("faithful") => Ok(DatapathMode::Faithful),
             Some("batched") => Ok(DatapathMode::Batched),
+            Some("offload") => Ok(DatapathMode::Offload),
             Some(other) => Err(format!(
-                "--datapath {other}: flannel-udp has `faithful` (one read and one send per packet, as flannel) or `batched` (recvmmsg/sendmmsg)"
+                "--datapath {other}: flannel-udp has `faithful` (one read and one send per packet, as flannel), `batched` (recvmmsg/sendmmsg) or `offload` (TUN offloads, UDP GSO/GRO)"
             )),
         }
     }
@@ -43,7 +51,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_two_choices_and_names_them_on_error() {
+    fn parses_the_three_choices_and_names_them_on_error() {
         assert_eq!(
             DatapathMode::from_option(None).unwrap(),
             DatapathMode::Faithful
@@ -52,9 +60,16 @@ mod tests {
             DatapathMode::from_option(Some("batched")).unwrap(),
             DatapathMode::Batched
         );
+        assert_eq!(
+            DatapathMode::from_option(Some("offload")).unwrap(),
+            DatapathMode::Offload
+        );
         let e = DatapathMode::from_option(Some("kernel")).unwrap_err();
         assert!(
-            e.contains("faithful") && e.contains("batched") && !e.contains('\n'),
+            e.contains("faithful")
+                && e.contains("batched")
+                && e.contains("offload")
+                && !e.contains('\n'),
             "{e}"
         );
     }

@@ -14,10 +14,12 @@
 //!   unreachable" (ip_local_deliver_finish sends that only when no raw socket took the
 //!   packet).
 //!
-//! One thread polls both descriptors. It prints `ready` on stdout once the TUN, the route and
-//! the socket exist, and never writes stdout again; diagnostics go to stderr. When the process
-//! ends, the kernel closes the TUN, which deletes the device and the route with it: a
-//! restarted daemon rebuilds both.
+//! One thread polls both descriptors. With `offload` in the configuration (`--datapath
+//! offload`) the TUN has the kernel's offloads and the forwarding loop of `offload.rs` moves
+//! the packets instead. It prints `ready` on stdout once the TUN, the route and the socket
+//! exist, and never writes stdout again; diagnostics go to stderr. When the process ends, the
+//! kernel closes the TUN, which deletes the device and the route with it: a restarted daemon
+//! rebuilds both.
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -54,19 +56,22 @@ pub fn run(config_json: &str) -> Result<(), DaemonError> {
     }
     let mut forwarder = Forwarder::open(&config)?;
     say_ready(DAEMON, &config.node)?;
+    if config.offload {
+        return crate::offload::forward(&forwarder, config.mtu as usize);
+    }
     forwarder.forward()
 }
 
 /// The running datapath: the TUN, the raw socket and the peer table.
-struct Forwarder {
-    node: String,
-    tun: SyncDevice,
-    raw: Socket,
+pub(crate) struct Forwarder {
+    pub(crate) node: String,
+    pub(crate) tun: SyncDevice,
+    pub(crate) raw: Socket,
     /// Remote blocks -> the remote node's address (the outer destination).
-    peers: BlockTable<SockAddr>,
+    pub(crate) peers: BlockTable<SockAddr>,
     /// Node IPs IP-in-IP is accepted from.
-    nodes: Vec<Ipv4Addr>,
-    drops: Drops,
+    pub(crate) nodes: Vec<Ipv4Addr>,
+    pub(crate) drops: Drops,
 }
 
 impl Forwarder {
@@ -105,6 +110,10 @@ impl Forwarder {
         // Larger buffers are a wish, not a need: the kernel caps them at rmem_max/wmem_max.
         let _ = raw.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = raw.set_send_buffer_size(SOCKET_BUFFER);
+        if config.offload {
+            // Trains of a whole super-packet arrive at once: past rmem_max too (root here).
+            userspace::offload::grow_buffers(raw.as_raw_fd());
+        }
         Ok(Forwarder {
             peers: BlockTable::new(config, |p| SockAddr::from(SocketAddrV4::new(p.node_ip, 0))),
             nodes: config.peers.iter().map(|p| p.node_ip).collect(),
@@ -158,7 +167,7 @@ impl Forwarder {
         }
     }
 
-    fn io(&self, what: &'static str, source: io::Error) -> DaemonError {
+    pub(crate) fn io(&self, what: &'static str, source: io::Error) -> DaemonError {
         DaemonError::Forward {
             daemon: DAEMON,
             node: self.node.clone(),

@@ -5,15 +5,17 @@
 
 use harness::Datapath;
 
-/// The datapath to run. `requested` is `--datapath` (`kernel`, `userspace`, or none);
-/// `kernel_has_ipip` probes the kernel and is called only when the answer matters (the
-/// userspace datapath needs no probe).
+/// The datapath to run. `requested` is `--datapath` (`kernel`, `userspace`, `offload`, or
+/// none); `offload` is the userspace datapath with the TUN's offloads, so it is
+/// [`Datapath::Userspace`] here (the backend keeps the offload apart). `kernel_has_ipip` probes
+/// the kernel and is called only when the answer matters (the userspace datapaths need no
+/// probe).
 pub fn choose_datapath(
     requested: Option<&str>,
     kernel_has_ipip: impl FnOnce() -> Result<bool, String>,
 ) -> Result<Datapath, String> {
     match requested {
-        Some("userspace") => Ok(Datapath::Userspace),
+        Some("userspace" | "offload") => Ok(Datapath::Userspace),
         Some("kernel") => {
             if kernel_has_ipip()? {
                 Ok(Datapath::Kernel)
@@ -31,8 +33,8 @@ pub fn choose_datapath(
             Datapath::Userspace
         }),
         Some(other) => Err(format!(
-            "--datapath {other}: ipip has `kernel` (the kernel's ipip device) or `userspace` \
-             (a TUN + raw socket daemon)"
+            "--datapath {other}: ipip has `kernel` (the kernel's ipip device), `userspace` \
+             (a TUN + raw socket daemon) or `offload` (that daemon with TUN offloads)"
         )),
     }
 }

@@ -14,11 +14,17 @@
 //!   `100.96.0.0/16 dev tunl0`, and a raw IP-protocol-4 socket; it moves packets between the
 //!   two with one read and one write each, as the kernel module would, but in a process. It
 //!   is built from the userspace datapath kit (`userspace`) that flannel-udp's daemon shares.
+//! - **offload** (`offload.rs`): the same daemon with the TUN opened with virtio-net headers
+//!   and TSO/USO offloads: one read brings a 64 KB super-packet, cut into path-MTU packets
+//!   that leave in one `sendmmsg` (a raw socket has no UDP-style GSO); received packets come
+//!   in by `recvmmsg` and are coalesced (GRO) before each write into the TUN. Same packets on
+//!   the wire as `userspace`.
 
 pub mod daemon;
 mod datapath;
 mod expect;
 pub mod kernel;
+mod offload;
 
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Datapath, Expectations, OptionDecl,
@@ -47,6 +53,26 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
     values: &[
         ("kernel", "the kernel's ipip device tunl0"),
         ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
+        (
+            "offload",
+            "that daemon with TUN offloads: super-packets cut into one sendmmsg; recvmmsg, GRO-coalesced writes",
+        ),
+    ],
+    value_name: "VALUE",
+    default: None,
+};
+
+/// `--peer-datapath`: the userspace datapath of every node but n0, to show that `userspace`
+/// and `offload` interoperate (they put the same packets on the wire).
+pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
+    flag: "peer-datapath",
+    help: "the userspace datapath of every node but n0, with a userspace --datapath [default: --datapath's]",
+    values: &[
+        ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
+        (
+            "offload",
+            "that daemon with TUN offloads: super-packets cut into one sendmmsg; recvmmsg, GRO-coalesced writes",
+        ),
     ],
     value_name: "VALUE",
     default: None,
@@ -65,7 +91,7 @@ pub const INFO: BackendInfo = BackendInfo {
         with: "kernel datapath (ipip module)",
         without: "userspace datapath (TUN + raw socket): this kernel has no ipip module",
     }],
-    options: &[DATAPATH_OPTION],
+    options: &[DATAPATH_OPTION, PEER_DATAPATH_OPTION],
     faults: &[userspace::DAEMON_RESTART],
     // Both flannel's ipip backend and Calico's IP-in-IP encapsulate IPv4 in IPv4 only.
     ipv6: harness::backend::Ipv6Support::NotInRealSystem(
@@ -84,6 +110,10 @@ static PODS: BridgePods = BridgePods {
 #[derive(Debug)]
 pub struct Ipip {
     info: BackendInfo,
+    /// Whether the userspace daemons run with the TUN's offloads (`--datapath offload`).
+    offload: bool,
+    /// Whether the daemons of the nodes after n0 do (`--peer-datapath`); none: as n0's.
+    peer_offload: Option<bool>,
     /// The userspace datapath's daemons.
     daemons: Daemons,
 }
@@ -91,7 +121,25 @@ pub struct Ipip {
 impl Ipip {
     /// The backend running `datapath` (no detection: [`make`] detects).
     pub fn new(datapath: Datapath) -> Ipip {
+        Ipip::with_offload(datapath, false)
+    }
+
+    /// The backend running `datapath`, whose userspace daemons open their TUN with offloads
+    /// when `offload` (the `offload` datapath; ignored by the kernel datapath).
+    pub fn with_offload(datapath: Datapath, offload: bool) -> Ipip {
+        Ipip::with_peers(datapath, offload, None)
+    }
+
+    /// The backend running `datapath`, whose node 0 daemon has the TUN's offloads when
+    /// `offload` and every other node's when `peer_offload` (none: as node 0's). Userspace
+    /// only: the kernel datapath has no daemons.
+    pub fn with_peers(datapath: Datapath, offload: bool, peer_offload: Option<bool>) -> Ipip {
+        let userspace = datapath == Datapath::Userspace;
+        let offload = offload && userspace;
+        let peer_offload = peer_offload.filter(|_| userspace);
         Ipip {
+            offload,
+            peer_offload,
             info: BackendInfo {
                 datapath,
                 // The userspace datapath's daemon moves every tunnelled packet through its
@@ -104,9 +152,14 @@ impl Ipip {
                 },
                 ..INFO
             },
-            daemons: Daemons::new("ipip", TUNNEL_DEV, |plan, node, cpu| {
+            daemons: Daemons::new("ipip", TUNNEL_DEV, move |plan, node, cpu| {
                 let mut config = TunnelConfig::for_node(plan, node, TUNNEL_DEV, OVERHEAD);
                 config.cpu = cpu;
+                config.offload = if node.index == 0 {
+                    offload
+                } else {
+                    peer_offload.unwrap_or(offload)
+                };
                 serde_json::to_string(&config).expect("a config of plain values serializes")
             }),
         }
@@ -117,7 +170,7 @@ impl Ipip {
     }
 }
 
-/// Makes the backend from its options: `--datapath kernel|userspace`, or the kernel datapath
+/// Makes the backend from its options: `--datapath kernel|userspace|offload`, or the kernel datapath
 /// where the nodes' kernel has the ipip device type and userspace otherwise. The nodes'
 /// kernel is this machine's on the netns substrate (probed in a scratch namespace: root
 /// only), the VM kernel's on the vm substrate (its modules are looked up).
@@ -136,13 +189,31 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         // The VM loads the ipip module at boot, and the kernel then keeps a fallback `tunl0`
         // in the node's namespace that cannot be deleted: the daemon's TUN cannot take its
         // name.
-        return Err(
-            "--datapath userspace on --substrate vm: the VMs' kernel has ipip, whose own \
-             tunl0 takes the daemon's device name; leave --datapath out (kernel) on VMs"
-                .into(),
-        );
+        return Err(format!(
+            "--datapath {} on --substrate vm: the VMs' kernel has ipip, whose own \
+             tunl0 takes the daemon's device name; leave --datapath out (kernel) on VMs",
+            options.get("datapath").unwrap_or("userspace")
+        ));
     }
-    Ok(Box::new(Ipip::new(datapath)))
+    let offload = options.get("datapath") == Some("offload");
+    let peer_offload = match options.get("peer-datapath") {
+        None => None,
+        Some(_) if datapath == Datapath::Kernel => {
+            return Err(
+                "--peer-datapath: the kernel datapath has no daemons to mix; use --datapath \
+                 userspace or offload with it"
+                    .into(),
+            )
+        }
+        Some("userspace") => Some(false),
+        Some("offload") => Some(true),
+        Some(other) => {
+            return Err(format!(
+                "--peer-datapath {other}: ipip's nodes after n0 run `userspace` or `offload`"
+            ))
+        }
+    };
+    Ok(Box::new(Ipip::with_peers(datapath, offload, peer_offload)))
 }
 
 /// Runs the userspace datapath daemon (`cnbench daemon ipip '<json>'`) inside a node: see
@@ -157,7 +228,17 @@ impl Backend for Ipip {
     }
 
     fn options(&self) -> BackendOptions {
-        BackendOptions::new().with("datapath", self.datapath().as_str())
+        let value = if self.offload {
+            "offload"
+        } else {
+            self.datapath().as_str()
+        };
+        let o = BackendOptions::new().with("datapath", value);
+        match self.peer_offload {
+            Some(true) => o.with("peer-datapath", "offload"),
+            Some(false) => o.with("peer-datapath", "userspace"),
+            None => o,
+        }
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {

@@ -159,11 +159,30 @@ fn the_datapath_is_detected_not_assumed() {
         choose_datapath(Some("userspace"), never),
         Ok(Datapath::Userspace)
     );
+    assert_eq!(
+        choose_datapath(Some("offload"), never),
+        Ok(Datapath::Userspace)
+    );
     let other = choose_datapath(Some("batched"), has(true)).unwrap_err();
     assert!(
-        other.contains("`kernel`") && other.contains("`userspace`"),
+        other.contains("`kernel`") && other.contains("`userspace`") && other.contains("`offload`"),
         "{other}"
     );
+    // The offload datapath is a userspace one that says which it is.
+    let o = Ipip::with_offload(Datapath::Userspace, true);
+    assert_eq!(o.info().datapath, Datapath::Userspace);
+    assert_eq!(o.options().get("datapath"), Some("offload"));
+    assert_eq!(
+        Ipip::with_offload(Datapath::Kernel, true)
+            .options()
+            .get("datapath"),
+        Some("kernel")
+    );
+    // A mixed run says what each side ran; the kernel datapath has no peers to mix.
+    let mixed = Ipip::with_peers(Datapath::Userspace, true, Some(false));
+    assert_eq!(mixed.options().get("peer-datapath"), Some("userspace"));
+    let k = Ipip::with_peers(Datapath::Kernel, false, Some(true));
+    assert_eq!(k.options().get("peer-datapath"), None);
     let failed = choose_datapath(None, || Err("needs root".into())).unwrap_err();
     assert_eq!(failed, "needs root");
 }

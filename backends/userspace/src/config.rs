@@ -44,6 +44,11 @@ pub struct TunnelConfig {
     /// CPU to pin the daemon (and its threads) to; none lets the scheduler choose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<usize>,
+    /// Whether the TUN is opened with virtio-net headers and TSO/USO offloads (the `offload`
+    /// datapath: 64 KB super-packets in, coalesced ones out; see [`crate::offload`]). Absent
+    /// means off, so configurations written before it still parse.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offload: bool,
 }
 
 impl TunnelConfig {
@@ -72,6 +77,7 @@ impl TunnelConfig {
             tun: tun.into(),
             mtu: plan.spec.mtu - overhead_bytes,
             cpu: None,
+            offload: false,
         }
     }
 
@@ -176,6 +182,7 @@ pub(crate) mod tests {
             tun: "flannel0".into(),
             mtu: 1472,
             cpu: None,
+            offload: false,
         }
     }
 

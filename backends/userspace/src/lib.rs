@@ -14,6 +14,8 @@
 //! - [`tun`]: the TUN device, its MTU and the route into it;
 //! - [`sys`]: pinning to the configured CPU, the `ready` line, errno classes;
 //! - [`table`]: the node owning a destination's block;
+//! - [`offload`]: the `offload` datapath's TUN super-packets, UDP GSO/GRO control messages
+//!   and coalescing back into the TUN;
 //! - [`drops`]: what was dropped and why, logged sparingly;
 //! - [`error`]: the daemon's errors, each naming its object and the fix.
 
@@ -21,6 +23,7 @@ pub mod config;
 pub mod daemons;
 pub mod drops;
 pub mod error;
+pub mod offload;
 pub mod sys;
 pub mod table;
 pub mod tun;

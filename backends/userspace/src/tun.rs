@@ -9,9 +9,13 @@ use tun_rs::{DeviceBuilder, SyncDevice};
 use crate::config::TunnelConfig;
 use crate::error::DaemonError;
 
-/// Creates `cfg.tun` (IFF_TUN | IFF_NO_PI: bare IP packets, one read one packet, no offload
-/// so nothing larger than the MTU arrives), sets its MTU, brings it up and routes the pod
-/// network into it ([`TunnelConfig::route`]).
+/// Creates `cfg.tun` (IFF_TUN | IFF_NO_PI: bare IP packets), sets its MTU, brings it up and
+/// routes the pod network into it ([`TunnelConfig::route`]). Without `cfg.offload`, one read
+/// is one packet and nothing larger than the MTU arrives; with it, the TUN has IFF_VNET_HDR
+/// and the TSO/checksum (and, where the kernel has them, USO) offloads, so reads and writes
+/// carry a virtio-net header and up to 64 KB super-packets ([`crate::offload`]). A kernel
+/// whose TUN refuses the offloads is an error naming what is missing, detected here, never
+/// assumed.
 pub fn open(daemon: &'static str, cfg: &TunnelConfig) -> Result<SyncDevice, DaemonError> {
     let err = |op, source| DaemonError::Tun {
         daemon,
@@ -23,9 +27,28 @@ pub fn open(daemon: &'static str, cfg: &TunnelConfig) -> Result<SyncDevice, Daem
     let tun = DeviceBuilder::new()
         .name(&cfg.tun)
         .packet_information(false)
+        .offload(cfg.offload)
         .enable(false)
         .build_sync()
-        .map_err(|e| err("create (TUNSETIFF)", e))?;
+        .map_err(|e| {
+            err(
+                if cfg.offload {
+                    "create with offloads (IFF_VNET_HDR and TUNSETOFFLOAD TUN_F_CSUM|TSO4|TSO6, \
+                     which --datapath offload needs; without them use another --datapath)"
+                } else {
+                    "create (TUNSETIFF)"
+                },
+                e,
+            )
+        })?;
+    if cfg.offload && !tun.tcp_gso() {
+        // tun-rs sets the offloads or fails above; this says so should that ever change.
+        return Err(err(
+            "enable TCP segmentation offload (TUNSETOFFLOAD TUN_F_TSO4): the kernel's TUN \
+             refused it; use another --datapath",
+            std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        ));
+    }
     // A new link with IPv6 on sends router solicitations and MLD reports as soon as it is up,
     // which would land in the daemon's read queue. The harness disables IPv6 namespace-wide
     // (`default`), so this is belt and braces; a kernel without IPv6 has no such file.

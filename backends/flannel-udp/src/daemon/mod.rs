@@ -8,6 +8,7 @@
 
 mod batched;
 mod faithful;
+mod offload;
 
 use std::net::SocketAddrV4;
 use std::os::fd::AsRawFd;
@@ -98,12 +99,14 @@ pub fn run(json: &str) -> Result<(), DaemonError> {
     match cfg.datapath {
         DatapathMode::Faithful => faithful::run(&dp),
         DatapathMode::Batched => batched::run(dp),
+        DatapathMode::Offload => offload::run(dp),
     }
 }
 
 /// The UDP socket every peer sends to. Non-blocking in the faithful datapath (flanneld's
 /// poll loop must never block on one fd while the other has work); blocking in the batched
-/// one, where each direction has its own thread.
+/// and offload ones, where each direction has its own thread. The offload one also has UDP
+/// GRO on and larger buffers.
 fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let addr = SocketAddrV4::new(cfg.tunnel.node_ip, cfg.port);
     let err = |op, source| DaemonError::Socket {
@@ -119,6 +122,10 @@ fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     if cfg.datapath == DatapathMode::Faithful {
         s.set_nonblocking(true)
             .map_err(|e| err("set non-blocking", e))?;
+    }
+    if cfg.datapath == DatapathMode::Offload {
+        offload::configure_socket(s.as_raw_fd())
+            .map_err(|e| err("enable UDP GRO (setsockopt UDP_GRO, Linux 5.0+)", e))?;
     }
     Ok(s)
 }
