@@ -1,5 +1,7 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
+use std::path::PathBuf;
+
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Expectations, SysctlExpect,
 };
@@ -18,10 +20,12 @@ static PODS: BridgePods = BridgePods {
     overhead_bytes: OVERHEAD,
 };
 
-/// The flannel-udp backend, with its datapath mode.
+/// The flannel-udp backend, with its datapath mode (or the program that replaces its
+/// daemon).
 #[derive(Debug)]
 pub struct FlannelUdp {
     mode: DatapathMode,
+    program: Option<PathBuf>,
     daemons: Daemons,
 }
 
@@ -36,8 +40,20 @@ impl FlannelUdp {
     pub fn new(mode: DatapathMode) -> FlannelUdp {
         FlannelUdp {
             mode,
-            daemons: Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
-                DaemonConfig::for_node(plan, node, mode, cpu).to_json()
+            program: None,
+            daemons: daemons(mode),
+        }
+    }
+
+    /// A backend whose nodes run `program` in place of `cnbench daemon flannel-udp`
+    /// ([`crate::DAEMON_PROGRAM_OPTION`]): for reference measurements on the same topology.
+    pub fn with_program(program: PathBuf) -> FlannelUdp {
+        let mode = DatapathMode::default();
+        FlannelUdp {
+            mode,
+            program: Some(program.clone()),
+            daemons: daemons(mode).with_program(program, move |plan, node, cpu| {
+                DaemonConfig::for_node(plan, node, mode, cpu).program_args()
             }),
         }
     }
@@ -48,13 +64,23 @@ impl FlannelUdp {
     }
 }
 
+/// Each node's `cnbench daemon flannel-udp` moving packets the `mode` way.
+fn daemons(mode: DatapathMode) -> Daemons {
+    Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
+        DaemonConfig::for_node(plan, node, mode, cpu).to_json()
+    })
+}
+
 impl Backend for FlannelUdp {
     fn info(&self) -> &BackendInfo {
         &INFO
     }
 
     fn options(&self) -> BackendOptions {
-        BackendOptions::new().with("datapath", self.mode.as_str())
+        match &self.program {
+            None => BackendOptions::new().with("datapath", self.mode.as_str()),
+            Some(p) => BackendOptions::new().with("daemon-program", &p.display().to_string()),
+        }
     }
 
     fn validate(&self, plan: &Plan) -> Result<(), PlanError> {
