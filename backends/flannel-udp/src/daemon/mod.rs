@@ -97,13 +97,18 @@ pub fn run(json: &str) -> Result<(), DaemonError> {
     say_ready(DAEMON, &t.node)?;
     match cfg.datapath {
         DatapathMode::Faithful => faithful::run(&dp),
-        DatapathMode::Batched => batched::run(dp),
+        DatapathMode::Batched => batched::run(&dp),
     }
 }
 
-/// The UDP socket every peer sends to. Non-blocking in the faithful datapath (flanneld's
-/// poll loop must never block on one fd while the other has work); blocking in the batched
-/// one, where each direction has its own thread.
+/// The socket buffers of the batched datapath: room for about 1800 full-size datagrams
+/// (2.3 KiB of truesize each), more than a TCP window queued while the daemon waits for the
+/// one CPU everything shares.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// The UDP socket every peer sends to, non-blocking (a poll loop must never block on one fd
+/// while the other has work). The faithful datapath keeps the kernel's default buffer sizes,
+/// as flanneld does; the batched one asks for [`SOCKET_BUFFER`].
 fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let addr = SocketAddrV4::new(cfg.tunnel.node_ip, cfg.port);
     let err = |op, source| DaemonError::Socket {
@@ -116,11 +121,43 @@ fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| err("socket", e))?;
     s.bind(&addr.into()).map_err(|e| err("bind", e))?;
-    if cfg.datapath == DatapathMode::Faithful {
-        s.set_nonblocking(true)
-            .map_err(|e| err("set non-blocking", e))?;
+    s.set_nonblocking(true)
+        .map_err(|e| err("set non-blocking", e))?;
+    if cfg.datapath == DatapathMode::Batched {
+        set_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, SOCKET_BUFFER)
+            .map_err(|e| err("set SO_RCVBUF", e))?;
+        set_buffer(&s, libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, SOCKET_BUFFER)
+            .map_err(|e| err("set SO_SNDBUF", e))?;
     }
     Ok(s)
+}
+
+/// Sets one buffer of `s` to `bytes`: with the `*FORCE` option first, which ignores
+/// `net.core.[rw]mem_max` (needs CAP_NET_ADMIN, which the daemon has as root in its node's
+/// namespace), else with the plain one, which the kernel caps at that maximum (a daemon
+/// without the capability then still runs, with less room).
+fn set_buffer(s: &Socket, force: i32, plain: i32, bytes: usize) -> std::io::Result<()> {
+    let v = bytes as libc::c_int;
+    for opt in [force, plain] {
+        // SAFETY: v is a c_int that lives across the call, its size given.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = last_error();
+        if e.raw_os_error() != Some(libc::EPERM) || opt == plain {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The errno of the last failed libc call.
