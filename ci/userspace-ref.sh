@@ -41,7 +41,7 @@
 # Exit status: 0 every target met (and the C row reproduced); 1 a target missed; 2 usage
 # error; 3 setup or measurement error (a run failed, a figure is missing).
 # Needs root, cc (gcc is installed with apt-get if missing), jq, iproute2. Interrupted, it
-# stops the run in progress by its pid (SIGINT: it tears its topology down) and checks that
+# stops the run in progress by its pid (SIGTERM: it tears its topology down) and checks that
 # no namespace of its runs is left. Nothing is created in the root namespace: every run
 # builds and removes its own namespaces.
 set -euo pipefail
@@ -91,10 +91,11 @@ cleanup() {
     CLEANED=1
     trap '' INT TERM
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        # SIGINT: cnbench tears its topology down and exits.
-        kill -INT "$PID" 2>/dev/null || true
+        # SIGTERM: cnbench tears its topology down and exits (SIGINT would be ignored: bash
+        # starts a background job of a script with SIGINT ignored).
+        kill -TERM "$PID" 2>/dev/null || true
         for i in $(seq 1 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$PID" 2>/dev/null && { log "run (pid $PID) still going 30 s after SIGINT: SIGKILL"; kill -KILL "$PID" 2>/dev/null || true; }
+        kill -0 "$PID" 2>/dev/null && { log "run (pid $PID) still going 30 s after SIGTERM: SIGKILL"; kill -KILL "$PID" 2>/dev/null || true; }
         wait "$PID" 2>/dev/null || true
     fi
     for id in "${RUN_IDS[@]+"${RUN_IDS[@]}"}"; do
