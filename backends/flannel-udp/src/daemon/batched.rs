@@ -9,24 +9,49 @@
 //!   then each is written to the TUN with its own `write()` (a TUN takes one packet per
 //!   write without offload, so this side cannot be batched further).
 //!
-//! What each choice buys (cnbench flannel-udp, 2-core VM, everything on one CPU, release
-//! build, medians of interleaved A/B runs; the machine was shared, so figures are
-//! indicative):
+//! What each choice bought, measured with `cnbench run -b flannel-udp --repeat 1
+//! --no-baseline` on this 2-core VM with everything (both pods' agents, both daemons) on one
+//! CPU, release builds, the variants interleaved in rounds (medians of 4 rounds; tcp-rr of
+//! 6). The machine was shared with other builds (load average 4 to 8 on 2 CPUs), so the
+//! figures are about half of a quiet machine's and only their ratios within one sitting
+//! count:
 //!
+//! | variant | tcp-stream Gbit/s | udp-stream 64 B kpps | tcp-rr p50 µs |
+//! |---|---|---|---|
+//! | before: a thread per direction, default buffers | 0.26 | 31 | 69.4 |
+//! | one thread, one `poll()` loop, default buffers | 0.26 | 25 | 61.7 |
+//! | + 4 MiB socket buffers | 0.58 | 50 | 61–64 |
+//! | + the faithful calls at one packet in flight | (same) | (same) | 59.6 |
+//! | faithful (for reference) | 0.30 | 20 | 58.4–59.6 |
+//! | the C poll/drain forwarder, `ci/userspace-ref.c` | 0.39 | 36 | 60.1 |
+//!
+//! - **One thread, not one per direction**: tcp-rr p50 −7.7 µs (69.4 → 61.7). On one CPU
+//!   two threads cost a context switch to the other thread at every direction change, which
+//!   a round trip has on both nodes; one `poll()` over both fds, as faithful, has none.
 //! - **4 MiB socket buffers** (`SO_RCVBUFFORCE`/`SO_SNDBUFFORCE`: the daemon is root in its
-//!   own node namespace, so `rmem_max` does not cap it). With every process on one CPU the
-//!   receiving daemon runs only after the sender has queued a whole TCP window: the default
-//!   212 KiB (about 90 datagrams of 2.3 KiB truesize) overflows, TCP sees losses and halves
-//!   its window. See the numbers in `docs/design.md` ("flannel-udp datapaths").
-//! - **One thread, not one per direction**: on one CPU two threads cost two context
-//!   switches per round trip and a wake-up of the other thread per batch; the faithful
-//!   single poll loop had the better tcp-rr p50 for that reason.
-//! - **No wasted read per round trip**: a `recvmmsg()` that returns fewer than [`BATCH`]
-//!   datagrams has found the socket empty, so the socket side never needs an EAGAIN call;
-//!   on the TUN side, when the previous wake-up found a single packet (one packet in flight:
-//!   tcp-rr), one read is taken and the loop goes back to `poll()` instead of reading again
-//!   only to meet EAGAIN. Under load (more than one packet per wake-up) the TUN is drained
-//!   up to [`BATCH`] before the `sendmmsg()`.
+//!   own node namespace, so `net.core.rmem_max` does not cap it): tcp-stream ×2.2 (0.26 →
+//!   0.58), udp-stream 64 B ×2 (25 → 50 kpps). With every process on one CPU the receiving
+//!   daemon runs only after the sender has queued a burst; the default 208 KiB (about 90
+//!   full-size datagrams at 2.3 KiB of truesize) overflows and TCP halves its window.
+//! - **No wasted read per round trip**: at one packet in flight (tcp-rr) the loop makes the
+//!   faithful datapath's calls (`poll`, `read` + `sendto`; `poll`, `recv` + `write`) instead
+//!   of draining: always draining (a read that meets EAGAIN, a `recvmmsg`) had p50 61.0 µs
+//!   against 59.4–60.1 without it, and faithful 59.6 in the same rounds. A non-blocking
+//!   `recvmmsg()` that returns fewer than [`BATCH`] datagrams has found the socket empty, so
+//!   under load the socket side never needs an EAGAIN call either.
+//! - Measured and not kept: a longer TUN queue (`txqueuelen` 500 → 5000, set by hand on a
+//!   standing topology: 732–748 against 779–781 Mbit/s, within the noise, although the
+//!   sending node's `flannel0` drops about 170 packets of a 0.6 s tcp-stream at 500); a
+//!   larger batch (a traced tcp-stream already makes 1.08–1.16 syscalls per packet per
+//!   daemon: each TUN read or write is one packet, and those are what is left).
+//!
+//! What it cannot do: beat the C forwarder by much. Both make one TUN `read()` and one TUN
+//! `write()` per packet and send every packet through the UDP stack on its own; batching
+//! only saves the socket side's syscall entries. On one CPU the per-packet kernel work
+//! (TUN, UDP, veth, bridge, the pods' TCP) dominates, so batched measures about 1.1–1.5× the
+//! C forwarder on tcp-stream (see `ci/userspace-ref.sh` and docs/design.md). Sending fewer
+//! packets through the stack needs UDP GSO/GRO and a TUN with IFF_VNET_HDR: the offload
+//! datapath.
 
 use std::time::{Duration, Instant};
 
