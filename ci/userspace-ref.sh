@@ -18,8 +18,8 @@
 # (2 nodes, l2), so the C forwarder is started on exactly the topology the daemons get: the
 # harness starts it in each node namespace instead of `cnbench daemon flannel-udp`, waits for
 # its `ready`, adds the route into its TUN, runs every check against it (the restart check
-# included) and stops it by pid. Only faithful's udp-stream/tcp-rr runs are traced (for its
-# crossings per packet); the others pass --no-trace.
+# included) and stops it by pid. Every run passes --no-trace but one more faithful tcp-rr run
+# at the end, traced for its crossings per packet.
 #
 # It prints the table (min-max and median over the rounds, cross-node figures), the ratios
 # against the targets, and whether the C row reproduces the issue's 0.9-1.5 Gbit/s:
@@ -39,7 +39,9 @@
 # --cnbench: the binary (default: target/release/cnbench after `cargo build --release`); a
 #   copy runs, so a rebuild meanwhile changes nothing.
 # Exit status: 0 every target met (and the C row reproduced); 1 a target missed; 2 usage
-# error; 3 setup or measurement error (a run failed, a figure is missing).
+# error; 3 setup or measurement error (a check failed, a run left no result, a target's
+# figure is missing). A run whose measurement failed on a busy machine is listed and its cell
+# shows how many rounds gave a figure ([k/n]).
 # Needs root, cc (gcc is installed with apt-get if missing), jq, iproute2. Interrupted, it
 # stops the run in progress by its pid (SIGTERM: it tears its topology down) and checks that
 # no namespace of its runs is left. Nothing is created in the root namespace: every run
@@ -152,6 +154,7 @@ kind_args() {  # measurement kind -> the workload arguments
         stream) echo "--workloads tcp-stream --placement same-cpu" ;;
         small) echo "--workloads udp-stream,tcp-rr --message-size 64 --placement same-cpu" ;;
         cross) echo "--workloads tcp-stream --placement cross-cpu" ;;
+        trace) echo "--workloads tcp-rr --placement same-cpu" ;;
     esac
 }
 
@@ -159,9 +162,10 @@ kind_args() {  # measurement kind -> the workload arguments
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 FAILED=0
+RUNS_FAILED=0
 run_one() {  # round kind path
     local r=$1 kind=$2 p=$3 rc=0 base="$WORK/r$1-$2-$3" trace=--no-trace id
-    [ "$p/$kind" != faithful/small ] || trace=
+    [ "$kind" != trace ] || trace=
     # shellcheck disable=SC2046
     "$CNB" run $(path_args "$p") $(kind_args "$kind") --duration "$DURATION" --warmup 0.2 \
         --repeat 1 --no-baseline $trace --json "$base.json" >"$base.log" 2>&1 &
@@ -172,7 +176,13 @@ run_one() {  # round kind path
     [ -z "$id" ] || RUN_IDS+=("$id")
     if [ $rc -ne 0 ] || [ ! -s "$base.json" ]; then
         log "round $r $p $kind: cnbench run exited $rc: $(tail -n 2 "$base.log" | tr '\n' ' ')"
-        FAILED=1
+        RUNS_FAILED=$((RUNS_FAILED + 1))
+        # A failed check (a leak, a path that does not work) fails the sitting; a measurement
+        # the busy machine spoiled only leaves its cell with fewer rounds ([k/n]).
+        if [ ! -s "$base.json" ] || jq -e '[.checks[] | select(.outcome == "fail")] | length > 0' \
+                "$base.json" >/dev/null 2>&1; then
+            FAILED=1
+        fi
         return 0
     fi
     jq -c --arg p "$p" --arg kind "$kind" --argjson r "$r" '
@@ -198,6 +208,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for p in "${order[@]}"; do run_one "$r" "$kind" "$p"; done
     done
 done
+# faithful's crossings per packet: one traced tcp-rr run (a traced repetition of udp-stream
+# 64 B can fail on a busy machine: the pod's queue refuses every send of its short window).
+run_one 1 trace faithful
 log "measured in $(( $(date +%s) - START )) s; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- the table and the targets ----------------------------------------------------------------
@@ -269,14 +282,14 @@ verdict "batched / C, tcp-stream" "$(ratio "$(med batched stream tcp-stream thro
 verdict "batched / C, udp-stream 64 B packets/s" "$(ratio "$(med batched small udp-stream packets_per_s)" "$C_UDP")" ">=" 1.5
 verdict "batched / faithful, tcp-rr p50" \
     "$(ratio "$(med batched small tcp-rr rtt_p50_ns)" "$(med faithful small tcp-rr rtt_p50_ns)")" "<=" 1
-X=$(jq -s '[.[] | select(.path == "faithful" and .workload == "tcp-rr" and .metric == "rtt_p50_ns"
-            and .crossings != null) | .crossings] | sort
-           | if length == 0 then null else .[length / 2 | floor] end' "$RESULTS")
+X=$(jq -s '[.[] | select(.path == "faithful" and .kind == "trace" and .metric == "rtt_p50_ns")
+            | .crossings // empty] | sort | if length == 0 then null else .[length / 2 | floor] end' "$RESULTS")
 verdict "faithful: sending-node crossings per packet, tcp-rr" "$X" ">=" 2.9
 verdict "faithful: sending-node crossings per packet, tcp-rr" "$X" "<=" 3.1
 
+[ $RUNS_FAILED -eq 0 ] || log "$RUNS_FAILED run(s) failed (see above); their cells have fewer rounds"
 if [ $FAILED -ne 0 ]; then
-    log "some runs failed or gave no figure (see above$([ $KEEP -eq 1 ] && echo ", logs in $WORK")): exit 3"
+    log "a check failed, a run left no result or a target has no figure$([ $KEEP -eq 1 ] && echo " (logs in $WORK)"): exit 3"
     exit 3
 fi
 [ $MISSED -eq 0 ] || exit 1
