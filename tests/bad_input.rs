@@ -32,6 +32,7 @@ const RUN: &[(&str, &str)] = &[
     ("run -b flannel-udp --datapath xdp", "invalid value 'xdp' for '--datapath <VALUE>'"),
     ("run -b flannel-udp --daemon-program /nonexistent/userspace-ref", "No such file or directory (os error 2): give the path of the built forwarder"),
     ("run -b flannel-udp --daemon-program {dir}", "not a file: give the program's path"),
+    ("run -b flannel-udp --daemon-program /etc/passwd", "not executable: chmod +x it"),
     ("run -b flannel-udp --datapath batched --daemon-program /bin/true", "leave out --datapath"),
     ("run -b ipip --datapath foo", "invalid value 'foo' for '--datapath <VALUE>'"),
     ("run -b bridge --datapath batched", "--datapath is not an option of backend bridge; leave it out"),

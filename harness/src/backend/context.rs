@@ -238,7 +238,10 @@ impl Context<'_> {
             }
             None => {
                 self.procs.stop(netns, pid);
-                Err(fail(format!("not ready within {} s", limit.as_secs())))
+                Err(fail(format!(
+                    "not ready within {} s: no `ready` line on its stdout (see its stderr)",
+                    limit.as_secs()
+                )))
             }
         }
     }
