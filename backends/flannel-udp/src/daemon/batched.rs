@@ -55,8 +55,10 @@
 //! What it cannot do: beat the C forwarder by much. Both make one TUN `read()` and one TUN
 //! `write()` per packet and send every packet through the UDP stack on its own; batching
 //! only saves the socket side's syscall entries. On one CPU the per-packet kernel work
-//! (TUN, UDP, veth, bridge, the pods' TCP) dominates, so batched measures about 1.1–1.5× the
-//! C forwarder on tcp-stream (see `ci/userspace-ref.sh` and docs/design.md). Sending fewer
+//! (TUN, UDP, veth, bridge, the pods' TCP) dominates, so on one CPU batched measures about
+//! the C forwarder's tcp-stream (1.0–1.1× in the quieter A/B rounds and sittings; single busy
+//! sittings of `ci/userspace-ref.sh` gave 0.56× and 2.07×, see docs/design.md); with the pods
+//! on two CPUs (cross-cpu) it gave 0.91 against 0.71 Gbit/s. Sending fewer
 //! packets through the stack needs UDP GSO/GRO and a TUN with IFF_VNET_HDR: the offload
 //! datapath.
 
