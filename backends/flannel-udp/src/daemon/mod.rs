@@ -106,8 +106,8 @@ pub fn run(json: &str) -> Result<(), DaemonError> {
 /// one CPU everything shares.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
-/// The UDP socket every peer sends to, non-blocking (a poll loop must never block on one fd
-/// while the other has work). The faithful datapath keeps the kernel's default buffer sizes,
+/// The UDP socket every peer sends to, non-blocking for the datapaths that poll (a poll loop
+/// must never block on one fd while the other has work). The faithful datapath keeps the kernel's default buffer sizes,
 /// as flanneld does; the batched one asks for [`SOCKET_BUFFER`].
 fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let addr = SocketAddrV4::new(cfg.tunnel.node_ip, cfg.port);
@@ -121,8 +121,11 @@ fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| err("socket", e))?;
     s.bind(&addr.into()).map_err(|e| err("bind", e))?;
-    s.set_nonblocking(true)
-        .map_err(|e| err("set non-blocking", e))?;
+    // Both datapaths poll; a datapath with a thread per direction would block instead.
+    if matches!(cfg.datapath, DatapathMode::Faithful | DatapathMode::Batched) {
+        s.set_nonblocking(true)
+            .map_err(|e| err("set non-blocking", e))?;
+    }
     if cfg.datapath == DatapathMode::Batched {
         set_buffer(&s, libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, SOCKET_BUFFER)
             .map_err(|e| err("set SO_RCVBUF", e))?;
