@@ -41,6 +41,8 @@ command -v ssh >/dev/null && command -v scp >/dev/null && command -v ssh-keygen 
 # sudo, through which a login user other than root runs the agent (the tests' hosts allow
 # it in their own sudoers, bind-mounted inside their mount namespaces only).
 command -v sudo >/dev/null || missing+=(sudo)
+# cc, which builds ci/userspace-ref.c for the flannel-udp test of --daemon-program.
+command -v cc >/dev/null || missing+=(gcc)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
     # bird2's package would start a BIRD service in the machine's own namespace (and

@@ -540,3 +540,79 @@ fn offload_super_packets_leave_as_path_mtu_datagrams_never_oversized() {
     );
     assert!(seen.segments.iter().all(|s| *s <= 1472), "{seen:?}");
 }
+
+/// `--daemon-program`: `ci/userspace-ref.c`, built here with `cc`, runs in place of the
+/// daemons and passes every check (the restart check starts it again by the same argv);
+/// the run leaves none of its processes.
+#[test]
+fn the_c_reference_forwarder_passes_every_check_in_place_of_the_daemon() {
+    let dir = std::env::temp_dir().join(format!("cnbench-test-ref-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("userspace-ref");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/ci/userspace-ref.c");
+    let built = std::process::Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(src)
+        .status()
+        .expect("cc runs (the test suite needs a C compiler: apt-get install gcc)");
+    assert!(built.success(), "cc {src} failed");
+    let o = run(&[
+        "run",
+        "--backend",
+        "flannel-udp",
+        "--daemon-program",
+        exe.to_str().unwrap(),
+        "--workloads",
+        "tcp-rr",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0.1",
+        "--repeat",
+        "1",
+        "--no-baseline",
+        "--no-trace",
+    ]);
+    let out = text(&o);
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code(&o), 0, "{out}");
+    assert!(
+        out.contains("daemon-restart") && out.contains(", 0 failed"),
+        "{out}"
+    );
+    assert!(
+        namespaces_of(&id).is_empty(),
+        "left {:?}",
+        namespaces_of(&id)
+    );
+}
+
+/// A program that exits without saying `ready` fails setup in one line naming the cause, and
+/// the run removes everything it made.
+#[test]
+fn a_daemon_program_that_never_says_ready_fails_setup_and_leaves_nothing() {
+    let o = run(&[
+        "run",
+        "--backend",
+        "flannel-udp",
+        "--daemon-program",
+        "/bin/true",
+        "--workloads",
+        "none",
+        "--no-baseline",
+    ]);
+    let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(code(&o), 0, "{}", text(&o));
+    assert!(err.contains("without printing `ready`"), "{}", text(&o));
+    assert_eq!(err.trim().lines().count(), 1, "{}", text(&o));
+    assert!(
+        namespaces_of(&id).is_empty(),
+        "left {:?}",
+        namespaces_of(&id)
+    );
+}

@@ -39,7 +39,11 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 /// - 9: a cost sample's `machines` (the CPU and device transmissions of every node agent's
 ///   machine), its `roles` include the roles on those machines, and its `device_xmits`
 ///   sums every machine's.
-pub const SCHEMA_VERSION: u32 = 9;
+/// - 10: a cost sample's `wire_segments`, `device_tx_per_segment` and
+///   `sending_node_crossings_per_segment`/`receiving_node_crossings_per_segment` (per
+///   path-MTU segment on the wire, where the per-packet figures count GSO super-packets);
+///   `parameters.backend_options` may carry `peer-datapath` and `daemon-program`.
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
 pub const OLDEST_SCHEMA_VERSION: u32 = 5;

@@ -1,5 +1,7 @@
 //! The [`Backend`] implementation: what flannel-udp needs, builds and promises.
 
+use std::path::PathBuf;
+
 use harness::backend::{
     BackendInfo, BackendOptions, Capabilities, Context, Expectations, SysctlExpect,
 };
@@ -18,11 +20,13 @@ static PODS: BridgePods = BridgePods {
     overhead_bytes: OVERHEAD,
 };
 
-/// The flannel-udp backend, with its datapath mode (node 0's, and the other nodes').
+/// The flannel-udp backend, with its datapath mode (node 0's, and the other nodes'), or the
+/// program that replaces its daemon.
 #[derive(Debug)]
 pub struct FlannelUdp {
     mode: DatapathMode,
     peer: Option<DatapathMode>,
+    program: Option<PathBuf>,
     daemons: Daemons,
 }
 
@@ -45,13 +49,21 @@ impl FlannelUdp {
         FlannelUdp {
             mode,
             peer,
-            daemons: Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
-                let m = if node.index == 0 {
-                    mode
-                } else {
-                    peer.unwrap_or(mode)
-                };
-                DaemonConfig::for_node(plan, node, m, cpu).to_json()
+            program: None,
+            daemons: daemons(mode, peer),
+        }
+    }
+
+    /// A backend whose nodes run `program` in place of `cnbench daemon flannel-udp`
+    /// ([`crate::DAEMON_PROGRAM_OPTION`]): for reference measurements on the same topology.
+    pub fn with_program(program: PathBuf) -> FlannelUdp {
+        let mode = DatapathMode::default();
+        FlannelUdp {
+            mode,
+            peer: None,
+            program: Some(program.clone()),
+            daemons: daemons(mode, None).with_program(program, move |plan, node, cpu| {
+                DaemonConfig::for_node(plan, node, mode, cpu).program_args()
             }),
         }
     }
@@ -62,16 +74,34 @@ impl FlannelUdp {
     }
 }
 
+/// Each node's `cnbench daemon flannel-udp`: node 0's moving packets the `mode` way, the
+/// others' the `peer` way (none: `mode` too).
+fn daemons(mode: DatapathMode, peer: Option<DatapathMode>) -> Daemons {
+    Daemons::new("flannel-udp", TUN_DEV, move |plan, node, cpu| {
+        let m = if node.index == 0 {
+            mode
+        } else {
+            peer.unwrap_or(mode)
+        };
+        DaemonConfig::for_node(plan, node, m, cpu).to_json()
+    })
+}
+
 impl Backend for FlannelUdp {
     fn info(&self) -> &BackendInfo {
         &INFO
     }
 
     fn options(&self) -> BackendOptions {
-        let o = BackendOptions::new().with("datapath", self.mode.as_str());
-        match self.peer {
-            Some(p) => o.with("peer-datapath", p.as_str()),
-            None => o,
+        match &self.program {
+            Some(p) => BackendOptions::new().with("daemon-program", &p.display().to_string()),
+            None => {
+                let o = BackendOptions::new().with("datapath", self.mode.as_str());
+                match self.peer {
+                    Some(p) => o.with("peer-datapath", p.as_str()),
+                    None => o,
+                }
+            }
         }
     }
 

@@ -68,6 +68,21 @@ impl DaemonConfig {
         Ok(c)
     }
 
+    /// The configuration as the argv of a `--daemon-program`: `NODE_IP PORT TUN MTU CPU|-
+    /// BLOCK/LEN=PEER_IP...` (the pod network's route is the harness's to add).
+    pub fn program_args(&self) -> Vec<String> {
+        let t = &self.tunnel;
+        let mut argv = vec![
+            t.node_ip.to_string(),
+            self.port.to_string(),
+            t.tun.clone(),
+            t.mtu.to_string(),
+            t.cpu.map_or("-".into(), |c| c.to_string()),
+        ];
+        argv.extend(t.peers.iter().map(|p| format!("{}={}", p.block, p.node_ip)));
+        argv
+    }
+
     /// The configuration as the JSON argument of `cnbench daemon flannel-udp`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a daemon configuration serializes")
@@ -102,5 +117,16 @@ mod tests {
         let mut odd = o.clone();
         odd.tunnel.offload = false;
         assert!(DaemonConfig::parse(&odd.to_json()).is_err());
+        assert_eq!(
+            c.program_args(),
+            [
+                "10.168.0.1",
+                "8285",
+                "flannel0",
+                "1472",
+                "1",
+                "100.96.1.0/24=10.168.0.2"
+            ]
+        );
     }
 }

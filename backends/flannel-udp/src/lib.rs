@@ -73,6 +73,21 @@ pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
     default: None,
 };
 
+/// `--daemon-program`: a program started in each node in place of `cnbench daemon
+/// flannel-udp`, for reference measurements on the same topology (`ci/userspace-ref.sh`
+/// starts `ci/userspace-ref.c` this way). Its argv is `NODE_IP PORT TUN MTU CPU|-
+/// BLOCK/LEN=PEER_IP...` ([`DaemonConfig::program_args`]); it must create and bring up the
+/// TUN at that MTU, bind `NODE_IP:PORT`, print `ready` and forward until killed. cnbench adds
+/// the route into the TUN, checks and measures it like its own daemon and stops it by pid.
+pub const DAEMON_PROGRAM_OPTION: OptionDecl = OptionDecl {
+    flag: "daemon-program",
+    help: "for reference measurements: run this program in each node instead of cnbench's \
+           daemon (argv: NODE_IP PORT TUN MTU CPU|- BLOCK/LEN=PEER_IP...; prints `ready`)",
+    values: &[],
+    value_name: "FILE",
+    default: None,
+};
+
 /// What `cnbench list` shows.
 pub const INFO: BackendInfo = BackendInfo {
     name: "flannel-udp",
@@ -81,7 +96,7 @@ pub const INFO: BackendInfo = BackendInfo {
     overhead_bytes: OVERHEAD,
     link_kinds: &["veth", "bridge", "tun"],
     daemon_device: Some(TUN_DEV),
-    options: &[DATAPATH_OPTION, PEER_DATAPATH_OPTION],
+    options: &[DATAPATH_OPTION, PEER_DATAPATH_OPTION, DAEMON_PROGRAM_OPTION],
     faults: &[userspace::DAEMON_RESTART],
     // flannel's UDP backend has no IPv6 (its IPv6 support is vxlan, host-gw and wireguard).
     ipv6: harness::backend::Ipv6Support::NotInRealSystem(
@@ -91,17 +106,54 @@ pub const INFO: BackendInfo = BackendInfo {
 };
 
 /// Makes the backend from its options (`--datapath faithful|batched|offload`, default
-/// faithful; `--peer-datapath` for the nodes after n0, default the same).
-pub fn make(options: &BackendOptions, _plan: &Plan) -> Result<Box<dyn Backend>, String> {
-    let mode = DatapathMode::from_option(options.get("datapath"))?;
-    let peer = match options.get("peer-datapath") {
-        None => None,
-        Some(v) => Some(
-            DatapathMode::from_option(Some(v))
-                .map_err(|e| e.replacen("--datapath", "--peer-datapath", 1))?,
-        ),
+/// faithful; `--peer-datapath` for the nodes after n0, default the same; or `--daemon-program
+/// FILE`, which must be an executable file, instead of a datapath).
+pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, String> {
+    let mode = DatapathMode::from_option(options.get(DATAPATH_OPTION.flag))?;
+    let Some(program) = options.get(DAEMON_PROGRAM_OPTION.flag) else {
+        let peer = match options.get(PEER_DATAPATH_OPTION.flag) {
+            None => None,
+            Some(v) => Some(
+                DatapathMode::from_option(Some(v))
+                    .map_err(|e| e.replacen("--datapath", "--peer-datapath", 1))?,
+            ),
+        };
+        return Ok(Box::new(FlannelUdp::with_peers(mode, peer)));
     };
-    Ok(Box::new(FlannelUdp::with_peers(mode, peer)))
+    for flag in [DATAPATH_OPTION.flag, PEER_DATAPATH_OPTION.flag] {
+        if options.get(flag).is_some() {
+            return Err(format!(
+                "--daemon-program {program} replaces the daemon and its datapath: leave out --{flag}"
+            ));
+        }
+    }
+    if plan.spec.substrate != harness::topology::Substrate::Netns {
+        return Err(format!(
+            "--daemon-program {program} runs a file of this machine: use it with --substrate netns"
+        ));
+    }
+    Ok(Box::new(FlannelUdp::with_program(executable(program)?)))
+}
+
+/// `path` made absolute (so `cnbench down` from elsewhere means the same file), if it is an
+/// executable regular file; else the one-line error naming the fix.
+fn executable(path: &str) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let flag = DAEMON_PROGRAM_OPTION.flag;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    match std::fs::metadata(&abs) {
+        Err(e) => Err(format!(
+            "--{flag} {path}: {e}: give the path of the built forwarder (e.g. cc -O2 -o \
+             /tmp/userspace-ref ci/userspace-ref.c)"
+        )),
+        Ok(m) if !m.is_file() => Err(format!(
+            "--{flag} {path}: not a file: give the program's path"
+        )),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Err(format!("--{flag} {path}: not executable: chmod +x it"))
+        }
+        Ok(_) => Ok(abs),
+    }
 }
 
 /// Runs the datapath daemon (`cnbench daemon flannel-udp '<json>'`) inside a node: creates

@@ -13,7 +13,9 @@ pub enum DatapathMode {
     Faithful,
     /// Fewer syscalls per packet: up to 32 packets drained from the TUN, then one
     /// `sendmmsg()`; up to 32 datagrams from one `recvmmsg()`, then one `write()` each (a TUN
-    /// takes one packet per write without offload). One thread per direction.
+    /// takes one packet per write without offload). One SCHED_BATCH thread and one `poll()`
+    /// loop, 4 MiB socket buffers, and with one packet in flight the faithful calls without
+    /// an EAGAIN read.
     Batched,
     /// The TUN with virtio-net headers and TSO/USO: one `read()` brings a 64 KB super-packet,
     /// split in userspace into path-MTU packets and sent with UDP GSO (`UDP_SEGMENT`) in one

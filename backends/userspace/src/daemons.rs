@@ -5,6 +5,7 @@
 //! the pod network, disappears when the last fd of a non-persistent TUN closes), starting it
 //! again the way setup did must restore it.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use harness::backend::{Context, Expectations, FaultDecl, OwnFaults};
@@ -13,6 +14,7 @@ use harness::topology::{NodePlan, Plan};
 use harness::Result;
 use reports::CheckRecord;
 
+use crate::config::tunnel_route;
 use crate::sys::daemon_cpu;
 
 /// The node's datapath daemon killed, then started again as setup started it (systemd's
@@ -34,6 +36,16 @@ const RESTORE_WITHIN: Duration = Duration::from_secs(2);
 /// (none on a VM node, which numbers its own CPUs).
 pub type ConfigFn = dyn Fn(&Plan, &NodePlan, Option<usize>) -> String + Send + Sync;
 
+/// A node's argv for a program standing in for the daemon: the plan, the node, the CPU.
+pub type ArgvFn = dyn Fn(&Plan, &NodePlan, Option<usize>) -> Vec<String> + Send + Sync;
+
+/// A program started in place of `cnbench daemon <backend>` (a reference forwarder for
+/// comparison measurements), with each node's arguments.
+struct Program {
+    path: PathBuf,
+    argv: Box<ArgvFn>,
+}
+
 /// The daemons of one backend.
 pub struct Daemons {
     /// The backend (`flannel-udp`): `cnbench daemon <name>`, and the daemons' labels.
@@ -42,6 +54,8 @@ pub struct Daemons {
     tun: &'static str,
     /// Each node's configuration.
     config: Box<ConfigFn>,
+    /// The program that replaces `cnbench daemon <name>`, if any.
+    program: Option<Program>,
 }
 
 impl std::fmt::Debug for Daemons {
@@ -49,6 +63,7 @@ impl std::fmt::Debug for Daemons {
         f.debug_struct("Daemons")
             .field("name", &self.name)
             .field("tun", &self.tun)
+            .field("program", &self.program.as_ref().map(|p| &p.path))
             .finish()
     }
 }
@@ -64,7 +79,24 @@ impl Daemons {
             name,
             tun,
             config: Box::new(config),
+            program: None,
         }
+    }
+
+    /// The same daemons, each node's started as `path <argv(plan, node, cpu)>` instead of
+    /// `cnbench daemon`. Such a program must create the TUN (up, at the MTU), bind its socket
+    /// and then print `ready`; the harness then adds the pod network's route into the TUN
+    /// ([`crate::config::tunnel_route`]), as the control plane would, and stops it by pid.
+    pub fn with_program(
+        mut self,
+        path: PathBuf,
+        argv: impl Fn(&Plan, &NodePlan, Option<usize>) -> Vec<String> + Send + Sync + 'static,
+    ) -> Daemons {
+        self.program = Some(Program {
+            path,
+            argv: Box::new(argv),
+        });
+        self
     }
 
     /// How the run's process list names `node`'s daemon (`flannel-udp daemon on n0`).
@@ -77,8 +109,35 @@ impl Daemons {
     /// the check use, so a restarted daemon is exactly the one setup started.
     pub fn start(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<u32> {
         let cpu = daemon_cpu().and_then(|c| ctx.host(&node.netns).local_cpu(c));
-        let config = (self.config)(ctx.plan, node, cpu);
-        ctx.spawn_daemon(&node.netns, &[self.name.into(), config], &self.label(node))
+        let Some(program) = &self.program else {
+            let config = (self.config)(ctx.plan, node, cpu);
+            return ctx.spawn_daemon(&node.netns, &[self.name.into(), config], &self.label(node));
+        };
+        let label = self.label(node);
+        let argv = (program.argv)(ctx.plan, node, cpu);
+        let pid = ctx.spawn_program(&node.netns, &program.path, &argv, &label)?;
+        let route = tunnel_route(ctx.plan.spec.pod_cidr, self.tun);
+        match ctx.host(&node.netns).nl().add_route(&route) {
+            Ok(()) => Ok(pid),
+            Err(harness::HarnessError::Netlink { source, .. })
+                if source.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(pid)
+            }
+            Err(e) => {
+                // The program's TUN is missing or down: it is no datapath. Stopped by pid.
+                let _ = ctx.stop_process(&label, &node.netns);
+                Err(harness::HarnessError::Process {
+                    what: label,
+                    netns: node.netns.clone(),
+                    message: format!(
+                        "said ready, but the route {route} into its TUN cannot be added ({e}): \
+                         it must create {} and bring it up before printing `ready`",
+                        self.tun
+                    ),
+                })
+            }
+        }
     }
 
     /// Stops node 0's daemon, probes a cross-node pod pair (must fail), starts the daemon

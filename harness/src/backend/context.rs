@@ -164,10 +164,29 @@ impl Context<'_> {
     /// in a `run`, and outlives it in an `up`.
     pub fn spawn_daemon(&self, netns: &str, args: &[String], what: &str) -> Result<u32> {
         let mut cmd = Command::new(self.exe);
-        cmd.arg("daemon")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+        cmd.arg("daemon").args(args);
+        self.spawn_awaited(netns, cmd, what)
+    }
+
+    /// Starts `program <args>` inside `netns` as [`Context::spawn_daemon`] starts `cnbench
+    /// daemon`: recorded by pid, pinned, awaited until its first stdout line is `ready`
+    /// (stopped by its pid otherwise). For a program other than cnbench standing in for a
+    /// daemon (a reference forwarder measured on the same topology).
+    pub fn spawn_program(
+        &self,
+        netns: &str,
+        program: &Path,
+        args: &[String],
+        what: &str,
+    ) -> Result<u32> {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        self.spawn_awaited(netns, cmd, what)
+    }
+
+    /// Starts `cmd` in `netns` and waits for its `ready` line.
+    fn spawn_awaited(&self, netns: &str, mut cmd: Command, what: &str) -> Result<u32> {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
         if self.procs.die_with_parent {
             cmd.stderr(Stdio::inherit());
         } else {
@@ -202,6 +221,14 @@ impl Context<'_> {
         };
         match self.procs.first_line(netns, pid, limit) {
             Some(line) if line.trim() == "ready" => Ok(pid),
+            Some(line) if line.is_empty() => {
+                self.procs.stop(netns, pid);
+                Err(fail(
+                    "exited (or closed its stdout) without printing `ready`: it must print \
+                     `ready` once its device and socket exist (see its stderr above)"
+                        .into(),
+                ))
+            }
             Some(line) => {
                 self.procs.stop(netns, pid);
                 Err(fail(format!(
@@ -211,7 +238,10 @@ impl Context<'_> {
             }
             None => {
                 self.procs.stop(netns, pid);
-                Err(fail(format!("not ready within {} s", limit.as_secs())))
+                Err(fail(format!(
+                    "not ready within {} s: no `ready` line on its stdout (see its stderr)",
+                    limit.as_secs()
+                )))
             }
         }
     }

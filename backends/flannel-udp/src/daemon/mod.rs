@@ -98,15 +98,17 @@ pub fn run(json: &str) -> Result<(), DaemonError> {
     say_ready(DAEMON, &t.node)?;
     match cfg.datapath {
         DatapathMode::Faithful => faithful::run(&dp),
-        DatapathMode::Batched => batched::run(dp),
+        DatapathMode::Batched => batched::run(&dp),
         DatapathMode::Offload => offload::run(dp),
     }
 }
 
-/// The UDP socket every peer sends to. Non-blocking in the faithful datapath (flanneld's
-/// poll loop must never block on one fd while the other has work); blocking in the batched
-/// and offload ones, where each direction has its own thread. The offload one also has UDP
-/// GRO on and larger buffers.
+/// The UDP socket every peer sends to: non-blocking for the datapaths that poll (a poll loop
+/// must never block on one fd while the other has work), blocking for offload's thread per
+/// direction. The faithful datapath keeps the kernel's default buffer sizes, as flanneld
+/// does; batched and offload ask for 4 MiB ([`userspace::offload::SOCKET_BUFFER`]: room for
+/// about 1800 full-size datagrams of 2.3 KiB truesize, more than a TCP window queued while
+/// the daemon waits for the one CPU everything shares), and offload turns UDP GRO on.
 fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let addr = SocketAddrV4::new(cfg.tunnel.node_ip, cfg.port);
     let err = |op, source| DaemonError::Socket {
@@ -119,12 +121,16 @@ fn bind(cfg: &DaemonConfig) -> Result<Socket, DaemonError> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| err("socket", e))?;
     s.bind(&addr.into()).map_err(|e| err("bind", e))?;
-    if cfg.datapath == DatapathMode::Faithful {
+    // Faithful and batched poll; offload has a thread per direction, which blocks.
+    if matches!(cfg.datapath, DatapathMode::Faithful | DatapathMode::Batched) {
         s.set_nonblocking(true)
             .map_err(|e| err("set non-blocking", e))?;
     }
+    if cfg.datapath != DatapathMode::Faithful {
+        userspace::offload::grow_buffers(s.as_raw_fd());
+    }
     if cfg.datapath == DatapathMode::Offload {
-        offload::configure_socket(s.as_raw_fd())
+        userspace::offload::enable_udp_gro(s.as_raw_fd())
             .map_err(|e| err("enable UDP GRO (setsockopt UDP_GRO, Linux 5.0+)", e))?;
     }
     Ok(s)

@@ -37,7 +37,7 @@ use std::sync::{mpsc, Arc};
 
 use super::{last_error, Datapath, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED};
 use userspace::offload::{
-    self, clear_control, gso_runs, set_udp_segment, split_at_segments, udp_gro_size, whole_ipv4,
+    clear_control, gso_runs, set_udp_segment, split_at_segments, udp_gro_size, whole_ipv4,
     GroWriter, Run, Segments, BATCH, CMSG_LEN, RECV_BUFFER,
 };
 use userspace::sys::{interrupted, transient, would_block};
@@ -343,10 +343,4 @@ fn flush(dp: &Datapath, gro: &mut GroWriter) -> Result<(), DaemonError> {
             Ok(())
         }
     }
-}
-
-/// The socket options of the offload datapath: UDP GRO, and buffers for 64 KB trains.
-pub fn configure_socket(fd: libc::c_int) -> std::io::Result<()> {
-    offload::grow_buffers(fd);
-    offload::enable_udp_gro(fd)
 }
