@@ -565,7 +565,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 9);
+        assert_eq!(v["schema_version"], 10);
         assert_eq!(v["parameters"]["ip_family"], "ipv4");
         assert_eq!(
             v["substrate"],
