@@ -67,10 +67,10 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
 /// interoperate (they put the same datagrams on the wire).
 pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
     flag: "peer-datapath",
-    help: "how the daemons of every node but n0 move packets [default: --datapath's]",
+    help: "how the daemons of every node but n0 move packets",
     values: DATAPATH_OPTION.values,
     value_name: "VALUE",
-    default: None,
+    default: Some("as --datapath"),
 };
 
 /// `--daemon-program`: a program started in each node in place of `cnbench daemon

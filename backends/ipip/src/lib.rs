@@ -66,7 +66,7 @@ pub const DATAPATH_OPTION: OptionDecl = OptionDecl {
 /// and `offload` interoperate (they put the same packets on the wire).
 pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
     flag: "peer-datapath",
-    help: "the userspace datapath of every node but n0, with a userspace --datapath [default: --datapath's]",
+    help: "the userspace datapath of every node but n0, with a userspace --datapath",
     values: &[
         ("userspace", "a daemon per node: a TUN tunl0 and a raw IP-protocol-4 socket"),
         (
@@ -75,7 +75,7 @@ pub const PEER_DATAPATH_OPTION: OptionDecl = OptionDecl {
         ),
     ],
     value_name: "VALUE",
-    default: None,
+    default: Some("as --datapath"),
 };
 
 /// What `cnbench list` shows. The link kinds are what every machine needs (the userspace
