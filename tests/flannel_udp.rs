@@ -315,8 +315,8 @@ fn offload_on_l2_passes_every_check_with_under_one_crossing_per_wire_segment() {
 
 /// A run with node 0 on `datapath` and node 1 on `peer`, tcp-stream only: every check passes
 /// (reachability both ways, encapsulation, PMTU, the restart check), the stream from n0 to
-/// n1 flows, and no daemon is left. Returns the cross-node throughput.
-fn run_mixed(datapath: &str, peer: &str) -> f64 {
+/// n1 flows, and no daemon is left.
+fn run_mixed(datapath: &str, peer: &str) {
     let r = run_flannel_checked(&[
         "--datapath",
         datapath,
@@ -346,7 +346,6 @@ fn run_mixed(datapath: &str, peer: &str) -> f64 {
         bps > 1e6,
         "{datapath} -> {peer}: implausible throughput {bps}"
     );
-    bps
 }
 
 #[test]
@@ -558,22 +557,20 @@ fn the_c_reference_forwarder_passes_every_check_in_place_of_the_daemon() {
         .expect("cc runs (the test suite needs a C compiler: apt-get install gcc)");
     assert!(built.success(), "cc {src} failed");
     let o = run(&[
-        "run",
-        "--backend",
-        "flannel-udp",
-        "--daemon-program",
-        exe.to_str().unwrap(),
-        "--workloads",
-        "tcp-rr",
-        "--duration",
-        "0.3",
-        "--warmup",
-        "0.1",
-        "--repeat",
-        "1",
-        "--no-baseline",
-        "--no-trace",
-    ]);
+        &[
+            "run",
+            "--backend",
+            "flannel-udp",
+            "--daemon-program",
+            exe.to_str().unwrap(),
+            "--workloads",
+            "tcp-rr",
+            "--no-baseline",
+            "--no-trace",
+        ],
+        SHORT,
+    ]
+    .concat());
     let out = text(&o);
     let id = common::run_id_of(&String::from_utf8_lossy(&o.stdout));
     let _guard = Cleanup(vec![id.clone()]);

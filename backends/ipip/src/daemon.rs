@@ -27,7 +27,9 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tun_rs::SyncDevice;
-use userspace::sys::{interrupted, pin_to, say_ready, transient, would_block};
+use userspace::sys::{
+    interrupted, pin_to, poll_forever, poll_pair, say_ready, transient, would_block,
+};
 use userspace::{ipv4_destination, BlockTable, DaemonError, Drops, TunnelConfig};
 
 /// The daemon's name in messages and on its command line.
@@ -54,7 +56,7 @@ pub fn run(config_json: &str) -> Result<(), DaemonError> {
     if let Some(cpu) = config.cpu {
         pin_to(DAEMON, &config.node, cpu)?;
     }
-    let mut forwarder = Forwarder::open(&config)?;
+    let forwarder = Forwarder::open(&config)?;
     say_ready(DAEMON, &config.node)?;
     if config.offload {
         return crate::offload::forward(&forwarder, config.mtu as usize);
@@ -125,31 +127,22 @@ impl Forwarder {
     }
 
     /// Moves packets both ways until a descriptor fails.
-    fn forward(&mut self) -> Result<(), DaemonError> {
-        let mut buf = vec![0u8; 65536];
+    fn forward(&self) -> Result<(), DaemonError> {
+        let (mut out, mut inb) = (vec![0u8; 65536], vec![0u8; 65536]);
+        self.poll_loop(|f| f.tun_to_wire(&mut out), |f| f.wire_to_tun(&mut inb))
+    }
+
+    /// The one loop both datapaths run: one `poll()` over the TUN and the raw socket, then
+    /// `on_tun` when the TUN is readable and `on_raw` when the socket is, until either
+    /// returns an error or the TUN goes away.
+    pub(crate) fn poll_loop(
+        &self,
+        mut on_tun: impl FnMut(&Forwarder) -> Result<(), DaemonError>,
+        mut on_raw: impl FnMut(&Forwarder) -> Result<(), DaemonError>,
+    ) -> Result<(), DaemonError> {
         loop {
-            let mut fds = [
-                libc::pollfd {
-                    fd: self.tun.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.raw.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: `fds` is a valid array of two pollfd for the length given; both
-            // descriptors are owned by `self` and open for the whole call.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if interrupted(&e) {
-                    continue;
-                }
-                return Err(self.io("poll the TUN and the raw socket", e));
-            }
+            let mut fds = poll_pair(self.tun.as_raw_fd(), self.raw.as_raw_fd());
+            poll_forever(&mut fds).map_err(|e| self.io("poll the TUN and the raw socket", e))?;
             let bad = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
             if fds[0].revents & bad != 0 {
                 return Err(self.io(
@@ -158,11 +151,11 @@ impl Forwarder {
                 ));
             }
             if fds[0].revents & libc::POLLIN != 0 {
-                self.tun_to_wire(&mut buf)?;
+                on_tun(self)?;
             }
             // A raw socket reports POLLERR for a queued ICMP error: reading clears it.
             if fds[1].revents & (libc::POLLIN | libc::POLLERR) != 0 {
-                self.wire_to_tun(&mut buf)?;
+                on_raw(self)?;
             }
         }
     }
@@ -177,7 +170,7 @@ impl Forwarder {
     }
 
     /// Pod packets from the TUN: send each to the node owning its destination's block.
-    fn tun_to_wire(&mut self, buf: &mut [u8]) -> Result<(), DaemonError> {
+    fn tun_to_wire(&self, buf: &mut [u8]) -> Result<(), DaemonError> {
         for _ in 0..BATCH {
             let n = match self.tun.recv(buf) {
                 Ok(n) => n,
@@ -209,7 +202,7 @@ impl Forwarder {
 
     /// IP-in-IP packets from other nodes: check, strip the outer header, write the inner
     /// packet to the TUN.
-    fn wire_to_tun(&mut self, buf: &mut [u8]) -> Result<(), DaemonError> {
+    fn wire_to_tun(&self, buf: &mut [u8]) -> Result<(), DaemonError> {
         for _ in 0..BATCH {
             let n = match (&self.raw).read(buf) {
                 Ok(n) => n,

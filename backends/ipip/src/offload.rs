@@ -34,43 +34,7 @@ pub const ROUNDS: usize = 8;
 pub(crate) fn forward(f: &Forwarder, mtu: usize) -> Result<(), DaemonError> {
     let mut out = Outbound::new(mtu);
     let mut inb = Inbound::new(mtu);
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: f.tun.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: f.raw.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: `fds` is a valid array of two pollfd for the length given; both
-        // descriptors are owned by `f` and open for the whole call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if interrupted(&e) {
-                continue;
-            }
-            return Err(f.io("poll the TUN and the raw socket", e));
-        }
-        if fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
-            return Err(f.io(
-                "the TUN device went away",
-                std::io::Error::from_raw_os_error(libc::EBADF),
-            ));
-        }
-        if fds[0].revents & libc::POLLIN != 0 {
-            out.tun_to_wire(f)?;
-        }
-        // A raw socket reports POLLERR for a queued ICMP error: reading clears it.
-        if fds[1].revents & (libc::POLLIN | libc::POLLERR) != 0 {
-            inb.wire_to_tun(f)?;
-        }
-    }
+    f.poll_loop(|f| out.tun_to_wire(f), |f| inb.wire_to_tun(f))
 }
 
 /// TUN -> wire: super-packets cut into packets, one `sendmmsg` per read.
@@ -107,13 +71,7 @@ impl Outbound {
                 Err(e) => return Err(f.io("read the TUN", e)),
             };
             // Once, in the run's log: super-packets arrive (a read of 8 packets or more).
-            let now = self.segs.largest;
-            if now >= 8 && before < 8 {
-                eprintln!(
-                    "ipip daemon on {}: offload: super-packets arrive (a read of tunl0 gave {now} packets)",
-                    f.node
-                );
-            }
+            self.segs.report_growth(before, "ipip", &f.node, &f.tun);
             let mut m = 0;
             for i in 0..n {
                 let pkt = self.segs.get(i);
@@ -145,32 +103,13 @@ impl Outbound {
     }
 }
 
-/// Sends every message, resuming after partial sends; a message the kernel refuses
-/// (ENOBUFS, EHOSTUNREACH: lost as a full NIC would lose it) is counted and skipped.
+/// Sends every message ([`userspace::sys::send_messages`]); one the kernel refuses is
+/// counted.
 fn send_all(f: &Forwarder, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError> {
-    let mut off = 0;
-    while off < msgs.len() {
-        let rest = &mut msgs[off..];
-        // SAFETY: rest is a valid array of initialised mmsghdr whose iovecs, buffers and
-        // names (the peer table's) live until the call returns.
-        let r =
-            unsafe { libc::sendmmsg(f.raw.as_raw_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) };
-        if r >= 0 {
-            off += r as usize;
-            continue;
-        }
-        let e = std::io::Error::last_os_error();
-        if interrupted(&e) {
-            continue;
-        }
-        if would_block(&e) || transient(&e) {
-            f.drops.count("the raw socket refused it", || e.to_string());
-            off += 1;
-            continue;
-        }
-        return Err(f.io("sendmmsg on the raw socket", e));
-    }
-    Ok(())
+    userspace::sys::send_messages(f.raw.as_raw_fd(), msgs, |_, e| {
+        f.drops.count("the raw socket refused it", || e.to_string());
+    })
+    .map_err(|e| f.io("sendmmsg on the raw socket", e))
 }
 
 /// Wire -> TUN: `recvmmsg` of IP-in-IP packets, stripped, coalesced into the TUN.
@@ -187,7 +126,7 @@ struct Inbound {
 impl Inbound {
     fn new(mtu: usize) -> Inbound {
         let slot = mtu + 60 + 1;
-        Inbound {
+        let mut inb = Inbound {
             slot,
             bufs: vec![0u8; slot * RECV_BATCH],
             // SAFETY: mmsghdr and iovec are plain C data; all-zero is a valid (empty) value.
@@ -199,23 +138,26 @@ impl Inbound {
                 .map(|_| unsafe { std::mem::zeroed() })
                 .collect(),
             gro: GroWriter::new(),
+        };
+        // Each message points at its slot once: the vectors' heap storage never moves, and
+        // recvmmsg changes only msg_len and msg_flags (both written for every message it
+        // fills), so nothing needs setting again per call.
+        for i in 0..RECV_BATCH {
+            inb.iovs[i] = libc::iovec {
+                // SAFETY: slot i lies inside bufs.
+                iov_base: unsafe { inb.bufs.as_mut_ptr().add(i * slot) }.cast(),
+                iov_len: slot,
+            };
+            let h = &mut inb.msgs[i].msg_hdr;
+            h.msg_iov = &mut inb.iovs[i];
+            h.msg_iovlen = 1;
         }
+        inb
     }
 
     fn wire_to_tun(&mut self, f: &Forwarder) -> Result<(), DaemonError> {
         let slot = self.slot;
         for _ in 0..ROUNDS {
-            for i in 0..RECV_BATCH {
-                self.iovs[i] = libc::iovec {
-                    // SAFETY: slot i lies inside bufs.
-                    iov_base: unsafe { self.bufs.as_mut_ptr().add(i * slot) }.cast(),
-                    iov_len: slot,
-                };
-                let h = &mut self.msgs[i].msg_hdr;
-                h.msg_iov = &mut self.iovs[i];
-                h.msg_iovlen = 1;
-                h.msg_flags = 0;
-            }
             // SAFETY: msgs and the buffers they point to are valid and live across the call;
             // the sender's address is not asked for (msg_name is null).
             let r = unsafe {

@@ -117,13 +117,9 @@ impl Daemons {
         let argv = (program.argv)(ctx.plan, node, cpu);
         let pid = ctx.spawn_program(&node.netns, &program.path, &argv, &label)?;
         let route = tunnel_route(ctx.plan.spec.pod_cidr, self.tun);
-        match ctx.host(&node.netns).nl().add_route(&route) {
+        // Replaced, not added: a restarted program's route may still be there.
+        match ctx.host(&node.netns).nl().replace_route(&route) {
             Ok(()) => Ok(pid),
-            Err(harness::HarnessError::Netlink { source, .. })
-                if source.raw_os_error() == Some(libc::EEXIST) =>
-            {
-                Ok(pid)
-            }
             Err(e) => {
                 // The program's TUN is missing or down: it is no datapath. Stopped by pid.
                 let _ = ctx.stop_process(&label, &node.netns);

@@ -52,6 +52,9 @@ pub const COALESCED_CAPACITY: usize = 65535 + 2 * VIRTIO_NET_HDR_LEN;
 /// Bytes of a control buffer with one `UDP_SEGMENT` or `UDP_GRO` message (CMSG_SPACE of an
 /// int, the larger of the two payloads).
 pub const CMSG_LEN: usize = 24;
+/// A read of at least this many packets is a super-packet worth saying so once
+/// ([`Segments::report_growth`]).
+pub const REPORTED_SUPER_PACKET: usize = 8;
 
 /// What one offload TUN read gave: packets of at most the TUN MTU, in order.
 pub struct Segments {
@@ -93,6 +96,26 @@ impl Segments {
         self.n = n;
         self.largest = self.largest.max(n);
         Ok(n)
+    }
+
+    /// Says once on stderr (the run's log) that super-packets arrive: when the largest read so
+    /// far, `before` the last one, has just reached [`REPORTED_SUPER_PACKET`] packets, with
+    /// whether the TUN has UDP segmentation offload. A daemon whose reads stay small says
+    /// nothing.
+    pub fn report_growth(&self, before: usize, daemon: &str, node: &str, tun: &SyncDevice) {
+        if self.largest >= REPORTED_SUPER_PACKET && before < REPORTED_SUPER_PACKET {
+            eprintln!(
+                "{daemon} daemon on {node}: offload: super-packets arrive (a read gave {} \
+                 packets; UDP segmentation offload {})",
+                self.largest,
+                // TUN_F_USO4/6 exist from Linux 6.2; tun-rs asks for them and goes on without.
+                if tun.udp_gso() {
+                    "on"
+                } else {
+                    "off: the kernel's TUN has no USO (Linux < 6.2)"
+                }
+            );
+        }
     }
 
     /// Packet `i` of the last read.

@@ -2,6 +2,7 @@
 //! is ready, and tell a transient error of one packet from a broken descriptor.
 
 use std::io::{self, Write};
+use std::os::fd::RawFd;
 
 use crate::error::DaemonError;
 
@@ -89,6 +90,92 @@ pub fn transient(e: &io::Error) -> bool {
                 | libc::ENOMEM
         )
     )
+}
+
+/// The two descriptors a datapath daemon polls, its TUN and its socket, each for input.
+pub fn poll_pair(tun: RawFd, sock: RawFd) -> [libc::pollfd; 2] {
+    [tun, sock].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    })
+}
+
+/// `poll()` without a timeout, again after a signal interrupted it.
+pub fn poll_forever(fds: &mut [libc::pollfd]) -> io::Result<()> {
+    loop {
+        // SAFETY: fds is a valid slice of pollfd for its whole length.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if !interrupted(&e) {
+            return Err(e);
+        }
+    }
+}
+
+/// Sends every message of `msgs` on `fd` (a UDP or raw socket), resuming after partial
+/// sends. A lone message of one buffer without control data goes by `sendto` (nothing to batch, and no
+/// `mmsghdr` to copy in); anything else by `sendmmsg`. A message the kernel refuses on its
+/// own account is handed to `dropped` and skipped (sendmmsg reports an error only for the
+/// first message it could not send): a full queue or an unreachable peer ([`transient`]),
+/// and for a UDP GSO message (one with control data) EINVAL or EIO, udp_send_skb refusing a
+/// segment larger than the path MTU or a device without checksum offload. Any other error
+/// is the socket's, and returned.
+pub fn send_messages(
+    fd: RawFd,
+    msgs: &mut [libc::mmsghdr],
+    mut dropped: impl FnMut(&libc::mmsghdr, &io::Error),
+) -> io::Result<()> {
+    let mut off = 0;
+    while off < msgs.len() {
+        let rest = &mut msgs[off..];
+        let lone = rest.len() == 1 && rest[0].msg_hdr.msg_iovlen == 1;
+        let r = if lone && rest[0].msg_hdr.msg_controllen == 0 {
+            let h = &rest[0].msg_hdr;
+            // SAFETY: the message's one iovec points at its packet, msg_name at a socket
+            // address of msg_namelen bytes, both valid until the call returns.
+            let n = unsafe {
+                let iov = &*h.msg_iov;
+                libc::sendto(
+                    fd,
+                    iov.iov_base,
+                    iov.iov_len,
+                    0,
+                    h.msg_name.cast(),
+                    h.msg_namelen,
+                )
+            };
+            if n < 0 {
+                -1
+            } else {
+                1
+            }
+        } else {
+            // SAFETY: rest is a valid array of initialised mmsghdr whose iovecs, buffers,
+            // control buffers and names live until the call returns.
+            unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as u32, 0) }
+        };
+        if r >= 0 {
+            off += r as usize;
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if interrupted(&e) {
+            continue;
+        }
+        let gso_refused = rest[0].msg_hdr.msg_controllen != 0
+            && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIO));
+        if would_block(&e) || transient(&e) || gso_refused {
+            dropped(&rest[0], &e);
+            off += 1;
+            continue;
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -67,13 +67,8 @@ pub fn open(daemon: &'static str, cfg: &TunnelConfig) -> Result<SyncDevice, Daem
     let nl = Netlink::open_current(&format!("node {}", cfg.node)).map_err(nl_err)?;
     nl.set_mtu(&cfg.tun, cfg.mtu).map_err(nl_err)?;
     nl.set_up(&cfg.tun).map_err(nl_err)?;
-    match nl.add_route(&cfg.route()) {
-        Ok(()) => {}
-        // The route dies with the TUN, so none should be left; one that is, is the one we
-        // want.
-        Err(harness::HarnessError::Netlink { source, .. })
-            if source.raw_os_error() == Some(libc::EEXIST) => {}
-        Err(e) => return Err(nl_err(e)),
-    }
+    // The route dies with the TUN, so none should be left; one that is, is the one we want:
+    // replaced, not refused.
+    nl.replace_route(&cfg.route()).map_err(nl_err)?;
     Ok(tun)
 }

@@ -65,7 +65,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    last_error, poll_forever, Datapath, BATCH, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED,
+    last_error, poll_fds, poll_forever, ready, send_all, Datapath, BATCH, INVALID, NO_ROUTE,
+    WRITE_FAILED,
 };
 use userspace::ipv4_destination;
 use userspace::sys::{interrupted, transient, would_block};
@@ -84,19 +85,7 @@ pub fn run(dp: &Datapath) -> Result<(), DaemonError> {
     let mut out = Batch::new(dp);
     let mut inn = Batch::new(dp);
     inn.prepare_receive();
-    let mut fds = [
-        libc::pollfd {
-            fd: dp.tun_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: dp.sock_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ready = |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0;
+    let mut fds = poll_fds(dp);
     // Whether each fd held a single packet at its last wake-up (one packet in flight).
     let (mut tun_single, mut sock_single) = (false, false);
     loop {
@@ -233,61 +222,6 @@ fn tun_to_udp(dp: &Datapath, b: &mut Batch, limit: usize) -> Result<(usize, bool
     }
     send_all(dp, &mut b.msgs[..m])?;
     Ok((read, empty))
-}
-
-/// Sends every message, resuming after partial sends; a message the kernel refuses is
-/// counted and skipped (sendmmsg reports an error only for the first message it could not
-/// send).
-fn send_all(dp: &Datapath, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError> {
-    let mut off = 0;
-    while off < msgs.len() {
-        let rest = &mut msgs[off..];
-        let r = if rest.len() == 1 {
-            // One message (one packet in flight): sendto, which copies no mmsghdr in.
-            let h = &rest[0].msg_hdr;
-            // SAFETY: the message's one iovec points at its packet, msg_name at a
-            // sockaddr_in of the table, both valid until the call returns.
-            let n = unsafe {
-                let iov = &*h.msg_iov;
-                libc::sendto(
-                    dp.sock_fd(),
-                    iov.iov_base,
-                    iov.iov_len,
-                    0,
-                    h.msg_name.cast(),
-                    h.msg_namelen,
-                )
-            };
-            if n < 0 {
-                -1
-            } else {
-                1
-            }
-        } else {
-            // SAFETY: rest is a valid array of initialised mmsghdr whose buffers and names
-            // live until the call returns.
-            unsafe { libc::sendmmsg(dp.sock_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) }
-        };
-        if r >= 0 {
-            off += r as usize;
-            continue;
-        }
-        let e = last_error();
-        if interrupted(&e) {
-            continue;
-        }
-        if would_block(&e) || transient(&e) {
-            let to = rest[0].msg_hdr.msg_name as *const libc::sockaddr_in;
-            // SAFETY: msg_name points at a sockaddr_in of the table.
-            let ip = std::net::Ipv4Addr::from(u32::from_be(unsafe { (*to).sin_addr.s_addr }));
-            dp.drops
-                .count(SEND_FAILED, || format!("sendmmsg to {ip}: {e}"));
-            off += 1;
-            continue;
-        }
-        return Err(dp.fatal("sendmmsg on the UDP socket", e));
-    }
-    Ok(())
 }
 
 /// UDP -> TUN: one non-blocking recvmmsg (fewer than BATCH back means the socket is empty:

@@ -15,7 +15,8 @@
 //! is dropped and counted (flanneld answers ICMP net unreachable).
 
 use super::{
-    last_error, peer_addr, poll_forever, Datapath, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED,
+    last_error, peer_addr, poll_fds, poll_forever, ready, Datapath, INVALID, NO_ROUTE, SEND_FAILED,
+    WRITE_FAILED,
 };
 use userspace::ipv4_destination;
 use userspace::sys::{interrupted, transient, would_block};
@@ -29,19 +30,7 @@ pub fn run(dp: &Datapath) -> Result<(), DaemonError> {
     // Room for any packet either side can hand over (the TUN MTU bounds both); a bigger one
     // shows up as exactly-full and is dropped as invalid.
     let mut buf = vec![0u8; dp.mtu + 1];
-    let mut fds = [
-        libc::pollfd {
-            fd: dp.tun_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: dp.sock_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ready = |p: &libc::pollfd| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0;
+    let mut fds = poll_fds(dp);
     loop {
         poll_forever(dp, &mut fds)?;
         if ready(&fds[0]) {

@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tun_rs::SyncDevice;
-use userspace::sys::{interrupted, pin_to, say_ready};
+use userspace::sys::{pin_to, say_ready};
 use userspace::{BlockTable, DaemonError, Drops};
 
 use crate::config::DaemonConfig;
@@ -164,15 +164,27 @@ pub fn peer_addr(a: &libc::sockaddr_in) -> SocketAddrV4 {
 
 /// Waits until `fds` have events (no timeout), retrying on EINTR.
 pub(crate) fn poll_forever(dp: &Datapath, fds: &mut [libc::pollfd]) -> Result<(), DaemonError> {
-    loop {
-        // SAFETY: fds is a valid slice of pollfd for its whole length.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = last_error();
-        if !interrupted(&e) {
-            return Err(dp.fatal("poll", e));
-        }
-    }
+    userspace::sys::poll_forever(fds).map_err(|e| dp.fatal("poll", e))
+}
+
+/// The TUN and the socket, each polled for input (the faithful and batched loops).
+pub(crate) fn poll_fds(dp: &Datapath) -> [libc::pollfd; 2] {
+    userspace::sys::poll_pair(dp.tun_fd(), dp.sock_fd())
+}
+
+/// Whether poll reported `p` readable, or in error or hung up (the read then says which).
+pub(crate) fn ready(p: &libc::pollfd) -> bool {
+    p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0
+}
+
+/// Sends every message ([`userspace::sys::send_messages`]); one the kernel refuses is
+/// counted as a send failure, with its peer.
+pub(crate) fn send_all(dp: &Datapath, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError> {
+    userspace::sys::send_messages(dp.sock_fd(), msgs, |m, e| {
+        // SAFETY: every message's msg_name points at a sockaddr_in of the table.
+        let to = peer_addr(unsafe { &*(m.msg_hdr.msg_name as *const libc::sockaddr_in) });
+        dp.drops
+            .count(SEND_FAILED, || format!("sendmmsg to {}: {e}", to.ip()));
+    })
+    .map_err(|e| dp.fatal("sendmmsg on the UDP socket", e))
 }

@@ -35,12 +35,12 @@
 
 use std::sync::{mpsc, Arc};
 
-use super::{last_error, Datapath, INVALID, NO_ROUTE, SEND_FAILED, WRITE_FAILED};
+use super::{last_error, send_all, Datapath, INVALID, NO_ROUTE, WRITE_FAILED};
 use userspace::offload::{
     clear_control, gso_runs, set_udp_segment, split_at_segments, udp_gro_size, whole_ipv4,
     GroWriter, Run, Segments, BATCH, CMSG_LEN, RECV_BUFFER,
 };
-use userspace::sys::{interrupted, transient, would_block};
+use userspace::sys::{interrupted, transient};
 use userspace::{ipv4_destination, DaemonError};
 
 /// Buffers per `recvmmsg`: each can be a 64 KB GRO train, so a few are plenty.
@@ -73,28 +73,6 @@ pub fn run(dp: Datapath) -> Result<(), DaemonError> {
     }
 }
 
-/// Reads of at least this many packets are reported, once (see [`report_growth`]).
-const REPORTED_SUPER_PACKET: usize = 8;
-
-/// Says once on stderr (the run's log) that super-packets arrive: the first read that gave
-/// at least [`REPORTED_SUPER_PACKET`] packets. A run whose reads stay small says nothing.
-fn report_growth(dp: &Datapath, before: usize, now: usize) {
-    if now >= REPORTED_SUPER_PACKET && before < REPORTED_SUPER_PACKET {
-        eprintln!(
-            "flannel-udp daemon on {}: offload: super-packets arrive (a read of {} gave {now} \
-             packets; UDP segmentation offload {})",
-            dp.node,
-            dp.tun_name,
-            // TUN_F_USO4/6 exist from Linux 6.2; tun-rs asks for them and goes on without.
-            if dp.tun.udp_gso() {
-                "on"
-            } else {
-                "off: the kernel's TUN has no USO (Linux < 6.2)"
-            }
-        );
-    }
-}
-
 /// What the TUN -> UDP direction keeps between reads.
 struct Tx {
     segs: Segments,
@@ -121,25 +99,23 @@ impl Tx {
         }
     }
 
-    /// One super-packet read and one sendmmsg of its GSO messages; false when the TUN had
-    /// nothing (EAGAIN; the TUN is blocking here, so only should it ever be made
-    /// non-blocking).
-    fn step(&mut self, dp: &Datapath) -> Result<bool, DaemonError> {
+    /// One super-packet read (the TUN is blocking) and one sendmmsg of its GSO messages.
+    fn step(&mut self, dp: &Datapath) -> Result<(), DaemonError> {
         let before = self.segs.largest;
         let n = match self.segs.read(&dp.tun) {
             Ok(n) => n,
-            Err(e) if would_block(&e) => return Ok(false),
-            Err(e) if interrupted(&e) => return Ok(true),
+            Err(e) if interrupted(&e) => return Ok(()),
             // tun-rs could not split the super-packet (malformed headers): that packet only.
             Err(e) if e.raw_os_error().is_none() => {
                 dp.drops.count(INVALID, || {
                     format!("a super-packet from {}: {e}", dp.tun_name)
                 });
-                return Ok(true);
+                return Ok(());
             }
             Err(e) => return Err(dp.fatal(format!("read {}", dp.tun_name), e)),
         };
-        report_growth(dp, before, self.segs.largest);
+        self.segs
+            .report_growth(before, "flannel-udp", &dp.node, &dp.tun);
         for i in 0..n {
             let pkt = self.segs.get(i);
             self.lens[i] = pkt.len();
@@ -184,8 +160,7 @@ impl Tx {
                 clear_control(h);
             }
         }
-        send_all(dp, &mut self.msgs[..self.runs.len()])?;
-        Ok(true)
+        send_all(dp, &mut self.msgs[..self.runs.len()])
     }
 }
 
@@ -195,42 +170,6 @@ fn tun_to_udp(dp: &Datapath) -> Result<(), DaemonError> {
     loop {
         tx.step(dp)?;
     }
-}
-
-/// Sends every message, resuming after partial sends; a message the kernel refuses is
-/// counted and skipped (sendmmsg reports an error only for the first message it could not
-/// send).
-fn send_all(dp: &Datapath, msgs: &mut [libc::mmsghdr]) -> Result<(), DaemonError> {
-    let mut off = 0;
-    while off < msgs.len() {
-        let rest = &mut msgs[off..];
-        // SAFETY: rest is a valid array of initialised mmsghdr whose iovecs, buffers,
-        // control buffers and names live until the call returns.
-        let r = unsafe { libc::sendmmsg(dp.sock_fd(), rest.as_mut_ptr(), rest.len() as u32, 0) };
-        if r >= 0 {
-            off += r as usize;
-            continue;
-        }
-        let e = last_error();
-        if interrupted(&e) {
-            continue;
-        }
-        // EINVAL/EIO are udp_send_skb refusing a GSO message (a segment larger than the
-        // path MTU, a device without checksum offload): that message is lost, not the
-        // datapath; the count and the logged reason say so.
-        let refused = matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIO));
-        if would_block(&e) || transient(&e) || refused {
-            let to = rest[0].msg_hdr.msg_name as *const libc::sockaddr_in;
-            // SAFETY: msg_name points at a sockaddr_in of the table.
-            let ip = std::net::Ipv4Addr::from(u32::from_be(unsafe { (*to).sin_addr.s_addr }));
-            dp.drops
-                .count(SEND_FAILED, || format!("sendmmsg to {ip}: {e}"));
-            off += 1;
-            continue;
-        }
-        return Err(dp.fatal("sendmmsg on the UDP socket", e));
-    }
-    Ok(())
 }
 
 /// What the UDP -> TUN direction keeps between receives.
@@ -255,9 +194,9 @@ impl Rx {
         })
     }
 
-    /// One recvmmsg of GRO trains (`flags`: MSG_WAITFORONE on the blocking socket), cut into
-    /// packets and coalesced into the TUN; false when the socket had nothing.
-    fn step(&mut self, dp: &Datapath, flags: libc::c_int) -> Result<bool, DaemonError> {
+    /// One recvmmsg of GRO trains (blocking until the first, MSG_WAITFORONE), cut into
+    /// packets and coalesced into the TUN.
+    fn step(&mut self, dp: &Datapath) -> Result<(), DaemonError> {
         for i in 0..RECV_BATCH {
             self.iovs[i] = libc::iovec {
                 // SAFETY: slot i lies inside bufs.
@@ -279,17 +218,14 @@ impl Rx {
                 dp.sock_fd(),
                 self.msgs.as_mut_ptr(),
                 RECV_BATCH as u32,
-                flags,
+                libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
         };
         if r < 0 {
             let e = last_error();
-            if would_block(&e) {
-                return Ok(false);
-            }
             if interrupted(&e) || transient(&e) {
-                return Ok(true);
+                return Ok(());
             }
             return Err(dp.fatal("recvmmsg on the UDP socket", e));
         }
@@ -316,8 +252,7 @@ impl Rx {
                 }
             }
         }
-        flush(dp, &mut self.gro)?;
-        Ok(true)
+        flush(dp, &mut self.gro)
     }
 }
 
@@ -325,7 +260,7 @@ impl Rx {
 fn udp_to_tun(dp: &Datapath) -> Result<(), DaemonError> {
     let mut rx = Rx::new();
     loop {
-        rx.step(dp, libc::MSG_WAITFORONE)?;
+        rx.step(dp)?;
     }
 }
 
