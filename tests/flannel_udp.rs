@@ -65,17 +65,22 @@ fn assert_checks_pass(r: &reports::RunResult) {
     assert!(route.is_some(), "no route check mentions flannel0");
 }
 
-fn assert_userspace_measurements(r: &reports::RunResult) {
-    common::assert_full_measurement(r, "cross-node");
-    common::assert_full_measurement(r, "same-node");
-    common::assert_userspace_datapath(r);
-    assert!(r.measurements.iter().all(|m| m.repetitions.len() == 1));
+/// The median throughput of the run's cross-node tcp-stream, in bit/s.
+fn cross_node_stream_bps(r: &reports::RunResult) -> f64 {
     let cross = r
         .measurements
         .iter()
         .find(|m| m.workload == "tcp-stream" && m.path == "cross-node")
         .expect("a cross-node tcp-stream");
-    let bps = cross.summary_of("throughput_bps").unwrap().median;
+    cross.summary_of("throughput_bps").unwrap().median
+}
+
+fn assert_userspace_measurements(r: &reports::RunResult) {
+    common::assert_full_measurement(r, "cross-node");
+    common::assert_full_measurement(r, "same-node");
+    common::assert_userspace_datapath(r);
+    assert!(r.measurements.iter().all(|m| m.repetitions.len() == 1));
+    let bps = cross_node_stream_bps(r);
     assert!(bps > 1e6, "implausible cross-node throughput {bps}");
     let rr = r
         .measurements
@@ -336,12 +341,7 @@ fn run_mixed(datapath: &str, peer: &str) {
             .map(String::as_str),
         Some(peer)
     );
-    let cross = r
-        .measurements
-        .iter()
-        .find(|m| m.workload == "tcp-stream" && m.path == "cross-node")
-        .expect("a cross-node tcp-stream");
-    let bps = cross.summary_of("throughput_bps").unwrap().median;
+    let bps = cross_node_stream_bps(&r);
     assert!(
         bps > 1e6,
         "{datapath} -> {peer}: implausible throughput {bps}"
