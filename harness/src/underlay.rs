@@ -27,7 +27,7 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         let h = &hosts[&sw.netns];
         h.nl().create_bridge(&sw.bridge, plan.bridge_mac(0), mtu)?;
         h.nl().set_up(&sw.bridge)?;
-    } else if let Some(rt) = &plan.router {
+    } else if let Some(rt) = plan.router() {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
         for (i, (br, _)) in rt.segments.iter().enumerate() {
@@ -63,8 +63,7 @@ pub fn hub_of(plan: &Plan, node: &NodePlan) -> Option<(String, String)> {
     if let Some(sw) = &plan.switch {
         Some((sw.netns.clone(), sw.bridge.clone()))
     } else {
-        plan.router
-            .as_ref()
+        plan.router()
             .map(|rt| (rt.netns.clone(), rt.segments[node.segment].0.clone()))
     }
 }
@@ -100,7 +99,7 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
 
 /// The router's addresses on segment `i`, one per family of the run.
 fn router_nets(plan: &Plan, i: usize) -> Vec<IpNet> {
-    let Some(rt) = &plan.router else {
+    let Some(rt) = plan.router() else {
         return Vec::new();
     };
     let mut v = Vec::new();
@@ -203,7 +202,7 @@ pub fn expectations(plan: &Plan) -> Expectations {
             });
         }
     }
-    if let Some(rt) = &plan.router {
+    if let Some(rt) = plan.router() {
         let mut devices: Vec<_> = rt
             .segments
             .iter()
@@ -236,7 +235,7 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
         .switch
         .as_ref()
         .map(|s| s.netns.clone())
-        .or(plan.router.as_ref().map(|r| r.netns.clone()));
+        .or(plan.router().map(|r| r.netns.clone()));
     let Some(hub) = hub else { return e };
     for &(a, b) in talked {
         let (na, nb) = (&plan.nodes[a as usize], &plan.nodes[b as usize]);
@@ -260,7 +259,7 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
                 NODE_DEV.to_string(),
             )
         } else {
-            let rt = plan.router.as_ref().expect("l3 has a router");
+            let rt = plan.router().expect("l3 has a router");
             (
                 plan.node_gateways(na),
                 rt.netns.clone(),

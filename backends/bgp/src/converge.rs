@@ -36,7 +36,7 @@ pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<IpNet>)> {
             )
         })
         .collect();
-    if let Some(rt) = &plan.router {
+    if let Some(rt) = plan.router() {
         v.push((rt.netns.clone(), plan.nodes.iter().flat_map(of).collect()));
     }
     v

@@ -74,7 +74,7 @@ pub fn learned_routes(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<R
 /// The routes BGP must install on the l3 router: every announced prefix via its node, on
 /// the bridge of the node's segment.
 pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
-    let Some(rt) = &plan.router else {
+    let Some(rt) = plan.router() else {
         return Vec::new();
     };
     plan.nodes
@@ -104,7 +104,7 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
         e.add_routes(&node.netns, learned_routes(plan, announce, node));
     }
-    if let Some(rt) = &plan.router {
+    if let Some(rt) = plan.router() {
         e.add_routes(&rt.netns, router_routes(plan, announce));
     }
     e.add_full_matrix(plan);

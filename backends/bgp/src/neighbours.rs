@@ -41,7 +41,7 @@ pub fn preresolve(ctx: &Context<'_>) -> Result<()> {
                 nl.add_neighbour(NODE_DEV, node_addr(plan, b, family), macs[b.index as usize])?;
             }
         }
-        if let Some(rt) = &plan.router {
+        if let Some(rt) = plan.router() {
             let router = ctx.host(&rt.netns).nl();
             for (seg, (bridge, _)) in rt.segments.iter().enumerate() {
                 let mac = router.link(bridge)?.mac.unwrap_or_default();

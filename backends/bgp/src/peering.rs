@@ -81,7 +81,7 @@ impl Speaker {
     /// Every speaker of the plan: the nodes, then the router if there is one.
     pub fn all(plan: &Plan) -> Vec<Speaker> {
         let mut v: Vec<Speaker> = plan.nodes.iter().map(|n| Speaker::Node(n.index)).collect();
-        if plan.router.is_some() {
+        if plan.router().is_some() {
             v.push(Speaker::Router);
         }
         v
@@ -137,9 +137,7 @@ pub fn node_ip(node: &NodePlan) -> Ipv4Addr {
 }
 
 fn router(plan: &Plan) -> &harness::topology::RouterPlan {
-    plan.router
-        .as_ref()
-        .expect("only l3 plans have a router speaker")
+    plan.router().expect("only l3 plans have a router speaker")
 }
 
 /// The route reflectors of segment `segment` (node indices), for `Rr`: the first node of the
@@ -187,7 +185,7 @@ pub fn sessions(plan: &Plan, topology: BgpTopology) -> Vec<(Speaker, Speaker)> {
             }
         }
     }
-    if plan.router.is_some() {
+    if plan.router().is_some() {
         out.extend(
             plan.nodes
                 .iter()

@@ -517,7 +517,7 @@ impl Expectations {
             .switch
             .as_ref()
             .map(|s| s.netns.clone())
-            .or_else(|| plan.router.as_ref().map(|r| r.netns.clone()));
+            .or_else(|| plan.router().map(|r| r.netns.clone()));
         if let Some(capture_netns) = hub {
             self.encap.push(EncapExpect {
                 from,

@@ -40,7 +40,7 @@ fn hub_ports(plan: &Plan) -> Option<(String, Vec<String>)> {
         .switch
         .as_ref()
         .map(|s| s.netns.clone())
-        .or_else(|| plan.router.as_ref().map(|r| r.netns.clone()))?;
+        .or_else(|| plan.router().map(|r| r.netns.clone()))?;
     Some((
         hub,
         plan.nodes.iter().map(|n| n.switch_port.clone()).collect(),

@@ -102,7 +102,7 @@ pub fn named(backend: &dyn Backend, name: &str) -> Result<FaultKind, String> {
 /// but cnbench has no hub there to drop packets in (loss), and the node's namespace is its
 /// agent session's, which does not outlive it (node-restart).
 pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {
-    let has_hub = plan.switch.is_some() || plan.router.is_some();
+    let has_hub = plan.switch.is_some() || plan.router().is_some();
     let ssh = plan.spec.substrate == crate::topology::Substrate::Ssh;
     let ssh_underlay = ssh && plan.spec.underlay != crate::topology::Underlay::None;
     known(backend)

@@ -903,7 +903,7 @@ mod tests {
     #[test]
     fn l3_alternates_segments_behind_a_router() {
         let plan = Plan::new(spec(3, 1, Underlay::L3), PodNetwork::HostNetwork).unwrap();
-        let rt = plan.router.as_ref().unwrap();
+        let rt = plan.router().unwrap();
         assert_eq!(rt.segments[0].1.to_string(), "10.168.1.1/24");
         assert_eq!(rt.segments[1].1.to_string(), "10.168.2.1/24");
         let n: Vec<(usize, String, String)> = plan
@@ -1103,7 +1103,7 @@ mod tests {
         assert_eq!(only.node_nets(&only.nodes[0]).len(), 1);
         // l3: the router is ::1 of each segment, nodes alternate as in IPv4.
         let l3 = Plan::new(spec6(3, 1, Underlay::L3, IpFamily::Dual), blocks).unwrap();
-        let rt = l3.router.as_ref().unwrap();
+        let rt = l3.router().unwrap();
         let segs: Vec<String> = rt.segments6.iter().map(|n| n.to_string()).collect();
         assert_eq!(segs, ["fd00:10:168:1::1/64", "fd00:10:168:2::1/64"]);
         assert_eq!(

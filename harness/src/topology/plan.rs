@@ -22,9 +22,11 @@ pub struct SwitchPlan {
     pub bridge: String,
 }
 
-/// The underlay router (for `l3`): one bridge per subnet, the router's address on each.
+/// An underlay router (for `l3`): one bridge per subnet, the router's address on each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterPlan {
+    /// Its role name: `rt` for the first router.
+    pub role: String,
     /// Namespace `cnb-<run>-rt`.
     pub netns: String,
     /// `(bridge name, router address/prefix)` per subnet.
@@ -112,8 +114,8 @@ pub struct Plan {
     pub pod_network: PodNetwork,
     /// The switch, for `l2`.
     pub switch: Option<SwitchPlan>,
-    /// The router, for `l3`.
-    pub router: Option<RouterPlan>,
+    /// The routers, for `l3` (none otherwise); [`Plan::router`] is the first.
+    pub routers: Vec<RouterPlan>,
     /// The nodes.
     pub nodes: Vec<NodePlan>,
     /// The pods, node by node.
@@ -134,6 +136,7 @@ impl Plan {
                 }
             });
         let router = (spec.underlay == Underlay::L3).then(|| RouterPlan {
+            role: "rt".into(),
             netns: netns_name(&run, "rt"),
             segments: spec
                 .underlay_cidrs
@@ -280,17 +283,22 @@ impl Plan {
             spec,
             pod_network,
             switch,
-            router,
+            routers: router.into_iter().collect(),
             nodes,
             pods,
         })
+    }
+
+    /// The first underlay router (l3), the one every node's default route goes through.
+    pub fn router(&self) -> Option<&RouterPlan> {
+        self.routers.first()
     }
 
     /// Every namespace of the run, in creation order (underlay, nodes, pods).
     pub fn namespaces(&self) -> Vec<String> {
         let mut v = Vec::new();
         v.extend(self.switch.iter().map(|s| s.netns.clone()));
-        v.extend(self.router.iter().map(|r| r.netns.clone()));
+        v.extend(self.routers.iter().map(|r| r.netns.clone()));
         v.extend(self.nodes.iter().map(|n| n.netns.clone()));
         v.extend(
             self.pods
