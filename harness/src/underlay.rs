@@ -25,8 +25,20 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
     }
     if let Some(sw) = &plan.switch {
         let h = &hosts[&sw.netns];
-        h.nl().create_bridge(&sw.bridge, plan.bridge_mac(0), mtu)?;
-        h.nl().set_up(&sw.bridge)?;
+        for (k, br) in sw.bridges().into_iter().enumerate() {
+            h.nl().create_bridge(br, plan.bridge_mac(k as u8), mtu)?;
+            h.nl().set_up(br)?;
+        }
+        // One L2 domain: each further bridge hangs off the first by a trunk veth, so a
+        // frame between bridges crosses the first (a star: no loop, no STP needed).
+        for (k, br) in sw.more_bridges.iter().enumerate() {
+            let (on_first, on_this) = crate::topology::SwitchPlan::trunk(k + 1);
+            h.nl().create_veth(&on_first, &on_this, None, mtu)?;
+            h.nl().set_master(&on_first, &sw.bridge)?;
+            h.nl().set_master(&on_this, br)?;
+            h.nl().set_up(&on_first)?;
+            h.nl().set_up(&on_this)?;
+        }
     } else if let Some(rt) = plan.router() {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
@@ -61,7 +73,11 @@ pub fn router_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
 /// the node's segment there. None without an underlay.
 pub fn hub_of(plan: &Plan, node: &NodePlan) -> Option<(String, String)> {
     if let Some(sw) = &plan.switch {
-        Some((sw.netns.clone(), sw.bridge.clone()))
+        let bridges = sw.bridges();
+        Some((
+            sw.netns.clone(),
+            bridges.get(node.switch_bridge).unwrap_or(&bridges[0]).to_string(),
+        ))
     } else {
         plan.router()
             .map(|rt| (rt.netns.clone(), rt.segments[node.segment].0.clone()))
@@ -188,8 +204,13 @@ pub fn expectations(plan: &Plan) -> Expectations {
     }
     if let Some(sw) = &plan.switch {
         e.routes.entry(sw.netns.clone()).or_default();
-        let mut devices = vec![dev(&sw.bridge, "bridge")];
+        let mut devices: Vec<_> = sw.bridges().iter().map(|b| dev(b, "bridge")).collect();
         devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
+        for k in 1..=sw.more_bridges.len() {
+            let (a, b) = crate::topology::SwitchPlan::trunk(k);
+            devices.push(dev(&a, "veth"));
+            devices.push(dev(&b, "veth"));
+        }
         e.devices.push(DeviceSet {
             netns: sw.netns.clone(),
             devices,
@@ -239,8 +260,8 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
     let Some(hub) = hub else { return e };
     for &(a, b) in talked {
         let (na, nb) = (&plan.nodes[a as usize], &plan.nodes[b as usize]);
-        let bridge = match &plan.switch {
-            Some(sw) => sw.bridge.clone(),
+        let bridge = match hub_of(plan, na) {
+            Some((_, br)) => br,
             None => format!("br{}", na.segment + 1),
         };
         e.fdb.push(FdbExpect {
@@ -251,6 +272,26 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
             mac_dev: NODE_DEV.into(),
             label: na.role.clone(),
         });
+        // On a switch of several bridges, `b`'s bridge learned `a`'s MAC on the trunk `a`'s
+        // frames came in by: its uplink, or on the first bridge the trunk to `a`'s bridge.
+        if let Some(sw) = &plan.switch {
+            if na.switch_bridge != nb.switch_bridge {
+                let bridges = sw.bridges();
+                let port = if nb.switch_bridge == 0 {
+                    crate::topology::SwitchPlan::trunk(na.switch_bridge).0
+                } else {
+                    crate::topology::SwitchPlan::trunk(nb.switch_bridge).1
+                };
+                e.fdb.push(FdbExpect {
+                    netns: hub.clone(),
+                    bridge: bridges[nb.switch_bridge].to_string(),
+                    port,
+                    mac_netns: na.netns.clone(),
+                    mac_dev: NODE_DEV.into(),
+                    label: format!("{} via trunk", na.role),
+                });
+            }
+        }
         // One entry per family: ARP for IPv4, NDP for IPv6.
         let (ips, owner_netns, owner_dev) = if na.segment == nb.segment {
             (

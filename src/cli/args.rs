@@ -64,6 +64,15 @@ pub struct TopologyArgs {
     /// fd00:10:168::/64 on l2; fd00:10:168:1::/64,fd00:10:168:2::/64 on l3).
     #[arg(long, value_name = "CIDR[,CIDR]", value_delimiter = ',', value_parser = cidr6)]
     pub underlay_cidr6: Option<Vec<Ipv6Net>>,
+    /// Routers joining the l3 underlay's two segments: 1, or 2 (both segments reach both;
+    /// nodes route through both, ECMP, and the router-down fault takes one away).
+    #[arg(long, value_name = "1|2")]
+    pub routers: Option<u32>,
+    /// Ports one l2 switch bridge takes before the switch adds another, joined to the first
+    /// by a trunk (default 1023, a Linux bridge's limit): lower it to test a switch of
+    /// several bridges with a few nodes.
+    #[arg(long, value_name = "PORTS", hide = true)]
+    pub bridge_ports: Option<u32>,
     /// Real hosts as nodes (--substrate ssh).
     #[command(flatten)]
     pub ssh: SshArgs,
@@ -202,6 +211,8 @@ impl TopologyArgs {
             pod_cidr6: self.pod_cidr6,
             underlay_cidrs6: self.underlay_cidr6.clone(),
             segment_mtu: self.segment_mtu,
+            routers: self.routers,
+            bridge_ports: self.bridge_ports,
             hosts: self.ssh.hosts.clone(),
             ssh: self.ssh.spec(self.substrate),
         }

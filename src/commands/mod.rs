@@ -76,6 +76,8 @@ pub fn plan_for_request(
     let plan = info
         .plan(request, new_run_id())
         .map_err(HarnessError::from)?;
+    // These commands probe every pod pair; `scale` plans without this and probes none.
+    harness::topology::limits::check_probed_pods(&plan).map_err(HarnessError::from)?;
     if plan.spec.substrate == Substrate::Vm {
         // A backend that detects features of the nodes' kernel (ipip) must see the VM kernel:
         // without the VM assets, the fix is `cnbench setup vm`, whatever the backend.

@@ -7,9 +7,11 @@
 //! run will create, laid out from a spec, and pods added to and removed from it.
 
 mod hosts;
+pub mod limits;
 mod plan;
 
 pub use hosts::{SshHost, SshSpec};
+pub use limits::{MAX_NODES, MAX_PODS, MAX_PODS_PER_NODE};
 pub use plan::{NodePlan, Plan, PodPlan, RouterPlan, SwitchPlan};
 
 use std::fmt;
@@ -43,15 +45,20 @@ impl Underlay {
         }
     }
 
-    /// The default underlay subnets (docs/design.md §3).
+    /// The default underlay subnets of a small topology (docs/design.md §3):
+    /// `10.168.0.0/24` for l2, `10.168.1.0/24` and `10.168.2.0/24` for l3.
     pub fn default_cidrs(self) -> Vec<Ipv4Net> {
+        self.default_cidrs_for(2, 1)
+    }
+
+    /// The default underlay subnets for `nodes` nodes and `routers` l3 routers: today's /24s
+    /// while they hold them, wider ones when the count needs it ([`limits::default_l2_cidr`],
+    /// [`limits::default_l3_cidrs`]).
+    pub fn default_cidrs_for(self, nodes: u32, routers: u32) -> Vec<Ipv4Net> {
         match self {
             Underlay::None => vec![],
-            Underlay::L2 => vec!["10.168.0.0/24".parse().expect("valid")],
-            Underlay::L3 => vec![
-                "10.168.1.0/24".parse().expect("valid"),
-                "10.168.2.0/24".parse().expect("valid"),
-            ],
+            Underlay::L2 => vec![limits::default_l2_cidr(nodes)],
+            Underlay::L3 => limits::default_l3_cidrs(nodes, routers),
         }
     }
 
@@ -257,6 +264,15 @@ pub struct TopologySpec {
     /// not fit (ICMP "fragmentation needed", ICMPv6 "packet too big").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_mtu: Option<u32>,
+    /// Routers of the l3 underlay (1 or 2; absent in results before two routers: 1). With
+    /// two, both segments reach both routers and the segment bridges live in a switch
+    /// namespace of their own, so a router that goes down takes no segment with it.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub routers: u32,
+    /// Ports one underlay bridge takes before the l2 switch adds another, joined to the first
+    /// by a trunk (default [`limits::BRIDGE_PORTS`], the kernel's limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_ports: Option<u32>,
     /// The SSH substrate's hosts, one per node in node order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<SshHost>,
@@ -265,7 +281,20 @@ pub struct TopologySpec {
     pub ssh: Option<SshSpec>,
 }
 
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
 impl TopologySpec {
+    /// The ports one underlay bridge takes ([`limits::BRIDGE_PORTS`] unless lowered).
+    pub fn bridge_ports(&self) -> u32 {
+        self.bridge_ports.unwrap_or(limits::BRIDGE_PORTS)
+    }
+
     /// The MTU of underlay segment `segment`, in bytes.
     pub fn segment_mtu_of(&self, segment: usize) -> u32 {
         match (segment, self.segment_mtu) {
@@ -322,14 +351,6 @@ impl FromStr for Substrate {
         }
     }
 }
-
-/// Largest node count the planner accepts.
-pub const MAX_NODES: u32 = 250;
-/// Largest pod count per node the planner accepts.
-pub const MAX_PODS_PER_NODE: u32 = 250;
-/// Largest pod count of a whole topology: the conformance checks probe every ordered pair of
-/// pods, so their number grows with its square.
-pub const MAX_PODS: u32 = 500;
 
 /// Makes a fresh run id: 6 lowercase hex digits from the kernel's random source.
 pub fn new_run_id() -> String {
@@ -415,7 +436,10 @@ impl TopologySpec {
             return Err(invalid(
                 "nodes",
                 self.nodes,
-                format!("at most {MAX_NODES} nodes fit one machine's namespaces and naming"),
+                format!(
+                    "at most {MAX_NODES} nodes fit one machine's namespaces and device names: \
+                     use fewer nodes"
+                ),
             ));
         }
         if self.pods_per_node == 0 || self.pods_per_node > MAX_PODS_PER_NODE {
@@ -426,17 +450,20 @@ impl TopologySpec {
             ));
         }
         let pods = u64::from(self.nodes) * u64::from(self.pods_per_node);
-        if pods > u64::from(MAX_PODS) {
+        if pods > u64::from(limits::MAX_PLANNED_PODS) {
             return Err(invalid(
                 "pods-per-node",
                 self.pods_per_node,
                 format!(
-                    "{} nodes x {} pods is {pods} pods, at most {MAX_PODS} fit (the checks probe \
-                     every pod pair): use fewer nodes or pods per node",
-                    self.nodes, self.pods_per_node
+                    "{} nodes x {} pods is {pods} pods, at most {} fit one machine: use fewer \
+                     nodes or pods per node",
+                    self.nodes,
+                    self.pods_per_node,
+                    limits::MAX_PLANNED_PODS
                 ),
             ));
         }
+        self.validate_routers()?;
         if !(576..=65535).contains(&self.mtu) {
             return Err(invalid(
                 "mtu",
@@ -510,10 +537,10 @@ impl TopologySpec {
         );
         check_ranges(&named, &reserved_ranges())?;
         // Underlay capacity: l2 puts every node on one subnet; l3 alternates nodes between two
-        // subnets and keeps .1 of each for the router.
+        // subnets and keeps .1 of each for the router (and the last host for a second one).
         for (seg, net) in self.underlay_cidrs.iter().enumerate() {
             let on_segment = match self.underlay {
-                Underlay::L3 => (self.nodes + 1 - seg as u32) / 2 + 1,
+                Underlay::L3 => (self.nodes + 1 - seg as u32) / 2 + self.routers,
                 _ => self.nodes,
             };
             if host_count(net) < u64::from(on_segment) {
@@ -523,6 +550,63 @@ impl TopologySpec {
                     format!("too small for {on_segment} addresses: use a shorter prefix"),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl TopologySpec {
+    /// The router count and the bridge ports on their own and against the underlay.
+    fn validate_routers(&self) -> Result<(), PlanError> {
+        if self.routers == 0 || self.routers > limits::MAX_ROUTERS {
+            return Err(invalid(
+                "routers",
+                self.routers,
+                format!("use 1 or {} (the l3 underlay's border routers)", limits::MAX_ROUTERS),
+            ));
+        }
+        if self.routers > 1 && self.underlay != Underlay::L3 {
+            return Err(invalid(
+                "routers",
+                self.routers,
+                format!(
+                    "routers join the two segments of the l3 underlay, and underlay {} has \
+                     none: add --underlay l3",
+                    self.underlay
+                ),
+            ));
+        }
+        if self.routers > 1 && self.substrate == Substrate::Vm {
+            return Err(invalid(
+                "routers",
+                self.routers,
+                "the VM substrate makes one hub namespace here (QEMU's taps are in it), and \
+                 two routers need a switch namespace beside them: use --substrate netns or \
+                 --routers 1",
+            ));
+        }
+        if let Some(ports) = self.bridge_ports {
+            if !(2..=limits::BRIDGE_PORTS).contains(&ports) {
+                return Err(invalid(
+                    "bridge-ports",
+                    ports,
+                    format!(
+                        "use 2 to {} (a Linux bridge's ports, BR_MAX_PORTS less port 0)",
+                        limits::BRIDGE_PORTS
+                    ),
+                ));
+            }
+            if self.underlay != Underlay::L2 || self.substrate != Substrate::Netns {
+                return Err(invalid(
+                    "bridge-ports",
+                    ports,
+                    "only the l2 switch of the namespace substrate is split over bridges: use \
+                     --underlay l2 --substrate netns, or leave it out",
+                ));
+            }
+        }
+        if self.underlay == Underlay::L2 && self.substrate == Substrate::Netns {
+            limits::switch_layout(self.nodes, self.bridge_ports())?;
         }
         Ok(())
     }
@@ -726,12 +810,25 @@ impl TopologySpec {
         check_ranges(&named, &reserved_ranges6())?;
         // A node's address is its position in the subnet, and SLAAC-free links need no /64:
         // the subnet only has to hold the nodes (and the router's ::1).
-        for net in &self.underlay_cidrs6 {
+        for (seg, net) in self.underlay_cidrs6.iter().enumerate() {
             if net.prefix_len() > 120 {
                 return Err(invalid(
                     "underlay-cidr6",
                     net,
                     "too small for a topology's nodes: use /120 or shorter",
+                ));
+            }
+            // IPv6 positions follow IPv4's: the highest is the IPv4 subnet's last host (a
+            // second router's) or the last node's.
+            let highest = match self.underlay_cidrs.get(seg) {
+                Some(v4) if self.routers > 1 => host_count(v4),
+                _ => u64::from(self.nodes) + 1,
+            };
+            if highest >= 1u64 << (128 - u32::from(net.prefix_len())).min(63) {
+                return Err(invalid(
+                    "underlay-cidr6",
+                    net,
+                    format!("too small for address {highest}: use a shorter prefix (a /64)"),
                 ));
             }
         }
@@ -780,6 +877,10 @@ pub struct TopologyRequest {
     pub underlay_cidrs6: Option<Vec<Ipv6Net>>,
     /// `--segment-mtu`.
     pub segment_mtu: Option<u32>,
+    /// `--routers` (l3; default 1).
+    pub routers: Option<u32>,
+    /// `--bridge-ports` (l2; default [`limits::BRIDGE_PORTS`]).
+    pub bridge_ports: Option<u32>,
     /// `--hosts` (the SSH substrate).
     pub hosts: Vec<SshHost>,
     /// `--ssh-option`, `--remote-exe`, `--copy-exe`, `--underlay-iface`, `--node-link`.
@@ -813,12 +914,22 @@ impl TopologyRequest {
                 } else {
                     defaults.underlay
                 });
+        let routers = self.routers.unwrap_or(1);
+        // A default pod network grows with the node count, keeping its first blocks.
+        let pod_cidr = self.pod_cidr.unwrap_or(match pod_network {
+            PodNetwork::PerNodeBlocks { block_prefix } => {
+                limits::scaled_pod_cidr(defaults.pod_cidr, block_prefix, nodes)
+            }
+            _ => defaults.pod_cidr,
+        });
         TopologySpec {
             run_id,
             nodes,
             pods_per_node: self.pods_per_node.unwrap_or(defaults.pods_per_node),
             underlay,
-            pod_cidr: self.pod_cidr.unwrap_or(defaults.pod_cidr),
+            pod_cidr,
+            routers,
+            bridge_ports: self.bridge_ports,
             underlay_cidrs: self.underlay_cidrs.clone().unwrap_or_else(|| {
                 // Hosts that all name their node's address name the network too.
                 match self
@@ -828,7 +939,7 @@ impl TopologyRequest {
                     .collect::<Option<Vec<_>>>()
                 {
                     Some(addrs) if ssh && !addrs.is_empty() => vec![addrs[0].trunc()],
-                    _ => underlay.default_cidrs(),
+                    _ => underlay.default_cidrs_for(nodes, routers),
                 }
             }),
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
@@ -1017,7 +1128,7 @@ mod tests {
     fn counts_are_limited_and_the_limit_is_named() {
         let net = PodNetwork::HostNetwork;
         let e = Plan::new(spec(MAX_NODES + 1, 1, Underlay::L2), net).unwrap_err();
-        assert!(e.to_string().contains("at most 250 nodes"), "{e}");
+        assert!(e.to_string().contains("at most 1000 nodes"), "{e}");
         for pods in [0, MAX_PODS_PER_NODE + 1] {
             let e = Plan::new(spec(2, pods, Underlay::L2), net).unwrap_err();
             assert!(e.to_string().contains("use 1 to 250"), "{e}");
@@ -1025,13 +1136,84 @@ mod tests {
         let e = Plan::new(spec(MAX_NODES, MAX_PODS_PER_NODE, Underlay::L2), net).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "--pods-per-node 250: 250 nodes x 250 pods is 62500 pods, at most 500 fit (the \
-             checks probe every pod pair): use fewer nodes or pods per node"
+            "--pods-per-node 250: 1000 nodes x 250 pods is 250000 pods, at most 2000 fit one \
+             machine: use fewer nodes or pods per node"
         );
-        // At the limits, a plan is made.
-        let plan = Plan::new(spec(MAX_NODES, MAX_PODS / MAX_NODES, Underlay::L2), net).unwrap();
-        assert_eq!(plan.pods.len(), MAX_PODS as usize);
+        // The pair limit is where pairs are probed: a plan of 1,000 pods is made, and
+        // refused for the checks with the fix.
+        let plan = Plan::new(spec(MAX_NODES, 1, Underlay::L2), net).unwrap();
+        let e = limits::check_probed_pods(&plan).unwrap_err();
+        assert!(e.to_string().contains("at most 500 fit"), "{e}");
+        assert!(e.to_string().contains("cnbench scale"), "{e}");
+        let plan = Plan::new(spec(MAX_PODS / 2, 2, Underlay::L2), net).unwrap();
+        assert!(limits::check_probed_pods(&plan).is_ok());
         assert!(Plan::new(spec(1, MAX_PODS_PER_NODE, Underlay::None), net).is_ok());
+        // The longest names fit a device name.
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        let mut big = Plan::new(spec(MAX_NODES, 1, Underlay::L2), blocks).unwrap();
+        let i = big.add_pod(MAX_NODES - 1);
+        assert!(i.is_err(), "churn's pair limit holds for added pods too");
+        big.pods.truncate(1);
+        let i = big.add_pod(MAX_NODES - 1).unwrap();
+        assert_eq!(big.pods[i].host_veth, "vabc123n999p0");
+    }
+
+    #[test]
+    fn a_thousand_nodes_plan_with_the_defaults_and_small_runs_keep_their_addresses() {
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        for pods in [1, 2] {
+            let plan = Plan::new(spec(1000, pods, Underlay::L2), blocks).unwrap();
+            assert_eq!(plan.spec.underlay_cidrs[0].to_string(), "10.168.0.0/22");
+            assert_eq!(plan.spec.pod_cidr.to_string(), "100.96.0.0/14");
+            let last = &plan.nodes[999];
+            assert_eq!(last.underlay_ip.unwrap().to_string(), "10.168.3.232/22");
+            assert_eq!(last.pod_block.unwrap().to_string(), "100.99.231.0/24");
+            assert_eq!(plan.switch.as_ref().unwrap().more_bridges.len(), 0);
+            // MACs stay unique past 255 nodes.
+            let macs: std::collections::BTreeSet<_> =
+                (0..1000).map(|i| plan.node_mac(i)).collect();
+            assert_eq!(macs.len(), 1000);
+            assert_eq!(plan.node_mac(3)[1], 0xce);
+        }
+        let l3 = Plan::new(spec(1000, 1, Underlay::L3), blocks).unwrap();
+        assert_eq!(
+            l3.nodes[998].underlay_ip.unwrap().to_string(),
+            "10.168.3.245/23"
+        );
+        // Small runs: today's addresses and prefixes.
+        let small = Plan::new(spec(250, 2, Underlay::L2), blocks).unwrap();
+        assert_eq!(small.spec.underlay_cidrs[0].to_string(), "10.168.0.0/24");
+        assert_eq!(small.spec.pod_cidr.to_string(), "100.96.0.0/16");
+        assert_eq!(
+            small.nodes[2].underlay_ip.unwrap().to_string(),
+            "10.168.0.3/24"
+        );
+        // A pod network given by hand is not widened: refused with the fix.
+        let mut given = spec(300, 1, Underlay::L2);
+        given.pod_cidr = "100.96.0.0/16".parse().unwrap();
+        let e = Plan::new(given, blocks).unwrap_err();
+        assert!(e.to_string().contains("300 nodes need one each"), "{e}");
+    }
+
+    #[test]
+    fn a_switch_of_several_bridges_joins_them_by_trunks() {
+        let mut s = spec(4, 1, Underlay::L2);
+        s.bridge_ports = Some(3);
+        let plan = Plan::new(s, PodNetwork::HostNetwork).unwrap();
+        let sw = plan.switch.as_ref().unwrap();
+        assert_eq!(sw.bridges(), ["br0", "br1"]);
+        let on: Vec<usize> = plan.nodes.iter().map(|n| n.switch_bridge).collect();
+        assert_eq!(on, [0, 0, 1, 1]);
+        assert_eq!(SwitchPlan::trunk(1), ("t1a".into(), "t1b".into()));
+        // Only l2 on namespaces is split, and a bridge needs at least 2 ports.
+        let mut l3 = spec(4, 1, Underlay::L3);
+        l3.bridge_ports = Some(3);
+        let e = Plan::new(l3, PodNetwork::HostNetwork).unwrap_err();
+        assert!(e.to_string().contains("--underlay l2"), "{e}");
+        let mut one = spec(4, 1, Underlay::L2);
+        one.bridge_ports = Some(1);
+        let e = Plan::new(one, PodNetwork::HostNetwork).unwrap_err();
+        assert!(e.to_string().starts_with("--bridge-ports 1: use 2 to 1023"), "{e}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::{
     host_count, invalid, netns_name, nth_host, Family, IpFamily, PodNetwork, Substrate,
     TopologySpec, Underlay, BLOCK_PREFIX6, MAX_PODS, MAX_PODS_PER_NODE,
 };
+use super::limits;
 use crate::error::PlanError;
 
 /// The underlay switch (for `l2`).
@@ -18,8 +19,28 @@ use crate::error::PlanError;
 pub struct SwitchPlan {
     /// Namespace `cnb-<run>-sw`.
     pub netns: String,
-    /// The bridge inside it.
+    /// The bridge inside it (the first, when there are more).
     pub bridge: String,
+    /// Further bridges of the same L2 domain, when the nodes are more than one bridge's
+    /// ports (`--bridge-ports`): bridge k (from 1) is joined to the first by a trunk veth,
+    /// [`SwitchPlan::trunk`] k.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_bridges: Vec<String>,
+}
+
+impl SwitchPlan {
+    /// Every bridge of the switch, the first first.
+    pub fn bridges(&self) -> Vec<&str> {
+        std::iter::once(self.bridge.as_str())
+            .chain(self.more_bridges.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The trunk that joins bridge `k` (from 1) to the first: its port on the first bridge
+    /// and its port on bridge `k`, the two ends of one veth pair.
+    pub fn trunk(k: usize) -> (String, String) {
+        (format!("t{k}a"), format!("t{k}b"))
+    }
 }
 
 /// An underlay router (for `l3`): one bridge per subnet, the router's address on each.
@@ -53,6 +74,10 @@ pub struct NodePlan {
     pub segment: usize,
     /// Name of the node's port on the switch or router bridge.
     pub switch_port: String,
+    /// Which bridge of the l2 switch the port is on (0, the first, unless the switch has
+    /// more: [`SwitchPlan::more_bridges`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub switch_bridge: usize,
     /// The node's pod block (PerNodeBlocks and SingleSubnet).
     pub pod_block: Option<Ipv4Net>,
     /// The node's own address in its pod block (the bridge gateway, `.1`).
@@ -128,11 +153,24 @@ impl Plan {
         spec.validate()?;
         let run = spec.run_id.clone();
         // The SSH substrate's l2 segment is the hosts' own network: nothing to build.
+        // Nodes fill the switch's bridges in order (limits::switch_layout).
+        let layout = match (spec.underlay, spec.substrate) {
+            (Underlay::L2, Substrate::Netns) => {
+                limits::switch_layout(spec.nodes, spec.bridge_ports())?
+            }
+            _ => vec![spec.nodes],
+        };
+        let bridge_of: Vec<usize> = layout
+            .iter()
+            .enumerate()
+            .flat_map(|(b, count)| std::iter::repeat_n(b, *count as usize))
+            .collect();
         let switch =
             (spec.underlay == Underlay::L2 && spec.substrate != Substrate::Ssh).then(|| {
                 SwitchPlan {
                     netns: netns_name(&run, "sw"),
                     bridge: "br0".into(),
+                    more_bridges: (1..layout.len()).map(|k| format!("br{k}")).collect(),
                 }
             });
         let router = (spec.underlay == Underlay::L3).then(|| RouterPlan {
@@ -221,6 +259,7 @@ impl Plan {
                 index: n,
                 netns: netns_name(&run, &role),
                 switch_port: role.clone(),
+                switch_bridge: bridge_of.get(n as usize).copied().unwrap_or(0),
                 role,
                 underlay_ip,
                 underlay_gateway: gw,
@@ -546,7 +585,9 @@ impl Plan {
         let id = u32::from_str_radix(&self.spec.run_id, 36).unwrap_or(0);
         [
             0x02,
-            0xce,
+            // Nodes past 255 carry their index's high bits here: 0xce to 0xd1 for up to
+            // 1,024 nodes, clear of the bridges' 0xcb.
+            0xce + (index >> 8) as u8,
             (id >> 16) as u8,
             (id >> 8) as u8,
             id as u8,
@@ -567,6 +608,10 @@ impl Plan {
             ordinal,
         ]
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn pod_blocks(spec: &TopologySpec, net: PodNetwork) -> Result<Option<Vec<Ipv4Net>>, PlanError> {
