@@ -8,8 +8,8 @@ use crate::backend::{
 };
 use crate::error::Result;
 use crate::host::Host;
-use crate::netlink::RouteSpec;
-use crate::topology::{NodePlan, Plan, Substrate};
+use crate::netlink::{RouteProto, RouteSpec};
+use crate::topology::{Family, NodePlan, Plan, RouterPlan, Substrate, Underlay};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 
@@ -23,15 +23,24 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
         let h = &hosts[&node.netns];
         h.nl().set_up("lo")?;
     }
+    let l3 = plan.spec.underlay == Underlay::L3;
     if let Some(sw) = &plan.switch {
         let h = &hosts[&sw.netns];
+        h.nl().set_up("lo")?;
         for (k, br) in sw.bridges().into_iter().enumerate() {
-            h.nl().create_bridge(br, plan.bridge_mac(k as u8), mtu)?;
+            // l3's segment bridges keep the MACs and MTUs they have in a router's namespace.
+            let (mac, mtu) = if l3 {
+                (plan.bridge_mac(k as u8 + 1), plan.spec.segment_mtu_of(k))
+            } else {
+                (plan.bridge_mac(k as u8), mtu)
+            };
+            h.nl().create_bridge(br, mac, mtu)?;
             h.nl().set_up(br)?;
         }
-        // One L2 domain: each further bridge hangs off the first by a trunk veth, so a
-        // frame between bridges crosses the first (a star: no loop, no STP needed).
-        for (k, br) in sw.more_bridges.iter().enumerate() {
+        // l2's bridges are one L2 domain: each further bridge hangs off the first by a
+        // trunk veth, so a frame between bridges crosses the first (a star: no loop, no STP
+        // needed). l3's are the segments, joined only by the routers.
+        for (k, br) in sw.more_bridges.iter().enumerate().filter(|_| !l3) {
             let (on_first, on_this) = crate::topology::SwitchPlan::trunk(k + 1);
             h.nl().create_veth(&on_first, &on_this, None, mtu)?;
             h.nl().set_master(&on_first, &sw.bridge)?;
@@ -39,6 +48,13 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
             h.nl().set_up(&on_first)?;
             h.nl().set_up(&on_this)?;
         }
+    }
+    if let (Some(sw), true) = (&plan.switch, l3) {
+        for rt in &plan.routers {
+            build_router_on_switch(plan, hosts, &sw.netns, rt)?;
+        }
+    } else if plan.switch.is_some() {
+        // l2: the switch is all of it.
     } else if let Some(rt) = plan.router() {
         let h = &hosts[&rt.netns];
         h.nl().set_up("lo")?;
@@ -63,10 +79,141 @@ pub fn build(plan: &Plan, hosts: &BTreeMap<String, Host>) -> Result<()> {
     Ok(())
 }
 
-/// What the l3 router needs of its kernel: forwarding on for each family of the run, to
-/// route between the segments.
+/// One of two routers: its namespace's loopback, a veth into each segment bridge of the
+/// switch (`s1` in the router, `rts1` on `br1`), its address on each, its sysctls.
+fn build_router_on_switch(
+    plan: &Plan,
+    hosts: &BTreeMap<String, Host>,
+    switch_netns: &str,
+    rt: &RouterPlan,
+) -> Result<()> {
+    let (sw, h) = (&hosts[switch_netns], &hosts[&rt.netns]);
+    h.nl().set_up("lo")?;
+    SysctlExpect::write(h, &router_sysctls(plan))?;
+    for (i, ((dev, _), port)) in rt.segments.iter().zip(&rt.switch_ports).enumerate() {
+        let mtu = plan.spec.segment_mtu_of(i);
+        sw.nl().create_veth(port, dev, Some(h.as_peer()), mtu)?;
+        sw.nl().set_master(port, &format!("br{}", i + 1))?;
+        sw.nl().set_up(port)?;
+        for net in router_nets_of(plan, rt, i) {
+            h.nl().add_address(dev, net)?;
+        }
+        h.nl().set_up(dev)?;
+    }
+    Ok(())
+}
+
+/// router-down, first half: every link of router `rt`'s namespace down, as a router that
+/// loses power: its segment links lose carrier on the switch and it answers nothing.
+pub fn router_down(hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -> Result<()> {
+    let nl = hosts[&rt.netns].nl();
+    for (dev, _) in &rt.segments {
+        nl.set_down(dev)?;
+    }
+    nl.set_down("lo")
+}
+
+/// router-down, second half: the router's links up again and its addresses as they were
+/// (the kernel keeps IPv4 addresses on a downed link and flushes IPv6 ones,
+/// `keep_addr_on_down` 0); its connected routes come back with them. Coming up, it
+/// announces itself (`arp_notify`, `ndisc_notify`), so the nodes' failed neighbour entries
+/// for it become usable next hops again.
+pub fn router_up(plan: &Plan, hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -> Result<()> {
+    let nl = hosts[&rt.netns].nl();
+    nl.set_up("lo")?;
+    let held = if plan.ip_family().has_v6() {
+        nl.addresses6()?
+    } else {
+        Vec::new()
+    };
+    for (i, (dev, _)) in rt.segments.iter().enumerate() {
+        for net in router_nets_of(plan, rt, i) {
+            let missing = match net {
+                IpNet::V4(_) => false,
+                IpNet::V6(_) => !held.iter().any(|a| a.net == net),
+            };
+            if missing {
+                nl.add_address(dev, net)?;
+            }
+        }
+        nl.set_up(dev)?;
+    }
+    Ok(())
+}
+
+/// What an l3 router needs of its kernel: forwarding on for each family of the run, to
+/// route between the segments; with two routers, it also announces itself when a link comes
+/// up (a gratuitous ARP, `arp_notify`; an unsolicited neighbour advertisement,
+/// `ndisc_notify`), so nodes that gave it up as a next hop take it back.
 pub fn router_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    SysctlExpect::forwarding(plan.ip_family())
+    let mut v = SysctlExpect::forwarding(plan.ip_family());
+    if plan.routers.len() > 1 {
+        if plan.ip_family().has_v4() {
+            v.push(SysctlExpect::new("net.ipv4.conf.all.arp_notify", "1"));
+        }
+        if plan.ip_family().has_v6() {
+            v.push(SysctlExpect::new("net.ipv6.conf.all.ndisc_notify", "1"));
+        }
+    }
+    v
+}
+
+/// How long a node's neighbour entry for a router stays reachable without confirmation with
+/// two routers, in ms (`base_reachable_time_ms`; the kernel's default is 30,000). A dead
+/// router's entry goes stale after 0.5 to 1.5 times this, then waits
+/// [`NEIGH_DELAY_FIRST_PROBE_S`], then fails after [`NEIGH_UCAST_PROBES`] unanswered probes
+/// [`NEIGH_RETRANS_MS`] apart: at most about 3.1 s from the router's last answer until the
+/// kernel stops choosing it (`fib_multipath_use_neigh`), instead of about 53 s with the
+/// kernel's defaults (45 + 5 + 3).
+pub const NEIGH_REACHABLE_MS: u32 = 1000;
+/// Seconds a stale entry waits before the first unicast probe (`delay_first_probe_time`,
+/// default 5).
+pub const NEIGH_DELAY_FIRST_PROBE_S: u32 = 1;
+/// Milliseconds between probes (`retrans_time_ms`, default 1,000). The kernel keeps it in
+/// jiffies and reads back the rounded value (250 reads 252 at HZ 250), so it is a whole
+/// number of jiffies at HZ 100, 250, 300 and 1000.
+pub const NEIGH_RETRANS_MS: u32 = 200;
+/// Unicast probes before an entry fails (`ucast_solicit`, the kernel's default 3).
+pub const NEIGH_UCAST_PROBES: u32 = 3;
+
+/// What a node needs of its kernel to route through two routers: ECMP that skips a next
+/// hop whose neighbour entry failed (`net.ipv4.fib_multipath_use_neigh`; IPv6 has no such
+/// switch: its multipath selection skips an unreachable sibling only in a namespace that
+/// does not forward, see docs/design.md §3), and `eth0`'s neighbour timers short enough that
+/// a dead router's entry fails within seconds ([`NEIGH_REACHABLE_MS`]). None with one
+/// router.
+pub fn node_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
+    if plan.routers.len() < 2 {
+        return Vec::new();
+    }
+    let mut v = Vec::new();
+    for family in plan.families() {
+        let f = match family {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        };
+        if family == Family::V4 {
+            v.push(SysctlExpect::new("net.ipv4.fib_multipath_use_neigh", "1"));
+        }
+        let key = |k: &str| format!("net.{f}.neigh.{NODE_DEV}.{k}");
+        v.push(SysctlExpect::new(
+            key("base_reachable_time_ms"),
+            NEIGH_REACHABLE_MS.to_string(),
+        ));
+        v.push(SysctlExpect::new(
+            key("delay_first_probe_time"),
+            NEIGH_DELAY_FIRST_PROBE_S.to_string(),
+        ));
+        v.push(SysctlExpect::new(
+            key("retrans_time_ms"),
+            NEIGH_RETRANS_MS.to_string(),
+        ));
+        v.push(SysctlExpect::new(
+            key("ucast_solicit"),
+            NEIGH_UCAST_PROBES.to_string(),
+        ));
+    }
+    v
 }
 
 /// The hub a node's `eth0` is cabled to: the switch or router namespace, and the bridge of
@@ -109,15 +256,21 @@ pub fn attach_node(plan: &Plan, hosts: &BTreeMap<String, Host>, node: &NodePlan)
     for net in plan.node_nets(node) {
         h.nl().add_address(NODE_DEV, net)?;
     }
+    SysctlExpect::write(h, &node_sysctls(plan))?;
     h.nl().set_up(NODE_DEV)?;
     restore_node_routes(plan, hosts, node)
 }
 
-/// The router's addresses on segment `i`, one per family of the run.
+/// The first router's addresses on segment `i`, one per family of the run.
 fn router_nets(plan: &Plan, i: usize) -> Vec<IpNet> {
-    let Some(rt) = plan.router() else {
-        return Vec::new();
-    };
+    match plan.router() {
+        Some(rt) => router_nets_of(plan, rt, i),
+        None => Vec::new(),
+    }
+}
+
+/// Router `rt`'s addresses on segment `i`, one per family of the run.
+fn router_nets_of(plan: &Plan, rt: &RouterPlan, i: usize) -> Vec<IpNet> {
     let mut v = Vec::new();
     if plan.ip_family().has_v4() {
         v.push(IpNet::from(rt.segments[i].1));
@@ -142,6 +295,22 @@ pub fn restore_node_routes(
         if !held.iter().any(|a| a.net == IpNet::from(ip6)) {
             nl.add_address(NODE_DEV, ip6)?;
         }
+    }
+    if plan.routers.len() > 1 {
+        // One default route per family through every router (ECMP).
+        for family in plan.families() {
+            let hops: Vec<_> = plan
+                .node_routers(node)
+                .into_iter()
+                .filter(|ip| Family::of(*ip) == family)
+                .collect();
+            let default = match family {
+                Family::V4 => IpNet::V4(Default::default()),
+                Family::V6 => IpNet::V6(Default::default()),
+            };
+            nl.replace_multipath_route(default, &hops, NODE_DEV, RouteProto::Static)?;
+        }
+        return Ok(());
     }
     for gw in plan.node_gateways(node) {
         nl.replace_route(&RouteSpec::default_via(gw, NODE_DEV))?;
@@ -190,12 +359,19 @@ pub fn expectations(plan: &Plan) -> Expectations {
             &node.netns,
             nets.iter().map(|n| RouteSpec::connected(*n, NODE_DEV)),
         );
+        // With two routers, the ECMP default route reads as one route per next hop.
+        let gateways = if plan.routers.len() > 1 {
+            plan.node_routers(node)
+        } else {
+            plan.node_gateways(node)
+        };
         e.add_routes(
             &node.netns,
-            plan.node_gateways(node)
+            gateways
                 .into_iter()
                 .map(|gw| RouteSpec::default_via(gw, NODE_DEV)),
         );
+        e.add_sysctls(&node.netns, node_sysctls(plan));
         e.mtus.push(DeviceMtu {
             netns: node.netns.clone(),
             dev: NODE_DEV.into(),
@@ -206,7 +382,17 @@ pub fn expectations(plan: &Plan) -> Expectations {
         e.routes.entry(sw.netns.clone()).or_default();
         let mut devices: Vec<_> = sw.bridges().iter().map(|b| dev(b, "bridge")).collect();
         devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
-        for k in 1..=sw.more_bridges.len() {
+        devices.extend(
+            plan.routers
+                .iter()
+                .flat_map(|r| r.switch_ports.iter().map(|p| dev(p, "veth"))),
+        );
+        let trunks = if plan.spec.underlay == Underlay::L2 {
+            sw.more_bridges.len()
+        } else {
+            0
+        };
+        for k in 1..=trunks {
             let (a, b) = crate::topology::SwitchPlan::trunk(k);
             devices.push(dev(&a, "veth"));
             devices.push(dev(&b, "veth"));
@@ -219,27 +405,29 @@ pub fn expectations(plan: &Plan) -> Expectations {
             e.mtus.push(DeviceMtu {
                 netns: sw.netns.clone(),
                 dev: node.switch_port.clone(),
-                mtu_bytes: plan.spec.mtu,
+                mtu_bytes: plan.spec.segment_mtu_of(node.segment),
             });
         }
     }
-    if let Some(rt) = plan.router() {
-        let mut devices: Vec<_> = rt
-            .segments
-            .iter()
-            .map(|(br, _)| dev(br, "bridge"))
-            .collect();
-        devices.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
+    for rt in &plan.routers {
+        let mut devices: Vec<_> = if rt.on_switch() {
+            rt.segments.iter().map(|(d, _)| dev(d, "veth")).collect()
+        } else {
+            let mut v: Vec<_> = rt.segments.iter().map(|(br, _)| dev(br, "bridge")).collect();
+            v.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
+            v
+        };
+        devices.sort();
         e.devices.push(DeviceSet {
             netns: rt.netns.clone(),
             devices,
         });
         e.add_routes(
             &rt.netns,
-            rt.segments.iter().enumerate().flat_map(|(i, (br, _))| {
-                router_nets(plan, i)
+            rt.segments.iter().enumerate().flat_map(|(i, (d, _))| {
+                router_nets_of(plan, rt, i)
                     .into_iter()
-                    .map(move |n| RouteSpec::connected(n, br))
+                    .map(move |n| RouteSpec::connected(n, d))
             }),
         );
         e.add_sysctls(&rt.netns, router_sysctls(plan));
@@ -274,7 +462,7 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
         });
         // On a switch of several bridges, `b`'s bridge learned `a`'s MAC on the trunk `a`'s
         // frames came in by: its uplink, or on the first bridge the trunk to `a`'s bridge.
-        if let Some(sw) = &plan.switch {
+        if let (Some(sw), Underlay::L2) = (&plan.switch, plan.spec.underlay) {
             if na.switch_bridge != nb.switch_bridge {
                 let bridges = sw.bridges();
                 let port = if nb.switch_bridge == 0 {
@@ -299,6 +487,10 @@ pub fn traffic_expectations(plan: &Plan, talked: &[(u32, u32)]) -> Expectations 
                 nb.netns.clone(),
                 NODE_DEV.to_string(),
             )
+        } else if plan.routers.len() > 1 {
+            // Through two routers the flow went to the one its hash chose (ECMP), which no
+            // declaration knows: the neighbour table check (nothing unresolved) stands for it.
+            continue;
         } else {
             let rt = plan.router().expect("l3 has a router");
             (

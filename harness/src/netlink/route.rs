@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope as NlScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
+    RouteProtocol, RouteScope as NlScope, RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use serde::{Deserialize, Serialize};
@@ -171,13 +171,7 @@ impl Netlink {
         m.header.destination_prefix_length = r.dst.prefix_len();
         m.header.table = RouteHeader::RT_TABLE_MAIN;
         m.header.kind = RouteType::Unicast;
-        m.header.protocol = match r.proto {
-            RouteProto::Kernel => RouteProtocol::Kernel,
-            RouteProto::Boot => RouteProtocol::Boot,
-            RouteProto::Static => RouteProtocol::Static,
-            RouteProto::Bird => RouteProtocol::Bird,
-            RouteProto::Other(n) => RouteProtocol::Other(n),
-        };
+        m.header.protocol = proto_of(r.proto);
         m.header.scope = match r.scope {
             RouteScope::Universe => NlScope::Universe,
             RouteScope::Link => NlScope::Link,
@@ -203,6 +197,54 @@ impl Netlink {
             || format!("{verb} route {r}"),
             RouteNetlinkMessage::NewRoute(m),
             flags,
+        )
+    }
+
+    /// Adds or replaces the route to `dst` through every one of `hops` on `dev` at once, of
+    /// equal weight (ECMP: `ip route replace DST nexthop via A dev D nexthop via B dev D`);
+    /// one hop is an ordinary route. The kernel picks a hop per flow by hash, and with
+    /// `fib_multipath_use_neigh` skips one whose neighbour entry failed. A dump shows the
+    /// route as one route per hop ([`Netlink::routes`]).
+    pub fn replace_multipath_route(
+        &self,
+        dst: IpNet,
+        hops: &[IpAddr],
+        dev: &str,
+        proto: RouteProto,
+    ) -> Result<()> {
+        if let [one] = hops {
+            return self.replace_route(&RouteSpec {
+                proto,
+                ..RouteSpec::via(dst, *one, dev)
+            });
+        }
+        let index = self.link_index(dev)?;
+        let mut m = RouteMessage::default();
+        m.header.address_family = family_of(dst.addr());
+        m.header.destination_prefix_length = dst.prefix_len();
+        m.header.table = RouteHeader::RT_TABLE_MAIN;
+        m.header.kind = RouteType::Unicast;
+        m.header.protocol = proto_of(proto);
+        m.header.scope = NlScope::Universe;
+        if dst.prefix_len() > 0 {
+            m.attributes
+                .push(RouteAttribute::Destination(dst.network().into()));
+        }
+        let next_hops = hops
+            .iter()
+            .map(|gw| {
+                let mut nh = RouteNextHop::default();
+                nh.interface_index = index;
+                nh.attributes.push(RouteAttribute::Gateway((*gw).into()));
+                nh
+            })
+            .collect();
+        m.attributes.push(RouteAttribute::MultiPath(next_hops));
+        let shown: Vec<String> = hops.iter().map(|h| format!("nexthop via {h}")).collect();
+        self.execute(
+            || format!("replace route {dst} {} dev {dev}", shown.join(" ")),
+            RouteNetlinkMessage::NewRoute(m),
+            NLM_F_CREATE | NLM_F_REPLACE,
         )
     }
 
@@ -321,6 +363,8 @@ impl Netlink {
             let mut via = None;
             let mut src = None;
             let mut oif = None;
+            // An ECMP route (RTA_MULTIPATH): one (gateway, device) per next hop.
+            let mut hops: Vec<(Option<IpAddr>, u32)> = Vec::new();
             for a in &r.attributes {
                 match a {
                     RouteAttribute::Table(t) => table = *t,
@@ -328,19 +372,30 @@ impl Netlink {
                     RouteAttribute::Gateway(g) => via = ip_of(g),
                     RouteAttribute::PrefSource(s) => src = ip_of(s),
                     RouteAttribute::Oif(i) => oif = Some(*i),
+                    RouteAttribute::MultiPath(nhs) => hops.extend(nhs.iter().map(|nh| {
+                        let gw = nh.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(g) => ip_of(g),
+                            _ => None,
+                        });
+                        (gw, nh.interface_index)
+                    })),
                     _ => {}
                 }
             }
             let Ok(dst) = IpNet::new(dst, r.header.destination_prefix_length) else {
                 continue;
             };
+            if hops.is_empty() {
+                hops.push((via, oif.unwrap_or(0)));
+            }
+            for (via, oif) in hops {
             out.push((
                 r.header.kind,
                 table,
                 RouteSpec {
                     dst,
                     via,
-                    dev: oif.map(name_of).unwrap_or_default(),
+                    dev: (oif != 0).then(|| name_of(oif)).unwrap_or_default(),
                     proto: match r.header.protocol {
                         RouteProtocol::Kernel => RouteProto::Kernel,
                         RouteProtocol::Boot => RouteProto::Boot,
@@ -357,8 +412,19 @@ impl Netlink {
                     onlink: r.header.flags.contains(RouteFlags::Onlink),
                 },
             ));
+            }
         }
         Ok(out)
+    }
+}
+
+fn proto_of(p: RouteProto) -> RouteProtocol {
+    match p {
+        RouteProto::Kernel => RouteProtocol::Kernel,
+        RouteProto::Boot => RouteProtocol::Boot,
+        RouteProto::Static => RouteProtocol::Static,
+        RouteProto::Bird => RouteProtocol::Bird,
+        RouteProto::Other(n) => RouteProtocol::Other(n),
     }
 }
 

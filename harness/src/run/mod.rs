@@ -665,7 +665,7 @@ impl Topology {
         let role_of = |name: &str| -> (String, Option<String>) {
             if self.plan.switch.as_ref().is_some_and(|s| s.netns == name) {
                 ("switch".into(), None)
-            } else if self.plan.router().is_some_and(|r| r.netns == name) {
+            } else if self.plan.routers.iter().any(|r| r.netns == name) {
                 ("router".into(), None)
             } else if let Some(n) = self.plan.nodes.iter().find(|n| n.netns == name) {
                 ("node".into(), Some(n.role.clone()))

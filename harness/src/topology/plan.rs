@@ -43,18 +43,35 @@ impl SwitchPlan {
     }
 }
 
-/// An underlay router (for `l3`): one bridge per subnet, the router's address on each.
+/// An underlay router (for `l3`): with one router, one bridge per subnet in its namespace,
+/// its address on each; with two, a veth into each segment bridge of the switch namespace
+/// and its address on that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterPlan {
-    /// Its role name: `rt` for the first router.
+    /// Its role name: `rt` for the first router, `rt2` for the second.
     pub role: String,
-    /// Namespace `cnb-<run>-rt`.
+    /// Namespace `cnb-<run>-rt` (`cnb-<run>-rt2`).
     pub netns: String,
-    /// `(bridge name, router address/prefix)` per subnet.
+    /// `(device, router address/prefix)` per subnet: the segment's bridge (`br1`) when the
+    /// router holds the bridges, else its veth into the segment (`s1`). The first router is
+    /// the subnet's first host (`.1`), the second its last (`.254` of a /24).
     pub segments: Vec<(String, Ipv4Net)>,
-    /// The router's IPv6 address on each subnet (`::1`), for ipv6 and dual.
+    /// The router's IPv6 address on each subnet (`::1`; the second router's at the same
+    /// position as its IPv4 one, `::fe` of a /24), for ipv6 and dual.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments6: Vec<Ipv6Net>,
+    /// With two routers, the switch-side end of each segment veth (`rts1`), a port of
+    /// segment bridge `br<n>` in the switch namespace; empty when the router holds the
+    /// bridges itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub switch_ports: Vec<String>,
+}
+
+impl RouterPlan {
+    /// Whether the segment bridges are in the switch namespace rather than the router's.
+    pub fn on_switch(&self) -> bool {
+        !self.switch_ports.is_empty()
+    }
 }
 
 /// One node.
@@ -173,23 +190,21 @@ impl Plan {
                     more_bridges: (1..layout.len()).map(|k| format!("br{k}")).collect(),
                 }
             });
-        let router = (spec.underlay == Underlay::L3).then(|| RouterPlan {
-            role: "rt".into(),
-            netns: netns_name(&run, "rt"),
-            segments: spec
-                .underlay_cidrs
-                .iter()
-                .enumerate()
-                .map(|(i, net)| {
-                    let ip = Ipv4Net::new(nth_host(net, 1), net.prefix_len()).expect("valid");
-                    (format!("br{}", i + 1), ip)
-                })
-                .collect(),
-            segments6: spec
-                .underlay_cidrs6
-                .iter()
-                .map(|net| Ipv6Net::new(nth_host6(net, 1), net.prefix_len()).expect("valid"))
-                .collect(),
+        let routers = if spec.underlay == Underlay::L3 {
+            (0..spec.routers).map(|r| router_plan(&spec, r)).collect()
+        } else {
+            Vec::new()
+        };
+        // Two routers: the segment bridges move to a switch namespace of their own, so a
+        // router that goes down leaves the segments standing.
+        let switch = switch.or_else(|| {
+            (spec.underlay == Underlay::L3 && spec.routers > 1).then(|| SwitchPlan {
+                netns: netns_name(&run, "sw"),
+                bridge: "br1".into(),
+                more_bridges: (2..=spec.underlay_cidrs.len())
+                    .map(|k| format!("br{k}"))
+                    .collect(),
+            })
         });
         let v6 = spec.ip_family.has_v6();
 
@@ -259,7 +274,10 @@ impl Plan {
                 index: n,
                 netns: netns_name(&run, &role),
                 switch_port: role.clone(),
-                switch_bridge: bridge_of.get(n as usize).copied().unwrap_or(0),
+                switch_bridge: match spec.underlay {
+                    Underlay::L3 => segment,
+                    _ => bridge_of.get(n as usize).copied().unwrap_or(0),
+                },
                 role,
                 underlay_ip,
                 underlay_gateway: gw,
@@ -322,7 +340,7 @@ impl Plan {
             spec,
             pod_network,
             switch,
-            routers: router.into_iter().collect(),
+            routers,
             nodes,
             pods,
         })
@@ -425,6 +443,33 @@ impl Plan {
         }
         v.extend(node.underlay_gateway6.map(IpAddr::from));
         v
+    }
+
+    /// Every router's address on a node's segment, one per family of the run and router,
+    /// the first router's first: the next hops of the node's default routes (two routers:
+    /// one multipath route per family).
+    pub fn node_routers(&self, node: &NodePlan) -> Vec<IpAddr> {
+        let mut v = Vec::new();
+        for family in self.families() {
+            for rt in &self.routers {
+                match family {
+                    Family::V4 => v.extend(
+                        rt.segments
+                            .get(node.segment)
+                            .map(|(_, n)| IpAddr::from(n.addr())),
+                    ),
+                    Family::V6 => {
+                        v.extend(rt.segments6.get(node.segment).map(|n| IpAddr::from(n.addr())))
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The router namespace called `role` (`rt`, `rt2`).
+    pub fn router_named(&self, role: &str) -> Option<&RouterPlan> {
+        self.routers.iter().find(|r| r.role == role)
     }
 
     /// A node's address in its pod block of `family` (the pods' gateway), if it has one.
@@ -607,6 +652,50 @@ impl Plan {
             id as u8,
             ordinal,
         ]
+    }
+}
+
+/// Router `r` (from 0) of an l3 spec: the first at each segment's first host, the second at
+/// its last (the same position in IPv6), so nodes keep the addresses they have with one.
+fn router_plan(spec: &TopologySpec, r: u32) -> RouterPlan {
+    let role = if r == 0 {
+        "rt".to_string()
+    } else {
+        format!("rt{}", r + 1)
+    };
+    let two = spec.routers > 1;
+    let position = |net: &Ipv4Net| if r == 0 { 1 } else { host_count(net) };
+    RouterPlan {
+        netns: netns_name(&spec.run_id, &role),
+        segments: spec
+            .underlay_cidrs
+            .iter()
+            .enumerate()
+            .map(|(i, net)| {
+                let ip =
+                    Ipv4Net::new(nth_host(net, position(net) as u32), net.prefix_len()).expect("valid");
+                let dev = if two {
+                    format!("s{}", i + 1)
+                } else {
+                    format!("br{}", i + 1)
+                };
+                (dev, ip)
+            })
+            .collect(),
+        segments6: spec
+            .underlay_cidrs6
+            .iter()
+            .zip(&spec.underlay_cidrs)
+            .map(|(net, v4)| host6(net, u128::from(position(v4))))
+            .collect(),
+        switch_ports: if two {
+            (1..=spec.underlay_cidrs.len())
+                .map(|i| format!("{role}s{i}"))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        role,
     }
 }
 
