@@ -284,3 +284,45 @@ fn faults_that_do_not_apply_are_refused_before_anything_exists() {
         .collect();
     assert!(new.is_empty(), "created {new:?}");
 }
+
+/// router-down on two routers: while the first router is down, every pair answers through
+/// the second (host-net: the nodes' ECMP default route skips the router whose neighbour
+/// entry failed), and once it is back every check passes, its failed neighbour entries
+/// included. Five nodes make 12 cross-segment directed pairs, so some are hashed through
+/// the router that goes down (all 12 through the other: one chance in 4,096).
+#[test]
+fn host_net_fails_over_to_the_second_router() {
+    let f = fault(
+        "host-net",
+        &[
+            "--underlay",
+            "l3",
+            "--routers",
+            "2",
+            "--nodes",
+            "5",
+            "--fault",
+            "router-down",
+            "--recovery-limit",
+            "20",
+        ],
+    );
+    assert_eq!(f.code, 0, "{}", f.output);
+    let x = &f.json["faults"][0];
+    assert_eq!(x["fault"], "router-down", "{x:#}");
+    assert_eq!(x["target"], "rt", "{x:#}");
+    assert_eq!(x["outcome"]["status"], "recovered", "{x:#}");
+    let probes = &x["probes"];
+    assert!(
+        probes["lost_after"].as_u64().unwrap() > 0,
+        "no probe lost: did the router go down? {x:#}"
+    );
+    assert_eq!(probes["never_recovered"], serde_json::json!([]), "{x:#}");
+    let failed: Vec<&Value> = x["checks_after"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -113,11 +113,17 @@ pub fn router_down(hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -> Result<()
     nl.set_down("lo")
 }
 
+/// How long router-down's returning router tries to reach each node, in ms.
+const ROUTER_BACK_TIMEOUT_MS: u64 = 3000;
+
 /// router-down, second half: the router's links up again and its addresses as they were
 /// (the kernel keeps IPv4 addresses on a downed link and flushes IPv6 ones,
-/// `keep_addr_on_down` 0); its connected routes come back with them. Coming up, it
-/// announces itself (`arp_notify`, `ndisc_notify`), so the nodes' failed neighbour entries
-/// for it become usable next hops again.
+/// `keep_addr_on_down` 0); its connected routes come back with them. Then it reaches every
+/// node of each segment once (ICMP echo), so that each node hears from it (its ARP
+/// request, its neighbour solicitation) and takes a failed neighbour entry for it back as
+/// a next hop. The gratuitous ARP that `arp_notify` sends as the link comes up does not do
+/// it: it leaves before the bridge port on the other end of the veth forwards again (the
+/// bridge learns of the carrier from linkwatch, up to a second later) and is dropped there.
 pub fn router_up(plan: &Plan, hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -> Result<()> {
     let nl = hosts[&rt.netns].nl();
     nl.set_up("lo")?;
@@ -138,24 +144,21 @@ pub fn router_up(plan: &Plan, hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -
         }
         nl.set_up(dev)?;
     }
+    let h = &hosts[&rt.netns];
+    let timeout = std::time::Duration::from_millis(ROUTER_BACK_TIMEOUT_MS);
+    // A node that does not answer is for the check after the fault to report.
+    for node in &plan.nodes {
+        for ip in plan.node_nets(node) {
+            let _ = crate::checks::icmp_echo_within(h, ip.addr(), timeout);
+        }
+    }
     Ok(())
 }
 
 /// What an l3 router needs of its kernel: forwarding on for each family of the run, to
-/// route between the segments; with two routers, it also announces itself when a link comes
-/// up (a gratuitous ARP, `arp_notify`; an unsolicited neighbour advertisement,
-/// `ndisc_notify`), so nodes that gave it up as a next hop take it back.
+/// route between the segments.
 pub fn router_sysctls(plan: &Plan) -> Vec<SysctlExpect> {
-    let mut v = SysctlExpect::forwarding(plan.ip_family());
-    if plan.routers.len() > 1 {
-        if plan.ip_family().has_v4() {
-            v.push(SysctlExpect::new("net.ipv4.conf.all.arp_notify", "1"));
-        }
-        if plan.ip_family().has_v6() {
-            v.push(SysctlExpect::new("net.ipv6.conf.all.ndisc_notify", "1"));
-        }
-    }
-    v
+    SysctlExpect::forwarding(plan.ip_family())
 }
 
 /// How long a node's neighbour entry for a router stays reachable without confirmation with
@@ -223,7 +226,10 @@ pub fn hub_of(plan: &Plan, node: &NodePlan) -> Option<(String, String)> {
         let bridges = sw.bridges();
         Some((
             sw.netns.clone(),
-            bridges.get(node.switch_bridge).unwrap_or(&bridges[0]).to_string(),
+            bridges
+                .get(node.switch_bridge)
+                .unwrap_or(&bridges[0])
+                .to_string(),
         ))
     } else {
         plan.router()
@@ -413,7 +419,11 @@ pub fn expectations(plan: &Plan) -> Expectations {
         let mut devices: Vec<_> = if rt.on_switch() {
             rt.segments.iter().map(|(d, _)| dev(d, "veth")).collect()
         } else {
-            let mut v: Vec<_> = rt.segments.iter().map(|(br, _)| dev(br, "bridge")).collect();
+            let mut v: Vec<_> = rt
+                .segments
+                .iter()
+                .map(|(br, _)| dev(br, "bridge"))
+                .collect();
             v.extend(plan.nodes.iter().map(|n| dev(&n.switch_port, port_kind)));
             v
         };

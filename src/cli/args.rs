@@ -413,6 +413,9 @@ pub struct FaultArgs {
         value_parser = fault_values()
     )]
     pub fault: Vec<String>,
+    /// The router router-down takes down: rt (the first) or rt2 (with --routers 2).
+    #[arg(long, default_value = "rt", value_name = "ROLE")]
+    pub router: String,
     /// The node the fault hits [default: the last node].
     #[arg(long, value_name = "INDEX")]
     pub node: Option<u32>,

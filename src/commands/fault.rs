@@ -46,6 +46,7 @@ pub fn fault(args: &FaultArgs) -> Result<ExitCode> {
         .map(|&kind| FaultSpec {
             kind,
             node,
+            router: args.router.clone(),
             hold,
             loss_percent,
             recovery,

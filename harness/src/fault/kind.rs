@@ -15,6 +15,9 @@ pub enum FaultKind {
     Loss,
     /// One node's underlay link down for the hold time, then up.
     LinkFlap,
+    /// Every link of one of the l3 underlay's two routers down: traffic must find the
+    /// other; then the router comes back.
+    RouterDown,
     /// A fault of the backend's own parts, as it declares it.
     Own(&'static FaultDecl),
     /// One node's namespace and its pods' torn down, then set up again.
@@ -24,13 +27,18 @@ pub enum FaultKind {
 impl FaultKind {
     /// The harness's own faults, in the order `--fault all` runs them (the backend's own come
     /// between link-flap and node-restart: the mildest first).
-    pub const GENERIC: [FaultKind; 3] =
-        [FaultKind::Loss, FaultKind::LinkFlap, FaultKind::NodeRestart];
+    pub const GENERIC: [FaultKind; 4] = [
+        FaultKind::Loss,
+        FaultKind::LinkFlap,
+        FaultKind::RouterDown,
+        FaultKind::NodeRestart,
+    ];
 
     /// The CLI and result name.
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::LinkFlap => "link-flap",
+            FaultKind::RouterDown => "router-down",
             FaultKind::Loss => "loss",
             FaultKind::NodeRestart => "node-restart",
             FaultKind::Own(decl) => decl.name,
@@ -41,6 +49,10 @@ impl FaultKind {
     pub fn summary(self) -> &'static str {
         match self {
             FaultKind::LinkFlap => "the node's underlay link down, then up",
+            FaultKind::RouterDown => {
+                "every link of one of two l3 routers down until traffic flows through the \
+                 other, then up"
+            }
             FaultKind::Loss => "random loss on the underlay (nftables)",
             FaultKind::NodeRestart => "the node and its pods torn down, then set up again",
             FaultKind::Own(decl) => decl.summary,
@@ -53,9 +65,10 @@ impl FaultKind {
         !matches!(self, FaultKind::Own(_))
     }
 
-    /// Whether it hits one node (everything but loss, which hits the whole underlay).
+    /// Whether it hits one node (everything but loss, which hits the whole underlay, and
+    /// router-down, which hits a router).
     pub fn targets_node(self) -> bool {
-        self != FaultKind::Loss
+        !matches!(self, FaultKind::Loss | FaultKind::RouterDown)
     }
 }
 
@@ -96,7 +109,8 @@ pub fn named(backend: &dyn Backend, name: &str) -> Result<FaultKind, String> {
 }
 
 /// The faults that apply to `backend` on `plan`, in the order `--fault all` runs them:
-/// link-flap and loss need an underlay; the backend adds its own.
+/// link-flap and loss need an underlay, router-down two l3 routers; the backend adds its
+/// own.
 ///
 /// On the SSH substrate the underlay is the hosts' own network: a node's `eth0` can flap,
 /// but cnbench has no hub there to drop packets in (loss), and the node's namespace is its
@@ -109,6 +123,7 @@ pub fn applicable(backend: &dyn Backend, plan: &Plan) -> Vec<FaultKind> {
         .into_iter()
         .filter(|k| match k {
             FaultKind::LinkFlap => has_hub || ssh_underlay,
+            FaultKind::RouterDown => plan.routers.len() > 1,
             FaultKind::Loss => has_hub,
             FaultKind::NodeRestart => !ssh,
             FaultKind::Own(_) => true,

@@ -7,6 +7,7 @@
 //! | fault | who injects it | what it does |
 //! |---|---|---|
 //! | `link-flap` | harness | one node's underlay `eth0` down for the hold time, then up |
+//! | `router-down` | harness | every link of one of two l3 routers down until every pair answers through the other (and at least the hold time), then up |
 //! | `loss` | harness | nftables drops P % of the packets entering every underlay port |
 //! | `node-restart` | harness + backend | one node's namespaces and pods deleted, then built again |
 //! | its own | the backend ([`crate::backend::OwnFaults`]) | `daemon-restart`, `bird-restart`, `vtep-change`, ... |
@@ -59,8 +60,10 @@ impl Recovery {
 pub struct FaultSpec {
     /// Which.
     pub kind: FaultKind,
-    /// The node it hits (index into the plan's nodes); unused for loss.
+    /// The node it hits (index into the plan's nodes); unused for loss and router-down.
     pub node: u32,
+    /// The router router-down takes down (its role, `rt` or `rt2`); unused otherwise.
+    pub router: String,
     /// How long it lasts.
     pub hold: Duration,
     /// Percentage of underlay packets dropped, for loss (1..=100).
@@ -133,6 +136,12 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
             FaultKind::LinkFlap | FaultKind::Loss => {
                 "it acts on the underlay and this topology has none (--underlay none)".to_string()
             }
+            FaultKind::RouterDown => format!(
+                "it takes one of two routers down and this topology has {} (underlay {}): use \
+                 --underlay l3 --routers 2",
+                plan.routers.len(),
+                plan.spec.underlay
+            ),
             FaultKind::Own(decl) => format!("{name} has no {}", decl.needs),
             FaultKind::NodeRestart if ssh => "on the SSH substrate a node's namespace lives as \
                  long as its agent's session, and cnbench does not restart the hosts"
@@ -145,6 +154,17 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
             applies
                 .iter()
                 .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if spec.kind == FaultKind::RouterDown && plan.router_named(&spec.router).is_none() {
+        return refuse(format!(
+            "--router {}: the topology's routers are {}",
+            spec.router,
+            plan.routers
+                .iter()
+                .map(|r| r.role.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -171,7 +191,7 @@ pub fn validate(backend: &dyn Backend, plan: &Plan, spec: &FaultSpec) -> Result<
         let breaks = match spec.kind {
             FaultKind::NodeRestart => true,
             FaultKind::Own(decl) => decl.peers_must_relearn,
-            FaultKind::Loss | FaultKind::LinkFlap => false,
+            FaultKind::Loss | FaultKind::LinkFlap | FaultKind::RouterDown => false,
         };
         if !breaks || backend.capabilities().control_plane.is_none() {
             return refuse(format!(

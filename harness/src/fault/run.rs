@@ -109,6 +109,8 @@ impl Topology {
             action: describe(spec, &node),
             target: if spec.kind.targets_node() {
                 node.role.clone()
+            } else if spec.kind == FaultKind::RouterDown {
+                spec.router.clone()
             } else {
                 "underlay".into()
             },
@@ -162,10 +164,19 @@ impl Topology {
         let event_start = realtime_ns();
         let tcp = tcp_pair.as_ref().map(|p| (p, tcp_took));
         let injected = self.inject_hold_lift(backend, spec, &node, opts, tcp, &mut stream);
-        let event_end = realtime_ns();
+        // router-down's event is the router going down: recovery counts from it (the
+        // traffic must find the other router while it is down).
+        let event_end = match &injected {
+            Ok(Held {
+                event_end: Some(t), ..
+            }) => *t,
+            _ => realtime_ns(),
+        };
         let mut error = None;
+        let mut failed_over = true;
         match injected {
             Ok(held) => {
+                failed_over = held.answered_while_down != Some(false);
                 record.underlay_dropped_packets = held.dropped;
                 if let (Some(before), Some((pair, under, retrans))) = (tcp_before, held.tcp) {
                     record.tcp_under_loss = Some(TcpUnderLoss {
@@ -238,7 +249,11 @@ impl Topology {
         }
         record.outcome = match error {
             Some(message) => FaultOutcome::Error { message },
-            None if !record.probes.recovered() || !answering => FaultOutcome::NotRecovered,
+            // router-down: the pairs must answer through the other router while the router
+            // is down, not only once it is back.
+            None if !record.probes.recovered() || !answering || !failed_over => {
+                FaultOutcome::NotRecovered
+            }
             None if record
                 .checks_after
                 .iter()
@@ -267,6 +282,32 @@ impl Topology {
                 sleep(spec.hold)?;
                 inject::link_up(&self.plan, &self.hosts, node)?;
                 Ok(Held::default())
+            }
+            FaultKind::RouterDown => {
+                let rt = self
+                    .plan
+                    .router_named(&spec.router)
+                    .cloned()
+                    .ok_or_else(|| HarnessError::Unsupported {
+                        what: format!("no router {}", spec.router),
+                        fix: "use --underlay l3 --routers 2".into(),
+                    })?;
+                let t0 = Instant::now();
+                crate::underlay::router_down(&self.hosts, &rt)?;
+                let down_at = realtime_ns();
+                // Down until every pair answers again through the other router (or the
+                // recovery limit), and at least the hold time.
+                let waited = stream.wait_answering(&self.hosts, opts.recovery_limit);
+                let slept = sleep(spec.hold.saturating_sub(t0.elapsed()));
+                // Up again whatever happened meanwhile.
+                crate::underlay::router_up(&self.plan, &self.hosts, &rt)?;
+                let answered = waited?;
+                slept?;
+                Ok(Held {
+                    event_end: Some(down_at),
+                    answered_while_down: Some(answered),
+                    ..Held::default()
+                })
             }
             FaultKind::Loss => {
                 inject::add_loss(&self.plan, &self.hosts, spec.loss_percent)?;
@@ -318,6 +359,8 @@ impl Topology {
                         );
                         (label, bps, retrans)
                     }),
+                    event_end: None,
+                    answered_while_down: None,
                 })
             }
             FaultKind::NodeRestart => {
@@ -413,6 +456,12 @@ struct Held {
     dropped: Option<u64>,
     /// For loss: the pair, its throughput under loss (bit/s), its retransmitted segments.
     tcp: Option<(String, f64, Option<u64>)>,
+    /// When the fault's event ended, if not when it was lifted (router-down: the router
+    /// went down), in ns since the epoch.
+    event_end: Option<u64>,
+    /// router-down: whether every pair answered through the other router while the router
+    /// was down (within the recovery limit).
+    answered_while_down: Option<bool>,
 }
 
 /// The fault in words, for the result and the progress line.
@@ -421,6 +470,11 @@ fn describe(spec: &FaultSpec, node: &NodePlan) -> String {
     let n = &node.role;
     let what = match spec.kind {
         FaultKind::LinkFlap => format!("{n} eth0 down for {ms} ms, then up"),
+        FaultKind::RouterDown => format!(
+            "every link of router {} down until every pair answers through the other (at \
+             least {ms} ms), then up",
+            spec.router
+        ),
         FaultKind::Loss => format!(
             "{} % of the packets entering every underlay port dropped for {ms} ms",
             spec.loss_percent

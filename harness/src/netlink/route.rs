@@ -389,29 +389,29 @@ impl Netlink {
                 hops.push((via, oif.unwrap_or(0)));
             }
             for (via, oif) in hops {
-            out.push((
-                r.header.kind,
-                table,
-                RouteSpec {
-                    dst,
-                    via,
-                    dev: (oif != 0).then(|| name_of(oif)).unwrap_or_default(),
-                    proto: match r.header.protocol {
-                        RouteProtocol::Kernel => RouteProto::Kernel,
-                        RouteProtocol::Boot => RouteProto::Boot,
-                        RouteProtocol::Static => RouteProto::Static,
-                        RouteProtocol::Bird => RouteProto::Bird,
-                        other => RouteProto::Other(u8::from(other)),
+                out.push((
+                    r.header.kind,
+                    table,
+                    RouteSpec {
+                        dst,
+                        via,
+                        dev: (oif != 0).then(|| name_of(oif)).unwrap_or_default(),
+                        proto: match r.header.protocol {
+                            RouteProtocol::Kernel => RouteProto::Kernel,
+                            RouteProtocol::Boot => RouteProto::Boot,
+                            RouteProtocol::Static => RouteProto::Static,
+                            RouteProtocol::Bird => RouteProto::Bird,
+                            other => RouteProto::Other(u8::from(other)),
+                        },
+                        scope: match r.header.scope {
+                            NlScope::Link => RouteScope::Link,
+                            NlScope::Host => RouteScope::Host,
+                            _ => RouteScope::Universe,
+                        },
+                        src,
+                        onlink: r.header.flags.contains(RouteFlags::Onlink),
                     },
-                    scope: match r.header.scope {
-                        NlScope::Link => RouteScope::Link,
-                        NlScope::Host => RouteScope::Host,
-                        _ => RouteScope::Universe,
-                    },
-                    src,
-                    onlink: r.header.flags.contains(RouteFlags::Onlink),
-                },
-            ));
+                ));
             }
         }
         Ok(out)

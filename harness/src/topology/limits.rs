@@ -128,7 +128,9 @@ pub fn switch_layout(nodes: u32, ports: u32) -> Result<Vec<u32>, PlanError> {
     Err(invalid(
         "bridge-ports",
         ports,
-        format!("a star of bridges of {ports} ports holds fewer than {nodes} nodes: use more ports"),
+        format!(
+            "a star of bridges of {ports} ports holds fewer than {nodes} nodes: use more ports"
+        ),
     ))
 }
 

@@ -562,7 +562,10 @@ impl TopologySpec {
             return Err(invalid(
                 "routers",
                 self.routers,
-                format!("use 1 or {} (the l3 underlay's border routers)", limits::MAX_ROUTERS),
+                format!(
+                    "use 1 or {} (the l3 underlay's border routers)",
+                    limits::MAX_ROUTERS
+                ),
             ));
         }
         if self.routers > 1 && self.underlay != Underlay::L3 {
@@ -1170,8 +1173,7 @@ mod tests {
             assert_eq!(last.pod_block.unwrap().to_string(), "100.99.231.0/24");
             assert_eq!(plan.switch.as_ref().unwrap().more_bridges.len(), 0);
             // MACs stay unique past 255 nodes.
-            let macs: std::collections::BTreeSet<_> =
-                (0..1000).map(|i| plan.node_mac(i)).collect();
+            let macs: std::collections::BTreeSet<_> = (0..1000).map(|i| plan.node_mac(i)).collect();
             assert_eq!(macs.len(), 1000);
             assert_eq!(plan.node_mac(3)[1], 0xce);
         }
@@ -1196,6 +1198,65 @@ mod tests {
     }
 
     #[test]
+    fn two_routers_take_each_segments_first_and_last_host() {
+        let blocks = PodNetwork::PerNodeBlocks { block_prefix: 24 };
+        let mut s = spec6(3, 1, Underlay::L3, IpFamily::Dual);
+        s.routers = 2;
+        let plan = Plan::new(s, blocks).unwrap();
+        assert_eq!(
+            plan.namespaces()[..3],
+            ["cnb-abc123-sw", "cnb-abc123-rt", "cnb-abc123-rt2"]
+        );
+        let sw = plan.switch.as_ref().unwrap();
+        assert_eq!(sw.bridges(), ["br1", "br2"]);
+        let rt2 = plan.router_named("rt2").unwrap();
+        let segs: Vec<String> = rt2
+            .segments
+            .iter()
+            .map(|(d, n)| format!("{d} {n}"))
+            .collect();
+        assert_eq!(segs, ["s1 10.168.1.254/24", "s2 10.168.2.254/24"]);
+        assert_eq!(rt2.segments6[1].to_string(), "fd00:10:168:2::fe/64");
+        assert_eq!(rt2.switch_ports, ["rt2s1", "rt2s2"]);
+        assert_eq!(plan.router().unwrap().segments[0].0, "s1");
+        // Nodes keep the addresses they have with one router, and route through both.
+        assert_eq!(
+            plan.nodes[1].underlay_ip.unwrap().to_string(),
+            "10.168.2.2/24"
+        );
+        assert_eq!(plan.nodes[1].switch_bridge, 1);
+        let hops: Vec<String> = plan
+            .node_routers(&plan.nodes[1])
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                "10.168.2.1",
+                "10.168.2.254",
+                "fd00:10:168:2::1",
+                "fd00:10:168:2::fe"
+            ]
+        );
+        // One router: today's layout, bridges in the router's namespace.
+        let one = Plan::new(spec(3, 1, Underlay::L3), blocks).unwrap();
+        assert!(one.switch.is_none());
+        assert!(!one.router().unwrap().on_switch());
+        // A segment full of nodes has no room for the second router.
+        let mut full = spec(506, 1, Underlay::L3);
+        full.underlay_cidrs = Underlay::L3.default_cidrs();
+        full.routers = 2;
+        let e = Plan::new(full, blocks).unwrap_err();
+        assert!(e.to_string().contains("too small for 255 addresses"), "{e}");
+        // Refusals name the fix.
+        let mut l2 = spec(2, 1, Underlay::L2);
+        l2.routers = 2;
+        let e = Plan::new(l2, blocks).unwrap_err();
+        assert!(e.to_string().ends_with("add --underlay l3"), "{e}");
+    }
+
+    #[test]
     fn a_switch_of_several_bridges_joins_them_by_trunks() {
         let mut s = spec(4, 1, Underlay::L2);
         s.bridge_ports = Some(3);
@@ -1213,7 +1274,10 @@ mod tests {
         let mut one = spec(4, 1, Underlay::L2);
         one.bridge_ports = Some(1);
         let e = Plan::new(one, PodNetwork::HostNetwork).unwrap_err();
-        assert!(e.to_string().starts_with("--bridge-ports 1: use 2 to 1023"), "{e}");
+        assert!(
+            e.to_string().starts_with("--bridge-ports 1: use 2 to 1023"),
+            "{e}"
+        );
     }
 
     #[test]

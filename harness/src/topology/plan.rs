@@ -7,11 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use super::limits;
 use super::{
     host_count, invalid, netns_name, nth_host, Family, IpFamily, PodNetwork, Substrate,
     TopologySpec, Underlay, BLOCK_PREFIX6, MAX_PODS, MAX_PODS_PER_NODE,
 };
-use super::limits;
 use crate::error::PlanError;
 
 /// The underlay switch (for `l2`).
@@ -458,9 +458,11 @@ impl Plan {
                             .get(node.segment)
                             .map(|(_, n)| IpAddr::from(n.addr())),
                     ),
-                    Family::V6 => {
-                        v.extend(rt.segments6.get(node.segment).map(|n| IpAddr::from(n.addr())))
-                    }
+                    Family::V6 => v.extend(
+                        rt.segments6
+                            .get(node.segment)
+                            .map(|n| IpAddr::from(n.addr())),
+                    ),
                 }
             }
         }
@@ -672,8 +674,8 @@ fn router_plan(spec: &TopologySpec, r: u32) -> RouterPlan {
             .iter()
             .enumerate()
             .map(|(i, net)| {
-                let ip =
-                    Ipv4Net::new(nth_host(net, position(net) as u32), net.prefix_len()).expect("valid");
+                let ip = Ipv4Net::new(nth_host(net, position(net) as u32), net.prefix_len())
+                    .expect("valid");
                 let dev = if two {
                     format!("s{}", i + 1)
                 } else {
