@@ -145,6 +145,12 @@ pub fn router_up(plan: &Plan, hosts: &BTreeMap<String, Host>, rt: &RouterPlan) -
         nl.set_up(dev)?;
     }
     let h = &hosts[&rt.netns];
+    // Its IPv6 addresses (the link-local ones too) are tentative until DAD ends: a probe sent
+    // from one would have the nodes solicit an address that does not answer yet, and leave
+    // them a FAILED entry for it.
+    if plan.ip_family().has_v6() {
+        crate::run::wait_addresses_settled(&[(rt.netns.as_str(), h)], crate::run::DAD_TIMEOUT)?;
+    }
     let timeout = std::time::Duration::from_millis(ROUTER_BACK_TIMEOUT_MS);
     // A node that does not answer is for the check after the fault to report.
     for node in &plan.nodes {
