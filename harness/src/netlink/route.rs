@@ -395,7 +395,11 @@ impl Netlink {
                     RouteSpec {
                         dst,
                         via,
-                        dev: (oif != 0).then(|| name_of(oif)).unwrap_or_default(),
+                        dev: if oif != 0 {
+                            name_of(oif)
+                        } else {
+                            String::new()
+                        },
                         proto: match r.header.protocol {
                             RouteProtocol::Kernel => RouteProto::Kernel,
                             RouteProtocol::Boot => RouteProto::Boot,
