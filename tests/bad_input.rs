@@ -173,9 +173,10 @@ const UP: &[(&str, &str)] = &[
     ("up -b host-net --underlay-cidr 10.168.0.0/24,", "write ADDRESS/PREFIX"),
     ("up -b flannel-udp --pod-cidr 100.96.0.0/25", "each node takes a /24"),
     ("up -b host-net --nodes 0", "at least 1 node"),
-    ("up -b host-net --nodes 100000", "at most 250 nodes"),
+    ("up -b host-net --nodes 100000", "at most 1000 nodes"),
     ("up -b bridge --pods-per-node 100000", "use 1 to 250"),
-    ("up -b vxlan --nodes 100 --pods-per-node 100", "at most 500 fit"),
+    ("up -b vxlan --nodes 100 --pods-per-node 100", "at most 2000 fit one machine"),
+    ("up -b vxlan --nodes 300 --pods-per-node 2", "600 pods, at most 500 fit (the checks probe every pod pair)"),
     ("up -b host-net --mtu 0", "--mtu 0: use 576"),
     ("PATH={dir}/bin up -b bgp", "install Debian's bird2"),
 ];
