@@ -453,7 +453,9 @@ fn group(o: &mut String, g: &Group, r: &Rendered) {
             "<p class=\"note\">Each fault was injected while every pod probed every other at a \
              fixed rate (sequence-numbered UDP). Lost during: probes sent while the fault held; \
              lost after: sent after it ended; recovery: from the fault's end until every pair \
-             answered again for good. Every conformance check then ran again.</p>\n",
+             answered again for good (router-down: its end is the router going down, and the \
+             pairs must answer through the other router while it is down). Every conformance \
+             check then ran again.</p>\n",
         );
         table(o, &faults);
         let evidence = tables::fault_evidence(model);

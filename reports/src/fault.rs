@@ -11,12 +11,13 @@ use crate::schema::CheckRecord;
 /// One fault, from injection to the check after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
-    /// The fault's name (`link-flap`, `daemon-restart`, `bird-restart`, `vtep-change`,
-    /// `loss`, `node-restart`).
+    /// The fault's name (`link-flap`, `router-down`, `daemon-restart`, `bird-restart`,
+    /// `vtep-change`, `loss`, `node-restart`).
     pub fault: String,
     /// What was done, in words (`n1 eth0 down for 1000 ms, then up`).
     pub action: String,
-    /// The node it hit (`n1`), or `underlay` for loss on every underlay port.
+    /// The node it hit (`n1`), the router for router-down (`rt`), or `underlay` for loss on
+    /// every underlay port.
     pub target: String,
     /// How long the fault lasted (link down, daemon stopped, loss applied), in ms.
     pub hold_ms: u64,
@@ -102,8 +103,8 @@ pub struct PairRecovery {
     pub lost_during: u64,
     /// Probes sent after the fault's end and lost.
     pub lost_after: u64,
-    /// From the fault's end until the pair answered again for good, in ns; none if it never
-    /// did.
+    /// From the fault's end (router-down: the router going down) until the pair answered
+    /// again for good, in ns; none if it never did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_ns: Option<u64>,
 }

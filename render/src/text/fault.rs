@@ -18,8 +18,15 @@ pub fn fault_line(f: &FaultRecord) -> String {
         f.fault, f.target, p.lost_during, p.lost_after
     );
     if p.recovered() {
+        // router-down counts from the router going down: the traffic must find the other
+        // router while it is down.
+        let from = if f.fault == "router-down" {
+            "the router went down"
+        } else {
+            "the fault's end"
+        };
         s.push_str(&format!(
-            "every pair answering again {} after the fault's end",
+            "every pair answering again {} after {from}",
             format_ns(p.recovery_ns as f64)
         ));
     } else {
@@ -88,8 +95,8 @@ pub fn fault_table(faults: &[FaultRecord]) -> String {
         ]);
     }
     let mut out = String::from(
-        "\nfaults (probes over every pod pair; recovery: from the fault's end until every pair \
-         answered again for good):\n",
+        "\nfaults (probes over every pod pair; recovery: from the fault's end, router-down's \
+         router going down, until every pair answered again for good):\n",
     );
     let right = [
         false, false, true, true, true, true, true, true, true, false,
