@@ -11,9 +11,9 @@ use crate::error::PlanError;
 /// Largest node count the planner accepts. The bound is naming: a pod's host-side veth is
 /// `v<run id><role>` and must fit a device name's 15 bytes (`IFNAMSIZ` 16 with its NUL), so
 /// with a 6-character run id and up to [`MAX_PODS_PER_NODE`] pods the longest role is
-/// `n999p249`: nodes `n0` to `n999`. It is also what one machine holds: route reflection
-/// with BIRD at 1,000 nodes (1,000 node and 1,000 pod namespaces) is measured in
-/// docs/design.md §3 on this 2-core, 24 GiB machine.
+/// `n999p249`: nodes `n0` to `n999`. It is also what one machine holds: 1,000 BIRDs in
+/// route reflection (1,000 node and 1,000 pod namespaces, 5.6 GiB of daemon memory) ran on
+/// this 2-core, 24 GiB machine (docs/machine-notes.md, "BIRD at scale").
 pub const MAX_NODES: u32 = 1000;
 
 /// Largest pod count per node the planner accepts: a /24 block holds 253 pods beside its
