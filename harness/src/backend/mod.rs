@@ -24,7 +24,7 @@ use crate::error::{PlanError, Result};
 use crate::topology::{NodePlan, Plan};
 
 pub use capability::{
-    Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench,
+    Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench, SweptOption,
     PodLifecycle, Teardown,
 };
 pub use context::{pod_mac, Context, PodReport, Reported, DAEMON_CPU};
