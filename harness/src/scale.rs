@@ -404,7 +404,10 @@ mod tests {
             ..stuck()
         };
         assert_eq!(reason(&p), LimitReason::Cpu);
-        assert_eq!(classify(&p, 4, Some(24 * GIB)).reason, LimitReason::Sessions);
+        assert_eq!(
+            classify(&p, 4, Some(24 * GIB)).reason,
+            LimitReason::Sessions
+        );
         // Sessions came up and dropped on their hold timers: keepalives, even with the CPU
         // short (the detail says so).
         let p = ScalePoint {
@@ -431,7 +434,10 @@ mod tests {
             ..Default::default()
         };
         let l = classify(&p, 2, Some(24 * GIB));
-        assert_eq!((l.reason, l.detail.as_str()), (LimitReason::Error, "setup: no"));
+        assert_eq!(
+            (l.reason, l.detail.as_str()),
+            (LimitReason::Error, "setup: no")
+        );
     }
 
     #[test]

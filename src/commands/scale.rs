@@ -247,7 +247,11 @@ fn summary(result: &reports::ScaleResult, variants: &[BTreeMap<String, String>])
             if let Some(l) = &stop.limit {
                 line.push_str(&format!(
                     "; {} at {} nodes: {} ({})",
-                    if result.until_fails { "stopped" } else { "failed" },
+                    if result.until_fails {
+                        "stopped"
+                    } else {
+                        "failed"
+                    },
                     stop.nodes,
                     l.reason.as_str(),
                     l.detail

@@ -24,8 +24,8 @@ use crate::error::{PlanError, Result};
 use crate::topology::{NodePlan, Plan};
 
 pub use capability::{
-    Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench, SweptOption,
-    PodLifecycle, Teardown,
+    Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench,
+    PodLifecycle, SweptOption, Teardown,
 };
 pub use context::{pod_mac, Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{
