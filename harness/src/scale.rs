@@ -24,6 +24,10 @@ pub const MEMORY_LOW_FRACTION: f64 = 1.0 / 20.0;
 /// short of CPU.
 pub const CPU_BUSY_FRACTION: f64 = 0.8;
 
+/// From a one-minute load average of this many tasks per CPU, a point was short of CPU: each
+/// runnable task got a quarter of a CPU at most.
+pub const LOAD_PER_CPU: f64 = 4.0;
+
 /// Every combination of the swept options' values, the first option varying slowest: one
 /// variant per combination, each option by its flag (`bgp-topology: mesh, bgp-announce:
 /// pod`). No options: one empty variant.
@@ -107,6 +111,8 @@ pub fn point(
         Err(e) => {
             p.error = Some(e.to_string());
             p.softnet_drops = delta(drops_before, softnet_drops());
+            p.load_1m = load_1m();
+            p.mem_available_bytes = mem_info().1;
             p.limit = Some(classify(&p, cpu_count(), mem_info().0));
             return p;
         }
@@ -146,6 +152,7 @@ fn measure(
         daemon_costs(&topo.daemons(), &nodes, p);
         p.daemon_wall_ms = Some(ms(started.elapsed()));
         p.mem_available_bytes = mem_info().1;
+        p.load_1m = load_1m();
     };
     scale.measure(plan, topo.hosts(), started, timeout, p, &mut costs);
 }
@@ -182,24 +189,20 @@ fn daemon_costs(daemons: &[(String, String, u32)], nodes: &[&str], p: &mut Scale
 
 /// Why `p`, which did not converge, stopped, from its measurements, on a machine of `cpus`
 /// CPUs and `mem_total_bytes` of memory. The first that holds, in this order:
-/// - [`LimitReason::Error`]: the control plane was never measured (planning or setup failed);
 /// - [`LimitReason::Memory`]: `MemAvailable` below [`MEMORY_LOW_FRACTION`] of the memory;
+/// - when the control plane was never measured (planning or setup failed):
+///   [`LimitReason::Cpu`] if the load average was [`LOAD_PER_CPU`] per CPU or more (a
+///   daemon too starved to answer in time fails setup), else [`LimitReason::Error`];
 /// - [`LimitReason::Keepalives`]: sessions that had been Established dropped on an expired
 ///   hold timer. A starved speaker misses keepalives, so this comes before CPU: the CPU
 ///   share is in the detail;
-/// - [`LimitReason::Cpu`]: the daemons kept at least [`CPU_BUSY_FRACTION`] of the CPUs busy;
+/// - [`LimitReason::Cpu`]: the daemons kept at least [`CPU_BUSY_FRACTION`] of the CPUs busy,
+///   or the load average was [`LOAD_PER_CPU`] per CPU or more;
 /// - [`LimitReason::Sessions`]: fewer sessions Established than the topology has;
 /// - [`LimitReason::Time`]: none of these.
 pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> ScaleLimit {
     let limit = |reason, detail: String| ScaleLimit { reason, detail };
-    if p.daemon_wall_ms.is_none() {
-        return limit(
-            LimitReason::Error,
-            p.error
-                .clone()
-                .unwrap_or_else(|| "the control plane was never measured".into()),
-        );
-    }
+    let cpus = cpus.max(1);
     let mut evidence = Vec::new();
     let memory_low = match (p.mem_available_bytes, mem_total_bytes) {
         (Some(a), Some(t)) => {
@@ -212,7 +215,28 @@ pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> Scal
     if let Some(b) = busy {
         evidence.push(format!("daemons kept {b:.2} of {cpus} CPUs busy"));
     }
-    let cpu_short = busy.is_some_and(|b| b >= CPU_BUSY_FRACTION * f64::from(cpus.max(1)));
+    if let Some(l) = p.load_1m {
+        evidence.push(format!("load average {l:.1} on {cpus} CPUs"));
+    }
+    let overloaded = p
+        .load_1m
+        .is_some_and(|l| l >= LOAD_PER_CPU * f64::from(cpus));
+    let cpu_short = overloaded || busy.is_some_and(|b| b >= CPU_BUSY_FRACTION * f64::from(cpus));
+    if p.daemon_wall_ms.is_none() {
+        let error = p
+            .error
+            .clone()
+            .unwrap_or_else(|| "the control plane was never measured".into());
+        evidence.push(format!("setup failed: {error}"));
+        let reason = if memory_low {
+            LimitReason::Memory
+        } else if overloaded {
+            LimitReason::Cpu
+        } else {
+            return limit(LimitReason::Error, error);
+        };
+        return limit(reason, evidence.join("; "));
+    }
     let dropped = p.sessions_dropped.unwrap_or(0);
     let missing = match (p.sessions_total, p.sessions_expected) {
         (Some(up), Some(want)) => {
@@ -236,6 +260,16 @@ pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> Scal
         LimitReason::Time
     };
     limit(reason, evidence.join("; "))
+}
+
+/// The one-minute load average (`/proc/loadavg`, first field).
+pub fn load_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn gib(bytes: u64) -> String {

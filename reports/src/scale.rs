@@ -131,7 +131,8 @@ pub enum LimitReason {
     /// peer's keepalives having not arrived (or not been read) in time.
     Keepalives,
     /// The daemons kept the machine's CPUs busy (at least four fifths of all cores, on
-    /// average, from their start until the time ran out).
+    /// average, from their start until the time ran out), or the run queue was four times
+    /// the CPUs long (setup failing then, its daemons too starved to answer, counts here).
     Cpu,
     /// Sessions never came up, with CPU and memory to spare.
     Sessions,
@@ -238,6 +239,11 @@ pub struct ScalePoint {
     /// schema version 11.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_available_bytes: Option<u64>,
+    /// The machine's one-minute load average (`/proc/loadavg`: the run queue, runnable and
+    /// uninterruptible tasks, averaged) at convergence, or when setup failed; it counts every
+    /// process of the machine, not only the run's. Added in schema version 11.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_1m: Option<f64>,
     /// Why the point did not converge, when it did not. Added in schema version 11.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<ScaleLimit>,
