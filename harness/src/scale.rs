@@ -24,9 +24,18 @@ pub const MEMORY_LOW_FRACTION: f64 = 1.0 / 20.0;
 /// short of CPU.
 pub const CPU_BUSY_FRACTION: f64 = 0.8;
 
-/// From a one-minute load average of this many tasks per CPU, a point was short of CPU: each
-/// runnable task got a quarter of a CPU at most.
-pub const LOAD_PER_CPU: f64 = 4.0;
+/// From this share of all the machine's CPU time busy during a point, the point was short of
+/// CPU.
+pub const MACHINE_BUSY_FRACTION: f64 = 0.9;
+
+/// Before each point, the machine must have been less busy than this over a quarter of a
+/// second (the
+/// kernel still freeing the previous point's namespaces, another program), waited for up to
+/// [`QUIET_WAIT`]: a point is not charged with the one before it.
+pub const QUIET_FRACTION: f64 = 0.5;
+
+/// At most this long for the machine to be quiet before a point.
+pub const QUIET_WAIT: Duration = Duration::from_secs(60);
 
 /// Every combination of the swept options' values, the first option varying slowest: one
 /// variant per combination, each option by its flag (`bgp-topology: mesh, bgp-announce:
@@ -98,7 +107,16 @@ pub fn point(
         plan.run_id(),
         backend.info().name
     );
+    if !wait_quiet(QUIET_WAIT) {
+        eprintln!(
+            "cnbench scale: the machine stayed busy (over {:.0} % of its CPUs) for {} s before \
+             this point; measuring anyway",
+            QUIET_FRACTION * 100.0,
+            QUIET_WAIT.as_secs()
+        );
+    }
     let drops_before = softnet_drops();
+    let cpu_before = cpu_times();
     let t0 = Instant::now();
     let launch = Launch {
         mode: Mode::Run,
@@ -112,6 +130,7 @@ pub fn point(
             p.error = Some(e.to_string());
             p.softnet_drops = delta(drops_before, softnet_drops());
             p.load_1m = load_1m();
+            p.machine_cpu_busy = busy_between(cpu_before, cpu_times());
             p.mem_available_bytes = mem_info().1;
             p.limit = Some(classify(&p, cpu_count(), mem_info().0));
             return p;
@@ -119,7 +138,7 @@ pub fn point(
     };
     let started = scale.started().unwrap_or(t0);
     p.setup_ms = Some(ms(started.saturating_duration_since(t0)));
-    measure(&topo, scale, started, timeout, &mut p);
+    measure(&topo, scale, (started, cpu_before), timeout, &mut p);
     p.softnet_drops = delta(drops_before, softnet_drops());
     if !p.converged {
         p.limit = Some(classify(&p, cpu_count(), mem_info().0));
@@ -139,7 +158,7 @@ pub fn point(
 fn measure(
     topo: &Topology,
     scale: &dyn ControlPlaneScale,
-    started: Instant,
+    (started, cpu_before): (Instant, Option<(u64, u64)>),
     timeout: Duration,
     p: &mut ScalePoint,
 ) {
@@ -153,6 +172,7 @@ fn measure(
         p.daemon_wall_ms = Some(ms(started.elapsed()));
         p.mem_available_bytes = mem_info().1;
         p.load_1m = load_1m();
+        p.machine_cpu_busy = busy_between(cpu_before, cpu_times());
     };
     scale.measure(plan, topo.hosts(), started, timeout, p, &mut costs);
 }
@@ -191,13 +211,14 @@ fn daemon_costs(daemons: &[(String, String, u32)], nodes: &[&str], p: &mut Scale
 /// CPUs and `mem_total_bytes` of memory. The first that holds, in this order:
 /// - [`LimitReason::Memory`]: `MemAvailable` below [`MEMORY_LOW_FRACTION`] of the memory;
 /// - when the control plane was never measured (planning or setup failed):
-///   [`LimitReason::Cpu`] if the load average was [`LOAD_PER_CPU`] per CPU or more (a
-///   daemon too starved to answer in time fails setup), else [`LimitReason::Error`];
+///   [`LimitReason::Cpu`] if the machine's CPUs were busy [`MACHINE_BUSY_FRACTION`] of the
+///   point or more (a daemon too starved to answer in time fails setup), else
+///   [`LimitReason::Error`];
 /// - [`LimitReason::Keepalives`]: sessions that had been Established dropped on an expired
 ///   hold timer. A starved speaker misses keepalives, so this comes before CPU: the CPU
 ///   share is in the detail;
 /// - [`LimitReason::Cpu`]: the daemons kept at least [`CPU_BUSY_FRACTION`] of the CPUs busy,
-///   or the load average was [`LOAD_PER_CPU`] per CPU or more;
+///   or the machine's CPUs were busy [`MACHINE_BUSY_FRACTION`] of the point;
 /// - [`LimitReason::Sessions`]: fewer sessions Established than the topology has;
 /// - [`LimitReason::Time`]: none of these.
 pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> ScaleLimit {
@@ -215,12 +236,15 @@ pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> Scal
     if let Some(b) = busy {
         evidence.push(format!("daemons kept {b:.2} of {cpus} CPUs busy"));
     }
+    if let Some(b) = p.machine_cpu_busy {
+        evidence.push(format!("the machine's CPUs {:.0} % busy", b * 100.0));
+    }
     if let Some(l) = p.load_1m {
         evidence.push(format!("load average {l:.1} on {cpus} CPUs"));
     }
     let overloaded = p
-        .load_1m
-        .is_some_and(|l| l >= LOAD_PER_CPU * f64::from(cpus));
+        .machine_cpu_busy
+        .is_some_and(|b| b >= MACHINE_BUSY_FRACTION);
     let cpu_short = overloaded || busy.is_some_and(|b| b >= CPU_BUSY_FRACTION * f64::from(cpus));
     if p.daemon_wall_ms.is_none() {
         let error = p
@@ -260,6 +284,50 @@ pub fn classify(p: &ScalePoint, cpus: u32, mem_total_bytes: Option<u64>) -> Scal
         LimitReason::Time
     };
     limit(reason, evidence.join("; "))
+}
+
+/// Waits up to `limit` for a quarter of a second in which the machine's CPUs are less than
+/// [`QUIET_FRACTION`] busy; whether one came.
+fn wait_quiet(limit: Duration) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        let before = cpu_times();
+        std::thread::sleep(Duration::from_millis(250));
+        if busy_between(before, cpu_times()).is_none_or(|b| b < QUIET_FRACTION) {
+            return true;
+        }
+        if Instant::now() >= until || crate::signals::interrupted() {
+            return false;
+        }
+    }
+}
+
+/// The machine's CPU time: (busy, all), in clock ticks, summed over the CPUs (`/proc/stat`).
+fn cpu_times() -> Option<(u64, u64)> {
+    parse_cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The `cpu` line of a `/proc/stat` text: (busy, all) ticks, where idle and iowait are not
+/// busy and guest time (already in user) is not counted twice.
+pub fn parse_cpu_times(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal
+    let all: u64 = v.iter().sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((all - idle, all))
+}
+
+/// The busy share of the CPU time between two readings of [`cpu_times`].
+fn busy_between(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((b0, a0), (b1, a1)) = (before?, after?);
+    let all = a1.checked_sub(a0).filter(|a| *a > 0)?;
+    Some(b1.saturating_sub(b0) as f64 / all as f64)
 }
 
 /// The one-minute load average (`/proc/loadavg`, first field).
@@ -472,6 +540,18 @@ mod tests {
             (l.reason, l.detail.as_str()),
             (LimitReason::Error, "setup: no")
         );
+    }
+
+    #[test]
+    fn cpu_time_is_busy_over_all_without_idle_and_iowait() {
+        let text = "cpu  100 10 50 800 40 0 0 0 7 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 5\n";
+        assert_eq!(parse_cpu_times(text), Some((160, 1000)));
+        assert_eq!(
+            busy_between(Some((160, 1000)), Some((610, 1500))),
+            Some(0.9)
+        );
+        assert_eq!(busy_between(Some((160, 1000)), Some((160, 1000))), None);
+        assert_eq!(parse_cpu_times("cpu0 1 2\n"), None);
     }
 
     #[test]

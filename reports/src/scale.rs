@@ -131,8 +131,9 @@ pub enum LimitReason {
     /// peer's keepalives having not arrived (or not been read) in time.
     Keepalives,
     /// The daemons kept the machine's CPUs busy (at least four fifths of all cores, on
-    /// average, from their start until the time ran out), or the run queue was four times
-    /// the CPUs long (setup failing then, its daemons too starved to answer, counts here).
+    /// average, from their start until the time ran out), or the machine's CPUs were busy
+    /// nine tenths of the point (setup failing then, its daemons too starved to answer,
+    /// counts here).
     Cpu,
     /// Sessions never came up, with CPU and memory to spare.
     Sessions,
@@ -240,10 +241,16 @@ pub struct ScalePoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_available_bytes: Option<u64>,
     /// The machine's one-minute load average (`/proc/loadavg`: the run queue, runnable and
-    /// uninterruptible tasks, averaged) at convergence, or when setup failed; it counts every
-    /// process of the machine, not only the run's. Added in schema version 11.
+    /// uninterruptible tasks, averaged over about a minute, so the point before weighs in
+    /// too) at convergence, or when setup failed; it counts every process of the machine,
+    /// not only the run's. Added in schema version 11.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_1m: Option<f64>,
+    /// The share of all the machine's CPU time that was not idle (`/proc/stat`), from the
+    /// start of the point's setup until convergence, or until setup failed: 0 to 1. It counts
+    /// every process of the machine, the kernel's work included. Added in schema version 11.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_cpu_busy: Option<f64>,
     /// Why the point did not converge, when it did not. Added in schema version 11.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<ScaleLimit>,
