@@ -237,6 +237,9 @@ const SCALE: &[(&str, &str)] = &[
     ("scale -b bgp --timeout 1e20", "at most 3600"),
     ("scale -b bgp --json {dir}/missing/scale.json", "pick a --json path"),
     ("PATH={dir}/bin scale -b bgp --nodes 2", "it runs bird, which is not on PATH: install Debian's bird2 package"),
+    ("scale -b bgp --nodes 3,2 --until-fails", "--until-fails goes up the sizes: give --nodes in ascending order"),
+    ("scale -b bgp --nodes 2,2 --stop-at-first-failure", "give --nodes in ascending order, each once"),
+    ("scale -b bgp --pod-wiring builtin,cni", "--pod-wiring: one value only; `cnbench scale` sweeps --bgp-topology, --bgp-announce"),
 ];
 
 #[test]

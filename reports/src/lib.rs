@@ -68,7 +68,7 @@ pub use probe::{
     lost_between, recovered_at, LossRun, NodeClock, PeerProbe, ProbeReport, ProbeSummary,
 };
 pub use read::{read_result, read_scale};
-pub use scale::{ScalePoint, ScaleResult};
+pub use scale::{LimitReason, ScaleLimit, ScalePoint, ScaleResult};
 pub use schema::{
     reads_schema_version, Baseline, CheckCounts, CheckOutcome, CheckRecord, CostSample,
     DeviceRecord, Endpoint, KernelCounters, MachineCost, MeasurementRecord, MetricRatio,

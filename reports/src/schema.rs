@@ -43,7 +43,12 @@ pub use crate::topology::{DeviceRecord, NamespaceRecord};
 ///   `sending_node_crossings_per_segment`/`receiving_node_crossings_per_segment` (per
 ///   path-MTU segment on the wire, where the per-packet figures count GSO super-packets);
 ///   `parameters.backend_options` may carry `peer-datapath` and `daemon-program`.
-pub const SCHEMA_VERSION: u32 = 10;
+/// - 11: a scale result's `swept`, `mem_available_before_bytes`, `timeout_ms`,
+///   `until_fails`; a scale point's `variant` (every swept option's value) in place of
+///   `topology`, and its `sessions_expected`, `sessions_dropped`,
+///   `daemon_rss_bytes_per_node_max`/`_mean`, `daemon_wall_ms`, `mem_available_bytes` and
+///   `limit`.
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// The oldest result schema version this build reads (see [`SCHEMA_VERSION`]).
 pub const OLDEST_SCHEMA_VERSION: u32 = 5;
@@ -565,7 +570,7 @@ mod tests {
     fn serialized_shape() {
         let r = full_result();
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["schema_version"], 10);
+        assert_eq!(v["schema_version"], 11);
         assert_eq!(v["parameters"]["ip_family"], "ipv4");
         assert_eq!(
             v["substrate"],

@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(read_result(&path).unwrap(), r);
         assert!(!dir.0.join("run.json.tmp").exists());
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("{\n  \"schema_version\": 10,"), "{text}");
+        assert!(text.starts_with("{\n  \"schema_version\": 11,"), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(text, to_json(&r).unwrap());
     }

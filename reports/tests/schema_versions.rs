@@ -84,3 +84,38 @@ fn a_version_5_baseline_compares_with_a_current_candidate() {
     assert_eq!(with_components.candidate.components.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `cnbench scale` result of schema version 10, committed as that version wrote it: one
+/// swept option, `bgp-topology`, as each point's `topology`.
+fn scale_v10_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bgp-scale-schema-v10.json")
+}
+
+#[test]
+fn a_version_10_scale_result_is_read_as_written_with_its_topologies_as_variants() {
+    let r = reports::read_scale(&scale_v10_file()).unwrap();
+    assert_eq!(r.schema_version, 10);
+    assert!(r.swept.is_empty() && r.mem_available_before_bytes.is_none());
+    let shape: Vec<(String, u32, bool)> = r
+        .points
+        .iter()
+        .map(|p| (p.options()["bgp-topology"].clone(), p.nodes, p.converged))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("mesh".into(), 2, true),
+            ("mesh".into(), 3, true),
+            ("rr".into(), 2, true),
+            ("rr".into(), 3, true)
+        ]
+    );
+    assert!(r.points.iter().all(|p| p.variant.is_empty()));
+    // The curves are told apart by the topology; no memory per node, so no bound from it.
+    assert_eq!(r.varied(), ["bgp-topology"]);
+    assert_eq!(r.nodes_memory_allows(&r.points[0]), None);
+    // Read back into the same JSON: nothing lost, nothing added.
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scale_v10_file()).unwrap()).unwrap();
+    assert_eq!(serde_json::to_value(&r).unwrap(), original);
+}

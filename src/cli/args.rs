@@ -510,8 +510,9 @@ pub struct ScaleArgs {
     /// Node counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10,25,50")]
     pub nodes: Vec<u32>,
-    /// The backend's own options; the one its control plane sweeps (bgp: `--bgp-topology`)
-    /// may take several values, comma-separated [default: all of them].
+    /// The backend's own options; those its control plane sweeps (bgp: `--bgp-topology`,
+    /// `--bgp-announce`) may take several values, comma-separated, and every combination is
+    /// measured at every size [default: bgp's topologies mesh and rr, announcing blocks].
     #[command(flatten)]
     pub options: BackendSweepFlags,
     /// Underlay of the nodes.
@@ -523,6 +524,11 @@ pub struct ScaleArgs {
     /// Give up on convergence after this many seconds.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Go up the sizes (given in ascending order) and stop each variant's curve at its first
+    /// size that does not converge within --timeout, naming why (memory, keepalives, CPU,
+    /// sessions); such a stop is the answer sought and does not fail the exit status.
+    #[arg(long, alias = "stop-at-first-failure")]
+    pub until_fails: bool,
     /// Also write the result as JSON to this file (kept current as sizes finish); `-`
     /// writes it to stdout at the end, and the table to stderr.
     #[arg(long, value_name = "FILE")]

@@ -71,9 +71,10 @@ pub enum Command {
     /// then run every conformance check again (stale neighbour, FDB or route entries fail it).
     /// Exit 0 when every fault was recovered from and every check passed, 1 otherwise.
     Fault(FaultArgs),
-    /// Control-plane scale: stand up N nodes for each size and each value of the option the
-    /// backend's control plane sweeps, measure convergence, sessions, routes and daemon
-    /// memory and CPU, tear down between sizes.
+    /// Control-plane scale: stand up N nodes for each size and each combination of the
+    /// values of the options the backend's control plane sweeps, measure convergence,
+    /// sessions, routes, daemon memory per node and CPU, tear down between sizes; with
+    /// --until-fails, stop each curve at its first size that does not converge and say why.
     Scale(ScaleArgs),
     /// Pod churn: on a fresh topology with one standing pod per node, add P pods C at a time,
     /// watch each until it answers from another node and its own (ICMP every 1 ms), remove

@@ -1,7 +1,10 @@
-//! `cnbench scale`: a backend's control plane at many sizes, for each value of the option
-//! its control plane sweeps (bgp: `--bgp-topology mesh,rr`). Every point is planned and
-//! validated before the first is stood up; each is torn down before the next.
+//! `cnbench scale`: a backend's control plane at many sizes, for each variant: every
+//! combination of the values of the options its control plane sweeps (bgp: `--bgp-topology
+//! mesh,rr` × `--bgp-announce block,pod`). Every point is planned and validated before the
+//! first is stood up; each is torn down before the next. With `--until-fails` a variant's
+//! curve stops at its first size that does not converge, and the reason is named.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -19,6 +22,13 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     let info = registry::info(&args.backend).map_err(|e| anyhow!(e))?;
     if args.nodes.is_empty() || args.nodes.iter().any(|n| *n < 2 || *n > MAX_NODES) {
         bail!("--nodes {:?}: use sizes from 2 to {MAX_NODES}", args.nodes);
+    }
+    if args.until_fails && args.nodes.windows(2).any(|w| w[0] >= w[1]) {
+        bail!(
+            "--until-fails goes up the sizes: give --nodes in ascending order, each once \
+             (not {:?})",
+            args.nodes
+        );
     }
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         bail!(
@@ -62,25 +72,43 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             }
         );
     };
-    let (flag, defaults) = scale.sweep();
-    let variants: Vec<String> = match args.options.given.get(flag) {
-        Some(values) => values.clone(),
-        None => defaults.iter().map(|v| v.to_string()).collect(),
-    };
+    // The options the control plane sweeps: the command line's values, else the
+    // capability's; every combination is a variant.
+    let swept = scale.sweep();
+    let names: Vec<&str> = swept.iter().map(|o| o.flag).collect();
     if let Some((other, _)) = args
         .options
         .given
         .iter()
-        .find(|(f, v)| f.as_str() != flag && v.len() > 1)
+        .find(|(f, v)| !names.contains(&f.as_str()) && v.len() > 1)
     {
-        bail!("--{other}: one value only; `cnbench scale` sweeps --{flag}");
+        let list: Vec<String> = names.iter().map(|n| format!("--{n}")).collect();
+        bail!(
+            "--{other}: one value only; `cnbench scale` sweeps {}",
+            list.join(", ")
+        );
     }
+    let options: Vec<(String, Vec<String>)> = swept
+        .iter()
+        .map(|o| {
+            let mut values: Vec<String> = Vec::new();
+            for v in args.options.given.get(o.flag).unwrap_or(&o.defaults) {
+                if !values.contains(v) {
+                    values.push(v.clone());
+                }
+            }
+            (o.flag.to_string(), values)
+        })
+        .collect();
+    let variants = harness::scale::variants(&options);
     // Every point is planned and validated (underlay size, programs on PATH) before the
     // first is stood up.
     let mut points = Vec::new();
-    for variant in &variants {
+    for (i, variant) in variants.iter().enumerate() {
         let mut options = fixed.clone();
-        options.set(flag, variant);
+        for (flag, value) in variant {
+            options.set(flag, value);
+        }
         for &n in &args.nodes {
             let plan = info
                 .plan(&request(n), new_run_id())
@@ -95,7 +123,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
                 .scale
                 .map(|s| s.for_sweep())
                 .context("the backend lost its control plane")?;
-            points.push((variant.clone(), n, sweep));
+            points.push((i, n, sweep));
         }
     }
     detect::require_root()?;
@@ -111,38 +139,59 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
     result.backend_options = probe
         .options()
         .iter()
-        .filter(|(f, _)| *f != flag)
+        .filter(|(f, _)| !names.contains(f))
         .map(|(f, v)| (f.to_string(), v.to_string()))
         .collect();
+    result.swept = names.iter().map(|n| n.to_string()).collect();
+    result.timeout_ms = Some(args.timeout * 1e3);
+    result.until_fails = args.until_fails;
+    // What the nodes of one variant may use: measured before the first is stood up.
+    result.mem_available_before_bytes = harness::scale::mem_info().1;
+    let width = variants
+        .iter()
+        .map(|v| label(v, &result.swept).len())
+        .max()
+        .unwrap_or(0)
+        .max(args.backend.len());
     say!(
-        "{:<6} {:>5}  {:>10}  {:>8}  {:>11}  {:>12}  {:>10}  {:>7}  status",
+        "{:<width$} {:>5}  {:>10}  {:>14}  {:>11}  {:>12}  {:>10}  {:>7}  status",
         args.backend,
         "nodes",
         "converge",
         "sessions",
         "routes/node",
-        "daemon RSS",
+        "RSS per node",
         "daemon CPU",
         "drops"
     );
     let exe = exe()?;
-    for (variant, n, backend) in &points {
+    let mut stopped: BTreeSet<usize> = BTreeSet::new();
+    for (i, n, backend) in &points {
         if harness::signals::interrupted() {
             break;
         }
+        if stopped.contains(i) {
+            continue;
+        }
         let p = harness::scale::point(
             backend.as_ref(),
-            variant,
+            &variants[*i],
             *n,
             (underlay, args.ip_family.into()),
             Duration::from_secs_f64(args.timeout),
             &exe,
         );
-        say!("{}", scale_line(&p));
+        say!("{}", scale_line(&p, &result.swept, width));
+        if args.until_fails && !p.converged {
+            stopped.insert(*i);
+        }
         result.points.push(p);
         if let Some(w) = &mut writer {
             w.write(&result)?;
         }
+    }
+    for line in summary(&result, &variants) {
+        say!("{line}");
     }
     if let Some(w) = &mut writer {
         w.finish();
@@ -151,35 +200,118 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
         eprintln!("cnbench: interrupted; every finished size is in the result");
         return Ok(ExitCode::Interrupted);
     }
-    Ok(if result.points.iter().all(|p| p.converged) {
-        ExitCode::Ok
-    } else {
+    // A curve that stops where it was asked to go until is the answer sought; a point that
+    // could not be measured at all is not.
+    let failed = |p: &reports::ScalePoint| match (&p.limit, args.until_fails) {
+        (_, false) => !p.converged,
+        (Some(l), true) => l.reason == reports::LimitReason::Error,
+        (None, true) => false,
+    };
+    Ok(if result.points.iter().any(failed) {
         ExitCode::ChecksFailed
+    } else {
+        ExitCode::Ok
     })
 }
 
-fn scale_line(p: &reports::ScalePoint) -> String {
+/// A variant in words: its values in the order the options are swept (`names`),
+/// `/`-separated (`mesh/block`).
+fn label(variant: &BTreeMap<String, String>, names: &[String]) -> String {
+    names
+        .iter()
+        .filter_map(|n| variant.get(n).cloned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Per variant: the largest size that converged, where it stopped and why, and how many
+/// nodes the memory available before the sweep holds at its largest point's memory per node.
+fn summary(result: &reports::ScaleResult, variants: &[BTreeMap<String, String>]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for v in variants {
+        let points: Vec<&reports::ScalePoint> =
+            result.points.iter().filter(|p| p.variant == *v).collect();
+        let Some(last) = points.last() else {
+            continue;
+        };
+        let best = points.iter().filter(|p| p.converged).map(|p| p.nodes).max();
+        let mut line = format!(
+            "{}: {}",
+            label(v, &result.swept),
+            match best {
+                Some(n) => format!("converged up to {n} nodes"),
+                None => "converged at no size".into(),
+            }
+        );
+        if let Some(stop) = points.iter().find(|p| !p.converged) {
+            if let Some(l) = &stop.limit {
+                line.push_str(&format!(
+                    "; {} at {} nodes: {} ({})",
+                    if result.until_fails {
+                        "stopped"
+                    } else {
+                        "failed"
+                    },
+                    stop.nodes,
+                    l.reason.as_str(),
+                    l.detail
+                ));
+            }
+        }
+        let biggest = points
+            .iter()
+            .filter(|p| p.daemon_rss_bytes_per_node_mean.is_some())
+            .max_by_key(|p| p.nodes)
+            .unwrap_or(last);
+        if let (Some(n), Some(per)) = (
+            result.nodes_memory_allows(biggest),
+            biggest.daemon_rss_bytes_per_node_mean,
+        ) {
+            line.push_str(&format!(
+                "; memory allows about {n} nodes ({} available / {} per node at {} nodes)",
+                render::units::format_bytes(result.mem_available_before_bytes.unwrap_or(0) as f64),
+                render::units::format_bytes(per),
+                biggest.nodes
+            ));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn scale_line(p: &reports::ScalePoint, names: &[String], width: usize) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     format!(
-        "{:<6} {:>5}  {:>10}  {:>8}  {:>11}  {:>12}  {:>10}  {:>7}  {}",
-        p.topology,
+        "{:<width$} {:>5}  {:>10}  {:>14}  {:>11}  {:>12}  {:>10}  {:>7}  {}",
+        label(&p.variant, names),
         p.nodes,
         opt(p
             .convergence_ms
             .map(|ms| render::units::format_ns(ms * 1e6))),
-        opt(p.sessions_total.map(|s| s.to_string())),
+        opt(p.sessions_total.map(|s| {
+            let mut t = s.to_string();
+            if let Some(want) = p.sessions_expected {
+                t.push_str(&format!("/{want}"));
+            }
+            if let Some(d) = p.sessions_dropped.filter(|d| *d > 0) {
+                t.push_str(&format!(" -{d}"));
+            }
+            t
+        })),
         opt(p.routes_per_node_max.map(|r| r.to_string())),
         opt(p
-            .daemon_rss_bytes_total
-            .map(|b| render::units::format_bytes(b as f64))),
+            .daemon_rss_bytes_per_node_mean
+            .map(render::units::format_bytes)),
         opt(p
             .daemon_cpu_ms_total
             .map(|ms| render::units::format_ns(ms * 1e6))),
         opt(p.softnet_drops.map(|d| d.to_string())),
-        match (&p.error, p.converged) {
-            (Some(e), _) => e.clone(),
-            (None, true) => "converged".into(),
-            (None, false) => "did not converge".into(),
+        match (&p.limit, &p.error, p.converged) {
+            (Some(l), Some(e), _) => format!("{}: {e}", l.reason.as_str()),
+            (Some(l), None, _) => format!("{}: {}", l.reason.as_str(), l.detail),
+            (None, Some(e), _) => e.clone(),
+            (None, None, true) => "converged".into(),
+            (None, None, false) => "did not converge".into(),
         }
     )
 }

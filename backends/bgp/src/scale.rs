@@ -1,29 +1,37 @@
 //! bgp's part of `cnbench scale` ([`ControlPlaneScale`]): the harness sets up N nodes with
 //! one pod each and BIRD everywhere without waiting, then asks here for the time until every
 //! route is in every kernel and a pod pair answers, and for the sessions and routes each
-//! speaker holds; it measures the BIRDs' memory and CPU and the kernel's drops itself.
+//! speaker holds, and the sessions its hold timer dropped; it measures the BIRDs' memory and
+//! CPU and the kernel's drops itself.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use harness::backend::ControlPlaneScale;
+use harness::backend::{ControlPlaneScale, SweptOption};
 use harness::host::Host;
 use harness::scale::ms;
 use harness::topology::Plan;
 use harness::Backend;
 use reports::ScalePoint;
 
-use crate::bird;
+use crate::bird::{self, BirdFiles};
 use crate::converge;
 use crate::peering::{protocols_of, Speaker};
-use crate::Bgp;
+use crate::{Bgp, ANNOUNCE_OPTION, TOPOLOGY_OPTION};
 
 /// At most this long, after convergence, for the last sessions to come up.
 const SESSION_WAIT: Duration = Duration::from_secs(10);
 
 impl ControlPlaneScale for Bgp {
-    fn sweep(&self) -> (&'static str, &'static [&'static str]) {
-        ("bgp-topology", &["mesh", "rr"])
+    fn sweep(&self) -> Vec<SweptOption> {
+        vec![
+            // Note for the speakers' merge: `--bgp-speaker` is swept by adding, first (so each
+            // speaker's curves come together), `SweptOption::new(SPEAKER_OPTION.flag,
+            // &["bird"])`: only BIRD unless the command line names more, so a default sweep
+            // measures what it measured before and takes as long.
+            SweptOption::new(TOPOLOGY_OPTION.flag, &["mesh", "rr"]),
+            SweptOption::new(ANNOUNCE_OPTION.flag, &["block"]),
+        ]
     }
 
     fn for_sweep(&self) -> Box<dyn Backend> {
@@ -86,6 +94,16 @@ impl ControlPlaneScale for Bgp {
             p.sessions_total = Some(per_speaker.iter().sum::<u64>() / 2);
             p.sessions_per_node_max = per_speaker.iter().max().copied();
         }
+        p.sessions_expected = Some(want.iter().sum::<u64>() / 2);
+        p.sessions_dropped = Some(
+            Speaker::all(plan)
+                .into_iter()
+                .map(|s| {
+                    let log = BirdFiles::of(plan.run_id(), plan, s).log();
+                    hold_timer_expiries(&std::fs::read_to_string(log).unwrap_or_default())
+                })
+                .sum(),
+        );
         let routes: Vec<u64> = plan
             .nodes
             .iter()
@@ -109,4 +127,28 @@ fn established(plan: &Plan, hosts: &BTreeMap<String, Host>, last: &[u64]) -> Vec
                 .unwrap_or_else(|_| last.get(i).copied().unwrap_or(0))
         })
         .collect()
+}
+
+/// Sessions a BIRD dropped because its hold timer expired, from its log: BIRD logs the
+/// NOTIFICATION it sends then as `<protocol>: Error: Hold timer expired` (the peer that
+/// receives it logs `Received: Hold timer expired`, not counted, so each expiry counts once).
+fn hold_timer_expiries(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains(": Error: Hold timer expired"))
+        .count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_timer_expiries_are_counted_where_the_timer_ran_out() {
+        let log = "2026-12-07 02:31:00.101 <RMT> peer_n1: Error: Hold timer expired\n\
+                   2026-12-07 02:31:00.102 <RMT> peer_n7: Received: Hold timer expired\n\
+                   2026-12-07 02:31:01.500 <INFO> Reconfigured\n\
+                   2026-12-07 02:31:04.000 <RMT> peer_n1_6: Error: Hold timer expired\n";
+        assert_eq!(hold_timer_expiries(log), 2);
+        assert_eq!(hold_timer_expiries(""), 0);
+    }
 }

@@ -129,13 +129,35 @@ pub trait Conformance {
     fn check(&self, bench: &mut dyn PodBench) -> Vec<CheckRecord>;
 }
 
+/// One backend option a scale sweep may vary, and its values when the command line gives
+/// none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptOption {
+    /// The option's flag without dashes (`bgp-topology`).
+    pub flag: &'static str,
+    /// Its values when the command line names none (`mesh`, `rr`); one value keeps the
+    /// option fixed unless asked for more.
+    pub defaults: Vec<String>,
+}
+
+impl SweptOption {
+    /// Option `flag`, swept over `defaults` unless the command line says otherwise.
+    pub fn new(flag: &'static str, defaults: &[&str]) -> SweptOption {
+        SweptOption {
+            flag,
+            defaults: defaults.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+}
+
 /// A control plane measured at many sizes (`cnbench scale`): the harness plans each point,
 /// sets it up, measures what every backend's daemons cost and tears it down; the backend
 /// says when its control plane started and when it converged.
 pub trait ControlPlaneScale {
-    /// The backend option a sweep varies, and its values when the command line gives none
-    /// (`bgp-topology`: `mesh`, `rr`).
-    fn sweep(&self) -> (&'static str, &'static [&'static str]);
+    /// The backend options a sweep may vary, in the order their values are combined (every
+    /// combination is one variant, each measured at every size): bgp's `bgp-topology`
+    /// (`mesh`, `rr`) and `bgp-announce` (`block`).
+    fn sweep(&self) -> Vec<SweptOption>;
 
     /// The same backend, but whose setup starts the control plane without waiting for it to
     /// converge (the sweep measures that).
@@ -145,7 +167,10 @@ pub trait ControlPlaneScale {
     fn started(&self) -> Option<Instant>;
 
     /// Waits up to `timeout` (from `started`) for convergence on the standing topology and
-    /// fills in what it measured: convergence time, sessions, routes (or the error). Calls
+    /// fills in what it measured: convergence time, routes (or the error), and the sessions
+    /// ([`ScalePoint::sessions_total`] Established, [`ScalePoint::sessions_expected`], and
+    /// [`ScalePoint::sessions_dropped`] by an expired hold timer), from which the harness
+    /// tells why a point did not converge. Calls
     /// `at_convergence` as soon as the control plane converged or the time ran out, before
     /// anything else: the harness reads what the daemons cost up to then.
     fn measure(

@@ -25,7 +25,7 @@ use crate::topology::{NodePlan, Plan};
 
 pub use capability::{
     Capabilities, Conformance, ControlPlane, ControlPlaneScale, FaultDecl, OwnFaults, PodBench,
-    PodLifecycle, Teardown,
+    PodLifecycle, SweptOption, Teardown,
 };
 pub use context::{pod_mac, Context, PodReport, Reported, DAEMON_CPU};
 pub use expect::{

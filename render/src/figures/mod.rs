@@ -16,6 +16,7 @@ use churn::{churn_rate, reachable_cdf};
 use costs::{cpu_per_gb, device_xmits, per_packet, PerPacket};
 use latency::{latency, latency_cdf};
 use scale::scale;
+pub(crate) use scale::variant_label;
 use throughput::throughput;
 
 /// One plot of the report.
