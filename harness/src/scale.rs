@@ -15,7 +15,7 @@ use reports::{LimitReason, ScaleLimit, ScalePoint};
 use crate::backend::{Backend, ControlPlaneScale};
 use crate::run::{Launch, Topology};
 use crate::state::Mode;
-use crate::topology::{new_run_id, IpFamily, TopologyRequest, Underlay};
+use crate::topology::{new_run_id, TopologyRequest};
 
 /// Below this share of the machine's memory available, a point ran out of memory.
 pub const MEMORY_LOW_FRACTION: f64 = 1.0 / 20.0;
@@ -58,13 +58,13 @@ pub fn variants(options: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, Strin
 }
 
 /// One point: `backend` (made for the sweep, with the options of `variant` in effect) at
-/// `nodes` nodes on `underlay` with the IP families `family`; convergence is awaited up to
-/// `timeout`.
+/// `nodes` nodes with one pod each, the rest of the topology as `shape` asks (underlay, IP
+/// families, routers); convergence is awaited up to `timeout`.
 pub fn point(
     backend: &dyn Backend,
     variant: &BTreeMap<String, String>,
     nodes: u32,
-    (underlay, family): (Underlay, IpFamily),
+    shape: &TopologyRequest,
     timeout: Duration,
     exe: &Path,
 ) -> ScalePoint {
@@ -85,10 +85,9 @@ pub fn point(
     let request = TopologyRequest {
         nodes: Some(nodes),
         pods_per_node: Some(1),
-        underlay: Some(underlay),
-        ip_family: family,
-        ..Default::default()
+        ..shape.clone()
     };
+    let underlay = request.underlay.unwrap_or(backend.info().defaults.underlay);
     let plan = match backend
         .info()
         .plan(&request, new_run_id())

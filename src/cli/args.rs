@@ -521,6 +521,10 @@ pub struct ScaleArgs {
     /// Which IP families the nodes' control plane carries (bgp: a session per family).
     #[arg(long, value_enum, default_value_t = IpFamilyArg::Ipv4)]
     pub ip_family: IpFamilyArg,
+    /// Routers joining the l3 underlay's two segments: 1, or 2 (bgp: every node peers with
+    /// both).
+    #[arg(long, value_name = "1|2")]
+    pub routers: Option<u32>,
     /// Give up on convergence after this many seconds.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,

@@ -37,12 +37,18 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
         );
     }
     let underlay = Underlay::from(args.underlay);
-    let request = |n: u32| TopologyRequest {
-        nodes: Some(n),
+    // Every point's topology but its size: one pod per node, on the underlay, families
+    // and routers asked for.
+    let shape = TopologyRequest {
         pods_per_node: Some(1),
         underlay: Some(underlay),
         ip_family: args.ip_family.into(),
+        routers: args.routers,
         ..Default::default()
+    };
+    let request = |n: u32| TopologyRequest {
+        nodes: Some(n),
+        ..shape.clone()
     };
     // The options every point has, and the one the control plane sweeps.
     let mut fixed = BackendOptions::new();
@@ -177,7 +183,7 @@ pub fn scale(args: &ScaleArgs) -> Result<ExitCode> {
             backend.as_ref(),
             &variants[*i],
             *n,
-            (underlay, args.ip_family.into()),
+            &shape,
             Duration::from_secs_f64(args.timeout),
             &exe,
         );
