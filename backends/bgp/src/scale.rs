@@ -13,7 +13,6 @@ use harness::topology::Plan;
 use harness::Backend;
 use reports::ScalePoint;
 
-use crate::bird;
 use crate::converge;
 use crate::peering::{protocols_of, Speaker};
 use crate::Bgp;
@@ -27,7 +26,11 @@ impl ControlPlaneScale for Bgp {
     }
 
     fn for_sweep(&self) -> Box<dyn Backend> {
-        Box::new(Bgp::without_waiting(self.topology()).with_announce(self.announce()))
+        Box::new(
+            Bgp::without_waiting(self.topology())
+                .with_announce(self.announce())
+                .with_speakers(self.speakers()),
+        )
     }
 
     fn started(&self) -> Option<Instant> {
@@ -43,7 +46,8 @@ impl ControlPlaneScale for Bgp {
         p: &mut ScalePoint,
         at_convergence: &mut dyn FnMut(&mut ScalePoint),
     ) {
-        match converge::wait_converged(plan, self.announce(), hosts, started, timeout) {
+        let protos = self.protos(plan);
+        match converge::wait_converged(plan, self.announce(), &protos, hosts, started, timeout) {
             Ok(t) => {
                 p.converged = true;
                 p.convergence_ms = Some(ms(t));
@@ -62,7 +66,7 @@ impl ControlPlaneScale for Bgp {
         let deadline = Instant::now() + SESSION_WAIT.min(timeout.saturating_sub(started.elapsed()));
         let mut counts = Vec::new();
         let per_speaker = loop {
-            counts = established(plan, hosts, &counts);
+            counts = established(self, plan, hosts, &counts);
             if counts == want || Instant::now() >= deadline || harness::signals::interrupted() {
                 break counts;
             }
@@ -71,7 +75,7 @@ impl ControlPlaneScale for Bgp {
         // Converged means it stayed so: a mesh whose BIRDs are starved of CPU misses
         // keepalives, drops sessions (hold time) and withdraws routes it had a moment ago.
         if p.converged {
-            if let Err(why) = converge::routes_complete(plan, self.announce(), hosts) {
+            if let Err(why) = converge::routes_complete(plan, self.announce(), &protos, hosts) {
                 p.converged = false;
                 p.error = Some(format!(
                     "every route was in place after {:.1} s but did not stay: {why}; {} of {} sessions Established",
@@ -89,7 +93,7 @@ impl ControlPlaneScale for Bgp {
         let routes: Vec<u64> = plan
             .nodes
             .iter()
-            .filter_map(|n| converge::bird_route_count(&hosts[&n.netns]).ok())
+            .filter_map(|n| converge::bird_route_count(&hosts[&n.netns], protos.of(&n.netns)).ok())
             .map(|c| c as u64)
             .collect();
         p.routes_per_node_min = routes.iter().min().copied();
@@ -97,14 +101,15 @@ impl ControlPlaneScale for Bgp {
     }
 }
 
-/// Sessions each speaker's BIRD reports Established; `last` keeps the previous count of a
-/// BIRD too busy to answer `birdc` this time.
-fn established(plan: &Plan, hosts: &BTreeMap<String, Host>, last: &[u64]) -> Vec<u64> {
+/// Sessions each speaker reports Established through its own CLI; `last` keeps the previous
+/// count of a speaker too busy to answer this time.
+fn established(bgp: &Bgp, plan: &Plan, hosts: &BTreeMap<String, Host>, last: &[u64]) -> Vec<u64> {
     Speaker::all(plan)
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
-            bird::show_protocols(hosts, plan, s)
+            bgp.daemon_of(plan, s)
+                .sessions(hosts, plan, s)
                 .map(|p| p.iter().filter(|x| x.established()).count() as u64)
                 .unwrap_or_else(|_| last.get(i).copied().unwrap_or(0))
         })

@@ -27,6 +27,7 @@ fn declares_the_articles_calico_tables_on_l2() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -86,6 +87,7 @@ fn on_l3_remote_segments_go_through_the_border_router() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let n0 = shown(&e, "cnb-t1-n0");
@@ -402,7 +404,12 @@ fn pod_mode_learns_pod_routes_and_keeps_the_block_to_itself() {
 #[test]
 fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     let p = plan(2, 2, Underlay::L2);
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let c0 = cali_name("t1", &p.pods[0]);
     let c1 = cali_name("t1", &p.pods[1]);
     let mut want = vec![
@@ -418,6 +425,7 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     let b = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     assert_eq!(e.reachability, b.reachability);
@@ -427,7 +435,12 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     // l3: same next hops as blocks (the peer on the segment, else the router); the router
     // has every pod's /32 via its node.
     let p = plan(3, 1, Underlay::L3);
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let n0 = shown(&e, "cnb-t1-n0");
     assert!(
         n0.contains(&"10.20.1.2/32 via 10.168.1.1 dev eth0 proto bird".to_string()),
@@ -516,6 +529,7 @@ fn declares_forwarding_and_each_pods_proxy_arp_as_wire_pod_sets_them() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let shown =
@@ -622,6 +636,7 @@ fn dual_stack_declares_each_familys_calico_tables() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -715,6 +730,7 @@ fn ipv6_only_declares_no_ipv4_at_all() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -755,6 +771,7 @@ fn on_l3_ipv6_crosses_the_border_router_at_its_ipv6_address() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let n0 = shown(&e, "cnb-t1-n0");
@@ -779,7 +796,12 @@ fn on_l3_ipv6_crosses_the_border_router_at_its_ipv6_address() {
         ]
     );
     // Pod mode: a /128 per remote pod, through the same next hops; the router has each.
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let n0 = shown(&e, "cnb-t1-n0");
     assert!(
         n0.contains(&"fd00:10:20:1::2/128 via fd00:10:168:1::1 dev eth0 proto bird".to_string()),
@@ -941,4 +963,243 @@ fn a_cni_chain_is_refused_with_ipv6_before_anything_is_made() {
         // cnbench's own wiring runs it.
         assert!(make(&BackendOptions::new(), &p).is_ok());
     }
+}
+
+fn setup(topology: BgpTopology) -> speaker::Setup {
+    speaker::Setup {
+        topology,
+        announce: Announce::Block,
+    }
+}
+
+#[test]
+fn frr_configurations_say_what_the_peering_model_says_and_frr_accepts_them() {
+    let p = plan(4, 1, Underlay::L2);
+    let n0 = frr::render(&p, setup(BgpTopology::Rr), Speaker::Node(0), "bgpd");
+    assert!(
+        n0.contains("router bgp 64512\n bgp router-id 10.168.0.1\n"),
+        "{n0}"
+    );
+    assert!(n0.contains(" timers bgp 1 3\n"), "{n0}");
+    assert!(n0.contains(" bgp graceful-restart-disable\n"), "{n0}");
+    assert!(n0.contains("  network 10.20.0.0/24\n"), "{n0}");
+    // n0 and n1 reflect: n2 and n3 are clients; n0-n1 is plain iBGP.
+    assert_eq!(n0.matches("route-reflector-client").count(), 2, "{n0}");
+    assert_eq!(n0.matches(" remote-as 64512").count(), 3, "{n0}");
+    assert_eq!(n0.matches("route-map TO_IBGP out").count(), 3, "{n0}");
+    let st = frr::render(&p, setup(BgpTopology::Rr), Speaker::Node(0), "staticd");
+    assert!(st.contains("ip route 10.20.0.0/24 blackhole"), "{st}");
+    let l3 = plan(3, 1, Underlay::L3);
+    let rt = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Router, "bgpd");
+    assert!(rt.contains("router bgp 65000"), "{rt}");
+    assert!(rt.contains(" neighbor 10.168.2.2 remote-as 64513"), "{rt}");
+    assert!(!rt.contains("  network "), "{rt}");
+    let n1 = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Node(1), "bgpd");
+    assert!(
+        n1.contains("  neighbor 10.168.2.1 route-map TO_ROUTER out"),
+        "{n1}"
+    );
+    // FRR's own dry run accepts every configuration (and refuses a broken one).
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-frr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dry = |text: &str| -> String {
+        let path = dir.join("bgpd.conf");
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new("/usr/lib/frr/bgpd")
+            .args(["-S", "-C", "-f"])
+            .arg(&path)
+            .output()
+            .expect("FRR is installed (Debian's frr)");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    for (plan, topo) in [
+        (&p, BgpTopology::Rr),
+        (&p, BgpTopology::Mesh),
+        (&l3, BgpTopology::Rr),
+    ] {
+        for s in Speaker::all(plan) {
+            let text = frr::render(plan, setup(topo), s, "bgpd");
+            let err = dry(&text);
+            assert!(
+                !err.contains("on config line"),
+                "{s:?} {topo}: {err}\n{text}"
+            );
+        }
+    }
+    assert!(dry("router bgp 1\n frobnicate\n").contains("on config line"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gobgp_configurations_say_what_the_peering_model_says_and_gobgpd_accepts_them() {
+    let p = plan(4, 1, Underlay::L2);
+    let n0 = gobgp::render(&p, BgpTopology::Rr, Speaker::Node(0));
+    assert!(
+        n0.contains("as = 64512\n  router-id = \"10.168.0.1\""),
+        "{n0}"
+    );
+    assert_eq!(
+        n0.matches("route-reflector-client = true").count(),
+        2,
+        "{n0}"
+    );
+    assert_eq!(n0.matches("hold-time = 3").count(), 3, "{n0}");
+    // On l2 there is no border router: no export policy.
+    assert!(!n0.contains("cnbench-export"), "{n0}");
+    let l3 = plan(3, 1, Underlay::L3);
+    let n1 = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Node(1));
+    assert!(n1.contains("neighbor-info-list = [\"10.168.2.1\"]"), "{n1}");
+    assert!(n1.contains("ip-prefix = \"10.20.1.0/24\""), "{n1}");
+    assert!(n1.contains("route-type = \"external\""), "{n1}");
+    let rt = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Router);
+    assert!(rt.contains("as = 65000"), "{rt}");
+    assert_eq!(rt.matches("[[neighbors]]").count(), 3, "{rt}");
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-gobgp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (plan, topo) in [
+        (&p, BgpTopology::Rr),
+        (&l3, BgpTopology::Rr),
+        (&l3, BgpTopology::Mesh),
+    ] {
+        for s in Speaker::all(plan) {
+            let path = dir.join("gobgpd.toml");
+            let text = gobgp::render(plan, topo, s);
+            std::fs::write(&path, &text).unwrap();
+            if let Err(e) = gobgp::check(&path) {
+                panic!("{s:?} {topo}: {e}\n{text}");
+            }
+        }
+    }
+    std::fs::write(dir.join("bad.toml"), "[global.config]\n  as = \"x\"\n").unwrap();
+    assert!(gobgp::check(&dir.join("bad.toml")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn speakers_own_cli_output_is_read() {
+    let summary = r#"{"routerId":"10.168.0.1","as":64512,"peers":{"10.168.0.2":{"remoteAs":64512,"state":"Established"},"10.168.0.3":{"state":"Active"}}}"#;
+    let s = frr::parse_summary(summary).unwrap();
+    assert_eq!(s.len(), 2);
+    assert!(s[0].established() && !s[1].established());
+    assert!(frr::parse_summary("{}").unwrap().is_empty());
+    let routes = r#"{"routes":{"10.20.1.0/24":[{"nexthops":[{"ip":"10.168.0.2"}]}],"10.20.0.0/24":[{"nexthops":[{"ip":"0.0.0.0"}]}]}}"#;
+    assert_eq!(
+        frr::parse_routes(routes).unwrap(),
+        ["10.20.0.0/24 from local", "10.20.1.0/24 from 10.168.0.2"]
+    );
+    let neighbors = r#"[{"conf":{"neighbor_address":"10.168.0.1"},"state":{"session_state":6}},{"conf":{"neighbor_address":"10.168.0.3"},"state":{"session_state":3}}]"#;
+    let n = gobgp::parse_neighbors(neighbors).unwrap();
+    assert!(n[0].established() && !n[1].established());
+    // The monitor's lines as GoBGP 3.10 prints them: a learned path, its own, a withdrawal.
+    let line = r#"[{"nlri":{"prefix":"10.20.0.0/24"},"attrs":[{"type":1,"value":0},{"type":3,"nexthop":"10.99.0.1"}],"neighbor-ip":"10.99.0.1"},{"nlri":{"prefix":"10.20.1.0/24"},"attrs":[{"type":3,"nexthop":"0.0.0.0"}]},{"nlri":{"prefix":"10.20.2.0/24"},"withdrawal":true,"neighbor-ip":"10.99.0.3"}]"#;
+    assert_eq!(
+        gobgp::parse_monitor(line).unwrap(),
+        [
+            (
+                "10.20.0.0/24".parse().unwrap(),
+                Some("10.99.0.1".parse().unwrap())
+            ),
+            ("10.20.2.0/24".parse().unwrap(), None)
+        ]
+    );
+    let rib = r#"{"10.20.0.0/24":[{"neighbor-ip":"10.99.0.1"}],"10.20.1.0/24":[{}]}"#;
+    assert_eq!(
+        gobgp::parse_rib(rib).unwrap(),
+        ["10.20.0.0/24 from 10.99.0.1", "10.20.1.0/24 from local"]
+    );
+}
+
+#[test]
+fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
+    let p = plan(4, 1, Underlay::L3);
+    let o = BackendOptions::new()
+        .with("bgp-topology", "rr")
+        .with("bgp-reflector-speaker", "gobgp");
+    let made = make(&o, &p).unwrap();
+    let opts = made.options();
+    assert_eq!(opts.get("bgp-speaker"), Some("bird"));
+    assert_eq!(opts.get("bgp-reflector-speaker"), Some("gobgp"));
+    assert_eq!(opts.get("bgp-router-speaker"), Some("bird"));
+    let chosen = Speakers {
+        node: SpeakerKind::Bird,
+        reflector: SpeakerKind::Gobgp,
+        router: SpeakerKind::Frr,
+    };
+    // n0 and n1 are the first nodes of their segments: the reflectors.
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Node(0)),
+        SpeakerKind::Gobgp
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Node(2)),
+        SpeakerKind::Bird
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Router),
+        SpeakerKind::Frr
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Mesh, Speaker::Node(0)),
+        SpeakerKind::Bird
+    );
+    let protos = chosen.protos(&p, BgpTopology::Rr);
+    assert_eq!(
+        protos.of("cnb-t1-n0"),
+        harness::netlink::RouteProto::Other(186)
+    );
+    assert_eq!(protos.of("cnb-t1-n2"), harness::netlink::RouteProto::Bird);
+    // Each node's expected routes carry its own speaker's protocol.
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &protos,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    assert!(shown(&e, "cnb-t1-n0")
+        .iter()
+        .any(|r| r.ends_with("proto 186")));
+    assert!(shown(&e, "cnb-t1-n2")
+        .iter()
+        .any(|r| r.ends_with("proto bird")));
+    assert!(shown(&e, "cnb-t1-rt")
+        .iter()
+        .all(|r| !r.contains("proto bird")));
+    let bad = make(&BackendOptions::new().with("bgp-speaker", "quagga"), &p)
+        .err()
+        .unwrap();
+    assert_eq!(bad, "--bgp-speaker quagga: use bird, frr or gobgp");
+    let bad = make(&BackendOptions::new().with("bgp-router-speaker", "x"), &p)
+        .err()
+        .unwrap();
+    assert!(bad.starts_with("--bgp-router-speaker x:"), "{bad}");
+    // What FRR and GoBGP are not configured for here is refused with the fix.
+    let dual = plan_of(2, 1, Underlay::L2, harness::topology::IpFamily::Dual);
+    let bad = make(&BackendOptions::new().with("bgp-speaker", "frr"), &dual)
+        .err()
+        .unwrap();
+    assert!(
+        bad.contains("use --ip-family ipv4 or --bgp-speaker bird"),
+        "{bad}"
+    );
+    let v4 = plan(2, 1, Underlay::L2);
+    let bad = make(
+        &BackendOptions::new()
+            .with("bgp-speaker", "gobgp")
+            .with("bgp-announce", "pod"),
+        &v4,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        bad.contains("use --bgp-announce block or --bgp-speaker bird"),
+        "{bad}"
+    );
+    // Only BIRD's programs are BIRD's: a run without BIRD does not need bird2.
+    let frr = make(&BackendOptions::new().with("bgp-speaker", "frr"), &v4).unwrap();
+    assert!(frr.info().programs.is_empty());
+    assert_eq!(
+        SPEAKER_RESTART.aliases,
+        ["bird-restart"],
+        "the old name of the fault still selects it"
+    );
 }

@@ -44,6 +44,9 @@ pub struct FaultDecl {
     /// Whether the other nodes must learn of what it changed (a VTEP's new MAC): then
     /// `--broken-recovery`, which leaves them unprogrammed, applies to it.
     pub peers_must_relearn: bool,
+    /// Older names that still select it on the command line (`bird-restart` for
+    /// `speaker-restart`); listings show only [`FaultDecl::name`].
+    pub aliases: &'static [&'static str],
 }
 
 /// Faults of a backend's own parts.
