@@ -1,4 +1,7 @@
-//! The bgp backend: the article's Calico section with the BGP daemon Calico uses, BIRD.
+//! The bgp backend: the article's Calico section with the BGP daemon Calico uses, BIRD, or
+//! with FRR or GoBGP (`--bgp-speaker`, per role `--bgp-reflector-speaker` and
+//! `--bgp-router-speaker`; speaker.rs says how each is driven, frr.rs and gobgp.rs how GoBGP's
+//! routes reach the kernel). What follows describes BIRD; the others keep its peering.
 //!
 //! No bridge and no tunnel. Each pod has `10.20.N.x/32` on `eth0` and a default route via
 //! 169.254.1.1; the host end of its veth (`caliXXXXXXXX`) stays in the node with proxy ARP on,
