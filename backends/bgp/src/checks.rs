@@ -111,7 +111,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
             let role = s.role(plan);
             let kind = match s {
                 Speaker::Node(n) if is_reflector(plan, bgp.topology(), n) => " (route reflector)",
-                Speaker::Router => " (border router)",
+                Speaker::Router(_) => " (border router)",
                 _ => "",
             };
             let name = match daemon.kind() {

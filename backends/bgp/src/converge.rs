@@ -37,7 +37,7 @@ pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<IpNet>)> {
             )
         })
         .collect();
-    if let Some(rt) = plan.router() {
+    for rt in &plan.routers {
         v.push((rt.netns.clone(), plan.nodes.iter().flat_map(of).collect()));
     }
     v

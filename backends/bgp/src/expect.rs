@@ -70,6 +70,10 @@ pub fn learned_routes(
     plan.nodes
         .iter()
         .filter(|r| r.index != node.index)
+        // With two border routers a remote segment's prefixes are one route with both
+        // routers as next hops (ECMP), which a declared route (one next hop) cannot say:
+        // convergence still waits for each of them (by destination and protocol).
+        .filter(|r| plan.routers.len() < 2 || r.segment == node.segment)
         .flat_map(|r| {
             announced(plan, announce, r).into_iter().map(move |dst| {
                 let via = next_hop(plan, node, r, family_of(&dst));
@@ -79,12 +83,14 @@ pub fn learned_routes(
         .collect()
 }
 
-/// The routes BGP must install on the l3 router: every announced prefix via its node, on
-/// the bridge of the node's segment.
-pub fn router_routes(plan: &Plan, announce: Announce, protos: &RouteProtos) -> Vec<RouteSpec> {
-    let Some(rt) = plan.router() else {
-        return Vec::new();
-    };
+/// The routes BGP must install on border router `rt`: every announced prefix via its node,
+/// on the bridge of the node's segment.
+pub fn router_routes(
+    plan: &Plan,
+    announce: Announce,
+    protos: &RouteProtos,
+    rt: &harness::topology::RouterPlan,
+) -> Vec<RouteSpec> {
     let proto = protos.of(&rt.netns);
     plan.nodes
         .iter()
@@ -119,8 +125,8 @@ pub fn expectations(
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
         e.add_routes(&node.netns, learned_routes(plan, announce, protos, node));
     }
-    if let Some(rt) = plan.router() {
-        e.add_routes(&rt.netns, router_routes(plan, announce, protos));
+    for rt in &plan.routers {
+        e.add_routes(&rt.netns, router_routes(plan, announce, protos, rt));
     }
     e.add_full_matrix(plan);
     // The planner's pod gateway (.1, ::1 of the block) is a bridge address other backends

@@ -145,11 +145,11 @@ fn bgpd(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
                 }
                 let _ = writeln!(c, "  neighbor {remote} route-map TO_IBGP out");
             }
-            (Speaker::Node(_), Speaker::Router) => {
+            (Speaker::Node(_), Speaker::Router(_)) => {
                 let _ = writeln!(c, "  neighbor {remote} route-map TO_ROUTER out");
             }
             // The router passes every block on; a node drops its own AS's coming back.
-            (Speaker::Router, _) => {}
+            (Speaker::Router(_), _) => {}
         }
     }
     c.push_str(" exit-address-family\nexit\n");

@@ -94,7 +94,7 @@ pub fn render(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
     c.push_str("[global.use-multiple-paths.config]\n  enabled = true\n");
     let routers: Vec<String> = peers_of(plan, topology, speaker)
         .into_iter()
-        .filter(|p| *p == Speaker::Router)
+        .filter(|p| p.is_router())
         .map(|p| {
             session_addresses(plan, speaker, p, Family::V4)
                 .1
@@ -184,10 +184,9 @@ impl ProgramConfig {
                     )],
                 )
             }
-            Speaker::Router => (
+            Speaker::Router(i) => (
                 Vec::new(),
-                plan.router()
-                    .expect("a router speaker has a router")
+                plan.routers[i as usize]
                     .segments
                     .iter()
                     .map(|(dev, net)| (dev.clone(), net.trunc()))

@@ -154,7 +154,7 @@ impl Speakers {
         match speaker {
             Speaker::Node(n) if is_reflector(plan, topology, n) => self.reflector,
             Speaker::Node(_) => self.node,
-            Speaker::Router => self.router,
+            Speaker::Router(_) => self.router,
         }
     }
 

@@ -128,7 +128,7 @@ fn mesh_grows_quadratically_and_reflectors_linearly() {
     assert_eq!(sessions(&p, BgpTopology::Mesh).len(), 1 + 1 + 4);
     assert!(sessions(&p, BgpTopology::Mesh)
         .iter()
-        .all(|(a, b)| *b == Speaker::Router
+        .all(|(a, b)| *b == Speaker::Router(0)
             || p.nodes[match a {
                 Speaker::Node(x) => *x as usize,
                 _ => unreachable!(),
@@ -165,7 +165,7 @@ fn configurations_say_what_the_peering_model_says() {
         &l3,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     assert!(rt.contains("local 10.168.2.1 as 65000;"), "{rt}");
@@ -337,12 +337,18 @@ fn pod_mode_learns_pod_routes_and_keeps_the_block_to_itself() {
         n1.contains("ipv4 { import all; export where source = RTS_INHERIT; };"),
         "{n1}"
     );
-    let rt_pod = render_config(&l3, BgpTopology::Mesh, Announce::Pod, Speaker::Router, log);
+    let rt_pod = render_config(
+        &l3,
+        BgpTopology::Mesh,
+        Announce::Pod,
+        Speaker::Router(0),
+        log,
+    );
     let rt_block = render_config(
         &l3,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     let body = |c: &str| c.split_once('\n').unwrap().1.to_string();
@@ -869,7 +875,7 @@ fn each_family_has_its_own_session_between_addresses_of_the_family() {
         &v6,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     assert!(
@@ -990,7 +996,7 @@ fn frr_configurations_say_what_the_peering_model_says_and_frr_accepts_them() {
     let st = frr::render(&p, setup(BgpTopology::Rr), Speaker::Node(0), "staticd");
     assert!(st.contains("ip route 10.20.0.0/24 blackhole"), "{st}");
     let l3 = plan(3, 1, Underlay::L3);
-    let rt = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Router, "bgpd");
+    let rt = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Router(0), "bgpd");
     assert!(rt.contains("router bgp 65000"), "{rt}");
     assert!(rt.contains(" neighbor 10.168.2.2 remote-as 64513"), "{rt}");
     assert!(!rt.contains("  network "), "{rt}");
@@ -1051,7 +1057,7 @@ fn gobgp_configurations_say_what_the_peering_model_says_and_gobgpd_accepts_them(
     assert!(n1.contains("neighbor-info-list = [\"10.168.2.1\"]"), "{n1}");
     assert!(n1.contains("ip-prefix = \"10.20.1.0/24\""), "{n1}");
     assert!(n1.contains("route-type = \"external\""), "{n1}");
-    let rt = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Router);
+    let rt = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Router(0));
     assert!(rt.contains("as = 65000"), "{rt}");
     assert_eq!(rt.matches("[[neighbors]]").count(), 3, "{rt}");
     let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-gobgp-{}", std::process::id()));
@@ -1135,7 +1141,7 @@ fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
         SpeakerKind::Bird
     );
     assert_eq!(
-        chosen.of(&p, BgpTopology::Rr, Speaker::Router),
+        chosen.of(&p, BgpTopology::Rr, Speaker::Router(0)),
         SpeakerKind::Frr
     );
     assert_eq!(
@@ -1202,4 +1208,135 @@ fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
         ["bird-restart"],
         "the old name of the fault still selects it"
     );
+}
+
+/// An l3 plan with a second border router added by hand, as `--routers 2` will plan it: its
+/// own namespace and an address (.254, ::fe) on every segment.
+fn two_routers(nodes: u32) -> Plan {
+    let mut p = plan(nodes, 1, Underlay::L3);
+    let mut rt2 = p.routers[0].clone();
+    rt2.role = "rt2".into();
+    rt2.netns = "cnb-t1-rt2".into();
+    for (bridge, net) in &mut rt2.segments {
+        *bridge = format!("{bridge}b");
+        let o = net.network().octets();
+        *net = Ipv4Net::new(
+            std::net::Ipv4Addr::new(o[0], o[1], o[2], 254),
+            net.prefix_len(),
+        )
+        .unwrap();
+    }
+    p.routers.push(rt2);
+    p
+}
+
+#[test]
+fn two_border_routers_peer_with_every_node_and_nodes_install_both_paths() {
+    let p = two_routers(4);
+    assert_eq!(
+        Speaker::all(&p)[4..],
+        [Speaker::Router(0), Speaker::Router(1)]
+    );
+    assert_eq!(Speaker::Router(1).role(&p), "router2");
+    assert_eq!(Speaker::Router(1).netns(&p), "cnb-t1-rt2");
+    assert_eq!(Speaker::Router(1).asn(&p), ROUTER_AS);
+    // A mesh per segment (2 + 2 nodes) and every node with each router; none between routers.
+    let all = sessions(&p, BgpTopology::Mesh);
+    assert_eq!(all.len(), 1 + 1 + 4 + 4);
+    assert!(!all.iter().any(|(a, b)| a.is_router() && b.is_router()));
+    let peers = crate::peering::peers_of(&p, BgpTopology::Mesh, Speaker::Router(1));
+    assert_eq!(peers.len(), 4);
+    let log = std::path::Path::new("/tmp/x.log");
+    // The second router speaks from its own address on each segment.
+    let rt2 = render_config(
+        &p,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Router(1),
+        log,
+    );
+    assert!(rt2.contains("router id 10.168.1.254;"), "{rt2}");
+    assert!(
+        rt2.contains("local 10.168.2.254 as 65000;\n  neighbor 10.168.2.2 as 64513;"),
+        "{rt2}"
+    );
+    // A node peers with both, and its kernel protocol merges their paths (ECMP).
+    let n0 = render_config(
+        &p,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Node(0),
+        log,
+    );
+    assert!(n0.contains("protocol bgp peer_router {"), "{n0}");
+    assert!(n0.contains("protocol bgp peer_router2 {\n  local 10.168.1.2 as 64512;\n  neighbor 10.168.1.254 as 65000;"), "{n0}");
+    assert!(
+        n0.contains("protocol kernel {\n  merge paths yes;\n"),
+        "{n0}"
+    );
+    // One router: no merge, the configuration unchanged.
+    let one = plan(4, 1, Underlay::L3);
+    assert!(!render_config(
+        &one,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Node(0),
+        log
+    )
+    .contains("merge paths"));
+    let frr_n0 = frr::render(&p, setup(BgpTopology::Mesh), Speaker::Node(0), "bgpd");
+    assert_eq!(
+        frr_n0.matches("route-map TO_ROUTER out").count(),
+        2,
+        "{frr_n0}"
+    );
+    assert!(frr_n0.contains("maximum-paths 8"), "{frr_n0}");
+    let gobgp_n0 = gobgp::render(&p, BgpTopology::Mesh, Speaker::Node(0));
+    assert!(
+        gobgp_n0.contains("neighbor-info-list = [\"10.168.1.1\", \"10.168.1.254\"]"),
+        "{gobgp_n0}"
+    );
+    // Convergence waits on both routers; each router must hold every block via its node.
+    let t = converge::targets(&p, Announce::Block);
+    assert_eq!(t.len(), 6);
+    assert_eq!(t[5].0, "cnb-t1-rt2");
+    assert_eq!(t[5].1.len(), 4);
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    assert_eq!(shown(&e, "cnb-t1-rt2").len(), 4);
+    // A node declares its own segment's routes; the other segment's are ECMP routes.
+    assert!(
+        shown(&e, "cnb-t1-n0")
+            .iter()
+            .all(|r| !r.contains("via 10.168.1.1 ")),
+        "{:?}",
+        shown(&e, "cnb-t1-n0")
+    );
+    // BIRD accepts every configuration of the two-router plan.
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-2rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for s in Speaker::all(&p) {
+        let path = dir.join("bird.conf");
+        let text = render_config(&p, BgpTopology::Rr, Announce::Block, s, &dir.join("log"));
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new("bird")
+            .arg("-p")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{s:?}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.join("gobgpd.toml");
+        std::fs::write(&path, gobgp::render(&p, BgpTopology::Rr, s)).unwrap();
+        gobgp::check(&path).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
