@@ -16,7 +16,7 @@ use crate::topology::{NodePlan, Plan, PodPlan};
 /// The capabilities of one backend; each is `None` unless the backend has it.
 #[derive(Clone, Copy, Default)]
 pub struct Capabilities<'a> {
-    /// Faults of its own parts (`daemon-restart`, `bird-restart`, `vtep-change`).
+    /// Faults of its own parts (`daemon-restart`, `speaker-restart`, `vtep-change`).
     pub faults: Option<&'a dyn OwnFaults>,
     /// A control plane that cnbench plays: it reprograms nodes after a change.
     pub control_plane: Option<&'a dyn ControlPlane>,
