@@ -6,9 +6,10 @@
 //! (`--vty_socket`) and log (`--log file:`) under `/run/cnbench/<run>/frr/<speaker>/`, and
 //! `vtysh --vty_socket` reads it back. The daemons drop to Debian's `frr` user, as they do
 //! when the package's service runs them (FRR refuses to run as root unless root is in the
-//! `frrvty` group), so that directory is given to `frr`. Each configuration is checked first
-//! by its own daemon in dry-run mode (`-C`), whose exit status is 0 even for an unknown
-//! command: its "No such command on config line" messages are what refuses it.
+//! `frrvty` group), so that directory is given to `frr`. staticd's and bgpd's configurations
+//! are checked first by their own daemon in dry-run mode (`-C`), whose exit status is 0 even
+//! for an unknown command: its "No such command on config line" messages are what refuses
+//! it (zebra's holds only its hostname).
 //!
 //! The configuration is BIRD's (config.rs) in FRR's words: the same AS numbers and peers
 //! (peering.rs), keepalive 1 s and hold 3 s, connect retry 1 s, graceful restart off, no
@@ -262,7 +263,9 @@ impl SpeakerDaemon for Frr {
                 })?;
         }
         give_to_frr(&files.dir)?;
-        for daemon in DAEMONS {
+        // zebra's file holds only its hostname, and its dry run reads the kernel of the
+        // namespace it runs in (this machine's own): only staticd's and bgpd's are checked.
+        for daemon in ["staticd", "bgpd"] {
             let path = files.config(daemon);
             let mut cmd = Command::new(Path::new(FRR_DIR).join(daemon));
             cmd.arg("-C").arg("-f").arg(&path);
