@@ -15,11 +15,17 @@ fi
 
 # Debian packages the tests use: iproute2 (`ip`, the independent oracle some tests compare
 # against, and `tc` for the slowdown test), procps, bird2 (the bgp backend), iperf3,
-# sockperf, containernetworking-plugins and iptables.
+# sockperf, containernetworking-plugins, iptables, frr and gobgpd (the bgp backend's other
+# speakers).
 missing=()
 command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
 command -v pgrep >/dev/null || missing+=(procps)
 command -v bird >/dev/null || missing+=(bird2)
+# The bgp backend's other speakers (`--bgp-speaker frr|gobgp`): FRR's daemons (zebra,
+# staticd, bgpd, in /usr/lib/frr) and vtysh; gobgpd and its gobgp CLI. Their services stay
+# stopped like BIRD's: cnbench runs its own inside the run's namespaces.
+{ [ -x /usr/lib/frr/bgpd ] && command -v vtysh >/dev/null; } || missing+=(frr)
+{ command -v gobgpd >/dev/null && command -v gobgp >/dev/null; } || missing+=(gobgpd)
 # The external generators behind `--generator iperf3|sockperf`, which the tests cross-check.
 command -v iperf3 >/dev/null || missing+=(iperf3)
 # nft, with which `cnbench fault --fault loss` drops packets on the underlay (the package's
@@ -45,9 +51,9 @@ command -v sudo >/dev/null || missing+=(sudo)
 command -v cc >/dev/null || missing+=(gcc)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ci/test.sh: installing ${missing[*]}"
-    # bird2's package would start a BIRD service in the machine's own namespace (and
-    # openssh-server an sshd); cnbench runs its own BIRDs, and the tests their sshds, inside
-    # namespaces only. Keep services from starting
+    # bird2's package would start a BIRD service in the machine's own namespace (frr its
+    # watchfrr and daemons, gobgpd a gobgpd, openssh-server an sshd); cnbench runs its own
+    # speakers, and the tests their sshds, inside namespaces only. Keep services from starting
     # during this install (policy-rc.d exit 101), unless a policy is already in place.
     policy_added=
     if [ ! -e /usr/sbin/policy-rc.d ]; then

@@ -79,7 +79,7 @@ pub fn all() -> Vec<Entry> {
         Entry {
             info: &backend_bgp::INFO,
             make: backend_bgp::make,
-            daemon: None,
+            daemon: Some(backend_bgp::daemon),
             scales: true,
         },
         Entry {

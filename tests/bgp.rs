@@ -901,3 +901,194 @@ fn a_cni_chain_is_refused_with_ipv6() {
         text(&o)
     );
 }
+
+/// Pids of the FRR and GoBGP processes (and GoBGP's route programmer) of run `id`: their
+/// command lines name its state directory.
+fn speakers_of(id: &str) -> Vec<u32> {
+    let needles = [
+        format!("/run/cnbench/{id}/frr/"),
+        format!("/run/cnbench/{id}/gobgp/"),
+    ];
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                        .map(|c| needles.iter().any(|n| c.contains(n.as_str())))
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A run with another speaker than BIRD: every check passes, its routes are `proto bgp`
+/// (186) in the kernel, its choices are in the result, and none of its processes is left.
+fn run_speaker(extra: &[&str], speakers: usize) -> reports::RunResult {
+    let r = run_bgp(extra);
+    assert_passed(&r, speakers);
+    assert!(
+        speakers_of(&r.run_id).is_empty(),
+        "run {} left {:?}",
+        r.run_id,
+        speakers_of(&r.run_id)
+    );
+    r
+}
+
+#[test]
+fn frr_full_mesh_on_l2_passes_every_check() {
+    let r = run_speaker(
+        &[
+            "--bgp-speaker",
+            "frr",
+            "--pods-per-node",
+            "1",
+            "--workloads",
+            "none",
+        ],
+        2,
+    );
+    assert_eq!(
+        r.parameters
+            .backend_options
+            .get("bgp-speaker")
+            .map(String::as_str),
+        Some("frr")
+    );
+    let sessions = check(&r, "bgp-sessions", "FRR on n0");
+    assert!(
+        sessions.subject.contains("vtysh --vty_socket"),
+        "{sessions:?}"
+    );
+    let routes = check(&r, "routes", "n0");
+    assert!(routes.expected.contains("proto 186"), "{routes:?}");
+}
+
+#[test]
+fn gobgp_route_reflectors_on_l3_pass_every_check() {
+    let r = run_speaker(
+        &[
+            "--bgp-speaker",
+            "gobgp",
+            "--underlay",
+            "l3",
+            "--bgp-topology",
+            "rr",
+            "--nodes",
+            "4",
+            "--pods-per-node",
+            "1",
+            "--workloads",
+            "none",
+        ],
+        5,
+    );
+    assert!(check(&r, "bgp-sessions", "GoBGP on router")
+        .subject
+        .contains("border router"));
+}
+
+#[test]
+fn a_gobgp_reflector_serves_bird_clients() {
+    let r = run_speaker(
+        &[
+            "--bgp-speaker",
+            "bird",
+            "--bgp-reflector-speaker",
+            "gobgp",
+            "--bgp-topology",
+            "rr",
+            "--nodes",
+            "3",
+            "--pods-per-node",
+            "1",
+            "--workloads",
+            "none",
+        ],
+        3,
+    );
+    assert!(
+        check(&r, "bgp-sessions", "GoBGP on n0 (route reflector)").outcome
+            == reports::CheckOutcome::Pass
+    );
+    assert!(check(&r, "bgp-sessions", "BIRD on n2").outcome == reports::CheckOutcome::Pass);
+    assert_eq!(
+        r.parameters
+            .backend_options
+            .get("bgp-reflector-speaker")
+            .map(String::as_str),
+        Some("gobgp")
+    );
+}
+
+#[test]
+fn frr_speaker_restart_recovers_and_bird_restart_still_names_it() {
+    let json = std::env::temp_dir().join(format!(
+        "cnbench-test-frr-fault-{}.json",
+        std::process::id()
+    ));
+    let o = run(&[
+        "fault",
+        "--backend",
+        "bgp",
+        "--bgp-speaker",
+        "frr",
+        "--pods-per-node",
+        "1",
+        "--fault",
+        "bird-restart",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let id = run_id_of(&String::from_utf8_lossy(&o.stdout));
+    let _guard = Cleanup(vec![id.clone()]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let out = std::fs::read_to_string(&json).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert!(out.contains("\"speaker-restart\""), "{out}");
+    assert_nothing_left(&id);
+    assert!(speakers_of(&id).is_empty(), "{:?}", speakers_of(&id));
+}
+
+#[test]
+fn a_missing_speaker_is_refused_before_anything_is_made() {
+    let before = common::root_netns_snapshot();
+    // A PATH with BIRD but without GoBGP.
+    let dir = std::env::temp_dir().join(format!("cnbench-test-nogobgp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for p in ["bird", "birdc"] {
+        let _ = std::os::unix::fs::symlink(
+            harness::detect::find_binary(p).expect("bird2 is installed"),
+            dir.join(p),
+        );
+    }
+    let o = common::cnbench()
+        .args([
+            "run",
+            "--backend",
+            "bgp",
+            "--bgp-reflector-speaker",
+            "gobgp",
+            "--bgp-topology",
+            "rr",
+        ])
+        .env("PATH", &dir)
+        .output()
+        .expect("cnbench runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("gobgpd is not installed") && err.contains("apt-get install gobgpd"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("cnbench run "),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(common::root_netns_snapshot(), before);
+}

@@ -312,7 +312,7 @@ fn help_lists_the_values_flags_take() {
         "node-restart",
         "daemon-restart",
         "vtep-change",
-        "bird-restart",
+        "speaker-restart",
         "all",
     ] {
         assert!(
@@ -401,7 +401,7 @@ fn list_and_status_speak_json() {
     assert_eq!(names, DESIGN_BACKENDS);
     let bgp = &v["backends"][6];
     assert_eq!(bgp["options"][0]["flag"], "bgp-topology");
-    assert_eq!(bgp["faults"][0], "bird-restart");
+    assert_eq!(bgp["faults"][0], "speaker-restart");
     assert_eq!(bgp["scales"], true);
     assert_eq!(v["backends"][3]["scales"], false);
     assert_eq!(v["substrates"][0]["name"], "netns");

@@ -166,7 +166,7 @@ fn bgp_recovers_from_every_fault() {
     every_fault_recovers(
         "bgp",
         &[],
-        &["loss", "link-flap", "bird-restart", "node-restart"],
+        &["loss", "link-flap", "speaker-restart", "node-restart"],
     );
 }
 

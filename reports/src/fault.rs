@@ -11,8 +11,8 @@ use crate::schema::CheckRecord;
 /// One fault, from injection to the check after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRecord {
-    /// The fault's name (`link-flap`, `router-down`, `daemon-restart`, `bird-restart`,
-    /// `vtep-change`, `loss`, `node-restart`).
+    /// The fault's name (`link-flap`, `router-down`, `daemon-restart`, `speaker-restart`
+    /// (once `bird-restart`), `vtep-change`, `loss`, `node-restart`).
     pub fault: String,
     /// What was done, in words (`n1 eth0 down for 1000 ms, then up`).
     pub action: String,

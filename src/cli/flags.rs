@@ -29,7 +29,14 @@ pub fn fault_values() -> PossibleValuesParser {
                 [] => summary.to_string(),
                 by => format!("{summary} ({})", by.join(", ")),
             };
-            PossibleValue::new(name).help(help)
+            // A renamed fault keeps its old name as a hidden alias (`bird-restart`).
+            let aliases = registry::all()
+                .into_iter()
+                .flat_map(|e| e.info.faults.iter())
+                .filter(|f| f.name == name)
+                .flat_map(|f| f.aliases.iter().copied())
+                .collect::<Vec<&'static str>>();
+            PossibleValue::new(name).help(help).aliases(aliases)
         })
         .collect();
     values.push(PossibleValue::new("all").help("every fault that applies to the backend"));

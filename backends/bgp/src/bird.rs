@@ -23,6 +23,7 @@ use crate::announce::Announce;
 use crate::config;
 use crate::error::BgpError;
 use crate::peering::{BgpTopology, Speaker};
+use crate::speaker::{Setup, SpeakerDaemon, SpeakerKind};
 
 /// How long one `birdc` may take. Generous: on an emulated VM node starting a dynamically
 /// linked program alone takes a noticeable part of a second.
@@ -79,13 +80,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BgpError + '_ {
     }
 }
 
-/// The host `speaker` runs in.
-fn host_of<'h>(hosts: &'h BTreeMap<String, Host>, plan: &Plan, speaker: Speaker) -> &'h Host {
-    let netns = speaker.netns(plan);
-    hosts
-        .get(&netns)
-        .unwrap_or_else(|| panic!("speaker namespace {netns} is not part of this run's plan"))
-}
+use crate::speaker::host_of;
 
 /// Writes `speaker`'s configuration where its BIRD will read it (the speaker's machine), after
 /// BIRD has parsed a copy on this machine (`bird -p`, which starts nothing), so a generator bug
@@ -317,6 +312,7 @@ fn not_running(
     .filter(|t| !t.is_empty())
     .collect();
     BgpError::NotRunning {
+        daemon: "BIRD",
         speaker: speaker.role(plan),
         netns: speaker.netns(plan),
         what: what.to_string(),
@@ -458,4 +454,92 @@ pub fn parse_routes(text: &str) -> Vec<String> {
             Some(format!("{prefix} from {proto}"))
         })
         .collect()
+}
+
+/// BIRD as a [`SpeakerDaemon`]: one `bird` process per speaker.
+#[derive(Debug, Clone, Copy)]
+pub struct Bird;
+
+impl SpeakerDaemon for Bird {
+    fn kind(&self) -> SpeakerKind {
+        SpeakerKind::Bird
+    }
+
+    fn write_config(
+        &self,
+        ctx: &Context<'_>,
+        setup: Setup,
+        speaker: Speaker,
+    ) -> Result<(), BgpError> {
+        write_config(ctx, setup.topology, setup.announce, speaker).map(|_| ())
+    }
+
+    fn spawn(
+        &self,
+        ctx: &Context<'_>,
+        _setup: Setup,
+        speaker: Speaker,
+    ) -> harness::Result<Vec<u32>> {
+        spawn(ctx, speaker).map(|p| vec![p])
+    }
+
+    fn wait_ready(
+        &self,
+        ctx: &Context<'_>,
+        speaker: Speaker,
+        pids: &[u32],
+        deadline: Instant,
+    ) -> Result<(), BgpError> {
+        let started: Vec<(Speaker, u32)> = pids.iter().map(|&p| (speaker, p)).collect();
+        wait_ready(
+            ctx,
+            &started,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+    }
+
+    fn sessions(
+        &self,
+        hosts: &BTreeMap<String, Host>,
+        plan: &Plan,
+        speaker: Speaker,
+    ) -> Result<Vec<BgpProtocol>, BgpError> {
+        show_protocols(hosts, plan, speaker)
+    }
+
+    fn routes(
+        &self,
+        hosts: &BTreeMap<String, Host>,
+        plan: &Plan,
+        speaker: Speaker,
+    ) -> Result<Vec<String>, BgpError> {
+        show_routes(hosts, plan, speaker)
+    }
+
+    fn processes(&self, plan: &Plan, speaker: Speaker) -> Vec<String> {
+        vec![speaker.what(plan)]
+    }
+
+    fn logs(&self, plan: &Plan, speaker: Speaker) -> String {
+        let files = BirdFiles::of(plan.run_id(), plan, speaker);
+        let read = |p: PathBuf| fs::read_to_string(p).unwrap_or_default();
+        read(files.log()) + &read(files.stderr())
+    }
+
+    /// BIRD logs the NOTIFICATION it sends then as `<protocol>: Error: Hold timer expired`
+    /// (the peer that receives it logs `Received: Hold timer expired`, not counted).
+    fn hold_timer_expiries(&self, logs: &str) -> u64 {
+        logs.lines()
+            .filter(|l| l.contains(": Error: Hold timer expired"))
+            .count() as u64
+    }
+
+    fn control(&self, plan: &Plan, speaker: Speaker) -> String {
+        format!(
+            "birdc -s {}",
+            BirdFiles::of(plan.run_id(), plan, speaker)
+                .socket()
+                .display()
+        )
+    }
 }

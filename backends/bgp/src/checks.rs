@@ -1,5 +1,5 @@
 //! The bgp backend's own checks, after the declared ones: the measured convergence, the BGP
-//! sessions each BIRD reports through its control socket, and withdrawal: one node's BIRD is
+//! sessions each speaker reports through its own CLI, and withdrawal: one node's speaker is
 //! stopped, what it announced (its block, or its pods' /32s) must leave every other speaker's
 //! kernel within the hold time, and once it is started again every route must come back (in
 //! pod mode the new BIRD learns the pods' routes from the kernel when it starts).
@@ -10,7 +10,6 @@ use harness::backend::Context;
 use reports::CheckRecord;
 
 use crate::announce::{announced, Announce};
-use crate::bird::{self, BirdFiles};
 use crate::config::HOLD_S;
 use crate::converge;
 use crate::peering::{is_reflector, peers_of, protocols_of, Speaker};
@@ -54,7 +53,7 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
         crate::peering::session_count(plan, bgp.topology())
     );
     let expected = format!(
-        "every speaker has a proto bird route to every remote {} and a pod pair answers, within {} s of BIRD's start",
+        "every speaker has a BGP route (proto bird or bgp) to every remote {} and a pod pair answers, within {} s of the speakers' start",
         what_is_announced(plan, bgp.announce()),
         CONVERGE_WAIT.as_secs()
     );
@@ -78,6 +77,7 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
             let now = converge::wait_converged(
                 plan,
                 bgp.announce(),
+                &bgp.protos(plan),
                 ctx.hosts,
                 Instant::now(),
                 SESSION_WAIT,
@@ -98,7 +98,8 @@ fn convergence(bgp: &Bgp, ctx: &Context<'_>) -> CheckRecord {
     }
 }
 
-/// One record per speaker: the sessions its BIRD reports Established, against its peers.
+/// One record per speaker: the sessions its daemon reports Established through its own CLI,
+/// against its peers.
 fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     let plan = ctx.plan;
     let deadline = Instant::now() + SESSION_WAIT;
@@ -106,17 +107,19 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         .into_iter()
         .map(|s| {
             let protocols = protocols_of(plan, bgp.topology(), s);
-            let files = BirdFiles::of(plan.run_id(), plan, s);
+            let daemon = bgp.daemon_of(plan, s);
             let role = s.role(plan);
             let kind = match s {
                 Speaker::Node(n) if is_reflector(plan, bgp.topology(), n) => " (route reflector)",
-                Speaker::Router => " (border router)",
+                Speaker::Router(_) => " (border router)",
                 _ => "",
             };
-            let subject = format!(
-                "BIRD on {role}{kind}: birdc -s {}",
-                files.socket().display()
-            );
+            let name = match daemon.kind() {
+                crate::SpeakerKind::Bird => "BIRD",
+                crate::SpeakerKind::Frr => "FRR",
+                crate::SpeakerKind::Gobgp => "GoBGP",
+            };
+            let subject = format!("{name} on {role}{kind}: {}", daemon.control(plan, s));
             // One session per peer and family: an ipv4 run's reads as it always did.
             let tag = match plan.ip_family() {
                 IpFamily::Ipv4 => "",
@@ -134,7 +137,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
             );
             let want = protocols.len();
             loop {
-                let read = bird::show_protocols(ctx.hosts, plan, s);
+                let read = daemon.sessions(ctx.hosts, plan, s);
                 let (actual, ok) = match &read {
                     Ok(protocols) => {
                         let up = protocols.iter().filter(|p| p.established()).count();
@@ -167,7 +170,7 @@ fn sessions(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         .collect()
 }
 
-/// The node whose BIRD is stopped: the last node that is not a route reflector (stopping a
+/// The node whose speaker is stopped: the last node that is not a route reflector (stopping a
 /// reflector tests something else: every client losing its routes).
 fn victim(bgp: &Bgp, ctx: &Context<'_>) -> Option<Speaker> {
     ctx.plan
@@ -189,7 +192,9 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     let node = &plan.nodes[n as usize];
     let announce = bgp.announce();
     let prefixes = announced(plan, announce, node);
-    let what = victim.what(plan);
+    let daemon = bgp.daemon_of(plan, victim);
+    let processes = daemon.processes(plan, victim);
+    let what = processes[0].clone();
     let listed = if prefixes.is_empty() {
         // A node without pods announces nothing in pod mode.
         "none".to_string()
@@ -202,11 +207,13 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     };
     let subject = match announce {
         Announce::Block => format!(
-            "stop BIRD on {}: its block {listed} on the other speakers",
+            "stop the speaker ({}) on {}: its block {listed} on the other speakers",
+            daemon.kind(),
             node.role
         ),
         Announce::Pod => format!(
-            "stop BIRD on {}: its pods' routes ({listed}) on the other speakers",
+            "stop the speaker ({}) on {}: its pods' routes ({listed}) on the other speakers",
+            daemon.kind(),
             node.role
         ),
     };
@@ -224,13 +231,26 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
             expected,
             format!("no process {what:?} in this run"),
             false,
-            Some("the run's BIRD is not supervised".into()),
+            Some("the run's speaker is not supervised".into()),
         )];
     };
     let t = Instant::now();
     ctx.procs.stop(&netns, pid);
+    // The rest of the speaker's processes (FRR's staticd and zebra, GoBGP's programmer).
+    for other in &processes[1..] {
+        if let Some((_, p)) = ctx
+            .procs
+            .list()
+            .into_iter()
+            .find(|(w, _, _)| w == other)
+            .map(|(_, n, p)| (n, p))
+        {
+            ctx.procs.stop(&netns, p);
+        }
+    }
+    let protos = bgp.protos(plan);
     let limit = Duration::from_secs(u64::from(HOLD_S) * 2);
-    let left_now = || converge::holders(plan, announce, ctx.hosts, &prefixes, &node.netns);
+    let left_now = || converge::holders(plan, announce, &protos, ctx.hosts, &prefixes, &node.netns);
     let mut left = left_now();
     while !left.is_empty() && t.elapsed() < limit {
         std::thread::sleep(Duration::from_millis(20));
@@ -251,19 +271,29 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         Some("a stopped speaker's routes must not outlive the hold time".into()),
     )];
     // Start it again the way setup did, and wait for every route (its own included).
-    let subject = format!("start BIRD on {} again: every route back", node.role);
+    let subject = format!(
+        "start the speaker ({}) on {} again: every route back",
+        daemon.kind(),
+        node.role
+    );
     let expected = format!(
         "every speaker has every route again within {} s",
         CONVERGE_WAIT.as_secs()
     );
     let t = Instant::now();
-    let restarted = bird::spawn(ctx, victim)
+    let setup = crate::speaker::Setup {
+        topology: bgp.topology(),
+        announce,
+    };
+    let restarted = daemon
+        .spawn(ctx, setup, victim)
         .map_err(|e| e.to_string())
-        .and_then(|pid| {
-            bird::wait_ready(ctx, &[(victim, pid)], Duration::from_secs(10))
+        .and_then(|pids| {
+            daemon
+                .wait_ready(ctx, victim, &pids, Instant::now() + Duration::from_secs(10))
                 .map_err(|e| e.to_string())
         })
-        .and_then(|()| converge::wait_routes(plan, announce, ctx.hosts, t, CONVERGE_WAIT));
+        .and_then(|()| converge::wait_routes(plan, announce, &protos, ctx.hosts, t, CONVERGE_WAIT));
     out.push(match restarted {
         Ok(took) => record(
             "bgp-restore",

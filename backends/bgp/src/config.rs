@@ -89,10 +89,11 @@ pub fn render(
                 // The kernel gets what BGP learned (proto bird) and this node's own block as a
                 // blackhole, as Calico does: a packet for an unused address of the block stops
                 // here instead of leaving by a default route and coming back.
-                match announce {
-                    Announce::Block => c.push_str(&block_kernel(family, block)),
-                    Announce::Pod => c.push_str(&learning_kernel(plan, family, block)),
-                }
+                let kernel = match announce {
+                    Announce::Block => block_kernel(family, block),
+                    Announce::Pod => learning_kernel(plan, family, block),
+                };
+                c.push_str(&with_ecmp(plan, kernel));
             }
             // What a node announces inside its segment: its own blocks (or its pods' /32s and
             // /128s, which BIRD marks RTS_INHERIT: learned by its kernel protocol); a reflector
@@ -109,7 +110,7 @@ pub fn render(
             };
             let _ = write!(c, "\nfilter to_ibgp {{\n  {to_ibgp}\n}}\n");
         }
-        Speaker::Router => {
+        Speaker::Router(_) => {
             for family in plan.families() {
                 match family {
                     Family::V4 => c.push_str(
@@ -170,9 +171,9 @@ fn session(
     let export = match (speaker, peer) {
         (Speaker::Node(_), Speaker::Node(_)) => "filter to_ibgp".to_string(),
         // A node tells the border router only its own block (or its own pods' /32s).
-        (Speaker::Node(_), Speaker::Router) => format!("where {}", own_routes(announce)),
+        (Speaker::Node(_), Speaker::Router(_)) => format!("where {}", own_routes(announce)),
         // The router passes every block on, except back into the AS it came from.
-        (Speaker::Router, _) => {
+        (Speaker::Router(_), _) => {
             format!("where source = RTS_BGP && bgp_path.last != {remote_as}")
         }
     };
@@ -248,4 +249,23 @@ fn learning_kernel(plan: &Plan, family: Family, block: IpNet) -> String {
             )
         }
     }
+}
+
+/// A node's kernel protocol with `merge paths` when the plan has more than one border
+/// router: BIRD then installs a route learned from both with both next hops (ECMP), so that
+/// when one router dies the route falls back to the other after the hold time instead of
+/// waiting for BIRD to pick and install the other path. One router: unchanged, byte for byte.
+fn with_ecmp(plan: &Plan, kernel: String) -> String {
+    if plan.routers.len() < 2 {
+        return kernel;
+    }
+    kernel
+        .replace(
+            "protocol kernel {\n",
+            "protocol kernel {\n  merge paths yes;\n",
+        )
+        .replace(
+            "protocol kernel kernel6 {\n",
+            "protocol kernel kernel6 {\n  merge paths yes;\n",
+        )
 }

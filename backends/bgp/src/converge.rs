@@ -14,6 +14,7 @@ use harness::topology::{NodePlan, Plan};
 use ipnet::IpNet;
 
 use crate::announce::{announced, Announce};
+use crate::speaker::RouteProtos;
 
 /// How often the routing tables are read while waiting.
 const POLL: Duration = Duration::from_millis(50);
@@ -36,48 +37,45 @@ pub fn targets(plan: &Plan, announce: Announce) -> Vec<(String, Vec<IpNet>)> {
             )
         })
         .collect();
-    if let Some(rt) = plan.router() {
+    for rt in &plan.routers {
         v.push((rt.netns.clone(), plan.nodes.iter().flat_map(of).collect()));
     }
     v
 }
 
-/// The prefixes `host` has a `proto bird` route to, among `blocks`.
-pub fn present(host: &Host, blocks: &[IpNet]) -> Result<Vec<IpNet>, String> {
+/// The prefixes `host` has a BGP route (of protocol `proto`) to, among `blocks`.
+pub fn present(host: &Host, proto: RouteProto, blocks: &[IpNet]) -> Result<Vec<IpNet>, String> {
     let routes = host
         .nl()
         .routes()
         .map_err(|e| format!("reading routes: {e}"))?;
     Ok(blocks
         .iter()
-        .filter(|b| {
-            routes
-                .iter()
-                .any(|r| r.proto == RouteProto::Bird && r.dst == **b)
-        })
+        .filter(|b| routes.iter().any(|r| r.proto == proto && r.dst == **b))
         .copied()
         .collect())
 }
 
-/// Number of `proto bird` routes in `host`'s main table.
-pub fn bird_route_count(host: &Host) -> Result<usize, String> {
+/// Number of BGP routes (of protocol `proto`) in `host`'s main table.
+pub fn bird_route_count(host: &Host, proto: RouteProto) -> Result<usize, String> {
     Ok(host
         .nl()
         .routes()
         .map_err(|e| format!("reading routes: {e}"))?
         .iter()
-        .filter(|r| r.proto == RouteProto::Bird)
+        .filter(|r| r.proto == proto)
         .count())
 }
 
 /// Of `pending` (namespace, blocks), what is still missing.
 fn missing(
     hosts: &BTreeMap<String, Host>,
+    protos: &RouteProtos,
     pending: Vec<(String, Vec<IpNet>)>,
 ) -> Result<Vec<(String, Vec<IpNet>)>, String> {
     let mut still = Vec::new();
     for (netns, blocks) in pending {
-        let have = present(&hosts[&netns], &blocks)?;
+        let have = present(&hosts[&netns], protos.of(&netns), &blocks)?;
         let gone: Vec<IpNet> = blocks.into_iter().filter(|b| !have.contains(b)).collect();
         if !gone.is_empty() {
             still.push((netns, gone));
@@ -90,7 +88,7 @@ fn describe(still: &[(String, Vec<IpNet>)]) -> String {
     let total: usize = still.iter().map(|(_, m)| m.len()).sum();
     let (netns, gone) = &still[0];
     format!(
-        "{total} route(s) on {} speaker(s) missing, e.g. {netns} has no proto bird route to {}",
+        "{total} route(s) on {} speaker(s) missing, e.g. {netns} has no BGP route to {}",
         still.len(),
         gone[0]
     )
@@ -100,9 +98,10 @@ fn describe(still: &[(String, Vec<IpNet>)]) -> String {
 pub fn routes_complete(
     plan: &Plan,
     announce: Announce,
+    protos: &RouteProtos,
     hosts: &BTreeMap<String, Host>,
 ) -> Result<(), String> {
-    let still = missing(hosts, targets(plan, announce))?;
+    let still = missing(hosts, protos, targets(plan, announce))?;
     if still.is_empty() {
         Ok(())
     } else {
@@ -115,6 +114,7 @@ pub fn routes_complete(
 pub fn wait_routes(
     plan: &Plan,
     announce: Announce,
+    protos: &RouteProtos,
     hosts: &BTreeMap<String, Host>,
     since: Instant,
     limit: Duration,
@@ -122,7 +122,7 @@ pub fn wait_routes(
     let mut pending = targets(plan, announce);
     loop {
         // Only the speakers still missing something are read again.
-        pending = missing(hosts, pending)?;
+        pending = missing(hosts, protos, pending)?;
         if pending.is_empty() {
             return Ok(since.elapsed());
         }
@@ -145,11 +145,12 @@ pub fn wait_routes(
 pub fn wait_converged(
     plan: &Plan,
     announce: Announce,
+    protos: &RouteProtos,
     hosts: &BTreeMap<String, Host>,
     since: Instant,
     limit: Duration,
 ) -> Result<Duration, String> {
-    wait_routes(plan, announce, hosts, since, limit)?;
+    wait_routes(plan, announce, protos, hosts, since, limit)?;
     let (Some(first), Some(last)) = (plan.pods.first(), plan.pods.last()) else {
         return Ok(since.elapsed());
     };
@@ -180,6 +181,7 @@ pub fn wait_converged(
 pub fn holders(
     plan: &Plan,
     announce: Announce,
+    protos: &RouteProtos,
     hosts: &BTreeMap<String, Host>,
     prefixes: &[IpNet],
     except: &str,
@@ -194,7 +196,7 @@ pub fn holders(
                 .copied()
                 .collect();
             let held = !mine.is_empty()
-                && present(&hosts[&netns], &mine)
+                && present(&hosts[&netns], protos.of(&netns), &mine)
                     .map(|p| !p.is_empty())
                     .unwrap_or(true);
             held.then_some(netns)

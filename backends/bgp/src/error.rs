@@ -19,8 +19,23 @@ pub enum BgpError {
     )]
     Announce(String),
 
-    /// `bird -p` refused a generated configuration (a bug in the generator).
-    #[error("BIRD refuses the configuration {path} of {speaker}: {message}")]
+    /// `--bgp-speaker` (or a role's speaker option) has a value the backend does not know.
+    #[error("--bgp-speaker {0}: use bird, frr or gobgp")]
+    SpeakerKind(String),
+
+    /// A speaker's own CLI (`vtysh`, `gobgp`) could not read its state.
+    #[error("{command} (on {speaker}): {message}")]
+    Cli {
+        /// The speaker.
+        speaker: String,
+        /// The command.
+        command: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// The daemon's own check refused a generated configuration (a bug in the generator).
+    #[error("the speaker refuses the configuration {path} of {speaker}: {message}")]
     Config {
         /// The speaker (`n0`, `router`).
         speaker: String,
@@ -30,9 +45,11 @@ pub enum BgpError {
         message: String,
     },
 
-    /// A BIRD process ended or never opened its control socket.
-    #[error("BIRD on {speaker} ({netns}) {what}; its log: {log}")]
+    /// A speaker's process ended or never answered on its control socket.
+    #[error("{daemon} on {speaker} ({netns}) {what}; its log: {log}")]
     NotRunning {
+        /// The daemon (`BIRD`, `FRR`, `GoBGP`).
+        daemon: &'static str,
         /// The speaker.
         speaker: String,
         /// Its namespace.
@@ -107,7 +124,7 @@ impl From<BgpError> for HarnessError {
                 ref netns,
                 ..
             } => HarnessError::Process {
-                what: format!("bird on {speaker}"),
+                what: format!("bgp speaker on {speaker}"),
                 netns: netns.clone(),
                 message: e.to_string(),
             },

@@ -20,6 +20,7 @@ use ipnet::IpNet;
 use crate::announce::{announced, Announce};
 use crate::peering::node_addr;
 use crate::pods::{self, cali_name, POD_DEV};
+use crate::speaker::RouteProtos;
 
 /// The next hop `node` uses for what `remote` announces of `family` (its pod block, or its
 /// pods' host routes): the remote node itself when both share a segment (BGP keeps the
@@ -42,13 +43,14 @@ fn family_of(net: &IpNet) -> Family {
     Family::of(net.addr())
 }
 
-/// A BGP-learned route as BIRD installs it (proto bird, through a gateway).
-pub fn bird_route(dst: IpNet, via: IpAddr, dev: &str) -> RouteSpec {
+/// A BGP-learned route as a speaker installs it (BIRD's `proto bird`, zebra's and cnbench's
+/// GoBGP programmer's `proto bgp`: `proto`), through a gateway.
+pub fn bird_route(dst: IpNet, via: IpAddr, dev: &str, proto: RouteProto) -> RouteSpec {
     RouteSpec {
         dst,
         via: Some(via),
         dev: dev.into(),
-        proto: RouteProto::Bird,
+        proto,
         scope: RouteScope::Universe,
         src: None,
         onlink: false,
@@ -58,25 +60,38 @@ pub fn bird_route(dst: IpNet, via: IpAddr, dev: &str) -> RouteSpec {
 /// The routes BGP must install on `node`: one per prefix every other node announces (its
 /// pod block of each family, or each of its pods' /32s and /128s), through [`next_hop`];
 /// none to a remote block in pod mode, where blocks are not announced.
-pub fn learned_routes(plan: &Plan, announce: Announce, node: &NodePlan) -> Vec<RouteSpec> {
+pub fn learned_routes(
+    plan: &Plan,
+    announce: Announce,
+    protos: &RouteProtos,
+    node: &NodePlan,
+) -> Vec<RouteSpec> {
+    let proto = protos.of(&node.netns);
     plan.nodes
         .iter()
         .filter(|r| r.index != node.index)
+        // With two border routers a remote segment's prefixes are one route with both
+        // routers as next hops (ECMP), which a declared route (one next hop) cannot say:
+        // convergence still waits for each of them (by destination and protocol).
+        .filter(|r| plan.routers.len() < 2 || r.segment == node.segment)
         .flat_map(|r| {
             announced(plan, announce, r).into_iter().map(move |dst| {
                 let via = next_hop(plan, node, r, family_of(&dst));
-                bird_route(dst, via, NODE_DEV)
+                bird_route(dst, via, NODE_DEV, proto)
             })
         })
         .collect()
 }
 
-/// The routes BGP must install on the l3 router: every announced prefix via its node, on
-/// the bridge of the node's segment.
-pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
-    let Some(rt) = plan.router() else {
-        return Vec::new();
-    };
+/// The routes BGP must install on border router `rt`: every announced prefix via its node,
+/// on the bridge of the node's segment.
+pub fn router_routes(
+    plan: &Plan,
+    announce: Announce,
+    protos: &RouteProtos,
+    rt: &harness::topology::RouterPlan,
+) -> Vec<RouteSpec> {
+    let proto = protos.of(&rt.netns);
     plan.nodes
         .iter()
         .flat_map(|n| {
@@ -85,6 +100,7 @@ pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
                     dst,
                     node_addr(plan, n, family_of(&dst)),
                     &rt.segments[n.segment].0,
+                    proto,
                 )
             })
         })
@@ -93,7 +109,12 @@ pub fn router_routes(plan: &Plan, announce: Announce) -> Vec<RouteSpec> {
 
 /// Every declaration of the bgp backend for `plan`, its nodes announcing what `announce`
 /// says, its pods wired by `wiring`.
-pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expectations {
+pub fn expectations(
+    plan: &Plan,
+    announce: Announce,
+    protos: &RouteProtos,
+    wiring: &PodWiring,
+) -> Expectations {
     let mtu = plan.spec.mtu;
     let mut e = wiring.pod_expectations(plan, || calico_pods(plan));
     // Whoever wires the pods, setup turns forwarding on in every node, per family.
@@ -102,10 +123,10 @@ pub fn expectations(plan: &Plan, announce: Announce, wiring: &PodWiring) -> Expe
     }
     for node in &plan.nodes {
         e.add_routes(&node.netns, pods::node_gateway_route(plan));
-        e.add_routes(&node.netns, learned_routes(plan, announce, node));
+        e.add_routes(&node.netns, learned_routes(plan, announce, protos, node));
     }
-    if let Some(rt) = plan.router() {
-        e.add_routes(&rt.netns, router_routes(plan, announce));
+    for rt in &plan.routers {
+        e.add_routes(&rt.netns, router_routes(plan, announce, protos, rt));
     }
     e.add_full_matrix(plan);
     // The planner's pod gateway (.1, ::1 of the block) is a bridge address other backends

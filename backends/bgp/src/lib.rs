@@ -1,4 +1,7 @@
-//! The bgp backend: the article's Calico section with the BGP daemon Calico uses, BIRD.
+//! The bgp backend: the article's Calico section with the BGP daemon Calico uses, BIRD, or
+//! with FRR or GoBGP (`--bgp-speaker`, per role `--bgp-reflector-speaker` and
+//! `--bgp-router-speaker`; speaker.rs says how each is driven, frr.rs and gobgp.rs how GoBGP's
+//! routes reach the kernel). What follows describes BIRD; the others keep its peering.
 //!
 //! No bridge and no tunnel. Each pod has `10.20.N.x/32` on `eth0` and a default route via
 //! 169.254.1.1; the host end of its veth (`caliXXXXXXXX`) stays in the node with proxy ARP on,
@@ -23,10 +26,13 @@ mod config;
 mod converge;
 mod error;
 mod expect;
+mod frr;
+mod gobgp;
 mod neighbours;
 mod peering;
 mod pods;
 mod scale;
+mod speaker;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -48,6 +54,45 @@ pub use error::BgpError;
 pub use expect::next_hop;
 pub use peering::{reflectors, sessions, BgpTopology, Speaker, NODE_AS, ROUTER_AS};
 pub use pods::{cali_name, GATEWAY};
+pub use speaker::{SpeakerDaemon, SpeakerKind, Speakers, RTPROT_BGP};
+
+/// `--bgp-speaker`: the BGP daemon of every node (and, unless told otherwise, of the route
+/// reflectors and the border router).
+pub const SPEAKER_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-speaker",
+    help: "the BGP daemon every speaker runs",
+    values: &[
+        ("bird", "BIRD 2, as Calico runs it"),
+        (
+            "frr",
+            "FRR (zebra, staticd, bgpd), as MetalLB and many fabrics run it",
+        ),
+        (
+            "gobgp",
+            "GoBGP, as kube-router and Cilium embed it; cnbench programs its routes",
+        ),
+    ],
+    value_name: "SPEAKER",
+    default: Some("bird"),
+};
+
+/// `--bgp-reflector-speaker`: the route reflectors' daemon (default: `--bgp-speaker`).
+pub const REFLECTOR_SPEAKER_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-reflector-speaker",
+    help: "the BGP daemon of the route reflectors (--bgp-topology rr); default: --bgp-speaker",
+    values: SPEAKER_OPTION.values,
+    value_name: "SPEAKER",
+    default: None,
+};
+
+/// `--bgp-router-speaker`: the l3 border router's daemon (default: `--bgp-speaker`).
+pub const ROUTER_SPEAKER_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-router-speaker",
+    help: "the BGP daemon of the l3 border router; default: --bgp-speaker",
+    values: SPEAKER_OPTION.values,
+    value_name: "SPEAKER",
+    default: None,
+};
 
 /// `--bgp-topology`: how the speakers peer.
 pub const TOPOLOGY_OPTION: OptionDecl = OptionDecl {
@@ -76,10 +121,14 @@ pub const ANNOUNCE_OPTION: OptionDecl = OptionDecl {
     default: Some("block"),
 };
 
-/// Its options: how the speakers peer, what they announce, and who wires the pods.
-const OPTIONS: [OptionDecl; 6] = [
+/// Its options: how the speakers peer, what they announce, which daemons speak, and who
+/// wires the pods.
+const OPTIONS: [OptionDecl; 9] = [
     TOPOLOGY_OPTION,
     ANNOUNCE_OPTION,
+    SPEAKER_OPTION,
+    REFLECTOR_SPEAKER_OPTION,
+    ROUTER_SPEAKER_OPTION,
     wiring::POD_WIRING_OPTION,
     wiring::CONF_OPTION,
     wiring::PATH_OPTION,
@@ -114,23 +163,29 @@ pub const INFO: BackendInfo = BackendInfo {
     optional_kinds: &[],
     daemon_device: None,
     options: &OPTIONS,
-    faults: &[BIRD_RESTART],
+    faults: &[SPEAKER_RESTART],
     ipv6: harness::backend::Ipv6Support::Yes,
 };
 
-/// The node's BIRD stopped, then started again: its peers withdraw its block, and BGP must
-/// bring it back.
-pub const BIRD_RESTART: FaultDecl = FaultDecl {
-    name: "bird-restart",
-    summary: "the node's BIRD stopped, then started again",
-    needs: "BIRD",
+/// The programs a run needs when no speaker runs BIRD (FRR's and GoBGP's are checked when the
+/// backend is made, with the package to install).
+const NO_PROGRAMS: &[Program] = &[];
+
+/// The node's BGP speaker stopped, then started again: its peers withdraw its block, and BGP
+/// must bring it back. Called `bird-restart` before other speakers existed; that name still
+/// works.
+pub const SPEAKER_RESTART: FaultDecl = FaultDecl {
+    name: "speaker-restart",
+    summary: "the node's BGP speaker (BIRD, FRR or GoBGP) stopped, then started again",
+    needs: "BGP speaker",
     peers_must_relearn: false,
+    aliases: &["bird-restart"],
 };
 
 /// How long setup waits for every route before it lets the checks show what is missing.
 pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 
-/// How long every BIRD gets to load its configuration and open its control socket.
+/// How long every speaker gets to load its configuration and open its control socket.
 const READY_WAIT: Duration = Duration::from_secs(10);
 
 /// How long the speakers' IPv6 underlay addresses may stay tentative before BIRD starts:
@@ -153,6 +208,22 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         None => Announce::default(),
         Some(a) => a.parse().map_err(|e: BgpError| e.to_string())?,
     };
+    let kind = |flag: &str, default: SpeakerKind| -> Result<SpeakerKind, String> {
+        match options.get(flag) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: BgpError| {
+                e.to_string()
+                    .replacen("--bgp-speaker", &format!("--{flag}"), 1)
+            }),
+        }
+    };
+    let node = kind(SPEAKER_OPTION.flag, SpeakerKind::Bird)?;
+    let speakers = Speakers {
+        node,
+        reflector: kind(REFLECTOR_SPEAKER_OPTION.flag, node)?,
+        router: kind(ROUTER_SPEAKER_OPTION.flag, node)?,
+    };
+    check_speakers(plan, topology, announce, speakers)?;
     // Refused before the chain is loaded: the fix is the same whatever the chain is.
     let chain = options
         .get(wiring::POD_WIRING_OPTION.flag)
@@ -172,16 +243,59 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
     let wired =
         Wired::from_options(options, plan, plan.spec.mtu, &INFO).map_err(|e| e.to_string())?;
     Ok(Box::new(
-        Bgp::new(topology).with_announce(announce).with_pods(wired),
+        Bgp::new(topology)
+            .with_announce(announce)
+            .with_pods(wired)
+            .with_speakers(speakers),
     ))
+}
+
+/// Refuses, before anything is made, what a chosen speaker cannot do here: a daemon that is
+/// not installed (with its package), IPv6 or `--bgp-announce pod` on FRR or GoBGP (cnbench
+/// configures those for IPv4 blocks only), and a node that is not a namespace on this
+/// machine for them (their files are given to FRR's user and read here).
+pub fn check_speakers(
+    plan: &Plan,
+    topology: BgpTopology,
+    announce: Announce,
+    speakers: Speakers,
+) -> Result<(), String> {
+    for kind in speakers.used(plan, topology) {
+        if kind == SpeakerKind::Bird {
+            continue;
+        }
+        kind.require()?;
+        if plan.ip_family().has_v6() {
+            return Err(format!(
+                "--bgp-speaker {kind} runs IPv4 sessions only in cnbench: use --ip-family ipv4 or --bgp-speaker bird"
+            ));
+        }
+        if announce == Announce::Pod {
+            return Err(format!(
+                "--bgp-announce pod learns pod routes through BIRD's kernel protocol; {kind} announces blocks only: use --bgp-announce block or --bgp-speaker bird"
+            ));
+        }
+        if plan.spec.substrate != harness::topology::Substrate::Netns {
+            return Err(format!(
+                "--bgp-speaker {kind} runs on the netns substrate only (its daemons' files are made on this machine): use --substrate netns or --bgp-speaker bird"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a GoBGP speaker's route programmer (`cnbench daemon bgp '<json>'`) inside its node:
+/// GoBGP's best paths into the kernel, until killed.
+pub fn daemon(config: &str) -> Result<(), String> {
+    gobgp::program(config)
 }
 
 /// What setup saw of the control plane, for the checks and for `cnbench scale`.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    /// When the first BIRD was started.
+    /// When the first speaker was started.
     pub bird_started: Option<Instant>,
-    /// Time from the first BIRD's start until every route was in place and a pod pair
+    /// Time from the first speaker's start until every route was in place and a pod pair
     /// answered, or what was missing; None when setup did not wait.
     pub convergence: Option<std::result::Result<Duration, String>>,
 }
@@ -198,6 +312,8 @@ pub struct Bgp {
     /// Who wires the pods (cnbench's Calico-style veths, or a CNI chain), and the info
     /// with it.
     wired: Wired,
+    /// Which daemon each speaker runs.
+    speakers: Speakers,
 }
 
 impl Bgp {
@@ -210,6 +326,45 @@ impl Bgp {
             wait: Some(CONVERGE_WAIT),
             progress: Mutex::new(Progress::default()),
             wired: Wired::builtin(&INFO),
+            speakers: Speakers::default(),
+        }
+    }
+
+    /// The same, its speakers running the daemons `speakers` says.
+    pub fn with_speakers(self, speakers: Speakers) -> Bgp {
+        let mut wired = self.wired;
+        if speakers.node != SpeakerKind::Bird
+            && speakers.reflector != SpeakerKind::Bird
+            && speakers.router != SpeakerKind::Bird
+        {
+            wired.info.programs = NO_PROGRAMS;
+        }
+        Bgp {
+            speakers,
+            wired,
+            ..self
+        }
+    }
+
+    /// Which daemon each speaker runs.
+    pub fn speakers(&self) -> Speakers {
+        self.speakers
+    }
+
+    /// The daemon `speaker` runs on `plan`.
+    pub fn daemon_of(&self, plan: &Plan, speaker: Speaker) -> &'static dyn SpeakerDaemon {
+        self.speakers.of(plan, self.topology, speaker).daemon()
+    }
+
+    /// The protocol of each speaker's BGP routes in its kernel.
+    pub fn protos(&self, plan: &Plan) -> speaker::RouteProtos {
+        self.speakers.protos(plan, self.topology)
+    }
+
+    fn setup_of(&self) -> speaker::Setup {
+        speaker::Setup {
+            topology: self.topology,
+            announce: self.announce,
         }
     }
 
@@ -308,7 +463,13 @@ impl Backend for Bgp {
     fn options(&self) -> BackendOptions {
         let mut o = BackendOptions::new()
             .with(TOPOLOGY_OPTION.flag, self.topology.as_str())
-            .with(ANNOUNCE_OPTION.flag, self.announce.as_str());
+            .with(ANNOUNCE_OPTION.flag, self.announce.as_str())
+            .with(SPEAKER_OPTION.flag, self.speakers.node.as_str())
+            .with(
+                REFLECTOR_SPEAKER_OPTION.flag,
+                self.speakers.reflector.as_str(),
+            )
+            .with(ROUTER_SPEAKER_OPTION.flag, self.speakers.router.as_str());
         self.wired.pods.resolve_into(&mut o);
         o
     }
@@ -323,8 +484,8 @@ impl Backend for Bgp {
             .map_err(|why| INFO.refuse(why.to_string()))
     }
 
-    /// Every node wired, then every BIRD started at once (a speaker waits for its peers), and
-    /// convergence awaited unless the caller measures it.
+    /// Every node wired, then every speaker started at once (a speaker waits for its
+    /// peers), and convergence awaited unless the caller measures it.
     fn setup(&self, ctx: &Context<'_>) -> Result<()> {
         let plan = ctx.plan;
         for node in &plan.nodes {
@@ -333,7 +494,8 @@ impl Backend for Bgp {
         neighbours::preresolve(ctx)?;
         let speakers = Speaker::all(plan);
         for &s in &speakers {
-            bird::write_config(ctx, self.topology, self.announce, s)?;
+            self.daemon_of(plan, s)
+                .write_config(ctx, self.setup_of(), s)?;
         }
         bird::wait_addresses_usable(ctx, &speakers, ADDRESS_WAIT)?;
         let started = Instant::now();
@@ -343,12 +505,21 @@ impl Backend for Bgp {
         };
         let mut pids = Vec::new();
         for &s in &speakers {
-            pids.push((s, bird::spawn(ctx, s)?));
+            pids.push((s, self.daemon_of(plan, s).spawn(ctx, self.setup_of(), s)?));
         }
-        bird::wait_ready(ctx, &pids, READY_WAIT)?;
+        let deadline = Instant::now() + READY_WAIT;
+        for (s, p) in &pids {
+            self.daemon_of(plan, *s).wait_ready(ctx, *s, p, deadline)?;
+        }
         if let Some(limit) = self.wait {
-            let converged =
-                converge::wait_converged(plan, self.announce, ctx.hosts, started, limit);
+            let converged = converge::wait_converged(
+                plan,
+                self.announce,
+                &self.protos(plan),
+                ctx.hosts,
+                started,
+                limit,
+            );
             if let Err(why) = &converged {
                 // Not fatal: the checks show exactly which routes and sessions are missing.
                 eprintln!("cnbench: bgp did not converge: {why}");
@@ -364,13 +535,14 @@ impl Backend for Bgp {
         // MAC, so every entry is written again.
         neighbours::preresolve(ctx)?;
         let speaker = Speaker::Node(node.index);
-        bird::write_config(ctx, self.topology, self.announce, speaker)?;
+        self.daemon_of(ctx.plan, speaker)
+            .write_config(ctx, self.setup_of(), speaker)?;
         bird::wait_addresses_usable(ctx, &[speaker], ADDRESS_WAIT)?;
-        start_bird(ctx, speaker)
+        self.start_speaker(ctx, speaker)
     }
 
     fn expectations(&self, plan: &Plan) -> Expectations {
-        expect::expectations(plan, self.announce, &self.wired.pods)
+        expect::expectations(plan, self.announce, &self.protos(plan), &self.wired.pods)
     }
 
     fn extra_checks(&self, ctx: &Context<'_>) -> Vec<reports::CheckRecord> {
@@ -384,7 +556,7 @@ impl Backend for Bgp {
             faults: Some(self),
             control_plane: Some(self),
             pods: Some(self.wired.pods.pods(self)),
-            // The sweep measures BIRD with cnbench's own pods.
+            // The sweep measures the speakers with cnbench's own pods.
             scale: matches!(self.wired.pods, PodWiring::Builtin)
                 .then_some(self as &dyn harness::backend::ControlPlaneScale),
             teardown: self.wired.pods.teardown(),
@@ -400,6 +572,19 @@ impl Backend for Bgp {
             .iter()
             .filter_map(|p| harness::detect::find_binary(p.name))
             .collect();
+        for kind in [
+            self.speakers.node,
+            self.speakers.reflector,
+            self.speakers.router,
+        ] {
+            if kind != SpeakerKind::Bird {
+                for path in kind.require().unwrap_or_default() {
+                    if !p.contains(&path) {
+                        p.push(path);
+                    }
+                }
+            }
+        }
         p.extend(self.wired.pods.programs());
         p
     }
@@ -407,21 +592,28 @@ impl Backend for Bgp {
 
 impl OwnFaults for Bgp {
     fn faults(&self) -> &'static [FaultDecl] {
-        &[BIRD_RESTART]
+        &[SPEAKER_RESTART]
     }
 
-    /// SIGTERM: BIRD shuts down cleanly, its sessions close and its peers withdraw what the
-    /// node announced at once; the routes it put in its own kernel go with it (the pods'
-    /// own routes are not BIRD's and stay).
+    /// SIGTERM to each of the speaker's processes: BIRD and bgpd shut down cleanly, their
+    /// sessions close and their peers withdraw what the node announced at once (gobgpd's
+    /// close with it); BIRD's and zebra's routes in the node's own kernel go with them (the
+    /// pods' own routes are not the speaker's and stay).
     fn inject(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
-        ctx.stop_process(&Speaker::Node(node.index).what(ctx.plan), &node.netns)
-            .map(|_| ())
+        let speaker = Speaker::Node(node.index);
+        for what in self
+            .daemon_of(ctx.plan, speaker)
+            .processes(ctx.plan, speaker)
+        {
+            ctx.stop_process(&what, &node.netns)?;
+        }
+        Ok(())
     }
 
     /// Started again as setup started it; BGP itself brings the routes back (in pod mode
     /// the new BIRD's first kernel scan, at its start, learns the pods' routes again).
     fn lift(&self, ctx: &Context<'_>, _fault: &FaultDecl, node: &NodePlan) -> Result<()> {
-        start_bird(ctx, Speaker::Node(node.index))
+        self.start_speaker(ctx, Speaker::Node(node.index))
     }
 }
 
@@ -455,20 +647,30 @@ impl PodLifecycle for Bgp {
         pods::unwire_pod(ctx, pod)
     }
 
-    /// The routes the node's BIRD holds: a pod's /32 it still announces or learned after
-    /// the pod went is a leak of the control plane.
+    /// The routes the node's speaker holds, read from its own CLI: a pod's /32 it still
+    /// announces or learned after the pod went is a leak of the control plane.
     fn held(&self, ctx: &Context<'_>, node: &NodePlan) -> Result<Vec<String>> {
-        bird::show_routes(ctx.hosts, ctx.plan, Speaker::Node(node.index))
-            .map(|r| r.into_iter().map(|l| format!("bird route {l}")).collect())
+        let speaker = Speaker::Node(node.index);
+        let daemon = self.daemon_of(ctx.plan, speaker);
+        daemon
+            .routes(ctx.hosts, ctx.plan, speaker)
+            .map(|r| {
+                r.into_iter()
+                    .map(|l| format!("{} route {l}", daemon.kind()))
+                    .collect()
+            })
             .map_err(Into::into)
     }
 }
 
-/// Starts `speaker`'s BIRD (configuration written) and waits until it is ready.
-fn start_bird(ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
-    let pid = bird::spawn(ctx, speaker)?;
-    bird::wait_ready(ctx, &[(speaker, pid)], READY_WAIT)?;
-    Ok(())
+impl Bgp {
+    /// Starts `speaker`'s daemon (configuration written) and waits until it is ready.
+    fn start_speaker(&self, ctx: &Context<'_>, speaker: Speaker) -> Result<()> {
+        let daemon = self.daemon_of(ctx.plan, speaker);
+        let pids = daemon.spawn(ctx, self.setup_of(), speaker)?;
+        daemon.wait_ready(ctx, speaker, &pids, Instant::now() + READY_WAIT)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

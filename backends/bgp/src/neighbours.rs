@@ -14,7 +14,7 @@ use harness::backend::Context;
 use harness::underlay::NODE_DEV;
 use harness::Result;
 
-use crate::peering::{node_addr, router_addr};
+use crate::peering::{node_addr, router_addr_of};
 
 /// Node count from which underlay neighbours are pre-resolved.
 pub const PRERESOLVE_FROM_NODES: u32 = 10;
@@ -41,14 +41,14 @@ pub fn preresolve(ctx: &Context<'_>) -> Result<()> {
                 nl.add_neighbour(NODE_DEV, node_addr(plan, b, family), macs[b.index as usize])?;
             }
         }
-        if let Some(rt) = plan.router() {
+        for (i, rt) in plan.routers.iter().enumerate() {
             let router = ctx.host(&rt.netns).nl();
             for (seg, (bridge, _)) in rt.segments.iter().enumerate() {
                 let mac = router.link(bridge)?.mac.unwrap_or_default();
                 for node in plan.nodes.iter().filter(|n| n.segment == seg) {
                     ctx.host(&node.netns).nl().add_neighbour(
                         NODE_DEV,
-                        router_addr(plan, seg, family),
+                        router_addr_of(plan, i as u32, seg, family),
                         mac,
                     )?;
                     router.add_neighbour(

@@ -73,25 +73,31 @@ impl FromStr for BgpTopology {
 pub enum Speaker {
     /// Node number `n`.
     Node(u32),
-    /// The underlay router (l3 only).
-    Router,
+    /// Border router `i` of the l3 underlay (`plan.routers[i]`; one today, two with
+    /// `--routers 2`).
+    Router(u32),
 }
 
 impl Speaker {
-    /// Every speaker of the plan: the nodes, then the router if there is one.
+    /// Every speaker of the plan: the nodes, then the routers.
     pub fn all(plan: &Plan) -> Vec<Speaker> {
         let mut v: Vec<Speaker> = plan.nodes.iter().map(|n| Speaker::Node(n.index)).collect();
-        if plan.router().is_some() {
-            v.push(Speaker::Router);
-        }
+        v.extend(routers(plan));
         v
     }
 
-    /// Short name (`n0`, `router`), used for its directory and in messages.
+    /// Whether it is a border router.
+    pub fn is_router(self) -> bool {
+        matches!(self, Speaker::Router(_))
+    }
+
+    /// Short name (`n0`, `router`, `router2` for a second router), used for its directory,
+    /// its BGP protocol names and in messages.
     pub fn role(self, plan: &Plan) -> String {
         match self {
             Speaker::Node(n) => plan.nodes[n as usize].role.clone(),
-            Speaker::Router => "router".into(),
+            Speaker::Router(0) => "router".into(),
+            Speaker::Router(i) => format!("router{}", i + 1),
         }
     }
 
@@ -99,7 +105,7 @@ impl Speaker {
     pub fn netns(self, plan: &Plan) -> String {
         match self {
             Speaker::Node(n) => plan.nodes[n as usize].netns.clone(),
-            Speaker::Router => router(plan).netns.clone(),
+            Speaker::Router(i) => router(plan, i).netns.clone(),
         }
     }
 
@@ -110,7 +116,7 @@ impl Speaker {
     pub fn router_id(self, plan: &Plan) -> Ipv4Addr {
         match self {
             Speaker::Node(n) => node_ip(&plan.nodes[n as usize]),
-            Speaker::Router => router(plan).segments[0].1.addr(),
+            Speaker::Router(i) => router(plan, i).segments[0].1.addr(),
         }
     }
 
@@ -118,7 +124,7 @@ impl Speaker {
     pub fn asn(self, plan: &Plan) -> u32 {
         match self {
             Speaker::Node(n) => NODE_AS + plan.nodes[n as usize].segment as u32,
-            Speaker::Router => ROUTER_AS,
+            Speaker::Router(_) => ROUTER_AS,
         }
     }
 
@@ -136,8 +142,15 @@ pub fn node_ip(node: &NodePlan) -> Ipv4Addr {
         .addr()
 }
 
-fn router(plan: &Plan) -> &harness::topology::RouterPlan {
-    plan.router().expect("only l3 plans have a router speaker")
+fn router(plan: &Plan, i: u32) -> &harness::topology::RouterPlan {
+    plan.routers
+        .get(i as usize)
+        .expect("only l3 plans have router speakers")
+}
+
+/// The border routers of the plan as speakers (none on l2).
+pub fn routers(plan: &Plan) -> impl Iterator<Item = Speaker> {
+    (0..plan.routers.len() as u32).map(Speaker::Router)
 }
 
 /// The route reflectors of segment `segment` (node indices), for `Rr`: the first node of the
@@ -185,12 +198,10 @@ pub fn sessions(plan: &Plan, topology: BgpTopology) -> Vec<(Speaker, Speaker)> {
             }
         }
     }
-    if plan.router().is_some() {
-        out.extend(
-            plan.nodes
-                .iter()
-                .map(|n| (Speaker::Node(n.index), Speaker::Router)),
-        );
+    // Every node with every border router (eBGP); the routers do not peer with each other:
+    // each learns every block from the nodes themselves.
+    for r in routers(plan) {
+        out.extend(plan.nodes.iter().map(|n| (Speaker::Node(n.index), r)));
     }
     out
 }
@@ -222,10 +233,12 @@ pub fn session_addresses(
 ) -> (IpAddr, IpAddr) {
     let addr = |s: Speaker, other: Speaker| match (s, other) {
         (Speaker::Node(n), _) => node_addr(plan, &plan.nodes[n as usize], family),
-        (Speaker::Router, Speaker::Node(m)) => {
-            router_addr(plan, plan.nodes[m as usize].segment, family)
+        (Speaker::Router(i), Speaker::Node(m)) => {
+            router_addr_of(plan, i, plan.nodes[m as usize].segment, family)
         }
-        (Speaker::Router, Speaker::Router) => unreachable!("the router does not peer with itself"),
+        (Speaker::Router(_), Speaker::Router(_)) => {
+            unreachable!("border routers do not peer with each other")
+        }
     };
     (addr(speaker, peer), addr(peer, speaker))
 }
@@ -237,9 +250,9 @@ pub fn node_addr(plan: &Plan, node: &NodePlan, family: Family) -> IpAddr {
         .unwrap_or_else(|| panic!("bgp plans give every node an underlay {family} address"))
 }
 
-/// The router's address of `family` on segment `segment`.
-pub fn router_addr(plan: &Plan, segment: usize, family: Family) -> IpAddr {
-    let rt = router(plan);
+/// Router `i`'s address of `family` on segment `segment`.
+pub fn router_addr_of(plan: &Plan, i: u32, segment: usize, family: Family) -> IpAddr {
+    let rt = router(plan, i);
     match family {
         Family::V4 => rt.segments[segment].1.addr().into(),
         Family::V6 => rt.segments6[segment].addr().into(),

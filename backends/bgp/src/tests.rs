@@ -27,6 +27,7 @@ fn declares_the_articles_calico_tables_on_l2() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -86,6 +87,7 @@ fn on_l3_remote_segments_go_through_the_border_router() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let n0 = shown(&e, "cnb-t1-n0");
@@ -126,7 +128,7 @@ fn mesh_grows_quadratically_and_reflectors_linearly() {
     assert_eq!(sessions(&p, BgpTopology::Mesh).len(), 1 + 1 + 4);
     assert!(sessions(&p, BgpTopology::Mesh)
         .iter()
-        .all(|(a, b)| *b == Speaker::Router
+        .all(|(a, b)| *b == Speaker::Router(0)
             || p.nodes[match a {
                 Speaker::Node(x) => *x as usize,
                 _ => unreachable!(),
@@ -163,7 +165,7 @@ fn configurations_say_what_the_peering_model_says() {
         &l3,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     assert!(rt.contains("local 10.168.2.1 as 65000;"), "{rt}");
@@ -335,12 +337,18 @@ fn pod_mode_learns_pod_routes_and_keeps_the_block_to_itself() {
         n1.contains("ipv4 { import all; export where source = RTS_INHERIT; };"),
         "{n1}"
     );
-    let rt_pod = render_config(&l3, BgpTopology::Mesh, Announce::Pod, Speaker::Router, log);
+    let rt_pod = render_config(
+        &l3,
+        BgpTopology::Mesh,
+        Announce::Pod,
+        Speaker::Router(0),
+        log,
+    );
     let rt_block = render_config(
         &l3,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     let body = |c: &str| c.split_once('\n').unwrap().1.to_string();
@@ -402,7 +410,12 @@ fn pod_mode_learns_pod_routes_and_keeps_the_block_to_itself() {
 #[test]
 fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     let p = plan(2, 2, Underlay::L2);
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let c0 = cali_name("t1", &p.pods[0]);
     let c1 = cali_name("t1", &p.pods[1]);
     let mut want = vec![
@@ -418,6 +431,7 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     let b = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     assert_eq!(e.reachability, b.reachability);
@@ -427,7 +441,12 @@ fn pod_mode_expects_a_route_per_remote_pod_and_no_remote_block() {
     // l3: same next hops as blocks (the peer on the segment, else the router); the router
     // has every pod's /32 via its node.
     let p = plan(3, 1, Underlay::L3);
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let n0 = shown(&e, "cnb-t1-n0");
     assert!(
         n0.contains(&"10.20.1.2/32 via 10.168.1.1 dev eth0 proto bird".to_string()),
@@ -516,6 +535,7 @@ fn declares_forwarding_and_each_pods_proxy_arp_as_wire_pod_sets_them() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let shown =
@@ -622,6 +642,7 @@ fn dual_stack_declares_each_familys_calico_tables() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -715,6 +736,7 @@ fn ipv6_only_declares_no_ipv4_at_all() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let c0 = cali_name("t1", &p.pods[0]);
@@ -755,6 +777,7 @@ fn on_l3_ipv6_crosses_the_border_router_at_its_ipv6_address() {
     let e = expect::expectations(
         &p,
         Announce::Block,
+        &Default::default(),
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     let n0 = shown(&e, "cnb-t1-n0");
@@ -779,7 +802,12 @@ fn on_l3_ipv6_crosses_the_border_router_at_its_ipv6_address() {
         ]
     );
     // Pod mode: a /128 per remote pod, through the same next hops; the router has each.
-    let e = expect::expectations(&p, Announce::Pod, &cni_runtime::wiring::PodWiring::Builtin);
+    let e = expect::expectations(
+        &p,
+        Announce::Pod,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
     let n0 = shown(&e, "cnb-t1-n0");
     assert!(
         n0.contains(&"fd00:10:20:1::2/128 via fd00:10:168:1::1 dev eth0 proto bird".to_string()),
@@ -847,7 +875,7 @@ fn each_family_has_its_own_session_between_addresses_of_the_family() {
         &v6,
         BgpTopology::Mesh,
         Announce::Block,
-        Speaker::Router,
+        Speaker::Router(0),
         log,
     );
     assert!(
@@ -940,5 +968,397 @@ fn a_cni_chain_is_refused_with_ipv6_before_anything_is_made() {
         }
         // cnbench's own wiring runs it.
         assert!(make(&BackendOptions::new(), &p).is_ok());
+    }
+}
+
+fn setup(topology: BgpTopology) -> speaker::Setup {
+    speaker::Setup {
+        topology,
+        announce: Announce::Block,
+    }
+}
+
+#[test]
+fn frr_configurations_say_what_the_peering_model_says_and_frr_accepts_them() {
+    let p = plan(4, 1, Underlay::L2);
+    let n0 = frr::render(&p, setup(BgpTopology::Rr), Speaker::Node(0), "bgpd");
+    assert!(
+        n0.contains("router bgp 64512\n bgp router-id 10.168.0.1\n"),
+        "{n0}"
+    );
+    assert!(n0.contains(" timers bgp 1 3\n"), "{n0}");
+    assert!(n0.contains(" bgp graceful-restart-disable\n"), "{n0}");
+    assert!(n0.contains("  network 10.20.0.0/24\n"), "{n0}");
+    // n0 and n1 reflect: n2 and n3 are clients; n0-n1 is plain iBGP.
+    assert_eq!(n0.matches("route-reflector-client").count(), 2, "{n0}");
+    assert_eq!(n0.matches(" remote-as 64512").count(), 3, "{n0}");
+    assert_eq!(n0.matches("route-map TO_IBGP out").count(), 3, "{n0}");
+    let st = frr::render(&p, setup(BgpTopology::Rr), Speaker::Node(0), "staticd");
+    assert!(st.contains("ip route 10.20.0.0/24 blackhole"), "{st}");
+    let l3 = plan(3, 1, Underlay::L3);
+    let rt = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Router(0), "bgpd");
+    assert!(rt.contains("router bgp 65000"), "{rt}");
+    assert!(rt.contains(" neighbor 10.168.2.2 remote-as 64513"), "{rt}");
+    assert!(!rt.contains("  network "), "{rt}");
+    let n1 = frr::render(&l3, setup(BgpTopology::Mesh), Speaker::Node(1), "bgpd");
+    assert!(
+        n1.contains("  neighbor 10.168.2.1 route-map TO_ROUTER out"),
+        "{n1}"
+    );
+    // FRR's own dry run accepts every configuration (and refuses a broken one).
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-frr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dry = |text: &str| -> String {
+        let path = dir.join("bgpd.conf");
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new("/usr/lib/frr/bgpd")
+            .args(["-S", "-C", "-f"])
+            .arg(&path)
+            .output()
+            .expect("FRR is installed (Debian's frr)");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    for (plan, topo) in [
+        (&p, BgpTopology::Rr),
+        (&p, BgpTopology::Mesh),
+        (&l3, BgpTopology::Rr),
+    ] {
+        for s in Speaker::all(plan) {
+            let text = frr::render(plan, setup(topo), s, "bgpd");
+            let err = dry(&text);
+            assert!(
+                !err.contains("on config line"),
+                "{s:?} {topo}: {err}\n{text}"
+            );
+        }
+    }
+    assert!(dry("router bgp 1\n frobnicate\n").contains("on config line"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn gobgp_configurations_say_what_the_peering_model_says_and_gobgpd_accepts_them() {
+    let p = plan(4, 1, Underlay::L2);
+    let n0 = gobgp::render(&p, BgpTopology::Rr, Speaker::Node(0));
+    assert!(
+        n0.contains("as = 64512\n  router-id = \"10.168.0.1\""),
+        "{n0}"
+    );
+    assert_eq!(
+        n0.matches("route-reflector-client = true").count(),
+        2,
+        "{n0}"
+    );
+    assert_eq!(n0.matches("hold-time = 3").count(), 3, "{n0}");
+    // On l2 there is no border router: no export policy.
+    assert!(!n0.contains("cnbench-export"), "{n0}");
+    let l3 = plan(3, 1, Underlay::L3);
+    let n1 = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Node(1));
+    assert!(n1.contains("neighbor-info-list = [\"10.168.2.1\"]"), "{n1}");
+    assert!(n1.contains("ip-prefix = \"10.20.1.0/24\""), "{n1}");
+    assert!(n1.contains("route-type = \"external\""), "{n1}");
+    let rt = gobgp::render(&l3, BgpTopology::Mesh, Speaker::Router(0));
+    assert!(rt.contains("as = 65000"), "{rt}");
+    assert_eq!(rt.matches("[[neighbors]]").count(), 3, "{rt}");
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-gobgp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (plan, topo) in [
+        (&p, BgpTopology::Rr),
+        (&l3, BgpTopology::Rr),
+        (&l3, BgpTopology::Mesh),
+    ] {
+        for s in Speaker::all(plan) {
+            let path = dir.join("gobgpd.toml");
+            let text = gobgp::render(plan, topo, s);
+            std::fs::write(&path, &text).unwrap();
+            if let Err(e) = gobgp::check(&path) {
+                panic!("{s:?} {topo}: {e}\n{text}");
+            }
+        }
+    }
+    std::fs::write(dir.join("bad.toml"), "[global.config]\n  as = \"x\"\n").unwrap();
+    assert!(gobgp::check(&dir.join("bad.toml")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn speakers_own_cli_output_is_read() {
+    let summary = r#"{"routerId":"10.168.0.1","as":64512,"peers":{"10.168.0.2":{"remoteAs":64512,"state":"Established"},"10.168.0.3":{"state":"Active"}}}"#;
+    let s = frr::parse_summary(summary).unwrap();
+    assert_eq!(s.len(), 2);
+    assert!(s[0].established() && !s[1].established());
+    assert!(frr::parse_summary("{}").unwrap().is_empty());
+    let routes = r#"{"routes":{"10.20.1.0/24":[{"nexthops":[{"ip":"10.168.0.2"}]}],"10.20.0.0/24":[{"nexthops":[{"ip":"0.0.0.0"}]}]}}"#;
+    assert_eq!(
+        frr::parse_routes(routes).unwrap(),
+        ["10.20.0.0/24 from local", "10.20.1.0/24 from 10.168.0.2"]
+    );
+    let neighbors = r#"[{"conf":{"neighbor_address":"10.168.0.1"},"state":{"session_state":6}},{"conf":{"neighbor_address":"10.168.0.3"},"state":{"session_state":3}}]"#;
+    let n = gobgp::parse_neighbors(neighbors).unwrap();
+    assert!(n[0].established() && !n[1].established());
+    // The monitor's lines as GoBGP 3.10 prints them: a learned path, its own, a withdrawal.
+    let line = r#"[{"nlri":{"prefix":"10.20.0.0/24"},"attrs":[{"type":1,"value":0},{"type":3,"nexthop":"10.99.0.1"}],"neighbor-ip":"10.99.0.1"},{"nlri":{"prefix":"10.20.1.0/24"},"attrs":[{"type":3,"nexthop":"0.0.0.0"}]},{"nlri":{"prefix":"10.20.2.0/24"},"withdrawal":true,"neighbor-ip":"10.99.0.3"}]"#;
+    assert_eq!(
+        gobgp::parse_monitor(line).unwrap(),
+        [
+            (
+                "10.20.0.0/24".parse().unwrap(),
+                Some("10.99.0.1".parse().unwrap())
+            ),
+            ("10.20.2.0/24".parse().unwrap(), None)
+        ]
+    );
+    let rib = r#"{"10.20.0.0/24":[{"neighbor-ip":"10.99.0.1"}],"10.20.1.0/24":[{}]}"#;
+    assert_eq!(
+        gobgp::parse_rib(rib).unwrap(),
+        ["10.20.0.0/24 from 10.99.0.1", "10.20.1.0/24 from local"]
+    );
+}
+
+#[test]
+fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
+    let p = plan(4, 1, Underlay::L3);
+    let o = BackendOptions::new()
+        .with("bgp-topology", "rr")
+        .with("bgp-reflector-speaker", "gobgp");
+    let made = make(&o, &p).unwrap();
+    let opts = made.options();
+    assert_eq!(opts.get("bgp-speaker"), Some("bird"));
+    assert_eq!(opts.get("bgp-reflector-speaker"), Some("gobgp"));
+    assert_eq!(opts.get("bgp-router-speaker"), Some("bird"));
+    let chosen = Speakers {
+        node: SpeakerKind::Bird,
+        reflector: SpeakerKind::Gobgp,
+        router: SpeakerKind::Frr,
+    };
+    // n0 and n1 are the first nodes of their segments: the reflectors.
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Node(0)),
+        SpeakerKind::Gobgp
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Node(2)),
+        SpeakerKind::Bird
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Rr, Speaker::Router(0)),
+        SpeakerKind::Frr
+    );
+    assert_eq!(
+        chosen.of(&p, BgpTopology::Mesh, Speaker::Node(0)),
+        SpeakerKind::Bird
+    );
+    let protos = chosen.protos(&p, BgpTopology::Rr);
+    assert_eq!(
+        protos.of("cnb-t1-n0"),
+        harness::netlink::RouteProto::Other(186)
+    );
+    assert_eq!(protos.of("cnb-t1-n2"), harness::netlink::RouteProto::Bird);
+    // Each node's expected routes carry its own speaker's protocol.
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &protos,
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    assert!(shown(&e, "cnb-t1-n0")
+        .iter()
+        .any(|r| r.ends_with("proto 186")));
+    assert!(shown(&e, "cnb-t1-n2")
+        .iter()
+        .any(|r| r.ends_with("proto bird")));
+    assert!(shown(&e, "cnb-t1-rt")
+        .iter()
+        .all(|r| !r.contains("proto bird")));
+    let bad = make(&BackendOptions::new().with("bgp-speaker", "quagga"), &p)
+        .err()
+        .unwrap();
+    assert_eq!(bad, "--bgp-speaker quagga: use bird, frr or gobgp");
+    let bad = make(&BackendOptions::new().with("bgp-router-speaker", "x"), &p)
+        .err()
+        .unwrap();
+    assert!(bad.starts_with("--bgp-router-speaker x:"), "{bad}");
+    // What FRR and GoBGP are not configured for here is refused with the fix.
+    let dual = plan_of(2, 1, Underlay::L2, harness::topology::IpFamily::Dual);
+    let bad = make(&BackendOptions::new().with("bgp-speaker", "frr"), &dual)
+        .err()
+        .unwrap();
+    assert!(
+        bad.contains("use --ip-family ipv4 or --bgp-speaker bird"),
+        "{bad}"
+    );
+    let v4 = plan(2, 1, Underlay::L2);
+    let bad = make(
+        &BackendOptions::new()
+            .with("bgp-speaker", "gobgp")
+            .with("bgp-announce", "pod"),
+        &v4,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        bad.contains("use --bgp-announce block or --bgp-speaker bird"),
+        "{bad}"
+    );
+    // Only BIRD's programs are BIRD's: a run without BIRD does not need bird2.
+    let frr = make(&BackendOptions::new().with("bgp-speaker", "frr"), &v4).unwrap();
+    assert!(frr.info().programs.is_empty());
+    assert_eq!(
+        SPEAKER_RESTART.aliases,
+        ["bird-restart"],
+        "the old name of the fault still selects it"
+    );
+}
+
+/// An l3 plan with a second border router added by hand, as `--routers 2` will plan it: its
+/// own namespace and an address (.254, ::fe) on every segment.
+fn two_routers(nodes: u32) -> Plan {
+    let mut p = plan(nodes, 1, Underlay::L3);
+    let mut rt2 = p.routers[0].clone();
+    rt2.role = "rt2".into();
+    rt2.netns = "cnb-t1-rt2".into();
+    for (bridge, net) in &mut rt2.segments {
+        *bridge = format!("{bridge}b");
+        let o = net.network().octets();
+        *net = Ipv4Net::new(
+            std::net::Ipv4Addr::new(o[0], o[1], o[2], 254),
+            net.prefix_len(),
+        )
+        .unwrap();
+    }
+    p.routers.push(rt2);
+    p
+}
+
+#[test]
+fn two_border_routers_peer_with_every_node_and_nodes_install_both_paths() {
+    let p = two_routers(4);
+    assert_eq!(
+        Speaker::all(&p)[4..],
+        [Speaker::Router(0), Speaker::Router(1)]
+    );
+    assert_eq!(Speaker::Router(1).role(&p), "router2");
+    assert_eq!(Speaker::Router(1).netns(&p), "cnb-t1-rt2");
+    assert_eq!(Speaker::Router(1).asn(&p), ROUTER_AS);
+    // A mesh per segment (2 + 2 nodes) and every node with each router; none between routers.
+    let all = sessions(&p, BgpTopology::Mesh);
+    assert_eq!(all.len(), 1 + 1 + 4 + 4);
+    assert!(!all.iter().any(|(a, b)| a.is_router() && b.is_router()));
+    let peers = crate::peering::peers_of(&p, BgpTopology::Mesh, Speaker::Router(1));
+    assert_eq!(peers.len(), 4);
+    let log = std::path::Path::new("/tmp/x.log");
+    // The second router speaks from its own address on each segment.
+    let rt2 = render_config(
+        &p,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Router(1),
+        log,
+    );
+    assert!(rt2.contains("router id 10.168.1.254;"), "{rt2}");
+    assert!(
+        rt2.contains("local 10.168.2.254 as 65000;\n  neighbor 10.168.2.2 as 64513;"),
+        "{rt2}"
+    );
+    // A node peers with both, and its kernel protocol merges their paths (ECMP).
+    let n0 = render_config(
+        &p,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Node(0),
+        log,
+    );
+    assert!(n0.contains("protocol bgp peer_router {"), "{n0}");
+    assert!(n0.contains("protocol bgp peer_router2 {\n  local 10.168.1.2 as 64512;\n  neighbor 10.168.1.254 as 65000;"), "{n0}");
+    assert!(
+        n0.contains("protocol kernel {\n  merge paths yes;\n"),
+        "{n0}"
+    );
+    // One router: no merge, the configuration unchanged.
+    let one = plan(4, 1, Underlay::L3);
+    assert!(!render_config(
+        &one,
+        BgpTopology::Mesh,
+        Announce::Block,
+        Speaker::Node(0),
+        log
+    )
+    .contains("merge paths"));
+    let frr_n0 = frr::render(&p, setup(BgpTopology::Mesh), Speaker::Node(0), "bgpd");
+    assert_eq!(
+        frr_n0.matches("route-map TO_ROUTER out").count(),
+        2,
+        "{frr_n0}"
+    );
+    assert!(frr_n0.contains("maximum-paths 8"), "{frr_n0}");
+    let gobgp_n0 = gobgp::render(&p, BgpTopology::Mesh, Speaker::Node(0));
+    assert!(
+        gobgp_n0.contains("neighbor-info-list = [\"10.168.1.1\", \"10.168.1.254\"]"),
+        "{gobgp_n0}"
+    );
+    // Convergence waits on both routers; each router must hold every block via its node.
+    let t = converge::targets(&p, Announce::Block);
+    assert_eq!(t.len(), 6);
+    assert_eq!(t[5].0, "cnb-t1-rt2");
+    assert_eq!(t[5].1.len(), 4);
+    let e = expect::expectations(
+        &p,
+        Announce::Block,
+        &Default::default(),
+        &cni_runtime::wiring::PodWiring::Builtin,
+    );
+    assert_eq!(shown(&e, "cnb-t1-rt2").len(), 4);
+    // A node declares its own segment's routes; the other segment's are ECMP routes.
+    assert!(
+        shown(&e, "cnb-t1-n0")
+            .iter()
+            .all(|r| !r.contains("via 10.168.1.1 ")),
+        "{:?}",
+        shown(&e, "cnb-t1-n0")
+    );
+    // BIRD accepts every configuration of the two-router plan.
+    let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-2rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for s in Speaker::all(&p) {
+        let path = dir.join("bird.conf");
+        let text = render_config(&p, BgpTopology::Rr, Announce::Block, s, &dir.join("log"));
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new("bird")
+            .arg("-p")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{s:?}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.join("gobgpd.toml");
+        std::fs::write(&path, gobgp::render(&p, BgpTopology::Rr, s)).unwrap();
+        gobgp::check(&path).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn hold_timer_expiries_count_only_where_the_timer_ran_out() {
+    use crate::speaker::SpeakerDaemon;
+    let bird = "2026-12-07 02:31:00.101 <RMT> peer_n1: Error: Hold timer expired\n\
+                2026-12-07 02:31:00.102 <RMT> peer_n7: Received: Hold timer expired\n\
+                2026-12-07 02:31:04.000 <RMT> peer6_n1: Error: Hold timer expired\n";
+    assert_eq!(crate::bird::Bird.hold_timer_expiries(bird), 2);
+    let frr = "2026/12/07 03:01:02 BGP: [HKWM3-ZC5QP] %NOTIFICATION: sent to neighbor 10.168.0.3 4/0 (Hold Timer Expired) 0 bytes\n\
+               2026/12/07 03:01:02 BGP: [HKWM3-ZC5QP] %NOTIFICATION: received from neighbor 10.168.0.4 4/0 (Hold Timer Expired) 0 bytes\n";
+    assert_eq!(crate::frr::Frr.hold_timer_expiries(frr), 1);
+    let gobgp = "time=\"2026-12-07T03:01:02Z\" level=warning msg=\"hold timer expired\" Key=10.168.0.3 State=BGP_FSM_ESTABLISHED Topic=Peer\n\
+                 time=\"2026-12-07T03:01:02Z\" level=warning msg=\"received notification\" Code=4 Key=10.168.0.4 Subcode=0 Topic=Peer\n";
+    assert_eq!(crate::gobgp::Gobgp.hold_timer_expiries(gobgp), 1);
+    for daemon in [
+        &crate::bird::Bird as &dyn SpeakerDaemon,
+        &crate::frr::Frr,
+        &crate::gobgp::Gobgp,
+    ] {
+        assert_eq!(daemon.hold_timer_expiries(""), 0);
     }
 }

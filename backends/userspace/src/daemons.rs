@@ -24,6 +24,7 @@ pub const DAEMON_RESTART: FaultDecl = FaultDecl {
     summary: "the node's datapath daemon killed, then started again",
     needs: "datapath daemon",
     peers_must_relearn: false,
+    aliases: &[],
 };
 
 /// The name of the backend's own check in results.

@@ -61,6 +61,7 @@ pub const VTEP_CHANGE: FaultDecl = FaultDecl {
     summary: "the node's flannel.1 (and flannel-v6.1) deleted, then created again with new MACs",
     needs: "VXLAN device",
     peers_must_relearn: true,
+    aliases: &[],
 };
 
 /// Pods on a node's cni0; the other nodes' routes and tunnels already cover its block. Their

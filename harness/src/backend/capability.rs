@@ -16,7 +16,7 @@ use crate::topology::{NodePlan, Plan, PodPlan};
 /// The capabilities of one backend; each is `None` unless the backend has it.
 #[derive(Clone, Copy, Default)]
 pub struct Capabilities<'a> {
-    /// Faults of its own parts (`daemon-restart`, `bird-restart`, `vtep-change`).
+    /// Faults of its own parts (`daemon-restart`, `speaker-restart`, `vtep-change`).
     pub faults: Option<&'a dyn OwnFaults>,
     /// A control plane that cnbench plays: it reprograms nodes after a change.
     pub control_plane: Option<&'a dyn ControlPlane>,
@@ -44,6 +44,9 @@ pub struct FaultDecl {
     /// Whether the other nodes must learn of what it changed (a VTEP's new MAC): then
     /// `--broken-recovery`, which leaves them unprogrammed, applies to it.
     pub peers_must_relearn: bool,
+    /// Older names that still select it on the command line (`bird-restart` for
+    /// `speaker-restart`); listings show only [`FaultDecl::name`].
+    pub aliases: &'static [&'static str],
 }
 
 /// Faults of a backend's own parts.

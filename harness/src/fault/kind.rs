@@ -98,7 +98,7 @@ pub fn named(backend: &dyn Backend, name: &str) -> Result<FaultKind, String> {
     let all = known(backend);
     all.iter()
         .copied()
-        .find(|k| k.name() == name)
+        .find(|k| k.name() == name || matches!(k, FaultKind::Own(d) if d.aliases.contains(&name)))
         .ok_or_else(|| {
             format!(
                 "unknown fault {name:?} for backend {}; choose one of {} or all",

@@ -10,7 +10,7 @@
 //! | `router-down` | harness | every link of one of two l3 routers down until every pair answers through the other (and at least the hold time), then up |
 //! | `loss` | harness | nftables drops P % of the packets entering every underlay port |
 //! | `node-restart` | harness + backend | one node's namespaces and pods deleted, then built again |
-//! | its own | the backend ([`crate::backend::OwnFaults`]) | `daemon-restart`, `bird-restart`, `vtep-change`, ... |
+//! | its own | the backend ([`crate::backend::OwnFaults`]) | `daemon-restart`, `speaker-restart`, `vtep-change`, ... |
 //!
 //! Files: `kind` (which faults there are), `inject` (the harness's own faults), `probes`
 //! (the probe stream), `run` (one fault from start to check).

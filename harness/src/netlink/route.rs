@@ -164,6 +164,12 @@ impl Netlink {
         self.write_route(r, NLM_F_CREATE | NLM_F_REPLACE, "replace")
     }
 
+    /// Deletes a route of the main table (`ip route del`), matched by destination, next hop,
+    /// device and protocol: what a control plane does with a route its peers withdrew.
+    pub fn delete_route(&self, r: &RouteSpec) -> Result<()> {
+        self.write_route(r, 0, "delete")
+    }
+
     fn write_route(&self, r: &RouteSpec, flags: u16, verb: &str) -> Result<()> {
         let index = self.link_index(&r.dev)?;
         let mut m = RouteMessage::default();
@@ -193,11 +199,12 @@ impl Netlink {
             m.attributes.push(RouteAttribute::PrefSource(src.into()));
         }
         m.attributes.push(RouteAttribute::Oif(index));
-        self.execute(
-            || format!("{verb} route {r}"),
-            RouteNetlinkMessage::NewRoute(m),
-            flags,
-        )
+        let msg = if verb == "delete" {
+            RouteNetlinkMessage::DelRoute(m)
+        } else {
+            RouteNetlinkMessage::NewRoute(m)
+        };
+        self.execute(|| format!("{verb} route {r}"), msg, flags)
     }
 
     /// Adds or replaces the route to `dst` through every one of `hops` on `dev` at once, of
