@@ -326,3 +326,61 @@ fn host_net_fails_over_to_the_second_router() {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// bgp with two border routers: every node peers with both and installs both paths (ECMP);
+/// with one router down traffic takes the other, and once it is back BGP re-learns it as a
+/// path before the check after (which declares both next hops). BIRD and FRR; GoBGP's
+/// programmer has no ECMP and is refused with two routers (tests/bad_input.rs).
+#[test]
+fn bgp_fails_over_to_the_second_border_router_with_bird_and_frr() {
+    for speaker in ["bird", "frr"] {
+        let f = fault(
+            "bgp",
+            &[
+                "--bgp-speaker",
+                speaker,
+                "--underlay",
+                "l3",
+                "--routers",
+                "2",
+                "--nodes",
+                "6",
+                "--pods-per-node",
+                "1",
+                "--fault",
+                "router-down",
+                "--recovery-limit",
+                "20",
+            ],
+        );
+        assert_eq!(f.code, 0, "{speaker}: {}", f.output);
+        let x = &f.json["faults"][0];
+        assert_eq!(x["outcome"]["status"], "recovered", "{speaker}: {x:#}");
+        assert!(
+            x["probes"]["lost_after"].as_u64().unwrap() > 0,
+            "{speaker}: no probe lost: did the router go down? {x:#}"
+        );
+        assert_eq!(
+            x["probes"]["never_recovered"],
+            serde_json::json!([]),
+            "{speaker}: {x:#}"
+        );
+        // Both next hops declared, before and after: the routes check passed with them.
+        let routes: Vec<&Value> = x["checks_after"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["check"] == "routes" && c["subject"].as_str().unwrap_or("").ends_with("-n0")
+            })
+            .collect();
+        assert_eq!(routes.len(), 1, "{speaker}: {routes:#?}");
+        let expected = routes[0]["expected"].as_str().unwrap();
+        assert!(
+            expected.contains("via 10.168.1.1 dev eth0")
+                && expected.contains("via 10.168.1.254 dev eth0"),
+            "{speaker}: n0's routes do not name both routers: {expected}"
+        );
+        assert_eq!(routes[0]["outcome"], "pass", "{speaker}: {:#}", routes[0]);
+    }
+}

@@ -19,10 +19,9 @@ use harness::host::Host;
 use harness::state::RunState;
 use harness::topology::Plan;
 
-use crate::announce::Announce;
 use crate::config;
 use crate::error::BgpError;
-use crate::peering::{BgpTopology, Speaker};
+use crate::peering::Speaker;
 use crate::speaker::{Setup, SpeakerDaemon, SpeakerKind};
 
 /// How long one `birdc` may take. Generous: on an emulated VM node starting a dynamically
@@ -88,13 +87,19 @@ use crate::speaker::host_of;
 /// and the speaker's file are one file.
 pub fn write_config(
     ctx: &Context<'_>,
-    topology: BgpTopology,
-    announce: Announce,
+    setup: Setup,
     speaker: Speaker,
 ) -> Result<BirdFiles, BgpError> {
     let plan = ctx.plan;
     let files = BirdFiles::of(plan.run_id(), plan, speaker);
-    let text = config::render(plan, topology, announce, speaker, &files.log());
+    let text = config::render_timed(
+        plan,
+        setup.topology,
+        setup.announce,
+        speaker,
+        &files.log(),
+        setup.timers,
+    );
     parse_locally(plan, speaker, &files, &text)?;
     let name = BirdFiles::subdir(plan, speaker).join("bird.conf");
     let host = host_of(ctx.hosts, plan, speaker);
@@ -471,7 +476,7 @@ impl SpeakerDaemon for Bird {
         setup: Setup,
         speaker: Speaker,
     ) -> Result<(), BgpError> {
-        write_config(ctx, setup.topology, setup.announce, speaker).map(|_| ())
+        write_config(ctx, setup, speaker).map(|_| ())
     }
 
     fn spawn(

@@ -10,7 +10,6 @@ use harness::backend::Context;
 use reports::CheckRecord;
 
 use crate::announce::{announced, Announce};
-use crate::config::HOLD_S;
 use crate::converge;
 use crate::peering::{is_reflector, peers_of, protocols_of, Speaker};
 use harness::checks::record;
@@ -217,7 +216,8 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
             node.role
         ),
     };
-    let expected = format!("withdrawn everywhere within the hold time ({HOLD_S} s)");
+    let hold_s = bgp.timers().hold_s;
+    let expected = format!("withdrawn everywhere within the hold time ({hold_s} s)");
     let Some((netns, pid)) = ctx
         .procs
         .list()
@@ -249,7 +249,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         }
     }
     let protos = bgp.protos(plan);
-    let limit = Duration::from_secs(u64::from(HOLD_S) * 2);
+    let limit = Duration::from_secs(u64::from(hold_s) * 2);
     let left_now = || converge::holders(plan, announce, &protos, ctx.hosts, &prefixes, &node.netns);
     let mut left = left_now();
     while !left.is_empty() && t.elapsed() < limit {
@@ -257,7 +257,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
         left = left_now();
     }
     let took = t.elapsed();
-    let gone = left.is_empty() && took <= Duration::from_secs(u64::from(HOLD_S));
+    let gone = left.is_empty() && took <= Duration::from_secs(u64::from(hold_s));
     let mut out = vec![record(
         "bgp-withdraw",
         subject,
@@ -284,6 +284,7 @@ fn withdrawal(bgp: &Bgp, ctx: &Context<'_>) -> Vec<CheckRecord> {
     let setup = crate::speaker::Setup {
         topology: bgp.topology(),
         announce,
+        timers: bgp.timers(),
     };
     let restarted = daemon
         .spawn(ctx, setup, victim)

@@ -26,6 +26,39 @@ pub const KEEPALIVE_S: u32 = 1;
 /// Seconds without a keepalive before a session is dropped and its routes withdrawn.
 pub const HOLD_S: u32 = 3;
 
+/// A session's keepalive and hold times (`--bgp-hold-time`), the same for every speaker and
+/// daemon. The default is fast failure detection ([`HOLD_S`]); a large topology needs more:
+/// a route reflector is one single-threaded daemon serving every client, and at 1,000 nodes
+/// on two CPUs it went seconds without sending a keepalive, so its clients dropped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Seconds without a keepalive before a session is dropped (RFC 4271 §4.2: 0 or at
+    /// least 3; cnbench takes 3 to 65535).
+    pub hold_s: u32,
+    /// Seconds between keepalives: a third of the hold time (RFC 4271 §10's suggestion),
+    /// at least 1.
+    pub keepalive_s: u32,
+}
+
+impl Timers {
+    /// The timers for hold time `hold_s`.
+    pub fn with_hold(hold_s: u32) -> Timers {
+        Timers {
+            hold_s,
+            keepalive_s: (hold_s / 3).max(1),
+        }
+    }
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            hold_s: HOLD_S,
+            keepalive_s: KEEPALIVE_S,
+        }
+    }
+}
+
 /// Seconds between two full reads of a node's routing table when it learns its pods'
 /// routes (`--bgp-announce pod`); see [`render`].
 pub const POD_SCAN_S: u32 = 10;
@@ -40,6 +73,18 @@ pub fn render(
     announce: Announce,
     speaker: Speaker,
     log: &Path,
+) -> String {
+    render_timed(plan, topology, announce, speaker, log, Timers::default())
+}
+
+/// [`render`] with the sessions' `timers`.
+pub fn render_timed(
+    plan: &Plan,
+    topology: BgpTopology,
+    announce: Announce,
+    speaker: Speaker,
+    log: &Path,
+    timers: Timers,
 ) -> String {
     let mut c = String::new();
     let role = speaker.role(plan);
@@ -128,7 +173,14 @@ pub fn render(
     }
     for peer in peers_of(plan, topology, speaker) {
         for family in plan.families() {
-            c.push_str(&session(plan, topology, announce, speaker, peer, family));
+            c.push_str(&session(
+                plan,
+                (topology, timers),
+                announce,
+                speaker,
+                peer,
+                family,
+            ));
         }
     }
     c
@@ -138,7 +190,7 @@ pub fn render(
 /// of that family, carrying that family's routes.
 fn session(
     plan: &Plan,
-    topology: BgpTopology,
+    (topology, timers): (BgpTopology, Timers),
     announce: Announce,
     speaker: Speaker,
     peer: Speaker,
@@ -166,7 +218,8 @@ fn session(
     let _ = write!(
         c,
         "  graceful restart off;\n  connect delay time {CONNECT_DELAY_S};\n  connect retry time {CONNECT_RETRY_S};\n  \
-         error wait time 1, 5;\n  keepalive time {KEEPALIVE_S};\n  hold time {HOLD_S};\n"
+         error wait time 1, 5;\n  keepalive time {};\n  hold time {};\n",
+        timers.keepalive_s, timers.hold_s
     );
     let export = match (speaker, peer) {
         (Speaker::Node(_), Speaker::Node(_)) => "filter to_ibgp".to_string(),

@@ -18,24 +18,27 @@ use harness::underlay::{self, NODE_DEV};
 use ipnet::IpNet;
 
 use crate::announce::{announced, Announce};
-use crate::peering::node_addr;
+use crate::peering::{node_addr, router_addr_of};
 use crate::pods::{self, cali_name, POD_DEV};
 use crate::speaker::RouteProtos;
 
-/// The next hop `node` uses for what `remote` announces of `family` (its pod block, or its
+/// The next hops `node` uses for what `remote` announces of `family` (its pod block, or its
 /// pods' host routes): the remote node itself when both share a segment (BGP keeps the
-/// originator's next hop inside an AS), otherwise the border router on the node's own
-/// segment (eBGP set it to itself). Each family's session carries its own next hop, an
-/// address of the family.
-pub fn next_hop(plan: &Plan, node: &NodePlan, remote: &NodePlan, family: Family) -> IpAddr {
+/// originator's next hop inside an AS), otherwise every border router on the node's own
+/// segment (eBGP set it to itself; with two routers the speaker installs both paths, ECMP,
+/// which the kernel's route dump lists as one route per next hop). Each family's session
+/// carries its own next hop, an address of the family.
+pub fn next_hops(plan: &Plan, node: &NodePlan, remote: &NodePlan, family: Family) -> Vec<IpAddr> {
     if node.segment == remote.segment {
-        node_addr(plan, remote, family)
+        vec![node_addr(plan, remote, family)]
     } else {
-        let gw = match family {
-            Family::V4 => node.underlay_gateway.map(IpAddr::from),
-            Family::V6 => node.underlay_gateway6.map(IpAddr::from),
-        };
-        gw.expect("nodes on different segments are on an l3 underlay")
+        assert!(
+            !plan.routers.is_empty(),
+            "nodes on different segments are on an l3 underlay"
+        );
+        (0..plan.routers.len() as u32)
+            .map(|i| router_addr_of(plan, i, node.segment, family))
+            .collect()
     }
 }
 
@@ -58,7 +61,7 @@ pub fn bird_route(dst: IpNet, via: IpAddr, dev: &str, proto: RouteProto) -> Rout
 }
 
 /// The routes BGP must install on `node`: one per prefix every other node announces (its
-/// pod block of each family, or each of its pods' /32s and /128s), through [`next_hop`];
+/// pod block of each family, or each of its pods' /32s and /128s), through [`next_hops`];
 /// none to a remote block in pod mode, where blocks are not announced.
 pub fn learned_routes(
     plan: &Plan,
@@ -70,15 +73,14 @@ pub fn learned_routes(
     plan.nodes
         .iter()
         .filter(|r| r.index != node.index)
-        // With two border routers a remote segment's prefixes are one route with both
-        // routers as next hops (ECMP), which a declared route (one next hop) cannot say:
-        // convergence still waits for each of them (by destination and protocol).
-        .filter(|r| plan.routers.len() < 2 || r.segment == node.segment)
         .flat_map(|r| {
-            announced(plan, announce, r).into_iter().map(move |dst| {
-                let via = next_hop(plan, node, r, family_of(&dst));
-                bird_route(dst, via, NODE_DEV, proto)
-            })
+            announced(plan, announce, r)
+                .into_iter()
+                .flat_map(move |dst| {
+                    next_hops(plan, node, r, family_of(&dst))
+                        .into_iter()
+                        .map(move |via| bird_route(dst, via, NODE_DEV, proto))
+                })
         })
         .collect()
 }

@@ -32,9 +32,9 @@ use harness::state::RunState;
 use harness::topology::{Family, Plan};
 
 use crate::bird::BgpProtocol;
-use crate::config::{CONNECT_RETRY_S, HOLD_S, KEEPALIVE_S};
+use crate::config::CONNECT_RETRY_S;
 use crate::error::BgpError;
-use crate::peering::{is_reflector, peers_of, session_addresses, BgpTopology, Speaker};
+use crate::peering::{is_reflector, peers_of, session_addresses, Speaker};
 use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, FRR_DIR};
 
 /// The daemons of one speaker, in the order they start (zebra first: the others connect to
@@ -93,12 +93,13 @@ pub fn render(plan: &Plan, setup: Setup, speaker: Speaker, daemon: &str) -> Stri
                 let _ = writeln!(c, "ip route {block} blackhole");
             }
         }
-        _ => c.push_str(&bgpd(plan, setup.topology, speaker)),
+        _ => c.push_str(&bgpd(plan, setup, speaker)),
     }
     c
 }
 
-fn bgpd(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
+fn bgpd(plan: &Plan, setup: Setup, speaker: Speaker) -> String {
+    let topology = setup.topology;
     let mut c = String::new();
     // datacenter: no minimum advertisement interval (traditional waits 30 s per eBGP update).
     c.insert_str(0, "frr defaults datacenter\n");
@@ -121,7 +122,8 @@ fn bgpd(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
     );
     // Graceful restart would keep a dead peer's routes; they must go within the hold time.
     c.push_str(" bgp graceful-restart-disable\n");
-    let _ = writeln!(c, " timers bgp {KEEPALIVE_S} {HOLD_S}");
+    let t = setup.timers;
+    let _ = writeln!(c, " timers bgp {} {}", t.keepalive_s, t.hold_s);
     for &p in &peers {
         let (_, remote) = session_addresses(plan, speaker, p, Family::V4);
         let _ = writeln!(c, " neighbor {remote} remote-as {}", p.asn(plan));

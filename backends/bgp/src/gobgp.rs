@@ -41,7 +41,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::bird::BgpProtocol;
-use crate::config::{CONNECT_RETRY_S, HOLD_S, KEEPALIVE_S};
+use crate::config::{Timers, CONNECT_RETRY_S};
 use crate::error::BgpError;
 use crate::peering::{is_reflector, peers_of, session_addresses, BgpTopology, Speaker};
 use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, RTPROT_BGP};
@@ -76,7 +76,18 @@ impl GobgpFiles {
 }
 
 /// The gobgpd configuration of `speaker`.
+#[cfg(test)]
 pub fn render(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
+    render_timed(plan, topology, speaker, Timers::default())
+}
+
+/// [`render`] with the sessions' `timers`.
+pub fn render_timed(
+    plan: &Plan,
+    topology: BgpTopology,
+    speaker: Speaker,
+    timers: Timers,
+) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
@@ -137,8 +148,10 @@ pub fn render(plan: &Plan, topology: BgpTopology, speaker: Speaker) -> String {
             c,
             "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{remote}\"\n    peer-as = {}\n  \
              [neighbors.transport.config]\n    local-address = \"{local}\"\n  \
-             [neighbors.timers.config]\n    connect-retry = {CONNECT_RETRY_S}\n    hold-time = {HOLD_S}\n    keepalive-interval = {KEEPALIVE_S}\n",
-            p.asn(plan)
+             [neighbors.timers.config]\n    connect-retry = {CONNECT_RETRY_S}\n    hold-time = {}\n    keepalive-interval = {}\n",
+            p.asn(plan),
+            timers.hold_s,
+            timers.keepalive_s,
         );
         if let (Speaker::Node(me), Speaker::Node(other)) = (speaker, p) {
             if is_reflector(plan, topology, me) && !is_reflector(plan, topology, other) {
@@ -240,7 +253,7 @@ impl SpeakerDaemon for Gobgp {
         let plan = ctx.plan;
         let files = GobgpFiles::of(plan, speaker);
         let host = host_of(ctx.hosts, plan, speaker);
-        let text = render(plan, setup.topology, speaker);
+        let text = render_timed(plan, setup.topology, speaker, setup.timers);
         let name = GobgpFiles::subdir(plan, speaker).join("gobgpd.toml");
         host.write_file(plan.run_id(), &name.to_string_lossy(), &text)
             .map_err(|source| BgpError::Host {

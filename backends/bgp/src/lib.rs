@@ -49,9 +49,9 @@ use ipnet::Ipv4Net;
 
 pub use announce::{announced, Announce};
 pub use bird::{parse_protocols, BgpProtocol, BirdFiles};
-pub use config::{render as render_config, HOLD_S, POD_SCAN_S};
+pub use config::{render as render_config, Timers, HOLD_S, POD_SCAN_S};
 pub use error::BgpError;
-pub use expect::next_hop;
+pub use expect::next_hops;
 pub use peering::{reflectors, sessions, BgpTopology, Speaker, NODE_AS, ROUTER_AS};
 pub use pods::{cali_name, GATEWAY};
 pub use speaker::{SpeakerDaemon, SpeakerKind, Speakers, RTPROT_BGP};
@@ -74,6 +74,15 @@ pub const SPEAKER_OPTION: OptionDecl = OptionDecl {
     ],
     value_name: "SPEAKER",
     default: Some("bird"),
+};
+
+/// `--bgp-hold-time`: the sessions' hold time; keepalives every third of it.
+pub const HOLD_TIME_OPTION: OptionDecl = OptionDecl {
+    flag: "bgp-hold-time",
+    help: "seconds without a keepalive before a BGP session is dropped (keepalives every third of it); raise it for hundreds of nodes, whose route reflectors are too busy to keep a 3 s hold",
+    values: &[],
+    value_name: "SECONDS",
+    default: Some("3"),
 };
 
 /// `--bgp-reflector-speaker`: the route reflectors' daemon (default: `--bgp-speaker`).
@@ -123,10 +132,11 @@ pub const ANNOUNCE_OPTION: OptionDecl = OptionDecl {
 
 /// Its options: how the speakers peer, what they announce, which daemons speak, and who
 /// wires the pods.
-const OPTIONS: [OptionDecl; 9] = [
+const OPTIONS: [OptionDecl; 10] = [
     TOPOLOGY_OPTION,
     ANNOUNCE_OPTION,
     SPEAKER_OPTION,
+    HOLD_TIME_OPTION,
     REFLECTOR_SPEAKER_OPTION,
     ROUTER_SPEAKER_OPTION,
     wiring::POD_WIRING_OPTION,
@@ -208,6 +218,17 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         None => Announce::default(),
         Some(a) => a.parse().map_err(|e: BgpError| e.to_string())?,
     };
+    let timers = match options.get(HOLD_TIME_OPTION.flag) {
+        None => Timers::default(),
+        Some(h) => match h.parse::<u32>() {
+            Ok(s) if (3..=65535).contains(&s) => Timers::with_hold(s),
+            _ => {
+                return Err(format!(
+                    "--bgp-hold-time {h}: use 3 to 65535 seconds (RFC 4271: a hold time below 3 s is not allowed)"
+                ))
+            }
+        },
+    };
     let kind = |flag: &str, default: SpeakerKind| -> Result<SpeakerKind, String> {
         match options.get(flag) {
             None => Ok(default),
@@ -246,13 +267,15 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
         Bgp::new(topology)
             .with_announce(announce)
             .with_pods(wired)
-            .with_speakers(speakers),
+            .with_speakers(speakers)
+            .with_timers(timers),
     ))
 }
 
 /// Refuses, before anything is made, what a chosen speaker cannot do here: a daemon that is
 /// not installed (with its package), IPv6 or `--bgp-announce pod` on FRR or GoBGP (cnbench
-/// configures those for IPv4 blocks only), and a node that is not a namespace on this
+/// configures those for IPv4 blocks only), GoBGP on a node with two border routers (its
+/// route programmer installs one best path, no ECMP), and a node that is not a namespace on this
 /// machine for them (their files are given to FRR's user and read here).
 pub fn check_speakers(
     plan: &Plan,
@@ -274,6 +297,17 @@ pub fn check_speakers(
             return Err(format!(
                 "--bgp-announce pod learns pod routes through BIRD's kernel protocol; {kind} announces blocks only: use --bgp-announce block or --bgp-speaker bird"
             ));
+        }
+        // A node must install both border routers' paths (ECMP); a router itself routes to
+        // the nodes directly and needs no second path.
+        let gobgp_node = plan
+            .nodes
+            .iter()
+            .any(|n| speakers.of(plan, topology, Speaker::Node(n.index)) == SpeakerKind::Gobgp);
+        if kind == SpeakerKind::Gobgp && gobgp_node && plan.routers.len() > 1 {
+            return Err(
+                "--routers 2: cnbench's GoBGP route programmer installs GoBGP's one best path, not both border routers' (ECMP): use --routers 1, or bird or frr on the nodes and reflectors (GoBGP may stay the border routers' speaker, --bgp-router-speaker gobgp)".into(),
+            );
         }
         if plan.spec.substrate != harness::topology::Substrate::Netns {
             return Err(format!(
@@ -314,6 +348,8 @@ pub struct Bgp {
     wired: Wired,
     /// Which daemon each speaker runs.
     speakers: Speakers,
+    /// The sessions' keepalive and hold times (`--bgp-hold-time`).
+    timers: Timers,
 }
 
 impl Bgp {
@@ -327,6 +363,7 @@ impl Bgp {
             progress: Mutex::new(Progress::default()),
             wired: Wired::builtin(&INFO),
             speakers: Speakers::default(),
+            timers: Timers::default(),
         }
     }
 
@@ -365,7 +402,18 @@ impl Bgp {
         speaker::Setup {
             topology: self.topology,
             announce: self.announce,
+            timers: self.timers,
         }
+    }
+
+    /// The sessions' keepalive and hold times.
+    pub fn timers(&self) -> Timers {
+        self.timers
+    }
+
+    /// The same, its sessions with `timers`.
+    pub fn with_timers(self, timers: Timers) -> Bgp {
+        Bgp { timers, ..self }
     }
 
     /// The same, its nodes announcing what `announce` says.
@@ -469,7 +517,8 @@ impl Backend for Bgp {
                 REFLECTOR_SPEAKER_OPTION.flag,
                 self.speakers.reflector.as_str(),
             )
-            .with(ROUTER_SPEAKER_OPTION.flag, self.speakers.router.as_str());
+            .with(ROUTER_SPEAKER_OPTION.flag, self.speakers.router.as_str())
+            .with(HOLD_TIME_OPTION.flag, &self.timers.hold_s.to_string());
         self.wired.pods.resolve_into(&mut o);
         o
     }
@@ -622,12 +671,26 @@ impl OwnFaults for Bgp {
 /// [`pods::node_gateway_route`]), which the kernel deletes when `eth0` goes down, as a
 /// node's network configuration would put back.
 impl ControlPlane for Bgp {
+    /// Puts the stand-in default route back, then lets BGP settle before the check after a
+    /// fault: every route through every next hop again (a border router back from
+    /// router-down is a path again once its sessions are up and its routes re-learned,
+    /// seconds after its links). Not waiting for it would fail the routes check on what BGP
+    /// was still doing; what is still missing after [`CONVERGE_WAIT`] the check shows.
     fn reprogram(&self, ctx: &Context<'_>, nodes: &[&NodePlan]) -> Result<()> {
         if let Some(r) = pods::node_gateway_route(ctx.plan) {
             for node in nodes {
                 ctx.host(&node.netns).nl().replace_route(&r)?;
             }
         }
+        let protos = self.protos(ctx.plan);
+        let _ = converge::wait_routes(
+            ctx.plan,
+            self.announce,
+            &protos,
+            ctx.hosts,
+            Instant::now(),
+            CONVERGE_WAIT,
+        );
         Ok(())
     }
 }

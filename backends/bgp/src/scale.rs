@@ -37,7 +37,8 @@ impl ControlPlaneScale for Bgp {
         Box::new(
             Bgp::without_waiting(self.topology())
                 .with_announce(self.announce())
-                .with_speakers(self.speakers()),
+                .with_speakers(self.speakers())
+                .with_timers(self.timers()),
         )
     }
 

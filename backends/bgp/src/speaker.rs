@@ -199,6 +199,8 @@ pub struct Setup {
     pub topology: BgpTopology,
     /// What each node announces.
     pub announce: Announce,
+    /// The sessions' keepalive and hold times.
+    pub timers: crate::config::Timers,
 }
 
 /// One BGP daemon, as the backend drives it. Every method acts inside the speaker's own host.

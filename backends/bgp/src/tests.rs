@@ -975,6 +975,7 @@ fn setup(topology: BgpTopology) -> speaker::Setup {
     speaker::Setup {
         topology,
         announce: Announce::Block,
+        timers: Timers::default(),
     }
 }
 
@@ -1308,14 +1309,22 @@ fn two_border_routers_peer_with_every_node_and_nodes_install_both_paths() {
         &cni_runtime::wiring::PodWiring::Builtin,
     );
     assert_eq!(shown(&e, "cnb-t1-rt2").len(), 4);
-    // A node declares its own segment's routes; the other segment's are ECMP routes.
+    // A node declares the other segment's blocks through both routers (ECMP: the kernel's
+    // dump lists one route per next hop), its own segment's through their node.
+    let n0 = shown(&e, "cnb-t1-n0");
+    for block in ["10.20.1.0/24", "10.20.3.0/24"] {
+        for via in ["10.168.1.1", "10.168.1.254"] {
+            let want = format!("{block} via {via} dev eth0 proto bird");
+            assert!(n0.contains(&want), "{want} not in {n0:?}");
+        }
+    }
     assert!(
-        shown(&e, "cnb-t1-n0")
-            .iter()
-            .all(|r| !r.contains("via 10.168.1.1 ")),
-        "{:?}",
-        shown(&e, "cnb-t1-n0")
+        n0.contains(&"10.20.2.0/24 via 10.168.1.3 dev eth0 proto bird".to_string()),
+        "{n0:?}"
     );
+    // Convergence is the same paths.
+    let paths = converge::paths(&p, Announce::Block, &Default::default());
+    assert_eq!(paths[0].1.len(), 5, "{:?}", paths[0]);
     // BIRD accepts every configuration of the two-router plan.
     let dir = std::env::temp_dir().join(format!("cnbench-bgp-unit-2rt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -1361,4 +1370,43 @@ fn hold_timer_expiries_count_only_where_the_timer_ran_out() {
     ] {
         assert_eq!(daemon.hold_timer_expiries(""), 0);
     }
+}
+
+#[test]
+fn the_hold_time_reaches_every_daemon_and_bad_values_are_refused() {
+    let p = plan(4, 1, Underlay::L2);
+    let make_with = |h: &str| make(&BackendOptions::new().with(HOLD_TIME_OPTION.flag, h), &p);
+    for bad in ["2", "0", "x", "70000"] {
+        let e = make_with(bad).err().expect("refused");
+        assert!(e.contains("use 3 to 65535 seconds"), "{bad}: {e}");
+    }
+    assert!(make_with("30").is_ok());
+    let t = Timers::with_hold(30);
+    assert_eq!((t.hold_s, t.keepalive_s), (30, 10));
+    assert_eq!(Timers::with_hold(4).keepalive_s, 1);
+    assert_eq!(Timers::default(), Timers::with_hold(3));
+    let dir = std::path::Path::new("/tmp");
+    let bird = config::render_timed(
+        &p,
+        BgpTopology::Rr,
+        Announce::Block,
+        Speaker::Node(0),
+        dir,
+        t,
+    );
+    assert!(
+        bird.contains("keepalive time 10;\n  hold time 30;"),
+        "{bird}"
+    );
+    let setup = speaker::Setup {
+        timers: t,
+        ..setup(BgpTopology::Rr)
+    };
+    let frr = frr::render(&p, setup, Speaker::Node(0), "bgpd");
+    assert!(frr.contains(" timers bgp 10 30\n"), "{frr}");
+    let gobgp = gobgp::render_timed(&p, BgpTopology::Rr, Speaker::Node(0), t);
+    assert!(
+        gobgp.contains("hold-time = 30\n    keepalive-interval = 10\n"),
+        "{gobgp}"
+    );
 }
