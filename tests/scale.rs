@@ -66,7 +66,11 @@ fn a_sweep_of_two_options_measures_every_combination_and_leaves_nothing() {
         (result.kind.as_str(), result.backend.as_str()),
         ("scale", "bgp")
     );
-    assert_eq!(result.swept, ["bgp-topology", "bgp-announce"]);
+    // The speaker is swept first, BIRD only unless the command line names more.
+    assert_eq!(
+        result.swept,
+        ["bgp-speaker", "bgp-topology", "bgp-announce"]
+    );
     // The swept options are the points', not the result's.
     assert!(!result.backend_options.contains_key("bgp-topology"));
     assert!(!result.backend_options.contains_key("bgp-announce"));
@@ -95,6 +99,7 @@ fn a_sweep_of_two_options_measures_every_combination_and_leaves_nothing() {
     }
     assert_eq!(shape, want, "{result:#?}");
     for p in &result.points {
+        assert_eq!(p.variant["bgp-speaker"], "bird", "{p:?}");
         assert!(p.error.is_none() && p.limit.is_none(), "{p:?}");
         assert!(p.topology.is_empty(), "the old field is not written: {p:?}");
         // 3 nodes: a mesh has 3 sessions; with two reflectors, 2. Every node learns the

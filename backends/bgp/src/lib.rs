@@ -195,8 +195,18 @@ pub const SPEAKER_RESTART: FaultDecl = FaultDecl {
 /// How long setup waits for every route before it lets the checks show what is missing.
 pub const CONVERGE_WAIT: Duration = Duration::from_secs(30);
 
-/// How long every speaker gets to load its configuration and open its control socket.
+/// How long every speaker gets to load its configuration and open its control socket, at
+/// least; see [`ready_wait`].
 const READY_WAIT: Duration = Duration::from_secs(10);
+
+/// How long setup gives the speakers of `plan`, all started at once, to answer their CLIs:
+/// [`READY_WAIT`], or 100 ms per speaker when that is longer. Hundreds of daemons starting
+/// on a few CPUs answer in turn (100 meshed FRR nodes are 300 processes: a bgpd did not
+/// answer `vtysh` within 10 s on two CPUs), and a speaker that is merely late is not a
+/// failed one: the convergence measured after it says how late.
+fn ready_wait(plan: &Plan) -> Duration {
+    READY_WAIT.max(Duration::from_millis(100) * Speaker::all(plan).len() as u32)
+}
 
 /// How long the speakers' IPv6 underlay addresses may stay tentative before BIRD starts:
 /// duplicate address detection takes a second or two (one probe after a random delay).
@@ -556,7 +566,7 @@ impl Backend for Bgp {
         for &s in &speakers {
             pids.push((s, self.daemon_of(plan, s).spawn(ctx, self.setup_of(), s)?));
         }
-        let deadline = Instant::now() + READY_WAIT;
+        let deadline = Instant::now() + ready_wait(ctx.plan);
         for (s, p) in &pids {
             self.daemon_of(plan, *s).wait_ready(ctx, *s, p, deadline)?;
         }
