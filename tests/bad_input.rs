@@ -116,8 +116,6 @@ const RUN: &[(&str, &str)] = &[
     ("run -b host-net --nodes 600", "600 pods, at most 500 fit (the checks probe every pod pair)"),
     // Two routers: l3 only, on namespaces; the per-bridge ports: l2 only, 2 to 1023.
     ("run -b host-net --routers 2", "--routers 2: routers join the two segments of the l3 underlay, and underlay l2 has none: add --underlay l3"),
-    // GoBGP's route programmer installs one best path: no ECMP across two border routers.
-    ("run -b bgp --bgp-speaker gobgp --underlay l3 --routers 2", "installs GoBGP's one best path, not both border routers' (ECMP): use --routers 1, or bird or frr on the nodes"),
     ("run -b host-net --underlay l3 --routers 3", "--routers 3: use 1 or 2"),
     ("run -b host-net --underlay l3 --routers 0", "--routers 0: use 1 or 2"),
     ("run -b vxlan --underlay l3 --routers 2 --substrate vm", "use --substrate netns or --routers 1"),

@@ -329,11 +329,11 @@ fn host_net_fails_over_to_the_second_router() {
 
 /// bgp with two border routers: every node peers with both and installs both paths (ECMP);
 /// with one router down traffic takes the other, and once it is back BGP re-learns it as a
-/// path before the check after (which declares both next hops). BIRD and FRR; GoBGP's
-/// programmer has no ECMP and is refused with two routers (tests/bad_input.rs).
+/// path before the check after (which declares both next hops). BIRD, FRR and GoBGP (whose
+/// multipath set cnbench's route programmer installs as one multipath route).
 #[test]
-fn bgp_fails_over_to_the_second_border_router_with_bird_and_frr() {
-    for speaker in ["bird", "frr"] {
+fn bgp_fails_over_to_the_second_border_router_with_every_speaker() {
+    for speaker in ["bird", "frr", "gobgp"] {
         let f = fault(
             "bgp",
             &[

@@ -10,7 +10,12 @@
 //! interface messages (FRR changed their layout after 8.2) and gobgpd panics. So cnbench does
 //! what kube-router does: the programmer follows GoBGP's best paths (`gobgp monitor global rib
 //! --current -j`, a stream that starts with the whole table) and replaces or deletes the
-//! node's `proto bgp` routes to match, reconciling against the kernel after every update; it
+//! node's `proto bgp` routes to match, reconciling against the kernel after every update.
+//! Multipath is on (as kube-router turns it on), so an update names a prefix's whole
+//! multipath set, the paths GoBGP finds equal to the best (with two border routers, both
+//! eBGP paths from AS 65000): the programmer installs them as one multipath route (ECMP,
+//! one kernel next hop per path), and when a router goes, GoBGP's update lists the path
+//! that remains and the route is replaced by the single-hop one. It
 //! also announces the node's block (`gobgp global rib add`: GoBGP's configuration has no
 //! static networks). The block gets no blackhole in the kernel (kube-router installs none
 //! either; cnbench's route layer has no blackhole route). When gobgpd goes
@@ -34,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use harness::backend::Context;
 use harness::host::Host;
-use harness::netlink::{Netlink, RouteProto, RouteScope, RouteSpec};
+use harness::netlink::{Netlink, RouteProto, RouteSpec};
 use harness::state::RunState;
 use harness::topology::{Family, Plan};
 use ipnet::Ipv4Net;
@@ -173,8 +178,8 @@ pub struct ProgramConfig {
     pub speaker: String,
     /// The `gobgp` CLI.
     pub gobgp: PathBuf,
-    /// The prefixes this speaker originates (its block), announced into GoBGP and
-    /// blackholed in the kernel.
+    /// The prefixes this speaker originates (its block), announced into GoBGP (no blackhole
+    /// in the kernel: see the module's doc).
     pub announce: Vec<Ipv4Net>,
     /// The speaker's devices and the subnet on each: a next hop's device is the one whose
     /// subnet holds it.
@@ -486,11 +491,16 @@ pub fn parse_rib(text: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// One update of `gobgp monitor global rib -j`: per prefix, its new best next hop, or None
-/// when withdrawn; paths GoBGP originated (no neighbor) are left out.
-pub fn parse_monitor(line: &str) -> Result<Vec<(Ipv4Net, Option<Ipv4Addr>)>, String> {
+/// One update of `gobgp monitor global rib -j`: per prefix it names, its new next hops, or
+/// none when withdrawn; paths GoBGP originated (no neighbor) are left out. With
+/// `use-multiple-paths` on, GoBGP 3.10 sends a prefix's whole multipath set in one update
+/// (the paths it counts as equal to the best, e.g. both border routers' eBGP paths from
+/// AS 65000 with the same AS-path length), and after a peer withdraws one of them the update lists the paths that
+/// remain: so a prefix's hops in a line replace what it had. Next hops in the order seen,
+/// without repeats.
+pub fn parse_monitor(line: &str) -> Result<Vec<(Ipv4Net, Vec<Ipv4Addr>)>, String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
+    let mut out: Vec<(Ipv4Net, Vec<Ipv4Addr>)> = Vec::new();
     for p in v.as_array().into_iter().flatten() {
         if p.get("neighbor-ip").is_none() {
             continue;
@@ -501,8 +511,14 @@ pub fn parse_monitor(line: &str) -> Result<Vec<(Ipv4Net, Option<Ipv4Addr>)>, Str
         else {
             continue;
         };
+        let at = match out.iter().position(|(q, _)| *q == prefix) {
+            Some(i) => i,
+            None => {
+                out.push((prefix, Vec::new()));
+                out.len() - 1
+            }
+        };
         if p["withdrawal"].as_bool() == Some(true) {
-            out.push((prefix, None));
             continue;
         }
         let nexthop = p["attrs"]
@@ -511,51 +527,89 @@ pub fn parse_monitor(line: &str) -> Result<Vec<(Ipv4Net, Option<Ipv4Addr>)>, Str
             .flatten()
             .find_map(|a| a["nexthop"].as_str())
             .and_then(|s| s.parse::<Ipv4Addr>().ok());
-        out.push((prefix, nexthop));
+        if let Some(nh) = nexthop {
+            if !out[at].1.contains(&nh) {
+                out[at].1.push(nh);
+            }
+        }
     }
     Ok(out)
 }
 
-/// The kernel route for `prefix` via `nexthop`, on the device whose subnet holds it.
-fn route(cfg: &ProgramConfig, prefix: Ipv4Net, nexthop: Ipv4Addr) -> Option<RouteSpec> {
-    let dev = cfg.devices.iter().find(|(_, net)| net.contains(&nexthop))?;
-    Some(RouteSpec {
-        dst: prefix.into(),
-        via: Some(IpAddr::V4(nexthop)),
-        dev: dev.0.clone(),
-        proto: RouteProto::Other(RTPROT_BGP),
-        scope: RouteScope::Universe,
-        src: None,
-        onlink: false,
-    })
+/// The kernel route for `prefix` through `hops`: the device whose subnet holds the first
+/// hop, and every hop on that device (a route's next hops here share one device: a node
+/// has one, and a border router's paths to a node all come over the node's segment), in
+/// ascending order so the kernel's and the wanted hops compare equal.
+fn route(cfg: &ProgramConfig, hops: &[Ipv4Addr]) -> Option<(String, Vec<Ipv4Addr>)> {
+    let first = hops.first()?;
+    let (dev, net) = cfg.devices.iter().find(|(_, net)| net.contains(first))?;
+    let mut on: Vec<Ipv4Addr> = hops.iter().copied().filter(|h| net.contains(h)).collect();
+    on.sort();
+    Some((dev.clone(), on))
 }
 
-/// Makes the kernel's `proto bgp` routes those of `best`: replaces what differs, deletes
-/// what GoBGP no longer has.
-fn reconcile(nl: &Netlink, cfg: &ProgramConfig, best: &BTreeMap<Ipv4Net, Ipv4Addr>) {
-    let want: Vec<RouteSpec> = best
+/// Makes the kernel's `proto bgp` routes those of `best` (per prefix its next hops, one
+/// multipath route when more than one): replaces what differs, deletes what GoBGP no longer
+/// has.
+fn reconcile(nl: &Netlink, cfg: &ProgramConfig, best: &BTreeMap<Ipv4Net, Vec<Ipv4Addr>>) {
+    let want: BTreeMap<Ipv4Net, (String, Vec<Ipv4Addr>)> = best
         .iter()
-        .filter_map(|(p, nh)| route(cfg, *p, *nh))
+        .filter_map(|(p, hops)| route(cfg, hops).map(|r| (*p, r)))
         .collect();
-    let have: Vec<RouteSpec> = match nl.routes() {
-        Ok(r) => r
-            .into_iter()
-            .filter(|r| r.proto == RouteProto::Other(RTPROT_BGP))
-            .collect(),
+    let routes = match nl.routes() {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("cnbench gobgp routes on {}: {e}", cfg.speaker);
             return;
         }
     };
-    for r in have.iter().filter(|r| !want.contains(r)) {
-        if !want.iter().any(|w| w.dst == r.dst) {
-            if let Err(e) = nl.delete_route(r) {
-                eprintln!("cnbench gobgp routes on {}: {e}", cfg.speaker);
+    // The dump lists a multipath route as one route per hop: group them back.
+    let mut have: BTreeMap<Ipv4Net, (String, Vec<Ipv4Addr>, Vec<RouteSpec>)> = BTreeMap::new();
+    for r in routes
+        .into_iter()
+        .filter(|r| r.proto == RouteProto::Other(RTPROT_BGP))
+    {
+        let ipnet::IpNet::V4(dst) = r.dst else {
+            continue;
+        };
+        let e = have
+            .entry(dst)
+            .or_insert_with(|| (r.dev.clone(), Vec::new(), Vec::new()));
+        if let Some(IpAddr::V4(gw)) = r.via {
+            e.1.push(gw);
+        }
+        e.2.push(r);
+    }
+    for (dst, (_, _, specs)) in have.iter().filter(|(d, _)| !want.contains_key(d)) {
+        // Deleting by one hop removes the whole route when it is the route's first hop
+        // (the kernel matches a delete against the first next hop): try each until one goes.
+        let mut last = None;
+        for r in specs {
+            match nl.delete_route(r) {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
             }
         }
+        if let Some(e) = last {
+            eprintln!("cnbench gobgp routes on {} ({dst}): {e}", cfg.speaker);
+        }
     }
-    for w in want.iter().filter(|w| !have.contains(w)) {
-        if let Err(e) = nl.replace_route(w) {
+    for (dst, (dev, hops)) in &want {
+        let same = have.get(dst).is_some_and(|(d, h, _)| {
+            let mut h = h.clone();
+            h.sort();
+            d == dev && h == *hops
+        });
+        if same {
+            continue;
+        }
+        let hops: Vec<IpAddr> = hops.iter().map(|h| IpAddr::V4(*h)).collect();
+        if let Err(e) =
+            nl.replace_multipath_route((*dst).into(), &hops, dev, RouteProto::Other(RTPROT_BGP))
+        {
             eprintln!("cnbench gobgp routes on {}: {e}", cfg.speaker);
         }
     }
@@ -593,17 +647,18 @@ pub fn program(config: &str) -> Result<(), String> {
             Ok(c) => c,
             Err(e) => return Err(format!("cannot run {}: {e}", cfg.gobgp.display())),
         };
-        let mut best: BTreeMap<Ipv4Net, Ipv4Addr> = BTreeMap::new();
+        let mut best: BTreeMap<Ipv4Net, Vec<Ipv4Addr>> = BTreeMap::new();
         let stdout = child.stdout.take().expect("piped");
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             match parse_monitor(&line) {
                 Ok(updates) => {
-                    for (prefix, nexthop) in updates {
-                        match nexthop {
-                            Some(nh) => best.insert(prefix, nh),
-                            None => best.remove(&prefix),
-                        };
+                    for (prefix, hops) in updates {
+                        if hops.is_empty() {
+                            best.remove(&prefix);
+                        } else {
+                            best.insert(prefix, hops);
+                        }
                     }
                 }
                 Err(e) => eprintln!("cnbench gobgp routes on {}: {e}: {line}", cfg.speaker),
@@ -613,5 +668,40 @@ pub fn program(config: &str) -> Result<(), String> {
         let _ = child.kill();
         let _ = child.wait();
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multipath_set_is_one_route_on_the_first_hops_device_in_order() {
+        let cfg = ProgramConfig {
+            speaker: "router".into(),
+            gobgp: "gobgp".into(),
+            announce: Vec::new(),
+            devices: vec![
+                ("s1".into(), "10.168.0.0/24".parse().unwrap()),
+                ("s2".into(), "10.168.1.0/24".parse().unwrap()),
+            ],
+        };
+        let hops: Vec<Ipv4Addr> = ["10.168.1.254", "10.168.0.9", "10.168.1.1"]
+            .iter()
+            .map(|h| h.parse().unwrap())
+            .collect();
+        assert_eq!(
+            route(&cfg, &hops),
+            Some((
+                "s2".to_string(),
+                vec![
+                    "10.168.1.1".parse().unwrap(),
+                    "10.168.1.254".parse().unwrap()
+                ]
+            ))
+        );
+        // No device for the hop, or no hop: no route.
+        assert_eq!(route(&cfg, &["192.0.2.1".parse().unwrap()]), None);
+        assert_eq!(route(&cfg, &[]), None);
     }
 }

@@ -284,8 +284,7 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
 
 /// Refuses, before anything is made, what a chosen speaker cannot do here: a daemon that is
 /// not installed (with its package), IPv6 or `--bgp-announce pod` on FRR or GoBGP (cnbench
-/// configures those for IPv4 blocks only), GoBGP on a node with two border routers (its
-/// route programmer installs one best path, no ECMP), and a node that is not a namespace on this
+/// configures those for IPv4 blocks only), and a node that is not a namespace on this
 /// machine for them (their files are given to FRR's user and read here).
 pub fn check_speakers(
     plan: &Plan,
@@ -308,17 +307,6 @@ pub fn check_speakers(
                 "--bgp-announce pod learns pod routes through BIRD's kernel protocol; {kind} announces blocks only: use --bgp-announce block or --bgp-speaker bird"
             ));
         }
-        // A node must install both border routers' paths (ECMP); a router itself routes to
-        // the nodes directly and needs no second path.
-        let gobgp_node = plan
-            .nodes
-            .iter()
-            .any(|n| speakers.of(plan, topology, Speaker::Node(n.index)) == SpeakerKind::Gobgp);
-        if kind == SpeakerKind::Gobgp && gobgp_node && plan.routers.len() > 1 {
-            return Err(
-                "--routers 2: cnbench's GoBGP route programmer installs GoBGP's one best path, not both border routers' (ECMP): use --routers 1, or bird or frr on the nodes and reflectors (GoBGP may stay the border routers' speaker, --bgp-router-speaker gobgp)".into(),
-            );
-        }
         if plan.spec.substrate != harness::topology::Substrate::Netns {
             return Err(format!(
                 "--bgp-speaker {kind} runs on the netns substrate only (its daemons' files are made on this machine): use --substrate netns or --bgp-speaker bird"
@@ -329,7 +317,7 @@ pub fn check_speakers(
 }
 
 /// Runs a GoBGP speaker's route programmer (`cnbench daemon bgp '<json>'`) inside its node:
-/// GoBGP's best paths into the kernel, until killed.
+/// GoBGP's best paths (every path of a prefix's multipath set) into the kernel, until killed.
 pub fn daemon(config: &str) -> Result<(), String> {
     gobgp::program(config)
 }

@@ -1104,10 +1104,23 @@ fn speakers_own_cli_output_is_read() {
         [
             (
                 "10.20.0.0/24".parse().unwrap(),
-                Some("10.99.0.1".parse().unwrap())
+                vec!["10.99.0.1".parse().unwrap()]
             ),
-            ("10.20.2.0/24".parse().unwrap(), None)
+            ("10.20.2.0/24".parse().unwrap(), vec![])
         ]
+    );
+    // With multipath on and two border routers: both paths of a prefix in one update (as
+    // GoBGP 3.10 printed them here), each next hop once.
+    let line = r#"[{"nlri":{"prefix":"10.20.1.0/24"},"best":false,"attrs":[{"type":1,"value":2},{"type":2,"as_paths":[{"segment_type":2,"num":2,"asns":[65000,64513]}]},{"type":3,"nexthop":"10.168.1.1"}],"neighbor-ip":"10.168.1.1"},{"nlri":{"prefix":"10.20.1.0/24"},"best":false,"attrs":[{"type":3,"nexthop":"10.168.1.254"}],"neighbor-ip":"10.168.1.254"},{"nlri":{"prefix":"10.20.1.0/24"},"attrs":[{"type":3,"nexthop":"10.168.1.254"}],"neighbor-ip":"10.168.1.254"}]"#;
+    assert_eq!(
+        gobgp::parse_monitor(line).unwrap(),
+        [(
+            "10.20.1.0/24".parse().unwrap(),
+            vec![
+                "10.168.1.1".parse().unwrap(),
+                "10.168.1.254".parse().unwrap()
+            ]
+        )]
     );
     let rib = r#"{"10.20.0.0/24":[{"neighbor-ip":"10.99.0.1"}],"10.20.1.0/24":[{}]}"#;
     assert_eq!(
