@@ -44,6 +44,10 @@ use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, FRR_DIR};
 /// its socket, retrying until it is there).
 pub const DAEMONS: [&str; 3] = ["zebra", "staticd", "bgpd"];
 
+/// The tag bgpd gives the pod routes it takes from the node's kernel (`--bgp-announce pod`),
+/// which marks them as this node's own.
+const POD_TAG: u32 = 64512;
+
 /// How long one `vtysh` may take.
 const VTYSH_LIMIT: Duration = Duration::from_secs(5);
 
@@ -179,8 +183,10 @@ fn bgpd(plan: &Plan, setup: Setup, speaker: Speaker) -> String {
             );
             if setup.announce == Announce::Pod {
                 // A reflector also holds its clients' pods' routes, which the prefix-list
-                // matches as well: only what this node originated goes to the router.
-                c.push_str(" match peer local\n");
+                // matches as well: only what this node took from its own kernel (tagged
+                // there; a route's tag stays in this bgpd, BGP does not carry it) goes to the
+                // router, as BIRD sends only its kernel protocol's routes.
+                let _ = writeln!(c, " match tag {POD_TAG}");
             }
             c.push_str("exit\n");
             if setup.announce == Announce::Pod {
@@ -188,7 +194,7 @@ fn bgpd(plan: &Plan, setup: Setup, speaker: Speaker) -> String {
                 // scope link`, proto boot: zebra's type kernel), as Calico's BIRD learns them.
                 let _ = writeln!(
                     c,
-                    "route-map PODS{sfx} permit 10\n match {ip} address prefix-list OWN{sfx}\nexit"
+                    "route-map PODS{sfx} permit 10\n match {ip} address prefix-list OWN{sfx}\n set tag {POD_TAG}\nexit"
                 );
             }
         }

@@ -1151,7 +1151,8 @@ fn frr_configurations_per_family_and_in_pod_mode_are_accepted_by_frr() {
         )),
         "{pn}"
     );
-    assert_eq!(pn.matches(" match peer local\n").count(), 2, "{pn}");
+    assert_eq!(pn.matches(" match tag 64512\n").count(), 2, "{pn}");
+    assert_eq!(pn.matches(" set tag 64512\n").count(), 2, "{pn}");
     let pst = frr::render(&dual, pod, Speaker::Node(0), "staticd");
     assert!(pst.contains("blackhole"), "{pst}");
     // Every configuration passes FRR's own dry run.
