@@ -16,8 +16,29 @@
 //! minimum advertisement interval (`frr defaults datacenter`); a node announces its block
 //! (`network`) and tells its iBGP peers only routes with an empty AS path (its own and, on a
 //! reflector, its clients'), the border router only its own block; reflectors mark their
-//! clients. IPv4 only; `--bgp-announce pod` is BIRD's (the backend refuses both before
-//! anything is made).
+//! clients.
+//!
+//! Each family of the run (`--ip-family ipv4|ipv6|dual`) has its session per peer, between
+//! the two speakers' addresses of that family, activated in its own address family only
+//! (`no bgp default ipv4-unicast`), its blackhole in staticd (`ipv6 route <block6>
+//! blackhole`) and its prefix-lists and route-maps (`OWN6`, `TO_ROUTER6`). An IPv6 route from
+//! a peer on the same link carries its global and its link-local address (RFC 2545 §3), and
+//! bgpd installs the link-local one by default; every IPv6 session's inbound route-map
+//! `FROM_PEER6` sets `ipv6 next-hop prefer-global`, so the kernel routes are via the peer's
+//! global underlay address (or the router's segment address), as declared. With
+//! `--bgp-announce pod` a node announces its pods' host routes instead of its block: zebra
+//! reads them from the kernel (`/32 dev caliX scope link`, `/128 dev caliX`, proto boot:
+//! its type kernel, including a route added or deleted later and a device deleted with
+//! its routes), bgpd takes them with `redistribute kernel route-map PODS` (a prefix-list of
+//! the pod network `ge 32`, `ge 128`) and tags them, the border router gets only the tagged
+//! ones (a reflector's clients' pods come from the clients themselves), and the block stays
+//! an unannounced blackhole.
+//!
+//! Known race (FRR 8.4): bgpd learns a peer's interface when the session comes up; a
+//! session that a retrying peer brings up before bgpd has zebra's interfaces keeps none,
+//! and bgpd then drops every IPv6 update with a link-local next hop ("sent a v6 LL
+//! next-hop and there's no peer interface information. Hence, withdrawing") for the
+//! session's life. Seen after a restart (bgp-restore) in about one run in six on l3.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
