@@ -463,9 +463,10 @@ fn until(host: &Host, limit: Duration, want: impl Fn(&[RouteSpec]) -> bool) -> O
 
 /// The `proto bird` route to `dst` among `routes`, if there is one.
 fn learned(routes: &[RouteSpec], dst: Ipv4Net) -> Option<&RouteSpec> {
-    routes
-        .iter()
-        .find(|r| r.proto == RouteProto::Bird && r.dst == dst.into())
+    routes.iter().find(|r| {
+        // BIRD's `proto bird` or zebra's `proto bgp` (186).
+        matches!(r.proto, RouteProto::Bird | RouteProto::Other(186)) && r.dst == dst.into()
+    })
 }
 
 /// A pod added to a standing pod-mode topology: its node's kernel route is all it takes for
@@ -475,12 +476,24 @@ fn learned(routes: &[RouteSpec], dst: Ipv4Net) -> Option<&RouteSpec> {
 /// leaves the peer within the hold time, and nothing of the run is left.
 #[test]
 fn a_pod_added_is_announced_and_withdrawn_when_removed() {
+    pod_churn("bird");
+}
+
+/// The same with FRR: zebra reads the pod's kernel route and bgpd redistributes it.
+#[test]
+fn frr_a_pod_added_is_announced_and_withdrawn_when_removed() {
+    pod_churn("frr");
+}
+
+fn pod_churn(speaker: &str) {
     let request = TopologyRequest {
         pods_per_node: Some(1),
         ..TopologyRequest::default()
     };
     let plan = backend_bgp::INFO.plan(&request, new_run_id()).unwrap();
-    let options = BackendOptions::new().with("bgp-announce", "pod");
+    let options = BackendOptions::new()
+        .with("bgp-announce", "pod")
+        .with("bgp-speaker", speaker);
     let bgp = backend_bgp::make(&options, &plan).unwrap();
     let backend = bgp.as_ref();
     backend.validate(&plan).unwrap();
@@ -964,6 +977,39 @@ fn frr_full_mesh_on_l2_passes_every_check() {
     );
     let routes = check(&r, "routes", "n0");
     assert!(routes.expected.contains("proto 186"), "{routes:?}");
+}
+
+/// FRR dual-stack: an IPv4 and an IPv6 session per peer, the /64 blocks installed by zebra
+/// through the peer's global address (prefer-global), every check passing.
+#[test]
+fn frr_dual_stack_on_l2_passes_every_check() {
+    let r = run_speaker(
+        &[
+            "--bgp-speaker",
+            "frr",
+            "--ip-family",
+            "dual",
+            "--pods-per-node",
+            "1",
+            "--workloads",
+            "none",
+        ],
+        2,
+    );
+    let sessions = check(&r, "bgp-sessions", "FRR on n0");
+    assert!(
+        sessions
+            .expected
+            .starts_with("2 session(s) Established: n1 (ipv4, ipv6)"),
+        "{sessions:?}"
+    );
+    let routes = check(&r, "routes", "n0");
+    assert!(
+        routes
+            .expected
+            .contains("fd00:10:20:1::/64 via fd00:10:168::2 dev eth0 proto 186"),
+        "{routes:?}"
+    );
 }
 
 #[test]

@@ -16,8 +16,29 @@
 //! minimum advertisement interval (`frr defaults datacenter`); a node announces its block
 //! (`network`) and tells its iBGP peers only routes with an empty AS path (its own and, on a
 //! reflector, its clients'), the border router only its own block; reflectors mark their
-//! clients. IPv4 only; `--bgp-announce pod` is BIRD's (the backend refuses both before
-//! anything is made).
+//! clients.
+//!
+//! Each family of the run (`--ip-family ipv4|ipv6|dual`) has its session per peer, between
+//! the two speakers' addresses of that family, activated in its own address family only
+//! (`no bgp default ipv4-unicast`), its blackhole in staticd (`ipv6 route <block6>
+//! blackhole`) and its prefix-lists and route-maps (`OWN6`, `TO_ROUTER6`). An IPv6 route from
+//! a peer on the same link carries its global and its link-local address (RFC 2545 §3), and
+//! bgpd installs the link-local one by default; every IPv6 session's inbound route-map
+//! `FROM_PEER6` sets `ipv6 next-hop prefer-global`, so the kernel routes are via the peer's
+//! global underlay address (or the router's segment address), as declared. With
+//! `--bgp-announce pod` a node announces its pods' host routes instead of its block: zebra
+//! reads them from the kernel (`/32 dev caliX scope link`, `/128 dev caliX`, proto boot:
+//! its type kernel, including a route added or deleted later and a device deleted with
+//! its routes), bgpd takes them with `redistribute kernel route-map PODS` (a prefix-list of
+//! the pod network `ge 32`, `ge 128`) and tags them, the border router gets only the tagged
+//! ones (a reflector's clients' pods come from the clients themselves), and the block stays
+//! an unannounced blackhole.
+//!
+//! Known race (FRR 8.4): bgpd learns a peer's interface when the session comes up; a
+//! session that a retrying peer brings up before bgpd has zebra's interfaces keeps none,
+//! and bgpd then drops every IPv6 update with a link-local next hop ("sent a v6 LL
+//! next-hop and there's no peer interface information. Hence, withdrawing") for the
+//! session's life. Seen after a restart (bgp-restore) in about one run in six on l3.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +52,9 @@ use harness::host::Host;
 use harness::state::RunState;
 use harness::topology::{Family, Plan};
 
+use ipnet::IpNet;
+
+use crate::announce::Announce;
 use crate::bird::BgpProtocol;
 use crate::config::CONNECT_RETRY_S;
 use crate::error::BgpError;
@@ -40,6 +64,10 @@ use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, FRR_DIR};
 /// The daemons of one speaker, in the order they start (zebra first: the others connect to
 /// its socket, retrying until it is there).
 pub const DAEMONS: [&str; 3] = ["zebra", "staticd", "bgpd"];
+
+/// The tag bgpd gives the pod routes it takes from the node's kernel (`--bgp-announce pod`),
+/// which marks them as this node's own.
+const POD_TAG: u32 = 64512;
 
 /// How long one `vtysh` may take.
 const VTYSH_LIMIT: Duration = Duration::from_secs(5);
@@ -86,11 +114,12 @@ pub fn render(plan: &Plan, setup: Setup, speaker: Speaker, daemon: &str) -> Stri
         "zebra" => {}
         "staticd" => {
             if let Speaker::Node(n) = speaker {
-                let block = plan.nodes[n as usize]
-                    .pod_block
-                    .expect("bgp plans have a block per node");
-                // Calico's blackhole: a packet for an unused address of the block stops here.
-                let _ = writeln!(c, "ip route {block} blackhole");
+                // Calico's blackhole: a packet for an unused address of the block stops here
+                // (in pod mode too, where the block itself is not announced).
+                for family in plan.families() {
+                    let block = block_of(plan, n, family);
+                    let _ = writeln!(c, "{} route {block} blackhole", ip_word(family));
+                }
             }
         }
         _ => c.push_str(&bgpd(plan, setup, speaker)),
@@ -98,22 +127,104 @@ pub fn render(plan: &Plan, setup: Setup, speaker: Speaker, daemon: &str) -> Stri
     c
 }
 
+/// Node `n`'s pod block of `family`.
+fn block_of(plan: &Plan, n: u32, family: Family) -> IpNet {
+    let node = &plan.nodes[n as usize];
+    match family {
+        Family::V4 => node
+            .pod_block
+            .expect("bgp plans have a block per node")
+            .into(),
+        Family::V6 => node
+            .pod_block6
+            .expect("bgp plans with IPv6 have an IPv6 block per node")
+            .into(),
+    }
+}
+
+/// FRR's word for a family in its commands (`ip route`, `ipv6 prefix-list`).
+fn ip_word(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "ip",
+        Family::V6 => "ipv6",
+    }
+}
+
+/// The suffix of a family's prefix-list and route-map names: none for IPv4 (the names an
+/// ipv4 run always had), `6` for IPv6.
+fn suffix(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "",
+        Family::V6 => "6",
+    }
+}
+
+/// What a node originates, as a prefix-list entry of `family`: its block, or with
+/// `--bgp-announce pod` any host route of the pod network (a /32 or /128: its pods' routes,
+/// which zebra learns from the kernel).
+fn own_prefixes(plan: &Plan, announce: Announce, n: u32, family: Family) -> String {
+    match (announce, family) {
+        (Announce::Block, _) => block_of(plan, n, family).to_string(),
+        (Announce::Pod, Family::V4) => format!("{} ge 32", plan.spec.pod_cidr),
+        (Announce::Pod, Family::V6) => format!(
+            "{} ge 128",
+            plan.spec
+                .pod_cidr6
+                .expect("bgp plans with IPv6 have an IPv6 pod network")
+        ),
+    }
+}
+
 fn bgpd(plan: &Plan, setup: Setup, speaker: Speaker) -> String {
     let topology = setup.topology;
+    let families = plan.families();
     let mut c = String::new();
     // datacenter: no minimum advertisement interval (traditional waits 30 s per eBGP update).
-    c.insert_str(0, "frr defaults datacenter\n");
+    c.push_str("frr defaults datacenter\n");
     let peers = peers_of(plan, topology, speaker);
     if let Speaker::Node(n) = speaker {
-        let block = plan.nodes[n as usize]
-            .pod_block
-            .expect("bgp plans have a block");
-        let _ = writeln!(c, "ip prefix-list OWN seq 5 permit {block}");
+        for &family in &families {
+            let _ = writeln!(
+                c,
+                "{} prefix-list OWN{} seq 5 permit {}",
+                ip_word(family),
+                suffix(family),
+                own_prefixes(plan, setup.announce, n, family)
+            );
+        }
         // Routes with an empty AS path: this node's and its iBGP peers' (a reflector's
         // clients'), never what the border router sent (the router tells every node itself).
         c.push_str("bgp as-path access-list IBGP seq 5 permit ^$\n");
         c.push_str("route-map TO_IBGP permit 10\n match as-path IBGP\nexit\n");
-        c.push_str("route-map TO_ROUTER permit 10\n match ip address prefix-list OWN\nexit\n");
+        for &family in &families {
+            let (ip, sfx) = (ip_word(family), suffix(family));
+            let _ = writeln!(
+                c,
+                "route-map TO_ROUTER{sfx} permit 10\n match {ip} address prefix-list OWN{sfx}"
+            );
+            if setup.announce == Announce::Pod {
+                // A reflector also holds its clients' pods' routes, which the prefix-list
+                // matches as well: only what this node took from its own kernel (tagged
+                // there; a route's tag stays in this bgpd, BGP does not carry it) goes to the
+                // router, as BIRD sends only its kernel protocol's routes.
+                let _ = writeln!(c, " match tag {POD_TAG}");
+            }
+            c.push_str("exit\n");
+            if setup.announce == Announce::Pod {
+                // The pods' host routes among the kernel routes zebra read (`/32 dev caliX
+                // scope link`, proto boot: zebra's type kernel), as Calico's BIRD learns them.
+                let _ = writeln!(
+                    c,
+                    "route-map PODS{sfx} permit 10\n match {ip} address prefix-list OWN{sfx}\n set tag {POD_TAG}\nexit"
+                );
+            }
+        }
+    }
+    if families.contains(&Family::V6) {
+        // An IPv6 route from a peer on the same link carries the peer's global and its
+        // link-local address as next hops (RFC 2545 §3), and bgpd installs the link-local one
+        // unless told otherwise; Calico's tables (expect.rs) route via the global address.
+        c.push_str("route-map FROM_PEER6 permit 10\n set ipv6 next-hop prefer-global\nexit\n");
     }
     let _ = writeln!(c, "router bgp {}", speaker.asn(plan));
     let _ = writeln!(c, " bgp router-id {}", speaker.router_id(plan));
@@ -124,38 +235,52 @@ fn bgpd(plan: &Plan, setup: Setup, speaker: Speaker) -> String {
     c.push_str(" bgp graceful-restart-disable\n");
     let t = setup.timers;
     let _ = writeln!(c, " timers bgp {} {}", t.keepalive_s, t.hold_s);
+    // One session per peer and family, between the two speakers' addresses of that family.
     for &p in &peers {
-        let (_, remote) = session_addresses(plan, speaker, p, Family::V4);
-        let _ = writeln!(c, " neighbor {remote} remote-as {}", p.asn(plan));
-        let _ = writeln!(c, " neighbor {remote} timers connect {CONNECT_RETRY_S}");
-    }
-    c.push_str(" address-family ipv4 unicast\n");
-    if let Speaker::Node(n) = speaker {
-        let block = plan.nodes[n as usize]
-            .pod_block
-            .expect("bgp plans have a block");
-        let _ = writeln!(c, "  network {block}");
-    }
-    // Both border routers' paths, when a plan has two (ECMP).
-    c.push_str("  maximum-paths 8\n  maximum-paths ibgp 8\n");
-    for &p in &peers {
-        let (_, remote) = session_addresses(plan, speaker, p, Family::V4);
-        let _ = writeln!(c, "  neighbor {remote} activate");
-        match (speaker, p) {
-            (Speaker::Node(me), Speaker::Node(other)) => {
-                if is_reflector(plan, topology, me) && !is_reflector(plan, topology, other) {
-                    let _ = writeln!(c, "  neighbor {remote} route-reflector-client");
-                }
-                let _ = writeln!(c, "  neighbor {remote} route-map TO_IBGP out");
-            }
-            (Speaker::Node(_), Speaker::Router(_)) => {
-                let _ = writeln!(c, "  neighbor {remote} route-map TO_ROUTER out");
-            }
-            // The router passes every block on; a node drops its own AS's coming back.
-            (Speaker::Router(_), _) => {}
+        for &family in &families {
+            let (_, remote) = session_addresses(plan, speaker, p, family);
+            let _ = writeln!(c, " neighbor {remote} remote-as {}", p.asn(plan));
+            let _ = writeln!(c, " neighbor {remote} timers connect {CONNECT_RETRY_S}");
         }
     }
-    c.push_str(" exit-address-family\nexit\n");
+    for &family in &families {
+        let sfx = suffix(family);
+        let _ = writeln!(c, " address-family {} unicast", family.as_str());
+        if let Speaker::Node(n) = speaker {
+            match setup.announce {
+                Announce::Block => {
+                    let _ = writeln!(c, "  network {}", block_of(plan, n, family));
+                }
+                Announce::Pod => {
+                    let _ = writeln!(c, "  redistribute kernel route-map PODS{sfx}");
+                }
+            }
+        }
+        // Both border routers' paths, when a plan has two (ECMP).
+        c.push_str("  maximum-paths 8\n  maximum-paths ibgp 8\n");
+        for &p in &peers {
+            let (_, remote) = session_addresses(plan, speaker, p, family);
+            let _ = writeln!(c, "  neighbor {remote} activate");
+            if family == Family::V6 {
+                let _ = writeln!(c, "  neighbor {remote} route-map FROM_PEER6 in");
+            }
+            match (speaker, p) {
+                (Speaker::Node(me), Speaker::Node(other)) => {
+                    if is_reflector(plan, topology, me) && !is_reflector(plan, topology, other) {
+                        let _ = writeln!(c, "  neighbor {remote} route-reflector-client");
+                    }
+                    let _ = writeln!(c, "  neighbor {remote} route-map TO_IBGP out");
+                }
+                (Speaker::Node(_), Speaker::Router(_)) => {
+                    let _ = writeln!(c, "  neighbor {remote} route-map TO_ROUTER{sfx} out");
+                }
+                // The router passes every block on; a node drops its own AS's coming back.
+                (Speaker::Router(_), _) => {}
+            }
+        }
+        c.push_str(" exit-address-family\n");
+    }
+    c.push_str("exit\n");
     c
 }
 
@@ -395,6 +520,8 @@ impl SpeakerDaemon for Frr {
         }
     }
 
+    /// One `show bgp <family> unicast summary json` per family of the run: a peer address
+    /// is a session of the family it is activated in.
     fn sessions(
         &self,
         hosts: &BTreeMap<String, Host>,
@@ -402,20 +529,20 @@ impl SpeakerDaemon for Frr {
         speaker: Speaker,
     ) -> Result<Vec<BgpProtocol>, BgpError> {
         let host = host_of(hosts, plan, speaker);
-        let text = self.vtysh(
-            host,
-            plan,
-            speaker,
-            "bgpd",
-            "show bgp ipv4 unicast summary json",
-        )?;
-        parse_summary(&text).map_err(|message| BgpError::Cli {
-            speaker: speaker.role(plan),
-            command: "vtysh show bgp ipv4 unicast summary json".into(),
-            message,
-        })
+        let mut out = Vec::new();
+        for family in plan.families() {
+            let command = format!("show bgp {} unicast summary json", family.as_str());
+            let text = self.vtysh(host, plan, speaker, "bgpd", &command)?;
+            out.extend(parse_summary(&text).map_err(|message| BgpError::Cli {
+                speaker: speaker.role(plan),
+                command: format!("vtysh {command}"),
+                message,
+            })?);
+        }
+        Ok(out)
     }
 
+    /// One `show bgp <family> unicast json` per family of the run.
     fn routes(
         &self,
         hosts: &BTreeMap<String, Host>,
@@ -423,12 +550,17 @@ impl SpeakerDaemon for Frr {
         speaker: Speaker,
     ) -> Result<Vec<String>, BgpError> {
         let host = host_of(hosts, plan, speaker);
-        let text = self.vtysh(host, plan, speaker, "bgpd", "show bgp ipv4 unicast json")?;
-        parse_routes(&text).map_err(|message| BgpError::Cli {
-            speaker: speaker.role(plan),
-            command: "vtysh show bgp ipv4 unicast json".into(),
-            message,
-        })
+        let mut out = Vec::new();
+        for family in plan.families() {
+            let command = format!("show bgp {} unicast json", family.as_str());
+            let text = self.vtysh(host, plan, speaker, "bgpd", &command)?;
+            out.extend(parse_routes(&text).map_err(|message| BgpError::Cli {
+                speaker: speaker.role(plan),
+                command: format!("vtysh {command}"),
+                message,
+            })?);
+        }
+        Ok(out)
     }
 
     fn processes(&self, plan: &Plan, speaker: Speaker) -> Vec<String> {
@@ -471,7 +603,7 @@ pub fn process(plan: &Plan, speaker: Speaker, daemon: &str) -> String {
     format!("{daemon} on {}", speaker.role(plan))
 }
 
-/// Parses `show bgp ipv4 unicast summary json`: one session per peer address.
+/// Parses `show bgp ipv4|ipv6 unicast summary json`: one session per peer address.
 pub fn parse_summary(text: &str) -> Result<Vec<BgpProtocol>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let Some(peers) = v["peers"].as_object() else {
@@ -491,7 +623,8 @@ pub fn parse_summary(text: &str) -> Result<Vec<BgpProtocol>, String> {
         .collect())
 }
 
-/// Parses `show bgp ipv4 unicast json`: `<prefix> from <next hop>` per path.
+/// Parses `show bgp ipv4|ipv6 unicast json`: `<prefix> from <next hop>` per path, the next
+/// hop its first (an IPv6 path lists its global address first, then the link-local one).
 pub fn parse_routes(text: &str) -> Result<Vec<String>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -499,7 +632,11 @@ pub fn parse_routes(text: &str) -> Result<Vec<String>, String> {
         for (prefix, paths) in routes {
             for p in paths.as_array().into_iter().flatten() {
                 let via = p["nexthops"][0]["ip"].as_str().unwrap_or("local");
-                let via = if via == "0.0.0.0" { "local" } else { via };
+                let via = if via == "0.0.0.0" || via == "::" {
+                    "local"
+                } else {
+                    via
+                };
                 out.push(format!("{prefix} from {via}"));
             }
         }

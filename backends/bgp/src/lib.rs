@@ -283,8 +283,8 @@ pub fn make(options: &BackendOptions, plan: &Plan) -> Result<Box<dyn Backend>, S
 }
 
 /// Refuses, before anything is made, what a chosen speaker cannot do here: a daemon that is
-/// not installed (with its package), IPv6 or `--bgp-announce pod` on FRR or GoBGP (cnbench
-/// configures those for IPv4 blocks only), and a node that is not a namespace on this
+/// not installed (with its package), IPv6 or `--bgp-announce pod` on GoBGP (cnbench
+/// configures it for IPv4 blocks only), and a node that is not a namespace on this
 /// machine for them (their files are given to FRR's user and read here).
 pub fn check_speakers(
     plan: &Plan,
@@ -297,14 +297,14 @@ pub fn check_speakers(
             continue;
         }
         kind.require()?;
-        if plan.ip_family().has_v6() {
+        if kind == SpeakerKind::Gobgp && plan.ip_family().has_v6() {
             return Err(format!(
-                "--bgp-speaker {kind} runs IPv4 sessions only in cnbench: use --ip-family ipv4 or --bgp-speaker bird"
+                "--bgp-speaker {kind} runs IPv4 sessions only in cnbench: use --ip-family ipv4 or --bgp-speaker bird or frr"
             ));
         }
-        if announce == Announce::Pod {
+        if kind == SpeakerKind::Gobgp && announce == Announce::Pod {
             return Err(format!(
-                "--bgp-announce pod learns pod routes through BIRD's kernel protocol; {kind} announces blocks only: use --bgp-announce block or --bgp-speaker bird"
+                "--bgp-announce pod learns pod routes from the kernel through BIRD's kernel protocol or FRR's zebra; {kind} announces blocks only: use --bgp-announce block or --bgp-speaker bird or frr"
             ));
         }
         if plan.spec.substrate != harness::topology::Substrate::Netns {

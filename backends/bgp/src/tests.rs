@@ -1037,6 +1037,152 @@ fn frr_configurations_say_what_the_peering_model_says_and_frr_accepts_them() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// FRR's own dry run (`-C`) of `daemon` on `text`: its refusals, none when accepted.
+fn frr_dry_run(daemon: &str, text: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!(
+        "cnbench-bgp-unit-frr-{daemon}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{daemon}.conf"));
+    std::fs::write(&path, text).unwrap();
+    let mut cmd = std::process::Command::new(format!("/usr/lib/frr/{daemon}"));
+    cmd.arg("-C").arg("-f").arg(&path);
+    if daemon == "bgpd" {
+        cmd.arg("-S");
+    } else {
+        cmd.args(["-u", "frr", "-g", "frr"]);
+    }
+    let out = cmd.output().expect("FRR is installed (Debian's frr)");
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("on config line") || l.contains("% "))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn frr_configurations_per_family_and_in_pod_mode_are_accepted_by_frr() {
+    use harness::topology::{Family, IpFamily};
+    let dual = plan_of(3, 1, Underlay::L3, IpFamily::Dual);
+    let v6 = plan_of(4, 1, Underlay::L2, IpFamily::Ipv6);
+    let n1 = frr::render(&dual, setup(BgpTopology::Mesh), Speaker::Node(1), "bgpd");
+    // One session per peer and family, each activated in its own family only.
+    let v6_peer =
+        peering::session_addresses(&dual, Speaker::Node(1), Speaker::Router(0), Family::V6).1;
+    let v4_peer =
+        peering::session_addresses(&dual, Speaker::Node(1), Speaker::Router(0), Family::V4).1;
+    let (af4, af6) = n1
+        .split_once(" address-family ipv6 unicast\n")
+        .expect("an ipv6 address family");
+    assert!(
+        af4.contains(&format!("  neighbor {v4_peer} activate\n")),
+        "{n1}"
+    );
+    assert!(
+        !af4.contains(&format!("  neighbor {v6_peer} activate")),
+        "{n1}"
+    );
+    assert!(
+        af6.contains(&format!("  neighbor {v6_peer} activate\n")),
+        "{n1}"
+    );
+    assert!(
+        af6.contains(&format!("  neighbor {v6_peer} route-map FROM_PEER6 in\n")),
+        "{n1}"
+    );
+    assert!(!af6.contains(&format!("  neighbor {v4_peer} ")), "{n1}");
+    let block6 = dual.nodes[1].pod_block6.unwrap();
+    assert!(af6.contains(&format!("  network {block6}\n")), "{n1}");
+    assert!(af6.contains("  maximum-paths 8\n"), "{n1}");
+    assert!(af6.contains("route-map TO_ROUTER6 out"), "{n1}");
+    assert!(
+        n1.contains(&format!("ipv6 prefix-list OWN6 seq 5 permit {block6}\n")),
+        "{n1}"
+    );
+    // IPv6 routes are installed through the peer's global address, not its link-local one.
+    assert!(n1.contains(" set ipv6 next-hop prefer-global\n"), "{n1}");
+    let st = frr::render(&dual, setup(BgpTopology::Mesh), Speaker::Node(1), "staticd");
+    assert!(
+        st.contains(&format!("ipv6 route {block6} blackhole\n")),
+        "{st}"
+    );
+    assert!(st.contains("ip route 10.20.1.0/24 blackhole\n"), "{st}");
+    // IPv6 only: no IPv4 family, prefix-list or session.
+    let only6 = frr::render(&v6, setup(BgpTopology::Rr), Speaker::Node(0), "bgpd");
+    assert!(
+        !only6.contains("ipv4 unicast") && !only6.contains("ip prefix-list"),
+        "{only6}"
+    );
+    assert_eq!(only6.matches(" remote-as 64512").count(), 3, "{only6}");
+    assert_eq!(
+        only6.matches("route-reflector-client").count(),
+        2,
+        "{only6}"
+    );
+    // Pod mode: the pods' host routes from the kernel, no block announced (it stays a
+    // blackhole), and only what the node originated to the router.
+    let pod = speaker::Setup {
+        announce: Announce::Pod,
+        ..setup(BgpTopology::Rr)
+    };
+    let pn = frr::render(&dual, pod, Speaker::Node(0), "bgpd");
+    assert!(!pn.contains("  network "), "{pn}");
+    assert!(
+        pn.contains("  redistribute kernel route-map PODS\n"),
+        "{pn}"
+    );
+    assert!(
+        pn.contains("  redistribute kernel route-map PODS6\n"),
+        "{pn}"
+    );
+    assert!(
+        pn.contains(&format!(
+            "ip prefix-list OWN seq 5 permit {} ge 32\n",
+            dual.spec.pod_cidr
+        )),
+        "{pn}"
+    );
+    assert!(
+        pn.contains(&format!(
+            "ipv6 prefix-list OWN6 seq 5 permit {} ge 128\n",
+            dual.spec.pod_cidr6.unwrap()
+        )),
+        "{pn}"
+    );
+    assert_eq!(pn.matches(" match tag 64512\n").count(), 2, "{pn}");
+    assert_eq!(pn.matches(" set tag 64512\n").count(), 2, "{pn}");
+    let pst = frr::render(&dual, pod, Speaker::Node(0), "staticd");
+    assert!(pst.contains("blackhole"), "{pst}");
+    // Every configuration passes FRR's own dry run.
+    for (plan, s) in [
+        (&dual, setup(BgpTopology::Mesh)),
+        (&dual, pod),
+        (&v6, setup(BgpTopology::Rr)),
+        (
+            &v6,
+            speaker::Setup {
+                announce: Announce::Pod,
+                ..setup(BgpTopology::Rr)
+            },
+        ),
+    ] {
+        for sp in Speaker::all(plan) {
+            for daemon in ["bgpd", "staticd"] {
+                let text = frr::render(plan, s, sp, daemon);
+                let bad = frr_dry_run(daemon, &text);
+                assert!(bad.is_empty(), "{sp:?} {daemon}: {bad:?}\n{text}");
+            }
+        }
+    }
+    assert!(!frr_dry_run(
+        "bgpd",
+        "route-map X permit 10\n set ipv6 next-hop frobnicate\n"
+    )
+    .is_empty());
+}
+
 #[test]
 fn gobgp_configurations_say_what_the_peering_model_says_and_gobgpd_accepts_them() {
     let p = plan(4, 1, Underlay::L2);
@@ -1192,15 +1338,20 @@ fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
         .err()
         .unwrap();
     assert!(bad.starts_with("--bgp-router-speaker x:"), "{bad}");
-    // What FRR and GoBGP are not configured for here is refused with the fix.
+    // What GoBGP is not configured for here is refused with the fix; FRR does it.
     let dual = plan_of(2, 1, Underlay::L2, harness::topology::IpFamily::Dual);
-    let bad = make(&BackendOptions::new().with("bgp-speaker", "frr"), &dual)
+    let bad = make(&BackendOptions::new().with("bgp-speaker", "gobgp"), &dual)
         .err()
         .unwrap();
     assert!(
-        bad.contains("use --ip-family ipv4 or --bgp-speaker bird"),
+        bad.contains("use --ip-family ipv4 or --bgp-speaker bird or frr"),
         "{bad}"
     );
+    assert!(make(&BackendOptions::new().with("bgp-speaker", "frr"), &dual).is_ok());
+    let pods = BackendOptions::new()
+        .with("bgp-speaker", "frr")
+        .with("bgp-announce", "pod");
+    assert!(make(&pods, &dual).is_ok());
     let v4 = plan(2, 1, Underlay::L2);
     let bad = make(
         &BackendOptions::new()
@@ -1211,7 +1362,7 @@ fn speakers_are_chosen_per_role_recorded_and_refused_with_the_fix() {
     .err()
     .unwrap();
     assert!(
-        bad.contains("use --bgp-announce block or --bgp-speaker bird"),
+        bad.contains("use --bgp-announce block or --bgp-speaker bird or frr"),
         "{bad}"
     );
     // Only BIRD's programs are BIRD's: a run without BIRD does not need bird2.
