@@ -38,7 +38,9 @@
 //! session that a retrying peer brings up before bgpd has zebra's interfaces keeps none,
 //! and bgpd then drops every IPv6 update with a link-local next hop ("sent a v6 LL
 //! next-hop and there's no peer interface information. Hence, withdrawing") for the
-//! session's life. Seen after a restart (bgp-restore) in about one run in six on l3.
+//! session's life. Seen after a restart (bgp-restore) in about one run in six on l3, when
+//! the restart found the stopped zebra's socket file and started bgpd before the new zebra
+//! listened; [`Frr::spawn`] removes that file first and waits for the new one.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -432,6 +434,11 @@ impl SpeakerDaemon for Frr {
         let files = FrrFiles::of(plan, speaker);
         let host = host_of(ctx.hosts, plan, speaker);
         let mut pids = Vec::new();
+        // A restart finds the stopped zebra's socket file still there: gone first, the wait
+        // below waits for the new zebra. bgpd must have zebra's interfaces before a peer's
+        // session comes up, or it keeps no interface for that session and drops every IPv6
+        // update with a link-local next hop (the race in the module doc).
+        let _ = fs::remove_file(files.zserv());
         for daemon in DAEMONS {
             let stderr = files.dir.join(format!("{daemon}.stderr"));
             let sink = fs::OpenOptions::new()

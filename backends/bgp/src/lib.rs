@@ -666,7 +666,7 @@ impl OwnFaults for Bgp {
 
 /// BIRD is the control plane of the pod routes; what cnbench put in place itself is the
 /// node's stand-in for a default route on l2 (`169.254.1.1 dev eth0`, see
-/// [`pods::node_gateway_route`]), which the kernel deletes when `eth0` goes down, as a
+/// `pods::node_gateway_route`), which the kernel deletes when `eth0` goes down, as a
 /// node's network configuration would put back.
 impl ControlPlane for Bgp {
     /// Puts the stand-in default route back, then lets BGP settle before the check after a
