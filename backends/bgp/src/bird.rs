@@ -102,15 +102,7 @@ pub fn write_config(
     );
     parse_locally(plan, speaker, &files, &text)?;
     let name = BirdFiles::subdir(plan, speaker).join("bird.conf");
-    let host = host_of(ctx.hosts, plan, speaker);
-    let written = host
-        .write_file(plan.run_id(), &name.to_string_lossy(), &text)
-        .map_err(|source| BgpError::Host {
-            speaker: speaker.role(plan),
-            netns: speaker.netns(plan),
-            what: format!("writing its configuration {}", name.display()),
-            source: Box::new(source),
-        })?;
+    let written = crate::speaker::write_config_file(ctx.hosts, plan, speaker, &name, &text)?;
     // The socket, pid file and log go beside the configuration: the directory `write_file`
     // made is the one every other part of the backend names.
     debug_assert_eq!(Path::new(&written), files.config());
@@ -350,17 +342,10 @@ fn birdc(host: &Host, plan: &Plan, speaker: Speaker, args: &[&str]) -> Result<St
     };
     let mut argv = vec!["-s".to_string(), socket.display().to_string()];
     argv.extend(args.iter().map(|a| a.to_string()));
-    let out = host
-        .run("birdc", &argv, BIRDC_LIMIT)
-        .map_err(|e| fail(format!("cannot run birdc: {e}")))?;
-    if !out.status.success() || !out.stdout.contains("BIRD") {
-        return Err(fail(
-            format!("{} {}", out.stdout.trim(), out.stderr.trim())
-                .trim()
-                .to_string(),
-        ));
-    }
-    Ok(out.stdout)
+    crate::speaker::run_cli(host, "birdc", &argv, BIRDC_LIMIT, |out| {
+        out.status.success() && out.stdout.contains("BIRD")
+    })
+    .map_err(fail)
 }
 
 /// One BGP protocol as `birdc show protocols` lists it.

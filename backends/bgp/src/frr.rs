@@ -61,7 +61,9 @@ use crate::bird::BgpProtocol;
 use crate::config::CONNECT_RETRY_S;
 use crate::error::BgpError;
 use crate::peering::{is_reflector, peers_of, session_addresses, Speaker};
-use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, FRR_DIR};
+use crate::speaker::{
+    host_of, tail, write_config_file, Setup, SpeakerDaemon, SpeakerKind, FRR_DIR,
+};
 
 /// The daemons of one speaker, in the order they start (zebra first: the others connect to
 /// its socket, retrying until it is there).
@@ -352,17 +354,10 @@ impl Frr {
             "-c".into(),
             command.into(),
         ];
-        let out = host
-            .run("vtysh", &args, VTYSH_LIMIT)
-            .map_err(|e| fail(format!("cannot run vtysh: {e}")))?;
-        if !out.status.success() || out.stdout.trim().is_empty() {
-            return Err(fail(
-                format!("{} {}", out.stdout.trim(), out.stderr.trim())
-                    .trim()
-                    .to_string(),
-            ));
-        }
-        Ok(out.stdout)
+        crate::speaker::run_cli(host, "vtysh", &args, VTYSH_LIMIT, |out| {
+            out.status.success() && !out.stdout.trim().is_empty()
+        })
+        .map_err(fail)
     }
 }
 
@@ -379,17 +374,10 @@ impl SpeakerDaemon for Frr {
     ) -> Result<(), BgpError> {
         let plan = ctx.plan;
         let files = FrrFiles::of(plan, speaker);
-        let host = host_of(ctx.hosts, plan, speaker);
         for daemon in DAEMONS {
             let text = render(plan, setup, speaker, daemon);
             let name = FrrFiles::subdir(plan, speaker).join(format!("{daemon}.conf"));
-            host.write_file(plan.run_id(), &name.to_string_lossy(), &text)
-                .map_err(|source| BgpError::Host {
-                    speaker: speaker.role(plan),
-                    netns: speaker.netns(plan),
-                    what: format!("writing its configuration {}", name.display()),
-                    source: Box::new(source),
-                })?;
+            write_config_file(ctx.hosts, plan, speaker, &name, &text)?;
         }
         give_to_frr(&files.dir)?;
         // zebra's file holds only its hostname, and its dry run reads the kernel of the

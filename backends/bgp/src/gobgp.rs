@@ -49,7 +49,9 @@ use crate::bird::BgpProtocol;
 use crate::config::{Timers, CONNECT_RETRY_S};
 use crate::error::BgpError;
 use crate::peering::{is_reflector, peers_of, session_addresses, BgpTopology, Speaker};
-use crate::speaker::{host_of, tail, Setup, SpeakerDaemon, SpeakerKind, RTPROT_BGP};
+use crate::speaker::{
+    host_of, tail, write_config_file, Setup, SpeakerDaemon, SpeakerKind, RTPROT_BGP,
+};
 
 /// How long one `gobgp` may take.
 const CLI_LIMIT: Duration = Duration::from_secs(5);
@@ -231,17 +233,8 @@ fn cli(host: &Host, plan: &Plan, speaker: Speaker, args: &[&str]) -> Result<Stri
         command: format!("gobgp {}", args.join(" ")),
         message,
     };
-    let out = host
-        .run("gobgp", &argv, CLI_LIMIT)
-        .map_err(|e| fail(format!("cannot run gobgp: {e}")))?;
-    if !out.status.success() {
-        return Err(fail(
-            format!("{} {}", out.stdout.trim(), out.stderr.trim())
-                .trim()
-                .to_string(),
-        ));
-    }
-    Ok(out.stdout)
+    crate::speaker::run_cli(host, "gobgp", &argv, CLI_LIMIT, |out| out.status.success())
+        .map_err(fail)
 }
 
 impl SpeakerDaemon for Gobgp {
@@ -257,16 +250,9 @@ impl SpeakerDaemon for Gobgp {
     ) -> Result<(), BgpError> {
         let plan = ctx.plan;
         let files = GobgpFiles::of(plan, speaker);
-        let host = host_of(ctx.hosts, plan, speaker);
         let text = render_timed(plan, setup.topology, speaker, setup.timers);
         let name = GobgpFiles::subdir(plan, speaker).join("gobgpd.toml");
-        host.write_file(plan.run_id(), &name.to_string_lossy(), &text)
-            .map_err(|source| BgpError::Host {
-                speaker: speaker.role(plan),
-                netns: speaker.netns(plan),
-                what: format!("writing its configuration {}", name.display()),
-                source: Box::new(source),
-            })?;
+        write_config_file(ctx.hosts, plan, speaker, &name, &text)?;
         check(&files.config()).map_err(|message| BgpError::Config {
             speaker: speaker.role(plan),
             path: files.config(),

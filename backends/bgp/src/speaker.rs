@@ -272,6 +272,46 @@ pub fn host_of<'h>(hosts: &'h BTreeMap<String, Host>, plan: &Plan, speaker: Spea
         .unwrap_or_else(|| panic!("speaker namespace {netns} is not part of this run's plan"))
 }
 
+/// Writes `text` as `name` (relative to the run's directory) on `speaker`'s machine, through
+/// its host; returns the file's path there.
+pub fn write_config_file(
+    hosts: &BTreeMap<String, Host>,
+    plan: &Plan,
+    speaker: Speaker,
+    name: &std::path::Path,
+    text: &str,
+) -> Result<String, BgpError> {
+    host_of(hosts, plan, speaker)
+        .write_file(plan.run_id(), &name.to_string_lossy(), text)
+        .map_err(|source| BgpError::Host {
+            speaker: speaker.role(plan),
+            netns: speaker.netns(plan),
+            what: format!("writing its configuration {}", name.display()),
+            source: Box::new(source),
+        })
+}
+
+/// Runs a speaker's CLI, `program argv`, inside `host` and returns what it printed, or why
+/// not: it could not run, or `answered` says its output is not the daemon's answer (the
+/// message is then its stdout and stderr). Each daemon wraps the message in its own error.
+pub fn run_cli(
+    host: &Host,
+    program: &str,
+    argv: &[String],
+    limit: std::time::Duration,
+    answered: impl Fn(&harness::host::CmdOutput) -> bool,
+) -> Result<String, String> {
+    let out = host
+        .run(program, argv, limit)
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if !answered(&out) {
+        return Err(format!("{} {}", out.stdout.trim(), out.stderr.trim())
+            .trim()
+            .to_string());
+    }
+    Ok(out.stdout)
+}
+
 /// The last lines of `text`, on one line.
 pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
